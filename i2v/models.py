@@ -1,0 +1,35 @@
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+def _hash(raw):
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def user_for(self, raw):
+        """The active user a raw bearer token belongs to, or None (one query)."""
+        token = self.select_related("user").filter(key_hash=_hash(raw), user__is_active=True).first()
+        return token.user if token else None
+
+
+class ApiToken(models.Model):
+    """A per-user token for scripts. Only its hash is stored; the raw value is
+    shown once, when it is made, like a password."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_token")
+    key_hash = models.CharField(max_length=64, unique=True)  # token lookup on every API request
+    prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    @classmethod
+    def issue(cls, user):
+        """Replace the user's token with a new one; returns the raw value."""
+        raw = "i2v_" + secrets.token_urlsafe(32)
+        cls.objects.update_or_create(user=user, defaults={"key_hash": _hash(raw), "prefix": raw[:10]})
+        return raw

@@ -1,0 +1,53 @@
+"""JSON API for pipelines: the same data as the Jobs page, for scripts."""
+
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+
+from i2v.lib.cache import cached_list
+from i2v.lib.errors import ApiError, api_view, form_error
+from i2v.lib.pagination import CursorError, pagination_json
+
+from .forms import JobsFilterForm, PageForm
+
+
+def _json_bytes(data):
+    return JsonResponse(data).content
+
+
+@api_view(methods=("GET",))
+def pipelines(request):
+    form = JobsFilterForm(request.GET, default_page_size=50)
+    if not form.is_valid():
+        raise form_error(form)
+
+    def build():
+        try:
+            page, total = request.user.pipelines.jobs_list(**form.list_args())
+        except CursorError as exc:
+            raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
+        count, estimate = total if total else (None, False)
+        return _json_bytes({"items": [p.as_summary() for p in page.items], "pagination": pagination_json(page, count, estimate)})
+
+    body = cached_list("jobs", request.user.id, {"view": "api_pipelines", **form.cache_parts()}, build)
+    return HttpResponse(body, content_type="application/json")
+
+
+@api_view(methods=("GET",))
+def pipeline(request, pipeline_id):
+    pipeline = get_object_or_404(request.user.pipelines.with_tags(), pk=pipeline_id)
+    steps = pipeline.steps.order_by("order", "id")
+    outputs = pipeline.outputs_page()["outputs"]
+    return JsonResponse(pipeline.as_detail(steps, outputs))
+
+
+@api_view(methods=("GET",))
+def pipeline_outputs(request, pipeline_id):
+    form = PageForm(request.GET)
+    if not form.is_valid():
+        raise form_error(form)
+    pipeline = get_object_or_404(request.user.pipelines.only("id"), pk=pipeline_id)
+    try:
+        page = pipeline.outputs_page(form.cleaned_data["cursor"], form.size)["outputs"]
+    except CursorError as exc:
+        raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
+    return JsonResponse({"items": [o.as_json() for o in page.items], "pagination": pagination_json(page)})

@@ -1,0 +1,21 @@
+from django.urls import path
+
+from . import api, views
+
+app_name = "jobs"
+
+urlpatterns = [
+    path("jobs/", views.jobs_page, name="page"),
+    path("jobs/bulk", views.bulk, name="bulk"),
+    path("jobs/<int:pipeline_id>/", views.pipeline_detail, name="detail"),
+    path("jobs/<int:pipeline_id>/row", views.pipeline_row, name="row"),
+    path("jobs/<int:pipeline_id>/favorite", views.toggle_favorite, name="favorite"),
+    path("jobs/<int:pipeline_id>/hide", views.toggle_hidden, name="hide"),
+    path("jobs/<int:pipeline_id>/rename", views.rename, name="rename"),
+    path("jobs/<int:pipeline_id>/delete", views.delete, name="delete"),
+    path("jobs/<int:pipeline_id>/tags", views.tags, name="tags"),
+    path("jobs/<int:pipeline_id>/tags/<int:tag_id>/remove", views.remove_tag, name="remove_tag"),
+    path("api/pipelines", api.pipelines, name="api_list"),
+    path("api/pipelines/<int:pipeline_id>", api.pipeline, name="api_detail"),
+    path("api/pipelines/<int:pipeline_id>/outputs", api.pipeline_outputs, name="api_outputs"),
+]

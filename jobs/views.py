@@ -1,0 +1,153 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HTMX_STOP_POLLING
+
+from i2v.lib.cache import cached_list
+from i2v.lib.pagination import CursorError
+
+from .forms import BulkActionForm, JobsFilterForm, RenameForm, TagForm
+from .models import Pipeline
+
+PAGE = "jobs/jobs_page.html"
+DETAIL = "jobs/pipeline_detail.html"
+
+
+def _results_html(request, form, partial):
+    def build():
+        page, total = request.user.pipelines.jobs_list(**form.list_args())
+        context = {"page": page, "total": total, "form": form, "query": request.GET}
+        return render_to_string(f"{PAGE}#{partial}", context, request)
+
+    parts = {"view": "jobs_html", "partial": partial, **form.cache_parts()}
+    return cached_list("jobs", request.user.id, parts, build)
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def jobs_page(request):
+    form = JobsFilterForm(request.GET, default_page_size=20)
+    results = None
+    if form.is_valid():
+        # A request with a cursor appends rows (infinite scroll); any other
+        # HTMX request replaces the results under the filter bar.
+        partial = "rows" if form.cleaned_data["cursor"] else "results"
+        try:
+            results = _results_html(request, form, partial)
+        except CursorError as exc:
+            form.add_error("cursor", str(exc))
+    status = 200 if results is not None else 400
+    if results is None:
+        results = render_to_string(f"{PAGE}#invalid", {"form": form}, request)
+    if request.htmx and not request.htmx.history_restore_request:
+        return HttpResponse(results, status=status)
+    context = {"form": form, "results": results, "user_tags": request.user.tags.all()[:200]}
+    return render(request, PAGE, context, status=status)
+
+
+def _row(request, pipeline_id):
+    return get_object_or_404(request.user.pipelines.for_jobs_page(), pk=pipeline_id)
+
+
+def _render_row(request, pipeline, status=200):
+    return render(request, f"{PAGE}#row", {"p": pipeline}, status=status)
+
+
+@require_GET
+@login_required
+def pipeline_row(request, pipeline_id):
+    """One row, polled every 2 s while running; 286 tells htmx to stop."""
+    pipeline = _row(request, pipeline_id)
+    return _render_row(request, pipeline, 200 if pipeline.is_active else HTMX_STOP_POLLING)
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def pipeline_detail(request, pipeline_id):
+    """Steps and output grid: the expanded row (HTMX) or a page of its own."""
+    pipeline = get_object_or_404(request.user.pipelines.with_tags(), pk=pipeline_id)
+    context = {"p": pipeline, "steps": pipeline.steps.order_by("order", "id"), **pipeline.outputs_page()}
+    template = f"{DETAIL}#detail" if request.htmx else DETAIL
+    return render(request, template, context)
+
+
+@require_POST
+@login_required
+def toggle_favorite(request, pipeline_id):
+    get_object_or_404(request.user.pipelines, pk=pipeline_id).toggle("is_favorite")
+    return _render_row(request, _row(request, pipeline_id))
+
+
+@require_POST
+@login_required
+def toggle_hidden(request, pipeline_id):
+    get_object_or_404(request.user.pipelines, pk=pipeline_id).toggle("is_hidden")
+    return _render_row(request, _row(request, pipeline_id))
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def rename(request, pipeline_id):
+    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    form = RenameForm(request.POST or None, initial={"name": pipeline.name})
+    if request.method == "POST":
+        if form.is_valid():
+            pipeline.rename(form.cleaned_data["name"])
+            return _render_row(request, _row(request, pipeline_id))
+        return render(request, f"{PAGE}#rename", {"p": pipeline, "form": form}, status=422)
+    return render(request, f"{PAGE}#rename", {"p": pipeline, "form": form})
+
+
+@require_POST
+@login_required
+def delete(request, pipeline_id):
+    get_object_or_404(request.user.pipelines, pk=pipeline_id).delete()
+    # An empty 200 swapped over the row's container removes it from the list.
+    return HttpResponse("")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def tags(request, pipeline_id):
+    """GET: the tag editor (current tags, quick tags, a field). POST: add one tag."""
+    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    form = TagForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            pipeline.add_tag(form.cleaned_data["name"])
+            return _render_row(request, _row(request, pipeline_id))
+        status = 422
+    else:
+        status = 200
+    context = {"p": pipeline, "form": form, "quick_tags": request.user.tags.quick(exclude=pipeline)}
+    return render(request, f"{PAGE}#tag_editor", context, status=status)
+
+
+@require_POST
+@login_required
+def remove_tag(request, pipeline_id, tag_id):
+    get_object_or_404(request.user.pipelines, pk=pipeline_id).tags.remove(tag_id)
+    return _render_row(request, _row(request, pipeline_id))
+
+
+@require_POST
+@login_required
+def bulk(request):
+    """One action over the selected rows; the response re-renders each of them out of band."""
+    form = BulkActionForm(request.POST)
+    if not form.is_valid():
+        return render(request, f"{PAGE}#flash", {"error": form.first_error()}, status=422)
+    selected = request.user.pipelines.filter(pk__in=form.cleaned_data["ids"])
+    ids = list(selected.values_list("pk", flat=True))
+    selected.apply_bulk(form.cleaned_data["action"], request.user, form.cleaned_data["tag"])
+    context = {
+        "deleted": ids if form.cleaned_data["action"] == "delete" else [],
+        "rows": [] if form.cleaned_data["action"] == "delete" else request.user.pipelines.for_jobs_page().filter(pk__in=ids),
+        "message": form.summary(len(ids)),
+    }
+    return render(request, f"{PAGE}#bulk_result", context)
