@@ -1,5 +1,8 @@
+from urllib.parse import urlencode
+
 from django import forms
 from django.conf import settings
+from django.urls import reverse
 
 from .models import TAG_NAME, Pipeline
 
@@ -66,6 +69,16 @@ class JobsFilterForm(forms.Form):
             "cursor": self.cleaned_data["cursor"],
             "page_size": self.size,
         }
+
+    def url(self, cursor=None):
+        """This list's URL with only validated parameters, optionally at a cursor."""
+        params = {k: v for k, v in self.cleaned_data.items() if v and k not in ("cursor", "favorites")}
+        if self.cleaned_data["favorites"]:
+            params["favorites"] = "1"
+        if cursor:
+            params["cursor"] = cursor
+        query = urlencode(params)
+        return reverse("jobs:page") + (f"?{query}" if query else "")
 
     def cache_parts(self):
         """Everything that changes the result, in a stable, hashable form."""

@@ -1,15 +1,15 @@
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HTMX_STOP_POLLING
+from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
 
 from i2v.lib.cache import cached_list
 from i2v.lib.pagination import CursorError
 
-from .forms import BulkActionForm, JobsFilterForm, RenameForm, TagForm
+from .forms import BulkActionForm, JobsFilterForm, PageForm, RenameForm, TagForm
 from .models import Pipeline
 
 PAGE = "jobs/jobs_page.html"
@@ -19,7 +19,15 @@ DETAIL = "jobs/pipeline_detail.html"
 def _results_html(request, form, partial):
     def build():
         page, total = request.user.pipelines.jobs_list(**form.list_args())
-        context = {"page": page, "total": total, "form": form, "query": request.GET}
+        count, estimate = total or (None, False)
+        context = {
+            "page": page,
+            "total_count": count,
+            "total_is_estimate": estimate,
+            "form": form,
+            "next_url": form.url(cursor=page.next_cursor) if page.has_next else None,
+            "first_url": form.url(),
+        }
         return render_to_string(f"{PAGE}#{partial}", context, request)
 
     parts = {"view": "jobs_html", "partial": partial, **form.cache_parts()}
@@ -35,7 +43,7 @@ def jobs_page(request):
     if form.is_valid():
         # A request with a cursor appends rows (infinite scroll); any other
         # HTMX request replaces the results under the filter bar.
-        partial = "rows" if form.cleaned_data["cursor"] else "results"
+        partial = "rows" if form.cleaned_data["cursor"] and request.htmx else "results"
         try:
             results = _results_html(request, form, partial)
         except CursorError as exc:
@@ -57,6 +65,11 @@ def _render_row(request, pipeline, status=200):
     return render(request, f"{PAGE}#row", {"p": pipeline}, status=status)
 
 
+def _redraw(response, target):
+    """Send an inline form with its errors back into its own slot, not over the row."""
+    return reswap(retarget(response, target), "innerHTML")
+
+
 @require_GET
 @login_required
 def pipeline_row(request, pipeline_id):
@@ -74,6 +87,31 @@ def pipeline_detail(request, pipeline_id):
     context = {"p": pipeline, "steps": pipeline.steps.order_by("order", "id"), **pipeline.outputs_page()}
     template = f"{DETAIL}#detail" if request.htmx else DETAIL
     return render(request, template, context)
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def pipeline_outputs(request, pipeline_id):
+    """More tiles of an expanded row's output grid, by keyset cursor."""
+    form = PageForm(request.GET)
+    pipeline = get_object_or_404(request.user.pipelines.only("id"), pk=pipeline_id)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Bad page parameters.")
+    try:
+        context = {"p": pipeline, **pipeline.outputs_page(form.cleaned_data["cursor"], form.size)}
+    except CursorError as exc:
+        return HttpResponseBadRequest(str(exc))
+    template = f"{DETAIL}#tiles" if request.htmx else DETAIL
+    return render(request, template, context)
+
+
+@require_GET
+@login_required
+def row_menu(request, pipeline_id):
+    """The row's action menu, loaded when first opened to keep every row small."""
+    pipeline = get_object_or_404(request.user.pipelines.only("id", "name", "is_hidden"), pk=pipeline_id)
+    return render(request, f"{PAGE}#menu", {"p": pipeline})
 
 
 @require_POST
@@ -99,7 +137,8 @@ def rename(request, pipeline_id):
         if form.is_valid():
             pipeline.rename(form.cleaned_data["name"])
             return _render_row(request, _row(request, pipeline_id))
-        return render(request, f"{PAGE}#rename", {"p": pipeline, "form": form}, status=422)
+        response = render(request, f"{PAGE}#rename", {"p": pipeline, "form": form}, status=422)
+        return _redraw(response, f"#row-{pipeline.id} td:nth-child(6)")
     return render(request, f"{PAGE}#rename", {"p": pipeline, "form": form})
 
 
@@ -115,17 +154,16 @@ def delete(request, pipeline_id):
 @login_required
 def tags(request, pipeline_id):
     """GET: the tag editor (current tags, quick tags, a field). POST: add one tag."""
-    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    pipeline = get_object_or_404(request.user.pipelines.with_tags(), pk=pipeline_id)
     form = TagForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
             pipeline.add_tag(form.cleaned_data["name"])
             return _render_row(request, _row(request, pipeline_id))
-        status = 422
-    else:
-        status = 200
     context = {"p": pipeline, "form": form, "quick_tags": request.user.tags.quick(exclude=pipeline)}
-    return render(request, f"{PAGE}#tag_editor", context, status=status)
+    response = render(request, f"{PAGE}#tag_editor", context, status=422 if form.is_bound else 200)
+    # On an error the editor redraws itself instead of replacing the row.
+    return _redraw(response, "#row-menu") if form.is_bound else response
 
 
 @require_POST

@@ -89,5 +89,19 @@ class Asset(models.Model):
         return rendition(self.renditions, size)
 
     @property
+    def rendition_300(self):
+        return self.rendition(300)
+
+    @property
+    def rendition_600(self):
+        return self.rendition(600)
+
+    @property
+    def srcset(self):
+        """srcset of the renditions that exist, for a browser to pick by density."""
+        items = (rendition(self.renditions, size) for size in (150, 300, 600))
+        return ", ".join(f"{r['url']} {r['w']}w" for r in items if r)
+
+    @property
     def original_url(self):
         return self.original.url if self.original else None

@@ -1,0 +1,84 @@
+"""Fixtures shared by every app's tests: an owner and another user, and factories
+that build pipelines with steps, outputs and assets the way the app does."""
+
+import hashlib
+import itertools
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.utils import timezone
+
+from jobs.models import Output, Pipeline, Step
+from library.models import Asset
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    # Media in a per-test folder, a clean cache, and the list cache on (tests use
+    # the local-memory cache, which is shared within the one test process).
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # Tests don't run collectstatic, so no manifest of hashed names exists.
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.LIST_CACHE = True
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def owner(db):
+    return get_user_model().objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def other(db):
+    return get_user_model().objects.create_user("bob", password="bob-password-1")
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+def make_asset(user, kind="image", renditions=True):
+    n = next(_counter)
+    sha = hashlib.sha256(f"asset-{n}".encode()).hexdigest()
+    sizes = {}
+    if renditions:
+        sizes = {str(s): {"name": f"renditions/{sha[:2]}/{sha}-{s}.jpg", "w": s, "h": s * 3 // 4} for s in (150, 300, 600)}
+    return Asset.objects.create(
+        owner=user, kind=kind, source="generated", sha256=sha, original=f"originals/{sha[:2]}/{sha}.jpg",
+        filename=f"out-{n}.jpg", width=1024, height=768, renditions=sizes, processing_status="complete",
+    )  # fmt: skip
+
+
+def make_pipeline(user, name=None, outputs=2, steps=1, tags=(), created_at=None, **fields):
+    n = next(_counter)
+    name = name or f"Pipeline {n}"
+    prompt = fields.pop("prompt", f"a prompt number {n}")
+    pipeline = Pipeline(
+        owner=user, name=name, model=fields.pop("model", "flux-kontext"), first_prompt=prompt,
+        total_cost=fields.pop("total_cost", Decimal("1.25")), created_at=created_at or timezone.now(), **fields,
+    )  # fmt: skip
+    pipeline.set_search_text([prompt])
+    pipeline.save()
+    made = [
+        Step.objects.create(owner=user, pipeline=pipeline, kind="i2i", order=i, config={"model": pipeline.model, "prompt": prompt})
+        for i in range(steps)
+    ]
+    for position in range(outputs):
+        Output.objects.create(owner=user, pipeline=pipeline, step=made[0], asset=make_asset(user), position=position)
+    for tag in tags:
+        pipeline.add_tag(tag)
+    return pipeline
+
+
+@pytest.fixture
+def pipeline_factory(db):
+    return make_pipeline

@@ -1,0 +1,219 @@
+"""The Jobs page in a real browser: infinite scroll, expanding rows, row actions,
+filters with history, bulk actions and polling, through htmx and static/js/app.js.
+
+Each test is one flow a user goes through; every one ends with no console errors.
+"""
+
+import datetime
+import re
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from conftest import make_pipeline
+from i2v.testing.browser import browser, owner_page  # noqa: F401
+from jobs.models import Pipeline
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _row(page, pipeline):
+    return page.locator(f"#row-{pipeline.id}")
+
+
+def _open_menu_item(page, pipeline, label):
+    """Open a row's ⋯ menu and click one of its items."""
+    _row(page, pipeline).locator("button.m").click()
+    menu = page.locator("#row-menu")
+    expect(menu).to_be_visible()
+    menu.get_by_role("button", name=label).click()
+    return menu
+
+
+def test_it_loads_every_page_by_scrolling_to_the_bottom(owner_page, owner):
+    now = timezone.now()
+    for i in range(45):
+        make_pipeline(owner, outputs=1, created_at=now - datetime.timedelta(minutes=i))
+    page = owner_page.page
+
+    owner_page.goto("/jobs/")
+    assert page.evaluate("typeof htmx") == "object"
+    assert page.request.get(owner_page.url("/static/js/app.js")).ok
+    rows = page.locator("tbody.job")
+    expect(rows).to_have_count(20)
+    expect(page.get_by_test_id("total")).to_have_text("45 pipelines")
+
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    expect(rows).to_have_count(40)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    expect(rows).to_have_count(45)
+    expect(page.locator("tbody.more")).to_have_count(0)
+    expect(page.get_by_text("Load more")).to_have_count(0)
+
+    ids = rows.evaluate_all("els => els.map(e => e.id)")
+    assert len(set(ids)) == 45
+    row_ids = page.locator("tr.row").evaluate_all("els => els.map(e => e.id)")
+    assert len(set(row_ids)) == len(row_ids) == 45
+    owner_page.assert_no_console_errors()
+
+
+def test_it_expands_a_row_and_collapses_it_without_reloading(owner_page, owner):
+    pipeline = make_pipeline(owner, outputs=3, steps=2, name="Expand me")
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    row = _row(page, pipeline)
+    toggle = row.locator("button.x")
+
+    toggle.click()
+    detail = page.locator(f"#row-{pipeline.id} + tr.detail")
+    expect(detail).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(detail.locator("table.steps tbody tr")).to_have_count(2)
+    images = detail.locator(".grid .tile img")
+    expect(images).to_have_count(3)
+    for i in range(3):
+        image = images.nth(i)
+        expect(image).to_have_attribute("loading", "lazy")
+        expect(image).to_have_attribute("width", "300")
+        expect(image).to_have_attribute("height", "225")
+    page.screenshot(path="/tmp/jobs_expanded.png", full_page=True)
+
+    toggle.click()
+    expect(detail).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+
+    toggle.click()
+    expect(detail).to_be_visible()
+    expect(images).to_have_count(3)
+    assert owner_page.count(f"/jobs/{pipeline.id}/") == 1
+    owner_page.assert_no_console_errors()
+
+
+def test_it_favourites_a_pipeline_and_keeps_it_after_a_reload(owner_page, owner):
+    pipeline = make_pipeline(owner)
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    star = _row(page, pipeline).locator("button.star")
+    expect(star).to_have_attribute("aria-pressed", "false")
+
+    star.click()
+    expect(star).to_have_class("star on")
+    expect(star).to_have_attribute("aria-pressed", "true")
+
+    page.reload()
+    star = _row(page, pipeline).locator("button.star")
+    expect(star).to_have_class("star on")
+    expect(star).to_have_attribute("aria-pressed", "true")
+    pipeline.refresh_from_db()
+    assert pipeline.is_favorite
+    owner_page.assert_no_console_errors()
+
+
+def test_it_adds_a_tag_from_the_menu_and_removes_it_again(owner_page, owner):
+    pipeline = make_pipeline(owner)
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    chips = _row(page, pipeline).locator("td.tags span")
+    expect(chips).to_have_count(0)
+
+    menu = _open_menu_item(page, pipeline, "Tags…")
+    field = menu.get_by_label("Tag name")
+    field.fill("client-x")
+    field.press("Enter")
+    expect(chips).to_have_text(["client-x"])
+    expect(menu).to_be_hidden()
+
+    page.reload()
+    expect(chips).to_have_text(["client-x"])
+
+    menu = _open_menu_item(page, pipeline, "Tags…")
+    menu.get_by_role("button", name="Remove tag client-x").click()
+    expect(chips).to_have_count(0)
+    page.reload()
+    expect(_row(page, pipeline)).to_be_visible()
+    expect(chips).to_have_count(0)
+    assert not pipeline.tags.exists()
+    owner_page.assert_no_console_errors()
+
+
+def test_it_filters_by_status_and_goes_back_to_the_whole_list(owner_page, owner):
+    failed = [make_pipeline(owner, status="failed") for _ in range(2)]
+    for _ in range(3):
+        make_pipeline(owner, status="completed")
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    rows = page.locator("tr.row")
+    expect(rows).to_have_count(5)
+
+    page.locator("select[name=status]").select_option("failed")
+    expect(rows).to_have_count(2)
+    expect(page.locator("tr.row .badge")).to_have_text(["failed", "failed"])
+    for pipeline in failed:
+        expect(_row(page, pipeline)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"[?&]status=failed(&|$)"))
+
+    page.go_back()
+    expect(page).to_have_url(owner_page.url("/jobs/"))
+    expect(rows).to_have_count(5)
+    owner_page.assert_no_console_errors()
+
+
+def test_it_favourites_two_selected_pipelines_at_once(owner_page, owner):
+    first, second, untouched = (make_pipeline(owner) for _ in range(3))
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    bar = page.locator("#bulk")
+    expect(bar).to_be_hidden()
+
+    _row(page, first).locator("input[name=ids]").check()
+    _row(page, second).locator("input[name=ids]").check()
+    expect(bar).to_be_visible()
+    expect(bar.locator("[data-bulk-count]")).to_have_text("2 selected")
+
+    bar.get_by_role("button", name="★ Favourite").click()
+    for pipeline in (first, second):
+        expect(_row(page, pipeline).locator("button.star")).to_have_attribute("aria-pressed", "true")
+        expect(_row(page, pipeline).locator("button.star")).to_have_class("star on")
+    expect(_row(page, untouched).locator("button.star")).to_have_attribute("aria-pressed", "false")
+    expect(bar).to_be_hidden()
+    assert set(Pipeline.objects.filter(is_favorite=True).values_list("pk", flat=True)) == {first.pk, second.pk}
+    owner_page.assert_no_console_errors()
+
+
+def test_it_polls_a_running_row_until_it_is_done(owner_page, owner):
+    pipeline = make_pipeline(owner, status="running")
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    badge = _row(page, pipeline).locator(".badge")
+    expect(badge).to_have_text("running")
+
+    pipeline.status = "completed"
+    pipeline.save(update_fields=["status", "updated_at"])
+    expect(badge).to_have_text("completed", timeout=5_000)
+    polls = owner_page.count(f"/jobs/{pipeline.id}/row")
+    assert polls >= 1
+    page.wait_for_timeout(3_000)
+    assert owner_page.count(f"/jobs/{pipeline.id}/row") == polls
+    owner_page.assert_no_console_errors()
+
+
+def test_it_deletes_a_pipeline_from_the_menu(owner_page, owner):
+    doomed, kept = make_pipeline(owner, name="Doomed"), make_pipeline(owner, name="Kept")
+    page = owner_page.page
+    dialogs = []
+
+    def accept(dialog):
+        dialogs.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    owner_page.goto("/jobs/")
+
+    _open_menu_item(page, doomed, "Delete")
+    expect(page.locator(f"#job-{doomed.id}")).to_have_count(0)
+    expect(_row(page, kept)).to_be_visible()
+    assert dialogs == ["Delete “Doomed”? This cannot be undone."]
+    assert not Pipeline.objects.filter(pk=doomed.pk).exists()
+    assert Pipeline.objects.filter(pk=kept.pk).exists()
+    owner_page.assert_no_console_errors()

@@ -1,0 +1,249 @@
+import datetime
+import re
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from conftest import make_pipeline
+from jobs.models import Pipeline
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def row_ids(response):
+    return [int(i) for i in re.findall(r'<tr [^>]*id="row-(\d+)"', response.content.decode())]
+
+
+def next_url(response):
+    match = re.search(r'<a href="([^"]+)" hx-get=', response.content.decode())
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+def walk(client, url):
+    """Every row id of a list, following the infinite-scroll links to the end."""
+    ids, pages = [], 0
+    response = client.get(url, **HX)
+    while True:
+        assert response.status_code == 200
+        ids += row_ids(response)
+        pages += 1
+        url = next_url(response)
+        if not url:
+            return ids, pages
+        response = client.get(url, **HX)
+
+
+@pytest.fixture
+def spread(owner):
+    """Pipelines one hour apart, newest last made, with a few kinds of each field."""
+    start = timezone.now() - datetime.timedelta(days=10)
+    made = []
+    for i in range(25):
+        made.append(
+            make_pipeline(
+                owner,
+                name=f"Batch {i:02d}",
+                created_at=start + datetime.timedelta(hours=i),
+                status=["completed", "failed", "running"][i % 3],
+                model=["flux-kontext", "seedream-4"][i % 2],
+                total_cost=Decimal(i % 7),
+                is_favorite=i % 5 == 0,
+                outputs=1,
+            )
+        )
+    return made
+
+
+def test_it_requires_login(client):
+    response = client.get("/jobs/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_it_renders_the_full_page_with_the_first_rows(owner_client, spread):
+    response = owner_client.get("/jobs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" in html and 'id="filters"' in html
+    assert row_ids(response) == [p.id for p in reversed(spread)][:20]
+    assert "25 pipelines" in html
+
+
+def test_it_returns_only_the_results_to_htmx(owner_client, spread):
+    response = owner_client.get("/jobs/?status=failed", **HX)
+    html = response.content.decode()
+    assert "<html" not in html
+    assert response["Vary"].count("HX-Request") == 1
+    assert set(row_ids(response)) == {p.id for p in spread if p.status == "failed"}
+
+
+def test_it_shows_the_row_fields(owner_client, owner):
+    p = make_pipeline(owner, name="Sneakers <b>v3</b>", prompt="white sneakers on a red floor", tags=["product"], outputs=3, total_cost=Decimal("2.5"))
+    html = owner_client.get("/jobs/").content.decode()
+    assert "Sneakers &lt;b&gt;v3&lt;/b&gt;" in html  # names are escaped
+    assert "white sneakers on a red floor" in html
+    assert ">product<" in html
+    assert f'href="/jobs/{p.id}/">' in html and "<td>1<td>3<td>$2.50" in html  # steps, outputs, cost
+    assert "FLUX Kontext" in html
+    cover = p.outputs.order_by("position").first().asset.renditions["150"]["name"]
+    assert f'src="/media/{cover}"' in html and 'loading="lazy"' in html
+
+
+def test_it_never_shows_another_users_pipelines(owner_client, other, spread):
+    theirs = make_pipeline(other, name="Not yours")
+    ids, _ = walk(owner_client, "/jobs/")
+    assert theirs.id not in ids
+    assert "Not yours" not in owner_client.get("/jobs/?q=yours").content.decode()
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("status=failed", lambda p: p.status == "failed"),
+        ("model=seedream-4", lambda p: p.model == "seedream-4"),
+        ("favorites=1", lambda p: p.is_favorite),
+        ("q=batch+1", lambda p: p.name.startswith("Batch 1")),
+        ("q=BATCH+2", lambda p: p.name.startswith("Batch 2")),
+    ],
+)
+def test_it_filters(owner_client, spread, query, expected):
+    ids, _ = walk(owner_client, f"/jobs/?{query}")
+    assert ids and sorted(ids) == sorted(p.id for p in spread if expected(p))
+
+
+def test_it_filters_by_tag(owner_client, owner, spread):
+    tagged = spread[3:6]
+    for p in tagged:
+        p.add_tag("client-acme")
+    spread[7].add_tag("other")
+    ids, _ = walk(owner_client, "/jobs/?tag=client-acme")
+    assert sorted(ids) == sorted(p.id for p in tagged)
+
+
+def test_it_filters_by_date_range(owner_client, owner):
+    day = datetime.date(2026, 3, 10)
+    at = lambda d, h: timezone.make_aware(datetime.datetime.combine(d, datetime.time(h)))  # noqa: E731
+    before = make_pipeline(owner, created_at=at(day - datetime.timedelta(days=1), 23))
+    first = make_pipeline(owner, created_at=at(day, 0))
+    last = make_pipeline(owner, created_at=at(day + datetime.timedelta(days=1), 23))
+    after = make_pipeline(owner, created_at=at(day + datetime.timedelta(days=2), 0))
+    ids, _ = walk(owner_client, "/jobs/?date_from=2026-03-10&date_to=2026-03-11")
+    assert sorted(ids) == sorted([first.id, last.id])
+    assert before.id not in ids and after.id not in ids
+
+
+def test_it_hides_hidden_pipelines_unless_asked(owner_client, owner):
+    shown = make_pipeline(owner)
+    hidden = make_pipeline(owner, is_hidden=True)
+    assert row_ids(owner_client.get("/jobs/")) == [shown.id]
+    response = owner_client.get("/jobs/?hidden=include")
+    assert row_ids(response) == [hidden.id, shown.id]
+    assert f'is-hidden" id="row-{hidden.id}"' in response.content.decode()  # dimmed
+    assert row_ids(owner_client.get("/jobs/?hidden=only")) == [hidden.id]
+
+
+@pytest.mark.parametrize(
+    "sort, key",
+    [
+        ("newest", lambda p: (-p.created_at.timestamp(), -p.id)),
+        ("oldest", lambda p: (p.created_at.timestamp(), p.id)),
+        ("name", lambda p: (p.name, p.id)),
+        ("cost", lambda p: (-p.total_cost, -p.id)),
+    ],
+)
+def test_it_sorts_and_pages_every_order_without_gaps_or_duplicates(owner_client, spread, sort, key):
+    ids, pages = walk(owner_client, f"/jobs/?sort={sort}&page_size=4")
+    assert pages == 7
+    assert ids == [p.id for p in sorted(spread, key=key)]
+
+
+def test_it_pages_equal_sort_keys_by_id(owner_client, owner):
+    same = timezone.now()
+    made = [make_pipeline(owner, created_at=same, total_cost=Decimal("1")) for _ in range(7)]
+    ids, _ = walk(owner_client, "/jobs/?sort=cost&page_size=3")
+    assert ids == sorted((p.id for p in made), reverse=True)
+
+
+def test_it_keeps_its_place_when_rows_are_added_between_pages(owner_client, owner, spread):
+    first = owner_client.get("/jobs/?page_size=10", **HX)
+    make_pipeline(owner, name="Brand new")  # lands on top, before the cursor
+    ids = row_ids(first)
+    response = owner_client.get(next_url(first), **HX)
+    while True:
+        ids += row_ids(response)
+        if not next_url(response):
+            break
+        response = owner_client.get(next_url(response), **HX)
+    assert ids == [p.id for p in reversed(spread)]
+
+
+def test_it_rejects_a_tampered_cursor(owner_client, spread):
+    first = owner_client.get("/jobs/?page_size=5", **HX)
+    url = next_url(first)
+    tampered = url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")
+    response = owner_client.get(tampered, **HX)
+    assert response.status_code == 400
+    assert "cursor" in response.content.decode()
+
+
+def test_it_rejects_a_cursor_from_another_sort(owner_client, spread):
+    url = next_url(owner_client.get("/jobs/?page_size=5", **HX))
+    response = owner_client.get(url.replace("page_size=5", "page_size=5&sort=name"), **HX)
+    assert response.status_code == 400
+    assert "different sort order" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["status=exploded", "sort=random", "page_size=0", "page_size=5000", "date_from=yesterday", "tag=<script>", "date_from=2026-02-02&date_to=2026-01-01", "model=nope"],
+)
+def test_it_explains_bad_filters_with_a_400(owner_client, spread, query):
+    response = owner_client.get(f"/jobs/?{query}")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "These filters can't be used" in html
+    assert "<script>" not in html
+
+
+def test_it_designs_its_empty_states(owner_client, owner):
+    assert "No pipelines yet" in owner_client.get("/jobs/").content.decode()
+    make_pipeline(owner, status="completed")
+    assert "No pipelines match these filters" in owner_client.get("/jobs/?status=failed").content.decode()
+
+
+def test_it_makes_running_rows_poll(owner_client, owner):
+    running = make_pipeline(owner, status="running")
+    done = make_pipeline(owner, status="completed")
+    html = owner_client.get("/jobs/").content.decode()
+    assert f'id="row-{running.id}" hx-get="/jobs/{running.id}/row" hx-trigger="every 2s"' in html
+    assert f'id="row-{done.id}">' in html
+
+
+def test_it_uses_a_constant_number_of_queries(owner_client, owner, django_assert_num_queries):
+    make_pipeline(owner, tags=["a"])
+    # 1 session user + 1 page of rows (counts, cover and tags are subqueries) + 1 capped count.
+    with django_assert_num_queries(3):
+        owner_client.get("/jobs/", **HX)
+    for _ in range(49):
+        make_pipeline(owner, outputs=3, tags=["a", "b"])
+    with django_assert_num_queries(3):
+        response = owner_client.get("/jobs/?page_size=50&sort=name", **HX)
+    assert len(row_ids(response)) == 50
+
+
+def test_it_serves_a_repeat_request_from_the_cache(owner_client, owner, django_assert_num_queries):
+    make_pipeline(owner)
+    first = owner_client.get("/jobs/", **HX)
+    with django_assert_num_queries(1):  # the session's user only
+        again = owner_client.get("/jobs/", **HX)
+    assert again.content == first.content
+
+
+def test_it_keeps_the_fragment_under_15_kb_for_20_rows(owner_client, owner):
+    long_prompt = "a cinematic portrait of a woman in a red coat on a rainy street at night, neon reflections"
+    for i in range(21):
+        make_pipeline(owner, name=f"Client campaign — autumn look {i}", prompt=long_prompt, tags=["portrait", "client-acme"], outputs=4, status="completed")
+    response = owner_client.get("/jobs/", **HX)
+    assert len(row_ids(response)) == 20
+    assert len(response.content) <= 15 * 1024, len(response.content)

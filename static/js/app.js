@@ -1,0 +1,168 @@
+// The little that htmx does not cover: expanding rows, selection, hover previews,
+// and error toasts. Everything else is server-rendered HTML.
+(function () {
+  "use strict";
+
+  const ROW = 'tr[id^="row-"]';
+
+  function toast(message, isError) {
+    const el = document.getElementById("toast");
+    if (!el) return;
+    el.textContent = message;
+    el.classList.toggle("error", Boolean(isError));
+    el.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => { el.textContent = ""; }, 4000);
+  }
+
+  // A Jobs row's URL is its name link (/jobs/<id>/); its actions are sub-paths of it,
+  // so rows need not repeat a URL per button.
+  function rowUrl(row) {
+    return row.querySelector("td:nth-child(6) a").getAttribute("href");
+  }
+
+  document.addEventListener("click", (event) => {
+    const star = event.target.closest(ROW + " button.star");
+    if (!star) return;
+    const row = star.closest(ROW);
+    htmx.ajax("POST", rowUrl(row) + "favorite", { source: star, target: row, swap: "outerHTML" });
+  });
+
+  // Expand / collapse a Jobs row. The detail row is made and loaded on first
+  // expand (rows stay small), and collapsing only hides it.
+  function detailOf(row) {
+    const next = row.nextElementSibling;
+    return next && next.classList.contains("detail") ? next : null;
+  }
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button.x");
+    if (!button) return;
+    const row = button.closest(ROW);
+    let detail = detailOf(row);
+    if (!detail) {
+      detail = document.createElement("tr");
+      detail.className = "detail";
+      detail.hidden = true;
+      detail.innerHTML = '<td colspan="13"><div class="skeleton-row"></div><div class="skeleton-row"></div></td>';
+      row.after(detail);
+      htmx.ajax("GET", rowUrl(row), { target: detail.firstElementChild, swap: "innerHTML" });
+    }
+    detail.hidden = !detail.hidden;
+    button.setAttribute("aria-expanded", String(!detail.hidden));
+  });
+
+  // A row re-rendered by polling or an action keeps showing its expanded state.
+  document.addEventListener("htmx:afterSettle", () => {
+    document.querySelectorAll(ROW).forEach((row) => {
+      const detail = detailOf(row);
+      const button = row.querySelector("button.x");
+      if (button) button.setAttribute("aria-expanded", String(Boolean(detail && !detail.hidden)));
+    });
+    updateBulkBar();
+  });
+
+  // One shared action menu, loaded for the row whose ⋯ was clicked.
+  const menu = () => document.getElementById("row-menu");
+  function closeMenu() {
+    const pop = menu();
+    if (pop && !pop.hidden) { pop.hidden = true; pop.innerHTML = ""; }
+  }
+  document.addEventListener("click", (event) => {
+    const opener = event.target.closest(ROW + " button.m");
+    const pop = menu();
+    if (!pop) return;
+    if (opener) {
+      const box = opener.getBoundingClientRect();
+      pop.style.top = window.scrollY + box.bottom + 4 + "px";
+      pop.style.left = Math.max(8, window.scrollX + box.right - 280) + "px";
+      pop.hidden = false;
+      pop.innerHTML = '<div class="skeleton-row"></div>';
+      htmx.ajax("GET", rowUrl(opener.closest(ROW)) + "menu", { target: pop, swap: "innerHTML" });
+      return;
+    }
+    if (!pop.contains(event.target)) closeMenu();
+  });
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeMenu(); });
+  // After an action in the menu succeeds, close it (the row has been redrawn).
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const pop = menu();
+    const elt = event.detail.elt;
+    if (!pop || !pop.contains(elt) || !event.detail.successful) return;
+    const path = event.detail.requestConfig.verb;
+    if (path === "post") closeMenu();
+  });
+
+  // Selection and the bulk action bar.
+  const boxes = (extra) => Array.from(document.querySelectorAll("#rows " + ROW + " input[type=checkbox]" + (extra || "")));
+  function selected() {
+    return boxes(":checked");
+  }
+  function updateBulkBar() {
+    const bar = document.getElementById("bulk");
+    if (!bar) return;
+    const count = selected().length;
+    bar.hidden = count === 0;
+    const label = bar.querySelector("[data-bulk-count]");
+    if (label) label.textContent = count + " selected";
+  }
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("[data-select-all]")) {
+      boxes().forEach((box) => { box.checked = event.target.checked; });
+    }
+    if (event.target.matches("#rows input[type=checkbox], [data-select-all]")) updateBulkBar();
+  });
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest("[data-bulk-clear]")) return;
+    selected().forEach((box) => { box.checked = false; });
+    const all = document.querySelector("[data-select-all]");
+    if (all) all.checked = false;
+    updateBulkBar();
+  });
+  // Rows carry only their checkbox's value; the bulk form sends the checked ones.
+  document.addEventListener("htmx:configRequest", (event) => {
+    if (event.detail.elt.id !== "bulk") return;
+    event.detail.parameters.ids = selected().map((box) => box.value);
+  });
+  document.addEventListener("htmx:afterRequest", (event) => {
+    if (event.detail.elt && event.detail.elt.id === "bulk" && event.detail.successful) {
+      selected().forEach((box) => { box.checked = false; });
+      updateBulkBar();
+    }
+  });
+
+  // Hover: a larger preview of an output, and videos that play under the pointer.
+  let preview = null;
+  document.addEventListener("mouseover", (event) => {
+    const tile = event.target.closest(".tile");
+    if (!tile) return;
+    const video = tile.querySelector("video");
+    if (video) {
+      if (!video.src && video.dataset.src) video.src = video.dataset.src;
+      video.play().catch(() => {});
+      return;
+    }
+    if (!tile.dataset.preview) return;
+    preview = preview || Object.assign(document.createElement("img"), { className: "preview", alt: "" });
+    preview.src = tile.dataset.preview;
+    const box = tile.getBoundingClientRect();
+    const left = box.right + 620 < window.innerWidth ? box.right + 8 : Math.max(8, box.left - 608);
+    preview.style.left = left + "px";
+    preview.style.top = Math.max(8, Math.min(box.top, window.innerHeight - 608)) + "px";
+    document.body.appendChild(preview);
+  });
+  document.addEventListener("mouseout", (event) => {
+    const tile = event.target.closest(".tile");
+    if (!tile || tile.contains(event.relatedTarget)) return;
+    const video = tile.querySelector("video");
+    if (video) video.pause();
+    if (preview) preview.remove();
+  });
+
+  // Errors are designed states, not silence.
+  document.addEventListener("htmx:sendError", () => toast("Can't reach the server. Check your connection and try again.", true));
+  document.addEventListener("htmx:responseError", (event) => {
+    const status = event.detail.xhr.status;
+    if (status === 400 || status === 422) return; // shown in place by the response itself
+    toast(status === 404 ? "That pipeline no longer exists." : "Something went wrong (" + status + "). Try again.", true);
+  });
+})();
