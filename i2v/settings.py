@@ -187,6 +187,9 @@ WHITENOISE_MAX_AGE = 3600
 # bench/ reads; cheap, so on unless turned off.
 SERVER_TIMING = env_bool("SERVER_TIMING", True)
 
+# Bulk actions may name up to PAGE_SIZE_MAX rows; the form, not the parser, says no beyond.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000
+
 # Pagination standard for every list (pages and API).
 PAGE_SIZE_DEFAULT = 50
 PAGE_SIZE_MAX = 1000

@@ -1,5 +1,8 @@
 """JSON API for pipelines: the same data as the Jobs page, for scripts."""
 
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 
@@ -11,7 +14,8 @@ from .forms import JobsFilterForm, PageForm
 
 
 def _json_bytes(data):
-    return JsonResponse(data).content
+    # No spaces after separators: a list response is budgeted in bytes.
+    return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
 @api_view(methods=("GET",))
@@ -45,7 +49,7 @@ def pipeline_outputs(request, pipeline_id):
     form = PageForm(request.GET)
     if not form.is_valid():
         raise form_error(form)
-    pipeline = get_object_or_404(request.user.pipelines.only("id"), pk=pipeline_id)
+    pipeline = get_object_or_404(request.user.pipelines.only("id", "owner_id"), pk=pipeline_id)
     try:
         page = pipeline.outputs_page(form.cleaned_data["cursor"], form.size)["outputs"]
     except CursorError as exc:

@@ -7,6 +7,16 @@ from django.urls import reverse
 from .models import TAG_NAME, Pipeline
 
 
+class TagField(forms.CharField):
+    """A tag name, lowercased before validation: "Client-X" means client-x."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=40, validators=[TAG_NAME], **kwargs)
+
+    def to_python(self, value):
+        return super().to_python(value).lower()
+
+
 def _model_choices():
     return [("", "Any model")] + [(k, v["label"]) for k, v in settings.GENERATION_MODELS.items()]
 
@@ -19,7 +29,7 @@ class JobsFilterForm(forms.Form):
     """
 
     status = forms.ChoiceField(choices=[("", "Any status"), *Pipeline.Status.choices], required=False)
-    tag = forms.CharField(required=False, max_length=40, validators=[TAG_NAME])
+    tag = TagField(required=False)
     favorites = forms.BooleanField(required=False)
     hidden = forms.ChoiceField(
         choices=[("", "Not hidden"), ("include", "Include hidden"), ("only", "Only hidden")], required=False
@@ -90,14 +100,7 @@ class RenameForm(forms.Form):
 
 
 class TagForm(forms.Form):
-    name = forms.CharField(
-        max_length=40,
-        validators=[TAG_NAME],
-        error_messages={"required": "Type a tag name."},
-    )
-
-    def clean_name(self):
-        return self.cleaned_data["name"].strip().lower()
+    name = TagField(error_messages={"required": "Type a tag name."})
 
 
 class BulkActionForm(forms.Form):
@@ -111,7 +114,7 @@ class BulkActionForm(forms.Form):
     }
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS])
     ids = forms.TypedMultipleChoiceField(coerce=int, required=True, error_messages={"required": "Select some pipelines first."})
-    tag = forms.CharField(required=False, max_length=40, validators=[TAG_NAME])
+    tag = TagField(required=False)
 
     def __init__(self, data):
         super().__init__(data)
@@ -127,9 +130,8 @@ class BulkActionForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("action") == "tag":
-            data["tag"] = (data.get("tag") or "").strip().lower()
-            if not data["tag"]:
+        if data.get("action") == "tag" and "tag" not in self.errors:
+            if not data.get("tag"):
                 self.add_error("tag", "Type the tag to add.")
         return data
 

@@ -8,7 +8,6 @@ from django.db import connection, models
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
-from django.utils.text import Truncator
 
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.pagination import Ordering, paginate, pagination_json
@@ -169,6 +168,11 @@ class PipelineQuerySet(models.QuerySet):
         return max(estimate, exact_up_to + 1), True
 
 
+def _instant(moment):
+    # Second precision in UTC ("2026-03-10T08:15:00Z"): all a script needs, and short.
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _start_of(day):
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
@@ -307,7 +311,7 @@ class Pipeline(models.Model):
         return {"outputs": page}
 
     def as_summary(self):
-        """A list item of GET /api/pipelines: small (about 300 bytes)."""
+        """A list item of GET /api/pipelines: small (about 300 bytes); prompts are in the detail."""
         cover = self.cover
         return {
             "id": self.id,
@@ -315,12 +319,11 @@ class Pipeline(models.Model):
             "status": self.status,
             "model": self.model,
             "cost": str(self.total_cost),
-            "created_at": self.created_at.isoformat(),
+            "created_at": _instant(self.created_at),
             "is_favorite": self.is_favorite,
             "is_hidden": self.is_hidden,
             "step_count": self.step_count,
             "output_count": self.output_count,
-            "first_prompt": Truncator(self.first_prompt).chars(120),
             "thumbnail_url": cover["url"] if cover else None,
             "tags": [t["name"] for t in self.tag_chips],
         }

@@ -95,7 +95,7 @@ def pipeline_detail(request, pipeline_id):
 def pipeline_outputs(request, pipeline_id):
     """More tiles of an expanded row's output grid, by keyset cursor."""
     form = PageForm(request.GET)
-    pipeline = get_object_or_404(request.user.pipelines.only("id"), pk=pipeline_id)
+    pipeline = get_object_or_404(request.user.pipelines.only("id", "owner_id"), pk=pipeline_id)
     if not form.is_valid():
         return HttpResponseBadRequest("Bad page parameters.")
     try:

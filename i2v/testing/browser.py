@@ -28,6 +28,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Requests the browser makes by itself, not the page: their failures are not the page's errors.
+# (base.html declares no icon, so Chromium asks for /favicon.ico, which is a 404.)
+BROWSER_REQUESTS = {"/favicon.ico"}
 # Playwright's own wait for each action / expect; the app answers in milliseconds.
 TIMEOUT_MS = 5_000
 
@@ -101,9 +104,12 @@ class LivePage:
         self.requests.append((request.method, urlsplit(request.url).path))
 
     def _on_console(self, message):
-        if message.type == "error":
-            location = message.location or {}
-            self.errors.append(f"console: {message.text} ({location.get('url', '')})")
+        if message.type != "error":
+            return
+        url = (message.location or {}).get("url", "")
+        if urlsplit(url).path in BROWSER_REQUESTS:
+            return
+        self.errors.append(f"console: {message.text} ({url})")
 
     def url(self, path):
         return self.base_url + path

@@ -1,0 +1,65 @@
+import json
+
+from django.core.cache import caches
+from django.test import override_settings
+
+from conftest import make_pipeline
+from i2v.lib.cache import bump_owner_version, cached_list, owner_version
+
+DEAD_REDIS = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+    }
+}
+
+
+def test_it_rebuilds_after_a_version_bump():
+    calls = []
+
+    def build():
+        calls.append(1)
+        return f"v{len(calls)}"
+
+    assert cached_list("jobs", 7, {"a": 1}, build) == "v1"
+    assert cached_list("jobs", 7, {"a": 1}, build) == "v1"
+    assert cached_list("jobs", 8, {"a": 1}, build) == "v2"  # another owner never shares
+    bump_owner_version("jobs", 7)
+    assert cached_list("jobs", 7, {"a": 1}, build) == "v3"
+
+
+def test_it_never_reuses_a_version_after_eviction():
+    first = owner_version("jobs", 9)
+    caches["default"].delete("ver:jobs:9")
+    assert owner_version("jobs", 9) != first
+
+
+def test_it_can_be_turned_off(settings):
+    settings.LIST_CACHE = False
+    calls = []
+    cached_list("jobs", 1, {}, lambda: calls.append(1))
+    cached_list("jobs", 1, {}, lambda: calls.append(1))
+    assert len(calls) == 2
+
+
+def test_it_keeps_serving_pages_when_redis_is_down(client, owner):
+    make_pipeline(owner, name="Still here")
+    with override_settings(CACHES=DEAD_REDIS, SESSION_ENGINE="django.contrib.sessions.backends.db"):
+        assert type(caches["default"]).__name__ == "RedisCache"
+        assert caches["default"].get("anything") is None  # the outage is real and swallowed
+        client.force_login(owner)
+        page = client.get("/jobs/")
+        api = client.get("/api/pipelines")
+        again = client.get("/jobs/", HTTP_HX_REQUEST="true")
+    assert page.status_code == 200 and b"Still here" in page.content
+    assert api.status_code == 200 and json.loads(api.content)["items"][0]["name"] == "Still here"
+    assert again.status_code == 200 and b"Still here" in again.content
+
+
+def test_it_survives_redis_going_down_under_cached_sessions(client, owner):
+    make_pipeline(owner, name="Still here")
+    client.force_login(owner)  # session written to the database and the (working) cache
+    with override_settings(CACHES=DEAD_REDIS):
+        response = client.get("/jobs/")
+    assert response.status_code == 200 and b"Still here" in response.content

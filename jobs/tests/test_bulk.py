@@ -1,0 +1,74 @@
+import pytest
+
+from conftest import make_pipeline
+from jobs.models import Pipeline
+
+
+@pytest.fixture
+def rows(owner):
+    return [make_pipeline(owner) for _ in range(3)]
+
+
+def post(client, action, ids, **extra):
+    return client.post("/jobs/bulk", {"action": action, "ids": [p.id for p in ids], **extra}, HTTP_HX_REQUEST="true")
+
+
+@pytest.mark.parametrize("action, field, value", [("favorite", "is_favorite", True), ("hide", "is_hidden", True)])
+def test_it_updates_the_selected_rows_out_of_band(owner_client, rows, action, field, value):
+    response = post(owner_client, action, rows[:2])
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count('hx-swap-oob="outerHTML"') == 2
+    assert "<template>" in html and "2 pipelines." in html
+    assert [getattr(p, field) for p in Pipeline.objects.order_by("id")] == [value, value, not value]
+
+
+def test_it_unfavourites_and_unhides(owner_client, rows):
+    Pipeline.objects.update(is_favorite=True, is_hidden=True)
+    post(owner_client, "unfavorite", rows)
+    post(owner_client, "unhide", rows)
+    assert not Pipeline.objects.filter(is_favorite=True).exists()
+    assert not Pipeline.objects.filter(is_hidden=True).exists()
+
+
+def test_it_tags_the_selected_rows_once(owner_client, rows):
+    post(owner_client, "tag", rows[:2], tag="batch-a")
+    post(owner_client, "tag", rows[:2], tag="batch-a")
+    assert [p.tags.count() for p in rows] == [1, 1, 0]
+
+
+def test_it_deletes_the_selected_rows(owner_client, rows):
+    html = post(owner_client, "delete", rows[1:]).content.decode()
+    assert f'<tbody id="job-{rows[1].id}" hx-swap-oob="delete">' in html
+    assert list(Pipeline.objects.values_list("id", flat=True)) == [rows[0].id]
+
+
+def test_it_invalidates_the_cached_list(owner_client, rows, django_capture_on_commit_callbacks):
+    assert owner_client.get("/jobs/?favorites=1", HTTP_HX_REQUEST="true").content.count(b'id="row-') == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        post(owner_client, "favorite", rows)
+    assert owner_client.get("/jobs/?favorites=1", HTTP_HX_REQUEST="true").content.count(b'id="row-') == 3
+
+
+def test_it_ignores_other_users_ids(owner_client, other, rows):
+    theirs = make_pipeline(other)
+    post(owner_client, "delete", [theirs])
+    assert Pipeline.objects.filter(pk=theirs.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"action": "explode", "ids": [1]}, "Select a valid choice"),
+        ({"action": "delete"}, "Select some pipelines first."),
+        ({"action": "delete", "ids": ["x"]}, "Select a valid choice"),
+        ({"action": "tag", "ids": [1]}, "Type the tag to add."),
+        ({"action": "tag", "ids": [1], "tag": "Bad Tag!"}, "lowercase letters"),
+        ({"action": "hide", "ids": list(range(1001))}, "at most 1000"),
+    ],
+)
+def test_it_explains_bad_requests(owner_client, rows, data, message):
+    response = owner_client.post("/jobs/bulk", data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert message in response.content.decode()
+    assert Pipeline.objects.count() == 3

@@ -1,0 +1,30 @@
+from conftest import make_pipeline
+
+
+def test_it_keeps_polling_while_the_pipeline_runs(owner_client, owner):
+    p = make_pipeline(owner, status="running")
+    response = owner_client.get(f"/jobs/{p.id}/row", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert 'hx-trigger="every 2s"' in response.content.decode()
+
+
+def test_it_stops_polling_with_286_once_done(owner_client, owner):
+    p = make_pipeline(owner, status="running")
+    p.status = "completed"
+    p.save()
+    response = owner_client.get(f"/jobs/{p.id}/row", HTTP_HX_REQUEST="true")
+    assert response.status_code == 286
+    html = response.content.decode()
+    assert "<b>completed</b>" in html and "every 2s" not in html
+
+
+def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):
+    p = make_pipeline(owner, status="running")
+    client.force_login(other)
+    assert client.get(f"/jobs/{p.id}/row").status_code == 404
+
+
+def test_it_costs_two_queries(owner_client, owner, django_assert_num_queries):
+    p = make_pipeline(owner, status="running", tags=["a", "b"], outputs=5)
+    with django_assert_num_queries(2):  # session user + the annotated row
+        owner_client.get(f"/jobs/{p.id}/row")

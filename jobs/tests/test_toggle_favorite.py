@@ -1,0 +1,34 @@
+from conftest import make_pipeline
+
+
+def test_it_toggles_and_returns_the_row(owner_client, owner):
+    p = make_pipeline(owner)
+    response = owner_client.post(f"/jobs/{p.id}/favorite", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert 'aria-pressed="true"' in response.content.decode()
+    p.refresh_from_db()
+    assert p.is_favorite
+    owner_client.post(f"/jobs/{p.id}/favorite")
+    p.refresh_from_db()
+    assert not p.is_favorite
+
+
+def test_it_invalidates_the_cached_list(owner_client, owner, django_capture_on_commit_callbacks):
+    p = make_pipeline(owner)
+    assert owner_client.get("/jobs/?favorites=1", HTTP_HX_REQUEST="true").content.count(b'id="row-') == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(f"/jobs/{p.id}/favorite")
+    assert owner_client.get("/jobs/?favorites=1", HTTP_HX_REQUEST="true").content.count(b'id="row-') == 1
+
+
+def test_it_refuses_get(owner_client, owner):
+    p = make_pipeline(owner)
+    assert owner_client.get(f"/jobs/{p.id}/favorite").status_code == 405
+
+
+def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):
+    p = make_pipeline(owner)
+    client.force_login(other)
+    assert client.post(f"/jobs/{p.id}/favorite").status_code == 404
+    p.refresh_from_db()
+    assert not p.is_favorite
