@@ -18,8 +18,22 @@ from jobs.models import Pipeline
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+# Where things are in a row (jobs_page.html#row; static/js/app.js relies on the same cells).
+ROWS = 'tbody[id^="job-"]'
+STATUS = "td:nth-child(4)"
+TAGS = "td:nth-child(8) span"
+
+
 def _row(page, pipeline):
     return page.locator(f"#row-{pipeline.id}")
+
+
+def _status(page, pipeline):
+    return _row(page, pipeline).locator(STATUS)
+
+
+def _star(page, pipeline):
+    return _row(page, pipeline).locator("button.star")
 
 
 def _open_menu_item(page, pipeline, label):
@@ -40,7 +54,7 @@ def test_it_loads_every_page_by_scrolling_to_the_bottom(owner_page, owner):
     owner_page.goto("/jobs/")
     assert page.evaluate("typeof htmx") == "object"
     assert page.request.get(owner_page.url("/static/js/app.js")).ok
-    rows = page.locator("tbody.job")
+    rows = page.locator(ROWS)
     expect(rows).to_have_count(20)
     expect(page.get_by_test_id("total")).to_have_text("45 pipelines")
 
@@ -53,7 +67,7 @@ def test_it_loads_every_page_by_scrolling_to_the_bottom(owner_page, owner):
 
     ids = rows.evaluate_all("els => els.map(e => e.id)")
     assert len(set(ids)) == 45
-    row_ids = page.locator("tr.row").evaluate_all("els => els.map(e => e.id)")
+    row_ids = page.locator('tr[id^="row-"]').evaluate_all("els => els.map(e => e.id)")
     assert len(set(row_ids)) == len(row_ids) == 45
     owner_page.assert_no_console_errors()
 
@@ -94,7 +108,7 @@ def test_it_favourites_a_pipeline_and_keeps_it_after_a_reload(owner_page, owner)
     pipeline = make_pipeline(owner)
     page = owner_page.page
     owner_page.goto("/jobs/")
-    star = _row(page, pipeline).locator("button.star")
+    star = _star(page, pipeline)
     expect(star).to_have_attribute("aria-pressed", "false")
 
     star.click()
@@ -102,7 +116,7 @@ def test_it_favourites_a_pipeline_and_keeps_it_after_a_reload(owner_page, owner)
     expect(star).to_have_attribute("aria-pressed", "true")
 
     page.reload()
-    star = _row(page, pipeline).locator("button.star")
+    star = _star(page, pipeline)
     expect(star).to_have_class("star on")
     expect(star).to_have_attribute("aria-pressed", "true")
     pipeline.refresh_from_db()
@@ -114,7 +128,7 @@ def test_it_adds_a_tag_from_the_menu_and_removes_it_again(owner_page, owner):
     pipeline = make_pipeline(owner)
     page = owner_page.page
     owner_page.goto("/jobs/")
-    chips = _row(page, pipeline).locator("td.tags span")
+    chips = _row(page, pipeline).locator(TAGS)
     expect(chips).to_have_count(0)
 
     menu = _open_menu_item(page, pipeline, "Tags…")
@@ -143,12 +157,12 @@ def test_it_filters_by_status_and_goes_back_to_the_whole_list(owner_page, owner)
         make_pipeline(owner, status="completed")
     page = owner_page.page
     owner_page.goto("/jobs/")
-    rows = page.locator("tr.row")
+    rows = page.locator(ROWS)
     expect(rows).to_have_count(5)
 
     page.locator("select[name=status]").select_option("failed")
     expect(rows).to_have_count(2)
-    expect(page.locator("tr.row .badge")).to_have_text(["failed", "failed"])
+    expect(page.locator(f"{ROWS} {STATUS}")).to_have_text(["failed", "failed"])
     for pipeline in failed:
         expect(_row(page, pipeline)).to_be_visible()
     expect(page).to_have_url(re.compile(r"[?&]status=failed(&|$)"))
@@ -166,16 +180,16 @@ def test_it_favourites_two_selected_pipelines_at_once(owner_page, owner):
     bar = page.locator("#bulk")
     expect(bar).to_be_hidden()
 
-    _row(page, first).locator("input[name=ids]").check()
-    _row(page, second).locator("input[name=ids]").check()
+    _row(page, first).locator("input[type=checkbox]").check()
+    _row(page, second).locator("input[type=checkbox]").check()
     expect(bar).to_be_visible()
     expect(bar.locator("[data-bulk-count]")).to_have_text("2 selected")
 
     bar.get_by_role("button", name="★ Favourite").click()
     for pipeline in (first, second):
-        expect(_row(page, pipeline).locator("button.star")).to_have_attribute("aria-pressed", "true")
-        expect(_row(page, pipeline).locator("button.star")).to_have_class("star on")
-    expect(_row(page, untouched).locator("button.star")).to_have_attribute("aria-pressed", "false")
+        expect(_star(page, pipeline)).to_have_attribute("aria-pressed", "true")
+        expect(_star(page, pipeline)).to_have_class("star on")
+    expect(_star(page, untouched)).to_have_attribute("aria-pressed", "false")
     expect(bar).to_be_hidden()
     assert set(Pipeline.objects.filter(is_favorite=True).values_list("pk", flat=True)) == {first.pk, second.pk}
     owner_page.assert_no_console_errors()
@@ -185,7 +199,7 @@ def test_it_polls_a_running_row_until_it_is_done(owner_page, owner):
     pipeline = make_pipeline(owner, status="running")
     page = owner_page.page
     owner_page.goto("/jobs/")
-    badge = _row(page, pipeline).locator(".badge")
+    badge = _status(page, pipeline)
     expect(badge).to_have_text("running")
 
     pipeline.status = "completed"
