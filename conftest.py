@@ -51,7 +51,7 @@ def make_asset(user, kind="image", renditions=True):
     sha = hashlib.sha256(f"asset-{n}".encode()).hexdigest()
     sizes = {}
     if renditions:
-        sizes = {str(s): {"name": f"renditions/{sha[:2]}/{sha}-{s}.jpg", "w": s, "h": s * 3 // 4} for s in (150, 300, 600)}
+        sizes = {str(s): {"name": f"r/{sha[:2]}/{sha[2:30]}{s}.jpg", "w": s, "h": s * 3 // 4} for s in (150, 300, 600)}
     return Asset.objects.create(
         owner=user, kind=kind, source="generated", sha256=sha, original=f"originals/{sha[:2]}/{sha}.jpg",
         filename=f"out-{n}.jpg", width=1024, height=768, renditions=sizes, processing_status="complete",

@@ -311,7 +311,11 @@ class Pipeline(models.Model):
         return {"outputs": page}
 
     def as_summary(self):
-        """A list item of GET /api/pipelines: small (about 300 bytes); prompts are in the detail."""
+        """A list item of GET /api/pipelines, under 300 bytes (20 must fit in 6 KB).
+
+        Prompts, description and the hidden flag are in the detail; ?hidden=only
+        lists the hidden ones.
+        """
         cover = self.cover
         return {
             "id": self.id,
@@ -321,7 +325,6 @@ class Pipeline(models.Model):
             "cost": str(self.total_cost),
             "created_at": _instant(self.created_at),
             "is_favorite": self.is_favorite,
-            "is_hidden": self.is_hidden,
             "step_count": self.step_count,
             "output_count": self.output_count,
             "thumbnail_url": cover["url"] if cover else None,

@@ -10,12 +10,12 @@ served with an immutable cache lifetime.
 """
 
 import hashlib
+import io
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, ImageOps
 from pilkit.processors import ProcessorPipeline
-from pilkit.utils import img_to_fobj
 
 from .specs import RENDITION_SPECS
 
@@ -118,15 +118,25 @@ def write_renditions(image):
     renditions = {}
     for key, spec in RENDITION_SPECS:
         image = ProcessorPipeline(spec.processors).process(image)
-        data = img_to_fobj(image, spec.format, **spec.options).getvalue()
-        renditions[key] = {"name": store(data, "jpg"), "w": image.width, "h": image.height}
+        renditions[key] = {"name": store(encode(image, spec), "jpg"), "w": image.width, "h": image.height}
     return renditions
+
+
+def encode(image, spec):
+    # Pillow directly, not pilkit's img_to_fobj(): that points file descriptor 2
+    # at /dev/null around every save, and two threads doing it at once can
+    # leave the process's stderr (and its logs) in /dev/null for good.
+    buf = io.BytesIO()
+    image.save(buf, spec.format, **spec.options)
+    return buf.getvalue()
 
 
 def store(data, ext):
     """Save bytes under their content address, once; return the storage name."""
     digest = hashlib.sha256(data).hexdigest()
-    name = f"renditions/{digest[:2]}/{digest}.{ext}"
+    # 128 bits of the hash are plenty to tell files apart, and every list row
+    # repeats this name in its URL, so it is kept short: r/ab/<30 hex>.jpg.
+    name = f"r/{digest[:2]}/{digest[2:32]}.{ext}"
     if not default_storage.exists(name):
         saved = default_storage.save(name, ContentFile(data))
         if saved != name:

@@ -24,7 +24,7 @@ def test_it_lists_summaries_with_the_pagination_object(owner_client, many):
     assert response.status_code == 200
     assert [i["id"] for i in data["items"]] == [p.id for p in reversed(many)][:5]
     assert set(data["items"][0]) == {
-        "id", "name", "status", "model", "cost", "created_at", "is_favorite", "is_hidden",
+        "id", "name", "status", "model", "cost", "created_at", "is_favorite",
         "step_count", "output_count", "thumbnail_url", "tags",
     }  # fmt: skip
     page = data["pagination"]

@@ -32,7 +32,8 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Max
 from PIL import Image, ImageDraw, ImageOps
 from tqdm import tqdm
 
@@ -50,7 +51,8 @@ HISTORY = timedelta(days=730)
 MAX_OUTPUTS = 12
 MAX_STEPS = 3
 MAX_TAGS = 3
-VIDEO_EVERY = 20  # one pool asset in 20 is a video, like the outputs of i2v steps
+VIDEO_EVERY = 20  # one pool asset in 20 is a video, for the outputs of i2v steps
+VIDEO_SECONDS = 2
 
 # --- Vocabulary. Names, prompts and errors read like a real user's history. ---
 
@@ -156,7 +158,7 @@ class Command(BaseCommand):
         parser.add_argument("--pipelines", type=int, required=True, help="how many pipelines to create")
         parser.add_argument("--outputs-per-pipeline", type=float, default=5.0, help="mean outputs per pipeline (1..12)")
         parser.add_argument("--owner", default="demo", help="username; created without a usable password if missing")
-        parser.add_argument("--assets", type=int, default=None, help="size of the asset pool (default: scales with --pipelines)")
+        parser.add_argument("--assets", type=int, help="size of the asset pool (default: scales with --pipelines)")
         parser.add_argument("--if-empty", action="store_true", help="do nothing if the owner already has pipelines")
         parser.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same data")
 
@@ -247,16 +249,15 @@ def make_asset(owner, index, prompt, seed, known, end):
     size = pick_size(rng)
     still = paint(prompt, rng, size)
     if index % VIDEO_EVERY == VIDEO_EVERY - 1:
-        poster, data, duration = make_video(still, rng)
-        fields = {"kind": Asset.Kind.VIDEO, "mime": "video/mp4", "duration": duration, "ext": "mp4"}
+        poster, data = make_video(still, rng)
+        kind, ext, mime, duration = Asset.Kind.VIDEO, "mp4", "video/mp4", float(VIDEO_SECONDS)
     else:
         poster, data = still, jpeg_bytes(still)
-        fields = {"kind": Asset.Kind.IMAGE, "mime": "image/jpeg", "duration": None, "ext": "jpg"}
-    ext = fields.pop("ext")
+        kind, ext, mime, duration = Asset.Kind.IMAGE, "jpg", "image/jpeg", None
     asset = Asset(
-        owner=owner, source=Asset.Source.GENERATED, prompt=prompt, sha256=hashlib.sha256(data).hexdigest(),
-        filename=f"{slug(prompt)}-{index + 1:04d}.{ext}", bytes=len(data),
-        created_at=end - timedelta(seconds=rng.randrange(int(HISTORY.total_seconds()))), **fields,
+        owner=owner, kind=kind, source=Asset.Source.GENERATED, prompt=prompt, mime=mime, duration=duration,
+        sha256=hashlib.sha256(data).hexdigest(), filename=f"{slug(prompt)}-{index + 1:04d}.{ext}", bytes=len(data),
+        created_at=end - timedelta(seconds=rng.randrange(int(HISTORY.total_seconds()))),
     )  # fmt: skip
     if asset.sha256 not in known:
         store_original(asset, data)
@@ -353,8 +354,8 @@ def jpeg_bytes(image):
     return buf.getvalue()
 
 
-def make_video(still, rng, seconds=2, fps=15):
-    """(poster frame, MP4 bytes, duration): a slow zoom into the still, H.264."""
+def make_video(still, rng, fps=15):
+    """(poster frame, MP4 bytes): a slow zoom into the still, H.264, VIDEO_SECONDS long."""
     w, h = still.size
     scale = 640 / max(w, h)
     size = (round(w * scale / 2) * 2, round(h * scale / 2) * 2)  # yuv420p needs even sizes
@@ -363,7 +364,7 @@ def make_video(still, rng, seconds=2, fps=15):
     # full still for every frame would cost more than encoding the whole clip.
     source = still.resize((size[0] * 5 // 4, size[1] * 5 // 4), Image.Resampling.BILINEAR)
     zoom = rng.uniform(0.08, 0.18)
-    frames = seconds * fps
+    frames = VIDEO_SECONDS * fps
     buf = io.BytesIO()
     with av.open(buf, mode="w", format="mp4") as container:
         # One thread: the pool already runs a job per core, and it keeps x264 deterministic.
@@ -376,7 +377,7 @@ def make_video(still, rng, seconds=2, fps=15):
             frame.pts, frame.time_base = n, Fraction(1, fps)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
-    return poster, buf.getvalue(), float(seconds)
+    return poster, buf.getvalue()
 
 
 def zoom_frame(source, size, zoom):
@@ -405,8 +406,8 @@ class PromptBook:
         self.rng = rng
 
     def prompt(self):
-        r = self.rng
-        return f"{r.choice(ADJECTIVES)} {r.choice(NOUNS)} {r.choice(SETTINGS)}, {r.choice(STYLES)}, {r.choice(LIGHTING)}"
+        choice = self.rng.choice
+        return f"{choice(ADJECTIVES)} {choice(NOUNS)} {choice(SETTINGS)}, {choice(STYLES)}, {choice(LIGHTING)}"
 
     def prompts(self, count):
         return [self.prompt() for _ in range(count)]
@@ -465,7 +466,7 @@ class Clock:
 
     def created_times(self, rng, count):
         # Sorted, so ids and creation times rise together as they would in real use.
-        span = self.end - self.base - 86400
+        span = int(HISTORY.total_seconds())
         return sorted(self.end - rng.randrange(span) for _ in range(count))
 
 
@@ -504,9 +505,8 @@ def step_plans():
             plans["completed", count, stop] = (("completed", True),) * count
             plans["pending", count, stop] = (("queued", False),) + (("pending", False),) * (count - 1)
             for status in at:
-                plans[status, count, stop] = (
-                    (("completed", True),) * stop + ((at[status], True),) + ((after[status], False),) * (count - stop - 1)
-                )  # fmt: skip
+                done, rest = (("completed", True),) * stop, ((after[status], False),) * (count - stop - 1)
+                plans[status, count, stop] = (*done, (at[status], True), *rest)
     return plans
 
 
@@ -528,6 +528,7 @@ class RowFactory:
         book = PromptBook(rng)
         self.prompts = book.prompts(4000)
         self.prompt_json = [json.dumps(p) for p in self.prompts]
+        self.motion_json = {m: json.dumps(m) for m in MOTIONS}
         self.names = book.names(20000)
         self.pick_status = picker(rng, PIPELINE_STATUSES)
         self.pick_mode = picker(rng, MODES)
@@ -538,8 +539,9 @@ class RowFactory:
         self.models = ModelChooser(rng)
         self.plans = step_plans()
 
-    def next_ids(self, first_ids):
-        self.ids = dict(first_ids)
+    def start_ids_after(self, last_ids):
+        """New rows take ids after these, one counter per table."""
+        self.ids = dict(last_ids)
 
     def chunk(self, created_times):
         """(pipelines, steps, outputs, pipeline tags) rows for these creation times."""
@@ -627,9 +629,9 @@ class RowFactory:
     def outputs(self, pid, sid, kind, made, position):
         randrange = self.rng.randrange
         assets = self.pool.videos if kind == "i2v" and self.pool.videos else self.pool.images
-        append = self.rows["outputs"].append
+        append, owner_id = self.rows["outputs"].append, self.owner_id
         for offset in range(made):
-            append((self.take_id("outputs"), self.owner_id, pid, sid, assets[randrange(len(assets))], position + offset))
+            append((self.take_id("outputs"), owner_id, pid, sid, assets[randrange(len(assets))], position + offset))
 
     def config(self, kind, model, prompt_ids, motion, rng):
         # Built as text from pre-escaped prompts: json.dumps of a dict per step is a
@@ -640,7 +642,7 @@ class RowFactory:
         ratio = rng.choice(list(ASPECTS))
         if kind == "i2v":
             return (
-                f'{{"model": "{model}", "prompt": {json.dumps(motion)}, "images_per_prompt": 1, '
+                f'{{"model": "{model}", "prompt": {self.motion_json[motion]}, "images_per_prompt": 1, '
                 f'"aspect_ratio": "{ratio}", "duration": {rng.choice((5, 10))}}}'
             )
         return (
@@ -731,23 +733,32 @@ class ModelChooser:
         return self.pickers[kind]()
 
 
-
 # --- Writing ---------------------------------------------------------------------------------
 
 
 def write_all(rows, count, quiet):
     """Generate and write `count` pipelines in chunks; the number of rows per table."""
     writer = CopyWriter() if connection.vendor == "postgresql" else OrmWriter()
-    rows.next_ids(writer.reserve_ids({t: n * count for t, n in ROWS_PER_PIPELINE.items()}))
+    rows.start_ids_after(writer.reserve_ids({t: n * count for t, n in ROWS_PER_PIPELINE.items()}))
     created = rows.clock.created_times(rows.rng, count)
+    slices = [created[start : start + writer.chunk] for start in range(0, count, writer.chunk)]
     totals = dict.fromkeys(ROWS_PER_PIPELINE, 0)
-    with tqdm(total=count, desc="pipelines", unit="pipeline", file=sys.stderr, disable=quiet) as bar:
-        for start in range(0, count, writer.chunk):
-            chunk = rows.chunk(created[start : start + writer.chunk])
+    bar = tqdm(total=count, desc="pipelines", unit="pipeline", file=sys.stderr, disable=quiet)
+    # The next chunk is generated in a thread while this one is written: the
+    # database works through a COPY mostly while we wait on the socket with the
+    # GIL released, so generating and loading overlap instead of taking turns.
+    with bar, ThreadPoolExecutor(max_workers=1) as ahead:
+        upcoming = ahead.submit(rows.chunk, slices[0]) if slices else None
+        for i in range(len(slices)):
+            chunk = upcoming.result()
+            if i + 1 < len(slices):
+                upcoming = ahead.submit(rows.chunk, slices[i + 1])
             with transaction.atomic():
+                writer.start_chunk()
                 for model, columns, key in TABLES:
                     writer.write(model, columns, chunk[key])
                     totals[key] += len(chunk[key])
+                writer.end_chunk()
             bar.update(len(chunk["pipelines"]))
     writer.finish()
     return totals
@@ -757,12 +768,45 @@ class CopyWriter:
     """PostgreSQL: COPY FROM STDIN through psycopg 3, with ids chosen here."""
 
     chunk = COPY_CHUNK
+    skip_fk_checks = None  # unknown until the first chunk tries
+
+    def start_chunk(self):
+        """Per transaction settings. Called first thing in each chunk's transaction."""
+        with connection.cursor() as cursor:
+            # The seed is rebuildable data: don't wait for the WAL flush at each commit.
+            cursor.execute("SET LOCAL synchronous_commit = off")
+        if self.skip_fk_checks is not False:
+            self.skip_fk_checks = self.try_skipping_fk_checks()
+
+    def try_skipping_fk_checks(self):
+        """Turn off foreign-key triggers for this transaction, if we may.
+
+        Checking five million outputs' four foreign keys one row at a time at
+        commit is over a third of the load time, and every id here was just made or
+        read by this command. Like pg_restore --disable-triggers, this needs a
+        superuser; anyone else keeps the checks (a savepoint absorbs the refusal).
+        """
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL session_replication_role = replica")
+        except DatabaseError:
+            return False
+        return True
+
+    def end_chunk(self):
+        # SET LOCAL lasts until the outermost transaction ends: when the seed runs
+        # inside one (a test, a caller's atomic block), the rows after ours must be checked.
+        if self.skip_fk_checks:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL session_replication_role = DEFAULT")
 
     def reserve_ids(self, counts):
         """{table key: the id before the first one we may use}, for each table.
 
         Moving each sequence past the range first means rows the running app
-        inserts meanwhile get ids above ours instead of colliding with them.
+        inserts meanwhile get ids above ours instead of colliding with them. The
+        range is sized for the most rows a pipeline can have, so the ids left
+        unused become a gap, which costs nothing.
         """
         first = {}
         with connection.cursor() as cursor:
@@ -783,8 +827,6 @@ class CopyWriter:
             return
         quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
         with connection.cursor() as cursor:
-            # The seed is rebuildable data: don't wait for the WAL flush at each commit.
-            cursor.execute("SET LOCAL synchronous_commit = off")
             with cursor.cursor.copy(f"COPY {model._meta.db_table} ({quoted}) FROM STDIN") as copy:
                 write_row = copy.write_row
                 for row in rows:
@@ -792,7 +834,8 @@ class CopyWriter:
 
     def finish(self):
         # Fresh statistics, or the planner guesses at a million rows as if the tables were empty.
-        tables = ", ".join(model._meta.db_table for model, _, _ in TABLES)
+        models = [model for model, _, _ in TABLES] + [Tag, Asset]
+        tables = ", ".join(model._meta.db_table for model in models)
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {tables}")
 
@@ -803,8 +846,15 @@ class OrmWriter:
     chunk = ORM_CHUNK
     JSON_COLUMNS = {"config", "inputs"}
 
+    def start_chunk(self):
+        pass
+
+    def end_chunk(self):
+        pass
+
     def reserve_ids(self, counts):
-        return {key: model.objects.order_by("-id").values_list("id", flat=True).first() or 0 for model, _, key in TABLES}
+        # SQLite is the single-user embedded default: the current largest ids will do.
+        return {key: model.objects.aggregate(last=Max("id"))["last"] or 0 for model, _, key in TABLES}
 
     def write(self, model, columns, rows):
         json_at = [i for i, c in enumerate(columns) if c in self.JSON_COLUMNS]

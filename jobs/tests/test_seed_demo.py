@@ -1,0 +1,141 @@
+import io
+from datetime import UTC, datetime
+
+import av
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from PIL import Image
+
+from i2v.lib.cache import owner_version
+from jobs.models import Output, Pipeline, Step
+from library.models import Asset
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def seed(**options):
+    # A small asset pool keeps the tests quick; outputs share its assets.
+    options = {"pipelines": 20, "assets": 6, "verbosity": 0, **options}
+    return call_command("seed_demo", stdout=io.StringIO(), **options)
+
+
+def test_it_seeds_pipelines_with_steps_and_outputs():
+    summary = seed()
+
+    owner = get_user_model().objects.get(username="demo")
+    assert summary.startswith("Seeded 20 pipelines, ")
+    assert owner.pipelines.count() == 20
+    assert not owner.has_usable_password(), "logins are made by ensure_login, not by seeding"
+    assert Step.objects.filter(pipeline__owner=owner).count() >= 20
+    assert Pipeline.objects.filter(owner=owner, steps__isnull=True).count() == 0
+    assert Output.objects.filter(pipeline__owner=owner).exists()
+
+
+def test_it_numbers_outputs_from_zero_in_each_pipeline():
+    seed()
+
+    for pipeline in Pipeline.objects.all():
+        positions = list(pipeline.outputs.order_by("position").values_list("position", flat=True))
+        assert positions == list(range(len(positions)))
+
+
+def test_it_stores_renditions_that_decode_at_the_right_size():
+    seed()
+
+    assets = Asset.objects.filter(outputs__isnull=False).distinct()
+    assert assets.exists()
+    for asset in assets:
+        assert default_storage.exists(asset.original.name)
+        assert set(asset.renditions) == {"150", "300", "600"}
+        for key, entry in asset.renditions.items():
+            with default_storage.open(entry["name"]) as f:
+                data = f.read()
+            image = Image.open(io.BytesIO(data))
+            assert image.format == "JPEG"
+            assert image.size == (entry["w"], entry["h"])
+            assert max(image.size) <= int(key)
+        assert default_storage.size(asset.renditions["150"]["name"]) <= 8 * 1024
+
+
+def test_it_makes_real_videos_for_i2v_outputs():
+    seed(assets=20)  # one pool asset in 20 is a video
+
+    video = Asset.objects.get(kind="video")
+    with default_storage.open(video.original.name) as f, av.open(f) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (video.width, video.height)
+    assert video.mime == "video/mp4" and video.duration == 2.0
+    assert video.renditions["300"]["w"] <= 300, "the poster frame has renditions like an image"
+
+
+def test_it_gives_every_row_the_pipeline_owner():
+    seed()
+    seed(owner="someone-else", seed=2)
+
+    assert Output.objects.exclude(owner=F("pipeline__owner")).count() == 0
+    assert Output.objects.exclude(owner=F("asset__owner")).count() == 0
+    assert Step.objects.exclude(owner=F("pipeline__owner")).count() == 0
+    assert Output.objects.exclude(pipeline=F("step__pipeline")).count() == 0
+
+
+def test_it_does_nothing_the_second_time_with_if_empty():
+    seed(if_empty=True)
+
+    summary = seed(if_empty=True)
+
+    assert "nothing seeded" in summary
+    assert Pipeline.objects.count() == 20
+
+
+def test_it_reuses_the_assets_it_already_made():
+    seed()
+    assets = Asset.objects.count()
+
+    summary = seed()
+
+    assert Pipeline.objects.count() == 40
+    assert Asset.objects.count() == assets, "the same bytes are stored once per owner"
+    assert ", 0 assets for demo" in summary
+
+
+def test_it_is_deterministic_for_a_seed(monkeypatch):
+    # Dates count back from the current hour: hold it still in case it turns mid-test.
+    hour = datetime(2025, 6, 1, 12, tzinfo=UTC)
+    monkeypatch.setattr("jobs.management.commands.seed_demo.now_to_the_hour", lambda: hour)
+    seed(owner="first", seed=5)
+    seed(owner="second", seed=5)
+
+    def history(username):
+        rows = Pipeline.objects.filter(owner__username=username).order_by("id")
+        return list(rows.values_list("name", "status", "model", "search_text", "total_cost", "created_at"))
+
+    assert history("first") == history("second")
+
+
+def test_it_invalidates_the_owners_cached_lists():
+    owner = get_user_model().objects.create_user("demo")
+    before = owner_version("jobs", owner.id)
+
+    seed()
+
+    assert owner_version("jobs", owner.id) != before
+
+
+def test_it_leaves_foreign_key_checks_on_for_what_follows():
+    # On PostgreSQL the bulk load may switch foreign-key triggers off for its own
+    # transaction; a caller's transaction (here, the test's) must get them back.
+    seed()
+    step = Step.objects.select_related("pipeline").first()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Output.objects.create(owner_id=step.owner_id, pipeline=step.pipeline, step=step, asset_id=10**12, position=99)
+        connection.check_constraints()
