@@ -16,6 +16,14 @@ from library.models import Asset
 _counter = itertools.count(1)
 
 
+def first_page_queries():
+    """Queries for the first page of a list: session user, rows, count, and on
+    PostgreSQL the planner estimate that decides whether an exact count is cheap."""
+    from django.db import connection
+
+    return 4 if connection.vendor == "postgresql" else 3
+
+
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path):
     # Media in a per-test folder, a clean cache, and the list cache on (tests use

@@ -119,12 +119,14 @@ def main():
 
     django_setup()
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True)
     user = seed(args.owner, args.pipelines)
     total = user.pipelines.count()
     token, deep_cursor, tag, big_id = fixtures(user)
     from urllib.parse import quote
 
-    uncached, cached = serve(8771, list_cache=False), serve(8772, list_cache=True)
+    uncached, cached = 8771, 8772
+    servers = [serve(uncached, list_cache=False), serve(cached, list_cache=True)]
     try:
         rows = [
             ("Jobs list, first page (20 rows, HTML), uncached", uncached, "/jobs/"),
@@ -142,8 +144,8 @@ def main():
             runs = args.runs if "1000 summaries" not in label else max(20, args.runs // 10)
             results.append((label, measure(port, path, token, runs)))
     finally:
-        uncached.terminate()
-        cached.terminate()
+        for server in servers:
+            server.terminate()
 
     first = results[0][1]["p50"]
     deep = results[2][1]["p50"]
