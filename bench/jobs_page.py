@@ -108,6 +108,38 @@ def measure(port, path, token, runs, htmx=True, warm=3):
     }
 
 
+def combinations(user, runs=15):
+    """In-process time of jobs_list() (the page's queries) for every sort with
+    each hidden mode and the other filters: every one must find its index."""
+    import datetime
+
+    from jobs.models import Pipeline
+
+    base = dict(status="", tag="", favorites=False, hidden="", q="", date_from=None, date_to=None, model="")
+    tag = user.tags.order_by("name").values_list("name", flat=True).first()
+    cases = [(f"sort={sort}, hidden={hidden or 'no'}", {**base, "hidden": hidden}, sort)
+             for sort in Pipeline.ORDERINGS for hidden in ("", "include", "only")]
+    cases += [
+        ("favorites", {**base, "favorites": True}, "newest"),
+        ("favorites, sort=name", {**base, "favorites": True}, "name"),
+        ("model=veo-3, sort=cost", {**base, "model": "veo-3"}, "cost"),
+        (f"tag={tag}, sort=oldest", {**base, "tag": tag}, "oldest"),
+        ("status=failed, sort=name", {**base, "status": "failed"}, "name"),
+        ("one week of dates", {**base, "date_from": datetime.date(2025, 6, 1), "date_to": datetime.date(2025, 6, 7)}, "newest"),
+        ("q=sneakers, sort=cost", {**base, "q": "sneakers"}, "cost"),
+        ("q=zzqq (no match)", {**base, "q": "zzqq"}, "newest"),
+    ]
+    print("\n| filters and sort (first page of 20, with its total) | p50 ms |")
+    print("| --- | ---: |")
+    for label, filters, sort in cases:
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            user.pipelines.jobs_list(filters=filters, ordering=Pipeline.ORDERINGS[sort], cursor=None, page_size=20)
+            times.append((time.perf_counter() - start) * 1000)
+        print(f"| {label} | {statistics.median(times):.2f} |")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--pipelines", type=int, default=1_000_000)
@@ -156,6 +188,7 @@ def main():
     for label, r in results:
         print(f"| {label} | {r['p50']:.2f} | {r['p95']:.2f} | {r['queries']} | {r['bytes']:,} |")
     print(f"\ndeep page / first page (p50): {deep / first:.2f}x")
+    combinations(user)
 
 
 if __name__ == "__main__":

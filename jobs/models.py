@@ -252,8 +252,12 @@ class Pipeline(models.Model):
                 name="pipe_visible_created",
                 condition=models.Q(is_hidden=False),
             ),
-            # Jobs view with hidden=include|only: owner=? [AND is_hidden] ORDER BY created_at DESC, id DESC
-            models.Index(fields=["owner", "is_hidden", "-created_at", "-id"], name="pipe_hidden_created"),
+            # hidden=include (everything): owner=? ORDER BY created_at DESC, id DESC
+            models.Index(fields=["owner", "-created_at", "-id"], name="pipe_owner_created"),
+            # hidden=only, small however big the account: owner=? AND is_hidden ORDER BY created_at DESC, id DESC
+            models.Index(
+                fields=["owner", "-created_at", "-id"], name="pipe_hidden_created", condition=models.Q(is_hidden=True)
+            ),
             # Status filter: owner=? AND status=? ORDER BY created_at DESC, id DESC
             models.Index(fields=["owner", "status", "-created_at", "-id"], name="pipe_status_created"),
             # Model filter: owner=? AND model=? ORDER BY created_at DESC, id DESC
@@ -264,12 +268,10 @@ class Pipeline(models.Model):
                 name="pipe_favorite_created",
                 condition=models.Q(is_favorite=True, is_hidden=False),
             ),
-            # Sort by name: owner=? AND NOT is_hidden ORDER BY name, id
-            models.Index(fields=["owner", "name", "id"], name="pipe_visible_name", condition=models.Q(is_hidden=False)),
-            # Sort by cost: owner=? AND NOT is_hidden ORDER BY total_cost DESC, id DESC
-            models.Index(
-                fields=["owner", "-total_cost", "-id"], name="pipe_visible_cost", condition=models.Q(is_hidden=False)
-            ),
+            # Sort by name, hidden or not: owner=? [AND NOT is_hidden] ORDER BY name, id
+            models.Index(fields=["owner", "name", "id"], name="pipe_owner_name"),
+            # Sort by cost, hidden or not: owner=? [AND NOT is_hidden] ORDER BY total_cost DESC, id DESC
+            models.Index(fields=["owner", "-total_cost", "-id"], name="pipe_owner_cost"),
             # (PostgreSQL only, in migration 0002: a trigram GIN index on search_text for ?q=.)
         ]
 
