@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install migrate demo serve bench-jobs clean
+.PHONY: run test install migrate demo serve bench-jobs bench-processing clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,11 +25,14 @@ demo: migrate
 	@$(BIN)/python manage.py ensure_login --username demo
 	$(BIN)/python manage.py seed_demo --owner demo --pipelines 60 --if-empty
 
-# Web (gunicorn) and a Celery worker on the embedded default; Ctrl-C stops both.
+# Web (gunicorn), a Celery worker for the three processing queues
+# and beat (the sweeper) on the embedded default; Ctrl-C stops them all.
 run: demo
-	@echo "i2v is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops web and worker)"
+	@echo "i2v is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops web, workers and beat)"
 	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/celery -A i2v worker --loglevel=INFO --concurrency=2 & \
+	$(BIN)/celery -A i2v worker -n media@%h -Q thumbnails,variants,backfill --loglevel=INFO --concurrency=2 & \
+	$(BIN)/celery -A i2v worker -n generation@%h -Q generation --loglevel=INFO --concurrency=2 & \
+	$(BIN)/celery -A i2v beat --loglevel=INFO -s var/celerybeat-schedule & \
 	$(BIN)/gunicorn i2v.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - & \
 	wait
 
@@ -42,3 +45,10 @@ bench-jobs: install
 
 clean:
 	rm -rf $(VENV) var
+
+# Uploads and media processing (needs PostgreSQL and Redis on loopback; see docs/benchmarks.md).
+# Its own database (created, then dropped) and Redis db; media under a temporary VAR_DIR.
+bench-processing: install
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_proc} \
+	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/6} \
+	$(BIN)/python bench/processing.py $(BENCH_ARGS)

@@ -9,6 +9,8 @@ to PostgreSQL / Redis. Every variable is documented in docs/operations.md.
 import secrets
 from pathlib import Path
 
+from kombu import Queue as KombuQueue
+
 from i2v.lib.env import database_from_url, env_bool, env_int, env_list, env_str, sqlite_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -132,18 +134,23 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery" / "queue"
     _done_dir = VAR_DIR / "celery" / "processed"
-    for _d in (_queue_dir, _done_dir):
+    _control_dir = VAR_DIR / "celery" / "control"  # broadcast (remote control); kombu's default is ./control
+    for _d in (_queue_dir, _done_dir, _control_dir):
         _d.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_done_dir),
+        "control_folder": str(_control_dir),
         "store_processed": False,
     }
 else:
     # Longer than any task may run, so Redis never re-delivers a message that is
     # still being worked on (acks_late keeps it unacknowledged until the end).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+    # A worker consuming several queues empties them in the order it was given
+    # (-Q thumbnails,variants,backfill) instead of taking turns.
+    CELERY_BROKER_TRANSPORT_OPTIONS["queue_order_strategy"] = "priority"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -151,6 +158,36 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+
+# Media processing (media_processing/). Three queues, so a backfill of 100,000
+# never starves a fresh upload: the ProcessingJob row names its queue. One
+# worker may take all three, thumbnails first:
+#   celery -A i2v worker -Q thumbnails,variants,backfill
+# In production run a worker per queue (or one for thumbnails and one for the
+# rest), so a long backlog can't hold a core that fresh uploads need.
+CELERY_TASK_QUEUES = [KombuQueue("thumbnails"), KombuQueue("variants"), KombuQueue("backfill")]
+CELERY_TASK_ROUTES = {
+    "media_processing.tasks.sweep": {"queue": "thumbnails"},
+    "media_processing.tasks.backfill": {"queue": "backfill"},
+}
+CELERY_BEAT_SCHEDULE = {
+    # Re-queues jobs whose worker died or whose message was lost. A sweep that
+    # waited more than its period is dropped: the next one does the same work.
+    "sweep-processing": {"task": "media_processing.tasks.sweep", "schedule": 60.0, "options": {"expires": 55}},
+}
+PROCESSING_BACKOFF_SECONDS = env_int("PROCESSING_BACKOFF_SECONDS", 10, minimum=1)  # then x4 per attempt
+PROCESSING_HEARTBEAT_SECONDS = 15
+# A processing job whose heartbeat is older lost its worker. Longer than the hard
+# time limit, so Celery stops a stuck task before the sweeper hands it to another.
+PROCESSING_STALE_SECONDS = env_int("PROCESSING_STALE_SECONDS", 300, minimum=30)
+PROCESSING_SOFT_TIME_LIMIT = 180
+PROCESSING_TIME_LIMIT = 240
+# A queued job sent this long ago, while its broker queue is empty, lost its message.
+PROCESSING_RESEND_SECONDS = env_int("PROCESSING_RESEND_SECONDS", 120, minimum=10)
+PROCESSING_SWEEP_LIMIT = 10_000  # rows per sweep and per kind of repair
+# Circuit breaker: this many infrastructure failures in a row pause a queue for the cool-off.
+PROCESSING_BREAKER_FAILURES = env_int("PROCESSING_BREAKER_FAILURES", 10, minimum=1)
+PROCESSING_BREAKER_COOLOFF_SECONDS = env_int("PROCESSING_BREAKER_COOLOFF_SECONDS", 300, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -191,10 +228,25 @@ SERVER_TIMING = env_bool("SERVER_TIMING", True)
 # Bulk actions may name up to PAGE_SIZE_MAX rows; the form, not the parser, says no beyond.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000
 
+# Uploads (library/uploads.py). Bytes are capped while the file streams to disk
+# (at the larger cap, since the kind is known only once the header is decoded),
+# pixels and frames before anything is decoded: these stop decompression bombs.
+UPLOAD_MAX_BYTES = {
+    "image": env_int("UPLOAD_MAX_IMAGE_BYTES", 50 * 1024 * 1024, minimum=1),
+    "video": env_int("UPLOAD_MAX_VIDEO_BYTES", 200 * 1024 * 1024, minimum=1),
+}
+UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 100_000_000, minimum=1)
+# Animated images: more frames than this are refused (renditions use the first frame).
+UPLOAD_MAX_FRAMES = env_int("UPLOAD_MAX_FRAMES", 1000, minimum=1)
+# Uploads stream into temporary files here (default: the system's temp dir).
+FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or None
+
 # Pagination standard for every list (pages and API).
 PAGE_SIZE_DEFAULT = 50
 PAGE_SIZE_MAX = 1000
 JOBS_PAGE_SIZE = 20
+# Tiles per Library page: a few screens of the grid, small enough to render at once.
+LIBRARY_PAGE_SIZE = 60
 
 LOGGING = {
     "version": 1,
@@ -216,3 +268,72 @@ GENERATION_MODELS = {
     "wan-2.2": {"label": "Wan 2.2", "kind": "i2v", "provider": "fal", "per_second": "0.08"},
     "veo-3": {"label": "Veo 3", "kind": "i2v", "provider": "fal", "per_second": "0.40"},
 }
+
+# --- Generation providers (jobs/providers/) -----------------------------------------------
+# The local preview models need nothing. The hosted ones run on fal.ai's queue API and
+# need FAL_KEY; without it, a step on a fal model fails with a message saying how to set it.
+FAL_KEY = env_str("FAL_KEY")
+FAL_QUEUE_URL = env_str("FAL_QUEUE_URL", "https://queue.fal.run").rstrip("/")
+# fal endpoint of each hosted model in GENERATION_MODELS (an entry's own "fal_path" wins).
+FAL_MODEL_PATHS = {
+    "flux-kontext": "fal-ai/flux-pro/kontext",
+    "seedream-4": "fal-ai/bytedance/seedream/v4/edit",
+    "gpt-image-1": "fal-ai/gpt-image-1/edit-image",
+    "kling-2.1": "fal-ai/kling-video/v2.1/standard/image-to-video",
+    "wan-2.2": "fal-ai/wan/v2.2-a14b/image-to-video",
+    "veo-3": "fal-ai/veo3/image-to-video",
+}
+# Each HTTP call gives up after this many seconds without an answer (connect or read).
+FAL_TIMEOUT_SECONDS = env_int("FAL_TIMEOUT_SECONDS", 30, minimum=1)
+# A request not completed by then is cancelled at fal and its step fails (retryably).
+FAL_DEADLINE_SECONDS = env_int("FAL_DEADLINE_SECONDS", 1800, minimum=10)
+FAL_POLL_SECONDS = env_int("FAL_POLL_SECONDS", 2, minimum=1)
+# 429 and 5xx answers are retried: at most FAL_MAX_ATTEMPTS tries per call, waiting
+# Retry-After when given, else FAL_BACKOFF_SECONDS doubling each time, never over the max.
+FAL_MAX_ATTEMPTS = env_int("FAL_MAX_ATTEMPTS", 5, minimum=1)
+FAL_BACKOFF_SECONDS = env_int("FAL_BACKOFF_SECONDS", 1, minimum=0)
+FAL_BACKOFF_MAX_SECONDS = env_int("FAL_BACKOFF_MAX_SECONDS", 60, minimum=1)
+# Generated files fetched from a provider are streamed and cut off past this size, and
+# images past this many pixels are refused before decoding (decompression bombs).
+GENERATION_DOWNLOAD_MAX_BYTES = env_int("GENERATION_DOWNLOAD_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)
+GENERATION_MAX_PIXELS = env_int("GENERATION_MAX_PIXELS", 50_000_000, minimum=1)
+# --- end of generation providers -----------------------------------------------------------
+
+# --- Pipeline execution (jobs/tasks.py) ----------------------------------------------------
+# Generation steps run on their own queue, so a long video never holds a thumbnail worker:
+#   celery -A i2v worker -Q generation
+GENERATION_QUEUE = "generation"
+CELERY_TASK_QUEUES = [*CELERY_TASK_QUEUES, KombuQueue(GENERATION_QUEUE)]
+CELERY_TASK_ROUTES = {
+    **CELERY_TASK_ROUTES,
+    "jobs.tasks.run_step": {"queue": GENERATION_QUEUE},
+    "jobs.tasks.sweep_steps": {"queue": GENERATION_QUEUE},
+}
+# Steps running at once per provider (GENERATION_MODELS "provider"); a step over the
+# limit waits queued and is re-sent later. Hosted providers rate-limit per key.
+GENERATION_CONCURRENCY = {
+    "local": env_int("GENERATION_CONCURRENCY_LOCAL", 4, minimum=1),
+    "fal": env_int("GENERATION_CONCURRENCY_FAL", 8, minimum=1),
+}
+GENERATION_CONCURRENCY_RETRY_SECONDS = 15  # wait before a step over the limit tries again
+GENERATION_MAX_ATTEMPTS = 3
+GENERATION_BACKOFF_SECONDS = env_int("GENERATION_BACKOFF_SECONDS", 10, minimum=1)  # then x4 per attempt
+# A running step whose heartbeat is older lost its worker (providers beat at least every
+# poll or frame batch, so this is generous).
+GENERATION_STALE_SECONDS = env_int("GENERATION_STALE_SECONDS", 600, minimum=30)
+# A queued step whose message was due this long ago, while the queue is empty, lost it.
+GENERATION_RESEND_SECONDS = env_int("GENERATION_RESEND_SECONDS", 120, minimum=10)
+GENERATION_SOFT_TIME_LIMIT = env_int("GENERATION_SOFT_TIME_LIMIT", 3300, minimum=60)
+GENERATION_TIME_LIMIT = GENERATION_SOFT_TIME_LIMIT + 60
+# The New pipeline page asks for an explicit confirmation above this estimate (USD).
+PIPELINE_CONFIRM_ABOVE_USD = env_str("PIPELINE_CONFIRM_ABOVE_USD", "10")
+# Outputs one pipeline may plan (sources x prompts x images [x videos]): beyond it is a typo.
+PIPELINE_MAX_OUTPUTS = 2000
+PIPELINE_MAX_PROMPTS = 500
+PIPELINE_MAX_SOURCES = 200
+# Merged with whatever schedule the settings above define.
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "sweep-steps": {"task": "jobs.tasks.sweep_steps", "schedule": 60.0, "options": {"expires": 55}},
+}
+# --- end of pipeline execution -------------------------------------------------------------

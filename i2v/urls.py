@@ -13,6 +13,8 @@ urlpatterns = [
     path("settings/", views.account_settings, name="settings"),
     path("admin/", admin.site.urls),
     path("", include("jobs.urls")),
+    path("", include("library.urls")),
+    path("", include("media_processing.urls")),
 ]
 
 if settings.SERVE_MEDIA:

@@ -10,7 +10,8 @@ from i2v.lib.cache import cached_list
 from i2v.lib.errors import ApiError, api_view, form_error
 from i2v.lib.pagination import CursorError, pagination_json
 
-from .forms import JobsFilterForm, PageForm
+from .forms import JobsFilterForm, NewPipelineForm, PageForm
+from .models import Pipeline
 
 
 def _json_bytes(data):
@@ -18,8 +19,10 @@ def _json_bytes(data):
     return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
-@api_view(methods=("GET",))
+@api_view(methods=("GET", "POST"))
 def pipelines(request):
+    if request.method == "POST":
+        return create_pipeline(request)
     form = JobsFilterForm(request.GET, default_page_size=50)
     if not form.is_valid():
         raise form_error(form)
@@ -55,3 +58,21 @@ def pipeline_outputs(request, pipeline_id):
     except CursorError as exc:
         raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
     return JsonResponse({"items": [o.as_json() for o in page.items], "pagination": pagination_json(page)})
+
+
+def create_pipeline(request):
+    """POST /api/pipelines: the New pipeline form as JSON; 202 at once, the work runs in workers."""
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    form = NewPipelineForm(body, owner=request.user)
+    if not form.is_valid():
+        raise form_error(form, status=422)
+    pipeline = Pipeline.objects.create_from_request(request.user, form.cleaned_data)
+    status_url = f"/api/pipelines/{pipeline.id}"
+    response = JsonResponse({"id": pipeline.id, "status": pipeline.status, "status_url": status_url}, status=202)
+    response["Location"] = status_url
+    return response

@@ -1,3 +1,5 @@
+import re
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django import forms
@@ -5,6 +7,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from .models import TAG_NAME, Pipeline
+from .providers import ASPECT_RATIOS, IMAGES_PER_PROMPT_MAX, QUALITIES, VIDEO_RESOLUTIONS, estimate_cost
 
 
 class TagField(forms.CharField):
@@ -154,3 +157,157 @@ class PageForm(forms.Form):
     @property
     def size(self):
         return self.cleaned_data["page_size"] or settings.PAGE_SIZE_DEFAULT
+
+
+ID_MAX = 2**63 - 1  # the largest primary key a bigint column holds
+
+
+def _stage_models(kind):
+    return [(k, v["label"]) for k, v in settings.GENERATION_MODELS.items() if v.get("kind") == kind]
+
+
+class ListInput(forms.Widget):
+    """A value given as a list (repeated form fields, a JSON array) or as one string."""
+
+    def value_from_datadict(self, data, files, name):
+        if hasattr(data, "getlist"):
+            return data.getlist(name)
+        return data.get(name)
+
+
+def _items(value, separators):
+    values = value if isinstance(value, (list, tuple)) else [value]
+    items = []
+    for v in values:
+        if v is None:
+            continue
+        items += re.split(separators, str(v)) if separators else [str(v)]
+    return [item.strip() for item in items if item.strip()]
+
+
+def asset_ids(value):
+    """Asset ids from "1,2,3" or a list of them; anything else is left out (for preselection only)."""
+    ids = (int(i) for i in _items(value, r"[,\s]+") if i.isascii() and i.isdigit())
+    return list(dict.fromkeys(i for i in ids if i <= ID_MAX))[: settings.PIPELINE_MAX_SOURCES]
+
+
+class NewPipelineForm(forms.Form):
+    """The New pipeline page and POST /api/pipelines (same field names in JSON).
+
+    cleaned_data is what Pipeline.objects.create_from_request() takes: sources and
+    prompts as lists and each stage as a dict (None when off). `cost` is the
+    estimate of whatever could be read, so the live estimate works on a half-filled form.
+    """
+
+    name = forms.CharField(max_length=200, required=False, strip=True)
+    tags = forms.Field(required=False, widget=ListInput)
+    description = forms.CharField(max_length=5000, required=False, widget=forms.Textarea)
+    sources = forms.Field(widget=ListInput, required=False)
+    prompts = forms.Field(widget=ListInput, required=False)
+    mode = forms.ChoiceField(choices=[("auto", "Auto"), ("checkpoint", "Checkpoint: pause for review after a stage")], required=False)
+    i2i_enabled = forms.BooleanField(required=False)
+    i2i_model = forms.ChoiceField(choices=lambda: _stage_models("i2i"), required=False)
+    images_per_prompt = forms.IntegerField(min_value=1, max_value=IMAGES_PER_PROMPT_MAX, required=False)
+    aspect_ratio = forms.ChoiceField(choices=[(r, r) for r in ("auto", *ASPECT_RATIOS)], required=False)
+    quality = forms.ChoiceField(choices=[(q, q) for q in QUALITIES], required=False)
+    i2i_negative_prompt = forms.CharField(max_length=1000, required=False)
+    i2v_enabled = forms.BooleanField(required=False)
+    i2v_model = forms.ChoiceField(choices=lambda: _stage_models("i2v"), required=False)
+    videos_per_image = forms.IntegerField(min_value=1, max_value=2, required=False)
+    resolution = forms.ChoiceField(choices=[(r, r) for r in VIDEO_RESOLUTIONS], required=False)
+    duration = forms.IntegerField(min_value=2, max_value=10, required=False)
+    i2v_negative_prompt = forms.CharField(max_length=1000, required=False)
+    confirm_cost = forms.BooleanField(required=False)
+
+    def __init__(self, data=None, *, owner, **kwargs):
+        super().__init__(data, **kwargs)
+        self.owner = owner
+        self.cost = Decimal("0")
+        self.outputs = 0
+        self.needs_confirmation = False
+
+    def clean_tags(self):
+        names = [n.lower() for n in _items(self.cleaned_data["tags"], r"[,\s]+")]
+        for name in names:
+            TAG_NAME(name)
+        if len(names) > 20:
+            raise forms.ValidationError("At most 20 tags.")
+        return list(dict.fromkeys(names))
+
+    def clean_sources(self):
+        try:
+            ids = list(dict.fromkeys(int(i) for i in _items(self.cleaned_data["sources"], r"[,\s]+")))
+        except ValueError:
+            raise forms.ValidationError("Sources are asset ids (whole numbers).") from None
+        if not ids:
+            raise forms.ValidationError("Choose at least one source image.")
+        if len(ids) > settings.PIPELINE_MAX_SOURCES:
+            raise forms.ValidationError(f"At most {settings.PIPELINE_MAX_SOURCES} sources per pipeline.")
+        # An id past the column's range can't exist (and PostgreSQL would refuse the query).
+        plausible = [i for i in ids if i <= ID_MAX]
+        mine = set(self.owner.assets.filter(pk__in=plausible, kind="image").values_list("pk", flat=True))
+        missing = [str(i) for i in ids if i not in mine]
+        if missing:
+            raise forms.ValidationError(f"Not images in your library: {', '.join(missing[:10])}.")
+        return ids
+
+    def clean_prompts(self):
+        prompts = _items(self.cleaned_data["prompts"], r"\r?\n")  # a textarea, or a JSON list: a prompt is one line either way
+        if not prompts:
+            raise forms.ValidationError("Write at least one prompt (one per line).")
+        if len(prompts) > settings.PIPELINE_MAX_PROMPTS:
+            raise forms.ValidationError(f"At most {settings.PIPELINE_MAX_PROMPTS} prompts (got {len(prompts)}).")
+        if any(len(p) > 2000 for p in prompts):
+            raise forms.ValidationError("Each prompt must be at most 2000 characters.")
+        return prompts
+
+    def clean(self):
+        data = super().clean()
+        data["i2i"] = self._stage("i2i", images_per_prompt=1, aspect_ratio="auto", quality="standard")
+        data["i2v"] = self._stage("i2v", videos_per_image=1, resolution="720p", duration=5)
+        if not (data["i2i_enabled"] or data["i2v_enabled"]):
+            self.add_error("i2i_enabled", "Turn on the image stage, the video stage or both.")
+        data["mode"] = data.get("mode") or "auto"
+        prompts = data.get("prompts") or []
+        data["name"] = data.get("name") or (prompts[0][:60] if prompts else "")
+        self._estimate(len(data.get("sources") or []) * len(prompts), data["i2i"], data["i2v"])
+        if self.outputs > settings.PIPELINE_MAX_OUTPUTS:
+            self.add_error("prompts", f"This would make {self.outputs:,} outputs; a pipeline may make at most {settings.PIPELINE_MAX_OUTPUTS:,}.")
+        elif not self.errors and self.over_threshold and not data.get("confirm_cost"):
+            self.needs_confirmation = True
+            self.add_error("confirm_cost", f"This pipeline is estimated at ${self.cost:.2f}; confirm to run it.")
+        return data
+
+    @property
+    def over_threshold(self):
+        return self.cost > Decimal(settings.PIPELINE_CONFIRM_ABOVE_USD)
+
+    def prompts_text(self):
+        return "\n".join(_items(self["prompts"].value(), None))
+
+    def tags_text(self):
+        return ", ".join(_items(self["tags"].value(), None))
+
+    def _stage(self, kind, **defaults):
+        """The stage's settings as a step config, or None when it is off."""
+        data = self.cleaned_data
+        if not data.get(f"{kind}_enabled"):
+            return None
+        model = data.get(f"{kind}_model")
+        if not model:
+            if f"{kind}_model" not in self.errors:
+                self.add_error(f"{kind}_model", "Choose a model for this stage.")
+            return None
+        stage = {"model": model, "negative_prompt": data.get(f"{kind}_negative_prompt", "")}
+        for name, default in defaults.items():
+            stage[name] = data.get(name) or default
+        return stage
+
+    def _estimate(self, pairs, i2i, i2v):
+        images = pairs * i2i["images_per_prompt"] if i2i else 0
+        videos = (images if i2i else pairs) * i2v["videos_per_image"] if i2v else 0
+        self.outputs = images + videos
+        cost = estimate_cost(i2i["model"], images=images) if i2i else Decimal("0")
+        if i2v:
+            cost += estimate_cost(i2v["model"], video_seconds=videos * i2v["duration"])
+        self.cost = cost

@@ -1,19 +1,23 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
+from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget
 
 from i2v.lib.cache import cached_list
 from i2v.lib.pagination import CursorError
 
-from .forms import BulkActionForm, JobsFilterForm, PageForm, RenameForm, TagForm
+from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, TagForm, asset_ids
 from .models import Pipeline
 
 PAGE = "jobs/jobs_page.html"
 DETAIL = "jobs/pipeline_detail.html"
+NEW = "jobs/new_pipeline.html"
+RECENT_SOURCES = 24
 
 
 def _results_html(request, form, partial):
@@ -110,7 +114,7 @@ def pipeline_outputs(request, pipeline_id):
 @login_required
 def row_menu(request, pipeline_id):
     """The row's action menu, loaded when first opened to keep every row small."""
-    pipeline = get_object_or_404(request.user.pipelines.only("id", "name", "is_hidden"), pk=pipeline_id)
+    pipeline = get_object_or_404(request.user.pipelines.only("id", "name", "is_hidden", "status"), pk=pipeline_id)
     return render(request, f"{PAGE}#menu", {"p": pipeline})
 
 
@@ -189,3 +193,80 @@ def bulk(request):
         "message": form.summary(len(ids)),
     }
     return render(request, f"{PAGE}#bulk_result", context)
+
+
+def _to_jobs(request):
+    """Land on the Jobs page, where the new row shows its progress."""
+    url = reverse("jobs:page")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _new_context(request, form, chosen_ids):
+    images = request.user.assets.filter(kind="image").for_library()
+    chosen = list(images.filter(pk__in=chosen_ids)) if chosen_ids else []
+    recent = images.exclude(pk__in=chosen_ids).order_by("-created_at", "-id")[:RECENT_SOURCES]
+    return {
+        "form": form, "chosen": chosen, "recent": recent, "chosen_ids": set(chosen_ids),
+        "threshold": settings.PIPELINE_CONFIRM_ABOVE_USD,
+    }  # fmt: skip
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def new_pipeline(request):
+    """The New pipeline page; ?assets=1,2,3 preselects sources (the Library's selection)."""
+    if request.method == "GET":
+        chosen = asset_ids(request.GET.get("assets", ""))
+        form = NewPipelineForm(owner=request.user, initial={"i2i_enabled": True, "mode": "auto"})
+        return render(request, NEW, _new_context(request, form, chosen))
+    form = NewPipelineForm(request.POST, owner=request.user)
+    if form.is_valid():
+        Pipeline.objects.create_from_request(request.user, form.cleaned_data)
+        return _to_jobs(request)
+    template = f"{NEW}#form" if request.htmx else NEW
+    context = _new_context(request, form, asset_ids(request.POST.getlist("sources")))
+    return render(request, template, context, status=422)
+
+
+@require_POST
+@login_required
+def estimate(request):
+    """The live cost estimate, re-rendered as the form changes."""
+    form = NewPipelineForm(request.POST, owner=request.user)
+    form.is_valid()
+    return render(request, f"{NEW}#estimate", {"form": form, "threshold": settings.PIPELINE_CONFIRM_ABOVE_USD})
+
+
+@require_POST
+@login_required
+def cancel(request, pipeline_id):
+    get_object_or_404(request.user.pipelines, pk=pipeline_id).cancel()
+    return _render_row(request, _row(request, pipeline_id))
+
+
+@require_POST
+@login_required
+def retry(request, pipeline_id):
+    get_object_or_404(request.user.pipelines, pk=pipeline_id).retry_failed()
+    return _render_row(request, _row(request, pipeline_id))
+
+
+@require_POST
+@login_required
+def approve(request, pipeline_id):
+    get_object_or_404(request.user.pipelines, pk=pipeline_id).approve()
+    return _render_row(request, _row(request, pipeline_id))
+
+
+@require_POST
+@login_required
+def rerun(request, pipeline_id):
+    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    if not pipeline.can_rerun:
+        return render(request, f"{PAGE}#flash", {"error": "This pipeline has no recorded settings to rerun."}, status=422)
+    missing = set(pipeline.config["sources"]) - set(request.user.assets.filter(pk__in=pipeline.config["sources"]).values_list("pk", flat=True))
+    if missing:
+        error = f"Its sources are no longer all in your library (missing: {', '.join(map(str, sorted(missing)))})."
+        return render(request, f"{PAGE}#flash", {"error": error}, status=422)
+    pipeline.rerun()
+    return _to_jobs(request)

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from media_processing.admin import retry_assets
+
 from .models import Asset
 
 
@@ -11,3 +13,4 @@ class AssetAdmin(admin.ModelAdmin):
     raw_id_fields = ("owner",)
     show_full_result_count = False
     readonly_fields = ("sha256", "renditions", "exif", "created_at")
+    actions = [retry_assets]

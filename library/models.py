@@ -1,7 +1,18 @@
+import datetime
+import json
+
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import models
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Value
+from django.db.models.functions import Concat, Lower
+from django.urls import reverse
 from django.utils import timezone
+
+from i2v.lib.pagination import Ordering, paginate
+from media_processing.models import ProcessingJob
+
+from . import uploads
 
 
 def original_path(asset, filename):
@@ -23,11 +34,116 @@ def rendition(renditions, size):
 
 
 class AssetQuerySet(models.QuerySet):
-    pass
+    def filtered(self, *, kind="", source="", status="", q="", date_from=None, date_to=None):
+        """The Library filters. Each maps onto an index named in Asset.Meta.indexes."""
+        qs = self
+        if kind:
+            qs = qs.filter(kind=kind)
+        if source:
+            qs = qs.filter(source=source)
+        if status:
+            qs = qs.filter(processing_status=status)
+        if q:
+            # search_text is generated lowercased by the database, so a plain LIKE
+            # matches whatever case was typed and can use the trigram index on PostgreSQL.
+            qs = qs.filter(search_text__contains=q.lower())
+        # Instants, not DATE(created_at), so the created_at indexes serve the range.
+        if date_from:
+            qs = qs.filter(created_at__gte=_start_of(date_from))
+        if date_to:
+            qs = qs.filter(created_at__lt=_start_of(date_to + datetime.timedelta(days=1)))
+        return qs
+
+    def for_library(self):
+        """Only the columns a tile or a list item shows (not exif, prompt or search_text)."""
+        return self.only(*Asset.LIST_FIELDS)
+
+    def library_list(self, filters, cursor, page_size):
+        """(page, total) for the Library page and GET /api/library/images.
+
+        Like the Jobs list, the total is counted for first pages only.
+        """
+        assets = self.filtered(**filters)
+        page = paginate(assets.for_library(), Asset.ORDERING, cursor, page_size)
+        total = None if cursor else assets.count_for_list()
+        return page, total
+
+    def count_for_list(self, exact_up_to=1000):
+        """(total, is_estimate), as PipelineQuerySet.count_for_list does for the Jobs list.
+
+        PostgreSQL's planner estimate (one EXPLAIN) answers for big libraries;
+        small ones get an exact count, capped so a bad estimate never scans
+        the whole table. SQLite (the embedded default, small data) counts.
+        """
+        estimate = None
+        if connection.vendor == "postgresql":
+            plan = self.order_by().values("pk").explain(format="json")
+            estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"])
+            if estimate > exact_up_to:
+                return estimate, True
+        capped = self.order_by().values("pk")[: exact_up_to + 1].count()
+        if capped <= exact_up_to:
+            return capped, False
+        if estimate is None:
+            return self.count(), False
+        return max(estimate, capped), True
+
+    def ingest(self, owner, upload):
+        """(asset, created) for one uploaded file, or UploadRejected.
+
+        `upload` comes from uploads.HashingUploadHandler: already on disk and
+        hashed. The same bytes from the same owner return their existing asset.
+        A new one is identified by decoding its header, stored under its content
+        address, saved and given its processing jobs; nothing is rendered here.
+        If anything fails after the file was stored, the file is removed again,
+        so a rejected upload leaves nothing behind.
+        """
+        uploads.check_streamed_size(upload)
+        sha256 = uploads.sha256_of(upload)
+        existing = self.filter(owner=owner, sha256=sha256).first()
+        if existing:
+            return existing, False
+        probe = uploads.identify(upload)
+        asset = Asset(
+            owner=owner, kind=probe.kind, source=Asset.Source.UPLOAD, filename=uploads.display_name(upload.name),
+            sha256=sha256, mime=probe.mime, bytes=upload.size, width=probe.width, height=probe.height,
+            duration=probe.duration,
+        )  # fmt: skip
+        wrote = asset.store_original(upload, probe.ext)
+        try:
+            with transaction.atomic():
+                asset.save()
+                ProcessingJob.objects.schedule_upload(asset)
+        except IntegrityError:
+            # The same bytes arrived twice at once and the other request won.
+            asset.discard_original(wrote)
+            return self.get(owner=owner, sha256=sha256), False
+        except BaseException:
+            asset.discard_original(wrote)
+            raise
+        return asset, True
+
+
+def _start_of(day):
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def _instant(moment):
+    # Second precision in UTC, like the Jobs API: all a script needs, and short.
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Asset(models.Model):
     """Every image or video a user has: uploaded or generated."""
+
+    # Newest first; the id makes the order unique, as keyset pagination needs.
+    ORDERING = Ordering("newest", (("created_at", True), ("id", True)))
+    # What a Library tile or an API list item shows; the list query loads nothing else.
+    LIST_FIELDS = (
+        "id", "owner_id", "kind", "source", "original", "filename", "mime", "width", "height",
+        "duration", "renditions", "processing_status", "last_error", "created_at",
+    )  # fmt: skip
+    PENDING = ("pending", "processing")
 
     class Kind(models.TextChoices):
         IMAGE = "image"
@@ -67,6 +183,14 @@ class Asset(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Lowercased filename and prompt for ?q=. Generated by the database, so every
+    # way rows are written (save, bulk_create, update, seed_demo's COPY) keeps it
+    # right. (SQLite's lower() folds ASCII only; PostgreSQL folds all of Unicode.)
+    search_text = models.GeneratedField(
+        expression=Lower(Concat("filename", Value(" "), "prompt", output_field=models.TextField())),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
 
     objects = AssetQuerySet.as_manager()
 
@@ -80,6 +204,13 @@ class Asset(models.Model):
             models.Index(fields=["owner", "-created_at", "-id"], name="asset_owner_created"),
             # Library page filtered by kind: owner=? AND kind=? ORDER BY created_at DESC, id DESC
             models.Index(fields=["owner", "kind", "-created_at", "-id"], name="asset_owner_kind_created"),
+            # Library page filtered by source: owner=? AND source=? ORDER BY created_at DESC, id DESC
+            models.Index(fields=["owner", "source", "-created_at", "-id"], name="asset_owner_source_created"),
+            # Library page filtered by processing status (pending and failed are the ones asked for):
+            # owner=? AND processing_status=? ORDER BY created_at DESC, id DESC
+            models.Index(fields=["owner", "processing_status", "-created_at", "-id"], name="asset_owner_status_created"),
+            # (The date range uses asset_owner_created; ?q= uses a trigram index on
+            # search_text, PostgreSQL only, in migration 0003.)
         ]
 
     def __str__(self):
@@ -105,3 +236,48 @@ class Asset(models.Model):
     @property
     def original_url(self):
         return self.original.url if self.original else None
+
+    @property
+    def is_pending(self):
+        return self.processing_status in self.PENDING
+
+    @property
+    def status_url(self):
+        return reverse("media_processing:api_status", args=[self.id])
+
+    def as_list_item(self):
+        """An item of GET /api/library/images: what a grid tile needs, no more."""
+        thumb = self.rendition(300)
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "source": self.source,
+            "filename": self.filename,
+            "width": self.width,
+            "height": self.height,
+            "thumbnail_url": thumb["url"] if thumb else None,
+            "srcset": self.srcset,
+            "original_url": self.original_url,
+            "processing_status": self.processing_status,
+            "created_at": _instant(self.created_at),
+        }
+
+    def store_original(self, upload, ext):
+        """Store the uploaded file under its content address; True if this call wrote it.
+
+        The name is made from the hash and the extension of the decoded format,
+        never from the client's file name. A file someone already stored under
+        that name holds the same bytes, so it is shared instead of copied.
+        """
+        name = original_path(self, f"upload.{ext}")
+        if default_storage.exists(name):
+            self.original.name = name
+            return False
+        # A temporary upload is moved into place by FileSystemStorage, not copied.
+        self.original.save(f"upload.{ext}", upload, save=False)
+        return True
+
+    def discard_original(self, wrote):
+        """Undo store_original() for an asset that will not be saved."""
+        if wrote and self.original:
+            default_storage.delete(self.original.name)

@@ -11,13 +11,17 @@ served with an immutable cache lifetime.
 
 import hashlib
 import io
+from datetime import UTC, datetime
 
+import av
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 from pilkit.processors import ProcessorPipeline
 
-from .specs import RENDITION_SPECS
+from . import thumbhash
+from .errors import BadOriginal, MissingOriginal, StorageError
+from .specs import RENDITION_SPECS, VARIANT_SPECS
 
 EXIF_ORIENTATION = 0x0112
 # Orientations 5..8 rotate by 90 degrees: the displayed width is the stored height.
@@ -26,45 +30,71 @@ SWAPS_AXES = {5, 6, 7, 8}
 # below the size asked for, and 1200 px is twice what the 600 px rendition
 # needs, so its sharpness is unaffected.
 DRAFT_SIZE = (1200, 1200)
+# The display variants fit within 3840x2160 either way round. A draft that keeps
+# the short side >= 2160 always suffices: when the long side is the limit
+# (wider than 16:9) it is then >= 2160 * 16/9 = 3840 already.
+VARIANT_DRAFT_SIZE = (2160, 2160)
 BACKGROUND = (255, 255, 255)
 
-UPDATED_FIELDS = ["renditions", "width", "height", "thumbnail_status", "processing_status"]
+UPDATED_FIELDS = ["renditions", "width", "height", "thumbhash", "thumbnail_status", "processing_status"]
 
 
-def render_image(asset, image=None):
-    """Write the 600/300/150 px renditions of `asset` and record them on it.
+def render_image(asset, image=None, size=None):
+    """Write the 600/300/150 px renditions and the thumbhash of `asset` and record them on it.
 
     `image` is an already decoded PIL image of the original (a caller that has
-    just created or decoded one passes it to save a decode); without it the
+    just created or decoded one passes it to save a decode), and `size` its
+    full oriented size when it was decoded in draft mode; without an image the
     original is read through the storage API. The asset is not saved: the
     names of the fields that changed are returned, for save(update_fields=...)
     or bulk_update().
     """
     if image is None:
         image, size = decode_original(asset.original)
-    else:
+    elif size is None:
         size = oriented_size(image)
     image = to_rgb(orient(image))
-    asset.renditions = write_renditions(image)
+    asset.renditions, smallest = write_renditions(image)
+    asset.thumbhash = thumbhash.encode(smallest)
     asset.width, asset.height = size
     asset.thumbnail_status = asset.processing_status = "complete"
     return list(UPDATED_FIELDS)
 
 
-def decode_original(field_file):
+def decode_original(field_file, draft=DRAFT_SIZE):
     """(image, full oriented size) of a stored original, decoded once.
 
     The size is read before draft() shrinks a big JPEG, so the asset still
-    records the original's real dimensions.
+    records the original's real dimensions. Failures come out as the readable
+    errors of errors.py: the storage's fault, or the file's.
     """
-    with field_file.open("rb") as f:
-        image = Image.open(f)
-        size = oriented_size(image)
-        if image.format == "JPEG" and max(image.size) > DRAFT_SIZE[0]:
-            image.draft("RGB", DRAFT_SIZE)
-        # load() inside the with: Pillow reads lazily, and the file closes after.
-        image.load()
+    f = open_original(field_file)
+    with f:
+        try:
+            image = Image.open(f)
+            size = oriented_size(image)
+            if draft and image.format == "JPEG" and max(image.size) > max(draft):
+                image.draft("RGB", draft)
+            # load() inside the with: Pillow reads lazily, and the file closes after.
+            image.load()
+        except Image.DecompressionBombError:
+            raise BadOriginal("The original has too many pixels to decode safely.") from None
+        except UnidentifiedImageError:
+            message = "The original is not an image this server can read (corrupt or unsupported format)."
+            raise BadOriginal(message) from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            # Pillow's messages here are short and to the point ("image file is truncated").
+            raise BadOriginal(f"The original image is damaged and cannot be decoded: {exc}.") from None
     return image, size
+
+
+def open_original(field_file):
+    try:
+        return field_file.open("rb")
+    except FileNotFoundError:
+        raise MissingOriginal(f"The original file ({field_file.name}) is missing from storage.") from None
+    except OSError as exc:
+        raise StorageError(f"The storage could not open the original ({field_file.name}): {exc}.") from None
 
 
 def oriented_size(image):
@@ -113,13 +143,18 @@ def _flatten(image):
     return canvas
 
 
-def write_renditions(image):
-    """Encode and store each spec's rendition; the Asset.renditions dict."""
+def write_renditions(image, specs=RENDITION_SPECS):
+    """Encode and store each spec's rendition: (the Asset.renditions entries, the smallest image)."""
     renditions = {}
-    for key, spec in RENDITION_SPECS:
+    for key, spec in specs:
         image = ProcessorPipeline(spec.processors).process(image)
         renditions[key] = {"name": store(encode(image, spec), "jpg"), "w": image.width, "h": image.height}
-    return renditions
+    return renditions, image
+
+
+def write_variants(image):
+    """The display variants of an oriented RGB image: Asset.renditions entries "2160" and "1080"."""
+    return write_renditions(image, VARIANT_SPECS)[0]
 
 
 def encode(image, spec):
@@ -144,3 +179,97 @@ def store(data, ext):
             # and the storage picked a new name for ours: keep theirs.
             default_storage.delete(saved)
     return name
+
+
+# EXIF tags kept on Asset.exif, by name. A whitelist: maker notes and thumbnails
+# are large binary blobs, and GPS would publish where the owner lives.
+IFD0_TAGS = {0x010F: "make", 0x0110: "model", 0x0112: "orientation", 0x0131: "software"}
+EXIF_IFD = 0x8769
+EXIF_TAGS = {
+    0x9003: "datetime_original", 0x9004: "datetime_digitized", 0x9011: "offset_time_original",
+    0xA434: "lens_model", 0x829A: "exposure_time", 0x829D: "f_number", 0x8827: "iso", 0x920A: "focal_length",
+}  # fmt: skip
+EXIF_DATETIME = "%Y:%m:%d %H:%M:%S"
+
+
+def read_exif(image):
+    """(Asset.exif dict, taken_at) from a decoded image's EXIF; ({}, None) without any.
+
+    Values are made JSON-safe (rationals to floats, no NUL bytes, which
+    PostgreSQL's jsonb refuses) and a broken EXIF block never fails a job.
+    """
+    try:
+        raw = image.getexif()
+        tags = [(IFD0_TAGS, raw), (EXIF_TAGS, raw.get_ifd(EXIF_IFD))]
+        exif = {name: _json_value(ifd[tag]) for names, ifd in tags for tag, name in names.items() if tag in ifd}
+    except Exception:  # noqa: BLE001 - EXIF is a bonus; a malformed block is simply absent
+        return {}, None
+    exif = {k: v for k, v in exif.items() if v is not None}
+    return exif, _taken_at(exif)
+
+
+def _json_value(value):
+    if isinstance(value, tuple):
+        value = value[0] if value else None  # e.g. ISO as (100,)
+    if isinstance(value, bytes):
+        return None
+    if isinstance(value, str):
+        return value.replace("\x00", "").strip()[:100] or None
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)  # IFDRational and friends
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return round(number, 6) if number == number and abs(number) != float("inf") else None
+
+
+def _taken_at(exif):
+    """When the photo was taken. Cameras write local time; without an offset
+    tag the zone is unknown, and UTC is the least surprising guess."""
+    text = exif.get("datetime_original") or exif.get("datetime_digitized")
+    if not text:
+        return None
+    try:
+        taken = datetime.strptime(text[:19], EXIF_DATETIME)
+    except ValueError:
+        return None  # "0000:00:00 00:00:00" and other placeholders
+    offset = exif.get("offset_time_original")
+    if offset:
+        try:
+            return datetime.strptime(f"{text[:19]} {offset}", f"{EXIF_DATETIME} %z")
+        except ValueError:
+            pass
+    return taken.replace(tzinfo=UTC)
+
+
+def decode_video(field_file):
+    """(first frame as an upright PIL image, duration in seconds or None) of a stored video."""
+    f = open_original(field_file)
+    with f:
+        try:
+            with av.open(f) as container:
+                stream = container.streams.video[0]
+                frame = next(container.decode(stream))
+                image = frame.to_image()
+                duration = _duration(container, stream)
+                rotation = frame.rotation
+        except IndexError:
+            raise BadOriginal("The video has no video stream.") from None
+        except StopIteration:
+            raise BadOriginal("The video has no frame that can be decoded.") from None
+        except (av.FFmpegError, OSError, ValueError, EOFError) as exc:
+            raise BadOriginal(f"The video is damaged or in a format this server cannot read: {exc}.") from None
+    if rotation:
+        # Phones store portrait video sideways with a display matrix; its angle
+        # is counter-clockwise, like Image.rotate().
+        image = image.rotate(rotation, expand=True)
+    return image, duration
+
+
+def _duration(container, stream):
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None

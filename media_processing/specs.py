@@ -1,4 +1,5 @@
-"""The renditions every image gets: 150, 300 and 600 px JPEGs.
+"""The renditions every image gets: 150, 300 and 600 px JPEGs, and the display
+variants that fit a 1080p and a 4K screen.
 
 ImageKit specs hold the definition (processors, format, encoder options) so
 there is one place to change a size or a quality. They are not run through
@@ -44,3 +45,43 @@ RENDITION_SPECS = (("600", Rendition600), ("300", Rendition300), ("150", Renditi
 
 for _size, _spec in RENDITION_SPECS:
     register.generator(f"i2v:rendition_{_size}", _spec)
+
+
+class FitDisplay:
+    """Fit within a screen of `long` x `short` pixels held either way round, never
+    upscaling: a portrait photo fits 1080x1920, a landscape one 1920x1080."""
+
+    def __init__(self, long, short):
+        self.long, self.short = long, short
+
+    def process(self, img):
+        box = (self.long, self.short) if img.width >= img.height else (self.short, self.long)
+        return ResizeToFit(*box, upscale=False).process(img)
+
+
+# Full-screen viewing: sharp enough that the original, often tens of MB, is only
+# fetched on an explicit download.
+VARIANT_OPTIONS = {**JPEG_OPTIONS, "quality": 82}
+
+
+class Variant2160(ImageSpec):
+    """A 4K screen (3840x2160 either way round)."""
+
+    processors = [FitDisplay(3840, 2160)]
+    format = "JPEG"
+    options = VARIANT_OPTIONS
+
+
+class Variant1080(ImageSpec):
+    """A 1080p screen (1920x1080 either way round)."""
+
+    processors = [FitDisplay(1920, 1080)]
+    format = "JPEG"
+    options = VARIANT_OPTIONS
+
+
+# Keyed by the short side of the screen; largest first, each made from the one before.
+VARIANT_SPECS = (("2160", Variant2160), ("1080", Variant1080))
+
+for _key, _spec in VARIANT_SPECS:
+    register.generator(f"i2v:variant_{_key}", _spec)

@@ -106,8 +106,9 @@ def test_it_only_lists_the_callers_pipelines(client, other, many):
     assert data["items"] == [] and data["pagination"]["total_count"] == 0
 
 
-def test_it_refuses_post_until_creation_exists(owner_client):
-    assert owner_client.post("/api/pipelines").status_code == 405
+def test_it_refuses_other_methods(owner_client):
+    # POST creates a pipeline (test_api_create_pipeline.py); nothing else is allowed.
+    assert owner_client.put("/api/pipelines").status_code == 405
 
 
 def test_it_uses_a_constant_number_of_queries(owner_client, owner, django_assert_num_queries):

@@ -1,0 +1,56 @@
+"""Fixtures for the pipeline tests: real source images in storage, and a record of
+the step messages that would have been sent (no broker needed)."""
+
+import hashlib
+import io
+import itertools
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from jobs.models import Step
+from jobs.tasks import run_step
+from library.models import Asset, original_path
+
+_shade = itertools.count(1)
+
+
+def make_source(user):
+    """An image asset whose original really is in storage, as generation needs."""
+    image = Image.new("RGB", (64, 48), ((next(_shade) * 37) % 256, 90, 160))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    data = buffer.getvalue()
+    sha = hashlib.sha256(data).hexdigest()
+    name = default_storage.save(original_path(Asset(sha256=sha), "s.png"), ContentFile(data))
+    return Asset.objects.create(
+        owner=user, kind="image", source="upload", sha256=sha, original=name, mime="image/png",
+        width=64, height=48, bytes=len(data), processing_status="complete",
+    )  # fmt: skip
+
+
+def run_queued(pipeline, limit=200):
+    """Run every queued step of `pipeline` in this process, as a worker would,
+    until none is left (later stages are queued as earlier ones finish)."""
+    for _ in range(limit):
+        step = pipeline.steps.filter(status=Step.Status.QUEUED).order_by("order").first()
+        if step is None:
+            break
+        run_step.run(step.pk)
+    pipeline.refresh_from_db()
+    return pipeline
+
+
+@pytest.fixture(autouse=True)
+def sent(monkeypatch):
+    """Step ids whose run_step message was sent, with their countdowns."""
+    messages = []
+    monkeypatch.setattr("jobs.models.send_steps", lambda ids, countdown=None: messages.extend((i, countdown) for i in ids))
+    return messages
+
+
+@pytest.fixture
+def source(owner):
+    return make_source(owner)

@@ -1,0 +1,92 @@
+import json
+
+import pytest
+
+from jobs.tests.conftest import make_source
+
+
+def body(assets, **overrides):
+    data = {
+        "name": "API run", "tags": ["batch-1"], "sources": [a.pk for a in assets], "prompts": ["a fox", "an owl"],
+        "i2i_enabled": True, "i2i_model": "local-i2i", "images_per_prompt": 1,
+        "i2v_enabled": True, "i2v_model": "local-i2v", "duration": 2, "mode": "checkpoint",
+    }  # fmt: skip
+    data.update(overrides)
+    return data
+
+
+def post(client, data):
+    raw = data if isinstance(data, (str, bytes)) else json.dumps(data)
+    return client.post("/api/pipelines", raw, content_type="application/json")
+
+
+def test_it_accepts_a_pipeline_with_202_and_its_status_url(owner_client, owner, sent, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(owner_client, body([make_source(owner)]))
+    assert response.status_code == 202
+    p = owner.pipelines.get()
+    assert response.json() == {"id": p.id, "status": "running", "status_url": f"/api/pipelines/{p.id}"}
+    assert response["Location"] == f"/api/pipelines/{p.id}"
+    assert (p.mode, p.planned_steps, p.config["i2v"]["duration"], p.config["prompts"]) == ("checkpoint", 4, 2, ["a fox", "an owl"])
+    assert len(sent) == 2
+    detail = owner_client.get(f"/api/pipelines/{p.id}").json()
+    assert [s["status"] for s in detail["steps"]] == ["queued", "queued"]
+    assert detail["progress"] == {"done": 0, "planned": 4}
+
+
+def test_it_accepts_comma_separated_sources(owner_client, owner):
+    a, b = make_source(owner), make_source(owner)
+    assert post(owner_client, body([], sources=f"{a.pk},{b.pk}")).status_code == 202
+    assert owner.pipelines.get().config["sources"] == [a.pk, b.pk]
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"prompts": []}, "prompts"),
+        ({"sources": []}, "sources"),
+        ({"i2i_model": "nope"}, "i2i_model"),
+        ({"videos_per_image": 5}, "videos_per_image"),
+        ({"i2i_enabled": False, "i2v_enabled": False}, "i2i_enabled"),
+        ({"prompts": [f"p{i}" for i in range(400)], "images_per_prompt": 4}, "prompts"),
+    ],
+)
+def test_it_names_the_field_of_a_bad_value(owner_client, owner, overrides, field):
+    response = post(owner_client, body([make_source(owner)], **overrides))
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == field
+    assert not owner.pipelines.exists()
+
+
+def test_it_refuses_an_id_no_column_can_hold(owner_client, owner):
+    response = post(owner_client, body([], sources=[2**70]))
+    assert response.status_code == 422 and response.json()["error"]["field"] == "sources"
+    assert owner_client.get(f"/pipelines/new?assets={2**70},²,-1").status_code == 200
+
+
+def test_it_refuses_someone_elses_asset(owner_client, other):
+    response = post(owner_client, body([make_source(other)]))
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "sources"
+
+
+def test_it_requires_confirmation_above_the_threshold(owner_client, owner, settings):
+    settings.PIPELINE_CONFIRM_ABOVE_USD = "0"
+    data = body([make_source(owner)], i2i_model="flux-kontext")
+    assert post(owner_client, data).json()["error"]["field"] == "confirm_cost"
+    assert post(owner_client, {**data, "confirm_cost": True}).status_code == 202
+
+
+@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", b"\xff\xfe"])
+def test_it_is_a_400_for_a_body_that_is_not_a_json_object(owner_client, raw):
+    response = post(owner_client, raw)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+
+
+def test_it_is_a_401_without_login(client):
+    assert post(client, {}).status_code == 401
+
+
+def test_it_still_lists_with_get(owner_client):
+    assert owner_client.get("/api/pipelines").status_code == 200

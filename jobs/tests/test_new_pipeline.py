@@ -1,0 +1,142 @@
+from decimal import Decimal
+
+import pytest
+
+from conftest import make_asset
+from jobs.models import Pipeline
+from jobs.tests.conftest import make_source
+
+
+def form_data(assets, **overrides):
+    data = {
+        "name": "Spring", "tags": "client-x, spring", "sources": [a.pk for a in assets],
+        "prompts": "a red fox\na blue owl\n\n", "i2i_enabled": "on", "i2i_model": "local-i2i",
+        "images_per_prompt": "2", "aspect_ratio": "1:1", "quality": "draft", "mode": "auto",
+    }  # fmt: skip
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_it_shows_the_library_selection_and_recent_images(owner_client, owner, other):
+    chosen, recent = make_source(owner), make_source(owner)
+    foreign = make_source(other)
+    html = owner_client.get(f"/pipelines/new?assets={chosen.pk},{foreign.pk},junk").content.decode()
+    assert f'name="sources" value="{chosen.pk}" checked' in html
+    assert f'name="sources" value="{recent.pk}">' in html
+    assert f'value="{foreign.pk}"' not in html
+    assert "Local preview (image)" in html and "Estimated cost" in html
+
+
+def test_it_requires_login(client):
+    assert client.get("/pipelines/new").status_code == 302
+
+
+def test_it_creates_the_pipeline_and_lands_on_the_jobs_page(owner_client, owner, sent, django_capture_on_commit_callbacks):
+    source = make_source(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post("/pipelines/new", form_data([source]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/jobs/"
+    p = owner.pipelines.get()
+    assert (p.name, p.status, p.planned_steps, p.steps.count()) == ("Spring", "running", 2, 2)
+    assert p.config["prompts"] == ["a red fox", "a blue owl"]
+    assert p.config["i2i"] == {
+        "model": "local-i2i", "negative_prompt": "", "images_per_prompt": 2, "aspect_ratio": "1:1", "quality": "draft"
+    }  # fmt: skip
+    assert p.config["i2v"] is None
+    assert sorted(t.name for t in p.tags.all()) == ["client-x", "spring"]
+    assert len(sent) == 2
+
+
+def test_it_redirects_without_htmx(owner_client, owner):
+    response = owner_client.post("/pipelines/new", form_data([make_source(owner)]))
+    assert (response.status_code, response["Location"]) == (302, "/jobs/")
+
+
+def test_it_names_the_pipeline_after_the_first_prompt_by_default(owner_client, owner):
+    owner_client.post("/pipelines/new", form_data([make_source(owner)], name=""))
+    assert owner.pipelines.get().name == "a red fox"
+
+
+@pytest.mark.parametrize(
+    "overrides, field, message",
+    [
+        ({"prompts": "\n  \n"}, "prompts", "at least one prompt"),
+        ({"sources": []}, "sources", "at least one source"),
+        ({"sources": "12x"}, "sources", "whole numbers"),
+        ({"i2i_model": "no-such-model"}, "i2i_model", "valid choice"),
+        ({"i2i_model": "local-i2v"}, "i2i_model", "valid choice"),
+        ({"i2i_enabled": None}, "i2i_enabled", "image stage, the video stage"),
+        ({"images_per_prompt": "9"}, "images_per_prompt", "less than or equal to 4"),
+        ({"tags": "Bad Tag!"}, "tags", "lowercase"),
+        ({"i2v_enabled": "on", "i2v_model": "", "duration": "30"}, "duration", "less than or equal to 10"),
+        ({"i2v_enabled": "on"}, "i2v_model", "Choose a model"),
+    ],
+)
+def test_it_shows_errors_next_to_fields(owner_client, owner, overrides, field, message):
+    response = owner_client.post("/pipelines/new", form_data([make_source(owner)], **overrides), HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert message in html
+    assert not owner.pipelines.exists()
+
+
+def test_it_refuses_someone_elses_assets(owner_client, owner, other):
+    theirs = make_source(other)
+    response = owner_client.post("/pipelines/new", form_data([make_source(owner), theirs]))
+    assert response.status_code == 422
+    assert f"Not images in your library: {theirs.pk}." in response.content.decode()
+    assert not Pipeline.objects.exists()
+
+
+def test_it_refuses_a_video_as_a_source(owner_client, owner):
+    video = make_asset(owner, kind="video")
+    response = owner_client.post("/pipelines/new", form_data([video]))
+    assert response.status_code == 422 and "Not images in your library" in response.content.decode()
+
+
+def test_it_refuses_absurd_counts(owner_client, owner, settings):
+    settings.PIPELINE_MAX_OUTPUTS = 20
+    prompts = "\n".join(f"prompt {i}" for i in range(3))
+    sources = [make_source(owner) for _ in range(4)]
+    response = owner_client.post("/pipelines/new", form_data(sources, prompts=prompts, images_per_prompt="2"))
+    assert response.status_code == 422
+    assert "This would make 24 outputs" in response.content.decode()
+
+
+def test_it_refuses_more_than_500_prompts(owner_client, owner):
+    prompts = "\n".join(f"p{i}" for i in range(501))
+    response = owner_client.post("/pipelines/new", form_data([make_source(owner)], prompts=prompts))
+    assert "At most 500 prompts" in response.content.decode()
+
+
+def test_it_asks_for_confirmation_above_the_threshold(owner_client, owner, settings):
+    settings.PIPELINE_CONFIRM_ABOVE_USD = "0.10"
+    data = form_data([make_source(owner)], i2i_model="gpt-image-1")  # 2 prompts x 2 images x $0.07
+    response = owner_client.post("/pipelines/new", data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert 'name="confirm_cost" required' in html and "Confirm $0.28" in html
+    assert not owner.pipelines.exists()
+    response = owner_client.post("/pipelines/new", {**data, "confirm_cost": "on"}, HTTP_HX_REQUEST="true")
+    assert response["HX-Redirect"] == "/jobs/"
+    assert owner.pipelines.get().steps.first().cost_estimate == Decimal("0.14")
+
+
+def test_it_estimates_the_cost_as_the_form_changes(owner_client, owner):
+    data = form_data(
+        [make_source(owner), make_source(owner)], i2i_model="flux-kontext",
+        i2v_enabled="on", i2v_model="kling-2.1", videos_per_image="2", duration="5",
+    )  # fmt: skip
+    html = owner_client.post("/pipelines/new/estimate", data, HTTP_HX_REQUEST="true").content.decode()
+    # 2 sources x 2 prompts x 2 images at $0.04, then 8 images x 2 videos x 5 s at $0.05.
+    assert "$4.32" in html and "24 outputs" in html
+
+
+def test_it_estimates_a_half_filled_form(owner_client):
+    html = owner_client.post("/pipelines/new/estimate", {"i2i_enabled": "on"}).content.decode()
+    assert "$0.00" in html and "0 outputs" in html
+
+
+def test_it_is_linked_from_the_jobs_page(owner_client):
+    assert 'href="/pipelines/new"' in owner_client.get("/jobs/").content.decode()

@@ -1,0 +1,148 @@
+from django.core.cache import cache
+
+from conftest import first_page_queries, make_pipeline
+from jobs.models import Pipeline, Step
+from jobs.tasks import run_step
+from jobs.tests.conftest import make_source, run_queued
+from jobs.tests.test_tasks import I2V, request
+
+
+def create(owner, **kwargs):
+    return Pipeline.objects.create_from_request(owner, request([make_source(owner)], **kwargs))
+
+
+def post(client, pipeline, action):
+    return client.post(f"/jobs/{pipeline.id}/{action}", HTTP_HX_REQUEST="true")
+
+
+def test_it_cancels_waiting_and_running_steps(owner_client, owner):
+    p = create(owner)
+    running, queued = p.steps.order_by("order")
+    Step.objects.filter(pk=running.pk).update(status="running", attempts=1)
+    response = post(owner_client, p, "cancel")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'id="row-{p.id}"' in html and "<b>cancelled</b>" in html
+    assert set(p.steps.values_list("status", flat=True)) == {"cancelled"}
+    p.refresh_from_db()
+    assert p.status == "cancelled"
+
+
+def test_it_stops_polling_a_cancelled_row(owner_client, owner):
+    p = create(owner)
+    post(owner_client, p, "cancel")
+    assert owner_client.get(f"/jobs/{p.id}/row", HTTP_HX_REQUEST="true").status_code == 286
+
+
+def test_it_retries_failed_steps(owner_client, owner, sent, django_capture_on_commit_callbacks):
+    p = create(owner, prompts=["a"])
+    Step.objects.filter(pipeline=p).update(status="failed", attempts=3, error="busy")
+    p.refresh_progress()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(owner_client, p, "retry")
+    assert response.status_code == 200 and "<b>running</b>" in response.content.decode()
+    step = p.steps.get()
+    assert (step.status, step.attempts, step.error) == ("queued", 0, "")
+    assert [i for i, _ in sent] == [step.pk]
+    assert run_queued(p).status == "completed"
+
+
+def test_it_starts_the_video_stage_once_retried_images_succeed(owner, monkeypatch):
+    p = create(owner, prompts=["a", "b"], i2v=I2V)
+    first, second = p.steps.order_by("order")
+    Step.objects.filter(pk=second.pk).update(status="failed")
+    run_queued(p)
+    assert not p.steps.filter(kind="i2v").exists() and p.status == "failed"
+    p.retry_failed()
+    assert run_queued(p).status == "completed"
+    assert p.steps.filter(kind="i2v", status="completed").count() == 4
+
+
+def test_it_approves_a_stage_under_review(owner_client, owner):
+    p = run_queued(create(owner, prompts=["a"], i2v=I2V, mode="checkpoint"))
+    assert p.status == "paused"
+    menu = owner_client.get(f"/jobs/{p.id}/menu").content.decode()
+    assert f"/jobs/{p.id}/approve" in menu
+    response = post(owner_client, p, "approve")
+    assert "<b>running</b>" in response.content.decode()
+    assert set(p.steps.filter(kind="i2v").values_list("status", flat=True)) == {"queued"}
+    assert run_queued(p).status == "completed"
+
+
+def test_it_reruns_as_a_new_pipeline(owner_client, owner):
+    p = run_queued(create(owner, tags=["keep"]))
+    response = post(owner_client, p, "rerun")
+    assert response["HX-Redirect"] == "/jobs/"
+    again = owner.pipelines.exclude(pk=p.pk).get()
+    assert (again.name, again.config, again.status) == (p.name, p.config, "running")
+    assert [t.name for t in again.tags.all()] == ["keep"]
+    assert again.steps.count() == 2 and p.steps.count() == 2
+
+
+def test_it_explains_why_a_pipeline_without_settings_cant_rerun(owner_client, owner):
+    legacy = make_pipeline(owner, status="completed")  # made before pipelines recorded their config
+    response = post(owner_client, legacy, "rerun")
+    assert response.status_code == 422 and "no recorded settings" in response.content.decode()
+    assert owner.pipelines.count() == 1
+
+
+def test_it_refuses_to_rerun_when_a_source_was_deleted(owner_client, owner):
+    p = create(owner)
+    owner.assets.filter(pk__in=p.config["sources"]).delete()
+    response = post(owner_client, p, "rerun")
+    assert response.status_code == 422 and "no longer all in your library" in response.content.decode()
+    assert owner.pipelines.count() == 1
+
+
+def test_it_offers_the_actions_that_fit_the_status(owner_client, owner):
+    running = create(owner)
+    menu = owner_client.get(f"/jobs/{running.id}/menu").content.decode()
+    assert f"/jobs/{running.id}/cancel" in menu and f"/jobs/{running.id}/retry" not in menu
+    failed = make_pipeline(owner, status="failed")
+    menu = owner_client.get(f"/jobs/{failed.id}/menu").content.decode()
+    assert f"/jobs/{failed.id}/retry" in menu and f"/jobs/{failed.id}/rerun" in menu
+    assert f"/jobs/{failed.id}/cancel" not in menu
+
+
+def test_it_shows_progress_on_an_active_row(owner_client, owner):
+    p = create(owner)
+    run_step.run(p.steps.order_by("order").first().pk)
+    html = owner_client.get(f"/jobs/{p.id}/row", HTTP_HX_REQUEST="true").content.decode()
+    assert "<progress value=1 max=2></progress><small>step 1 of 2</small>" in html
+
+
+def test_it_is_a_404_for_someone_elses_pipeline(client, owner, other):
+    p = create(owner)
+    client.force_login(other)
+    for action in ("cancel", "retry", "approve", "rerun"):
+        assert post(client, p, action).status_code == 404
+    assert p.steps.filter(status="queued").count() == 2
+
+
+def test_it_only_accepts_post(owner_client, owner):
+    p = create(owner)
+    assert owner_client.get(f"/jobs/{p.id}/cancel").status_code == 405
+
+
+def test_it_keeps_the_jobs_list_query_count_with_running_pipelines(owner_client, owner, django_assert_num_queries):
+    for _ in range(3):
+        run_step.run(create(owner).steps.first().pk)
+    with django_assert_num_queries(first_page_queries()):
+        html = owner_client.get("/jobs/", HTTP_HX_REQUEST="true").content.decode()
+    # Progress comes from the pipeline's own columns, not a count per row.
+    assert html.count("<progress value=1 max=2>") == 3
+
+
+def test_it_adds_little_to_a_running_row_for_its_progress(owner_client, owner):
+    def page_bytes():
+        return len(owner_client.get("/jobs/", HTTP_HX_REQUEST="true").content)
+
+    for _ in range(20):
+        make_pipeline(owner, status="running", tags=["portrait"])
+    without = page_bytes()
+    owner.pipelines.update(planned_steps=1200, progress_done=777)
+    cache.clear()  # update() sends no signal, so the cached list would still be served
+    html = owner_client.get("/jobs/", HTTP_HX_REQUEST="true").content.decode()
+    assert html.count("<progress value=777 max=1200></progress><small>step 777 of 1200</small>") == 20
+    # The Jobs fragment is budgeted in bytes (20 rows <= 15 KB): progress may cost 75 a row, even at 4-digit counts.
+    assert page_bytes() - without <= 20 * 75

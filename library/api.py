@@ -1,0 +1,102 @@
+"""JSON API of the Library: the asset list and uploads, for scripts and for the page's uploader."""
+
+import json
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+
+from i2v.lib.cache import cached_list
+from i2v.lib.errors import ApiError, api_view, error_response, form_error
+from i2v.lib.pagination import CursorError, pagination_json
+
+from .forms import LibraryFilterForm
+from .models import Asset
+from .uploads import HashingUploadHandler, UploadRejected, display_name
+
+
+def _json_bytes(data):
+    # No spaces after separators: list responses are budgeted in bytes.
+    return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+
+
+# CSRF is checked inside, once the hashing upload handler is in place: the
+# middleware's own check would read the body first, with Django's default
+# handlers (which keep small files in memory and don't hash).
+@csrf_exempt
+@api_view(methods=("GET", "POST"))
+def images(request):
+    if request.method == "POST":
+        return _upload(request)
+    return _list(request)
+
+
+def _list(request):
+    form = LibraryFilterForm(request.GET, default_page_size=settings.PAGE_SIZE_DEFAULT)
+    if not form.is_valid():
+        raise form_error(form)
+
+    def build():
+        try:
+            page, total = request.user.assets.library_list(**form.list_args())
+        except CursorError as exc:
+            raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
+        count, estimate = total or (None, False)
+        items = [a.as_list_item() for a in page.items]
+        return _json_bytes({"items": items, "pagination": pagination_json(page, count, estimate)})
+
+    body = cached_list("library", request.user.id, {"view": "api_images", **form.cache_parts()}, build)
+    return HttpResponse(body, content_type="application/json")
+
+
+def _upload(request):
+    """One or many files under `files`; one result per file, in order.
+
+    The response status is the worst of the files' statuses (max() does it:
+    any refusal outranks 201, and 201 outranks 200), so a script sending one
+    file reads it straight from the status; a script sending several looks at
+    each item, as a bad file never sinks the good ones.
+    """
+    request.upload_handlers = [HashingUploadHandler(request)]
+    try:
+        files = request.FILES.getlist("files")
+    except (MultiPartParserError, SuspiciousOperation):
+        raise ApiError(400, "invalid", "The body is not a multipart upload that can be read.", "files") from None
+    if CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {}) is not None:
+        return error_response(
+            403, "csrf_failed", "The CSRF token is missing or wrong: browsers send X-CSRFToken, scripts a bearer token."
+        )
+    if not files:
+        raise ApiError(400, "invalid", "Send one or more files in the multipart field “files”.", "files")
+    results = [_ingest(request.user, upload) for upload in files]
+    status = max(r["status"] for r in results)
+    body = {"items": results}
+    if status >= 400:
+        body["error"] = _refusal_summary(results)
+    return JsonResponse(body, status=status)
+
+
+def _ingest(owner, upload):
+    name = display_name(upload.name)
+    try:
+        asset, created = Asset.objects.ingest(owner, upload)
+    except UploadRejected as exc:
+        return {"file": name, "status": exc.status, "error": exc.as_json()}
+    finally:
+        upload.close()  # the temporary file goes now, not at the end of a many-file request
+    result = {"file": name, "status": 201 if created else 200, "duplicate": not created}
+    return {**result, **asset.as_list_item(), "status_url": asset.status_url}
+
+
+def _refusal_summary(results):
+    """The top-level error of a response with refusals, in the API's usual shape."""
+    refused = [r for r in results if "error" in r]
+    if len(results) == 1:
+        return refused[0]["error"]
+    worst = max(refused, key=lambda r: r["status"])
+    message = f"{len(refused)} of {len(results)} files were refused; each item says why."
+    return {"code": worst["error"]["code"], "message": message, "field": "files"}

@@ -1,0 +1,63 @@
+from urllib.parse import urlencode
+
+from django import forms
+from django.conf import settings
+from django.urls import reverse
+
+from .models import Asset
+
+
+class LibraryFilterForm(forms.Form):
+    """Filters and page of the Library; the page and GET /api/library/images share it.
+
+    Every value is validated: a bad one is a 400 naming the field, never a 500
+    and never silently ignored.
+    """
+
+    kind = forms.ChoiceField(choices=[("", "Images and videos"), *Asset.Kind.choices], required=False)
+    source = forms.ChoiceField(choices=[("", "Uploaded and generated"), *Asset.Source.choices], required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), *Asset.Status.choices], required=False)
+    q = forms.CharField(required=False, max_length=200, strip=True)
+    date_from = forms.DateField(required=False)
+    date_to = forms.DateField(required=False)
+    cursor = forms.CharField(required=False, max_length=2000)
+    page_size = forms.IntegerField(required=False, min_value=1, max_value=settings.PAGE_SIZE_MAX)
+
+    FILTERS = ("kind", "source", "status", "q", "date_from", "date_to")
+
+    def __init__(self, data, default_page_size):
+        super().__init__(data)
+        self.default_page_size = default_page_size
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    @property
+    def filters(self):
+        return {name: self.cleaned_data[name] for name in self.FILTERS}
+
+    @property
+    def size(self):
+        return self.cleaned_data["page_size"] or self.default_page_size
+
+    @property
+    def is_filtered(self):
+        return any(self.filters.values())
+
+    def list_args(self):
+        return {"filters": self.filters, "cursor": self.cleaned_data["cursor"], "page_size": self.size}
+
+    def url(self, cursor=None):
+        """This list's URL with only validated parameters, optionally at a cursor."""
+        params = {k: v for k, v in self.cleaned_data.items() if v and k != "cursor"}
+        if cursor:
+            params["cursor"] = cursor
+        query = urlencode(params)
+        return reverse("library:page") + (f"?{query}" if query else "")
+
+    def cache_parts(self):
+        """Everything that changes the result, in a stable, hashable form."""
+        return {**self.filters, "cursor": self.cleaned_data["cursor"], "n": self.size}

@@ -1,0 +1,244 @@
+"""GET /api/library/images: the owner's assets, newest first, by keyset cursor, with the Library's filters."""
+
+import datetime
+import json
+
+import pytest
+from django.utils import timezone
+
+from conftest import first_page_queries, make_asset
+from i2v.models import ApiToken
+from library.models import Asset
+from library.tests import files
+from library.tests.files import post_files, uploaded
+
+URL = "/api/library/images"
+
+
+def get(client, query="", **headers):
+    response = client.get(f"{URL}?{query}", **headers)
+    return response, json.loads(response.content)
+
+
+def ids(data):
+    return [i["id"] for i in data["items"]]
+
+
+@pytest.fixture
+def library(owner):
+    """Twelve assets a minute apart (the last made is the newest): images and
+    videos, uploaded and generated, in every processing status."""
+    start = timezone.now() - datetime.timedelta(days=1)
+    made = []
+    for i in range(12):
+        asset = make_asset(owner, kind="video" if i % 4 == 0 else "image", renditions=i % 3 != 0)
+        asset.created_at = start + datetime.timedelta(minutes=i)
+        asset.source = "upload" if i % 2 else "generated"
+        asset.processing_status = ["complete", "pending", "failed", "processing"][i % 4]
+        asset.filename = f"Holiday-{i:02d}.jpg" if i < 6 else f"work-{i:02d}.png"
+        asset.prompt = "a red fox in the snow" if i == 7 else ""
+        asset.save()
+        made.append(asset)
+    return made
+
+
+def test_it_lists_small_items_with_the_pagination_object(owner_client, library):
+    response, data = get(owner_client, "page_size=5")
+    assert response.status_code == 200
+    assert ids(data) == [a.id for a in reversed(library)][:5]
+    newest = library[-1]
+    assert data["items"][0] == {
+        "id": newest.id, "kind": newest.kind, "source": newest.source, "filename": newest.filename,
+        "width": 1024, "height": 768,
+        "thumbnail_url": f"/media/{newest.renditions['300']['name']}",
+        "srcset": newest.srcset, "original_url": f"/media/{newest.original.name}",
+        "processing_status": newest.processing_status,
+        "created_at": newest.created_at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }  # fmt: skip
+    assert "150w" in newest.srcset and "600w" in newest.srcset
+    page = data["pagination"]
+    assert page["page_size"] == 5 and page["has_next"] and not page["has_previous"]
+    assert page["total_count"] == 12 and page["total_is_estimate"] is False
+
+
+def test_it_has_no_thumbnail_for_an_asset_not_yet_processed(owner_client, library):
+    _, data = get(owner_client)
+    bare = next(i for i in data["items"] if i["id"] == library[3].id)
+    assert bare["thumbnail_url"] is None and bare["srcset"] == ""
+
+
+def test_it_defaults_to_50_per_page(owner_client, owner):
+    for _ in range(51):
+        make_asset(owner)
+    _, data = get(owner_client)
+    assert len(data["items"]) == 50 and data["pagination"]["has_next"]
+
+
+def test_it_walks_forward_and_back_without_gaps(owner_client, library):
+    expected = [a.id for a in reversed(library)]
+    seen, cursor, pages = [], "", []
+    while True:
+        _, data = get(owner_client, f"page_size=5&cursor={cursor}")
+        pages.append(data)
+        seen += ids(data)
+        if not data["pagination"]["has_next"]:
+            break
+        cursor = data["pagination"]["next_cursor"]
+    assert seen == expected and len(pages) == 3
+    assert pages[-1]["pagination"]["total_count"] is None  # only first pages pay for a count
+    _, back = get(owner_client, f"page_size=5&cursor={pages[-1]['pagination']['prev_cursor']}")
+    assert ids(back) == expected[5:10]
+
+
+def test_it_pages_assets_made_in_the_same_instant_by_id(owner_client, owner):
+    same = timezone.now()
+    made = [make_asset(owner) for _ in range(7)]
+    Asset.objects.update(created_at=same)
+    seen, cursor = [], ""
+    while True:
+        _, data = get(owner_client, f"page_size=3&cursor={cursor}")
+        seen += ids(data)
+        if not data["pagination"]["has_next"]:
+            break
+        cursor = data["pagination"]["next_cursor"]
+    assert seen == sorted((a.id for a in made), reverse=True)
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("kind=video", lambda i, a: a.kind == "video"),
+        ("source=upload", lambda i, a: a.source == "upload"),
+        ("status=failed", lambda i, a: a.processing_status == "failed"),
+        ("status=pending&kind=image", lambda i, a: a.processing_status == "pending" and a.kind == "image"),
+        ("q=holiday", lambda i, a: i < 6),
+        ("q=WORK-1", lambda i, a: i in (10, 11)),
+        ("q=red+fox", lambda i, a: i == 7),  # prompts are searched too
+    ],
+)
+def test_it_filters(owner_client, library, query, expected):
+    _, data = get(owner_client, query)
+    wanted = [a.id for i, a in reversed(list(enumerate(library))) if expected(i, a)]
+    assert wanted and ids(data) == wanted
+    assert data["pagination"]["total_count"] == len(wanted)
+
+
+def test_it_filters_by_date_range(owner_client, owner):
+    day = datetime.date(2026, 3, 10)
+    at = lambda d, h: timezone.make_aware(datetime.datetime.combine(d, datetime.time(h)))  # noqa: E731
+    made = {}
+    for label, moment in [("before", at(day, 0) - datetime.timedelta(seconds=1)), ("first", at(day, 0)),
+                          ("last", at(day + datetime.timedelta(days=1), 23)), ("after", at(day + datetime.timedelta(days=2), 0))]:  # fmt: skip
+        made[label] = make_asset(owner)
+        Asset.objects.filter(pk=made[label].pk).update(created_at=moment)
+    _, data = get(owner_client, "date_from=2026-03-10&date_to=2026-03-11")
+    assert ids(data) == [made["last"].id, made["first"].id]
+
+
+def test_it_finds_an_uploaded_files_unicode_name(owner_client):
+    post_files(owner_client, uploaded("фото 🌅.png", files.png()))
+    _, data = get(owner_client, "q=фото")
+    assert [i["filename"] for i in data["items"]] == ["фото 🌅.png"]
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("cursor=abc", "cursor"),
+        ("page_size=0", "page_size"),
+        ("page_size=1001", "page_size"),
+        ("kind=audio", "kind"),
+        ("source=stolen", "source"),
+        ("status=done", "status"),
+        ("date_from=2026-13-01", "date_from"),
+        ("date_from=2026-02-02&date_to=2026-01-01", "date_to"),
+    ],
+)
+def test_it_names_the_bad_field_in_a_json_400(owner_client, library, query, field):
+    response, data = get(owner_client, query)
+    assert response.status_code == 400
+    assert data["error"]["field"] == field and data["error"]["message"]
+
+
+def test_it_answers_401_in_json_without_login(client):
+    response, data = get(client)
+    assert response.status_code == 401 and data["error"]["code"] == "unauthenticated"
+
+
+def test_it_accepts_a_bearer_token(client, owner, library):
+    token = ApiToken.issue(owner)
+    response, data = get(client, "page_size=2", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200 and len(data["items"]) == 2
+
+
+def test_it_only_lists_the_callers_assets(client, other, library):
+    mine = make_asset(other)
+    client.force_login(other)
+    _, data = get(client)
+    assert ids(data) == [mine.id] and data["pagination"]["total_count"] == 1
+
+
+def test_it_uses_the_same_number_of_queries_for_1_and_50_assets(owner_client, owner, settings, django_assert_num_queries):
+    settings.LIST_CACHE = False  # count the queries of building the list, every time
+    make_asset(owner)
+    # Session user, the page of assets, the total (and on PostgreSQL the planner's estimate).
+    with django_assert_num_queries(first_page_queries()):
+        get(owner_client)
+    for i in range(60):
+        make_asset(owner, kind="video" if i % 5 == 0 else "image")
+    with django_assert_num_queries(first_page_queries()):
+        _, data = get(owner_client, "q=out&kind=image")
+    assert len(data["items"]) == 49
+    with django_assert_num_queries(first_page_queries()):
+        _, data = get(owner_client)
+    assert len(data["items"]) == 50
+    with django_assert_num_queries(2):  # a later page skips the total: session user and the page
+        get(owner_client, f"cursor={data['pagination']['next_cursor']}")
+
+
+def test_it_serves_repeats_from_the_cache_until_an_asset_changes(owner_client, library, django_assert_num_queries, django_capture_on_commit_callbacks):
+    _, first = get(owner_client)
+    with django_assert_num_queries(1):  # the session's user only
+        _, again = get(owner_client)
+    assert again == first
+    with django_capture_on_commit_callbacks(execute=True):
+        library[-1].processing_status = "failed"
+        library[-1].save()  # as the worker does when it gives up
+    _, data = get(owner_client)
+    assert data["items"][0]["processing_status"] == "failed"
+
+
+def test_it_shows_a_new_upload_at_once_despite_the_cache(owner_client, library, django_capture_on_commit_callbacks):
+    get(owner_client)
+    with django_capture_on_commit_callbacks(execute=True):
+        _, uploaded_body = post_files(owner_client, uploaded("new.png", files.png()))
+    _, data = get(owner_client)
+    assert data["items"][0]["id"] == uploaded_body["items"][0]["id"]
+    assert data["pagination"]["total_count"] == 13
+
+
+def test_it_forgets_a_deleted_asset_despite_the_cache(owner_client, library, django_capture_on_commit_callbacks):
+    get(owner_client)
+    with django_capture_on_commit_callbacks(execute=True):
+        library[-1].delete()
+    _, data = get(owner_client)
+    assert library[-1].id not in ids(data) and data["pagination"]["total_count"] == 11
+
+
+def test_it_estimates_big_totals_on_postgresql(owner_client, owner):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("planner estimates are a PostgreSQL feature")
+    now = timezone.now()
+    Asset.objects.bulk_create(
+        Asset(owner=owner, sha256=f"{i:064x}", original=f"originals/{i}.jpg", filename=f"f{i}.jpg", created_at=now - datetime.timedelta(seconds=i))
+        for i in range(1500)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE library_asset")
+    _, data = get(owner_client)
+    assert data["pagination"]["total_is_estimate"] is True
+    assert 1000 < data["pagination"]["total_count"] < 3000
+    _, data = get(owner_client, "q=f149")  # small: exact
+    assert data["pagination"]["total_count"] == 11 and data["pagination"]["total_is_estimate"] is False

@@ -1,0 +1,214 @@
+"""/library/: the thumbnail grid, its filters in the URL, infinite scroll by cursor, designed states."""
+
+import datetime
+import re
+
+import pytest
+from django.utils import timezone
+
+from conftest import first_page_queries, make_asset
+from library.models import Asset
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def tile_ids(response):
+    return [int(i) for i in re.findall(r'<li class="asset[^"]*" id="asset-(\d+)"', response.content.decode())]
+
+
+def next_url(response):
+    match = re.search(r'<li class="more-tiles-row"><a href="([^"]+)"', response.content.decode())
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+def walk(client, url):
+    """Every tile id of a grid, following the infinite-scroll links to the end."""
+    ids, pages = [], 0
+    response = client.get(url, **HX)
+    while True:
+        assert response.status_code == 200
+        ids += tile_ids(response)
+        pages += 1
+        url = next_url(response)
+        if not url:
+            return ids, pages
+        response = client.get(url, **HX)
+
+
+@pytest.fixture
+def assets(owner):
+    start = timezone.now() - datetime.timedelta(days=2)
+    made = []
+    for i in range(25):
+        asset = make_asset(owner, kind="video" if i % 5 == 0 else "image")
+        Asset.objects.filter(pk=asset.pk).update(
+            created_at=start + datetime.timedelta(minutes=i),
+            source="upload" if i % 2 else "generated",
+            processing_status="failed" if i == 3 else "complete",
+        )
+        asset.refresh_from_db()
+        made.append(asset)
+    return made
+
+
+def test_it_requires_login(client):
+    response = client.get("/library/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_it_renders_the_full_page_with_the_first_tiles(owner_client, assets):
+    response = owner_client.get("/library/?page_size=10")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" in html and 'id="filters"' in html and 'id="uploader"' in html
+    assert 'href="/library/" aria-current="page">Library<' in html
+    assert tile_ids(response) == [a.id for a in reversed(assets)][:10]
+    assert "25 assets" in html
+    assert 'src="/static/js/library.js"' in html
+    assert "images up to 50 MB, videos up to 200 MB" in html and f'data-max-bytes="{200 * 1024 * 1024}"' in html
+
+
+def test_it_returns_only_the_results_to_htmx(owner_client, assets):
+    response = owner_client.get("/library/?kind=video", **HX)
+    html = response.content.decode()
+    assert "<html" not in html and 'id="uploader"' not in html
+    assert response["Vary"].count("HX-Request") == 1
+    assert set(tile_ids(response)) == {a.id for a in assets if a.kind == "video"}
+
+
+def test_it_shows_the_300px_rendition_with_its_srcset_size_and_lazy_loading(owner_client, owner):
+    asset = make_asset(owner)
+    html = owner_client.get("/library/").content.decode()
+    r = asset.renditions
+    assert f'src="/media/{r["300"]["name"]}"' in html
+    assert f'srcset="/media/{r["150"]["name"]} 150w, /media/{r["300"]["name"]} 300w, /media/{r["600"]["name"]} 600w"' in html
+    assert 'width="300" height="225" loading="lazy"' in html
+    assert f'data-preview="/media/{r["600"]["name"]}"' in html  # hover preview
+    # The original only loads when opened, in a new tab.
+    assert f'<a class="open" href="/media/{asset.original.name}" target="_blank" rel="noopener"' in html
+    assert f'src="/media/{asset.original.name}"' not in html
+
+
+def test_it_shows_a_polling_skeleton_while_renditions_are_pending(owner_client, owner):
+    pending = make_asset(owner, renditions=False)
+    Asset.objects.filter(pk=pending.pk).update(processing_status="pending")
+    done = make_asset(owner)
+    html = owner_client.get("/library/").content.decode()
+    assert (
+        f'id="asset-{pending.id}" data-status="pending" hx-get="/library/{pending.id}/tile" hx-trigger="every 2s [nearView(this)]" hx-swap="outerHTML">'
+    ) in html
+    assert '<div class="skeleton-tile" aria-hidden="true"></div>' in html
+    assert '<span class="badge s-processing">processing</span>' in html
+    assert f'id="asset-{done.id}" data-status="complete" data-preview=' in html
+    assert html.count("every 2s") == 1
+
+
+def test_it_shows_a_failed_assets_error_and_a_retry_button(owner_client, owner):
+    failed = make_asset(owner, renditions=False)
+    Asset.objects.filter(pk=failed.pk).update(processing_status="failed", last_error="cannot identify image file <evil>")
+    html = owner_client.get("/library/").content.decode()
+    assert "Processing failed" in html
+    assert "cannot identify image file &lt;evil&gt;" in html and "<evil>" not in html
+    assert "Retry</button>" in html and "every 2s" not in html
+
+
+def test_it_falls_back_to_the_original_for_a_legacy_asset_without_renditions(owner_client, owner):
+    legacy = make_asset(owner, renditions=False)  # complete, but made before renditions existed
+    html = owner_client.get("/library/").content.decode()
+    assert f'<img class="fallback" src="/media/{legacy.original.name}" width="1024" height="768" loading="lazy"' in html
+
+
+def test_it_escapes_file_names(owner_client, owner):
+    asset = make_asset(owner)
+    Asset.objects.filter(pk=asset.pk).update(filename='<img src=x onerror=alert(1)>.png')
+    html = owner_client.get("/library/").content.decode()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;.png" in html
+
+
+def test_it_scrolls_through_every_tile_without_gaps_or_duplicates(owner_client, assets):
+    ids, pages = walk(owner_client, "/library/?page_size=4")
+    assert pages == 7
+    assert ids == [a.id for a in reversed(assets)]
+
+
+def test_it_keeps_filters_in_the_load_more_links(owner_client, assets):
+    first = owner_client.get("/library/?page_size=2&source=upload", **HX)
+    assert "source=upload" in next_url(first)
+    ids, _ = walk(owner_client, "/library/?page_size=2&source=upload")
+    assert sorted(ids) == sorted(a.id for a in assets if a.source == "upload")
+
+
+def test_it_shows_skeleton_tiles_while_the_next_page_loads(owner_client, assets):
+    html = owner_client.get("/library/?page_size=5", **HX).content.decode()
+    assert 'hx-trigger="revealed, click"' in html and '<div class="skeleton-tiles" aria-hidden="true">' in html
+    assert ">Load more</a>" in html  # the link works without JavaScript too
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("kind=video", lambda a: a.kind == "video"),
+        ("source=generated", lambda a: a.source == "generated"),
+        ("status=failed", lambda a: a.processing_status == "failed"),
+        ("q=out", lambda a: True),
+    ],
+)
+def test_it_filters(owner_client, assets, query, expected):
+    ids, _ = walk(owner_client, f"/library/?{query}")
+    assert ids and sorted(ids) == sorted(a.id for a in assets if expected(a))
+
+
+def test_it_never_shows_another_users_assets(owner_client, other, assets):
+    theirs = make_asset(other)
+    ids, _ = walk(owner_client, "/library/")
+    assert theirs.id not in ids and len(ids) == 25
+
+
+@pytest.mark.parametrize("query", ["kind=audio", "status=x", "page_size=0", "date_from=yesterday", "cursor=forged", "q=" + "x" * 201])
+def test_it_explains_bad_filters_with_a_400(owner_client, assets, query):
+    response = owner_client.get(f"/library/?{query}")
+    assert response.status_code == 400
+    assert "These filters can't be used" in response.content.decode()
+
+
+def test_it_designs_its_empty_states(owner_client, owner):
+    html = owner_client.get("/library/").content.decode()
+    assert "Your library is empty" in html and 'id="grid"' in html  # uploads need the grid
+    make_asset(owner, kind="image")
+    html = owner_client.get("/library/?kind=video").content.decode()
+    assert "No assets match these filters" in html
+
+
+def test_it_uses_the_same_number_of_queries_for_1_and_50_assets(owner_client, owner, settings, django_assert_num_queries):
+    settings.LIST_CACHE = False
+    make_asset(owner)
+    # Session user, the page of tiles, the total (and on PostgreSQL the planner's estimate).
+    with django_assert_num_queries(first_page_queries()):
+        owner_client.get("/library/")
+    for i in range(59):
+        make_asset(owner, kind="video" if i % 2 else "image", renditions=i % 3 != 0)
+    with django_assert_num_queries(first_page_queries()):
+        response = owner_client.get("/library/?page_size=50")
+    assert len(tile_ids(response)) == 50
+    with django_assert_num_queries(2):  # infinite scroll: session user and the page
+        owner_client.get(next_url(response), **HX)
+
+
+def test_it_serves_a_repeat_request_from_the_cache(owner_client, owner, django_assert_num_queries, django_capture_on_commit_callbacks):
+    asset = make_asset(owner)
+    first = owner_client.get("/library/", **HX)
+    with django_assert_num_queries(1):  # the session's user only
+        again = owner_client.get("/library/", **HX)
+    assert again.content == first.content
+    with django_capture_on_commit_callbacks(execute=True):
+        asset.filename = "renamed.jpg"
+        asset.save()
+    assert "renamed.jpg" in owner_client.get("/library/", **HX).content.decode()
+
+
+def test_it_keeps_a_page_of_60_tiles_small(owner_client, owner):
+    for _ in range(61):
+        make_asset(owner)
+    response = owner_client.get("/library/", **HX)
+    assert len(tile_ids(response)) == 60
+    assert len(response.content) / 60 < 1400, len(response.content)

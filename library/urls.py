@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import api, views
+
+app_name = "library"
+
+urlpatterns = [
+    path("library/", views.library_page, name="page"),
+    path("library/<int:asset_id>/tile", views.tile, name="tile"),
+    path("library/<int:asset_id>/retry", views.retry, name="retry"),
+    path("api/library/images", api.images, name="api_images"),
+]

@@ -1,0 +1,103 @@
+"""What each kind of ProcessingJob does to its asset.
+
+Every step first looks at what the asset records as done (its renditions) and
+skips it, so a job that runs twice (a redelivered message, a worker killed
+after saving its work but before marking the job complete) redoes nothing.
+Results are saved on the asset in one write per job, renditions merged under
+a row lock (models.record_on_asset).
+"""
+
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from library.models import Asset
+
+from . import thumbhash
+from .models import COMPLETE, THUMBNAIL_SIZES, VARIANT_SIZES, ProcessingJob, has_all, record_on_asset
+from .renditions import (
+    VARIANT_DRAFT_SIZE,
+    decode_original,
+    decode_video,
+    orient,
+    read_exif,
+    render_image,
+    to_rgb,
+    write_variants,
+)
+
+
+def run(job):
+    STEPS[job.kind](job)
+
+
+def thumbnails(job):
+    """Renditions 150/300/600, thumbhash, EXIF and size, from one decode of the original."""
+    asset = job.asset
+    if has_all(asset, THUMBNAIL_SIZES) and not job.force:
+        _finish_thumbnails(asset)
+        return
+    image, size = decode_original(asset.original)
+    job.heartbeat()
+    exif, taken_at = read_exif(image)
+    render_image(asset, image, size)
+    record_on_asset(
+        asset, renditions=asset.renditions, width=asset.width, height=asset.height, thumbhash=asset.thumbhash,
+        exif=exif, taken_at=taken_at, thumbnail_status=COMPLETE, processing_status=COMPLETE,
+    )  # fmt: skip
+
+
+def poster(job):
+    """A video's first frame, upright, as its renditions; its duration and displayed size."""
+    asset = job.asset
+    if has_all(asset, THUMBNAIL_SIZES) and not job.force:
+        _finish_thumbnails(asset)
+        return
+    image, duration = decode_video(asset.original)
+    job.heartbeat()
+    render_image(asset, image)
+    record_on_asset(
+        asset, renditions=asset.renditions, width=asset.width, height=asset.height, thumbhash=asset.thumbhash,
+        duration=duration, thumbnail_status=COMPLETE, processing_status=COMPLETE,
+    )  # fmt: skip
+
+
+def variants(job):
+    """Display variants that fit 1080p and 4K screens, never upscaled."""
+    asset = job.asset
+    if asset.kind != Asset.Kind.IMAGE or (has_all(asset, VARIANT_SIZES) and not job.force):
+        if asset.variant_status != COMPLETE:
+            record_on_asset(asset, variant_status=COMPLETE)
+        return
+    image, _ = decode_original(asset.original, draft=VARIANT_DRAFT_SIZE)
+    job.heartbeat()
+    renditions = write_variants(to_rgb(orient(image)))
+    record_on_asset(asset, renditions=renditions, variant_status=COMPLETE)
+
+
+def _finish_thumbnails(asset):
+    """The renditions exist (an earlier run saved them): only fill what is missing."""
+    changes = {}
+    if asset.thumbnail_status != COMPLETE or asset.processing_status != COMPLETE:
+        changes.update(thumbnail_status=COMPLETE, processing_status=COMPLETE)
+    if not asset.thumbhash:
+        # Assets rendered before thumbhashes existed: the 150 px file is enough.
+        placeholder = _thumbhash_of_rendition(asset)
+        if placeholder:
+            changes["thumbhash"] = placeholder
+    if changes:
+        record_on_asset(asset, **changes)
+
+
+def _thumbhash_of_rendition(asset):
+    try:
+        with default_storage.open(asset.renditions["150"]["name"]) as f:
+            return thumbhash.encode(Image.open(f))
+    except (OSError, KeyError, ValueError):
+        return None  # a placeholder is a nicety; the asset is usable without it
+
+
+STEPS = {
+    ProcessingJob.Kind.THUMBNAILS: thumbnails,
+    ProcessingJob.Kind.POSTER: poster,
+    ProcessingJob.Kind.VARIANTS: variants,
+}

@@ -1,0 +1,269 @@
+// The Library page's own behaviour: selecting tiles (click, shift-click, select
+// all loaded) for a new pipeline, and drag-and-drop uploads with a row per file.
+// The grid, filters, infinite scroll and status polling are htmx; hover
+// previews come from app.js (tiles carry data-preview).
+(function () {
+  "use strict";
+
+  const zone = document.getElementById("uploader");
+  if (!zone) return;
+
+  // Pending tiles poll every 2 s only while within a screen of the viewport
+  // (their hx-trigger filter calls this); the others wait for their turn.
+  window.nearView = (tile) => {
+    const box = tile.getBoundingClientRect();
+    return box.bottom > -window.innerHeight && box.top < 2 * window.innerHeight;
+  };
+
+  // --- Selection --------------------------------------------------------------
+  // Kept by id, not in the checkboxes: a polled tile is replaced by a new one,
+  // and a filter change replaces the whole grid; the selection survives both.
+  const selected = new Set();
+  let anchor = null; // id of the last tile clicked: one end of the next shift-click range
+
+  const picks = () => Array.from(document.querySelectorAll("#grid .asset .pick"));
+
+  function pick(box, on) {
+    box.checked = on;
+    if (on) selected.add(box.value);
+    else selected.delete(box.value);
+  }
+
+  function updateBar() {
+    const bar = document.getElementById("selection");
+    bar.hidden = selected.size === 0;
+    bar.querySelector("[data-selection-count]").textContent = selected.size + " selected";
+    bar.querySelector("[data-new-pipeline]").href = "/pipelines/new?assets=" + Array.from(selected).join(",");
+  }
+
+  document.addEventListener("click", (event) => {
+    const tile = event.target.closest("#grid .asset");
+    if (!tile || event.target.closest("a, button")) return;
+    const box = tile.querySelector(".pick");
+    if (!box) return; // a just-uploaded tile still loading
+    // A click on the checkbox itself has already toggled it; anywhere else on the tile toggles it here.
+    const on = event.target === box ? box.checked : !box.checked;
+    const boxes = picks();
+    const from = boxes.findIndex((b) => b.value === anchor);
+    if (event.shiftKey && from !== -1) {
+      const [start, end] = [from, boxes.indexOf(box)].sort((a, b) => a - b);
+      boxes.slice(start, end + 1).forEach((b) => pick(b, on));
+      window.getSelection().removeAllRanges(); // shift-click also selects page text
+    } else {
+      pick(box, on);
+    }
+    anchor = box.value;
+    updateBar();
+  });
+
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-select-loaded]")) {
+      picks().forEach((box) => pick(box, true));
+      updateBar();
+    } else if (event.target.closest("[data-selection-clear]")) {
+      selected.clear();
+      picks().forEach((box) => { box.checked = false; });
+      anchor = null;
+      updateBar();
+    }
+  });
+
+  // New or re-rendered tiles show the selection, and their upload row shows their status.
+  htmx.onLoad((root) => {
+    if (!(root instanceof Element)) return;
+    const tiles = root.matches(".asset") ? [root] : Array.from(root.querySelectorAll(".asset"));
+    tiles.forEach((tile) => {
+      const box = tile.querySelector(".pick");
+      if (box) box.checked = selected.has(box.value);
+      showProcessing(tile);
+    });
+  });
+
+  // A tile whose asset has gone (deleted elsewhere) leaves the grid instead of
+  // polling a 404 forever; app.js's generic toast would name the wrong thing.
+  document.body.addEventListener("htmx:responseError", (event) => {
+    const elt = event.detail.elt;
+    const tile = elt && elt.closest && elt.closest("#grid .asset");
+    if (!tile) return;
+    event.stopPropagation();
+    if (elt.matches("[data-retry]")) {
+      const message = tile.querySelector(".tile-error small");
+      if (message) message.textContent = "Retry failed (" + event.detail.xhr.status + "). Try again later.";
+    } else if (event.detail.xhr.status === 404) {
+      tile.remove();
+    }
+  });
+
+  // --- Uploads ----------------------------------------------------------------
+  // One request per file, one file at a time, each with its own row: a progress
+  // bar while it uploads (XMLHttpRequest reports upload progress; fetch does not),
+  // then the processing status of its tile, which polls by itself. One at a time
+  // because the link's bandwidth is the limit either way, and so the first tiles
+  // arrive sooner and the others wait their turn visibly.
+  const queue = [];
+  let busy = false;
+  const input = document.getElementById("upload-input");
+  const list = document.getElementById("uploads");
+  const maxBytes = Number(zone.dataset.maxBytes);
+
+  function tileUrl(id) {
+    return zone.dataset.tileUrl.replace("/0/", "/" + id + "/");
+  }
+
+  function csrfToken() {
+    return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+  }
+
+  function megabytes(n) {
+    return (n / 1048576).toFixed(n < 10485760 ? 1 : 0) + " MB";
+  }
+
+  function addRow(file) {
+    const row = document.createElement("li");
+    row.className = "upload";
+    const name = document.createElement("span");
+    name.className = "upload-name";
+    name.textContent = file.name;
+    name.title = file.name;
+    const bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = 0;
+    const status = document.createElement("span");
+    status.className = "upload-status";
+    row.append(name, bar, status);
+    list.append(row);
+    list.parentElement.querySelector(".uploads-head").hidden = false;
+    setRow(row, "waiting", "Waiting…");
+    return row;
+  }
+
+  function setRow(row, state, text) {
+    row.dataset.state = state;
+    row.querySelector(".upload-status").textContent = text;
+    if (state !== "uploading" && state !== "waiting") row.querySelector("progress").value = 100;
+    summarise();
+  }
+
+  function summarise() {
+    const rows = Array.from(list.children);
+    const count = (state) => rows.filter((r) => r.dataset.state === state).length;
+    const sending = count("waiting") + count("uploading");
+    const parts = [sending ? sending + " uploading" : "All uploaded", count("processing") + " processing", count("failed") + " failed"];
+    zone.querySelector("[data-upload-summary]").textContent = parts.join(" · ");
+  }
+
+  function enqueue(files) {
+    Array.from(files).forEach((file) => {
+      const row = addRow(file);
+      if (file.size > maxBytes) {
+        setRow(row, "failed", "Too large (" + megabytes(file.size) + "); the limit is " + megabytes(maxBytes) + ".");
+        return;
+      }
+      queue.push({ file, row });
+    });
+    pump();
+  }
+
+  function pump() {
+    if (busy || !queue.length) return;
+    busy = true;
+    upload(queue.shift()).then(() => {
+      busy = false;
+      pump();
+    });
+  }
+
+  function upload({ file, row }) {
+    return new Promise((resolve) => {
+      const body = new FormData();
+      body.append("files", file, file.name);
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", zone.dataset.uploadUrl);
+      xhr.setRequestHeader("X-CSRFToken", csrfToken());
+      xhr.responseType = "json";
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) row.querySelector("progress").value = Math.round((event.loaded / event.total) * 100);
+      });
+      xhr.addEventListener("load", () => {
+        accepted(row, xhr.status, xhr.response);
+        resolve();
+      });
+      xhr.addEventListener("error", () => {
+        setRow(row, "failed", "The upload didn't reach the server. Check your connection and try again.");
+        resolve();
+      });
+      setRow(row, "uploading", "Uploading…");
+      xhr.send(body);
+    });
+  }
+
+  function accepted(row, status, response) {
+    const item = response && response.items && response.items[0];
+    if ((status === 200 || status === 201) && item) {
+      row.dataset.assetId = item.id;
+      setRow(row, "processing", item.duplicate ? "Already in your library" : "Uploaded · processing…");
+      showTile(item.id);
+      return;
+    }
+    const error = (item && item.error) || (response && response.error);
+    setRow(row, "failed", error ? error.message : "The upload failed (" + status + "). Try again.");
+  }
+
+  // The new tile goes to the top of the grid (a tile already there moves up).
+  function showTile(id) {
+    const grid = document.getElementById("grid");
+    if (!grid) return;
+    document.querySelectorAll("[data-empty]").forEach((el) => el.remove());
+    let tile = document.getElementById("asset-" + id);
+    if (tile) {
+      grid.prepend(tile);
+      showProcessing(tile);
+      return;
+    }
+    tile = document.createElement("li");
+    tile.id = "asset-" + id;
+    tile.className = "asset tile s-pending";
+    tile.innerHTML = '<div class="skeleton-tile"></div>';
+    grid.prepend(tile);
+    htmx.ajax("GET", tileUrl(id), { target: tile, swap: "outerHTML" });
+  }
+
+  // An upload row follows its tile's status, which the tile polls for itself.
+  function showProcessing(tile) {
+    const status = tile.dataset.status;
+    if (!status) return;
+    list.querySelectorAll('.upload[data-asset-id="' + tile.id.replace("asset-", "") + '"]').forEach((row) => {
+      if (status === "complete") setRow(row, "done", "Ready");
+      else if (status === "failed") setRow(row, "failed", "Uploaded, but processing failed: see its tile.");
+      else if (row.dataset.state !== "processing") setRow(row, "processing", "Processing…");
+    });
+  }
+
+  input.addEventListener("change", () => {
+    enqueue(input.files);
+    input.value = "";
+  });
+  zone.querySelector("[data-uploads-clear]").addEventListener("click", () => {
+    list.querySelectorAll('.upload[data-state="done"], .upload[data-state="failed"]').forEach((row) => row.remove());
+    if (!list.children.length) zone.querySelector(".uploads-head").hidden = true;
+    else summarise();
+  });
+
+  // Files may be dropped anywhere on the page; the drop zone lights up meanwhile.
+  const carriesFiles = (event) => event.dataTransfer && Array.from(event.dataTransfer.types).includes("Files");
+  document.addEventListener("dragover", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+    zone.classList.add("dragging");
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (!event.relatedTarget) zone.classList.remove("dragging");
+  });
+  document.addEventListener("drop", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    enqueue(event.dataTransfer.files);
+  });
+})();
