@@ -13,6 +13,10 @@ from django.utils import timezone
 from jobs.models import Output, Pipeline, Step
 from library.models import Asset
 
+# The Chromium fixtures (`browser`, `owner_page`) live in one place and are
+# registered once, so every browser test module shares one session browser.
+pytest_plugins = ["i2v.testing.browser"]
+
 _counter = itertools.count(1)
 
 

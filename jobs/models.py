@@ -1,6 +1,5 @@
 import datetime
 import hashlib
-import json
 import logging
 from decimal import Decimal
 from functools import partial
@@ -10,13 +9,13 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.validators import RegexValidator
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from i2v.lib.cache import bump_on_commit
-from i2v.lib.pagination import Ordering, paginate, pagination_json
+from i2v.lib.pagination import Ordering, count_for_list, paginate, pagination_json
 from library.models import Asset, original_path, rendition
 from media_processing.models import ProcessingJob, broker_queue_sizes
 
@@ -190,27 +189,8 @@ class PipelineQuerySet(models.QuerySet):
             pipeline.save(update_fields=["status", "updated_at"])
         return pipeline
 
-    def count_for_list(self, exact_up_to=1000):
-        """(total, is_estimate) for a filtered list, without a full COUNT(*).
-
-        On PostgreSQL the planner's row estimate (an EXPLAIN, well under a
-        millisecond) answers for big lists, where "about 950,000" is all a page
-        needs. Small lists get an exact count, capped so that a wrong estimate
-        can never turn it into a scan of the whole table.
-        """
-        estimate = self._planner_rows() if connection.vendor == "postgresql" else None
-        if estimate is not None and estimate > exact_up_to:
-            return estimate, True
-        capped = self.order_by().values("pk")[: exact_up_to + 1].count()
-        if capped <= exact_up_to:
-            return capped, False
-        if estimate is None:
-            return self.count(), False  # SQLite: the embedded default holds small data
-        return max(estimate, capped), True
-
-    def _planner_rows(self):
-        plan = self.order_by().values("pk").explain(format="json")
-        return int(json.loads(plan)[0]["Plan"]["Plan Rows"])
+    def count_for_list(self):
+        return count_for_list(self)
 
 
 def _instant(moment):

@@ -1,15 +1,14 @@
 import datetime
-import json
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Value
 from django.db.models.functions import Concat, Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from i2v.lib.pagination import Ordering, paginate
+from i2v.lib.pagination import Ordering, count_for_list, paginate
 from media_processing.models import ProcessingJob
 
 from . import uploads
@@ -68,25 +67,8 @@ class AssetQuerySet(models.QuerySet):
         total = None if cursor else assets.count_for_list()
         return page, total
 
-    def count_for_list(self, exact_up_to=1000):
-        """(total, is_estimate), as PipelineQuerySet.count_for_list does for the Jobs list.
-
-        PostgreSQL's planner estimate (one EXPLAIN) answers for big libraries;
-        small ones get an exact count, capped so a bad estimate never scans
-        the whole table. SQLite (the embedded default, small data) counts.
-        """
-        estimate = None
-        if connection.vendor == "postgresql":
-            plan = self.order_by().values("pk").explain(format="json")
-            estimate = int(json.loads(plan)[0]["Plan"]["Plan Rows"])
-            if estimate > exact_up_to:
-                return estimate, True
-        capped = self.order_by().values("pk")[: exact_up_to + 1].count()
-        if capped <= exact_up_to:
-            return capped, False
-        if estimate is None:
-            return self.count(), False
-        return max(estimate, capped), True
+    def count_for_list(self):
+        return count_for_list(self)
 
     def ingest(self, owner, upload):
         """(asset, created) for one uploaded file, or UploadRejected.

@@ -13,7 +13,6 @@ exception fails the test: the fixture asserts there were none at teardown, and
 
 import hashlib
 import os
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,13 +32,6 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 5_000
 
 
-# Each test module that imports `browser` gets a session fixture of its own
-# (pytest keys fixtures by the module holding them), but Playwright's sync API
-# runs once per thread: the fixtures share one Chromium, launched by the first
-# to start and closed by the last to finish.
-_shared = {"users": 0}
-
-
 @pytest.fixture(scope="session")
 def browser():
     """One Chromium for the whole session (each test gets its own context)."""
@@ -47,20 +39,6 @@ def browser():
         if os.environ.get("CI") == "true":
             pytest.fail("chromium is required in CI")
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    if not _shared["users"]:
-        _shared["stack"] = ExitStack()
-        _shared["chromium"] = _shared["stack"].enter_context(_launch())
-    _shared["users"] += 1
-    try:
-        yield _shared["chromium"]
-    finally:
-        _shared["users"] -= 1
-        if not _shared["users"]:
-            _shared.pop("stack").close()
-
-
-@contextmanager
-def _launch():
     from playwright.sync_api import sync_playwright
 
     # The sync API keeps an asyncio loop set as running in the main thread, which

@@ -12,7 +12,6 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conftest import make_pipeline
-from i2v.testing.browser import browser, owner_page  # noqa: F401
 from jobs.models import Pipeline
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -15,7 +15,6 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conftest import make_asset
-from i2v.testing.browser import browser, owner_page  # noqa: F401
 from library.models import Asset
 from library.tests import files
 from media_processing.models import ProcessingJob

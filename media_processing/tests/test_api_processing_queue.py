@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from conftest import make_asset
-from media_processing.models import ProcessingJob, QueueState
+from media_processing.models import QueueState
 
 from .conftest import queue_job
 
