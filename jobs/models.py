@@ -743,7 +743,10 @@ class Step(models.Model):
             raise Cancelled(f"step {self.pk} was cancelled or taken over")
 
     def source_bytes(self):
-        asset = Asset.objects.filter(pk=self.inputs["asset_id"], owner_id=self.owner_id).first()
+        asset_id = self.inputs.get("asset_id") if isinstance(self.inputs, dict) else None
+        if not isinstance(asset_id, int):
+            raise ProviderError("This step names no source image, so it can't run; rerun the pipeline.")
+        asset = Asset.objects.filter(pk=asset_id, owner_id=self.owner_id).first()
         try:
             if asset is None:
                 raise FileNotFoundError

@@ -174,6 +174,15 @@ def test_it_fails_a_step_whose_source_is_gone(owner, source):
     assert step.error == f"The source image #{source.pk} is no longer in the library."
 
 
+def test_it_fails_a_step_without_a_source_readably(owner, source):
+    p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a"]))
+    p.steps.update(inputs={"asset_ids": [source.pk]})  # an older shape of inputs
+    run_queued(p)
+    step = p.steps.get()
+    assert (step.status, step.attempts) == ("failed", 1)
+    assert step.error == "This step names no source image, so it can't run; rerun the pipeline."
+
+
 def test_it_routes_steps_to_the_generation_queue():
     assert app.amqp.router.route({}, "jobs.tasks.run_step")["queue"].name == "generation"
 

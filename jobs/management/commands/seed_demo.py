@@ -651,11 +651,10 @@ class RowFactory:
         )
 
     def inputs(self, order, rng):
-        if order:
-            return "{}"  # later steps take the previous step's outputs
+        # One source image per step, the executor's shape (jobs/tasks.py): a demo
+        # step left running is re-queued by the sweeper and really runs.
         images = self.pool.images
-        sources = ", ".join(str(images[rng.randrange(len(images))]) for _ in range(rng.randint(1, 3)))
-        return f'{{"asset_ids": [{sources}]}}'
+        return f'{{"asset_id": {images[rng.randrange(len(images))]}}}'
 
 
 @dataclass
