@@ -36,5 +36,8 @@ def media(request, name):
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     response = FileResponse(handle, content_type=content_type)
     response["Cache-Control"] = IMMUTABLE
+    # User-supplied bytes: never sniffed into HTML, and sandboxed should a browser
+    # still render one as a document (a polyglot opened in a tab runs nothing).
     response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
     return response

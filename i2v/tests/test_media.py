@@ -9,6 +9,8 @@ def test_it_serves_stored_files_with_immutable_caching(client):
     assert b"".join(response.streaming_content) == b"\xff\xd8\xff fake jpeg"
     assert response["Cache-Control"] == "public, max-age=31536000, immutable"
     assert response["Content-Type"] == "image/jpeg"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response["Content-Security-Policy"]
 
 
 def test_it_refuses_paths_outside_the_storage(client):
