@@ -30,8 +30,8 @@ demo: migrate
 run: demo
 	@echo "i2v is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops web, workers and beat)"
 	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/celery -A i2v worker -n media@%h -Q thumbnails,variants,backfill --loglevel=INFO --concurrency=2 & \
-	$(BIN)/celery -A i2v worker -n generation@%h -Q generation --loglevel=INFO --concurrency=2 & \
+	nice -n 10 $(BIN)/celery -A i2v worker -n media@%h -Q thumbnails,variants,backfill --loglevel=INFO --concurrency=2 & \
+	nice -n 10 $(BIN)/celery -A i2v worker -n generation@%h -Q generation --loglevel=INFO --concurrency=2 & \
 	$(BIN)/celery -A i2v beat --loglevel=INFO -s var/celerybeat-schedule & \
 	$(BIN)/gunicorn i2v.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - & \
 	wait
@@ -52,3 +52,12 @@ bench-processing: install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_proc} \
 	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/6} \
 	$(BIN)/python bench/processing.py $(BENCH_ARGS)
+
+# Creating and running pipelines: submit latency while workers are busy, and a
+# 200 x 5 pipeline end to end (needs PostgreSQL and Redis on loopback; see docs/benchmarks.md).
+# Its own database (created, then dropped) and Redis db; media under a temporary VAR_DIR.
+.PHONY: bench-pipelines
+bench-pipelines: install
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_pipe} \
+	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/8} \
+	$(BIN)/python bench/pipelines.py $(BENCH_ARGS)

@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -333,6 +334,27 @@ def rss_kb(pid):
     return 0
 
 
+class RssSampler(threading.Thread):
+    """Peak VmRSS of the worker processes and their pool children, read every 0.2 s."""
+
+    def __init__(self, workers):
+        super().__init__(daemon=True)
+        self.workers, self.tree_kb, self.proc_kb = workers, 0, 0
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.wait(0.2):
+            for tree in worker_trees(self.workers):
+                sizes = [rss_kb(pid) for pid in tree]
+                self.tree_kb = max(self.tree_kb, sum(sizes))
+                self.proc_kb = max(self.proc_kb, max(sizes))
+
+    def stop(self):
+        self.halt.set()
+        self.join()
+        return self.tree_kb / 1024, self.proc_kb / 1024
+
+
 # --- 2. uploads while the workers are busy --------------------------------------------------
 
 
@@ -392,6 +414,8 @@ def uploads_table(owner, busy_asset, uploads, busy_jobs, idle_uploads=20):
         for phase, nice in (("busy", 0), ("busy-nice", 10)):
             before = ProcessingJob.objects.filter(status="completed").count()
             workers = start_workers(tempfile.mkdtemp(prefix="i2v-bench-workers-", dir=os.environ["VAR_DIR"]), nice=nice)
+            sampler = RssSampler(workers)
+            sampler.start()
             try:
                 time.sleep(2)  # both workers are inside a job
                 for _ in range(3):
@@ -402,8 +426,9 @@ def uploads_table(owner, busy_asset, uploads, busy_jobs, idle_uploads=20):
                     samples.append(upload(phase))
                 done = ProcessingJob.objects.filter(status="completed").count() - before
             finally:
+                rss = sampler.stop()
                 stop(workers)
-            phases[phase] = {"samples": samples, "busy": busy, "done": done}
+            phases[phase] = {"samples": samples, "busy": busy, "done": done, "rss": rss}
         left = ProcessingJob.objects.filter(status__in=("queued", "processing")).count()
     finally:
         stop([server])
@@ -464,17 +489,15 @@ def throughput_table(owner, count, max_wait):
 
     jobs = ProcessingJob.objects.filter(asset__owner=owner)
     workers = start_workers(tempfile.mkdtemp(prefix="i2v-bench-workers-", dir=os.environ["VAR_DIR"]))
-    peak_tree, peak_proc, t_thumbs, t_all = 0, 0, None, None
+    sampler = RssSampler(workers)
+    sampler.start()
+    t_thumbs, t_all = None, None
     try:
         start = time.perf_counter()
         ProcessingJob.objects.send_many(list(jobs.order_by("priority", "id")))
         next_poll = 0.0
         while True:
             now = time.perf_counter() - start
-            for tree in worker_trees(workers):
-                sizes = [rss_kb(pid) for pid in tree]
-                peak_tree = max(peak_tree, sum(sizes))
-                peak_proc = max(peak_proc, max(sizes))
             if now >= next_poll:
                 next_poll = now + 0.5
                 done = jobs.filter(status="completed").values_list("kind").annotate(n=Count("id")).order_by()
@@ -491,10 +514,11 @@ def throughput_table(owner, count, max_wait):
         elapsed = time.perf_counter() - start
         failed = jobs.filter(status="failed").count()
     finally:
+        peak_tree, peak_proc = sampler.stop()
         stop(workers)
     return {
         "count": count, "thumbs": thumbs, "variants": variants, "t_thumbs": t_thumbs, "t_all": t_all,
-        "elapsed": elapsed, "failed": failed, "peak_tree_mb": peak_tree / 1024, "peak_proc_mb": peak_proc / 1024,
+        "elapsed": elapsed, "failed": failed, "peak_tree_mb": peak_tree, "peak_proc_mb": peak_proc,
     }  # fmt: skip
 
 
@@ -513,7 +537,8 @@ def backlog_150_sizes(owner):
 def report(args, load, renders, up, tp, sizes150):
     today = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"\nDate: {today}. Load average before the run: {load}. "
-          f"Command: `make bench-processing BENCH_ARGS='--backlog {args.backlog} --uploads {args.uploads} --runs {args.runs}'`\n")
+          f"Command: `bench/processing.py --backlog {args.backlog} --uploads {args.uploads} --runs {args.runs} "
+          f"--busy-jobs {args.busy_jobs}` (or `make bench-processing`)\n")
 
     print(f"### Renditions per image, in process (median of {args.runs})\n")
     print("| original | bytes | decode ms | render_image ms (decode + 600/300/150 + thumbhash) | "
@@ -543,6 +568,9 @@ def report(args, load, renders, up, tp, sizes150):
         wall = [s[1] for s in ph[phase]["samples"]]
         print(f"| {label} | {statistics.median(server):.1f} | {percentile(server, 0.95):.1f} | {max(server):.1f} | "
               f"{statistics.median(wall):.1f} | {percentile(wall, 0.95):.1f} | {up['queries']} |")
+    tree, proc = max(ph["busy"]["rss"], ph["busy-nice"]["rss"])
+    print(f"\nPeak RSS of one worker on these 12 MP jobs (main process + pool child): {tree:.0f} MB; "
+          f"of a single process: {proc:.0f} MB.")
 
     print(f"\n### Throughput, backlog of {tp['count']:,} images (~1024 px JPEG, quality 90) on 2 worker processes x concurrency 1\n")
     rows = []
