@@ -25,8 +25,9 @@ demo: migrate
 	@$(BIN)/python manage.py ensure_login --username demo
 	$(BIN)/python manage.py seed_demo --owner demo --pipelines 60 --if-empty
 
-# Web (gunicorn), a Celery worker for the three processing queues
-# and beat (the sweeper) on the embedded default; Ctrl-C stops them all.
+# Web (gunicorn), a media worker (thumbnails, variants, backfill), a generation worker and beat (the
+# sweepers) on the embedded default; Ctrl-C stops them all. Workers run niced so the web server keeps the
+# CPU it needs: uploads stay fast while they chew a backlog (docs/benchmarks.md).
 run: demo
 	@echo "i2v is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops web, workers and beat)"
 	@trap 'kill 0' INT TERM EXIT; \
