@@ -1,0 +1,191 @@
+"""Creating and running a pipeline in a real browser: the New pipeline page, the
+landing on the Jobs page, live progress by polling, and the outputs of a finished run.
+
+The test thread plays the workers: it runs the queued steps and the media
+processing jobs their outputs schedule with the real executors, while the page polls.
+No message reaches a real broker: step messages are recorded by the `sent` fixture
+(jobs/tests/conftest.py) and processing messages land in an in-memory broker.
+"""
+
+import contextlib
+import re
+import threading
+import time
+
+import pytest
+from celery import Celery
+from playwright.sync_api import expect
+
+from i2v.celery import app as i2v_app
+from jobs.models import Pipeline, Step
+from jobs.tasks import run_step
+from jobs.tests.conftest import make_source
+from media_processing.models import ProcessingJob
+from media_processing.renditions import render_image
+from media_processing.tasks import run_job
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PROMPTS = ["a red fox in the snow", "a blue owl at dusk", "a green frog on a leaf"]
+STATUS = "td:nth-child(4)"  # the status cell of a Jobs row (jobs_page.html#row)
+WORK_DEADLINE_S = 40
+
+
+@pytest.fixture
+def memory_broker():
+    """A Celery app on kombu's in-memory transport, current for the test, so the
+    processing messages that generated outputs schedule go nowhere real."""
+    app = Celery("i2v-browser-pipelines", set_as_current=False)
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    app.conf.broker_url = "memory://"
+    app.conf.broker_transport_options = {}
+    app.set_current()
+    try:
+        yield app
+    finally:
+        i2v_app.set_current()
+
+
+@pytest.fixture
+def one_at_a_time(live_server):
+    """On in-memory SQLite, requests are served in turn and the test's own
+    queries hold the same lock: the live server's threads and the test share one
+    connection there, which can't write while another thread reads. Elsewhere, no lock."""
+    from django.db import connection
+
+    if not (connection.vendor == "sqlite" and connection.is_in_memory_db()):
+        yield contextlib.nullcontext()
+        return
+    lock = threading.RLock()
+    server = live_server.thread.httpd
+    app = server.get_app()
+
+    def serialised(environ, start_response):
+        with lock:
+            result = app(environ, start_response)
+            try:
+                body = b"".join(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        return [body]
+
+    server.set_app(serialised)
+    try:
+        yield lock
+    finally:
+        server.set_app(app)
+
+
+def _library_image(owner):
+    """A library image as an upload leaves it: its original in storage, renditions written."""
+    asset = make_source(owner)
+    asset.save(update_fields=render_image(asset))
+    return asset
+
+
+def _work_once(pipeline_id):
+    """One pass of both workers: the next queued step, then every queued processing job.
+    True if anything ran."""
+    ran = False
+    step = Step.objects.filter(pipeline_id=pipeline_id, status=Step.Status.QUEUED).order_by("order", "id").first()
+    if step is not None:
+        run_step.run(step.pk)
+        ran = True
+    for job_id in ProcessingJob.objects.filter(status=ProcessingJob.Status.QUEUED).order_by("id").values_list("pk", flat=True):
+        run_job.run(job_id)
+        ran = True
+    return ran
+
+
+def _all_processed(pipeline_id):
+    pipeline = Pipeline.objects.get(pk=pipeline_id)
+    if pipeline.status != Pipeline.Status.COMPLETED:
+        return False
+    outputs = pipeline.outputs.select_related("asset")
+    return outputs.count() == 12 and all(o.asset.rendition_300 for o in outputs)
+
+
+def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(owner_page, owner, memory_broker, one_at_a_time):
+    started = time.monotonic()
+    with one_at_a_time:
+        first, second = _library_image(owner), _library_image(owner)
+    page = owner_page.page
+
+    owner_page.goto(f"/pipelines/new?assets={first.id},{second.id}")
+    for asset in (first, second):
+        expect(page.locator(f'input[name=sources][value="{asset.id}"]')).to_be_checked()
+    page.locator("textarea[name=prompts]").fill("\n".join(PROMPTS))
+    expect(page.locator("input[name=i2i_enabled]")).to_be_checked()
+    page.locator("select[name=i2i_model]").select_option("local-i2i")
+    page.locator("input[name=images_per_prompt]").fill("1")
+    page.locator("input[name=i2v_enabled]").check()
+    page.locator("select[name=i2v_model]").select_option("local-i2v")
+    page.locator("input[name=videos_per_image]").fill("1")
+    page.locator("input[name=duration]").fill("2")
+    expect(page.get_by_test_id("estimate")).to_contain_text("$0.00")
+
+    clicked = time.monotonic()
+    page.get_by_role("button", name="Create and run").click()
+    page.wait_for_url(owner_page.url("/jobs/"))
+    with one_at_a_time:
+        pipeline = Pipeline.objects.get(owner=owner)
+        queued = list(pipeline.steps.values_list("kind", "status"))
+    assert queued == [("i2i", "queued")] * 6
+    assert (pipeline.planned_steps, sorted(pipeline.config["sources"])) == (12, sorted([first.id, second.id]))
+    assert pipeline.config["prompts"] == PROMPTS
+    assert (pipeline.config["i2v"]["model"], pipeline.config["i2v"]["duration"]) == ("local-i2v", 2)
+    row = page.locator(f"#row-{pipeline.id}")
+    status = row.locator(STATUS)
+    expect(status).to_contain_text("running")
+    expect(status).to_contain_text("step 0 of 12")
+    assert time.monotonic() - clicked < 5  # the request returned at once: nothing ran yet
+
+    seen = {status.inner_text()}
+    deadline = time.monotonic() + WORK_DEADLINE_S
+    while time.monotonic() < deadline:
+        with one_at_a_time:
+            ran = _work_once(pipeline.id)
+            done = not ran and _all_processed(pipeline.id)
+        if done:
+            break
+        time.sleep(0.2)
+        seen.add(status.inner_text())
+    else:
+        pytest.fail(f"the pipeline did not finish within {WORK_DEADLINE_S} s")
+
+    expect(status).to_have_text("completed", timeout=6_000)  # by the row's own polling
+    with one_at_a_time:
+        pipeline.refresh_from_db()
+        steps = list(pipeline.steps.values_list("kind", "status"))
+    assert (pipeline.status, pipeline.progress_done, pipeline.planned_steps) == ("completed", 12, 12)
+    assert sorted(steps) == [("i2i", "completed")] * 6 + [("i2v", "completed")] * 6
+    progress = {text for text in seen if "step" in text}
+    assert len(progress) >= 2, seen  # the row's progress text changed while it ran
+    assert any("step 0 of 12" in text for text in seen), seen
+    polls = owner_page.count(f"/jobs/{pipeline.id}/row")
+    assert polls >= 2
+    page.wait_for_timeout(2_500)
+    assert owner_page.count(f"/jobs/{pipeline.id}/row") == polls  # polling stopped
+
+    row.locator("button.x").click()
+    detail = page.locator(f"#row-{pipeline.id} + tr.detail")
+    expect(detail).to_be_visible()
+    expect(detail.locator("table.steps tbody tr")).to_have_count(12)
+    images = detail.locator(".grid .tile img")
+    videos = detail.locator(".grid .tile video")
+    expect(images).to_have_count(6)
+    expect(videos).to_have_count(6)
+    expect(detail.locator(".grid .tile .pending")).to_have_count(0)
+    for i in range(6):
+        expect(videos.nth(i)).to_have_attribute("poster", re.compile(r"^/.+\.(jpg|jpeg|webp|png)$"))
+    # Thumbnails and posters are real files the browser decodes.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('tr.detail .grid .tile img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    posters = detail.locator(".grid .tile video").evaluate_all("els => els.map(e => e.getAttribute('poster'))")
+    for url in posters:
+        assert page.request.get(owner_page.url(url)).ok, url
+    page.screenshot(path="/tmp/pipeline_completed.png", full_page=True)
+    owner_page.assert_no_console_errors()
+    assert time.monotonic() - started < 60
