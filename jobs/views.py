@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget
 
-from i2v.lib.cache import cached_list
+from i2v.lib.lists import results_html
 from i2v.lib.pagination import CursorError
 
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, TagForm, asset_ids
@@ -21,21 +21,8 @@ RECENT_SOURCES = 24
 
 
 def _results_html(request, form, partial):
-    def build():
-        page, total = request.user.pipelines.jobs_list(**form.list_args())
-        count, estimate = total or (None, False)
-        context = {
-            "page": page,
-            "total_count": count,
-            "total_is_estimate": estimate,
-            "form": form,
-            "next_url": form.url(cursor=page.next_cursor) if page.has_next else None,
-            "first_url": form.url(),
-        }
-        return render_to_string(f"{PAGE}#{partial}", context, request)
-
-    parts = {"view": "jobs_html", "partial": partial, **form.cache_parts()}
-    return cached_list("jobs", request.user.id, parts, build)
+    template = f"{PAGE}#{partial}"
+    return results_html(request, form, scope="jobs", fetch=request.user.pipelines.jobs_list, template=template)
 
 
 @require_GET

@@ -1,0 +1,30 @@
+"""The results fragment of a filtered, keyset-paginated list page (Jobs, Library)."""
+
+from django.template.loader import render_to_string
+
+from .cache import cached_list
+
+
+def results_html(request, form, *, scope, fetch, template):
+    """Render `template` (a "page.html#partial" name) for one page of a list,
+    through the owner's versioned list cache.
+
+    `fetch(**form.list_args())` returns (page, total); `form` also builds the
+    page's links and its cache key, so junk query parameters never reach either.
+    """
+
+    def build():
+        page, total = fetch(**form.list_args())
+        count, estimate = total or (None, False)
+        context = {
+            "page": page,
+            "total_count": count,
+            "total_is_estimate": estimate,
+            "form": form,
+            "next_url": form.url(cursor=page.next_cursor) if page.has_next else None,
+            "first_url": form.url(),
+        }
+        return render_to_string(template, context, request)
+
+    parts = {"view": f"{scope}_html", "template": template, **form.cache_parts()}
+    return cached_list(scope, request.user.id, parts, build)
