@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from i2v.lib.cache import bump_on_commit
+from i2v.lib.filters import created_between, text_search
 from i2v.lib.pagination import Ordering, count_for_list, paginate, pagination_json
 from library.models import Asset, original_path, rendition
 from media_processing.models import ProcessingJob, broker_queue_sizes
@@ -96,17 +97,7 @@ class PipelineQuerySet(models.QuerySet):
             qs = qs.filter(model=model)
         if tag:
             qs = qs.filter(pipelinetag__tag__name=tag)
-        if q:
-            # search_text is stored lowercased, so a plain LIKE works and can use
-            # the trigram index on PostgreSQL.
-            qs = qs.filter(search_text__contains=q.lower())
-        # Compare the column with instants, not DATE(created_at), so the
-        # created_at index still serves the range.
-        if date_from:
-            qs = qs.filter(created_at__gte=_start_of(date_from))
-        if date_to:
-            qs = qs.filter(created_at__lt=_start_of(date_to + datetime.timedelta(days=1)))
-        return qs
+        return created_between(text_search(qs, q), date_from, date_to)
 
     def for_jobs_page(self):
         """Rows for the Jobs list: only the columns a row shows, plus counts,
@@ -196,10 +187,6 @@ class PipelineQuerySet(models.QuerySet):
 def _instant(moment):
     # Second precision in UTC ("2026-03-10T08:15:00Z"): all a script needs, and short.
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _start_of(day):
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
 def _count(qs):

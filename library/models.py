@@ -8,6 +8,7 @@ from django.db.models.functions import Concat, Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from i2v.lib.filters import created_between, text_search
 from i2v.lib.pagination import Ordering, count_for_list, paginate
 from media_processing.models import ProcessingJob
 
@@ -42,16 +43,8 @@ class AssetQuerySet(models.QuerySet):
             qs = qs.filter(source=source)
         if status:
             qs = qs.filter(processing_status=status)
-        if q:
-            # search_text is generated lowercased by the database, so a plain LIKE
-            # matches whatever case was typed and can use the trigram index on PostgreSQL.
-            qs = qs.filter(search_text__contains=q.lower())
-        # Instants, not DATE(created_at), so the created_at indexes serve the range.
-        if date_from:
-            qs = qs.filter(created_at__gte=_start_of(date_from))
-        if date_to:
-            qs = qs.filter(created_at__lt=_start_of(date_to + datetime.timedelta(days=1)))
-        return qs
+        # search_text is a column the database generates, lowercased.
+        return created_between(text_search(qs, q), date_from, date_to)
 
     def for_library(self):
         """Only the columns a tile or a list item shows (not exif, prompt or search_text)."""
@@ -104,10 +97,6 @@ class AssetQuerySet(models.QuerySet):
             asset.discard_original(wrote)
             raise
         return asset, True
-
-
-def _start_of(day):
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
 def _instant(moment):
