@@ -63,13 +63,13 @@ class Workers:
         self.tmp_path = tmp_path
         self.started = []
 
-    def start(self, name, **env):
+    def start(self, name, queues="thumbnails,variants,backfill", **env):
         db = connection.settings_dict
         url = f"postgres://{quote(db['USER'])}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
         log = open(self.tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "i2v", "worker", "-Q", "thumbnails,variants,backfill",
+                sys.executable, "-m", "celery", "-A", "i2v", "worker", "-Q", queues,
                 "--concurrency", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
                 "-n", f"{name}@%h", "--loglevel", "INFO",
             ],
