@@ -189,3 +189,24 @@ def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(own
     page.screenshot(path="/tmp/pipeline_completed.png", full_page=True)
     owner_page.assert_no_console_errors()
     assert time.monotonic() - started < 60
+
+
+def test_it_takes_sources_uploaded_on_the_spot(owner_page, owner, memory_broker, one_at_a_time, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "fresh source.png"
+    Image.new("RGB", (320, 240), (200, 80, 40)).save(path)
+    page = owner_page.page
+    owner_page.goto("/pipelines/new")
+    page.locator("[data-source-upload]").set_input_files(str(path))
+    expect(page.locator("[data-source-uploads]")).to_contain_text("fresh source.png: added")
+    with one_at_a_time:
+        asset = owner.assets.get(filename="fresh source.png")
+    expect(page.locator(f'input[name=sources][value="{asset.id}"]')).to_be_checked()
+
+    page.locator("textarea[name=prompts]").fill("a kite over the sea")
+    page.locator("select[name=i2i_model]").select_option("local-i2i")
+    page.get_by_role("button", name="Create and run").click()
+    page.wait_for_url(owner_page.url("/jobs/"))
+    with one_at_a_time:
+        assert Pipeline.objects.get(owner=owner).config["sources"] == [asset.id]

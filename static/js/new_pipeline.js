@@ -1,0 +1,73 @@
+// Sources uploaded on the spot: each file goes to the library's upload API and,
+// once accepted, appears ticked among the sources (previewed from the local
+// file, since its renditions are still being made by a worker).
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+  }
+
+  function status(list, name) {
+    const item = document.createElement("li");
+    item.textContent = name + ": uploading…";
+    list.appendChild(item);
+    return (text, failed) => {
+      item.textContent = name + ": " + text;
+      item.classList.toggle("error", Boolean(failed));
+    };
+  }
+
+  function addSource(id, file) {
+    const grid = document.querySelector("[data-testid=sources]");
+    const existing = grid.querySelector('input[name=sources][value="' + id + '"]');
+    if (existing) {
+      existing.checked = true;
+      return;
+    }
+    const label = document.createElement("label");
+    label.className = "source";
+    const box = Object.assign(document.createElement("input"), { type: "checkbox", name: "sources", value: String(id), checked: true });
+    const img = Object.assign(document.createElement("img"), { src: URL.createObjectURL(file), alt: "", width: 96, height: 96 });
+    const caption = document.createElement("small");
+    caption.textContent = file.name.slice(0, 18);
+    label.append(box, img, caption);
+    grid.prepend(label);
+    box.dispatchEvent(new Event("change", { bubbles: true })); // refresh the live estimate
+  }
+
+  async function upload(url, file, report) {
+    const body = new FormData();
+    body.append("files", file, file.name);
+    let response;
+    try {
+      response = await fetch(url, { method: "POST", body, headers: { "X-CSRFToken": csrfToken() } });
+    } catch (error) {
+      report("the upload didn't reach the server; try again", true);
+      return;
+    }
+    const data = await response.json().catch(() => ({}));
+    const item = data.items && data.items[0];
+    if ((response.status === 200 || response.status === 201) && item) {
+      if (item.kind !== "image") {
+        report("only images can be sources", true);
+        return;
+      }
+      addSource(item.id, file);
+      report(item.duplicate ? "already in your library, added" : "added");
+      return;
+    }
+    const error = (item && item.error) || data.error;
+    report(error ? error.message : "the upload failed (" + response.status + ")", true);
+  }
+
+  document.addEventListener("change", async (event) => {
+    const input = event.target.closest("[data-source-upload]");
+    if (!input) return;
+    const list = document.querySelector("[data-source-uploads]");
+    for (const file of Array.from(input.files)) {
+      await upload(input.dataset.sourceUpload, file, status(list, file.name));
+    }
+    input.value = "";
+  });
+})();
