@@ -2,13 +2,12 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget
 
-from i2v.lib.lists import results_html
+from i2v.lib.lists import list_results
 from i2v.lib.pagination import CursorError
 
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, TagForm, asset_ids
@@ -20,28 +19,13 @@ NEW = "jobs/new_pipeline.html"
 RECENT_SOURCES = 24
 
 
-def _results_html(request, form, partial):
-    template = f"{PAGE}#{partial}"
-    return results_html(request, form, scope="jobs", fetch=request.user.pipelines.jobs_list, template=template)
-
-
 @require_GET
 @login_required
 @vary_on_headers("HX-Request")
 def jobs_page(request):
     form = JobsFilterForm(request.GET, default_page_size=20)
-    results = None
-    if form.is_valid():
-        # A request with a cursor appends rows (infinite scroll); any other
-        # HTMX request replaces the results under the filter bar.
-        partial = "rows" if form.cleaned_data["cursor"] and request.htmx else "results"
-        try:
-            results = _results_html(request, form, partial)
-        except CursorError as exc:
-            form.add_error("cursor", str(exc))
-    status = 200 if results is not None else 400
-    if results is None:
-        results = render_to_string(f"{PAGE}#invalid", {"form": form}, request)
+    fetch = request.user.pipelines.jobs_list
+    results, status = list_results(request, form, scope="jobs", fetch=fetch, page=PAGE, append="rows")
     if request.htmx and not request.htmx.history_restore_request:
         return HttpResponse(results, status=status)
     context = {"form": form, "results": results, "user_tags": request.user.tags.all()[:200]}

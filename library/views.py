@@ -2,13 +2,11 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING
 
-from i2v.lib.lists import results_html
-from i2v.lib.pagination import CursorError
+from i2v.lib.lists import list_results
 from media_processing.models import AlreadyQueued, ProcessingJob
 
 from .forms import LibraryFilterForm
@@ -16,28 +14,13 @@ from .forms import LibraryFilterForm
 PAGE = "library/library_page.html"
 
 
-def _results_html(request, form, partial):
-    template = f"{PAGE}#{partial}"
-    return results_html(request, form, scope="library", fetch=request.user.assets.library_list, template=template)
-
-
 @require_GET
 @login_required
 @vary_on_headers("HX-Request")
 def library_page(request):
     form = LibraryFilterForm(request.GET, default_page_size=settings.LIBRARY_PAGE_SIZE)
-    results = None
-    if form.is_valid():
-        # A request with a cursor appends tiles (infinite scroll); any other
-        # HTMX request replaces the results under the filter bar.
-        partial = "tiles" if form.cleaned_data["cursor"] and request.htmx else "results"
-        try:
-            results = _results_html(request, form, partial)
-        except CursorError as exc:
-            form.add_error("cursor", str(exc))
-    status = 200 if results is not None else 400
-    if results is None:
-        results = render_to_string(f"{PAGE}#invalid", {"form": form}, request)
+    fetch = request.user.assets.library_list
+    results, status = list_results(request, form, scope="library", fetch=fetch, page=PAGE, append="tiles")
     if request.htmx and not request.htmx.history_restore_request:
         return HttpResponse(results, status=status)
     limits = {kind: f"{n / 1048576:g} MB" for kind, n in settings.UPLOAD_MAX_BYTES.items()}

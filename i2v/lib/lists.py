@@ -3,6 +3,7 @@
 from django.template.loader import render_to_string
 
 from .cache import cached_list
+from .pagination import CursorError
 
 
 def results_html(request, form, *, scope, fetch, template):
@@ -28,3 +29,19 @@ def results_html(request, form, *, scope, fetch, template):
 
     parts = {"view": f"{scope}_html", "template": template, **form.cache_parts()}
     return cached_list(scope, request.user.id, parts, build)
+
+
+def list_results(request, form, *, scope, fetch, page, append):
+    """(html, status) of a list page's results for this request.
+
+    A valid request renders `page#append` when it carries a cursor under HTMX
+    (infinite scroll appends) and `page#results` otherwise; a bad filter or a
+    tampered cursor renders `page#invalid` with a 400.
+    """
+    if form.is_valid():
+        partial = append if form.cleaned_data["cursor"] and request.htmx else "results"
+        try:
+            return results_html(request, form, scope=scope, fetch=fetch, template=f"{page}#{partial}"), 200
+        except CursorError as exc:
+            form.add_error("cursor", str(exc))
+    return render_to_string(f"{page}#invalid", {"form": form}, request), 400

@@ -11,8 +11,10 @@ exception fails the test: the fixture asserts there were none at teardown, and
 `LivePage.assert_no_console_errors()` lets a test say so explicitly at its end.
 """
 
+import contextlib
 import hashlib
 import os
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -164,3 +166,39 @@ def owner_page(browser, live_server, settings, client, owner):
         live.assert_no_console_errors()
     finally:
         context.close()
+
+
+@pytest.fixture
+def serial(live_server):
+    """On SQLite, one request at a time, and the test's own queries between them.
+
+    The live server's threads and the test share a single in-memory SQLite
+    connection there, which can't write while another thread's read is open
+    ("database table is locked"). Uploads write while tiles poll, so the server
+    takes requests in turn, and the test holds the same lock around its own
+    queries. PostgreSQL (and a file SQLite, in production) need none of this.
+    """
+    from django.db import connection
+
+    if not (connection.vendor == "sqlite" and connection.is_in_memory_db()):
+        yield contextlib.nullcontext()
+        return
+    lock = threading.RLock()
+    server = live_server.thread.httpd
+    app = server.get_app()
+
+    def one_at_a_time(environ, start_response):
+        with lock:
+            result = app(environ, start_response)
+            try:
+                body = b"".join(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        return [body]
+
+    server.set_app(one_at_a_time)
+    try:
+        yield lock
+    finally:
+        server.set_app(app)

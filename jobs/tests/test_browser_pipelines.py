@@ -7,9 +7,7 @@ No message reaches a real broker: step messages are recorded by the `sent` fixtu
 (jobs/tests/conftest.py) and processing messages land in an in-memory broker.
 """
 
-import contextlib
 import re
-import threading
 import time
 
 import pytest
@@ -46,37 +44,6 @@ def memory_broker():
         i2v_app.set_current()
 
 
-@pytest.fixture
-def one_at_a_time(live_server):
-    """On in-memory SQLite, requests are served in turn and the test's own
-    queries hold the same lock: the live server's threads and the test share one
-    connection there, which can't write while another thread reads. Elsewhere, no lock."""
-    from django.db import connection
-
-    if not (connection.vendor == "sqlite" and connection.is_in_memory_db()):
-        yield contextlib.nullcontext()
-        return
-    lock = threading.RLock()
-    server = live_server.thread.httpd
-    app = server.get_app()
-
-    def serialised(environ, start_response):
-        with lock:
-            result = app(environ, start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
-        return [body]
-
-    server.set_app(serialised)
-    try:
-        yield lock
-    finally:
-        server.set_app(app)
-
-
 def _library_image(owner):
     """A library image as an upload leaves it: its original in storage, renditions written."""
     asset = make_source(owner)
@@ -106,9 +73,9 @@ def _all_processed(pipeline_id):
     return outputs.count() == 12 and all(o.asset.rendition_300 for o in outputs)
 
 
-def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(owner_page, owner, memory_broker, one_at_a_time):
+def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(owner_page, owner, memory_broker, serial):
     started = time.monotonic()
-    with one_at_a_time:
+    with serial:
         first, second = _library_image(owner), _library_image(owner)
     page = owner_page.page
 
@@ -128,7 +95,7 @@ def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(own
     clicked = time.monotonic()
     page.get_by_role("button", name="Create and run").click()
     page.wait_for_url(owner_page.url("/jobs/"))
-    with one_at_a_time:
+    with serial:
         pipeline = Pipeline.objects.get(owner=owner)
         queued = list(pipeline.steps.values_list("kind", "status"))
     assert queued == [("i2i", "queued")] * 6
@@ -144,7 +111,7 @@ def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(own
     seen = {status.inner_text()}
     deadline = time.monotonic() + WORK_DEADLINE_S
     while time.monotonic() < deadline:
-        with one_at_a_time:
+        with serial:
             ran = _work_once(pipeline.id)
             done = not ran and _all_processed(pipeline.id)
         if done:
@@ -155,7 +122,7 @@ def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(own
         pytest.fail(f"the pipeline did not finish within {WORK_DEADLINE_S} s")
 
     expect(status).to_have_text("completed", timeout=6_000)  # by the row's own polling
-    with one_at_a_time:
+    with serial:
         pipeline.refresh_from_db()
         steps = list(pipeline.steps.values_list("kind", "status"))
     assert (pipeline.status, pipeline.progress_done, pipeline.planned_steps) == ("completed", 12, 12)
@@ -191,7 +158,7 @@ def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(own
     assert time.monotonic() - started < 60
 
 
-def test_it_takes_sources_uploaded_on_the_spot(owner_page, owner, memory_broker, one_at_a_time, tmp_path):
+def test_it_takes_sources_uploaded_on_the_spot(owner_page, owner, memory_broker, serial, tmp_path):
     from PIL import Image
 
     path = tmp_path / "fresh source.png"
@@ -200,7 +167,7 @@ def test_it_takes_sources_uploaded_on_the_spot(owner_page, owner, memory_broker,
     owner_page.goto("/pipelines/new")
     page.locator("[data-source-upload]").set_input_files(str(path))
     expect(page.locator("[data-source-uploads]")).to_contain_text("fresh source.png: added")
-    with one_at_a_time:
+    with serial:
         asset = owner.assets.get(filename="fresh source.png")
     expect(page.locator(f'input[name=sources][value="{asset.id}"]')).to_be_checked()
 
@@ -208,5 +175,5 @@ def test_it_takes_sources_uploaded_on_the_spot(owner_page, owner, memory_broker,
     page.locator("select[name=i2i_model]").select_option("local-i2i")
     page.get_by_role("button", name="Create and run").click()
     page.wait_for_url(owner_page.url("/jobs/"))
-    with one_at_a_time:
+    with serial:
         assert Pipeline.objects.get(owner=owner).config["sources"] == [asset.id]

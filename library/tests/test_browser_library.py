@@ -6,9 +6,7 @@ Each test is one flow a user goes through; every one ends with no console errors
 """
 
 import base64
-import contextlib
 import datetime
-import threading
 
 import pytest
 from django.utils import timezone
@@ -33,42 +31,6 @@ DROP = """async (items) => {
     document.body.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
   }
 }"""
-
-
-@pytest.fixture
-def serial(live_server):
-    """On SQLite, one request at a time, and the test's own queries between them.
-
-    The live server's threads and the test share a single in-memory SQLite
-    connection there, which can't write while another thread's read is open
-    ("database table is locked"). Uploads write while tiles poll, so the server
-    takes requests in turn, and the test holds the same lock around its own
-    queries. PostgreSQL (and a file SQLite, in production) need none of this.
-    """
-    from django.db import connection
-
-    if not (connection.vendor == "sqlite" and connection.is_in_memory_db()):
-        yield contextlib.nullcontext()
-        return
-    lock = threading.RLock()
-    server = live_server.thread.httpd
-    app = server.get_app()
-
-    def one_at_a_time(environ, start_response):
-        with lock:
-            result = app(environ, start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
-        return [body]
-
-    server.set_app(one_at_a_time)
-    try:
-        yield lock
-    finally:
-        server.set_app(app)
 
 
 def _tile(page, asset_id):
