@@ -9,6 +9,8 @@ to PostgreSQL / Redis. Every variable is documented in docs/operations.md.
 import secrets
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from kombu import Queue as KombuQueue
 
 from i2v.lib.env import database_from_url, env_bool, env_int, env_list, env_str, sqlite_database
@@ -54,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "i2v.lib.timing.ServerTimingMiddleware",
+    "i2v.lib.outage.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -145,12 +148,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # Longer than any task may run, so Redis never re-delivers a message that is
-    # still being worked on (acks_late keeps it unacknowledged until the end).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+    # The visibility timeout is set below, from the longest task.
     # A worker consuming several queues empties them in the order it was given
     # (-Q thumbnails,variants,backfill) instead of taking turns.
-    CELERY_BROKER_TRANSPORT_OPTIONS["queue_order_strategy"] = "priority"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"queue_order_strategy": "priority"}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -167,27 +168,47 @@ CELERY_TIMEZONE = "UTC"
 # rest), so a long backlog can't hold a core that fresh uploads need.
 CELERY_TASK_QUEUES = [KombuQueue("thumbnails"), KombuQueue("variants"), KombuQueue("backfill")]
 CELERY_TASK_ROUTES = {
-    "media_processing.tasks.sweep": {"queue": "thumbnails"},
     "media_processing.tasks.backfill": {"queue": "backfill"},
 }
-CELERY_BEAT_SCHEDULE = {
-    # Re-queues jobs whose worker died or whose message was lost. A sweep that
-    # waited more than its period is dropped: the next one does the same work.
-    "sweep-processing": {"task": "media_processing.tasks.sweep", "schedule": 60.0, "options": {"expires": 55}},
-}
 PROCESSING_BACKOFF_SECONDS = env_int("PROCESSING_BACKOFF_SECONDS", 10, minimum=1)  # then x4 per attempt
-PROCESSING_HEARTBEAT_SECONDS = 15
-# A processing job whose heartbeat is older lost its worker. Longer than the hard
-# time limit, so Celery stops a stuck task before the sweeper hands it to another.
-PROCESSING_STALE_SECONDS = env_int("PROCESSING_STALE_SECONDS", 300, minimum=30)
 PROCESSING_SOFT_TIME_LIMIT = 180
 PROCESSING_TIME_LIMIT = 240
-# A queued job sent this long ago, while its broker queue is empty, lost its message.
-PROCESSING_RESEND_SECONDS = env_int("PROCESSING_RESEND_SECONDS", 120, minimum=10)
-PROCESSING_SWEEP_LIMIT = 10_000  # rows per sweep and per kind of repair
 # Circuit breaker: this many infrastructure failures in a row pause a queue for the cool-off.
 PROCESSING_BREAKER_FAILURES = env_int("PROCESSING_BREAKER_FAILURES", 10, minimum=1)
 PROCESSING_BREAKER_COOLOFF_SECONDS = env_int("PROCESSING_BREAKER_COOLOFF_SECONDS", 300, minimum=1)
+
+# --- The work queues (i2v/lib/workqueue.py): media processing and generation --------------
+# A worker leases the row it runs for WORK_LEASE_SECONDS and renews the lease every
+# WORK_HEARTBEAT_SECONDS; a worker that dies loses its rows within the lease, and the
+# sweeper (every WORK_SWEEP_SECONDS) or the returning message runs them again.
+WORK_LEASE_SECONDS = env_int("WORK_LEASE_SECONDS", 30, minimum=5)
+WORK_HEARTBEAT_SECONDS = env_int("WORK_HEARTBEAT_SECONDS", 5, minimum=1)
+if WORK_HEARTBEAT_SECONDS * 3 > WORK_LEASE_SECONDS:
+    raise ImproperlyConfigured("WORK_HEARTBEAT_SECONDS must be at most a third of WORK_LEASE_SECONDS")
+WORK_SWEEP_SECONDS = env_int("WORK_SWEEP_SECONDS", 10, minimum=1)
+# A message sent longer ago than this that the broker no longer holds was lost, and is sent again.
+WORK_RESEND_SECONDS = env_int("WORK_RESEND_SECONDS", 30, minimum=5)
+WORK_SWEEP_LIMIT = 10_000  # rows per sweep and per kind of repair
+WORK_BACKOFF_SECONDS = 10
+# How long a worker that can't reach the database waits before handing its message back.
+WORK_DB_WAIT_SECONDS = env_int("WORK_DB_WAIT_SECONDS", 30, minimum=1)
+# The thread that renews leases while a run goes on (off only in tests that run tasks
+# inside the test's own transaction, which another connection can't see).
+WORK_LEASE_KEEPER = env_bool("WORK_LEASE_KEEPER", True)
+# The sweepers run on a queue of their own, served by a small worker of its own, so no
+# backlog can hold them up; no sweep expires unseen: a late one still runs, and finds
+# little to do.
+CONTROL_QUEUE = "control"
+CELERY_TASK_QUEUES = [*CELERY_TASK_QUEUES, KombuQueue(CONTROL_QUEUE)]
+CELERY_TASK_ROUTES = {
+    **CELERY_TASK_ROUTES,
+    "media_processing.tasks.sweep": {"queue": CONTROL_QUEUE},
+    "jobs.tasks.sweep_steps": {"queue": CONTROL_QUEUE},
+}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-processing": {"task": "media_processing.tasks.sweep", "schedule": float(WORK_SWEEP_SECONDS)},
+    "sweep-steps": {"task": "jobs.tasks.sweep_steps", "schedule": float(WORK_SWEEP_SECONDS)},
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -304,11 +325,7 @@ GENERATION_MAX_PIXELS = env_int("GENERATION_MAX_PIXELS", 50_000_000, minimum=1)
 #   celery -A i2v worker -Q generation
 GENERATION_QUEUE = "generation"
 CELERY_TASK_QUEUES = [*CELERY_TASK_QUEUES, KombuQueue(GENERATION_QUEUE)]
-CELERY_TASK_ROUTES = {
-    **CELERY_TASK_ROUTES,
-    "jobs.tasks.run_step": {"queue": GENERATION_QUEUE},
-    "jobs.tasks.sweep_steps": {"queue": GENERATION_QUEUE},
-}
+CELERY_TASK_ROUTES = {**CELERY_TASK_ROUTES, "jobs.tasks.run_step": {"queue": GENERATION_QUEUE}}
 # Steps running at once per provider (GENERATION_MODELS "provider"); a step over the
 # limit waits queued and is re-sent later. Hosted providers rate-limit per key.
 GENERATION_CONCURRENCY = {
@@ -316,13 +333,7 @@ GENERATION_CONCURRENCY = {
     "fal": env_int("GENERATION_CONCURRENCY_FAL", 8, minimum=1),
 }
 GENERATION_CONCURRENCY_RETRY_SECONDS = 15  # wait before a step over the limit tries again
-GENERATION_MAX_ATTEMPTS = 3
 GENERATION_BACKOFF_SECONDS = env_int("GENERATION_BACKOFF_SECONDS", 10, minimum=1)  # then x4 per attempt
-# A running step whose heartbeat is older lost its worker (providers beat at least every
-# poll or frame batch, so this is generous).
-GENERATION_STALE_SECONDS = env_int("GENERATION_STALE_SECONDS", 600, minimum=30)
-# A queued step whose message was due this long ago, while the queue is empty, lost it.
-GENERATION_RESEND_SECONDS = env_int("GENERATION_RESEND_SECONDS", 120, minimum=10)
 GENERATION_SOFT_TIME_LIMIT = env_int("GENERATION_SOFT_TIME_LIMIT", 3300, minimum=60)
 GENERATION_TIME_LIMIT = GENERATION_SOFT_TIME_LIMIT + 60
 # The New pipeline page asks for an explicit confirmation above this estimate (USD).
@@ -331,9 +342,13 @@ PIPELINE_CONFIRM_ABOVE_USD = env_str("PIPELINE_CONFIRM_ABOVE_USD", "10")
 PIPELINE_MAX_OUTPUTS = 2000
 PIPELINE_MAX_PROMPTS = 500
 PIPELINE_MAX_SOURCES = 200
-# Merged with whatever schedule the settings above define.
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "sweep-steps": {"task": "jobs.tasks.sweep_steps", "schedule": 60.0, "options": {"expires": 55}},
-}
 # --- end of pipeline execution -------------------------------------------------------------
+
+if not CELERY_BROKER_URL.startswith("filesystem://"):
+    # Longer than any task may run, so Redis never gives out again the message of a
+    # task that is still running (acks_late keeps it unacknowledged until the end).
+    # A worker that died loses its rows through their leases long before this.
+    _longest_task = max(PROCESSING_TIME_LIMIT, GENERATION_TIME_LIMIT)
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env_int(
+        "CELERY_VISIBILITY_TIMEOUT", _longest_task + 60, minimum=_longest_task + 1
+    )

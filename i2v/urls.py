@@ -6,6 +6,8 @@ from django.views.generic import RedirectView
 
 from . import views
 
+handler500 = "i2v.lib.outage.server_error"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="jobs:page"), name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),

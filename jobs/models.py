@@ -2,9 +2,8 @@ import datetime
 import hashlib
 import logging
 from decimal import Decimal
-from functools import partial
 
-from celery import current_app
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -17,8 +16,9 @@ from django.utils import timezone
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.filters import created_between, text_search
 from i2v.lib.pagination import Ordering, count_for_list, paginate, pagination_json
+from i2v.lib.workqueue import Superseded, WorkItem, WorkQueueQuerySet, WorkSpec
 from library.models import Asset, original_path, rendition
-from media_processing.models import ProcessingJob, broker_queue_sizes
+from media_processing.models import ProcessingJob
 
 from .providers import ProviderError, estimate_cost
 
@@ -468,7 +468,8 @@ class Pipeline(models.Model):
             self._lock()
             steps = list(self.steps.filter(status=Step.Status.FAILED))
             self.steps.filter(pk__in=[s.pk for s in steps]).update(
-                status=Step.Status.QUEUED, attempts=0, error="", progress=0, finished_at=None, sent_at=timezone.now()
+                status=Step.Status.QUEUED, attempts=0, error="", progress=0, finished_at=None, leased_until=None,
+                available_at=timezone.now(), sent_at=timezone.now(),
             )
             Step.objects.send_on_commit(steps)
             self.refresh_progress()
@@ -519,51 +520,22 @@ class PipelineTag(models.Model):
         ]
 
 
-class Cancelled(Exception):
-    """The step was cancelled (or taken over) while it ran: stop, charge nothing more."""
-
-
-class SweepResult(tuple):
-    def __new__(cls, requeued, failed, resent):
-        return super().__new__(cls, (requeued, failed, resent))
-
-    def summary(self):
-        requeued, failed, resent = self
-        return f"sweep_steps: {requeued} stale steps re-queued, {failed} failed for good, {resent} messages re-sent"
-
-
 def provider_of(model_id):
     return settings.GENERATION_MODELS.get(model_id, {}).get("provider", "")
 
 
-class StepQuerySet(models.QuerySet):
-    def send_on_commit(self, steps):
-        ids = [step.pk for step in steps]
-        if ids:
-            transaction.on_commit(partial(send_steps, ids))
+class StepQuerySet(WorkQueueQuerySet):
+    def for_run(self):
+        return self.select_related("pipeline")
 
-    def claim(self, step_id):
-        """Take step `step_id` for this worker, or None when it isn't this message's to run.
-
-        One conditional UPDATE: of two deliveries of the same message only one
-        finds the step queued. A step over its provider's concurrency limit is
-        handed back (queued, message re-sent later) and None returned.
-        """
-        now = timezone.now()
-        claimed = self.filter(pk=step_id, status=Step.Status.QUEUED).update(
-            status=Step.Status.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now, sent_at=None
-        )
-        if not claimed:
-            return None
-        step = self.select_related("pipeline").get(pk=step_id)
-        if self.running_for_provider(step.provider) > step.provider_limit:
+    def claim(self, pk, now=None, _retried=False):
+        """The shared claim, and then the provider's concurrency limit: a step over
+        it is handed back (the attempt not counted) and sent again a little later."""
+        step = super().claim(pk, now, _retried)
+        if isinstance(step, Step) and self.running_for_provider(step.provider) > step.provider_limit:
             # Claim first, count after: two workers racing for the last slot both
             # see the other and back off, rather than both running over the limit.
-            delay = settings.GENERATION_CONCURRENCY_RETRY_SECONDS
-            if step.mine().update(
-                status=Step.Status.QUEUED, attempts=F("attempts") - 1, sent_at=now + datetime.timedelta(seconds=delay)
-            ):
-                send_steps([step.pk], countdown=delay)
+            step.defer(settings.GENERATION_CONCURRENCY_RETRY_SECONDS)
             return None
         return step
 
@@ -571,69 +543,11 @@ class StepQuerySet(models.QuerySet):
         models_of = [m for m, spec in settings.GENERATION_MODELS.items() if spec.get("provider") == provider]
         return self.filter(status=Step.Status.RUNNING, config__model__in=models_of).count()
 
-    def sweep_stale(self, now=None, stale_after=None, resend_after=None):
-        """One pass of the step sweeper (Celery beat, every minute; or manage.py sweep_steps).
 
-        - running steps whose heartbeat is older than `stale_after` seconds lost
-          their worker (a restart, a kill): re-queued, or failed after the last attempt;
-        - queued steps whose message is lost are sent again: those with no message
-          in flight, and those due over `resend_after` seconds ago while the
-          generation queue is empty (behind a backlog, re-sending would only pile
-          duplicates on it; a duplicate finds nothing to claim anyway).
-        """
-        now = now or timezone.now()
-        stale_after = settings.GENERATION_STALE_SECONDS if stale_after is None else stale_after
-        resend_after = settings.GENERATION_RESEND_SECONDS if resend_after is None else resend_after
-        requeued, failed = self._requeue_stale(now, now - datetime.timedelta(seconds=stale_after))
-        resent = self._resend_lost(now, now - datetime.timedelta(seconds=resend_after))
-        return SweepResult(requeued, failed, resent)
+class Step(WorkItem):
+    """One (source, prompt) of a stage, run by a worker on the shared work-queue
+    mechanism (i2v/lib/workqueue.py)."""
 
-    def _requeue_stale(self, now, cutoff):
-        requeued, failed, touched = [], 0, set()
-        with transaction.atomic():
-            stale = self.select_for_update(skip_locked=True).filter(
-                Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True), status=Step.Status.RUNNING
-            )
-            for step in stale:
-                message = f"The worker stopped during attempt {step.attempts} (no heartbeat since {_instant(step.heartbeat_at or now)})."
-                if step.attempts >= settings.GENERATION_MAX_ATTEMPTS:
-                    failed += step.mine().update(status=Step.Status.FAILED, error=message, finished_at=now)
-                elif step.mine().update(status=Step.Status.QUEUED, error=message, sent_at=now):
-                    requeued.append(step)
-                touched.add(step.pipeline_id)
-            self.send_on_commit(requeued)
-        for pipeline in Pipeline.objects.filter(pk__in=touched):
-            pipeline.advance()
-        return len(requeued), failed
-
-    def _resend_lost(self, now, cutoff):
-        sizes = broker_queue_sizes([settings.GENERATION_QUEUE])
-        if sizes is None:
-            return 0
-        lost = Q(sent_at__isnull=True)
-        if sizes[settings.GENERATION_QUEUE] == 0:
-            lost |= Q(sent_at__lt=cutoff)
-        with transaction.atomic():
-            steps = list(self.select_for_update(skip_locked=True).filter(lost, status=Step.Status.QUEUED)[:10_000])
-            self.filter(pk__in=[s.pk for s in steps]).update(sent_at=now)
-            self.send_on_commit(steps)
-        return len(steps)
-
-
-def send_steps(step_ids, countdown=None):
-    """Send run_step messages; never raises. With the broker down the row stays
-    queued with no message in flight (sent_at empty) and the sweeper sends it later."""
-    for step_id in step_ids:
-        try:
-            current_app.send_task(
-                RUN_STEP, args=[step_id], queue=settings.GENERATION_QUEUE, countdown=countdown, retry=False
-            )
-        except Exception:  # noqa: BLE001 - any broker failure means "send later"
-            logger.warning("could not send step %s; the sweeper will retry", step_id, exc_info=True)
-            Step.objects.filter(pk=step_id, status=Step.Status.QUEUED).update(sent_at=None)
-
-
-class Step(models.Model):
     class Kind(models.TextChoices):
         PROMPT_ENHANCE = "prompt_enhance", "prompt enhance"
         I2I = "i2i", "image"
@@ -648,6 +562,8 @@ class Step(models.Model):
         FAILED = "failed"
         CANCELLED = "cancelled"
 
+    work = WorkSpec(task=RUN_STEP, queues=(settings.GENERATION_QUEUE,), backoff_setting="GENERATION_BACKOFF_SECONDS")
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="steps")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -658,14 +574,9 @@ class Step(models.Model):
     progress = models.PositiveSmallIntegerField(default=0)  # percent
     cost_estimate = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
     cost_actual = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
-    error = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # When the queued step's message was sent (or is due, after a countdown); empty
-    # when none is in flight. The sweeper re-sends from it.
-    sent_at = models.DateTimeField(null=True, blank=True)
+    queue = models.CharField(max_length=16, default=settings.GENERATION_QUEUE, db_default=settings.GENERATION_QUEUE)
+    priority = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     objects = StepQuerySet.as_manager()
 
@@ -673,11 +584,23 @@ class Step(models.Model):
         indexes = [
             # Expanded row and step counts: pipeline_id=? ORDER BY order, id
             models.Index(fields=["pipeline", "order", "id"], name="step_pipeline_order"),
-            # Sweeper and provider concurrency: status IN ('running', 'queued') [AND heartbeat_at < ?]
+            # Provider concurrency: status='running' [AND config->>'model' IN (...)]
             models.Index(
                 fields=["status", "heartbeat_at"], name="step_active_heartbeat",
                 condition=models.Q(status__in=["queued", "running"]),
             ),
+            # Sweeper, due steps with no message in flight:
+            # status='queued' AND sent_at IS NULL AND available_at <= ? ORDER BY priority, available_at
+            models.Index(
+                fields=["priority", "available_at"], condition=Q(status="queued", sent_at__isnull=True),
+                name="step_unsent_due",
+            ),
+            # Sweeper, messages in flight, oldest first: status='queued' AND sent_at < ? ORDER BY sent_at
+            models.Index(
+                fields=["queue", "sent_at"], condition=Q(status="queued", sent_at__isnull=False), name="step_in_flight"
+            ),
+            # Sweeper, leases that ran out: status='running' AND leased_until < ? ORDER BY leased_until
+            models.Index(fields=["leased_until"], condition=Q(status="running"), name="step_leases"),
         ]
 
     def __str__(self):
@@ -719,15 +642,33 @@ class Step(models.Model):
             return estimate_cost(stage["model"], images=stage["images_per_prompt"])
         return estimate_cost(stage["model"], video_seconds=stage["duration"] * stage["videos_per_image"])
 
-    def mine(self):
-        """This step's row while this run still owns it: once the sweeper re-queues
-        it or the user cancels it, the run's writes match nothing."""
-        return Step.objects.filter(pk=self.pk, status=Step.Status.RUNNING, attempts=self.attempts)
+    # --- The work queue's hooks ----------------------------------------------------------
+
+    def on_requeued(self, message):
+        self.pipeline.advance()
+
+    def on_failed(self, message):
+        self.pipeline.advance()
+
+    def describe_error(self, exc):
+        if isinstance(exc, ProviderError):
+            return exc.message
+        if isinstance(exc, SoftTimeLimitExceeded):
+            return "The step ran out of time."
+        return "An internal error stopped this step; it was logged for the operators."
+
+    def done_fields(self, now):
+        return {"finished_at": now}
+
+    def failed_fields(self, now):
+        return {"finished_at": now}
 
     def beat(self, note=None):
-        """on_progress for providers: record the heartbeat, or stop if the step is no longer ours."""
-        if not self.mine().update(heartbeat_at=timezone.now()):
-            raise Cancelled(f"step {self.pk} was cancelled or taken over")
+        """on_progress for providers: stops the run (Superseded) as soon as the step
+        is cancelled or taken over, so a cancel never pays for more."""
+        if not self.mine().exists():
+            raise Superseded(f"{self} was cancelled or taken over")
+        self.checkpoint()
 
     def source_bytes(self):
         asset_id = self.inputs.get("asset_id") if isinstance(self.inputs, dict) else None
@@ -743,15 +684,11 @@ class Step(models.Model):
             # Deleted from the library since the pipeline was made: no retry will bring it back.
             raise ProviderError(f"The source image #{self.inputs['asset_id']} is no longer in the library.") from None
 
-    def complete(self, files, cost):
+    def finish(self, files, cost):
         """Store the files as assets with outputs and mark the step completed, all
         or nothing; False if the step stopped being ours meanwhile."""
-        now = timezone.now()
         with transaction.atomic():
-            done = self.mine().update(
-                status=Step.Status.COMPLETED, cost_actual=cost, progress=100, finished_at=now, heartbeat_at=now, error=""
-            )
-            if not done:
+            if not self.complete(cost_actual=cost, progress=100):
                 return False
             for position, file in enumerate(files):
                 asset = store_generated(self.owner_id, file, self.prompt)
@@ -760,19 +697,6 @@ class Step(models.Model):
                     position=self.order * 10 + position,
                 )  # fmt: skip
         return True
-
-    def fail(self, message, retryable=False):
-        """A failed attempt: re-queued with backoff while attempts remain and a retry may help."""
-        if retryable and self.attempts < settings.GENERATION_MAX_ATTEMPTS:
-            delay = settings.GENERATION_BACKOFF_SECONDS * 4 ** (self.attempts - 1)
-            due = timezone.now() + datetime.timedelta(seconds=delay)
-            if self.mine().update(status=Step.Status.QUEUED, error=message, sent_at=due):
-                send_steps([self.pk], countdown=delay)
-            return
-        self.mine().update(status=Step.Status.FAILED, error=message, finished_at=timezone.now())
-
-    def mark_cancelled(self):
-        self.mine().update(status=Step.Status.CANCELLED, finished_at=timezone.now())
 
     @property
     def model_label(self):

@@ -35,7 +35,7 @@ def retry_assets(modeladmin, request, queryset):
 @admin.register(ProcessingJob)
 class ProcessingJobAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "asset", "kind", "queue", "status", "attempts", "short_error", "created_at", "started_at", "heartbeat_at",
+        "id", "asset", "kind", "queue", "status", "attempts", "short_error", "created_at", "started_at", "leased_until",
     )  # fmt: skip
     list_filter = ("status", "kind", "queue", "force")
     search_fields = ("=id", "=asset__id")
@@ -45,7 +45,7 @@ class ProcessingJobAdmin(admin.ModelAdmin):
     actions = [retry_jobs]
     readonly_fields = (
         "kind", "queue", "priority", "status", "attempts", "force", "error", "created_at", "available_at", "sent_at",
-        "started_at", "heartbeat_at", "completed_at", "failed_at",
+        "started_at", "heartbeat_at", "leased_until", "completed_at", "failed_at",
     )  # fmt: skip
 
     @admin.display(description="error")
@@ -91,6 +91,6 @@ class QueueStatusAdmin(admin.ModelAdmin):
             raise PermissionDenied
         QueueState.objects.resume(queue)
         # Send the jobs the pause left waiting now, not at the next sweep.
-        resent = ProcessingJob.objects.sweep().resent
-        self.message_user(request, f"Queue {queue} resumed; {resent} waiting jobs sent.", messages.SUCCESS)
+        sent = ProcessingJob.objects.dispatch()
+        self.message_user(request, f"Queue {queue} resumed; {sent} waiting jobs sent.", messages.SUCCESS)
         return redirect("admin:media_processing_queuestate_changelist")

@@ -1,10 +1,7 @@
 import logging
-from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
-from typing import NamedTuple
 
-from celery import current_app
 from django.apps import apps
 from django.conf import settings
 from django.db import models, transaction
@@ -12,8 +9,9 @@ from django.db.models import Case, Count, Exists, F, Min, OuterRef, Q, Value, Wh
 from django.utils import timezone
 
 from i2v.lib.cache import bump_on_commit
+from i2v.lib.workqueue import WorkItem, WorkQueueQuerySet, WorkSpec
 
-from .errors import Superseded, is_systemic, readable
+from .errors import is_systemic, readable
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +32,6 @@ class Queue(models.TextChoices):
     THUMBNAILS = "thumbnails"
     VARIANTS = "variants"
     BACKFILL = "backfill"
-
-
-def backoff_seconds(attempt):
-    """Wait before attempt `attempt` + 1: 10 s, 40 s, 160 s, ... by default."""
-    return settings.PROCESSING_BACKOFF_SECONDS * 4 ** (attempt - 1)
 
 
 def has_all(asset, sizes):
@@ -87,52 +80,20 @@ def record_on_asset(asset, renditions=None, **fields):
         setattr(asset, name, value)
 
 
-@contextmanager
-def producer():
-    """A Celery producer on a pooled broker connection that was tried once.
-
-    kombu's default is to retry a broker connection for seconds before giving
-    up; an upload whose job can't be sent must not wait out a broker outage
-    (the sweeper sends the message later). Queues are declared per message,
-    so the producer itself declares nothing.
-    """
-    app = current_app
-    with app.pool.acquire(block=True, timeout=app.conf.broker_pool_acquire_timeout) as conn:
-        conn.ensure_connection(max_retries=0)
-        yield app.amqp.Producer(conn, auto_declare=False)
-
-
-def broker_queue_sizes(queues):
-    """Messages waiting in each broker queue, or None when the broker can't be reached."""
-    try:
-        with current_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=0)
-            channel = conn.default_channel
-            return {queue: channel.queue_declare(queue=queue).message_count for queue in queues}
-    except Exception:  # noqa: BLE001 - broker down: nothing can be re-sent anyway
-        logger.warning("could not reach the broker; no messages re-sent this time", exc_info=True)
-        return None
-
-
 class AlreadyQueued(Exception):
     """The asset has work queued or running: a retry now would run it twice."""
 
 
-class SweepResult(NamedTuple):
-    requeued: int
-    failed: int
-    resent: int
-
-    def summary(self):
-        return (
-            f"sweep: {self.requeued} stale jobs re-queued, {self.failed} failed for good, "
-            f"{self.resent} messages re-sent"
-        )
-
-
-class ProcessingJobQuerySet(models.QuerySet):
+class ProcessingJobQuerySet(WorkQueueQuerySet):
     def active(self):
         return self.filter(status__in=ProcessingJob.ACTIVE)
+
+    def runnable(self, now):
+        # A queue paused by its circuit breaker keeps its jobs queued until the pause ends.
+        return self.filter(~Exists(QueueState.objects.paused(now).filter(queue=OuterRef("queue"))))
+
+    def for_run(self):
+        return self.select_related("asset")
 
     def schedule(self, asset, kind, queue, force=False):
         """Create a queued job for `asset` and send its message once the
@@ -145,7 +106,7 @@ class ProcessingJobQuerySet(models.QuerySet):
             asset=asset, kind=kind, queue=queue, priority=ProcessingJob.PRIORITIES[queue], force=force,
             sent_at=timezone.now(),
         )  # fmt: skip
-        transaction.on_commit(job.send)
+        self.send_on_commit([job])
         return job
 
     def schedule_upload(self, asset):
@@ -155,132 +116,6 @@ class ProcessingJobQuerySet(models.QuerySet):
         if asset.kind == "image":
             jobs.append(self.schedule(asset, ProcessingJob.Kind.VARIANTS, ProcessingJob.Queue.VARIANTS))
         return jobs
-
-    def claim(self, job_id):
-        """Take job `job_id` for this worker, or None when it isn't this message's to run.
-
-        One conditional UPDATE, so of two deliveries of the same message only
-        one gets the job; the other finds nothing and returns. A job that is
-        queued but may not run yet (its backoff hasn't passed, or its queue is
-        paused by the circuit breaker) is left queued with no message in
-        flight, and the sweeper sends it again when it may run.
-        """
-        now = timezone.now()
-        paused = QueueState.objects.paused(now).filter(queue=OuterRef("queue"))
-        claimed = (
-            self.filter(pk=job_id, status=ProcessingJob.Status.QUEUED, available_at__lte=now)
-            .filter(~Exists(paused))
-            .update(
-                status=ProcessingJob.Status.PROCESSING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now,
-                sent_at=None,
-            )
-        )  # fmt: skip
-        if not claimed:
-            self.filter(pk=job_id, status=ProcessingJob.Status.QUEUED).update(sent_at=None)
-            return None
-        job = self.select_related("asset").get(pk=job_id)
-        job.mark_started()
-        return job
-
-    def send_many(self, jobs):
-        """Send the messages of `jobs` over one producer; the number sent.
-
-        At the first failure the rest are marked as having no message in
-        flight (the sweeper sends them later) instead of each paying for a
-        failed connect to a broker that is down.
-        """
-        sent = 0
-        try:
-            with producer() as pooled:
-                for job in jobs:
-                    job.publish(pooled)
-                    sent += 1
-        except Exception:  # noqa: BLE001 - any broker failure means "send later"
-            logger.warning("could not send %d processing jobs; the sweeper will retry", len(jobs) - sent, exc_info=True)
-            unsent = [job.pk for job in jobs[sent:]]
-            self.filter(pk__in=unsent, status=ProcessingJob.Status.QUEUED).update(sent_at=None)
-        return sent
-
-    def sweep(self, now=None, stale_after=None, resend_after=None):
-        """One pass of the sweeper (Celery beat runs it every minute).
-
-        - processing jobs whose heartbeat is older than `stale_after` seconds
-          lost their worker: re-queued, or failed once out of attempts;
-        - queued jobs already out of attempts are failed;
-        - queued jobs whose message is lost are sent again: those with none in
-          flight (the broker was down, or the message arrived while the job
-          could not run), and those sent over `resend_after` seconds ago while
-          their broker queue is empty. Jobs waiting behind a long backlog are
-          left alone: re-sending them would only pile duplicates on it.
-
-        Safe to run concurrently: rows are taken with SELECT ... FOR UPDATE
-        SKIP LOCKED on PostgreSQL, and every change is a conditional UPDATE, so
-        two sweepers never re-queue the same job twice.
-        """
-        now = now or timezone.now()
-        stale_after = settings.PROCESSING_STALE_SECONDS if stale_after is None else stale_after
-        resend_after = settings.PROCESSING_RESEND_SECONDS if resend_after is None else resend_after
-        requeued, failed = self._requeue_stale(now, stale_after)
-        failed += self._fail_exhausted(now)
-        resent = self._resend_lost(now, now - timedelta(seconds=resend_after))
-        return SweepResult(requeued, failed, resent)
-
-    def _requeue_stale(self, now, stale_after):
-        cutoff = now - timedelta(seconds=stale_after)
-        requeued, failed = [], 0
-        with transaction.atomic():
-            # Only the job rows are locked (of=self), not the assets joined in.
-            stale = (
-                self.select_for_update(skip_locked=True, of=("self",))
-                .select_related("asset")
-                .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True))
-                .filter(status=ProcessingJob.Status.PROCESSING)
-                .order_by("heartbeat_at")[: settings.PROCESSING_SWEEP_LIMIT]
-            )
-            for job in stale:
-                message = (
-                    f"The worker stopped during attempt {job.attempts} of {job.max_attempts} "
-                    f"(no heartbeat for over {stale_after} s)."
-                )
-                if job.attempts >= job.max_attempts:
-                    failed += job.give_up(message, now)
-                    continue
-                if job.mine().update(status=ProcessingJob.Status.QUEUED, error=message, available_at=now, sent_at=now):
-                    update_asset(job.asset, last_error=message)
-                    requeued.append(job)
-            transaction.on_commit(partial(self.send_many, requeued))
-        return len(requeued), failed
-
-    def _fail_exhausted(self, now):
-        failed = 0
-        with transaction.atomic():
-            exhausted = (
-                self.select_for_update(skip_locked=True, of=("self",))
-                .select_related("asset")
-                .filter(status=ProcessingJob.Status.QUEUED, attempts__gte=F("max_attempts"))
-            )[: settings.PROCESSING_SWEEP_LIMIT]
-            for job in exhausted:
-                failed += job.give_up(job.error or f"Gave up after {job.attempts} attempts.", now)
-        return failed
-
-    def _resend_lost(self, now, cutoff):
-        paused = set(QueueState.objects.paused(now).values_list("queue", flat=True))
-        runnable = [queue for queue in Queue.values if queue not in paused]
-        sizes = broker_queue_sizes(runnable)
-        if sizes is None:
-            return 0
-        idle = [queue for queue, size in sizes.items() if size == 0]
-        lost = Q(sent_at__isnull=True) | Q(queue__in=idle, sent_at__lt=cutoff)
-        with transaction.atomic():
-            jobs = list(
-                self.select_for_update(skip_locked=True)
-                .filter(lost, status=ProcessingJob.Status.QUEUED, queue__in=runnable, available_at__lte=now)
-                .filter(attempts__lt=F("max_attempts"))
-                .order_by("priority", "created_at")[: settings.PROCESSING_SWEEP_LIMIT]
-            )
-            self.filter(pk__in=[job.pk for job in jobs]).update(sent_at=now)
-            transaction.on_commit(partial(self.send_many, jobs))
-        return len(jobs)
 
     def queue_status(self, now=None, recent=10):
         """The figures of the admin queue page and GET /api/admin/processing-queue."""
@@ -379,9 +214,10 @@ def assets_to_backfill(missing=True, kind=None):
     return assets
 
 
-class ProcessingJob(models.Model):
-    """One unit of background media work. Celery only carries messages; this row
-    says what is queued, running, done or failed, and how often it was tried."""
+class ProcessingJob(WorkItem):
+    """One unit of background media work, on the shared work-queue mechanism
+    (i2v/lib/workqueue.py): Celery only carries messages; this row says what is
+    queued, running, done or failed, and how often it was tried."""
 
     class Kind(models.TextChoices):
         THUMBNAILS = "thumbnails"
@@ -396,8 +232,11 @@ class ProcessingJob(models.Model):
         COMPLETED = "completed"
         FAILED = "failed"
 
+    work = WorkSpec(
+        task=TASK_NAME, queues=tuple(Queue.values), leased=Status.PROCESSING, backoff_setting="PROCESSING_BACKOFF_SECONDS"
+    )
     ACTIVE = (Status.QUEUED, Status.PROCESSING)
-    # Lower runs sooner, within a queue and when the sweeper re-sends.
+    # Lower runs sooner, within a queue and when the sweeper sends.
     PRIORITIES = {Queue.THUMBNAILS: 0, Queue.VARIANTS: 5, Queue.BACKFILL: 9}
 
     asset = models.ForeignKey("library.Asset", on_delete=models.CASCADE, related_name="processing_jobs")
@@ -405,20 +244,9 @@ class ProcessingJob(models.Model):
     queue = models.CharField(max_length=12, choices=Queue.choices, default=Queue.THUMBNAILS)
     priority = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    max_attempts = models.PositiveSmallIntegerField(default=3)
     # Redo the work even where the asset records it as done (backfill --all).
     force = models.BooleanField(default=False)
-    error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    # When the job may run next (exponential backoff after a failure).
-    available_at = models.DateTimeField(default=timezone.now)
-    # When the message now in flight was sent; NULL when none is (the broker
-    # was down, or the message came while the job could not run): the sweeper
-    # sends one.
-    sent_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
 
@@ -426,17 +254,24 @@ class ProcessingJob(models.Model):
 
     class Meta:
         indexes = [
-            # Queue order and the sweeper: status=? ORDER BY priority, created_at
+            # Queue status counts: status=? [GROUP BY queue, kind]
             models.Index(fields=["status", "priority", "created_at"], name="pjob_status_priority"),
             # An asset's jobs (processing-status API, retry): asset_id=? ORDER BY created_at
             models.Index(fields=["asset", "created_at"], name="pjob_asset_created"),
-            # Sweeper, jobs with no message in flight:
-            # status='queued' AND sent_at IS NULL ORDER BY priority, created_at
+            # Sweeper, due jobs with no message in flight:
+            # status='queued' AND sent_at IS NULL AND available_at <= ? ORDER BY priority, available_at
             models.Index(
-                fields=["priority", "created_at"],
+                fields=["priority", "available_at"],
                 condition=Q(status="queued", sent_at__isnull=True),
-                name="pjob_unsent",
+                name="pjob_unsent_due",
             ),
+            # Sweeper, messages in flight per queue, oldest first (lost-message check):
+            # status='queued' AND sent_at < ? [AND queue=?] GROUP BY queue / ORDER BY sent_at
+            models.Index(
+                fields=["queue", "sent_at"], condition=Q(status="queued", sent_at__isnull=False), name="pjob_in_flight"
+            ),
+            # Sweeper, leases that ran out: status='processing' AND leased_until < ? ORDER BY leased_until
+            models.Index(fields=["leased_until"], condition=Q(status="processing"), name="pjob_leases"),
             # Queue status, recent failures: status='failed' ORDER BY failed_at DESC
             models.Index(fields=["-failed_at"], condition=Q(status="failed"), name="pjob_recent_failures"),
         ]
@@ -449,39 +284,9 @@ class ProcessingJob(models.Model):
         """The normal-priority queue of a kind of work (backfill is chosen explicitly)."""
         return Queue.VARIANTS if kind == ProcessingJob.Kind.VARIANTS else Queue.THUMBNAILS
 
-    def publish(self, pooled, countdown=None):
-        """Send this job's Celery message (by name: the task lives in tasks.py)."""
-        # No publish retries: with the broker down the caller learns at once,
-        # and the sweeper sends the message later.
-        current_app.send_task(
-            TASK_NAME, args=[self.pk], queue=self.queue, priority=self.priority, countdown=countdown,
-            producer=pooled, retry=False,
-        )  # fmt: skip
+    # --- The work queue's hooks ------------------------------------------------------
 
-    def send(self, countdown=None):
-        """Send this job's message; never raises.
-
-        With the broker down the request that scheduled the job must still
-        succeed: the row is marked as having no message in flight, and the
-        sweeper sends one later.
-        """
-        try:
-            with producer() as pooled:
-                self.publish(pooled, countdown=countdown)
-        except Exception:  # noqa: BLE001 - any broker failure means "send later"
-            logger.warning("could not send processing job %s; the sweeper will retry", self.pk, exc_info=True)
-            ProcessingJob.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(sent_at=None)
-
-    def mine(self):
-        """This job's row while this run still owns it.
-
-        The attempt number fences the run in: once the sweeper re-queues a
-        job whose worker seemed dead, and another worker claims it, the old
-        run's writes (if it was merely slow) match nothing.
-        """
-        return ProcessingJob.objects.filter(pk=self.pk, status=self.Status.PROCESSING, attempts=self.attempts)
-
-    def mark_started(self):
+    def on_claimed(self):
         """Show the asset as processing (unless this part of it is already complete)."""
         if self.kind == self.Kind.VARIANTS:
             changes = {"variant_status": _unless_complete("variant_status", "variant_status")}
@@ -492,22 +297,27 @@ class ProcessingJob(models.Model):
             }
         update_asset(self.asset, attempts=F("attempts") + 1, **changes)
 
-    def heartbeat(self, force=False):
-        """Tell the sweeper this run is alive; at most every PROCESSING_HEARTBEAT_SECONDS.
+    def on_requeued(self, message):
+        update_asset(self.asset, last_error=message)
 
-        Raises Superseded when the job is no longer this run's.
-        """
-        now = timezone.now()
-        last = getattr(self, "_beat_at", None) or self.heartbeat_at
-        if not force and last and (now - last).total_seconds() < settings.PROCESSING_HEARTBEAT_SECONDS:
-            return
-        if not self.mine().update(heartbeat_at=now):
-            raise Superseded(f"job {self.pk} was taken over")
-        self._beat_at = now
+    def on_failed(self, message):
+        if self.kind == self.Kind.VARIANTS:
+            # A usable thumbnail stays usable: processing_status is left alone.
+            update_asset(self.asset, variant_status=FAILED, last_error=message)
+        else:
+            update_asset(self.asset, thumbnail_status=FAILED, processing_status=FAILED, last_error=message)
 
-    def complete(self):
-        now = timezone.now()
-        if not self.mine().update(status=self.Status.COMPLETED, completed_at=now, heartbeat_at=now, error=""):
+    def describe_error(self, exc):
+        return readable(exc)
+
+    def done_fields(self, now):
+        return {"completed_at": now}
+
+    def failed_fields(self, now):
+        return {"failed_at": now}
+
+    def complete(self, **fields):
+        if not super().complete(**fields):
             return False
         QueueState.objects.record_success(self.queue)
         # The asset's error is about a failure that is now behind it, unless
@@ -515,45 +325,14 @@ class ProcessingJob(models.Model):
         failed = ProcessingJob.objects.filter(asset_id=self.asset_id, status=self.Status.FAILED)
         if self.asset.last_error and not failed.exists():
             update_asset(self.asset, last_error="")
-        self.status = self.Status.COMPLETED
         return True
 
-    def fail_attempt(self, exc):
-        """Record a failed attempt: retry later with exponential backoff, or fail
-        for good after max_attempts. Returns the delay in seconds, or None."""
-        message = readable(exc)
-        now = timezone.now()
-        if self.attempts >= self.max_attempts:
-            if self.give_up(message, now) and is_systemic(exc):
-                QueueState.objects.record_failure(self.queue, message)
-            return None
-        delay = backoff_seconds(self.attempts)
-        with transaction.atomic():
-            changes = {"error": message, "available_at": now + timedelta(seconds=delay), "sent_at": now}
-            if not self.mine().update(status=self.Status.QUEUED, heartbeat_at=now, **changes):
-                return None
-            update_asset(self.asset, last_error=message)
+    def fail(self, exc):
+        delay = super().fail(exc)
         if is_systemic(exc):
-            QueueState.objects.record_failure(self.queue, message)
-        self.status = self.Status.QUEUED
-        self.send(countdown=delay)
+            # The storage or the code failing says something about the whole queue.
+            QueueState.objects.record_failure(self.queue, self.error or readable(exc))
         return delay
-
-    def give_up(self, message, now):
-        """Fail for good: nothing re-queues the job until a person retries it."""
-        status = self.status  # processing (a run's last attempt) or queued (the sweeper)
-        done = ProcessingJob.objects.filter(pk=self.pk, status=status, attempts=self.attempts).update(
-            status=self.Status.FAILED, error=message, failed_at=now, heartbeat_at=now
-        )
-        if not done:
-            return 0
-        if self.kind == self.Kind.VARIANTS:
-            # A usable thumbnail stays usable: processing_status is left alone.
-            update_asset(self.asset, variant_status=FAILED, last_error=message)
-        else:
-            update_asset(self.asset, thumbnail_status=FAILED, processing_status=FAILED, last_error=message)
-        self.status, self.error = self.Status.FAILED, message
-        return 1
 
     def requeue(self):
         """A person retries a failed job: its normal queue, a full set of attempts."""
@@ -562,14 +341,14 @@ class ProcessingJob(models.Model):
         fresh = {
             "status": self.Status.QUEUED, "queue": queue, "priority": self.PRIORITIES[queue], "attempts": 0,
             "error": "", "available_at": now, "sent_at": now, "started_at": None, "heartbeat_at": None,
-            "completed_at": None, "failed_at": None,
+            "leased_until": None, "completed_at": None, "failed_at": None,
         }  # fmt: skip
         if not ProcessingJob.objects.filter(pk=self.pk, status=self.Status.FAILED).update(**fresh):
             return False
         for name, value in fresh.items():
             setattr(self, name, value)
         self.mark_asset_pending()
-        transaction.on_commit(self.send)
+        ProcessingJob.objects.send_on_commit([self])
         return True
 
     def mark_asset_pending(self):

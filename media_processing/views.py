@@ -4,12 +4,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 
+from i2v.lib.broker import producer
 from i2v.lib.errors import ApiError, api_view, form_error
 from library.models import rendition
 
 from . import tasks
 from .forms import BackfillForm
-from .models import AlreadyQueued, ProcessingJob, assets_to_backfill, producer
+from .models import AlreadyQueued, ProcessingJob, assets_to_backfill
 
 # An asset gets a job or two per upload, retry or backfill; the newest few tell its story.
 JOBS_SHOWN = 20

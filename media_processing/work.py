@@ -37,7 +37,7 @@ def thumbnails(job):
         _finish_thumbnails(asset)
         return
     image, size = decode_original(asset.original)
-    job.heartbeat()
+    job.checkpoint()
     exif, taken_at = read_exif(image)
     render_image(asset, image, size)
     record_on_asset(
@@ -53,7 +53,7 @@ def poster(job):
         _finish_thumbnails(asset)
         return
     image, duration = decode_video(asset.original)
-    job.heartbeat()
+    job.checkpoint()
     render_image(asset, image)
     record_on_asset(
         asset, renditions=asset.renditions, width=asset.width, height=asset.height, thumbhash=asset.thumbhash,
@@ -69,7 +69,7 @@ def variants(job):
             record_on_asset(asset, variant_status=COMPLETE)
         return
     image, _ = decode_original(asset.original, draft=VARIANT_DRAFT_SIZE)
-    job.heartbeat()
+    job.checkpoint()
     renditions = write_variants(to_rgb(orient(image)))
     record_on_asset(asset, renditions=renditions, variant_status=COMPLETE)
 

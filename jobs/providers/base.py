@@ -52,6 +52,11 @@ class ProviderError(Exception):
         self.message = message
         self.retryable = retryable
 
+    @property
+    def permanent(self):
+        # What the work queue reads: a failure no retry can mend fails the step at once.
+        return not self.retryable
+
 
 class UnknownModel(ProviderError):
     def __init__(self, model_id):

@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from jobs.models import Step
+from jobs.models import Step, StepQuerySet
 from jobs.tasks import run_step
 from library.models import Asset, original_path
 
@@ -47,7 +47,12 @@ def run_queued(pipeline, limit=200):
 def sent(monkeypatch):
     """Step ids whose run_step message was sent, with their countdowns."""
     messages = []
-    monkeypatch.setattr("jobs.models.send_steps", lambda ids, countdown=None: messages.extend((i, countdown) for i in ids))
+
+    def record(queryset, items, countdown=None):
+        messages.extend((item.pk, countdown) for item in items)
+        return len(items)
+
+    monkeypatch.setattr(StepQuerySet, "send_many", record)
     return messages
 
 

@@ -1,5 +1,8 @@
 from decimal import Decimal
 
+import pytest
+from django.utils import timezone
+
 from i2v.celery import app
 from jobs.models import Pipeline, Step
 from jobs.providers import GeneratedFile, ProviderError, ProviderResult
@@ -103,10 +106,14 @@ def test_it_waits_when_the_provider_is_at_its_concurrency_limit(owner, source, s
     p = Pipeline.objects.create_from_request(owner, request([source]))
     busy, waiting = p.steps.order_by("order")
     Step.objects.filter(pk=busy.pk).update(status="running")
+    sent.clear()
+    started = timezone.now()
     assert run_step.run(waiting.pk) == "skipped"
     waiting.refresh_from_db()
-    assert (waiting.status, waiting.attempts) == ("queued", 0)
-    assert sent == [(waiting.pk, settings.GENERATION_CONCURRENCY_RETRY_SECONDS)]
+    assert (waiting.status, waiting.attempts, waiting.sent_at) == ("queued", 0, None), "handed back, no attempt counted"
+    wait = (waiting.available_at - started).total_seconds()
+    assert wait == pytest.approx(settings.GENERATION_CONCURRENCY_RETRY_SECONDS, abs=1)
+    assert sent == [], "the sweeper sends it when it is due"
 
 
 def _failing(monkeypatch, exc):
@@ -120,11 +127,15 @@ def test_it_retries_a_retryable_error_with_backoff_then_fails(owner, source, mon
     _failing(monkeypatch, ProviderError("The service is busy.", retryable=True))
     p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a"]))
     step = p.steps.get()
+    delays = []
     for attempt in (1, 2):
+        started = timezone.now()
         assert run_step.run(step.pk) == "failed"
         step.refresh_from_db()
-        assert (step.status, step.attempts) == ("queued", attempt)
-    assert [countdown for _, countdown in sent] == [10, 40]
+        assert (step.status, step.attempts, step.sent_at) == ("queued", attempt, None)
+        delays.append((step.available_at - started).total_seconds())
+        Step.objects.filter(pk=step.pk).update(available_at=timezone.now())  # the backoff passes
+    assert delays == [pytest.approx(10, abs=1), pytest.approx(40, abs=1)]
     run_step.run(step.pk)
     step.refresh_from_db()
     p.refresh_from_db()
@@ -190,11 +201,11 @@ def test_it_routes_steps_to_the_generation_queue():
 def test_it_finishes_quietly_when_the_pipeline_was_deleted_meanwhile(owner, source, monkeypatch):
     p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a"]))
     step_id = p.steps.get().pk
-    real = Step.complete
+    real = Step.finish
 
-    def complete(step, files, cost):
+    def finish(step, files, cost):
         Pipeline.objects.filter(pk=p.pk).delete()
         return real(step, files, cost)
 
-    monkeypatch.setattr(Step, "complete", complete)
+    monkeypatch.setattr(Step, "finish", finish)
     assert run_step.run(step_id) == "cancelled"

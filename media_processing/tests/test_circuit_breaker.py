@@ -60,11 +60,11 @@ def test_it_sends_the_waiting_jobs_once_the_cool_off_is_over(owner, broker, swee
     fail_in_storage(owner, 3)
     waiting = queue_job(stored_asset(owner, encoded(picture())))
     run_job.run(waiting.pk)
-    assert sweep().resent == 0, "nothing is sent to a paused queue"
+    assert sweep().sent == 0, "nothing is sent to a paused queue"
 
     QueueState.objects.update(paused_until=timezone.now() - timedelta(seconds=1))
 
-    assert sweep().resent == 1
+    assert sweep().sent == 1
     assert broker.job_ids("thumbnails") == [waiting.pk]
     assert run_job.run(waiting.pk) == "completed"
     assert state().consecutive_failures == 0 and not state().paused_until, "a success closes the breaker"

@@ -5,12 +5,13 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
 from media_processing import thumbhash
-from media_processing.errors import Superseded
+from i2v.lib.workqueue import Superseded
 from media_processing.models import ProcessingJob
 from media_processing.tasks import run_job
 
@@ -185,44 +186,42 @@ def test_it_redoes_everything_when_forced(owner):
     assert default_storage.exists(asset.renditions["150"]["name"])
 
 
-def test_it_retries_with_exponential_backoff(owner, broker):
-    asset = stored_asset(owner, b"this is not an image at all", ext="jpg")
+def test_it_retries_a_storage_failure_with_exponential_backoff(owner, broker, monkeypatch):
+    asset = stored_asset(owner, encoded(picture()))
     job = queue_job(asset)
+    monkeypatch.setattr("django.db.models.fields.files.FieldFile.open", lambda *a, **k: (_ for _ in ()).throw(PermissionError("mount gone")))
     delays = []
     for attempt in (1, 2):
         started = timezone.now()
         assert run_job.run(job.pk) == "failed"
         job.refresh_from_db()
-        assert (job.status, job.attempts) == ("queued", attempt)
+        assert (job.status, job.attempts, job.sent_at) == ("queued", attempt, None)
         delays.append((job.available_at - started).total_seconds())
-        [(job_id, eta)] = broker.take("thumbnails")
-        assert job_id == job.pk and eta, "re-sent with a countdown"
+        assert broker.take("thumbnails") == [], "no countdown message: the sweeper sends it when due"
         make_runnable(job)
 
     assert delays[0] == pytest.approx(10, abs=1) and delays[1] == pytest.approx(40, abs=1)
+    assert job.error.startswith("The storage could not open the original")
     asset.refresh_from_db()
     assert asset.processing_status == "processing", "still being retried"
     assert asset.last_error == job.error
 
 
-def test_it_fails_a_corrupt_original_with_a_readable_error_after_max_attempts(owner, broker):
+def test_it_fails_a_corrupt_original_at_once_with_a_readable_error(owner, broker):
     truncated = encoded(picture((1200, 900)))[:3000]
     asset = stored_asset(owner, truncated)
     job = queue_job(asset)
 
-    for _ in range(3):
-        run_job.run(job.pk)
-        make_runnable(job)
+    assert run_job.run(job.pk) == "failed"
 
     job.refresh_from_db()
     asset.refresh_from_db()
-    assert (job.status, job.attempts) == ("failed", 3)
+    assert (job.status, job.attempts) == ("failed", 1), "a file that can't be decoded is not tried again"
     assert job.error.startswith("The original image is damaged and cannot be decoded")
     assert "Traceback" not in job.error and len(job.error) < 500
     assert job.failed_at
     assert (asset.processing_status, asset.thumbnail_status) == ("failed", "failed")
     assert asset.last_error == job.error
-    broker.take("thumbnails")
     assert run_job.run(job.pk) == "skipped", "nothing runs it again until a person retries"
     assert broker.take("thumbnails") == []
 
@@ -277,8 +276,10 @@ def test_it_stops_writing_once_the_sweeper_handed_its_job_on(owner):
     # The sweeper thought this run dead and another worker claimed the job.
     ProcessingJob.objects.filter(pk=job.pk).update(attempts=2)
 
+    assert mine.renew_lease() is False
+    mine.heartbeat_at = timezone.now() - timedelta(seconds=settings.WORK_HEARTBEAT_SECONDS)  # time for a renewal
     with pytest.raises(Superseded):
-        mine.heartbeat(force=True)
+        mine.checkpoint()
     assert mine.complete() is False
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("processing", 2)
