@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -148,6 +149,9 @@ class Cluster:
             process.log.close()
 
     def log(self, process):
+        """The whole log of a process, or of the one started under that name."""
+        if isinstance(process, str):
+            process = next(p for p in self.started if p.name == process)
         return Path(process.log.name).read_text()
 
     def logs(self):
@@ -183,19 +187,21 @@ class PrivatePostgres:
 
     BIN = Path("/usr/lib/postgresql/15/bin")
 
-    def __init__(self, root, port):
-        self.root = Path(root)
+    def __init__(self, port):
+        # Under /tmp itself: the postgres user can't enter pytest's per-user temp folders.
+        self.root = Path(tempfile.mkdtemp(prefix="i2v-pg-", dir="/tmp"))
         self.data = self.root / "data"
         self.port = port
         self.url = f"postgres://postgres@127.0.0.1:{port}/i2v"
 
     def _as_postgres(self, *args):
-        subprocess.run(["su", "postgres", "-c", " ".join(args)], check=True, capture_output=True, timeout=120)
+        done = subprocess.run(["su", "postgres", "-c", " ".join(args)], capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"{args[0]} failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
 
     def init(self):
         if not (self.BIN / "initdb").exists() or shutil.which("su") is None:
             pytest.skip("PostgreSQL 15's server binaries are needed for a private cluster")
-        self.root.mkdir(parents=True, exist_ok=True)
         shutil.chown(self.root, "postgres")
         self._as_postgres(str(self.BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
         self.start()
@@ -214,6 +220,6 @@ class PrivatePostgres:
     def destroy(self):
         try:
             self.stop()
-        except subprocess.CalledProcessError:
+        except RuntimeError:
             pass  # not running
         shutil.rmtree(self.root, ignore_errors=True)
