@@ -33,3 +33,24 @@ class ApiToken(models.Model):
         raw = "i2v_" + secrets.token_urlsafe(32)
         cls.objects.update_or_create(user=user, defaults={"key_hash": _hash(raw), "prefix": raw[:10]})
         return raw
+
+
+class IdempotencyKey(models.Model):
+    """The answer to one API request made with an `Idempotency-Key` header, so a
+    client that retries (a timeout, a crash) gets the first answer again instead
+    of a second, paid, pipeline (i2v/lib/idempotency.py)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of the path and body it answered
+    status = models.PositiveSmallIntegerField(default=0)
+    body = models.BinaryField(default=b"")
+    content_type = models.CharField(max_length=100, default="application/json")
+    location = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # The replay lookup: owner=? AND key=?
+            models.UniqueConstraint(fields=["owner", "key"], name="idempotency_owner_key_uniq"),
+        ]

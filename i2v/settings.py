@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue as KombuQueue
 
 from i2v.lib.env import database_from_url, env_bool, env_int, env_list, env_str, sqlite_database
+from jobs.catalog import CatalogError, load_models
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -277,72 +278,91 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
-# Generation models and their prices (USD). The Jobs page filters by these ids;
-# the New pipeline page estimates cost from them. "local" needs no network.
-GENERATION_MODELS = {
-    "local-i2i": {"label": "Local preview (image)", "kind": "i2i", "provider": "local", "per_image": "0"},
-    "flux-kontext": {"label": "FLUX Kontext", "kind": "i2i", "provider": "fal", "per_image": "0.04"},
-    "seedream-4": {"label": "Seedream 4", "kind": "i2i", "provider": "fal", "per_image": "0.03"},
-    "gpt-image-1": {"label": "GPT Image 1", "kind": "i2i", "provider": "fal", "per_image": "0.07"},
-    "local-i2v": {"label": "Local preview (video)", "kind": "i2v", "provider": "local", "per_second": "0"},
-    "kling-2.1": {"label": "Kling 2.1", "kind": "i2v", "provider": "fal", "per_second": "0.05"},
-    "wan-2.2": {"label": "Wan 2.2", "kind": "i2v", "provider": "fal", "per_second": "0.08"},
-    "veo-3": {"label": "Veo 3", "kind": "i2v", "provider": "fal", "per_second": "0.40"},
-}
+# --- Generation (jobs/) ----------------------------------------------------------------------
+# The models, their providers and their prices: jobs/catalog.toml, with an operator's own
+# TOML file merged over it (GENERATION_CATALOG). Checked here, so a typo stops start-up.
+GENERATION_CATALOG = env_str("GENERATION_CATALOG")
+try:
+    GENERATION_MODELS = load_models(BASE_DIR / "jobs" / "catalog.toml", GENERATION_CATALOG or None)
+except CatalogError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 
-# --- Generation providers (jobs/providers/) -----------------------------------------------
-# The local preview models need nothing. The hosted ones run on fal.ai's queue API and
-# need FAL_KEY; without it, a step on a fal model fails with a message saying how to set it.
-FAL_KEY = env_str("FAL_KEY")
-FAL_QUEUE_URL = env_str("FAL_QUEUE_URL", "https://queue.fal.run").rstrip("/")
-# fal endpoint of each hosted model in GENERATION_MODELS (an entry's own "fal_path" wins).
-FAL_MODEL_PATHS = {
-    "flux-kontext": "fal-ai/flux-pro/kontext",
-    "seedream-4": "fal-ai/bytedance/seedream/v4/edit",
-    "gpt-image-1": "fal-ai/gpt-image-1/edit-image",
-    "kling-2.1": "fal-ai/kling-video/v2.1/standard/image-to-video",
-    "wan-2.2": "fal-ai/wan/v2.2-a14b/image-to-video",
-    "veo-3": "fal-ai/veo3/image-to-video",
+# Where providers call back (webhooks) and fetch nothing from: the public address of this
+# site, e.g. https://i2v.example.com. Unset, requests are only polled.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
+# Requests in flight at once per provider account: the provider's own limit (fal allows
+# 2 to 40 by account), never the number of worker slots.
+GENERATION_CONCURRENCY = {
+    "local": env_int("GENERATION_CONCURRENCY_LOCAL", 2, minimum=1),
+    "fal": env_int("GENERATION_CONCURRENCY_FAL", 8, minimum=1),
+    "replicate": env_int("GENERATION_CONCURRENCY_REPLICATE", 8, minimum=1),
+    "openai": env_int("GENERATION_CONCURRENCY_OPENAI", 4, minimum=1),
+    "gemini": env_int("GENERATION_CONCURRENCY_GEMINI", 4, minimum=1),
+    "comfyui": env_int("GENERATION_CONCURRENCY_COMFYUI", 1, minimum=1),
 }
-# Each HTTP call gives up after this many seconds without an answer (connect or read).
-FAL_TIMEOUT_SECONDS = env_int("FAL_TIMEOUT_SECONDS", 30, minimum=1)
-# A request not completed by then is cancelled at fal and its step fails (retryably).
-FAL_DEADLINE_SECONDS = env_int("FAL_DEADLINE_SECONDS", 1800, minimum=10)
-FAL_POLL_SECONDS = env_int("FAL_POLL_SECONDS", 2, minimum=1)
-# 429 and 5xx answers are retried: at most FAL_MAX_ATTEMPTS tries per call, waiting
-# Retry-After when given, else FAL_BACKOFF_SECONDS doubling each time, never over the max.
-FAL_MAX_ATTEMPTS = env_int("FAL_MAX_ATTEMPTS", 5, minimum=1)
-FAL_BACKOFF_SECONDS = env_int("FAL_BACKOFF_SECONDS", 1, minimum=0)
-FAL_BACKOFF_MAX_SECONDS = env_int("FAL_BACKOFF_MAX_SECONDS", 60, minimum=1)
+# The poller asks providers about requests in flight every this many seconds (many per tick).
+GENERATION_POLL_SECONDS = env_int("GENERATION_POLL_SECONDS", 2, minimum=1)
+GENERATION_FIRST_CHECK_SECONDS = env_int("GENERATION_FIRST_CHECK_SECONDS", 2, minimum=1)
+GENERATION_CHECK_BATCH = 500  # requests asked about per tick
+GENERATION_CHECK_THREADS = env_int("GENERATION_CHECK_THREADS", 16, minimum=1)
+# Each HTTP call to a provider gives up after this many seconds without an answer.
+GENERATION_HTTP_TIMEOUT_SECONDS = env_int("GENERATION_HTTP_TIMEOUT_SECONDS", 30, minimum=1)
+# A submission with no answer is looked up (or waited for by webhook) this long before its owner is asked.
+GENERATION_UNKNOWN_WAIT_SECONDS = env_int("GENERATION_UNKNOWN_WAIT_SECONDS", 600, minimum=10)
+# A step that found every place taken, or was told 429 without Retry-After, waits this long.
+GENERATION_PLACE_WAIT_SECONDS = 5
+GENERATION_RATE_LIMIT_WAIT_SECONDS = 30
 # Generated files fetched from a provider are streamed and cut off past this size, and
 # images past this many pixels are refused before decoding (decompression bombs).
 GENERATION_DOWNLOAD_MAX_BYTES = env_int("GENERATION_DOWNLOAD_MAX_BYTES", 200 * 1024 * 1024, minimum=1024)
 GENERATION_MAX_PIXELS = env_int("GENERATION_MAX_PIXELS", 50_000_000, minimum=1)
-# --- end of generation providers -----------------------------------------------------------
+# Steps one user may have queued, running or at a provider at once; more is refused with a 429.
+GENERATION_MAX_STEPS_IN_FLIGHT = env_int("GENERATION_MAX_STEPS_IN_FLIGHT", 10_000, minimum=1)
 
-# --- Pipeline execution (jobs/tasks.py) ----------------------------------------------------
-# Generation steps run on their own queue, so a long video never holds a thumbnail worker:
+# Provider keys and addresses. A model whose provider has no key fails readably, saying
+# which variable to set. The *_URL settings exist for tests and proxies.
+FAL_KEY = env_str("FAL_KEY")
+FAL_QUEUE_URL = env_str("FAL_QUEUE_URL", "https://queue.fal.run").rstrip("/")
+FAL_JWKS_URL = env_str("FAL_JWKS_URL", "https://rest.alpha.fal.ai/.well-known/jwks.json")
+REPLICATE_API_TOKEN = env_str("REPLICATE_API_TOKEN")
+REPLICATE_BASE_URL = env_str("REPLICATE_BASE_URL", "https://api.replicate.com/v1").rstrip("/")
+REPLICATE_WEBHOOK_SECRET = env_str("REPLICATE_WEBHOOK_SECRET")
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1").rstrip("/")
+GEMINI_API_KEY = env_str("GEMINI_API_KEY")
+GEMINI_BASE_URL = env_str("GEMINI_BASE_URL")
+COMFYUI_URL = env_str("COMFYUI_URL", "http://127.0.0.1:8188").rstrip("/")
+COMFYUI_WORKFLOWS = env_str("COMFYUI_WORKFLOWS", str(BASE_DIR / "jobs" / "workflows"))
+
+# Generation steps run on their own queue, so a download never holds a thumbnail worker:
 #   celery -A i2v worker -Q generation
 GENERATION_QUEUE = "generation"
 CELERY_TASK_QUEUES = [*CELERY_TASK_QUEUES, KombuQueue(GENERATION_QUEUE)]
-CELERY_TASK_ROUTES = {**CELERY_TASK_ROUTES, "jobs.tasks.run_step": {"queue": GENERATION_QUEUE}}
-# Steps running at once per provider (GENERATION_MODELS "provider"); a step over the
-# limit waits queued and is re-sent later. Hosted providers rate-limit per key.
-GENERATION_CONCURRENCY = {
-    "local": env_int("GENERATION_CONCURRENCY_LOCAL", 4, minimum=1),
-    "fal": env_int("GENERATION_CONCURRENCY_FAL", 8, minimum=1),
+CELERY_TASK_ROUTES = {
+    **CELERY_TASK_ROUTES,
+    "jobs.tasks.run_step": {"queue": GENERATION_QUEUE},
+    "jobs.tasks.check_remote": {"queue": CONTROL_QUEUE},
+    "jobs.tasks.dispatch_steps": {"queue": CONTROL_QUEUE},
 }
-GENERATION_CONCURRENCY_RETRY_SECONDS = 15  # wait before a step over the limit tries again
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    # A tick that finds the last one still running waits its turn on the control worker.
+    "check-remote": {"task": "jobs.tasks.check_remote", "schedule": float(GENERATION_POLL_SECONDS)},
+}
 GENERATION_BACKOFF_SECONDS = env_int("GENERATION_BACKOFF_SECONDS", 10, minimum=1)  # then x4 per attempt
-GENERATION_SOFT_TIME_LIMIT = env_int("GENERATION_SOFT_TIME_LIMIT", 3300, minimum=60)
+# A run submits or fetches, never waits on a provider: minutes at most (a synchronous
+# provider answering a big image, a large video download).
+GENERATION_SOFT_TIME_LIMIT = env_int("GENERATION_SOFT_TIME_LIMIT", 600, minimum=60)
 GENERATION_TIME_LIMIT = GENERATION_SOFT_TIME_LIMIT + 60
-# The New pipeline page asks for an explicit confirmation above this estimate (USD).
+# The New pipeline page, reruns, retries and the API ask for an explicit confirmation above this estimate (USD).
 PIPELINE_CONFIRM_ABOVE_USD = env_str("PIPELINE_CONFIRM_ABOVE_USD", "10")
+# How long an Idempotency-Key's answer is kept for replays (i2v/lib/idempotency.py).
+IDEMPOTENCY_KEY_DAYS = 1
 # Outputs one pipeline may plan (sources x prompts x images [x videos]): beyond it is a typo.
 PIPELINE_MAX_OUTPUTS = 2000
 PIPELINE_MAX_PROMPTS = 500
 PIPELINE_MAX_SOURCES = 200
-# --- end of pipeline execution -------------------------------------------------------------
+# --- end of generation -----------------------------------------------------------------------
 
 if not CELERY_BROKER_URL.startswith("filesystem://"):
     # Longer than any task may run, so Redis never gives out again the message of a

@@ -8,10 +8,13 @@ from django.shortcuts import get_object_or_404
 
 from i2v.lib.cache import cached_list
 from i2v.lib.errors import ApiError, api_view, form_error
+from i2v.lib.idempotency import idempotent
 from i2v.lib.pagination import CursorError, pagination_json
 
 from .forms import JobsFilterForm, NewPipelineForm, PageForm
-from .models import Pipeline
+from .models import Pipeline, Step
+
+QUOTA_RETRY_AFTER = 60
 
 
 def _json_bytes(data):
@@ -60,8 +63,13 @@ def pipeline_outputs(request, pipeline_id):
     return JsonResponse({"items": [o.as_json() for o in page.items], "pagination": pagination_json(page)})
 
 
+@idempotent
 def create_pipeline(request):
-    """POST /api/pipelines: the New pipeline form as JSON; 202 at once, the work runs in workers."""
+    """POST /api/pipelines: the New pipeline form as JSON; 202 at once, the work runs in workers.
+
+    Honours Idempotency-Key: a retried request gets the first answer, not a second pipeline.
+    Above PIPELINE_CONFIRM_ABOVE_USD it needs "confirm_cost": true, like the page.
+    """
     try:
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
@@ -70,7 +78,12 @@ def create_pipeline(request):
         raise ApiError(400, "invalid_json", "The body must be a JSON object.")
     form = NewPipelineForm(body, owner=request.user)
     if not form.is_valid():
+        if form.needs_confirmation:
+            raise ApiError(422, "confirmation_required", form.errors["confirm_cost"][0], "confirm_cost")
         raise form_error(form, status=422)
+    refusal = Step.objects.over_quota(request.user, form.outputs)
+    if refusal:
+        raise ApiError(429, "too_many_steps", refusal, retry_after=QUOTA_RETRY_AFTER)
     pipeline = Pipeline.objects.create_from_request(request.user, form.cleaned_data)
     status_url = f"/api/pipelines/{pipeline.id}"
     response = JsonResponse({"id": pipeline.id, "status": pipeline.status, "status_url": status_url}, status=202)

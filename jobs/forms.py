@@ -6,8 +6,9 @@ from django import forms
 from django.conf import settings
 from django.urls import reverse
 
+from .catalog import bill, needs_confirmation
 from .models import TAG_NAME, Pipeline
-from .providers import ASPECT_RATIOS, IMAGES_PER_PROMPT_MAX, QUALITIES, VIDEO_RESOLUTIONS, estimate_cost
+from .providers import ASPECT_RATIOS, IMAGES_PER_PROMPT_MAX, QUALITIES, VIDEO_RESOLUTIONS
 
 
 class TagField(forms.CharField):
@@ -224,6 +225,7 @@ class NewPipelineForm(forms.Form):
         self.owner = owner
         self.cost = Decimal("0")
         self.outputs = 0
+        self.breakdown = []  # one line per stage: what is billed, how many, at what price
         self.needs_confirmation = False
 
     def clean_tags(self):
@@ -270,7 +272,7 @@ class NewPipelineForm(forms.Form):
         data["mode"] = data.get("mode") or "auto"
         prompts = data.get("prompts") or []
         data["name"] = data.get("name") or (prompts[0][:60] if prompts else "")
-        self._estimate(len(data.get("sources") or []) * len(prompts), data["i2i"], data["i2v"])
+        self._estimate({"sources": data.get("sources") or [], "prompts": prompts, "i2i": data["i2i"], "i2v": data["i2v"]})
         if self.outputs > settings.PIPELINE_MAX_OUTPUTS:
             self.add_error("prompts", f"This would make {self.outputs:,} outputs; a pipeline may make at most {settings.PIPELINE_MAX_OUTPUTS:,}.")
         elif not self.errors and self.over_threshold and not data.get("confirm_cost"):
@@ -280,7 +282,7 @@ class NewPipelineForm(forms.Form):
 
     @property
     def over_threshold(self):
-        return self.cost > Decimal(settings.PIPELINE_CONFIRM_ABOVE_USD)
+        return needs_confirmation(self.cost)
 
     def prompts_text(self):
         return "\n".join(_items(self["prompts"].value(), None))
@@ -303,11 +305,15 @@ class NewPipelineForm(forms.Form):
             stage[name] = data.get(name) or default
         return stage
 
-    def _estimate(self, pairs, i2i, i2v):
-        images = pairs * i2i["images_per_prompt"] if i2i else 0
-        videos = (images if i2i else pairs) * i2v["videos_per_image"] if i2v else 0
-        self.outputs = images + videos
-        cost = estimate_cost(i2i["model"], images=images) if i2i else Decimal("0")
-        if i2v:
-            cost += estimate_cost(i2v["model"], video_seconds=videos * i2v["duration"])
-        self.cost = cost
+    def _estimate(self, config):
+        """Outputs and cost of the plan, from the catalog's bill(): what the providers will charge."""
+        self.outputs = Pipeline.plan(config)
+        self.cost = Pipeline.estimate(config)
+        pairs = len(config["sources"]) * len(config["prompts"])
+        images = pairs * config["i2i"]["images_per_prompt"] if config["i2i"] else 0
+        counts = {"i2i": images, "i2v": (images if config["i2i"] else pairs) * (config["i2v"] or {}).get("videos_per_image", 1)}
+        for kind in ("i2i", "i2v"):
+            stage = config[kind]
+            if stage and counts[kind]:
+                price = bill(stage["model"], stage)
+                self.breakdown.append({"model": stage["model"], "count": counts[kind], "bill": price, "total": price.total * counts[kind]})

@@ -1,29 +1,33 @@
-import datetime
-import hashlib
+"""The pipeline domain: pipelines, their steps (one planned output each), outputs and tags.
+
+What runs a step lives elsewhere: the executor (executor.py), the life of each
+paid request (remote.py), the providers (providers/), the model catalog and its
+prices (catalog.py), and what the Jobs list loads and shows (listing.py).
+"""
+
 import logging
 from decimal import Decimal
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.validators import RegexValidator
 from django.db import models, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Concat
+from django.db.models import Count, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from i2v.lib.cache import bump_on_commit
-from i2v.lib.filters import created_between, text_search
-from i2v.lib.pagination import Ordering, count_for_list, paginate, pagination_json
+from i2v.lib.pagination import Ordering, paginate, pagination_json
 from i2v.lib.workqueue import Superseded, WorkItem, WorkQueueQuerySet, WorkSpec
-from library.models import Asset, original_path, rendition
-from media_processing.models import ProcessingJob
+from library.models import Asset
 
-from .providers import ProviderError, estimate_cost
+from .catalog import bill, provider_of
+from .listing import PipelineListQuerySet, PipelineRow
+from .providers import ProviderError
 
 logger = logging.getLogger(__name__)
 RUN_STEP = "jobs.tasks.run_step"
+DISPATCH_STEPS = "jobs.tasks.dispatch_steps"
 
 TAG_NAME = RegexValidator(r"^[a-z0-9-]{1,40}$", "Tags use lowercase letters, digits and dashes (at most 40).")
 COLOUR = RegexValidator(r"^#[0-9a-f]{6}$", "Colours look like #a1b2c3.")
@@ -66,73 +70,7 @@ class Tag(models.Model):
         return TAG_PALETTE[sum(name.encode()) % len(TAG_PALETTE)]
 
 
-class TagList(models.Aggregate):
-    """'id:name:colour' of every tag, comma-joined, in one column.
-
-    Tags ride along in the list query itself instead of a prefetch query; names
-    are [a-z0-9-] and colours hex, so ',' and ':' can't appear inside a value.
-    """
-
-    function = "STRING_AGG"
-    template = "%(function)s(%(expressions)s, ',')"
-    output_field = models.TextField()
-
-    def as_sqlite(self, compiler, connection, **extra):
-        return super().as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
-
-
-class PipelineQuerySet(models.QuerySet):
-    def filtered(self, *, status="", tag="", favorites=False, hidden="", q="", date_from=None, date_to=None, model=""):
-        """The Jobs page filters. Each maps onto an index named in Meta.indexes."""
-        qs = self
-        if hidden == "only":
-            qs = qs.filter(is_hidden=True)
-        elif hidden != "include":
-            qs = qs.filter(is_hidden=False)
-        if status:
-            qs = qs.filter(status=status)
-        if favorites:
-            qs = qs.filter(is_favorite=True)
-        if model:
-            qs = qs.filter(model=model)
-        if tag:
-            qs = qs.filter(pipelinetag__tag__name=tag)
-        return created_between(text_search(qs, q), date_from, date_to)
-
-    def for_jobs_page(self):
-        """Rows for the Jobs list: only the columns a row shows, plus counts,
-        first thumbnail and tags as subqueries evaluated for the page's rows only."""
-        first_output = Output.objects.filter(pipeline=OuterRef("pk")).order_by("position", "id")
-        return self.only(*Pipeline.LIST_FIELDS).with_tags().annotate(
-            step_count=_count(Step.objects.filter(pipeline=OuterRef("pk"))),
-            output_count=_count(Output.objects.filter(pipeline=OuterRef("pk"))),
-            cover_renditions=Subquery(first_output.values("asset__renditions")[:1]),
-            cover_kind=Subquery(first_output.values("asset__kind")[:1]),
-        )
-
-    def with_tags(self):
-        """Annotate tag_data ('id:name:colour,...') so tags cost no extra query."""
-        return self.annotate(
-            tag_data=Subquery(
-                PipelineTag.objects.filter(pipeline=OuterRef("pk"))
-                .order_by()
-                .values("pipeline")
-                .annotate(s=TagList(Concat("tag_id", Value(":"), "tag__name", Value(":"), "tag__colour")))
-                .values("s")
-            )
-        )
-
-    def jobs_list(self, filters, ordering, cursor, page_size):
-        """(page, total) for the Jobs page and GET /api/pipelines.
-
-        The total is counted only for a first page: later pages of an infinite
-        scroll don't show it, so they don't pay for it.
-        """
-        pipelines = self.filtered(**filters)
-        page = paginate(pipelines.for_jobs_page(), ordering, cursor, page_size)
-        total = None if cursor else pipelines.count_for_list()
-        return page, total
-
+class PipelineQuerySet(PipelineListQuerySet):
     def apply_bulk(self, action, owner, tag_name=""):
         """Apply a bulk action to these pipelines (already scoped to `owner`)."""
         if action == "delete":
@@ -158,8 +96,10 @@ class PipelineQuerySet(models.QuerySet):
         """A new pipeline from a validated request (NewPipelineForm.cleaned_data,
         or a rerun's copy of one), with its first stage's steps queued.
 
-        The steps' messages leave on commit, so a worker never looks for a
-        step the request hasn't committed yet; the request itself returns at once.
+        The steps go in with one bulk insert and no message each: one dispatch
+        message leaves on commit, and the dispatcher sends as many steps as the
+        provider has places for. So a 2,000-step pipeline costs the request a
+        few queries, and a worker never looks for a step not yet committed.
         """
         config = {key: cleaned[key] for key in ("sources", "prompts", "i2i", "i2v")}
         first_stage = config["i2i"] or config["i2v"]
@@ -168,6 +108,7 @@ class PipelineQuerySet(models.QuerySet):
                 owner=owner, name=cleaned["name"], description=cleaned.get("description", ""),
                 mode=cleaned.get("mode") or Pipeline.Mode.AUTO, model=first_stage["model"],
                 first_prompt=config["prompts"][0][:500], config=config, planned_steps=Pipeline.plan(config),
+                status=Pipeline.Status.RUNNING,
             )  # fmt: skip
             pipeline.set_search_text(config["prompts"])
             pipeline.save()
@@ -176,27 +117,11 @@ class PipelineQuerySet(models.QuerySet):
             kind = Step.Kind.I2I if config["i2i"] else Step.Kind.I2V
             inputs = [(asset_id, prompt) for asset_id in config["sources"] for prompt in config["prompts"]]
             pipeline.add_stage(kind, inputs, Step.Status.QUEUED)
-            pipeline.status = Pipeline.Status.RUNNING
-            pipeline.save(update_fields=["status", "updated_at"])
+            pipeline.refresh_progress()
         return pipeline
 
-    def count_for_list(self):
-        return count_for_list(self)
 
-
-def _instant(moment):
-    # Second precision in UTC ("2026-03-10T08:15:00Z"): all a script needs, and short.
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _count(qs):
-    return Coalesce(
-        Subquery(qs.order_by().values("pipeline").annotate(n=Count("*")).values("n")),
-        0,
-    )
-
-
-class Pipeline(models.Model):
+class Pipeline(PipelineRow, models.Model):
     # Sorts of the Jobs list; each ends on the primary key so the order is unique,
     # and each has a matching index below.
     ORDERINGS = {
@@ -226,7 +151,7 @@ class Pipeline(models.Model):
     # What a Jobs row shows; the list query loads nothing else (not description, not search_text).
     LIST_FIELDS = (
         "id", "owner_id", "name", "status", "mode", "model", "first_prompt",
-        "is_favorite", "is_hidden", "total_cost", "created_at", "planned_steps", "progress_done",
+        "is_favorite", "is_hidden", "total_cost", "created_at", "planned_steps", "progress_done", "activity",
     )  # fmt: skip
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pipelines")
@@ -253,6 +178,8 @@ class Pipeline(models.Model):
     # keeps both up to date (planned grows to the real count once a stage exists).
     planned_steps = models.PositiveIntegerField(default=0, db_default=0)
     progress_done = models.PositiveIntegerField(default=0, db_default=0)
+    # What is going on, in a few words for the row ("3 at fal, next in queue #2 · 1 failed").
+    activity = models.CharField(max_length=120, blank=True, default="", db_default="")
 
     objects = PipelineQuerySet.as_manager()
 
@@ -295,26 +222,6 @@ class Pipeline(models.Model):
     def is_active(self):
         return self.status in self.ACTIVE
 
-    @property
-    def model_label(self):
-        return settings.GENERATION_MODELS.get(self.model, {}).get("label", self.model)
-
-    @property
-    def tag_chips(self):
-        """Tags of a list row, decoded from the tag_data annotation (sorted by name)."""
-        data = self.tag_data  # from with_tags(): a row loaded without it is a bug, not a query
-        if not data:
-            return []
-        chips = []
-        for item in data.split(","):
-            tag_id, name, colour = item.split(":")
-            chips.append({"id": int(tag_id), "name": name, "colour": colour})
-        return sorted(chips, key=lambda c: c["name"])
-
-    @property
-    def cover(self):
-        return rendition(getattr(self, "cover_renditions", None), 150)
-
     def toggle(self, field):
         setattr(self, field, not getattr(self, field))
         self.save(update_fields=[field, "updated_at"])
@@ -332,27 +239,6 @@ class Pipeline(models.Model):
         )
         return {"outputs": page}
 
-    def as_summary(self):
-        """A list item of GET /api/pipelines, under 300 bytes (20 must fit in 6 KB).
-
-        Prompts, description and the hidden flag are in the detail; ?hidden=only
-        lists the hidden ones.
-        """
-        cover = self.cover
-        return {
-            "id": self.id,
-            "name": self.name,
-            "status": self.status,
-            "model": self.model,
-            "cost": str(self.total_cost),
-            "created_at": _instant(self.created_at),
-            "is_favorite": self.is_favorite,
-            "step_count": self.step_count,
-            "output_count": self.output_count,
-            "thumbnail_url": cover["url"] if cover else None,
-            "tags": [t["name"] for t in self.tag_chips],
-        }
-
     def as_detail(self, steps, outputs):
         return {
             "id": self.id,
@@ -367,43 +253,70 @@ class Pipeline(models.Model):
             "is_favorite": self.is_favorite,
             "is_hidden": self.is_hidden,
             "tags": [t["name"] for t in self.tag_chips],
-            "progress": {"done": self.progress_done, "planned": self.planned_steps},
+            "progress": {"done": self.progress_done, "planned": self.planned_steps, "activity": self.activity},
             "steps": [s.as_json() for s in steps],
             "outputs": [o.as_json() for o in outputs.items],
             "outputs_pagination": pagination_json(outputs),
         }
 
+    # --- The plan: one step per planned output ------------------------------------------------
+
     @staticmethod
     def plan(config):
-        """Steps the config will make: one per (source, prompt) in the first stage,
-        and one i2v step per i2i image when both stages are on."""
+        """Steps (= outputs) the config will make: sources x prompts x images in the
+        image stage, and videos of each of its images (or of each source) in the video stage."""
         pairs = len(config["sources"]) * len(config["prompts"])
-        if config["i2i"] and config["i2v"]:
-            return pairs + pairs * config["i2i"]["images_per_prompt"]
-        return pairs
+        images = pairs * config["i2i"]["images_per_prompt"] if config["i2i"] else 0
+        videos = (images if config["i2i"] else pairs) * config["i2v"]["videos_per_image"] if config["i2v"] else 0
+        return images + videos
+
+    @staticmethod
+    def estimate(config):
+        """What the config costs, from the catalog's bill() of each planned output."""
+        pairs = len(config["sources"]) * len(config["prompts"])
+        cost = Decimal("0")
+        images = 0
+        if config["i2i"]:
+            images = pairs * config["i2i"]["images_per_prompt"]
+            cost += images * bill(config["i2i"]["model"], config["i2i"]).total
+        if config["i2v"]:
+            videos = (images if config["i2i"] else pairs) * config["i2v"]["videos_per_image"]
+            cost += videos * bill(config["i2v"]["model"], config["i2v"]).total
+        return cost
 
     def add_stage(self, kind, inputs, status):
-        """Create the steps of one stage from (asset id, prompt) pairs; queued ones are sent on commit."""
+        """The steps of one stage, from (asset id, prompt) pairs: as many per pair as
+        the stage makes outputs, each with a seed of its own. Queued ones are sent
+        by the dispatcher, woken once on commit."""
         stage = self.config["i2i" if kind == Step.Kind.I2I else "i2v"]
+        per_input = stage.get("images_per_prompt" if kind == Step.Kind.I2I else "videos_per_image") or 1
         start = self.steps.count()
-        steps = Step.objects.bulk_create(
+        provider, now = provider_of(stage["model"]), timezone.now()
+        estimate = bill(stage["model"], stage).total
+        steps = [
             Step(
-                owner_id=self.owner_id, pipeline=self, kind=kind, order=start + n, status=status,
-                config={**stage, "prompt": prompt}, inputs={"asset_id": asset_id},
-                cost_estimate=Step.estimate(kind, stage), sent_at=timezone.now() if status == Step.Status.QUEUED else None,
+                owner_id=self.owner_id, pipeline=self, kind=kind, order=start + n, variant=variant, status=status,
+                provider=provider, config={**stage, "prompt": prompt, "seed": stage.get("seed", 0) + variant},
+                inputs={"asset_id": asset_id}, cost_estimate=estimate, available_at=now,
             )  # fmt: skip
-            for n, (asset_id, prompt) in enumerate(inputs)
-        )
+            for n, (asset_id, prompt, variant) in enumerate(
+                (asset_id, prompt, variant) for asset_id, prompt in inputs for variant in range(per_input)
+            )
+        ]
+        Step.objects.bulk_create(steps, batch_size=1000)
+        bump_on_commit("jobs", self.owner_id)
         if status == Step.Status.QUEUED:
-            Step.objects.send_on_commit(steps)
+            Step.objects.wake_dispatcher()
         return steps
+
+    # --- Moving on ----------------------------------------------------------------------------
 
     def advance(self):
         """Called whenever a step finishes: start the next stage when the first is
         done, then derive status, cost and progress from the steps.
 
         The pipeline row is locked, so two steps finishing at once can't both
-        create the i2v stage.
+        create the video stage.
         """
         with transaction.atomic():
             pipeline = Pipeline.objects.select_for_update().filter(pk=self.pk).first()
@@ -419,7 +332,7 @@ class Pipeline(models.Model):
         if self.steps.filter(kind=Step.Kind.I2V).exists():
             return  # already started
         if self.steps.filter(kind=Step.Kind.I2I).exclude(status=Step.Status.COMPLETED).exists():
-            return  # failed i2i steps wait for a retry: their images would be missing from the videos
+            return  # failed image steps wait for a retry: their images would be missing from the videos
         images = self.outputs.filter(step__kind=Step.Kind.I2I, asset__kind="image").select_related("step")
         inputs = [(o.asset_id, o.step.prompt) for o in images.order_by("position", "id")]
         paused = self.mode == Pipeline.Mode.CHECKPOINT
@@ -427,12 +340,12 @@ class Pipeline(models.Model):
 
     def refresh_progress(self):
         counts = dict(self.steps.order_by().values_list("status").annotate(n=Count("id")))
-        active = counts.get(Step.Status.QUEUED, 0) + counts.get(Step.Status.RUNNING, 0)
+        active = sum(counts.get(s, 0) for s in Step.ACTIVE)
         if active:
             status = Pipeline.Status.RUNNING
         elif counts.get(Step.Status.REVIEW):
             status = Pipeline.Status.PAUSED
-        elif counts.get(Step.Status.FAILED):
+        elif counts.get(Step.Status.FAILED) or counts.get(Step.Status.UNKNOWN):
             status = Pipeline.Status.FAILED
         elif counts.get(Step.Status.CANCELLED):
             status = Pipeline.Status.CANCELLED
@@ -444,59 +357,100 @@ class Pipeline(models.Model):
         self.total_cost = self.steps.aggregate(c=Coalesce(Sum("cost_actual"), Decimal("0")))["c"]
         self.progress_done = counts.get(Step.Status.COMPLETED, 0)
         self.planned_steps = max(sum(counts.values()), self.planned_steps if self._stage_missing() else 0)
-        self.save(update_fields=["status", "total_cost", "progress_done", "planned_steps", "updated_at"])
+        self.activity = self.describe_activity(counts) if active or counts.get(Step.Status.UNKNOWN) else ""
+        self.save(update_fields=["status", "total_cost", "progress_done", "planned_steps", "activity", "updated_at"])
+
+    def describe_activity(self, counts=None):
+        """A few words on what the steps are doing: at the provider, in its queue, failed, unknown."""
+        counts = counts if counts is not None else dict(self.steps.order_by().values_list("status").annotate(n=Count("id")))
+        parts = []
+        waiting = self.steps.filter(status=Step.Status.WAITING)
+        if counts.get(Step.Status.WAITING):
+            ahead = waiting.filter(queue_position__isnull=False).order_by("queue_position").values_list("queue_position", flat=True).first()
+            busy = waiting.filter(progress__gt=0).aggregate(p=models.Max("progress"))["p"]
+            note = f"{counts[Step.Status.WAITING]} at the provider"
+            if ahead is not None:
+                note += f", next in its queue at #{ahead + 1}"
+            elif busy:
+                note += f", {busy}% done"
+            parts.append(note)
+        if counts.get(Step.Status.RUNNING):
+            parts.append(f"{counts[Step.Status.RUNNING]} running")
+        if counts.get(Step.Status.QUEUED):
+            parts.append(f"{counts[Step.Status.QUEUED]} queued")
+        if counts.get(Step.Status.FAILED):
+            parts.append(f"{counts[Step.Status.FAILED]} failed")
+        if counts.get(Step.Status.UNKNOWN):
+            parts.append(f"{counts[Step.Status.UNKNOWN]} outcome unknown")
+        return " · ".join(parts)[:120]
 
     def _stage_missing(self):
         # While the i2v stage doesn't exist yet, the plan still counts its steps.
         return bool(self.config.get("i2i") and self.config.get("i2v")) and not self.steps.filter(kind=Step.Kind.I2V).exists()
 
     def cancel(self):
-        """Stop everything: waiting steps are cancelled, and running ones see it at their next heartbeat."""
-        stoppable = (Step.Status.PENDING, Step.Status.QUEUED, Step.Status.RUNNING, Step.Status.REVIEW)
+        """Stop everything: waiting steps are cancelled, running ones see it at their
+        next checkpoint, and requests at a provider are cancelled there by the poller."""
+        stoppable = (*Step.ACTIVE, Step.Status.PENDING, Step.Status.REVIEW, Step.Status.UNKNOWN)
         with transaction.atomic():
             self._lock()
-            self.steps.filter(status__in=stoppable).update(status=Step.Status.CANCELLED, finished_at=timezone.now())
+            self.steps.filter(status__in=stoppable).update(
+                status=Step.Status.CANCELLED, finished_at=timezone.now(), leased_until=None, queue_position=None
+            )
             self.refresh_progress()
 
     def _lock(self):
         # The same lock advance() takes: an action and a finishing step never interleave.
         Pipeline.objects.select_for_update().filter(pk=self.pk).first()
 
+    @property
+    def retryable_steps(self):
+        """Steps a person may run again: failed ones, and those whose outcome is unknown."""
+        return self.steps.filter(status__in=(Step.Status.FAILED, Step.Status.UNKNOWN))
+
+    def retry_cost(self):
+        """What retrying costs at most: each retried step may be billed once more."""
+        return self.retryable_steps.aggregate(c=Coalesce(Sum("cost_estimate"), Decimal("0")))["c"]
+
     def retry_failed(self):
-        """Failed steps get a fresh set of attempts; the number re-queued."""
+        """Failed and unknown steps get a fresh set of attempts (a person asked: each
+        may be paid for once more); the number queued again."""
         with transaction.atomic():
             self._lock()
-            steps = list(self.steps.filter(status=Step.Status.FAILED))
-            self.steps.filter(pk__in=[s.pk for s in steps]).update(
-                status=Step.Status.QUEUED, attempts=0, error="", progress=0, finished_at=None, leased_until=None,
-                available_at=timezone.now(), sent_at=timezone.now(),
-            )
-            Step.objects.send_on_commit(steps)
+            retried = self.retryable_steps.update(
+                status=Step.Status.QUEUED, phase=Step.Phase.SUBMIT, attempts=0, error="", progress=0, queue_position=None,
+                progress_note="", finished_at=None, leased_until=None, available_at=timezone.now(), sent_at=None,
+            )  # fmt: skip
             self.refresh_progress()
-        return len(steps)
+            Step.objects.wake_dispatcher()
+        return retried
 
     def approve(self):
         """Checkpoint mode: run the stage waiting for review."""
         with transaction.atomic():
             self._lock()
-            steps = list(self.steps.filter(status=Step.Status.REVIEW))
-            self.steps.filter(pk__in=[s.pk for s in steps]).update(status=Step.Status.QUEUED, sent_at=timezone.now())
-            Step.objects.send_on_commit(steps)
+            approved = self.steps.filter(status=Step.Status.REVIEW).update(
+                status=Step.Status.QUEUED, available_at=timezone.now(), sent_at=None
+            )
             self.refresh_progress()
-        return len(steps)
+            Step.objects.wake_dispatcher()
+        return approved
 
     @property
     def can_rerun(self):
         # Pipelines made before the New pipeline page (imports, seed data) have no config to copy.
         return bool(self.config.get("prompts") and self.config.get("sources"))
 
-    def rerun(self):
-        """A new pipeline with the same sources, prompts and settings."""
-        cleaned = {
+    def rerun_request(self):
+        """The cleaned request a rerun creates the new pipeline from."""
+        return {
             **self.config, "name": self.name, "description": self.description, "mode": self.mode,
             "tags": list(self.tags.values_list("name", flat=True)),
         }  # fmt: skip
-        return Pipeline.objects.create_from_request(self.owner, cleaned)
+
+    def rerun(self):
+        """A new pipeline with the same sources, prompts and settings."""
+        return Pipeline.objects.create_from_request(self.owner, self.rerun_request())
 
     def set_search_text(self, prompts=()):
         self.search_text = " ".join([self.name, *prompts]).lower()
@@ -520,33 +474,73 @@ class PipelineTag(models.Model):
         ]
 
 
-def provider_of(model_id):
-    return settings.GENERATION_MODELS.get(model_id, {}).get("provider", "")
-
-
 class StepQuerySet(WorkQueueQuerySet):
     def for_run(self):
         return self.select_related("pipeline")
 
-    def claim(self, pk, now=None, _retried=False):
-        """The shared claim, and then the provider's concurrency limit: a step over
-        it is handed back (the attempt not counted) and sent again a little later."""
-        step = super().claim(pk, now, _retried)
-        if isinstance(step, Step) and self.running_for_provider(step.provider) > step.provider_limit:
-            # Claim first, count after: two workers racing for the last slot both
-            # see the other and back off, rather than both running over the limit.
-            step.defer(settings.GENERATION_CONCURRENCY_RETRY_SECONDS)
-            return None
-        return step
+    def active(self):
+        return self.filter(status__in=Step.ACTIVE)
 
-    def running_for_provider(self, provider):
-        models_of = [m for m, spec in settings.GENERATION_MODELS.items() if spec.get("provider") == provider]
-        return self.filter(status=Step.Status.RUNNING, config__model__in=models_of).count()
+    def wake_dispatcher(self):
+        """Send one dispatch message on commit: the dispatcher sends the steps."""
+        from .tasks import dispatch_steps
+
+        def send():
+            try:
+                from i2v.lib.broker import producer
+
+                with producer() as pooled:
+                    dispatch_steps.apply_async(producer=pooled, retry=False)
+            except Exception:  # noqa: BLE001 - the sweeper dispatches within WORK_SWEEP_SECONDS anyway
+                logger.warning("could not wake the dispatcher; the sweeper will send the steps", exc_info=True)
+
+        transaction.on_commit(send)
+
+    def dispatch(self, now=None, limit=None):
+        """Send due steps, as many as their providers have places for: a step being
+        submitted or about to be takes a place, so the workers never hold more
+        messages than the providers take. Fetches need no place."""
+        from .providers import get_provider
+        from .remote import RemoteRequest
+
+        now = now or timezone.now()
+        base = WorkQueueQuerySet.dispatch
+        sent = base(self.filter(phase=Step.Phase.FETCH), now, limit)
+        due = self.filter(status=Step.Status.QUEUED, phase=Step.Phase.SUBMIT, sent_at__isnull=True, available_at__lte=now)
+        for name, model in dict(due.order_by().values_list("provider", "config__model").distinct()[:50]).items():
+            try:
+                provider = get_provider(model)
+            except ProviderError:
+                provider = None
+            if provider is None:
+                sent += base(self.filter(phase=Step.Phase.SUBMIT, provider=name), now, limit)  # fails readably when run
+                continue
+            taking = Step.objects.filter(provider=name, phase=Step.Phase.SUBMIT).filter(
+                Q(status=Step.Status.RUNNING) | Q(status=Step.Status.QUEUED, sent_at__isnull=False)
+            )
+            free = RemoteRequest.objects.free_places(name, provider.account, provider.limit) - taking.count()
+            if free > 0:
+                sent += base(self.filter(phase=Step.Phase.SUBMIT, provider=name), now, min(free, limit or free))
+        return sent
+
+    def over_quota(self, owner, adding):
+        """Why `owner` may not add `adding` more steps now, or "" (GENERATION_MAX_STEPS_IN_FLIGHT)."""
+        limit = settings.GENERATION_MAX_STEPS_IN_FLIGHT
+        flying = self.filter(owner=owner, status__in=Step.ACTIVE).count()
+        if flying + adding <= limit:
+            return ""
+        return (
+            f"You have {flying:,} steps queued or running, and this would add {adding:,}: at most {limit:,} may be in "
+            "flight at once. Wait for some to finish, or cancel some."
+        )
 
 
 class Step(WorkItem):
-    """One (source, prompt) of a stage, run by a worker on the shared work-queue
-    mechanism (i2v/lib/workqueue.py)."""
+    """One planned output: a source and a prompt at one stage, with a seed of its
+    own. A worker submits it to its provider (phase submit), it waits there
+    (remote) while the poller asks after it, and a worker fetches its file into
+    the library (fetch); the shared work-queue mechanism (i2v/lib/workqueue.py)
+    leases, retries and sweeps it."""
 
     class Kind(models.TextChoices):
         PROMPT_ENHANCE = "prompt_enhance", "prompt enhance"
@@ -556,24 +550,38 @@ class Step(WorkItem):
     class Status(models.TextChoices):
         PENDING = "pending"
         QUEUED = "queued"
-        RUNNING = "running"
+        RUNNING = "running"  # a worker holds it (submitting, or fetching its file)
+        WAITING = "waiting"  # at the provider
         REVIEW = "review"
         COMPLETED = "completed"
         FAILED = "failed"
         CANCELLED = "cancelled"
+        UNKNOWN = "unknown"  # the provider may have run it: a person decides
 
+    class Phase(models.TextChoices):
+        SUBMIT = "submit"
+        REMOTE = "remote"
+        FETCH = "fetch"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING, Status.WAITING)
     work = WorkSpec(task=RUN_STEP, queues=(settings.GENERATION_QUEUE,), backoff_setting="GENERATION_BACKOFF_SECONDS")
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="steps")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     order = models.PositiveIntegerField(default=0)
+    variant = models.PositiveSmallIntegerField(default=0, db_default=0)  # nth output of its source and prompt
     config = models.JSONField(default=dict, blank=True)
     inputs = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.SUBMIT, db_default=Phase.SUBMIT)
+    provider = models.CharField(max_length=16, blank=True, default="", db_default="")
     progress = models.PositiveSmallIntegerField(default=0)  # percent
+    queue_position = models.IntegerField(null=True, blank=True)
+    progress_note = models.CharField(max_length=200, blank=True, default="", db_default="")
     cost_estimate = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
     cost_actual = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
+    cost_reported = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     queue = models.CharField(max_length=16, default=settings.GENERATION_QUEUE, db_default=settings.GENERATION_QUEUE)
     priority = models.PositiveSmallIntegerField(default=0, db_default=0)
@@ -584,15 +592,15 @@ class Step(WorkItem):
         indexes = [
             # Expanded row and step counts: pipeline_id=? ORDER BY order, id
             models.Index(fields=["pipeline", "order", "id"], name="step_pipeline_order"),
-            # Provider concurrency: status='running' [AND config->>'model' IN (...)]
+            # Per-user quota of steps in flight: owner=? AND status IN ('queued','running','waiting')
             models.Index(
-                fields=["status", "heartbeat_at"], name="step_active_heartbeat",
-                condition=models.Q(status__in=["queued", "running"]),
+                fields=["owner", "status"], name="step_owner_active",
+                condition=models.Q(status__in=["queued", "running", "waiting"]),
             ),
-            # Sweeper, due steps with no message in flight:
-            # status='queued' AND sent_at IS NULL AND available_at <= ? ORDER BY priority, available_at
+            # Dispatcher, due steps with no message in flight, per provider:
+            # status='queued' AND sent_at IS NULL AND provider=? AND available_at <= ? ORDER BY priority, available_at
             models.Index(
-                fields=["priority", "available_at"], condition=Q(status="queued", sent_at__isnull=True),
+                fields=["provider", "priority", "available_at"], condition=Q(status="queued", sent_at__isnull=True),
                 name="step_unsent_due",
             ),
             # Sweeper, messages in flight, oldest first: status='queued' AND sent_at < ? ORDER BY sent_at
@@ -611,13 +619,18 @@ class Step(WorkItem):
             "id": self.id,
             "kind": self.kind,
             "order": self.order,
+            "variant": self.variant,
             "status": self.status,
+            "phase": self.phase,
             "progress": self.progress,
+            "queue_position": self.queue_position,
+            "note": self.progress_note,
             "model": self.model_name,
             "prompt": self.prompt,
             "config": self.config,
             "cost_estimate": str(self.cost_estimate),
             "cost_actual": str(self.cost_actual),
+            "cost_reported": None if self.cost_reported is None else str(self.cost_reported),
             "error": self.error,
             "attempts": self.attempts,
             "started_at": self.started_at.isoformat() if self.started_at else None,
@@ -629,18 +642,12 @@ class Step(WorkItem):
         return self.config.get("model", "")
 
     @property
-    def provider(self):
-        return provider_of(self.model_name)
+    def model_label(self):
+        return settings.GENERATION_MODELS.get(self.model_name, {}).get("label", self.model_name)
 
     @property
-    def provider_limit(self):
-        return settings.GENERATION_CONCURRENCY.get(self.provider, 1)
-
-    @staticmethod
-    def estimate(kind, stage):
-        if kind == Step.Kind.I2I:
-            return estimate_cost(stage["model"], images=stage["images_per_prompt"])
-        return estimate_cost(stage["model"], video_seconds=stage["duration"] * stage["videos_per_image"])
+    def prompt(self):
+        return self.config.get("prompt", "")
 
     # --- The work queue's hooks ----------------------------------------------------------
 
@@ -663,9 +670,22 @@ class Step(WorkItem):
     def failed_fields(self, now):
         return {"finished_at": now}
 
+    def lease_ran_out(self, message, now):
+        """A worker died holding this step. If it died sending the request, the
+        request may be running: never sent again by itself (unknown outcome)."""
+        from .providers import get_provider
+
+        sending = self.requests.filter(state="sending").order_by("-attempt").first()
+        if self.phase == Step.Phase.SUBMIT and sending is not None:
+            if not get_provider(self.model_name).resubmit_safe:
+                self.submission_lost(sending, "The worker stopped while sending this request; the provider may have it.")
+                return "unknown"
+            sending.refused("The worker stopped before recording the answer; it costs nothing to run again.")
+        return super().lease_ran_out(message, now)
+
     def beat(self, note=None):
-        """on_progress for providers: stops the run (Superseded) as soon as the step
-        is cancelled or taken over, so a cancel never pays for more."""
+        """on_progress for synchronous providers: stops the run (Superseded) as soon as
+        the step is cancelled or taken over, so a cancel never pays for more."""
         if not self.mine().exists():
             raise Superseded(f"{self} was cancelled or taken over")
         self.checkpoint()
@@ -684,50 +704,97 @@ class Step(WorkItem):
             # Deleted from the library since the pipeline was made: no retry will bring it back.
             raise ProviderError(f"The source image #{self.inputs['asset_id']} is no longer in the library.") from None
 
-    def finish(self, files, cost):
-        """Store the files as assets with outputs and mark the step completed, all
-        or nothing; False if the step stopped being ours meanwhile."""
+    # --- What its requests make of it (remote.py calls these) ------------------------------
+
+    def handed_off(self, request):
+        """The provider took the request: the step waits there, no worker holds it."""
+        done = self.mine().update(
+            status=Step.Status.WAITING, phase=Step.Phase.REMOTE, leased_until=None, queue_position=request.queue_position,
+            progress_note=f"Sent to {request.provider}", error="",
+        )  # fmt: skip
+        return bool(done)
+
+    def submission_lost(self, request, error):
+        """The submission got no answer. With a way to find it (a lookup, a webhook)
+        the step waits for that; without one its owner is asked, at once."""
+        from .providers import get_provider
+
+        provider = get_provider(self.model_name)
+        can_find = provider.can_lookup or bool(provider.webhooks and request.webhook_url)
+        request.lost(error, can_find)
+        status = Step.Status.WAITING if can_find else Step.Status.UNKNOWN
+        note = "Outcome unknown; looking for it at the provider" if can_find else ""
+        self.mine().update(
+            status=status, phase=Step.Phase.REMOTE, leased_until=None, progress_note=note,
+            error=f"Outcome unknown: {error}"[:500], finished_at=None if can_find else timezone.now(),
+        )  # fmt: skip
+        if not can_find:
+            self.pipeline.advance()
+
+    def show_progress(self, request):
+        note = f"In {request.provider}'s queue" if request.queue_position is not None else f"Running at {request.provider}"
+        if request.progress:
+            note += f", {request.progress}%"
+        if request.logs:
+            note += f": {request.logs.splitlines()[-1]}"
+        Step.objects.filter(pk=self.pk, status__in=(Step.Status.WAITING, Step.Status.UNKNOWN)).update(
+            status=Step.Status.WAITING, queue_position=request.queue_position, progress=request.progress or 0,
+            progress_note=note[:200],
+        )  # fmt: skip
+
+    def record_cost(self):
+        """The step's cost: what its requests were billed, and what the providers reported."""
+        from .remote import RemoteRequest
+
+        mine = RemoteRequest.objects.filter(step=self.pk).order_by().values("step")
+        Step.objects.filter(pk=self.pk).update(
+            cost_actual=Coalesce(Subquery(mine.annotate(s=Sum("cost")).values("s")), Decimal("0")),
+            cost_reported=Subquery(mine.annotate(s=Sum("reported_cost")).values("s")),
+        )
+
+    def fetch_result(self, request):
+        """The provider finished: a worker fetches the file (the cost is already recorded).
+        A result that arrives for a step whose outcome was unknown is fetched too: it was paid for."""
+        moved = Step.objects.filter(pk=self.pk, status__in=(Step.Status.WAITING, Step.Status.UNKNOWN)).update(
+            status=Step.Status.QUEUED, phase=Step.Phase.FETCH, attempts=0, available_at=timezone.now(),
+            sent_at=timezone.now(), queue_position=None, progress=100, progress_note="Fetching the result",
+            finished_at=None, error="",
+        )  # fmt: skip
+        if moved:
+            Step.objects.send_on_commit([Step.objects.get(pk=self.pk)])
+        self.pipeline.advance()
+
+    def provider_failed(self, request):
+        """The provider failed or cancelled the request: the step fails with its
+        message. It was submitted once; only a person submits it again."""
+        Step.objects.filter(pk=self.pk, status__in=(Step.Status.WAITING, Step.Status.UNKNOWN)).update(
+            status=Step.Status.FAILED, error=request.error[:500], finished_at=timezone.now(), queue_position=None,
+            progress_note="",
+        )  # fmt: skip
+        self.pipeline.advance()
+
+    def outcome_unknown(self, request):
+        """Nobody could find the request: its owner decides whether to run it again."""
+        Step.objects.filter(pk=self.pk, status=Step.Status.WAITING).update(
+            status=Step.Status.UNKNOWN, finished_at=timezone.now(), progress_note="",
+            error=f"Outcome unknown: {request.provider} may have run it; retrying may cost {request.cost or self.cost_estimate} again.",
+        )  # fmt: skip
+        self.pipeline.advance()
+
+    def finish(self, files, request):
+        """Store the files as assets with outputs, record the request as stored and mark
+        the step completed, all or nothing; False if the step stopped being ours."""
         with transaction.atomic():
-            if not self.complete(cost_actual=cost, progress=100):
+            if not self.complete(progress=100, queue_position=None, progress_note=""):
                 return False
-            for position, file in enumerate(files):
-                asset = store_generated(self.owner_id, file, self.prompt)
+            for file in files:
+                asset = Asset.objects.store_generated(self.owner_id, file, self.prompt)
                 Output.objects.create(
-                    owner_id=self.owner_id, step=self, pipeline_id=self.pipeline_id, asset=asset,
-                    position=self.order * 10 + position,
-                )  # fmt: skip
+                    owner_id=self.owner_id, step=self, pipeline_id=self.pipeline_id, asset=asset, position=self.order
+                )
+            request.stored()
+            self.record_cost()
         return True
-
-    @property
-    def model_label(self):
-        return settings.GENERATION_MODELS.get(self.model_name, {}).get("label", self.model_name)
-
-    @property
-    def prompt(self):
-        return self.config.get("prompt", "")
-
-
-def store_generated(owner_id, file, prompt):
-    """The Asset for a generated file: stored once per owner by content (sha256),
-    through the storage API, and given renditions like any upload."""
-    sha256 = hashlib.sha256(file.data).hexdigest()
-    existing = Asset.objects.filter(owner_id=owner_id, sha256=sha256).first()
-    if existing:
-        return existing
-    name = original_path(Asset(sha256=sha256), f"generated.{file.extension}")
-    if not default_storage.exists(name):
-        name = default_storage.save(name, ContentFile(file.data))
-    asset, created = Asset.objects.get_or_create(
-        owner_id=owner_id, sha256=sha256,
-        defaults={
-            "kind": file.kind, "source": Asset.Source.GENERATED, "original": name, "prompt": prompt,
-            "filename": f"{sha256[:12]}.{file.extension}", "mime": file.mime, "bytes": file.size,
-            "width": file.width, "height": file.height, "duration": file.duration,
-        },
-    )  # fmt: skip
-    if created:
-        ProcessingJob.objects.schedule_upload(asset)
-    return asset
 
 
 class Output(models.Model):
@@ -767,3 +834,7 @@ class Output(models.Model):
             "poster_url": thumb["url"] if thumb and asset.kind == "video" else None,
             "original_url": asset.original_url,
         }
+
+
+# Registered with the app (remote.py keeps the life of each paid request).
+from .remote import RemoteRequest  # noqa: E402, F401

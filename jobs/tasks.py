@@ -1,11 +1,13 @@
-"""The pipeline executor. Step rows, not Celery, say what is queued, running,
-done or failed (i2v/lib/workqueue.py); messages carry only a step id, and a
-duplicate finds nothing to claim.
+"""Celery tasks of the generation queue. Step rows, not Celery, say what is
+queued, running, waiting at a provider, done or failed (i2v/lib/workqueue.py);
+messages carry only a step id, and a duplicate finds nothing to claim.
 
-run_step is acks_late with reject_on_worker_lost: a worker that dies mid-step
-gives the message back. The sweeper (sweep_steps, on the `control` queue every
-WORK_SWEEP_SECONDS) covers the rest from the rows: a lease that ran out, a
-message the broker lost.
+run_step submits a step or fetches its result (jobs/executor.py): short, never
+waiting on a provider. The control queue's tasks keep things moving: the
+poller asks providers about requests in flight (check_remote, every
+GENERATION_POLL_SECONDS), the dispatcher sends steps as providers have places
+for them (dispatch_steps), and the sweeper takes back steps whose worker died
+(sweep_steps, every WORK_SWEEP_SECONDS).
 """
 
 import logging
@@ -13,10 +15,11 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from i2v.lib.workqueue import pause_for_tests, run_task
+from i2v.lib.workqueue import run_task
 
+from . import executor
 from .models import RUN_STEP, Step
-from .providers import get_provider
+from .remote import check_due
 
 logger = logging.getLogger(__name__)
 
@@ -30,32 +33,24 @@ logger = logging.getLogger(__name__)
     time_limit=settings.GENERATION_TIME_LIMIT,
 )
 def run_step(step_id):
-    return run_task(Step, step_id, _run)
+    outcome = run_task(Step, step_id, executor.run)
+    # A place may have freed (a synchronous step ended): send the next ones now, not at the next tick.
+    Step.objects.dispatch()
+    return outcome
 
 
-def _run(step):
-    files, cost = _generate(step)
-    pause_for_tests(step)
-    finished = step.finish(files, cost)
-    step.pipeline.advance()
-    return "completed" if finished else "cancelled"
+@shared_task(name="jobs.tasks.check_remote", ignore_result=True)
+def check_remote():
+    checked, changed = check_due()
+    sent = Step.objects.dispatch() if checked or changed else 0
+    if changed or sent:
+        logger.info("check_remote: %d checked, %d changed, %d steps sent", checked, changed, sent)
+    return f"check_remote: {checked} checked, {changed} changed, {sent} sent"
 
 
-def _generate(step):
-    """(files, cost) of one step from its provider, renewing the lease as it goes."""
-    provider = get_provider(step.model_name)
-    source = step.source_bytes()
-    if step.kind == Step.Kind.I2I:
-        result = provider.generate_images(source, step.prompt, step.config, on_progress=step.beat)
-        return result.files, result.cost
-    files, cost = [], 0
-    for video in range(step.config.get("videos_per_image", 1)):
-        # A different seed per video, so two videos of one image differ.
-        result = provider.generate_video(source, step.prompt, {**step.config, "seed": video}, on_progress=step.beat)
-        files += result.files
-        cost += result.cost
-        step.beat()  # between videos too: a cancel must not pay for the next one
-    return files, cost
+@shared_task(name="jobs.tasks.dispatch_steps", ignore_result=True)
+def dispatch_steps():
+    return f"dispatch_steps: {Step.objects.dispatch()} sent"
 
 
 @shared_task(name="jobs.tasks.sweep_steps", ignore_result=True)

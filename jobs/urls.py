@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import api, views, webhooks
 
 app_name = "jobs"
 
@@ -26,4 +26,5 @@ urlpatterns = [
     path("api/pipelines", api.pipelines, name="api_list"),
     path("api/pipelines/<int:pipeline_id>", api.pipeline, name="api_detail"),
     path("api/pipelines/<int:pipeline_id>/outputs", api.pipeline_outputs, name="api_outputs"),
+    path("hooks/<str:provider>/<str:token>", webhooks.provider_webhook, name="webhook"),
 ]

@@ -10,8 +10,9 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, resw
 from i2v.lib.lists import list_results
 from i2v.lib.pagination import CursorError
 
+from .catalog import needs_confirmation
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, TagForm, asset_ids
-from .models import Pipeline
+from .models import Pipeline, Step
 
 PAGE = "jobs/jobs_page.html"
 DETAIL = "jobs/pipeline_detail.html"
@@ -84,9 +85,36 @@ def pipeline_outputs(request, pipeline_id):
 @require_GET
 @login_required
 def row_menu(request, pipeline_id):
-    """The row's action menu, loaded when first opened to keep every row small."""
-    pipeline = get_object_or_404(request.user.pipelines.only("id", "name", "is_hidden", "status"), pk=pipeline_id)
-    return render(request, f"{PAGE}#menu", {"p": pipeline})
+    """The row's action menu, loaded when first opened to keep every row small. It
+    knows what a rerun and a retry would cost, so spending asks first above the threshold."""
+    pipeline = get_object_or_404(request.user.pipelines.only("id", "name", "is_hidden", "status", "config"), pk=pipeline_id)
+    rerun_cost, retry_cost = _rerun_cost(pipeline), pipeline.retry_cost()
+    context = {
+        "p": pipeline, "rerun_cost": rerun_cost, "retry_cost": retry_cost,
+        "confirm_rerun": rerun_cost is not None and needs_confirmation(rerun_cost), "confirm_retry": needs_confirmation(retry_cost),
+    }  # fmt: skip
+    return render(request, f"{PAGE}#menu", context)
+
+
+def _rerun_cost(pipeline):
+    return Pipeline.estimate(pipeline.config) if pipeline.can_rerun else None
+
+
+def _unconfirmed(request, cost, what):
+    """The refusal of a spending action above the threshold that wasn't confirmed, or None."""
+    if not needs_confirmation(cost) or request.POST.get("confirm") == "1":
+        return None
+    error = f"{what} may cost up to ${cost:.2f}; confirm to go ahead."
+    return render(request, f"{PAGE}#flash", {"error": error}, status=422)
+
+
+def _over_quota(request, adding):
+    refusal = Step.objects.over_quota(request.user, adding)
+    if not refusal:
+        return None
+    response = render(request, f"{PAGE}#flash", {"error": refusal}, status=429)
+    response["Retry-After"] = "60"
+    return response
 
 
 @require_POST
@@ -192,8 +220,14 @@ def new_pipeline(request):
         return render(request, NEW, _new_context(request, form, chosen))
     form = NewPipelineForm(request.POST, owner=request.user)
     if form.is_valid():
-        Pipeline.objects.create_from_request(request.user, form.cleaned_data)
-        return _to_jobs(request)
+        refusal = Step.objects.over_quota(request.user, form.outputs)
+        if not refusal:
+            Pipeline.objects.create_from_request(request.user, form.cleaned_data)
+            return _to_jobs(request)
+        form.add_error(None, refusal)
+        template = f"{NEW}#form" if request.htmx else NEW
+        context = _new_context(request, form, asset_ids(request.POST.getlist("sources")))
+        return render(request, template, context, status=429)
     template = f"{NEW}#form" if request.htmx else NEW
     context = _new_context(request, form, asset_ids(request.POST.getlist("sources")))
     return render(request, template, context, status=422)
@@ -218,7 +252,12 @@ def cancel(request, pipeline_id):
 @require_POST
 @login_required
 def retry(request, pipeline_id):
-    get_object_or_404(request.user.pipelines, pk=pipeline_id).retry_failed()
+    """Run failed and unknown steps again: each may be billed once more, so it asks above the threshold."""
+    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    refusal = _unconfirmed(request, pipeline.retry_cost(), "Retrying")
+    if refusal:
+        return refusal
+    pipeline.retry_failed()
     return _render_row(request, _row(request, pipeline_id))
 
 
@@ -239,5 +278,8 @@ def rerun(request, pipeline_id):
     if missing:
         error = f"Its sources are no longer all in your library (missing: {', '.join(map(str, sorted(missing)))})."
         return render(request, f"{PAGE}#flash", {"error": error}, status=422)
+    refusal = _unconfirmed(request, _rerun_cost(pipeline), "This rerun") or _over_quota(request, Pipeline.plan(pipeline.config))
+    if refusal:
+        return refusal
     pipeline.rerun()
     return _to_jobs(request)

@@ -1,6 +1,8 @@
 import datetime
+import hashlib
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, models, transaction
 from django.db.models import Value
@@ -62,6 +64,28 @@ class AssetQuerySet(models.QuerySet):
 
     def count_for_list(self):
         return count_for_list(self)
+
+    def store_generated(self, owner_id, file, prompt):
+        """The Asset for a file a provider made: stored once per owner by content
+        (sha256), through the storage API, and given renditions like any upload."""
+        sha256 = hashlib.sha256(file.data).hexdigest()
+        existing = self.filter(owner_id=owner_id, sha256=sha256).first()
+        if existing:
+            return existing
+        name = original_path(Asset(owner_id=owner_id, sha256=sha256), f"generated.{file.extension}")
+        if not default_storage.exists(name):
+            name = default_storage.save(name, ContentFile(file.data))
+        asset, created = self.get_or_create(
+            owner_id=owner_id, sha256=sha256,
+            defaults={
+                "kind": file.kind, "source": Asset.Source.GENERATED, "original": name, "prompt": prompt,
+                "filename": f"{sha256[:12]}.{file.extension}", "mime": file.mime, "bytes": file.size,
+                "width": file.width, "height": file.height, "duration": file.duration,
+            },
+        )  # fmt: skip
+        if created:
+            ProcessingJob.objects.schedule_upload(asset)
+        return asset
 
     def ingest(self, owner, upload):
         """(asset, created) for one uploaded file, or UploadRejected.

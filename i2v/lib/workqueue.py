@@ -193,12 +193,9 @@ class WorkQueueQuerySet(models.QuerySet):
                     f"The worker stopped during attempt {item.attempts} of {item.max_attempts} "
                     f"(its lease ran out {_ago(now, item.leased_until)})."
                 )
-                if item.attempts >= item.max_attempts:
-                    failed += item.give_up(message, now)
-                elif item.mine().update(status=spec.queued, error=message, available_at=now, sent_at=None, leased_until=None):
-                    item.status = spec.queued
-                    item.on_requeued(message)
-                    requeued += 1
+                outcome = item.lease_ran_out(message, now)
+                requeued += outcome == "requeued"
+                failed += outcome == "failed"
         return requeued, failed
 
     def fail_exhausted(self, now=None):
@@ -328,6 +325,17 @@ class WorkItem(models.Model):
 
     def failed_fields(self, now):
         return {}
+
+    def lease_ran_out(self, message, now):
+        """The run holding the row died: queue it again, or fail it on its last attempt.
+        A model whose runs can't simply be repeated says otherwise. "requeued", "failed" or ""."""
+        if self.attempts >= self.max_attempts:
+            return "failed" if self.give_up(message, now) else ""
+        if self.mine().update(status=self.work.queued, error=message, available_at=now, sent_at=None, leased_until=None):
+            self.status = self.work.queued
+            self.on_requeued(message)
+            return "requeued"
+        return ""
 
     def done_fields(self, now):
         return {}

@@ -1,11 +1,11 @@
-"""Generation providers: what turns a source image and a prompt into images and videos.
+"""Generation providers: what turns a source image and a prompt into an image or a video.
 
-    provider = get_provider(step.model_name)       # from settings.GENERATION_MODELS
-    result = provider.generate_images(source_bytes, prompt, step.config, on_progress=beat)
-    for file in result.files: ...                  # bytes, mime, extension, width, height, duration
-    step.cost_actual = result.cost
+    provider = get_provider(step.model_name)        # from the model catalog (jobs/catalog.toml)
+    remote = provider.submit(job)                   # a request id to check later, or the files
+    remote = provider.check(request)                # queued (position), running (progress), completed
+    files = provider.fetch(request)                 # the finished files, downloaded and decoded
 
-estimate_cost() prices a plan before it runs, from the same table.
+jobs/executor.py and jobs/remote.py drive them; jobs/catalog.py prices them.
 """
 
 from .base import (
@@ -14,11 +14,14 @@ from .base import (
     QUALITIES,
     VIDEO_RESOLUTIONS,
     GeneratedFile,
+    Job,
+    OutcomeUnknown,
     Provider,
     ProviderError,
-    ProviderResult,
+    RateLimited,
+    Remote,
     UnknownModel,
-    estimate_cost,
+    WebhookRefused,
     get_provider,
 )
 
@@ -28,10 +31,13 @@ __all__ = [
     "QUALITIES",
     "VIDEO_RESOLUTIONS",
     "GeneratedFile",
+    "Job",
+    "OutcomeUnknown",
     "Provider",
     "ProviderError",
-    "ProviderResult",
+    "RateLimited",
+    "Remote",
     "UnknownModel",
-    "estimate_cost",
+    "WebhookRefused",
     "get_provider",
 ]

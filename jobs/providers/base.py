@@ -1,18 +1,29 @@
-"""The generation provider interface, the model registry and the price table.
+"""The generation provider interface: what every provider module implements.
 
-A provider turns (source image, prompt, settings) into files: images for an
-i2i step, a video for an i2v step. The executor stores the files as Assets and
-adds up the cost; it never talks to a model itself, so a new provider touches
-nothing outside this package.
+A provider runs one planned output (a Job: source image, prompt, settings) on
+one model. The executor never waits on it: it submits and returns, the poller
+checks many requests per tick (or a webhook tells), and a short task fetches the
+files. Synchronous providers (the local preview, OpenAI Images, Gemini) answer
+the submission with the files themselves.
 
-Models, their provider ("local" or "fal") and their prices live in
-settings.GENERATION_MODELS.
+Errors say what may be done next, because money depends on it:
+- ProviderError(retryable=False): the request can never work (bad input, no key).
+- ProviderError(retryable=True): the provider did not take the request (it
+  answered 5xx, or nothing was sent); trying again costs nothing extra.
+- RateLimited: the provider said "not now" (429); it is tried again after
+  Retry-After without counting as an attempt.
+- OutcomeUnknown: the request may have reached the provider (a timeout after it
+  was sent). It is never sent again by itself: it is looked up where the
+  provider allows, else shown to its owner.
+
+Models, their provider and their prices: jobs/catalog.toml (jobs/catalog.py).
 """
 
 import io
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import av
 from django.conf import settings
@@ -24,9 +35,11 @@ from media_processing.renditions import orient, oriented_size, to_rgb
 PROVIDERS = {
     "local": "jobs.providers.local.LocalProvider",
     "fal": "jobs.providers.fal.FalProvider",
+    "replicate": "jobs.providers.replicate.ReplicateProvider",
+    "openai": "jobs.providers.openai_images.OpenAIImagesProvider",
+    "gemini": "jobs.providers.gemini.GeminiProvider",
+    "comfyui": "jobs.providers.comfyui.ComfyUIProvider",
 }
-# Step.cost_* and Pipeline.total_cost keep four decimals.
-COST_PLACES = Decimal("0.0001")
 
 # Settings every provider understands. The New pipeline form offers these values.
 ASPECT_RATIOS = {"1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4), "3:2": (3, 2), "2:3": (2, 3), "16:9": (16, 9), "9:16": (9, 16)}
@@ -38,14 +51,14 @@ IMAGES_PER_PROMPT_MAX = 4
 IMAGE_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
 VIDEO_FORMATS = {"mp4": ("video/mp4", "mp4"), "webm": ("video/webm", "webm")}
 
+# Request states, as the lifecycle (jobs/remote.py) and the providers say them.
+QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED, NOT_FOUND = (
+    "queued", "running", "completed", "failed", "cancelled", "not_found",
+)  # fmt: skip
+
 
 class ProviderError(Exception):
-    """A generation that failed, with a message meant for the person who ran it.
-
-    `retryable` says whether the same request may work later (a timeout, a busy
-    service) or never will (bad input, a missing key): the executor retries
-    only the former.
-    """
+    """A generation that failed, with a message meant for the person who ran it."""
 
     def __init__(self, message, retryable=False):
         super().__init__(message)
@@ -58,11 +71,30 @@ class ProviderError(Exception):
         return not self.retryable
 
 
+class RateLimited(ProviderError):
+    """The provider refused the request for now (HTTP 429): nothing was started."""
+
+    def __init__(self, message, retry_after=None):
+        super().__init__(message, retryable=True)
+        self.retry_after = retry_after
+
+
+class OutcomeUnknown(ProviderError):
+    """The request may have reached the provider: never sent again by itself."""
+
+    def __init__(self, message):
+        super().__init__(message, retryable=False)
+
+
 class UnknownModel(ProviderError):
     def __init__(self, model_id):
         known = ", ".join(sorted(settings.GENERATION_MODELS))
         super().__init__(f"Unknown generation model {model_id!r}; the models are: {known}.")
         self.model_id = model_id
+
+
+class WebhookRefused(Exception):
+    """A webhook call that is not from the provider (bad or missing signature, too old)."""
 
 
 @dataclass(frozen=True)
@@ -85,38 +117,83 @@ class GeneratedFile:
 
 
 @dataclass
-class ProviderResult:
-    files: list[GeneratedFile]
-    cost: Decimal
-    metadata: dict = field(default_factory=dict)
+class Job:
+    """One planned output, as a provider sees it."""
+
+    model: str
+    kind: str  # "i2i" or "i2v"
+    prompt: str
+    options: dict  # the step's config: seed, negative_prompt, aspect_ratio, quality, resolution, duration
+    source: Callable[[], bytes]  # the source image's bytes, read when needed
+    token: str  # our id of the request: in the webhook URL, and the client id where a provider takes one
+    webhook_url: str | None = None
+    progress: Callable[[str], None] | None = None  # for synchronous work: beats the lease, may stop the run
+
+
+@dataclass
+class Remote:
+    """What a provider says about one request."""
+
+    state: str  # QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED or NOT_FOUND
+    external_id: str = ""
+    queue_position: int | None = None
+    progress: int | None = None  # percent, where the provider says
+    logs: list = field(default_factory=list)  # the latest lines, newest last
+    outputs: list = field(default_factory=list)  # URLs of the files, for fetch()
+    files: list = field(default_factory=list)  # the files themselves (synchronous providers)
+    error: str = ""
+    reported_cost: Decimal | None = None  # what the provider says it billed, where it says
+    meta: dict = field(default_factory=dict)  # what check/fetch/cancel need later (status URLs ...)
 
 
 class Provider(ABC):
-    """One model of one provider. get_provider() builds them from the model registry.
-
-    Both methods take the source as bytes or a PIL image, and an optional
-    `on_progress(note)` callback that is called now and then while the work
-    goes on: the executor beats the step's heartbeat there, and may raise from
-    it to stop (a cancelled step). The exception propagates after the provider
-    has stopped any remote work it started.
-    """
+    """One model of one provider; get_provider() builds them from the catalog."""
 
     name = ""
     label = ""
+    synchronous = False  # submit() answers with the files
+    can_lookup = False  # lookup() can find a request whose submission got no answer
+    webhooks = False  # the provider can call us back when PUBLIC_BASE_URL is set
+    # Sending a request twice costs nothing (the local preview): a submission whose
+    # worker died is simply run again instead of being left for a person.
+    resubmit_safe = False
 
     def __init__(self, model_id, spec):
         self.model_id = model_id
         self.spec = spec
 
-    @abstractmethod
-    def generate_images(self, source, prompt, settings, on_progress=None) -> ProviderResult:
-        """Images made from `source` by `prompt`; settings: images_per_prompt,
-        aspect_ratio, quality, negative_prompt, seed."""
+    @property
+    def account(self):
+        """Which account's limits a request counts against (a fingerprint of the key, never the key)."""
+        return ""
+
+    @property
+    def limit(self):
+        """Requests this account may have in flight at once (GENERATION_CONCURRENCY)."""
+        return settings.GENERATION_CONCURRENCY.get(self.name, 1)
 
     @abstractmethod
-    def generate_video(self, image, prompt, settings, on_progress=None) -> ProviderResult:
-        """A video made from `image` by `prompt`; settings: resolution,
-        duration (seconds), aspect_ratio, negative_prompt, seed."""
+    def submit(self, job) -> Remote:
+        """Send the request; a Remote with the provider's id (or the files, when synchronous)."""
+
+    def check(self, request) -> Remote:
+        """The request's state now. `request` is its RemoteRequest row."""
+        raise NotImplementedError
+
+    def fetch(self, request, checkpoint=None) -> list:
+        """The files of a completed request, downloaded, capped and decoded."""
+        raise NotImplementedError
+
+    def cancel(self, request):
+        """Stop the request at the provider, as far as it allows; best effort."""
+
+    def lookup(self, request) -> Remote | None:
+        """Find a request whose submission got no answer; None when it can't be looked up."""
+        return None
+
+    def webhook(self, http_request) -> Remote:
+        """The Remote a verified webhook call carries; WebhookRefused when it can't be trusted."""
+        raise WebhookRefused(f"{self.label} sends no webhooks")
 
     def require_kind(self, kind):
         # A video model asked for images would otherwise fail somewhere deep and obscure.
@@ -139,28 +216,9 @@ def get_provider(model_id):
     if path is None:
         raise ProviderError(
             f"Model {model_id!r} names provider {spec.get('provider')!r}, which doesn't exist "
-            f"(settings.GENERATION_MODELS; providers: {', '.join(PROVIDERS)})."
+            f"(the model catalog; providers: {', '.join(PROVIDERS)})."
         )
     return import_string(path)(model_id, spec)
-
-
-def estimate_cost(model_id, images=0, video_seconds=0):
-    """What `images` images plus `video_seconds` seconds of video cost on `model_id`, in USD.
-
-    Providers charge with it too, so the estimate on the New pipeline page and
-    the cost a step records come from the same table.
-    """
-    spec = model_spec(model_id)
-    seconds = Decimal(str(video_seconds))
-    cost = _price(spec, "per_image") * images + _price(spec, "per_second") * seconds
-    return cost.quantize(COST_PLACES)
-
-
-def _price(spec, key):
-    try:
-        return Decimal(str(spec.get(key) or "0"))
-    except InvalidOperation:
-        raise ProviderError(f"The price {key}={spec.get(key)!r} in settings.GENERATION_MODELS is not a number.") from None
 
 
 # --- Settings -------------------------------------------------------------------------------

@@ -1,480 +1,298 @@
-"""fal.ai's queue API as a provider: submit, poll the status, fetch the result, download.
+"""fal.ai's queue API as a provider: submit, and later check, fetch or cancel.
 
-    POST {FAL_QUEUE_URL}/{endpoint}                        -> {"request_id": ...}
-    GET  {FAL_QUEUE_URL}/{app}/requests/{id}/status        -> IN_QUEUE | IN_PROGRESS | COMPLETED
-    GET  {FAL_QUEUE_URL}/{app}/requests/{id}               -> the output: {"images": [{"url"}]} / {"video": {"url"}}
-    PUT  {FAL_QUEUE_URL}/{app}/requests/{id}/cancel        (when we stop waiting)
+    POST {FAL_QUEUE_URL}/{endpoint}[?fal_webhook=...]  -> {"request_id", "status_url", "response_url", "cancel_url"}
+    GET  status_url?logs=1    -> {"status": IN_QUEUE | IN_PROGRESS | COMPLETED, "queue_position", "logs"}
+    GET  response_url         -> the output: {"images": [{"url"}]} / {"video": {"url"}}
+    PUT  cancel_url
+    webhook POST              -> {"request_id", "status": "OK" | "ERROR", "payload", "error"}, signed with
+                                 ED25519 keys published at FAL_JWKS_URL
 
-`endpoint` is the model's full path (fal-ai/flux-pro/kontext) and `app` its
-first two segments (fal-ai/flux-pro): fal addresses requests by app. The
-source image travels inside the JSON as a data URI, so it needs no public URL.
+The source image travels inside the JSON as a data URI, so it needs no public URL.
 
-Everything is the standard library's urllib: no HTTP dependency to add. Every
-call has a timeout; 429 and 5xx are retried with exponential backoff (or
-Retry-After); other 4xx fail at once with fal's own message. Outputs are
-streamed with a size cap and decoded before they are accepted, like uploads.
+Written on httpx rather than the official fal-client: fal-client builds its
+URLs from https:// and host names read from the environment at import time, so
+it can't be pointed at a local fake server to be tested, and it retries failed
+calls by itself, submissions included, after timeouts: a submission whose
+answer was lost would be sent again, and paid twice. Here every call is one
+try (jobs/providers/http.py) and the work queue decides what happens next.
+
+fal has no way to find a request by an id of ours, so a submission whose answer
+was lost can only be resolved by its webhook (when PUBLIC_BASE_URL is set, the
+webhook URL carries our token); otherwise its owner is asked.
 """
 
 import base64
-import email.utils
-import http.client
+import hashlib
 import io
-import json
-import random
+import re
+import threading
 import time
-import urllib.error
-import urllib.request
-from urllib.parse import urlsplit
+from urllib.parse import urlencode
 
+import httpx
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from PIL import Image
 
+from . import http
 from .base import (
     ASPECT_RATIOS,
-    IMAGES_PER_PROMPT_MAX,
+    CANCELLED,
+    COMPLETED,
+    FAILED,
     QUALITIES,
+    QUEUED,
+    RUNNING,
     Provider,
     ProviderError,
-    ProviderResult,
-    estimate_cost,
+    Remote,
+    WebhookRefused,
     image_file,
     int_setting,
-    number_setting,
     source_image,
     video_file,
 )
 
+WHO = "fal"
 NO_KEY = (
     "fal.ai is not configured: set the FAL_KEY environment variable to an API key from "
-    "https://fal.ai/dashboard/keys and restart the web and worker processes, or choose a local preview model."
+    "https://fal.ai/dashboard/keys and restart the web and worker processes, or choose another model."
 )
 # The source is downscaled to this before it is sent: it rides inside the JSON,
 # and the models work at about a megapixel anyway.
 SOURCE_MAX_SIDE = 2048
 SOURCE_JPEG_QUALITY = 92
-CHUNK = 64 * 1024
-CANCEL_TIMEOUT = 5
-# Endpoint ids whose first segment is a namespace, so their app is three segments long.
-NAMESPACES = {"workflows", "comfy"}
-RETRYABLE_STATUSES = {408, 429}  # and every 5xx
-USER_AGENT = "i2v (fal queue adapter)"
-
-# How each hosted model's endpoint names its inputs. A model not listed gets
-# the common shape: image_url, num_images, aspect_ratio, seed, negative_prompt.
-MODEL_INPUTS = {
-    "flux-kontext": {"aspect_ratio": True, "seed": True},
-    "seedream-4": {"image_key": "image_urls", "seed": True},
-    "gpt-image-1": {"image_key": "image_urls", "quality": {"draft": "low", "standard": "medium", "high": "high"}},
-    "kling-2.1": {"durations": (5, 10), "duration_format": "{}", "negative_prompt": True},
-    # Wan makes about five seconds (81 frames at 16 fps) and takes no duration.
-    "wan-2.2": {"durations": (5,), "resolutions": ("480p", "580p", "720p"), "negative_prompt": True, "seed": True},
-    "veo-3": {"durations": (8,), "duration_format": "{}s", "resolutions": ("720p", "1080p"), "negative_prompt": True},
-}
+WEBHOOK_MAX_AGE = 300  # seconds either way, as fal's verification guide asks
+JWKS_TTL = 24 * 3600
+PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
 COMMON_INPUTS = {"aspect_ratio": True, "seed": True, "negative_prompt": True}
-
-
-def pause(seconds):
-    # A module-level name, so the tests can watch the backoff without waiting it out.
-    time.sleep(seconds)
 
 
 class FalProvider(Provider):
     name = "fal"
     label = "fal.ai"
+    webhooks = True
 
-    def generate_images(self, source, prompt, settings, on_progress=None):
-        self.require_kind("i2i")
-        client = FalClient.from_settings()
-        count = int_setting(settings, "images_per_prompt", 1, 1, IMAGES_PER_PROMPT_MAX)
-        payload = image_input(self.inputs, data_uri(source), prompt, settings, count)
-        output, request_id = client.run(self.endpoint, payload, on_progress)
-        urls = output_urls(output, "images", "image")[:count]
-        if not urls:
-            raise ProviderError(f"fal returned no images for request {request_id} (a safety filter may have dropped them).")
-        files = [image_file(client.download(url), origin="An image from fal") for url in urls]
-        return ProviderResult(files, estimate_cost(self.model_id, images=len(files)), self.metadata(request_id, output))
-
-    def generate_video(self, image, prompt, settings, on_progress=None):
-        self.require_kind("i2v")
-        client = FalClient.from_settings()
-        seconds = billed_seconds(self.inputs, settings)
-        payload = video_input(self.inputs, data_uri(image), prompt, settings, seconds)
-        output, request_id = client.run(self.endpoint, payload, on_progress)
-        urls = output_urls(output, "video", "videos")
-        if not urls:
-            raise ProviderError(f"fal returned no video for request {request_id}.")
-        file = video_file(client.download(urls[0]), origin="The video from fal")
-        metadata = {**self.metadata(request_id, output), "billed_seconds": seconds}
-        return ProviderResult([file], estimate_cost(self.model_id, video_seconds=seconds), metadata)
+    @property
+    def account(self):
+        return hashlib.sha256(settings.FAL_KEY.encode()).hexdigest()[:12] if settings.FAL_KEY else ""
 
     @property
     def endpoint(self):
-        path = self.spec.get("fal_path") or settings.FAL_MODEL_PATHS.get(self.model_id)
-        if not path:
-            raise ProviderError(f"No fal endpoint is configured for {self.model_id!r}: add it to settings.FAL_MODEL_PATHS.")
-        return path.strip("/")
+        return self.spec.get("endpoint") or self.model_id
 
-    @property
-    def inputs(self):
-        return MODEL_INPUTS.get(self.model_id, COMMON_INPUTS)
+    def _client(self):
+        if not settings.FAL_KEY:
+            raise ProviderError(NO_KEY)
+        return http.client(Authorization=f"Key {settings.FAL_KEY}")
 
-    def metadata(self, request_id, output):
-        meta = {"provider": self.name, "model": self.model_id, "endpoint": self.endpoint, "request_id": request_id}
-        if isinstance(output, dict) and "seed" in output:
-            meta["seed"] = output["seed"]
-        return meta
+    def submit(self, job):
+        self.require_kind(job.kind)
+        payload = self.payload(job)
+        url = f"{settings.FAL_QUEUE_URL}/{self.endpoint}"
+        if job.webhook_url:
+            url += "?" + urlencode({"fal_webhook": job.webhook_url})
+        with self._client() as client:
+            reply = http.call(client, WHO, "POST", url, json=payload, submission=True)
+        request_id = reply.get("request_id") if isinstance(reply, dict) else None
+        if not request_id:
+            raise ProviderError("fal accepted the request but sent no request_id back.")
+        urls = {key: reply[key] for key in ("status_url", "response_url", "cancel_url") if isinstance(reply.get(key), str)}
+        return Remote(QUEUED, external_id=str(request_id), queue_position=reply.get("queue_position"), meta=urls)
 
+    def payload(self, job):
+        """The endpoint's input: prompt, source, and the settings this model takes."""
+        shape = self.spec.get("params", {})
+        body = {"prompt": job.prompt}
+        key = shape.get("image_key", "image_url")
+        source = data_uri(job.source())
+        body[key] = [source] if key.endswith("s") else source
+        options = job.options
+        if job.kind == "i2i":
+            body["num_images"] = 1
+            if shape.get("aspect_ratio") and options.get("aspect_ratio") in ASPECT_RATIOS:
+                body["aspect_ratio"] = options["aspect_ratio"]
+            if shape.get("quality") and options.get("quality") in QUALITIES:
+                body["quality"] = shape["quality"][options["quality"]]
+        else:
+            from jobs.catalog import effective
 
-# --- Inputs ---------------------------------------------------------------------------------
+            used = effective(self.model_id, options)
+            fmt = shape.get("duration_format")
+            if fmt == "int":
+                body["duration"] = used["duration"]
+            elif fmt:
+                body["duration"] = fmt.format(used["duration"])
+            if shape.get("resolution") and used["resolution"]:
+                body["resolution"] = used["resolution"]
+        if shape.get("negative_prompt") and options.get("negative_prompt"):
+            body["negative_prompt"] = options["negative_prompt"]
+        if shape.get("seed") and options.get("seed") not in (None, ""):
+            body["seed"] = int_setting(options, "seed", 0, 0, 2**32 - 1)
+        return body
+
+    def _urls(self, request):
+        """status, response and cancel URLs: as fal gave them, or built from the app and the id."""
+        base = f"{settings.FAL_QUEUE_URL}/{app_id(self.endpoint)}/requests/{request.external_id}"
+        meta = request.meta or {}
+        return (
+            meta.get("status_url") or f"{base}/status",
+            meta.get("response_url") or base,
+            meta.get("cancel_url") or f"{base}/cancel",
+        )
+
+    def check(self, request):
+        status_url, response_url, _ = self._urls(request)
+        with self._client() as client:
+            status = http.call(client, WHO, "GET", status_url, params={"logs": 1})
+            if not isinstance(status, dict):
+                raise ProviderError("fal sent a status that is not an object.", retryable=True)
+            state = status.get("status")
+            logs = [entry.get("message", "") for entry in status.get("logs") or [] if isinstance(entry, dict)][-5:]
+            if state == "IN_QUEUE":
+                return Remote(QUEUED, request.external_id, queue_position=status.get("queue_position"), logs=logs)
+            if state == "IN_PROGRESS":
+                return Remote(RUNNING, request.external_id, progress=percent(logs), logs=logs)
+            if state != "COMPLETED":
+                raise ProviderError(f"fal said the request is {state or 'in an unknown state'}.", retryable=True)
+            if status.get("error"):
+                # A request that failed on fal's side is COMPLETED too, with an error.
+                return Remote(FAILED, request.external_id, logs=logs, error=f"fal: {status['error']}")
+            try:
+                output = http.call(client, WHO, "GET", response_url)
+            except ProviderError as error:
+                if error.retryable:
+                    raise
+                return Remote(FAILED, request.external_id, logs=logs, error=error.message)
+        return self._finished(request.external_id, output, logs)
+
+    def _finished(self, external_id, output, logs=()):
+        urls = output_urls(output)
+        if not urls:
+            return Remote(FAILED, external_id, logs=list(logs), error="fal returned no file (a safety filter may have dropped it).")
+        return Remote(COMPLETED, external_id, progress=100, logs=list(logs), outputs=urls[:1])
+
+    def fetch(self, request, checkpoint=None):
+        files = []
+        with self._client() as client:
+            for url in request.result or []:
+                data = http.download(client, WHO, url, checkpoint)
+                origin = "A file from fal"
+                files.append(image_file(data, origin) if self.spec["kind"] == "i2i" else video_file(data, origin))
+        return files
+
+    def cancel(self, request):
+        if not request.external_id:
+            return
+        _, _, cancel_url = self._urls(request)
+        try:
+            with self._client() as client:
+                http.call(client, WHO, "PUT", cancel_url)
+        except ProviderError:
+            pass  # best effort: a request that already finished can't be cancelled, and fal says so
+
+    def webhook(self, http_request):
+        verify_webhook(http_request)
+        body = http._json(http_request.body)
+        if not isinstance(body, dict) or not body.get("request_id"):
+            raise WebhookRefused("The webhook body is not a fal result.")
+        external_id = str(body["request_id"])
+        if body.get("status") == "OK":
+            return self._finished(external_id, body.get("payload"))
+        if body.get("status") == "CANCELLED":
+            return Remote(CANCELLED, external_id)
+        error = body.get("error") or http.api_message(body.get("payload")) or "fal reported an error."
+        return Remote(FAILED, external_id, error=f"fal: {error}"[:500])
 
 
 def data_uri(source):
-    """The source as a JPEG data URI, upright and at most SOURCE_MAX_SIDE on its long side."""
     image = source_image(source)
     if max(image.size) > SOURCE_MAX_SIDE:
-        image = image.copy()
         image.thumbnail((SOURCE_MAX_SIDE, SOURCE_MAX_SIDE), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=SOURCE_JPEG_QUALITY)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def image_input(shape, image_url, prompt, options, count):
-    body = {"prompt": prompt, "num_images": count}
-    _add_image(body, shape, image_url)
-    ratio = options.get("aspect_ratio")
-    if shape.get("aspect_ratio") and ratio in ASPECT_RATIOS:
-        body["aspect_ratio"] = ratio
-    quality = options.get("quality")
-    if shape.get("quality") and quality in QUALITIES:
-        body["quality"] = shape["quality"][quality]
-    return _add_common(body, shape, options)
-
-
-def video_input(shape, image_url, prompt, options, seconds):
-    body = {"prompt": prompt}
-    _add_image(body, shape, image_url)
-    if shape.get("duration_format"):
-        body["duration"] = shape["duration_format"].format(seconds)
-    resolution = options.get("resolution")
-    if resolution in shape.get("resolutions", ()):
-        body["resolution"] = resolution
-    return _add_common(body, shape, options)
-
-
-def _add_image(body, shape, image_url):
-    key = shape.get("image_key", "image_url")
-    body[key] = [image_url] if key.endswith("s") else image_url
-
-
-def _add_common(body, shape, options):
-    if shape.get("negative_prompt") and options.get("negative_prompt"):
-        body["negative_prompt"] = options["negative_prompt"]
-    if shape.get("seed") and options.get("seed") not in (None, ""):
-        body["seed"] = int_setting(options, "seed", 0, 0, 2**32 - 1)
-    return body
-
-
-def billed_seconds(shape, options):
-    """The clip length this model will be asked for, and charges: the allowed length nearest the request."""
-    allowed = shape.get("durations", (5,))
-    requested = number_setting(options, "duration", allowed[0])
-    return min(allowed, key=lambda s: (abs(s - requested), s))
-
-
-def output_urls(output, many, one):
+def output_urls(output):
     """URLs of the files in a result, wherever this endpoint put them."""
     if not isinstance(output, dict):
         return []
-    items = output.get(many)
-    if items is None:
-        items = output.get(one)
+    items = output.get("images") or output.get("video") or output.get("image") or output.get("videos")
     if not isinstance(items, list):
         items = [items] if items else []
     urls = [item.get("url") if isinstance(item, dict) else item for item in items]
     return [url for url in urls if isinstance(url, str) and url]
 
 
-# --- HTTP -----------------------------------------------------------------------------------
-
-
-class Transient(Exception):
-    """A failure that may pass: retried by FalClient.retrying(), then a retryable ProviderError."""
-
-    def __init__(self, message, retry_after=None, answered=True):
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
-        # False when we can't tell whether the server got the request (a timeout,
-        # a reset): a submission is then not repeated, as it might run twice.
-        self.answered = answered
-
-
-class FalClient:
-    def __init__(self, key, base_url, timeout, deadline, poll, attempts, backoff, backoff_max, max_bytes):
-        self.key = key
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.deadline_seconds = deadline
-        self.poll = poll
-        self.attempts = attempts
-        self.backoff = backoff
-        self.backoff_max = backoff_max
-        self.max_bytes = max_bytes
-        self.opener = urllib.request.build_opener()
-        self.deadline = self.new_deadline()
-
-    @classmethod
-    def from_settings(cls):
-        if not settings.FAL_KEY:
-            raise ProviderError(NO_KEY)
-        return cls(
-            key=settings.FAL_KEY,
-            base_url=settings.FAL_QUEUE_URL,
-            timeout=settings.FAL_TIMEOUT_SECONDS,
-            deadline=settings.FAL_DEADLINE_SECONDS,
-            poll=settings.FAL_POLL_SECONDS,
-            attempts=settings.FAL_MAX_ATTEMPTS,
-            backoff=settings.FAL_BACKOFF_SECONDS,
-            backoff_max=settings.FAL_BACKOFF_MAX_SECONDS,
-            max_bytes=settings.GENERATION_DOWNLOAD_MAX_BYTES,
-        )
-
-    def run(self, endpoint, payload, on_progress=None):
-        """(output, request_id): submit, wait for completion and fetch the result.
-
-        Whatever interrupts the wait (the deadline, an error, the caller's
-        on_progress raising to cancel) cancels the request at fal, so nothing
-        goes on running, and being charged, for an answer nobody will read.
-        """
-        self.deadline = self.new_deadline()
-        app = app_id(endpoint)
-        request_id = self.submit(endpoint, payload)
-        try:
-            self.wait(app, request_id, on_progress)
-        except BaseException:
-            self.cancel(app, request_id)
-            raise
-        return self.call("GET", self.request_url(app, request_id)), request_id
-
-    def new_deadline(self):
-        return time.monotonic() + self.deadline_seconds
-
-    def submit(self, endpoint, payload):
-        reply = self.call("POST", f"{self.base_url}/{endpoint}", payload)
-        request_id = reply.get("request_id") if isinstance(reply, dict) else None
-        if not request_id:
-            raise ProviderError("fal accepted the request but sent no request_id back.", retryable=True)
-        return str(request_id)
-
-    def wait(self, app, request_id, on_progress):
-        url = self.request_url(app, request_id) + "/status"
-        while True:
-            status = self.call("GET", url)
-            state = status.get("status") if isinstance(status, dict) else None
-            if state == "COMPLETED":
-                return self._check_completed(status, request_id)
-            if state not in ("IN_QUEUE", "IN_PROGRESS"):
-                raise ProviderError(f"fal request {request_id} ended as {state or 'unknown'}: {api_message(status)}")
-            if on_progress:
-                on_progress(_describe(status))
-            if time.monotonic() + self.poll > self.deadline:
-                raise ProviderError(
-                    f"fal request {request_id} did not finish within {self.deadline_seconds} s "
-                    "(FAL_DEADLINE_SECONDS); it was cancelled.",
-                    retryable=True,
-                )
-            pause(self.poll)
-
-    def _check_completed(self, status, request_id):
-        # A request that failed on fal's side is COMPLETED too, with an error.
-        if status.get("error"):
-            raise ProviderError(f"fal request {request_id} failed: {status['error']}")
-
-    def cancel(self, app, request_id):
-        request = self._request("PUT", self.request_url(app, request_id) + "/cancel", None)
-        try:
-            self.opener.open(request, timeout=min(self.timeout, CANCEL_TIMEOUT)).close()
-        except (OSError, ValueError, http.client.HTTPException):
-            pass  # best effort: fal stops it at its own timeout anyway
-
-    def request_url(self, app, request_id):
-        return f"{self.base_url}/{app}/requests/{request_id}"
-
-    def call(self, method, url, body=None):
-        """The JSON answer to one API call, retried on 429 and 5xx."""
-        return self.retrying(lambda: self._json(method, url, body), repeatable=method != "POST", deadline=self.deadline)
-
-    def download(self, url):
-        """The bytes of an output file, at most max_bytes, retried like the API calls.
-
-        It gets a deadline of its own: a request that completed just before the
-        generation's deadline must still be able to fetch what was paid for.
-        """
-        if urlsplit(url).scheme not in ("https", "http", "data"):
-            raise ProviderError(f"fal returned an output address we won't fetch: {url[:100]}")
-        deadline = self.new_deadline()
-        return self.retrying(lambda: self._fetch(url, deadline), repeatable=True, deadline=deadline)
-
-    def retrying(self, attempt_once, repeatable, deadline):
-        """attempt_once() until it works, backing off between tries.
-
-        A POST is repeated only when the server answered (429, 5xx): after a
-        timeout it may have queued the first one, and a second would be paid twice.
-        """
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return attempt_once()
-            except Transient as problem:
-                wait = self.wait_before_retry(attempt, problem.retry_after)
-                last = attempt == self.attempts or time.monotonic() + wait > deadline
-                if last or not (repeatable or problem.answered):
-                    tries = f" (after {attempt} attempts)" if attempt > 1 else ""
-                    raise ProviderError(problem.message + tries, retryable=True) from None
-                pause(wait)
-
-    def wait_before_retry(self, attempt, retry_after):
-        if retry_after is not None:
-            return min(retry_after, self.backoff_max)
-        wait = min(self.backoff * 2 ** (attempt - 1), self.backoff_max)
-        # Up to a quarter more, at random, so workers throttled together don't return together.
-        return wait * (1 + random.random() / 4)
-
-    def _json(self, method, url, body):
-        # No deadline inside the read: answers are small, and wait() keeps the generation's deadline.
-        data = self._open(self._request(method, url, body), url, deadline=None)
-        try:
-            return json.loads(data)
-        except ValueError:
-            # Not "answered": a garbled reply to a submission may still have queued it.
-            raise Transient(f"fal sent an answer that is not JSON to {method} {_path(url)}.", answered=False) from None
-
-    def _fetch(self, url, deadline):
-        # No API key: outputs are on fal's CDN, and the key must not go to another host.
-        return self._open(urllib.request.Request(url, headers={"User-Agent": USER_AGENT}), url, deadline)
-
-    def _request(self, method, url, body):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method, headers={"User-Agent": USER_AGENT})
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        # Unredirected: urllib drops it on a redirect, so the key never follows one to another host.
-        request.add_unredirected_header("Authorization", f"Key {self.key}")
-        return request
-
-    def _open(self, request, url, deadline):
-        """The body of a response, read with the size cap; HTTP and network errors sorted out."""
-        what = f"{request.get_method()} {_path(url)}"
-        try:
-            with self.opener.open(request, timeout=self.timeout) as response:
-                return read_capped(response, self.max_bytes, deadline)
-        except urllib.error.HTTPError as error:
-            raise http_problem(error, what) from None
-        except TimeoutError:
-            raise Transient(f"fal timed out after {self.timeout} s ({what}).", answered=False) from None
-        except urllib.error.URLError as error:
-            if isinstance(error.reason, TimeoutError):
-                raise Transient(f"fal timed out after {self.timeout} s ({what}).", answered=False) from None
-            raise Transient(f"Could not reach fal ({what}): {error.reason}.", answered=False) from None
-        except (OSError, http.client.HTTPException) as error:
-            raise Transient(f"The connection to fal broke ({what}): {error}.", answered=False) from None
-
-
-def read_capped(response, max_bytes, deadline):
-    """The whole body, or a ProviderError as soon as it passes max_bytes; nothing is kept."""
-    length = response.headers.get("Content-Length")
-    if length and length.isdigit() and int(length) > max_bytes:
-        raise _too_big(int(length), max_bytes)
-    chunks, total = [], 0
-    while chunk := response.read(CHUNK):
-        total += len(chunk)
-        if total > max_bytes:
-            raise _too_big(None, max_bytes)
-        if deadline is not None and time.monotonic() > deadline:
-            raise Transient("fal's download was too slow to finish before the deadline (FAL_DEADLINE_SECONDS).")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_big(size, max_bytes):
-    limit = f"{max_bytes / 1e6:.1f} MB" if max_bytes >= 1e5 else f"{max_bytes:,} bytes"
-    what = f"is {size / 1e6:.1f} MB" if size and max_bytes >= 1e5 else "is bigger"
-    return ProviderError(f"A file from fal {what}, over the download limit of {limit} (GENERATION_DOWNLOAD_MAX_BYTES).")
-
-
-def http_problem(error, what):
-    """The exception for an HTTP error answer: Transient for 408/429/5xx, else a final ProviderError."""
-    status = error.code
-    try:
-        body = error.read(64 * 1024)
-    except OSError:
-        body = b""
-    finally:
-        error.close()
-    detail = api_message(_parse(body)) or error.reason or "no details"
-    if status in RETRYABLE_STATUSES or status >= 500:
-        return Transient(f"fal answered HTTP {status} to {what}: {detail}", retry_after=retry_after(error.headers))
-    if status in (401, 403):
-        return ProviderError(f"fal refused the API key (HTTP {status}: {detail}). Check FAL_KEY.")
-    return ProviderError(f"fal rejected the request (HTTP {status}): {detail}")
-
-
-def api_message(reply):
-    """fal's error text from a JSON reply: {"detail": "..."}, FastAPI's [{"loc", "msg"}], or {"error": ...}."""
-    if not isinstance(reply, dict):
-        return ""
-    detail = reply.get("detail") or reply.get("error") or reply.get("message")
-    if isinstance(detail, list):
-        return "; ".join(_field_error(item) for item in detail)
-    if isinstance(detail, dict):
-        return str(detail.get("message") or detail.get("msg") or detail)
-    return str(detail or "")
-
-
-def _field_error(item):
-    if not isinstance(item, dict):
-        return str(item)
-    where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
-    return f"{where}: {item.get('msg', '')}" if where else str(item.get("msg", item))
-
-
-def _parse(body):
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
-def retry_after(headers):
-    """Seconds from a Retry-After header (seconds or an HTTP date), or None."""
-    value = (headers or {}).get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+def percent(logs):
+    """A progress percentage from the newest log line that has one ("Sampling: 45%")."""
+    for line in reversed(logs):
+        match = PERCENT.search(line or "")
+        if match:
+            return max(0, min(100, round(float(match.group(1)))))
+    return None
 
 
 def app_id(endpoint):
     """fal-ai/flux-pro/kontext -> fal-ai/flux-pro: requests live under the app, not the full path."""
     parts = endpoint.split("/")
-    size = 3 if parts[0] in NAMESPACES else 2
+    size = 3 if parts[0] in ("workflows", "comfy") else 2
     return "/".join(parts[:size])
 
 
-def _describe(status):
-    position = status.get("queue_position")
-    if status.get("status") == "IN_QUEUE" and position is not None:
-        return f"queued at fal, position {position}"
-    return "running at fal" if status.get("status") == "IN_PROGRESS" else "queued at fal"
+# --- Webhook signatures ------------------------------------------------------------------------
+
+_jwks = {"keys": None, "at": 0.0}
+_jwks_lock = threading.Lock()
 
 
-def _path(url):
-    parts = urlsplit(url)
-    return parts.path if parts.scheme != "data" else "data: URI"
+def verify_webhook(http_request):
+    """Check a webhook call the way fal documents it: the ED25519 signature over
+    request id, user id, timestamp and the body's SHA-256, by one of fal's keys,
+    with a timestamp close to now."""
+    headers = http_request.headers
+    request_id = headers.get("X-Fal-Webhook-Request-Id", "")
+    user_id = headers.get("X-Fal-Webhook-User-Id", "")
+    timestamp = headers.get("X-Fal-Webhook-Timestamp", "")
+    signature = headers.get("X-Fal-Webhook-Signature", "")
+    if not (request_id and user_id and timestamp and signature):
+        raise WebhookRefused("The webhook has no fal signature headers.")
+    try:
+        if abs(time.time() - int(timestamp)) > WEBHOOK_MAX_AGE:
+            raise WebhookRefused("The webhook's timestamp is too far from now (a replay?).")
+        signed = bytes.fromhex(signature)
+    except ValueError:
+        raise WebhookRefused("The webhook's timestamp or signature is malformed.") from None
+    message = "\n".join([request_id, user_id, timestamp, hashlib.sha256(http_request.body).hexdigest()]).encode()
+    for key in _public_keys():
+        try:
+            key.verify(signed, message)
+            return
+        except InvalidSignature:
+            continue
+    raise WebhookRefused("The webhook's signature matches none of fal's keys.")
+
+
+def _public_keys(refresh=False):
+    with _jwks_lock:
+        if refresh or _jwks["keys"] is None or time.monotonic() - _jwks["at"] > JWKS_TTL:
+            try:
+                response = httpx.get(settings.FAL_JWKS_URL, timeout=10)
+                response.raise_for_status()
+                keys = response.json().get("keys", [])
+            except (httpx.HTTPError, ValueError, AttributeError) as exc:
+                raise WebhookRefused(f"fal's public keys could not be fetched: {exc}") from None
+            _jwks["keys"] = [
+                Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(k["x"] + "=" * (-len(k["x"]) % 4)))
+                for k in keys
+                if isinstance(k, dict) and k.get("kty") == "OKP" and k.get("crv") == "Ed25519" and k.get("x")
+            ]
+            _jwks["at"] = time.monotonic()
+        return list(_jwks["keys"])
+
+
+def forget_keys():
+    """Tests: the next webhook fetches the keys again."""
+    _jwks["keys"] = None

@@ -1,13 +1,18 @@
 """The local preview provider: stand-in outputs made on this machine, for free.
 
 It needs no network and no model weights, so a fresh install runs whole
-pipelines end to end. Nothing here is AI: an "image" is the source restyled by
-numbers drawn from a hash of the prompt (hue, saturation, posterisation, tint,
-vignette) and captioned with the prompt; a "video" is a short slow zoom and pan
-over the image. The label says so wherever the UI names the provider.
+pipelines end to end. Nothing here is AI, but every output is visibly this
+source turned by this prompt: words of the prompt pick looks (LOOKS: "pencil
+sketch", "watercolor", "neon", "sepia", "winter", "pixel art" ...) applied to
+the source, a hash of the prompt and the seed varies the colours of the rest,
+and the prompt is written on the image. A "video" is a slow zoom and pan over
+the turned image. The label says so wherever the UI names the provider.
 
-Same inputs, same bytes: every choice comes from the hash, never from a clock
-or a random generator, so reruns and tests are reproducible.
+It is synchronous (submit() answers with the file) and runs in the worker that
+claimed the step, reporting progress through the job, which renews the lease.
+
+Same inputs, same bytes: every choice comes from the prompt and its hash, never
+from a clock or a random generator, so reruns and tests are reproducible.
 """
 
 import functools
@@ -18,18 +23,19 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from decimal import Decimal
+
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 from .base import (
-    IMAGES_PER_PROMPT_MAX,
+    COMPLETED,
     QUALITIES,
     VIDEO_RESOLUTIONS,
     GeneratedFile,
     Provider,
-    ProviderResult,
+    Remote,
     aspect_ratio,
     choice_setting,
-    estimate_cost,
     int_setting,
     number_setting,
     source_image,
@@ -55,44 +61,44 @@ class LocalProvider(Provider):
     name = "local"
     label = LABEL
 
-    def generate_images(self, source, prompt, settings, on_progress=None):
-        self.require_kind("i2i")
-        count = int_setting(settings, "images_per_prompt", 1, 1, IMAGES_PER_PROMPT_MAX)
-        quality = choice_setting(settings, "quality", QUALITIES, "standard")
-        seed = int_setting(settings, "seed", 0, 0, SEED_MAX)
-        key = f"{prompt}\0{settings.get('negative_prompt') or ''}"
-        image = source_image(source)
-        base = crop_to(image, target_size(image.size, aspect_ratio(settings), LONG_SIDE[quality]))
-        files = []
-        for variant in range(count):
-            files.append(render(base, prompt, Style.of(key, seed + variant), JPEG_QUALITY[quality]))
-            if on_progress:
-                on_progress(f"image {variant + 1} of {count}")
-        metadata = {"provider": self.name, "model": self.model_id, "seeds": [seed + v for v in range(count)]}
-        return ProviderResult(files, estimate_cost(self.model_id, images=count), metadata)
+    synchronous = True
+    resubmit_safe = True
 
-    def generate_video(self, image, prompt, settings, on_progress=None):
-        self.require_kind("i2v")
-        resolution = choice_setting(settings, "resolution", VIDEO_RESOLUTIONS, "480p")
-        fps = int_setting(settings, "fps", FPS_DEFAULT, *FPS_RANGE)
-        seed = int_setting(settings, "seed", 0, 0, SEED_MAX)
-        requested = number_setting(settings, "duration", SECONDS_DEFAULT)
+    def submit(self, job):
+        self.require_kind(job.kind)
+        make = self.image if job.kind == "i2i" else self.video
+        file = make(job.source(), job.prompt, job.options, job.progress)
+        return Remote(COMPLETED, external_id=f"local-{job.token}", files=[file], reported_cost=Decimal("0"))
+
+    def image(self, source, prompt, options, on_progress=None):
+        """One image: the source, cropped to the aspect ratio, turned by the prompt."""
+        quality = choice_setting(options, "quality", QUALITIES, "standard")
+        seed = int_setting(options, "seed", 0, 0, SEED_MAX)
+        key = f"{prompt}\0{options.get('negative_prompt') or ''}"
+        image = source_image(source)
+        base = crop_to(image, target_size(image.size, aspect_ratio(options), LONG_SIDE[quality]))
+        file = render(base, prompt, Style.of(key, seed), JPEG_QUALITY[quality])
+        if on_progress:
+            on_progress("image made")
+        return file
+
+    def video(self, image, prompt, options, on_progress=None):
+        """One clip: a slow zoom and pan over the source as the prompt turns it."""
+        resolution = choice_setting(options, "resolution", VIDEO_RESOLUTIONS, "480p")
+        fps = int_setting(options, "fps", FPS_DEFAULT, *FPS_RANGE)
+        seed = int_setting(options, "seed", 0, 0, SEED_MAX)
+        requested = number_setting(options, "duration", SECONDS_DEFAULT)
         # Longer requests are shortened rather than refused: a preview of a 10 s clip is still useful.
         seconds = min(max(requested, SECONDS_RANGE[0]), SECONDS_RANGE[1])
         frames = round(seconds * fps)
         still = source_image(image)
-        ratio = aspect_ratio(settings)
+        ratio = aspect_ratio(options)
         if ratio:
             still = crop_to(still, target_size(still.size, ratio, max(still.size)))
+        still = apply_looks(still, looks_of(prompt))
         size = video_size(still.size, VIDEO_BOXES[resolution])
         data = encode_clip(still, size, Motion.of(prompt, seed), fps, frames, on_progress)
-        duration = frames / fps
-        metadata = {
-            "provider": self.name, "model": self.model_id, "seed": seed, "fps": fps, "frames": frames,
-            "requested_duration": requested, "requested_resolution": resolution,
-        }  # fmt: skip
-        file = GeneratedFile(data, "video/mp4", "mp4", size[0], size[1], duration)
-        return ProviderResult([file], estimate_cost(self.model_id, video_seconds=duration), metadata)
+        return GeneratedFile(data, "video/mp4", "mp4", size[0], size[1], frames / fps)
 
 
 # --- Images ---------------------------------------------------------------------------------
@@ -118,6 +124,100 @@ def crop_to(image, size):
 
 
 @dataclass(frozen=True)
+class Look:
+    words: tuple  # any of these in the prompt picks the look
+    apply: object  # image -> image
+    own_palette: bool = False
+
+
+def _sketch(image):
+    edges = ImageOps.invert(image.convert("L").filter(ImageFilter.FIND_EDGES))
+    return ImageOps.autocontrast(edges, cutoff=2).convert("RGB")
+
+
+def _watercolor(image):
+    soft = image.filter(ImageFilter.ModeFilter(5)).filter(ImageFilter.SMOOTH_MORE)
+    return ImageEnhance.Color(soft).enhance(1.4)
+
+
+def _neon(image):
+    glow = image.filter(ImageFilter.FIND_EDGES).filter(ImageFilter.MaxFilter(3))
+    dark = ImageEnhance.Brightness(image).enhance(0.35)
+    return Image.blend(dark, ImageOps.colorize(glow.convert("L"), "#12001f", "#ff2bd6", mid="#19e6ff"), 0.65)
+
+
+def _sepia(image):
+    return ImageOps.colorize(ImageOps.grayscale(image), "#2b1a0e", "#f3e0bd")
+
+
+def _noir(image):
+    return ImageOps.autocontrast(ImageOps.grayscale(image), cutoff=3).convert("RGB")
+
+
+def _winter(image):
+    cold = ImageOps.colorize(ImageOps.grayscale(image), "#0b1e3a", "#eef6ff")
+    return Image.blend(image, cold, 0.7)
+
+
+def _sunset(image):
+    warm = ImageOps.colorize(ImageOps.grayscale(image), "#3a0a12", "#ffd27a")
+    return Image.blend(image, warm, 0.55)
+
+
+def _night(image):
+    return ImageEnhance.Brightness(Image.blend(image, Image.new("RGB", image.size, "#0a1440"), 0.45)).enhance(0.6)
+
+
+def _pixel(image):
+    w, h = image.size
+    small = image.resize((max(1, w // 24), max(1, h // 24)), Image.Resampling.BILINEAR)
+    return ImageOps.posterize(small, 3).resize(image.size, Image.Resampling.NEAREST)
+
+
+def _comic(image):
+    flat = ImageOps.posterize(image.filter(ImageFilter.SMOOTH_MORE), 3)
+    lines = image.convert("L").filter(ImageFilter.FIND_EDGES).point(lambda v: 255 if v > 40 else 0)
+    return Image.composite(Image.new("RGB", image.size), flat, lines)
+
+
+def _dreamy(image):
+    return Image.blend(image, image.filter(ImageFilter.GaussianBlur(max(2, image.width // 120))), 0.6)
+
+
+def _mirror(image):
+    return ImageOps.mirror(image)
+
+
+# Ordered: a prompt naming several looks gets them in this order.
+LOOKS = {
+    "sketch": Look(("sketch", "pencil", "drawing", "line art"), _sketch, own_palette=True),
+    "comic": Look(("comic", "cartoon", "pop art", "anime"), _comic),
+    "watercolor": Look(("watercolor", "watercolour", "painting", "painted", "oil"), _watercolor),
+    "pixel": Look(("pixel", "8-bit", "8 bit", "retro game"), _pixel),
+    "dreamy": Look(("dream", "soft focus", "ethereal", "foggy", "mist"), _dreamy),
+    "winter": Look(("winter", "snow", "frozen", "ice"), _winter, own_palette=True),
+    "sunset": Look(("sunset", "golden hour", "dawn", "autumn", "warm"), _sunset, own_palette=True),
+    "night": Look(("night", "moonlight", "midnight", "dark"), _night, own_palette=True),
+    "neon": Look(("neon", "cyberpunk", "synthwave", "glow"), _neon, own_palette=True),
+    "sepia": Look(("sepia", "vintage", "old photo", "1920"), _sepia, own_palette=True),
+    "noir": Look(("noir", "black and white", "monochrome", "b&w"), _noir, own_palette=True),
+    "mirror": Look(("mirror", "flipped", "reflection"), _mirror),
+}
+
+
+def looks_of(prompt):
+    """Names of the looks the prompt asks for, in LOOKS order."""
+    text = f" {prompt.lower()} "
+    return [name for name, look in LOOKS.items() if any(word in text for word in look.words)]
+
+
+def apply_looks(image, names):
+    for name in names:
+        image = LOOKS[name].apply(image)
+    return image
+
+
+@dataclass(frozen=True)
 class Style:
     """The look of one variant, drawn from a hash of the prompt and the seed."""
 
@@ -132,19 +232,24 @@ class Style:
     @classmethod
     def of(cls, key, seed):
         d = hashlib.sha256(f"{key}\0{seed}".encode()).digest()
+        # Gentle on purpose: the output must still read as this source, only turned.
         return cls(
-            hue_shift=d[0],
-            saturation=0.6 + d[1] / 255,
-            posterize_bits=(3, 4, 5, 8)[d[2] % 4],
+            hue_shift=(d[0] % 37 - 18) % 256,
+            saturation=0.85 + d[1] / 255 * 0.45,
+            posterize_bits=(5, 8, 8, 8)[d[2] % 4],
             tint=(d[3], d[4], d[5]),
-            tint_amount=0.08 + d[6] / 255 * 0.2,
-            vignette=0.25 + d[7] / 255 * 0.45,
+            tint_amount=0.04 + d[6] / 255 * 0.1,
+            vignette=0.2 + d[7] / 255 * 0.35,
             seed=seed,
         )
 
 
 def render(base, prompt, style, quality):
-    image = stylise(base, style)
+    looks = looks_of(prompt)
+    # A look that sets its own palette replaces the hash's colour play, so "sepia" stays sepia.
+    image = apply_looks(base, looks) if looks else base
+    if not any(LOOKS[name].own_palette for name in looks):
+        image = stylise(image, style)
     caption(image, prompt, f"{LABEL} · seed {style.seed}")
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=quality, optimize=False)

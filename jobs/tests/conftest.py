@@ -8,9 +8,12 @@ import itertools
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
 from PIL import Image
 
 from jobs.models import Step, StepQuerySet
+from jobs.remote import check_due
 from jobs.tasks import run_step
 from library.models import Asset, original_path
 
@@ -24,7 +27,7 @@ def make_source(user):
     image.save(buffer, "PNG")
     data = buffer.getvalue()
     sha = hashlib.sha256(data).hexdigest()
-    name = default_storage.save(original_path(Asset(sha256=sha), "s.png"), ContentFile(data))
+    name = default_storage.save(original_path(Asset(owner=user, sha256=sha), "s.png"), ContentFile(data))
     return Asset.objects.create(
         owner=user, kind="image", source="upload", sha256=sha, original=name, mime="image/png",
         width=64, height=48, bytes=len(data), processing_status="complete",
@@ -32,12 +35,16 @@ def make_source(user):
 
 
 def run_queued(pipeline, limit=200):
-    """Run every queued step of `pipeline` in this process, as a worker would,
-    until none is left (later stages are queued as earlier ones finish)."""
+    """Run every queued step of `pipeline` in this process, as workers and the
+    poller would, until none is left (later stages are queued as earlier ones
+    finish, results are fetched as providers finish them)."""
     for _ in range(limit):
-        step = pipeline.steps.filter(status=Step.Status.QUEUED).order_by("order").first()
+        step = pipeline.steps.filter(status=Step.Status.QUEUED, available_at__lte=timezone.now()).order_by("order").first()
         if step is None:
-            break
+            if not pipeline.steps.filter(status=Step.Status.WAITING).exists():
+                break
+            check_due()
+            continue
         run_step.run(step.pk)
     pipeline.refresh_from_db()
     return pipeline
@@ -53,6 +60,9 @@ def sent(monkeypatch):
         return len(items)
 
     monkeypatch.setattr(StepQuerySet, "send_many", record)
+    monkeypatch.setattr(
+        StepQuerySet, "wake_dispatcher", lambda queryset: transaction.on_commit(lambda: messages.append(("dispatch", None)))
+    )
     return messages
 
 

@@ -28,10 +28,10 @@ def test_it_accepts_a_pipeline_with_202_and_its_status_url(owner_client, owner, 
     assert response.json() == {"id": p.id, "status": "running", "status_url": f"/api/pipelines/{p.id}"}
     assert response["Location"] == f"/api/pipelines/{p.id}"
     assert (p.mode, p.planned_steps, p.config["i2v"]["duration"], p.config["prompts"]) == ("checkpoint", 4, 2, ["a fox", "an owl"])
-    assert len(sent) == 2
+    assert sent == [("dispatch", None)], "one message wakes the dispatcher, whatever the size"
     detail = owner_client.get(f"/api/pipelines/{p.id}").json()
     assert [s["status"] for s in detail["steps"]] == ["queued", "queued"]
-    assert detail["progress"] == {"done": 0, "planned": 4}
+    assert detail["progress"] == {"done": 0, "planned": 4, "activity": "2 queued"}
 
 
 def test_it_accepts_comma_separated_sources(owner_client, owner):

@@ -38,14 +38,14 @@ def test_it_creates_the_pipeline_and_lands_on_the_jobs_page(owner_client, owner,
     assert response.status_code == 200
     assert response["HX-Redirect"] == "/jobs/"
     p = owner.pipelines.get()
-    assert (p.name, p.status, p.planned_steps, p.steps.count()) == ("Spring", "running", 2, 2)
+    assert (p.name, p.status, p.planned_steps, p.steps.count()) == ("Spring", "running", 4, 4)
     assert p.config["prompts"] == ["a red fox", "a blue owl"]
     assert p.config["i2i"] == {
         "model": "local-i2i", "negative_prompt": "", "images_per_prompt": 2, "aspect_ratio": "1:1", "quality": "draft"
     }  # fmt: skip
     assert p.config["i2v"] is None
     assert sorted(t.name for t in p.tags.all()) == ["client-x", "spring"]
-    assert len(sent) == 2
+    assert sent == [("dispatch", None)]
 
 
 def test_it_redirects_without_htmx(owner_client, owner):
@@ -112,15 +112,15 @@ def test_it_refuses_more_than_500_prompts(owner_client, owner):
 
 def test_it_asks_for_confirmation_above_the_threshold(owner_client, owner, settings):
     settings.PIPELINE_CONFIRM_ABOVE_USD = "0.10"
-    data = form_data([make_source(owner)], i2i_model="gpt-image-1")  # 2 prompts x 2 images x $0.07
+    data = form_data([make_source(owner)], i2i_model="flux-kontext")  # 2 prompts x 2 images x $0.04
     response = owner_client.post("/pipelines/new", data, HTTP_HX_REQUEST="true")
     assert response.status_code == 422
     html = response.content.decode()
-    assert 'name="confirm_cost" required' in html and "Confirm $0.28" in html
+    assert 'name="confirm_cost" required' in html and "Confirm $0.16" in html
     assert not owner.pipelines.exists()
     response = owner_client.post("/pipelines/new", {**data, "confirm_cost": "on"}, HTTP_HX_REQUEST="true")
     assert response["HX-Redirect"] == "/jobs/"
-    assert owner.pipelines.get().steps.first().cost_estimate == Decimal("0.14")
+    assert owner.pipelines.get().steps.first().cost_estimate == Decimal("0.04")
 
 
 def test_it_estimates_the_cost_as_the_form_changes(owner_client, owner):

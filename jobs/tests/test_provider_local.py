@@ -1,4 +1,4 @@
-"""The local preview provider, and the registry and price table every provider shares."""
+"""The local preview provider (synchronous, free), and the provider registry."""
 
 import io
 from decimal import Decimal
@@ -7,8 +7,8 @@ import av
 import pytest
 from PIL import Image
 
-from jobs.providers.base import ProviderError, UnknownModel, estimate_cost, get_provider
-from jobs.providers.local import LABEL, LocalProvider
+from jobs.providers.base import Job, ProviderError, UnknownModel, get_provider
+from jobs.providers.local import LABEL, LocalProvider, looks_of
 
 PROMPT = "a lighthouse at dusk, oil painting"
 
@@ -56,30 +56,29 @@ def test_it_is_the_provider_of_the_local_models(images, videos):
     assert images.label == LABEL == "Local preview provider"
 
 
-def test_it_renders_the_same_images_for_the_same_inputs(images):
-    first = images.generate_images(source(), PROMPT, {"images_per_prompt": 2})
-    again = images.generate_images(source(), PROMPT, {"images_per_prompt": 2})
+def test_it_renders_the_same_image_for_the_same_inputs(images):
+    first = images.image(source(), PROMPT, {"seed": 2})
+    again = images.image(source(), PROMPT, {"seed": 2})
 
-    assert [f.data for f in first.files] == [f.data for f in again.files]
+    assert first.data == again.data
 
 
 def test_it_renders_different_images_for_different_prompts(images):
-    one = images.generate_images(source(), PROMPT, {}).files[0]
-    other = images.generate_images(source(), "a lighthouse at noon, watercolour", {}).files[0]
+    one = images.image(source(), PROMPT, {})
+    other = images.image(source(), "a lighthouse at noon, watercolour", {})
 
     assert one.data != other.data
 
 
 def test_it_renders_variants_that_differ_by_seed(images):
-    result = images.generate_images(source(), PROMPT, {"images_per_prompt": 3, "seed": 40})
+    variants = [images.image(source(), "a lighthouse", {"seed": seed}) for seed in (40, 41, 42)]
 
-    assert len({f.data for f in result.files}) == 3
-    assert result.metadata["seeds"] == [40, 41, 42]
+    assert len({f.data for f in variants}) == 3
 
 
 def test_it_accepts_a_pil_image_as_well_as_bytes(images):
-    from_bytes = images.generate_images(source(), PROMPT, {}).files[0]
-    from_pil = images.generate_images(Image.open(io.BytesIO(source())), PROMPT, {}).files[0]
+    from_bytes = images.image(source(), PROMPT, {})
+    from_pil = images.image(Image.open(io.BytesIO(source())), PROMPT, {})
 
     assert from_bytes.data == from_pil.data
 
@@ -95,35 +94,36 @@ def test_it_accepts_a_pil_image_as_well_as_bytes(images):
     ],
 )
 def test_it_honours_the_aspect_ratio_and_quality(images, ratio, quality, size):
-    (file,) = images.generate_images(source(), PROMPT, {"aspect_ratio": ratio, "quality": quality}).files
+    file = images.image(source(), PROMPT, {"aspect_ratio": ratio, "quality": quality})
 
     assert decode(file).size == size
     assert (file.width, file.height) == size
 
 
 def test_it_keeps_the_source_aspect_without_a_ratio(images):
-    (file,) = images.generate_images(source((300, 600)), PROMPT, {"quality": "draft"}).files
+    file = images.image(source((300, 600)), PROMPT, {"quality": "draft"})
 
     assert (file.width, file.height) == (256, 512)
 
 
 def test_it_makes_images_that_decode(images):
-    result = images.generate_images(source(), PROMPT, {"images_per_prompt": 2})
-
-    for file in result.files:
+    for file in (images.image(source(), PROMPT, {"seed": n}) for n in range(2)):
         image = decode(file)
         assert (image.format, file.mime, file.extension, file.kind) == ("JPEG", "image/jpeg", "jpg", "image")
         assert image.size == (file.width, file.height)
 
 
-def test_it_costs_nothing(images, videos):
-    assert images.generate_images(source(), PROMPT, {"images_per_prompt": 4}).cost == Decimal("0")
-    assert videos.generate_video(source(), PROMPT, {"duration": 1}).cost == Decimal("0")
+def test_it_answers_a_submission_with_the_file_and_no_cost(images, videos):
+    job = Job("local-i2i", "i2i", PROMPT, {}, source=source, token="t1")
+    remote = images.submit(job)
+    assert (remote.state, len(remote.files), remote.reported_cost) == ("completed", 1, Decimal("0"))
+    video = videos.submit(Job("local-i2v", "i2v", PROMPT, {"duration": 1}, source=source, token="t2"))
+    assert video.files[0].kind == "video" and images.synchronous and images.resubmit_safe
 
 
 def test_it_rejects_a_source_that_is_not_an_image(images):
     with pytest.raises(ProviderError, match="source image can't be decoded.*HTML") as caught:
-        images.generate_images(b"<html>nope</html>", PROMPT, {})
+        images.image(b"<html>nope</html>", PROMPT, {})
 
     assert not caught.value.retryable
 
@@ -132,27 +132,26 @@ def test_it_rejects_a_source_over_the_pixel_cap(images, settings):
     settings.GENERATION_MAX_PIXELS = 100_000
 
     with pytest.raises(ProviderError, match="640x480 pixels is over the limit"):
-        images.generate_images(source(), PROMPT, {})
+        images.image(source(), PROMPT, {})
 
 
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"images_per_prompt": 9}, "images_per_prompt must be between 1 and 4"),
-        ({"images_per_prompt": "many"}, "images_per_prompt must be a whole number"),
+        ({"seed": -1}, "seed must be between 0 and"),
+        ({"seed": "many"}, "seed must be a whole number"),
         ({"aspect_ratio": "5:1"}, "aspect_ratio must be auto or one of"),
         ({"quality": "ultra"}, "quality must be one of draft, standard, high"),
     ],
 )
 def test_it_rejects_bad_settings_with_a_clear_message(images, options, message):
     with pytest.raises(ProviderError, match=message):
-        images.generate_images(source(), PROMPT, options)
+        images.image(source(), PROMPT, options)
 
 
 def test_it_makes_a_video_that_decodes_with_the_expected_length(videos):
-    result = videos.generate_video(source(), "slow dolly in", {"duration": 2, "fps": 12})
+    file = videos.video(source(), "slow dolly in", {"duration": 2, "fps": 12})
 
-    (file,) = result.files
     video = probe(file.data)
     assert video["frames"] == 24
     assert video["duration"] == pytest.approx(2.0, abs=0.1)
@@ -162,18 +161,16 @@ def test_it_makes_a_video_that_decodes_with_the_expected_length(videos):
 
 
 def test_it_caps_the_length_and_resolution_of_a_video(videos):
-    result = videos.generate_video(source((800, 1000)), PROMPT, {"duration": 10, "resolution": "1080p", "fps": 12})
+    file = videos.video(source((800, 1000)), PROMPT, {"duration": 10, "resolution": "1080p", "fps": 12})
 
-    (file,) = result.files
     video = probe(file.data)
     # 4 s at most, and 720p at most: the image fitted in a 720x1280 box, upright like it.
     assert video["frames"] == 48
     assert video["size"] == (720, 900)
-    assert result.metadata["requested_duration"] == 10
 
 
 def test_it_crops_a_video_to_the_requested_aspect_ratio(videos):
-    (file,) = videos.generate_video(source(), PROMPT, {"duration": 1, "aspect_ratio": "16:9"}).files
+    file = videos.video(source(), PROMPT, {"duration": 1, "aspect_ratio": "16:9"})
 
     assert probe(file.data)["size"] == (854, 480)
 
@@ -181,9 +178,9 @@ def test_it_crops_a_video_to_the_requested_aspect_ratio(videos):
 def test_it_makes_the_same_video_for_the_same_inputs(videos):
     options = {"duration": 1, "fps": 12}
 
-    first = videos.generate_video(source(), PROMPT, options).files[0]
-    again = videos.generate_video(source(), PROMPT, options).files[0]
-    other = videos.generate_video(source(), "rain starts to fall", options).files[0]
+    first = videos.video(source(), PROMPT, options)
+    again = videos.video(source(), PROMPT, options)
+    other = videos.video(source(), "rain starts to fall", options)
 
     assert first.data == again.data
     assert first.data != other.data
@@ -192,16 +189,16 @@ def test_it_makes_the_same_video_for_the_same_inputs(videos):
 def test_it_reports_progress(videos):
     notes = []
 
-    videos.generate_video(source(), PROMPT, {"duration": 1, "fps": 24}, on_progress=notes.append)
+    videos.video(source(), PROMPT, {"duration": 1, "fps": 24}, on_progress=notes.append)
 
     assert notes == ["frame 12 of 24", "frame 24 of 24"]
 
 
 def test_it_refuses_the_wrong_kind_of_work(images, videos):
     with pytest.raises(ProviderError, match="makes images"):
-        images.generate_video(source(), PROMPT, {})
+        images.submit(Job("local-i2i", "i2v", PROMPT, {}, source=source, token="t"))
     with pytest.raises(ProviderError, match="makes videos"):
-        videos.generate_images(source(), PROMPT, {})
+        videos.submit(Job("local-i2v", "i2i", PROMPT, {}, source=source, token="t"))
 
 
 def test_it_names_the_models_when_a_model_is_unknown():
@@ -218,10 +215,17 @@ def test_it_says_when_a_model_names_no_provider(settings):
         get_provider("odd")
 
 
-def test_it_estimates_cost_from_the_price_table():
-    assert estimate_cost("flux-kontext", images=25) == Decimal("1.0000")
-    assert estimate_cost("kling-2.1", video_seconds=10) == Decimal("0.5000")
-    assert estimate_cost("veo-3", video_seconds=Decimal("2.5")) == Decimal("1.0000")
-    assert estimate_cost("local-i2i", images=1000) == Decimal("0")
-    with pytest.raises(UnknownModel):
-        estimate_cost("nope", images=1)
+def test_it_turns_the_source_by_the_words_of_the_prompt(images):
+    plain = decode(images.image(source(), "a lighthouse", {"quality": "draft"}))
+    sketch = decode(images.image(source(), "a lighthouse, pencil sketch", {"quality": "draft"}))
+    sepia = decode(images.image(source(), "a lighthouse, vintage sepia photo", {"quality": "draft"}))
+
+    assert looks_of("a pencil sketch at sunset") == ["sketch", "sunset"]
+    r, g, b = sketch.convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    assert abs(r - g) < 12 and abs(g - b) < 12, "a sketch is grey"
+    r, g, b = sepia.convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    assert r > g > b, "sepia is warm brown"
+    # The source shows through: its red square is still where it was in the plain render.
+    w, h = plain.size
+    square = plain.convert("RGB").getpixel((int(w * 0.37), int(h * 0.3)))
+    assert square[0] > square[2] + 60

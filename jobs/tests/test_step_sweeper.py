@@ -11,7 +11,7 @@ from django.utils import timezone
 from jobs.models import Pipeline, Step
 from jobs.tasks import sweep_steps
 from jobs.tests.conftest import make_source, run_queued
-from jobs.tests.test_tasks import request
+from jobs.tests.test_tasks import I2I, request
 
 
 def ago(seconds):
@@ -20,7 +20,7 @@ def ago(seconds):
 
 @pytest.fixture
 def pipeline(owner):
-    return Pipeline.objects.create_from_request(owner, request([make_source(owner)], prompts=["a"]))
+    return Pipeline.objects.create_from_request(owner, request([make_source(owner)], prompts=["a"], i2i={**I2I, "images_per_prompt": 1}))
 
 
 def left_running(pipeline, attempts=1, lease_ended=ago(1)):
@@ -76,6 +76,7 @@ def test_it_sends_a_queued_step_that_has_no_message(pipeline, sent, django_captu
 
 
 def test_it_leaves_a_recently_sent_step_alone(pipeline, django_capture_on_commit_callbacks):
+    pipeline.steps.update(sent_at=timezone.now())
     assert sweep(django_capture_on_commit_callbacks) == (0, 0, 0, 0)
 
 

@@ -1,3 +1,7 @@
+"""The generation tasks and executor with the local preview provider (synchronous,
+free): plans of one step per output, stages, failures, cancellation. Hosted
+providers' lifecycles are in test_provider_contract.py."""
+
 from decimal import Decimal
 
 import pytest
@@ -5,8 +9,9 @@ from django.utils import timezone
 
 from i2v.celery import app
 from jobs.models import Pipeline, Step
-from jobs.providers import GeneratedFile, ProviderError, ProviderResult
-from jobs.tasks import run_step
+from jobs.providers import GeneratedFile, ProviderError, Remote
+from jobs.providers.base import COMPLETED
+from jobs.tasks import dispatch_steps, run_step
 from jobs.tests.conftest import make_source, run_queued
 from media_processing.models import ProcessingJob
 
@@ -21,34 +26,49 @@ def request(sources, prompts=("a red fox", "a blue owl"), i2i=I2I, i2v=None, mod
     }  # fmt: skip
 
 
-def test_it_creates_one_queued_step_per_source_and_prompt(owner, source, sent):
+def test_it_plans_one_queued_step_per_output_each_with_its_own_seed(owner, source, sent):
     p = Pipeline.objects.create_from_request(owner, request([source], tags=["client-x"]))
     steps = list(p.steps.order_by("order"))
-    assert [(s.kind, s.status, s.prompt, s.inputs) for s in steps] == [
-        ("i2i", "queued", "a red fox", {"asset_id": source.pk}),
-        ("i2i", "queued", "a blue owl", {"asset_id": source.pk}),
+    assert [(s.kind, s.status, s.prompt, s.variant, s.config["seed"], s.inputs) for s in steps] == [
+        ("i2i", "queued", "a red fox", 0, 0, {"asset_id": source.pk}),
+        ("i2i", "queued", "a red fox", 1, 1, {"asset_id": source.pk}),
+        ("i2i", "queued", "a blue owl", 0, 0, {"asset_id": source.pk}),
+        ("i2i", "queued", "a blue owl", 1, 1, {"asset_id": source.pk}),
     ]
-    assert steps[0].config["images_per_prompt"] == 2
-    assert (p.status, p.model, p.first_prompt, p.planned_steps) == ("running", "local-i2i", "a red fox", 2)
+    assert {s.provider for s in steps} == {"local"} and {s.phase for s in steps} == {"submit"}
+    assert (p.status, p.model, p.first_prompt, p.planned_steps) == ("running", "local-i2i", "a red fox", 4)
     assert "a blue owl" in p.search_text
     assert [t.name for t in p.tags.all()] == ["client-x"]
 
 
-def test_it_sends_the_messages_only_on_commit(owner, source, sent, django_capture_on_commit_callbacks):
+def test_it_wakes_the_dispatcher_once_on_commit_instead_of_a_message_per_step(owner, source, sent, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        p = Pipeline.objects.create_from_request(owner, request([source]))
+        Pipeline.objects.create_from_request(owner, request([source]))
         assert sent == []
-    assert sorted(i for i, _ in sent) == sorted(p.steps.values_list("pk", flat=True))
+    assert sent == [("dispatch", None)]
+
+
+def test_it_dispatches_only_as_many_steps_as_the_provider_has_places(owner, source, sent, settings):
+    settings.GENERATION_CONCURRENCY = {**settings.GENERATION_CONCURRENCY, "local": 3}
+    p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a", "b", "c"]))
+    sent.clear()
+
+    assert dispatch_steps.run() == "dispatch_steps: 3 sent"
+    assert len(sent) == 3
+    assert dispatch_steps.run() == "dispatch_steps: 0 sent", "the three sent hold every place"
+    assert p.steps.filter(sent_at__isnull=True).count() == 3
 
 
 def test_it_runs_an_i2i_stage_to_completion(owner, source):
     p = run_queued(Pipeline.objects.create_from_request(owner, request([source])))
-    assert (p.status, p.progress_done, p.planned_steps) == ("completed", 2, 2)
+    assert (p.status, p.progress_done, p.planned_steps) == ("completed", 4, 4)
     step = p.steps.first()
     assert (step.status, step.attempts, step.progress) == ("completed", 1, 100)
     assert step.started_at and step.finished_at and step.heartbeat_at
+    [call] = step.requests.all()
+    assert (call.provider, call.state, call.attempt, call.cost) == ("local", "stored", 1, Decimal("0"))
     outputs = list(p.outputs.select_related("asset"))
-    assert len(outputs) == 4
+    assert len(outputs) == 4 and len({o.asset_id for o in outputs}) == 4, "each seed its own image"
     asset = outputs[0].asset
     assert (asset.owner_id, asset.kind, asset.source, asset.mime) == (owner.id, "image", "generated", "image/jpeg")
     assert asset.prompt in ("a red fox", "a blue owl") and asset.width and len(asset.sha256) == 64
@@ -59,7 +79,7 @@ def test_it_runs_an_i2i_stage_to_completion(owner, source):
 
 def test_it_chains_i2v_steps_from_the_i2i_images(owner, source):
     p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a fox"], i2v=I2V))
-    assert p.planned_steps == 1 + 2
+    assert p.planned_steps == 2 + 2
     p = run_queued(p)
     assert p.status == "completed"
     videos = p.steps.filter(kind="i2v")
@@ -67,12 +87,12 @@ def test_it_chains_i2v_steps_from_the_i2i_images(owner, source):
     images = set(p.outputs.filter(step__kind="i2i").values_list("asset_id", flat=True))
     assert {s.inputs["asset_id"] for s in videos} == images
     assert set(p.outputs.filter(step__kind="i2v").values_list("asset__kind", flat=True)) == {"video"}
-    assert (p.progress_done, p.planned_steps) == (3, 3)
+    assert (p.progress_done, p.planned_steps) == (4, 4)
 
 
 def test_it_runs_i2v_straight_from_the_sources_without_an_i2i_stage(owner, source):
     p = Pipeline.objects.create_from_request(owner, request([source], prompts=["zoom"], i2i=None, i2v={**I2V, "videos_per_image": 2}))
-    assert (p.model, p.steps.get().kind) == ("local-i2v", "i2v")
+    assert (p.model, p.steps.count(), p.steps.first().kind) == ("local-i2v", 2, "i2v")
     p = run_queued(p)
     assert p.status == "completed"
     assert p.outputs.filter(asset__kind="video").count() == 2
@@ -88,11 +108,11 @@ def test_it_pauses_for_review_in_checkpoint_mode(owner, source):
 
 
 def test_it_ignores_a_duplicate_delivery(owner, source):
-    p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a"]))
+    p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a"], i2i={**I2I, "images_per_prompt": 1}))
     step = p.steps.get()
     assert run_step.run(step.pk) == "completed"
     assert run_step.run(step.pk) == "skipped"
-    assert p.outputs.count() == 2
+    assert p.outputs.count() == 1 and step.requests.count() == 1
 
 
 def test_it_stores_the_same_bytes_once_per_owner(owner, source):
@@ -101,31 +121,38 @@ def test_it_stores_the_same_bytes_once_per_owner(owner, source):
     assert set(first.outputs.values_list("asset_id", flat=True)) == set(again.outputs.values_list("asset_id", flat=True))
 
 
-def test_it_waits_when_the_provider_is_at_its_concurrency_limit(owner, source, settings, sent):
-    settings.GENERATION_CONCURRENCY = {"local": 1}
+def test_it_waits_without_an_attempt_when_the_provider_has_no_place(owner, source, settings):
+    settings.GENERATION_CONCURRENCY = {**settings.GENERATION_CONCURRENCY, "local": 1}
     p = Pipeline.objects.create_from_request(owner, request([source]))
-    busy, waiting = p.steps.order_by("order")
-    Step.objects.filter(pk=busy.pk).update(status="running")
-    sent.clear()
+    busy, waiting = p.steps.order_by("order")[:2]
+    busy.requests.create(owner=owner, pipeline=p, provider="local", model="local-i2i", account="", token="t1", state="sending")
     started = timezone.now()
-    assert run_step.run(waiting.pk) == "skipped"
+
+    assert run_step.run(waiting.pk) == "waiting for a place"
+
     waiting.refresh_from_db()
     assert (waiting.status, waiting.attempts, waiting.sent_at) == ("queued", 0, None), "handed back, no attempt counted"
     wait = (waiting.available_at - started).total_seconds()
-    assert wait == pytest.approx(settings.GENERATION_CONCURRENCY_RETRY_SECONDS, abs=1)
-    assert sent == [], "the sweeper sends it when it is due"
+    assert wait == pytest.approx(settings.GENERATION_PLACE_WAIT_SECONDS, abs=1)
+    assert waiting.requests.count() == 0, "no paid call was opened"
 
 
-def _failing(monkeypatch, exc):
-    def generate(self, *args, **kwargs):
-        raise exc
+def _submitting(monkeypatch, answer):
+    def submit(self, job):
+        if isinstance(answer, Exception):
+            raise answer
+        return answer(self, job)
 
-    monkeypatch.setattr("jobs.providers.local.LocalProvider.generate_images", generate)
+    monkeypatch.setattr("jobs.providers.local.LocalProvider.submit", submit)
 
 
-def test_it_retries_a_retryable_error_with_backoff_then_fails(owner, source, monkeypatch, sent):
-    _failing(monkeypatch, ProviderError("The service is busy.", retryable=True))
-    p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a"]))
+def one_step(owner, source):
+    return Pipeline.objects.create_from_request(owner, request([source], prompts=["a"], i2i={**I2I, "images_per_prompt": 1}))
+
+
+def test_it_retries_a_refused_submission_with_backoff_then_fails(owner, source, monkeypatch):
+    _submitting(monkeypatch, ProviderError("The service is busy.", retryable=True))
+    p = one_step(owner, source)
     step = p.steps.get()
     delays = []
     for attempt in (1, 2):
@@ -140,43 +167,41 @@ def test_it_retries_a_retryable_error_with_backoff_then_fails(owner, source, mon
     step.refresh_from_db()
     p.refresh_from_db()
     assert (step.status, step.error, p.status) == ("failed", "The service is busy.", "failed")
+    assert list(step.requests.values_list("state", "cost")) == [("refused", Decimal("0"))] * 3, "refusals cost nothing"
 
 
 def test_it_fails_at_once_on_a_permanent_error(owner, source, monkeypatch):
-    _failing(monkeypatch, ProviderError("FAL_KEY is not set."))
-    p = run_queued(Pipeline.objects.create_from_request(owner, request([source], prompts=["a"])))
+    _submitting(monkeypatch, ProviderError("FAL_KEY is not set."))
+    p = run_queued(one_step(owner, source))
     step = p.steps.get()
     assert (step.status, step.attempts, step.error, p.status) == ("failed", 1, "FAL_KEY is not set.", "failed")
 
 
 def test_it_stops_a_running_step_that_was_cancelled(owner, source, monkeypatch):
-    p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a"]))
+    p = one_step(owner, source)
 
-    def generate(self, source, prompt, settings, on_progress=None):
+    def submit(self, job):
         p.cancel()  # the user clicks Cancel while the provider works
-        on_progress("image 1 of 2")
-        raise AssertionError("on_progress should have stopped the step")
+        job.progress("image 1 of 2")
+        raise AssertionError("the progress callback should have stopped the step")
 
-    monkeypatch.setattr("jobs.providers.local.LocalProvider.generate_images", generate)
+    monkeypatch.setattr("jobs.providers.local.LocalProvider.submit", submit)
     assert run_step.run(p.steps.get().pk) == "cancelled"
     p.refresh_from_db()
     assert (p.status, p.steps.get().status, p.outputs.count(), p.total_cost) == ("cancelled", "cancelled", 0, Decimal("0"))
 
 
-def test_it_records_the_actual_cost(owner, monkeypatch):
+def test_it_records_the_cost_the_catalog_bills(owner, monkeypatch, settings):
+    settings.GENERATION_MODELS = {**settings.GENERATION_MODELS, "local-i2i": {**settings.GENERATION_MODELS["local-i2i"], "price": {"per_image": "0.04"}}}
     image = GeneratedFile(b"\xff\xd8fake", "image/jpeg", "jpg", 8, 8)
-
-    def generate(self, source, prompt, settings, on_progress=None):
-        return ProviderResult([image], Decimal("0.0400"))
-
-    monkeypatch.setattr("jobs.providers.local.LocalProvider.generate_images", generate)
+    _submitting(monkeypatch, lambda self, job: Remote(COMPLETED, "x", files=[image]))
     p = run_queued(Pipeline.objects.create_from_request(owner, request([make_source(owner)])))
-    assert p.total_cost == Decimal("0.08")
+    assert p.total_cost == Decimal("0.16") == sum(s.cost_estimate for s in p.steps.all())
     assert p.outputs.values("asset").distinct().count() == 1
 
 
 def test_it_fails_a_step_whose_source_is_gone(owner, source):
-    p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a"]))
+    p = one_step(owner, source)
     source.original.storage.delete(source.original.name)
     run_queued(p)
     step = p.steps.get()
@@ -186,7 +211,7 @@ def test_it_fails_a_step_whose_source_is_gone(owner, source):
 
 
 def test_it_fails_a_step_without_a_source_readably(owner, source):
-    p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a"]))
+    p = one_step(owner, source)
     p.steps.update(inputs={"asset_ids": [source.pk]})  # an older shape of inputs
     run_queued(p)
     step = p.steps.get()
@@ -194,18 +219,20 @@ def test_it_fails_a_step_without_a_source_readably(owner, source):
     assert step.error == "This step names no source image, so it can't run; rerun the pipeline."
 
 
-def test_it_routes_steps_to_the_generation_queue():
+def test_it_routes_steps_to_the_generation_queue_and_the_control_tasks_apart():
     assert app.amqp.router.route({}, "jobs.tasks.run_step")["queue"].name == "generation"
+    assert app.amqp.router.route({}, "jobs.tasks.check_remote")["queue"].name == "control"
+    assert app.amqp.router.route({}, "jobs.tasks.dispatch_steps")["queue"].name == "control"
 
 
 def test_it_finishes_quietly_when_the_pipeline_was_deleted_meanwhile(owner, source, monkeypatch):
-    p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a"]))
+    p = one_step(owner, source)
     step_id = p.steps.get().pk
     real = Step.finish
 
-    def finish(step, files, cost):
+    def finish(step, files, request):
         Pipeline.objects.filter(pk=p.pk).delete()
-        return real(step, files, cost)
+        return real(step, files, request)
 
     monkeypatch.setattr(Step, "finish", finish)
     assert run_step.run(step_id) == "cancelled"

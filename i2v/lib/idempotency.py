@@ -1,0 +1,62 @@
+"""`Idempotency-Key` for API requests that create paid work (POST /api/pipelines).
+
+The first request with a key runs inside one transaction with the key's row,
+and its answer is stored in that row before it commits: so either both the
+work and the answer exist, or neither does. A retry with the same key and the
+same body gets the stored answer (marked `Idempotent-Replayed: true`) and
+creates nothing; a concurrent retry waits on the row lock, then replays; the
+same key with a different body is refused (422). Answers the client should
+retry as they are (429, 5xx) are not stored. Keys are kept for
+IDEMPOTENCY_KEY_DAYS.
+"""
+
+import hashlib
+from datetime import timedelta
+from functools import wraps
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponse
+from django.utils import timezone
+
+from .errors import error_response
+
+MAX_KEY = 200
+
+
+def idempotent(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return view(request, *args, **kwargs)
+        if not key.strip() or len(key) > MAX_KEY or not key.isprintable():
+            return error_response(400, "invalid", f"Idempotency-Key must be 1 to {MAX_KEY} printable characters.", "Idempotency-Key")
+        from i2v.models import IdempotencyKey
+
+        fingerprint = hashlib.sha256(request.path.encode() + b"\0" + request.body).hexdigest()
+        IdempotencyKey.objects.filter(created_at__lt=timezone.now() - timedelta(days=settings.IDEMPOTENCY_KEY_DAYS)).delete()
+        with transaction.atomic():
+            record, _ = IdempotencyKey.objects.get_or_create(owner=request.user, key=key, defaults={"fingerprint": fingerprint})
+            record = IdempotencyKey.objects.select_for_update().get(pk=record.pk)
+            if record.fingerprint != fingerprint:
+                return error_response(
+                    422, "idempotency_key_reused", "This Idempotency-Key was already used with a different request.", "Idempotency-Key"
+                )
+            if record.status:
+                replay = HttpResponse(bytes(record.body), status=record.status, content_type=record.content_type)
+                replay["Idempotent-Replayed"] = "true"
+                if record.location:
+                    replay["Location"] = record.location
+                return replay
+            response = view(request, *args, **kwargs)
+            if response.status_code == 429 or response.status_code >= 500:
+                record.delete()  # nothing was done: the client may try the same key again
+                return response
+            record.status, record.body = response.status_code, response.content
+            record.content_type = response.get("Content-Type", "application/json")
+            record.location = response.get("Location", "")
+            record.save(update_fields=["status", "body", "content_type", "location"])
+        return response
+
+    return wrapped

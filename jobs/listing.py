@@ -1,0 +1,149 @@
+"""The Jobs list: its filters, what a row loads, and how a row shows itself.
+
+Kept apart from the pipeline domain (models.py): these decide what the list
+queries cost (each filter maps onto an index named in Pipeline.Meta) and how
+small a row is, not what a pipeline does.
+"""
+
+import datetime
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models
+from django.db.models import Count, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, Concat
+
+from i2v.lib.filters import created_between, text_search
+from i2v.lib.pagination import count_for_list, paginate
+from library.models import rendition
+
+
+def _model(name):
+    return apps.get_model("jobs", name)
+
+
+class TagList(models.Aggregate):
+    """'id:name:colour' of every tag, comma-joined, in one column.
+
+    Tags ride along in the list query itself instead of a prefetch query; names
+    are [a-z0-9-] and colours hex, so ',' and ':' can't appear inside a value.
+    """
+
+    function = "STRING_AGG"
+    template = "%(function)s(%(expressions)s, ',')"
+    output_field = models.TextField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
+
+
+def _count(qs):
+    return Coalesce(Subquery(qs.order_by().values("pipeline").annotate(n=Count("*")).values("n")), 0)
+
+
+class PipelineListQuerySet(models.QuerySet):
+    def filtered(self, *, status="", tag="", favorites=False, hidden="", q="", date_from=None, date_to=None, model=""):
+        """The Jobs page filters. Each maps onto an index named in Pipeline.Meta.indexes."""
+        qs = self
+        if hidden == "only":
+            qs = qs.filter(is_hidden=True)
+        elif hidden != "include":
+            qs = qs.filter(is_hidden=False)
+        if status:
+            qs = qs.filter(status=status)
+        if favorites:
+            qs = qs.filter(is_favorite=True)
+        if model:
+            qs = qs.filter(model=model)
+        if tag:
+            qs = qs.filter(pipelinetag__tag__name=tag)
+        return created_between(text_search(qs, q), date_from, date_to)
+
+    def for_jobs_page(self):
+        """Rows for the Jobs list: only the columns a row shows, plus counts,
+        first thumbnail and tags as subqueries evaluated for the page's rows only."""
+        Output, Step = _model("Output"), _model("Step")
+        first_output = Output.objects.filter(pipeline=OuterRef("pk")).order_by("position", "id")
+        return self.only(*self.model.LIST_FIELDS).with_tags().annotate(
+            step_count=_count(Step.objects.filter(pipeline=OuterRef("pk"))),
+            output_count=_count(Output.objects.filter(pipeline=OuterRef("pk"))),
+            cover_renditions=Subquery(first_output.values("asset__renditions")[:1]),
+            cover_kind=Subquery(first_output.values("asset__kind")[:1]),
+        )
+
+    def with_tags(self):
+        """Annotate tag_data ('id:name:colour,...') so tags cost no extra query."""
+        PipelineTag = _model("PipelineTag")
+        return self.annotate(
+            tag_data=Subquery(
+                PipelineTag.objects.filter(pipeline=OuterRef("pk"))
+                .order_by()
+                .values("pipeline")
+                .annotate(s=TagList(Concat("tag_id", Value(":"), "tag__name", Value(":"), "tag__colour")))
+                .values("s")
+            )
+        )
+
+    def jobs_list(self, filters, ordering, cursor, page_size):
+        """(page, total) for the Jobs page and GET /api/pipelines.
+
+        The total is counted only for a first page: later pages of an infinite
+        scroll don't show it, so they don't pay for it.
+        """
+        pipelines = self.filtered(**filters)
+        page = paginate(pipelines.for_jobs_page(), ordering, cursor, page_size)
+        total = None if cursor else pipelines.count_for_list()
+        return page, total
+
+    def count_for_list(self):
+        return count_for_list(self)
+
+
+def instant(moment):
+    # Second precision in UTC ("2026-03-10T08:15:00Z"): all a script needs, and short.
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class PipelineRow:
+    """How a pipeline shows itself in a list row and a list item of the API."""
+
+    @property
+    def model_label(self):
+        return settings.GENERATION_MODELS.get(self.model, {}).get("label", self.model)
+
+    @property
+    def tag_chips(self):
+        """Tags of a list row, decoded from the tag_data annotation (sorted by name)."""
+        data = self.tag_data  # from with_tags(): a row loaded without it is a bug, not a query
+        if not data:
+            return []
+        chips = []
+        for item in data.split(","):
+            tag_id, name, colour = item.split(":")
+            chips.append({"id": int(tag_id), "name": name, "colour": colour})
+        return sorted(chips, key=lambda c: c["name"])
+
+    @property
+    def cover(self):
+        return rendition(getattr(self, "cover_renditions", None), 150)
+
+    def as_summary(self):
+        """A list item of GET /api/pipelines, under 300 bytes (20 must fit in 6 KB).
+
+        Prompts, description and the hidden flag are in the detail; ?hidden=only
+        lists the hidden ones.
+        """
+        cover = self.cover
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "model": self.model,
+            "cost": str(self.total_cost),
+            "created_at": instant(self.created_at),
+            "is_favorite": self.is_favorite,
+            "step_count": self.step_count,
+            "output_count": self.output_count,
+            "thumbnail_url": cover["url"] if cover else None,
+            "tags": [t["name"] for t in self.tag_chips],
+        }

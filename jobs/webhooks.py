@@ -1,0 +1,39 @@
+"""Provider webhooks: a provider tells us a request finished, sooner than a poll.
+
+POST /hooks/<provider>/<token>: the token (ours, unguessable, one per request)
+finds the request; the provider's own signature is checked (fal: ED25519 keys it
+publishes; Replicate: the signing secret); the result is applied exactly as a
+poll's would be, so a replayed or late webhook changes nothing twice.
+"""
+
+import logging
+
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from .providers import WebhookRefused
+from .remote import RemoteRequest
+
+logger = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def provider_webhook(request, provider, token):
+    remote_request = RemoteRequest.objects.filter(provider=provider, token=token).first()
+    if remote_request is None:
+        return _answer(404, "No such request.")
+    try:
+        remote = remote_request.provider_api.webhook(request)
+    except WebhookRefused as refused:
+        logger.warning("refused a %s webhook for %s: %s", provider, remote_request, refused)
+        return _answer(401, str(refused))
+    if remote.external_id and remote_request.external_id and remote.external_id != remote_request.external_id:
+        return _answer(400, "The webhook is about another request.")
+    changed = remote_request.apply(remote)
+    return JsonResponse({"ok": True, "changed": changed})
+
+
+def _answer(status, message):
+    return JsonResponse({"error": {"code": "refused" if status == 401 else "invalid", "message": message, "field": None}}, status=status)
