@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from .catalog import bill, effective
 from .providers import ProviderError, get_provider
-from .providers.base import CANCELLED, COMPLETED, FAILED, NOT_FOUND, QUEUED, RUNNING
+from .providers.base import CANCELLED, COMPLETED, FAILED, NOT_FOUND, QUEUED, RUNNING, Remote
 
 logger = logging.getLogger(__name__)
 LOG_LINES = 5
@@ -204,40 +204,43 @@ class RemoteRequest(models.Model):
 
     def apply(self, remote):
         """Move this request (and its step) on to what the provider says; idempotent,
-        so a webhook replayed, or a poll that crosses a webhook, changes nothing twice."""
+        so a webhook replayed, or a poll that crosses a webhook, changes nothing twice.
+        True when something changed."""
+        with transaction.atomic():
+            current = RemoteRequest.objects.select_for_update().filter(pk=self.pk).first()
+            if current is None or not current.is_open or current.state == self.State.COMPLETED:
+                return False  # settled already: a replay, or a poll that crossed a webhook
+            return current._move_on(remote)
+
+    def _move_on(self, remote):
         from .models import Step
 
         now = timezone.now()
-        with transaction.atomic():
-            current = RemoteRequest.objects.select_for_update().filter(pk=self.pk).first()
-            if current is None or not current.is_open:
-                return False
-            self.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_")})
-            step = Step.objects.select_related("pipeline").get(pk=self.step_id)
-            logs = "\n".join((remote.logs or [])[-LOG_LINES:]) or self.logs
-            if remote.state in (QUEUED, RUNNING):
-                state = self.State.RUNNING if remote.state == RUNNING else self.State.QUEUED
-                self._save(
-                    state=state, external_id=remote.external_id or self.external_id, queue_position=remote.queue_position,
-                    progress=remote.progress, logs=logs, error="", next_check_at=now + self._poll_interval(state),
-                )  # fmt: skip
-                step.show_progress(self)
-            elif remote.state == COMPLETED:
-                self._save(
-                    state=self.State.COMPLETED, external_id=remote.external_id or self.external_id,
-                    result=remote.outputs, progress=100, queue_position=None, logs=logs, **self.billed(remote, now),
-                )  # fmt: skip
-                step.record_cost()
-                step.fetch_result(self)
-            elif remote.state == NOT_FOUND:
-                return self._not_found(step, now)
-            else:
-                error = remote.error or ("Cancelled at the provider." if remote.state == CANCELLED else "The provider failed.")
-                state = self.State.CANCELLED if remote.state == CANCELLED else self.State.FAILED
-                reported = {"reported_cost": remote.reported_cost} if remote.reported_cost is not None else {}
-                self._save(state=state, error=error[:500], logs=logs, finished_at=now, **reported)
-                step.record_cost()
-                step.provider_failed(self)
+        step = Step.objects.select_related("pipeline").get(pk=self.step_id)
+        logs = "\n".join((remote.logs or [])[-LOG_LINES:]) or self.logs
+        if remote.state in (QUEUED, RUNNING):
+            state = self.State.RUNNING if remote.state == RUNNING else self.State.QUEUED
+            self._save(
+                state=state, external_id=remote.external_id or self.external_id, queue_position=remote.queue_position,
+                progress=remote.progress, logs=logs, error="", next_check_at=now + self._poll_interval(),
+            )  # fmt: skip
+            step.show_progress(self)
+        elif remote.state == COMPLETED:
+            self._save(
+                state=self.State.COMPLETED, external_id=remote.external_id or self.external_id,
+                result=remote.outputs, progress=100, queue_position=None, logs=logs, **self.billed(remote, now),
+            )  # fmt: skip
+            step.record_cost()
+            step.fetch_result(self)
+        elif remote.state == NOT_FOUND:
+            return self._not_found(step, now)
+        else:
+            error = remote.error or ("Cancelled at the provider." if remote.state == CANCELLED else "The provider failed.")
+            state = self.State.CANCELLED if remote.state == CANCELLED else self.State.FAILED
+            reported = {"reported_cost": remote.reported_cost} if remote.reported_cost is not None else {}
+            self._save(state=state, error=error[:500], logs=logs, finished_at=now, **reported)
+            step.record_cost()
+            step.provider_failed(self)
         return True
 
     def _not_found(self, step, now):
@@ -250,7 +253,7 @@ class RemoteRequest(models.Model):
         step.outcome_unknown(self)
         return True
 
-    def _poll_interval(self, state):
+    def _poll_interval(self):
         # Fresh requests are asked often (short jobs finish in seconds); long ones less:
         # a 5-minute video needs no answer every 2 s.
         age = (timezone.now() - (self.submitted_at or self.created_at)).total_seconds()
@@ -307,12 +310,12 @@ def _ask(request):
         if request.state == RemoteRequest.State.UNKNOWN:
             if not provider.can_lookup:
                 # Waiting for a webhook that may never come: the wait ends the same way as a lookup that finds nothing.
-                return request, _Remote(NOT_FOUND)
-            return request, provider.lookup(request) or _Remote(NOT_FOUND)
+                return request, _said(NOT_FOUND)
+            return request, provider.lookup(request) or _said(NOT_FOUND)
         return request, provider.check(request)
     except ProviderError as error:
         if not error.retryable:
-            return request, _Remote(FAILED, error=error.message)
+            return request, _said(FAILED, error=error.message)
         logger.warning("could not check %s: %s", request, error.message)
         return request, None
     except Exception:  # noqa: BLE001 - one broken answer must not stop the tick for every other request
@@ -322,9 +325,7 @@ def _ask(request):
         connection.close()  # a thread of its own: its connection (if any) goes with it
 
 
-def _Remote(state, error=""):
-    from .providers.base import Remote
-
+def _said(state, error=""):
     return Remote(state, error=error)
 
 
@@ -342,7 +343,7 @@ def cancel_stopped():
             request.provider_api.cancel(request)
         except ProviderError as error:
             logger.warning("could not cancel %s at the provider: %s", request, error.message)
-        request.apply(_Remote(CANCELLED, error="Cancelled by its owner."))
+        request.apply(_said(CANCELLED, error="Cancelled by its owner."))
     return len(stopped)
 
 

@@ -194,7 +194,7 @@ class FalProvider(Provider):
 
     def webhook(self, http_request):
         verify_webhook(http_request)
-        body = http._json(http_request.body)
+        body = http.parse_json(http_request.body)
         if not isinstance(body, dict) or not body.get("request_id"):
             raise WebhookRefused("The webhook body is not a fal result.")
         external_id = str(body["request_id"])

@@ -57,7 +57,7 @@ def call(http, who, method, url, *, submission=False, **kwargs):
 def answer(response, who, what, submission=False):
     """The JSON of a response, or the error its status means."""
     status = response.status_code
-    body = _json(response.content[:MAX_ANSWER_BYTES])
+    body = parse_json(response.content[:MAX_ANSWER_BYTES])
     if status < 300:
         if response.content and body is None:
             if submission:
@@ -147,7 +147,7 @@ def retry_after(headers):
     return max(0.0, when.timestamp() - time.time())
 
 
-def _json(content):
+def parse_json(content):
     if not content:
         return None
     try:

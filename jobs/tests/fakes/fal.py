@@ -18,13 +18,15 @@ import hashlib
 import json
 import threading
 import time
+from contextlib import contextmanager
 from urllib.parse import parse_qs
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from .server import FakeServer, Reply
+from ..contract import Harness as ContractHarness
+from .server import FakeServer, Reply, mp4
 
 USER_ID = "fake-user"
 
@@ -160,3 +162,57 @@ class FakeFal(FakeServer):
 def _app(endpoint):
     parts = endpoint.split("/")
     return "/".join(parts[: 3 if parts[0] in ("workflows", "comfy") else 2])
+
+
+class Harness(ContractHarness):
+    """The contract suite's handle on fal's fake."""
+
+    name, model, video_model, webhooks = "fal", "flux-kontext", "kling-2.1", True
+
+    @classmethod
+    @contextmanager
+    def started(cls, settings):
+        from jobs.providers import fal
+
+        with FakeFal() as fake:
+            fake.configure(settings)
+            fal.forget_keys()
+            yield cls(fake)
+
+    def succeed(self, queue=2, progress=(40, 80), video=False):
+        if video:
+            self.fake.plan(queue=queue, progress=progress, file=mp4(), content_type="video/mp4")
+        else:
+            self.fake.plan(queue=queue, progress=progress)
+
+    def fail(self, message):
+        self.fake.plan(outcome="failed", error=message)
+
+    def refuse(self, status, retry_after=None, message="no"):
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        self.fake.force("POST", r"^/fal-ai/", Reply(status, {"detail": message}, headers))
+
+    def hang(self, seconds):
+        # fal takes the request, but the answer comes too late for the client.
+        real = self.fake.submit
+
+        def late(*args):
+            reply = real(*args)
+            reply.delay = seconds
+            self.fake.submit = real
+            return reply
+
+        self.fake.submit = late
+
+    def oversized(self, size):
+        self.fake.plan(queue=0, progress=(), file_size=size)
+
+    def not_an_image(self):
+        self.fake.plan(queue=0, progress=(), file=b"<html><body>Rate limited</body></html>", content_type="text/html")
+
+    @property
+    def cancelled(self):
+        return list(self.fake.cancelled)
+
+    def webhook(self, external_id):
+        return self.fake.webhook_call(external_id)

@@ -63,6 +63,13 @@ class FakeRequest:
     cancelled: bool = False
 
 
+def mp4():
+    """A real, tiny H.264 MP4 (made by the media tests' helper)."""
+    from media_processing.tests.conftest import tiny_mp4
+
+    return tiny_mp4()
+
+
 def png(size=(32, 24), colour=(200, 80, 40)):
     buf = io.BytesIO()
     Image.new("RGB", size, colour).save(buf, "PNG")

@@ -1,0 +1,267 @@
+"""One contract, every provider: each case runs against each provider's fake
+server, through the real executor, poller and webhook view (see contract.py).
+
+success; queue position and progress; 429 with Retry-After; 5xx; a permanent
+4xx; an unknown outcome; cancel; an oversized or non-image result; a webhook
+replayed.
+"""
+
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from jobs.catalog import bill
+from jobs.models import Pipeline, Step
+from jobs.remote import check_due
+from jobs.tasks import run_step
+from jobs.tests.conftest import make_source
+
+from . import fakes
+from .contract import drive
+from .fakes.server import png
+
+PROMPT = "a red fox in the snow"
+
+
+HARNESSES = fakes.harnesses()
+
+
+
+@pytest.fixture(params=HARNESSES, ids=lambda h: h.name)
+def provider(request, settings):
+    settings.GENERATION_HTTP_TIMEOUT_SECONDS = 1
+    with request.param.started(settings) as harness:
+        yield harness
+
+
+def create(owner, model, **stage):
+    kind = "i2v" if stage.pop("video", False) else "i2i"
+    settings_ = {"model": model, "negative_prompt": ""}
+    if kind == "i2i":
+        settings_ |= {"images_per_prompt": 1, "aspect_ratio": "auto", "quality": "standard"}
+    else:
+        settings_ |= {"videos_per_image": 1, "resolution": "720p", "duration": 5}
+    settings_ |= stage
+    request = {"name": "Contract", "sources": [make_source(owner).pk], "prompts": [PROMPT], "i2i": None, "i2v": None, kind: settings_}
+    return Pipeline.objects.create_from_request(owner, request)
+
+
+def test_it_makes_an_image_and_records_what_it_costs(provider, owner):
+    provider.succeed()
+    pipeline = drive(create(owner, provider.model))
+
+    assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
+    step = pipeline.steps.get()
+    [call] = step.requests.all()
+    assert (call.state, call.attempt, bool(call.external_id)) == ("stored", 1, True)
+    assert call.cost == bill(provider.model, step.config).total == step.cost_estimate == step.cost_actual
+    assert pipeline.total_cost == call.cost
+    output = pipeline.outputs.select_related("asset").get()
+    assert (output.asset.kind, output.asset.source) == ("image", "generated")
+    assert provider.submissions == 1
+
+
+def test_it_makes_a_video(provider, owner):
+    if not provider.video_model:
+        pytest.skip(f"{provider.name} offers no video model")
+    provider.succeed(video=True)
+    pipeline = drive(create(owner, provider.video_model, video=True))
+
+    assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
+    assert pipeline.outputs.get().asset.kind == "video"
+    assert pipeline.total_cost == bill(provider.video_model, pipeline.steps.get().config).total
+
+
+def test_it_shows_the_queue_position_then_the_progress(provider, owner):
+    if provider.synchronous:
+        pytest.skip("a synchronous provider answers with the file")
+    provider.succeed(queue=3, progress=(25, 75))
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+    run_step.run(step.pk)
+    seen = []
+    for _ in range(8):
+        pipeline.requests.update(next_check_at=timezone.now())
+        check_due()
+        step.refresh_from_db()
+        if step.status != "waiting":
+            break
+        seen.append((step.queue_position, step.progress))
+    queued = [position for position, _ in seen if position is not None]
+    assert queued and queued == sorted(queued, reverse=True), seen
+    assert [p for position, p in seen if position is None and p][:2] == [25, 75], seen
+    pipeline.refresh_from_db()
+    assert "at the provider" in pipeline.describe_activity() or step.status != "waiting"
+
+
+def test_it_waits_out_a_429_without_counting_an_attempt(provider, owner):
+    provider.refuse(429, retry_after=30, message="Too many requests")
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+    started = timezone.now()
+
+    assert run_step.run(step.pk) == "rate limited"
+
+    step.refresh_from_db()
+    assert (step.status, step.attempts) == ("queued", 0)
+    assert (step.available_at - started).total_seconds() == pytest.approx(30, abs=2)
+    assert list(step.requests.values_list("state", "cost")) == [("refused", Decimal("0"))]
+    provider.succeed()
+    Step.objects.filter(pk=step.pk).update(available_at=timezone.now())
+    assert drive(pipeline).status == "completed"
+
+
+def test_it_retries_a_5xx_with_backoff_and_pays_once(provider, owner):
+    provider.refuse(503, message="Service unavailable")
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+
+    assert run_step.run(step.pk) == "failed"
+
+    step.refresh_from_db()
+    assert (step.status, step.attempts, step.sent_at) == ("queued", 1, None)
+    assert "503" in step.error
+    provider.succeed()
+    Step.objects.filter(pk=step.pk).update(available_at=timezone.now())
+    pipeline = drive(pipeline)
+    assert pipeline.status == "completed"
+    assert list(step.requests.order_by("attempt").values_list("state", flat=True)) == ["refused", "stored"]
+    assert pipeline.total_cost == bill(provider.model, step.config).total, "only the accepted request is billed"
+
+
+def test_it_fails_a_permanent_4xx_at_once_with_the_providers_message(provider, owner):
+    provider.refuse(422, message="image_url: unsupported image format")
+    pipeline = drive(create(owner, provider.model))
+
+    step = pipeline.steps.get()
+    assert (pipeline.status, step.status, step.attempts) == ("failed", "failed", 1)
+    assert "unsupported image format" in step.error
+    assert step.cost_actual == 0
+
+
+def test_it_never_resubmits_a_submission_whose_outcome_is_unknown(provider, owner, settings):
+    settings.PUBLIC_BASE_URL = ""  # no webhook to find it by
+    provider.hang(seconds=2)
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+
+    assert run_step.run(step.pk) == "outcome unknown"
+
+    step.refresh_from_db()
+    [call] = step.requests.all()
+    assert call.state == "unknown"
+    expected = "waiting" if provider.can_lookup else "unknown"
+    assert step.status == expected and step.error.startswith("Outcome unknown")
+    for _ in range(3):
+        Step.objects.sweep()
+        Step.objects.dispatch()
+        drive(pipeline)
+    assert provider.submissions == 1, "sent once, whatever happened since"
+    pipeline.refresh_from_db()
+    if not provider.can_lookup:
+        assert pipeline.status == "failed" and "1 outcome unknown" in pipeline.activity
+        assert pipeline.retry_cost() == step.cost_estimate, "what a retry may cost is shown"
+
+
+def test_it_finds_an_unknown_outcome_by_its_webhook(provider, owner, settings, client):
+    if not provider.webhooks:
+        pytest.skip(f"{provider.name} sends no webhooks")
+    settings.PUBLIC_BASE_URL = "https://i2v.example.com"
+    provider.succeed(queue=0, progress=())
+    provider.hang(seconds=2)
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+
+    assert run_step.run(step.pk) == "outcome unknown"
+    step.refresh_from_db()
+    assert step.status == "waiting", "it waits for the webhook that names it"
+    [call] = step.requests.all()
+    headers, body = provider.webhook(provider.fake.order[0])
+    response = client.post(f"/hooks/{provider.name}/{call.token}", body, content_type="application/json", **_meta(headers))
+
+    assert response.status_code == 200
+    assert drive(pipeline).status == "completed"
+    assert provider.submissions == 1 and pipeline.outputs.count() == 1
+
+
+def test_it_cancels_at_the_provider_when_its_step_is_cancelled(provider, owner):
+    if provider.synchronous:
+        pytest.skip("a synchronous provider has nothing running to cancel")
+    provider.succeed(queue=5)
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+    run_step.run(step.pk)
+    call = step.requests.get()
+
+    pipeline.cancel()
+    check_due()
+
+    call.refresh_from_db()
+    assert call.state == "cancelled" and provider.cancelled == [call.external_id]
+    assert pipeline.steps.get().status == "cancelled"
+
+
+@pytest.mark.parametrize("bad", ["oversized", "not_an_image"])
+def test_it_refuses_a_bad_result_but_records_what_it_cost(provider, owner, settings, bad):
+    settings.GENERATION_DOWNLOAD_MAX_BYTES = 100_000
+    if bad == "oversized":
+        provider.oversized(300_000)
+    else:
+        provider.not_an_image()
+    pipeline = drive(create(owner, provider.model))
+
+    step = pipeline.steps.get()
+    assert (pipeline.status, step.status) == ("failed", "failed")
+    assert ("over the download limit" if bad == "oversized" else "not an image") in step.error
+    assert step.cost_actual == bill(provider.model, step.config).total, "the provider billed it"
+    assert pipeline.outputs.count() == 0
+
+
+def test_it_applies_a_replayed_webhook_once(provider, owner, settings, client):
+    if not provider.webhooks:
+        pytest.skip(f"{provider.name} sends no webhooks")
+    settings.PUBLIC_BASE_URL = "https://i2v.example.com"
+    provider.succeed(queue=0, progress=())
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+    run_step.run(step.pk)
+    call = step.requests.get()
+    headers, body = provider.webhook(call.external_id)
+    url = f"/hooks/{provider.name}/{call.token}"
+
+    first = client.post(url, body, content_type="application/json", **_meta(headers))
+    again = client.post(url, body, content_type="application/json", **_meta(headers))
+
+    assert (first.status_code, first.json()["changed"]) == (200, True)
+    assert (again.status_code, again.json()["changed"]) == (200, False)
+    pipeline = drive(pipeline)
+    assert pipeline.outputs.count() == 1 and pipeline.total_cost == call.__class__.objects.get(pk=call.pk).cost
+
+
+def test_it_refuses_an_unsigned_or_forged_webhook(provider, owner, settings, client):
+    if not provider.webhooks:
+        pytest.skip(f"{provider.name} sends no webhooks")
+    settings.PUBLIC_BASE_URL = "https://i2v.example.com"
+    provider.succeed(queue=0, progress=())
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+    run_step.run(step.pk)
+    call = step.requests.get()
+    headers, body = provider.webhook(call.external_id)
+    url = f"/hooks/{provider.name}/{call.token}"
+
+    assert client.post(url, body, content_type="application/json").status_code == 401
+    forged = body.replace(b'"OK"', b'"ERROR"') if b'"OK"' in body else body + b" "
+    assert client.post(url, forged, content_type="application/json", **_meta(headers)).status_code == 401
+    assert client.post(f"/hooks/{provider.name}/not-a-token", body, content_type="application/json", **_meta(headers)).status_code == 404
+    call.refresh_from_db()
+    assert call.state in ("queued", "running")
+
+
+def _meta(headers):
+    return {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+
+
+def test_it_makes_a_small_png_for_the_fakes():
+    assert png().startswith(b"\x89PNG")
