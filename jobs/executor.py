@@ -76,6 +76,7 @@ def submit(step):
         return "completed" if _store(step, remote.files, request) else "cancelled"
     request.accepted(remote)
     step.handed_off(request)
+    step.pipeline.advance()  # its row now says where the step waits
     return "submitted"
 
 

@@ -291,7 +291,7 @@ def check_due(now=None, limit=None):
     RemoteRequest.objects.filter(pk__in=[r.pk for r in due]).update(next_check_at=hold)
     with ThreadPoolExecutor(max_workers=min(settings.GENERATION_CHECK_THREADS, len(due))) as pool:
         answers = list(pool.map(_ask, due))
-    changed = 0
+    changed, moved = 0, set()
     for request, remote in answers:
         if remote is None:
             request.__class__.objects.filter(pk=request.pk).update(
@@ -299,8 +299,19 @@ def check_due(now=None, limit=None):
             )
             continue
         RemoteRequest.objects.filter(pk=request.pk).update(checks=models.F("checks") + 1)
-        changed += bool(request.apply(remote))
+        if request.apply(remote):
+            changed += 1
+            moved.add(request.pipeline_id)
+    _show_activity(moved)
     return len(due), changed + cancelled
+
+
+def _show_activity(pipeline_ids):
+    """The rows of pipelines whose requests moved say so (queue position, progress)."""
+    from .models import Pipeline
+
+    for pipeline in Pipeline.objects.filter(pk__in=pipeline_ids):
+        pipeline.advance()
 
 
 def _ask(request):

@@ -90,3 +90,77 @@ def test_it_is_a_401_without_login(client):
 
 def test_it_still_lists_with_get(owner_client):
     assert owner_client.get("/api/pipelines").status_code == 200
+
+
+def idempotent_post(client, data, key):
+    return client.post("/api/pipelines", json.dumps(data), content_type="application/json", HTTP_IDEMPOTENCY_KEY=key)
+
+
+def test_it_creates_one_pipeline_however_often_a_request_is_retried_with_its_key(owner_client, owner):
+    data = body([make_source(owner)])
+
+    first = idempotent_post(owner_client, data, "run-2026-11-30-a")
+    again = idempotent_post(owner_client, data, "run-2026-11-30-a")
+
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json() and again["Location"] == first["Location"]
+    assert again["Idempotent-Replayed"] == "true"
+    assert owner.pipelines.count() == 1, "the retry paid for nothing"
+    assert idempotent_post(owner_client, data, "run-2026-11-30-b").status_code == 202
+    assert owner.pipelines.count() == 2, "another key is another pipeline"
+
+
+def test_it_refuses_a_key_reused_for_another_request(owner_client, owner):
+    source = make_source(owner)
+    idempotent_post(owner_client, body([source]), "k1")
+
+    response = idempotent_post(owner_client, body([source], prompts=["something else"]), "k1")
+
+    assert response.status_code == 422 and response.json()["error"]["code"] == "idempotency_key_reused"
+    assert owner.pipelines.count() == 1
+
+
+def test_it_keeps_keys_per_user(owner_client, owner, other, client):
+    idempotent_post(owner_client, body([make_source(owner)]), "shared-key")
+    client.force_login(other)
+
+    assert idempotent_post(client, body([make_source(other)]), "shared-key").status_code == 202
+    assert other.pipelines.count() == 1
+
+
+def test_it_stores_no_answer_for_a_refused_request(owner_client, owner):
+    source = make_source(owner)
+    assert idempotent_post(owner_client, body([source], prompts=[]), "k2").status_code == 422
+    assert idempotent_post(owner_client, body([source]), "k2").status_code == 202, "the key was not spent on a refusal"
+
+
+def test_it_refuses_a_bad_key(owner_client, owner):
+    response = idempotent_post(owner_client, body([make_source(owner)]), "x" * 201)
+    assert response.status_code == 400 and response.json()["error"]["field"] == "Idempotency-Key"
+
+
+def test_it_creates_the_largest_pipeline_in_a_constant_number_of_queries(owner_client, owner, django_assert_max_num_queries, settings):
+    """4 sources x 500 prompts = 2,000 steps: a bulk insert and one dispatch message,
+    not a query or a message per step."""
+    sources = [make_source(owner) for _ in range(4)]
+    prompts = [f"prompt number {n}" for n in range(500)]
+    data = body(sources, prompts=prompts, i2v_enabled=False, mode="auto")
+
+    with django_assert_max_num_queries(25):
+        response = post(owner_client, data)
+
+    assert response.status_code == 202
+    pipeline = owner.pipelines.get()
+    assert pipeline.steps.count() == pipeline.planned_steps == 2000
+
+
+def test_it_refuses_more_steps_in_flight_than_the_quota_with_a_429(owner_client, owner, settings):
+    settings.GENERATION_MAX_STEPS_IN_FLIGHT = 5
+    source = make_source(owner)
+    assert post(owner_client, body([source], i2v_enabled=False)).status_code == 202  # 2 steps
+
+    response = post(owner_client, body([source], prompts=["a", "b", "c", "d"], i2v_enabled=False))
+
+    assert response.status_code == 429 and response["Retry-After"] == "60"
+    assert response.json()["error"]["code"] == "too_many_steps" and "at most 5" in response.json()["error"]["message"]
+    assert owner.pipelines.count() == 1

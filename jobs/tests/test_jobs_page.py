@@ -85,7 +85,7 @@ def test_it_shows_the_row_fields(owner_client, owner):
     assert "white sneakers on a red floor" in html
     assert ">product<" in html
     assert f'href="/jobs/{p.id}/">' in html and "<td>1<td>3<td>$2.50" in html  # steps, outputs, cost
-    assert "FLUX.1 Kontext [pro]" in html
+    assert "FLUX Kontext pro" in html
     cover = p.outputs.order_by("position").first().asset.renditions["150"]["name"]
     assert f'src="/media/{cover}"' in html and 'loading="lazy"' in html
 
