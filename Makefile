@@ -64,3 +64,10 @@ bench-pipelines: install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_pipe} \
 	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/8} \
 	$(BIN)/python bench/pipelines.py $(BENCH_ARGS)
+
+# Generation at volume: 1,000 requests of 20 s against a fake provider that runs 40 at once, with and
+# without worker kills and a broker restart (needs PostgreSQL and redis-server; see docs/benchmarks.md).
+.PHONY: bench-generation
+bench-generation: install
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_gen} \
+	$(BIN)/python bench/generation.py $(BENCH_ARGS)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.pagination import Ordering, paginate, pagination_json
-from i2v.lib.workqueue import Superseded, WorkItem, WorkQueueQuerySet, WorkSpec
+from i2v.lib.workqueue import Ref, Superseded, WorkItem, WorkQueueQuerySet, WorkSpec
 from library.models import Asset
 
 from .catalog import bill, provider_of
@@ -704,7 +704,7 @@ class Step(WorkItem):
             # Deleted from the library since the pipeline was made: no retry will bring it back.
             raise ProviderError(f"The source image #{self.inputs['asset_id']} is no longer in the library.") from None
 
-    # --- What its requests make of it (remote.py calls these) ------------------------------
+    # --- What its requests make of it (remote.py calls these; its callers then advance the pipeline) ---
 
     def handed_off(self, request):
         """The provider took the request: the step waits there, no worker holds it."""
@@ -761,8 +761,7 @@ class Step(WorkItem):
             finished_at=None, error="",
         )  # fmt: skip
         if moved:
-            Step.objects.send_on_commit([Step.objects.get(pk=self.pk)])
-        self.pipeline.advance()
+            Step.objects.send_on_commit([Ref(self.pk, self.queue, self.priority)])
 
     def provider_failed(self, request):
         """The provider failed or cancelled the request: the step fails with its
@@ -771,7 +770,6 @@ class Step(WorkItem):
             status=Step.Status.FAILED, error=request.error[:500], finished_at=timezone.now(), queue_position=None,
             progress_note="",
         )  # fmt: skip
-        self.pipeline.advance()
 
     def outcome_unknown(self, request):
         """Nobody could find the request: its owner decides whether to run it again."""
@@ -779,7 +777,6 @@ class Step(WorkItem):
             status=Step.Status.UNKNOWN, finished_at=timezone.now(), progress_note="",
             error=f"Outcome unknown: {request.provider} may have run it; retrying may cost {request.cost or self.cost_estimate} again.",
         )  # fmt: skip
-        self.pipeline.advance()
 
     def finish(self, files, request):
         """Store the files as assets with outputs, record the request as stored and mark

@@ -38,6 +38,9 @@ from .providers.base import CANCELLED, COMPLETED, FAILED, NOT_FOUND, QUEUED, RUN
 
 logger = logging.getLogger(__name__)
 LOG_LINES = 5
+# Progress is written when it moves this many points (or the state or queue place changes):
+# a tick over 40 running requests must not write 40 rows to say 41 % instead of 40 %.
+PROGRESS_STEP = 5
 
 
 class RemoteRequestQuerySet(models.QuerySet):
@@ -205,7 +208,8 @@ class RemoteRequest(models.Model):
     def apply(self, remote):
         """Move this request (and its step) on to what the provider says; idempotent,
         so a webhook replayed, or a poll that crosses a webhook, changes nothing twice.
-        True when something changed."""
+        True when the step's pipeline should be brought up to date (Pipeline.advance(),
+        which the caller runs once for all the requests it applied)."""
         with transaction.atomic():
             current = RemoteRequest.objects.select_for_update().filter(pk=self.pk).first()
             if current is None or not current.is_open or current.state == self.State.COMPLETED:
@@ -220,6 +224,10 @@ class RemoteRequest(models.Model):
         logs = "\n".join((remote.logs or [])[-LOG_LINES:]) or self.logs
         if remote.state in (QUEUED, RUNNING):
             state = self.State.RUNNING if remote.state == RUNNING else self.State.QUEUED
+            if self._unchanged(state, remote):
+                # Nothing a person would see moved: only when to ask next is written.
+                RemoteRequest.objects.filter(pk=self.pk).update(next_check_at=now + self._poll_interval())
+                return False
             self._save(
                 state=state, external_id=remote.external_id or self.external_id, queue_position=remote.queue_position,
                 progress=remote.progress, logs=logs, error="", next_check_at=now + self._poll_interval(),
@@ -242,6 +250,11 @@ class RemoteRequest(models.Model):
             step.record_cost()
             step.provider_failed(self)
         return True
+
+    def _unchanged(self, state, remote):
+        same_place = state == self.state and remote.queue_position == self.queue_position
+        moved = abs((remote.progress or 0) - (self.progress or 0))
+        return same_place and moved < PROGRESS_STEP and (remote.external_id or self.external_id) == self.external_id
 
     def _not_found(self, step, now):
         """A lookup found nothing. A request lost in transit may still arrive, so it is
@@ -355,6 +368,7 @@ def cancel_stopped():
         except ProviderError as error:
             logger.warning("could not cancel %s at the provider: %s", request, error.message)
         request.apply(_said(CANCELLED, error="Cancelled by its owner."))
+    _show_activity({request.pipeline_id for request in stopped})
     return len(stopped)
 
 

@@ -32,6 +32,8 @@ def provider_webhook(request, provider, token):
     if remote.external_id and remote_request.external_id and remote.external_id != remote_request.external_id:
         return _answer(400, "The webhook is about another request.")
     changed = remote_request.apply(remote)
+    if changed:
+        remote_request.pipeline.advance()
     return JsonResponse({"ok": True, "changed": changed})
 
 

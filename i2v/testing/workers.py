@@ -85,15 +85,16 @@ def celery_app(broker_url):
 class Cluster:
     """Worker, beat and web processes started by a test, all killed at its end."""
 
-    def __init__(self, tmp_path, broker=BROKER, database=None):
+    def __init__(self, tmp_path, broker=BROKER, database=None, fast=True):
         self.tmp_path = tmp_path
         self.broker = broker
         self.database = database
+        self.fast = fast  # short leases and sweeps (tests); False keeps production's (benches)
         self.started = []
 
     def env(self, **extra):
         return {
-            **os.environ, **REAL_WORKER_ENV, "DATABASE_URL": self.database or database_url(),
+            **os.environ, **(REAL_WORKER_ENV if self.fast else {}), "DATABASE_URL": self.database or database_url(),
             "CELERY_BROKER_URL": self.broker, "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "VAR_DIR": str(self.tmp_path / "var"), "WORK_LEASE_KEEPER": "1", **extra,
         }  # fmt: skip
@@ -223,3 +224,35 @@ class PrivatePostgres:
         except RuntimeError:
             pass  # not running
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, without persistence, to kill and start again."""
+
+    def __init__(self, port):
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process = None
+
+    def start(self):
+        if shutil.which("redis-server") is None:
+            raise RuntimeError("redis-server is needed for a private broker")
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the private Redis did not start") from None
+                time.sleep(0.05)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()  # no save, no goodbye: what a crash looks like
+            self.process.wait(timeout=10)

@@ -1,0 +1,259 @@
+"""Benchmark of generation at volume (not a test): prints Markdown tables.
+
+A fake fal on loopback (jobs/tests/fakes/fal.py, on its wall clock) takes T
+seconds per request and runs at most C at once (the rest wait in its queue, as
+fal's account limit does). One pipeline of N outputs on a fal model runs through
+real Celery workers: --processes generation worker processes (prefork), the
+control worker (poller, dispatcher, sweepers) and beat, with production's
+leases, sweeps and poll period, the broker a private redis-server (no
+persistence) so it can be restarted.
+
+  (a) clean run: wall time against the provider-bound floor N x T / C, peak RSS
+      of the worker processes, submissions the fake received, peak requests
+      running at once at the fake;
+  (b) the same with faults: the generation worker killed (SIGKILL, process
+      group) twice and restarted 2 s later, and the broker Redis restarted
+      without persistence once. Submissions must still equal planned outputs.
+
+Runs on PostgreSQL in a database of its own (created, dropped at the end).
+Every wait is bounded by --max-wait.
+
+Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/i2v_bench_gen \\
+       python bench/generation.py [--requests 1000] [--seconds 20] [--concurrency 40] [--processes 2]
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "i2v.settings")
+PROTECTED = {"i2v_bench", "i2v_dev", "i2v_ci", "test_i2v_ci", "postgres", "template0", "template1"}
+
+
+def parse():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=20.0, help="T: each request's time at the provider")
+    parser.add_argument("--concurrency", type=int, default=40, help="C: the provider's account limit")
+    parser.add_argument("--processes", type=int, default=2, help="generation worker processes")
+    parser.add_argument("--max-wait", type=int, default=1800)
+    parser.add_argument("--skip-faults", action="store_true")
+    return parser.parse_args()
+
+
+def prepare_database():
+    import psycopg
+
+    url = os.environ.get("DATABASE_URL", "")
+    name = url.rsplit("/", 1)[-1]
+    if not url.startswith("postgres") or name in PROTECTED:
+        sys.exit("Set DATABASE_URL to a PostgreSQL database of the bench's own (it is dropped at the end).")
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin, name
+
+
+def drop_database(admin, name):
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Sampler(threading.Thread):
+    """Peak resident memory of the worker processes (each process, summed per worker), read from /proc."""
+
+    def __init__(self, cluster, names):
+        super().__init__(daemon=True)
+        self.cluster, self.names = cluster, names
+        self.peak_process = 0
+        self.peak_total = 0
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.wait(1):
+            pids = []
+            for process in self.cluster.started:
+                if process.name.split("-")[0] in self.names and process.poll() is None:
+                    pids += [process.pid, *_children(process.pid)]
+            sizes = [_rss(pid) for pid in pids]
+            if sizes:
+                self.peak_process = max(self.peak_process, max(sizes))
+                self.peak_total = max(self.peak_total, sum(sizes))
+
+
+def _children(pid):
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _rss(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def run(args, faults):
+    """One pipeline of args.requests outputs, start to finish; a dict of figures."""
+    from django.core.management import call_command
+
+    from i2v.testing.workers import Cluster, PrivateRedis, celery_app, free_port
+    from jobs.models import Pipeline
+    from jobs.tests.fakes.fal import FakeFal
+
+    call_command("flush", "--noinput", verbosity=0)
+    redis_server = PrivateRedis(free_port())
+    redis_server.start()
+    celery_app(redis_server.url)
+    tmp = Path(tempfile.mkdtemp(prefix="i2v-bench-gen-"))
+    cluster = Cluster(tmp, broker=redis_server.url, fast=False)
+    figures = {}
+    with FakeFal(seconds=args.seconds, concurrency=args.concurrency) as fal:
+        env = {
+            "FAL_KEY": "fake-key", "FAL_QUEUE_URL": fal.url, "GENERATION_CONCURRENCY_FAL": str(args.concurrency),
+            "REDIS_URL": "", "MEDIA_ROOT": str(tmp / "media"),
+        }  # fmt: skip
+        from django.conf import settings
+
+        settings.FAL_KEY, settings.FAL_QUEUE_URL, settings.MEDIA_ROOT = "fake-key", fal.url, tmp / "media"
+        settings.GENERATION_CONCURRENCY = {**settings.GENERATION_CONCURRENCY, "fal": args.concurrency}
+        try:
+            workers = [cluster.worker("generation", queues="generation", concurrency=args.processes, **env)]
+            cluster.control(**env)
+            time.sleep(4)  # the workers connect before the clock starts
+            owner = _owner()
+            pipeline = Pipeline.objects.create_from_request(owner, _request(owner, args.requests))
+            started = time.monotonic()
+            sampler = Sampler(cluster, {"generation"})
+            sampler.start()
+            plan = _faults(args) if faults else []
+            deadline = started + args.max_wait
+            done = 0
+            while time.monotonic() < deadline:
+                elapsed = time.monotonic() - started
+                while plan and plan[0][0] <= elapsed:
+                    _, what = plan.pop(0)
+                    workers = _inject(what, cluster, workers, redis_server, env, args)
+                done = pipeline.steps.filter(status="completed").count()
+                settled = pipeline.steps.exclude(status__in=("queued", "running", "waiting")).count()
+                if settled == args.requests:
+                    break
+                time.sleep(1)
+            wall = time.monotonic() - started
+            sampler.stop.set()
+            pipeline.refresh_from_db()
+            figures = {
+                "wall": wall, "floor": args.requests * args.seconds / args.concurrency, "done": done,
+                "failed": pipeline.steps.filter(status__in=("failed", "unknown")).count(),
+                "submissions": fal.submissions, "peak_running": fal.peak_running(),
+                "rss_process": sampler.peak_process, "rss_total": sampler.peak_total,
+                "requests_rows": pipeline.requests.count(), "stored": pipeline.requests.filter(state="stored").count(),
+                "cost": pipeline.total_cost,
+            }  # fmt: skip
+        finally:
+            cluster.stop_all()
+            redis_server.stop()
+    return figures
+
+
+def _faults(args):
+    """(seconds after the start, fault): two worker kills and a broker restart, spread over the run."""
+    floor = args.requests * args.seconds / args.concurrency
+    return [(floor * 0.2, "kill"), (floor * 0.45, "redis"), (floor * 0.7, "kill")]
+
+
+def _inject(what, cluster, workers, redis_server, env, args):
+    print(f"  fault: {what} at {time.strftime('%H:%M:%S')}", file=sys.stderr)
+    if what == "kill":
+        for worker in workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(timeout=10)
+        time.sleep(2)  # a supervisor (compose's restart policy) brings it back
+        return [cluster.worker(f"generation-{len(cluster.started)}", queues="generation", concurrency=args.processes, **env)]
+    redis_server.stop()
+    redis_server.start()
+    return workers
+
+
+def _owner():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("bench-generation")
+
+
+def _request(owner, outputs):
+    """A pipeline of `outputs` images on a fal model: sources x prompts."""
+    from jobs.tests.conftest import make_source
+
+    sources = [make_source(owner) for _ in range(10)]
+    prompts = [f"a red fox, take {n}" for n in range((outputs + 9) // 10)]
+    stage = {"model": "flux-kontext", "images_per_prompt": 1, "aspect_ratio": "auto", "quality": "standard", "negative_prompt": ""}
+    request = {"name": "bench", "sources": [s.pk for s in sources], "prompts": prompts, "i2i": stage, "i2v": None}
+    if len(sources) * len(prompts) != outputs:
+        sys.exit("--requests must be a multiple of 10")
+    return request
+
+
+def table(label, f, args):
+    mb = 1024 * 1024
+    print(f"\n### {label}\n")
+    print("| what | figure |")
+    print("| --- | --- |")
+    print(f"| outputs planned / completed / failed or unknown | {args.requests} / {f['done']} / {f['failed']} |")
+    print(f"| wall time | {f['wall']:.0f} s |")
+    print(f"| provider-bound floor (N x T / C) | {f['floor']:.0f} s |")
+    print(f"| wall / floor | {f['wall'] / f['floor']:.3f}x |")
+    print(f"| submissions received by the fake provider | {f['submissions']} |")
+    print(f"| duplicate submissions | {f['submissions'] - args.requests} |")
+    print(f"| peak requests running at once at the provider | {f['peak_running']} (limit {args.concurrency}) |")
+    print(f"| remote-request rows / stored | {f['requests_rows']} / {f['stored']} |")
+    print(f"| recorded cost | ${f['cost']} |")
+    print(f"| peak RSS, largest worker process | {f['rss_process'] / mb:.0f} MB |")
+    print(f"| peak RSS, all {args.processes + 1} generation worker processes | {f['rss_total'] / mb:.0f} MB |")
+
+
+def main():
+    args = parse()
+    admin, name = prepare_database()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    try:
+        print(
+            f"bench/generation.py: {args.requests} requests of {args.seconds:g} s, provider limit {args.concurrency}, "
+            f"{args.processes} generation worker processes, {time.strftime('%Y-%m-%d')}"
+        )
+        clean = run(args, faults=False)
+        table("Clean run", clean, args)
+        if not args.skip_faults:
+            faulty = run(args, faults=True)
+            table("With 2 worker kills and a broker restart without persistence", faulty, args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        drop_database(admin, name)
+
+
+if __name__ == "__main__":
+    main()
