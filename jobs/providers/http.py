@@ -53,7 +53,10 @@ def client(**headers):
 
 
 class _Shared(httpx.Client):
-    # `with client() as http:` must not close a client other threads are using.
+    # `with client() as http:` must neither reopen nor close a client other threads are using.
+    def __enter__(self):
+        return self
+
     def __exit__(self, *exc):
         return False
 

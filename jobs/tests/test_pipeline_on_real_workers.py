@@ -21,6 +21,7 @@ from .conftest import make_source
 from .test_tasks import I2V, request
 
 pytestmark = pytest.mark.django_db(transaction=True)
+WAKE_DISPATCHER = StepQuerySet.wake_dispatcher  # the real one, before the jobs conftest records it instead
 I2I = {"model": "local-i2i", "images_per_prompt": 1, "aspect_ratio": "auto", "quality": "draft", "negative_prompt": ""}
 
 
@@ -28,9 +29,11 @@ I2I = {"model": "local-i2i", "images_per_prompt": 1, "aspect_ratio": "auto", "qu
 def real_messages(monkeypatch):
     # The jobs tests record step messages instead of sending them; these send for real.
     monkeypatch.setattr(StepQuerySet, "send_many", WorkQueueQuerySet.send_many)
+    monkeypatch.setattr(StepQuerySet, "wake_dispatcher", WAKE_DISPATCHER)
 
 
 def test_it_runs_a_two_stage_pipeline_on_real_workers(owner, cluster):  # noqa: F811
+    cluster.control()  # the dispatcher sends the steps; the sweepers stand by
     cluster.worker("generation", queues="generation")
     cluster.worker("media", queues="thumbnails,variants,backfill")
     sources = [make_source(owner), make_source(owner)]
