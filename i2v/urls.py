@@ -5,12 +5,14 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from . import views
+from .health import healthz
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="jobs:page"), name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("settings/", views.account_settings, name="settings"),
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("jobs.urls")),
     path("", include("library.urls")),

@@ -8,7 +8,9 @@ from django.shortcuts import get_object_or_404
 
 from i2v.lib.cache import cached_list
 from i2v.lib.errors import ApiError, api_view, form_error
+from i2v.lib.jsonbody import json_body
 from i2v.lib.pagination import CursorError, pagination_json
+from i2v.lib.ratelimit import rate_limited
 
 from .forms import JobsFilterForm, NewPipelineForm, PageForm
 from .models import Pipeline
@@ -20,6 +22,7 @@ def _json_bytes(data):
 
 
 @api_view(methods=("GET", "POST"))
+@rate_limited("pipelines")
 def pipelines(request):
     if request.method == "POST":
         return create_pipeline(request)
@@ -62,12 +65,7 @@ def pipeline_outputs(request, pipeline_id):
 
 def create_pipeline(request):
     """POST /api/pipelines: the New pipeline form as JSON; 202 at once, the work runs in workers."""
-    try:
-        body = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    body = json_body(request)
     form = NewPipelineForm(body, owner=request.user)
     if not form.is_valid():
         raise form_error(form, status=422)

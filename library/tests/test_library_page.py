@@ -95,7 +95,7 @@ def test_it_shows_a_polling_skeleton_while_renditions_are_pending(owner_client, 
     done = make_asset(owner)
     html = owner_client.get("/library/").content.decode()
     assert (
-        f'id="asset-{pending.id}" data-status="pending" hx-get="/library/{pending.id}/tile" hx-trigger="every 2s [nearView(this)]" hx-swap="outerHTML">'
+        f'id="asset-{pending.id}" data-status="pending" data-poll hx-get="/library/{pending.id}/tile" hx-trigger="every 2s" hx-swap="outerHTML">'
     ) in html
     assert '<div class="skeleton-tile" aria-hidden="true"></div>' in html
     assert '<span class="badge s-processing">processing</span>' in html
