@@ -302,3 +302,16 @@ def test_it_removes_the_stored_file_when_the_database_write_fails(owner_client, 
     with pytest.raises(RuntimeError):
         post_files(owner_client, uploaded("a.jpg", files.jpeg()))
     assert leftovers() == {"media": [], "temp": [], "assets": 0, "jobs": 0}
+
+
+def test_it_limits_how_fast_one_user_uploads(owner_client, owner, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "uploads": "2/60"}
+    for n in range(2):
+        response, _ = post_files(owner_client, uploaded(f"{n}.jpg", files.jpeg((8 + n, 8)), "image/jpeg"))
+        assert response.status_code == 201
+    response, body = post_files(owner_client, uploaded("2.jpg", files.jpeg((20, 8)), "image/jpeg"))
+    assert response.status_code == 429 and int(response["Retry-After"]) >= 1
+    assert body["error"]["code"] == "rate_limited"
+    assert Asset.objects.count() == 2
+    # Listing is not an upload.
+    assert owner_client.get("/api/library/images").status_code == 200

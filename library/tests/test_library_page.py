@@ -212,3 +212,12 @@ def test_it_keeps_a_page_of_60_tiles_small(owner_client, owner):
     response = owner_client.get("/library/", **HX)
     assert len(tile_ids(response)) == 60
     assert len(response.content) / 60 < 1400, len(response.content)
+
+
+@pytest.mark.parametrize("query", ["date_to=9999-12-31", "date_from=9999-12-31", "date_from=0001-01-01&date_to=9999-12-31"])
+def test_it_takes_dates_at_the_ends_of_the_calendar(owner_client, owner, query):
+    asset = make_asset(owner)
+    for extra in ({}, HX):
+        response = owner_client.get(f"/library/?{query}", **extra)
+        assert response.status_code == 200
+        assert (f'id="asset-{asset.id}"' in response.content.decode()) == (not query.startswith("date_from=9999"))
