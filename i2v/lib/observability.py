@@ -78,7 +78,8 @@ def init_sentry(dsn, *, release, environment, transport=None):
         dsn=dsn,
         release=release,
         environment=environment,
-        send_default_pii=False,  # no cookies, user ids or request bodies leave the server
+        # No user identity, cookies or request bodies leave the server.
+        data_collection={"user_info": False, "cookies": {"mode": "off"}, "http_bodies": []},
         traces_sample_rate=0.0,  # errors only; performance tracing is Server-Timing's job here
         transport=transport,
     )
