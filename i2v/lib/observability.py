@@ -39,7 +39,8 @@ def logging_config(log_format, level):
         "formatters": formatters,
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format}},
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.db.backends": {"level": "INFO"}},
+        # axes logs every successful login at INFO; failures and lockouts are WARNING.
+        "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
     }
 
 
