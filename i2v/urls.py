@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 
 from . import views
 from .health import healthz
+from .openapi import openapi_json
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="jobs:page"), name="home"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("settings/", views.account_settings, name="settings"),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", views.favicon),
+    path("api/openapi.json", openapi_json, name="openapi"),
     path("admin/", admin.site.urls),
     path("", include("jobs.urls")),
     path("", include("library.urls")),

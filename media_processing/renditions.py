@@ -164,8 +164,10 @@ def _thumbnail(field_file, box, fail_on):
         source.on_read(f.read)
         source.on_seek(lambda offset, whence: f.seek(offset, whence))
         # fail_on goes to the loader through option_string: thumbnail's own keyword is not passed on.
+        # No colour-profile conversion (output_profile): it cost 10-20x the whole job here, and
+        # the Pillow path never converted either.
         image = pyvips.Image.thumbnail_source(
-            source, box[0], height=box[1], size="down", output_profile="srgb", option_string=f"fail_on={fail_on}"
+            source, box[0], height=box[1], size="down", option_string=f"fail_on={fail_on}"
         )
         # Decoded here, while the file is open (libvips is lazy until then).
         return _srgb8(image).copy_memory()
