@@ -39,8 +39,9 @@ def logging_config(log_format, level):
         "formatters": formatters,
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format}},
         "root": {"handlers": ["console"], "level": level},
-        # axes logs every successful login at INFO; failures and lockouts are WARNING.
-        "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
+        # axes logs every successful login at INFO, pyvips every step of every decode;
+        # what matters of either (failures, lockouts) is WARNING.
+        "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}, "pyvips": {"level": "WARNING"}},
     }
 
 
