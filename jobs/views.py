@@ -71,11 +71,9 @@ def pipeline_detail(request, pipeline_id):
 def pipeline_outputs(request, pipeline_id):
     """More tiles of an expanded row's output grid, by keyset cursor."""
     form = PageForm(request.GET)
-    if not request.htmx:
-        # The "Show more" link followed without JavaScript: the whole detail page, at that cursor.
-        pipeline = get_object_or_404(request.user.pipelines.with_tags(), pk=pipeline_id)
-    else:
-        pipeline = get_object_or_404(request.user.pipelines.only("id", "owner_id"), pk=pipeline_id)
+    # Without htmx (the "Show more" link followed without JavaScript) it is the whole detail page, at that cursor.
+    pipelines = request.user.pipelines.only("id", "owner_id") if request.htmx else request.user.pipelines.with_tags()
+    pipeline = get_object_or_404(pipelines, pk=pipeline_id)
     if not form.is_valid():
         return HttpResponseBadRequest("Bad page parameters.")
     try:
