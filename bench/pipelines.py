@@ -95,7 +95,7 @@ def purge_queues():
 
 
 def child_env():
-    return {**os.environ, "SERVER_TIMING": "1", "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+    return {**os.environ, "SERVER_TIMING": "1", "RATE_LIMITS": "0", "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}
 
 
 def start_worker(logdir, name, queues, concurrency):
@@ -382,7 +382,7 @@ def main():
         from i2v.models import ApiToken
 
         purge_queues()
-        owner = get_user_model().objects.create_user(f"bench-pipe-{uuid.uuid4().hex[:6]}")
+        owner = get_user_model().objects.create_user(f"bench-pipe-{uuid.uuid4().hex[:6]}", is_staff=True)  # staff get Server-Timing
         token = ApiToken.issue(owner)
         print(f"making {max(args.sources, args.busy_sources, 2)} source images", file=sys.stderr)
         sources = make_sources(owner, max(args.sources, args.busy_sources, 2))

@@ -18,6 +18,11 @@ unless --keep-db); media go to a VAR_DIR under /tmp, removed at the end. Measure
 
 Usage: DATABASE_URL=postgres://.../i2v_bench_proc REDIS_URL=redis://127.0.0.1:6379/6 \\
        python bench/processing.py [--backlog 1000] [--uploads 60] [--runs 15]
+
+  5. (--compare [RUNS], needs no database) Pillow against libvips for one original
+     of 12 MP and of 100 MP, JPEG and PNG: time and peak RSS of each job, side by side.
+
+       python bench/processing.py --compare 5
 """
 
 import argparse
@@ -243,7 +248,7 @@ def renditions_table(owner, runs):
 
 
 def child_env():
-    return {**os.environ, "SERVER_TIMING": "1", "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+    return {**os.environ, "SERVER_TIMING": "1", "RATE_LIMITS": "0", "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}
 
 
 def start_workers(logdir, count=2, nice=0):
@@ -593,7 +598,122 @@ def report(args, load, renders, up, tp, sizes150):
               f"max {max(sizes150):,} bytes ({len(sizes150):,} files).")
 
 
+# --- Pillow against libvips, time and peak memory (--compare) ----------------------------------
+# Each (image, library, job) runs in a child process of its own, so its peak RSS
+# (VmHWM) is that work's alone: what a worker process would reach doing it.
+
+COMPARE_CASES = (
+    ("12 MP JPEG", 4000, 3000, "JPEG"),
+    ("100 MP JPEG", 12000, 8334, "JPEG"),
+    ("12 MP PNG", 4000, 3000, "PNG"),
+    ("100 MP PNG", 12000, 8334, "PNG"),
+)
+
+
+def pillow_job(asset, kind):
+    """The Pillow path as the worker ran it before libvips: one decode (JPEG draft mode),
+    then every size resampled from the one before."""
+    from media_processing import renditions as r
+
+    if kind == "thumbnails":
+        image, size = r.decode_original(asset.original)
+        r.read_exif(image)
+        r.render_image(asset, image, size)
+    else:
+        image, _ = r.decode_original(asset.original, draft=r.VARIANT_DRAFT_SIZE)
+        r.write_variants(r.to_rgb(r.orient(image)))
+
+
+def vips_job(asset, kind):
+    """The libvips path the worker runs now (media_processing/work.py)."""
+    from media_processing import renditions as r
+
+    if kind == "thumbnails":
+        r.render_original(asset)
+    else:
+        r.render_original_variants(asset.original)
+
+
+def render_child(library, path, kind, runs):
+    """In a child process: run one job `runs` times on the file at `path`; print
+    'median_ms peak_rss_mb baseline_rss_mb'."""
+    django_setup()
+    from django.core.files.storage import default_storage
+
+    from library.models import Asset
+
+    with open(path, "rb") as f:
+        name = default_storage.save(f"originals/bench/{Path(path).name}", f)
+    baseline = high_water_mb()
+    job = pillow_job if library == "pillow" else vips_job
+    times = []
+    for _ in range(runs):
+        asset = Asset(original=name, filename=Path(path).name)
+        start = time.perf_counter()
+        job(asset, kind)
+        times.append((time.perf_counter() - start) * 1000)
+    print(f"{statistics.median(times):.1f} {high_water_mb():.0f} {baseline:.0f}")
+
+
+def high_water_mb():
+    # VmHWM: this process's own peak RSS. Not ru_maxrss, which on Linux carries the
+    # parent's peak across fork and exec (the parent here held a 100 MP test image).
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit("no VmHWM in /proc/self/status")
+
+
+def compare(runs):
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # we make the 100 MP test images ourselves
+    work = Path(tempfile.mkdtemp(prefix="i2v-bench-compare-"))
+    rows = []
+    try:
+        for label, width, height, fmt in COMPARE_CASES:
+            print(f"making the {label}", file=sys.stderr)
+            path = work / f"original.{fmt.lower()}"
+            options = {"quality": 90} if fmt == "JPEG" else {"compress_level": 1}
+            picture = photo_like(width, height, seed=3)
+            picture.save(path, fmt, **options)
+            del picture
+            nbytes = path.stat().st_size
+            for kind in ("thumbnails", "variants"):
+                row = {"label": label, "bytes": nbytes, "kind": kind}
+                for library in ("pillow", "vips"):
+                    env = {**os.environ, "VAR_DIR": str(work / f"var-{library}")}
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--render-child", library, str(path), kind, str(runs)],
+                        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+                    )  # fmt: skip
+                    ms, peak, base = (float(v) for v in out.stdout.split()[-3:])
+                    row[library] = (ms, peak, base)
+                    print(f"  {kind} {library}: {ms:.0f} ms, peak {peak:.0f} MB", file=sys.stderr)
+                rows.append(row)
+            path.unlink()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    print(f"\n## Pillow against libvips: renditions of one original ({time.strftime('%Y-%m-%d')}, load {load})\n")
+    print(f"Each cell: the median of {runs} runs in a fresh process (one per cell), and that process's peak RSS")
+    print("(VmHWM; the interpreter with Django and the libraries loaded, before any work, is the 'baseline').")
+    print("thumbnails = size and EXIF, one decode, 600/300/150 px, thumbhash; variants = 3840/1920 px display sizes.\n")
+    print("| original | bytes | job | Pillow p50 ms | libvips p50 ms | libvips / Pillow | Pillow peak RSS MB | libvips peak RSS MB | baseline MB |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        (pm, pp, pb), (vm, vp, vb) = row["pillow"], row["vips"]
+        print(f"| {row['label']} | {row['bytes']:,} | {row['kind']} | {pm:.0f} | {vm:.0f} | {vm / pm:.2f}x | {pp:.0f} | {vp:.0f} | {max(pb, vb):.0f} |")
+
+
+
 def main():
+    if sys.argv[1:2] == ["--render-child"]:
+        library, path, kind, runs = sys.argv[2:6]
+        return render_child(library, path, kind, int(runs))
+    if sys.argv[1:2] == ["--compare"]:
+        runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+        return compare(runs)
     parser = argparse.ArgumentParser()
     parser.add_argument("--backlog", type=int, default=1000)
     parser.add_argument("--uploads", type=int, default=60)
@@ -626,7 +746,7 @@ def main():
         print("1/3 renditions in process", file=sys.stderr)
         renders, cases = renditions_table(users.create_user(f"bench-render-{tag}"), args.runs)
         print("2/3 uploads while workers are busy", file=sys.stderr)
-        up = uploads_table(users.create_user(f"bench-upload-{tag}"), cases[1][1], args.uploads, args.busy_jobs)
+        up = uploads_table(users.create_user(f"bench-upload-{tag}", is_staff=True), cases[1][1], args.uploads, args.busy_jobs)
         reset_queues()
         print(f"3/3 throughput, {args.backlog} images", file=sys.stderr)
         owner = make_backlog(users.create_user(f"bench-backlog-{tag}"), args.backlog)

@@ -6,6 +6,7 @@ var/, local-memory cache, and Celery on kombu's filesystem transport, so
 to PostgreSQL / Redis. Every variable is documented in docs/operations.md.
 """
 
+import datetime
 import secrets
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from kombu import Queue as KombuQueue
 
 from i2v.lib.env import database_from_url, env_bool, env_int, env_list, env_str, sqlite_database
 from jobs.catalog import CatalogError, load_models
+from i2v.lib.observability import deploy_version, init_sentry, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -53,12 +55,16 @@ INSTALLED_APPS = [
     "jobs",
     "library",
     "media_processing",
+    "csp",
+    # Last, as its documentation asks: it wraps the login flow of the apps above.
+    "axes",
 ]
 
 MIDDLEWARE = [
     "i2v.lib.timing.ServerTimingMiddleware",
     "i2v.lib.outage.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a locked-out login attempt into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "i2v.urls"
@@ -129,8 +137,7 @@ LIST_CACHE = env_bool("LIST_CACHE", bool(REDIS_URL))
 
 # Sessions are read on every request: keep them in the cache, backed by the database.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Secure cookies and the other HTTPS settings follow I2V_PRODUCTION (see the end of this file).
 
 # Celery. The embedded default is kombu's filesystem transport under var/, so a
 # worker runs with no broker server; production sets CELERY_BROKER_URL (or REDIS_URL).
@@ -244,7 +251,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_MAX_AGE = 3600
 
 # Adds a Server-Timing header (app time, SQL time and query count) that
-# bench/ reads; cheap, so on unless turned off.
+# bench/ reads; cheap, so on unless turned off. Only staff (and everyone under
+# DEBUG) get it: it tells how expensive each request is. bench/ logs in as staff.
 SERVER_TIMING = env_bool("SERVER_TIMING", True)
 
 # Bulk actions may name up to PAGE_SIZE_MAX rows; the form, not the parser, says no beyond.
@@ -270,13 +278,10 @@ JOBS_PAGE_SIZE = 20
 # Tiles per Library page: a few screens of the grid, small enough to render at once.
 LIBRARY_PAGE_SIZE = 60
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# LOG_FORMAT=json writes one JSON object per line (python-json-logger), for a log
+# collector; the default is plain text for people. i2v/lib/observability.py.
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+LOGGING = logging_config(LOG_FORMAT, env_str("LOG_LEVEL", "INFO"))
 
 # --- Generation (jobs/) ----------------------------------------------------------------------
 # The models, their providers and their prices: jobs/catalog.toml, with an operator's own
@@ -372,3 +377,90 @@ if not CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env_int(
         "CELERY_VISIBILITY_TIMEOUT", _longest_task + 60, minimum=_longest_task + 1
     )
+
+# --- Production: HTTPS, CSP, abuse limits, health, error reports (docs/operations.md) -------
+# I2V_PRODUCTION=1 is the one switch for running behind the TLS proxy (nginx in
+# docker-compose.yml): HSTS, secure cookies, redirect to HTTPS, and trust in the
+# proxy's X-Forwarded-Proto. Off by default, so `make run` works on plain
+# http://127.0.0.1:8000. Each setting can still be changed on its own.
+PRODUCTION = env_bool("I2V_PRODUCTION", False)
+# nginx sets X-Forwarded-Proto to the scheme the client used (and overwrites any
+# the client sent), so Django knows a request came over HTTPS.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", PRODUCTION) else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# The container healthcheck calls gunicorn directly over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+SESSION_COOKIE_HTTPONLY = True
+# Retired keys still verify old sessions and signed cursors while a new SECRET_KEY
+# rolls out (docs/operations.md, "Rotating the secret key").
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
+
+# Content-Security-Policy on every response (django-csp). Scripts only from our
+# own static files: no inline script, no eval (htmx runs with allowEval off, see
+# templates/base.html). Tag colours are set through the CSSOM by static/js/app.js,
+# so no style attribute needs 'unsafe-inline' either. CSP_EXTRA_MEDIA_SRC adds the
+# origin media come from when they are not on this host (an S3 bucket).
+_MEDIA_SRC = ["'self'", "data:", "blob:", *env_list("CSP_EXTRA_MEDIA_SRC", [])]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": _MEDIA_SRC,
+        "media-src": _MEDIA_SRC,
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Login throttling (django-axes): FAILURES wrong passwords for one username from one
+# address lock that pair out for the cool-off; the login page then answers 429 with
+# templates/registration/locked_out.html. A success resets the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env_bool("LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Behind nginx the client's address is the last one nginx appended to X-Forwarded-For.
+if SECURE_PROXY_SSL_HEADER:
+    AXES_IPWARE_PROXY_COUNT = 1
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
+# Per-user rate limits (i2v/lib/ratelimit.py): "count/seconds"; RATE_LIMITS=0 turns
+# them all off (the benchmarks do, to measure the app rather than the limiter).
+RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS", True)
+RATE_LIMITS = {
+    # POST /pipelines/new, POST /api/pipelines and rerun, together.
+    "pipelines": env_str("RATE_LIMIT_PIPELINES", "30/60"),
+    # POST /api/library/images (the Library page sends one file per request).
+    "uploads": env_str("RATE_LIMIT_UPLOADS", "300/60"),
+}
+
+# The JSON API reads bodies through i2v/lib/jsonbody.py, within these limits.
+API_JSON_MAX_BYTES = env_int("API_JSON_MAX_BYTES", 2 * 1024 * 1024, minimum=1024)
+API_JSON_MAX_DEPTH = 20
+
+# Cached list fragments carry the deploy's version in their keys, so none survives
+# a deploy (i2v/lib/cache.py). RELEASE (a build id or git revision, set by the
+# image build) wins; without it, a digest of the code and templates.
+RELEASE = deploy_version(BASE_DIR, env_str("RELEASE"))
+
+# Error reports: with SENTRY_DSN set, unhandled exceptions in web requests and
+# Celery tasks go to Sentry (no personal data: no cookies, no bodies, no user ids).
+SENTRY_DSN = env_str("SENTRY_DSN")
+init_sentry(SENTRY_DSN, release=RELEASE, environment=env_str("SENTRY_ENVIRONMENT", "production"))
+if LOG_FORMAT == "json":
+    # Celery would otherwise replace the root handler with its own text format.
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# --- end of production ----------------------------------------------------------------------

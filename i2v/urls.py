@@ -5,6 +5,8 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from . import views
+from .health import healthz
+from .openapi import openapi_json
 
 handler500 = "i2v.lib.outage.server_error"
 
@@ -13,6 +15,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("settings/", views.account_settings, name="settings"),
+    path("healthz", healthz, name="healthz"),
+    path("favicon.ico", views.favicon),
+    path("api/openapi.json", openapi_json, name="openapi"),
     path("admin/", admin.site.urls),
     path("", include("jobs.urls")),
     path("", include("library.urls")),

@@ -9,7 +9,9 @@ from django.shortcuts import get_object_or_404
 from i2v.lib.cache import cached_list
 from i2v.lib.errors import ApiError, api_view, form_error
 from i2v.lib.idempotency import idempotent
+from i2v.lib.jsonbody import json_body
 from i2v.lib.pagination import CursorError, pagination_json
+from i2v.lib.ratelimit import rate_limited
 
 from .forms import JobsFilterForm, NewPipelineForm, PageForm
 from .models import Pipeline, Step
@@ -23,6 +25,7 @@ def _json_bytes(data):
 
 
 @api_view(methods=("GET", "POST"))
+@rate_limited("pipelines")
 def pipelines(request):
     if request.method == "POST":
         return create_pipeline(request)
@@ -70,12 +73,7 @@ def create_pipeline(request):
     Honours Idempotency-Key: a retried request gets the first answer, not a second pipeline.
     Above PIPELINE_CONFIRM_ABOVE_USD it needs "confirm_cost": true, like the page.
     """
-    try:
-        body = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    body = json_body(request)
     form = NewPipelineForm(body, owner=request.user)
     if not form.is_valid():
         if form.needs_confirmation:

@@ -130,7 +130,8 @@ class BulkActionForm(forms.Form):
         ids = self.cleaned_data["ids"]
         if len(ids) > settings.PAGE_SIZE_MAX:
             raise forms.ValidationError(f"Select at most {settings.PAGE_SIZE_MAX} pipelines at once.")
-        return ids
+        # An id outside the key's range names no row (and SQLite can't even bind it).
+        return [i for i in ids if is_plausible_id(i)]
 
     def clean(self):
         data = super().clean()
@@ -163,6 +164,11 @@ class PageForm(forms.Form):
 ID_MAX = 2**63 - 1  # the largest primary key a bigint column holds
 
 
+def is_plausible_id(value):
+    """Whether `value` could be a primary key: positive and within a bigint."""
+    return 0 < value <= ID_MAX
+
+
 def _stage_models(kind):
     return [(k, v["label"]) for k, v in settings.GENERATION_MODELS.items() if v.get("kind") == kind]
 
@@ -189,7 +195,7 @@ def _items(value, separators):
 def asset_ids(value):
     """Asset ids from "1,2,3" or a list of them; anything else is left out (for preselection only)."""
     ids = (int(i) for i in _items(value, r"[,\s]+") if i.isascii() and i.isdigit())
-    return list(dict.fromkeys(i for i in ids if i <= ID_MAX))[: settings.PIPELINE_MAX_SOURCES]
+    return list(dict.fromkeys(i for i in ids if is_plausible_id(i)))[: settings.PIPELINE_MAX_SOURCES]
 
 
 class NewPipelineForm(forms.Form):
@@ -246,7 +252,7 @@ class NewPipelineForm(forms.Form):
         if len(ids) > settings.PIPELINE_MAX_SOURCES:
             raise forms.ValidationError(f"At most {settings.PIPELINE_MAX_SOURCES} sources per pipeline.")
         # An id past the column's range can't exist (and PostgreSQL would refuse the query).
-        plausible = [i for i in ids if i <= ID_MAX]
+        plausible = [i for i in ids if is_plausible_id(i)]
         mine = set(self.owner.assets.filter(pk__in=plausible, kind="image").values_list("pk", flat=True))
         missing = [str(i) for i in ids if i not in mine]
         if missing:

@@ -9,6 +9,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, resw
 
 from i2v.lib.lists import list_results
 from i2v.lib.pagination import CursorError
+from i2v.lib.ratelimit import rate_limited
 
 from .catalog import needs_confirmation
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, TagForm, asset_ids
@@ -71,15 +72,18 @@ def pipeline_detail(request, pipeline_id):
 def pipeline_outputs(request, pipeline_id):
     """More tiles of an expanded row's output grid, by keyset cursor."""
     form = PageForm(request.GET)
-    pipeline = get_object_or_404(request.user.pipelines.only("id", "owner_id"), pk=pipeline_id)
+    # Without htmx (the "Show more" link followed without JavaScript) it is the whole detail page, at that cursor.
+    pipelines = request.user.pipelines.only("id", "owner_id") if request.htmx else request.user.pipelines.with_tags()
+    pipeline = get_object_or_404(pipelines, pk=pipeline_id)
     if not form.is_valid():
         return HttpResponseBadRequest("Bad page parameters.")
     try:
         context = {"p": pipeline, **pipeline.outputs_page(form.cleaned_data["cursor"], form.size)}
     except CursorError as exc:
         return HttpResponseBadRequest(str(exc))
-    template = f"{DETAIL}#tiles" if request.htmx else DETAIL
-    return render(request, template, context)
+    if request.htmx:
+        return render(request, f"{DETAIL}#tiles", context)
+    return render(request, DETAIL, {**context, "steps": pipeline.steps.order_by("order", "id")})
 
 
 @require_GET
@@ -212,6 +216,7 @@ def _new_context(request, form, chosen_ids):
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@rate_limited("pipelines")
 def new_pipeline(request):
     """The New pipeline page; ?assets=1,2,3 preselects sources (the Library's selection)."""
     if request.method == "GET":
@@ -270,6 +275,7 @@ def approve(request, pipeline_id):
 
 @require_POST
 @login_required
+@rate_limited("pipelines")
 def rerun(request, pipeline_id):
     pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
     if not pipeline.can_rerun:

@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from i2v.lib.cache import cached_list
 from i2v.lib.errors import ApiError, api_view, error_response, form_error
 from i2v.lib.pagination import CursorError, pagination_json
+from i2v.lib.ratelimit import rate_limited
 
 from .forms import LibraryFilterForm
 from .models import Asset
@@ -29,6 +30,7 @@ def _json_bytes(data):
 # handlers (which keep small files in memory and don't hash).
 @csrf_exempt
 @api_view(methods=("GET", "POST"))
+@rate_limited("uploads")
 def images(request):
     if request.method == "POST":
         return _upload(request)

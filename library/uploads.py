@@ -221,20 +221,29 @@ def _check_jpeg_end(image):
 
 
 def _jpeg_scan_start(fp, name):
-    """Offset of the first scan's data: the segments before it are walked by their lengths."""
+    """Offset of the first scan's data: the segments before it are walked by their lengths.
+
+    As leniently as Pillow's own parser, so what Pillow opens is never refused here:
+    bytes between segments that are not a marker are skipped (junk after a segment
+    whose length was wrong, e.g. a broken Photoshop block), and a length under 2
+    (a truncated APP14) skips nothing.
+    """
     fp.seek(2)  # past SOI
     while True:
-        marker = fp.read(2)
-        while len(marker) == 2 and marker[0] == 0xFF and marker[1] == 0xFF:
-            marker = marker[1:] + fp.read(1)  # fill bytes before a marker
-        if len(marker) < 2 or marker[0] != 0xFF:
-            raise UploadRejected(422, "corrupt", f"The {name} image is damaged: its header is malformed.")
-        if marker[1] == 0x01 or 0xD0 <= marker[1] <= 0xD7:
-            continue  # markers without a length
-        length = int.from_bytes(fp.read(2), "big")
-        if length < 2:
-            raise UploadRejected(422, "corrupt", f"The {name} image is damaged: its header is malformed.")
-        if marker[1] == 0xDA:  # start of scan: its header, then the data
+        byte = fp.read(1)
+        if not byte:
+            raise UploadRejected(422, "corrupt", f"The {name} image is damaged: it has no picture data.")
+        if byte != b"\xff":
+            continue  # junk between segments
+        code = fp.read(1)
+        while code == b"\xff":
+            code = fp.read(1)  # fill bytes before a marker
+        if not code:
+            raise UploadRejected(422, "corrupt", f"The {name} image is damaged: it has no picture data.")
+        if code[0] in (0x00, 0x01) or 0xD0 <= code[0] <= 0xD7:
+            continue  # a stuffed byte, or a marker without a length
+        length = max(int.from_bytes(fp.read(2), "big"), 2)
+        if code[0] == 0xDA:  # start of scan: its header, then the data
             return fp.tell() + length - 2
         fp.seek(length - 2, 1)
 

@@ -4,6 +4,16 @@ The budget is 60 ms for a 1024x1024 PNG, so the original is decoded once (at a
 reduced scale when it is a big JPEG), and each smaller size is resampled from
 the previous one instead of from the original.
 
+Stored originals are decoded by libvips (pyvips), which shrinks while it loads:
+a JPEG through libjpeg's DCT scaling, a PNG or WebP streamed a band of lines at a
+time, so a 100-megapixel upload never exists in memory at full size (a worker
+stays under 400 MB; Pillow decodes the whole PNG first). It is also faster at
+equal output, and it tells a truncated JPEG from a whole one, which libjpeg
+through Pillow doesn't (it paints the missing part grey and says nothing).
+bench/processing.py --compare measures both; docs/benchmarks.md has the figures.
+Pillow still reads the headers (size, EXIF) and renders images already in
+memory (video frames, generated results).
+
 Rendition files are named by the SHA-256 of their bytes: identical renditions
 are stored once, and a name never points at different content, so they can be
 served with an immutable cache lifetime.
@@ -11,9 +21,11 @@ served with an immutable cache lifetime.
 
 import hashlib
 import io
+import os
 from datetime import UTC, datetime
 
 import av
+import pyvips
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -21,7 +33,7 @@ from pilkit.processors import ProcessorPipeline
 
 from . import thumbhash
 from .errors import BadOriginal, MissingOriginal, StorageError
-from .specs import RENDITION_SPECS, VARIANT_SPECS
+from .specs import RENDITION_SPECS, VARIANT_SPECS, fit_box, jpeg_options
 
 EXIF_ORIENTATION = 0x0112
 # Orientations 5..8 rotate by 90 degrees: the displayed width is the stored height.
@@ -38,6 +50,15 @@ BACKGROUND = (255, 255, 255)
 
 UPDATED_FIELDS = ["renditions", "width", "height", "thumbhash", "thumbnail_status", "processing_status"]
 
+# libvips caches recent operations with the images they hold; a worker visits each
+# original once, so the cache would only hold memory.
+pyvips.cache_set_max(0)
+# One libvips thread per process: workers already run a process per core, and each
+# extra thread holds its own buffers (a 100 MP variants job peaked 30-90 MB higher
+# with two). VIPS_CONCURRENCY, when set, says otherwise.
+if "VIPS_CONCURRENCY" not in os.environ:
+    pyvips.concurrency_set(1)
+
 
 def render_image(asset, image=None, size=None):
     """Write the 600/300/150 px renditions and the thumbhash of `asset` and record them on it.
@@ -50,8 +71,9 @@ def render_image(asset, image=None, size=None):
     or bulk_update().
     """
     if image is None:
-        image, size = decode_original(asset.original)
-    elif size is None:
+        render_original(asset)
+        return list(UPDATED_FIELDS)
+    if size is None:
         size = oriented_size(image)
     image = to_rgb(orient(image))
     asset.renditions, smallest = write_renditions(image)
@@ -59,6 +81,135 @@ def render_image(asset, image=None, size=None):
     asset.width, asset.height = size
     asset.thumbnail_status = asset.processing_status = "complete"
     return list(UPDATED_FIELDS)
+
+
+def render_original(asset):
+    """Renditions 600/300/150 and the thumbhash of `asset` from its stored original, through
+    libvips; records them and the original's size on the asset (unsaved). Returns the
+    original's (EXIF dict, taken_at)."""
+    size, exif, taken_at, image_format = read_header(asset.original)
+    image = shrink_original(asset.original, RENDITION_SPECS[0][1], size, image_format)
+    asset.renditions, smallest = write_vips_renditions(image, RENDITION_SPECS)
+    asset.thumbhash = thumbhash.encode(to_pil(smallest))
+    asset.width, asset.height = size
+    asset.thumbnail_status = asset.processing_status = "complete"
+    return exif, taken_at
+
+
+def render_original_variants(field_file):
+    """The display variants of a stored original: Asset.renditions entries "2160" and "1080"."""
+    size, _, _, image_format = read_header(field_file)
+    image = shrink_original(field_file, VARIANT_SPECS[0][1], size, image_format)
+    return write_vips_renditions(image, VARIANT_SPECS)[0]
+
+
+def read_header(field_file):
+    """(full oriented size, EXIF dict, taken_at, format) of a stored original, from its
+    headers only: Pillow parses them without decoding a pixel."""
+    with open_original(field_file) as f:
+        try:
+            with Image.open(f) as image:
+                raw = _header_exif(image)
+                width, height = image.size
+                image_format = image.format
+        except Image.DecompressionBombError:
+            raise BadOriginal("The original has too many pixels to decode safely.") from None
+        except UnidentifiedImageError:
+            message = "The original is not an image this server can read (corrupt or unsupported format)."
+            raise BadOriginal(message) from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise BadOriginal(f"The original image is damaged and cannot be decoded: {exc}.") from None
+    size = (height, width) if raw.get(EXIF_ORIENTATION) in SWAPS_AXES else (width, height)
+    exif, taken_at = exif_fields(raw)
+    return size, exif, taken_at, image_format
+
+
+def _header_exif(image):
+    # A PNG's getexif() decodes every pixel to look for an eXIf chunk after them;
+    # the one before them (where writers put it) was read by open().
+    if image.format != "PNG":
+        try:
+            return image.getexif()
+        except Exception:  # noqa: BLE001 - a malformed EXIF block is simply absent
+            return Image.Exif()
+    raw = Image.Exif()
+    if "exif" in image.info:
+        raw.load(image.info["exif"])
+    return raw
+
+
+def shrink_original(field_file, spec, size, image_format=None):
+    """The stored original decoded straight to the size `spec` fits it into: upright,
+    8-bit sRGB, flattened onto white. A truncated or damaged file is a BadOriginal.
+
+    A JPEG cut short and closed with an end marker (a broken transfer, a tool that
+    "repairs" files) decodes with its missing lines painted grey and nothing but a
+    warning. So JPEGs are decoded failing on any warning first: a truncation is
+    refused, and a file whose warning is harmless (junk between segments, which
+    Pillow and browsers show fine) is decoded again, tolerantly.
+    """
+    box = fit_box(spec, *size)
+    strict = image_format in ("JPEG", "MPO")
+    try:
+        return _thumbnail(field_file, box, "warning" if strict else "truncated")
+    except pyvips.Error as exc:
+        reason = _vips_reason(exc)
+        if "premature end" in reason.lower():
+            raise BadOriginal("The original image is truncated: its data ends before the picture does.") from None
+        if not strict:
+            raise BadOriginal(f"The original image is damaged and cannot be decoded: {reason}.") from None
+    try:
+        return _thumbnail(field_file, box, "truncated")
+    except pyvips.Error as exc:
+        raise BadOriginal(f"The original image is damaged and cannot be decoded: {_vips_reason(exc)}.") from None
+
+
+def _thumbnail(field_file, box, fail_on):
+    with open_original(field_file) as f:
+        source = pyvips.SourceCustom()
+        source.on_read(f.read)
+        source.on_seek(lambda offset, whence: f.seek(offset, whence))
+        # fail_on goes to the loader through option_string: thumbnail's own keyword is not passed on.
+        # No colour-profile conversion (output_profile): it cost 10-20x the whole job here, and
+        # the Pillow path never converted either.
+        image = pyvips.Image.thumbnail_source(
+            source, box[0], height=box[1], size="down", option_string=f"fail_on={fail_on}"
+        )
+        # Decoded here, while the file is open (libvips is lazy until then).
+        return _srgb8(image).copy_memory()
+
+
+def _srgb8(image):
+    if image.interpretation != "srgb" or image.format != "uchar":
+        image = image.colourspace("srgb")  # greys, 16 bits, CMYK left over
+    if image.hasalpha():
+        image = image.flatten(background=list(BACKGROUND))
+    return image.extract_band(0, n=3) if image.bands > 3 else image
+
+
+def _vips_reason(exc):
+    # libvips' detail is a few lines naming the loader; the first one says what went wrong
+    # (later ones are often consequences, such as "out of order read").
+    lines = [line.strip() for line in str(getattr(exc, "detail", "") or exc).splitlines() if line.strip()]
+    return (lines[0] if lines else "unknown error").split(": ", 1)[-1].rstrip(".")
+
+
+def write_vips_renditions(image, specs):
+    """Encode and store each spec's rendition of a libvips image, each made from the one
+    before: (the Asset.renditions entries, the smallest image)."""
+    renditions = {}
+    for key, spec in specs:
+        box = fit_box(spec, image.width, image.height)
+        if image.width > box[0] or image.height > box[1]:
+            image = image.thumbnail_image(box[0], height=box[1], size="down")
+        data = image.jpegsave_buffer(keep="none", **jpeg_options(spec))
+        renditions[key] = {"name": store(data, "jpg"), "w": image.width, "h": image.height}
+    return renditions, image
+
+
+def to_pil(image):
+    """A small libvips sRGB image as a Pillow image."""
+    return Image.frombytes("RGB", (image.width, image.height), image.write_to_memory())
 
 
 def decode_original(field_file, draft=DRAFT_SIZE):
@@ -200,6 +351,14 @@ def read_exif(image):
     """
     try:
         raw = image.getexif()
+    except Exception:  # noqa: BLE001 - EXIF is a bonus; a malformed block is simply absent
+        return {}, None
+    return exif_fields(raw)
+
+
+def exif_fields(raw):
+    """(Asset.exif dict, taken_at) from a parsed EXIF block (PIL.Image.Exif)."""
+    try:
         tags = [(IFD0_TAGS, raw), (EXIF_TAGS, raw.get_ifd(EXIF_IFD))]
         exif = {name: _json_value(ifd[tag]) for names, ifd in tags for tag, name in names.items() if tag in ifd}
     except Exception:  # noqa: BLE001 - EXIF is a bonus; a malformed block is simply absent

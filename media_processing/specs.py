@@ -54,9 +54,30 @@ class FitDisplay:
     def __init__(self, long, short):
         self.long, self.short = long, short
 
+    def box(self, width, height):
+        return (self.long, self.short) if width >= height else (self.short, self.long)
+
     def process(self, img):
-        box = (self.long, self.short) if img.width >= img.height else (self.short, self.long)
-        return ResizeToFit(*box, upscale=False).process(img)
+        return ResizeToFit(*self.box(img.width, img.height), upscale=False).process(img)
+
+
+def fit_box(spec, width, height):
+    """The (width, height) box a spec fits an image of width x height into, never
+    upscaling: what renditions.py asks libvips for, read from the spec itself."""
+    [processor] = spec.processors
+    if isinstance(processor, FitDisplay):
+        return processor.box(width, height)
+    assert isinstance(processor, ResizeToFit) and not processor.upscale, "renditions only ever fit, down"
+    return processor.width, processor.height
+
+
+def jpeg_options(spec):
+    """The spec's JPEG encoder options, in libvips' words."""
+    return {
+        "Q": spec.options["quality"],
+        "interlace": spec.options.get("progressive", False),
+        "optimize_coding": spec.options.get("optimize", False),
+    }
 
 
 # Full-screen viewing: sharp enough that the original, often tens of MB, is only

@@ -14,16 +14,7 @@ from library.models import Asset
 
 from . import thumbhash
 from .models import COMPLETE, THUMBNAIL_SIZES, VARIANT_SIZES, ProcessingJob, has_all, record_on_asset
-from .renditions import (
-    VARIANT_DRAFT_SIZE,
-    decode_original,
-    decode_video,
-    orient,
-    read_exif,
-    render_image,
-    to_rgb,
-    write_variants,
-)
+from .renditions import decode_video, render_image, render_original, render_original_variants
 
 
 def run(job):
@@ -36,10 +27,8 @@ def thumbnails(job):
     if has_all(asset, THUMBNAIL_SIZES) and not job.force:
         _finish_thumbnails(asset)
         return
-    image, size = decode_original(asset.original)
+    exif, taken_at = render_original(asset)  # one shrinking decode (libvips)
     job.checkpoint()
-    exif, taken_at = read_exif(image)
-    render_image(asset, image, size)
     record_on_asset(
         asset, renditions=asset.renditions, width=asset.width, height=asset.height, thumbhash=asset.thumbhash,
         exif=exif, taken_at=taken_at, thumbnail_status=COMPLETE, processing_status=COMPLETE,
@@ -68,9 +57,8 @@ def variants(job):
         if asset.variant_status != COMPLETE:
             record_on_asset(asset, variant_status=COMPLETE)
         return
-    image, _ = decode_original(asset.original, draft=VARIANT_DRAFT_SIZE)
+    renditions = render_original_variants(asset.original)
     job.checkpoint()
-    renditions = write_variants(to_rgb(orient(image)))
     record_on_asset(asset, renditions=renditions, variant_status=COMPLETE)
 
 

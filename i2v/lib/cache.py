@@ -5,6 +5,9 @@ for its scope ("jobs", "library"). A write bumps the version after commit, so
 the owner's next request misses and rebuilds: nobody sees a stale list after
 their own change, and nothing has to find and delete old keys (they expire).
 
+Keys also carry the deploy's version (settings.RELEASE): a fragment rendered
+by the previous deploy's templates is never served next to the new code.
+
 The cache is told to swallow connection errors (IGNORE_EXCEPTIONS), so with
 Redis down every lookup is a miss and pages are built from the database.
 """
@@ -49,7 +52,7 @@ def cached_list(scope, owner_id, parts, build):
     if not settings.LIST_CACHE:
         return build()
     digest = hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-    key = f"list:{scope}:{owner_id}:{owner_version(scope, owner_id)}:{digest}"
+    key = f"list:{settings.RELEASE}:{scope}:{owner_id}:{owner_version(scope, owner_id)}:{digest}"
     value = cache.get(key)
     if value is None:
         value = build()

@@ -6,7 +6,19 @@ from django.utils import timezone
 
 
 def _start_of(day):
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+    """The first instant of `day`, or None when it lies past what a datetime holds.
+
+    date.max + 1 day, or the first instant of 0001-01-01 in a zone east of UTC,
+    overflows; such a bound excludes nothing that can be stored, so it is dropped.
+    """
+    try:
+        return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+    except OverflowError:
+        return None
+
+
+def _day_after(day):
+    return day + datetime.timedelta(days=1) if day < datetime.date.max else None
 
 
 def created_between(queryset, date_from=None, date_to=None):
@@ -15,10 +27,12 @@ def created_between(queryset, date_from=None, date_to=None):
     Compares the column with instants, not DATE(created_at), so the
     (owner, created_at) indexes still serve the range.
     """
-    if date_from:
-        queryset = queryset.filter(created_at__gte=_start_of(date_from))
-    if date_to:
-        queryset = queryset.filter(created_at__lt=_start_of(date_to + datetime.timedelta(days=1)))
+    start = _start_of(date_from) if date_from else None
+    end = _start_of(_day_after(date_to)) if date_to and _day_after(date_to) else None
+    if start:
+        queryset = queryset.filter(created_at__gte=start)
+    if end:
+        queryset = queryset.filter(created_at__lt=end)
     return queryset
 
 

@@ -63,3 +63,17 @@ def test_it_survives_redis_going_down_under_cached_sessions(client, owner):
     with override_settings(CACHES=DEAD_REDIS):
         response = client.get("/jobs/")
     assert response.status_code == 200 and b"Still here" in response.content
+
+
+def test_it_never_serves_a_list_cached_by_another_deploy(settings):
+    calls = []
+
+    def build():
+        calls.append(1)
+        return f"v{len(calls)}"
+
+    settings.RELEASE = "deploy-1"
+    assert cached_list("jobs", 7, {"a": 1}, build) == "v1"
+    assert cached_list("jobs", 7, {"a": 1}, build) == "v1"
+    settings.RELEASE = "deploy-2"
+    assert cached_list("jobs", 7, {"a": 1}, build) == "v2"

@@ -5,8 +5,13 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from i2v.lib.migrations import AddIndexSafely, RemoveIndexSafely
+
 
 class Migration(migrations.Migration):
+    # Indexes are built CONCURRENTLY on PostgreSQL, which can't run in a transaction.
+    atomic = False
+
 
     dependencies = [
         ('jobs', '0004_pipeline_execution'),
@@ -39,15 +44,15 @@ class Migration(migrations.Migration):
             name='queue',
             field=models.CharField(db_default='generation', default='generation', max_length=16),
         ),
-        migrations.AddIndex(
+        AddIndexSafely(
             model_name='step',
             index=models.Index(condition=models.Q(('sent_at__isnull', True), ('status', 'queued')), fields=['priority', 'available_at'], name='step_unsent_due'),
         ),
-        migrations.AddIndex(
+        AddIndexSafely(
             model_name='step',
             index=models.Index(condition=models.Q(('sent_at__isnull', False), ('status', 'queued')), fields=['queue', 'sent_at'], name='step_in_flight'),
         ),
-        migrations.AddIndex(
+        AddIndexSafely(
             model_name='step',
             index=models.Index(condition=models.Q(('status', 'running')), fields=['leased_until'], name='step_leases'),
         ),

@@ -6,6 +6,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import migrations, models
 
+from i2v.lib.migrations import AddIndexSafely, RemoveIndexSafely
+
 
 def provider_of_active_steps(apps, schema_editor):
     """Steps still to run learn their provider (the dispatcher sends steps by provider).
@@ -19,6 +21,9 @@ def provider_of_active_steps(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # Indexes are built CONCURRENTLY on PostgreSQL, which can't run in a transaction.
+    atomic = False
+
 
     dependencies = [
         ('jobs', '0005_work_queue_leases'),
@@ -54,11 +59,11 @@ class Migration(migrations.Migration):
                 ('checks', models.PositiveIntegerField(default=0)),
             ],
         ),
-        migrations.RemoveIndex(
+        RemoveIndexSafely(
             model_name='step',
             name='step_active_heartbeat',
         ),
-        migrations.RemoveIndex(
+        RemoveIndexSafely(
             model_name='step',
             name='step_unsent_due',
         ),
@@ -97,16 +102,19 @@ class Migration(migrations.Migration):
             name='variant',
             field=models.PositiveSmallIntegerField(db_default=0, default=0),
         ),
-        migrations.AlterField(
-            model_name='step',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('queued', 'Queued'), ('running', 'Running'), ('waiting', 'Waiting'), ('review', 'Review'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('unknown', 'Unknown')], default='pending', max_length=10),
-        ),
-        migrations.AddIndex(
+        # Only the choices change (two new statuses): nothing to do in the database.
+        migrations.SeparateDatabaseAndState(state_operations=[
+            migrations.AlterField(
+                model_name='step',
+                name='status',
+                field=models.CharField(choices=[('pending', 'Pending'), ('queued', 'Queued'), ('running', 'Running'), ('waiting', 'Waiting'), ('review', 'Review'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('unknown', 'Unknown')], default='pending', max_length=10),
+            ),
+        ]),
+        AddIndexSafely(
             model_name='step',
             index=models.Index(condition=models.Q(('status__in', ['queued', 'running', 'waiting'])), fields=['owner', 'status'], name='step_owner_active'),
         ),
-        migrations.AddIndex(
+        AddIndexSafely(
             model_name='step',
             index=models.Index(condition=models.Q(('sent_at__isnull', True), ('status', 'queued')), fields=['provider', 'priority', 'available_at'], name='step_unsent_due'),
         ),
@@ -125,15 +133,15 @@ class Migration(migrations.Migration):
             name='step',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='requests', to='jobs.step'),
         ),
-        migrations.AddIndex(
+        AddIndexSafely(
             model_name='remoterequest',
             index=models.Index(condition=models.Q(('state__in', ['sending', 'queued', 'running', 'unknown'])), fields=['provider', 'account', 'state'], name='req_in_flight'),
         ),
-        migrations.AddIndex(
+        AddIndexSafely(
             model_name='remoterequest',
             index=models.Index(condition=models.Q(('state__in', ['queued', 'running', 'unknown'])), fields=['next_check_at'], name='req_due'),
         ),
-        migrations.AddIndex(
+        AddIndexSafely(
             model_name='remoterequest',
             index=models.Index(fields=['step', 'attempt'], name='req_step_attempt'),
         ),

@@ -164,3 +164,36 @@ def test_it_refuses_more_steps_in_flight_than_the_quota_with_a_429(owner_client,
     assert response.status_code == 429 and response["Retry-After"] == "60"
     assert response.json()["error"]["code"] == "too_many_steps" and "at most 5" in response.json()["error"]["message"]
     assert owner.pipelines.count() == 1
+
+
+def test_it_limits_how_fast_one_user_creates_pipelines(owner_client, owner, other, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "pipelines": "2/60"}
+    source = make_source(owner)
+    assert [post(owner_client, body([source])).status_code for _ in range(2)] == [202, 202]
+    response = post(owner_client, body([source]))
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert response.json()["error"]["code"] == "rate_limited"
+    assert owner.pipelines.count() == 2  # the refused one made nothing
+    owner_client.force_login(other)  # someone else is not held back by alice's pace
+    assert post(owner_client, body([make_source(other)])).status_code == 202
+
+
+def test_it_refuses_a_deeply_nested_body(owner_client, owner):
+    response = post(owner_client, "[" * 100_000 + "]" * 100_000)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "too_deep"
+    nested = {"prompts": ["a"], "sources": [[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]}
+    assert post(owner_client, nested).json()["error"]["code"] == "too_deep"
+    assert owner.pipelines.count() == 0
+
+
+def test_it_refuses_a_body_over_the_size_limit(owner_client, owner, settings):
+    settings.API_JSON_MAX_BYTES = 2048
+    response = post(owner_client, body([make_source(owner)], description="x" * 3000))
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+
+
+def test_it_refuses_huge_and_negative_source_ids(owner_client, owner):
+    for ids in ([2**64], [-(2**63) - 5], [-1], [0]):
+        response = post(owner_client, body([], sources=ids))
+        assert response.status_code == 422 and response.json()["error"]["field"] == "sources"

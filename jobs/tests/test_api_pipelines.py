@@ -130,3 +130,10 @@ def test_it_serves_repeats_from_the_cache_until_a_write(owner_client, owner, man
         many[0].rename("Renamed")
     _, data = get(owner_client, "/api/pipelines")
     assert "Renamed" in [i["name"] for i in data["items"]]
+
+
+@pytest.mark.parametrize("query, found", [("date_to=9999-12-31", 1), ("date_from=9999-12-31", 0), ("date_from=0001-01-01", 1)])
+def test_it_takes_dates_at_the_ends_of_the_calendar(owner_client, owner, query, found):
+    make_pipeline(owner)
+    response = owner_client.get(f"/api/pipelines?{query}")
+    assert response.status_code == 200 and len(response.json()["items"]) == found

@@ -72,3 +72,11 @@ def test_it_explains_bad_requests(owner_client, rows, data, message):
     assert response.status_code == 422
     assert message in response.content.decode()
     assert Pipeline.objects.count() == 3
+
+
+def test_it_ignores_ids_no_row_can_have(owner_client, rows):
+    # Past a bigint, or negative: SQLite can't even bind them; they simply match nothing.
+    response = owner_client.post(
+        "/jobs/bulk", {"action": "hide", "ids": [2**64, -(2**63) - 1, rows[0].id]}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and "Hid 1 pipeline." in response.content.decode()

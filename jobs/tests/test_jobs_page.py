@@ -265,3 +265,15 @@ def test_it_estimates_big_totals_on_postgresql(owner_client, owner):
     total = int(re.search(r"about ([\d,]+) pipelines", html).group(1).replace(",", ""))
     assert 1000 < total < 3000
     assert "11 pipelines" in owner_client.get("/jobs/?q=p149", **HX).content.decode()  # small: exact
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["date_to=9999-12-31", "date_from=9999-12-31", "date_from=0001-01-01", "date_from=0001-01-01&date_to=9999-12-31"],
+)
+def test_it_takes_dates_at_the_ends_of_the_calendar(owner_client, owner, query):
+    make_pipeline(owner, name="Kept")
+    for extra in ({}, HX):
+        response = owner_client.get(f"/jobs/?{query}", **extra)
+        assert response.status_code == 200
+        assert ("Kept" in response.content.decode()) == (not query.startswith("date_from=9999"))

@@ -140,3 +140,20 @@ def test_it_estimates_a_half_filled_form(owner_client):
 
 def test_it_is_linked_from_the_jobs_page(owner_client):
     assert 'href="/pipelines/new"' in owner_client.get("/jobs/").content.decode()
+
+
+def test_it_limits_how_fast_one_user_creates_pipelines(owner_client, owner, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "pipelines": "1/60"}
+    data = form_data([make_source(owner)])
+    assert owner_client.post("/pipelines/new", data, HTTP_HX_REQUEST="true").status_code == 200
+    refused = owner_client.post("/pipelines/new", data, HTTP_HX_REQUEST="true")
+    # Under htmx: a toast out of band, and the form stays as it is.
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+    assert refused["HX-Reswap"] == "none" and 'id="toast"' in refused.content.decode()
+    assert "creating pipelines too quickly" in refused.content.decode()
+    # Without htmx: a page that says so.
+    page = owner_client.post("/pipelines/new", data)
+    assert page.status_code == 429 and "<h1>Too many requests</h1>" in page.content.decode()
+    assert owner.pipelines.count() == 1
+    # Looking at the form is not limited.
+    assert owner_client.get("/pipelines/new").status_code == 200

@@ -151,3 +151,12 @@ def test_it_adds_little_to_a_running_row_for_its_progress(owner_client, owner):
     assert html.count("<progress value=777 max=1200></progress><small>step 777 of 1200</small>") == 20
     # The Jobs fragment is budgeted in bytes (20 rows <= 15 KB): progress may cost 75 a row, even at 4-digit counts.
     assert page_bytes() - without <= 20 * 75
+
+
+def test_it_counts_reruns_against_the_pipeline_creation_limit(owner_client, owner, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "pipelines": "1/60"}
+    p = run_queued(create(owner))
+    assert post(owner_client, p, "rerun").status_code == 200
+    refused = post(owner_client, p, "rerun")
+    assert refused.status_code == 429 and refused["Retry-After"]
+    assert owner.pipelines.count() == 2

@@ -42,6 +42,35 @@ def jpeg_with_thumbnail(size=(400, 300)):
     return noisy_jpeg(size, exif=b"Exif\x00\x00" + jpeg((16, 12)))
 
 
+def _after_app0(data, extra):
+    """`data` (a JPEG) with `extra` bytes put right after its APP0 segment."""
+    end = 4 + struct.unpack(">H", data[4:6])[0]
+    return data[:end] + extra + data[end:]
+
+
+# Damaged headers that Pillow (and libjpeg, and browsers) read past: these must be accepted.
+def jpeg_with_junk_in_its_header(size=(400, 300)):
+    return _after_app0(noisy_jpeg(size), b"\x00\x13 junk between segments")
+
+
+def jpeg_with_a_broken_photoshop_segment(size=(400, 300)):
+    # APP13 whose length covers less than its 8BIM resource: the rest reads as junk.
+    block = b"Photoshop 3.0\x00" + b"8BIM\x04\x04\x00\x00\x00\x00\x00\x10" + b"x" * 16
+    return _after_app0(noisy_jpeg(size), b"\xff\xed" + struct.pack(">H", 10) + block)
+
+
+def jpeg_with_a_truncated_app14(size=(400, 300)):
+    # An Adobe APP14 whose length field is 0: nothing of it is where a length says.
+    return _after_app0(noisy_jpeg(size), b"\xff\xee\x00\x00Adobe\x00\x64")
+
+
+def jpeg_cut_and_closed(size=(1600, 1200), keep=0.4):
+    """The first 40 % of a JPEG, then an end-of-image marker: it looks whole to a header
+    scan, and libjpeg paints the missing lower part grey with only a warning."""
+    data = noisy_jpeg(size)
+    return data[: int(len(data) * keep)] + b"\xff\xd9"
+
+
 def noisy_png(size=(200, 200)):
     # Noise does not compress, so half of the file is half of the picture's data.
     return encoded(Image.effect_noise(size, 60).convert("RGB"), "PNG")

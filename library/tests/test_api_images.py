@@ -242,3 +242,10 @@ def test_it_estimates_big_totals_on_postgresql(owner_client, owner):
     assert 1000 < data["pagination"]["total_count"] < 3000
     _, data = get(owner_client, "q=f149")  # small: exact
     assert data["pagination"]["total_count"] == 11 and data["pagination"]["total_is_estimate"] is False
+
+
+@pytest.mark.parametrize("query, found", [("date_to=9999-12-31", 1), ("date_from=9999-12-31", 0), ("date_from=0001-01-01", 1)])
+def test_it_takes_dates_at_the_ends_of_the_calendar(owner_client, owner, query, found):
+    make_asset(owner)
+    response = owner_client.get(f"/api/library/images?{query}")
+    assert response.status_code == 200 and len(response.json()["items"]) == found

@@ -2,6 +2,7 @@
 stored before the answer and scheduled for processing; a refused file leaves nothing."""
 
 import hashlib
+import io
 
 import pytest
 from django.core.files.storage import default_storage
@@ -113,6 +114,26 @@ def test_it_accepts_a_polyglot_as_the_jpeg_it_decodes_to_and_serves_it_as_one(ow
 
 def _truncated(data):
     return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize(
+    "make", [files.jpeg_with_junk_in_its_header, files.jpeg_with_a_broken_photoshop_segment, files.jpeg_with_a_truncated_app14]
+)
+def test_it_accepts_jpegs_whose_damaged_headers_pillow_reads_past(owner_client, make):
+    data = make()
+    with files.Image.open(io.BytesIO(data)) as image:
+        image.load()  # Pillow decodes it whole: so must we take it
+    response, body = post_files(owner_client, uploaded("photo.jpg", data, "image/jpeg"))
+    assert response.status_code == 201, body
+    assert (Asset.objects.get().width, Asset.objects.get().height) == (400, 300)
+
+
+def test_it_refuses_a_jpeg_cut_at_40_percent(owner_client, leftovers):
+    data = files.noisy_jpeg((1600, 1200))
+    response, body = post_files(owner_client, uploaded("cut.jpg", data[: int(len(data) * 0.4)], "image/jpeg"))
+    assert response.status_code == 422 and body["error"]["code"] == "corrupt"
+    assert "truncated" in body["error"]["message"]
+    assert leftovers()["assets"] == 0
 
 
 HOSTILE = [
@@ -302,3 +323,16 @@ def test_it_removes_the_stored_file_when_the_database_write_fails(owner_client, 
     with pytest.raises(RuntimeError):
         post_files(owner_client, uploaded("a.jpg", files.jpeg()))
     assert leftovers() == {"media": [], "temp": [], "assets": 0, "jobs": 0}
+
+
+def test_it_limits_how_fast_one_user_uploads(owner_client, owner, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "uploads": "2/60"}
+    for n in range(2):
+        response, _ = post_files(owner_client, uploaded(f"{n}.jpg", files.jpeg((8 + n, 8)), "image/jpeg"))
+        assert response.status_code == 201
+    response, body = post_files(owner_client, uploaded("2.jpg", files.jpeg((20, 8)), "image/jpeg"))
+    assert response.status_code == 429 and int(response["Retry-After"]) >= 1
+    assert body["error"]["code"] == "rate_limited"
+    assert Asset.objects.count() == 2
+    # Listing is not an upload.
+    assert owner_client.get("/api/library/images").status_code == 200

@@ -95,7 +95,7 @@ def test_it_shows_a_polling_skeleton_while_renditions_are_pending(owner_client, 
     done = make_asset(owner)
     html = owner_client.get("/library/").content.decode()
     assert (
-        f'id="asset-{pending.id}" data-status="pending" hx-get="/library/{pending.id}/tile" hx-trigger="every 2s [nearView(this)]" hx-swap="outerHTML">'
+        f'id="asset-{pending.id}" data-status="pending" data-poll hx-get="/library/{pending.id}/tile" hx-trigger="every 2s" hx-swap="outerHTML">'
     ) in html
     assert '<div class="skeleton-tile" aria-hidden="true"></div>' in html
     assert '<span class="badge s-processing">processing</span>' in html
@@ -212,3 +212,12 @@ def test_it_keeps_a_page_of_60_tiles_small(owner_client, owner):
     response = owner_client.get("/library/", **HX)
     assert len(tile_ids(response)) == 60
     assert len(response.content) / 60 < 1400, len(response.content)
+
+
+@pytest.mark.parametrize("query", ["date_to=9999-12-31", "date_from=9999-12-31", "date_from=0001-01-01&date_to=9999-12-31"])
+def test_it_takes_dates_at_the_ends_of_the_calendar(owner_client, owner, query):
+    asset = make_asset(owner)
+    for extra in ({}, HX):
+        response = owner_client.get(f"/library/?{query}", **extra)
+        assert response.status_code == 200
+        assert (f'id="asset-{asset.id}"' in response.content.decode()) == (not query.startswith("date_from=9999"))

@@ -18,7 +18,7 @@ def test_it_keeps_polling_while_renditions_are_pending(owner_client, owner):
     assert response.status_code == 200
     html = response.content.decode()
     assert html.startswith(f'<li class="asset tile s-pending" id="asset-{asset.id}"')
-    assert f'hx-get="/library/{asset.id}/tile" hx-trigger="every 2s [nearView(this)]"' in html and ">processing<" in html
+    assert f'data-poll hx-get="/library/{asset.id}/tile" hx-trigger="every 2s"' in html and ">processing<" in html
 
 
 def test_it_stops_polling_with_286_once_complete(owner_client, owner):

@@ -4,8 +4,13 @@ import django.db.models.functions.datetime
 import django.utils.timezone
 from django.db import migrations, models
 
+from i2v.lib.migrations import AddIndexSafely, RemoveIndexSafely
+
 
 class Migration(migrations.Migration):
+    # Indexes are built CONCURRENTLY on PostgreSQL, which can't run in a transaction.
+    atomic = False
+
 
     dependencies = [
         ('library', '0003_search_trigram'),
@@ -13,7 +18,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RemoveIndex(
+        RemoveIndexSafely(
             model_name='processingjob',
             name='pjob_unsent',
         ),
@@ -32,15 +37,15 @@ class Migration(migrations.Migration):
             name='max_attempts',
             field=models.PositiveSmallIntegerField(db_default=3, default=3),
         ),
-        migrations.AddIndex(
+        AddIndexSafely(
             model_name='processingjob',
             index=models.Index(condition=models.Q(('sent_at__isnull', True), ('status', 'queued')), fields=['priority', 'available_at'], name='pjob_unsent_due'),
         ),
-        migrations.AddIndex(
+        AddIndexSafely(
             model_name='processingjob',
             index=models.Index(condition=models.Q(('sent_at__isnull', False), ('status', 'queued')), fields=['queue', 'sent_at'], name='pjob_in_flight'),
         ),
-        migrations.AddIndex(
+        AddIndexSafely(
             model_name='processingjob',
             index=models.Index(condition=models.Q(('status', 'processing')), fields=['leased_until'], name='pjob_leases'),
         ),

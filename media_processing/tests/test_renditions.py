@@ -144,7 +144,7 @@ def test_it_converts_a_cmyk_jpeg():
 
     thumb = opened(asset.renditions["300"])
     assert thumb.mode == "RGB"
-    assert thumb.size == (300, 214)
+    assert thumb.size[0] == 300 and abs(thumb.size[1] - 214) <= 1  # 214.3, rounded either way
     r, g, b = thumb.getpixel((150, 100))
     assert r > 200 and g < 60 and b < 60
 

@@ -217,7 +217,7 @@ def test_it_fails_a_corrupt_original_at_once_with_a_readable_error(owner, broker
     job.refresh_from_db()
     asset.refresh_from_db()
     assert (job.status, job.attempts) == ("failed", 1), "a file that can't be decoded is not tried again"
-    assert job.error.startswith("The original image is damaged and cannot be decoded")
+    assert job.error == "The original image is truncated: its data ends before the picture does."
     assert "Traceback" not in job.error and len(job.error) < 500
     assert job.failed_at
     assert (asset.processing_status, asset.thumbnail_status) == ("failed", "failed")
@@ -283,3 +283,27 @@ def test_it_stops_writing_once_the_sweeper_handed_its_job_on(owner):
     assert mine.complete() is False
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("processing", 2)
+
+
+def test_it_fails_a_jpeg_cut_short_and_closed_instead_of_painting_it_grey(owner):
+    # A header scan finds its end marker, libjpeg paints the missing 60 % grey with a warning:
+    # the worker must call it what it is.
+    from library.tests.files import jpeg_cut_and_closed
+
+    job = queue_job(stored_asset(owner, jpeg_cut_and_closed()), max_attempts=1)
+    run_job.run(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.error) == ("failed", "The original image is truncated: its data ends before the picture does.")
+    assert job.asset.renditions == {}
+
+
+@pytest.mark.parametrize("make", ["jpeg_with_junk_in_its_header", "jpeg_with_a_broken_photoshop_segment", "jpeg_with_a_truncated_app14"])
+def test_it_renders_jpegs_whose_damaged_headers_pillow_reads_past(owner, make):
+    from library.tests import files
+
+    job = queue_job(stored_asset(owner, getattr(files, make)()))
+    run_job.run(job.pk)
+    job.refresh_from_db()
+    job.asset.refresh_from_db()
+    assert job.status == "completed", job.error
+    assert (job.asset.width, job.asset.height) == (400, 300) and job.asset.renditions["150"]["w"] == 150

@@ -158,11 +158,22 @@
     if (preview) preview.remove();
   });
 
+  // Tag colours come as data-colour and are set through the CSSOM: the
+  // Content-Security-Policy allows no style attributes in the HTML.
+  function paintTags(root) {
+    if (!(root instanceof Element)) return;
+    const chips = root.matches("[data-colour]") ? [root] : [];
+    chips.concat(Array.from(root.querySelectorAll("[data-colour]"))).forEach((chip) => {
+      chip.style.setProperty("--tag", chip.dataset.colour);
+    });
+  }
+  htmx.onLoad(paintTags);
+
   // Errors are designed states, not silence.
   document.addEventListener("htmx:sendError", () => toast("Can't reach the server. Check your connection and try again.", true));
   document.addEventListener("htmx:responseError", (event) => {
     const status = event.detail.xhr.status;
-    if (status === 400 || status === 422) return; // shown in place by the response itself
+    if (status === 400 || status === 422 || status === 429) return; // shown by the response itself (in place, or as a toast)
     toast(status === 404 ? "That pipeline no longer exists." : "Something went wrong (" + status + "). Try again.", true);
   });
 })();

@@ -8,12 +8,17 @@
   const zone = document.getElementById("uploader");
   if (!zone) return;
 
-  // Pending tiles poll every 2 s only while within a screen of the viewport
-  // (their hx-trigger filter calls this); the others wait for their turn.
-  window.nearView = (tile) => {
+  // Pending tiles (data-poll) poll every 2 s, but only while within a screen of
+  // the viewport; the others skip their turn. Done here rather than with an
+  // hx-trigger filter, which htmx would have to eval (the CSP forbids it).
+  function nearView(tile) {
     const box = tile.getBoundingClientRect();
     return box.bottom > -window.innerHeight && box.top < 2 * window.innerHeight;
-  };
+  }
+  document.body.addEventListener("htmx:beforeRequest", (event) => {
+    const elt = event.detail.elt;
+    if (elt.matches && elt.matches("#grid .asset[data-poll]") && !nearView(elt)) event.preventDefault();
+  });
 
   // --- Selection --------------------------------------------------------------
   // Kept by id, not in the checkboxes: a polled tile is replaced by a new one,
@@ -185,8 +190,8 @@
         if (event.lengthComputable) row.querySelector("progress").value = Math.round((event.loaded / event.total) * 100);
       });
       xhr.addEventListener("load", () => {
-        accepted(row, xhr.status, xhr.response);
-        resolve();
+        const retry = { headers: xhr.getResponseHeader("Retry-After"), job: { file, row } };
+        Promise.resolve(accepted(row, xhr.status, xhr.response, retry)).then(resolve);
       });
       xhr.addEventListener("error", () => {
         setRow(row, "failed", "The upload didn't reach the server. Check your connection and try again.");
@@ -197,7 +202,13 @@
     });
   }
 
-  function accepted(row, status, response) {
+  function accepted(row, status, response, retry) {
+    if (status === 429 && retry) {
+      // Over the upload rate limit: wait as long as the server says, then send it again.
+      const wait = Number(retry.headers) || 5;
+      setRow(row, "waiting", "Waiting " + wait + " s (upload limit)…");
+      return new Promise((resolve) => setTimeout(resolve, wait * 1000)).then(() => upload(retry.job));
+    }
     const item = response && response.items && response.items[0];
     if ((status === 200 || status === 201) && item) {
       row.dataset.assetId = item.id;

@@ -1,0 +1,70 @@
+"""The one place the JSON API reads a request body as JSON.
+
+Limits, so no body can cost more than a small, known amount: its size (checked
+against Content-Length before anything is read, then against what was read) and
+its nesting depth (a body like [[[[...]]]] 100,000 deep would otherwise exhaust
+the parser's recursion). Every failure is an ApiError with a 4xx.
+"""
+
+import json
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+
+from .errors import ApiError
+
+
+def _too_large():
+    limit = settings.API_JSON_MAX_BYTES
+    return ApiError(413, "too_large", f"The JSON body is larger than {limit:,} bytes.")
+
+
+def _depth(value):
+    """The nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def json_body(request, expect=dict):
+    """The request's body parsed as JSON, within the size and depth limits.
+
+    An empty body is refused like any non-object when `expect` is dict.
+    """
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > settings.API_JSON_MAX_BYTES:
+        raise _too_large()
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise _too_large() from None
+    if len(raw) > settings.API_JSON_MAX_BYTES:
+        raise _too_large()
+    try:
+        value = json.loads(raw or b"null")
+    except RecursionError:
+        raise _too_deep() from None
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
+    if _depth(value) > settings.API_JSON_MAX_DEPTH:
+        raise _too_deep()
+    if expect is not None and not isinstance(value, expect):
+        raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    return value
+
+
+def _too_deep():
+    return ApiError(400, "too_deep", f"The JSON body is nested more than {settings.API_JSON_MAX_DEPTH} levels deep.")

@@ -1,0 +1,175 @@
+"""No migration may lock a big table while it runs (i2v/testing/migration_safety.py).
+
+A new migration that builds an index the plain way, adds a stored generated column,
+a unique or indexed column, or a constraint to an existing table fails here, with
+what to do instead. The migrations below were written before this rule, reviewed,
+and are allowed: they ran when the tables were small, and never run again.
+"""
+
+import re
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, migrations, models
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.state import ProjectState
+
+from i2v.lib.migrations import AddIndexSafely, RemoveIndexSafely
+from i2v.testing.migration_safety import problems
+
+APPS = ("i2v", "jobs", "library", "media_processing")
+
+# (app, migration): why it is allowed. Only for migrations already applied everywhere.
+ALLOWED = {
+    ("jobs", "0002_search_trigram"): "historical: pg_trgm and the trigram index, IF NOT EXISTS, on a young table",
+    ("jobs", "0003_list_indexes"): "historical: list indexes replaced before any large deployment",
+    ("jobs", "0004_pipeline_execution"): "historical: step_active_heartbeat (partial, small) built under lock",
+    ("library", "0002_search_and_filter_indexes"): "historical: the stored search_text column (a rewrite) and two indexes",
+    ("library", "0003_search_trigram"): "historical: pg_trgm and the trigram index, IF NOT EXISTS",
+    ("media_processing", "0002_queue_state_and_sent_at"): "historical: two partial indexes on processing jobs",
+}
+# (app, migration): {operation index: why that operation is safe}. The rest of the
+# migration is still checked, and so is its SQL.
+ALLOWED_OPERATIONS = {
+    ("media_processing", "0003_work_queue_leases"): {
+        2: "AlterField available_at: adds a database default only (SET DEFAULT, no rewrite, no index)",
+        3: "AlterField max_attempts: adds a database default only (SET DEFAULT, no rewrite, no index)",
+    },
+    ("jobs", "0006_remote_requests"): {
+        19: "RunPython: sets provider on the steps still to run (queued, running, pending, review): a small set",
+    },
+}
+
+
+def _migrations():
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    return sorted((key, m) for key, m in loader.disk_migrations.items() if key[0] in APPS)
+
+
+def _unsafe(app, name, migration):
+    allowed = ALLOWED_OPERATIONS.get((app, name), {})
+    return [(n, what) for n, what in problems(migration) if n not in allowed]
+
+
+def test_it_finds_no_operation_that_locks_a_big_table():
+    found = {
+        f"{app}.{name}": _unsafe(app, name, migration)
+        for (app, name), migration in _migrations()
+        if (app, name) not in ALLOWED and _unsafe(app, name, migration)
+    }
+    assert found == {}, "migrations that would lock a big table (see i2v/lib/migrations.py):\n" + "\n".join(
+        f"  {name}: op {n}: {what}" for name, listed in found.items() for n, what in listed
+    )
+
+
+def test_it_allows_only_migrations_that_exist():
+    names = {key for key, _ in _migrations()}
+    assert set(ALLOWED) | set(ALLOWED_OPERATIONS) <= names, "remove allow-list entries of migrations that no longer exist"
+
+
+# SQL the schema editor would run on PostgreSQL: writes on an existing table that hold its lock.
+LOCKING_SQL = [
+    (re.compile(r'CREATE (UNIQUE )?INDEX (?!CONCURRENTLY)\S+ ON "(?P<table>\w+)"'), "an index built without CONCURRENTLY"),
+    (re.compile(r'ALTER TABLE "(?P<table>\w+)" ALTER COLUMN \S+ TYPE'), "a column type change (table rewrite)"),
+    (re.compile(r'ALTER TABLE "(?P<table>\w+)" ADD COLUMN .* GENERATED ALWAYS AS .* STORED'), "a stored generated column"),
+    (re.compile(r'ALTER TABLE "(?P<table>\w+)" ADD CONSTRAINT (?!.*NOT VALID)'), "a constraint validated under lock"),
+]
+
+
+def locking_statements(sql):
+    created = set(re.findall(r'CREATE TABLE "(\w+)"', sql))
+    return [
+        f"{what}: {line.strip()[:120]}"
+        for line in sql.splitlines()
+        for pattern, what in LOCKING_SQL
+        if (match := pattern.search(line)) and match.group("table") not in created
+    ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL is PostgreSQL's")
+def test_it_finds_no_locking_sql_on_postgresql(capsys, transactional_db):
+    # transactional_db: sqlmigrate of a non-atomic migration refuses to run inside the test's transaction.
+    found = {}
+    for (app, name), _ in _migrations():
+        if (app, name) in ALLOWED:
+            continue
+        call_command("sqlmigrate", app, name)
+        statements = locking_statements(capsys.readouterr().out)
+        if statements:
+            found[f"{app}.{name}"] = statements
+    assert found == {}, found
+
+
+# The checker itself: it must catch what it exists to catch.
+
+INDEX = models.Index(fields=["owner", "status"], name="pipe_test_owner_status")
+
+
+def _migration(*operations, atomic=True):
+    migration = migrations.Migration("0099_test", "jobs")
+    migration.operations = list(operations)
+    migration.atomic = atomic
+    return migration
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        migrations.AddIndex("pipeline", INDEX),
+        migrations.RemoveIndex("pipeline", "pipe_owner_created"),
+        migrations.AddField("pipeline", "slug", models.SlugField()),  # db_index=True
+        migrations.AddField("pipeline", "code", models.CharField(max_length=9, unique=True, null=True)),
+        migrations.AddField("pipeline", "lower_name", models.GeneratedField(
+            expression=models.functions.Lower("name"), output_field=models.TextField(), db_persist=True)),
+        migrations.AddField("pipeline", "size", models.IntegerField()),  # NOT NULL, no default
+        migrations.AlterField("pipeline", "name", models.TextField()),
+        migrations.AddConstraint("pipeline", models.CheckConstraint(condition=models.Q(total_cost__gte=0), name="c")),
+        migrations.RunSQL("CREATE INDEX x ON jobs_pipeline (name)"),
+    ],
+)  # fmt: skip
+def test_it_flags_an_operation_that_locks_an_existing_table(operation):
+    assert problems(_migration(operation))
+
+
+def test_it_accepts_safe_operations():
+    assert problems(_migration(AddIndexSafely("pipeline", INDEX), RemoveIndexSafely("pipeline", "x"), atomic=False)) == []
+    assert problems(_migration(migrations.AddField("pipeline", "note", models.TextField(blank=True, null=True)))) == []
+    assert problems(_migration(migrations.AddField("pipeline", "n", models.IntegerField(default=0)))) == []
+
+
+def test_it_flags_a_concurrent_index_in_an_atomic_migration():
+    assert problems(_migration(AddIndexSafely("pipeline", INDEX)))
+
+
+def test_it_accepts_anything_on_a_table_made_in_the_same_migration():
+    create = migrations.CreateModel("Fresh", [("id", models.BigAutoField(primary_key=True)), ("n", models.IntegerField())])
+    assert problems(_migration(create, migrations.AddIndex("fresh", models.Index(fields=["n"], name="fresh_n")))) == []
+
+
+def test_it_reads_locking_statements_in_sql():
+    sql = 'CREATE TABLE "t" ("id" bigint);\nCREATE INDEX "t_x" ON "t" ("id");\nCREATE INDEX "p_x" ON "jobs_pipeline" ("name");'
+    assert locking_statements(sql) == ['an index built without CONCURRENTLY: CREATE INDEX "p_x" ON "jobs_pipeline" ("name");']
+    assert locking_statements('CREATE INDEX CONCURRENTLY "p_x" ON "jobs_pipeline" ("name");') == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_builds_and_drops_an_index_on_either_database():
+    # CONCURRENTLY on PostgreSQL (outside any transaction), plainly on SQLite.
+    state = MigrationLoader(connection).project_state()
+    add = AddIndexSafely("pipeline", INDEX)
+    after = state.clone()
+    add.state_forwards("jobs", after)
+    with connection.schema_editor(atomic=False) as editor:
+        add.database_forwards("jobs", editor, state, after)
+    try:
+        with connection.cursor() as cursor:
+            names = connection.introspection.get_constraints(cursor, "jobs_pipeline")
+        assert INDEX.name in names and names[INDEX.name]["index"]
+    finally:
+        remove = RemoveIndexSafely("pipeline", INDEX.name)
+        final = after.clone()
+        remove.state_forwards("jobs", final)
+        with connection.schema_editor(atomic=False) as editor:
+            remove.database_forwards("jobs", editor, after, final)
+    with connection.cursor() as cursor:
+        assert INDEX.name not in connection.introspection.get_constraints(cursor, "jobs_pipeline")

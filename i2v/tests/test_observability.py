@@ -1,0 +1,93 @@
+"""JSON logs, error reports through sentry-sdk, and the deploy's version."""
+
+import io
+import json
+import logging
+import logging.config
+
+import pytest
+import sentry_sdk
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+from django.urls import path
+from sentry_sdk.transport import Transport
+
+from i2v.lib.observability import deploy_version, init_sentry, logging_config
+
+
+def boom(request):
+    raise RuntimeError("something broke in a view")
+
+
+urlpatterns = [path("boom", boom)]
+
+
+def test_it_writes_one_json_object_per_line():
+    config = logging_config("json", "INFO")
+    stream = io.StringIO()
+    config["handlers"]["console"]["stream"] = stream
+    config["root"]["handlers"] = ["console"]
+    config["loggers"]["i2v.test"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+    logging.config.dictConfig(config)
+    try:
+        logging.getLogger("i2v.test").warning("disk %s full", "media", extra={"asset_id": 7})
+    finally:
+        from django.conf import settings
+
+        logging.config.dictConfig(settings.LOGGING)
+    line = json.loads(stream.getvalue().strip())
+    assert line["message"] == "disk media full" and line["level"] == "WARNING"
+    assert line["logger"] == "i2v.test" and line["asset_id"] == 7 and "time" in line
+
+
+def test_it_refuses_an_unknown_log_format():
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT"):
+        logging_config("xml", "INFO")
+
+
+class Captured(Transport):
+    def __init__(self, options=None):
+        super().__init__(options)
+        self.events = []
+
+    def capture_envelope(self, envelope):
+        self.events += [item.payload.json for item in envelope.items if item.type == "event"]
+
+
+@pytest.fixture
+def sentry():
+    transport = Captured()
+    assert init_sentry("https://key@sentry.example.com/1", release="r1", environment="test", transport=transport)
+    try:
+        yield transport
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.get_global_scope().set_client(None)
+
+
+@pytest.mark.urls(__name__)
+def test_it_reports_an_unhandled_error_to_sentry(sentry, db):
+    response = Client(raise_request_exception=False).get("/boom", HTTP_COOKIE="sessionid=secret")
+    assert response.status_code == 500
+    sentry_sdk.flush()
+    [event] = sentry.events
+    assert event["exception"]["values"][-1]["value"] == "something broke in a view"
+    assert (event["release"], event["environment"]) == ("r1", "test")
+    assert "secret" not in json.dumps(event)  # no cookies leave the server
+
+
+def test_it_starts_no_sentry_without_a_dsn():
+    assert init_sentry("", release="r1", environment="test") is False
+
+
+def test_it_versions_by_release_or_by_the_sources(tmp_path):
+    assert deploy_version(tmp_path, "abc123") == "abc123"
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "views.py").write_text("x = 1")
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "data.py").write_text("not code of the deploy")
+    first = deploy_version(tmp_path)
+    (tmp_path / "var" / "data.py").write_text("changed data")
+    assert deploy_version(tmp_path) == first
+    (tmp_path / "app" / "views.py").write_text("x = 2")
+    assert deploy_version(tmp_path) != first
