@@ -11,12 +11,10 @@ from i2v.lib.errors import ApiError, api_view, form_error
 from i2v.lib.idempotency import idempotent
 from i2v.lib.jsonbody import json_body
 from i2v.lib.pagination import CursorError, pagination_json
-from i2v.lib.ratelimit import rate_limited
+from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 
 from .forms import JobsFilterForm, NewPipelineForm, PageForm
 from .models import Pipeline, Step
-
-QUOTA_RETRY_AFTER = 60
 
 
 def _json_bytes(data):
@@ -79,9 +77,10 @@ def create_pipeline(request):
         if form.needs_confirmation:
             raise ApiError(422, "confirmation_required", form.errors["confirm_cost"][0], "confirm_cost")
         raise form_error(form, status=422)
-    refusal = Step.objects.over_quota(request.user, form.outputs)
-    if refusal:
-        raise ApiError(429, "too_many_steps", refusal, retry_after=QUOTA_RETRY_AFTER)
+    try:
+        Step.objects.check_quota(request.user, form.outputs)
+    except QuotaExceeded as exc:
+        return too_many_response(request, exc)
     pipeline = Pipeline.objects.create_from_request(request.user, form.cleaned_data)
     status_url = f"/api/pipelines/{pipeline.id}"
     response = JsonResponse({"id": pipeline.id, "status": pipeline.status, "status_url": status_url}, status=202)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.pagination import Ordering, paginate, pagination_json
+from i2v.lib.ratelimit import QuotaExceeded
 from i2v.lib.workqueue import Ref, Superseded, WorkItem, WorkQueueQuerySet, WorkSpec
 from library.models import Asset
 
@@ -28,6 +29,7 @@ from .providers import ProviderError
 logger = logging.getLogger(__name__)
 RUN_STEP = "jobs.tasks.run_step"
 DISPATCH_STEPS = "jobs.tasks.dispatch_steps"
+QUOTA_RETRY_AFTER = 60  # seconds a user over the steps-in-flight quota is asked to wait
 
 TAG_NAME = RegexValidator(r"^[a-z0-9-]{1,40}$", "Tags use lowercase letters, digits and dashes (at most 40).")
 COLOUR = RegexValidator(r"^#[0-9a-f]{6}$", "Colours look like #a1b2c3.")
@@ -523,16 +525,17 @@ class StepQuerySet(WorkQueueQuerySet):
                 sent += base(self.filter(phase=Step.Phase.SUBMIT, provider=name), now, min(free, limit or free))
         return sent
 
-    def over_quota(self, owner, adding):
-        """Why `owner` may not add `adding` more steps now, or "" (GENERATION_MAX_STEPS_IN_FLIGHT)."""
+    def check_quota(self, owner, adding):
+        """Refuse (QuotaExceeded, a 429 like every rate limit) adding `adding` steps when `owner`
+        would have more than GENERATION_MAX_STEPS_IN_FLIGHT queued or running."""
         limit = settings.GENERATION_MAX_STEPS_IN_FLIGHT
         flying = self.filter(owner=owner, status__in=Step.ACTIVE).count()
-        if flying + adding <= limit:
-            return ""
-        return (
-            f"You have {flying:,} steps queued or running, and this would add {adding:,}: at most {limit:,} may be in "
-            "flight at once. Wait for some to finish, or cancel some."
-        )
+        if flying + adding > limit:
+            message = (
+                f"You have {flying:,} steps queued or running, and this would add {adding:,}: at most {limit:,} may "
+                "be in flight at once. Wait for some to finish, or cancel some."
+            )
+            raise QuotaExceeded("steps_in_flight", QUOTA_RETRY_AFTER, message, code="too_many_steps")
 
 
 class Step(WorkItem):

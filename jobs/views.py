@@ -9,7 +9,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, resw
 
 from i2v.lib.lists import list_results
 from i2v.lib.pagination import CursorError
-from i2v.lib.ratelimit import rate_limited
+from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 
 from .catalog import needs_confirmation
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, TagForm, asset_ids
@@ -113,12 +113,11 @@ def _unconfirmed(request, cost, what):
 
 
 def _over_quota(request, adding):
-    refusal = Step.objects.over_quota(request.user, adding)
-    if not refusal:
-        return None
-    response = render(request, f"{PAGE}#flash", {"error": refusal}, status=429)
-    response["Retry-After"] = "60"
-    return response
+    try:
+        Step.objects.check_quota(request.user, adding)
+    except QuotaExceeded as exc:
+        return too_many_response(request, exc)
+    return None
 
 
 @require_POST
@@ -225,14 +224,11 @@ def new_pipeline(request):
         return render(request, NEW, _new_context(request, form, chosen))
     form = NewPipelineForm(request.POST, owner=request.user)
     if form.is_valid():
-        refusal = Step.objects.over_quota(request.user, form.outputs)
-        if not refusal:
-            Pipeline.objects.create_from_request(request.user, form.cleaned_data)
-            return _to_jobs(request)
-        form.add_error(None, refusal)
-        template = f"{NEW}#form" if request.htmx else NEW
-        context = _new_context(request, form, asset_ids(request.POST.getlist("sources")))
-        return render(request, template, context, status=429)
+        refusal = _over_quota(request, form.outputs)
+        if refusal:
+            return refusal
+        Pipeline.objects.create_from_request(request.user, form.cleaned_data)
+        return _to_jobs(request)
     template = f"{NEW}#form" if request.htmx else NEW
     context = _new_context(request, form, asset_ids(request.POST.getlist("sources")))
     return render(request, template, context, status=422)

@@ -7,19 +7,15 @@ from django.http import Http404, JsonResponse
 
 
 class ApiError(Exception):
-    def __init__(self, status, code, message, field=None, retry_after=None):
+    def __init__(self, status, code, message, field=None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
-        self.retry_after = retry_after
 
     def response(self):
-        response = error_response(self.status, self.code, self.message, self.field)
-        if self.retry_after is not None:
-            response["Retry-After"] = str(self.retry_after)
-        return response
+        return error_response(self.status, self.code, self.message, self.field)
 
 
 def error_response(status, code, message, field=None):

@@ -46,6 +46,20 @@ class RateLimited(Exception):
         return f"{LABELS.get(self.name, 'Too many requests')}: please wait {wait} and try again."
 
 
+class QuotaExceeded(RateLimited):
+    """A limit on what a user has at once rather than per window (steps in flight):
+    refused the same way, with its own message."""
+
+    def __init__(self, name, retry_after, message, code="too_many"):
+        super().__init__(name, retry_after)
+        self._message = message
+        self.code = code
+
+    @property
+    def message(self):
+        return self._message
+
+
 # How each limit is described to the person who hits it.
 LABELS = {
     "pipelines": "You are creating pipelines too quickly",
@@ -104,7 +118,7 @@ def check(name, key, cost=1, now=None):
 def too_many_response(request, exc):
     """The 429 for `exc`: the API's JSON error under /api/, else a message the page shows."""
     if request.path.startswith("/api/"):
-        response = error_response(429, "rate_limited", exc.message)
+        response = error_response(429, getattr(exc, "code", "rate_limited"), exc.message)
     elif request.htmx:
         # The message goes to the page's toast, out of band; the swap target keeps its content.
         response = render(request, "rate_limited.html#message", {"message": exc.message}, status=429)
