@@ -14,9 +14,11 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
+from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.filters import created_between, text_search
 from i2v.lib.pagination import Ordering, count_for_list, paginate, pagination_json
+from library.media import store_once
 from library.models import Asset, original_path, rendition
 from media_processing.models import ProcessingJob, broker_queue_sizes
 
@@ -136,7 +138,9 @@ class PipelineQuerySet(models.QuerySet):
     def apply_bulk(self, action, owner, tag_name=""):
         """Apply a bulk action to these pipelines (already scoped to `owner`)."""
         if action == "delete":
-            self.delete()
+            # By subquery, children first: no step or output is loaded, and no per-row signal (i2v.lib.bulk).
+            with transaction.atomic():
+                delete_rows(self)
         elif action == "tag":
             tag = Tag.objects.for_name(owner.id, tag_name)
             PipelineTag.objects.bulk_create(
@@ -790,9 +794,8 @@ def store_generated(owner_id, file, prompt):
     existing = Asset.objects.filter(owner_id=owner_id, sha256=sha256).first()
     if existing:
         return existing
-    name = original_path(Asset(sha256=sha256), f"generated.{file.extension}")
-    if not default_storage.exists(name):
-        name = default_storage.save(name, ContentFile(file.data))
+    name = original_path(Asset(owner_id=owner_id, sha256=sha256), f"generated.{file.extension}")
+    store_once(name, ContentFile(file.data))  # in the owner's folder; withdrawn from the media collector first
     asset, created = Asset.objects.get_or_create(
         owner_id=owner_id, sha256=sha256,
         defaults={

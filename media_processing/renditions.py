@@ -4,9 +4,10 @@ The budget is 60 ms for a 1024x1024 PNG, so the original is decoded once (at a
 reduced scale when it is a big JPEG), and each smaller size is resampled from
 the previous one instead of from the original.
 
-Rendition files are named by the SHA-256 of their bytes: identical renditions
-are stored once, and a name never points at different content, so they can be
-served with an immutable cache lifetime.
+Rendition files live in their owner's folder and are named by their
+original's hash and the SHA-256 of their own bytes (library/media.py): a name
+never points at different content, so they can be served with an immutable
+cache lifetime.
 """
 
 import hashlib
@@ -15,9 +16,10 @@ from datetime import UTC, datetime
 
 import av
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pilkit.processors import ProcessorPipeline
+
+from library.media import rendition_name, store_all
 
 from . import thumbhash
 from .errors import BadOriginal, MissingOriginal, StorageError
@@ -49,16 +51,24 @@ def render_image(asset, image=None, size=None):
     names of the fields that changed are returned, for save(update_fields=...)
     or bulk_update().
     """
+    store_all(make_renditions(asset, image, size))
+    return list(UPDATED_FIELDS)
+
+
+def make_renditions(asset, image=None, size=None):
+    """render_image() without storing: the asset's fields are set, and the files
+    to store are returned ({name: ContentFile}) for the caller to store_all()
+    (seed_demo makes them in threads and stores them from its main thread)."""
     if image is None:
         image, size = decode_original(asset.original)
     elif size is None:
         size = oriented_size(image)
     image = to_rgb(orient(image))
-    asset.renditions, smallest = write_renditions(image)
+    asset.renditions, smallest, files = encode_renditions(image, asset)
     asset.thumbhash = thumbhash.encode(smallest)
     asset.width, asset.height = size
     asset.thumbnail_status = asset.processing_status = "complete"
-    return list(UPDATED_FIELDS)
+    return files
 
 
 def decode_original(field_file, draft=DRAFT_SIZE):
@@ -143,18 +153,23 @@ def _flatten(image):
     return canvas
 
 
-def write_renditions(image, specs=RENDITION_SPECS):
-    """Encode and store each spec's rendition: (the Asset.renditions entries, the smallest image)."""
-    renditions = {}
+def encode_renditions(image, asset, specs=RENDITION_SPECS):
+    """Each spec's rendition of `asset`: (the Asset.renditions entries, the smallest image, the files to store)."""
+    renditions, files = {}, {}
     for key, spec in specs:
         image = ProcessorPipeline(spec.processors).process(image)
-        renditions[key] = {"name": store(encode(image, spec), "jpg"), "w": image.width, "h": image.height}
-    return renditions, image
+        data = encode(image, spec)
+        name = rendition_name(asset.owner_id, asset.sha256, hashlib.sha256(data).hexdigest(), "jpg")
+        renditions[key] = {"name": name, "w": image.width, "h": image.height}
+        files[name] = ContentFile(data)
+    return renditions, image, files
 
 
-def write_variants(image):
-    """The display variants of an oriented RGB image: Asset.renditions entries "2160" and "1080"."""
-    return write_renditions(image, VARIANT_SPECS)[0]
+def write_variants(image, asset):
+    """Store the display variants of an oriented RGB image: Asset.renditions entries "2160" and "1080"."""
+    renditions, _, files = encode_renditions(image, asset, VARIANT_SPECS)
+    store_all(files)
+    return renditions
 
 
 def encode(image, spec):
@@ -164,21 +179,6 @@ def encode(image, spec):
     buf = io.BytesIO()
     image.save(buf, spec.format, **spec.options)
     return buf.getvalue()
-
-
-def store(data, ext):
-    """Save bytes under their content address, once; return the storage name."""
-    digest = hashlib.sha256(data).hexdigest()
-    # 128 bits of the hash are plenty to tell files apart, and every list row
-    # repeats this name in its URL, so it is kept short: r/ab/<30 hex>.jpg.
-    name = f"r/{digest[:2]}/{digest[2:32]}.{ext}"
-    if not default_storage.exists(name):
-        saved = default_storage.save(name, ContentFile(data))
-        if saved != name:
-            # Another worker stored the same bytes between exists() and save(),
-            # and the storage picked a new name for ours: keep theirs.
-            default_storage.delete(saved)
-    return name
 
 
 # EXIF tags kept on Asset.exif, by name. A whitelist: maker notes and thumbnails

@@ -70,7 +70,7 @@ def variants(job):
         return
     image, _ = decode_original(asset.original, draft=VARIANT_DRAFT_SIZE)
     job.heartbeat()
-    renditions = write_variants(to_rgb(orient(image)))
+    renditions = write_variants(to_rgb(orient(image)), asset)
     record_on_asset(asset, renditions=renditions, variant_status=COMPLETE)
 
 
