@@ -10,7 +10,7 @@ def delete_with_outputs(modeladmin, request, queryset):
     """What the Library's Delete does. Django's own "delete selected" refuses assets that
     are pipeline outputs (Output.asset is PROTECT, so nothing removes outputs by accident)."""
     deleted = queryset.delete_in_bulk()
-    modeladmin.message_user(request, f"Deleted {deleted} assets; their files are collected shortly.")
+    modeladmin.message_user(request, f"Deleted {len(deleted)} assets; their files are collected shortly.")
 
 
 @admin.register(Asset)

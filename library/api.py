@@ -127,7 +127,5 @@ def delete_images(request):
     if not form.is_valid():
         raise form_error(form, status=422)
     ids = form.cleaned_data["ids"]
-    assets = request.user.assets.filter(pk__in=ids)
-    found = set(assets.values_list("pk", flat=True))
-    assets.delete_in_bulk()
+    found = set(request.user.assets.filter(pk__in=ids).delete_in_bulk())
     return JsonResponse({"deleted": [i for i in ids if i in found], "not_found": [i for i in ids if i not in found]})

@@ -128,13 +128,14 @@ class AssetQuerySet(models.QuerySet):
 
     def delete_in_bulk(self):
         """Delete these assets with their processing jobs, and remove them from
-        the pipelines they are outputs of; the number of assets deleted.
+        the pipelines they are outputs of; the ids deleted.
 
         Pipelines keep their steps and costs; their grids lose these tiles.
-        One statement per table by subquery (i2v.lib.bulk): no row is loaded,
-        no per-row signal is sent, and each owner's lists are invalidated once.
-        The files go to the collector, which deletes them once nothing
-        references them (another owner's asset may share a legacy file).
+        One statement per table by subquery (i2v.lib.bulk): no row is loaded
+        as a model, no per-row signal is sent, and each owner's lists are
+        invalidated once. The files go to the collector, which deletes them
+        once nothing references them (another owner's asset may share a
+        legacy file), and a collection is asked for at once.
         """
         from jobs.models import Output  # jobs builds on library, not the other way round
 
@@ -143,21 +144,21 @@ class AssetQuerySet(models.QuerySet):
         with transaction.atomic():
             # Locked first: a generation step storing the same bytes at this
             # moment waits to add its output until these rows are gone.
-            if not list(self.select_for_update().order_by("pk").values_list("pk", flat=True)):
-                return 0
+            rows = list(self.select_for_update().order_by("pk").values_list("pk", "owner_id"))
+            if not rows:
+                return []
             doomed = self.order_by()
-            owners = set(doomed.order_by().values_list("owner_id", flat=True).distinct())
             Tombstone.objects.bury(
                 name for original, renditions in doomed.values_list("original", "renditions").iterator(2000)
                 for name in stored_names(original, renditions)
             )  # fmt: skip
             delete_rows(Output.objects.filter(asset__in=doomed))
-            deleted = delete_rows(doomed)
-            for owner_id in owners:
+            delete_rows(doomed)
+            for owner_id in {owner_id for _, owner_id in rows}:
                 bump_on_commit("library", owner_id)
                 bump_on_commit("jobs", owner_id)  # generated assets are Jobs covers and output tiles
             transaction.on_commit(collect_soon)
-        return deleted
+        return [pk for pk, _ in rows]
 
 
 def _instant(moment):

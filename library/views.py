@@ -77,11 +77,10 @@ def delete(request):
     assets = request.user.assets.filter(pk__in=form.cleaned_data["ids"])
     if request.method == "GET":
         return render(request, CONFIRM, {"form": form, **assets.deletion_summary()})
-    ids = list(assets.values_list("pk", flat=True))
-    deleted = assets.delete_in_bulk()
+    ids = assets.delete_in_bulk()
     if not request.htmx:
         return redirect("library:page")
-    message = f"Deleted {deleted} asset{pluralize(deleted)}."
+    message = f"Deleted {len(ids)} asset{pluralize(len(ids))}."
     return render(request, f"{PAGE}#deleted", {"ids": ids, "message": message})
 
 

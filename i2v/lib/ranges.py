@@ -77,12 +77,11 @@ def byte_range(header, size):
             return UNSATISFIABLE
         return max(size - int(last), 0), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None  # invalid: ignored
     if start >= size:
         return UNSATISFIABLE
-    return start, min(end, size - 1)
+    return start, min(int(last), size - 1) if last else size - 1
 
 
 def sendfile(request, filepath, **kwargs):
