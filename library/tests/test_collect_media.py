@@ -96,7 +96,7 @@ def test_it_buries_what_the_scan_finds_and_deletes_it_after_the_grace_period(own
     assert existing(names_of(asset)) == names_of(asset)
 
 
-def test_its_scan_never_touches_files_of_no_known_layout(owner):
+def test_it_never_scans_away_files_of_no_known_layout(owner):
     strays = [default_storage.save(name, ContentFile(b"x")) for name in ("notes.txt", "u/1/o/readme.md", "static/a.css")]
     collector.collect(scan=True, now=timezone.now())
     assert collector.collect(now=timezone.now() + LATER).deleted == 0
@@ -137,14 +137,14 @@ def test_it_deletes_an_old_shared_file_only_once_no_owner_references_it(owner, o
     assert existing(names_of(bobs)) == set()
 
 
-def test_the_periodic_task_collects(owner):
+def test_it_runs_as_a_periodic_task(owner):
     asset = upload(owner, files.png())
     Asset.objects.filter(pk=asset.pk).delete_in_bulk()
     assert collect_media().startswith(f"collect_media: {len(names_of(asset))} files deleted")
     assert collect_media(scan=True).endswith("the scan buried 0 unreferenced files")
 
 
-def test_beat_runs_the_collection_and_the_scan_on_the_media_workers_housekeeping_queue():
+def test_it_is_scheduled_by_beat_on_the_media_workers_housekeeping_queue():
     schedule = {entry["task"]: entry for entry in django_settings.CELERY_BEAT_SCHEDULE.values() if "media" in entry["task"]}
     assert schedule, "collect_media is scheduled"
     entries = [e for e in django_settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "library.tasks.collect_media"]
@@ -154,7 +154,7 @@ def test_beat_runs_the_collection_and_the_scan_on_the_media_workers_housekeeping
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs concurrent transactions (PostgreSQL)")
-def test_an_upload_of_the_same_bytes_during_a_collection_waits_and_stores_the_file_again(owner):
+def test_it_makes_an_upload_of_the_same_bytes_wait_and_store_the_file_again(owner):
     """The race the tombstones' lock settles: the collector has locked the tombstone of
     an original and is deleting the file while the owner uploads the same bytes again."""
     data = files.png()

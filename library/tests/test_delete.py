@@ -67,7 +67,7 @@ def test_it_says_on_the_confirmation_page_which_pipelines_lose_outputs(owner_cli
     assert "2 of them are outputs of 1 pipeline" in html
 
 
-def test_the_librarys_checkboxes_submit_to_the_confirmation_page(owner_client, owner):
+def test_it_is_reached_by_the_librarys_checkboxes_as_a_plain_form(owner_client, owner):
     asset = make_asset(owner)
     html = owner_client.get("/library/").content.decode()
     assert '<form id="picks" method="get" action="/library/delete">' in html
