@@ -7,7 +7,6 @@ from functools import partial
 from celery import current_app
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.validators import RegexValidator
 from django.db import models, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value

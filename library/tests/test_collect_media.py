@@ -18,7 +18,6 @@ from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
-from PIL import Image
 
 from library import collector
 from library.legacy import scope_media
@@ -26,7 +25,8 @@ from library.media import original_name
 from library.models import Asset, Tombstone, stored_names
 from library.tasks import collect_media
 from library.tests import files
-from media_processing.renditions import encode_renditions, render_image
+from library.tests.legacy import legacy_asset
+from media_processing.renditions import render_image
 
 LATER = timedelta(seconds=django_settings.MEDIA_GC_GRACE_SECONDS + 1)
 
@@ -206,25 +206,6 @@ def test_it_makes_an_upload_of_the_same_bytes_wait_and_store_the_file_again(owne
 # --- Property: whatever happens, every file an asset references exists -------------------
 
 CONTENTS = [files.png(size=(24, 16), colour=colour) for colour in ((250, 0, 0), (0, 250, 0), (0, 0, 250))]
-
-
-def legacy_asset(owner, data):
-    """An asset as the app stored it before files had owners: shared, content-addressed names."""
-    sha = hashlib.sha256(data).hexdigest()
-    original = f"originals/{sha[:2]}/{sha}.png"
-    if not default_storage.exists(original):
-        default_storage.save(original, ContentFile(data))
-    asset = Asset(owner=owner, sha256=sha, original=original, filename="old.png", kind="image")
-    renditions, _, encoded = encode_renditions(Image.open(io.BytesIO(data)).convert("RGB"), asset)
-    for entry in renditions.values():
-        data = encoded[entry["name"]].file.getvalue()
-        digest = hashlib.sha256(data).hexdigest()
-        entry["name"] = f"r/{digest[:2]}/{digest[2:32]}.jpg"
-        if not default_storage.exists(entry["name"]):
-            default_storage.save(entry["name"], ContentFile(data))
-    asset.renditions = renditions
-    asset.save()
-    return asset
 
 
 class MediaWorld(RuleBasedStateMachine):
