@@ -46,7 +46,7 @@ def scope_media(dry_run=False, batch=200):
             break
         last_id = rows[-1][0]
         for pk, owner_id, original, renditions in rows:
-            legacy = [name for name in stored_names(original, renditions) if _is_legacy(name)]
+            legacy = {name for name in stored_names(original, renditions) if _is_legacy(name)}
             if not legacy:
                 continue
             if dry_run:
@@ -72,7 +72,7 @@ def _scope_asset(pk):
         # Locked: a worker recording renditions for it meanwhile waits, and merges into the new names.
         asset = Asset.objects.select_for_update().only("id", "owner_id", "sha256", "original", "renditions").get(pk=pk)
         renames, copies, lost = {}, {}, 0
-        for old in (name for name in stored_names(asset.original.name, asset.renditions) if _is_legacy(name)):
+        for old in [name for name in dict.fromkeys(stored_names(asset.original.name, asset.renditions)) if _is_legacy(name)]:
             try:
                 with default_storage.open(old, "rb") as f:
                     data = f.read()
