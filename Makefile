@@ -20,6 +20,7 @@ install: $(VENV)/.installed
 migrate: install
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py scope_media -v0
 
 demo: migrate
 	@$(BIN)/python manage.py ensure_login --username demo

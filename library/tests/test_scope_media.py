@@ -71,3 +71,9 @@ def test_it_skips_assets_already_in_their_owners_folder(owner, stored_asset):
     asset = stored_asset(owner)
     assert run().startswith("scope_media: 0 assets moved")
     assert Asset.objects.get(pk=asset.pk).renditions == asset.renditions
+
+
+def test_it_is_silent_at_verbosity_0_when_there_is_nothing_to_move(owner):
+    assert run("-v0") == ""
+    legacy_asset(owner, files.png())
+    assert run("-v0").startswith("scope_media: 1 assets moved")

@@ -13,5 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="change nothing; say what would be moved")
         parser.add_argument("--batch", type=int, default=200, help="assets read per query (default 200)")
 
-    def handle(self, *args, dry_run=False, batch=200, **options):
-        return scope_media(dry_run=dry_run, batch=batch).summary()
+    def handle(self, *args, dry_run=False, batch=200, verbosity=1, **options):
+        result = scope_media(dry_run=dry_run, batch=batch)
+        # -v0 (make run, on every start) says something only when there was something to move.
+        return result.summary() if verbosity or result.assets or result.missing else ""
