@@ -63,3 +63,10 @@ bench-pipelines: install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_pipe} \
 	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/8} \
 	$(BIN)/python bench/pipelines.py $(BENCH_ARGS)
+
+# Big deletes: Django's QuerySet.delete() against the bulk paths, side by side (needs PostgreSQL;
+# see docs/benchmarks.md). Its own database (created, then dropped).
+.PHONY: bench-deletes
+bench-deletes: install
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_del} \
+	$(BIN)/python bench/deletes.py $(BENCH_ARGS)
