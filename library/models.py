@@ -142,8 +142,9 @@ class AssetQuerySet(models.QuerySet):
         from .collector import collect_soon
 
         with transaction.atomic():
-            # Locked first: a generation step storing the same bytes at this
-            # moment waits to add its output until these rows are gone.
+            # Locked first: a writer about to reference one of them (a generation
+            # step that made the same bytes adds an output) waits for this delete,
+            # then fails on its own foreign key instead of failing this one.
             rows = list(self.select_for_update().order_by("pk").values_list("pk", "owner_id"))
             if not rows:
                 return []
@@ -294,7 +295,6 @@ class Asset(models.Model):
             "processing_status": self.processing_status,
             "created_at": _instant(self.created_at),
         }
-
 
 
 class TombstoneQuerySet(models.QuerySet):
