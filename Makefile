@@ -20,6 +20,7 @@ install: $(VENV)/.installed
 migrate: install
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py scope_media -v0
 
 demo: migrate
 	@$(BIN)/python manage.py ensure_login --username demo
@@ -71,3 +72,10 @@ bench-pipelines: install
 bench-generation: install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_gen} \
 	$(BIN)/python bench/generation.py $(BENCH_ARGS)
+
+# Big deletes: Django's QuerySet.delete() against the bulk paths, side by side (needs PostgreSQL;
+# see docs/benchmarks.md). Its own database (created, then dropped).
+.PHONY: bench-deletes
+bench-deletes: install
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_del} \
+	$(BIN)/python bench/deletes.py $(BENCH_ARGS)

@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from jobs.models import Output, Pipeline, Step
+from library.media import original_name, rendition_name
 from library.models import Asset
 
 # The Chromium fixtures (`browser`, `owner_page`) live in one place and are
@@ -33,6 +34,7 @@ def _isolated(settings, tmp_path):
     # Media in a per-test folder, a clean cache, and the list cache on (tests use
     # the local-memory cache, which is shared within the one test process).
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.SENDFILE_ROOT = str(settings.MEDIA_ROOT)  # django-sendfile2 serves files from under it only
     # Tests don't run collectstatic, so no manifest of hashed names exists.
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     settings.LIST_CACHE = True
@@ -62,13 +64,17 @@ def owner_client(client, owner):
 
 
 def make_asset(user, kind="image", renditions=True):
+    """An asset whose files are only named (in its owner's folder, as the app names them), not stored."""
     n = next(_counter)
     sha = hashlib.sha256(f"asset-{n}".encode()).hexdigest()
     sizes = {}
     if renditions:
-        sizes = {str(s): {"name": f"r/{sha[:2]}/{sha[2:30]}{s}.jpg", "w": s, "h": s * 3 // 4} for s in (150, 300, 600)}
+        sizes = {
+            str(s): {"name": rendition_name(user.id, sha, hashlib.sha256(f"{sha}{s}".encode()).hexdigest(), "jpg"), "w": s, "h": s * 3 // 4}
+            for s in (150, 300, 600)
+        }  # fmt: skip
     return Asset.objects.create(
-        owner=user, kind=kind, source="generated", sha256=sha, original=f"originals/{sha[:2]}/{sha}.jpg",
+        owner=user, kind=kind, source="generated", sha256=sha, original=original_name(user.id, sha, "jpg"),
         filename=f"out-{n}.jpg", width=1024, height=768, renditions=sizes, processing_status="complete",
     )  # fmt: skip
 

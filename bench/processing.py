@@ -621,7 +621,7 @@ def pillow_job(asset, kind):
         r.render_image(asset, image, size)
     else:
         image, _ = r.decode_original(asset.original, draft=r.VARIANT_DRAFT_SIZE)
-        r.write_variants(r.to_rgb(r.orient(image)))
+        r.write_variants(r.to_rgb(r.orient(image)), asset)
 
 
 def vips_job(asset, kind):
@@ -631,7 +631,7 @@ def vips_job(asset, kind):
     if kind == "thumbnails":
         r.render_original(asset)
     else:
-        r.render_original_variants(asset.original)
+        r.render_original_variants(asset)
 
 
 def render_child(library, path, kind, runs):

@@ -14,9 +14,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from kombu import Queue as KombuQueue
 
-from i2v.lib.env import database_from_url, env_bool, env_int, env_list, env_str, sqlite_database
-from jobs.catalog import CatalogError, load_models
+from i2v.lib.env import database_from_url, env_bool, env_choice, env_int, env_list, env_str, sqlite_database
 from i2v.lib.observability import deploy_version, init_sentry, logging_config
+from jobs.catalog import CatalogError, load_models
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -237,8 +237,6 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns at start-up w
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = env_str("MEDIA_URL", "/media/")
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
-# Serve media from Django (through the storage API) when no front server does.
-SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -249,6 +247,43 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_MAX_AGE = 3600
+
+# --- Media: each file is its owner's (library/media.py, library/views.py media) ------------
+# Every MEDIA_URL request goes through the app, which checks the owner by the file's name,
+# then hands the file to nginx (MEDIA_SENDFILE=nginx: an X-Accel-Redirect to MEDIA_ACCEL_URL,
+# the internal location of deploy/nginx/i2v.conf.template), or sends it itself with Range
+# support (MEDIA_SENDFILE=django, the embedded default), or, when the files are on S3,
+# redirects to a presigned URL. See docs/operations.md.
+MEDIA_SENDFILE = env_choice("MEDIA_SENDFILE", "django", ("django", "nginx"))
+SENDFILE_BACKEND = {"django": "i2v.lib.ranges", "nginx": "django_sendfile.backends.nginx"}[MEDIA_SENDFILE]
+SENDFILE_ROOT = str(MEDIA_ROOT)
+SENDFILE_URL = env_str("MEDIA_ACCEL_URL", "/_protected")
+# S3 (or any S3-protocol store: MinIO, Ceph, R2) instead of MEDIA_ROOT when a bucket is named.
+# Credentials come from the usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or an instance role).
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+# Lifetime of a presigned URL; browsers keep the redirect to it for half of that.
+MEDIA_URL_EXPIRE_SECONDS = env_int("MEDIA_URL_EXPIRE_SECONDS", 3600, minimum=60)
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,
+            "signature_version": "s3v4",
+            "querystring_auth": True,  # private objects, reached through presigned URLs only
+            "querystring_expire": MEDIA_URL_EXPIRE_SECONDS,
+            "default_acl": None,  # the bucket's (private)
+        },
+    }
+# The collector (library/collector.py): files a scan finds unreferenced are deleted after the
+# grace period if still unreferenced then; files of deleted assets as soon as a worker gets to it.
+MEDIA_GC_GRACE_SECONDS = env_int("MEDIA_GC_GRACE_SECONDS", 3600, minimum=300)
+MEDIA_GC_INTERVAL_SECONDS = env_int("MEDIA_GC_INTERVAL_SECONDS", 600, minimum=60)
+MEDIA_GC_BATCH = 500  # files per transaction
+MEDIA_GC_QUEUE = "backfill"  # housekeeping: the media worker's least urgent queue
+# --- end of media ------------------------------------------------------------------------------
 
 # Adds a Server-Timing header (app time, SQL time and query count) that
 # bench/ reads; cheap, so on unless turned off. Only staff (and everyone under
@@ -464,3 +499,22 @@ if LOG_FORMAT == "json":
     # Celery would otherwise replace the root handler with its own text format.
     CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # --- end of production ----------------------------------------------------------------------
+
+# --- Media collector schedule (library/tasks.py) -------------------------------------------
+CELERY_TASK_ROUTES = {**CELERY_TASK_ROUTES, "library.tasks.collect_media": {"queue": MEDIA_GC_QUEUE}}
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "collect-media": {
+        "task": "library.tasks.collect_media",
+        "schedule": float(MEDIA_GC_INTERVAL_SECONDS),
+        "options": {"expires": MEDIA_GC_INTERVAL_SECONDS - 5},
+    },
+    # The scan lists the whole storage: once a day is enough to catch what crashes left behind.
+    "scan-media": {
+        "task": "library.tasks.collect_media",
+        "schedule": 86400.0,
+        "kwargs": {"scan": True},
+        "options": {"expires": 3600},
+    },
+}
+# --- end of media collector schedule -------------------------------------------------------

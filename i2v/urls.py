@@ -1,8 +1,12 @@
+import re
+
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
+
+from library.views import media
 
 from . import views
 from .health import healthz
@@ -23,6 +27,5 @@ urlpatterns = [
     path("", include("library.urls")),
     path("", include("media_processing.urls")),
 ]
-
-if settings.SERVE_MEDIA:
-    urlpatterns.append(re_path(r"^media/(?P<name>.+)$", views.media, name="media"))
+# Every media file is served through the app, which checks its owner (library/views.py).
+urlpatterns.append(re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<name>.+)$", media, name="media"))

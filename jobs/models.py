@@ -16,6 +16,7 @@ from django.db.models import Count, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.pagination import Ordering, paginate, pagination_json
 from i2v.lib.ratelimit import QuotaExceeded
@@ -76,7 +77,9 @@ class PipelineQuerySet(PipelineListQuerySet):
     def apply_bulk(self, action, owner, tag_name=""):
         """Apply a bulk action to these pipelines (already scoped to `owner`)."""
         if action == "delete":
-            self.delete()
+            # By subquery, children first: no step or output is loaded, and no per-row signal (i2v.lib.bulk).
+            with transaction.atomic():
+                delete_rows(self)
         elif action == "tag":
             tag = Tag.objects.for_name(owner.id, tag_name)
             PipelineTag.objects.bulk_create(

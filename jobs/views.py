@@ -151,7 +151,8 @@ def rename(request, pipeline_id):
 @require_POST
 @login_required
 def delete(request, pipeline_id):
-    get_object_or_404(request.user.pipelines, pk=pipeline_id).delete()
+    pipeline = get_object_or_404(request.user.pipelines.only("id", "owner_id"), pk=pipeline_id)
+    request.user.pipelines.filter(pk=pipeline.pk).apply_bulk("delete", request.user)
     # An empty 200 swapped over the row's container removes it from the list.
     return HttpResponse("")
 

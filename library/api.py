@@ -5,7 +5,7 @@ import json
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -15,7 +15,7 @@ from i2v.lib.errors import ApiError, api_view, error_response, form_error
 from i2v.lib.pagination import CursorError, pagination_json
 from i2v.lib.ratelimit import rate_limited
 
-from .forms import LibraryFilterForm
+from .forms import ID_MAX, AssetIdsForm, LibraryFilterForm
 from .models import Asset
 from .uploads import HashingUploadHandler, UploadRejected, display_name
 
@@ -102,3 +102,32 @@ def _refusal_summary(results):
     worst = max(refused, key=lambda r: r["status"])
     message = f"{len(refused)} of {len(results)} files were refused; each item says why."
     return {"code": worst["error"]["code"], "message": message, "field": "files"}
+
+
+@api_view(methods=("DELETE",))
+def image(request, asset_id):
+    """DELETE /api/images/<id>: the asset goes, with its place in pipelines' outputs; its files follow."""
+    if asset_id > ID_MAX or not request.user.assets.filter(pk=asset_id).delete_in_bulk():
+        raise Http404
+    return HttpResponse(status=204)
+
+
+@api_view(methods=("POST",))
+def delete_images(request):
+    """POST /api/images/delete {"ids": [...]}: delete many at once.
+
+    Ids that aren't the caller's assets (someone else's, or already gone) are
+    left alone and listed under not_found.
+    """
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", 'The body must be a JSON object: {"ids": [1, 2, 3]}.')
+    form = AssetIdsForm(body)
+    if not form.is_valid():
+        raise form_error(form, status=422)
+    ids = form.cleaned_data["ids"]
+    found = set(request.user.assets.filter(pk__in=ids).delete_in_bulk())
+    return JsonResponse({"deleted": [i for i in ids if i in found], "not_found": [i for i in ids if i not in found]})

@@ -61,3 +61,33 @@ class LibraryFilterForm(forms.Form):
     def cache_parts(self):
         """Everything that changes the result, in a stable, hashable form."""
         return {**self.filters, "cursor": self.cleaned_data["cursor"], "n": self.size}
+
+
+ID_MAX = 2**63 - 1  # the largest primary key a bigint column (and SQLite's integer) holds
+
+
+class AssetIdsForm(forms.Form):
+    """Assets to act on: `ids` from the Library's selection (form data) or a JSON body.
+
+    Any well-formed id is accepted: ownership is checked by the query, which
+    starts from request.user, so someone else's id matches nothing.
+    """
+
+    ids = forms.Field(widget=forms.MultipleHiddenInput, error_messages={"required": "Select some assets first."})
+
+    def clean_ids(self):
+        values = self.cleaned_data["ids"]
+        ids = []
+        for value in values if isinstance(values, (list, tuple)) else [values]:
+            text = str(value)
+            well_formed = text.isascii() and text.isdigit() and len(text) <= 19
+            if isinstance(value, bool) or not well_formed or not 1 <= int(text) <= ID_MAX:
+                raise forms.ValidationError(f"“{text[:20]}” is not an asset id.")
+            ids.append(int(text))
+        ids = list(dict.fromkeys(ids))
+        if len(ids) > settings.PAGE_SIZE_MAX:
+            raise forms.ValidationError(f"Select at most {settings.PAGE_SIZE_MAX} assets at once.")
+        return ids
+
+    def first_error(self):
+        return next(iter(self.errors.values()))[0]

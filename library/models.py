@@ -10,17 +10,26 @@ from django.db.models.functions import Concat, Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from i2v.lib.bulk import delete_rows
+from i2v.lib.cache import bump_on_commit
 from i2v.lib.filters import created_between, text_search
 from i2v.lib.pagination import Ordering, count_for_list, paginate
 from media_processing.models import ProcessingJob
 
 from . import uploads
+from .media import media_url, original_name, store_once
 
 
 def original_path(asset, filename):
-    # Content-addressed: the same bytes always land on the same name.
+    # In the owner's folder, content-addressed: the same bytes of one owner always land on the same name.
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
-    return f"originals/{asset.sha256[:2]}/{asset.sha256}.{ext}"
+    return original_name(asset.owner_id, asset.sha256, ext)
+
+
+def stored_names(original, renditions):
+    """Every file name an asset row references: its original and its renditions."""
+    names = [original] if original else []
+    return names + [entry["name"] for entry in (renditions or {}).values() if entry.get("name")]
 
 
 def rendition(renditions, size):
@@ -32,7 +41,7 @@ def rendition(renditions, size):
     entry = (renditions or {}).get(str(size))
     if not entry:
         return None
-    return {"url": default_storage.url(entry["name"]), "w": entry["w"], "h": entry["h"]}
+    return {"url": media_url(entry["name"]), "w": entry["w"], "h": entry["h"]}
 
 
 class AssetQuerySet(models.QuerySet):
@@ -73,8 +82,7 @@ class AssetQuerySet(models.QuerySet):
         if existing:
             return existing
         name = original_path(Asset(owner_id=owner_id, sha256=sha256), f"generated.{file.extension}")
-        if not default_storage.exists(name):
-            name = default_storage.save(name, ContentFile(file.data))
+        store_once(name, ContentFile(file.data))  # in the owner's folder; withdrawn from the media collector first
         asset, created = self.get_or_create(
             owner_id=owner_id, sha256=sha256,
             defaults={
@@ -92,10 +100,11 @@ class AssetQuerySet(models.QuerySet):
 
         `upload` comes from uploads.HashingUploadHandler: already on disk and
         hashed. The same bytes from the same owner return their existing asset.
-        A new one is identified by decoding its header, stored under its content
-        address, saved and given its processing jobs; nothing is rendered here.
-        If anything fails after the file was stored, the file is removed again,
-        so a rejected upload leaves nothing behind.
+        A new one is identified by decoding its header, saved, stored under its
+        content address in the owner's folder and given its processing jobs, in
+        one transaction; nothing is rendered here. If anything fails after the
+        file was stored, the file is removed again, so a rejected upload leaves
+        nothing behind.
         """
         uploads.check_streamed_size(upload)
         sha256 = uploads.sha256_of(upload)
@@ -108,19 +117,72 @@ class AssetQuerySet(models.QuerySet):
             sha256=sha256, mime=probe.mime, bytes=upload.size, width=probe.width, height=probe.height,
             duration=probe.duration,
         )  # fmt: skip
-        wrote = asset.store_original(upload, probe.ext)
+        asset.original.name = original_path(asset, f"upload.{probe.ext}")
         try:
             with transaction.atomic():
+                # The row first: it claims (owner, sha256), so the same bytes
+                # arriving twice at once wait here for the first one's outcome
+                # instead of racing it for the file.
                 asset.save()
-                ProcessingJob.objects.schedule_upload(asset)
+                wrote = store_once(asset.original.name, upload)
+                try:
+                    ProcessingJob.objects.schedule_upload(asset)
+                except BaseException:
+                    # Still inside the transaction, so no twin upload can have taken the file meanwhile.
+                    if wrote:
+                        default_storage.delete(asset.original.name)
+                    raise
         except IntegrityError:
             # The same bytes arrived twice at once and the other request won.
-            asset.discard_original(wrote)
             return self.get(owner=owner, sha256=sha256), False
-        except BaseException:
-            asset.discard_original(wrote)
-            raise
         return asset, True
+
+    def deletion_summary(self, shown=24):
+        """What the confirmation page tells before these assets are deleted."""
+        from jobs.models import Output
+
+        outputs = Output.objects.filter(asset__in=self)
+        return {
+            "count": self.count(),
+            "shown": list(self.for_library().order_by("-created_at", "-id")[:shown]),
+            "output_count": outputs.count(),
+            "pipeline_count": outputs.order_by().values("pipeline").distinct().count(),
+        }
+
+    def delete_in_bulk(self):
+        """Delete these assets with their processing jobs, and remove them from
+        the pipelines they are outputs of; the ids deleted.
+
+        Pipelines keep their steps and costs; their grids lose these tiles.
+        One statement per table by subquery (i2v.lib.bulk): no row is loaded
+        as a model, no per-row signal is sent, and each owner's lists are
+        invalidated once. The files go to the collector, which deletes them
+        once nothing references them (another owner's asset may share a
+        legacy file), and a collection is asked for at once.
+        """
+        from jobs.models import Output  # jobs builds on library, not the other way round
+
+        from .collector import collect_soon
+
+        with transaction.atomic():
+            # Locked first: a writer about to reference one of them (a generation
+            # step that made the same bytes adds an output) waits for this delete,
+            # then fails on its own foreign key instead of failing this one.
+            rows = list(self.select_for_update().order_by("pk").values_list("pk", "owner_id"))
+            if not rows:
+                return []
+            doomed = self.order_by()
+            Tombstone.objects.bury(
+                name for original, renditions in doomed.values_list("original", "renditions").iterator(2000)
+                for name in stored_names(original, renditions)
+            )  # fmt: skip
+            delete_rows(Output.objects.filter(asset__in=doomed))
+            delete_rows(doomed)
+            for owner_id in {owner_id for _, owner_id in rows}:
+                bump_on_commit("library", owner_id)
+                bump_on_commit("jobs", owner_id)  # generated assets are Jobs covers and output tiles
+            transaction.on_commit(collect_soon)
+        return [pk for pk, _ in rows]
 
 
 def _instant(moment):
@@ -230,7 +292,7 @@ class Asset(models.Model):
 
     @property
     def original_url(self):
-        return self.original.url if self.original else None
+        return media_url(self.original.name) if self.original else None
 
     @property
     def is_pending(self):
@@ -257,22 +319,48 @@ class Asset(models.Model):
             "created_at": _instant(self.created_at),
         }
 
-    def store_original(self, upload, ext):
-        """Store the uploaded file under its content address; True if this call wrote it.
 
-        The name is made from the hash and the extension of the decoded format,
-        never from the client's file name. A file someone already stored under
-        that name holds the same bytes, so it is shared instead of copied.
+class TombstoneQuerySet(models.QuerySet):
+    def bury(self, names, due=None, batch=1000):
+        """Hand stored file names to the collector, to be checked and deleted from `due` (default: now).
+
+        A name already buried keeps its earlier date.
         """
-        name = original_path(self, f"upload.{ext}")
-        if default_storage.exists(name):
-            self.original.name = name
-            return False
-        # A temporary upload is moved into place by FileSystemStorage, not copied.
-        self.original.save(f"upload.{ext}", upload, save=False)
-        return True
+        due = due or timezone.now()
+        pending = []
+        for name in names:
+            pending.append(Tombstone(name=name, due_at=due))
+            if len(pending) >= batch:
+                self.bulk_create(pending, ignore_conflicts=True)
+                pending = []
+        if pending:
+            self.bulk_create(pending, ignore_conflicts=True)
 
-    def discard_original(self, wrote):
-        """Undo store_original() for an asset that will not be saved."""
-        if wrote and self.original:
-            default_storage.delete(self.original.name)
+    def due(self, now):
+        return self.filter(due_at__lte=now).order_by("due_at", "name")
+
+
+class Tombstone(models.Model):
+    """A stored file that may no longer be referenced by any asset.
+
+    Written when assets are deleted (with the rows, in one transaction; due at
+    once) and when the collector's scan finds a file no asset names (due after
+    the grace period). The collector deletes the file once it is due and,
+    checked again under the tombstone's lock, nothing references it; a writer
+    about to use a name deletes its tombstone first (media.reclaim). See
+    library/collector.py.
+    """
+
+    name = models.CharField(max_length=255, primary_key=True)
+    due_at = models.DateTimeField(default=timezone.now)
+
+    objects = TombstoneQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # The collector's batches: due_at <= ? ORDER BY due_at, name
+            models.Index(fields=["due_at", "name"], name="tombstone_due"),
+        ]
+
+    def __str__(self):
+        return self.name

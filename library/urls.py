@@ -8,5 +8,8 @@ urlpatterns = [
     path("library/", views.library_page, name="page"),
     path("library/<int:asset_id>/tile", views.tile, name="tile"),
     path("library/<int:asset_id>/retry", views.retry, name="retry"),
+    path("library/delete", views.delete, name="delete"),
     path("api/library/images", api.images, name="api_images"),
+    path("api/images/delete", api.delete_images, name="api_delete"),
+    path("api/images/<int:asset_id>", api.image, name="api_image"),
 ]

@@ -1,17 +1,20 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET, require_POST
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING
 
 from i2v.lib.lists import list_results
 from media_processing.models import AlreadyQueued, ProcessingJob
 
-from .forms import LibraryFilterForm
+from .forms import AssetIdsForm, LibraryFilterForm
+from .media import parse, serve
 
 PAGE = "library/library_page.html"
+CONFIRM = "library/confirm_delete.html"
 
 
 @require_GET
@@ -54,3 +57,46 @@ def retry(request, asset_id):
     except AlreadyQueued:
         pass  # a retry from another tab or the API got there first: the tile shows that work
     return _render_tile(request, asset_id)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def delete(request):
+    """Delete assets chosen in the Library; someone else's ids are ignored.
+
+    POST deletes. From the page's selection bar (htmx, after hx-confirm) the
+    answer removes the tiles out of band and says how many went; a plain form
+    goes back to the Library. GET is the plain form's confirmation page: the
+    grid's checkboxes submit to it when JavaScript is off.
+    """
+    form = AssetIdsForm(request.POST if request.method == "POST" else request.GET)
+    if not form.is_valid():
+        if request.htmx:
+            return render(request, f"{PAGE}#flash", {"error": form.first_error()}, status=422)
+        return render(request, CONFIRM, {"form": form}, status=422)
+    assets = request.user.assets.filter(pk__in=form.cleaned_data["ids"])
+    if request.method == "GET":
+        return render(request, CONFIRM, {"form": form, **assets.deletion_summary()})
+    ids = assets.delete_in_bulk()
+    if not request.htmx:
+        return redirect("library:page")
+    message = f"Deleted {len(ids)} asset{pluralize(len(ids))}."
+    return render(request, f"{PAGE}#deleted", {"ids": ids, "message": message})
+
+
+@require_safe
+def media(request, name):
+    """A stored file, for its owner (and staff) only.
+
+    Names carry their owner (library/media.py), so this needs no query of its
+    own: someone else's name is a 404 whether or not the file exists, and a
+    name of no known shape never reaches the storage.
+    """
+    if not request.user.is_authenticated:
+        response = HttpResponse("Log in to see this file.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="i2v"'
+        return response
+    stored = parse(name)
+    if stored is None or not (stored.owner_id == request.user.id or request.user.is_staff):
+        raise Http404
+    return serve(request, name)

@@ -14,9 +14,11 @@ bench/processing.py --compare measures both; docs/benchmarks.md has the figures.
 Pillow still reads the headers (size, EXIF) and renders images already in
 memory (video frames, generated results).
 
-Rendition files are named by the SHA-256 of their bytes: identical renditions
-are stored once, and a name never points at different content, so they can be
-served with an immutable cache lifetime.
+Rendition files live in their owner's folder and are named by their
+original's hash and the SHA-256 of their own bytes (library/media.py): a name
+never points at different content, so they can be served with an immutable
+cache lifetime. Files are stored through library.media.store_all(), which first
+withdraws their names from the media collector.
 """
 
 import hashlib
@@ -27,9 +29,10 @@ from datetime import UTC, datetime
 import av
 import pyvips
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pilkit.processors import ProcessorPipeline
+
+from library.media import rendition_name, store_all
 
 from . import thumbhash
 from .errors import BadOriginal, MissingOriginal, StorageError
@@ -73,14 +76,23 @@ def render_image(asset, image=None, size=None):
     if image is None:
         render_original(asset)
         return list(UPDATED_FIELDS)
+    store_all(make_renditions(asset, image, size))
+    return list(UPDATED_FIELDS)
+
+
+def make_renditions(asset, image, size=None):
+    """render_image() of an image already in memory, without storing: the asset's
+    fields are set, and the files to store are returned ({name: ContentFile}) for
+    the caller to store_all() (seed_demo makes them in threads and stores them
+    from its main thread)."""
     if size is None:
         size = oriented_size(image)
     image = to_rgb(orient(image))
-    asset.renditions, smallest = write_renditions(image)
+    asset.renditions, smallest, files = encode_renditions(image, asset)
     asset.thumbhash = thumbhash.encode(smallest)
     asset.width, asset.height = size
     asset.thumbnail_status = asset.processing_status = "complete"
-    return list(UPDATED_FIELDS)
+    return files
 
 
 def render_original(asset):
@@ -89,18 +101,18 @@ def render_original(asset):
     original's (EXIF dict, taken_at)."""
     size, exif, taken_at, image_format = read_header(asset.original)
     image = shrink_original(asset.original, RENDITION_SPECS[0][1], size, image_format)
-    asset.renditions, smallest = write_vips_renditions(image, RENDITION_SPECS)
+    asset.renditions, smallest = write_vips_renditions(image, RENDITION_SPECS, asset)
     asset.thumbhash = thumbhash.encode(to_pil(smallest))
     asset.width, asset.height = size
     asset.thumbnail_status = asset.processing_status = "complete"
     return exif, taken_at
 
 
-def render_original_variants(field_file):
-    """The display variants of a stored original: Asset.renditions entries "2160" and "1080"."""
-    size, _, _, image_format = read_header(field_file)
-    image = shrink_original(field_file, VARIANT_SPECS[0][1], size, image_format)
-    return write_vips_renditions(image, VARIANT_SPECS)[0]
+def render_original_variants(asset):
+    """The display variants of an asset's stored original: Asset.renditions entries "2160" and "1080"."""
+    size, _, _, image_format = read_header(asset.original)
+    image = shrink_original(asset.original, VARIANT_SPECS[0][1], size, image_format)
+    return write_vips_renditions(image, VARIANT_SPECS, asset)[0]
 
 
 def read_header(field_file):
@@ -194,17 +206,24 @@ def _vips_reason(exc):
     return (lines[0] if lines else "unknown error").split(": ", 1)[-1].rstrip(".")
 
 
-def write_vips_renditions(image, specs):
+def write_vips_renditions(image, specs, asset):
     """Encode and store each spec's rendition of a libvips image, each made from the one
     before: (the Asset.renditions entries, the smallest image)."""
-    renditions = {}
+    renditions, files = {}, {}
     for key, spec in specs:
         box = fit_box(spec, image.width, image.height)
         if image.width > box[0] or image.height > box[1]:
             image = image.thumbnail_image(box[0], height=box[1], size="down")
         data = image.jpegsave_buffer(keep="none", **jpeg_options(spec))
-        renditions[key] = {"name": store(data, "jpg"), "w": image.width, "h": image.height}
+        name = _name(asset, data)
+        renditions[key] = {"name": name, "w": image.width, "h": image.height}
+        files[name] = ContentFile(data)
+    store_all(files)
     return renditions, image
+
+
+def _name(asset, data):
+    return rendition_name(asset.owner_id, asset.sha256, hashlib.sha256(data).hexdigest(), "jpg")
 
 
 def to_pil(image):
@@ -294,18 +313,24 @@ def _flatten(image):
     return canvas
 
 
-def write_renditions(image, specs=RENDITION_SPECS):
-    """Encode and store each spec's rendition: (the Asset.renditions entries, the smallest image)."""
-    renditions = {}
+def encode_renditions(image, asset, specs=RENDITION_SPECS):
+    """Each spec's rendition of `asset` from a PIL image: (the Asset.renditions entries,
+    the smallest image, the files to store)."""
+    renditions, files = {}, {}
     for key, spec in specs:
         image = ProcessorPipeline(spec.processors).process(image)
-        renditions[key] = {"name": store(encode(image, spec), "jpg"), "w": image.width, "h": image.height}
-    return renditions, image
+        data = encode(image, spec)
+        name = _name(asset, data)
+        renditions[key] = {"name": name, "w": image.width, "h": image.height}
+        files[name] = ContentFile(data)
+    return renditions, image, files
 
 
-def write_variants(image):
-    """The display variants of an oriented RGB image: Asset.renditions entries "2160" and "1080"."""
-    return write_renditions(image, VARIANT_SPECS)[0]
+def write_variants(image, asset):
+    """Store the display variants of an oriented RGB image: Asset.renditions entries "2160" and "1080"."""
+    renditions, _, files = encode_renditions(image, asset, VARIANT_SPECS)
+    store_all(files)
+    return renditions
 
 
 def encode(image, spec):
@@ -315,21 +340,6 @@ def encode(image, spec):
     buf = io.BytesIO()
     image.save(buf, spec.format, **spec.options)
     return buf.getvalue()
-
-
-def store(data, ext):
-    """Save bytes under their content address, once; return the storage name."""
-    digest = hashlib.sha256(data).hexdigest()
-    # 128 bits of the hash are plenty to tell files apart, and every list row
-    # repeats this name in its URL, so it is kept short: r/ab/<30 hex>.jpg.
-    name = f"r/{digest[:2]}/{digest[2:32]}.{ext}"
-    if not default_storage.exists(name):
-        saved = default_storage.save(name, ContentFile(data))
-        if saved != name:
-            # Another worker stored the same bytes between exists() and save(),
-            # and the storage picked a new name for ours: keep theirs.
-            default_storage.delete(saved)
-    return name
 
 
 # EXIF tags kept on Asset.exif, by name. A whitelist: maker notes and thumbnails

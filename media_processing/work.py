@@ -57,7 +57,7 @@ def variants(job):
         if asset.variant_status != COMPLETE:
             record_on_asset(asset, variant_status=COMPLETE)
         return
-    renditions = render_original_variants(asset.original)
+    renditions = render_original_variants(asset)
     job.checkpoint()
     record_on_asset(asset, renditions=renditions, variant_status=COMPLETE)
 

@@ -26,3 +26,32 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):
     client.force_login(other)
     assert client.post(f"/jobs/{p.id}/delete").status_code == 404
     assert Pipeline.objects.filter(pk=p.pk).exists()
+
+
+def test_it_deletes_a_big_pipeline_in_the_same_few_queries_as_a_small_one(
+    owner_client, owner, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    # No step or output is loaded into memory, and no per-row signal queues a cache write.
+    small, big = make_pipeline(owner, outputs=1, steps=1), make_pipeline(owner, outputs=60, steps=30)
+    for pipeline in (small, big):
+        with django_capture_on_commit_callbacks() as callbacks:
+            with django_assert_num_queries(DELETE_QUERIES):
+                owner_client.post(f"/jobs/{pipeline.id}/delete", HTTP_HX_REQUEST="true")
+        assert len(callbacks) == 1, "one bump of the owner's Jobs lists"
+    assert not Step.objects.exists() and not Output.objects.exists()
+    assert Asset.objects.filter(owner=owner).count() == 61
+
+
+def test_it_deletes_many_pipelines_at_once_with_one_bump(owner_client, owner, django_capture_on_commit_callbacks):
+    pipelines = [make_pipeline(owner, outputs=5, steps=3, tags=["a", "b"]) for _ in range(6)]
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = owner_client.post("/jobs/bulk", {"action": "delete", "ids": [p.id for p in pipelines]}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert len(callbacks) == 1
+    assert not Pipeline.objects.exists() and not Step.objects.exists() and not Output.objects.exists()
+    assert Asset.objects.count() == 30
+
+
+# The session's user, the row, then one statement per table by subquery in a transaction
+# (a savepoint in a test): tags, outputs (by step, then by pipeline), steps, pipelines.
+DELETE_QUERIES = 9

@@ -64,3 +64,19 @@ def leftovers(settings, upload_temp_dir):
         }
 
     return count
+
+
+@pytest.fixture
+def stored_asset(db):
+    """make(owner, colour) -> an uploaded asset with its original and renditions really in storage."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from library.tests import files
+    from media_processing.renditions import render_image
+
+    def make(owner, colour=(200, 40, 40)):
+        asset, _ = Asset.objects.ingest(owner, SimpleUploadedFile("photo.png", files.png(colour=colour)))
+        asset.save(update_fields=render_image(asset))
+        return asset
+
+    return make

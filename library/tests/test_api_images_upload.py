@@ -32,8 +32,8 @@ def test_it_stores_a_jpeg_and_answers_201_at_once(owner_client, owner, leftovers
     assert (asset.owner, asset.kind, asset.source, asset.filename) == (owner, "image", "upload", "holiday.jpg")
     assert (asset.mime, asset.bytes, asset.width, asset.height) == ("image/jpeg", len(data), 64, 48)
     assert asset.sha256 == hashlib.sha256(data).hexdigest()
-    # Stored under its content address, through the storage API, byte for byte.
-    assert asset.original.name == f"originals/{asset.sha256[:2]}/{asset.sha256}.jpg"
+    # Stored under its content address in its owner's folder, through the storage API, byte for byte.
+    assert asset.original.name == f"u/{asset.owner_id}/o/{asset.sha256[:2]}/{asset.sha256}.jpg"
     with default_storage.open(asset.original.name) as f:
         assert f.read() == data
     # Renditions are the worker's job: none made here, two jobs queued, thumbnails first.
@@ -194,7 +194,7 @@ def test_it_caps_pixels_before_decoding(owner_client, settings):
     assert body["error"]["message"] == "The picture is 64×48 (0 megapixels); the limit is 0.001 megapixels."
 
 
-def test_it_keeps_folders_and_control_characters_out_of_names(owner_client, settings):
+def test_it_keeps_folders_and_control_characters_out_of_names(owner_client, owner, settings):
     response, body = post_raw_names(
         owner_client,
         ("../../etc/passwd.jpg", files.jpeg(colour=(1, 1, 1))),
@@ -205,7 +205,7 @@ def test_it_keeps_folders_and_control_characters_out_of_names(owner_client, sett
     assert [i["file"] for i in body["items"]] == ["passwd.jpg", "фото 🌅.png", "evilgnp.exe"]
     names = list(Asset.objects.order_by("id").values_list("filename", "original"))
     assert [n for n, _ in names] == ["passwd.jpg", "фото 🌅.png", "evilgnp.exe"]
-    assert all(original.startswith("originals/") and ".." not in original for _, original in names)
+    assert all(original.startswith(f"u/{owner.id}/o/") and ".." not in original for _, original in names)
     assert files.files_under(settings.MEDIA_ROOT) == sorted(original for _, original in names)
 
 
@@ -221,14 +221,19 @@ def test_it_returns_the_existing_asset_for_the_same_bytes(owner_client, leftover
     assert leftovers() == after_first  # no second file, row or job
 
 
-def test_it_stores_the_same_bytes_once_for_two_owners(owner_client, client, other):
+def test_it_stores_the_same_bytes_once_per_owner(owner_client, client, other):
+    # Two owners' files never share a name: a name must mean nothing to anyone but its owner.
     data = files.jpeg()
     post_files(owner_client, uploaded("mine.jpg", data))
     client.force_login(other)
     response, _ = post_files(client, uploaded("theirs.jpg", data))
     assert response.status_code == 201
     mine, theirs = Asset.objects.order_by("id")
-    assert mine.owner_id != theirs.owner_id and mine.original.name == theirs.original.name
+    assert mine.owner_id != theirs.owner_id and mine.sha256 == theirs.sha256
+    assert mine.original.name.startswith(f"u/{mine.owner_id}/") and theirs.original.name.startswith(f"u/{theirs.owner_id}/")
+    for asset in (mine, theirs):
+        with default_storage.open(asset.original.name) as f:
+            assert f.read() == data
 
 
 def test_it_answers_per_file_and_with_the_worst_status_for_many_files(owner_client, leftovers):

@@ -1,6 +1,6 @@
 """The Library page in a real browser: uploads by file picker and by drag-and-drop,
-badges that turn complete by polling, infinite scroll, selection and hover previews,
-through htmx and static/js/library.js.
+badges that turn complete by polling, infinite scroll, selection, deleting and hover
+previews, through htmx and static/js/library.js.
 
 Each test is one flow a user goes through; every one ends with no console errors.
 """
@@ -149,6 +149,45 @@ def test_it_selects_tiles_by_click_shift_click_and_select_all(owner_page, owner)
     bar.get_by_role("button", name="Clear selection").click()
     expect(bar).to_be_hidden()
     expect(checked).to_have_count(0)
+    owner_page.assert_no_console_errors()
+
+
+def test_it_deletes_the_selected_tiles_after_a_confirmation(owner_page, owner, serial):
+    made = [make_asset(owner) for _ in range(5)]
+    doomed, kept = [made[1], made[3]], [made[0], made[2], made[4]]
+    page = owner_page.page
+    owner_page.goto("/library/")
+    bar = page.locator("#selection")
+    for asset in doomed:
+        _tile(page, asset.id).click()
+    expect(bar.locator("[data-selection-count]")).to_have_text("2 selected")
+    asked = []
+
+    def answer(accept):
+        def handle(dialog):
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    page.once("dialog", answer(False))
+    bar.get_by_role("button", name="Delete…").click()
+    expect(page.locator(TILES)).to_have_count(5)  # cancelled: nothing sent, nothing gone
+    assert asked == ["Delete 2 assets? Their files are removed for good, and pipelines that made them no longer show them."]
+    assert owner_page.count("/library/delete", "POST") == 0
+
+    page.once("dialog", answer(True))
+    bar.get_by_role("button", name="Delete…").click()
+    expect(page.locator(TILES)).to_have_count(3)
+    for asset in doomed:
+        expect(_tile(page, asset.id)).to_have_count(0)
+    expect(page.locator("#toast")).to_have_text("Deleted 2 assets.")
+    expect(bar).to_be_hidden()
+    with serial:
+        assert sorted(Asset.objects.values_list("id", flat=True)) == [a.id for a in kept]
+
+    page.reload()
+    expect(page.locator(TILES)).to_have_count(3)
     owner_page.assert_no_console_errors()
 
 

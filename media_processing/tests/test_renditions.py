@@ -7,8 +7,14 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, ImageDraw
 
+from library.media import rendition_name
 from library.models import Asset
 from media_processing.renditions import UPDATED_FIELDS, render_image
+
+# Storing a rendition first withdraws its name from the media collector: a query.
+pytestmark = pytest.mark.django_db
+
+OWNER_ID = 7
 
 
 @pytest.fixture(autouse=True)
@@ -24,8 +30,8 @@ def encoded(image, fmt, **options):
 
 
 def stored_asset(data, ext):
-    """An unsaved Asset whose original is in storage: rendering needs no database."""
-    asset = Asset(sha256=hashlib.sha256(data).hexdigest(), filename=f"x.{ext}")
+    """An unsaved Asset whose original is in storage."""
+    asset = Asset(owner_id=OWNER_ID, sha256=hashlib.sha256(data).hexdigest(), filename=f"x.{ext}")
     asset.original.save(asset.filename, ContentFile(data), save=False)
     return asset
 
@@ -50,8 +56,8 @@ def opened(entry):
 
 
 def stored_renditions():
-    folders, _ = default_storage.listdir("r")
-    return [name for folder in folders for name in default_storage.listdir(f"r/{folder}")[1]]
+    folders, _ = default_storage.listdir(f"u/{OWNER_ID}/r")
+    return [name for folder in folders for name in default_storage.listdir(f"u/{OWNER_ID}/r/{folder}")[1]]
 
 
 def test_it_makes_three_sizes_from_a_png():
@@ -89,7 +95,7 @@ def test_it_names_renditions_by_their_content():
     for entry in first.renditions.values():
         with default_storage.open(entry["name"]) as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-        assert entry["name"] == f"r/{digest[:2]}/{digest[2:32]}.jpg"
+        assert entry["name"] == rendition_name(OWNER_ID, first.sha256, digest, "jpg")
     # Stored once: the second run found every file in place and wrote no copies.
     assert len(stored_renditions()) == 3
 

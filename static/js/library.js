@@ -1,5 +1,5 @@
 // The Library page's own behaviour: selecting tiles (click, shift-click, select
-// all loaded) for a new pipeline, and drag-and-drop uploads with a row per file.
+// all loaded) for a new pipeline or for deleting, and drag-and-drop uploads with a row per file.
 // The grid, filters, infinite scroll and status polling are htmx; hover
 // previews come from app.js (tiles carry data-preview).
 (function () {
@@ -39,7 +39,25 @@
     bar.hidden = selected.size === 0;
     bar.querySelector("[data-selection-count]").textContent = selected.size + " selected";
     bar.querySelector("[data-new-pipeline]").href = "/pipelines/new?assets=" + Array.from(selected).join(",");
+    const one = selected.size === 1;
+    bar.querySelector("[data-delete-selected]").setAttribute(
+      "hx-confirm",
+      "Delete " + selected.size + (one ? " asset? Its file is" : " assets? Their files are") +
+        " removed for good, and pipelines that made " + (one ? "it" : "them") + " no longer show " + (one ? "it." : "them.")
+    );
   }
+
+  // The delete button sends the selection (kept here, not in a form); the answer
+  // removes the deleted tiles out of band, and the selection is done with.
+  document.body.addEventListener("htmx:configRequest", (event) => {
+    if (event.detail.elt.matches("[data-delete-selected]")) event.detail.parameters.ids = Array.from(selected);
+  });
+  document.body.addEventListener("htmx:afterRequest", (event) => {
+    if (!event.detail.elt.matches("[data-delete-selected]") || !event.detail.successful) return;
+    selected.clear();
+    anchor = null;
+    updateBar();
+  });
 
   document.addEventListener("click", (event) => {
     const tile = event.target.closest("#grid .asset");

@@ -30,7 +30,6 @@ import av
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
@@ -39,8 +38,9 @@ from tqdm import tqdm
 
 from i2v.lib.cache import bump_owner_version
 from jobs.models import Output, Pipeline, PipelineTag, Step, Tag
+from library.media import store_all
 from library.models import Asset, original_path
-from media_processing.renditions import render_image
+from media_processing.renditions import make_renditions
 
 # Rows per transaction. On PostgreSQL each chunk is four COPYs: big enough that
 # per-statement costs vanish, small enough that the deferred foreign-key checks
@@ -226,13 +226,15 @@ class AssetPool:
         with ThreadPoolExecutor(max_workers=2) as executor:
             jobs = (executor.submit(make_asset, owner, i, prompts[i], seed, known, end) for i in range(count))
             for job in tqdm(list(jobs), desc="assets", unit="asset", file=sys.stderr, disable=quiet):
-                pool.add(job.result(), known)
+                pool.add(*job.result(), known)
         return pool
 
-    def add(self, asset, known):
+    def add(self, asset, files, known):
         if asset.sha256 in known:
             asset_id = known[asset.sha256]
         else:
+            # Stored here, not in the painting threads: storing talks to the database (media.store_all).
+            store_all(files)
             asset.save()
             known[asset.sha256] = asset_id = asset.id
             self.created += 1
@@ -240,10 +242,10 @@ class AssetPool:
 
 
 def make_asset(owner, index, prompt, seed, known, end):
-    """An unsaved Asset with its original stored and its renditions made.
+    """(an unsaved Asset with its renditions made, {name: file} of its original and renditions to store).
 
-    An asset the owner already has (same bytes) comes back without touching the
-    storage; AssetPool.add() then reuses the existing row.
+    An asset the owner already has (same bytes) comes back with no files;
+    AssetPool.add() then reuses the existing row.
     """
     rng = random.Random(f"asset:{seed}:{index}")
     size = pick_size(rng)
@@ -259,19 +261,10 @@ def make_asset(owner, index, prompt, seed, known, end):
         sha256=hashlib.sha256(data).hexdigest(), filename=f"{slug(prompt)}-{index + 1:04d}.{ext}", bytes=len(data),
         created_at=end - timedelta(seconds=rng.randrange(int(HISTORY.total_seconds()))),
     )  # fmt: skip
-    if asset.sha256 not in known:
-        store_original(asset, data)
-        render_image(asset, poster)
-    return asset
-
-
-def store_original(asset, data):
-    name = original_path(asset, asset.filename)
-    if default_storage.exists(name):
-        # Content-addressed: a file under this name already holds these bytes.
-        asset.original.name = name
-    else:
-        asset.original.save(asset.filename, ContentFile(data), save=False)
+    if asset.sha256 in known:
+        return asset, {}
+    asset.original.name = original_path(asset, asset.filename)
+    return asset, {asset.original.name: ContentFile(data), **make_renditions(asset, poster)}
 
 
 def pick_size(rng):
