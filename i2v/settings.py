@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "jobs",
     "library",
     "media_processing",
+    "imports",
 ]
 
 MIDDLEWARE = [
@@ -337,3 +338,17 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-steps": {"task": "jobs.tasks.sweep_steps", "schedule": 60.0, "options": {"expires": 55}},
 }
 # --- end of pipeline execution -------------------------------------------------------------
+
+# --- Remote originals and imports (library/remote.py, imports/) -----------------------------
+# Assets imported from i2v as URLs are fetched by "fetch" processing jobs (or by
+# `import_i2v --fetch-remote`): streamed with a size cap, retried on 5xx, 429 and
+# network errors with a doubling wait, then identified like an upload.
+REMOTE_FETCH_MAX_BYTES = env_int("REMOTE_FETCH_MAX_BYTES", max(UPLOAD_MAX_BYTES.values()), minimum=1024)
+REMOTE_FETCH_TIMEOUT_SECONDS = env_int("REMOTE_FETCH_TIMEOUT_SECONDS", 30, minimum=1)
+REMOTE_FETCH_ATTEMPTS = env_int("REMOTE_FETCH_ATTEMPTS", 3, minimum=1)
+REMOTE_FETCH_BACKOFF_SECONDS = env_int("REMOTE_FETCH_BACKOFF_SECONDS", 1, minimum=0)
+# Downloads at once during `import_i2v --fetch-remote` (its --concurrency overrides it).
+REMOTE_FETCH_CONCURRENCY = env_int("REMOTE_FETCH_CONCURRENCY", 8, minimum=1)
+# Where import_i2v writes its log of skipped and failed rows (its --log overrides it).
+IMPORT_LOG_DIR = Path(env_str("IMPORT_LOG_DIR", str(VAR_DIR / "imports")))
+# --- end of remote originals and imports ---------------------------------------------------

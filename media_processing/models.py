@@ -47,6 +47,8 @@ def has_all(asset, sizes):
 
 def missing_work(asset):
     """The job kinds an asset still needs, judged by the renditions it records."""
+    if asset.is_remote:
+        return [ProcessingJob.Kind.FETCH]  # imported as a URL: its bytes first (library/remote.py)
     kinds = []
     if not has_all(asset, THUMBNAIL_SIZES):
         kinds.append(ProcessingJob.Kind.POSTER if asset.kind == VIDEO else ProcessingJob.Kind.THUMBNAILS)
@@ -56,6 +58,8 @@ def missing_work(asset):
 
 
 def all_work(asset):
+    if asset.is_remote:
+        return [ProcessingJob.Kind.FETCH]
     if asset.kind == VIDEO:
         return [ProcessingJob.Kind.POSTER]
     return [ProcessingJob.Kind.THUMBNAILS, ProcessingJob.Kind.VARIANTS]
@@ -344,7 +348,7 @@ class ProcessingJobQuerySet(models.QuerySet):
         """
         last_id, queued_assets, queued_jobs = 0, 0, 0
         while True:
-            chunk = list(assets.filter(pk__gt=last_id).order_by("pk").only("id", "kind", "renditions")[:batch])
+            chunk = list(assets.filter(pk__gt=last_id).order_by("pk").only("id", "kind", "renditions", "original", "remote_url")[:batch])
             if not chunk:
                 return queued_assets, queued_jobs
             now = timezone.now()
@@ -387,6 +391,7 @@ class ProcessingJob(models.Model):
         THUMBNAILS = "thumbnails"
         VARIANTS = "variants"
         POSTER = "poster"
+        FETCH = "fetch"  # an imported remote original, downloaded (library/remote.py)
 
     Queue = Queue
 
