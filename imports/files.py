@@ -21,6 +21,8 @@ Resolving runs on a small thread pool: copies and downloads wait on I/O.
 """
 
 import os
+import threading
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -59,6 +61,8 @@ class Files:
         self.dry_run = dry_run
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="import-files")
         self.http = remote.client(concurrency) if fetch_remote and not dry_run else None
+        self.locks = defaultdict(threading.Lock)  # per sha256: the same bytes from two threads are stored once
+        self.locks_lock = threading.Lock()
 
     def close(self):
         self.pool.shutdown()
@@ -68,7 +72,10 @@ class Files:
     def resolve(self, candidate_lists):
         """{candidates: Found | Remote | Failed} for distinct tuples of candidates."""
         distinct = list(dict.fromkeys(candidate_lists))
-        return dict(zip(distinct, self.pool.map(self.resolve_one, distinct)))
+        try:
+            return dict(zip(distinct, self.pool.map(self.resolve_one, distinct)))
+        finally:
+            self.locks.clear()  # batches run one after the other: the storage has their files by now
 
     def resolve_one(self, candidates):
         reasons = []
@@ -93,11 +100,13 @@ class Files:
         if not self.fetch_remote or self.dry_run:
             return Remote(url, remote.filename_of(url))
         try:
-            return Found(remote.download_and_store(self.http, url), remote.filename_of(url), remote_url=url)
+            upload = remote.download(self.http, url)
         except remote.RemoteError as exc:
             if exc.permanent:
                 raise
             return Remote(url, remote.filename_of(url))  # the background fetch tries again later
+        with upload:
+            return Found(self.store(upload, upload.sha256), remote.filename_of(url), remote_url=url)
 
     def _local(self, ref):
         path = self.find(ref)
@@ -105,7 +114,13 @@ class Files:
             sha256 = uploads.sha256_of(file)
             if self.dry_run:
                 return Found(remote.Stored("", sha256, file.size, _identify(file)), uploads.display_name(path))
-            return Found(remote.store(file, sha256), uploads.display_name(path))
+            return Found(self.store(file, sha256), uploads.display_name(path))
+
+    def store(self, file, sha256):
+        with self.locks_lock:
+            lock = self.locks[sha256]
+        with lock:
+            return remote.store(file, sha256)
 
     def find(self, ref):
         """The file a path from i2v names, under --files-from only."""

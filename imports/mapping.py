@@ -403,7 +403,7 @@ def _single(table, row, kind, label, status, config, inputs, files, created, upd
     step_status = status if status != Pipeline.Status.CANCELLED else Step.Status.CANCELLED
     step = StepPlan(_step_fields(kind, 0, step_status, config, inputs, created, updated))
     step.fields["error"] = clean_text(row.get("error_message")) or (STILL_RUNNING if status == Pipeline.Status.CANCELLED else "")
-    step.outputs = [OutputRef(candidates, hint, config["prompt"], updated) for candidates, hint in files]
+    step.outputs = [OutputRef(candidates, hint, config["prompt"], updated) for candidates, hint in files if candidates]
     fields = {
         "name": name, "status": status, "mode": Pipeline.Mode.AUTO, "created_at": created, "updated_at": updated,
         "config": {"i2v": {"table": table, "id": row["id"]}},

@@ -56,7 +56,7 @@ class Report:
 
     def summary(self, dry_run=False, log_name=None):
         c = self.counts
-        head = "import_i2v (dry run, nothing written): would import" if dry_run else "import_i2v:"
+        head = "import_i2v, dry run (nothing was written):" if dry_run else "import_i2v:"
         line = (
             f"{head} {c['imported']:,} imported, {c['skipped']:,} skipped, {c['failed']:,} failed"
             f"; files: {c['files stored']:,} stored, {c['files reused']:,} already here, "
