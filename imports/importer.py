@@ -172,8 +172,9 @@ class Batch:
             for plan, pipeline in zip(self.plans, pipelines)
         )
         new = [asset.pk for asset in assets.values() if asset.new]
-        # Renditions for stored files, fetches for remote ones: after fresh uploads, always.
-        ProcessingJob.objects.backfill(Asset.objects.filter(pk__in=new))
+        # Renditions for stored files, fetches for remote ones, after fresh uploads always. No
+        # message now: the sweeper sends the jobs at its pace, so a huge import never floods the broker.
+        ProcessingJob.objects.backfill(Asset.objects.filter(pk__in=new), send=False)
         # bulk_create sends no signals: the owner's cached lists are rebuilt from here.
         bump_on_commit("jobs", self.owner_id)
         bump_on_commit("library", self.owner_id)

@@ -337,9 +337,14 @@ class ProcessingJobQuerySet(models.QuerySet):
                 jobs.append(job)
         return jobs
 
-    def backfill(self, assets, force=False, batch=500, progress=None):
+    def backfill(self, assets, force=False, batch=500, progress=None, send=True):
         """Queue the work `assets` need on the backfill queue, `batch` assets per
         transaction in id order; returns (assets queued, jobs queued).
+
+        With send=False no message leaves now: the jobs wait with none in
+        flight and the sweeper sends them, PROCESSING_SWEEP_LIMIT a minute in
+        priority order (import_i2v queues hundreds of thousands this way
+        without flooding the broker).
 
         Without force only missing work is queued; with it, everything is redone.
         `assets` should leave out those with work queued or running (see
@@ -355,14 +360,15 @@ class ProcessingJobQuerySet(models.QuerySet):
             jobs = [
                 ProcessingJob(
                     asset=asset, kind=kind, queue=Queue.BACKFILL, priority=ProcessingJob.PRIORITIES[Queue.BACKFILL],
-                    force=force, sent_at=now,
+                    force=force, sent_at=now if send else None,
                 )
                 for asset in chunk
                 for kind in (all_work(asset) if force else missing_work(asset))
             ]  # fmt: skip
             with transaction.atomic():
                 created = self.bulk_create(jobs)
-                transaction.on_commit(partial(self.send_many, created))
+                if send:
+                    transaction.on_commit(partial(self.send_many, created))
             queued_assets += len({job.asset_id for job in created})
             queued_jobs += len(created)
             last_id = chunk[-1].pk

@@ -224,11 +224,18 @@ def test_it_stores_each_file_once_per_owner_and_never_reads_outside_files_from(o
     assert counts(summary)["imported"] == 7 and Asset.objects.filter(owner=other, sha256=sha(RED)).count() == 1
 
 
-def test_it_queues_renditions_and_remote_fetches_at_backfill_priority(owner, history_path, folder, django_capture_on_commit_callbacks):
+def test_it_queues_renditions_and_remote_fetches_at_backfill_priority_for_the_sweeper_to_send(
+    owner, history_path, folder, django_capture_on_commit_callbacks, memory_broker
+):
     with django_capture_on_commit_callbacks(execute=True):
         run(history_path, files_from=folder)
     jobs = ProcessingJob.objects.filter(asset__owner=owner)
-    assert set(jobs.values_list("queue", "priority")) == {("backfill", ProcessingJob.PRIORITIES["backfill"])}
+    assert set(jobs.values_list("queue", "priority", "status")) == {("backfill", ProcessingJob.PRIORITIES["backfill"], "queued")}
+    assert not jobs.filter(sent_at__isnull=False).exists()  # no message yet: a big import must not flood the broker
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ProcessingJob.objects.sweep().resent == jobs.count() == 9
+    with memory_broker.connection_for_write() as conn:
+        assert conn.default_channel.queue_declare(queue="backfill").message_count == 9
     remote = Asset.objects.filter(owner=owner, processing_status="remote")
     assert remote.count() == 4 and set(jobs.filter(asset__in=remote).values_list("kind", flat=True)) == {"fetch"}
     local = Asset.objects.filter(owner=owner).exclude(processing_status="remote")
