@@ -23,7 +23,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from django.db import DatabaseError, transaction
+from django.db import DataError, IntegrityError, transaction
 from tqdm import tqdm
 
 from i2v.lib.cache import bump_on_commit
@@ -134,7 +134,7 @@ class Importer:
                 outcomes = Batch(self, plans, resolved).write()
                 self.batches += 1
                 _die_here_for_tests(self.batches)
-        except DatabaseError as exc:
+        except (IntegrityError, DataError) as exc:  # about the rows; a lost connection is not, and stops the run
             self.tag_ids.clear()  # ids of tags made in the rolled-back transaction
             if len(plans) == 1:
                 self.report.failed(plans[0].table, plans[0].source_id, f"the database refused it: {exc}".strip())

@@ -300,7 +300,7 @@ def plan_pipeline(row, steps, include_unfinished=False):
     fields = {
         "name": _name(row.get("name"), f"i2v pipeline #{row['id']}", notes),
         "status": status,
-        "mode": parse_choice(row, "mode", PIPELINE_MODES),
+        "mode": parse_choice({"mode": row.get("mode") or "manual"}, "mode", PIPELINE_MODES),  # i2v's default
         "description": clean_text(row.get("description")),
         "is_favorite": parse_flag(row, "is_favorite"),
         "is_hidden": parse_flag(row, "is_hidden"),
@@ -414,7 +414,7 @@ def _single(table, row, kind, label, status, config, inputs, files, created, upd
 def plan_batch(row, items, include_unfinished=False):
     """A pipeline from an i2v `batch_jobs` row, one step per `batch_job_items` row."""
     status = _status(row, "status", BATCH_STATUSES, include_unfinished)
-    kind = BATCH_OUTPUT_KINDS.get(row.get("output_type"))
+    kind = BATCH_OUTPUT_KINDS.get(row.get("output_type") or "image")  # i2v's default
     if kind is None:
         raise BadRow(f"unknown output_type {_preview(row.get('output_type'))}")
     config = parse_json(row, "config", (dict,), {})

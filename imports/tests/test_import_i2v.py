@@ -344,6 +344,21 @@ def test_it_isolates_a_record_the_database_refuses(owner, i2v_db, tmp_path):
     assert sorted(Pipeline.objects.values_list("name", flat=True)) == ["Fine 1", "Fine 2"]
 
 
+def test_it_reads_an_older_i2v_that_lacked_some_tables_and_columns(owner, tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE pipelines (id INTEGER PRIMARY KEY, name VARCHAR, status VARCHAR, created_at DATETIME, updated_at DATETIME)")
+        db.execute("CREATE TABLE pipeline_steps (id INTEGER PRIMARY KEY, pipeline_id INTEGER, step_type VARCHAR, step_order INTEGER, status VARCHAR, outputs TEXT, created_at DATETIME, updated_at DATETIME)")
+        db.execute("INSERT INTO pipelines VALUES (1, 'Early days', 'completed', '2024-02-01 10:00:00', '2024-02-01 10:05:00')")
+        db.execute(f"""INSERT INTO pipeline_steps VALUES (1, 1, 'i2v', 0, 'completed', '{{"video_urls": ["{CDN}/old.mp4"]}}', '2024-02-01 10:00:00', '2024-02-01 10:04:00')""")
+    assert counts(run(path)) == {"imported": 1, "skipped": 0, "failed": 0, "stored": 0, "reused": 0, "remote": 1, "files failed": 0}
+    pipeline = by_name("Early days")
+    assert (pipeline.mode, pipeline.is_favorite, list(pipeline.tags.all())) == ("manual", False, [])
+    assert pipeline.outputs.get().asset.kind == "video"
+
+
 # --- a real PostgreSQL source ---------------------------------------------------------------
 
 

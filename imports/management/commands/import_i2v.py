@@ -5,6 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from imports.files import Files
 from imports.importer import Importer
@@ -66,7 +67,7 @@ class Command(BaseCommand):
             )  # fmt: skip
             try:
                 importer.run()
-            except SourceError as exc:
+            except (SourceError, DatabaseError) as exc:
                 raise CommandError(f"{exc} (what was imported before this is kept; run again to go on)") from None
             summary = report.summary(dry_run=options["dry_run"], log_name=log_path)
             if log:
