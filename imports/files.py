@@ -110,7 +110,11 @@ class Files:
 
     def _local(self, ref):
         path = self.find(ref)
-        with File(open(path, "rb"), name=path) as file:  # noqa: SIM115 - File closes it
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - File closes it
+        except OSError as exc:  # a file the import may not read is that file's failure
+            raise remote.RemoteError(f"Can't read {ref}: {exc.strerror or exc}") from None
+        with File(handle, name=path) as file:
             sha256 = uploads.sha256_of(file)
             if self.dry_run:
                 return Found(remote.Stored("", sha256, file.size, _identify(file)), uploads.display_name(path))
