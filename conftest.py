@@ -14,8 +14,9 @@ from jobs.models import Output, Pipeline, Step
 from library.models import Asset
 
 # The Chromium fixtures (`browser`, `owner_page`) live in one place and are
-# registered once, so every browser test module shares one session browser.
-pytest_plugins = ["i2v.testing.browser"]
+# registered once, so every browser test module shares one session browser;
+# `remote_server` (a loopback HTTP server) serves the download tests of two apps.
+pytest_plugins = ["i2v.testing.browser", "library.tests.remote_server"]
 
 _counter = itertools.count(1)
 

@@ -25,7 +25,7 @@ from imports.models import ImportRecord, ImportSource
 from imports.testing import I2vDatabase
 from jobs.models import Output, Pipeline, Step, Tag
 from library.models import Asset
-from library.tests.remote_server import Reply, remote_server  # noqa: F401 - a fixture
+from library.tests.remote_server import Reply
 from media_processing.models import ProcessingJob
 
 from .conftest import BLUE, CLIP, RED

@@ -11,7 +11,7 @@ from jobs.models import Output
 from library import remote
 from library.models import Asset
 from library.tests.files import jpeg, png
-from library.tests.remote_server import Reply, remote_server  # noqa: F401 - a fixture
+from library.tests.remote_server import Reply
 from media_processing.models import ProcessingJob
 from media_processing.tasks import run_job
 
