@@ -8,7 +8,8 @@ folder (50 distinct JPEGs, so copies are deduplicated) and 0.5% bad rows. Then
 imports it, as `manage.py import_i2v` in a subprocess, into:
 
 - PostgreSQL (DATABASE_URL; a database of its own, created and dropped) with
-  the Redis broker of REDIS_URL (its processing queues are purged after), and
+  Redis (REDIS_URL, flushed before and after: the cache, and the broker the
+  sweeper would later send the import's processing jobs to), and
 - the embedded default (a SQLite file, the filesystem broker) with --sqlite,
 
 each twice: the first import, then a second run that finds everything imported.

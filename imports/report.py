@@ -18,6 +18,7 @@ class Report:
         self.counts = Counter()
 
     def write(self, line, counted=True):
+        line = " ".join(line.split("\n"))  # one line per reason, whatever the database said
         self.lines += counted
         if self.log:
             self.log.write(line + "\n")
