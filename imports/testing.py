@@ -107,7 +107,9 @@ class I2vDatabase:
 
     @classmethod
     def sqlite(cls, path):
-        return cls(sqlite3.connect(path), "sqlite")
+        connection = sqlite3.connect(path)
+        connection.execute("PRAGMA synchronous=OFF")  # a throwaway file: no fsync per commit
+        return cls(connection, "sqlite")
 
     @classmethod
     def postgres(cls, conninfo):
