@@ -79,3 +79,12 @@ bench-generation: install
 bench-deletes: install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_del} \
 	$(BIN)/python bench/deletes.py $(BENCH_ARGS)
+
+# Importing an i2v database: 100,000 pipelines built in a SQLite file, imported into PostgreSQL (and, with
+# BENCH_ARGS=--sqlite, into the embedded default too); rows per second and peak memory (docs/benchmarks.md).
+# Its own database (created, then dropped) and Redis db.
+.PHONY: bench-import
+bench-import: install
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_import} \
+	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/10} \
+	$(BIN)/python bench/import_i2v.py $(BENCH_ARGS)

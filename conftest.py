@@ -15,8 +15,9 @@ from library.media import original_name, rendition_name
 from library.models import Asset
 
 # The Chromium fixtures (`browser`, `owner_page`) live in one place and are
-# registered once, so every browser test module shares one session browser.
-pytest_plugins = ["i2v.testing.browser"]
+# registered once, so every browser test module shares one session browser;
+# `remote_server` (a loopback HTTP server) serves the download tests of two apps.
+pytest_plugins = ["i2v.testing.browser", "library.tests.remote_server"]
 
 _counter = itertools.count(1)
 

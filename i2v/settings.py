@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "jobs",
     "library",
     "media_processing",
+    "imports",
     "csp",
     # Last, as its documentation asks: it wraps the login flow of the apps above.
     "axes",
@@ -518,3 +519,17 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # --- end of media collector schedule -------------------------------------------------------
+
+# --- Remote originals and imports (library/remote.py, imports/) -----------------------------
+# Assets imported from i2v as URLs are fetched by "fetch" processing jobs (or by
+# `import_i2v --fetch-remote`): streamed with a size cap, retried on 5xx, 429 and
+# network errors with a doubling wait, then identified like an upload.
+REMOTE_FETCH_MAX_BYTES = env_int("REMOTE_FETCH_MAX_BYTES", max(UPLOAD_MAX_BYTES.values()), minimum=1024)
+REMOTE_FETCH_TIMEOUT_SECONDS = env_int("REMOTE_FETCH_TIMEOUT_SECONDS", 30, minimum=1)
+REMOTE_FETCH_ATTEMPTS = env_int("REMOTE_FETCH_ATTEMPTS", 3, minimum=1)
+REMOTE_FETCH_BACKOFF_SECONDS = env_int("REMOTE_FETCH_BACKOFF_SECONDS", 1, minimum=0)
+# Downloads at once during `import_i2v --fetch-remote` (its --concurrency overrides it).
+REMOTE_FETCH_CONCURRENCY = env_int("REMOTE_FETCH_CONCURRENCY", 8, minimum=1)
+# Where import_i2v writes its log of skipped and failed rows (its --log overrides it).
+IMPORT_LOG_DIR = Path(env_str("IMPORT_LOG_DIR", str(VAR_DIR / "imports")))
+# --- end of remote originals and imports ---------------------------------------------------

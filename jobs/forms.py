@@ -253,10 +253,16 @@ class NewPipelineForm(forms.Form):
             raise forms.ValidationError(f"At most {settings.PIPELINE_MAX_SOURCES} sources per pipeline.")
         # An id past the column's range can't exist (and PostgreSQL would refuse the query).
         plausible = [i for i in ids if is_plausible_id(i)]
-        mine = set(self.owner.assets.filter(pk__in=plausible, kind="image").values_list("pk", flat=True))
+        mine = dict(self.owner.assets.filter(pk__in=plausible, kind="image").values_list("pk", "original"))
         missing = [str(i) for i in ids if i not in mine]
         if missing:
             raise forms.ValidationError(f"Not images in your library: {', '.join(missing[:10])}.")
+        remote = [str(i) for i in ids if not mine[i]]
+        if remote:
+            raise forms.ValidationError(
+                f"Not fetched yet (imported from i2v as URLs): {', '.join(remote[:10])}. "
+                "They can be sources once the Library shows them."
+            )
         return ids
 
     def clean_prompts(self):

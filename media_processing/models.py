@@ -40,6 +40,8 @@ def has_all(asset, sizes):
 
 def missing_work(asset):
     """The job kinds an asset still needs, judged by the renditions it records."""
+    if asset.is_remote:
+        return [ProcessingJob.Kind.FETCH]  # imported as a URL: its bytes first (library/remote.py)
     kinds = []
     if not has_all(asset, THUMBNAIL_SIZES):
         kinds.append(ProcessingJob.Kind.POSTER if asset.kind == VIDEO else ProcessingJob.Kind.THUMBNAILS)
@@ -49,6 +51,8 @@ def missing_work(asset):
 
 
 def all_work(asset):
+    if asset.is_remote:
+        return [ProcessingJob.Kind.FETCH]
     if asset.kind == VIDEO:
         return [ProcessingJob.Kind.POSTER]
     return [ProcessingJob.Kind.THUMBNAILS, ProcessingJob.Kind.VARIANTS]
@@ -168,9 +172,14 @@ class ProcessingJobQuerySet(WorkQueueQuerySet):
                 jobs.append(job)
         return jobs
 
-    def backfill(self, assets, force=False, batch=500, progress=None):
+    def backfill(self, assets, force=False, batch=500, progress=None, send=True):
         """Queue the work `assets` need on the backfill queue, `batch` assets per
         transaction in id order; returns (assets queued, jobs queued).
+
+        With send=False no message leaves now: the jobs wait with none in
+        flight and the sweeper sends them, PROCESSING_SWEEP_LIMIT a minute in
+        priority order (import_i2v queues hundreds of thousands this way
+        without flooding the broker).
 
         Without force only missing work is queued; with it, everything is redone.
         `assets` should leave out those with work queued or running (see
@@ -179,21 +188,22 @@ class ProcessingJobQuerySet(WorkQueueQuerySet):
         """
         last_id, queued_assets, queued_jobs = 0, 0, 0
         while True:
-            chunk = list(assets.filter(pk__gt=last_id).order_by("pk").only("id", "kind", "renditions")[:batch])
+            chunk = list(assets.filter(pk__gt=last_id).order_by("pk").only("id", "kind", "renditions", "original", "remote_url")[:batch])
             if not chunk:
                 return queued_assets, queued_jobs
             now = timezone.now()
             jobs = [
                 ProcessingJob(
                     asset=asset, kind=kind, queue=Queue.BACKFILL, priority=ProcessingJob.PRIORITIES[Queue.BACKFILL],
-                    force=force, sent_at=now,
+                    force=force, sent_at=now if send else None,
                 )
                 for asset in chunk
                 for kind in (all_work(asset) if force else missing_work(asset))
             ]  # fmt: skip
             with transaction.atomic():
                 created = self.bulk_create(jobs)
-                transaction.on_commit(partial(self.send_many, created))
+                if send:
+                    transaction.on_commit(partial(self.send_many, created))
             queued_assets += len({job.asset_id for job in created})
             queued_jobs += len(created)
             last_id = chunk[-1].pk
@@ -223,6 +233,7 @@ class ProcessingJob(WorkItem):
         THUMBNAILS = "thumbnails"
         VARIANTS = "variants"
         POSTER = "poster"
+        FETCH = "fetch"  # an imported remote original, downloaded (library/remote.py)
 
     Queue = Queue
 

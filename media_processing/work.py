@@ -10,6 +10,7 @@ a row lock (models.record_on_asset).
 from django.core.files.storage import default_storage
 from PIL import Image
 
+from library import remote
 from library.models import Asset
 
 from . import thumbhash
@@ -88,4 +89,6 @@ STEPS = {
     ProcessingJob.Kind.THUMBNAILS: thumbnails,
     ProcessingJob.Kind.POSTER: poster,
     ProcessingJob.Kind.VARIANTS: variants,
+    # An imported remote original: its bytes first, then renditions on the backfill queue.
+    ProcessingJob.Kind.FETCH: remote.fetch,
 }

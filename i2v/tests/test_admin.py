@@ -11,7 +11,7 @@ def staff_client(client, db):
     return client, admin
 
 
-@pytest.mark.parametrize("path", ["/admin/", "/admin/jobs/pipeline/", "/admin/jobs/step/", "/admin/jobs/output/", "/admin/jobs/tag/", "/admin/library/asset/", "/admin/i2v/apitoken/"])
+@pytest.mark.parametrize("path", ["/admin/", "/admin/jobs/pipeline/", "/admin/jobs/step/", "/admin/jobs/output/", "/admin/jobs/tag/", "/admin/library/asset/", "/admin/i2v/apitoken/", "/admin/imports/importsource/", "/admin/imports/importrecord/"])
 def test_it_lists_every_model(staff_client, path):
     client, admin = staff_client
     make_pipeline(admin, tags=["x"])

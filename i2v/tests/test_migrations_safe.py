@@ -35,6 +35,13 @@ ALLOWED_OPERATIONS = {
         2: "AlterField available_at: adds a database default only (SET DEFAULT, no rewrite, no index)",
         3: "AlterField max_attempts: adds a database default only (SET DEFAULT, no rewrite, no index)",
     },
+    ("library", "0005_remote_assets"): {
+        1: "AlterField processing_status: a new choice only (no SQL)",
+        2: "AlterField sha256: NULL allowed (DROP NOT NULL: catalog only, no rewrite, the unique index kept)",
+        3: "AlterField thumbnail_status: a new choice only (no SQL)",
+        4: "AlterField variant_status: a new choice only (no SQL)",
+    },
+    ("media_processing", "0004_fetch_kind"): {0: "AlterField kind: a new choice only (no SQL)"},
     ("jobs", "0006_remote_requests"): {
         19: "RunPython: sets provider on the steps still to run (queued, running, pending, review): a small set",
     },

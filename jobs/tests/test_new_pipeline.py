@@ -95,6 +95,17 @@ def test_it_refuses_a_video_as_a_source(owner_client, owner):
     assert response.status_code == 422 and "Not images in your library" in response.content.decode()
 
 
+def test_it_refuses_an_image_imported_from_i2v_that_is_not_fetched_yet(owner_client, owner):
+    remote = make_source(owner)
+    type(remote).objects.filter(pk=remote.pk).update(original="", sha256=None, remote_url="https://cdn.example/a.png", processing_status="remote")
+    html = owner_client.get("/pipelines/new").content.decode()
+    assert f'name="sources" value="{remote.pk}"' not in html  # not offered among the recent images
+    response = owner_client.post("/pipelines/new", form_data([make_source(owner), remote]))
+    assert response.status_code == 422
+    assert f"Not fetched yet (imported from i2v as URLs): {remote.pk}." in response.content.decode()
+    assert not Pipeline.objects.exists()
+
+
 def test_it_refuses_absurd_counts(owner_client, owner, settings):
     settings.PIPELINE_MAX_OUTPUTS = 20
     prompts = "\n".join(f"prompt {i}" for i in range(3))

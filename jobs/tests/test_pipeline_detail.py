@@ -44,6 +44,16 @@ def test_it_falls_back_to_a_placeholder_while_renditions_are_pending(owner_clien
     assert "processing…" in html
 
 
+def test_it_shows_outputs_imported_as_urls_as_not_fetched_yet_without_a_link(owner_client, owner, pipeline):
+    remote = pipeline.outputs.order_by("position").first().asset
+    type(remote).objects.filter(pk=remote.pk).update(
+        original="", sha256=None, renditions={}, remote_url="https://cdn.example/1.png", processing_status="remote"
+    )
+    html = owner_client.get(f"/jobs/{pipeline.id}/", HTTP_HX_REQUEST="true").content.decode()
+    assert html.count('<a class="tile') == 3 and html.count("not fetched yet") == 1
+    assert 'href="None"' not in html and html.count('target="_blank"') == 2
+
+
 def test_it_is_a_404_for_someone_elses_pipeline(client, other, pipeline):
     client.force_login(other)
     assert client.get(f"/jobs/{pipeline.id}/", HTTP_HX_REQUEST="true").status_code == 404

@@ -112,6 +112,20 @@ def test_it_shows_a_failed_assets_error_and_a_retry_button(owner_client, owner):
     assert "Retry</button>" in html and "every 2s" not in html
 
 
+def test_it_shows_a_remote_asset_not_fetched_yet_with_a_placeholder_that_does_not_poll(owner_client, owner):
+    remote = make_asset(owner, kind="video", renditions=False)  # imported from i2v as a URL
+    Asset.objects.filter(pk=remote.pk).update(
+        original="", sha256=None, remote_url="https://cdn.example/v/1.mp4", processing_status="remote"
+    )
+    html = owner_client.get("/library/").content.decode()
+    tile = html[html.index(f'id="asset-{remote.id}"') :].split("</li>")[0]
+    assert 'data-status="remote"' in tile and "every 2s" not in tile
+    assert '<div class="tile-placeholder remote"' in tile and '<span class="badge s-remote">not fetched yet</span>' in tile
+    assert 'class="open"' not in tile  # no original to open yet
+    assert '<option value="remote"' in owner_client.get("/library/").content.decode()
+    assert tile_ids(owner_client.get("/library/?status=remote", **HX)) == [remote.id]
+
+
 def test_it_falls_back_to_the_original_for_a_legacy_asset_without_renditions(owner_client, owner):
     legacy = make_asset(owner, renditions=False)  # complete, but made before renditions existed
     html = owner_client.get("/library/").content.decode()

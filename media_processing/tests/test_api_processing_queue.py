@@ -40,6 +40,7 @@ def test_it_reports_the_queue(staff_client, owner):
         "thumbnails": {"queued": 2, "processing": 1, "failed": 0},
         "variants": {"queued": 1, "processing": 0, "failed": 0},
         "poster": {"queued": 0, "processing": 0, "failed": 1},
+        "fetch": {"queued": 0, "processing": 0, "failed": 0},  # remote originals imported from i2v
     }
     assert {q: (c["queued"], c["processing"], c["failed"], c["paused"]) for q, c in data["by_queue"].items()} == {
         "thumbnails": (1, 1, 1, False), "variants": (1, 0, 0, False), "backfill": (1, 0, 0, True),
