@@ -55,7 +55,8 @@ class Failed:
 
 
 class Files:
-    def __init__(self, files_from=None, fetch_remote=False, concurrency=8, dry_run=False):
+    def __init__(self, owner_id, files_from=None, fetch_remote=False, concurrency=8, dry_run=False):
+        self.owner_id = owner_id  # files are stored in their owner's folder (library/media.py)
         self.root = Path(files_from).resolve() if files_from else None
         self.fetch_remote = fetch_remote
         self.dry_run = dry_run
@@ -124,7 +125,7 @@ class Files:
         with self.locks_lock:
             lock = self.locks[sha256]
         with lock:
-            return remote.store(file, sha256)
+            return remote.store(file, sha256, self.owner_id)
 
     def find(self, ref):
         """The file a path from i2v names, under --files-from only."""

@@ -36,6 +36,7 @@ from media_processing.errors import ProcessingError
 from media_processing.models import PENDING, ProcessingJob, update_asset
 
 from . import uploads
+from .media import original_name, store_once
 from .models import Asset
 
 logger = logging.getLogger(__name__)
@@ -172,8 +173,9 @@ def _short(url):
     return url if len(url) <= 120 else url[:117] + "..."
 
 
-def store(file, sha256):
-    """Identify `file` (an upload-like object) and store it under its content address.
+def store(file, sha256, owner_id):
+    """Identify `file` (an upload-like object) and store it under its content address,
+    in its owner's folder.
 
     Raises RemoteError (permanent) for bytes that are not an accepted image or video.
     Storing the same bytes twice writes them once: the name is their hash.
@@ -182,16 +184,16 @@ def store(file, sha256):
         probe = uploads.identify(file)
     except uploads.UploadRejected as exc:
         raise RemoteError(exc.message, permanent=True) from None
-    holder = Asset(sha256=sha256)
-    holder.store_original(file, probe.ext)
-    return Stored(holder.original.name, sha256, file.size, probe)
+    name = original_name(owner_id, sha256, probe.ext)
+    store_once(name, file)
+    return Stored(name, sha256, file.size, probe)
 
 
-def download_and_store(http, url, **options):
+def download_and_store(http, url, owner_id, **options):
     """download() then store(); the temporary file is gone either way."""
     upload = download(http, url, **options)
     try:
-        return store(upload, upload.sha256)
+        return store(upload, upload.sha256, owner_id)
     finally:
         upload.close()
 
@@ -206,8 +208,8 @@ def fetch(job):
     if not asset.is_remote:
         return
     with client(concurrency=1) as http:
-        stored = download_and_store(http, asset.remote_url)
-    job.heartbeat()
+        stored = download_and_store(http, asset.remote_url, asset.owner_id)
+    job.checkpoint()
     attach(asset, stored)
 
 

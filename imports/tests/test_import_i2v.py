@@ -24,6 +24,7 @@ from django.db import connection
 from imports.models import ImportRecord, ImportSource
 from imports.testing import I2vDatabase
 from jobs.models import Output, Pipeline, Step, Tag
+from library.media import original_name
 from library.models import Asset
 from library.tests.remote_server import Reply
 from media_processing.models import ProcessingJob
@@ -152,7 +153,7 @@ def test_it_imports_pipelines_with_their_steps_outputs_tags_costs_and_dates(owne
     ]  # fmt: skip
     red, remote, clip = (o.asset for o in outputs)
     assert (red.sha256, red.source, red.mime, red.width, red.height) == (sha(RED), "generated", "image/png", 64, 48)
-    assert red.original.name == f"originals/{sha(RED)[:2]}/{sha(RED)}.png" and default_storage.exists(red.original.name)
+    assert red.original.name == original_name(red.owner_id, sha(RED), "png") and default_storage.exists(red.original.name)
     assert (remote.processing_status, remote.remote_url, remote.sha256, remote.original.name) == ("remote", f"{CDN}/out/b.png", None, "")
     assert (clip.kind, clip.sha256, clip.filename) == ("video", sha(CLIP), "clip.mp4")
     assert red.created_at == steps[1].finished_at  # when i2v made it, so the Library shows history in place
@@ -212,12 +213,12 @@ def test_it_reports_every_bad_row_and_file_with_its_reason_and_goes_on(owner, hi
 
 
 def test_it_stores_each_file_once_per_owner_and_never_reads_outside_files_from(owner, other, history_path, folder):
-    name = default_storage.save(f"originals/{sha(BLUE)[:2]}/{sha(BLUE)}.png", io.BytesIO(BLUE))
+    name = default_storage.save(original_name(owner.pk, sha(BLUE), "png"), io.BytesIO(BLUE))
     upload = Asset.objects.create(owner=owner, sha256=sha(BLUE), original=name, source="upload")
     run(history_path, files_from=folder)
     assert Asset.objects.filter(owner=owner, sha256=sha(RED)).count() == 1
     assert by_name("<script>alert(1)</script> & <b>bold</b>").outputs.get().asset == upload  # already uploaded
-    stored = sorted(p.name for p in Path(settings.MEDIA_ROOT, "originals").rglob("*") if p.is_file())
+    stored = sorted(p.name for p in Path(settings.MEDIA_ROOT, "u").rglob("*") if p.is_file())
     assert stored == sorted([f"{sha(RED)}.png", f"{sha(CLIP)}.mp4", f"{sha(BLUE)}.png"])  # each once, blue by the upload
     assert not Asset.objects.filter(filename__in=["escape.png", "private.png", "notes.txt"]).exists()
     summary = run(history_path, owner="bob", files_from=folder)  # another owner gets copies of their own
@@ -233,7 +234,7 @@ def test_it_queues_renditions_and_remote_fetches_at_backfill_priority_for_the_sw
     assert set(jobs.values_list("queue", "priority", "status")) == {("backfill", ProcessingJob.PRIORITIES["backfill"], "queued")}
     assert not jobs.filter(sent_at__isnull=False).exists()  # no message yet: a big import must not flood the broker
     with django_capture_on_commit_callbacks(execute=True):
-        assert ProcessingJob.objects.sweep().resent == jobs.count() == 9
+        assert ProcessingJob.objects.sweep().sent == jobs.count() == 9
     with memory_broker.connection_for_write() as conn:
         assert conn.default_channel.queue_declare(queue="backfill").message_count == 9
     remote = Asset.objects.filter(owner=owner, processing_status="remote")
@@ -477,5 +478,5 @@ def test_it_resumes_after_being_killed_half_way_with_nothing_duplicated_or_missi
     assert target.count("library_asset") == 2 + 60  # red and blue once each, one per URL
     assert target.count("jobs_tag") == 4 and target.count("jobs_pipelinetag") == 60
     assert target.query("SELECT COUNT(*) FROM library_asset a WHERE NOT EXISTS (SELECT 1 FROM media_processing_processingjob j WHERE j.asset_id = a.id)")[0][0] == 0
-    stored = sorted(p.name for p in (target.media / "originals").rglob("*") if p.is_file())
+    stored = sorted(p.name for p in (target.media / "u").rglob("*") if p.is_file())
     assert stored == sorted([f"{sha(RED)}.png", f"{sha(BLUE)}.png"])

@@ -9,6 +9,7 @@ from django.core.files.storage import default_storage
 from conftest import make_pipeline
 from jobs.models import Output
 from library import remote
+from library.media import original_name
 from library.models import Asset
 from library.tests.files import jpeg, png
 from library.tests.remote_server import Reply
@@ -49,7 +50,7 @@ def test_it_fetches_the_bytes_stores_them_by_content_and_queues_renditions(owner
     asset.refresh_from_db()
     sha = hashlib.sha256(data).hexdigest()
     assert (asset.sha256, asset.mime, asset.bytes, asset.width, asset.height) == (sha, "image/png", len(data), 120, 80)
-    assert asset.original.name == f"originals/{sha[:2]}/{sha}.png" and default_storage.exists(asset.original.name)
+    assert asset.original.name == original_name(owner.pk, sha, "png") and default_storage.exists(asset.original.name)
     assert asset.processing_status == "pending" and not asset.is_remote
     assert asset.remote_url.endswith("/out/cat.png")  # kept: where it came from
     queued = asset.processing_jobs.filter(status="queued")
@@ -60,8 +61,8 @@ def test_it_fetches_the_bytes_stores_them_by_content_and_queues_renditions(owner
 def test_it_merges_into_the_owners_asset_with_the_same_bytes(owner, other, remote_server):
     data = jpeg((40, 30))
     sha = hashlib.sha256(data).hexdigest()
-    mine = Asset.objects.create(owner=owner, sha256=sha, original=f"originals/{sha[:2]}/{sha}.jpg", processing_status="complete")
-    theirs = Asset.objects.create(owner=other, sha256=sha, original=f"originals/{sha[:2]}/{sha}.jpg")
+    mine = Asset.objects.create(owner=owner, sha256=sha, original=original_name(owner.pk, sha, "jpg"), processing_status="complete")
+    theirs = Asset.objects.create(owner=other, sha256=sha, original=original_name(other.pk, sha, "jpg"))
     url = remote_server.route("/same.jpg", Reply(body=data))
     asset = remote_asset(owner, url)
     pipeline = make_pipeline(owner, outputs=0)
@@ -72,13 +73,13 @@ def test_it_merges_into_the_owners_asset_with_the_same_bytes(owner, other, remot
     assert Asset.objects.filter(pk=theirs.pk).exists() and theirs.outputs.count() == 0
 
 
-def test_it_retries_server_errors_and_honours_retry_after(remote_server):
+def test_it_retries_server_errors_and_honours_retry_after(remote_server, owner):
     data = png()
     url = remote_server.route(
         "/flaky.png", Reply(503), Reply(429, headers={"Retry-After": "0"}), Reply(body=data),
     )  # fmt: skip
     with remote.client() as http:
-        stored = remote.download_and_store(http, url)
+        stored = remote.download_and_store(http, url, owner.pk)
     assert remote_server.hits["/flaky.png"] == 3
     assert stored.sha256 == hashlib.sha256(data).hexdigest() and default_storage.exists(stored.name)
 

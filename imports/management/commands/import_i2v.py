@@ -59,7 +59,7 @@ class Command(BaseCommand):
             report = Report(log=log, echo=self.stderr.write)
             if log:
                 report.header(source.label, self.described(options))
-            files = Files(options["files_from"], options["fetch_remote"], options["concurrency"], options["dry_run"])
+            files = Files(owner.pk, options["files_from"], options["fetch_remote"], options["concurrency"], options["dry_run"])
             stack.callback(files.close)
             importer = Importer(
                 source, owner, files, report, batch_size=options["batch"], include_unfinished=options["include_unfinished"],
