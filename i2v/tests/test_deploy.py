@@ -62,8 +62,13 @@ def test_it_keeps_the_broker_and_the_cache_apart(compose):
 
 def test_it_puts_nginx_in_front_with_the_projects_config(compose):
     nginx = compose["nginx"]
-    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in nginx["volumes"]
+    # The same template the nginx tests run (library/tests/test_media_nginx.py), here with TLS.
+    assert "./deploy/nginx/i2v.conf.template:/etc/nginx/templates/i2v.conf.template:ro" in nginx["volumes"]
     assert {"static:/data/static:ro", "media:/data/media:ro"} <= set(nginx["volumes"])
+    assert nginx["environment"]["I2V_LISTEN"] == "443 ssl" and "ssl_certificate " in nginx["environment"]["I2V_TLS"]
+    assert set(nginx["environment"]) >= {"I2V_UPSTREAM", "I2V_STATIC_ROOT", "I2V_MEDIA_ROOT", "I2V_MAX_BODY_SIZE"}
+    assert compose["web"]["environment"]["MEDIA_SENDFILE"] == "nginx", "the app hands authorised files to nginx"
+    assert "scope_media" in " ".join(compose["migrate"]["command"])
 
 
 def test_it_runs_the_control_queue_alone(compose):

@@ -92,6 +92,7 @@ def nginx(live_server, settings, tmp_path, static_root):
             "I2V_STATIC_ROOT": str(static_root),
             "I2V_MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "I2V_MAX_BODY_SIZE": "210m",
+            "I2V_TLS": "",
         },
     )
     run = tmp_path / "nginx"
