@@ -220,6 +220,18 @@ def description():
             "operationId": "retryProcessing", "summary": "Queue an asset's failed or missing work again.",
             "parameters": [ID], "responses": {"202": _json(_ref("ProcessingStatus"), "Queued."),
                                               "409": _error("Already queued, or nothing to retry."), **NOT_FOUND, **ERRORS}}},
+        "/api/images/{id}": {"delete": {
+            "operationId": "deleteAsset", "summary": "Delete one of your assets (its files are collected after).",
+            "parameters": [ID], "responses": {"204": {"description": "Deleted."}, **NOT_FOUND, **ERRORS}}},
+        "/api/images/delete": {"post": {
+            "operationId": "deleteAssets", "summary": "Delete many of your assets; ids that aren't yours are listed.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["ids"], "properties": {
+                    "ids": {"type": "array", "maxItems": 1000, "items": {"type": "integer", "minimum": 1}}}}}}},
+            "responses": {"200": _json({"type": "object", "required": ["deleted", "not_found"], "properties": {
+                "deleted": {"type": "array", "items": {"type": "integer"}},
+                "not_found": {"type": "array", "items": {"type": "integer"}}}}, "What was deleted."),
+                "422": _error("No ids, or not ids."), **ERRORS}}},
         "/api/admin/processing-queue": {"get": {
             "operationId": "getProcessingQueue", "summary": "The processing queue (staff).",
             "responses": {"200": _json(_ref("QueueStatus"), "The queue."), "403": _error("Not staff."), **ERRORS}}},

@@ -590,7 +590,8 @@ class Step(WorkItem):
     cost_reported = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     queue = models.CharField(max_length=16, default=settings.GENERATION_QUEUE, db_default=settings.GENERATION_QUEUE)
-    priority = models.PositiveSmallIntegerField(default=0, db_default=0)
+    # Fresh steps at 3: a step that runs again (its worker died) is sent ahead of them (RERUN_BOOST).
+    priority = models.PositiveSmallIntegerField(default=3, db_default=3)
 
     objects = StepQuerySet.as_manager()
 

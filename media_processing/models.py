@@ -247,8 +247,8 @@ class ProcessingJob(WorkItem):
         task=TASK_NAME, queues=tuple(Queue.values), leased=Status.PROCESSING, backoff_setting="PROCESSING_BACKOFF_SECONDS"
     )
     ACTIVE = (Status.QUEUED, Status.PROCESSING)
-    # Lower runs sooner, within a queue and when the sweeper sends.
-    PRIORITIES = {Queue.THUMBNAILS: 0, Queue.VARIANTS: 5, Queue.BACKFILL: 9}
+    # Lower runs sooner, and re-runs go RERUN_BOOST ahead (i2v/lib/workqueue.py), so fresh work starts at 3.
+    PRIORITIES = {Queue.THUMBNAILS: 3, Queue.VARIANTS: 6, Queue.BACKFILL: 9}
 
     asset = models.ForeignKey("library.Asset", on_delete=models.CASCADE, related_name="processing_jobs")
     kind = models.CharField(max_length=12, choices=Kind.choices)

@@ -42,6 +42,7 @@ ALLOWED_OPERATIONS = {
         4: "AlterField variant_status: a new choice only (no SQL)",
     },
     ("media_processing", "0004_fetch_kind"): {0: "AlterField kind: a new choice only (no SQL)"},
+    ("jobs", "0007_fresh_steps_priority"): {0: "AlterField priority: a new default only (SET DEFAULT, no rewrite)"},
     ("jobs", "0006_remote_requests"): {
         19: "RunPython: sets provider on the steps still to run (queued, running, pending, review): a small set",
     },

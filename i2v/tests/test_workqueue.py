@@ -217,3 +217,17 @@ def test_it_defers_a_run_the_database_interrupted_without_counting_it(owner, mon
     job.refresh_from_db()
     assert (job.status, job.attempts, job.error) == ("queued", 0, "Interrupted by a database outage.")
     assert connection.is_usable()
+
+
+def test_it_sends_a_row_that_runs_again_ahead_of_fresh_work(owner, broker, sweep):
+    # A worker died holding this job: once its lease runs out it is sent ahead of the
+    # backlog it was part of, so it runs again within seconds, not after the backlog.
+    dead = queue_job(make_asset(owner))
+    ProcessingJob.objects.claim(dead.pk)
+    ProcessingJob.objects.filter(pk=dead.pk).update(leased_until=ago(1))
+    fresh = queue_job(make_asset(owner), sent_at=None)
+
+    sweep()
+
+    priorities = {m["args"][0]: m["priority"] for m in broker.messages("thumbnails")}
+    assert priorities == {fresh.pk: 3, dead.pk: 0}

@@ -53,5 +53,6 @@ def test_it_deletes_many_pipelines_at_once_with_one_bump(owner_client, owner, dj
 
 
 # The session's user, the row, then one statement per table by subquery in a transaction
-# (a savepoint in a test): tags, outputs (by step, then by pipeline), steps, pipelines.
-DELETE_QUERIES = 9
+# (a savepoint in a test): tags, outputs and remote requests (by step, then by pipeline),
+# steps, the import records that point at it (set to NULL), pipelines.
+DELETE_QUERIES = 12

@@ -23,6 +23,11 @@ def celery_on(broker_url):
     app.conf.broker_transport_options = {}
     app.set_current()
     app.set_default()
+    if broker_url == "memory://":
+        # kombu's memory transport is one per process: start from empty queues, not the last test's.
+        with app.connection_for_write() as conn:
+            for queue in ("thumbnails", "variants", "backfill", "generation", "control"):
+                conn.default_channel.queue_purge(queue)
     try:
         yield app
     finally:

@@ -35,7 +35,10 @@ class MemoryBroker:
             channel = conn.default_channel
             while (message := channel.basic_get(queue=queue, no_ack=True)) is not None:
                 args, kwargs, _embed = message.decode()
-                taken.append({"task": message.headers["task"], "args": args, "kwargs": kwargs, "eta": message.headers.get("eta")})
+                taken.append({
+                    "task": message.headers["task"], "args": args, "kwargs": kwargs, "eta": message.headers.get("eta"),
+                    "priority": message.properties.get("priority"),
+                })  # fmt: skip
         return taken
 
     def take(self, queue):
