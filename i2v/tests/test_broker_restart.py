@@ -7,47 +7,14 @@ A Redis of the test's own (another port, no persistence) is the broker, so the
 shared server is never touched; the rest is the harness of i2v/testing/workers.py.
 """
 
-import shutil
-import subprocess
-import time
-
 import pytest
 import redis
 
-from i2v.testing.workers import Cluster, broker_db, celery_app, free_port  # noqa: F401
+from i2v.testing.workers import Cluster, PrivateRedis, broker_db, celery_app, free_port  # noqa: F401
 from media_processing.models import ProcessingJob
 from media_processing.tests.conftest import encoded, picture, stored_asset
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class PrivateRedis:
-    def __init__(self, port):
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process = None
-
-    def start(self):
-        if shutil.which("redis-server") is None:
-            pytest.skip("redis-server is needed for a private broker")
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.RedisError:
-                assert time.monotonic() < deadline, "the private Redis did not start"
-                time.sleep(0.05)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.kill()  # no save, no goodbye: what a crash looks like
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture
