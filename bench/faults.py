@@ -405,6 +405,18 @@ class Stack:
     def pool_children(self, role):
         return self.cluster.pool_children(self.procs[role])
 
+    def busy_child(self, role):
+        """A pool process inside a run: the only time it has a second thread is
+        while a LeaseKeeper renews the lease of the row it runs."""
+        for pid in self.pool_children(role):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            if int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1)) >= 2:
+                return pid
+        return None
+
     def kill(self, role, what):
         """SIGKILL a pool child, or the main process (its pool children die with
         it: celery sets PDEATHSIG); the time of the kill."""
@@ -413,7 +425,7 @@ class Stack:
             children = self.pool_children(role)
             if not children:
                 raise SystemExit(f"the {role} worker has no pool process to kill")
-            os.kill(children[0], signal.SIGKILL)
+            os.kill(self.busy_child(role) or children[0], signal.SIGKILL)
             at = time.time()
         else:
             os.kill(process.pid, signal.SIGKILL)
@@ -668,9 +680,15 @@ class Bench:
             kill.orphans_done = (done - kill.at) if done and finished == len(queued) else float("inf")
         return kill
 
+    def busy(self, role, what, table):
+        """When to kill: a pool process inside a run, or the whole worker with both of its processes busy."""
+        if what == "pool child":
+            return lambda: self.stack.busy_child(role) is not None
+        return lambda: len(self.leased(table, "AND heartbeat_at > now() - interval '8 seconds'")) >= 2
+
     def kill(self, role, what, table, ready):
         """Wait until `ready()` (the worker busy), then kill; a Kill with the runs it held."""
-        if not wait_for(ready, 60, pause=0.2):
+        if not wait_for(ready, 60, pause=0.05):
             log(f"{role} was not busy within 60 s; killing it anyway")
         # The runs of the process about to die: leased rows whose lease is being renewed (not
         # those of a process killed earlier, whose leases have not run out yet).
@@ -708,8 +726,7 @@ class Bench:
         for n, what in enumerate(plan):
             target = (n + 1) / (len(plan) + 1) * 2 * args.images
             wait_for(lambda: self.jobs_done(responses.accepted) >= target, 900, pause=1)
-            busy = lambda: len(self.leased(JOBS, "AND heartbeat_at > now() - interval '8 seconds'")) >= 2  # noqa: E731
-            kills.append(self.kill("media", what, JOBS, busy))
+            kills.append(self.kill("media", what, JOBS, self.busy("media", what, JOBS)))
         for uploader in uploaders:
             uploader.join(timeout=900)
         self.drain(lambda: self.active_jobs(responses.accepted), args.max_wait, args.stall)
@@ -749,13 +766,10 @@ class Bench:
         def completed():
             return self.db.value(f"SELECT count(*) FROM {STEPS} WHERE pipeline_id = %s AND status = 'completed'", pipeline)
 
-        def busy():
-            return self.db.value(f"SELECT count(*) FROM {STEPS} WHERE pipeline_id = %s AND status = 'running'", pipeline) >= 2
-
         kills = []
         for target, what in ((20, "pool child"), (60, "main process")):
             wait_for(lambda: completed() >= target, 600, pause=0.2)
-            kills.append(self.kill("generation", what, STEPS, busy))
+            kills.append(self.kill("generation", what, STEPS, self.busy("generation", what, STEPS)))
 
         def active():
             return self.db.value(
