@@ -328,6 +328,51 @@ class Visitor(threading.Thread):
 
 # --- processes -----------------------------------------------------------------------------------
 
+RESTART_DELAY = 2  # seconds a restart policy waits before starting an exited process again
+
+
+class Supervisor(threading.Thread):
+    """A restart policy (compose's `restart: unless-stopped`, supervisord): any
+    process of the stack that exits is started again RESTART_DELAY s later. The
+    bench announces its own kills and stops with expect(); any other exit is a
+    crash, recorded with the last critical line of its log."""
+
+    def __init__(self, stack):
+        super().__init__(daemon=True)
+        self.stack = stack
+        self.expected = set()
+        self.crashes = []  # (time, role, reason)
+        self.lock = threading.Lock()
+        self.halt = threading.Event()
+
+    def expect(self, role):
+        with self.lock:
+            self.expected.add(role)
+
+    def run(self):
+        while not self.halt.wait(0.2):
+            for role, process in list(self.stack.procs.items()):
+                if process.poll() is None:
+                    continue
+                with self.lock:
+                    expected = role in self.expected
+                    self.expected.discard(role)
+                if not expected:
+                    self.crashes.append((time.time(), role, self._reason(process)))
+                    log(f"the {role} process exited by itself: {self.crashes[-1][2]}")
+                if self.halt.wait(RESTART_DELAY):
+                    return
+                getattr(self.stack, role)()
+
+    def _reason(self, process):
+        lines = [line for line in self.stack.cluster.log(process).splitlines() if "CRITICAL" in line or "Unrecoverable" in line]
+        return lines[-1].split("] ", 1)[-1][:200] if lines else f"exit code {process.returncode}"
+
+    def stop(self):
+        self.halt.set()
+        self.join(timeout=30)
+
+
 
 class Stack:
     """The servers and processes of `make run`, on the bench's own PostgreSQL and Redis."""
@@ -340,6 +385,7 @@ class Stack:
         self.cluster = Cluster(root, broker=redis_server.url, database=pg.url, timings={})
         self.names = {}
         self.procs = {}
+        self.supervisor = Supervisor(self)
 
     def _name(self, role):
         self.names[role] = self.names.get(role, 0) + 1
@@ -383,6 +429,16 @@ class Stack:
         for role in ("media", "generation", "control"):
             self.wait_ready(role)
         self.wait_web()
+        self.supervisor.start()
+
+    def restarted(self, role, old, timeout=60):
+        """Wait until the supervisor started `role` again after `old` exited, and it is ready."""
+        if not wait_for(lambda: self.procs[role] is not old, timeout, pause=0.1):
+            raise SystemExit(f"the supervisor did not start {role} again")
+        if role == "web":
+            self.wait_web()
+        else:
+            self.wait_ready(role)
 
     def wait_ready(self, role, timeout=90):
         process = self.procs[role]
@@ -428,10 +484,9 @@ class Stack:
             os.kill(self.busy_child(role) or children[0], signal.SIGKILL)
             at = time.time()
         else:
+            self.supervisor.expect(role)
             os.kill(process.pid, signal.SIGKILL)
             at = time.time()
-            process.wait(timeout=10)
-            wait_for(lambda: not _alive_children(process.pid), 10)
         return at
 
     def logs(self):
@@ -439,15 +494,8 @@ class Stack:
         return {p.name: self.cluster.log(p) for p in self.cluster.started if not p.name.startswith("web")}
 
     def stop(self):
+        self.supervisor.stop()
         self.cluster.stop_all()
-
-
-def _alive_children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return f.read().split()
-    except OSError:
-        return []
 
 
 def wait_for(condition, timeout, pause=0.5):
@@ -488,8 +536,10 @@ class Row:
     http: dict = field(default_factory=dict)
     recovery: float | None = None
     recovery_note: str = ""
+    start: float = 0.0
     wall: float = 0.0
     notes: list = field(default_factory=list)
+    crashes: list = field(default_factory=list)  # (time, role, reason) of processes that exited by themselves
 
 
 class Bench:
@@ -694,6 +744,7 @@ class Bench:
         # those of a process killed earlier, whose leases have not run out yet).
         earlier = {run for kill in self.kills for run in kill.held}
         held = [run for run in self.leased(table, "AND heartbeat_at > now() - interval '8 seconds'") if run not in earlier]
+        process = self.stack.procs[role]
         at = self.stack.kill(role, "child" if what == "pool child" else "main")
         log(f"killed the {what} of the {role} worker, holding {len(held)} runs")
         orphans = []
@@ -702,9 +753,7 @@ class Bench:
             earlier = {pk for kill in self.kills for pk, _ in kill.orphans}
             orphans = [(pk, status) for pk, status in self.unacknowledged(table) if pk not in earlier]
             log(f"it left {len(orphans)} messages unacknowledged: rows {orphans}")
-            time.sleep(2)  # a restart policy's delay
-            getattr(self.stack, role)()
-            self.stack.wait_ready(role)
+            self.stack.restarted(role, process)
             log(f"{role} worker started again")
         kill = Kill(role, what, at, held, orphans)
         self.kills.append(kill)
@@ -731,7 +780,8 @@ class Bench:
             uploader.join(timeout=900)
         self.drain(lambda: self.active_jobs(responses.accepted), args.max_wait, args.stall)
         visitor.stop()
-        row.wall = time.time() - start
+        row.start, row.wall = start, time.time() - start
+        row.crashes = [crash for crash in self.stack.supervisor.crashes if crash[0] >= start]
         self.media_outcome(row, responses.accepted, start)
         self.finish_kills(row, kills)
         row.http = responses.counts()
@@ -779,7 +829,8 @@ class Bench:
 
         self.drain(active, args.max_wait, args.stall)
         visitor.stop()
-        row.wall = time.time() - start
+        row.start, row.wall = start, time.time() - start
+        row.crashes = [crash for crash in self.stack.supervisor.crashes if crash[0] >= start]
         counts = dict(self.db.rows(f"SELECT status, count(*) FROM {STEPS} WHERE pipeline_id = %s GROUP BY status", pipeline))
         planned = self.db.value("SELECT planned_steps FROM jobs_pipeline WHERE id = %s", pipeline)
         row.total, row.done = planned, counts.get("completed", 0)
@@ -831,7 +882,8 @@ class Bench:
         time.sleep(30)
         visitor.stop()
         self.drain(lambda: self.active_jobs(responses.accepted), args.max_wait, args.stall)
-        row.wall = time.time() - start
+        row.start, row.wall = start, time.time() - start
+        row.crashes = [crash for crash in self.stack.supervisor.crashes if crash[0] >= start]
         self.media_outcome(row, responses.accepted, start)
         row.recovery, note = self.resumed_after(back, waiting)
         row.recovery_note = f"from the database's return ({note})"
@@ -868,7 +920,8 @@ class Bench:
         time.sleep(30)
         visitor.stop()
         self.drain(lambda: self.active_jobs(responses.accepted), args.max_wait, args.stall)
-        row.wall = time.time() - start
+        row.start, row.wall = start, time.time() - start
+        row.crashes = [crash for crash in self.stack.supervisor.crashes if crash[0] >= start]
         self.media_outcome(row, responses.accepted, start)
         row.recovery, note = self.resumed_after(back, waiting)
         row.recovery_note = f"from the broker's return ({note})"
@@ -927,19 +980,18 @@ class Bench:
         reload_counts = responses.counts(reloaded, time.time())
         stopped = time.time()
         web = self.stack.procs["web"]
-        web.send_signal(signal.SIGTERM)
-        web.wait(timeout=60)
-        time.sleep(2)
-        self.stack.web()
-        self.stack.wait_web()
+        self.stack.supervisor.expect("web")
+        web.send_signal(signal.SIGTERM)  # a deploy: the restart policy starts it again 2 s after it exits
+        self.stack.restarted("web", web)
         back = time.time()
         time.sleep(10)
         visitor.stop()
         self.drain(lambda: self.active_jobs(responses.accepted), self.args.max_wait, self.args.stall)
-        row.wall = time.time() - start
+        row.start, row.wall = start, time.time() - start
+        row.crashes = [crash for crash in self.stack.supervisor.crashes if crash[0] >= start]
         self.media_outcome(row, responses.accepted, start)
         row.recovery = back - stopped
-        row.recovery_note = "SIGTERM to the new gunicorn answering"
+        row.recovery_note = "SIGTERM to the new gunicorn answering (graceful stop, 2 s, start)"
         row.http = responses.counts()
         down = responses.counts(stopped, back)
         row.notes.append(
@@ -1023,13 +1075,14 @@ def report(args, rows, kills, started, load_before, load_after, settings_line):
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {os.cpu_count()} cores; "
           f"load average before {load_before}, after {load_after}. Production timings: {settings_line}.\n")  # fmt: skip
     print("| fault | work | done | lost | duplicated | stuck | 5xx (not 503) | 503 | connection errors | "
-          "worst recovery | wall |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "processes that crashed | worst recovery | wall |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         http = row.http
+        crashed = ", ".join(role for _, role, _ in row.crashes) or "0"
         print(f"| {row.fault} | {row.work} | {row.done:,} of {row.total:,} | {row.lost} | {row.duplicated} | {row.stuck} | "
-              f"{http.get('5xx', 0)} | {http.get('503', 0)} | {http.get('errors', 0)} | {seconds(row.recovery)} | "
-              f"{row.wall:.0f} s |")  # fmt: skip
+              f"{http.get('5xx', 0)} | {http.get('503', 0)} | {http.get('errors', 0)} | {crashed} | "
+              f"{seconds(row.recovery)} | {row.wall:.0f} s |")  # fmt: skip
     print(f"\nTotal wall time: {total / 60:.1f} min.\n")
     print("| kill | process | runs it held | runs cut off | recovered after | per run cut off: queued again / "
           "claimed again | messages it left unacknowledged (rows running / queued / done) | its queued rows done after |")
@@ -1045,8 +1098,10 @@ def report(args, rows, kills, started, load_before, load_after, settings_line):
               f"{timeline} | {left} | {seconds(kill.orphans_done)} |")
     print()
     for row in rows:
+        crashes = [f"the {role} worker exited by itself at +{at - row.start:.0f} s ({reason}); "
+                   f"the restart policy started it again {RESTART_DELAY} s later" for at, role, reason in row.crashes]
         print(f"- {row.fault}: recovery measured {row.recovery_note}; requests {row.http.get('requests', 0)}. "
-              + "; ".join(row.notes) + ".")  # fmt: skip
+              + "; ".join([*crashes, *row.notes]) + ".")  # fmt: skip
 
 
 def main():
