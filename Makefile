@@ -88,3 +88,11 @@ bench-import: install
 	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_import} \
 	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/10} \
 	$(BIN)/python bench/import_i2v.py $(BENCH_ARGS)
+
+# Faults on the production timings (leases 30 s, heartbeats 5 s, sweeps 10 s): workers killed, PostgreSQL
+# stopped, the broker restarted, the web restarted, with `make run`'s processes. Runs as root on a private
+# PostgreSQL cluster and a private redis-server of its own (other ports, made under /tmp, stopped and removed at
+# the end): the shared servers are never touched. About 15 minutes; see docs/benchmarks.md.
+.PHONY: bench-faults
+bench-faults: install
+	$(BIN)/python bench/faults.py $(BENCH_ARGS)

@@ -122,7 +122,7 @@ def run(args, faults):
     redis_server.start()
     celery_app(redis_server.url)
     tmp = Path(tempfile.mkdtemp(prefix="i2v-bench-gen-"))
-    cluster = Cluster(tmp, broker=redis_server.url, fast=False)
+    cluster = Cluster(tmp, broker=redis_server.url, timings={})
     figures = {}
     with FakeFal(seconds=args.seconds, concurrency=args.concurrency) as fal:
         env = {

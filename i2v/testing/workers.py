@@ -4,7 +4,9 @@ The workers run on the PostgreSQL test database (the in-memory SQLite test
 database can't be shared with another process, so these tests skip there) and
 on Redis database 14 as their broker. Leases, heartbeats and sweeps are made
 short (REAL_WORKER_ENV) so a recovery takes seconds; the production figures are
-measured by bench/faults.py. Every wait is bounded.
+measured by bench/faults.py, which runs the same Cluster with `timings={}` (the
+settings' defaults) on a PrivatePostgres and a PrivateRedis of its own. Every
+wait is bounded.
 
     from i2v.testing.workers import broker_db, cluster, redis_app  # noqa: F401  (fixtures)
 """
@@ -26,7 +28,8 @@ from celery import Celery
 from django.conf import settings
 from django.db import connection
 
-BROKER = "redis://127.0.0.1:6379/14"
+# Redis database 14 unless REAL_WORKERS_BROKER_URL names another (engineers sharing one Redis).
+BROKER = os.environ.get("REAL_WORKERS_BROKER_URL") or "redis://127.0.0.1:6379/14"
 # Short enough for a test to see a recovery in seconds, with the same ratios as production.
 REAL_WORKER_ENV = {
     "WORK_LEASE_SECONDS": "6",
@@ -85,16 +88,16 @@ def celery_app(broker_url):
 class Cluster:
     """Worker, beat and web processes started by a test, all killed at its end."""
 
-    def __init__(self, tmp_path, broker=BROKER, database=None, fast=True):
+    def __init__(self, tmp_path, broker=BROKER, database=None, timings=REAL_WORKER_ENV):
         self.tmp_path = tmp_path
         self.broker = broker
         self.database = database
-        self.fast = fast  # short leases and sweeps (tests); False keeps production's (benches)
+        self.timings = timings  # {} keeps the production leases, heartbeats and sweeps
         self.started = []
 
     def env(self, **extra):
         return {
-            **os.environ, **(REAL_WORKER_ENV if self.fast else {}), "DATABASE_URL": self.database or database_url(),
+            **os.environ, **self.timings, "DATABASE_URL": self.database or database_url(),
             "CELERY_BROKER_URL": self.broker, "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "VAR_DIR": str(self.tmp_path / "var"), "WORK_LEASE_KEEPER": "1", **extra,
         }  # fmt: skip
@@ -227,18 +230,22 @@ class PrivatePostgres:
 
 
 class PrivateRedis:
-    """A redis-server of the test's own, without persistence, to kill and start again."""
+    """A redis-server of the caller's own on another port, to crash and start
+    again at will: with no persistence (what it held is gone after a restart),
+    or with append-only persistence in `aof_dir` (what it held comes back)."""
 
-    def __init__(self, port):
+    def __init__(self, port, aof_dir=None):
         self.port = port
+        self.aof_dir = aof_dir
         self.url = f"redis://127.0.0.1:{port}/0"
         self.process = None
 
     def start(self):
         if shutil.which("redis-server") is None:
-            raise RuntimeError("redis-server is needed for a private broker")
+            pytest.skip("redis-server is needed for a private broker")
+        persistence = ["--appendonly", "yes", "--dir", str(self.aof_dir)] if self.aof_dir else ["--appendonly", "no"]
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
@@ -246,10 +253,11 @@ class PrivateRedis:
         while True:
             try:
                 client.ping()
+                # An append-only file is loaded before Redis answers PING with PONG (it says LOADING).
                 return
             except redis.RedisError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the private Redis did not start") from None
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(f"the private Redis on port {self.port} did not start") from None
                 time.sleep(0.05)
 
     def stop(self):
