@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from jobs.models import Pipeline
-from jobs.providers.base import CANCELLED, FAILED, NOT_FOUND, QUEUED, RUNNING, Job, ProviderError, get_provider
+from jobs.providers.base import CANCELLED, NOT_FOUND, QUEUED, RUNNING, Job, ProviderError, get_provider
 from jobs.providers.comfyui import PLACEHOLDER, fill, load_workflow, prompt_id_of
 from jobs.tests.conftest import make_source
 
