@@ -5,8 +5,9 @@ request (the step then waits at the provider, no worker holding it), refuses
 it (nothing was started: backoff, or Retry-After for a 429), or leaves its
 fate unknown (never sent again by itself: jobs/remote.py). Synchronous
 providers answer with the file, which is stored at once, or with FAILED when
-the answer was billed but its file refused (its cost is recorded all the same). A fetch downloads the
-finished file, its lease renewed as the bytes arrive.
+the answer was billed but its file refused (its cost is recorded all the
+same). A fetch downloads the finished file, its lease renewed as the bytes
+arrive.
 
 The RemoteRequest row is written before the call leaves (state `sending`) and
 after the answer; jobs/remote.py keeps the rest of its life.
