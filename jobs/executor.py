@@ -4,8 +4,10 @@ Neither waits on a provider. A submission is one call: the provider takes the
 request (the step then waits at the provider, no worker holding it), refuses
 it (nothing was started: backoff, or Retry-After for a 429), or leaves its
 fate unknown (never sent again by itself: jobs/remote.py). Synchronous
-providers answer with the file, which is stored at once. A fetch downloads the
-finished file, its lease renewed as the bytes arrive.
+providers answer with the file, which is stored at once, or with FAILED when
+the answer was billed but its file refused (its cost is recorded all the
+same). A fetch downloads the finished file, its lease renewed as the bytes
+arrive.
 
 The RemoteRequest row is written before the call leaves (state `sending`) and
 after the answer; jobs/remote.py keeps the rest of its life.
@@ -20,6 +22,7 @@ from i2v.lib.workqueue import Superseded, pause_for_tests
 
 from .models import Step
 from .providers import Job, OutcomeUnknown, ProviderError, RateLimited, get_provider
+from .providers.base import FAILED
 from .remote import RemoteRequest, settings_for
 
 logger = logging.getLogger(__name__)
@@ -74,6 +77,13 @@ def submit(step):
         request.accepted(remote)
         request._save(state=RemoteRequest.State.COMPLETED, **request.billed(remote, timezone.now()))
         return "completed" if _store(step, remote.files, request) else "cancelled"
+    if remote.state == FAILED:
+        # Synchronous, answered and billed, but with nothing we can keep (a file we refused):
+        # the cost is recorded, and the step fails with the reason.
+        request.accepted(remote)
+        request._save(state=RemoteRequest.State.FAILED, error=remote.error[:500], **request.billed(remote, timezone.now()))
+        step.record_cost()
+        raise ProviderError(remote.error or f"{provider.label} answered with nothing usable.")
     request.accepted(remote)
     step.handed_off(request)
     step.pipeline.advance()  # its row now says where the step waits

@@ -174,7 +174,8 @@ class Provider(ABC):
 
     @abstractmethod
     def submit(self, job) -> Remote:
-        """Send the request; a Remote with the provider's id (or the files, when synchronous)."""
+        """Send the request; a Remote with the provider's id (or the files, when synchronous).
+        A synchronous answer that was billed but whose file is refused is Remote(FAILED, error=...)."""
 
     def check(self, request) -> Remote:
         """The request's state now. `request` is its RemoteRequest row."""

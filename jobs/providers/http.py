@@ -70,18 +70,26 @@ def call(http, who, method, url, *, submission=False, **kwargs):
     what = f"{method} {_path(url)}"
     try:
         response = http.request(method, url, **kwargs)
-    except httpx.ConnectError as exc:
-        # Nothing reached the provider: trying again costs nothing.
-        raise ProviderError(f"Could not reach {who} ({what}): {exc}.", retryable=True) from None
-    except httpx.ConnectTimeout:
-        raise ProviderError(f"Could not reach {who} in time ({what}).", retryable=True) from None
-    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-        if submission:
-            raise OutcomeUnknown(
-                f"{who} did not answer the submission ({type(exc).__name__}); it may or may not have started it."
-            ) from None
-        raise ProviderError(f"{who} did not answer {what} ({type(exc).__name__}).", retryable=True) from None
+    except UNANSWERED as exc:
+        raise unanswered(exc, who, what, submission) from None
     return answer(response, who, what, submission)
+
+
+# What a call can die of before its answer arrives.
+UNANSWERED = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+def unanswered(exc, who, what, submission=False):
+    """The error a call that got no answer means (`exc` is one of UNANSWERED); also
+    for the providers whose official client makes the call on httpx (Gemini)."""
+    if isinstance(exc, httpx.ConnectError):
+        # Nothing reached the provider: trying again costs nothing.
+        return ProviderError(f"Could not reach {who} ({what}): {exc}.", retryable=True)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ProviderError(f"Could not reach {who} in time ({what}).", retryable=True)
+    if submission:
+        return OutcomeUnknown(f"{who} did not answer the submission ({type(exc).__name__}); it may or may not have started it.")
+    return ProviderError(f"{who} did not answer {what} ({type(exc).__name__}).", retryable=True)
 
 
 def answer(response, who, what, submission=False):

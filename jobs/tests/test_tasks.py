@@ -10,7 +10,7 @@ from django.utils import timezone
 from i2v.celery import app
 from jobs.models import Pipeline, Step
 from jobs.providers import GeneratedFile, ProviderError, Remote
-from jobs.providers.base import COMPLETED
+from jobs.providers.base import COMPLETED, FAILED
 from jobs.tasks import dispatch_steps, run_step
 from jobs.tests.conftest import make_source, run_queued
 from media_processing.models import ProcessingJob
@@ -198,6 +198,18 @@ def test_it_records_the_cost_the_catalog_bills(owner, monkeypatch, settings):
     p = run_queued(Pipeline.objects.create_from_request(owner, request([make_source(owner)])))
     assert p.total_cost == Decimal("0.16") == sum(s.cost_estimate for s in p.steps.all())
     assert p.outputs.values("asset").distinct().count() == 1
+
+
+def test_it_records_the_cost_of_a_synchronous_answer_whose_file_is_refused(owner, source, monkeypatch, settings):
+    # A synchronous provider that was answered (and billed) with a file we refuse says FAILED.
+    settings.GENERATION_MODELS = {**settings.GENERATION_MODELS, "local-i2i": {**settings.GENERATION_MODELS["local-i2i"], "price": {"per_image": "0.04"}}}
+    _submitting(monkeypatch, lambda self, job: Remote(FAILED, "x-1", error="The file is not an image we can read."))
+    p = run_queued(one_step(owner, source))
+    step = p.steps.get()
+    assert (p.status, step.status, step.attempts, step.error) == ("failed", "failed", 1, "The file is not an image we can read.")
+    assert list(step.requests.values_list("state", "external_id", "cost")) == [("failed", "x-1", Decimal("0.0400"))]
+    assert step.cost_actual == p.total_cost == Decimal("0.04"), "what the provider billed is recorded"
+    assert p.outputs.count() == 0
 
 
 def test_it_fails_a_step_whose_source_is_gone(owner, source):
