@@ -4,7 +4,8 @@ Neither waits on a provider. A submission is one call: the provider takes the
 request (the step then waits at the provider, no worker holding it), refuses
 it (nothing was started: backoff, or Retry-After for a 429), or leaves its
 fate unknown (never sent again by itself: jobs/remote.py). Synchronous
-providers answer with the file, which is stored at once. A fetch downloads the
+providers answer with the file, which is stored at once, or with a FAILED
+Remote when they were paid for a result that can't be used (its cost recorded). A fetch downloads the
 finished file, its lease renewed as the bytes arrive.
 
 The RemoteRequest row is written before the call leaves (state `sending`) and
@@ -20,6 +21,7 @@ from i2v.lib.workqueue import Superseded, pause_for_tests
 
 from .models import Step
 from .providers import Job, OutcomeUnknown, ProviderError, RateLimited, get_provider
+from .providers.base import FAILED
 from .remote import RemoteRequest, settings_for
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,13 @@ def submit(step):
         logger.exception("submitting %s to %s failed unexpectedly", step, provider.name)
         return "outcome unknown"
     pause_for_tests(step)  # the real-worker tests die here: answered, not yet recorded
+    if remote.state == FAILED:
+        # Synchronous: the provider ran it and billed it, but what it sent back can't be
+        # used (not an image, too big). Its cost is recorded; only a person runs it again.
+        request.accepted(remote)
+        request._save(state=RemoteRequest.State.FAILED, error=remote.error[:500], **request.billed(remote, timezone.now()))
+        step.record_cost()
+        raise ProviderError(remote.error)
     if remote.files:
         # Synchronous: the files came with the answer, and were billed.
         request.accepted(remote)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from i2v.celery import app
 from jobs.models import Pipeline, Step
 from jobs.providers import GeneratedFile, ProviderError, Remote
-from jobs.providers.base import COMPLETED
+from jobs.providers.base import COMPLETED, FAILED
 from jobs.tasks import dispatch_steps, run_step
 from jobs.tests.conftest import make_source, run_queued
 from media_processing.models import ProcessingJob
@@ -198,6 +198,20 @@ def test_it_records_the_cost_the_catalog_bills(owner, monkeypatch, settings):
     p = run_queued(Pipeline.objects.create_from_request(owner, request([make_source(owner)])))
     assert p.total_cost == Decimal("0.16") == sum(s.cost_estimate for s in p.steps.all())
     assert p.outputs.values("asset").distinct().count() == 1
+
+
+def test_it_records_the_cost_of_a_synchronous_answer_it_cannot_use(owner, source, monkeypatch, settings):
+    settings.GENERATION_MODELS = {**settings.GENERATION_MODELS, "local-i2i": {**settings.GENERATION_MODELS["local-i2i"], "price": {"per_image": "0.04"}}}
+    unusable = Remote(FAILED, "x", error="The image is not an image we can read.", reported_cost=Decimal("0.05"))
+    _submitting(monkeypatch, lambda self, job: unusable)
+    p = run_queued(one_step(owner, source))
+
+    step = p.steps.get()
+    assert (p.status, step.status, step.attempts, step.error) == ("failed", "failed", 1, unusable.error)
+    assert (step.cost_actual, step.cost_reported, p.total_cost) == (Decimal("0.04"), Decimal("0.05"), Decimal("0.04"))
+    [call] = step.requests.all()
+    assert (call.state, call.cost, call.reported_cost, call.error) == ("failed", Decimal("0.04"), Decimal("0.05"), unusable.error)
+    assert call.finished_at is not None and p.outputs.count() == 0
 
 
 def test_it_fails_a_step_whose_source_is_gone(owner, source):
