@@ -10,6 +10,7 @@ submission that may have reached the provider is never tried again at all
 import email.utils
 import json
 import time
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,8 +39,17 @@ def call(http, who, method, url, *, submission=False, **kwargs):
     a failure to hear the answer is OutcomeUnknown, never a plain retry.
     """
     what = f"{method} {_path(url)}"
-    try:
+    with failures(who, what, submission):
         response = http.request(method, url, **kwargs)
+    return answer(response, who, what, submission)
+
+
+@contextmanager
+def failures(who, what, submission=False):
+    """The block's transport failure (an httpx exception), as the error that says what
+    may be done next. For the calls a provider's own client library makes on httpx."""
+    try:
+        yield
     except httpx.ConnectError as exc:
         # Nothing reached the provider: trying again costs nothing.
         raise ProviderError(f"Could not reach {who} ({what}): {exc}.", retryable=True) from None
@@ -51,7 +61,6 @@ def call(http, who, method, url, *, submission=False, **kwargs):
                 f"{who} did not answer the submission ({type(exc).__name__}); it may or may not have started it."
             ) from None
         raise ProviderError(f"{who} did not answer {what} ({type(exc).__name__}).", retryable=True) from None
-    return answer(response, who, what, submission)
 
 
 def answer(response, who, what, submission=False):

@@ -24,6 +24,7 @@ class Harness:
     synchronous = False  # answers the submission with the file
     webhooks = False  # can call us back (PUBLIC_BASE_URL set)
     can_lookup = False  # can find a request whose submission got no answer
+    queue_positions = True  # says where a waiting request is in its queue (Replicate only says "starting")
 
     def __init__(self, fake):
         self.fake = fake
