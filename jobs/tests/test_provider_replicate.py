@@ -9,18 +9,19 @@ import time
 
 import pytest
 from django.test import RequestFactory
+from django.utils import timezone
 from PIL import Image
 
 from jobs.models import Pipeline
 from jobs.providers import OutcomeUnknown, ProviderError, RateLimited, WebhookRefused
 from jobs.providers.base import COMPLETED, FAILED, QUEUED, RUNNING, Job, get_provider
 from jobs.providers.replicate import SOURCE_MAX_BYTES
-from jobs.remote import RemoteRequest
+from jobs.remote import RemoteRequest, check_due
 from jobs.tasks import run_step
 from jobs.tests.conftest import make_source
 
 from .contract import drive
-from .fakes.replicate import FakeReplicate
+from .fakes.replicate import FakeReplicate, uncommitted_reads
 from .fakes.server import Reply, mp4, png
 
 PROMPT = "a red fox in the snow"
@@ -29,7 +30,7 @@ PROMPT = "a red fox in the snow"
 @pytest.fixture
 def fake(settings):
     settings.GENERATION_HTTP_TIMEOUT_SECONDS = 1
-    with FakeReplicate() as fake:
+    with FakeReplicate() as fake, uncommitted_reads():
         fake.configure(settings)
         yield fake
 
@@ -311,3 +312,25 @@ def test_it_finds_nothing_when_the_inputs_differ(fake, owner, settings):
     fake.requests[fake.order[0]].payload["prompt"] = "something else entirely"
 
     assert get_provider("replicate-flux-kontext").lookup(step.requests.get()) is None
+
+
+@pytest.mark.django_db(transaction=True)  # committed, so the poller's threads see the sibling's request
+def test_it_never_takes_the_prediction_of_a_sibling_with_the_same_inputs(fake, owner, settings):
+    settings.PUBLIC_BASE_URL = ""
+    stage = {"model": "replicate-seedream-4", "images_per_prompt": 2, "aspect_ratio": "auto", "quality": "standard", "negative_prompt": ""}
+    request = {"name": "Twins", "sources": [make_source(owner).pk], "prompts": [PROMPT], "i2i": stage, "i2v": None}
+    pipeline = Pipeline.objects.create_from_request(owner, request)
+    first, lost = pipeline.steps.order_by("order")
+    fake.plan(queue=10)
+    run_step.run(first.pk)
+    lose_the_answer(fake)
+    assert run_step.run(lost.pk) == "outcome unknown"
+    with fake.lock:
+        fake.order.remove(fake.order[1])  # it never reached Replicate after all: only the sibling's is listed
+
+    pipeline.requests.update(next_check_at=timezone.now())
+    check_due()
+
+    mine, theirs = lost.requests.get(), first.requests.get()
+    assert get_provider("replicate-seedream-4").inputs(PROMPT, mine.settings) == get_provider("replicate-seedream-4").inputs(PROMPT, theirs.settings)
+    assert (mine.state, mine.external_id, theirs.external_id) == ("unknown", "", fake.order[0])

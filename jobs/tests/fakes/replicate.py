@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode
 
+from django.db.backends.signals import connection_created
+
 from ..contract import Harness as ContractHarness
 from .server import FakeServer, Reply, mp4
 
@@ -151,6 +153,25 @@ class FakeReplicate(FakeServer):
         return headers, body
 
 
+@contextmanager
+def uncommitted_reads():
+    """Let the poller's threads read what the test wrote. lookup() reads the requests table
+    from those threads; SQLite test databases are in memory, shared between connections
+    with table locks, so a thread could not read a table the test's open transaction wrote.
+    (A real SQLite file runs in WAL mode, where readers see what was committed.)"""
+
+    def allow(sender, connection, **kwargs):
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA read_uncommitted = 1")
+
+    connection_created.connect(allow, weak=False)
+    try:
+        yield
+    finally:
+        connection_created.disconnect(allow)
+
+
 def _time(value):
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
@@ -164,7 +185,7 @@ class Harness(ContractHarness):
     @classmethod
     @contextmanager
     def started(cls, settings):
-        with FakeReplicate() as fake:
+        with FakeReplicate() as fake, uncommitted_reads():
             fake.configure(settings)
             yield cls(fake)
 
