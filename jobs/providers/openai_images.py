@@ -102,7 +102,8 @@ class OpenAIImagesProvider(Provider):
         """What the edit is sent besides the image and the prompt, from the step's settings."""
         from jobs.catalog import effective
 
-        return {"model": self.endpoint, "n": 1, "quality": QUALITY[effective(self.model_id, options)["quality"]], "size": size(options)}
+        quality = QUALITY[effective(self.model_id, options)["quality"]]
+        return {"model": self.endpoint, "n": 1, "quality": quality, "size": size(options)}
 
 
 def size(options):

@@ -113,7 +113,9 @@ def _failures(what, submission=False):
         except (ValueError, TypeError):
             # A 2xx answer that is not a prediction (json's and pydantic's errors are ValueErrors).
             if submission:
-                raise OutcomeUnknown(f"{WHO} accepted the submission with an answer that is not a prediction; it may have started it.") from None
+                raise OutcomeUnknown(
+                    f"{WHO} accepted the submission with an answer that is not a prediction; it may have started it."
+                ) from None
             raise ProviderError(f"{WHO} sent an answer to {what} that is not a prediction.", retryable=True) from None
 
 
@@ -148,7 +150,8 @@ class ReplicateProvider(Provider):
     def payload(self, job):
         """The model's input: the source under the model's own name for it, and inputs()."""
         shape = self.spec.get("params", {})
-        source = "data:image/jpeg;base64," + base64.b64encode(source_jpeg(job.source(), max_bytes=SOURCE_MAX_BYTES)).decode("ascii")
+        jpeg = source_jpeg(job.source(), max_bytes=SOURCE_MAX_BYTES)
+        source = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
         body = self.inputs(job.prompt, job.options)
         body[shape.get("image_key", "image")] = [source] if shape.get("image_list") else source
         return body
@@ -198,7 +201,8 @@ class ReplicateProvider(Provider):
                 logs = [*logs, f"Predict time {seconds:.1f} s"][-LOG_LINES:]
             urls = output_urls(prediction.output)
             if not urls:
-                return Remote(FAILED, prediction.id, logs=logs, error=f"{WHO} returned no file (a safety filter may have dropped it).")
+                error = f"{WHO} returned no file (a safety filter may have dropped it)."
+                return Remote(FAILED, prediction.id, logs=logs, error=error)
             return Remote(COMPLETED, prediction.id, progress=100, logs=logs, outputs=urls[:1])
         if state == FAILED:
             return Remote(FAILED, prediction.id, logs=logs, error=f"{WHO}: {prediction.error or 'the prediction failed.'}"[:500])
@@ -228,7 +232,10 @@ class ReplicateProvider(Provider):
         from jobs.remote import RemoteRequest
 
         sent = request.submitted_at or request.created_at
-        window = {"created_after": (request.created_at - LOOKUP_WINDOW).isoformat(), "created_before": (sent + LOOKUP_WINDOW).isoformat()}
+        window = {
+            "created_after": (request.created_at - LOOKUP_WINDOW).isoformat(),
+            "created_before": (sent + LOOKUP_WINDOW).isoformat(),
+        }
         wanted = self.inputs(request.settings.get("prompt", ""), request.settings)
         found = []
         with self._client() as client, _failures("GET /predictions"):

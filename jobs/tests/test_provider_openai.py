@@ -92,7 +92,8 @@ def test_it_stops_before_paying_for_a_step_cancelled_meanwhile(fake, provider):
 
 @pytest.mark.parametrize("status", [500, 503, 429])
 def test_it_asks_once_where_the_client_library_would_retry(fake, provider, status):
-    fake.force("POST", r"^/v1/images/edits", Reply(status, {"error": {"message": "busy", "type": "server_error"}}, {"Retry-After": "9"}), times=None)
+    busy = Reply(status, {"error": {"message": "busy", "type": "server_error"}}, {"Retry-After": "9"})
+    fake.force("POST", r"^/v1/images/edits", busy, times=None)
 
     with pytest.raises(ProviderError) as error:
         provider.submit(job())

@@ -87,7 +87,8 @@ def test_it_sends_kling_its_start_image_mode_and_billed_duration(resolution, dur
 
 @pytest.mark.parametrize(("resolution", "sent_as"), [("480p", "480p"), ("720p", "720p"), ("1080p", "720p")])
 def test_it_sends_wan_its_image_resolution_and_seed(resolution, sent_as):
-    assert sent("replicate-wan-2.2", resolution=resolution, duration=5, seed=11) == {"prompt": PROMPT, "resolution": sent_as, "seed": 11}
+    body = sent("replicate-wan-2.2", resolution=resolution, duration=5, seed=11)
+    assert body == {"prompt": PROMPT, "resolution": sent_as, "seed": 11}
 
 
 def test_it_shrinks_a_large_source_to_a_data_uri_replicate_accepts():
@@ -104,13 +105,15 @@ def test_it_shrinks_a_large_source_to_a_data_uri_replicate_accepts():
 
 
 def test_it_creates_a_prediction_of_the_model_with_its_webhook(fake):
-    remote = get_provider("replicate-flux-kontext").submit(job("replicate-flux-kontext", webhook_url="https://i2v.example.com/hooks/replicate/tok"))
+    hook_url = "https://i2v.example.com/hooks/replicate/tok"
+    remote = get_provider("replicate-flux-kontext").submit(job("replicate-flux-kontext", webhook_url=hook_url))
 
     assert (remote.state, remote.external_id) == (QUEUED, fake.order[0])
     [call] = fake.calls
-    assert (call.method, call.path, call.headers["Authorization"]) == ("POST", "/v1/models/black-forest-labs/flux-kontext-pro/predictions", "Bearer fake-token")
+    assert (call.method, call.path) == ("POST", "/v1/models/black-forest-labs/flux-kontext-pro/predictions")
+    assert call.headers["Authorization"] == "Bearer fake-token"
     body = json.loads(call.body)
-    assert (body["webhook"], body["webhook_events_filter"]) == ("https://i2v.example.com/hooks/replicate/tok", ["completed"])
+    assert (body["webhook"], body["webhook_events_filter"]) == (hook_url, ["completed"])
     assert body["input"]["prompt"] == PROMPT
 
 
@@ -122,7 +125,8 @@ def test_it_asks_for_no_webhook_without_a_public_address(fake):
 def test_it_asks_once_where_the_client_library_would_retry(fake):
     provider = get_provider("replicate-flux-kontext")
     remote = provider.submit(job("replicate-flux-kontext"))
-    fake.force("GET", r"^/v1/predictions/", Reply(503, {"title": "Unavailable", "detail": "busy", "status": 503}, {"Retry-After": "1"}), times=None)
+    busy = Reply(503, {"title": "Unavailable", "detail": "busy", "status": 503}, {"Retry-After": "1"})
+    fake.force("GET", r"^/v1/predictions/", busy, times=None)
 
     with pytest.raises(ProviderError) as error:
         provider.check(RemoteRequest(external_id=remote.external_id))
@@ -132,7 +136,8 @@ def test_it_asks_once_where_the_client_library_would_retry(fake):
 
 
 def test_it_keeps_a_429s_retry_after(fake):
-    fake.force("POST", r"^/v1/models/", Reply(429, {"title": "Throttled", "detail": "Request was throttled.", "status": 429}, {"Retry-After": "17"}))
+    throttled = Reply(429, {"title": "Throttled", "detail": "Request was throttled.", "status": 429}, {"Retry-After": "17"})
+    fake.force("POST", r"^/v1/models/", throttled)
     with pytest.raises(RateLimited) as error:
         get_provider("replicate-flux-kontext").submit(job("replicate-flux-kontext"))
     assert error.value.retry_after == 17 and "throttled" in error.value.message
@@ -251,8 +256,8 @@ def test_it_refuses_webhooks_without_a_secret_and_never_shows_a_malformed_one(fa
 # --- Finding a lost submission -------------------------------------------------------------------
 
 
-def create(owner, prompts, model="replicate-flux-kontext"):
-    stage = {"model": model, "images_per_prompt": 1, "aspect_ratio": "auto", "quality": "standard", "negative_prompt": ""}
+def create(owner, prompts, model="replicate-flux-kontext", images_per_prompt=1):
+    stage = {"model": model, "images_per_prompt": images_per_prompt, "aspect_ratio": "auto", "quality": "standard"}
     request = {"name": "Lost", "sources": [make_source(owner).pk], "prompts": prompts, "i2i": stage, "i2v": None}
     return Pipeline.objects.create_from_request(owner, request)
 
@@ -317,9 +322,7 @@ def test_it_finds_nothing_when_the_inputs_differ(fake, owner, settings):
 @pytest.mark.django_db(transaction=True)  # committed, so the poller's threads see the sibling's request
 def test_it_never_takes_the_prediction_of_a_sibling_with_the_same_inputs(fake, owner, settings):
     settings.PUBLIC_BASE_URL = ""
-    stage = {"model": "replicate-seedream-4", "images_per_prompt": 2, "aspect_ratio": "auto", "quality": "standard", "negative_prompt": ""}
-    request = {"name": "Twins", "sources": [make_source(owner).pk], "prompts": [PROMPT], "i2i": stage, "i2v": None}
-    pipeline = Pipeline.objects.create_from_request(owner, request)
+    pipeline = create(owner, [PROMPT], model="replicate-seedream-4", images_per_prompt=2)
     first, lost = pipeline.steps.order_by("order")
     fake.plan(queue=10)
     run_step.run(first.pk)
@@ -332,5 +335,6 @@ def test_it_never_takes_the_prediction_of_a_sibling_with_the_same_inputs(fake, o
     check_due()
 
     mine, theirs = lost.requests.get(), first.requests.get()
-    assert get_provider("replicate-seedream-4").inputs(PROMPT, mine.settings) == get_provider("replicate-seedream-4").inputs(PROMPT, theirs.settings)
+    seedream = get_provider("replicate-seedream-4")
+    assert seedream.inputs(PROMPT, mine.settings) == seedream.inputs(PROMPT, theirs.settings), "no seed tells them apart"
     assert (mine.state, mine.external_id, theirs.external_id) == ("unknown", "", fake.order[0])

@@ -118,7 +118,7 @@ class Harness(ContractHarness):
     def refuse(self, status, retry_after=None, message="no"):
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         kind = {429: "rate_limit_exceeded"}.get(status, "invalid_request_error" if status < 500 else "server_error")
-        self.fake.force("POST", r"^/v1/images/edits", Reply(status, {"error": {"message": message, "type": kind, "param": None, "code": None}}, headers))
+        self.fake.force("POST", r"^/v1/images/edits", Reply(status, error(status, message, kind).body, headers))
 
     def hang(self, seconds):
         # OpenAI makes the image, but the answer comes too late for the client.

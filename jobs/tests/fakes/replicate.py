@@ -106,7 +106,9 @@ class FakeReplicate(FakeServer):
             ]  # fmt: skip
             start = int(params.pop("cursor", 0))
             results = [self.prediction(self.requests[i], *self.peek(self.requests[i])) for i in ids[start : start + PAGE]]
-        following = f"{self.url}/v1/predictions?{urlencode({**params, 'cursor': start + PAGE})}" if start + PAGE < len(ids) else None
+        following = None
+        if start + PAGE < len(ids):
+            following = f"{self.url}/v1/predictions?{urlencode({**params, 'cursor': start + PAGE})}"
         return Reply(200, {"next": following, "previous": None, "results": results})
 
     def peek(self, request):
@@ -149,7 +151,8 @@ class FakeReplicate(FakeServer):
         stamp = str(int(timestamp if timestamp is not None else time.time()))
         key = base64.b64decode((secret or self.secret).split("_", 1)[1])
         digest = hmac.new(key, f"{webhook_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
-        headers = {"webhook-id": webhook_id, "webhook-timestamp": stamp, "webhook-signature": "v1," + base64.b64encode(digest).decode()}
+        signature = "v1," + base64.b64encode(digest).decode()
+        headers = {"webhook-id": webhook_id, "webhook-timestamp": stamp, "webhook-signature": signature}
         return headers, body
 
 
@@ -200,7 +203,7 @@ class Harness(ContractHarness):
 
     def refuse(self, status, retry_after=None, message="no"):
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        self.fake.force("POST", r"^/v1/models/", Reply(status, {"title": "Refused", "detail": message, "status": status}, headers))
+        self.fake.force("POST", r"^/v1/models/", Reply(status, problem(status, "Refused", message).body, headers))
 
     def hang(self, seconds):
         # Replicate creates the prediction, but the answer comes too late for the client.
