@@ -72,18 +72,18 @@ def submit(step):
         logger.exception("submitting %s to %s failed unexpectedly", step, provider.name)
         return "outcome unknown"
     pause_for_tests(step)  # the real-worker tests die here: answered, not yet recorded
+    if remote.state == FAILED:
+        # Synchronous: the provider ran it and billed it, but what it sent back can't be
+        # used (not an image, too big). Its cost is recorded; only a person runs it again.
+        request.accepted(remote)
+        request._save(state=RemoteRequest.State.FAILED, error=remote.error[:500], **request.billed(remote, timezone.now()))
+        step.record_cost()
+        raise ProviderError(remote.error or f"{provider.label} answered with nothing usable.")
     if remote.files:
         # Synchronous: the files came with the answer, and were billed.
         request.accepted(remote)
         request._save(state=RemoteRequest.State.COMPLETED, **request.billed(remote, timezone.now()))
         return "completed" if _store(step, remote.files, request) else "cancelled"
-    if remote.state == FAILED:
-        # Synchronous, answered and billed, but with nothing we can keep (a file we refused):
-        # the cost is recorded, and the step fails with the reason.
-        request.accepted(remote)
-        request._save(state=RemoteRequest.State.FAILED, error=remote.error[:500], **request.billed(remote, timezone.now()))
-        step.record_cost()
-        raise ProviderError(remote.error or f"{provider.label} answered with nothing usable.")
     request.accepted(remote)
     step.handed_off(request)
     step.pipeline.advance()  # its row now says where the step waits

@@ -286,6 +286,21 @@ def source_image(source):
     return to_rgb(orient(image))
 
 
+def source_jpeg(source, max_side=2048, max_bytes=None, quality=92):
+    """The source as JPEG bytes to send to a provider: upright, at most `max_side`
+    pixels on its long side and, with `max_bytes`, made smaller until it fits (the
+    models work at about a megapixel; some APIs take files inline only up to a size)."""
+    image = source_image(source)
+    while True:
+        if max(image.size) > max_side:
+            image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=quality)
+        if max_bytes is None or buf.tell() <= max_bytes or max_side <= 256:
+            return buf.getvalue()
+        max_side = int(max(image.size) * 0.8)
+
+
 def image_file(data, origin="The file"):
     """A GeneratedFile for image bytes from outside, after decoding them in full."""
     try:

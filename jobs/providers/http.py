@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import httpx
@@ -53,12 +54,16 @@ def client(**headers):
 
 
 class _Shared(httpx.Client):
-    # `with client() as http:` must neither reopen nor close a client other threads are using.
+    # A shared client lives as long as its process: `with client() as http:`, or a provider's
+    # own library closing the client it was given, must neither reopen nor close it.
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         return False
+
+    def close(self):
+        pass
 
 
 def call(http, who, method, url, *, submission=False, **kwargs):
@@ -68,11 +73,19 @@ def call(http, who, method, url, *, submission=False, **kwargs):
     a failure to hear the answer is OutcomeUnknown, never a plain retry.
     """
     what = f"{method} {_path(url)}"
-    try:
+    with failures(who, what, submission):
         response = http.request(method, url, **kwargs)
+    return answer(response, who, what, submission)
+
+
+@contextmanager
+def failures(who, what, submission=False):
+    """The block's transport failure (an httpx exception), raised as the error that says
+    what may be done next. For the calls a provider's own client library makes on httpx."""
+    try:
+        yield
     except UNANSWERED as exc:
         raise unanswered(exc, who, what, submission) from None
-    return answer(response, who, what, submission)
 
 
 # What a call can die of before its answer arrives.

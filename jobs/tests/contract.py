@@ -25,6 +25,7 @@ class Harness:
     webhooks = False  # can call us back (PUBLIC_BASE_URL set)
     can_lookup = False  # can find a request whose submission got no answer
     reports_progress = True  # says how far a running request is (a percentage)
+    queue_positions = True  # says where a waiting request is in its queue (Replicate only says "starting")
 
     def __init__(self, fake):
         self.fake = fake

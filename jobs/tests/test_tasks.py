@@ -200,16 +200,18 @@ def test_it_records_the_cost_the_catalog_bills(owner, monkeypatch, settings):
     assert p.outputs.values("asset").distinct().count() == 1
 
 
-def test_it_records_the_cost_of_a_synchronous_answer_whose_file_is_refused(owner, source, monkeypatch, settings):
-    # A synchronous provider that was answered (and billed) with a file we refuse says FAILED.
+def test_it_records_the_cost_of_a_synchronous_answer_it_cannot_use(owner, source, monkeypatch, settings):
     settings.GENERATION_MODELS = {**settings.GENERATION_MODELS, "local-i2i": {**settings.GENERATION_MODELS["local-i2i"], "price": {"per_image": "0.04"}}}
-    _submitting(monkeypatch, lambda self, job: Remote(FAILED, "x-1", error="The file is not an image we can read."))
+    unusable = Remote(FAILED, "x", error="The image is not an image we can read.", reported_cost=Decimal("0.05"))
+    _submitting(monkeypatch, lambda self, job: unusable)
     p = run_queued(one_step(owner, source))
+
     step = p.steps.get()
-    assert (p.status, step.status, step.attempts, step.error) == ("failed", "failed", 1, "The file is not an image we can read.")
-    assert list(step.requests.values_list("state", "external_id", "cost")) == [("failed", "x-1", Decimal("0.0400"))]
-    assert step.cost_actual == p.total_cost == Decimal("0.04"), "what the provider billed is recorded"
-    assert p.outputs.count() == 0
+    assert (p.status, step.status, step.attempts, step.error) == ("failed", "failed", 1, unusable.error)
+    assert (step.cost_actual, step.cost_reported, p.total_cost) == (Decimal("0.04"), Decimal("0.05"), Decimal("0.04"))
+    [call] = step.requests.all()
+    assert (call.state, call.cost, call.reported_cost, call.error) == ("failed", Decimal("0.04"), Decimal("0.05"), unusable.error)
+    assert call.finished_at is not None and p.outputs.count() == 0
 
 
 def test_it_fails_a_step_whose_source_is_gone(owner, source):
