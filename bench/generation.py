@@ -13,7 +13,10 @@ persistence) so it can be restarted.
       running at once at the fake;
   (b) the same with faults: the generation worker killed (SIGKILL, process
       group) twice and restarted 2 s later, and the broker Redis restarted
-      without persistence once. Submissions must still equal planned outputs.
+      without persistence once. Submissions must still equal planned outputs;
+  (c) creating the largest pipeline (4 sources x 500 prompts = 2,000 steps)
+      through POST /api/pipelines on gunicorn, --creations times: p50 and p95,
+      and what an unrelated GET /login/ waited meanwhile.
 
 Runs on PostgreSQL in a database of its own (created, dropped at the end).
 Every wait is bounded by --max-wait.
@@ -46,6 +49,7 @@ def parse():
     parser.add_argument("--processes", type=int, default=2, help="generation worker processes")
     parser.add_argument("--max-wait", type=int, default=1800)
     parser.add_argument("--skip-faults", action="store_true")
+    parser.add_argument("--creations", type=int, default=20, help="2,000-step pipelines created in (c)")
     return parser.parse_args()
 
 
@@ -127,11 +131,11 @@ def run(args, faults):
     with FakeFal(seconds=args.seconds, concurrency=args.concurrency) as fal:
         env = {
             "FAL_KEY": "fake-key", "FAL_QUEUE_URL": fal.url, "GENERATION_CONCURRENCY_FAL": str(args.concurrency),
-            "REDIS_URL": "", "MEDIA_ROOT": str(tmp / "media"),
+            "REDIS_URL": "",
         }  # fmt: skip
         from django.conf import settings
 
-        settings.FAL_KEY, settings.FAL_QUEUE_URL, settings.MEDIA_ROOT = "fake-key", fal.url, tmp / "media"
+        settings.FAL_KEY, settings.FAL_QUEUE_URL = "fake-key", fal.url
         settings.GENERATION_CONCURRENCY = {**settings.GENERATION_CONCURRENCY, "fal": args.concurrency}
         try:
             workers = [cluster.worker("generation", queues="generation", concurrency=args.processes, **env)]
@@ -165,6 +169,7 @@ def run(args, faults):
                 "rss_process": sampler.peak_process, "rss_total": sampler.peak_total,
                 "requests_rows": pipeline.requests.count(), "stored": pipeline.requests.filter(state="stored").count(),
                 "cost": pipeline.total_cost,
+                "errors": sorted({e for e in pipeline.steps.exclude(error="").values_list("error", flat=True)})[:3],
             }  # fmt: skip
         finally:
             cluster.stop_all()
@@ -211,6 +216,83 @@ def _request(owner, outputs):
     return request
 
 
+def creations(args):
+    """(c): creation latency of 2,000-step pipelines, and of an unrelated page meanwhile."""
+    import httpx
+    from django.core.management import call_command
+
+    from i2v.models import ApiToken
+    from i2v.testing.workers import Cluster, PrivateRedis, celery_app, free_port
+
+    call_command("flush", "--noinput", verbosity=0)
+    redis_server = PrivateRedis(free_port())
+    redis_server.start()
+    celery_app(redis_server.url)
+    tmp = Path(tempfile.mkdtemp(prefix="i2v-bench-create-"))
+    cluster = Cluster(tmp, broker=redis_server.url, timings={})
+    from django.conf import settings
+
+    try:
+        call_command("collectstatic", "--noinput", verbosity=0)
+        owner = _owner()
+        owner.is_staff = True
+        owner.save()
+        token = ApiToken.issue(owner)
+        from jobs.tests.conftest import make_source
+
+        sources = [make_source(owner).pk for _ in range(4)]
+        base = cluster.web(
+            RATE_LIMITS="0", GENERATION_MAX_STEPS_IN_FLIGHT="1000000", REDIS_URL="", STATIC_ROOT=str(settings.STATIC_ROOT),
+        )  # fmt: skip
+        body = {
+            "name": "big", "sources": sources, "prompts": [f"prompt number {n}" for n in range(500)],
+            "i2i_enabled": True, "i2i_model": "local-i2i", "images_per_prompt": 1,
+        }  # fmt: skip
+        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        api.post("/api/pipelines", json=body).raise_for_status()  # warm up
+        side, stop = [], threading.Event()
+
+        def visitor():
+            with httpx.Client(base_url=base, timeout=60) as web:
+                while not stop.is_set():
+                    started = time.perf_counter()
+                    web.get("/login/")
+                    side.append(time.perf_counter() - started)
+                    time.sleep(0.1)
+
+        thread = threading.Thread(target=visitor, daemon=True)
+        thread.start()
+        times = []
+        for _ in range(args.creations):
+            started = time.perf_counter()
+            response = api.post("/api/pipelines", json=body)
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 202, response.text
+        stop.set()
+        thread.join()
+        from jobs.models import Pipeline
+
+        steps = Pipeline.objects.filter(owner=owner).latest("id").steps.count()
+        return {"times": times, "side": side, "steps": steps}
+    finally:
+        cluster.stop_all()
+        redis_server.stop()
+
+
+def _percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def creation_table(f):
+    print("\n### Creating 2,000-step pipelines (POST /api/pipelines, gunicorn 1 worker x 4 threads)\n")
+    print("| what | p50 | p95 | max |")
+    print("| --- | --- | --- | --- |")
+    t, s = f["times"], f["side"]
+    print(f"| POST /api/pipelines, {f['steps']:,} steps, {len(t)} times | {_percentile(t, .5) * 1000:.0f} ms | {_percentile(t, .95) * 1000:.0f} ms | {max(t) * 1000:.0f} ms |")
+    print(f"| GET /login/ meanwhile, {len(s)} requests | {_percentile(s, .5) * 1000:.0f} ms | {_percentile(s, .95) * 1000:.0f} ms | {max(s) * 1000:.0f} ms |")
+
+
 def table(label, f, args):
     mb = 1024 * 1024
     print(f"\n### {label}\n")
@@ -227,11 +309,16 @@ def table(label, f, args):
     print(f"| recorded cost | ${f['cost']} |")
     print(f"| peak RSS, largest worker process | {f['rss_process'] / mb:.0f} MB |")
     print(f"| peak RSS, all {args.processes + 1} generation worker processes | {f['rss_total'] / mb:.0f} MB |")
+    for error in f["errors"]:
+        print(f"| an error | {error[:200]} |")
 
 
 def main():
     args = parse()
     admin, name = prepare_database()
+    # One media folder for this process and every process it starts (the storage keeps the
+    # folder it first saw, so it is set before Django starts).
+    os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="i2v-bench-gen-media-")
     import django
 
     django.setup()
@@ -243,6 +330,7 @@ def main():
             f"bench/generation.py: {args.requests} requests of {args.seconds:g} s, provider limit {args.concurrency}, "
             f"{args.processes} generation worker processes, {time.strftime('%Y-%m-%d')}"
         )
+        creation_table(creations(args))
         clean = run(args, faults=False)
         table("Clean run", clean, args)
         if not args.skip_faults:

@@ -343,7 +343,7 @@ GENERATION_CONCURRENCY = {
 }
 # The poller asks providers about requests in flight every this many seconds (many per tick).
 GENERATION_POLL_SECONDS = env_int("GENERATION_POLL_SECONDS", 1, minimum=1)
-GENERATION_FIRST_CHECK_SECONDS = env_int("GENERATION_FIRST_CHECK_SECONDS", 2, minimum=1)
+GENERATION_FIRST_CHECK_SECONDS = env_int("GENERATION_FIRST_CHECK_SECONDS", 1, minimum=1)
 GENERATION_CHECK_BATCH = 500  # requests asked about per tick
 GENERATION_CHECK_THREADS = env_int("GENERATION_CHECK_THREADS", 16, minimum=1)
 # Each HTTP call to a provider gives up after this many seconds without an answer.

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 LOG_LINES = 5
 # Progress is written when it moves this many points (or the state or queue place changes):
 # a tick over 40 running requests must not write 40 rows to say 41 % instead of 40 %.
-PROGRESS_STEP = 5
+PROGRESS_STEP = 10
 
 
 class RemoteRequestQuerySet(models.QuerySet):
@@ -210,30 +210,44 @@ class RemoteRequest(models.Model):
         so a webhook replayed, or a poll that crosses a webhook, changes nothing twice.
         True when the step's pipeline should be brought up to date (Pipeline.advance(),
         which the caller runs once for all the requests it applied)."""
+        if remote.state in (QUEUED, RUNNING):
+            return self._progress(remote)
         with transaction.atomic():
             current = RemoteRequest.objects.select_for_update().filter(pk=self.pk).first()
             if current is None or not current.is_open or current.state == self.State.COMPLETED:
                 return False  # settled already: a replay, or a poll that crossed a webhook
-            return current._move_on(remote)
+            return current._settle(remote)
 
-    def _move_on(self, remote):
+    def _progress(self, remote):
+        """Still waiting or running: where it is, in two conditional writes and no lock (the
+        poller asks about many requests a tick; a settled request matches neither write)."""
+        from .models import Step
+
+        now = timezone.now()
+        state = self.State.RUNNING if remote.state == RUNNING else self.State.QUEUED
+        waiting = RemoteRequest.objects.filter(pk=self.pk, state__in=(*self.POLLED, self.State.UNKNOWN))
+        if self._unchanged(state, remote):
+            # Nothing a person would see moved: only when to ask next is written.
+            waiting.update(next_check_at=now + self._poll_interval())
+            return False
+        fields = {
+            "state": state, "external_id": remote.external_id or self.external_id, "queue_position": remote.queue_position,
+            "progress": remote.progress, "logs": "\n".join((remote.logs or [])[-LOG_LINES:]) or self.logs, "error": "",
+            "next_check_at": now + self._poll_interval(),
+        }  # fmt: skip
+        if not waiting.update(**fields):
+            return False
+        self.__dict__.update(fields)
+        Step(pk=self.step_id).show_progress(self)
+        return True
+
+    def _settle(self, remote):
         from .models import Step
 
         now = timezone.now()
         step = Step.objects.select_related("pipeline").get(pk=self.step_id)
         logs = "\n".join((remote.logs or [])[-LOG_LINES:]) or self.logs
-        if remote.state in (QUEUED, RUNNING):
-            state = self.State.RUNNING if remote.state == RUNNING else self.State.QUEUED
-            if self._unchanged(state, remote):
-                # Nothing a person would see moved: only when to ask next is written.
-                RemoteRequest.objects.filter(pk=self.pk).update(next_check_at=now + self._poll_interval())
-                return False
-            self._save(
-                state=state, external_id=remote.external_id or self.external_id, queue_position=remote.queue_position,
-                progress=remote.progress, logs=logs, error="", next_check_at=now + self._poll_interval(),
-            )  # fmt: skip
-            step.show_progress(self)
-        elif remote.state == COMPLETED:
+        if remote.state == COMPLETED:
             self._save(
                 state=self.State.COMPLETED, external_id=remote.external_id or self.external_id,
                 result=remote.outputs, progress=100, queue_position=None, logs=logs, **self.billed(remote, now),

@@ -137,6 +137,8 @@ class FakeServer:
             file = request.plan.file if request.plan.file is not None else png()
             size = request.plan.file_size
             self.files[f"/files/{request.id}"] = (file, request.plan.content_type, size)
+            if self.seconds is not None:
+                self._start_waiting(time.monotonic())  # it starts at once if the account has room
             return request
 
     def state(self, request):
