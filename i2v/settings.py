@@ -359,6 +359,8 @@ GENERATION_DOWNLOAD_MAX_BYTES = env_int("GENERATION_DOWNLOAD_MAX_BYTES", 200 * 1
 GENERATION_MAX_PIXELS = env_int("GENERATION_MAX_PIXELS", 50_000_000, minimum=1)
 # Steps one user may have queued, running or at a provider at once; more is refused with a 429.
 GENERATION_MAX_STEPS_IN_FLIGHT = env_int("GENERATION_MAX_STEPS_IN_FLIGHT", 10_000, minimum=1)
+# A pipeline of more first-stage steps than this is accepted at once and its steps made by the dispatcher.
+GENERATION_EXPAND_INLINE_STEPS = env_int("GENERATION_EXPAND_INLINE_STEPS", 200, minimum=0)
 
 # Provider keys and addresses. A model whose provider has no key fails readably, saying
 # which variable to set. The *_URL settings exist for tests and proxies.

@@ -103,27 +103,56 @@ class PipelineQuerySet(PipelineListQuerySet):
 
         The steps go in with one bulk insert and no message each: one dispatch
         message leaves on commit, and the dispatcher sends as many steps as the
-        provider has places for. So a 2,000-step pipeline costs the request a
-        few queries, and a worker never looks for a step not yet committed.
+        provider has places for. A plan of more than GENERATION_EXPAND_INLINE_STEPS
+        is only marked `expanding`: the dispatcher (woken by that same message, or
+        the sweeper's next pass if it is lost) makes its steps, so a 2,000-step
+        request answers in a few milliseconds of inserts, not a second of them.
         """
         config = {key: cleaned[key] for key in ("sources", "prompts", "i2i", "i2v")}
         first_stage = config["i2i"] or config["i2v"]
         with transaction.atomic():
+            planned = Pipeline.plan(config)
+            first_steps = planned if not config["i2i"] or not config["i2v"] else Pipeline.plan({**config, "i2v": None})
             pipeline = Pipeline(
                 owner=owner, name=cleaned["name"], description=cleaned.get("description", ""),
                 mode=cleaned.get("mode") or Pipeline.Mode.AUTO, model=first_stage["model"],
-                first_prompt=config["prompts"][0][:500], config=config, planned_steps=Pipeline.plan(config),
-                status=Pipeline.Status.RUNNING,
+                first_prompt=config["prompts"][0][:500], config=config, planned_steps=planned,
+                status=Pipeline.Status.RUNNING, expanding=first_steps > settings.GENERATION_EXPAND_INLINE_STEPS,
             )  # fmt: skip
             pipeline.set_search_text(config["prompts"])
+            if pipeline.expanding:
+                pipeline.activity = f"making {first_steps:,} steps"
             pipeline.save()
             for name in cleaned.get("tags", ()):
                 pipeline.add_tag(name)
-            kind = Step.Kind.I2I if config["i2i"] else Step.Kind.I2V
-            inputs = [(asset_id, prompt) for asset_id in config["sources"] for prompt in config["prompts"]]
-            pipeline.add_stage(kind, inputs, Step.Status.QUEUED)
-            pipeline.refresh_progress()
+            if pipeline.expanding:
+                bump_on_commit("jobs", owner.id)
+                Step.objects.wake_dispatcher()
+            else:
+                pipeline._add_first_stage()
+                pipeline.refresh_progress()
         return pipeline
+
+    def expand_due(self, limit=5):
+        """Make the first stage's steps of pipelines created `expanding`; the number
+        expanded. Each is locked and checked again, so two dispatchers never both
+        make them, and a pipeline cancelled or deleted meanwhile gets none."""
+        expanded = 0
+        for pk in self.filter(expanding=True).order_by("id").values_list("id", flat=True)[:limit]:
+            with transaction.atomic():
+                pipeline = self.select_for_update(skip_locked=True).filter(pk=pk, expanding=True).first()
+                if pipeline is None:
+                    continue
+                pipeline.expanding = False
+                pipeline.save(update_fields=["expanding"])
+                pipeline._add_first_stage()
+                pipeline.refresh_progress()
+                expanded += 1
+        return expanded
+
+    def planned_unmade(self, owner):
+        """Steps planned by `owner`'s pipelines still expanding: in flight for the quota."""
+        return self.filter(owner=owner, expanding=True).aggregate(n=Coalesce(Sum("planned_steps"), 0))["n"]
 
 
 class Pipeline(PipelineRow, models.Model):
@@ -185,6 +214,8 @@ class Pipeline(PipelineRow, models.Model):
     progress_done = models.PositiveIntegerField(default=0, db_default=0)
     # What is going on, in a few words for the row ("3 at fal, next in queue #2 · 1 failed").
     activity = models.CharField(max_length=120, blank=True, default="", db_default="")
+    # Accepted with more steps than a request makes: the dispatcher makes them (expand_due).
+    expanding = models.BooleanField(default=False, db_default=False)
 
     objects = PipelineQuerySet.as_manager()
 
@@ -217,6 +248,8 @@ class Pipeline(PipelineRow, models.Model):
             models.Index(fields=["owner", "name", "id"], name="pipe_owner_name"),
             # Sort by cost, hidden or not: owner=? [AND NOT is_hidden] ORDER BY total_cost DESC, id DESC
             models.Index(fields=["owner", "-total_cost", "-id"], name="pipe_owner_cost"),
+            # The dispatcher's look for pipelines whose steps are still to be made: empty nearly always.
+            models.Index(fields=["id"], name="pipe_expanding", condition=models.Q(expanding=True)),
             # (PostgreSQL only, in migration 0002: a trigram GIN index on search_text for ?q=.)
         ]
 
@@ -289,6 +322,11 @@ class Pipeline(PipelineRow, models.Model):
             cost += videos * bill(config["i2v"]["model"], config["i2v"]).total
         return cost
 
+    def _add_first_stage(self):
+        kind = Step.Kind.I2I if self.config["i2i"] else Step.Kind.I2V
+        inputs = [(asset_id, prompt) for asset_id in self.config["sources"] for prompt in self.config["prompts"]]
+        self.add_stage(kind, inputs, Step.Status.QUEUED)
+
     def add_stage(self, kind, inputs, status):
         """The steps of one stage, from (asset id, prompt) pairs: as many per pair as
         the stage makes outputs, each with a seed of its own. Queued ones are sent
@@ -344,6 +382,8 @@ class Pipeline(PipelineRow, models.Model):
         self.add_stage(Step.Kind.I2V, inputs, Step.Status.REVIEW if paused else Step.Status.QUEUED)
 
     def refresh_progress(self):
+        if self.expanding:
+            return  # no steps yet to derive anything from: it stays running, "making N steps"
         counts = dict(self.steps.order_by().values_list("status").annotate(n=Count("id")))
         active = sum(counts.get(s, 0) for s in Step.ACTIVE)
         if active:
@@ -398,6 +438,12 @@ class Pipeline(PipelineRow, models.Model):
         next checkpoint, and requests at a provider are cancelled there by the poller."""
         stoppable = (*Step.ACTIVE, Step.Status.PENDING, Step.Status.REVIEW, Step.Status.UNKNOWN)
         with transaction.atomic():
+            if Pipeline.objects.filter(pk=self.pk, expanding=True).update(
+                expanding=False, status=Pipeline.Status.CANCELLED, activity="", updated_at=timezone.now()
+            ):
+                self.expanding, self.status, self.activity = False, Pipeline.Status.CANCELLED, ""
+                bump_on_commit("jobs", self.owner_id)
+                return  # cancelled before its steps were made: there are none to stop
             self._lock()
             self.steps.filter(status__in=stoppable).update(
                 status=Step.Status.CANCELLED, finished_at=timezone.now(), leased_until=None, queue_position=None
@@ -508,6 +554,7 @@ class StepQuerySet(WorkQueueQuerySet):
         from .providers import get_provider
         from .remote import RemoteRequest
 
+        Pipeline.objects.expand_due()  # steps not made yet are made first (and are due at once)
         now = now or timezone.now()
         base = WorkQueueQuerySet.dispatch
         sent = base(self.filter(phase=Step.Phase.FETCH), now, limit)
@@ -532,7 +579,7 @@ class StepQuerySet(WorkQueueQuerySet):
         """Refuse (QuotaExceeded, a 429 like every rate limit) adding `adding` steps when `owner`
         would have more than GENERATION_MAX_STEPS_IN_FLIGHT queued or running."""
         limit = settings.GENERATION_MAX_STEPS_IN_FLIGHT
-        flying = self.filter(owner=owner, status__in=Step.ACTIVE).count()
+        flying = self.filter(owner=owner, status__in=Step.ACTIVE).count() + Pipeline.objects.planned_unmade(owner)
         if flying + adding > limit:
             message = (
                 f"You have {flying:,} steps queued or running, and this would add {adding:,}: at most {limit:,} may "

@@ -8,10 +8,11 @@ import pytest
 from django.utils import timezone
 
 from i2v.celery import app
+from i2v.lib.ratelimit import QuotaExceeded
 from jobs.models import Pipeline, Step
 from jobs.providers import GeneratedFile, ProviderError, Remote
 from jobs.providers.base import COMPLETED, FAILED
-from jobs.tasks import dispatch_steps, run_step
+from jobs.tasks import dispatch_steps, run_step, sweep_steps
 from jobs.tests.conftest import make_source, run_queued
 from media_processing.models import ProcessingJob
 
@@ -57,6 +58,54 @@ def test_it_dispatches_only_as_many_steps_as_the_provider_has_places(owner, sour
     assert len(sent) == 3
     assert dispatch_steps.run() == "dispatch_steps: 0 sent", "the three sent hold every place"
     assert p.steps.filter(sent_at__isnull=True).count() == 3
+
+
+def test_it_accepts_a_big_plan_at_once_and_the_dispatcher_makes_its_steps(owner, source, sent, settings, django_capture_on_commit_callbacks):
+    settings.GENERATION_EXPAND_INLINE_STEPS = 3
+    with django_capture_on_commit_callbacks(execute=True):
+        p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a", "b"], i2v=I2V))
+    assert sent == [("dispatch", None)]
+    assert (p.expanding, p.status, p.planned_steps, p.activity) == (True, "running", 8, "making 4 steps")
+    assert p.steps.count() == 0
+
+    assert dispatch_steps.run() == "dispatch_steps: 2 sent"  # local takes two at once
+
+    p.refresh_from_db()
+    assert (p.expanding, p.status, p.planned_steps) == (False, "running", 8), "the video stage still counts"
+    assert [(s.prompt, s.variant, s.status) for s in p.steps.order_by("order")] == [
+        ("a", 0, "queued"), ("a", 1, "queued"), ("b", 0, "queued"), ("b", 1, "queued"),
+    ]  # fmt: skip
+    assert Pipeline.objects.expand_due() == 0 and p.steps.count() == 4, "made once"
+
+
+def test_it_makes_the_steps_at_the_sweepers_pass_when_the_wake_up_is_lost(owner, source, sent, settings):
+    settings.GENERATION_EXPAND_INLINE_STEPS = 1
+    p = Pipeline.objects.create_from_request(owner, request([source]))  # its on-commit message never leaves
+
+    assert sweep_steps.run().startswith("sweep steps")
+
+    assert p.steps.count() == 4 and not Pipeline.objects.get(pk=p.pk).expanding
+
+
+def test_it_cancels_a_pipeline_before_its_steps_are_made_and_makes_none(owner, source, sent, settings):
+    settings.GENERATION_EXPAND_INLINE_STEPS = 1
+    p = Pipeline.objects.create_from_request(owner, request([source]))
+    p.cancel()
+
+    assert Pipeline.objects.expand_due() == 0
+    p.refresh_from_db()
+    assert (p.status, p.expanding, p.steps.count()) == ("cancelled", False, 0)
+
+
+def test_it_counts_steps_not_yet_made_against_the_quota(owner, source, sent, settings):
+    settings.GENERATION_EXPAND_INLINE_STEPS = 1
+    settings.GENERATION_MAX_STEPS_IN_FLIGHT = 5
+    Pipeline.objects.create_from_request(owner, request([source]))  # 4 steps, not made yet
+
+    with pytest.raises(QuotaExceeded) as refused:
+        Step.objects.check_quota(owner, 2)
+    assert refused.value.message.startswith("You have 4 steps queued or running")
+    Step.objects.check_quota(owner, 1)  # 4 + 1 fit
 
 
 def test_it_runs_an_i2i_stage_to_completion(owner, source):
