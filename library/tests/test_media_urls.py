@@ -4,6 +4,7 @@ database fields: no storage call (not even S3's presigning), and no query of its
 from unittest import mock
 
 import pytest
+from django.contrib.staticfiles.storage import StaticFilesStorage
 from django.core.files.storage import FileSystemStorage
 
 from conftest import first_page_queries, make_asset, make_pipeline
@@ -17,13 +18,24 @@ S3 = {
 
 @pytest.fixture
 def no_storage():
-    """Any storage call fails the test."""
+    """Any call to the media storage fails the test (the static files' storage, which
+    WhiteNoise reads once when STATIC_ROOT has files, is not the media's)."""
 
     def refuse(*args, **kwargs):
         raise AssertionError("a page asked the storage")
 
+    def media_only(name):
+        original = getattr(FileSystemStorage, name)
+
+        def guarded(storage, *args, **kwargs):
+            if isinstance(storage, StaticFilesStorage):
+                return original(storage, *args, **kwargs)
+            refuse()
+
+        return guarded
+
     names = ("url", "exists", "open", "path", "size", "listdir", "get_modified_time")
-    with mock.patch.multiple(FileSystemStorage, **dict.fromkeys(names, refuse)):
+    with mock.patch.multiple(FileSystemStorage, **{name: media_only(name) for name in names}):
         with mock.patch("storages.backends.s3.S3Storage.url", refuse):
             yield
 

@@ -64,7 +64,8 @@ def test_it_finishes_a_killed_workers_job_exactly_once_within_seconds(owner, clu
     assert (job.status, job.attempts, job.error) == ("completed", 2, "")
     assert (asset.processing_status, asset.thumbnail_status) == ("complete", "complete")
     assert asset.renditions == saved and mtimes(asset.renditions) == written, "the renditions were written once"
-    stored = [name for folder in default_storage.listdir("r")[0] for name in default_storage.listdir(f"r/{folder}")[1]]
+    root = f"u/{owner.pk}/r"  # library/media.py: every rendition of this owner's pictures
+    stored = [name for folder in default_storage.listdir(root)[0] for name in default_storage.listdir(f"{root}/{folder}")[1]]
     assert len(stored) == len({entry["name"] for entry in saved.values()}), "no stray copies"
     assert recovery < RECOVERY_CEILING
 
