@@ -141,8 +141,11 @@ def reclaim(names):
     them while it deletes files), so a file this returns for is either still
     there and no longer collectable, or already gone (and written again).
     """
-    tombstone = apps.get_model("library", "Tombstone")
-    tombstone.objects.filter(name__in=list(names)).delete()
+    tombstones = apps.get_model("library", "Tombstone").objects.filter(name__in=list(names))
+    # Look before deleting: almost always there is none, and a read takes no
+    # write lock (on SQLite, threads storing files at once would queue on it).
+    if tombstones.exists():
+        tombstones.delete()
 
 
 def store_once(name, content):
