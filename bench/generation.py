@@ -26,6 +26,7 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/i2v_bench_gen \\
 """
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -47,11 +48,17 @@ def parse():
     parser.add_argument("--seconds", type=float, default=20.0, help="T: each request's time at the provider")
     parser.add_argument("--concurrency", type=int, default=40, help="C: the provider's account limit")
     parser.add_argument("--processes", type=int, default=2, help="generation worker processes")
+    parser.add_argument(
+        "--in-flight", type=int, help="GENERATION_CONCURRENCY_FAL: requests kept at the provider, running or in its "
+        "queue (default: C, the account limit; C plus a quarter keeps the next ones waiting in the provider's queue)",
+    )  # fmt: skip
     parser.add_argument("--max-wait", type=int, default=1800)
     parser.add_argument("--skip-faults", action="store_true")
     parser.add_argument("--creations", type=int, default=20, help="2,000-step pipelines created in (c)")
     parser.add_argument("--only-creations", action="store_true", help="(c) alone")
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.in_flight = args.in_flight or args.concurrency
+    return args
 
 
 def prepare_database():
@@ -131,13 +138,13 @@ def run(args, faults):
     figures = {}
     with FakeFal(seconds=args.seconds, concurrency=args.concurrency) as fal:
         env = {
-            "FAL_KEY": "fake-key", "FAL_QUEUE_URL": fal.url, "GENERATION_CONCURRENCY_FAL": str(args.concurrency),
+            "FAL_KEY": "fake-key", "FAL_QUEUE_URL": fal.url, "GENERATION_CONCURRENCY_FAL": str(args.in_flight),
             "REDIS_URL": "",
         }  # fmt: skip
         from django.conf import settings
 
         settings.FAL_KEY, settings.FAL_QUEUE_URL = "fake-key", fal.url
-        settings.GENERATION_CONCURRENCY = {**settings.GENERATION_CONCURRENCY, "fal": args.concurrency}
+        settings.GENERATION_CONCURRENCY = {**settings.GENERATION_CONCURRENCY, "fal": args.in_flight}
         try:
             workers = [cluster.worker("generation", queues="generation", concurrency=args.processes, **env)]
             cluster.control(**env)
@@ -167,6 +174,8 @@ def run(args, faults):
                 "wall": wall, "floor": args.requests * args.seconds / args.concurrency, "done": done,
                 "failed": pipeline.steps.filter(status__in=("failed", "unknown")).count(),
                 "submissions": fal.submissions, "peak_running": fal.peak_running(),
+                # Every step sends a different (source, prompt): a payload seen twice is a duplicate.
+                "distinct": len({json.dumps(r.payload, sort_keys=True) for r in list(fal.requests.values())}),
                 "rss_process": sampler.peak_process, "rss_total": sampler.peak_total,
                 "requests_rows": pipeline.requests.count(), "stored": pipeline.requests.filter(state="stored").count(),
                 "cost": pipeline.total_cost,
@@ -311,7 +320,8 @@ def table(label, f, args):
     print(f"| provider-bound floor (N x T / C) | {f['floor']:.0f} s |")
     print(f"| wall / floor | {f['wall'] / f['floor']:.3f}x |")
     print(f"| submissions received by the fake provider | {f['submissions']} |")
-    print(f"| duplicate submissions | {f['submissions'] - args.requests} |")
+    print(f"| duplicate submissions (the same step's payload sent twice) | {f['submissions'] - f['distinct']} |")
+    print(f"| steps never received by the provider | {args.requests - f['distinct']} |")
     print(f"| peak requests running at once at the provider | {f['peak_running']} (limit {args.concurrency}) |")
     print(f"| remote-request rows / stored | {f['requests_rows']} / {f['stored']} |")
     print(f"| recorded cost | ${f['cost']} |")
@@ -336,6 +346,7 @@ def main():
     try:
         print(
             f"bench/generation.py: {args.requests} requests of {args.seconds:g} s, provider limit {args.concurrency}, "
+            f"{args.in_flight} kept in flight, "
             f"{args.processes} generation worker processes, {time.strftime('%Y-%m-%d')}"
         )
         creation_table(creations(args))
