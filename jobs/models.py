@@ -24,6 +24,7 @@ from i2v.lib.workqueue import Ref, Superseded, WorkItem, WorkQueueQuerySet, Work
 from library.models import Asset
 
 from .catalog import bill, provider_of
+from .events import pipeline_ended
 from .listing import PipelineListQuerySet, PipelineRow
 from .providers import ProviderError
 
@@ -398,12 +399,15 @@ class Pipeline(PipelineRow, models.Model):
             status = Pipeline.Status.PENDING
         else:
             status = Pipeline.Status.COMPLETED
+        ended = status != self.status and status in (Pipeline.Status.COMPLETED, Pipeline.Status.FAILED)
         self.status = status
         self.total_cost = self.steps.aggregate(c=Coalesce(Sum("cost_actual"), Decimal("0")))["c"]
         self.progress_done = counts.get(Step.Status.COMPLETED, 0)
         self.planned_steps = max(sum(counts.values()), self.planned_steps if self._stage_missing() else 0)
         self.activity = self.describe_activity(counts) if active or counts.get(Step.Status.UNKNOWN) else ""
         self.save(update_fields=["status", "total_cost", "progress_done", "planned_steps", "activity", "updated_at"])
+        if ended:
+            pipeline_ended.send(Pipeline, pipeline=self)
 
     def describe_activity(self, counts=None):
         """A few words on what the steps are doing: at the provider, in its queue, failed, unknown."""
