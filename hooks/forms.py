@@ -8,6 +8,7 @@ from .models import EVENTS, Endpoint
 
 
 class EndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
     events = forms.MultipleChoiceField(
         choices=list(EVENTS.items()), widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one event."},

@@ -12,7 +12,6 @@ class PromptListForm(forms.ModelForm):
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
         self.instance.owner = owner
-        self.fields["name"].validators = [LIST_NAME]
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip().lower()
