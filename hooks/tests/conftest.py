@@ -1,0 +1,38 @@
+import pytest
+from django.db import transaction
+
+from hooks.models import DeliveryQuerySet
+from jobs.tests.conftest import sent  # noqa: F401  (step messages recorded, not sent)
+
+from .receiver import Receiver
+
+
+@pytest.fixture(autouse=True)
+def deliveries_sent(monkeypatch):
+    """Delivery ids whose message would have been sent (with countdowns): no broker needed."""
+    messages = []
+
+    def record(queryset, items, countdown=None):
+        messages.extend((item.pk, countdown) for item in items)
+        return len(items)
+
+    monkeypatch.setattr(DeliveryQuerySet, "send_many", record)
+    return messages
+
+
+@pytest.fixture
+def receiver(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on loopback
+    with Receiver() as server:
+        yield server
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    """Run a block's on-commit callbacks, as a real commit would."""
+    def run():
+        return django_capture_on_commit_callbacks(execute=True)
+    return run
+
+
+__all__ = ["transaction"]
