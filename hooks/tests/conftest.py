@@ -1,5 +1,4 @@
 import pytest
-from django.db import transaction
 
 from hooks.models import DeliveryQuerySet
 from jobs.tests.conftest import sent  # noqa: F401  (step messages recorded, not sent)
@@ -25,14 +24,3 @@ def receiver(settings):
     settings.WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on loopback
     with Receiver() as server:
         yield server
-
-
-@pytest.fixture
-def on_commit(django_capture_on_commit_callbacks):
-    """Run a block's on-commit callbacks, as a real commit would."""
-    def run():
-        return django_capture_on_commit_callbacks(execute=True)
-    return run
-
-
-__all__ = ["transaction"]
