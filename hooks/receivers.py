@@ -12,7 +12,7 @@ from .events import emit
 def on_pipeline_ended(sender, pipeline, **kwargs):
     event = "pipeline.finished" if pipeline.status == "completed" else "pipeline.failed"
     data = {
-        "pipeline_id": pipeline.pk, "name": pipeline.name, "status": pipeline.status, "cost": str(pipeline.total_cost),
+        "pipeline_id": pipeline.pk, "name": pipeline.name, "status": pipeline.status, "cost": f"{pipeline.total_cost:.4f}",  # the same digits on every database
         "steps_done": pipeline.progress_done, "steps_planned": pipeline.planned_steps,
     }  # fmt: skip
     emit(pipeline.owner_id, event, data)

@@ -49,7 +49,7 @@ def test_it_posts_a_signed_event_when_a_pipeline_finishes(owner, receiver, deliv
     body = json.loads(call.body)
     assert body["event"] == "pipeline.finished"
     assert body["data"] == {
-        "pipeline_id": pipeline.pk, "name": "hooked", "status": "completed", "cost": "0", "steps_done": 1, "steps_planned": 1,
+        "pipeline_id": pipeline.pk, "name": "hooked", "status": "completed", "cost": "0.0000", "steps_done": 1, "steps_planned": 1,
     }  # fmt: skip
     delivery.refresh_from_db()
     assert (delivery.status, delivery.response_status, delivery.attempts) == ("delivered", 204, 1)
