@@ -120,6 +120,17 @@ class Delivery(WorkItem):
     def next_retry(self):
         return self.available_at if self.status == self.Status.QUEUED and self.attempts else None
 
+    def redeliver(self):
+        """A person sends a failed delivery again: a fresh set of attempts; False if it wasn't failed."""
+        now = timezone.now()
+        fresh = {"status": self.Status.QUEUED, "attempts": 0, "error": "", "available_at": now, "sent_at": now, "leased_until": None}
+        if not Delivery.objects.filter(pk=self.pk, status=self.Status.FAILED).update(**fresh):
+            return False
+        for name, value in fresh.items():
+            setattr(self, name, value)
+        Delivery.objects.send_on_commit([self])
+        return True
+
     def describe_error(self, exc):
         return getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
 

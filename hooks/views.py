@@ -50,3 +50,10 @@ def toggle_endpoint(request, endpoint_id):
     endpoint.is_active = not endpoint.is_active
     endpoint.save(update_fields=["is_active"])
     return redirect("hooks:page")
+
+
+@require_POST
+@login_required
+def redeliver(request, delivery_id):
+    get_object_or_404(Delivery.objects.filter(owner=request.user), pk=delivery_id).redeliver()
+    return redirect("hooks:page")
