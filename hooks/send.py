@@ -16,6 +16,8 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
+from jobs.providers.http import client
+
 from .models import Attempt
 
 USER_AGENT = "i2v-webhooks/1"
@@ -67,9 +69,8 @@ def deliver(delivery):
     started, status, error = time.monotonic(), None, ""
     try:
         check_destination(endpoint.url)
-        response = httpx.post(
-            endpoint.url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False
-        )
+        # The providers' pooled client (no SSL context built per call; redirects not followed).
+        response = client().post(endpoint.url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
         status = response.status_code
         if not 200 <= status < 300:
             error = f"The endpoint answered {status}."
@@ -85,8 +86,8 @@ def deliver(delivery):
             delivery=delivery, number=delivery.attempts, at=timezone.now(), status_code=status, error=error[:500],
             duration_ms=int((time.monotonic() - started) * 1000),
         )  # fmt: skip
-    delivery.mine().update(response_status=status)
     if error:
+        delivery.mine().update(response_status=status)
         raise DeliveryError(error)
     delivery.complete(response_status=status)
     return "delivered"

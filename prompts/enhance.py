@@ -14,6 +14,7 @@ import httpx
 from django.conf import settings
 
 from jobs.providers import ProviderError
+from jobs.providers.http import client
 
 
 def endpoint():
@@ -21,7 +22,7 @@ def endpoint():
     return url if url.endswith("/chat/completions") else f"{url}/chat/completions"
 
 
-def enhance_one(prompt, client):
+def enhance_one(prompt):
     """The model's rewrite of `prompt`; ProviderError (retryable unless no retry can help) otherwise."""
     headers = {"Authorization": f"Bearer {settings.PROMPT_LLM_KEY}"} if settings.PROMPT_LLM_KEY else {}
     payload = {
@@ -31,7 +32,8 @@ def enhance_one(prompt, client):
     }
     where = f"The prompt model at {settings.PROMPT_LLM_URL}"
     try:
-        response = client.post(endpoint(), json=payload, headers=headers)
+        # The providers' pooled client: one SSL context per process, connections kept alive.
+        response = client().post(endpoint(), json=payload, headers=headers, timeout=settings.PROMPT_LLM_TIMEOUT_SECONDS)
     except httpx.TimeoutException:
         raise ProviderError(f"{where} did not answer within {settings.PROMPT_LLM_TIMEOUT_SECONDS} s.", retryable=True) from None
     except httpx.HTTPError as exc:
@@ -65,9 +67,8 @@ def run(step):
         raise ProviderError("Prompt enhancement isn't set up on this server any more (PROMPT_LLM_URL).")
     prompts = step.config.get("prompts") or []
     done = list(step.config.get("enhanced") or [])
-    with httpx.Client(timeout=settings.PROMPT_LLM_TIMEOUT_SECONDS) as client:
-        for prompt in prompts[len(done) :]:
-            step.checkpoint()
-            done.append(enhance_one(prompt, client))
-            step.save_enhanced(done, len(prompts))
+    for prompt in prompts[len(done) :]:
+        step.checkpoint()
+        done.append(enhance_one(prompt))
+        step.save_enhanced(done, len(prompts))
     return "completed" if step.finish_enhancement(done) else "cancelled"
