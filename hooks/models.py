@@ -11,12 +11,14 @@ if its worker dies. Every try is an Attempt row: the delivery log.
 
 import json
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from i2v.lib.bulk import delete_rows
 from i2v.lib.workqueue import WorkItem, WorkQueueQuerySet, WorkSpec
 
 DELIVER = "hooks.tasks.deliver"
@@ -69,6 +71,20 @@ class DeliveryQuerySet(WorkQueueQuerySet):
             .prefetch_related(models.Prefetch("attempt_set", Attempt.objects.order_by("number")))
             .order_by("-created_at", "-id")[:limit]
         )
+
+
+    def prune(self, now=None):
+        """Forget deliveries that ended more than WEBHOOK_LOG_DAYS ago (with their attempts); the number."""
+        now = now or timezone.now()
+        old = self.filter(
+            status__in=(Delivery.Status.DELIVERED, Delivery.Status.FAILED),
+            created_at__lt=now - timedelta(days=settings.WEBHOOK_LOG_DAYS),
+        )
+        ids = list(old.order_by().values_list("pk", flat=True)[: settings.WORK_SWEEP_LIMIT])
+        if not ids:
+            return 0
+        with transaction.atomic():
+            return delete_rows(self.filter(pk__in=ids))  # with their attempts, loading nothing
 
 
 class Delivery(WorkItem):

@@ -20,6 +20,7 @@ def deliver(delivery_id):
 @shared_task(name="hooks.tasks.sweep", ignore_result=True)
 def sweep():
     result = Delivery.objects.sweep()
-    if any(result):
-        logger.info(result.summary("sweep webhooks"))
-    return result.summary("sweep webhooks")
+    pruned = Delivery.objects.prune()
+    if any(result) or pruned:
+        logger.info("%s, %d old deliveries forgotten", result.summary("sweep webhooks"), pruned)
+    return f"{result.summary('sweep webhooks')}, {pruned} old deliveries forgotten"

@@ -450,6 +450,8 @@ if WEBHOOK_TIMEOUT_SECONDS >= WORK_LEASE_SECONDS:
 # and for self-hosting where the receiver lives on the same machine or network.
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 WEBHOOK_ENDPOINTS_MAX = 20  # per user
+# The delivery log keeps ended deliveries this long; the webhooks sweeper forgets older ones.
+WEBHOOK_LOG_DAYS = env_int("WEBHOOK_LOG_DAYS", 30, minimum=1)
 
 if not CELERY_BROKER_URL.startswith("filesystem://"):
     # Longer than any task may run, so Redis never gives out again the message of a

@@ -149,3 +149,15 @@ def test_it_sweeps_due_retries(owner, receiver, deliveries_sent):
     (delivery,) = emit(owner.pk, "pipeline.finished", {})
     Delivery.objects.filter(pk=delivery.pk).update(sent_at=None)  # its message was lost
     assert Delivery.objects.sweep().sent == 1 and deliveries_sent[-1] == (delivery.pk, None)
+
+
+def test_it_forgets_ended_deliveries_after_the_log_days(owner, receiver, settings):
+    settings.WEBHOOK_LOG_DAYS = 30
+    Endpoint.objects.create(owner=owner, url=receiver.hook_url, events=ALL)
+    old, recent, waiting = (emit(owner.pk, "pipeline.finished", {})[0] for _ in range(3))
+    for delivery in (old, recent, waiting):
+        deliver.run(delivery.pk) if delivery is not waiting else None
+    Delivery.objects.filter(pk__in=[old.pk, waiting.pk]).update(created_at=timezone.now() - timedelta(days=31))
+    assert Delivery.objects.prune() == 1
+    assert set(Delivery.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}  # a queued one is kept
+    assert not Attempt.objects.filter(delivery_id=old.pk).exists()
