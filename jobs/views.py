@@ -213,6 +213,7 @@ def _new_context(request, form, chosen_ids):
         "form": form, "chosen": chosen, "recent": recent, "chosen_ids": set(chosen_ids),
         "threshold": settings.PIPELINE_CONFIRM_ABOVE_USD,
         "prompt_llm": settings.PROMPT_LLM_URL and (settings.PROMPT_LLM_MODEL or "the prompt model"),
+        "saved_templates": request.user.prompt_templates.only("id", "name")[:20],
     }  # fmt: skip
 
 

@@ -82,6 +82,7 @@ def test_it_starts_from_a_saved_template(owner_client, owner, other):
     assert "{red|blue} car &amp; &lt;b&gt;</textarea>" in html
     assert "their secret" not in owner_client.get(f"/pipelines/new?template={theirs.pk}").content.decode()
     assert owner_client.get("/pipelines/new?template=99999999999999999999999").status_code == 200
+    assert f'href="/pipelines/new?template={mine.pk}">cars</a>' in html and "secret</a>" not in html
 
 
 def test_it_needs_prompts_or_a_template(owner_client, owner):
