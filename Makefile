@@ -34,7 +34,7 @@ run: demo
 	@echo "i2v is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops web, workers and beat)"
 	@trap 'kill 0' INT TERM EXIT; \
 	nice -n 10 $(BIN)/celery -A i2v worker -n media@%h -Q thumbnails,variants,backfill --loglevel=INFO --concurrency=2 & \
-	nice -n 10 $(BIN)/celery -A i2v worker -n generation@%h -Q generation --loglevel=INFO --concurrency=2 & \
+	nice -n 10 $(BIN)/celery -A i2v worker -n generation@%h -Q generation,webhooks --loglevel=INFO --concurrency=2 & \
 	$(BIN)/celery -A i2v worker -n control@%h -Q control --loglevel=INFO --concurrency=1 & \
 	$(BIN)/celery -A i2v beat --loglevel=INFO -s var/celerybeat-schedule & \
 	$(BIN)/gunicorn i2v.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - & \

@@ -127,14 +127,16 @@ SCHEMAS = {
         },
     },
     "NewPipeline": {
-        "type": "object", "required": ["sources", "prompts"],
-        "description": "The New pipeline page's fields (docs/api.md).",
+        "type": "object", "required": ["sources"],
+        "description": "The New pipeline page's fields (docs/api.md): `prompts`, a `template`, or both.",
         "properties": {
             "name": {"type": "string", "maxLength": 200}, "description": {"type": "string", "maxLength": 5000},
             "tags": {"oneOf": [{"type": "array", "items": {"type": "string"}, "maxItems": 20}, {"type": "string"}]},
             "sources": {"oneOf": [{"type": "array", "items": {"type": "integer"}, "maxItems": 200}, {"type": "string"}]},
             "prompts": {"oneOf": [{"type": "array", "items": {"type": "string", "maxLength": 2000}, "maxItems": 500},
                                   {"type": "string"}]},
+            "template": {"type": "string", "maxLength": 5000, "description": "{a|b} alternatives and {list} names expand into more prompts."},
+            "enhance_prompts": {"type": "boolean", "description": "Rewrite the prompts with the server's chat model first (PROMPT_LLM_URL)."},
             "mode": {"type": "string", "enum": ["auto", "checkpoint"]},
             "i2i_enabled": {"type": "boolean"}, "i2i_model": {"type": "string"},
             "images_per_prompt": {"type": "integer", "minimum": 1}, "aspect_ratio": {"type": "string"},

@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "library",
     "media_processing",
     "imports",
+    "prompts",
+    "hooks",
     "csp",
     # Last, as its documentation asks: it wraps the login flow of the apps above.
     "axes",
@@ -410,6 +412,45 @@ PIPELINE_MAX_OUTPUTS = 2000
 PIPELINE_MAX_PROMPTS = 500
 PIPELINE_MAX_SOURCES = 200
 # --- end of generation -----------------------------------------------------------------------
+
+# --- Prompts (prompts/): enhancement through any OpenAI-compatible chat endpoint ------------------
+# PROMPT_LLM_URL is the API's base (https://api.openai.com/v1, http://127.0.0.1:11434/v1 for Ollama,
+# http://127.0.0.1:8080/v1 for llama.cpp's server); unset, the New pipeline page offers no enhancement.
+PROMPT_LLM_URL = env_str("PROMPT_LLM_URL").rstrip("/")
+PROMPT_LLM_MODEL = env_str("PROMPT_LLM_MODEL", "gpt-4o-mini")
+PROMPT_LLM_KEY = env_str("PROMPT_LLM_KEY")
+PROMPT_LLM_TIMEOUT_SECONDS = env_int("PROMPT_LLM_TIMEOUT_SECONDS", 60, minimum=1)
+PROMPT_LLM_INSTRUCTIONS = env_str(
+    "PROMPT_LLM_INSTRUCTIONS",
+    "Rewrite the user's image generation prompt to be vivid and specific: subject, setting, lighting, "
+    "composition, style. Keep its meaning. Answer with the rewritten prompt only, on one line, under 400 characters.",
+)
+
+# --- Outgoing webhooks (hooks/) ----------------------------------------------------------------------
+# Deliveries are a work queue like the others (i2v/lib/workqueue.py), on a queue of their own so a slow
+# receiver never holds up generation: `celery -A i2v worker -Q webhooks` (make run and docker-compose
+# give it to the generation worker).
+WEBHOOK_QUEUE = "webhooks"
+CELERY_TASK_QUEUES = [*CELERY_TASK_QUEUES, KombuQueue(WEBHOOK_QUEUE)]
+CELERY_TASK_ROUTES = {
+    **CELERY_TASK_ROUTES,
+    "hooks.tasks.deliver": {"queue": WEBHOOK_QUEUE},
+    "hooks.tasks.sweep": {"queue": CONTROL_QUEUE},
+}
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "sweep-webhooks": {"task": "hooks.tasks.sweep", "schedule": float(WORK_SWEEP_SECONDS)},
+}
+WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", 30, minimum=1)  # then x4 per attempt
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+# Each POST. The lease keeper renews the delivery's lease while it waits, so a longer one is safe too.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# Off: endpoints on loopback, private, link-local and reserved addresses are refused (SSRF); on for tests
+# and for self-hosting where the receiver lives on the same machine or network.
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_ENDPOINTS_MAX = 20  # per user
+# The delivery log keeps ended deliveries this long; the webhooks sweeper forgets older ones.
+WEBHOOK_LOG_DAYS = env_int("WEBHOOK_LOG_DAYS", 30, minimum=1)
 
 if not CELERY_BROKER_URL.startswith("filesystem://"):
     # Longer than any task may run, so Redis never gives out again the message of a

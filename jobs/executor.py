@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from i2v.lib.workqueue import Superseded, pause_for_tests
+from prompts import enhance
 
 from .models import Step
 from .providers import Job, OutcomeUnknown, ProviderError, RateLimited, get_provider
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 def run(step):
     """The work of a claimed step; a word for the log."""
+    if step.kind == Step.Kind.PROMPT_ENHANCE:
+        return enhance.run(step)
     if step.phase == Step.Phase.FETCH:
         return fetch(step)
     return submit(step)

@@ -6,6 +6,8 @@ from django import forms
 from django.conf import settings
 from django.urls import reverse
 
+from prompts.models import TemplateError, expand_for
+
 from .catalog import bill, needs_confirmation
 from .models import TAG_NAME, Pipeline
 from .providers import ASPECT_RATIOS, IMAGES_PER_PROMPT_MAX, QUALITIES, VIDEO_RESOLUTIONS
@@ -210,7 +212,10 @@ class NewPipelineForm(forms.Form):
     tags = forms.Field(required=False, widget=ListInput)
     description = forms.CharField(max_length=5000, required=False, widget=forms.Textarea)
     sources = forms.Field(widget=ListInput, required=False)
+    # Before `prompts`, so its expansion is ready when the prompts are cleaned (prompts/expand.py).
+    template = forms.CharField(max_length=5000, required=False, strip=True, widget=forms.Textarea)
     prompts = forms.Field(widget=ListInput, required=False)
+    enhance_prompts = forms.BooleanField(required=False)
     mode = forms.ChoiceField(choices=[("auto", "Auto"), ("checkpoint", "Checkpoint: pause for review after a stage")], required=False)
     i2i_enabled = forms.BooleanField(required=False)
     i2i_model = forms.ChoiceField(choices=lambda: _stage_models("i2i"), required=False)
@@ -233,6 +238,8 @@ class NewPipelineForm(forms.Form):
         self.outputs = 0
         self.breakdown = []  # one line per stage: what is billed, how many, at what price
         self.needs_confirmation = False
+        self.expanded = []  # the prompts the template made
+        self.limit_error = ""  # too many prompts or outputs: the live estimate says so at once
 
     def clean_tags(self):
         names = [n.lower() for n in _items(self.cleaned_data["tags"], r"[,\s]+")]
@@ -265,12 +272,25 @@ class NewPipelineForm(forms.Form):
             )
         return ids
 
+    def clean_template(self):
+        text = self.cleaned_data["template"]
+        if text:
+            try:
+                self.expanded = expand_for(self.owner, text)
+            except TemplateError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return text
+
     def clean_prompts(self):
-        prompts = _items(self.cleaned_data["prompts"], r"\r?\n")  # a textarea, or a JSON list: a prompt is one line either way
+        typed = _items(self.cleaned_data["prompts"], r"\r?\n")  # a textarea, or a JSON list: a prompt is one line either way
+        prompts = typed + self.expanded
         if not prompts:
-            raise forms.ValidationError("Write at least one prompt (one per line).")
+            if "template" in self.errors:
+                return []  # the template's own error says what is wrong
+            raise forms.ValidationError("Write at least one prompt (one per line), or a template.")
         if len(prompts) > settings.PIPELINE_MAX_PROMPTS:
-            raise forms.ValidationError(f"At most {settings.PIPELINE_MAX_PROMPTS} prompts (got {len(prompts)}).")
+            self.limit_error = f"At most {settings.PIPELINE_MAX_PROMPTS} prompts (got {len(prompts)})."
+            raise forms.ValidationError(self.limit_error)
         if any(len(p) > 2000 for p in prompts):
             raise forms.ValidationError("Each prompt must be at most 2000 characters.")
         return prompts
@@ -282,11 +302,14 @@ class NewPipelineForm(forms.Form):
         if not (data["i2i_enabled"] or data["i2v_enabled"]):
             self.add_error("i2i_enabled", "Turn on the image stage, the video stage or both.")
         data["mode"] = data.get("mode") or "auto"
+        if data.get("enhance_prompts") and not settings.PROMPT_LLM_URL:
+            self.add_error("enhance_prompts", "Prompt enhancement isn't set up on this server (PROMPT_LLM_URL).")
         prompts = data.get("prompts") or []
         data["name"] = data.get("name") or (prompts[0][:60] if prompts else "")
         self._estimate({"sources": data.get("sources") or [], "prompts": prompts, "i2i": data["i2i"], "i2v": data["i2v"]})
         if self.outputs > settings.PIPELINE_MAX_OUTPUTS:
-            self.add_error("prompts", f"This would make {self.outputs:,} outputs; a pipeline may make at most {settings.PIPELINE_MAX_OUTPUTS:,}.")
+            self.limit_error = f"This would make {self.outputs:,} outputs; a pipeline may make at most {settings.PIPELINE_MAX_OUTPUTS:,}."
+            self.add_error("prompts", self.limit_error)
         elif not self.errors and self.over_threshold and not data.get("confirm_cost"):
             self.needs_confirmation = True
             self.add_error("confirm_cost", f"This pipeline is estimated at ${self.cost:.2f}; confirm to run it.")
@@ -295,6 +318,10 @@ class NewPipelineForm(forms.Form):
     @property
     def over_threshold(self):
         return needs_confirmation(self.cost)
+
+    @property
+    def prompt_count(self):
+        return len(self.cleaned_data.get("prompts") or []) if hasattr(self, "cleaned_data") else 0
 
     def prompts_text(self):
         return "\n".join(_items(self["prompts"].value(), None))

@@ -24,6 +24,7 @@ from i2v.lib.workqueue import Ref, Superseded, WorkItem, WorkQueueQuerySet, Work
 from library.models import Asset
 
 from .catalog import bill, provider_of
+from .events import pipeline_ended
 from .listing import PipelineListQuerySet, PipelineRow
 from .providers import ProviderError
 
@@ -110,14 +111,18 @@ class PipelineQuerySet(PipelineListQuerySet):
         """
         config = {key: cleaned[key] for key in ("sources", "prompts", "i2i", "i2v")}
         first_stage = config["i2i"] or config["i2v"]
+        enhance = bool(cleaned.get("enhance_prompts"))
+        if enhance:
+            # Its first step rewrites the prompts (prompts/enhance.py); the first stage is made from them after.
+            config["enhance"] = True
         with transaction.atomic():
-            planned = Pipeline.plan(config)
+            planned = Pipeline.plan(config) + enhance
             first_steps = planned if not config["i2i"] or not config["i2v"] else Pipeline.plan({**config, "i2v": None})
             pipeline = Pipeline(
                 owner=owner, name=cleaned["name"], description=cleaned.get("description", ""),
                 mode=cleaned.get("mode") or Pipeline.Mode.AUTO, model=first_stage["model"],
                 first_prompt=config["prompts"][0][:500], config=config, planned_steps=planned,
-                status=Pipeline.Status.RUNNING, expanding=first_steps > settings.GENERATION_EXPAND_INLINE_STEPS,
+                status=Pipeline.Status.RUNNING, expanding=not enhance and first_steps > settings.GENERATION_EXPAND_INLINE_STEPS,
             )  # fmt: skip
             pipeline.set_search_text(config["prompts"])
             if pipeline.expanding:
@@ -129,7 +134,7 @@ class PipelineQuerySet(PipelineListQuerySet):
                 bump_on_commit("jobs", owner.id)
                 Step.objects.wake_dispatcher()
             else:
-                pipeline._add_first_stage()
+                pipeline._add_enhance_step() if enhance else pipeline._add_first_stage()
                 pipeline.refresh_progress()
         return pipeline
 
@@ -322,6 +327,27 @@ class Pipeline(PipelineRow, models.Model):
             cost += videos * bill(config["i2v"]["model"], config["i2v"]).total
         return cost
 
+    def _add_enhance_step(self):
+        Step.objects.create(
+            owner_id=self.owner_id, pipeline=self, kind=Step.Kind.PROMPT_ENHANCE, order=0, status=Step.Status.QUEUED,
+            provider="llm", config={"model": settings.PROMPT_LLM_MODEL, "prompts": self.config["prompts"], "enhanced": []},
+            inputs={}, available_at=timezone.now(),
+        )  # fmt: skip
+        Step.objects.wake_dispatcher()
+
+    def _start_first_stage_if_enhanced(self):
+        """Once the prompts are rewritten, they become the pipeline's prompts and its first stage is made."""
+        if not self.config.get("enhance") or self.steps.exclude(kind=Step.Kind.PROMPT_ENHANCE).exists():
+            return
+        done = self.steps.filter(kind=Step.Kind.PROMPT_ENHANCE, status=Step.Status.COMPLETED).values_list("config", flat=True).first()
+        if not done:
+            return
+        self.config = {**self.config, "original_prompts": self.config["prompts"], "prompts": done["enhanced"]}
+        self.first_prompt = done["enhanced"][0][:500]
+        self.set_search_text(self.config["original_prompts"] + done["enhanced"])
+        self.save(update_fields=["config", "first_prompt", "search_text", "updated_at"])
+        self._add_first_stage()
+
     def _add_first_stage(self):
         kind = Step.Kind.I2I if self.config["i2i"] else Step.Kind.I2V
         inputs = [(asset_id, prompt) for asset_id in self.config["sources"] for prompt in self.config["prompts"]]
@@ -365,6 +391,7 @@ class Pipeline(PipelineRow, models.Model):
             pipeline = Pipeline.objects.select_for_update().filter(pk=self.pk).first()
             if pipeline is None:
                 return None  # deleted while its last step ran
+            pipeline._start_first_stage_if_enhanced()
             pipeline._start_i2v_stage_if_due()
             pipeline.refresh_progress()
         return pipeline
@@ -398,12 +425,15 @@ class Pipeline(PipelineRow, models.Model):
             status = Pipeline.Status.PENDING
         else:
             status = Pipeline.Status.COMPLETED
+        ended = status != self.status and status in (Pipeline.Status.COMPLETED, Pipeline.Status.FAILED)
         self.status = status
         self.total_cost = self.steps.aggregate(c=Coalesce(Sum("cost_actual"), Decimal("0")))["c"]
         self.progress_done = counts.get(Step.Status.COMPLETED, 0)
         self.planned_steps = max(sum(counts.values()), self.planned_steps if self._stage_missing() else 0)
         self.activity = self.describe_activity(counts) if active or counts.get(Step.Status.UNKNOWN) else ""
         self.save(update_fields=["status", "total_cost", "progress_done", "planned_steps", "activity", "updated_at"])
+        if ended:
+            pipeline_ended.send(Pipeline, pipeline=self)
 
     def describe_activity(self, counts=None):
         """A few words on what the steps are doing: at the provider, in its queue, failed, unknown."""
@@ -430,7 +460,10 @@ class Pipeline(PipelineRow, models.Model):
         return " · ".join(parts)[:120]
 
     def _stage_missing(self):
-        # While the i2v stage doesn't exist yet, the plan still counts its steps.
+        # While a stage doesn't exist yet (the first one waits for enhanced prompts, the i2v one for images),
+        # the plan still counts its steps.
+        if self.config.get("enhance") and not self.steps.exclude(kind=Step.Kind.PROMPT_ENHANCE).exists():
+            return True
         return bool(self.config.get("i2i") and self.config.get("i2v")) and not self.steps.filter(kind=Step.Kind.I2V).exists()
 
     def cancel(self):
@@ -558,7 +591,10 @@ class StepQuerySet(WorkQueueQuerySet):
         now = now or timezone.now()
         base = WorkQueueQuerySet.dispatch
         sent = base(self.filter(phase=Step.Phase.FETCH), now, limit)
+        # Prompt enhancement calls a chat model, not a generation provider: no places to count.
+        sent += base(self.filter(kind=Step.Kind.PROMPT_ENHANCE), now, limit)
         due = self.filter(status=Step.Status.QUEUED, phase=Step.Phase.SUBMIT, sent_at__isnull=True, available_at__lte=now)
+        due = due.exclude(kind=Step.Kind.PROMPT_ENHANCE)
         for name, model in dict(due.order_by().values_list("provider", "config__model").distinct()[:50]).items():
             try:
                 provider = get_provider(model)
@@ -736,6 +772,21 @@ class Step(WorkItem):
                 return "unknown"
             sending.refused("The worker stopped before recording the answer; it costs nothing to run again.")
         return super().lease_ran_out(message, now)
+
+    def save_enhanced(self, done, total):
+        """Keep the prompts rewritten so far: a retry carries on from here, never asking twice."""
+        self.config = {**self.config, "enhanced": done}
+        note = f"Enhanced {len(done)} of {total} prompts"
+        if not self.mine().update(config=self.config, progress=100 * len(done) // max(total, 1), progress_note=note):
+            raise Superseded(f"{self} was cancelled or taken over")
+
+    def finish_enhancement(self, prompts):
+        """All prompts rewritten: done, and the pipeline makes its first stage from them."""
+        with transaction.atomic():
+            if not self.complete(config={**self.config, "enhanced": prompts}, progress=100, progress_note=""):
+                return False
+        self.pipeline.advance()
+        return True
 
     def beat(self, note=None):
         """on_progress for synchronous providers: stops the run (Superseded) as soon as

@@ -212,7 +212,16 @@ def _new_context(request, form, chosen_ids):
     return {
         "form": form, "chosen": chosen, "recent": recent, "chosen_ids": set(chosen_ids),
         "threshold": settings.PIPELINE_CONFIRM_ABOVE_USD,
+        "prompt_llm": settings.PROMPT_LLM_URL and (settings.PROMPT_LLM_MODEL or "the prompt model"),
+        "saved_templates": request.user.prompt_templates.only("id", "name")[:20],
     }  # fmt: skip
+
+
+def _saved_template(request):
+    """?template=<id> starts the form from one of the user's saved templates (the Prompts page links here)."""
+    pk = request.GET.get("template", "")
+    found = pk.isdigit() and request.user.prompt_templates.filter(pk=int(pk[:18])).values_list("text", flat=True).first()
+    return found or ""
 
 
 @require_http_methods(["GET", "POST"])
@@ -222,7 +231,8 @@ def new_pipeline(request):
     """The New pipeline page; ?assets=1,2,3 preselects sources (the Library's selection)."""
     if request.method == "GET":
         chosen = asset_ids(request.GET.get("assets", ""))
-        form = NewPipelineForm(owner=request.user, initial={"i2i_enabled": True, "mode": "auto"})
+        initial = {"i2i_enabled": True, "mode": "auto", "template": _saved_template(request)}
+        form = NewPipelineForm(owner=request.user, initial=initial)
         return render(request, NEW, _new_context(request, form, chosen))
     form = NewPipelineForm(request.POST, owner=request.user)
     if form.is_valid():

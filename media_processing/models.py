@@ -12,6 +12,7 @@ from i2v.lib.cache import bump_on_commit
 from i2v.lib.workqueue import WorkItem, WorkQueueQuerySet, WorkSpec
 
 from .errors import is_systemic, readable
+from .events import asset_processed
 
 logger = logging.getLogger(__name__)
 
@@ -328,8 +329,11 @@ class ProcessingJob(WorkItem):
         return {"failed_at": now}
 
     def complete(self, **fields):
-        if not super().complete(**fields):
-            return False
+        with transaction.atomic():
+            if not super().complete(**fields):
+                return False
+            if self.kind in (self.Kind.THUMBNAILS, self.Kind.POSTER):
+                asset_processed.send(type(self), asset=self.asset)
         QueueState.objects.record_success(self.queue)
         # The asset's error is about a failure that is now behind it, unless
         # another of its jobs is still failed.

@@ -3,6 +3,7 @@ the healthcheck. Docker isn't run here; what can be checked without it is: the
 compose file's shape, and gunicorn started with its config file as the image does."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -74,6 +75,18 @@ def test_it_puts_nginx_in_front_with_the_projects_config(compose):
 def test_it_runs_the_control_queue_alone(compose):
     command = compose["worker-control"]["command"]
     assert command[command.index("-Q") + 1] == "control" and "--concurrency=1" in command
+
+
+def test_it_serves_every_queue_the_settings_declare(compose, settings):
+    # A queue nobody consumes fills silently (the webhooks queue rides with generation).
+    declared = {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    served = set()
+    for name in ("worker-media", "worker-generation", "worker-control"):
+        command = compose[name]["command"]
+        served |= set(command[command.index("-Q") + 1].split(","))
+    assert declared <= served, declared - served
+    make_served = {q for queues in re.findall(r" -Q (\S+)", (ROOT / "Makefile").read_text()) for q in queues.split(",")}
+    assert declared <= make_served, declared - make_served
 
 
 def test_it_builds_an_image_that_runs_as_a_user_and_bakes_in_no_local_data():

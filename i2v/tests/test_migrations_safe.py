@@ -17,7 +17,7 @@ from django.db.migrations.state import ProjectState
 from i2v.lib.migrations import AddIndexSafely, RemoveIndexSafely
 from i2v.testing.migration_safety import problems
 
-APPS = ("i2v", "jobs", "library", "media_processing")
+APPS = ("i2v", "jobs", "library", "media_processing", "prompts", "hooks")
 
 # (app, migration): why it is allowed. Only for migrations already applied everywhere.
 ALLOWED = {

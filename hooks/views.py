@@ -1,0 +1,59 @@
+"""The webhooks page: the URLs a person registered, and the delivery log."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from .forms import EndpointForm
+from .models import EVENTS, Delivery
+
+PAGE = "hooks/webhooks_page.html"
+
+
+def _page(request, form=None, status=200):
+    context = {
+        "endpoints": request.user.webhook_endpoints.all(),
+        "deliveries": Delivery.objects.log(request.user),
+        "form": form or EndpointForm(owner=request.user),
+        "events": EVENTS,
+    }
+    return render(request, PAGE, context, status=status)
+
+
+@require_GET
+@login_required
+def webhooks_page(request):
+    return _page(request)
+
+
+@require_POST
+@login_required
+def add_endpoint(request):
+    form = EndpointForm(request.POST, owner=request.user)
+    if not form.is_valid():
+        return _page(request, form, 422)
+    form.save()
+    return redirect("hooks:page")
+
+
+@require_POST
+@login_required
+def delete_endpoint(request, endpoint_id):
+    get_object_or_404(request.user.webhook_endpoints, pk=endpoint_id).delete()
+    return redirect("hooks:page")
+
+
+@require_POST
+@login_required
+def toggle_endpoint(request, endpoint_id):
+    endpoint = get_object_or_404(request.user.webhook_endpoints, pk=endpoint_id)
+    endpoint.is_active = not endpoint.is_active
+    endpoint.save(update_fields=["is_active"])
+    return redirect("hooks:page")
+
+
+@require_POST
+@login_required
+def redeliver(request, delivery_id):
+    get_object_or_404(Delivery.objects.filter(owner=request.user), pk=delivery_id).redeliver()
+    return redirect("hooks:page")

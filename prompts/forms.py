@@ -1,0 +1,59 @@
+from django import forms
+
+from .models import LIST_NAME, MAX_ITEMS, PromptList, PromptTemplate, TemplateError, expand_for
+
+
+class PromptListForm(forms.ModelForm):
+    class Meta:
+        model = PromptList
+        fields = ["name", "items"]
+        widgets = {"items": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.owner = owner
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip().lower()
+        LIST_NAME(name)
+        taken = self.instance.owner.prompt_lists.filter(name=name).exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise forms.ValidationError(f"You already have a list named “{name}”.")
+        return name
+
+    def clean_items(self):
+        items = [line.strip() for line in self.cleaned_data["items"].splitlines() if line.strip()]
+        if not items:
+            raise forms.ValidationError("Write at least one item (one per line).")
+        if len(items) > MAX_ITEMS:
+            raise forms.ValidationError(f"At most {MAX_ITEMS} items (got {len(items)}).")
+        return "\n".join(items)
+
+
+class PromptTemplateForm(forms.ModelForm):
+    class Meta:
+        model = PromptTemplate
+        fields = ["name", "text"]
+        widgets = {"text": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.owner = owner
+        self.fields["text"].max_length = 5000
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if self.instance.owner.prompt_templates.filter(name=name).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(f"You already have a template named “{name}”.")
+        return name
+
+    def clean_text(self):
+        # Saved only if it expands now: a typo is caught here, not on New pipeline.
+        text = self.cleaned_data["text"]
+        try:
+            self.prompts = expand_for(self.instance.owner, text)
+        except TemplateError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        if not self.prompts:
+            raise forms.ValidationError("The template is empty.")
+        return text

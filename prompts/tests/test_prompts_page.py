@@ -1,0 +1,84 @@
+"""The Prompts page: saved templates and named lists, each person's own."""
+
+import pytest
+
+from prompts.models import PromptList, PromptTemplate
+
+
+@pytest.fixture
+def saved(owner, other):
+    PromptList.objects.create(owner=owner, name="costume", items="pirate\n<b>astronaut</b>")
+    PromptTemplate.objects.create(owner=owner, name="cars", text="{red|blue} car & <i>moon</i>")
+    PromptList.objects.create(owner=other, name="secret-list", items="hidden")
+    PromptTemplate.objects.create(owner=other, name="their-template", text="theirs")
+
+
+def test_it_shows_only_the_owners_templates_and_lists_escaped(owner_client, saved, django_assert_max_num_queries):
+    with django_assert_max_num_queries(4):  # session, user, lists, templates
+        response = owner_client.get("/prompts/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "costume" in html and "&lt;b&gt;astronaut&lt;/b&gt;" in html and "{red|blue} car &amp; &lt;i&gt;moon&lt;/i&gt;" in html
+    assert "secret-list" not in html and "their-template" not in html
+    assert "<b>astronaut" not in html
+
+
+def test_it_requires_login(client):
+    assert client.get("/prompts/").status_code == 302
+
+
+def test_it_saves_a_list_tidied(owner_client, owner):
+    response = owner_client.post("/prompts/lists", {"name": "Costume", "items": " pirate \n\n clown\n"})
+    assert response.status_code == 302
+    assert owner.prompt_lists.get().values() == ["pirate", "clown"]
+    assert owner.prompt_lists.get().name == "costume"
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"name": "two words", "items": "x"}, "List names use lowercase letters"),
+        ({"name": "ok", "items": " \n "}, "This field is required."),
+        ({"name": "ok", "items": "x\n" * 501}, "At most 500 items (got 501)."),
+    ],
+)
+def test_it_refuses_bad_lists(owner_client, owner, data, message):
+    response = owner_client.post("/prompts/lists", data)
+    assert response.status_code == 422 and message in response.content.decode()
+    assert not owner.prompt_lists.exists()
+
+
+def test_it_refuses_a_second_list_of_the_same_name(owner_client, owner, saved):
+    response = owner_client.post("/prompts/lists", {"name": "costume", "items": "x"})
+    assert response.status_code == 422 and "You already have a list named “costume”." in response.content.decode()
+
+
+def test_it_saves_a_template_that_uses_a_list(owner_client, owner, saved):
+    response = owner_client.post("/prompts/templates", {"name": "dress-up", "text": "a {costume} at {dawn|dusk}"})
+    assert response.status_code == 302 and owner.prompt_templates.filter(name="dress-up").exists()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a {red|{blue}}", "Braces can&#x27;t be nested (line 1, column 8)"),
+        ("a {red", "“{” at line 1, column 3 is never closed."),
+        ("a {nobody}", "You have no saved list named “nobody”."),
+    ],
+)
+def test_it_refuses_a_template_that_does_not_expand(owner_client, owner, text, message):
+    response = owner_client.post("/prompts/templates", {"name": "bad", "text": text})
+    assert response.status_code == 422 and message in response.content.decode()
+    assert not owner.prompt_templates.exists()
+
+
+def test_it_edits_and_deletes_only_the_owners(owner_client, owner, other, saved):
+    mine, theirs = owner.prompt_lists.get(), other.prompt_lists.get()
+    assert owner_client.post(f"/prompts/lists/{mine.pk}", {"name": "outfit", "items": "cape"}).status_code == 302
+    mine.refresh_from_db()
+    assert (mine.name, mine.items) == ("outfit", "cape")
+    assert owner_client.post(f"/prompts/lists/{theirs.pk}", {"name": "x", "items": "y"}).status_code == 404
+    assert owner_client.post(f"/prompts/lists/{theirs.pk}/delete").status_code == 404
+    template = owner.prompt_templates.get()
+    assert owner_client.post(f"/prompts/templates/{template.pk}/delete").status_code == 302
+    assert not owner.prompt_templates.exists() and other.prompt_lists.exists()

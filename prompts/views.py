@@ -1,0 +1,62 @@
+"""The page where a person keeps their prompt templates and named lists."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from .forms import PromptListForm, PromptTemplateForm
+
+PAGE = "prompts/prompts_page.html"
+
+
+def _page(request, status=200, **forms):
+    context = {
+        "lists": request.user.prompt_lists.all(),
+        "templates": request.user.prompt_templates.all(),
+        "list_form": forms.get("list_form") or PromptListForm(owner=request.user),
+        "template_form": forms.get("template_form") or PromptTemplateForm(owner=request.user),
+        "editing": forms.get("editing"),
+    }
+    return render(request, PAGE, context, status=status)
+
+
+@require_GET
+@login_required
+def prompts_page(request):
+    return _page(request)
+
+
+@require_POST
+@login_required
+def save_list(request, list_id=None):
+    instance = get_object_or_404(request.user.prompt_lists, pk=list_id) if list_id else None
+    form = PromptListForm(request.POST, instance=instance, owner=request.user)
+    if not form.is_valid():
+        return _page(request, 422, list_form=form, editing=("list", list_id))
+    form.save()
+    return redirect("prompts:page")
+
+
+@require_POST
+@login_required
+def save_template(request, template_id=None):
+    instance = get_object_or_404(request.user.prompt_templates, pk=template_id) if template_id else None
+    form = PromptTemplateForm(request.POST, instance=instance, owner=request.user)
+    if not form.is_valid():
+        return _page(request, 422, template_form=form, editing=("template", template_id))
+    form.save()
+    return redirect("prompts:page")
+
+
+@require_POST
+@login_required
+def delete_list(request, list_id):
+    get_object_or_404(request.user.prompt_lists, pk=list_id).delete()
+    return redirect("prompts:page")
+
+
+@require_POST
+@login_required
+def delete_template(request, template_id):
+    get_object_or_404(request.user.prompt_templates, pk=template_id).delete()
+    return redirect("prompts:page")
