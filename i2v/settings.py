@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "library",
     "media_processing",
     "imports",
+    "viewer",
     "csp",
     # Last, as its documentation asks: it wraps the login flow of the apps above.
     "axes",
