@@ -1,8 +1,8 @@
 // The full-screen viewer over every grid of outputs and assets (Jobs expansions,
 // the pipeline page, the Library). A grid is a [data-viewer-gallery] whose value
 // is the details URL of asset 0; its tiles are [data-viewer-item="<asset id>"]
-// (with data-output on Jobs tiles), and a [data-viewer-open] link in or on a
-// tile opens it. Without JavaScript those links open the original, as before.
+// (with data-output on Jobs tiles), and a tile that is a link, or a
+// [data-viewer-open] link in it, opens it. Without JavaScript those links open the original, as before.
 //
 // The side panel is the server's details fragment (viewer/asset.html#details),
 // loaded and acted on through htmx; the shortcuts press its buttons and links.
@@ -322,7 +322,8 @@
   // Open: a plain click on a tile's opener (a modified click still opens the original in a tab),
   // or a double click anywhere on a tile.
   document.addEventListener("click", (event) => {
-    const link = event.target.closest("[data-viewer-open]");
+    // A Jobs tile is itself the link to its original; a Library tile has one (↗) among its controls.
+    const link = event.target.closest("[data-viewer-open], a" + ITEM);
     if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
     const item = link.closest(ITEM);
     if (!item || !item.closest("[data-viewer-gallery]")) return;
