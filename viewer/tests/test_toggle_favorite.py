@@ -38,7 +38,7 @@ def test_it_shows_the_star_on_the_library_tile(owner_client, owner, django_captu
     with django_capture_on_commit_callbacks(execute=True):
         owner_client.post(f"/assets/{asset.id}/favorite", **HX)
     html = owner_client.get("/library/").content.decode()
-    assert f'data-viewer-item="{asset.id}" data-kind="image" data-favorite' in html
+    assert f'data-viewer-item="{asset.id}" data-kind="image" data-favorite>' in html
 
 
 def test_it_is_a_404_for_someone_elses_asset_and_changes_nothing(owner_client, other):
