@@ -122,8 +122,9 @@
     part("split").addEventListener("input", (event) => {
       part("frame").style.setProperty("--split", event.target.value + "%");
     });
+    // A panel is ready once settled: htmx wires up its forms then, not when it is swapped in.
     // A toggle in the panel redraws it: the tile shows the new state too.
-    part("details").addEventListener("htmx:afterSwap", syncState);
+    part("details").addEventListener("htmx:afterSettle", syncState);
   }
 
   function media(item, autoplay) {
@@ -173,12 +174,13 @@
 
   function loadDetails() {
     const panel = part("details");
-    panel.dataset.for = current.dataset.viewerItem;
-    panel.replaceChildren(Object.assign(document.createElement("div"), { className: "skeleton-row" }));
+    // The previous panel stays, dimmed, until this one arrives: no flash of an empty panel between tiles.
+    panel.setAttribute("aria-busy", "true");
     htmx.ajax("GET", detailsUrl(current), { target: panel, swap: "innerHTML" });
   }
 
   function syncState() {
+    part("details").removeAttribute("aria-busy");
     const state = part("details").querySelector("[data-viewer-state]");
     if (!state) return;
     // A panel that arrives after the viewer moved on belongs to another tile.
@@ -229,7 +231,12 @@
     render();
   }
 
+  // A shortcut acts on the tile shown, never on the panel of the previous one still waiting to be
+  // replaced, nor on a panel whose forms htmx has not wired up yet (they would post as plain forms).
   function action(name) {
+    const panel = part("details");
+    const state = panel.querySelector("[data-viewer-state]");
+    if (panel.hasAttribute("aria-busy") || !state || !current || state.dataset.asset !== current.dataset.viewerItem) return null;
     return part("details").querySelector('[data-viewer-action="' + name + '"]');
   }
 

@@ -55,6 +55,13 @@ def _shown(page):
     return page.locator(f"{VIEWER} [data-viewer-stage] img, {VIEWER} [data-viewer-stage] video")
 
 
+def _ready(page):
+    """The panel of the tile shown has arrived and settled (its shortcuts act only then)."""
+    panel = page.locator(f"{VIEWER} [data-viewer-details]")
+    expect(panel.locator("[data-viewer-state]")).to_have_count(1)
+    expect(panel).not_to_have_attribute("aria-busy", "true")
+
+
 def _url(asset_id):
     return Asset.objects.get(pk=asset_id).original_url
 
@@ -144,6 +151,7 @@ def test_it_stars_from_the_viewer_and_the_star_stays(owner_page, owner, pipeline
     star = page.locator(f'{VIEWER} [data-viewer-action="favorite"]')
     expect(star).to_have_attribute("aria-pressed", "false")
 
+    _ready(page)
     page.keyboard.press("f")
     expect(star).to_have_attribute("aria-pressed", "true")
     expect(tiles.first).to_have_attribute("data-favorite", "")
@@ -155,6 +163,7 @@ def test_it_stars_from_the_viewer_and_the_star_stays(owner_page, owner, pipeline
     expect(tiles.first).to_have_attribute("data-favorite", "")
     tiles.first.click()
     expect(page.locator(f'{VIEWER} [data-viewer-action="favorite"]')).to_have_attribute("aria-pressed", "true")
+    _ready(page)
     # And by clicking: off again.
     page.locator(f'{VIEWER} [data-viewer-action="favorite"]').click()
     expect(page.locator(f'{VIEWER} [data-viewer-action="favorite"]')).to_have_attribute("aria-pressed", "false")
@@ -204,6 +213,7 @@ def test_it_uses_an_image_as_source_of_a_new_pipeline(owner_page, owner, serial)
     _open(owner_page, "/library/")
     page.locator(f"#asset-{asset.id} a.open").click()
     expect(page.locator(f'{VIEWER} [data-viewer-action="source"]')).to_be_visible()
+    _ready(page)
     page.keyboard.press("s")
     expect(page).to_have_url(re.compile(rf"/pipelines/new\?assets={asset.id}$"))
     expect(page.locator(f'input[name=sources][value="{asset.id}"]')).to_be_checked()
@@ -255,6 +265,7 @@ def test_it_deletes_from_the_viewer_and_shows_the_next_one(owner_page, owner, se
     ids = _library_ids(page)
     page.locator(f"#asset-{ids[0]} a.open").click()
     expect(page.locator(f"{VIEWER} [data-viewer-state]")).to_have_attribute("data-asset", str(ids[0]))
+    _ready(page)
     page.once("dialog", lambda dialog: dialog.accept())
     page.keyboard.press("Delete")
     expect(page.locator(f"#asset-{ids[0]}")).to_have_count(0)
