@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from jobs.forms import is_plausible_id
 from jobs.models import Output, Step
 from library.models import Asset
 
@@ -38,6 +39,8 @@ class Details:
         `output_id` says which output the viewer was opened on (the same bytes may be
         the output of several pipelines); without it, the newest one that made the asset.
         """
+        if not is_plausible_id(asset_id):
+            raise Http404("No such asset.")  # past a bigint: PostgreSQL would refuse the query
         asset = get_object_or_404(owner.assets.only(*ASSET_FIELDS), pk=asset_id)
         output = None
         if output_id is not None or asset.source == Asset.Source.GENERATED:

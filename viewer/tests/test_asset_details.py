@@ -73,6 +73,7 @@ def test_it_is_a_404_for_someone_elses_asset_or_output(owner_client, owner, othe
     # My asset seen through their output: still nothing of theirs.
     assert owner_client.get(f"/assets/{output.asset_id}/?output={theirs.id}", **HX).status_code == 404
     assert owner_client.get("/assets/987654321/", **HX).status_code == 404
+    assert owner_client.get("/assets/99999999999999999999/", **HX).status_code == 404  # past a bigint
 
 
 def test_it_refuses_a_malformed_output_id(owner_client, output):

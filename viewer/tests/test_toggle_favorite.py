@@ -44,6 +44,7 @@ def test_it_shows_the_star_on_the_library_tile(owner_client, owner, django_captu
 def test_it_is_a_404_for_someone_elses_asset_and_changes_nothing(owner_client, other):
     theirs = make_asset(other)
     assert owner_client.post(f"/assets/{theirs.id}/favorite", **HX).status_code == 404
+    assert owner_client.post("/assets/99999999999999999999/favorite", **HX).status_code == 404
     assert not Asset.objects.get(pk=theirs.id).is_favorite
 
 
