@@ -19,7 +19,9 @@ def test_it_hides_an_asset_from_the_library_until_unhidden(owner_client, owner, 
 
     html = owner_client.get("/library/").content.decode()
     assert f'id="asset-{kept.id}"' in html and f'id="asset-{hidden.id}"' not in html
+    assert '<option value="only">Only hidden</option>' in html  # the filter that finds them again
     only = owner_client.get("/library/?hidden=only").content.decode()
+    assert '<option value="only" selected>Only hidden</option>' in only
     assert f'id="asset-{hidden.id}"' in only and f'id="asset-{kept.id}"' not in only
     assert f'id="asset-{hidden.id}"' in owner_client.get("/library/?hidden=include").content.decode()
     api = owner_client.get("/api/library/images").json()
