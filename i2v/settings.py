@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "imports",
     "prompts",
     "hooks",
+    "viewer",
     "csp",
     # Last, as its documentation asks: it wraps the login flow of the apps above.
     "axes",

@@ -905,7 +905,7 @@ class Output(models.Model):
     GRID_FIELDS = (
         "id", "position", "pipeline_id", "step_id", "step__kind", "step__order",
         "asset__id", "asset__kind", "asset__renditions", "asset__original", "asset__width", "asset__height",
-        "asset__mime", "asset__duration", "asset__prompt",
+        "asset__mime", "asset__duration", "asset__prompt", "asset__is_favorite", "asset__is_hidden",
     )  # fmt: skip
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

@@ -14,6 +14,7 @@ from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 from .catalog import needs_confirmation
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, TagForm, asset_ids
 from .models import Pipeline, Step
+from .recall import parse_output_id, recalled
 
 PAGE = "jobs/jobs_page.html"
 DETAIL = "jobs/pipeline_detail.html"
@@ -228,10 +229,15 @@ def _saved_template(request):
 @login_required
 @rate_limited("pipelines")
 def new_pipeline(request):
-    """The New pipeline page; ?assets=1,2,3 preselects sources (the Library's selection)."""
+    """The New pipeline page; ?assets=1,2,3 preselects sources (the Library's selection),
+    ?recall=<output id> fills it in to make that output again (the viewer's "Recall settings")."""
     if request.method == "GET":
         chosen = asset_ids(request.GET.get("assets", ""))
         initial = {"i2i_enabled": True, "mode": "auto", "template": _saved_template(request)}
+        recall_id = parse_output_id(request.GET.get("recall", ""))
+        if recall_id is not None:
+            initial, sources = recalled(request.user, recall_id)
+            chosen = list(dict.fromkeys(chosen + sources))
         form = NewPipelineForm(owner=request.user, initial=initial)
         return render(request, NEW, _new_context(request, form, chosen))
     form = NewPipelineForm(request.POST, owner=request.user)

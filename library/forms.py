@@ -17,13 +17,16 @@ class LibraryFilterForm(forms.Form):
     kind = forms.ChoiceField(choices=[("", "Images and videos"), *Asset.Kind.choices], required=False)
     source = forms.ChoiceField(choices=[("", "Uploaded and generated"), *Asset.Source.choices], required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *Asset.Status.choices], required=False)
+    hidden = forms.ChoiceField(
+        choices=[("", "Not hidden"), ("include", "Include hidden"), ("only", "Only hidden")], required=False
+    )
     q = forms.CharField(required=False, max_length=200, strip=True)
     date_from = forms.DateField(required=False)
     date_to = forms.DateField(required=False)
     cursor = forms.CharField(required=False, max_length=2000)
     page_size = forms.IntegerField(required=False, min_value=1, max_value=settings.PAGE_SIZE_MAX)
 
-    FILTERS = ("kind", "source", "status", "q", "date_from", "date_to")
+    FILTERS = ("kind", "source", "status", "hidden", "q", "date_from", "date_to")
 
     def __init__(self, data, default_page_size):
         super().__init__(data)

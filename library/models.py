@@ -45,9 +45,11 @@ def rendition(renditions, size):
 
 
 class AssetQuerySet(models.QuerySet):
-    def filtered(self, *, kind="", source="", status="", q="", date_from=None, date_to=None):
+    def filtered(self, *, kind="", source="", status="", q="", date_from=None, date_to=None, hidden=""):
         """The Library filters. Each maps onto an index named in Asset.Meta.indexes."""
-        qs = self
+        # Hidden assets are few: the default view filters them out while walking the same indexes;
+        # ?hidden=only has a small partial index of its own (asset_hidden_created).
+        qs = {"": self.filter(is_hidden=False), "include": self, "only": self.filter(is_hidden=True)}[hidden or ""]
         if kind:
             qs = qs.filter(kind=kind)
         if source:
@@ -198,7 +200,7 @@ class Asset(models.Model):
     # What a Library tile or an API list item shows; the list query loads nothing else.
     LIST_FIELDS = (
         "id", "owner_id", "kind", "source", "original", "filename", "mime", "width", "height",
-        "duration", "renditions", "processing_status", "last_error", "created_at",
+        "duration", "renditions", "processing_status", "last_error", "created_at", "is_favorite", "is_hidden",
     )  # fmt: skip
     PENDING = ("pending", "processing")
 
@@ -244,6 +246,9 @@ class Asset(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set from the viewer (viewer/): a star, and out of the Library's default view.
+    is_favorite = models.BooleanField(default=False, db_default=False)
+    is_hidden = models.BooleanField(default=False, db_default=False)
     # Where an imported original lives elsewhere (i2v kept URLs of fal's CDN or R2). While
     # `original` is empty the bytes are only there; a "fetch" ProcessingJob (library/remote.py)
     # stores them and fills sha256, mime and size. Kept afterwards to say where it came from.
@@ -274,12 +279,21 @@ class Asset(models.Model):
             # Library page filtered by processing status (pending and failed are the ones asked for):
             # owner=? AND processing_status=? ORDER BY created_at DESC, id DESC
             models.Index(fields=["owner", "processing_status", "-created_at", "-id"], name="asset_owner_status_created"),
+            # Hidden assets only (few, set from the viewer): owner=? AND is_hidden ORDER BY created_at DESC, id DESC
+            models.Index(
+                fields=["owner", "-created_at", "-id"], name="asset_hidden_created", condition=models.Q(is_hidden=True)
+            ),
             # (The date range uses asset_owner_created; ?q= uses a trigram index on
             # search_text, PostgreSQL only, in migration 0003.)
         ]
 
     def __str__(self):
         return self.filename or (self.sha256 or "")[:12]
+
+    def toggle(self, field):
+        """Flip is_favorite or is_hidden (the save's signal invalidates the owner's lists)."""
+        setattr(self, field, not getattr(self, field))
+        self.save(update_fields=[field])
 
     @property
     def is_remote(self):

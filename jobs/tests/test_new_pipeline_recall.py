@@ -1,0 +1,49 @@
+"""GET /pipelines/new?recall=<output id>: the viewer's "Recall settings"."""
+
+import pytest
+
+from jobs.tests.conftest import make_source
+from viewer.tests.factories import make_output
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_fills_in_the_prompt_model_settings_and_source_of_the_output(owner_client, owner):
+    source = make_source(owner)
+    output = make_output(owner, source, prompt="a red fox in snow")
+    html = owner_client.get(f"/pipelines/new?recall={output.id}").content.decode()
+    assert '<textarea name="prompts" rows="5" required>a red fox in snow</textarea>' in html
+    assert '<option value="local-i2i" selected>' in html
+    assert '<option value="1:1" selected>' in html and '<option value="draft" selected>' in html
+    assert 'name="images_per_prompt" min="1" max="4" value="2"' in html
+    assert 'name="i2i_negative_prompt" maxlength="1000" value="blurry"' in html
+    assert '<input type="checkbox" name="i2i_enabled" checked>' in html
+    assert '<input type="checkbox" name="i2v_enabled">' in html
+    assert 'value="checkpoint" checked' in html
+    assert f'name="sources" value="{source.id}" checked' in html
+
+
+def test_it_also_ticks_the_assets_asked_for(owner_client, owner):
+    output, extra = make_output(owner, make_source(owner)), make_source(owner)
+    html = owner_client.get(f"/pipelines/new?recall={output.id}&assets={extra.id}").content.decode()
+    assert f'name="sources" value="{extra.id}" checked' in html
+
+
+def test_it_escapes_the_recalled_prompt(owner_client, owner):
+    output = make_output(owner, make_source(owner), prompt="</textarea><script>alert(1)</script>")
+    html = owner_client.get(f"/pipelines/new?recall={output.id}").content.decode()
+    assert "<script>alert(1)" not in html and "&lt;/textarea&gt;&lt;script&gt;" in html
+
+
+def test_it_is_a_404_for_someone_elses_output_or_a_malformed_id(owner_client, other):
+    theirs = make_output(other, make_source(other))
+    for value in (theirs.id, "abc", "0", "99999999999999999999999"):
+        assert owner_client.get(f"/pipelines/new?recall={value}").status_code == 404, value
+
+
+def test_it_adds_two_queries_to_the_page(owner_client, owner, django_assert_num_queries):
+    output = make_output(owner, make_source(owner))
+    with django_assert_num_queries(2):  # the user, the recent images
+        owner_client.get("/pipelines/new")
+    with django_assert_num_queries(4):  # and the output with its step and pipeline, and the chosen source
+        owner_client.get(f"/pipelines/new?recall={output.id}")

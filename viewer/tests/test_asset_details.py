@@ -1,0 +1,108 @@
+"""GET /assets/<id>/: the viewer's details panel (HX-Request) or the asset's page of its own."""
+
+import pytest
+
+from conftest import make_asset
+from jobs.tests.conftest import make_source
+from viewer.tests.factories import make_output
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def source(owner):
+    return make_source(owner)
+
+
+@pytest.fixture
+def output(owner, source):
+    return make_output(owner, source)
+
+
+def test_it_tells_what_made_a_generated_asset(owner_client, output, source):
+    response = owner_client.get(f"/assets/{output.asset_id}/?output={output.id}", **HX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" not in html  # the panel only
+    assert 'data-testid="viewer-prompt">a red fox<' in html
+    assert "Local preview (image)" in html and "local-i2i" in html
+    assert 'data-testid="viewer-seed">7<' in html
+    assert "$0.037" in html or "$0.038" in html
+    assert "Aspect ratio</dt><dd>1:1" in html and "Negative prompt</dt><dd>blurry" in html
+    assert f'href="/jobs/{output.pipeline_id}/">Foxes</a>' in html
+    assert f'href="/assets/{source.id}/"' in html  # the source, with a link
+    assert f'href="/pipelines/new?assets={output.asset_id}"' in html  # use as source
+    assert f'href="/pipelines/new?recall={output.id}"' in html  # recall settings
+    assert 'data-prompt="a red fox"' in html  # copy prompt
+    assert f'hx-post="/assets/{output.asset_id}/favorite?output={output.id}"' in html
+
+
+def test_it_finds_the_output_of_a_generated_asset_without_being_told(owner_client, output):
+    html = owner_client.get(f"/assets/{output.asset_id}/", **HX).content.decode()
+    assert f"?recall={output.id}" in html and 'data-testid="viewer-seed">7<' in html
+
+
+def test_it_shows_an_upload_without_generation_details(owner_client, source):
+    html = owner_client.get(f"/assets/{source.id}/", **HX).content.decode()
+    assert "viewer-model" not in html and "recall=" not in html
+    assert f"?assets={source.id}" in html and "image/png" in html
+
+
+def test_it_is_a_page_of_its_own_without_htmx(owner_client, output):
+    response = owner_client.get(f"/assets/{output.asset_id}/?output={output.id}")
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" in html
+    assert f'<img src="{output.asset.original_url}"' in html
+    assert 'data-testid="viewer-prompt"' in html
+
+
+def test_it_escapes_html_in_prompts(owner_client, owner, source):
+    hostile = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+    output = make_output(owner, source, prompt=hostile)
+    html = owner_client.get(f"/assets/{output.asset_id}/", **HX).content.decode()
+    assert "<script>alert(1)" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in html
+
+
+def test_it_is_a_404_for_someone_elses_asset_or_output(owner_client, owner, other, output):
+    theirs = make_output(other, make_source(other))
+    assert owner_client.get(f"/assets/{theirs.asset_id}/", **HX).status_code == 404
+    assert owner_client.get(f"/assets/{theirs.asset_id}/?output={theirs.id}", **HX).status_code == 404
+    # My asset seen through their output: still nothing of theirs.
+    assert owner_client.get(f"/assets/{output.asset_id}/?output={theirs.id}", **HX).status_code == 404
+    assert owner_client.get("/assets/987654321/", **HX).status_code == 404
+    assert owner_client.get("/assets/99999999999999999999/", **HX).status_code == 404  # past a bigint
+
+
+def test_it_refuses_a_malformed_output_id(owner_client, output):
+    for bad in ("abc", "-1", "0", "99999999999999999999", "1e3"):
+        response = owner_client.get(f"/assets/{output.asset_id}/?output={bad}", **HX)
+        assert response.status_code == 400, bad
+        assert b"whole number" in response.content
+
+
+def test_it_says_when_the_source_is_gone(owner_client, owner, output, source):
+    owner.assets.filter(pk=source.pk).delete_in_bulk()
+    html = owner_client.get(f"/assets/{output.asset_id}/", **HX).content.decode()
+    assert f"#{source.id}, no longer in the library" in html
+
+
+def test_it_requires_login(client, output):
+    response = client.get(f"/assets/{output.asset_id}/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_it_answers_in_a_fixed_number_of_queries(owner_client, owner, output, source, django_assert_num_queries):
+    # The user (sessions are in the cache), then: the asset, its output with step and pipeline, its source.
+    with django_assert_num_queries(4):
+        assert owner_client.get(f"/assets/{output.asset_id}/?output={output.id}", **HX).status_code == 200
+    with django_assert_num_queries(4):
+        assert owner_client.get(f"/assets/{output.asset_id}/", **HX).status_code == 200
+    # An upload has no output to look for.
+    with django_assert_num_queries(2):
+        assert owner_client.get(f"/assets/{source.id}/", **HX).status_code == 200
+    orphan = make_asset(owner)  # generated, by no output that is left: looked for, not found
+    with django_assert_num_queries(3):
+        assert owner_client.get(f"/assets/{orphan.id}/", **HX).status_code == 200

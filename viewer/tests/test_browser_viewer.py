@@ -1,0 +1,337 @@
+"""The viewer in a real browser (static/js/viewer.js): opened from the Library and
+from a Jobs expansion, moved with the keyboard, starring, deleting, comparing,
+"use as source", "recall settings", the shortcuts, videos that seek, and the
+asset page that stands in for it without JavaScript.
+
+Each test is one flow a user goes through; every one ends with no console errors.
+"""
+
+import hashlib
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.test import RequestFactory
+from PIL import Image
+from playwright.sync_api import expect
+
+from conftest import make_asset
+from i2v.tests.test_browser_csp import RECORD_VIOLATIONS
+from jobs.tests.conftest import make_source
+from library.media import original_name, serve
+from library.models import Asset
+from library.tests import files
+from viewer.tests.factories import make_output
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+VIEWER = "dialog.viewer"
+
+
+def write_originals(user):
+    """Make the originals of `user`'s assets real files (test assets only name them)."""
+    root = Path(settings.MEDIA_ROOT)
+    for name in Asset.objects.filter(owner=user, kind="image").values_list("original", flat=True):
+        path = root / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            colour = tuple(hashlib.sha256(name.encode()).digest()[:3])
+            Image.new("RGB", (640, 480), colour).save(path, "JPEG", quality=70)
+
+
+def _open(live, path):
+    write_originals(live.user)
+    live.goto(path)
+
+
+def _library_ids(page):
+    return page.locator("#grid [data-viewer-item]").evaluate_all("els => els.map(e => Number(e.dataset.viewerItem))")
+
+
+def _shown(page):
+    """The original the viewer shows."""
+    return page.locator(f"{VIEWER} [data-viewer-stage] img, {VIEWER} [data-viewer-stage] video")
+
+
+def _ready(page):
+    """The panel of the tile shown has arrived and settled (its shortcuts act only then)."""
+    panel = page.locator(f"{VIEWER} [data-viewer-details]")
+    expect(panel.locator("[data-viewer-state]")).to_have_count(1)
+    expect(panel).not_to_have_attribute("aria-busy", "true")
+
+
+def _url(asset_id):
+    return Asset.objects.get(pk=asset_id).original_url
+
+
+@pytest.fixture
+def pipeline_outputs(owner):
+    """A pipeline with two image outputs made from one source, as the engine records them."""
+    source = make_source(owner)
+    first = make_output(owner, source, prompt="a red fox", seed=7, position=0)
+    second = make_output(owner, source, prompt="a red fox", seed=8, position=1, pipeline=first.pipeline)
+    return first, second
+
+
+def _expand(page, pipeline):
+    page.locator(f"#row-{pipeline.id} button.x").click()
+    tiles = page.locator(f"#row-{pipeline.id} + tr.detail [data-viewer-item]")
+    expect(tiles).to_have_count(2)
+    return tiles
+
+
+def test_it_opens_from_the_library_and_moves_with_the_keyboard(owner_page, owner, serial):
+    for _ in range(3):
+        make_asset(owner)
+    page = owner_page.page
+    page.add_init_script(RECORD_VIOLATIONS)  # the viewer under the Content-Security-Policy
+    _open(owner_page, "/library/")
+    ids = _library_ids(page)
+    assert len(ids) == 3
+    with serial:
+        urls = [_url(i) for i in ids]
+
+    page.locator(f"#asset-{ids[0]} a.open").click()
+    viewer = page.locator(VIEWER)
+    expect(viewer).to_be_visible()
+    expect(_shown(page)).to_have_attribute("src", urls[0])
+    expect(viewer.locator("[data-viewer-position]")).to_have_text("1 of 3")
+    expect(viewer.locator("[data-viewer-state]")).to_have_attribute("data-asset", str(ids[0]))
+    assert len(page.context.pages) == 1  # no tab opened on the original
+
+    page.keyboard.press("ArrowRight")
+    expect(_shown(page)).to_have_attribute("src", urls[1])
+    expect(viewer.locator("[data-viewer-state]")).to_have_attribute("data-asset", str(ids[1]))
+    page.keyboard.press("ArrowRight")
+    expect(_shown(page)).to_have_attribute("src", urls[2])
+    page.keyboard.press("ArrowRight")  # the last one stays
+    expect(viewer.locator("[data-viewer-position]")).to_have_text("3 of 3")
+    page.keyboard.press("ArrowLeft")
+    expect(_shown(page)).to_have_attribute("src", urls[1])
+    page.screenshot(path="/tmp/viewer_library.png")
+
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+    # The tile was not selected by opening it.
+    expect(page.locator("#selection")).to_be_hidden()
+    assert page.evaluate("window.__violations") == []
+    owner_page.assert_no_console_errors()
+
+
+def test_it_opens_from_a_jobs_expansion_with_the_generation_details(owner_page, owner, pipeline_outputs):
+    first, second = pipeline_outputs
+    page = owner_page.page
+    _open(owner_page, "/jobs/")
+    tiles = _expand(page, first.pipeline)
+
+    tiles.nth(1).click()
+    viewer = page.locator(VIEWER)
+    expect(viewer).to_be_visible()
+    expect(viewer.get_by_test_id("viewer-seed")).to_have_text("8")
+    expect(viewer.get_by_test_id("viewer-prompt")).to_have_text("a red fox")
+    expect(viewer.get_by_test_id("viewer-model")).to_contain_text("Local preview (image)")
+    expect(viewer.get_by_test_id("viewer-cost")).to_contain_text("$0.03")
+    expect(viewer.get_by_test_id("viewer-source").locator("a")).to_have_attribute("href", re.compile(r"^/assets/\d+/$"))
+    page.keyboard.press("ArrowLeft")
+    expect(viewer.get_by_test_id("viewer-seed")).to_have_text("7")
+    expect(_shown(page)).to_have_attribute("src", first.asset.original_url)
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+    owner_page.assert_no_console_errors()
+
+
+def test_it_stars_from_the_viewer_and_the_star_stays(owner_page, owner, pipeline_outputs, serial):
+    first, _ = pipeline_outputs
+    page = owner_page.page
+    _open(owner_page, "/jobs/")
+    tiles = _expand(page, first.pipeline)
+    tiles.first.click()
+    star = page.locator(f'{VIEWER} [data-viewer-action="favorite"]')
+    expect(star).to_have_attribute("aria-pressed", "false")
+
+    _ready(page)
+    page.keyboard.press("f")
+    expect(star).to_have_attribute("aria-pressed", "true")
+    expect(tiles.first).to_have_attribute("data-favorite", "")
+    with serial:
+        assert Asset.objects.get(pk=first.asset_id).is_favorite
+
+    page.reload()
+    tiles = _expand(page, first.pipeline)
+    expect(tiles.first).to_have_attribute("data-favorite", "")
+    tiles.first.click()
+    expect(page.locator(f'{VIEWER} [data-viewer-action="favorite"]')).to_have_attribute("aria-pressed", "true")
+    _ready(page)
+    # And by clicking: off again.
+    page.locator(f'{VIEWER} [data-viewer-action="favorite"]').click()
+    expect(page.locator(f'{VIEWER} [data-viewer-action="favorite"]')).to_have_attribute("aria-pressed", "false")
+    with serial:
+        assert not Asset.objects.get(pk=first.asset_id).is_favorite
+    owner_page.assert_no_console_errors()
+
+
+def test_it_compares_two_outputs_with_a_slider(owner_page, owner, pipeline_outputs):
+    first, second = pipeline_outputs
+    page = owner_page.page
+    _open(owner_page, "/jobs/")
+    _expand(page, first.pipeline).first.click()
+
+    page.keyboard.press("c")
+    compare = page.locator(f"{VIEWER} [data-viewer-compare]")
+    expect(compare).to_be_visible()
+    expect(compare.locator("img")).to_have_count(2)
+    expect(compare.locator("[data-viewer-a] img")).to_have_attribute("src", first.asset.original_url)
+    expect(compare.locator("[data-viewer-b] img")).to_have_attribute("src", second.asset.original_url)
+    b = compare.locator("[data-viewer-b]")
+    assert "50%" in b.evaluate("el => getComputedStyle(el).clipPath")
+
+    compare.locator("[data-viewer-split]").fill("30")
+    expect(b).to_have_css("clip-path", re.compile(r"inset\(0(px)? 0(px)? 0(px)? 30%\)"))
+    box = compare.locator("[data-viewer-frame]").bounding_box()
+    page.screenshot(path="/tmp/viewer_compare.png")
+    # B lies over A, clipped left of the split: left of 30% of the width one sees (and points at) A, right of it B.
+    at = "([x, y]) => document.elementFromPoint(x, y).closest('[data-viewer-a], [data-viewer-b]').className"
+    y = box["y"] + box["height"] / 2
+    assert page.evaluate(at, [box["x"] + box["width"] * 0.2, y]) == "viewer-a"
+    assert page.evaluate(at, [box["x"] + box["width"] * 0.4, y]) == "viewer-b"
+    compare.locator("[data-viewer-split]").fill("50")
+    assert page.evaluate(at, [box["x"] + box["width"] * 0.4, y]) == "viewer-a"
+
+    page.keyboard.press("Escape")  # leaves compare, keeps the viewer
+    expect(compare).to_be_hidden()
+    expect(_shown(page)).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator(VIEWER)).to_be_hidden()
+    owner_page.assert_no_console_errors()
+
+
+def test_it_uses_an_image_as_source_of_a_new_pipeline(owner_page, owner, serial):
+    asset = make_source(owner)
+    page = owner_page.page
+    _open(owner_page, "/library/")
+    page.locator(f"#asset-{asset.id} a.open").click()
+    expect(page.locator(f'{VIEWER} [data-viewer-action="source"]')).to_be_visible()
+    _ready(page)
+    page.keyboard.press("s")
+    expect(page).to_have_url(re.compile(rf"/pipelines/new\?assets={asset.id}$"))
+    expect(page.locator(f'input[name=sources][value="{asset.id}"]')).to_be_checked()
+    owner_page.assert_no_console_errors()
+
+
+def test_it_recalls_the_settings_of_an_output(owner_page, owner, pipeline_outputs):
+    first, _ = pipeline_outputs
+    page = owner_page.page
+    _open(owner_page, "/jobs/")
+    _expand(page, first.pipeline).first.click()
+    page.locator(f'{VIEWER} [data-viewer-action="recall"]').click()
+    expect(page).to_have_url(re.compile(rf"/pipelines/new\?recall={first.id}$"))
+    expect(page.locator("textarea[name=prompts]")).to_have_value("a red fox")
+    expect(page.locator("select[name=i2i_model]")).to_have_value("local-i2i")
+    expect(page.locator("select[name=aspect_ratio]")).to_have_value("1:1")
+    expect(page.locator("input[name=images_per_prompt]")).to_have_value("2")
+    expect(page.locator(f'input[name=sources][value="{first.step.inputs["asset_id"]}"]')).to_be_checked()
+    owner_page.assert_no_console_errors()
+
+
+def test_it_lists_the_shortcuts_on_question_mark(owner_page, owner):
+    make_asset(owner)
+    page = owner_page.page
+    _open(owner_page, "/library/")
+    page.locator("#grid .asset").first.dblclick()
+    viewer = page.locator(VIEWER)
+    expect(viewer).to_be_visible()
+    shortcuts = viewer.locator("[data-viewer-shortcuts]")
+    expect(shortcuts).to_be_hidden()
+
+    page.keyboard.press("?")
+    expect(shortcuts).to_be_visible()
+    expect(shortcuts.locator("kbd")).to_contain_text(["← →", "Esc", "f", "h", "Delete", "y", "s", "r", "c", "o", "i", "?"])
+    expect(shortcuts).to_contain_text("compare")
+    page.keyboard.press("Escape")  # closes the list first
+    expect(shortcuts).to_be_hidden()
+    expect(viewer).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+    owner_page.assert_no_console_errors()
+
+
+def test_it_deletes_from_the_viewer_and_shows_the_next_one(owner_page, owner, serial):
+    for _ in range(2):
+        make_asset(owner)
+    page = owner_page.page
+    _open(owner_page, "/library/")
+    ids = _library_ids(page)
+    page.locator(f"#asset-{ids[0]} a.open").click()
+    expect(page.locator(f"{VIEWER} [data-viewer-state]")).to_have_attribute("data-asset", str(ids[0]))
+    _ready(page)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("Delete")
+    expect(page.locator(f"#asset-{ids[0]}")).to_have_count(0)
+    expect(page.locator(f"{VIEWER} [data-viewer-state]")).to_have_attribute("data-asset", str(ids[1]))
+    expect(page.locator(f"{VIEWER} [data-viewer-status]")).to_have_text("Deleted 1 asset.")
+    with serial:
+        assert not Asset.objects.filter(pk=ids[0]).exists()
+    owner_page.assert_no_console_errors()
+
+
+def test_it_plays_a_video_and_seeks_in_it(owner_page, owner):
+    data = files.video(fmt="webm", codec="libvpx", size=(64, 48), frames=30)
+    sha = hashlib.sha256(data).hexdigest()
+    name = original_name(owner.id, sha, "webm")
+    path = Path(settings.MEDIA_ROOT) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    asset = Asset.objects.create(
+        owner=owner, kind="video", source="upload", sha256=sha, original=name, mime="video/webm", filename="clip.webm",
+        width=64, height=48, duration=3.0, bytes=len(data), processing_status="complete",
+    )  # fmt: skip
+    # The test server answers /media/ itself (Django's live server serves MEDIA_ROOT, without
+    # Range) before the app's media view would; the video's requests go to what that view
+    # answers with once it has authorised them (library/media.py serve, test_media.py checks the rest).
+    answered = []
+
+    def through_the_media_view(route):
+        headers = {"HTTP_RANGE": route.request.headers["range"]} if "range" in route.request.headers else {}
+        response = serve(RequestFactory().get(urlsplit(route.request.url).path, **headers), name)
+        answered.append((headers.get("HTTP_RANGE"), response.status_code))
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        route.fulfill(status=response.status_code, headers=dict(response.items()), body=body)
+
+    page = owner_page.page
+    page.route(re.compile(r".*\.webm$"), through_the_media_view)
+    _open(owner_page, "/library/")
+    page.locator(f"#asset-{asset.id} a.open").click()
+    video = page.locator(f"{VIEWER} [data-viewer-stage] video")
+    expect(video).to_have_attribute("controls", "")
+    video.evaluate("v => new Promise((done) => v.readyState >= 1 ? done() : v.addEventListener('loadedmetadata', done, { once: true }))")
+    assert video.evaluate("v => v.seekable.length && v.seekable.end(0)") >= 2.9
+    seeked = video.evaluate(
+        "v => new Promise((done) => { v.pause(); v.addEventListener('seeked', () => done(v.currentTime), { once: true }); v.currentTime = 2; })"
+    )
+    assert 1.9 <= seeked <= 2.1
+    assert ("bytes=0-", 206) in answered  # the media view answered the player's Range request
+    owner_page.assert_no_console_errors()
+
+
+def test_it_works_without_javascript_through_the_asset_page(browser, live_server, client, owner, pipeline_outputs, serial):
+    first, _ = pipeline_outputs
+    write_originals(owner)
+    client.force_login(owner)
+    context = browser.new_context(java_script_enabled=False)
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/jobs/{first.pipeline_id}/")
+        tile = page.locator(f'[data-viewer-item="{first.asset_id}"]')
+        expect(tile).to_have_attribute("href", first.asset.original_url)  # the link still opens the original
+        page.goto(f"{live_server.url}/assets/{first.asset_id}/?output={first.id}")
+        expect(page.get_by_test_id("viewer-seed")).to_have_text("7")
+        page.locator('[data-viewer-action="favorite"]').click()  # a plain form post, then back to the page
+        expect(page.locator('[data-viewer-action="favorite"]')).to_have_attribute("aria-pressed", "true")
+        expect(page).to_have_url(re.compile(rf"/assets/{first.asset_id}/\?output={first.id}$"))
+        with serial:
+            assert Asset.objects.get(pk=first.asset_id).is_favorite
+    finally:
+        context.close()
