@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("library.urls")),
     path("", include("media_processing.urls")),
+    path("", include("downloads.urls")),
 ]
 # Every media file is served through the app, which checks its owner (library/views.py).
 urlpatterns.append(re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<name>.+)$", media, name="media"))
