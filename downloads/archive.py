@@ -42,7 +42,7 @@ OUTPUT_FIELDS = (
     "asset__id", "asset__kind", "asset__source", "asset__original", "asset__filename", "asset__prompt",
     "asset__bytes", "asset__sha256", "asset__created_at",
 )  # fmt: skip
-ASSET_FIELDS = ("id", "kind", "source", "original", "filename", "prompt", "bytes", "sha256", "created_at")
+ASSET_FIELDS = ("id", "owner_id", "kind", "source", "original", "filename", "prompt", "bytes", "sha256", "created_at")
 
 
 class SelectionRefused(Exception):

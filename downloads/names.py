@@ -47,7 +47,8 @@ def output_name(position, prompt, model, seed, ext):
 
 def library_name(filename, fallback, ext):
     """A Library item under its original name, with its stored file's real extension."""
-    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+    base = re.split(r"[\\/]", filename)[-1]  # a browser may have sent a path
+    stem = base.rsplit(".", 1)[0] if "." in base.strip(".") else base
     stem = safe(stem) or fallback
     if stem.lower() in _RESERVED:
         stem = f"{stem}-file"
