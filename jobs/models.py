@@ -22,6 +22,7 @@ from i2v.lib.pagination import Ordering, paginate, pagination_json
 from i2v.lib.ratelimit import QuotaExceeded
 from i2v.lib.workqueue import Ref, Superseded, WorkItem, WorkQueueQuerySet, WorkSpec
 from library.models import Asset
+from library.parameters import format_text
 
 from .catalog import bill, provider_of
 from .listing import PipelineListQuerySet, PipelineRow
@@ -832,6 +833,17 @@ class Step(WorkItem):
             error=f"Outcome unknown: {request.provider} may have run it; retrying may cost {request.cost or self.cost_estimate} again.",
         )  # fmt: skip
 
+    def parameters_text(self, file):
+        """How `file` was made, in the A1111 text that goes inside it (library/parameters.py)."""
+        config = self.config if isinstance(self.config, dict) else {}
+        size = f"{file.width}x{file.height}" if file.width and file.height else None
+        settings = {
+            "Steps": config.get("steps"), "CFG scale": config.get("guidance_scale"), "Seed": config.get("seed"),
+            "Size": size, "Model": self.model_name, "Aspect ratio": config.get("aspect_ratio"),
+            "Quality": config.get("quality"), "Generator": "i2v",
+        }  # fmt: skip
+        return format_text(self.prompt, settings, config.get("negative_prompt") or "")
+
     def finish(self, files, request):
         """Store the files as assets with outputs, record the request as stored and mark
         the step completed, all or nothing; False if the step stopped being ours."""
@@ -839,7 +851,7 @@ class Step(WorkItem):
             if not self.complete(progress=100, queue_position=None, progress_note=""):
                 return False
             for file in files:
-                asset = Asset.objects.store_generated(self.owner_id, file, self.prompt)
+                asset = Asset.objects.store_generated(self.owner_id, file, self.prompt, self.parameters_text(file))
                 Output.objects.create(
                     owner_id=self.owner_id, step=self, pipeline_id=self.pipeline_id, asset=asset, position=self.order
                 )
