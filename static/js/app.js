@@ -104,6 +104,8 @@
     bar.hidden = count === 0;
     const label = bar.querySelector("[data-bulk-count]");
     if (label) label.textContent = count + " selected";
+    const download = bar.querySelector("[data-bulk-download]");
+    if (download) download.href = "/downloads/zip?pipelines=" + selected().map((box) => box.value).join(",");
   }
   document.addEventListener("change", (event) => {
     if (event.target.matches("[data-select-all]")) {
