@@ -5,7 +5,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_GET, require_safe
 
 from jobs.models import Output
 from library.media import serve
@@ -21,7 +21,7 @@ def _refused(request, status, message):
     return render(request, "downloads/refused.html", {"message": message, "back": back}, status=status)
 
 
-@require_safe
+@require_GET  # not HEAD: it would build a zip to send nothing of it
 @login_required
 def archive(request):
     """GET /downloads/zip?outputs=1,2&pipelines=3&assets=4: one zip, streamed as it is made.

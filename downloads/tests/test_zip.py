@@ -157,3 +157,9 @@ def test_it_keeps_an_unfetched_import_in_the_manifest(owner_client, owner):
     archive = open_zip(owner_client.get(URL, {"assets": remote.id}))
     rows, _ = manifest(archive)
     assert rows[0]["error"].startswith("not fetched yet")
+
+
+def test_it_answers_get_only(owner_client, owner, stored_pipeline):
+    p = stored_pipeline(owner, outputs=1)
+    assert owner_client.head(URL, {"pipelines": p.id}).status_code == 405
+    assert owner_client.post(URL, {"pipelines": p.id}).status_code == 405
