@@ -112,7 +112,8 @@ SCHEMAS = {
     "Output": {"type": "object", "required": ["id", "position", "asset_id", "kind"], "properties": {
         "id": {"type": "integer"}, "position": {"type": "integer"}, "step_id": NULLABLE_INT,
         "asset_id": {"type": "integer"}, "kind": {"type": "string"}, "width": NULLABLE_INT, "height": NULLABLE_INT,
-        "thumbnail_url": NULLABLE_STRING, "poster_url": NULLABLE_STRING, "original_url": NULLABLE_STRING}},
+        "thumbnail_url": NULLABLE_STRING, "poster_url": NULLABLE_STRING, "original_url": NULLABLE_STRING,
+        "download_url": NULLABLE_STRING, "details_url": {"type": "string"}}},
     "PipelineDetail": {
         "type": "object", "required": ["id", "name", "status", "mode", "steps", "outputs", "outputs_pagination"],
         "properties": {

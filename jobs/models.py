@@ -14,6 +14,7 @@ from django.core.validators import RegexValidator
 from django.db import models, transaction
 from django.db.models import Count, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
 from i2v.lib.bulk import delete_rows
@@ -896,6 +897,9 @@ class Output(models.Model):
             "thumbnail_url": thumb["url"] if thumb else None,
             "poster_url": thumb["url"] if thumb and asset.kind == "video" else None,
             "original_url": asset.original_url,
+            # The file under its descriptive name, and what a viewer shows beside it (docs/api.md).
+            "download_url": reverse("downloads:output", args=[self.id]) if asset.original else None,
+            "details_url": reverse("library:api_details", args=[asset.id]),
         }
 
 
