@@ -5,7 +5,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from jobs.models import Output
 from library.media import serve
@@ -21,15 +21,18 @@ def _refused(request, status, message):
     return render(request, "downloads/refused.html", {"message": message, "back": back}, status=status)
 
 
-@require_GET  # not HEAD: it would build a zip to send nothing of it
+# Not HEAD: it would build a zip to send nothing of it.
+@require_http_methods(["GET", "POST"])
 @login_required
 def archive(request):
     """GET /downloads/zip?outputs=1,2&pipelines=3&assets=4: one zip, streamed as it is made.
 
-    The selection is checked (and sized) before the first byte; someone else's
-    ids are left out, and a selection of nothing of the user's is a 404.
+    The pages POST the same fields (a selection of hundreds of ids is longer
+    than a request line may be). The selection is checked (and sized) before
+    the first byte; someone else's ids are left out, and a selection of
+    nothing of the user's is a 404.
     """
-    form = SelectionForm(request.GET)
+    form = SelectionForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         return _refused(request, form.status, form.first_error())
     selection = Selection(request.user, **form.cleaned_data)

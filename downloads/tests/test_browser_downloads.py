@@ -34,10 +34,13 @@ def test_it_zips_the_outputs_picked_in_an_expanded_row(owner_page, owner, stored
     page.locator(f"#row-{p.id} button.x").click()
     grid = page.locator(f"#dl-{p.id} ~ .grid")
     expect(grid.locator(".tile-box")).to_have_count(3)
+    picked = page.locator(f"#dl-{p.id} [data-download-picked]")
+    expect(picked).to_be_disabled()
     grid.locator(f'.tile-box[data-output="{outputs[0].id}"] input.pick').check()
+    expect(picked).to_be_enabled()
     grid.locator(f'.tile-box[data-output="{outputs[2].id}"] input.pick').check()
     with page.expect_download() as info:
-        page.locator(f"#dl-{p.id} [data-download-picked]").click()
+        picked.click()
     download = info.value
     assert download.suggested_filename.startswith("i2v-") and download.suggested_filename.endswith(".zip")
     archive = opened(download)
@@ -70,6 +73,8 @@ def test_it_zips_the_pipelines_selected_in_the_bulk_bar(owner_page, owner, store
     with page.expect_download() as info:
         bar.locator("[data-bulk-download]").click()
     names = opened(info.value).namelist()
+    assert owner_page.count("/downloads/zip", "POST") == 1  # ids in the body, not the request line
+    expect(page).to_have_url(owner_page.url("/jobs/"))
     assert sorted({n.split("/")[0] for n in names}) == [f"first-{first.id}", "manifest.csv", "manifest.json", f"second-{second.id}"]
     assert len(names) == 5
 

@@ -159,7 +159,20 @@ def test_it_keeps_an_unfetched_import_in_the_manifest(owner_client, owner):
     assert rows[0]["error"].startswith("not fetched yet")
 
 
-def test_it_answers_get_only(owner_client, owner, stored_pipeline):
+def test_it_takes_a_long_selection_as_a_post(owner_client, owner, stored_pipeline):
+    p = stored_pipeline(owner, outputs=2)
+    ids = [o.id for o in p.outputs.all()] + list(range(10_000_000, 10_000_900))  # far past a request line's length
+    archive = open_zip(owner_client.post(URL, {"outputs": ids}))
+    assert len(archive.namelist()) == 4
+
+
+def test_it_needs_the_csrf_token_on_a_post(client, owner, stored_pipeline):
+    p = stored_pipeline(owner, outputs=1)
+    strict = type(client)(enforce_csrf_checks=True)
+    strict.force_login(owner)
+    assert strict.post(URL, {"pipelines": p.id}).status_code == 403
+
+
+def test_it_answers_no_head(owner_client, owner, stored_pipeline):
     p = stored_pipeline(owner, outputs=1)
     assert owner_client.head(URL, {"pipelines": p.id}).status_code == 405
-    assert owner_client.post(URL, {"pipelines": p.id}).status_code == 405
