@@ -126,7 +126,8 @@ def _png_with(data, text):
         chunk = _png_chunk(b"iTXt", KEY.encode() + b"\x00\x00\x00\x00\x00" + text.encode())
     # Before the first IDAT, where readers (Pillow among them) find it without decoding the picture.
     at = data.index(b"IDAT") - 4
-    return data[:at] + chunk + data[at:]
+    view = memoryview(data)  # one copy of a large file, not three
+    return b"".join((view[:at], chunk, view[at:]))
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -156,16 +157,17 @@ def _jpeg_with(data, text):
         at += 2 + struct.unpack(">H", data[4:6])[0]
     if data[at : at + 1] != b"\xff" or len(data) < at + 4:
         raise ValueError("a JPEG cut short")
-    return data[:at] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + data[at:]
+    view = memoryview(data)
+    return b"".join((view[:at], b"\xff\xe1", struct.pack(">H", len(body) + 2), body, view[at:]))
 
 
 def _riff_chunks(data):
     if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         raise ValueError("not a WebP")
-    at, chunks = 12, []
+    at, chunks, view = 12, [], memoryview(data)
     while at + 8 <= len(data):
-        kind, size = data[at : at + 4], struct.unpack("<I", data[at + 4 : at + 8])[0]
-        chunks.append((kind, data[at + 8 : at + 8 + size]))
+        kind, size = bytes(view[at : at + 4]), struct.unpack("<I", view[at + 4 : at + 8])[0]
+        chunks.append((kind, view[at + 8 : at + 8 + size]))
         at += 8 + size + (size & 1)
     return chunks
 
@@ -180,10 +182,11 @@ def _webp_with(data, text):
         header += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
         chunks.insert(0, (b"VP8X", header))
     flags = chunks[0][1][0] | 0x04  # the XMP flag
-    chunks[0] = (b"VP8X", bytes([flags]) + chunks[0][1][1:])
+    chunks[0] = (b"VP8X", bytes([flags]) + bytes(chunks[0][1][1:]))
     chunks.append((b"XMP ", xmp_packet(text)))
-    body = b"WEBP" + b"".join(k + struct.pack("<I", len(c)) + c + (b"\x00" if len(c) & 1 else b"") for k, c in chunks)
-    return b"RIFF" + struct.pack("<I", len(body)) + body
+    parts = [part for kind, c in chunks for part in (kind, struct.pack("<I", len(c)), c, b"\x00" * (len(c) & 1))]
+    size = 4 + sum(len(part) for part in parts)
+    return b"".join((b"RIFF", struct.pack("<I", size), b"WEBP", *parts))
 
 
 # --- Reading from a file ------------------------------------------------------------------------
