@@ -16,9 +16,10 @@ def test_it_downloads_an_output_under_its_zip_name(owner_client, owner, stored_p
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
-def test_it_downloads_a_library_item_under_its_original_name(owner_client, owner, stored_asset_named):
+def test_it_downloads_a_library_item_under_its_original_name(owner_client, owner, stored_asset_named, django_assert_num_queries):
     asset = stored_asset_named(owner, "My holiday.jpeg", data=b"holiday")
-    response = owner_client.get(f"/downloads/assets/{asset.id}")
+    with django_assert_num_queries(2, connection=connection):  # the user, the asset
+        response = owner_client.get(f"/downloads/assets/{asset.id}")
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="My-holiday.jpg"'
     assert b"".join(response.streaming_content) == b"holiday"
