@@ -1,6 +1,6 @@
 """Downloads in a real browser: picking outputs of an expanded Jobs row, the bulk bar's
 zip of whole pipelines, the Library selection's zip, and one file's ⤓, each saved by
-Chromium and opened here."""
+Chromium and opened here. (`owner_page` comes from i2v.testing.browser, registered by the root conftest.)"""
 
 import io
 import json
@@ -8,8 +8,6 @@ import zipfile
 
 import pytest
 from playwright.sync_api import expect
-
-from i2v.testing.browser import browser, owner_page  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
