@@ -96,3 +96,10 @@ bench-import: install
 .PHONY: bench-faults
 bench-faults: install
 	$(BIN)/python bench/faults.py $(BENCH_ARGS)
+
+# Downloads: time to first byte and peak RSS of gunicorn streaming a zip of a 2 GB selection
+# (needs PostgreSQL; its files are kept under /tmp/i2v-bench-downloads-media; see docs/benchmarks.md).
+.PHONY: bench-downloads
+bench-downloads: install
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/i2v_bench_dl} \
+	$(BIN)/python bench/downloads.py $(BENCH_ARGS)

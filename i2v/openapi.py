@@ -113,7 +113,8 @@ SCHEMAS = {
     "Output": {"type": "object", "required": ["id", "position", "asset_id", "kind"], "properties": {
         "id": {"type": "integer"}, "position": {"type": "integer"}, "step_id": NULLABLE_INT,
         "asset_id": {"type": "integer"}, "kind": {"type": "string"}, "width": NULLABLE_INT, "height": NULLABLE_INT,
-        "thumbnail_url": NULLABLE_STRING, "poster_url": NULLABLE_STRING, "original_url": NULLABLE_STRING}},
+        "thumbnail_url": NULLABLE_STRING, "poster_url": NULLABLE_STRING, "original_url": NULLABLE_STRING,
+        "download_url": NULLABLE_STRING, "details_url": {"type": "string"}}},
     "PipelineDetail": {
         "type": "object", "required": ["id", "name", "status", "mode", "steps", "outputs", "outputs_pagination"],
         "properties": {
@@ -157,6 +158,23 @@ SCHEMAS = {
             "filename": {"type": "string"}, "width": NULLABLE_INT, "height": NULLABLE_INT,
             "thumbnail_url": NULLABLE_STRING, "srcset": {"type": "string"}, "original_url": NULLABLE_STRING,
             "processing_status": {"type": "string"}, "created_at": {"type": "string"},
+        },
+    },
+    "AssetDetails": {
+        "type": "object", "required": ["id", "kind", "source", "parameters", "generation"],
+        "description": "An Asset with its file's details, the generation parameters inside the file, and how it was made.",
+        "properties": {
+            "id": {"type": "integer"}, "kind": {"type": "string"}, "source": {"type": "string"},
+            "filename": {"type": "string"}, "mime": {"type": "string"}, "bytes": {"type": "integer"},
+            "width": NULLABLE_INT, "height": NULLABLE_INT, "prompt": {"type": "string"},
+            "original_url": NULLABLE_STRING, "download_url": NULLABLE_STRING,
+            "parameters": {"type": ["object", "null"], "properties": {
+                "prompt": {"type": "string"}, "negative_prompt": {"type": "string"},
+                "settings": {"type": "object", "additionalProperties": {"type": "string"}}, "raw": {"type": "string"}}},
+            "generation": {"type": ["object", "null"], "properties": {
+                "pipeline_id": {"type": "integer"}, "pipeline": {"type": "string"}, "output_id": {"type": "integer"},
+                "model": {"type": "string"}, "prompt": {"type": "string"}, "cost": {"type": "string"},
+                "download_url": {"type": "string"}}},
         },
     },
     "UploadResult": {"type": "object", "required": ["items"], "properties": {
@@ -223,6 +241,9 @@ def description():
             "operationId": "retryProcessing", "summary": "Queue an asset's failed or missing work again.",
             "parameters": [ID], "responses": {"202": _json(_ref("ProcessingStatus"), "Queued."),
                                               "409": _error("Already queued, or nothing to retry."), **NOT_FOUND, **ERRORS}}},
+        "/api/images/{id}/details": {"get": {
+            "operationId": "getAssetDetails", "summary": "One asset with the generation parameters inside its file.",
+            "parameters": [ID], "responses": {"200": _json(_ref("AssetDetails"), "Its details."), **NOT_FOUND, **ERRORS}}},
         "/api/images/{id}": {"delete": {
             "operationId": "deleteAsset", "summary": "Delete one of your assets (its files are collected after).",
             "parameters": [ID], "responses": {"204": {"description": "Deleted."}, **NOT_FOUND, **ERRORS}}},

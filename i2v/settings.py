@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "prompts",
     "hooks",
     "viewer",
+    "downloads",
     "csp",
     # Last, as its documentation asks: it wraps the login flow of the apps above.
     "axes",
@@ -309,6 +310,12 @@ UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 100_000_000, minimum=1)
 UPLOAD_MAX_FRAMES = env_int("UPLOAD_MAX_FRAMES", 1000, minimum=1)
 # Uploads stream into temporary files here (default: the system's temp dir).
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or None
+
+# Downloads (downloads/): one zip streams a selection of at most this many ids per kind
+# (outputs, pipelines, assets), files and bytes; a bigger one is refused with 413 before anything is sent.
+DOWNLOAD_MAX_IDS = env_int("DOWNLOAD_MAX_IDS", 1000, minimum=1)
+DOWNLOAD_MAX_FILES = env_int("DOWNLOAD_MAX_FILES", 10_000, minimum=1)
+DOWNLOAD_MAX_BYTES = env_int("DOWNLOAD_MAX_BYTES", 20 * 1024**3, minimum=1)
 
 # Pagination standard for every list (pages and API).
 PAGE_SIZE_DEFAULT = 50

@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("prompts.urls")),
     path("", include("hooks.urls")),
     path("", include("viewer.urls")),
+    path("", include("downloads.urls")),
 ]
 # Every media file is served through the app, which checks its owner (library/views.py).
 urlpatterns.append(re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<name>.+)$", media, name="media"))

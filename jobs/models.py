@@ -14,6 +14,7 @@ from django.core.validators import RegexValidator
 from django.db import models, transaction
 from django.db.models import Count, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
 from i2v.lib.bulk import delete_rows
@@ -22,6 +23,7 @@ from i2v.lib.pagination import Ordering, paginate, pagination_json
 from i2v.lib.ratelimit import QuotaExceeded
 from i2v.lib.workqueue import Ref, Superseded, WorkItem, WorkQueueQuerySet, WorkSpec
 from library.models import Asset
+from library.parameters import format_text
 
 from .catalog import bill, provider_of
 from .events import pipeline_ended
@@ -883,6 +885,17 @@ class Step(WorkItem):
             error=f"Outcome unknown: {request.provider} may have run it; retrying may cost {request.cost or self.cost_estimate} again.",
         )  # fmt: skip
 
+    def parameters_text(self, file):
+        """How `file` was made, in the A1111 text that goes inside it (library/parameters.py)."""
+        config = self.config if isinstance(self.config, dict) else {}
+        size = f"{file.width}x{file.height}" if file.width and file.height else None
+        settings = {
+            "Steps": config.get("steps"), "CFG scale": config.get("guidance_scale"), "Seed": config.get("seed"),
+            "Size": size, "Model": self.model_name, "Aspect ratio": config.get("aspect_ratio"),
+            "Quality": config.get("quality"), "Generator": "i2v",
+        }  # fmt: skip
+        return format_text(self.prompt, settings, config.get("negative_prompt") or "")
+
     def finish(self, files, request):
         """Store the files as assets with outputs, record the request as stored and mark
         the step completed, all or nothing; False if the step stopped being ours."""
@@ -890,7 +903,7 @@ class Step(WorkItem):
             if not self.complete(progress=100, queue_position=None, progress_note=""):
                 return False
             for file in files:
-                asset = Asset.objects.store_generated(self.owner_id, file, self.prompt)
+                asset = Asset.objects.store_generated(self.owner_id, file, self.prompt, self.parameters_text(file))
                 Output.objects.create(
                     owner_id=self.owner_id, step=self, pipeline_id=self.pipeline_id, asset=asset, position=self.order
                 )
@@ -935,6 +948,9 @@ class Output(models.Model):
             "thumbnail_url": thumb["url"] if thumb else None,
             "poster_url": thumb["url"] if thumb and asset.kind == "video" else None,
             "original_url": asset.original_url,
+            # The file under its descriptive name, and what a viewer shows beside it (docs/api.md).
+            "download_url": reverse("downloads:output", args=[self.id]) if asset.original else None,
+            "details_url": reverse("library:api_details", args=[asset.id]),
         }
 
 

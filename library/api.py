@@ -104,6 +104,21 @@ def _refusal_summary(results):
     return {"code": worst["error"]["code"], "message": message, "field": "files"}
 
 
+@api_view()
+def image_details(request, asset_id):
+    """GET /api/images/<id>/details: what a viewer shows beside one asset.
+
+    The generation parameters inside its file (library/parameters.py) are read
+    here, from the file's header only; for an output, how its pipeline made it.
+    """
+    if asset_id > ID_MAX:
+        raise Http404
+    asset = request.user.assets.filter(pk=asset_id).first()
+    if asset is None:
+        raise Http404
+    return JsonResponse(asset.as_details())
+
+
 @api_view(methods=("DELETE",))
 def image(request, asset_id):
     """DELETE /api/images/<id>: the asset goes, with its place in pipelines' outputs; its files follow."""

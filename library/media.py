@@ -32,6 +32,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import HttpResponseRedirect
+from django.utils.http import content_disposition_header
 from django_sendfile import sendfile
 
 # Both kinds of names are content-addressed, and only their owner may fetch them.
@@ -110,8 +111,11 @@ def media_url(name):
     return f"{settings.MEDIA_URL}{name}"
 
 
-def serve(request, name):
+def serve(request, name, download_name=None):
     """The response that delivers stored file `name` (the caller has authorised it).
+
+    With `download_name` it comes as an attachment under that name (a download
+    button); without, inline (a page's image).
 
     On a disk, django-sendfile2 hands it over: to nginx (X-Accel-Redirect; it
     answers ranges and holds no app thread while a video streams) or, in the
@@ -123,11 +127,17 @@ def serve(request, name):
     try:
         path = default_storage.path(name)
     except NotImplementedError:
-        url = default_storage.url(name, parameters={"ResponseCacheControl": CACHE_CONTROL})
+        parameters = {"ResponseCacheControl": CACHE_CONTROL}
+        if download_name:
+            parameters["ResponseContentDisposition"] = content_disposition_header(True, download_name)
+        url = default_storage.url(name, parameters=parameters)
         response = HttpResponseRedirect(url)
         response["Cache-Control"] = f"private, max-age={settings.MEDIA_URL_EXPIRE_SECONDS // 2}"
         return response
-    response = sendfile(request, path)
+    if download_name:
+        response = sendfile(request, path, attachment=True, attachment_filename=download_name)
+    else:
+        response = sendfile(request, path)
     response["Cache-Control"] = CACHE_CONTROL
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = SANDBOX

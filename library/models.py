@@ -16,7 +16,7 @@ from i2v.lib.filters import created_between, text_search
 from i2v.lib.pagination import Ordering, count_for_list, paginate
 from media_processing.models import ProcessingJob
 
-from . import uploads
+from . import parameters, uploads
 from .media import media_url, original_name, store_once
 
 
@@ -76,20 +76,25 @@ class AssetQuerySet(models.QuerySet):
     def count_for_list(self):
         return count_for_list(self)
 
-    def store_generated(self, owner_id, file, prompt):
+    def store_generated(self, owner_id, file, prompt, parameters_text=""):
         """The Asset for a file a provider made: stored once per owner by content
-        (sha256), through the storage API, and given renditions like any upload."""
-        sha256 = hashlib.sha256(file.data).hexdigest()
+        (sha256), through the storage API, and given renditions like any upload.
+
+        `parameters_text` (A1111 text, library/parameters.py) goes inside the image
+        first, so the file carries how it was made wherever it is copied.
+        """
+        data = parameters.embed(file.data, file.mime, parameters_text) if parameters_text else file.data
+        sha256 = hashlib.sha256(data).hexdigest()
         existing = self.filter(owner_id=owner_id, sha256=sha256).first()
         if existing:
             return existing
         name = original_path(Asset(owner_id=owner_id, sha256=sha256), f"generated.{file.extension}")
-        store_once(name, ContentFile(file.data))  # in the owner's folder; withdrawn from the media collector first
+        store_once(name, ContentFile(data))  # in the owner's folder; withdrawn from the media collector first
         asset, created = self.get_or_create(
             owner_id=owner_id, sha256=sha256,
             defaults={
                 "kind": file.kind, "source": Asset.Source.GENERATED, "original": name, "prompt": prompt,
-                "filename": f"{sha256[:12]}.{file.extension}", "mime": file.mime, "bytes": file.size,
+                "filename": f"{sha256[:12]}.{file.extension}", "mime": file.mime, "bytes": len(data),
                 "width": file.width, "height": file.height, "duration": file.duration,
             },
         )  # fmt: skip
@@ -328,6 +333,41 @@ class Asset(models.Model):
     @property
     def status_url(self):
         return reverse("media_processing:api_status", args=[self.id])
+
+    def read_parameters(self):
+        """The generation parameters inside this image's file (parameters.parse_text), or None."""
+        if self.kind != Asset.Kind.IMAGE or not self.original:
+            return None
+        try:
+            with self.original.open("rb") as f:
+                return parameters.read(f)
+        except OSError:
+            return None  # not in storage (yet): nothing to show, not an error
+
+    def as_details(self):
+        """GET /api/images/<id>/details: the file, the parameters inside it, and for an
+        output, the pipeline, step, model, seed and cost that made it (one query)."""
+        from jobs.models import Output  # jobs builds on library, not the other way round
+
+        output = (
+            Output.objects.filter(asset=self, owner_id=self.owner_id).select_related("pipeline", "step").order_by("id").first()
+        )
+        generation = None
+        if output is not None:
+            step = output.step
+            generation = {
+                "pipeline_id": output.pipeline_id, "pipeline": output.pipeline.name, "output_id": output.id,
+                "step_id": step.id, "kind": step.kind, "model": step.model_name, "prompt": step.prompt,
+                "seed": step.config.get("seed") if isinstance(step.config, dict) else None,
+                "cost": str(step.cost_actual), "finished_at": _instant(step.finished_at) if step.finished_at else None,
+                "download_url": reverse("downloads:output", args=[output.id]),
+            }  # fmt: skip
+        return {
+            **self.as_list_item(),
+            "mime": self.mime, "bytes": self.bytes, "duration": self.duration, "sha256": self.sha256,
+            "prompt": self.prompt, "download_url": reverse("downloads:asset", args=[self.id]) if self.original else None,
+            "parameters": self.read_parameters(), "generation": generation,
+        }  # fmt: skip
 
     def as_list_item(self):
         """An item of GET /api/library/images: what a grid tile needs, no more."""

@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/library/images", api.images, name="api_images"),
     path("api/images/delete", api.delete_images, name="api_delete"),
     path("api/images/<int:asset_id>", api.image, name="api_image"),
+    path("api/images/<int:asset_id>/details", api.image_details, name="api_details"),
 ]

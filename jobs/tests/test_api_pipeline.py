@@ -15,6 +15,8 @@ def test_it_returns_the_full_pipeline(owner_client, owner):
     asset = p.outputs.order_by("position").first().asset
     assert first["thumbnail_url"] == f"/media/{asset.renditions['300']['name']}"
     assert first["original_url"] == asset.original.url
+    assert first["download_url"] == f"/downloads/outputs/{first['id']}"
+    assert first["details_url"] == f"/api/images/{asset.id}/details"
     assert data["outputs_pagination"]["has_next"] is False
 
 

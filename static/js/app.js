@@ -104,6 +104,8 @@
     bar.hidden = count === 0;
     const label = bar.querySelector("[data-bulk-count]");
     if (label) label.textContent = count + " selected";
+    const download = bar.querySelector("[data-bulk-download]");
+    if (download) download.href = "/downloads/zip?pipelines=" + selected().map((box) => box.value).join(",");
   }
   document.addEventListener("change", (event) => {
     if (event.target.matches("[data-select-all]")) {
@@ -128,6 +130,41 @@
       selected().forEach((box) => { box.checked = false; });
       updateBulkBar();
     }
+  });
+
+  // Download links that carry a selection (the bulk bar's, the Library's) go as a POST
+  // form: a few hundred ids would pass the length a request line may have. The answer is
+  // an attachment, so the page stays where it is.
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a[data-post-download]");
+    if (!link || event.defaultPrevented) return;
+    event.preventDefault();
+    const url = new URL(link.href, window.location.href);
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = url.pathname;
+    form.hidden = true;
+    const fields = [["csrfmiddlewaretoken", JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || ""]];
+    url.searchParams.forEach((value, name) => fields.push([name, value]));
+    fields.forEach(([name, value]) => {
+      const input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      input.value = value;
+      form.appendChild(input);
+    });
+    document.body.appendChild(form);
+    form.submit();
+    form.remove();
+  });
+
+  // An expanded row's "Download selected" is usable once a tile is picked.
+  document.addEventListener("change", (event) => {
+    if (!event.target.matches(".tile-box .pick")) return;
+    const form = event.target.form;
+    const button = form && form.querySelector("[data-download-picked]");
+    // The tiles' checkboxes are the form's elements through their form attribute.
+    if (button) button.disabled = !Array.from(form.elements).some((el) => el.classList.contains("pick") && el.checked);
   });
 
   // Hover: a larger preview of an output, and videos that play under the pointer.

@@ -39,6 +39,7 @@
     bar.hidden = selected.size === 0;
     bar.querySelector("[data-selection-count]").textContent = selected.size + " selected";
     bar.querySelector("[data-new-pipeline]").href = "/pipelines/new?assets=" + Array.from(selected).join(",");
+    bar.querySelector("[data-download-selected]").href = "/downloads/zip?assets=" + Array.from(selected).join(",");
     const one = selected.size === 1;
     bar.querySelector("[data-delete-selected]").setAttribute(
       "hx-confirm",

@@ -1,0 +1,108 @@
+"""library/parameters.py: generation parameters written into PNG, JPEG and WebP files and read back."""
+
+import io
+
+import pytest
+from PIL import Image
+
+from jobs.providers.base import GeneratedFile
+from library import parameters
+from library.models import Asset
+
+TEXT = parameters.format_text(
+    "a red fox, at dusk — “golden” hour",
+    {"Steps": 30, "CFG scale": 4.5, "Seed": 42, "Size": "64x48", "Model": "fal-ai/flux-pro/kontext", "Generator": "i2v"},
+    negative_prompt="blurry, low quality",
+)
+FORMATS = [("PNG", "image/png", "png", {}), ("JPEG", "image/jpeg", "jpg", {"quality": 90}),
+           ("WEBP", "image/webp", "webp", {}), ("WEBP", "image/webp", "webp", {"lossless": True})]  # fmt: skip
+
+
+def encoded(fmt, mode="RGB", **options):
+    buffer = io.BytesIO()
+    Image.new(mode, (64, 48), (200, 80, 20)).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def test_it_writes_the_a1111_text():
+    assert TEXT == (
+        "a red fox, at dusk — “golden” hour\n"
+        "Negative prompt: blurry, low quality\n"
+        "Steps: 30, CFG scale: 4.5, Seed: 42, Size: 64x48, Model: fal-ai/flux-pro/kontext, Generator: i2v"
+    )
+
+
+def test_it_parses_a1111_text_with_quoted_values():
+    parsed = parameters.parse_text('masterpiece, a cat\nwith a hat\nNegative prompt: ugly\nSteps: 20, Sampler: Euler a, Seed: 7, Lora hashes: "a: 1, b: 2", Model: sdxl')
+    assert parsed["prompt"] == "masterpiece, a cat\nwith a hat" and parsed["negative_prompt"] == "ugly"
+    assert parsed["settings"] == {"Steps": "20", "Sampler": "Euler a", "Seed": "7", "Lora hashes": "a: 1, b: 2", "Model": "sdxl"}
+
+
+def test_it_reads_text_without_settings_as_a_prompt():
+    assert parameters.parse_text("just a caption") == {"prompt": "just a caption", "negative_prompt": "", "settings": {}, "raw": "just a caption"}
+    assert parameters.parse_text("") is None
+
+
+@pytest.mark.parametrize("fmt,mime,ext,options", FORMATS)
+def test_it_round_trips_through_each_format_without_touching_the_pixels(fmt, mime, ext, options):
+    original = encoded(fmt, **options)
+    carried = parameters.embed(original, mime, TEXT)
+    assert carried != original
+    parsed = parameters.read(io.BytesIO(carried))
+    assert parsed["prompt"] == "a red fox, at dusk — “golden” hour"
+    assert parsed["negative_prompt"] == "blurry, low quality"
+    assert parsed["settings"]["Seed"] == "42" and parsed["settings"]["Model"] == "fal-ai/flux-pro/kontext"
+    with Image.open(io.BytesIO(original)) as before, Image.open(io.BytesIO(carried)) as after:
+        assert after.tobytes() == before.tobytes()
+
+
+def test_it_writes_a_png_text_chunk_named_parameters():
+    carried = parameters.embed(encoded("PNG"), "image/png", "a fox\nSteps: 1, Seed: 2, Model: m")
+    with Image.open(io.BytesIO(carried)) as im:
+        assert im.info["parameters"] == "a fox\nSteps: 1, Seed: 2, Model: m"
+    assert b"tEXtparameters\x00a fox" in carried  # Latin-1 text in a tEXt chunk, as A1111 writes it
+
+
+def test_it_writes_xmp_that_pillow_and_viewers_read():
+    carried = parameters.embed(encoded("JPEG"), "image/jpeg", "a <b>&fox\nSeed: 2, Model: m")
+    with Image.open(io.BytesIO(carried)) as im:
+        xmp = im.info["xmp"]
+    assert b"<dc:description><rdf:Alt><rdf:li xml:lang=\"x-default\">a &lt;b&gt;&amp;fox" in xmp
+
+
+def test_it_reads_the_exif_user_comment_a1111_writes_in_jpegs():
+    image = Image.new("RGB", (32, 32))
+    exif = image.getexif()
+    exif.get_ifd(parameters.IFD.Exif)[parameters.USER_COMMENT] = b"UNICODE\x00" + "a cat\nSteps: 20, Seed: 5, Model: sd".encode("utf-16-be")
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif)
+    assert parameters.read(io.BytesIO(buffer.getvalue()))["settings"]["Seed"] == "5"
+
+
+@pytest.mark.parametrize(
+    "data,mime",
+    [(b"not an image", "image/png"), (b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+     (b"RIFF\x04\x00\x00\x00WEBP", "image/webp"), (b"video bytes", "video/mp4")],
+)  # fmt: skip
+def test_it_leaves_files_it_cannot_write_into_unchanged(data, mime):
+    assert parameters.embed(data, mime, TEXT) == data
+
+
+def test_it_reads_nothing_from_broken_or_hostile_files():
+    assert parameters.read(io.BytesIO(b"garbage")) is None
+    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    hostile = parameters.embed(encoded("JPEG"), "image/jpeg", "x")
+    hostile = hostile.replace(b"<x:xmpmeta", bomb + b"<x:xmpmeta", 1)
+    assert parameters._from_xmp(b"<x:xmpmeta><broken") is None
+    assert parameters.read(io.BytesIO(hostile)) is None or parameters.read(io.BytesIO(hostile))["prompt"] == "x"
+
+
+@pytest.mark.parametrize("fmt,mime,ext,options", FORMATS)
+def test_it_stores_generated_images_with_their_parameters_inside(owner, fmt, mime, ext, options):
+    data = encoded(fmt, **options)
+    file = GeneratedFile(data=data, mime=mime, extension=ext, width=64, height=48)
+    asset = Asset.objects.store_generated(owner.id, file, "a red fox", TEXT)
+    with asset.original.open("rb") as f:
+        stored = f.read()
+    assert asset.bytes == len(stored) > len(data)
+    assert asset.read_parameters()["settings"]["Seed"] == "42"
