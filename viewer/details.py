@@ -76,6 +76,15 @@ class Details:
         return [(k.replace("_", " "), v) for k, v in config.items() if k not in OWN_LINES and v not in ("", None)]
 
     @property
+    def embedded(self):
+        """The generation parameters written inside an upload's file (A1111's `parameters`
+        text or XMP, library/parameters.py), read from its header; a generated asset's
+        come from its step instead."""
+        if self.step or self.asset.kind != Asset.Kind.IMAGE or not self.asset.original:
+            return None
+        return self.asset.read_parameters()
+
+    @property
     def source_id(self):
         inputs = self.step.inputs if self.step else None
         value = inputs.get("asset_id") if isinstance(inputs, dict) else None

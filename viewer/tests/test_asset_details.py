@@ -1,9 +1,12 @@
 """GET /assets/<id>/: the viewer's details panel (HX-Request) or the asset's page of its own."""
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
 from conftest import make_asset
 from jobs.tests.conftest import make_source
+from library import parameters
 from viewer.tests.factories import make_output
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +51,18 @@ def test_it_shows_an_upload_without_generation_details(owner_client, source):
     html = owner_client.get(f"/assets/{source.id}/", **HX).content.decode()
     assert "viewer-model" not in html and "recall=" not in html
     assert f"?assets={source.id}" in html and "image/png" in html
+
+
+def test_it_shows_the_parameters_written_inside_an_uploaded_file(owner_client, owner, source):
+    # A picture made elsewhere (A1111's `parameters` PNG chunk) keeps what made it on view here.
+    with default_storage.open(source.original.name, "rb") as f:
+        carried = parameters.embed(f.read(), "image/png", "a <b>fox</b>\nNegative prompt: blur\nSteps: 20, Seed: 42, Model: sdxl")
+    default_storage.delete(source.original.name)
+    default_storage.save(source.original.name, ContentFile(carried))
+    html = owner_client.get(f"/assets/{source.id}/", **HX).content.decode()
+    embedded = html.split('data-testid="viewer-embedded">', 1)[1].split("</dd>", 1)[0]
+    assert "a &lt;b&gt;fox&lt;/b&gt;" in embedded and "<b>" not in embedded
+    assert "Negative prompt: blur" in embedded and "Seed: 42" in embedded and "Model: sdxl" in embedded
 
 
 def test_it_is_a_page_of_its_own_without_htmx(owner_client, output):
