@@ -222,13 +222,20 @@ class WorkQueueQuerySet(models.QuerySet):
         before that commits waits for the row lock, then claims the row as usual.
         """
         now = now or timezone.now()
+        cap = limit or settings.WORK_SWEEP_LIMIT
+        order = ("priority", "available_at", "pk")
         with transaction.atomic():
-            rows = list(
+            due = (
                 self.select_for_update(skip_locked=True, of=("self",))
                 .filter(status=self.spec.queued, sent_at__isnull=True, available_at__lte=now)
                 .runnable(now)
-                .order_by("priority", "available_at", "pk")[: limit or settings.WORK_SWEEP_LIMIT]
             )
+            # Rows that run again go first, as their messages do (RERUN_BOOST): a row
+            # handed back from a dead run became due just now, and ordered by that time
+            # it would wait behind every fresh row for a place (a provider's limit).
+            rows = list(due.filter(attempts__gt=0).order_by(*order)[:cap])
+            if len(rows) < cap:
+                rows += due.filter(attempts=0).order_by(*order)[: cap - len(rows)]
             self.filter(pk__in=[item.pk for item in rows]).update(sent_at=now)
         return self.send_many(rows) if rows else 0
 

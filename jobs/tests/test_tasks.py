@@ -60,6 +60,19 @@ def test_it_dispatches_only_as_many_steps_as_the_provider_has_places(owner, sour
     assert p.steps.filter(sent_at__isnull=True).count() == 3
 
 
+def test_it_gives_a_free_place_to_a_step_that_runs_again_before_fresh_ones(owner, source, sent, settings):
+    # A worker died holding a step: handed back, it is due only from now, after every
+    # fresh step; the one place it freed must still go to it, not to the backlog.
+    settings.GENERATION_CONCURRENCY = {**settings.GENERATION_CONCURRENCY, "local": 1}
+    p = Pipeline.objects.create_from_request(owner, request([source], prompts=["a", "b", "c"]))
+    first, *fresh = p.steps.order_by("order")
+    Step.objects.filter(pk=first.pk).update(attempts=1, available_at=timezone.now())
+    sent.clear()
+
+    assert dispatch_steps.run() == "dispatch_steps: 1 sent"
+    assert list(p.steps.filter(sent_at__isnull=False).values_list("pk", flat=True)) == [first.pk]
+
+
 def test_it_accepts_a_big_plan_at_once_and_the_dispatcher_makes_its_steps(owner, source, sent, settings, django_capture_on_commit_callbacks):
     settings.GENERATION_EXPAND_INLINE_STEPS = 3
     with django_capture_on_commit_callbacks(execute=True):
