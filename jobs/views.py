@@ -144,7 +144,7 @@ def rename(request, pipeline_id):
             pipeline.rename(form.cleaned_data["name"])
             return _render_row(request, _row(request, pipeline_id))
         response = render(request, f"{PAGE}#rename", {"p": pipeline, "form": form}, status=422)
-        return _redraw(response, f"#row-{pipeline.id} td:nth-child(6)")
+        return _redraw(response, f"#row-{pipeline.id} [data-part=name]")
     return render(request, f"{PAGE}#rename", {"p": pipeline, "form": form})
 
 

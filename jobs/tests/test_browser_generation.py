@@ -17,7 +17,7 @@ from jobs.tests.fakes.fal import FakeFal
 from jobs.tests.test_browser_pipelines import memory_broker  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-STATUS = "td:nth-child(4)"  # the status cell of a Jobs row (jobs_page.html#row)
+STATUS = "[data-part=status]"  # the status cell of a Jobs row (jobs_page.html#row)
 
 
 def fal_pipeline(owner, name):

@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # Where things are in a row (jobs_page.html#row; static/js/app.js relies on the same cells).
 ROWS = 'tbody[id^="job-"]'
-STATUS = "td:nth-child(4)"
-TAGS = "td:nth-child(8) span"
+STATUS = "[data-part=status]"
+TAGS = "span[data-colour]"
 
 
 def _row(page, pipeline):

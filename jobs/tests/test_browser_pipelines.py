@@ -25,7 +25,7 @@ from media_processing.tasks import run_job
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PROMPTS = ["a red fox in the snow", "a blue owl at dusk", "a green frog on a leaf"]
-STATUS = "td:nth-child(4)"  # the status cell of a Jobs row (jobs_page.html#row)
+STATUS = "[data-part=status]"  # the status cell of a Jobs row (jobs_page.html#row)
 WORK_DEADLINE_S = 40
 
 

@@ -18,7 +18,7 @@
   // A Jobs row's URL is its name link (/jobs/<id>/); its actions are sub-paths of it,
   // so rows need not repeat a URL per button.
   function rowUrl(row) {
-    return row.querySelector("td:nth-child(6) a").getAttribute("href");
+    return row.querySelector("[data-part=name] a").getAttribute("href");
   }
 
   document.addEventListener("click", (event) => {
