@@ -103,6 +103,29 @@ def test_it_uploads_picked_and_dropped_files_and_shows_them_turn_complete(owner_
     owner_page.assert_no_console_errors()
 
 
+def test_it_says_a_duplicate_upload_is_already_in_the_library(owner_page, owner, serial):
+    page = owner_page.page
+    owner_page.goto("/library/")
+    red = {"name": "red.jpg", "mimeType": "image/jpeg", "buffer": files.jpeg((320, 240), (220, 30, 30))}
+    page.set_input_files("#upload-input", [red])
+    rows = page.locator("#uploads .upload")
+    expect(rows.nth(0).locator(".upload-status")).to_have_text("Uploaded · processing…")
+    with serial:
+        asset = Asset.objects.get()
+        _finish_processing(asset)
+    expect(rows.nth(0).locator(".upload-status")).to_have_text("Ready")
+
+    page.set_input_files("#upload-input", [{**red, "name": "red again.jpg"}])
+
+    expect(rows).to_have_count(2)
+    expect(rows.nth(1)).to_have_attribute("data-state", "done")
+    expect(rows.nth(1).locator(".upload-status")).to_have_text("Already in your library")
+    page.wait_for_timeout(500)  # the tile's answer arrives and is shown: the row still says so
+    expect(rows.nth(1).locator(".upload-status")).to_have_text("Already in your library")
+    expect(page.locator(TILES)).to_have_count(1)
+    owner_page.assert_no_console_errors()
+
+
 def test_it_loads_more_tiles_by_scrolling_through_120_assets(owner_page, owner):
     start = timezone.now() - datetime.timedelta(days=1)
     made = [make_asset(owner) for _ in range(120)]
