@@ -52,7 +52,7 @@ def test_it_shows_the_queue_position_then_the_progress_then_the_result(owner_pag
     page = owner_page.page
     owner_page.goto("/jobs/")
     status = page.locator(f"#row-{pipeline.id} {STATUS}")
-    expect(status).to_contain_text("step 0 of 1")
+    expect(status).to_contain_text("0/1 done")
 
     with serial:
         assert run_step.run(step.pk) == "submitted"
