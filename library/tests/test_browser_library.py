@@ -7,6 +7,7 @@ Each test is one flow a user goes through; every one ends with no console errors
 
 import base64
 import datetime
+import re
 
 import pytest
 from django.utils import timezone
@@ -269,4 +270,35 @@ def test_it_retries_a_failed_tile_and_watches_it_finish(owner_page, owner, seria
         _finish_processing(asset)
     expect(tile).to_have_attribute("data-status", "complete")
     expect(tile.locator("img")).to_have_attribute("src", f"/media/{asset.renditions['300']['name']}")
+    owner_page.assert_no_console_errors()
+
+
+def test_it_keeps_the_filter_controls_in_step_with_the_url_through_back_and_forward(owner_page, owner):
+    for _ in range(2):
+        make_asset(owner)
+    make_asset(owner, kind="video")
+    page = owner_page.page
+    owner_page.goto("/library/")
+    tiles, kind, status = page.locator(TILES), page.locator("select[name=kind]"), page.locator("select[name=status]")
+    expect(tiles).to_have_count(3)
+
+    kind.select_option("video")
+    expect(tiles).to_have_count(1)
+    status.select_option("complete")
+    expect(page).to_have_url(re.compile(r"kind=video.*status=complete"))
+
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"kind=video&.*status=&"))
+    expect(kind).to_have_value("video")
+    expect(status).to_have_value("")
+    page.go_back()
+    expect(kind).to_have_value("")
+    expect(tiles).to_have_count(3)
+    page.go_forward()
+    expect(kind).to_have_value("video")
+
+    # The next change keeps the filter the grid shows.
+    page.locator("select[name=source]").select_option("upload")
+    expect(page).to_have_url(re.compile(r"kind=video"))
+    expect(tiles).to_have_count(1)
     owner_page.assert_no_console_errors()
