@@ -15,5 +15,9 @@ echo "serving: healthz $code, workers ready $n, after ${i} polls"
 S=$(date +%s.%N); kill -INT -- -$PG
 while kill -0 $PG 2>/dev/null; do sleep 0.05; done
 E=$(date +%s.%N); echo "stopped after $(echo "$E - $S" | bc) s"
-sleep 0.5; echo "left in group: $(ps -o pid= -g $PG | wc -l)"
+# The children run in process groups of their own: find them by their environment (make's MAKELEVEL and this
+# VAR_DIR; this script's own processes have no MAKELEVEL).
+left() { grep -lsz "^MAKELEVEL=" $(grep -lsz "^VAR_DIR=$VAR_DIR\$" /proc/[0-9]*/environ) /dev/null | grep -v /dev/null | wc -l; }
+for i in $(seq 1 200); do [ "$(left)" = 0 ] && break; sleep 0.05; done
+E2=$(date +%s.%N); echo "all processes gone after $(echo "$E2 - $S" | bc) s; left: $(left)"
 grep -c "Segmentation fault" $3; grep -E "i2v:|SIGKILL|Interrupt|make:" $3 | tail -8
