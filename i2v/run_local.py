@@ -61,6 +61,12 @@ class Stack:
         self.stop_started = time.monotonic()
         print(f"i2v: stopping {', '.join(self.children)}…", file=sys.stderr, flush=True)
         for child in self.children.values():
+            # Stopping shouldn't wait behind a busy machine: the niced workers get their full priority back
+            # (where allowed: raising a priority needs privileges).
+            try:
+                os.setpriority(os.PRIO_PGRP, child.pid, 0)
+            except OSError:
+                pass
             # The main process only: a Celery worker stops its own pool, and pool children hit directly die
             # mid-task and leave the worker waiting for them.
             child.send_signal(signal.SIGTERM)
