@@ -27,18 +27,12 @@ demo: migrate
 	$(BIN)/python manage.py seed_demo --owner demo --pipelines 60 --if-empty
 
 # Web (gunicorn), a media worker (thumbnails, variants, backfill), a generation worker, the control worker
-# (the sweepers, on a queue of their own so no backlog holds them up) and beat, on the embedded default;
-# Ctrl-C stops them all. Workers run niced so the web server keeps the CPU it needs: uploads stay fast while
-# they chew a backlog (docs/benchmarks.md).
+# (the sweepers, on a queue of their own so no backlog holds them up) and beat, on the embedded default.
+# i2v/run_local.py starts them and, on Ctrl-C, stops them all within a few seconds (workers run niced so the
+# web server keeps the CPU it needs: uploads stay fast while they chew a backlog, docs/benchmarks.md).
 run: demo
 	@echo "i2v is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops web, workers and beat)"
-	@trap 'kill 0' INT TERM EXIT; \
-	nice -n 10 $(BIN)/celery -A i2v worker -n media@%h -Q thumbnails,variants,backfill --loglevel=INFO --concurrency=2 & \
-	nice -n 10 $(BIN)/celery -A i2v worker -n generation@%h -Q generation,webhooks --loglevel=INFO --concurrency=2 & \
-	$(BIN)/celery -A i2v worker -n control@%h -Q control --loglevel=INFO --concurrency=1 & \
-	$(BIN)/celery -A i2v beat --loglevel=INFO -s var/celerybeat-schedule & \
-	$(BIN)/gunicorn i2v.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - & \
-	wait
+	@$(BIN)/python i2v/run_local.py --bind $(HOST):$(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget
+from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from i2v.lib.lists import list_results
 from i2v.lib.pagination import CursorError
@@ -145,7 +145,7 @@ def rename(request, pipeline_id):
             pipeline.rename(form.cleaned_data["name"])
             return _render_row(request, _row(request, pipeline_id))
         response = render(request, f"{PAGE}#rename", {"p": pipeline, "form": form}, status=422)
-        return _redraw(response, f"#row-{pipeline.id} td:nth-child(6)")
+        return _redraw(response, f"#row-{pipeline.id} [data-part=name]")
     return render(request, f"{PAGE}#rename", {"p": pipeline, "form": form})
 
 
@@ -154,8 +154,8 @@ def rename(request, pipeline_id):
 def delete(request, pipeline_id):
     pipeline = get_object_or_404(request.user.pipelines.only("id", "owner_id"), pk=pipeline_id)
     request.user.pipelines.filter(pk=pipeline.pk).apply_bulk("delete", request.user)
-    # An empty 200 swapped over the row's container removes it from the list.
-    return HttpResponse("")
+    # An empty 200 swapped over the row's container removes it from the list; the event lowers the total.
+    return trigger_client_event(HttpResponse(""), "pipelinesDeleted", {"count": 1})
 
 
 @require_http_methods(["GET", "POST"])
@@ -196,7 +196,8 @@ def bulk(request):
         "rows": [] if form.cleaned_data["action"] == "delete" else request.user.pipelines.for_jobs_page().filter(pk__in=ids),
         "message": form.summary(len(ids)),
     }
-    return render(request, f"{PAGE}#bulk_result", context)
+    response = render(request, f"{PAGE}#bulk_result", context)
+    return trigger_client_event(response, "pipelinesDeleted", {"count": len(ids)}) if context["deleted"] else response
 
 
 def _to_jobs(request):
@@ -258,7 +259,8 @@ def estimate(request):
     """The live cost estimate, re-rendered as the form changes."""
     form = NewPipelineForm(request.POST, owner=request.user)
     form.is_valid()
-    return render(request, f"{NEW}#estimate", {"form": form, "threshold": settings.PIPELINE_CONFIRM_ABOVE_USD})
+    context = {"form": form, "threshold": settings.PIPELINE_CONFIRM_ABOVE_USD, "estimating": True}
+    return render(request, f"{NEW}#estimate", context)
 
 
 @require_POST

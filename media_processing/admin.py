@@ -10,8 +10,10 @@ from .models import AlreadyQueued, ProcessingJob, QueueState
 
 @admin.action(description="Retry processing")
 def retry_jobs(modeladmin, request, queryset):
+    # Counted before the retry: under a status filter (?status__exact=failed) the retried jobs leave the queryset.
+    selected = queryset.count()
     retried = sum(job.requeue() for job in queryset.filter(status=ProcessingJob.Status.FAILED).select_related("asset"))
-    skipped = len(queryset) - retried
+    skipped = selected - retried
     modeladmin.message_user(request, f"{retried} jobs queued again; {skipped} skipped (only failed jobs are retried).")
 
 

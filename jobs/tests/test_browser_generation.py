@@ -17,7 +17,7 @@ from jobs.tests.fakes.fal import FakeFal
 from jobs.tests.test_browser_pipelines import memory_broker  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-STATUS = "td:nth-child(4)"  # the status cell of a Jobs row (jobs_page.html#row)
+STATUS = "[data-part=status]"  # the status cell of a Jobs row (jobs_page.html#row)
 
 
 def fal_pipeline(owner, name):
@@ -52,7 +52,7 @@ def test_it_shows_the_queue_position_then_the_progress_then_the_result(owner_pag
     page = owner_page.page
     owner_page.goto("/jobs/")
     status = page.locator(f"#row-{pipeline.id} {STATUS}")
-    expect(status).to_contain_text("step 0 of 1")
+    expect(status).to_contain_text("0/1 done")
 
     with serial:
         assert run_step.run(step.pk) == "submitted"

@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # Where things are in a row (jobs_page.html#row; static/js/app.js relies on the same cells).
 ROWS = 'tbody[id^="job-"]'
-STATUS = "td:nth-child(4)"
-TAGS = "td:nth-child(8) span"
+STATUS = "[data-part=status]"
+TAGS = "span[data-colour]"
 
 
 def _row(page, pipeline):
@@ -229,4 +229,106 @@ def test_it_deletes_a_pipeline_from_the_menu(owner_page, owner):
     assert dialogs == ["Delete “Doomed”? This cannot be undone."]
     assert not Pipeline.objects.filter(pk=doomed.pk).exists()
     assert Pipeline.objects.filter(pk=kept.pk).exists()
+    owner_page.assert_no_console_errors()
+
+
+def test_it_keeps_the_filter_controls_in_step_with_the_url_through_back_and_forward(owner_page, owner):
+    failed = [make_pipeline(owner, status="failed", name=f"Failed {i}") for i in range(2)]
+    make_pipeline(owner, status="completed")
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    rows, status, sort = page.locator(ROWS), page.locator("select[name=status]"), page.locator("select[name=sort]")
+    expect(rows).to_have_count(3)
+
+    status.select_option("failed")
+    expect(rows).to_have_count(2)
+    sort.select_option("name")
+    expect(page).to_have_url(re.compile(r"status=failed.*sort=name|sort=name.*status=failed"))
+    expect(rows.first).to_have_id(f"job-{failed[0].id}")
+
+    page.go_back()  # from htmx's history cache
+    expect(page).to_have_url(re.compile(r"status=failed&.*sort=newest"))
+    expect(status).to_have_value("failed")
+    expect(sort).to_have_value("newest")
+    page.go_back()
+    expect(page).to_have_url(owner_page.url("/jobs/"))
+    expect(status).to_have_value("")
+    expect(rows).to_have_count(3)
+    page.go_forward()
+    expect(status).to_have_value("failed")
+    expect(rows).to_have_count(2)
+
+    # The next change keeps the filters the list shows.
+    page.locator("select[name=hidden]").select_option("include")
+    expect(page).to_have_url(re.compile(r"status=failed"))
+    expect(rows).to_have_count(2)
+
+    # Back from another page (a full load, or the back-forward cache) too.
+    owner_page.goto("/library/")
+    page.go_back()
+    expect(status).to_have_value("failed")
+    expect(page.locator("select[name=hidden]")).to_have_value("include")
+    owner_page.assert_no_console_errors()
+
+
+def test_it_closes_the_menu_after_rename_and_lowers_the_total_after_deletes(owner_page, owner):
+    first, second, third, fourth = (make_pipeline(owner, name=f"P{i}") for i in range(4))
+    page = owner_page.page
+    page.on("dialog", lambda dialog: dialog.accept())
+    owner_page.goto("/jobs/")
+    total = page.get_by_test_id("total")
+    expect(total).to_have_text("4 pipelines")
+
+    _open_menu_item(page, first, "Rename")
+    expect(_row(page, first).locator("[data-part=name] form input[name=name]")).to_be_visible()
+    expect(page.locator("#row-menu")).to_be_hidden()
+
+    _open_menu_item(page, second, "Delete")
+    expect(page.locator(f"#job-{second.id}")).to_have_count(0)
+    expect(total).to_have_text("3 pipelines")
+    expect(page.locator("#row-menu")).to_be_hidden()
+
+    for pipeline in (third, fourth):
+        _row(page, pipeline).locator("input[type=checkbox]").check()
+    page.locator("#bulk").get_by_role("button", name="Delete").click()
+    expect(page.locator(ROWS)).to_have_count(1)
+    expect(total).to_have_text("1 pipeline")
+    owner_page.assert_no_console_errors()
+
+
+def test_it_shows_a_skeleton_instead_of_load_more_while_the_next_page_loads(owner_page, owner):
+    for _ in range(25):
+        make_pipeline(owner, outputs=0)
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    expect(page.locator(ROWS)).to_have_count(20)
+    release = []
+    page.route("**/jobs/?*cursor=*", lambda route: release.append(route))
+
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_function("() => document.querySelector('.more.htmx-request')")
+    expect(page.locator(".more a")).to_be_hidden()
+    expect(page.locator(".more .skeleton")).to_be_visible()
+    release[0].continue_()
+    expect(page.locator(ROWS)).to_have_count(25)
+    owner_page.assert_no_console_errors()
+
+
+def test_it_shows_progress_on_a_running_row_and_errors_as_sentences(owner_page, owner):
+    running = make_pipeline(owner, status="running", planned_steps=40, progress_done=12)
+    failed = make_pipeline(owner, status="failed", outputs=0)
+    failed.steps.update(status="failed", error="The provider refused the request: the prompt was flagged by its content policy.")
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+
+    status = _status(page, running)
+    expect(status.locator("small")).to_contain_text("12/40 done")
+    assert status.locator("small").evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the progress is cut"
+    assert status.locator("b").evaluate("e => e.getBoundingClientRect().right <= e.closest('td').getBoundingClientRect().right")
+
+    _row(page, failed).locator("button.x").click()
+    error = page.locator(f"#row-{failed.id} + tr.detail td.error")
+    expect(error).to_contain_text("content policy")
+    line = float(error.evaluate("e => parseFloat(getComputedStyle(e).lineHeight) || 18"))
+    assert error.evaluate("e => e.getBoundingClientRect().height") < 4 * line, "wrapped a word a line"
     owner_page.assert_no_console_errors()

@@ -25,7 +25,7 @@ from media_processing.tasks import run_job
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PROMPTS = ["a red fox in the snow", "a blue owl at dusk", "a green frog on a leaf"]
-STATUS = "td:nth-child(4)"  # the status cell of a Jobs row (jobs_page.html#row)
+STATUS = "[data-part=status]"  # the status cell of a Jobs row (jobs_page.html#row)
 WORK_DEADLINE_S = 40
 
 
@@ -105,7 +105,7 @@ def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(own
     row = page.locator(f"#row-{pipeline.id}")
     status = row.locator(STATUS)
     expect(status).to_contain_text("running")
-    expect(status).to_contain_text("step 0 of 12")
+    expect(status).to_contain_text("0/12 done")
     assert time.monotonic() - clicked < 5  # the request returned at once: nothing ran yet
 
     seen = {status.inner_text()}
@@ -127,9 +127,9 @@ def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(own
         steps = list(pipeline.steps.values_list("kind", "status"))
     assert (pipeline.status, pipeline.progress_done, pipeline.planned_steps) == ("completed", 12, 12)
     assert sorted(steps) == [("i2i", "completed")] * 6 + [("i2v", "completed")] * 6
-    progress = {text for text in seen if "step" in text}
+    progress = {text for text in seen if " done" in text}
     assert len(progress) >= 2, seen  # the row's progress text changed while it ran
-    assert any("step 0 of 12" in text for text in seen), seen
+    assert any("0/12 done" in text for text in seen), seen
     polls = owner_page.count(f"/jobs/{pipeline.id}/row")
     assert polls >= 2
     page.wait_for_timeout(2_500)
@@ -177,3 +177,48 @@ def test_it_takes_sources_uploaded_on_the_spot(owner_page, owner, memory_broker,
     page.wait_for_url(owner_page.url("/jobs/"))
     with serial:
         assert Pipeline.objects.get(owner=owner).config["sources"] == [asset.id]
+
+
+def test_it_asks_to_confirm_a_cost_only_while_the_pipeline_costs_that_much(owner_page, owner, settings, serial):
+    settings.PIPELINE_CONFIRM_ABOVE_USD = 0.05
+    with serial:
+        source = _library_image(owner)
+    page = owner_page.page
+    owner_page.goto(f"/pipelines/new?assets={source.id}")
+    page.locator("textarea[name=prompts]").fill("a red fox in the snow\na blue owl at dusk")
+    page.locator("select[name=i2i_model]").select_option("flux-kontext")
+    expect(page.get_by_test_id("estimate")).to_contain_text("$0.08")
+
+    confirm = page.locator("label.confirm")  # appears with the estimate
+    expect(confirm).to_contain_text("Confirm $0.08")
+    page.get_by_role("button", name="Create and run").click()
+    assert confirm.locator("input").evaluate("e => e.matches(':invalid')")  # the browser asks for the tick
+    # The box sits right before its words, on the same line.
+    gap = confirm.evaluate(
+        """l => { const box = l.querySelector('input').getBoundingClientRect();
+                  const range = document.createRange(); range.selectNodeContents(l.lastChild);
+                  const text = range.getBoundingClientRect();
+                  return [text.left - box.right, Math.abs((text.top + text.bottom) / 2 - (box.top + box.bottom) / 2)]; }"""
+    )
+    assert 0 <= gap[0] < 16 and gap[1] < 8, gap
+
+    # A free model needs no confirmation: the box goes, and the form submits.
+    page.locator("select[name=i2i_model]").select_option("local-i2i")
+    expect(page.get_by_test_id("estimate")).to_contain_text("$0.00")
+    expect(confirm).to_have_count(0)
+    page.get_by_role("button", name="Create and run").click()
+    page.wait_for_url(owner_page.url("/jobs/"))
+    with serial:
+        assert Pipeline.objects.get(owner=owner).config["i2i"]["model"] == "local-i2i"
+
+    # Back to a paid model: ticked, it runs.
+    owner_page.goto(f"/pipelines/new?assets={source.id}")
+    page.locator("textarea[name=prompts]").fill("a green frog on a leaf\na grey cat")
+    page.locator("select[name=i2i_model]").select_option("flux-kontext")
+    page.locator("label.confirm input").check()
+    expect(page.locator("label.confirm input")).to_be_checked()  # the estimate redrawn keeps it ticked
+    page.get_by_role("button", name="Create and run").click()
+    page.wait_for_url(owner_page.url("/jobs/"))
+    with serial:
+        assert Pipeline.objects.filter(owner=owner).count() == 2
+    owner_page.assert_no_console_errors()

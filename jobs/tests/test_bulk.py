@@ -38,7 +38,9 @@ def test_it_tags_the_selected_rows_once(owner_client, rows):
 
 
 def test_it_deletes_the_selected_rows(owner_client, rows):
-    html = post(owner_client, "delete", rows[1:]).content.decode()
+    response = post(owner_client, "delete", rows[1:])
+    html = response.content.decode()
+    assert response["HX-Trigger"] == '{"pipelinesDeleted": {"count": 2}}'  # app.js lowers the total
     assert f'<tbody id="job-{rows[1].id}" hx-swap-oob="delete">' in html
     assert list(Pipeline.objects.values_list("id", flat=True)) == [rows[0].id]
 

@@ -113,7 +113,7 @@ def test_it_shows_progress_on_an_active_row(owner_client, owner):
     p = create(owner)
     run_step.run(p.steps.order_by("order").first().pk)
     html = owner_client.get(f"/jobs/{p.id}/row", HTTP_HX_REQUEST="true").content.decode()
-    assert "<progress value=1 max=2></progress><small>step 1 of 2 · 1 queued</small>" in html
+    assert "<progress value=1 max=2></progress><small>1/2 done · 1 queued</small>" in html
 
 
 def test_it_is_a_404_for_someone_elses_pipeline(client, owner, other):
@@ -148,7 +148,7 @@ def test_it_adds_little_to_a_running_row_for_its_progress(owner_client, owner):
     owner.pipelines.update(planned_steps=1200, progress_done=777)
     cache.clear()  # update() sends no signal, so the cached list would still be served
     html = owner_client.get("/jobs/", HTTP_HX_REQUEST="true").content.decode()
-    assert html.count("<progress value=777 max=1200></progress><small>step 777 of 1200</small>") == 20
+    assert html.count("<progress value=777 max=1200></progress><small>777/1200 done</small>") == 20
     # The Jobs fragment is budgeted in bytes (20 rows <= 15 KB): progress may cost 75 a row, even at 4-digit counts.
     assert page_bytes() - without <= 20 * 75
 

@@ -23,7 +23,7 @@ def test_it_rejects_an_empty_name_in_place(owner_client, owner):
     p = make_pipeline(owner, name="Keep")
     response = owner_client.post(f"/jobs/{p.id}/rename", {"name": "   "}, HTTP_HX_REQUEST="true")
     assert response.status_code == 422
-    assert response["HX-Retarget"] == f"#row-{p.id} td:nth-child(6)"
+    assert response["HX-Retarget"] == f"#row-{p.id} [data-part=name]"
     assert "This field is required" in response.content.decode()
     p.refresh_from_db()
     assert p.name == "Keep"

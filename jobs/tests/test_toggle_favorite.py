@@ -5,7 +5,7 @@ def test_it_toggles_and_returns_the_row(owner_client, owner):
     p = make_pipeline(owner)
     response = owner_client.post(f"/jobs/{p.id}/favorite", HTTP_HX_REQUEST="true")
     assert response.status_code == 200
-    assert 'aria-pressed="true"' in response.content.decode()
+    assert "aria-pressed=true" in response.content.decode()
     p.refresh_from_db()
     assert p.is_favorite
     owner_client.post(f"/jobs/{p.id}/favorite")

@@ -7,6 +7,7 @@ Each test is one flow a user goes through; every one ends with no console errors
 
 import base64
 import datetime
+import re
 
 import pytest
 from django.utils import timezone
@@ -100,6 +101,29 @@ def test_it_uploads_picked_and_dropped_files_and_shows_them_turn_complete(owner_
     polls = sum(owner_page.count(f"/library/{a.id}/tile") for a in assets)
     page.wait_for_timeout(2_500)
     assert sum(owner_page.count(f"/library/{a.id}/tile") for a in assets) == polls  # polling stopped
+    owner_page.assert_no_console_errors()
+
+
+def test_it_says_a_duplicate_upload_is_already_in_the_library(owner_page, owner, serial):
+    page = owner_page.page
+    owner_page.goto("/library/")
+    red = {"name": "red.jpg", "mimeType": "image/jpeg", "buffer": files.jpeg((320, 240), (220, 30, 30))}
+    page.set_input_files("#upload-input", [red])
+    rows = page.locator("#uploads .upload")
+    expect(rows.nth(0).locator(".upload-status")).to_have_text("Uploaded · processing…")
+    with serial:
+        asset = Asset.objects.get()
+        _finish_processing(asset)
+    expect(rows.nth(0).locator(".upload-status")).to_have_text("Ready")
+
+    page.set_input_files("#upload-input", [{**red, "name": "red again.jpg"}])
+
+    expect(rows).to_have_count(2)
+    expect(rows.nth(1)).to_have_attribute("data-state", "done")
+    expect(rows.nth(1).locator(".upload-status")).to_have_text("Already in your library")
+    page.wait_for_timeout(500)  # the tile's answer arrives and is shown: the row still says so
+    expect(rows.nth(1).locator(".upload-status")).to_have_text("Already in your library")
+    expect(page.locator(TILES)).to_have_count(1)
     owner_page.assert_no_console_errors()
 
 
@@ -246,4 +270,35 @@ def test_it_retries_a_failed_tile_and_watches_it_finish(owner_page, owner, seria
         _finish_processing(asset)
     expect(tile).to_have_attribute("data-status", "complete")
     expect(tile.locator("img")).to_have_attribute("src", f"/media/{asset.renditions['300']['name']}")
+    owner_page.assert_no_console_errors()
+
+
+def test_it_keeps_the_filter_controls_in_step_with_the_url_through_back_and_forward(owner_page, owner):
+    for _ in range(2):
+        make_asset(owner)
+    make_asset(owner, kind="video")
+    page = owner_page.page
+    owner_page.goto("/library/")
+    tiles, kind, status = page.locator(TILES), page.locator("select[name=kind]"), page.locator("select[name=status]")
+    expect(tiles).to_have_count(3)
+
+    kind.select_option("video")
+    expect(tiles).to_have_count(1)
+    status.select_option("complete")
+    expect(page).to_have_url(re.compile(r"kind=video.*status=complete"))
+
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"kind=video&.*status=&"))
+    expect(kind).to_have_value("video")
+    expect(status).to_have_value("")
+    page.go_back()
+    expect(kind).to_have_value("")
+    expect(tiles).to_have_count(3)
+    page.go_forward()
+    expect(kind).to_have_value("video")
+
+    # The next change keeps the filter the grid shows.
+    page.locator("select[name=source]").select_option("upload")
+    expect(page).to_have_url(re.compile(r"kind=video"))
+    expect(tiles).to_have_count(1)
     owner_page.assert_no_console_errors()

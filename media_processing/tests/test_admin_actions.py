@@ -52,6 +52,17 @@ def test_it_retries_failed_jobs_and_skips_the_rest(admin_client, owner, broker, 
     assert failed.asset.processing_status == "pending" and failed.asset.last_error == ""
 
 
+def test_it_counts_the_skipped_under_the_failed_filter(admin_client, owner, broker, django_capture_on_commit_callbacks):
+    # The admin's action acts on the filtered changelist; the retried jobs are no longer "failed" afterwards.
+    jobs = [failed_job(owner), failed_job(owner)]
+    path = "/admin/media_processing/processingjob/?status__exact=failed"
+
+    response = act(admin_client, path, "retry_jobs", [j.pk for j in jobs], django_capture_on_commit_callbacks)
+
+    assert "2 jobs queued again; 0 skipped (only failed jobs are retried)." in response.content.decode()
+    assert sorted(broker.job_ids("thumbnails")) == sorted(j.pk for j in jobs)
+
+
 def test_it_retries_assets_from_the_asset_admin(admin_client, owner, django_capture_on_commit_callbacks):
     failed = failed_job(owner)
     busy = make_asset(owner, renditions=False)

@@ -91,3 +91,34 @@ def test_it_refuses_missing_and_all_together(db):
 
     with pytest.raises(CommandError):
         call_command("backfill_renditions", "--missing", "--all")
+
+
+class Terminal(StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("stream", [StringIO, Terminal])
+def test_it_shows_its_progress_as_a_bar_on_a_terminal_and_lines_in_a_pipe(owner, stream, django_capture_on_commit_callbacks):
+    for _ in range(5):
+        make_asset(owner, renditions=False)
+    err = stream()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("backfill_renditions", "--batch", "2", stdout=StringIO(), stderr=err)
+
+    if stream is Terminal:
+        assert "\r" in err.getvalue() and "100%|" in err.getvalue() and "| 5/5 " in err.getvalue(), err.getvalue()
+    else:
+        lines = err.getvalue().splitlines()
+        assert lines[0] == "backfill: 5 assets to visit"
+        assert lines[-1].startswith("backfill: 5/5 assets visited in ")
+        assert "\r" not in err.getvalue()
+
+
+def test_it_is_silent_at_verbosity_0(owner, django_capture_on_commit_callbacks):
+    make_asset(owner, renditions=False)
+    err = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("backfill_renditions", verbosity=0, stdout=StringIO(), stderr=err)
+    assert err.getvalue() == ""

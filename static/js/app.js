@@ -18,7 +18,7 @@
   // A Jobs row's URL is its name link (/jobs/<id>/); its actions are sub-paths of it,
   // so rows need not repeat a URL per button.
   function rowUrl(row) {
-    return row.querySelector("td:nth-child(6) a").getAttribute("href");
+    return row.querySelector("[data-part=name] a").getAttribute("href");
   }
 
   document.addEventListener("click", (event) => {
@@ -83,13 +83,22 @@
     if (!pop.contains(event.target)) closeMenu();
   });
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeMenu(); });
-  // After an action in the menu succeeds, close it (the row has been redrawn).
+  // After an action in the menu succeeds, close it: its answer went to the row (redrawn, or its name cell
+  // turned into the rename form), not over the other rows. Only "Tags…" answers into the menu itself.
   document.addEventListener("htmx:afterRequest", (event) => {
     const pop = menu();
     const elt = event.detail.elt;
     if (!pop || !pop.contains(elt) || !event.detail.successful) return;
-    const path = event.detail.requestConfig.verb;
-    if (path === "post") closeMenu();
+    if (!pop.contains(event.detail.target)) closeMenu();
+  });
+
+  // Deleting (one row or many) lowers the count above the list; an estimate ("about …") is left alone.
+  document.addEventListener("pipelinesDeleted", (event) => {
+    const total = document.querySelector("[data-total]");
+    if (!total || "estimate" in total.dataset) return;
+    const left = Math.max(0, Number(total.dataset.total) - Number(event.detail.count));
+    total.dataset.total = String(left);
+    total.textContent = left.toLocaleString("en-US") + " pipeline" + (left === 1 ? "" : "s");
   });
 
   // Selection and the bulk action bar.
@@ -205,6 +214,32 @@
     });
   }
   htmx.onLoad(paintTags);
+
+  // The filter controls show the URL's filters however the page came back: from htmx's history cache (its
+  // snapshot is markup, which keeps the options selected when the page was first served), the back-forward
+  // cache, or a reload. Otherwise the list is filtered, the controls say it isn't, and the next change drops
+  // the filters. A parameter that is absent means the option valued "" (or the first one: Sort's default).
+  function syncFilters() {
+    const form = document.getElementById("filters");
+    if (!form) return;
+    const params = new URLSearchParams(window.location.search);
+    Array.from(form.elements).forEach((el) => {
+      if (!el.name) return;
+      const wanted = params.get(el.name);
+      if (el.type === "checkbox") {
+        el.checked = params.getAll(el.name).includes(el.value);
+      } else if (el.tagName === "SELECT") {
+        const options = Array.from(el.options);
+        const match = options.find((o) => o.value === (wanted ?? "")) || options.find((o) => o.value === "") || options[0];
+        if (match) el.value = match.value;
+      } else if (el.tagName === "INPUT") {
+        el.value = wanted ?? "";
+      }
+    });
+  }
+  syncFilters();
+  window.addEventListener("pageshow", syncFilters);
+  document.addEventListener("htmx:historyRestore", syncFilters);
 
   // Errors are designed states, not silence.
   document.addEventListener("htmx:sendError", () => toast("Can't reach the server. Check your connection and try again.", true));

@@ -231,6 +231,7 @@
     const item = response && response.items && response.items[0];
     if ((status === 200 || status === 201) && item) {
       row.dataset.assetId = item.id;
+      if (item.duplicate) row.dataset.duplicate = "";
       setRow(row, "processing", item.duplicate ? "Already in your library" : "Uploaded · processing…");
       showTile(item.id);
       return;
@@ -258,14 +259,16 @@
     htmx.ajax("GET", tileUrl(id), { target: tile, swap: "outerHTML" });
   }
 
-  // An upload row follows its tile's status, which the tile polls for itself.
+  // An upload row follows its tile's status, which the tile polls for itself. A duplicate's row keeps
+  // saying so: the file was not stored again, and "Ready" alone would hide that.
   function showProcessing(tile) {
     const status = tile.dataset.status;
     if (!status) return;
     list.querySelectorAll('.upload[data-asset-id="' + tile.id.replace("asset-", "") + '"]').forEach((row) => {
-      if (status === "complete") setRow(row, "done", "Ready");
-      else if (status === "failed") setRow(row, "failed", "Uploaded, but processing failed: see its tile.");
-      else if (row.dataset.state !== "processing") setRow(row, "processing", "Processing…");
+      const duplicate = "duplicate" in row.dataset;
+      if (status === "complete") setRow(row, "done", duplicate ? "Already in your library" : "Ready");
+      else if (status === "failed") setRow(row, "failed", (duplicate ? "Already in your library" : "Uploaded") + ", but processing failed: see its tile.");
+      else if (row.dataset.state !== "processing") setRow(row, "processing", duplicate ? "Already in your library · processing…" : "Processing…");
     });
   }
 

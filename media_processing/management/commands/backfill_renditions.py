@@ -1,4 +1,6 @@
+import shutil
 import sys
+import time
 
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
@@ -26,7 +28,7 @@ class Command(BaseCommand):
         assets = assets_to_backfill(missing=not all, kind=kind)
         total = assets.count()
         everything = Asset.objects.filter(kind=kind).count() if kind else Asset.objects.count()
-        with tqdm(total=total, unit="asset", file=sys.stderr, disable=verbosity < 1 or None) as bar:
+        with progress(total, options.get("stderr") or sys.stderr, verbosity) as bar:
             queued_assets, queued_jobs = ProcessingJob.objects.backfill(
                 assets, force=all, batch=max(batch, 1), progress=bar.update
             )
@@ -37,3 +39,41 @@ class Command(BaseCommand):
             f"backfill ({what}): {queued_assets} {scope} queued ({queued_jobs} jobs) on the backfill queue, "
             f"{skipped} skipped (complete, or already queued)"
         )
+
+
+def progress(total, stream, verbosity):
+    """A tqdm bar on a terminal; piped (to a log, `tee`), plain lines instead of a bar
+    redrawn with carriage returns, which a log shows as one endless line."""
+    if verbosity >= 1 and stream.isatty():
+        # A terminal that reports no size (0 x 0: `script`, some `docker exec` sessions) reads as -1 x -1 to tqdm,
+        # which then hides its only bar as below the last row; shutil falls back to 80 x 24 there.
+        size = shutil.get_terminal_size()
+        return tqdm(total=total, unit="asset", file=stream, ncols=min(size.columns, 120), nrows=size.lines)
+    return Lines(total, stream if verbosity >= 1 else None)
+
+
+class Lines:
+    """Progress as a line every `every` seconds, and one at the end."""
+
+    def __init__(self, total, stream, every=5.0):
+        self.total, self.stream, self.every, self.done = total, stream, every, 0
+        self.started = self.last = time.monotonic()
+        self.say(f"backfill: {total} assets to visit")
+
+    def say(self, text):
+        if self.stream:
+            print(text, file=self.stream, flush=True)
+
+    def update(self, n):
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            rate = self.done / max(now - self.started, 1e-9)
+            self.say(f"backfill: {self.done}/{self.total} assets ({self.done * 100 // max(self.total, 1)}%, {rate:.0f}/s)")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.say(f"backfill: {self.done}/{self.total} assets visited in {time.monotonic() - self.started:.1f} s")

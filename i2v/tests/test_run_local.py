@@ -1,0 +1,68 @@
+"""make run's supervisor (i2v/run_local.py) on real child processes: Ctrl-C stops every child within
+seconds, politely first, and a child that won't stop is killed with its whole process group."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import run_local  # noqa: E402  (a script, not a module of the package)
+
+SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
+STUBBORN = [sys.executable, "-c", "import signal, time\n"
+            "for s in (signal.SIGTERM, signal.SIGQUIT): signal.signal(s, signal.SIG_IGN)\n"
+            "time.sleep(60)"]  # fmt: skip
+# A parent that leaves a grandchild behind, as a Celery worker leaves its pool.
+ORPHANING = [sys.executable, "-c", f"import subprocess; subprocess.Popen({SLEEP!r}); import time; time.sleep(60)"]
+
+
+@pytest.fixture
+def quick(monkeypatch):
+    monkeypatch.setattr(run_local, "WARM", 0.5)
+    monkeypatch.setattr(run_local, "COLD", 0.5)
+
+
+def test_it_stops_every_child_within_seconds(quick):
+    stack = run_local.Stack({"polite": SLEEP, "stubborn": STUBBORN, "orphaning": ORPHANING})
+    stack.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+
+    stack.stop()
+    stack.wait_stopped()
+
+    assert time.monotonic() - started < 3
+    codes = {name: child.returncode for name, child in stack.children.items()}
+    assert codes == {"polite": -signal.SIGTERM, "stubborn": -signal.SIGKILL, "orphaning": -signal.SIGTERM}
+    # Nothing of any group is left running: the orphaned grandchild went with its group.
+    groups = {child.pid for child in stack.children.values()}
+    assert not [p for p in _processes() if p["pgid"] in groups and p["state"] != "Z"]
+
+
+def _processes():
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        yield {"state": fields[0], "pgid": int(fields[2])}
+
+
+def test_it_stops_the_rest_when_one_child_exits(quick, tmp_path):
+    script = Path(run_local.__file__)
+    code = (
+        "import sys, run_local\n"
+        f"run_local.commands = lambda bind, var: {{'dies': [{sys.executable!r}, '-c', 'raise SystemExit(3)'], 'sleeps': {SLEEP!r}}}\n"
+        "sys.argv = ['run_local']\n"
+        "run_local.main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=script.parent, env={"VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert "dies exited (code 3); stopping the rest" in done.stderr
+    assert "i2v: stopped in " in done.stderr
