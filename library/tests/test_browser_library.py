@@ -97,9 +97,10 @@ def test_it_uploads_picked_and_dropped_files_and_shows_them_turn_complete(owner_
     # The renditions the worker wrote are served and decode in the browser.
     page.wait_for_function("() => [...document.querySelectorAll('#grid .asset img')].every(i => i.complete && i.naturalWidth > 0)")
 
-    polls = sum(owner_page.count(f"/library/{a.id}/tile") for a in assets)
+    polls = owner_page.count("/library/watch")
+    assert polls >= 1
     page.wait_for_timeout(2_500)
-    assert sum(owner_page.count(f"/library/{a.id}/tile") for a in assets) == polls  # polling stopped
+    assert owner_page.count("/library/watch") == polls  # polling stopped
     owner_page.assert_no_console_errors()
 
 
@@ -116,9 +117,10 @@ def test_it_loads_more_tiles_by_scrolling_through_120_assets(owner_page, owner):
     assert tiles.first.evaluate("e => getComputedStyle(e).contentVisibility") == "auto"
 
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    expect(tiles).to_have_count(120)
+    # Tiles far above the viewport may be windowed out of the document (lists.js); they are still loaded.
+    page.wait_for_function("() => i2vLists.items(document.getElementById('grid')).length === 120")
     expect(page.locator(".more-tiles-row")).to_have_count(0)
-    ids = tiles.evaluate_all("els => els.map(e => Number(e.id.slice(6)))")
+    ids = page.evaluate("i2vLists.items(document.getElementById('grid')).map(e => Number(e.id.slice(6)))")
     assert ids == [a.id for a in reversed(made)]
     owner_page.assert_no_console_errors()
 
