@@ -27,8 +27,8 @@ TAGS = "td:nth-child(8) span"
 LOADED = "i2vLists.items(document.getElementById('rows'))"
 
 
-def _wait_loaded(page, n):
-    page.wait_for_function(f"n => {LOADED}.length === n", arg=n)
+def _wait_loaded(page, n, timeout=5_000):
+    page.wait_for_function(f"n => {LOADED}.length === n", arg=n, timeout=timeout)
 
 
 def _row(page, pipeline):
@@ -238,4 +238,88 @@ def test_it_deletes_a_pipeline_from_the_menu(owner_page, owner):
     assert dialogs == ["Delete “Doomed”? This cannot be undone."]
     assert not Pipeline.objects.filter(pk=doomed.pk).exists()
     assert Pipeline.objects.filter(pk=kept.pk).exists()
+    owner_page.assert_no_console_errors()
+
+
+def _many_pipelines(owner, n, active_every=0):
+    """n light rows (no steps or outputs), newest first; every `active_every`-th one running."""
+    now = timezone.now()
+    Pipeline.objects.bulk_create(
+        Pipeline(
+            owner=owner, name=f"Bulk {i}", model="flux-kontext", first_prompt=f"prompt {i}", created_at=now - datetime.timedelta(seconds=i),
+            status="running" if active_every and i % active_every == 0 else "completed",
+        )
+        for i in range(n)
+    )  # fmt: skip
+
+
+def _watch_requests(owner_page):
+    return owner_page.count("/jobs/watch")
+
+
+def _set_hidden(page, hidden):
+    # Headless Chromium keeps its one tab visible; the page is told otherwise the
+    # way a browser tells it when the tab goes to the background.
+    page.evaluate(
+        """hidden => {
+            Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+            Object.defineProperty(document, "visibilityState", { configurable: true, get: () => hidden ? "hidden" : "visible" });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )
+
+
+def test_it_checks_500_rows_with_22_at_work_in_one_request_at_most_every_2_s_and_none_while_hidden(owner_page, owner):
+    _many_pipelines(owner, 500, active_every=23)  # 22 running, spread over the list
+    page = owner_page.page
+    # Rendering 500 rows at once takes this slow box's server seconds (pages of 20 don't).
+    page.goto(owner_page.url("/jobs/?page_size=500"), timeout=60_000)
+    _wait_loaded(page, 500)
+    assert page.evaluate(f"{LOADED}.filter(e => e.querySelector('[data-watch]')).length") == 22
+
+    before = _watch_requests(owner_page)
+    page.wait_for_timeout(10_000)
+    idle = _watch_requests(owner_page) - before
+    assert 1 <= idle <= 5, f"{idle} watch requests in 10 s"  # at most 0.5/s (one poll per row made 10/s)
+    assert owner_page.count("/jobs/watch") == len([r for r in owner_page.requests if r[1].startswith("/jobs/") and r[1] != "/jobs/"])
+    # Each asks only about the rows near the viewport.
+    assert all(path == "/jobs/watch" for _, path in owner_page.requests[-idle:])
+
+    _set_hidden(page, True)
+    hidden_from = len(owner_page.requests)
+    page.wait_for_timeout(7_000)
+    assert owner_page.requests[hidden_from:] == []  # nothing at all while hidden
+
+    _set_hidden(page, False)
+    page.wait_for_timeout(2_500)
+    assert _watch_requests(owner_page) > before + idle  # back as soon as it is seen again
+    owner_page.assert_no_console_errors()
+
+
+def test_it_keeps_5000_loaded_rows_under_3000_elements(owner_page, owner):
+    _many_pipelines(owner, 5000)
+    page = owner_page.page
+    page.goto(owner_page.url("/jobs/?page_size=1000"), timeout=60_000)
+    for loaded in range(1000, 5001, 1000):
+        _wait_loaded(page, loaded, timeout=60_000)
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    expect(page.locator("tbody.more")).to_have_count(0)
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.getElementsByTagName('*').length") < 3000
+
+    # Halfway back up, the rows there are in the document, with the right names, and still few elements.
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight / 2)")
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.getElementsByTagName('*').length") < 3000
+    names = page.evaluate(
+        """() => [...document.querySelectorAll('tr[id^="row-"]')]
+            .filter(r => { const b = r.getBoundingClientRect(); return b.top >= 0 && b.bottom <= innerHeight; })
+            .map(r => Number(r.querySelector('a').textContent.slice(5)))"""
+    )
+    assert len(names) >= 10 and names == list(range(names[0], names[0] + len(names)))
+    assert 2000 < names[0] < 3000
+    # Select all loaded reaches the rows out of the document too.
+    page.locator("[data-select-all]").check()
+    expect(page.locator("[data-bulk-count]")).to_have_text("5000 selected")
     owner_page.assert_no_console_errors()

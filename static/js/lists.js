@@ -1,7 +1,7 @@
 // Long lists (the Jobs rows, the Library grid) stay live and light:
 //
 // - Live: rows and tiles at work carry data-watch="<id>:<version>". One request
-//   every 2 s asks the list's data-watch-url about those near the viewport, and
+//   every 2 s (up to 6 s while nothing changes) asks the list's data-watch-url about those near the viewport, and
 //   the answer holds only what changed, as out-of-band swaps (i2v/lib/watch.py).
 //   Nothing is asked while the tab is hidden, and the timer stops when nothing in
 //   the document is at work (rows windowed out wait until they come back). (One poll per row made 10 requests/s for 22 active rows.)
@@ -16,9 +16,14 @@
   "use strict";
 
   // --- Live updates -------------------------------------------------------------
+  // Every 2 s while answers bring changes; while they bring none (204), the wait
+  // grows to 6 s, and any change brings it back to 2 s.
   const WATCH_EVERY_MS = 2000;
+  const WATCH_IDLE_MAX_MS = 6000;
   const WATCH_MAX = 100; // the server's bound (i2v/lib/watch.py WATCH_MAX)
   let timer = null;
+  let wait = WATCH_EVERY_MS;
+  let changed = false;
 
   function nearView(el, screens) {
     const box = el.getBoundingClientRect();
@@ -40,15 +45,27 @@
       asks.push(htmx.ajax("GET", list.dataset.watchUrl, { source: list, target: list, swap: "none", values: { watch } }));
     });
     // The next check waits for this one's answers: a slow server is not asked twice at once.
-    if (atWork) Promise.allSettled(asks).then(schedule);
+    changed = false;
+    if (atWork) {
+      Promise.allSettled(asks).then(() => {
+        wait = changed || !asks.length ? WATCH_EVERY_MS : Math.min(wait * 1.5, WATCH_IDLE_MAX_MS);
+        schedule();
+      });
+    }
   }
+  document.addEventListener("htmx:afterRequest", (event) => {
+    if (event.detail.elt && event.detail.elt.matches && event.detail.elt.matches("[data-watch-url]") && event.detail.xhr.status !== 204) changed = true;
+  });
 
   function schedule() {
-    if (timer === null && !document.hidden) timer = setTimeout(check, WATCH_EVERY_MS);
+    if (timer === null && !document.hidden) timer = setTimeout(check, wait);
   }
 
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) return schedule();
+    if (!document.hidden) {
+      wait = WATCH_EVERY_MS; // seen again: soon up to date
+      return schedule();
+    }
     clearTimeout(timer);
     timer = null;
   });
