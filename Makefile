@@ -41,6 +41,12 @@ test: install
 bench-jobs: install
 	$(BIN)/python bench/jobs_page.py $(BENCH_ARGS)
 
+# The Jobs and Library pages in Chromium at scale: LCP, elements and heap after 5,000 rows, live checks
+# (needs DATABASE_URL on a copy of the 1M data set and REDIS_URL; see docs/benchmarks.md).
+.PHONY: bench-long-lists
+bench-long-lists: install
+	$(BIN)/python bench/long_lists.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var
 

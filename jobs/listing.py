@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce, Concat
 
 from i2v.lib.filters import created_between, text_search
 from i2v.lib.pagination import count_for_list, paginate
+from i2v.lib.watch import changes
 from library.models import rendition
 
 
@@ -84,6 +85,15 @@ class PipelineListQuerySet(models.QuerySet):
             )
         )
 
+    def changed_rows(self, watched):
+        """(rows to redraw, ids gone) of the Jobs rows a page watches, {id: version}.
+
+        Two queries whatever the number of ids: the versions, then the full rows
+        of the changed ones only (none when nothing changed)."""
+        current = {pk: row_version(at) for pk, at in self.filter(pk__in=watched).values_list("pk", "updated_at")}
+        changed, gone = changes(watched, current)
+        return (list(self.for_jobs_page().filter(pk__in=changed)) if changed else []), gone
+
     def jobs_list(self, filters, ordering, cursor, page_size):
         """(page, total) for the Jobs page and GET /api/pipelines.
 
@@ -97,6 +107,15 @@ class PipelineListQuerySet(models.QuerySet):
 
     def count_for_list(self):
         return count_for_list(self)
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def row_version(updated_at):
+    """A row's version for the page's live updates (i2v/lib/watch.py): updated_at in
+    microseconds, which every change a row shows moves (status, progress, edits)."""
+    return str((updated_at - _EPOCH) // datetime.timedelta(microseconds=1))
 
 
 def instant(moment):
@@ -122,6 +141,10 @@ class PipelineRow:
             tag_id, name, colour = item.split(":")
             chips.append({"id": int(tag_id), "name": name, "colour": colour})
         return sorted(chips, key=lambda c: c["name"])
+
+    @property
+    def version(self):
+        return row_version(self.updated_at)
 
     @property
     def cover(self):

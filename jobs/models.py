@@ -193,6 +193,7 @@ class Pipeline(PipelineRow, models.Model):
     LIST_FIELDS = (
         "id", "owner_id", "name", "status", "mode", "model", "first_prompt",
         "is_favorite", "is_hidden", "total_cost", "created_at", "planned_steps", "progress_done", "activity",
+        "updated_at",  # the row's version for live updates (listing.row_version)
     )  # fmt: skip
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pipelines")

@@ -7,6 +7,7 @@ app_name = "jobs"
 urlpatterns = [
     path("jobs/", views.jobs_page, name="page"),
     path("jobs/bulk", views.bulk, name="bulk"),
+    path("jobs/watch", views.watch, name="watch"),
     path("jobs/<int:pipeline_id>/", views.pipeline_detail, name="detail"),
     path("jobs/<int:pipeline_id>/outputs", views.pipeline_outputs, name="outputs"),
     path("jobs/<int:pipeline_id>/menu", views.row_menu, name="menu"),

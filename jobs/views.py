@@ -5,11 +5,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget, trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from i2v.lib.lists import list_results
 from i2v.lib.pagination import CursorError
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
+from i2v.lib.watch import WatchError, parse_watch
 
 from .catalog import needs_confirmation
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, TagForm, asset_ids
@@ -50,10 +51,24 @@ def _redraw(response, target):
 
 @require_GET
 @login_required
+def watch(request):
+    """The page's rows at work, checked in one request (i2v/lib/watch.py): the changed
+    ones come back as out-of-band rows, those gone as removals; 204 when nothing changed."""
+    try:
+        watched = parse_watch(request.GET.get("watch", ""))
+    except WatchError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain")
+    rows, gone = request.user.pipelines.changed_rows(watched)
+    if not rows and not gone:
+        return HttpResponse(status=204)
+    return render(request, f"{PAGE}#watched", {"rows": rows, "gone": gone})
+
+
+@require_GET
+@login_required
 def pipeline_row(request, pipeline_id):
-    """One row, polled every 2 s while running; 286 tells htmx to stop."""
-    pipeline = _row(request, pipeline_id)
-    return _render_row(request, pipeline, 200 if pipeline.is_active else HTMX_STOP_POLLING)
+    """One row (a rename's Cancel redraws it); rows at work are kept up to date by watch()."""
+    return _render_row(request, _row(request, pipeline_id))
 
 
 @require_GET

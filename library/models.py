@@ -14,6 +14,7 @@ from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.filters import created_between, text_search
 from i2v.lib.pagination import Ordering, count_for_list, paginate
+from i2v.lib.watch import changes
 from media_processing.models import ProcessingJob
 
 from . import parameters, uploads
@@ -62,6 +63,13 @@ class AssetQuerySet(models.QuerySet):
     def for_library(self):
         """Only the columns a tile or a list item shows (not exif, prompt or search_text)."""
         return self.only(*Asset.LIST_FIELDS)
+
+    def changed_tiles(self, watched):
+        """(tiles to redraw, ids gone) of the tiles a page watches, {id: processing status}:
+        one query whatever the number of ids (i2v/lib/watch.py)."""
+        tiles = {a.pk: a for a in self.for_library().filter(pk__in=watched)}
+        changed, gone = changes(watched, {pk: a.processing_status for pk, a in tiles.items()})
+        return [tiles[pk] for pk in changed], gone
 
     def library_list(self, filters, cursor, page_size):
         """(page, total) for the Library page and GET /api/library/images.
@@ -206,6 +214,7 @@ class Asset(models.Model):
     LIST_FIELDS = (
         "id", "owner_id", "kind", "source", "original", "filename", "mime", "width", "height",
         "duration", "renditions", "processing_status", "last_error", "created_at", "is_favorite", "is_hidden",
+        "thumbhash",  # painted while the rendition loads (static/js/thumbhash.js)
     )  # fmt: skip
     PENDING = ("pending", "processing")
 

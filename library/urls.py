@@ -6,6 +6,7 @@ app_name = "library"
 
 urlpatterns = [
     path("library/", views.library_page, name="page"),
+    path("library/watch", views.watch, name="watch"),
     path("library/<int:asset_id>/tile", views.tile, name="tile"),
     path("library/<int:asset_id>/retry", views.retry, name="retry"),
     path("library/delete", views.delete, name="delete"),

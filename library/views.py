@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
@@ -8,6 +8,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING
 
 from i2v.lib.lists import list_results
+from i2v.lib.watch import WatchError, parse_watch
 from media_processing.models import AlreadyQueued, ProcessingJob
 
 from .forms import AssetIdsForm, LibraryFilterForm
@@ -42,8 +43,24 @@ def _render_tile(request, asset_id):
 @require_GET
 @login_required
 def tile(request, asset_id):
-    """One tile, polled every 2 s while its renditions are being made; 286 tells htmx to stop."""
+    """One tile: a just-uploaded file's, put in the grid by static/js/library.js."""
     return _render_tile(request, asset_id)
+
+
+@require_GET
+@login_required
+def watch(request):
+    """The grid's tiles still processing, checked in one request (i2v/lib/watch.py): those
+    whose status changed come back out of band (a finished one says so for a moment),
+    those gone as removals; 204 when nothing changed."""
+    try:
+        watched = parse_watch(request.GET.get("watch", ""))
+    except WatchError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain")
+    tiles, gone = request.user.assets.changed_tiles(watched)
+    if not tiles and not gone:
+        return HttpResponse(status=204)
+    return render(request, f"{PAGE}#watched", {"tiles": tiles, "gone": gone, "just_finished": True})
 
 
 @require_POST

@@ -23,6 +23,14 @@ STATUS = "[data-part=status]"
 TAGS = "span[data-colour]"
 
 
+# Every loaded row, those windowed out of the document included.
+LOADED = "i2vLists.items(document.getElementById('rows'))"
+
+
+def _wait_loaded(page, n, timeout=5_000):
+    page.wait_for_function(f"n => {LOADED}.length === n", arg=n, timeout=timeout)
+
+
 def _row(page, pipeline):
     return page.locator(f"#row-{pipeline.id}")
 
@@ -58,16 +66,17 @@ def test_it_loads_every_page_by_scrolling_to_the_bottom(owner_page, owner):
     expect(page.get_by_test_id("total")).to_have_text("45 pipelines")
 
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    expect(rows).to_have_count(40)
+    _wait_loaded(page, 40)
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    expect(rows).to_have_count(45)
+    _wait_loaded(page, 45)
     expect(page.locator("tbody.more")).to_have_count(0)
     expect(page.get_by_text("Load more")).to_have_count(0)
 
-    ids = rows.evaluate_all("els => els.map(e => e.id)")
-    assert len(set(ids)) == 45
-    row_ids = page.locator('tr[id^="row-"]').evaluate_all("els => els.map(e => e.id)")
-    assert len(set(row_ids)) == len(row_ids) == 45
+    # Rows far above the viewport may be windowed out of the document (lists.js); they are still loaded.
+    ids = page.evaluate(f"{LOADED}.map(e => e.id)")
+    assert len(set(ids)) == len(ids) == 45
+    row_ids = page.evaluate(f"{LOADED}.map(e => e.querySelector('tr[id^=\"row-\"]').id)")
+    assert len(set(row_ids)) == 45
     owner_page.assert_no_console_errors()
 
 
@@ -194,7 +203,7 @@ def test_it_favourites_two_selected_pipelines_at_once(owner_page, owner):
     owner_page.assert_no_console_errors()
 
 
-def test_it_polls_a_running_row_until_it_is_done(owner_page, owner):
+def test_it_watches_a_running_row_until_it_is_done(owner_page, owner):
     pipeline = make_pipeline(owner, status="running")
     page = owner_page.page
     owner_page.goto("/jobs/")
@@ -204,10 +213,10 @@ def test_it_polls_a_running_row_until_it_is_done(owner_page, owner):
     pipeline.status = "completed"
     pipeline.save(update_fields=["status", "updated_at"])
     expect(badge).to_have_text("completed", timeout=5_000)
-    polls = owner_page.count(f"/jobs/{pipeline.id}/row")
+    polls = owner_page.count("/jobs/watch")
     assert polls >= 1
     page.wait_for_timeout(3_000)
-    assert owner_page.count(f"/jobs/{pipeline.id}/row") == polls
+    assert owner_page.count("/jobs/watch") == polls  # nothing at work: no more checks
     owner_page.assert_no_console_errors()
 
 
@@ -331,4 +340,87 @@ def test_it_shows_progress_on_a_running_row_and_errors_as_sentences(owner_page, 
     expect(error).to_contain_text("content policy")
     line = float(error.evaluate("e => parseFloat(getComputedStyle(e).lineHeight) || 18"))
     assert error.evaluate("e => e.getBoundingClientRect().height") < 4 * line, "wrapped a word a line"
+
+
+def _many_pipelines(owner, n, active_every=0):
+    """n light rows (no steps or outputs), newest first; every `active_every`-th one running."""
+    now = timezone.now()
+    Pipeline.objects.bulk_create(
+        Pipeline(
+            owner=owner, name=f"Bulk {i}", model="flux-kontext", first_prompt=f"prompt {i}", created_at=now - datetime.timedelta(seconds=i),
+            status="running" if active_every and i % active_every == 0 else "completed",
+        )
+        for i in range(n)
+    )  # fmt: skip
+
+
+def _watch_requests(owner_page):
+    return owner_page.count("/jobs/watch")
+
+
+def _set_hidden(page, hidden):
+    # Headless Chromium keeps its one tab visible; the page is told otherwise the
+    # way a browser tells it when the tab goes to the background.
+    page.evaluate(
+        """hidden => {
+            Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+            Object.defineProperty(document, "visibilityState", { configurable: true, get: () => hidden ? "hidden" : "visible" });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )
+
+
+def test_it_checks_500_rows_with_22_at_work_in_one_request_at_most_every_2_s_and_none_while_hidden(owner_page, owner):
+    _many_pipelines(owner, 500, active_every=23)  # 22 running, spread over the list
+    page = owner_page.page
+    # Rendering 500 rows at once takes this slow box's server seconds (pages of 20 don't).
+    page.goto(owner_page.url("/jobs/?page_size=500"), timeout=60_000)
+    _wait_loaded(page, 500)
+    assert page.evaluate(f"{LOADED}.filter(e => e.querySelector('[data-watch]')).length") == 22
+
+    before = _watch_requests(owner_page)
+    page.wait_for_timeout(10_000)
+    idle = _watch_requests(owner_page) - before
+    assert 1 <= idle <= 5, f"{idle} watch requests in 10 s"  # at most 0.5/s (one poll per row made 10/s)
+    assert owner_page.count("/jobs/watch") == len([r for r in owner_page.requests if r[1].startswith("/jobs/") and r[1] != "/jobs/"])
+    # Each asks only about the rows near the viewport.
+    assert all(path == "/jobs/watch" for _, path in owner_page.requests[-idle:])
+
+    _set_hidden(page, True)
+    hidden_from = len(owner_page.requests)
+    page.wait_for_timeout(7_000)
+    assert owner_page.requests[hidden_from:] == []  # nothing at all while hidden
+
+    _set_hidden(page, False)
+    page.wait_for_timeout(2_500)
+    assert _watch_requests(owner_page) > before + idle  # back as soon as it is seen again
+    owner_page.assert_no_console_errors()
+
+
+def test_it_keeps_5000_loaded_rows_under_3000_elements(owner_page, owner):
+    _many_pipelines(owner, 5000)
+    page = owner_page.page
+    page.goto(owner_page.url("/jobs/?page_size=1000"), timeout=60_000)
+    for loaded in range(1000, 5001, 1000):
+        _wait_loaded(page, loaded, timeout=60_000)
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    expect(page.locator("tbody.more")).to_have_count(0)
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.getElementsByTagName('*').length") < 3000
+
+    # Halfway back up, the rows there are in the document, with the right names, and still few elements.
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight / 2)")
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.getElementsByTagName('*').length") < 3000
+    names = page.evaluate(
+        """() => [...document.querySelectorAll('tr[id^="row-"]')]
+            .filter(r => { const b = r.getBoundingClientRect(); return b.top >= 0 && b.bottom <= innerHeight; })
+            .map(r => Number(r.querySelector('a').textContent.slice(5)))"""
+    )
+    assert len(names) >= 10 and names == list(range(names[0], names[0] + len(names)))
+    assert 2000 < names[0] < 3000
+    # Select all loaded reaches the rows out of the document too.
+    page.locator("[data-select-all]").check()
+    expect(page.locator("[data-bulk-count]")).to_have_text("5000 selected")
     owner_page.assert_no_console_errors()

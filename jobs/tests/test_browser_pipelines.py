@@ -130,10 +130,10 @@ def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(own
     progress = {text for text in seen if " done" in text}
     assert len(progress) >= 2, seen  # the row's progress text changed while it ran
     assert any("0/12 done" in text for text in seen), seen
-    polls = owner_page.count(f"/jobs/{pipeline.id}/row")
+    polls = owner_page.count("/jobs/watch")
     assert polls >= 2
     page.wait_for_timeout(2_500)
-    assert owner_page.count(f"/jobs/{pipeline.id}/row") == polls  # polling stopped
+    assert owner_page.count("/jobs/watch") == polls  # polling stopped
 
     row.locator("button.x").click()
     detail = page.locator(f"#row-{pipeline.id} + tr.detail")

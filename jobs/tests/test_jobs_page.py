@@ -212,12 +212,13 @@ def test_it_designs_its_empty_states(owner_client, owner):
     assert "No pipelines match these filters" in owner_client.get("/jobs/?status=failed").content.decode()
 
 
-def test_it_makes_running_rows_poll(owner_client, owner):
+def test_it_marks_running_rows_for_the_pages_one_watch_request(owner_client, owner):
     running = make_pipeline(owner, status="running")
     done = make_pipeline(owner, status="completed")
     html = owner_client.get("/jobs/").content.decode()
-    assert f'id="row-{running.id}" hx-get="/jobs/{running.id}/row" hx-trigger="every 2s"' in html
+    assert f'id="row-{running.id}" data-watch="{running.id}:{running.version}"' in html
     assert f'id="row-{done.id}">' in html
+    assert 'data-watch-url="/jobs/watch" data-window' in html and "every 2s" not in html
 
 
 def test_it_uses_a_constant_number_of_queries(owner_client, owner, django_assert_num_queries):

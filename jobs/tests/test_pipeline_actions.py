@@ -33,10 +33,10 @@ def test_it_cancels_waiting_and_running_steps(owner_client, owner):
     assert p.status == "cancelled"
 
 
-def test_it_stops_polling_a_cancelled_row(owner_client, owner):
+def test_it_stops_watching_a_cancelled_row(owner_client, owner):
     p = create(owner)
-    post(owner_client, p, "cancel")
-    assert owner_client.get(f"/jobs/{p.id}/row", HTTP_HX_REQUEST="true").status_code == 286
+    html = post(owner_client, p, "cancel").content.decode()
+    assert "<b>cancelled</b>" in html and "data-watch" not in html
 
 
 def test_it_retries_failed_steps(owner_client, owner, sent, django_capture_on_commit_callbacks):

@@ -1,21 +1,21 @@
 from conftest import make_pipeline
 
 
-def test_it_keeps_polling_while_the_pipeline_runs(owner_client, owner):
+def test_it_redraws_a_running_row_watched(owner_client, owner):
     p = make_pipeline(owner, status="running")
     response = owner_client.get(f"/jobs/{p.id}/row", HTTP_HX_REQUEST="true")
     assert response.status_code == 200
-    assert 'hx-trigger="every 2s"' in response.content.decode()
+    assert f'data-watch="{p.id}:{p.version}"' in response.content.decode()
 
 
-def test_it_stops_polling_with_286_once_done(owner_client, owner):
+def test_it_redraws_a_finished_row_unwatched(owner_client, owner):
     p = make_pipeline(owner, status="running")
     p.status = "completed"
     p.save()
     response = owner_client.get(f"/jobs/{p.id}/row", HTTP_HX_REQUEST="true")
-    assert response.status_code == 286
+    assert response.status_code == 200
     html = response.content.decode()
-    assert "<b>completed</b>" in html and "every 2s" not in html
+    assert "<b>completed</b>" in html and "data-watch" not in html
 
 
 def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):

@@ -89,18 +89,19 @@ def test_it_shows_the_300px_rendition_with_its_srcset_size_and_lazy_loading(owne
     assert f'src="/media/{asset.original.name}"' not in html
 
 
-def test_it_shows_a_polling_skeleton_while_renditions_are_pending(owner_client, owner):
+def test_it_shows_a_watched_skeleton_while_renditions_are_pending(owner_client, owner):
     pending = make_asset(owner, renditions=False)
     Asset.objects.filter(pk=pending.pk).update(processing_status="pending")
     done = make_asset(owner)
     html = owner_client.get("/library/").content.decode()
     assert (
-        f'id="asset-{pending.id}" data-status="pending" data-poll hx-get="/library/{pending.id}/tile" hx-trigger="every 2s" hx-swap="outerHTML">'
+        f'id="asset-{pending.id}" data-status="pending" data-watch="{pending.id}:pending">'
     ) in html
+    assert 'data-watch-url="/library/watch" data-window' in html
     assert '<div class="skeleton-tile" aria-hidden="true"></div>' in html
     assert '<span class="badge s-processing">processing</span>' in html
     assert f'id="asset-{done.id}" data-status="complete" data-preview=' in html
-    assert html.count("every 2s") == 1
+    assert html.count("data-watch=") == 1
 
 
 def test_it_shows_a_failed_assets_error_and_a_retry_button(owner_client, owner):
@@ -109,7 +110,7 @@ def test_it_shows_a_failed_assets_error_and_a_retry_button(owner_client, owner):
     html = owner_client.get("/library/").content.decode()
     assert "Processing failed" in html
     assert "cannot identify image file &lt;evil&gt;" in html and "<evil>" not in html
-    assert "Retry</button>" in html and "every 2s" not in html
+    assert "Retry</button>" in html and "data-watch=" not in html
 
 
 def test_it_shows_a_remote_asset_not_fetched_yet_with_a_placeholder_that_does_not_poll(owner_client, owner):
@@ -119,7 +120,7 @@ def test_it_shows_a_remote_asset_not_fetched_yet_with_a_placeholder_that_does_no
     )
     html = owner_client.get("/library/").content.decode()
     tile = html[html.index(f'id="asset-{remote.id}"') :].split("</li>")[0]
-    assert 'data-status="remote"' in tile and "every 2s" not in tile
+    assert 'data-status="remote"' in tile and "data-watch=" not in tile
     assert '<div class="tile-placeholder remote"' in tile and '<span class="badge s-remote">not fetched yet</span>' in tile
     assert 'class="open"' not in tile  # no original to open yet
     assert '<option value="remote"' in owner_client.get("/library/").content.decode()

@@ -1,4 +1,4 @@
-"""/library/<id>/tile: one tile, polled every 2 s while pending; 286 once complete or failed."""
+"""/library/<id>/tile: one tile (a just-uploaded file's); pending ones are watched (data-watch), 286 once complete or failed."""
 
 from conftest import make_asset
 from library.models import Asset
@@ -12,13 +12,13 @@ def pending_asset(owner):
     return asset
 
 
-def test_it_keeps_polling_while_renditions_are_pending(owner_client, owner):
+def test_it_is_watched_while_renditions_are_pending(owner_client, owner):
     asset = pending_asset(owner)
     response = owner_client.get(f"/library/{asset.id}/tile", HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     html = response.content.decode()
     assert html.startswith(f'<li class="asset tile s-pending" id="asset-{asset.id}"')
-    assert f'data-poll hx-get="/library/{asset.id}/tile" hx-trigger="every 2s"' in html and ">processing<" in html
+    assert f'data-watch="{asset.id}:pending"' in html and ">processing<" in html and "hx-trigger" not in html
 
 
 def test_it_stops_polling_with_286_once_complete(owner_client, owner):
@@ -29,7 +29,7 @@ def test_it_stops_polling_with_286_once_complete(owner_client, owner):
     response = owner_client.get(f"/library/{asset.id}/tile", HTTP_HX_REQUEST="true")
     assert response.status_code == 286
     html = response.content.decode()
-    assert "every 2s" not in html and 'loading="lazy"' in html
+    assert "data-watch" not in html and 'loading="lazy"' in html
     assert '<span class="badge s-completed fade">complete</span>' in html  # says so, then fades
 
 
@@ -51,7 +51,7 @@ def test_it_stops_polling_with_286_once_failed(owner_client, owner):
     response = owner_client.get(f"/library/{asset.id}/tile", HTTP_HX_REQUEST="true")
     assert response.status_code == 286
     html = response.content.decode()
-    assert "decoder said no" in html and "Retry</button>" in html and "every 2s" not in html
+    assert "decoder said no" in html and "Retry</button>" in html and "data-watch" not in html
 
 
 def test_it_is_a_404_for_someone_elses_asset(client, owner, other):

@@ -102,7 +102,9 @@
   });
 
   // Selection and the bulk action bar.
-  const boxes = (extra) => Array.from(document.querySelectorAll("#rows " + ROW + " input[type=checkbox]" + (extra || "")));
+  // Rows windowed out of the document (lists.js) count as loaded too.
+  const boxes = (extra) => i2vLists.items(document.getElementById("rows"))
+    .map((section) => section.querySelector(ROW + " input[type=checkbox]" + (extra || ""))).filter(Boolean);
   function selected() {
     return boxes(":checked");
   }

@@ -1,32 +1,22 @@
 // The Library page's own behaviour: selecting tiles (click, shift-click, select
 // all loaded) for a new pipeline or for deleting, and drag-and-drop uploads with a row per file.
-// The grid, filters, infinite scroll and status polling are htmx; hover
-// previews come from app.js (tiles carry data-preview).
+// The grid, filters and infinite scroll are htmx; tiles still processing are
+// watched, and far ones windowed, by lists.js; hover previews come from app.js
+// (tiles carry data-preview).
 (function () {
   "use strict";
 
   const zone = document.getElementById("uploader");
   if (!zone) return;
 
-  // Pending tiles (data-poll) poll every 2 s, but only while within a screen of
-  // the viewport; the others skip their turn. Done here rather than with an
-  // hx-trigger filter, which htmx would have to eval (the CSP forbids it).
-  function nearView(tile) {
-    const box = tile.getBoundingClientRect();
-    return box.bottom > -window.innerHeight && box.top < 2 * window.innerHeight;
-  }
-  document.body.addEventListener("htmx:beforeRequest", (event) => {
-    const elt = event.detail.elt;
-    if (elt.matches && elt.matches("#grid .asset[data-poll]") && !nearView(elt)) event.preventDefault();
-  });
-
   // --- Selection --------------------------------------------------------------
-  // Kept by id, not in the checkboxes: a polled tile is replaced by a new one,
+  // Kept by id, not in the checkboxes: a watched tile is redrawn as a new one,
   // and a filter change replaces the whole grid; the selection survives both.
   const selected = new Set();
   let anchor = null; // id of the last tile clicked: one end of the next shift-click range
 
-  const picks = () => Array.from(document.querySelectorAll("#grid .asset .pick"));
+  // Tiles windowed out of the document (lists.js) count as loaded too.
+  const picks = () => i2vLists.items(document.getElementById("grid")).map((tile) => tile.querySelector(".pick")).filter(Boolean);
 
   function pick(box, on) {
     box.checked = on;
@@ -103,8 +93,8 @@
     });
   });
 
-  // A tile whose asset has gone (deleted elsewhere) leaves the grid instead of
-  // polling a 404 forever; app.js's generic toast would name the wrong thing.
+  // A tile whose asset has gone (deleted elsewhere) leaves the grid; app.js's
+  // generic toast would name the wrong thing.
   document.body.addEventListener("htmx:responseError", (event) => {
     const elt = event.detail.elt;
     const tile = elt && elt.closest && elt.closest("#grid .asset");
@@ -121,7 +111,7 @@
   // --- Uploads ----------------------------------------------------------------
   // One request per file, one file at a time, each with its own row: a progress
   // bar while it uploads (XMLHttpRequest reports upload progress; fetch does not),
-  // then the processing status of its tile, which polls by itself. One at a time
+  // then the processing status of its tile, which lists.js keeps up to date. One at a time
   // because the link's bandwidth is the limit either way, and so the first tiles
   // arrive sooner and the others wait their turn visibly.
   const queue = [];
@@ -259,7 +249,7 @@
     htmx.ajax("GET", tileUrl(id), { target: tile, swap: "outerHTML" });
   }
 
-  // An upload row follows its tile's status, which the tile polls for itself. A duplicate's row keeps
+  // An upload row follows its tile's status, which lists.js keeps up to date. A duplicate's row keeps
   // saying so: the file was not stored again, and "Ready" alone would hide that.
   function showProcessing(tile) {
     const status = tile.dataset.status;

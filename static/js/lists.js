@@ -1,0 +1,265 @@
+// Long lists (the Jobs rows, the Library grid) stay live and light:
+//
+// - Live: rows and tiles at work carry data-watch="<id>:<version>". One request
+//   every 2 s (up to 6 s while nothing changes) asks the list's data-watch-url about those near the viewport, and
+//   the answer holds only what changed, as out-of-band swaps (i2v/lib/watch.py).
+//   Nothing is asked while the tab is hidden, and the timer stops when nothing in
+//   the document is at work (rows windowed out wait until they come back). (One poll per row made 10 requests/s for 22 active rows.)
+// - Light: the items of a list with data-window (its children with an id) are
+//   windowed: runs of them far from the viewport are taken out of the document
+//   and stand in one spacer of the same height, and come back as they near it.
+//   CSS content-visibility skips their painting but keeps every node (12,000 for
+//   500 Jobs rows); this keeps a few screens' worth, however far one scrolls.
+//   window.i2vLists.items(list) gives every item, in the document or not, for
+//   "select all loaded" and the like.
+(function () {
+  "use strict";
+
+  // --- Live updates -------------------------------------------------------------
+  // Every 2 s while answers bring changes; while they bring none (204), the wait
+  // grows to 6 s, and any change brings it back to 2 s.
+  const WATCH_EVERY_MS = 2000;
+  const WATCH_IDLE_MAX_MS = 6000;
+  const WATCH_MAX = 100; // the server's bound (i2v/lib/watch.py WATCH_MAX)
+  let timer = null;
+  let wait = WATCH_EVERY_MS;
+  let changed = false;
+
+  function nearView(el, screens) {
+    const box = el.getBoundingClientRect();
+    const margin = window.innerHeight * screens;
+    return box.bottom > -margin && box.top < window.innerHeight + margin;
+  }
+
+  function check() {
+    timer = null;
+    if (document.hidden) return;
+    let atWork = false;
+    const asks = [];
+    document.querySelectorAll("[data-watch-url]").forEach((list) => {
+      const items = Array.from(list.querySelectorAll("[data-watch]"));
+      atWork = atWork || items.length > 0;
+      const near = items.filter((el) => nearView(el, 1)).slice(0, WATCH_MAX);
+      if (!near.length) return;
+      const watch = near.map((el) => el.dataset.watch).join(",");
+      asks.push(htmx.ajax("GET", list.dataset.watchUrl, { source: list, target: list, swap: "none", values: { watch } }));
+    });
+    // The next check waits for this one's answers: a slow server is not asked twice at once.
+    changed = false;
+    if (atWork) {
+      Promise.allSettled(asks).then(() => {
+        wait = changed || !asks.length ? WATCH_EVERY_MS : Math.min(wait * 1.5, WATCH_IDLE_MAX_MS);
+        schedule();
+      });
+    }
+  }
+  document.addEventListener("htmx:afterRequest", (event) => {
+    if (event.detail.elt && event.detail.elt.matches && event.detail.elt.matches("[data-watch-url]") && event.detail.xhr.status !== 204) changed = true;
+  });
+
+  function schedule() {
+    if (timer === null && !document.hidden) timer = setTimeout(check, wait);
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) {
+      wait = WATCH_EVERY_MS; // seen again: soon up to date
+      return schedule();
+    }
+    clearTimeout(timer);
+    timer = null;
+  });
+  // A page loaded, or rows redrawn: some may be at work.
+  htmx.onLoad(schedule);
+
+  // --- Windowing ----------------------------------------------------------------
+  const KEEP_SCREENS = 1; // items within a screen above or below the viewport stay in the document
+  const CHUNK_PX = 600; // items leave and come back in runs of about this height
+  const lists = () => Array.from(document.querySelectorAll("[data-window]"));
+  const isItem = (el) => el.id !== "" && !el.classList.contains("window-gap");
+  const isGap = (el) => el.classList.contains("window-gap");
+
+  function gaps(list) {
+    return Array.from(list.children).filter(isGap);
+  }
+
+  // A spacer: a table section for a table, a full-width grid cell for a grid.
+  function makeGap(list, chunks) {
+    let gap, box;
+    if (list.tagName === "TABLE") {
+      gap = document.createElement("tbody");
+      const row = gap.insertRow();
+      box = row.insertCell();
+      box.colSpan = 99;
+    } else {
+      gap = box = document.createElement(list.tagName === "UL" || list.tagName === "OL" ? "li" : "div");
+    }
+    gap.className = "window-gap";
+    gap.setAttribute("aria-hidden", "true");
+    gap.chunks = chunks;
+    box.style.height = chunks.reduce((sum, c) => sum + c.height, 0) + "px";
+    return gap;
+  }
+
+  // How many items one line holds (a table row: 1; a grid row: its columns).
+  function perLine(list) {
+    const items = Array.from(list.children).filter(isItem);
+    if (items.length < 2) return 1;
+    const top = items[0].offsetTop;
+    let n = 1;
+    while (n < items.length && items[n].offsetTop === top) n += 1;
+    return n;
+  }
+
+  function chunkSize(list, state) {
+    if (!state.size) {
+      const first = Array.from(list.children).find(isItem);
+      const line = first ? first.getBoundingClientRect().height || 1 : 1;
+      state.size = perLine(list) * Math.max(2, Math.round(CHUNK_PX / line));
+    }
+    return state.size;
+  }
+
+  // Bring every chunk of `gap` near the viewport (or matching `want`) back, the
+  // rest staying in spacers before and after them.
+  function reveal(list, gap, want) {
+    const parts = [];
+    let far = [];
+    let top = gap.getBoundingClientRect().top;
+    gap.chunks.forEach((chunk) => {
+      const near = want ? want(chunk) : top + chunk.height > -window.innerHeight * KEEP_SCREENS && top < window.innerHeight * (1 + KEEP_SCREENS);
+      top += chunk.height;
+      if (!near) return far.push(chunk);
+      if (far.length) parts.push(makeGap(list, far));
+      far = [];
+      parts.push(...chunk.items);
+    });
+    if (far.length === gap.chunks.length) return;
+    if (far.length) parts.push(makeGap(list, far));
+    gap.replaceWith(...parts);
+    schedule(); // rows at work that come back are watched again
+  }
+
+  // Runs of items far from the viewport go into spacers; neighbouring spacers merge.
+  function conceal(list, size) {
+    const limit = window.innerHeight * KEEP_SCREENS;
+    const moves = [];
+    let run = [];
+    const flush = () => {
+      // Chunks start where the run starts, after a spacer or at the top: whole
+      // lines, so a grid's later items keep their columns.
+      for (let i = 0; i + size <= run.length; i += size) {
+        const items = run.slice(i, i + size);
+        const top = items[0].getBoundingClientRect().top;
+        const bottom = Math.max(...items.slice(-perLineOf(items)).map((el) => el.getBoundingClientRect().bottom));
+        if (bottom < -limit || top > window.innerHeight + limit) moves.push({ items, height: bottom - top });
+      }
+      run = [];
+    };
+    Array.from(list.children).forEach((el) => (isItem(el) ? run.push(el) : flush()));
+    flush();
+    // Measured first, then moved: one layout for the whole pass.
+    moves.forEach((chunk) => {
+      const before = chunk.items[0].previousElementSibling;
+      const after = chunk.items[chunk.items.length - 1].nextElementSibling;
+      if (before && isGap(before)) {
+        before.chunks.push(chunk);
+        chunk.items.forEach((el) => el.remove());
+        resize(before);
+      } else if (after && isGap(after)) {
+        after.chunks.unshift(chunk);
+        chunk.items.forEach((el) => el.remove());
+        resize(after);
+      } else {
+        chunk.items[0].before(makeGap(list, [chunk]));
+        chunk.items.forEach((el) => el.remove());
+      }
+    });
+    // Two spacers that met (a run between them left) become one.
+    gaps(list).forEach((gap) => {
+      const next = gap.nextElementSibling;
+      if (next && isGap(next)) {
+        next.chunks.unshift(...gap.chunks);
+        resize(next);
+        gap.remove();
+      }
+    });
+  }
+
+  // The last line of a chunk is where its bottom is measured (a grid's last line may be short).
+  function perLineOf(items) {
+    const top = items[items.length - 1].offsetTop;
+    let n = 0;
+    while (n < items.length && items[items.length - 1 - n].offsetTop === top) n += 1;
+    return n;
+  }
+
+  function resize(gap) {
+    const box = gap.tagName === "TBODY" ? gap.rows[0].cells[0] : gap;
+    box.style.height = gap.chunks.reduce((sum, c) => sum + c.height, 0) + "px";
+  }
+
+  const states = new WeakMap();
+  function update() {
+    lists().forEach((list) => {
+      const state = states.get(list) || {};
+      states.set(list, state);
+      gaps(list).forEach((gap) => reveal(list, gap));
+      conceal(list, chunkSize(list, state));
+    });
+  }
+
+  let pending = false;
+  function soon() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      update();
+    });
+  }
+  window.addEventListener("scroll", soon, { passive: true });
+  document.addEventListener("htmx:afterSettle", soon);
+  // A new width may change a grid's columns: everything comes back and is measured again.
+  window.addEventListener("resize", () => {
+    lists().forEach((list) => {
+      gaps(list).forEach((gap) => reveal(list, gap, () => true));
+      states.delete(list);
+    });
+    soon();
+  });
+
+  // An out-of-band swap must find its target in the document: items a response
+  // names (a bulk action's rows, a removal) come back first.
+  const OOB_TAG = /<[^>]*\bhx-swap-oob\b[^>]*>/g;
+  const ID = /\bid="([^"]+)"/;
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const text = event.detail.serverResponse;
+    if (typeof text !== "string" || text.indexOf("hx-swap-oob") === -1) return;
+    const ids = (text.match(OOB_TAG) || []).map((tag) => (tag.match(ID) || [])[1]).filter((id) => id && !document.getElementById(id));
+    if (ids.length) bringBack(ids);
+  });
+
+  function holds(item, id) {
+    return item.id === id || item.querySelector('[id="' + CSS.escape(id) + '"]') !== null;
+  }
+
+  function bringBack(ids) {
+    lists().forEach((list) => {
+      gaps(list).forEach((gap) => reveal(list, gap, (chunk) => chunk.items.some((item) => ids.some((id) => holds(item, id)))));
+    });
+  }
+
+  // Every item of a list, those in spacers included, in order.
+  function items(list) {
+    if (!list) return [];
+    const all = [];
+    Array.from(list.children).forEach((el) => {
+      if (isGap(el)) el.chunks.forEach((chunk) => all.push(...chunk.items));
+      else if (isItem(el)) all.push(el);
+    });
+    return all;
+  }
+
+  window.i2vLists = { items, bringBack };
+})();
