@@ -31,7 +31,7 @@ def test_it_returns_only_the_changed_rows_as_out_of_band_rows(owner_client, owne
     assert html.count("hx-swap-oob") == 2 and f'id="row-{same.id}"' not in html
     # Still at work: watched on with its new version; done: no longer watched.
     assert f'id="row-{moved.id}" data-watch="{moved.id}:{moved.version}" hx-swap-oob="outerHTML"' in html
-    assert "step 1 of 4" in html
+    assert "1/4 done" in html
     assert f'id="row-{done.id}" hx-swap-oob="outerHTML"' in html and "<b>completed</b>" in html
 
 
