@@ -277,7 +277,8 @@ class Pipeline(PipelineRow, models.Model):
         )
         return {"outputs": page}
 
-    def as_detail(self, steps, outputs):
+    def as_detail(self, summary, steps, outputs, steps_total):
+        """GET /api/pipelines/<id>: `summary` (jobs/detail.py) and one page each of steps and outputs."""
         return {
             "id": self.id,
             "name": self.name,
@@ -292,7 +293,9 @@ class Pipeline(PipelineRow, models.Model):
             "is_hidden": self.is_hidden,
             "tags": [t["name"] for t in self.tag_chips],
             "progress": {"done": self.progress_done, "planned": self.planned_steps, "activity": self.activity},
-            "steps": [s.as_json() for s in steps],
+            "step_summary": [g.as_json() for g in summary.groups],
+            "steps": [s.as_json() for s in steps.items],
+            "steps_pagination": pagination_json(steps, steps_total),
             "outputs": [o.as_json() for o in outputs.items],
             "outputs_pagination": pagination_json(outputs),
         }

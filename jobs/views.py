@@ -12,7 +12,8 @@ from i2v.lib.pagination import CursorError
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 
 from .catalog import needs_confirmation
-from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, TagForm, asset_ids
+from .detail import STEP_PAGE_HTML, step_filters, step_summary, steps_page
+from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, StepPageForm, TagForm, asset_ids
 from .models import Pipeline, Step
 
 PAGE = "jobs/jobs_page.html"
@@ -55,15 +56,56 @@ def pipeline_row(request, pipeline_id):
     return _render_row(request, pipeline, 200 if pipeline.is_active else HTMX_STOP_POLLING)
 
 
+def _detail_context(pipeline, status=None, steps_cursor=None, outputs_cursor=None):
+    """The detail's bounded parts: the step summary, a page of steps (failures first in a big
+    pipeline that has some, unless `status` says which) and a page of outputs. Raises CursorError."""
+    summary = step_summary(pipeline)
+    status = summary.default_filter(STEP_PAGE_HTML) if status is None else status
+    steps = steps_page(pipeline, status, steps_cursor, STEP_PAGE_HTML)
+    return {"p": pipeline, **_steps_context(summary, status, steps), **pipeline.outputs_page(outputs_cursor)}
+
+
+def _steps_context(summary, status, steps):
+    labels = dict(step_filters())
+    return {"summary": summary, "step_filter": status, "filter_label": labels[status], "filter_count": summary.count(status), "steps": steps}
+
+
+def _detail_pipeline(request, pipeline_id, htmx_fields=("id", "owner_id")):
+    # The expansion shows no header, so under htmx the pipeline is just its id; the page shows its tags.
+    pipelines = request.user.pipelines.only(*htmx_fields) if request.htmx else request.user.pipelines.with_tags()
+    return get_object_or_404(pipelines, pk=pipeline_id)
+
+
 @require_GET
 @login_required
 @vary_on_headers("HX-Request")
 def pipeline_detail(request, pipeline_id):
-    """Steps and output grid: the expanded row (HTMX) or a page of its own."""
-    pipeline = get_object_or_404(request.user.pipelines.with_tags(), pk=pipeline_id)
-    context = {"p": pipeline, "steps": pipeline.steps.order_by("order", "id"), **pipeline.outputs_page()}
+    """Steps and output grid: the expanded row (HTMX) or a page of its own; bounded whatever the size."""
+    pipeline = _detail_pipeline(request, pipeline_id)
     template = f"{DETAIL}#detail" if request.htmx else DETAIL
-    return render(request, template, context)
+    return render(request, template, _detail_context(pipeline))
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def pipeline_steps(request, pipeline_id):
+    """The steps table in another filter (HTMX, no cursor), its next rows (HTMX, a cursor),
+    or without JavaScript the detail page at that filter and cursor."""
+    pipeline = _detail_pipeline(request, pipeline_id)
+    form = StepPageForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Bad page parameters: " + " ".join(m for ms in form.errors.values() for m in ms))
+    status, cursor = form.cleaned_data["status"], form.cleaned_data["cursor"]
+    try:
+        if not request.htmx:
+            return render(request, DETAIL, _detail_context(pipeline, status, cursor))
+        steps = steps_page(pipeline, status, cursor, STEP_PAGE_HTML)
+        if cursor:
+            return render(request, f"{DETAIL}#step_rows", {"p": pipeline, "step_filter": status, "steps": steps})
+        return render(request, f"{DETAIL}#steps", {"p": pipeline, **_steps_context(step_summary(pipeline), status, steps)})
+    except CursorError as exc:
+        return HttpResponseBadRequest(str(exc))
 
 
 @require_GET
@@ -73,17 +115,15 @@ def pipeline_outputs(request, pipeline_id):
     """More tiles of an expanded row's output grid, by keyset cursor."""
     form = PageForm(request.GET)
     # Without htmx (the "Show more" link followed without JavaScript) it is the whole detail page, at that cursor.
-    pipelines = request.user.pipelines.only("id", "owner_id") if request.htmx else request.user.pipelines.with_tags()
-    pipeline = get_object_or_404(pipelines, pk=pipeline_id)
+    pipeline = _detail_pipeline(request, pipeline_id)
     if not form.is_valid():
         return HttpResponseBadRequest("Bad page parameters.")
     try:
-        context = {"p": pipeline, **pipeline.outputs_page(form.cleaned_data["cursor"], form.size)}
+        if request.htmx:
+            return render(request, f"{DETAIL}#tiles", {"p": pipeline, **pipeline.outputs_page(form.cleaned_data["cursor"], form.size)})
+        return render(request, DETAIL, _detail_context(pipeline, outputs_cursor=form.cleaned_data["cursor"]))
     except CursorError as exc:
         return HttpResponseBadRequest(str(exc))
-    if request.htmx:
-        return render(request, f"{DETAIL}#tiles", context)
-    return render(request, DETAIL, {**context, "steps": pipeline.steps.order_by("order", "id")})
 
 
 @require_GET

@@ -1,0 +1,103 @@
+"""What a pipeline's detail loads: the expanded Jobs row, its own page and GET /api/pipelines/<id>.
+
+Kept apart from the pipeline domain (models.py) for the same reason as listing.py: these decide
+what the detail costs. However many steps a pipeline has, the detail is the same few queries and
+kilobytes: a summary of its steps counted in the database ("1,000 x video: 20 failed, 980
+completed"), one keyset page of steps and one of outputs. The rest is a "more" link or a cursor
+away. When a big pipeline has failures, its first page of steps is the failures, so what needs
+a person is never pages down.
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import Count
+
+from i2v.lib.pagination import Ordering, paginate
+
+from .models import Step
+
+# Step rows per page: the HTML expansion (kept small: the whole expansion budget is 50 KB) and the API.
+STEP_PAGE_HTML = 20
+STEP_PAGE_API = 50
+STEP_ORDERING = Ordering("step", (("order", False), ("id", False)))
+PROBLEMS = "problems"  # the filter for what needs a person: failed, or outcome unknown
+# Statuses in a summary: what needs a person first, what is done last.
+STATUS_ORDER = ("failed", "unknown", "review", "running", "waiting", "queued", "pending", "completed", "cancelled")
+# What a step row shows; inputs, lease and queue bookkeeping stay in the database.
+STEP_FIELDS = (
+    "id", "pipeline_id", "kind", "order", "variant", "status", "phase", "progress", "queue_position", "progress_note",
+    "config", "cost_estimate", "cost_actual", "cost_reported", "error", "attempts", "started_at", "finished_at",
+)  # fmt: skip
+
+
+PROBLEM_STATUSES = (Step.Status.FAILED, Step.Status.UNKNOWN)
+
+
+def step_filters():
+    """(value, label) of the step filters: all, what needs a person, or one status."""
+    return [("", "all"), (PROBLEMS, "failed or unknown"), *((s.value, status_label(s.value)) for s in Step.Status)]
+
+
+def status_label(status):
+    return "outcome unknown" if status == Step.Status.UNKNOWN else status
+
+
+@dataclass
+class StepGroup:
+    """The steps of one kind: how many, and how many in each status (failures first)."""
+
+    kind: str
+    label: str
+    total: int
+    statuses: list  # [(status, label, count)], in STATUS_ORDER
+
+    def as_json(self):
+        return {"kind": self.kind, "total": self.total, "statuses": {s: n for s, _, n in self.statuses}}
+
+
+@dataclass
+class StepSummary:
+    groups: list
+
+    @property
+    def total(self):
+        return sum(g.total for g in self.groups)
+
+    def count(self, status):
+        """Steps in `status` ("" for all, PROBLEMS for failed or unknown)."""
+        wanted = PROBLEM_STATUSES if status == PROBLEMS else (status,)
+        if not status:
+            return self.total
+        return sum(n for g in self.groups for s, _, n in g.statuses if s in wanted)
+
+    def default_filter(self, page_size):
+        """Failures first, when there are some and they could be pages down."""
+        return PROBLEMS if self.total > page_size and self.count(PROBLEMS) else ""
+
+
+def step_summary(pipeline):
+    """Counts of the pipeline's steps by kind and status: one grouped query over its index range."""
+    rows = pipeline.steps.order_by().values_list("kind", "status").annotate(n=Count("id"))
+    by_kind = {}
+    for kind, status, n in rows:
+        by_kind.setdefault(kind, {})[status] = n
+    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+    labels = dict(Step.Kind.choices)
+    groups = [
+        StepGroup(
+            kind, labels.get(kind, kind), sum(counts.values()),
+            [(s, status_label(s), n) for s, n in sorted(counts.items(), key=lambda c: rank.get(c[0], 99))],
+        )  # fmt: skip
+        for kind, counts in sorted(by_kind.items(), key=lambda item: list(labels).index(item[0]) if item[0] in labels else 99)
+    ]
+    return StepSummary(groups)
+
+
+def steps_page(pipeline, status="", cursor=None, page_size=STEP_PAGE_API):
+    """One keyset page of the pipeline's steps in order, of one filter (see step_filters); raises CursorError."""
+    qs = pipeline.steps.only(*STEP_FIELDS)
+    if status == PROBLEMS:
+        qs = qs.filter(status__in=PROBLEM_STATUSES)
+    elif status:
+        qs = qs.filter(status=status)
+    return paginate(qs, STEP_ORDERING, cursor, page_size)
