@@ -76,7 +76,7 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, other, big):
 
 def test_it_costs_the_same_queries_on_any_page(owner_client, owner, big, django_assert_num_queries):
     first = owner_client.get(f"/jobs/{big.id}/steps?status=", HTTP_HX_REQUEST="true").content.decode()
-    with django_assert_num_queries(3):  # session user, pipeline id, one page of steps
+    with django_assert_num_queries(2):  # pipeline id, one page of steps
         owner_client.get(_more(first), HTTP_HX_REQUEST="true")
-    with django_assert_num_queries(4):  # and the summary when the table is redrawn for a filter
+    with django_assert_num_queries(3):  # and the summary when the table is redrawn for a filter
         owner_client.get(f"/jobs/{big.id}/steps?status=completed", HTTP_HX_REQUEST="true")
