@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRedirect, reswap, retarget
 
-from i2v.lib.lists import list_results
+from i2v.lib.lists import cached_results, list_results
 from i2v.lib.pagination import CursorError
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 
@@ -26,10 +26,13 @@ RECENT_SOURCES = 24
 @login_required
 @vary_on_headers("HX-Request")
 def jobs_page(request):
+    fragment = request.htmx and not request.htmx.history_restore_request
+    if fragment and (hit := cached_results(request, JobsFilterForm, scope="jobs", page=PAGE, append="rows")) is not None:
+        return HttpResponse(hit)
     form = JobsFilterForm(request.GET, default_page_size=20)
     fetch = request.user.pipelines.jobs_list
     results, status = list_results(request, form, scope="jobs", fetch=fetch, page=PAGE, append="rows")
-    if request.htmx and not request.htmx.history_restore_request:
+    if fragment:
         return HttpResponse(results, status=status)
     context = {"form": form, "results": results, "user_tags": request.user.tags.all()[:200]}
     return render(request, PAGE, context, status=status)

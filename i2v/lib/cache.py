@@ -47,14 +47,36 @@ def bump_on_commit(scope, owner_id):
     transaction.on_commit(lambda: bump_owner_version(scope, owner_id))
 
 
-def cached_list(scope, owner_id, parts, build):
-    """Return build() through the cache, keyed by owner, version and parts."""
+def _list_key(scope, owner_id, parts):
+    digest = hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return f"list:{settings.RELEASE}:{scope}:{owner_id}:{owner_version(scope, owner_id)}:{digest}"
+
+
+def request_parts(request, form_class, view):
+    """Key parts from the request's own query parameters, to find a list in the cache before
+    any form is built; None when a parameter isn't one of the form's (so junk never makes entries)."""
+    if not settings.LIST_CACHE or any(name not in form_class.base_fields for name in request.GET):
+        return None
+    return {"view": view, "raw": sorted(request.GET.lists())}
+
+
+def cached_only(scope, owner_id, parts):
+    """The list cached under `parts` (from request_parts), or None: two cache reads, nothing else."""
+    if parts is None:
+        return None
+    return cache.get(_list_key(scope, owner_id, parts))
+
+
+def cached_list(scope, owner_id, parts, build, alias=None):
+    """Return build() through the cache, keyed by owner, version and parts; a build is
+    also stored under `alias` (request_parts), where the next identical request finds it."""
     if not settings.LIST_CACHE:
         return build()
-    digest = hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-    key = f"list:{settings.RELEASE}:{scope}:{owner_id}:{owner_version(scope, owner_id)}:{digest}"
+    key = _list_key(scope, owner_id, parts)
     value = cache.get(key)
     if value is None:
         value = build()
         cache.set(key, value, timeout=settings.CACHE_TIMEOUT_SECONDS)
+    if alias is not None:
+        cache.set(_list_key(scope, owner_id, alias), value, timeout=settings.CACHE_TIMEOUT_SECONDS)
     return value
