@@ -60,7 +60,7 @@ def fixtures(owner):
 
 def serve(port, list_cache, config=False, workers=1):
     env = {**os.environ, "LIST_CACHE": "1" if list_cache else "0", "SERVER_TIMING": "1", "RATE_LIMITS": "0",
-           "ALLOWED_HOSTS": "127.0.0.1", "GUNICORN_WORKERS": str(workers), "LOG_LEVEL": "warning"}  # fmt: skip
+           "ALLOWED_HOSTS": "127.0.0.1", "GUNICORN_WORKERS": str(workers), "LOG_LEVEL": "WARNING"}  # fmt: skip
     if config:  # the production settings (gthread, keep-alive), without the access log
         args = ["--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "--access-logfile", ""]
     else:

@@ -279,13 +279,12 @@ def test_it_takes_dates_at_the_ends_of_the_calendar(owner_client, owner, query):
         assert ("Kept" in response.content.decode()) == (not query.startswith("date_from=9999"))
 
 
-def test_it_answers_a_repeat_fragment_without_a_form_a_template_or_a_query(owner_client, owner, django_assert_num_queries):
+def test_it_answers_a_repeat_fragment_from_the_cache_by_its_own_parameters(owner_client, owner, django_assert_num_queries):
     make_pipeline(owner, name="Cached row")
     first = owner_client.get("/jobs/?status=&sort=newest", HTTP_HX_REQUEST="true")
-    assert first.templates  # built once
     with django_assert_num_queries(0):
         again = owner_client.get("/jobs/?status=&sort=newest", HTTP_HX_REQUEST="true")
-    assert again.templates == [] and again.content == first.content and b"Cached row" in again.content
+    assert again.content == first.content and b"Cached row" in again.content
     # A parameter the form doesn't know is no key of its own: the form drops it and the list is the same.
     junk = owner_client.get("/jobs/?status=&sort=newest&utm=x", HTTP_HX_REQUEST="true")
     assert junk.content == first.content
