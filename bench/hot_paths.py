@@ -62,9 +62,10 @@ def serve(port, list_cache, config=False, workers=1):
     env = {**os.environ, "LIST_CACHE": "1" if list_cache else "0", "SERVER_TIMING": "1", "RATE_LIMITS": "0",
            "ALLOWED_HOSTS": "127.0.0.1", "GUNICORN_WORKERS": str(workers), "LOG_LEVEL": "WARNING"}  # fmt: skip
     if config:  # the production settings (gthread, keep-alive), without the access log
-        args = ["--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "--access-logfile", ""]
+        env["GUNICORN_ACCESS_LOG"] = ""
+        args = ["--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
     else:
-        args = ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--log-level", "warning"]
+        args = ["--config", str(ROOT / "bench" / "gunicorn_plain.py"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--log-level", "warning"]
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "i2v.wsgi", *args], cwd=ROOT, env=env)
     for _ in range(100):
         try:
@@ -137,6 +138,7 @@ def main():
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
         raise SystemExit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the budgets are for that stack.")
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True)
     token, small, big, total = fixtures(args.owner)
 
     uncached, cached = 8871, 8872
