@@ -16,14 +16,13 @@ class ApiTokenQuerySet(models.QuerySet):
         from i2v.lib import auth
 
         key_hash = _hash(raw)
-        user_id = auth.token_user_id(key_hash)
-        if user_id is not None:
-            return auth.user_by_id(user_id)
+        user = auth.token_user(key_hash)
+        if user is not None:
+            return user
         token = self.select_related("user").filter(key_hash=key_hash, user__is_active=True).first()
         if token is None:
             return None
-        auth.remember_token(key_hash, token.user_id)
-        auth.remember(token.user)
+        auth.remember_token(key_hash, token.user)
         return token.user
 
 
