@@ -12,7 +12,7 @@ from i2v.lib.pagination import CursorError
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 
 from .catalog import needs_confirmation
-from .detail import STEP_PAGE_HTML, step_filters, step_summary, steps_page
+from .detail import STEP_PAGE_HTML, step_filters, step_summary, steps_page, tiles
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, StepPageForm, TagForm, asset_ids
 from .models import Pipeline, Step
 
@@ -65,7 +65,12 @@ def _detail_context(pipeline, status=None, steps_cursor=None, outputs_cursor=Non
     summary = step_summary(pipeline)
     status = summary.default_filter(STEP_PAGE_HTML) if status is None else status
     steps = steps_page(pipeline, status, steps_cursor, STEP_PAGE_HTML)
-    return {"p": pipeline, **_steps_context(summary, status, steps), **pipeline.outputs_page(outputs_cursor)}
+    return {"p": pipeline, **_steps_context(summary, status, steps), **_outputs_context(pipeline, outputs_cursor)}
+
+
+def _outputs_context(pipeline, cursor=None, size=50):
+    page = pipeline.outputs_page(cursor, size)["outputs"]
+    return {"outputs": page, "tiles": tiles(page.items)}
 
 
 def _steps_context(summary, status, steps):
@@ -123,7 +128,7 @@ def pipeline_outputs(request, pipeline_id):
         return HttpResponseBadRequest("Bad page parameters.")
     try:
         if request.htmx:
-            return render(request, f"{DETAIL}#tiles", {"p": pipeline, **pipeline.outputs_page(form.cleaned_data["cursor"], form.size)})
+            return render(request, f"{DETAIL}#tiles", {"p": pipeline, **_outputs_context(pipeline, form.cleaned_data["cursor"], form.size)})
         return render(request, DETAIL, _detail_context(pipeline, outputs_cursor=form.cleaned_data["cursor"]))
     except CursorError as exc:
         return HttpResponseBadRequest(str(exc))
