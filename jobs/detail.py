@@ -9,6 +9,7 @@ a person is never pages down.
 """
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count
 
@@ -121,3 +122,26 @@ def tiles(outputs):
             "title": _truncated(prompt, 200), "alt": _truncated(prompt, 120),
         })  # fmt: skip
     return made
+
+
+def _money(value, places):
+    # Rounded half up, as the floatformat filter would.
+    return str(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def step_rows(steps):
+    """What each step row prints, computed once here (labels, truncated prompt, costs)."""
+    kinds, statuses = dict(Step.Kind.choices), dict(Step.Status.choices)
+    rows = []
+    for step in steps:
+        prompt, reported = step.prompt, step.cost_reported
+        rows.append({
+            "id": step.id, "order": step.order, "status": step.status, "kind": kinds.get(step.kind, step.kind),
+            "status_label": status_label(step.status) if step.status == Step.Status.UNKNOWN else statuses.get(step.status, step.status),
+            "waiting": step.status == Step.Status.WAITING, "queue_position": None if step.queue_position is None else step.queue_position + 1,
+            "progress": step.progress, "note": step.progress_note, "model": step.model_name, "model_label": step.model_label,
+            "prompt": _truncated(prompt, 140), "prompt_title": prompt if len(prompt) > 140 else "",
+            "estimate": _money(step.cost_estimate, 4), "actual": _money(step.cost_actual, 3), "may_cost": _money(step.cost_estimate, 3),
+            "reported": _money(reported, 3) if reported is not None and reported != step.cost_actual else "", "error": step.error,
+        })  # fmt: skip
+    return rows

@@ -12,7 +12,7 @@ from i2v.lib.pagination import CursorError
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 
 from .catalog import needs_confirmation
-from .detail import STEP_PAGE_HTML, step_filters, step_summary, steps_page, tiles
+from .detail import STEP_PAGE_HTML, step_filters, step_rows, step_summary, steps_page, tiles
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, StepPageForm, TagForm, asset_ids
 from .models import Pipeline, Step
 
@@ -75,7 +75,10 @@ def _outputs_context(pipeline, cursor=None, size=50):
 
 def _steps_context(summary, status, steps):
     labels = dict(step_filters())
-    return {"summary": summary, "step_filter": status, "filter_label": labels[status], "filter_count": summary.count(status), "steps": steps}
+    return {
+        "summary": summary, "step_filter": status, "filter_label": labels[status], "filter_count": summary.count(status),
+        "steps": steps, "step_rows": step_rows(steps.items),
+    }  # fmt: skip
 
 
 def _detail_pipeline(request, pipeline_id, htmx_fields=("id", "owner_id")):
@@ -110,7 +113,7 @@ def pipeline_steps(request, pipeline_id):
             return render(request, DETAIL, _detail_context(pipeline, status, cursor))
         steps = steps_page(pipeline, status, cursor, STEP_PAGE_HTML)
         if cursor:
-            return render(request, f"{DETAIL}#step_rows", {"p": pipeline, "step_filter": status, "steps": steps})
+            return render(request, f"{DETAIL}#step_rows", {"p": pipeline, "step_filter": status, "steps": steps, "step_rows": step_rows(steps.items)})
         return render(request, f"{DETAIL}#steps", {"p": pipeline, **_steps_context(step_summary(pipeline), status, steps)})
     except CursorError as exc:
         return HttpResponseBadRequest(str(exc))
