@@ -81,9 +81,9 @@ def _steps_context(summary, status, steps):
     }  # fmt: skip
 
 
-def _detail_pipeline(request, pipeline_id, htmx_fields=("id", "owner_id")):
+def _detail_pipeline(request, pipeline_id):
     # The expansion shows no header, so under htmx the pipeline is just its id; the page shows its tags.
-    pipelines = request.user.pipelines.only(*htmx_fields) if request.htmx else request.user.pipelines.with_tags()
+    pipelines = request.user.pipelines.only("id", "owner_id") if request.htmx else request.user.pipelines.with_tags()
     return get_object_or_404(pipelines, pk=pipeline_id)
 
 
@@ -106,7 +106,9 @@ def pipeline_steps(request, pipeline_id):
     pipeline = _detail_pipeline(request, pipeline_id)
     form = StepPageForm(request.GET)
     if not form.is_valid():
-        return HttpResponseBadRequest("Bad page parameters: " + " ".join(m for ms in form.errors.values() for m in ms))
+        # Plain text: the message repeats what was sent, which must never become markup.
+        message = "Bad page parameters: " + " ".join(m for ms in form.errors.values() for m in ms)
+        return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
     status, cursor = form.cleaned_data["status"], form.cleaned_data["cursor"]
     try:
         if not request.htmx:

@@ -53,6 +53,11 @@ def test_it_refuses_bad_parameters_with_a_400(owner_client, big, query, message)
     assert response.status_code == 400 and message in response.content.decode()
 
 
+def test_it_never_echoes_a_bad_parameter_as_markup(owner_client, big):
+    response = owner_client.get(f"/jobs/{big.id}/steps?status=<b>x</b>", HTTP_HX_REQUEST="true")
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/plain")
+
+
 def test_it_refuses_a_tampered_cursor(owner_client, big):
     first = owner_client.get(f"/jobs/{big.id}/steps?status=", HTTP_HX_REQUEST="true").content.decode()
     url = _more(first)
