@@ -270,7 +270,7 @@ class Pipeline(PipelineRow, models.Model):
     def outputs_page(self, cursor=None, page_size=50):
         """One page of this pipeline's outputs with their assets (one query)."""
         page = paginate(
-            self.outputs.select_related("asset", "step").only(*Output.GRID_FIELDS),
+            self.outputs.select_related("asset").only(*Output.GRID_FIELDS),
             Output.ORDERING,
             cursor,
             page_size,
@@ -858,7 +858,7 @@ class Output(models.Model):
     ORDERING = Ordering("position", (("position", False), ("id", False)))
     # What a grid tile needs; the asset's exif and other heavy fields stay in the database.
     GRID_FIELDS = (
-        "id", "position", "pipeline_id", "step_id", "step__kind", "step__order",
+        "id", "position", "pipeline_id", "step_id",
         "asset__id", "asset__kind", "asset__renditions", "asset__original", "asset__width", "asset__height",
         "asset__mime", "asset__duration", "asset__prompt",
     )  # fmt: skip
