@@ -37,7 +37,8 @@ forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "*")
 # pool, Sentry's sending thread) is ever shared across a fork.
 preload_app = False
 
-accesslog = "-"
+# GUNICORN_ACCESS_LOG= (empty) turns the access log off, when nginx in front keeps one (bench/hot_paths.py).
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 if os.environ.get("LOG_FORMAT") == "json":

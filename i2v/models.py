@@ -11,9 +11,19 @@ def _hash(raw):
 
 class ApiTokenQuerySet(models.QuerySet):
     def user_for(self, raw):
-        """The active user a raw bearer token belongs to, or None (one query)."""
-        token = self.select_related("user").filter(key_hash=_hash(raw), user__is_active=True).first()
-        return token.user if token else None
+        """The active user a raw bearer token belongs to, or None: from the cache
+        (i2v/lib/auth.py), else one query."""
+        from i2v.lib import auth
+
+        key_hash = _hash(raw)
+        user = auth.token_user(key_hash)
+        if user is not None:
+            return user
+        token = self.select_related("user").filter(key_hash=key_hash, user__is_active=True).first()
+        if token is None:
+            return None
+        auth.remember_token(key_hash, token.user)
+        return token.user
 
 
 class ApiToken(models.Model):
@@ -30,8 +40,13 @@ class ApiToken(models.Model):
     @classmethod
     def issue(cls, user):
         """Replace the user's token with a new one; returns the raw value."""
+        from i2v.lib.auth import forget_token
+
         raw = "i2v_" + secrets.token_urlsafe(32)
+        old = cls.objects.filter(user=user).values_list("key_hash", flat=True).first()
         cls.objects.update_or_create(user=user, defaults={"key_hash": _hash(raw), "prefix": raw[:10]})
+        if old:
+            forget_token(old)  # the replaced token stops working at once, cached or not
         return raw
 
 

@@ -1,19 +1,22 @@
 """JSON API for pipelines: the same data as the Jobs page, for scripts."""
 
 import json
+from urllib.parse import urlencode
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 
-from i2v.lib.cache import cached_list
+from i2v.lib.cache import cached_list, cached_only, request_parts
 from i2v.lib.errors import ApiError, api_view, form_error
 from i2v.lib.idempotency import idempotent
 from i2v.lib.jsonbody import json_body
 from i2v.lib.pagination import CursorError, pagination_json
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 
-from .forms import JobsFilterForm, NewPipelineForm, PageForm
+from .detail import STEP_PAGE_API, step_summary, steps_page
+from .forms import JobsFilterForm, NewPipelineForm, PageForm, StepPageForm
 from .models import Pipeline, Step
 
 
@@ -27,6 +30,9 @@ def _json_bytes(data):
 def pipelines(request):
     if request.method == "POST":
         return create_pipeline(request)
+    alias = request_parts(request, JobsFilterForm, "api_pipelines")
+    if (hit := cached_only("jobs", request.user.id, alias)) is not None:
+        return HttpResponse(hit, content_type="application/json")  # no form, no query: two cache reads
     form = JobsFilterForm(request.GET, default_page_size=50)
     if not form.is_valid():
         raise form_error(form)
@@ -39,28 +45,61 @@ def pipelines(request):
         count, estimate = total if total else (None, False)
         return _json_bytes({"items": [p.as_summary() for p in page.items], "pagination": pagination_json(page, count, estimate)})
 
-    body = cached_list("jobs", request.user.id, {"view": "api_pipelines", **form.cache_parts()}, build)
+    body = cached_list("jobs", request.user.id, {"view": "api_pipelines", **form.cache_parts()}, build, alias)
     return HttpResponse(body, content_type="application/json")
+
+
+def _next_url(name, pipeline_id, page, **params):
+    if not page.has_next:
+        return None
+    return f"{reverse(name, args=[pipeline_id])}?{urlencode({**params, 'cursor': page.next_cursor})}"
 
 
 @api_view(methods=("GET",))
 def pipeline(request, pipeline_id):
+    """The pipeline with a summary of its steps and the first page of steps and of outputs:
+    the same size for 5 steps as for 2,000; the rest is at the next_url of each."""
     pipeline = get_object_or_404(request.user.pipelines.with_tags(), pk=pipeline_id)
-    steps = pipeline.steps.order_by("order", "id")
-    outputs = pipeline.outputs_page()["outputs"]
-    return JsonResponse(pipeline.as_detail(steps, outputs))
+    summary = step_summary(pipeline)
+    status = summary.default_filter(STEP_PAGE_API)
+    steps, outputs = steps_page(pipeline, status), pipeline.outputs_page()["outputs"]
+    data = pipeline.as_detail(summary, steps, outputs, summary.count(status))
+    data["steps_pagination"].update(status=status, next_url=_next_url("jobs:api_steps", pipeline.id, steps, status=status))
+    data["outputs_pagination"]["next_url"] = _next_url("jobs:api_outputs", pipeline.id, outputs)
+    return JsonResponse(data)
+
+
+def _page_form(request, form_class, pipeline_id):
+    form = form_class(request.GET)
+    if not form.is_valid():
+        raise form_error(form)
+    return form, get_object_or_404(request.user.pipelines.only("id", "owner_id"), pk=pipeline_id)
+
+
+def _bad_cursor(exc):
+    return ApiError(400, "invalid_cursor", str(exc), "cursor")
+
+
+@api_view(methods=("GET",))
+def pipeline_steps(request, pipeline_id):
+    """GET /api/pipelines/<id>/steps?status=&cursor=&page_size=: the steps in order, one keyset page."""
+    form, pipeline = _page_form(request, StepPageForm, pipeline_id)
+    status = form.cleaned_data["status"]
+    try:
+        page = steps_page(pipeline, status, form.cleaned_data["cursor"], form.size)
+    except CursorError as exc:
+        raise _bad_cursor(exc) from None
+    pagination = {**pagination_json(page), "next_url": _next_url("jobs:api_steps", pipeline.id, page, status=status, page_size=form.size)}
+    return JsonResponse({"items": [s.as_json() for s in page.items], "pagination": pagination})
 
 
 @api_view(methods=("GET",))
 def pipeline_outputs(request, pipeline_id):
-    form = PageForm(request.GET)
-    if not form.is_valid():
-        raise form_error(form)
-    pipeline = get_object_or_404(request.user.pipelines.only("id", "owner_id"), pk=pipeline_id)
+    form, pipeline = _page_form(request, PageForm, pipeline_id)
     try:
         page = pipeline.outputs_page(form.cleaned_data["cursor"], form.size)["outputs"]
     except CursorError as exc:
-        raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
+        raise _bad_cursor(exc) from None
     return JsonResponse({"items": [o.as_json() for o in page.items], "pagination": pagination_json(page)})
 
 

@@ -9,6 +9,7 @@ from django.urls import reverse
 from prompts.models import TemplateError, expand_for
 
 from .catalog import bill, needs_confirmation
+from .detail import step_filters
 from .models import TAG_NAME, Pipeline
 from .providers import ASPECT_RATIOS, IMAGES_PER_PROMPT_MAX, QUALITIES, VIDEO_RESOLUTIONS
 
@@ -161,6 +162,12 @@ class PageForm(forms.Form):
     @property
     def size(self):
         return self.cleaned_data["page_size"] or settings.PAGE_SIZE_DEFAULT
+
+
+class StepPageForm(PageForm):
+    """?status=&cursor=&page_size= of a pipeline's steps (jobs/detail.py)."""
+
+    status = forms.ChoiceField(required=False, choices=step_filters)
 
 
 ID_MAX = 2**63 - 1  # the largest primary key a bigint column holds

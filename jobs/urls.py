@@ -10,6 +10,7 @@ urlpatterns = [
     path("jobs/watch", views.watch, name="watch"),
     path("jobs/<int:pipeline_id>/", views.pipeline_detail, name="detail"),
     path("jobs/<int:pipeline_id>/outputs", views.pipeline_outputs, name="outputs"),
+    path("jobs/<int:pipeline_id>/steps", views.pipeline_steps, name="steps"),
     path("jobs/<int:pipeline_id>/menu", views.row_menu, name="menu"),
     path("jobs/<int:pipeline_id>/row", views.pipeline_row, name="row"),
     path("jobs/<int:pipeline_id>/favorite", views.toggle_favorite, name="favorite"),
@@ -27,5 +28,6 @@ urlpatterns = [
     path("api/pipelines", api.pipelines, name="api_list"),
     path("api/pipelines/<int:pipeline_id>", api.pipeline, name="api_detail"),
     path("api/pipelines/<int:pipeline_id>/outputs", api.pipeline_outputs, name="api_outputs"),
+    path("api/pipelines/<int:pipeline_id>/steps", api.pipeline_steps, name="api_steps"),
     path("hooks/<str:provider>/<str:token>", webhooks.provider_webhook, name="webhook"),
 ]

@@ -7,13 +7,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from i2v.lib.lists import list_results
+from i2v.lib.lists import cached_results, list_results
 from i2v.lib.pagination import CursorError
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 from i2v.lib.watch import WatchError, parse_watch
 
 from .catalog import needs_confirmation
-from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, TagForm, asset_ids
+from .detail import STEP_PAGE_HTML, step_filters, step_rows, step_summary, steps_page, tiles
+from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, StepPageForm, TagForm, asset_ids
 from .models import Pipeline, Step
 from .recall import parse_output_id, recalled
 
@@ -27,10 +28,13 @@ RECENT_SOURCES = 24
 @login_required
 @vary_on_headers("HX-Request")
 def jobs_page(request):
+    fragment = request.htmx and not request.htmx.history_restore_request
+    if fragment and (hit := cached_results(request, JobsFilterForm, scope="jobs", page=PAGE, append="rows")) is not None:
+        return HttpResponse(hit)
     form = JobsFilterForm(request.GET, default_page_size=20)
     fetch = request.user.pipelines.jobs_list
     results, status = list_results(request, form, scope="jobs", fetch=fetch, page=PAGE, append="rows")
-    if request.htmx and not request.htmx.history_restore_request:
+    if fragment:
         return HttpResponse(results, status=status)
     context = {"form": form, "results": results, "user_tags": request.user.tags.all()[:200]}
     return render(request, PAGE, context, status=status)
@@ -71,15 +75,66 @@ def pipeline_row(request, pipeline_id):
     return _render_row(request, _row(request, pipeline_id))
 
 
+def _detail_context(pipeline, status=None, steps_cursor=None, outputs_cursor=None):
+    """The detail's bounded parts: the step summary, a page of steps (failures first in a big
+    pipeline that has some, unless `status` says which) and a page of outputs. Raises CursorError."""
+    summary = step_summary(pipeline)
+    status = summary.default_filter(STEP_PAGE_HTML) if status is None else status
+    steps = steps_page(pipeline, status, steps_cursor, STEP_PAGE_HTML)
+    return {"p": pipeline, **_steps_context(summary, status, steps), **_outputs_context(pipeline, outputs_cursor)}
+
+
+def _outputs_context(pipeline, cursor=None, size=50):
+    page = pipeline.outputs_page(cursor, size)["outputs"]
+    return {"outputs": page, "tiles": tiles(page.items)}
+
+
+def _steps_context(summary, status, steps):
+    labels = dict(step_filters())
+    return {
+        "summary": summary, "step_filter": status, "filter_label": labels[status], "filter_count": summary.count(status),
+        "steps": steps, "step_rows": step_rows(steps.items),
+    }  # fmt: skip
+
+
+def _detail_pipeline(request, pipeline_id):
+    # The expansion shows no header, so under htmx the pipeline is just its id; the page shows its tags.
+    pipelines = request.user.pipelines.only("id", "owner_id") if request.htmx else request.user.pipelines.with_tags()
+    return get_object_or_404(pipelines, pk=pipeline_id)
+
+
 @require_GET
 @login_required
 @vary_on_headers("HX-Request")
 def pipeline_detail(request, pipeline_id):
-    """Steps and output grid: the expanded row (HTMX) or a page of its own."""
-    pipeline = get_object_or_404(request.user.pipelines.with_tags(), pk=pipeline_id)
-    context = {"p": pipeline, "steps": pipeline.steps.order_by("order", "id"), **pipeline.outputs_page()}
+    """Steps and output grid: the expanded row (HTMX) or a page of its own; bounded whatever the size."""
+    pipeline = _detail_pipeline(request, pipeline_id)
     template = f"{DETAIL}#detail" if request.htmx else DETAIL
-    return render(request, template, context)
+    return render(request, template, _detail_context(pipeline))
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def pipeline_steps(request, pipeline_id):
+    """The steps table in another filter (HTMX, no cursor), its next rows (HTMX, a cursor),
+    or without JavaScript the detail page at that filter and cursor."""
+    pipeline = _detail_pipeline(request, pipeline_id)
+    form = StepPageForm(request.GET)
+    if not form.is_valid():
+        # Plain text: the message repeats what was sent, which must never become markup.
+        message = "Bad page parameters: " + " ".join(m for ms in form.errors.values() for m in ms)
+        return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+    status, cursor = form.cleaned_data["status"], form.cleaned_data["cursor"]
+    try:
+        if not request.htmx:
+            return render(request, DETAIL, _detail_context(pipeline, status, cursor))
+        steps = steps_page(pipeline, status, cursor, STEP_PAGE_HTML)
+        if cursor:
+            return render(request, f"{DETAIL}#step_rows", {"p": pipeline, "step_filter": status, "steps": steps, "step_rows": step_rows(steps.items)})
+        return render(request, f"{DETAIL}#steps", {"p": pipeline, **_steps_context(step_summary(pipeline), status, steps)})
+    except CursorError as exc:
+        return HttpResponseBadRequest(str(exc))
 
 
 @require_GET
@@ -89,17 +144,15 @@ def pipeline_outputs(request, pipeline_id):
     """More tiles of an expanded row's output grid, by keyset cursor."""
     form = PageForm(request.GET)
     # Without htmx (the "Show more" link followed without JavaScript) it is the whole detail page, at that cursor.
-    pipelines = request.user.pipelines.only("id", "owner_id") if request.htmx else request.user.pipelines.with_tags()
-    pipeline = get_object_or_404(pipelines, pk=pipeline_id)
+    pipeline = _detail_pipeline(request, pipeline_id)
     if not form.is_valid():
         return HttpResponseBadRequest("Bad page parameters.")
     try:
-        context = {"p": pipeline, **pipeline.outputs_page(form.cleaned_data["cursor"], form.size)}
+        if request.htmx:
+            return render(request, f"{DETAIL}#tiles", {"p": pipeline, **_outputs_context(pipeline, form.cleaned_data["cursor"], form.size)})
+        return render(request, DETAIL, _detail_context(pipeline, outputs_cursor=form.cleaned_data["cursor"]))
     except CursorError as exc:
         return HttpResponseBadRequest(str(exc))
-    if request.htmx:
-        return render(request, f"{DETAIL}#tiles", context)
-    return render(request, DETAIL, {**context, "steps": pipeline.steps.order_by("order", "id")})
 
 
 @require_GET

@@ -9,7 +9,8 @@ def test_it_reports_server_time_and_queries_to_staff(owner_client, owner):
     make_pipeline(owner)
     header = owner_client.get("/api/pipelines")["Server-Timing"]
     match = re.fullmatch(r'app;dur=([\d.]+), db;dur=([\d.]+);desc="(\d+) queries"', header)
-    assert match and int(match.group(3)) == first_page_queries()
+    # The save above made the cache forget the session's user: it is loaded once more, then cached.
+    assert match and int(match.group(3)) == first_page_queries() + 1
 
 
 def test_it_tells_nothing_to_users_who_are_not_staff(owner_client, owner):

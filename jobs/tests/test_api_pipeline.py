@@ -1,6 +1,8 @@
 import json
 
-from conftest import make_pipeline
+import pytest
+
+from conftest import make_big_pipeline, make_pipeline
 
 
 def test_it_returns_the_full_pipeline(owner_client, owner):
@@ -18,6 +20,8 @@ def test_it_returns_the_full_pipeline(owner_client, owner):
     assert first["download_url"] == f"/downloads/outputs/{first['id']}"
     assert first["details_url"] == f"/api/images/{asset.id}/details"
     assert data["outputs_pagination"]["has_next"] is False
+    assert data["step_summary"] == [{"kind": "i2i", "total": 2, "statuses": {"pending": 2}}]
+    assert data["steps_pagination"]["next_url"] is None and data["steps_pagination"]["total_count"] == 2
 
 
 def test_it_is_a_json_404_for_someone_elses_pipeline(client, other, owner):
@@ -28,8 +32,36 @@ def test_it_is_a_json_404_for_someone_elses_pipeline(client, other, owner):
     assert json.loads(response.content)["error"]["code"] == "not_found"
 
 
+# pipeline with tags, step summary, one page of steps, one page of outputs with assets (the user is cached)
+DETAIL_QUERIES = 4
+
+
 def test_it_uses_the_same_queries_for_1_and_50_outputs(owner_client, owner, django_assert_num_queries):
     for n in (1, 50):
         p = make_pipeline(owner, outputs=n, steps=3, tags=["a", "b"])
-        with django_assert_num_queries(4):  # session user, pipeline with tags, steps, outputs with assets
+        with django_assert_num_queries(DETAIL_QUERIES):
             owner_client.get(f"/api/pipelines/{p.id}")
+
+
+def test_it_uses_the_same_queries_for_5_and_2000_steps(owner_client, owner, django_assert_num_queries):
+    for p in (make_pipeline(owner, steps=5, outputs=5), make_big_pipeline(owner)):
+        with django_assert_num_queries(DETAIL_QUERIES, info="the detail must not load every step"):
+            assert owner_client.get(f"/api/pipelines/{p.id}").status_code == 200
+
+
+@pytest.mark.parametrize("failed, status, first", [(20, "problems", 1980), (0, "", 0)])
+def test_it_summarises_a_big_pipeline_and_pages_its_steps(owner_client, owner, failed, status, first):
+    big = make_big_pipeline(owner, failed=failed)
+    response = owner_client.get(f"/api/pipelines/{big.id}")
+    data = json.loads(response.content)
+    assert len(response.content) < 50_000
+    video = {"kind": "i2v", "total": 1000, "statuses": {"failed": 20, "completed": 980} if failed else {"completed": 1000}}
+    assert data["step_summary"] == [{"kind": "i2i", "total": 1000, "statuses": {"completed": 1000}}, video]
+    assert list(data["step_summary"][1]["statuses"])[0] == ("failed" if failed else "completed")  # failures first
+    assert len(data["steps"]) == min(50, failed or 2000) and data["steps"][0]["order"] == first
+    pagination = data["steps_pagination"]
+    assert pagination["status"] == status and pagination["total_count"] == (failed or 2000)
+    assert (pagination["next_url"] is None) == bool(failed)
+    if not failed:
+        assert pagination["next_url"].startswith(f"/api/pipelines/{big.id}/steps?status=&cursor=")
+        assert data["outputs_pagination"]["next_url"].startswith(f"/api/pipelines/{big.id}/outputs?cursor=")

@@ -53,7 +53,7 @@ def test_it_deletes_many_pipelines_at_once_with_one_bump(owner_client, owner, dj
     assert Asset.objects.count() == 30
 
 
-# The session's user, the row, then one statement per table by subquery in a transaction
+# The row (the session's user is cached), then one statement per table by subquery in a transaction
 # (a savepoint in a test): tags, outputs and remote requests (by step, then by pipeline),
 # steps, the import records that point at it (set to NULL), pipelines.
-DELETE_QUERIES = 12
+DELETE_QUERIES = 11

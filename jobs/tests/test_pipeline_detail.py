@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import make_asset, make_pipeline
+from conftest import make_asset, make_big_pipeline, make_pipeline
 from jobs.models import Output
 
 
@@ -59,13 +59,53 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, other, pipeline):
     assert client.get(f"/jobs/{pipeline.id}/", HTTP_HX_REQUEST="true").status_code == 404
 
 
+# pipeline, step summary, one page of steps, one page of outputs joined to assets (the user is cached)
+DETAIL_QUERIES = 4
+
+
 def test_it_uses_the_same_queries_for_1_and_50_outputs(owner_client, owner, django_assert_num_queries):
     small = make_pipeline(owner, outputs=1)
     big = make_pipeline(owner, outputs=50, steps=3)
-    # session user, pipeline (with tags), steps, one page of outputs joined to assets
     for p in (small, big):
-        with django_assert_num_queries(4):
+        with django_assert_num_queries(DETAIL_QUERIES):
             owner_client.get(f"/jobs/{p.id}/", HTTP_HX_REQUEST="true")
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["expansion", "page"])
+def test_it_uses_the_same_queries_for_5_and_2000_steps(owner_client, owner, htmx, django_assert_num_queries):
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    for p in (make_pipeline(owner, steps=5, outputs=5), make_big_pipeline(owner)):
+        with django_assert_num_queries(DETAIL_QUERIES, info="the detail must not load steps per row or per kind"):
+            assert owner_client.get(f"/jobs/{p.id}/", **headers).status_code == 200
+
+
+def test_it_summarises_a_big_pipeline_and_shows_its_failures_first(owner_client, owner):
+    big = make_big_pipeline(owner, images=1000, videos=1000, failed=20)
+    html = owner_client.get(f"/jobs/{big.id}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "1,000 × image:" in html and "1,000 × video:" in html
+    video = html[html.index("1,000 × video:") :]
+    assert video.index("20 failed") < video.index("980 completed")  # failures first
+    assert "Showing 20 failed or unknown of 2,000 steps" in html
+    assert html.count("<tr data-step=") == 20 and html.count('data-status="failed"') == 20
+    assert "Show more steps" not in html  # the 20 failures are one page
+
+
+def test_it_keeps_a_2000_step_expansion_under_50_kb(owner_client, owner):
+    big = make_big_pipeline(owner, failed=0)
+    response = owner_client.get(f"/jobs/{big.id}/", HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert len(response.content) < 50_000
+    assert html.count("<tr data-step=") == 20  # one page of steps, in order, and the rest a click away
+    assert "Show more steps" in html and f'hx-get="/jobs/{big.id}/steps?status=&amp;cursor=' in html
+    assert "Showing" not in html  # no failures: all steps, in order
+
+
+def test_it_lists_a_small_pipeline_in_order_even_with_failures(owner_client, owner):
+    small = make_pipeline(owner, steps=5, outputs=0)
+    small.steps.filter(order=3).update(status="failed")
+    html = owner_client.get(f"/jobs/{small.id}/", HTTP_HX_REQUEST="true").content.decode()
+    assert html.count("<tr data-step=") == 5 and "Showing" not in html
+    assert "5 × image:" in html and "1 failed" in html
 
 
 def test_it_pages_a_large_grid(owner_client, owner):

@@ -192,13 +192,13 @@ def test_it_uses_the_same_number_of_queries_for_1_and_50_assets(owner_client, ow
     with django_assert_num_queries(first_page_queries()):
         _, data = get(owner_client)
     assert len(data["items"]) == 50
-    with django_assert_num_queries(2):  # a later page skips the total: session user and the page
+    with django_assert_num_queries(1):  # a later page skips the total: the page
         get(owner_client, f"cursor={data['pagination']['next_cursor']}")
 
 
 def test_it_serves_repeats_from_the_cache_until_an_asset_changes(owner_client, library, django_assert_num_queries, django_capture_on_commit_callbacks):
     _, first = get(owner_client)
-    with django_assert_num_queries(1):  # the session's user only
+    with django_assert_num_queries(0):  # nothing: the session and its user are cached too
         _, again = get(owner_client)
     assert again == first
     with django_capture_on_commit_callbacks(execute=True):

@@ -159,7 +159,7 @@ def test_it_deletes_many_in_the_same_few_queries_and_bumps_each_list_once(
     assert not Asset.objects.exists() and not Output.objects.exists()
 
 
-# The session's user; then delete_in_bulk's transaction (a savepoint in a test): lock the rows (ids and owners),
+# (The session's user is cached.) delete_in_bulk's transaction (a savepoint in a test): lock the rows (ids and owners),
 # read their file names, bury them (one insert per 1,000), delete the outputs, check that none came back
 # (Output.asset is PROTECT), delete the processing jobs, delete the assets.
-QUERIES = 10
+QUERIES = 9

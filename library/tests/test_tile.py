@@ -65,7 +65,7 @@ def test_it_requires_login(client, owner):
     assert client.get(f"/library/{asset.id}/tile").status_code == 302
 
 
-def test_it_costs_two_queries(owner_client, owner, django_assert_num_queries):
+def test_it_costs_one_query(owner_client, owner, django_assert_num_queries):
     asset = pending_asset(owner)
-    with django_assert_num_queries(2):  # session user + the asset
+    with django_assert_num_queries(1):  # the asset (the session's user is cached)
         owner_client.get(f"/library/{asset.id}/tile")

@@ -1,0 +1,198 @@
+"""Benchmark of the hot paths (not a test): bounded pipeline detail, and what a list request costs
+gunicorn in CPU, cached and not. Prints Markdown tables.
+
+Uses an owner that already has pipelines (seed them with seed_demo, or copy the 1M database),
+adds a 5-step and a 2,000-step pipeline once (reused after), and serves the app with gunicorn on
+loopback: twice with 1 worker and 1 thread (list cache off, then on) for the per-request figures,
+then with the repo's gunicorn.conf.py (gthread) for wrk.
+
+- server time and queries: the Server-Timing header (app;dur, db;dur and its query count);
+- gunicorn CPU per request: utime+stime of the worker process, from /proc/<pid>/stat, before and
+  after N requests, divided by N (the client runs in this process, not in the worker);
+- wrk: --connections connections, 2 threads, on the cached first page of the Jobs list (the HTMX
+  results fragment, as filters and infinite scroll ask for it) and of GET /api/pipelines.
+
+Usage: DATABASE_URL=postgres://.../i2v_x REDIS_URL=redis://127.0.0.1:6379/N \
+       python bench/hot_paths.py [--owner bench] [--requests 500] [--wrk-seconds 10] [--connections 256]
+"""
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "i2v.settings")
+
+TIMING = re.compile(r'app;dur=([\d.]+), db;dur=([\d.]+);desc="(\d+) queries"')
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def fixtures(owner):
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from conftest import make_big_pipeline, make_pipeline
+    from i2v.models import ApiToken
+
+    user = get_user_model().objects.get(username=owner)
+    if not user.is_staff:  # Server-Timing is sent to staff only
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    small = user.pipelines.filter(name="bench: 5 steps").first() or make_pipeline(user, name="bench: 5 steps", steps=5, outputs=5)
+    big = user.pipelines.filter(name="bench: 2,000 steps").first() or make_big_pipeline(
+        user, images=1000, videos=1000, failed=0, outputs=2000, name="bench: 2,000 steps"
+    )
+    token = ApiToken.issue(user)
+    total = user.pipelines.count()
+    connection.close()
+    return token, small.id, big.id, total
+
+
+def serve(port, list_cache, config=False, workers=1):
+    env = {**os.environ, "LIST_CACHE": "1" if list_cache else "0", "SERVER_TIMING": "1", "RATE_LIMITS": "0",
+           "ALLOWED_HOSTS": "127.0.0.1", "GUNICORN_WORKERS": str(workers), "LOG_LEVEL": "WARNING"}  # fmt: skip
+    if config:  # the production settings (gthread, keep-alive), without the access log
+        env["GUNICORN_ACCESS_LOG"] = ""
+        args = ["--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
+    else:
+        args = ["--config", str(ROOT / "bench" / "gunicorn_plain.py"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--log-level", "warning"]
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "i2v.wsgi", *args], cwd=ROOT, env=env)
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def worker_pid(master):
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def fetch(port, path, token, htmx):
+    headers = {"Authorization": f"Bearer {token}"}
+    if htmx:
+        headers["HX-Request"] = "true"
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = response.read()
+        assert response.status == 200, (path, response.status)
+        timing = TIMING.search(response.headers["Server-Timing"])
+    return float(timing.group(1)), float(timing.group(2)), int(timing.group(3)), len(body)
+
+
+def measure(port, pid, path, token, runs, htmx):
+    for _ in range(5):
+        fetch(port, path, token, htmx)
+    before = cpu_seconds(pid)
+    samples = [fetch(port, path, token, htmx) for _ in range(runs)]
+    cpu_ms = (cpu_seconds(pid) - before) * 1000 / runs
+    return {
+        "app": statistics.median(s[0] for s in samples),
+        "db": statistics.median(s[1] for s in samples),
+        "queries": max(s[2] for s in samples),
+        "bytes": samples[-1][3],
+        "cpu": cpu_ms,
+    }
+
+
+def wrk(port, path, token, seconds, connections, htmx):
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", f"Authorization: Bearer {token}"]
+    if htmx:
+        args += ["-H", "HX-Request: true"]
+    out = subprocess.run([*args, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    failed = (sum(map(int, errors.groups())) if errors else 0) + (int(non_2xx.group(1)) if non_2xx else 0)
+    latency = re.search(r"Latency\s+(\S+)", out).group(1)
+    return rate, failed, latency
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--owner", default="bench")
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--wrk-seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=256)
+    parser.add_argument("--wrk-workers", type=int, default=2)
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
+        raise SystemExit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the budgets are for that stack.")
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True)
+    token, small, big, total = fixtures(args.owner)
+
+    uncached, cached = 8871, 8872
+    servers = {port: serve(port, list_cache=port == cached) for port in (uncached, cached)}
+    pids = {port: worker_pid(proc.pid) for port, proc in servers.items()}
+    rows = [
+        ("expand a 5-step pipeline (HTMX)", uncached, f"/jobs/{small}/", True),
+        ("expand a 2,000-step pipeline (HTMX)", uncached, f"/jobs/{big}/", True),
+        ("detail page, 5 steps", uncached, f"/jobs/{small}/", False),
+        ("detail page, 2,000 steps", uncached, f"/jobs/{big}/", False),
+        ("GET /api/pipelines/<id>, 5 steps", uncached, f"/api/pipelines/{small}", False),
+        ("GET /api/pipelines/<id>, 2,000 steps", uncached, f"/api/pipelines/{big}", False),
+        ("Jobs list first page (20 rows, HTMX), uncached", uncached, "/jobs/", True),
+        ("same, cached", cached, "/jobs/", True),
+        ("GET /api/pipelines (50 items), uncached", uncached, "/api/pipelines", False),
+        ("same, cached", cached, "/api/pipelines", False),
+    ]
+    results = []
+    try:
+        for label, port, path, htmx in rows:
+            results.append((label, measure(port, pids[port], path, token, args.requests, htmx)))
+    finally:
+        for proc in servers.values():
+            proc.terminate()
+            proc.wait()
+
+    print(f"\n{total:,} pipelines for one owner; {args.requests} requests per row after 5 warm-ups, one at a time; "
+          f"gunicorn 1 worker x 1 thread; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")  # fmt: skip
+    print("| what | server p50 ms | SQL p50 ms | queries | gunicorn CPU ms/request | CPU / SQL | bytes |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label, r in results:
+        ratio = f"{r['cpu'] / r['db']:.1f}x" if r["db"] >= 0.05 else "-"
+        print(f"| {label} | {r['app']:.2f} | {r['db']:.2f} | {r['queries']} | {r['cpu']:.2f} | {ratio} | {r['bytes']:,} |")
+    by = dict(results)
+    for kind, a, b in (("expansion", "expand a 5-step pipeline (HTMX)", "expand a 2,000-step pipeline (HTMX)"),
+                       ("detail page", "detail page, 5 steps", "detail page, 2,000 steps"),
+                       ("API detail", "GET /api/pipelines/<id>, 5 steps", "GET /api/pipelines/<id>, 2,000 steps")):  # fmt: skip
+        print(f"\n{kind}: 2,000 steps / 5 steps (server p50): {by[b]['app'] / by[a]['app']:.2f}x, {by[b]['bytes']:,} bytes")
+
+    port = 8873
+    proc = serve(port, list_cache=True, config=True, workers=args.wrk_workers)
+    try:
+        print(f"\nwrk -t2 -c{args.connections} -d{args.wrk_seconds}s, gunicorn.conf.py (gthread) with "
+              f"{args.wrk_workers} workers, list cache on, after one warm request:\n")  # fmt: skip
+        print("| what | requests/s | errors (socket + non-2xx) | mean latency |")
+        print("| --- | ---: | ---: | ---: |")
+        for label, path, htmx in (("Jobs list first page (HTMX), cached", "/jobs/", True), ("GET /api/pipelines, cached", "/api/pipelines", False)):
+            fetch(port, path, token, htmx)
+            rate, failed, latency = wrk(port, path, token, args.wrk_seconds, args.connections, htmx)
+            print(f"| {label} | {rate:,.0f} | {failed} | {latency} |")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Who is asking, without a query: the request's user from the cache.
+
+Every request needs its user (login_required, the list cache's key, the API's
+token), and Django loads it from the database each time. A cached list hit has
+nothing else to ask the database, so that one query was most of its cost. Here
+the user is kept in the cache under its id (and an API token's user under the token's hash):
+
+- a session request takes the cached user only when Django itself would accept
+  it: the session names a configured backend and its auth hash matches the
+  user's (a changed password still logs other sessions out); anything else goes
+  through django.contrib.auth.get_user, unchanged;
+- a save or delete of the user forgets it (now and again after commit, so a
+  reader between the two can't keep the old one), and entries expire after
+  CACHE_TIMEOUT_SECONDS, which bounds what a queryset update() could leave stale;
+- with Redis down every lookup misses and the database answers, as before.
+
+The cached user carries its password hash (the session check needs it): the
+cache Redis is as private as the session store, which already holds live sessions.
+"""
+
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.auth.signals import user_logged_in
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.utils.crypto import constant_time_compare
+from django.utils.functional import SimpleLazyObject
+
+
+def _user_key(user_id):
+    return f"auth:user:{user_id}"
+
+
+def _token_key(key_hash):
+    return f"auth:token:{key_hash}"
+
+
+def remember(user):
+    cache.set(_user_key(user.pk), user, timeout=settings.CACHE_TIMEOUT_SECONDS)
+
+
+def forget(*keys):
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+def session_user(request):
+    """The session's user, as django.contrib.auth.get_user would return it."""
+    session = request.session
+    try:
+        user_id = auth.get_user_model()._meta.pk.to_python(session[auth.SESSION_KEY])
+        backend, session_hash = session[auth.BACKEND_SESSION_KEY], session[auth.HASH_SESSION_KEY]
+    except (KeyError, ValueError):
+        return auth.get_user(request)
+    user = cache.get(_user_key(user_id))
+    if user is not None and backend in settings.AUTHENTICATION_BACKENDS:
+        if constant_time_compare(session_hash, user.get_session_auth_hash()):
+            return user
+    # Not cached, or not verified by the current key: Django decides (fallback keys, flushing).
+    user = auth.get_user(request)
+    if user.is_authenticated:
+        remember(user)
+    return user
+
+
+class CachedAuthenticationMiddleware(AuthenticationMiddleware):
+    """django.contrib.auth's AuthenticationMiddleware (a subclass, as the admin's checks ask), with the user from the cache."""
+
+    def process_request(self, request):
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: session_user(request))
+
+
+def token_user(key_hash):
+    """The user of a token from the cache (one read), or None."""
+    return cache.get(_token_key(key_hash))
+
+
+def remember_token(key_hash, user):
+    # After commit only: a token whose insert rolled back must never authenticate.
+    transaction.on_commit(lambda: cache.set(_token_key(key_hash), user, timeout=settings.CACHE_TIMEOUT_SECONDS))
+
+
+def forget_token(key_hash):
+    forget(_token_key(key_hash))
+
+
+def _user_changed(sender, instance, **kwargs):
+    # A token's entry holds its user too (one read per API request instead of two).
+    from i2v.models import ApiToken
+
+    tokens = ApiToken.objects.filter(user_id=instance.pk).values_list("key_hash", flat=True)
+    forget(_user_key(instance.pk), *(_token_key(h) for h in tokens))
+
+
+def _logged_in(sender, user, **kwargs):
+    # Warm: the first page after a login needs no query for its user either.
+    remember(user)
+
+
+def _token_deleted(sender, instance, **kwargs):
+    forget_token(instance.key_hash)
+
+
+def connect_signals():
+    from i2v.models import ApiToken
+
+    user_model = auth.get_user_model()
+    post_save.connect(_user_changed, sender=user_model, dispatch_uid="auth_cache_user_saved")
+    post_delete.connect(_user_changed, sender=user_model, dispatch_uid="auth_cache_user_deleted")
+    # After update_last_login (connected by django.contrib.auth, earlier), whose save forgets the user.
+    user_logged_in.connect(_logged_in, dispatch_uid="auth_cache_logged_in")
+    post_delete.connect(_token_deleted, sender=ApiToken, dispatch_uid="auth_cache_token_deleted")

@@ -1,0 +1,150 @@
+"""What a pipeline's detail loads: the expanded Jobs row, its own page and GET /api/pipelines/<id>.
+
+Kept apart from the pipeline domain (models.py) for the same reason as listing.py: these decide
+what the detail costs. However many steps a pipeline has, the detail is the same few queries and
+kilobytes: a summary of its steps counted in the database ("1,000 x video: 20 failed, 980
+completed"), one keyset page of steps and one of outputs. The rest is a "more" link or a cursor
+away. When a big pipeline has failures, its first page of steps is the failures, so what needs
+a person is never pages down.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count
+
+from i2v.lib.pagination import Ordering, paginate
+
+from .models import Step
+
+# Step rows per page: the HTML expansion (kept small: the whole expansion budget is 50 KB) and the API.
+STEP_PAGE_HTML = 20
+STEP_PAGE_API = 50
+STEP_ORDERING = Ordering("step", (("order", False), ("id", False)))
+PROBLEMS = "problems"  # the filter for what needs a person: failed, or outcome unknown
+# Statuses in a summary: what needs a person first, what is done last.
+STATUS_ORDER = ("failed", "unknown", "review", "running", "waiting", "queued", "pending", "completed", "cancelled")
+# What a step row shows; inputs, lease and queue bookkeeping stay in the database.
+STEP_FIELDS = (
+    "id", "pipeline_id", "kind", "order", "variant", "status", "phase", "progress", "queue_position", "progress_note",
+    "config", "cost_estimate", "cost_actual", "cost_reported", "error", "attempts", "started_at", "finished_at",
+)  # fmt: skip
+
+
+PROBLEM_STATUSES = (Step.Status.FAILED, Step.Status.UNKNOWN)
+
+
+def step_filters():
+    """(value, label) of the step filters: all, what needs a person, or one status."""
+    return [("", "all"), (PROBLEMS, "failed or unknown"), *((s.value, status_label(s.value)) for s in Step.Status)]
+
+
+def status_label(status):
+    return "outcome unknown" if status == Step.Status.UNKNOWN else status
+
+
+@dataclass
+class StepGroup:
+    """The steps of one kind: how many, and how many in each status (failures first)."""
+
+    kind: str
+    label: str
+    total: int
+    statuses: list  # [(status, label, count)], in STATUS_ORDER
+
+    def as_json(self):
+        return {"kind": self.kind, "total": self.total, "statuses": {s: n for s, _, n in self.statuses}}
+
+
+@dataclass
+class StepSummary:
+    groups: list
+
+    @property
+    def total(self):
+        return sum(g.total for g in self.groups)
+
+    def count(self, status):
+        """Steps in `status` ("" for all, PROBLEMS for failed or unknown)."""
+        wanted = PROBLEM_STATUSES if status == PROBLEMS else (status,)
+        if not status:
+            return self.total
+        return sum(n for g in self.groups for s, _, n in g.statuses if s in wanted)
+
+    def default_filter(self, page_size):
+        """Failures first, when there are some and they could be pages down."""
+        return PROBLEMS if self.total > page_size and self.count(PROBLEMS) else ""
+
+
+def step_summary(pipeline):
+    """Counts of the pipeline's steps by kind and status: one grouped query over its index range."""
+    rows = pipeline.steps.order_by().values_list("kind", "status").annotate(n=Count("id"))
+    by_kind = {}
+    for kind, status, n in rows:
+        by_kind.setdefault(kind, {})[status] = n
+    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+    labels = dict(Step.Kind.choices)
+    groups = [
+        StepGroup(
+            kind, labels.get(kind, kind), sum(counts.values()),
+            [(s, status_label(s), n) for s, n in sorted(counts.items(), key=lambda c: rank.get(c[0], 99))],
+        )  # fmt: skip
+        for kind, counts in sorted(by_kind.items(), key=lambda item: list(labels).index(item[0]) if item[0] in labels else 99)
+    ]
+    return StepSummary(groups)
+
+
+def steps_page(pipeline, status="", cursor=None, page_size=STEP_PAGE_API):
+    """One keyset page of the pipeline's steps in order, of one filter (see step_filters); raises CursorError."""
+    qs = pipeline.steps.only(*STEP_FIELDS)
+    if status == PROBLEMS:
+        qs = qs.filter(status__in=PROBLEM_STATUSES)
+    elif status:
+        qs = qs.filter(status=status)
+    return paginate(qs, STEP_ORDERING, cursor, page_size)
+
+
+def _truncated(text, length):
+    # What the truncatechars filter does, once per tile in Python instead of in the template.
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def tiles(outputs):
+    """What each output tile prints, computed once here: the template only prints it
+    (a template lookup costs more than the Python that makes the value)."""
+    made = []
+    for output in outputs:
+        asset = output.asset
+        preview, prompt = asset.rendition(600), asset.prompt or ""
+        made.append({
+            "video": asset.kind == "video", "href": asset.original_url, "thumb": asset.rendition(300),
+            "srcset": asset.srcset, "preview": preview["url"] if preview else "",
+            "title": _truncated(prompt, 200), "alt": _truncated(prompt, 120),
+            # The viewer (static/js/viewer.js) and the download picks address a tile by these.
+            "output": output.id, "asset": asset.id, "kind": asset.kind, "number": output.position + 1,
+            "favorite": asset.is_favorite, "hidden": asset.is_hidden,
+        })  # fmt: skip
+    return made
+
+
+def _money(value, places):
+    # Rounded half up, as the floatformat filter would.
+    return str(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def step_rows(steps):
+    """What each step row prints, computed once here (labels, truncated prompt, costs)."""
+    kinds, statuses = dict(Step.Kind.choices), dict(Step.Status.choices)
+    rows = []
+    for step in steps:
+        prompt, reported = step.prompt, step.cost_reported
+        rows.append({
+            "id": step.id, "order": step.order, "status": step.status, "kind": kinds.get(step.kind, step.kind),
+            "status_label": status_label(step.status) if step.status == Step.Status.UNKNOWN else statuses.get(step.status, step.status),
+            "waiting": step.status == Step.Status.WAITING, "queue_position": None if step.queue_position is None else step.queue_position + 1,
+            "progress": step.progress, "note": step.progress_note, "model": step.model_name, "model_label": step.model_label,
+            "prompt": _truncated(prompt, 140), "prompt_title": prompt if len(prompt) > 140 else "",
+            "estimate": _money(step.cost_estimate, 4), "actual": _money(step.cost_actual, 3), "may_cost": _money(step.cost_estimate, 3),
+            "reported": _money(reported, 3) if reported is not None and reported != step.cost_actual else "", "error": step.error,
+        })  # fmt: skip
+    return rows
