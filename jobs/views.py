@@ -13,7 +13,7 @@ from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 from i2v.lib.watch import WatchError, parse_watch
 
 from .catalog import needs_confirmation
-from .detail import STEP_PAGE_HTML, step_filters, step_rows, step_summary, steps_page, tiles
+from .detail import OUTPUT_PAGE_HTML, STEP_PAGE_HTML, step_filters, step_rows, step_summary, steps_page, tiles
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, StepPageForm, TagForm, asset_ids
 from .models import Pipeline, Step
 from .recall import parse_output_id, recalled
@@ -84,7 +84,7 @@ def _detail_context(pipeline, status=None, steps_cursor=None, outputs_cursor=Non
     return {"p": pipeline, **_steps_context(summary, status, steps), **_outputs_context(pipeline, outputs_cursor)}
 
 
-def _outputs_context(pipeline, cursor=None, size=50):
+def _outputs_context(pipeline, cursor=None, size=OUTPUT_PAGE_HTML):
     page = pipeline.outputs_page(cursor, size)["outputs"]
     return {"outputs": page, "tiles": tiles(page.items)}
 

@@ -8,7 +8,7 @@ from django_sendfile.utils import _get_sendfile
 def test_it_downloads_an_output_under_its_zip_name(owner_client, owner, stored_pipeline, django_assert_num_queries):
     p = stored_pipeline(owner, outputs=2, prompt="Ünïcode café / <b>", model="flux-kontext")
     second = p.outputs.order_by("position")[1]
-    with django_assert_num_queries(2, connection=connection):  # the user, the output with its step and pipeline
+    with django_assert_num_queries(1, connection=connection):  # the output with its step and pipeline (the user is cached)
         response = owner_client.get(f"/downloads/outputs/{second.id}")
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="02_unicode-cafe-b_flux-kontext_42.jpg"'
@@ -18,7 +18,7 @@ def test_it_downloads_an_output_under_its_zip_name(owner_client, owner, stored_p
 
 def test_it_downloads_a_library_item_under_its_original_name(owner_client, owner, stored_asset_named, django_assert_num_queries):
     asset = stored_asset_named(owner, "My holiday.jpeg", data=b"holiday")
-    with django_assert_num_queries(2, connection=connection):  # the user, the asset
+    with django_assert_num_queries(1, connection=connection):  # the asset (the user is cached)
         response = owner_client.get(f"/downloads/assets/{asset.id}")
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="My-holiday.jpg"'

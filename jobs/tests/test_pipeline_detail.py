@@ -1,6 +1,7 @@
 import pytest
 
 from conftest import make_asset, make_big_pipeline, make_pipeline
+from jobs.detail import OUTPUT_PAGE_HTML
 from jobs.models import Output
 
 
@@ -111,5 +112,5 @@ def test_it_lists_a_small_pipeline_in_order_even_with_failures(owner_client, own
 def test_it_pages_a_large_grid(owner_client, owner):
     big = make_pipeline(owner, outputs=55)
     html = owner_client.get(f"/jobs/{big.id}/", HTTP_HX_REQUEST="true").content.decode()
-    assert html.count('<a class="tile"') == 50
+    assert html.count('<a class="tile"') == OUTPUT_PAGE_HTML
     assert "Show more" in html

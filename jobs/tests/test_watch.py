@@ -67,8 +67,8 @@ def test_it_needs_a_login(client):
 @pytest.mark.parametrize("count", [1, WATCH_MAX])
 def test_it_costs_the_same_queries_however_many_rows_changed(owner_client, owner, count, django_assert_num_queries):
     pipelines = [make_pipeline(owner, status="running", outputs=0, tags=["t"]) for _ in range(count)]
-    with django_assert_num_queries(3):  # session user, the versions, the changed rows (counts, cover, tags as subqueries)
+    with django_assert_num_queries(2):  # the versions, the changed rows (counts, cover, tags as subqueries)
         response = watch(owner_client, *pipelines, versions=["0"] * count)
     assert response.content.decode().count("hx-swap-oob") == count
-    with django_assert_num_queries(2):  # nothing changed: session user and the versions only
+    with django_assert_num_queries(1):  # nothing changed: the versions only (the user is cached)
         assert watch(owner_client, *pipelines).status_code == 204

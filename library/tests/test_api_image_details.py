@@ -27,7 +27,7 @@ def png_with_parameters(text):
 def test_it_shows_the_parameters_inside_an_uploaded_png(owner_client, owner, django_assert_num_queries):
     response, body = post_files(owner_client, uploaded("cat.png", png_with_parameters(A1111), "image/png"))
     asset_id = body["items"][0]["id"]
-    with django_assert_num_queries(3, connection=connection):  # the user, the asset, its output (none)
+    with django_assert_num_queries(2, connection=connection):  # the asset, its output (none); the user is cached
         response = owner_client.get(f"/api/images/{asset_id}/details")
     assert response.status_code == 200
     details = response.json()
@@ -43,7 +43,7 @@ def test_it_shows_the_parameters_inside_an_uploaded_png(owner_client, owner, dja
 def test_it_shows_how_a_generated_output_was_made(owner_client, owner, django_assert_num_queries):
     pipeline = run_queued(Pipeline.objects.create_from_request(owner, request([make_source(owner)], prompts=["a red fox"])))
     output = pipeline.outputs.select_related("asset", "step").order_by("position", "id").first()
-    with django_assert_num_queries(3, connection=connection):
+    with django_assert_num_queries(2, connection=connection):
         details = owner_client.get(f"/api/images/{output.asset_id}/details").json()
     # The local provider makes JPEGs: the parameters went into them as XMP when they were stored.
     assert details["mime"] == "image/jpeg"
