@@ -14,7 +14,7 @@ from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Concat
 
 from i2v.lib.filters import created_between, text_search
-from i2v.lib.pagination import count_for_list, paginate
+from i2v.lib.pagination import first_page, paginate
 from library.models import rendition
 
 
@@ -91,12 +91,9 @@ class PipelineListQuerySet(models.QuerySet):
         scroll don't show it, so they don't pay for it.
         """
         pipelines = self.filtered(**filters)
-        page = paginate(pipelines.for_jobs_page(), ordering, cursor, page_size)
-        total = None if cursor else pipelines.count_for_list()
-        return page, total
-
-    def count_for_list(self):
-        return count_for_list(self)
+        if cursor:
+            return paginate(pipelines.for_jobs_page(), ordering, cursor, page_size), None
+        return first_page(pipelines, PipelineListQuerySet.for_jobs_page, ordering, page_size)
 
 
 def instant(moment):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.filters import created_between, text_search
-from i2v.lib.pagination import Ordering, count_for_list, paginate
+from i2v.lib.pagination import Ordering, first_page, paginate
 from media_processing.models import ProcessingJob
 
 from . import uploads
@@ -67,12 +67,9 @@ class AssetQuerySet(models.QuerySet):
         Like the Jobs list, the total is counted for first pages only.
         """
         assets = self.filtered(**filters)
-        page = paginate(assets.for_library(), Asset.ORDERING, cursor, page_size)
-        total = None if cursor else assets.count_for_list()
-        return page, total
-
-    def count_for_list(self):
-        return count_for_list(self)
+        if cursor:
+            return paginate(assets.for_library(), Asset.ORDERING, cursor, page_size), None
+        return first_page(assets, AssetQuerySet.for_library, Asset.ORDERING, page_size)
 
     def store_generated(self, owner_id, file, prompt):
         """The Asset for a file a provider made: stored once per owner by content

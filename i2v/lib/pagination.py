@@ -151,24 +151,39 @@ def pagination_json(page, total=None, total_is_estimate=False):
     }
 
 
-def count_for_list(queryset, exact_up_to=1000):
-    """(total, is_estimate) for a filtered list, without a full COUNT(*).
+def planner_rows(queryset):
+    """PostgreSQL's estimate of how many rows `queryset` matches: an EXPLAIN, well under a millisecond."""
+    return int(json.loads(queryset.order_by().values("pk").explain(format="json"))[0]["Plan"]["Plan Rows"])
 
-    On PostgreSQL the planner's row estimate (an EXPLAIN, well under a
-    millisecond) answers for big lists, where "about 950,000" is all a page
-    needs. Small lists get an exact count, capped so that a wrong estimate can
-    never turn it into a scan of the whole table. SQLite, the embedded default
-    with small data, simply counts.
+
+def first_page(filtered, rows, ordering, page_size, exact_up_to=1000):
+    """(page, (total, is_estimate)) of a list's first page: no filter's scan runs twice.
+
+    `filtered` is the list's filters; `rows(queryset)` adds what a row shows
+    (annotations, columns), which is costly per row but not per match.
+
+    On PostgreSQL the planner's estimate (an EXPLAIN) answers for big lists,
+    where "about 950,000" is all a page needs, and their page is a short walk
+    down an index. A small list instead has its keys fetched once, capped at
+    exact_up_to + 1: their number is the exact total and the first of them are
+    the page, loaded by primary key. So a rare combination of filters, whose
+    matches an index finds but whose scan is the expensive part, is scanned
+    once, not once for the page and again for the count. A wrong estimate
+    costs no scan of the whole table: the cap bounds the keys query, and a
+    big list whose page comes back short knows its exact total anyway.
+    SQLite, the embedded default with small data, always takes the keys.
     """
-    rows = queryset.order_by().values("pk")
-    estimate = None
-    if connections[queryset.db].vendor == "postgresql":
-        estimate = int(json.loads(rows.explain(format="json"))[0]["Plan"]["Plan Rows"])
-        if estimate > exact_up_to:
-            return estimate, True
-    capped = rows[: exact_up_to + 1].count()
-    if capped <= exact_up_to:
-        return capped, False
-    if estimate is None:
-        return queryset.count(), False
-    return max(estimate, capped), True
+    estimate = planner_rows(filtered) if connections[filtered.db].vendor == "postgresql" else None
+    exact_up_to = max(exact_up_to, page_size)
+    if estimate is None or estimate <= exact_up_to:
+        keys = list(filtered.order_by(*ordering.order_by()).values_list("pk", flat=True)[: exact_up_to + 1])
+        page = paginate(rows(filtered.filter(pk__in=keys[: page_size + 1])), ordering, None, page_size)
+        if len(keys) <= exact_up_to:
+            return page, (len(keys), False)
+        if estimate is None:
+            return page, (filtered.count(), False)
+        return page, (max(estimate, len(keys)), True)
+    page = paginate(rows(filtered), ordering, None, page_size)
+    if not page.has_next:
+        return page, (len(page.items), False)
+    return page, (estimate, True)
