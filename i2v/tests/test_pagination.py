@@ -6,7 +6,7 @@ from django.core import signing
 from django.utils import timezone
 
 from conftest import make_pipeline
-from i2v.lib.pagination import CursorError, decode_cursor, encode_cursor, paginate
+from i2v.lib.pagination import CursorError, decode_cursor, encode_cursor, first_page, paginate
 from jobs.models import Pipeline
 
 NEWEST = Pipeline.ORDERINGS["newest"]
@@ -57,3 +57,18 @@ def test_it_walks_backwards_from_a_prev_cursor(owner):
     back = paginate(base, NEWEST, second.prev_cursor, 4)
     assert [p.id for p in back.items] == [p.id for p in first.items] == [p.id for p in reversed(made)][:4]
     assert back.has_next and not back.has_previous
+
+
+def test_it_counts_a_small_list_from_the_keys_its_first_page_comes_from(owner, django_assert_num_queries):
+    from django.db import connection
+
+    start = timezone.now()
+    made = [make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0) for i in range(5)]
+    base = Pipeline.objects.filter(owner=owner)
+    # The keys (capped), then the page's rows by primary key; on PostgreSQL an estimate first.
+    with django_assert_num_queries(3 if connection.vendor == "postgresql" else 2):
+        page, total = first_page(base, lambda rows: rows.only("id", "created_at"), NEWEST, 2)
+    assert total == (5, False)
+    assert [p.id for p in page.items] == [made[4].id, made[3].id]
+    assert page.has_next and not page.has_previous
+    assert [p.id for p in paginate(base, NEWEST, page.next_cursor, 2).items] == [made[2].id, made[1].id]
