@@ -156,34 +156,56 @@ def planner_rows(queryset):
     return int(json.loads(queryset.order_by().values("pk").explain(format="json"))[0]["Plan"]["Plan Rows"])
 
 
+def matching_keys(filtered, ordering, limit):
+    """The primary keys of the first `limit` rows of `filtered` in `ordering`.
+
+    On PostgreSQL the matches are fetched in a subquery fenced with OFFSET 0, so
+    they are planned as a whole (bitmaps of the filters' indexes, ANDed) and then
+    sorted. Without the fence a LIMIT tempts the planner into walking the order's
+    index and filtering row by row, hoping to stop early: with a rare or
+    correlated filter that walk reads most of the table (a week of dates sorted
+    by cost read 740,000 rows for 21).
+    """
+    names = [name for name, _ in ordering.fields]  # the last one is the primary key
+    if connections[filtered.db].vendor != "postgresql":
+        return list(filtered.order_by(*ordering.order_by()).values_list(names[-1], flat=True)[:limit])
+    sql, params = filtered.order_by().values_list(*names).query.sql_with_params()
+    columns = [f"k{n}" for n in range(len(names))]
+    order = ", ".join(f"{c} {'DESC' if desc else 'ASC'}" for c, (_, desc) in zip(columns, ordering.fields))
+    with connections[filtered.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns[-1]} FROM ({sql} OFFSET 0) AS matches ({', '.join(columns)}) ORDER BY {order} LIMIT %s",
+            (*params, limit),
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def first_page(filtered, rows, ordering, page_size, exact_up_to=1000):
     """(page, (total, is_estimate)) of a list's first page: no filter's scan runs twice.
 
     `filtered` is the list's filters; `rows(queryset)` adds what a row shows
     (annotations, columns), which is costly per row but not per match.
 
-    On PostgreSQL the planner's estimate (an EXPLAIN) answers for big lists,
-    where "about 950,000" is all a page needs, and their page is a short walk
-    down an index. A small list instead has its keys fetched once, capped at
-    exact_up_to + 1: their number is the exact total and the first of them are
-    the page, loaded by primary key. So a rare combination of filters, whose
-    matches an index finds but whose scan is the expensive part, is scanned
-    once, not once for the page and again for the count. A wrong estimate
-    costs no scan of the whole table: the cap bounds the keys query, and a
-    big list whose page comes back short knows its exact total anyway.
-    SQLite, the embedded default with small data, always takes the keys.
+    On PostgreSQL the planner's estimate (an EXPLAIN, well under a millisecond)
+    decides. A big list finds its page by walking the order's index, which meets
+    a match every few rows, and its total is the estimate: "about 950,000" is all
+    a page needs. A small one has the keys of all its matches fetched once
+    (matching_keys(), capped at exact_up_to + 1): their number is the exact
+    total and the first of them are the page, whose rows are then loaded by
+    primary key. So a rare combination of filters is scanned once, not once for
+    the page and again for the count. A page that comes back short knows its
+    exact total anyway. SQLite, the embedded default with small data, always
+    takes the keys, and counts past the cap.
     """
-    estimate = planner_rows(filtered) if connections[filtered.db].vendor == "postgresql" else None
     exact_up_to = max(exact_up_to, page_size)
-    if estimate is None or estimate <= exact_up_to:
-        keys = list(filtered.order_by(*ordering.order_by()).values_list("pk", flat=True)[: exact_up_to + 1])
-        page = paginate(rows(filtered.filter(pk__in=keys[: page_size + 1])), ordering, None, page_size)
-        if len(keys) <= exact_up_to:
-            return page, (len(keys), False)
-        if estimate is None:
-            return page, (filtered.count(), False)
-        return page, (max(estimate, len(keys)), True)
-    page = paginate(rows(filtered), ordering, None, page_size)
-    if not page.has_next:
-        return page, (len(page.items), False)
-    return page, (estimate, True)
+    estimate = planner_rows(filtered) if connections[filtered.db].vendor == "postgresql" else None
+    if estimate is not None and estimate > exact_up_to:
+        page = paginate(rows(filtered), ordering, None, page_size)
+        return page, ((len(page.items), False) if not page.has_next else (estimate, True))
+    keys = matching_keys(filtered, ordering, exact_up_to + 1)
+    page = paginate(rows(filtered.filter(pk__in=keys[: page_size + 1])), ordering, None, page_size)
+    if len(keys) <= exact_up_to:
+        return page, (len(keys), False)
+    if estimate is None:
+        return page, (filtered.count(), False)
+    return page, (max(estimate, len(keys)), True)
