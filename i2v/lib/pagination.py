@@ -180,31 +180,34 @@ def matching_keys(filtered, ordering, limit):
         return [row[0] for row in cursor.fetchall()]
 
 
-def first_page(filtered, rows, ordering, page_size, exact_up_to=1000):
+def first_page(filtered, rows, ordering, page_size, exact_up_to=1000, walk_above=10_000):
     """(page, (total, is_estimate)) of a list's first page: no filter's scan runs twice.
 
     `filtered` is the list's filters; `rows(queryset)` adds what a row shows
     (annotations, columns), which is costly per row but not per match.
 
     On PostgreSQL the planner's estimate (an EXPLAIN, well under a millisecond)
-    decides. A big list finds its page by walking the order's index, which meets
-    a match every few rows, and its total is the estimate: "about 950,000" is all
-    a page needs. A small one has the keys of all its matches fetched once
-    (matching_keys(), capped at exact_up_to + 1): their number is the exact
-    total and the first of them are the page, whose rows are then loaded by
-    primary key. So a rare combination of filters is scanned once, not once for
-    the page and again for the count. A page that comes back short knows its
-    exact total anyway. SQLite, the embedded default with small data, always
-    takes the keys, and counts past the cap.
+    decides. A big list (over `walk_above` matches) finds its page by walking the
+    order's index, which meets a match every few rows, and its total is the
+    estimate: "about 950,000" is all a page needs. A smaller one has the keys of
+    its matches fetched once (matching_keys(): planned for all of them, never a
+    walk that may read the table to find a few): up to exact_up_to + 1 of them
+    when it is small, whose number is then the exact total, or a page's worth;
+    the first of them are the page, whose rows are loaded by primary key. So a
+    rare combination of filters is scanned once, not once for the page and
+    again for the count. A page that comes back short knows its exact total
+    anyway. SQLite, the embedded default with small data, always takes the
+    keys, and counts past the cap.
     """
     exact_up_to = max(exact_up_to, page_size)
     estimate = planner_rows(filtered) if connections[filtered.db].vendor == "postgresql" else None
-    if estimate is not None and estimate > exact_up_to:
+    if estimate is not None and estimate > walk_above:
         page = paginate(rows(filtered), ordering, None, page_size)
         return page, ((len(page.items), False) if not page.has_next else (estimate, True))
-    keys = matching_keys(filtered, ordering, exact_up_to + 1)
+    small = estimate is None or estimate <= exact_up_to
+    keys = matching_keys(filtered, ordering, exact_up_to + 1 if small else page_size + 1)
     page = paginate(rows(filtered.filter(pk__in=keys[: page_size + 1])), ordering, None, page_size)
-    if len(keys) <= exact_up_to:
+    if len(keys) <= (exact_up_to if small else page_size):
         return page, (len(keys), False)
     if estimate is None:
         return page, (filtered.count(), False)

@@ -48,6 +48,9 @@ ALLOWED_OPERATIONS = {
         1: "RunPython: the backfill, 20,000 pipelines per transaction (atomic = False): no long lock",
         2: "RunPython: the GIN index built CONCURRENTLY, extended statistics and ANALYZE (no lock on writes)",
     },
+    ("library", "0006_list_filter_stats"): {
+        0: "RunPython, PostgreSQL only: extended statistics and ANALYZE (no lock on writes)",
+    },
     ("jobs", "0006_remote_requests"): {
         19: "RunPython: sets provider on the steps still to run (queued, running, pending, review): a small set",
     },
