@@ -118,7 +118,7 @@ class PipelineListQuerySet(models.QuerySet):
         pipelines = self.filtered(**filters)
         if cursor:
             return paginate(pipelines.for_jobs_page(), ordering, cursor, page_size), None
-        return first_page(pipelines, PipelineListQuerySet.for_jobs_page, ordering, page_size)
+        return first_page(pipelines, PipelineListQuerySet.for_jobs_page, ordering, page_size, among=self)
 
 
 def instant(moment):

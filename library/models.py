@@ -69,7 +69,7 @@ class AssetQuerySet(models.QuerySet):
         assets = self.filtered(**filters)
         if cursor:
             return paginate(assets.for_library(), Asset.ORDERING, cursor, page_size), None
-        return first_page(assets, AssetQuerySet.for_library, Asset.ORDERING, page_size)
+        return first_page(assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=self)
 
     def store_generated(self, owner_id, file, prompt):
         """The Asset for a file a provider made: stored once per owner by content
