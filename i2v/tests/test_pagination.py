@@ -3,10 +3,11 @@ from decimal import Decimal
 
 import pytest
 from django.core import signing
+from django.db import connection
 from django.utils import timezone
 
 from conftest import make_pipeline
-from i2v.lib.pagination import CursorError, decode_cursor, encode_cursor, first_page, paginate
+from i2v.lib.pagination import CursorError, decode_cursor, encode_cursor, first_page, paginate, walked_keys
 from jobs.models import Pipeline
 
 NEWEST = Pipeline.ORDERINGS["newest"]
@@ -72,3 +73,25 @@ def test_it_counts_a_small_list_from_the_keys_its_first_page_comes_from(owner, d
     assert [p.id for p in page.items] == [made[4].id, made[3].id]
     assert page.has_next and not page.has_previous
     assert [p.id for p in paginate(base, NEWEST, page.next_cursor, 2).items] == [made[2].id, made[1].id]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
+@pytest.mark.parametrize("sort", ["newest", "cost"])
+@pytest.mark.parametrize("length", [3, 7, 50])
+def test_it_finds_the_same_keys_by_a_bounded_walk_or_its_fallback(owner, other, sort, length, django_assert_num_queries):
+    """Whether the walk holds a page (length 50), falls short and falls back (3), or ends
+    on the page's last match (7): the keys are the first in the order, ties in cost included."""
+    start = timezone.now()
+    # Newest first: favourites 11, 8, 5, 2; every cost the same, so "cost" orders by id alone.
+    made = [
+        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0,
+                      is_favorite=i % 3 == 2, tags=["4k"] if i % 2 else ())
+        for i in range(12)
+    ]  # fmt: skip
+    make_pipeline(other, created_at=start + datetime.timedelta(seconds=99), outputs=0, steps=0, is_favorite=True)
+    ordering = Pipeline.ORDERINGS[sort]
+    among = Pipeline.objects.filter(owner=owner)
+    for filters, expected in [({"favorites": True}, [11, 8, 5]), ({"favorites": True, "tag": "4k"}, [11, 5]), ({"tag": "nope"}, [])]:
+        with django_assert_num_queries(1):
+            keys = walked_keys(among.filtered(**filters), among, ordering, 3, length)
+        assert keys == [made[i].id for i in expected]
