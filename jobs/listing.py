@@ -118,7 +118,10 @@ class PipelineListQuerySet(models.QuerySet):
         pipelines = self.filtered(**filters)
         if cursor:
             return paginate(pipelines.for_jobs_page(), ordering, cursor, page_size), None
-        return first_page(pipelines, PipelineListQuerySet.for_jobs_page, ordering, page_size, among=self)
+        # The bounded walk reads the rows an index serves in order (status, model,
+        # favourites, hidden, dates) and tests the tag and the text on each.
+        among = self.filtered(**{k: v for k, v in filters.items() if k not in ("tag", "q")})
+        return first_page(pipelines, PipelineListQuerySet.for_jobs_page, ordering, page_size, among=among)
 
 
 def instant(moment):

@@ -190,8 +190,9 @@ def walked_keys(filtered, among, ordering, limit, length):
     """The primary keys of the first `limit` rows of `filtered` in `ordering`, in one
     statement (PostgreSQL): a bounded walk first, the fenced fetch only if it falls short.
 
-    The walk reads the first `length` rows of `among` (the rows the filters narrow,
-    the owner's) in the order's index and applies the filters to them as they come,
+    The walk reads the first `length` rows of `among` (rows that include every
+    match: the owner's, narrowed by the filters an index serves in this order) and
+    applies the filters to them as they come,
     stopping at the `limit`-th match. Those are the first rows in the order, so when
     they hold `limit` matches those are exactly the right ones, whatever the ties in
     the order's first column. Only when they don't (a rare combination, or one whose
