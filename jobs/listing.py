@@ -118,10 +118,21 @@ class PipelineListQuerySet(models.QuerySet):
         pipelines = self.filtered(**filters)
         if cursor:
             return paginate(pipelines.for_jobs_page(), ordering, cursor, page_size), None
-        # The bounded walk reads the rows an index serves in order (status, model,
-        # favourites, hidden, dates) and tests the tag and the text on each.
-        among = self.filtered(**{k: v for k, v in filters.items() if k not in ("tag", "q")})
-        return first_page(pipelines, PipelineListQuerySet.for_jobs_page, ordering, page_size, among=among)
+        return first_page(pipelines, PipelineListQuerySet.for_jobs_page, ordering, page_size, among=self._walked(filters, ordering))
+
+    def _walked(self, filters, ordering):
+        """The rows a first page's bounded walk reads (first_page(among=)): the owner's,
+        narrowed only by filters one index serves in this order, so that every entry the
+        walk reads is one of them (status with hidden or not, or favourites: Pipeline.Meta's
+        list indexes, newest or oldest first). Narrowing by two, or by a filter the order's
+        index doesn't lead with, makes the planner sort them all (measured: favourites with
+        hidden=only 148 ms where the owner's rows take 8 ms)."""
+        if ordering.fields[0][0] != "created_at":
+            return self
+        hidden = filters.get("hidden", "")
+        if filters.get("status"):
+            return self.filtered(hidden=hidden, status=filters["status"])
+        return self.filtered(hidden=hidden, favorites=bool(filters.get("favorites")) and not hidden)
 
 
 def instant(moment):

@@ -69,9 +69,10 @@ class AssetQuerySet(models.QuerySet):
         assets = self.filtered(**filters)
         if cursor:
             return paginate(assets.for_library(), Asset.ORDERING, cursor, page_size), None
-        # The bounded walk reads the rows an index serves in order and tests the text on each.
-        among = self.filtered(**{k: v for k, v in filters.items() if k != "q"})
-        return first_page(assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=among)
+        # The bounded walk reads the owner's rows narrowed by one filter whose index
+        # serves the order (see PipelineListQuerySet._walked), and tests the rest on each.
+        narrowing = next(({k: filters[k]} for k in ("kind", "source", "status") if filters.get(k)), {})
+        return first_page(assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=self.filtered(**narrowing))
 
     def store_generated(self, owner_id, file, prompt):
         """The Asset for a file a provider made: stored once per owner by content
