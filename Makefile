@@ -50,6 +50,13 @@ bench-long-lists: install
 clean:
 	rm -rf $(VENV) var
 
+# Every Jobs and Library filter alone, in pairs and in threes, on data already seeded (1M pipelines and
+# 1M assets; see docs/benchmarks.md): prints each combination against the first page, and those past
+# 2x it or 30 ms of SQL. Only reads. Needs DATABASE_URL (PostgreSQL).
+.PHONY: bench-lists
+bench-lists: install
+	$(BIN)/python bench/lists.py $(BENCH_ARGS)
+
 # Uploads and media processing (needs PostgreSQL and Redis on loopback; see docs/benchmarks.md).
 # Its own database (created, then dropped) and Redis db; media under a temporary VAR_DIR.
 bench-processing: install

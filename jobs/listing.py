@@ -9,12 +9,12 @@ import datetime
 
 from django.apps import apps
 from django.conf import settings
-from django.db import models
-from django.db.models import Count, OuterRef, Subquery, Value
+from django.db import connections, models
+from django.db.models import Count, Exists, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Concat
 
 from i2v.lib.filters import created_between, text_search
-from i2v.lib.pagination import count_for_list, paginate
+from i2v.lib.pagination import first_page, paginate
 from i2v.lib.watch import changes
 from library.models import rendition
 
@@ -38,6 +38,22 @@ class TagList(models.Aggregate):
         return super().as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
 
 
+class TagNamesContain(models.Expression):
+    """tag_names @> ARRAY[name]: the pipeline has this tag (PostgreSQL only; a column
+    migration 0009 adds and triggers keep, so no model field). The name is a
+    literal, so the planner reads its frequency from the column's statistics."""
+
+    output_field = models.BooleanField()
+
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+
+    def as_sql(self, compiler, connection):
+        table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
+        return f"{table}.tag_names @> ARRAY[%s]::text[]", [self.name]
+
+
 def _count(qs):
     return Coalesce(Subquery(qs.order_by().values("pipeline").annotate(n=Count("*")).values("n")), 0)
 
@@ -57,8 +73,17 @@ class PipelineListQuerySet(models.QuerySet):
         if model:
             qs = qs.filter(model=model)
         if tag:
-            qs = qs.filter(pipelinetag__tag__name=tag)
+            qs = qs.filter(self._tagged(tag))
         return created_between(text_search(qs, q), date_from, date_to)
+
+    def _tagged(self, name):
+        """The tag filter. PostgreSQL has each pipeline's tag names in an array with a
+        GIN index (jobs migration 0009): one bitmap, ANDed with the other filters' indexes,
+        and estimated from the array's statistics. Elsewhere, through the link table."""
+        if connections[self.db].vendor == "postgresql":
+            return TagNamesContain(name)
+        PipelineTag = _model("PipelineTag")
+        return Exists(PipelineTag.objects.filter(pipeline=OuterRef("pk"), tag__owner=OuterRef("owner"), tag__name=name))
 
     def for_jobs_page(self):
         """Rows for the Jobs list: only the columns a row shows, plus counts,
@@ -101,12 +126,23 @@ class PipelineListQuerySet(models.QuerySet):
         scroll don't show it, so they don't pay for it.
         """
         pipelines = self.filtered(**filters)
-        page = paginate(pipelines.for_jobs_page(), ordering, cursor, page_size)
-        total = None if cursor else pipelines.count_for_list()
-        return page, total
+        if cursor:
+            return paginate(pipelines.for_jobs_page(), ordering, cursor, page_size), None
+        return first_page(pipelines, PipelineListQuerySet.for_jobs_page, ordering, page_size, among=self._walked(filters, ordering))
 
-    def count_for_list(self):
-        return count_for_list(self)
+    def _walked(self, filters, ordering):
+        """The rows a first page's bounded walk reads (first_page(among=)): the owner's,
+        narrowed only by filters one index serves in this order, so that every entry the
+        walk reads is one of them (status with hidden or not, or favourites: Pipeline.Meta's
+        list indexes, newest or oldest first). Narrowing by two, or by a filter the order's
+        index doesn't lead with, makes the planner sort them all (measured: favourites with
+        hidden=only 148 ms where the owner's rows take 8 ms)."""
+        if ordering.fields[0][0] != "created_at":
+            return self
+        hidden = filters.get("hidden", "")
+        if filters.get("status"):
+            return self.filtered(hidden=hidden, status=filters["status"])
+        return self.filtered(hidden=hidden, favorites=bool(filters.get("favorites")) and not hidden)
 
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)

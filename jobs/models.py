@@ -228,34 +228,53 @@ class Pipeline(PipelineRow, models.Model):
     objects = PipelineQuerySet.as_manager()
 
     class Meta:
-        indexes = [
+        indexes = [  # fmt: skip
+            # Each list index carries the other filter columns (INCLUDE, PostgreSQL), so any
+            # combination of status, model, favourite and hidden (and the cost, to sort by) is read from the index
+            # (an index-only scan), never row by row in the table: "status=pending&hidden=only"
+            # reads 20,000 index entries, not 20,000 rows. The tag (a GIN bitmap) and the
+            # text search (trigrams) have indexes of their own (migrations 0009 and 0002).
             # Default Jobs view (newest/oldest, not hidden, optional date range):
-            # owner=? AND NOT is_hidden ORDER BY created_at DESC, id DESC
+            # owner=? AND NOT is_hidden [AND ...] ORDER BY created_at DESC, id DESC
             models.Index(
-                fields=["owner", "-created_at", "-id"],
-                name="pipe_visible_created",
-                condition=models.Q(is_hidden=False),
+                fields=["owner", "-created_at", "-id"], include=["status", "model", "is_favorite", "total_cost"],
+                name="pipe_visible_cover", condition=models.Q(is_hidden=False),
             ),
-            # hidden=include (everything): owner=? ORDER BY created_at DESC, id DESC
-            models.Index(fields=["owner", "-created_at", "-id"], name="pipe_owner_created"),
-            # hidden=only, small however big the account: owner=? AND is_hidden ORDER BY created_at DESC, id DESC
+            # hidden=include (everything): owner=? [AND ...] ORDER BY created_at DESC, id DESC
             models.Index(
-                fields=["owner", "-created_at", "-id"], name="pipe_hidden_created", condition=models.Q(is_hidden=True)
+                fields=["owner", "-created_at", "-id"], include=["status", "model", "is_favorite", "is_hidden", "total_cost"],
+                name="pipe_created_cover",
             ),
-            # Status filter: owner=? AND status=? ORDER BY created_at DESC, id DESC
-            models.Index(fields=["owner", "status", "-created_at", "-id"], name="pipe_status_created"),
-            # Model filter: owner=? AND model=? ORDER BY created_at DESC, id DESC
-            models.Index(fields=["owner", "model", "-created_at", "-id"], name="pipe_model_created"),
-            # Favourites filter: owner=? AND is_favorite AND NOT is_hidden ORDER BY created_at DESC, id DESC
+            # hidden=only, small however big the account: owner=? AND is_hidden [AND ...] ORDER BY created_at DESC, id DESC
             models.Index(
-                fields=["owner", "-created_at", "-id"],
-                name="pipe_favorite_created",
-                condition=models.Q(is_favorite=True, is_hidden=False),
+                fields=["owner", "-created_at", "-id"], include=["status", "model", "is_favorite", "total_cost"],
+                name="pipe_hidden_cover", condition=models.Q(is_hidden=True),
             ),
-            # Sort by name, hidden or not: owner=? [AND NOT is_hidden] ORDER BY name, id
-            models.Index(fields=["owner", "name", "id"], name="pipe_owner_name"),
-            # Sort by cost, hidden or not: owner=? [AND NOT is_hidden] ORDER BY total_cost DESC, id DESC
-            models.Index(fields=["owner", "-total_cost", "-id"], name="pipe_owner_cost"),
+            # Status filter: owner=? AND status=? [AND ...] ORDER BY created_at DESC, id DESC
+            models.Index(
+                fields=["owner", "status", "-created_at", "-id"], include=["model", "is_favorite", "is_hidden", "total_cost"],
+                name="pipe_status_cover",
+            ),
+            # Model filter: owner=? AND model=? [AND ...] ORDER BY created_at DESC, id DESC
+            models.Index(
+                fields=["owner", "model", "-created_at", "-id"], include=["status", "is_favorite", "is_hidden", "total_cost"],
+                name="pipe_model_cover",
+            ),
+            # Favourites filter: owner=? AND is_favorite AND NOT is_hidden [AND ...] ORDER BY created_at DESC, id DESC
+            models.Index(
+                fields=["owner", "-created_at", "-id"], include=["status", "model", "total_cost"],
+                name="pipe_favorite_cover", condition=models.Q(is_favorite=True, is_hidden=False),
+            ),
+            # Sort by name, hidden or not: owner=? [AND NOT is_hidden AND ...] ORDER BY name, id
+            models.Index(
+                fields=["owner", "name", "id"], include=["created_at", "status", "model", "is_favorite", "is_hidden"],
+                name="pipe_name_cover",
+            ),
+            # Sort by cost, hidden or not: owner=? [AND NOT is_hidden AND ...] ORDER BY total_cost DESC, id DESC
+            models.Index(
+                fields=["owner", "-total_cost", "-id"], include=["created_at", "status", "model", "is_favorite", "is_hidden"],
+                name="pipe_cost_cover",
+            ),
             # The dispatcher's look for pipelines whose steps are still to be made: empty nearly always.
             models.Index(fields=["id"], name="pipe_expanding", condition=models.Q(expanding=True)),
             # (PostgreSQL only, in migration 0002: a trigram GIN index on search_text for ?q=.)

@@ -43,6 +43,14 @@ ALLOWED_OPERATIONS = {
     },
     ("media_processing", "0004_fetch_kind"): {0: "AlterField kind: a new choice only (no SQL)"},
     ("jobs", "0007_fresh_steps_priority"): {0: "AlterField priority: a new default only (SET DEFAULT, no rewrite)"},
+    ("jobs", "0010_list_tag_names"): {
+        0: "RunPython, PostgreSQL only: a column with a constant default (no rewrite) and statement triggers",
+        1: "RunPython: the backfill, 20,000 pipelines per transaction (atomic = False): no long lock",
+        2: "RunPython: the GIN index built CONCURRENTLY, extended statistics and ANALYZE (no lock on writes)",
+    },
+    ("library", "0007_list_filter_stats"): {
+        0: "RunPython, PostgreSQL only: extended statistics and ANALYZE (no lock on writes)",
+    },
     ("jobs", "0006_remote_requests"): {
         19: "RunPython: sets provider on the steps still to run (queued, running, pending, review): a small set",
     },

@@ -3,10 +3,11 @@ from decimal import Decimal
 
 import pytest
 from django.core import signing
+from django.db import connection
 from django.utils import timezone
 
 from conftest import make_pipeline
-from i2v.lib.pagination import CursorError, decode_cursor, encode_cursor, paginate
+from i2v.lib.pagination import CursorError, decode_cursor, encode_cursor, first_page, paginate, walked_keys
 from jobs.models import Pipeline
 
 NEWEST = Pipeline.ORDERINGS["newest"]
@@ -57,3 +58,40 @@ def test_it_walks_backwards_from_a_prev_cursor(owner):
     back = paginate(base, NEWEST, second.prev_cursor, 4)
     assert [p.id for p in back.items] == [p.id for p in first.items] == [p.id for p in reversed(made)][:4]
     assert back.has_next and not back.has_previous
+
+
+def test_it_counts_a_small_list_from_the_keys_its_first_page_comes_from(owner, django_assert_num_queries):
+    from django.db import connection
+
+    start = timezone.now()
+    made = [make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0) for i in range(5)]
+    base = Pipeline.objects.filter(owner=owner)
+    # The keys (capped), then the page's rows by primary key; on PostgreSQL an estimate first.
+    with django_assert_num_queries(3 if connection.vendor == "postgresql" else 2):
+        page, total = first_page(base, lambda rows: rows.only("id", "created_at"), NEWEST, 2)
+    assert total == (5, False)
+    assert [p.id for p in page.items] == [made[4].id, made[3].id]
+    assert page.has_next and not page.has_previous
+    assert [p.id for p in paginate(base, NEWEST, page.next_cursor, 2).items] == [made[2].id, made[1].id]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
+@pytest.mark.parametrize("sort", ["newest", "cost"])
+@pytest.mark.parametrize("length", [3, 7, 50])
+def test_it_finds_the_same_keys_by_a_bounded_walk_or_its_fallback(owner, other, sort, length, django_assert_num_queries):
+    """Whether the walk holds a page (length 50), falls short and falls back (3), or ends
+    on the page's last match (7): the keys are the first in the order, ties in cost included."""
+    start = timezone.now()
+    # Newest first: favourites 11, 8, 5, 2; every cost the same, so "cost" orders by id alone.
+    made = [
+        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0,
+                      is_favorite=i % 3 == 2, tags=["4k"] if i % 2 else ())
+        for i in range(12)
+    ]  # fmt: skip
+    make_pipeline(other, created_at=start + datetime.timedelta(seconds=99), outputs=0, steps=0, is_favorite=True)
+    ordering = Pipeline.ORDERINGS[sort]
+    among = Pipeline.objects.filter(owner=owner)
+    for filters, expected in [({"favorites": True}, [11, 8, 5]), ({"favorites": True, "tag": "4k"}, [11, 5]), ({"tag": "nope"}, [])]:
+        with django_assert_num_queries(1):
+            keys = walked_keys(among.filtered(**filters), among, ordering, 3, length)
+        assert keys == [made[i].id for i in expected]

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from conftest import first_page_queries, make_pipeline
-from jobs.models import Pipeline
+from jobs.models import Pipeline, PipelineTag, Tag
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -119,6 +119,36 @@ def test_it_filters_by_tag(owner_client, owner, spread):
     spread[7].add_tag("other")
     ids, _ = walk(owner_client, "/jobs/?tag=client-acme")
     assert sorted(ids) == sorted(p.id for p in tagged)
+
+
+def test_it_filters_by_tags_however_they_were_added_or_removed(owner_client, owner, spread):
+    # On PostgreSQL the filter reads an array that triggers keep (jobs migration 0009):
+    # every way of tagging and untagging must reach it.
+    spread[1].add_tag("keep")
+    Pipeline.objects.filter(pk__in=[spread[2].pk, spread[3].pk]).apply_bulk("tag", owner, "keep")
+    keep = Tag.objects.get(owner=owner, name="keep")
+    spread[3].tags.remove(keep)
+    spread[4].add_tag("other")
+    spread[4].add_tag("keep")
+    spread[4].tags.remove(Tag.objects.get(owner=owner, name="other"))
+    PipelineTag.objects.filter(pipeline=spread[5]).delete()
+    ids, _ = walk(owner_client, "/jobs/?tag=keep")
+    assert sorted(ids) == sorted(p.id for p in (spread[1], spread[2], spread[4]))
+    assert row_ids(owner_client.get("/jobs/?tag=other", **HX)) == []
+
+
+def test_it_counts_a_rare_combination_exactly_in_constant_queries(owner_client, owner, spread, django_assert_num_queries):
+    for p in spread[:9]:
+        p.add_tag("rare")
+    wanted = sorted(p.id for p in spread[:9] if p.status == "failed" and p.model == "seedream-4")
+    # Session user, the planner's estimate (PostgreSQL), the matches' keys (their number is
+    # the total; the first of them are the page), the page's rows by primary key.
+    with django_assert_num_queries(first_page_queries()):
+        response = owner_client.get("/jobs/?tag=rare&status=failed&model=seedream-4&page_size=1", **HX)
+    assert row_ids(response) == wanted[-1:]
+    assert f"{len(wanted)} pipelines" in response.content.decode()
+    ids, _ = walk(owner_client, "/jobs/?tag=rare&status=failed&model=seedream-4&page_size=1")
+    assert sorted(ids) == wanted
 
 
 def test_it_filters_by_date_range(owner_client, owner):

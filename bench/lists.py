@@ -1,0 +1,218 @@
+"""Every filter of the Jobs and Library lists, alone, in pairs and in threes, at scale (not a test).
+
+For each combination it times what the list views run for a first page, in-process:
+jobs_list() / library_list() through the ORM, page and total, and the SQL part of
+it (every statement's time, from a connection execute wrapper). It prints a Markdown
+table of every combination with its median and its ratio to the unfiltered first
+page, then the ones past the goal: 2x the first page, or 30 ms of SQL.
+
+The pipelines must be there already (seed_demo); --assets N first clones the
+owner's painted assets (seed_demo's pool) by SQL into N library rows with names,
+hashes, sources, statuses and dates of their own (see docs/benchmarks.md).
+Otherwise this script only reads.
+
+Usage: DATABASE_URL=postgres://... python bench/lists.py [--owner bench] [--runs 7] [--only jobs|library] [--assets 1000000]
+"""
+
+import argparse
+import datetime
+import itertools
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "i2v.settings")
+
+WEEK = {"date_from": datetime.date(2025, 6, 1), "date_to": datetime.date(2025, 6, 7)}
+
+# One value per filter: the rarer of the realistic ones, so that pairs and threes
+# include the combinations that match little or nothing (pending pipelines run on
+# local models, so status=pending with model=veo-3 matches none).
+JOBS = {
+    "status=pending": {"status": "pending"},
+    "tag=4k": {"tag": "4k"},
+    "favorites": {"favorites": True},
+    "hidden=only": {"hidden": "only"},
+    "q=sailboat": {"q": "sailboat"},
+    "model=veo-3": {"model": "veo-3"},
+    "one week": WEEK,
+    "sort=cost": {"sort": "cost"},
+}
+# The combinations issue 10 measured, and a few with the common values.
+JOBS_EXTRA = [
+    {"status": "failed", "tag": "4k"},
+    {"q": "sailboat", "tag": "4k", "status": "failed"},
+    {"favorites": True, "tag": "archive", "q": "portrait"},
+    {"status": "completed", "model": "flux-kontext", "tag": "archive"},
+    {"hidden": "include", "tag": "archive", "sort": "name"},
+    {"q": "zzqq"},
+    {"tag": "no-such-tag"},
+]
+LIBRARY = {
+    "kind=video": {"kind": "video"},
+    "source=upload": {"source": "upload"},
+    "status=failed": {"status": "failed"},
+    "q=sailboat": {"q": "sailboat"},
+    "one week": WEEK,
+}
+LIBRARY_EXTRA = [
+    {"q": "img_00012"},
+    {"q": "img_00012", "kind": "video"},
+    {"status": "pending", "kind": "video", "source": "upload"},
+    {"q": "zzqq"},
+]
+
+
+# Library rows cloned from the owner's painted pool: same files and renditions; 30 % uploads;
+# 93 % complete, 3 % pending, 1.5 % processing, 2 % failed, 0.5 % remote; one every 63 s over two years.
+CLONE_ASSETS = """
+INSERT INTO library_asset (owner_id, kind, source, original, filename, prompt, sha256, mime, width, height, duration,
+  bytes, exif, taken_at, thumbhash, renditions, processing_status, thumbnail_status, variant_status, attempts,
+  last_error, created_at, remote_url)
+SELECT p.owner_id, p.kind, CASE WHEN (g * 7) %% 10 < 3 THEN 'upload' ELSE 'generated' END, p.original,
+  'img_' || lpad(g::text, 7, '0') || CASE WHEN p.kind = 'video' THEN '.mp4' ELSE '.jpg' END, p.prompt,
+  md5(g::text) || md5('x' || g::text), p.mime, p.width, p.height, p.duration, p.bytes, '{}'::jsonb, NULL,
+  p.thumbhash, p.renditions, s.st, s.st, s.st, CASE WHEN s.st = 'failed' THEN 3 ELSE 1 END,
+  CASE WHEN s.st = 'failed' THEN 'could not decode' ELSE '' END,
+  now() - make_interval(secs => g * 63 + (g * 31) %% 60), ''
+FROM generate_series(1, %(n)s) g
+JOIN (SELECT row_number() OVER (ORDER BY id) - 1 AS rn, * FROM library_asset WHERE owner_id = %(owner)s) p
+  ON p.rn = (g * 37) %% %(pool)s
+CROSS JOIN LATERAL (SELECT CASE WHEN (g * 13) %% 1000 < 930 THEN 'complete' WHEN (g * 13) %% 1000 < 960 THEN 'pending'
+  WHEN (g * 13) %% 1000 < 975 THEN 'processing' WHEN (g * 13) %% 1000 < 995 THEN 'failed' ELSE 'remote' END AS st) s
+"""
+
+
+def clone_assets(user, wanted):
+    from django.db import connection
+
+    pool = user.assets.count()
+    if pool >= wanted:
+        return
+    print(f"cloning {wanted - pool:,} assets from {pool} painted ones", file=sys.stderr)
+    with connection.cursor() as cursor:
+        cursor.execute(CLONE_ASSETS, {"n": wanted - pool, "owner": user.id, "pool": pool})
+        cursor.execute("VACUUM ANALYZE library_asset")
+
+
+def combinations(atoms, extra):
+    yield "first page (no filter)", {}
+    for n in (1, 2, 3):
+        for names in itertools.combinations(atoms, n):
+            merged = {}
+            for name in names:
+                merged.update(atoms[name])
+            yield ", ".join(names), merged
+    for filters in extra:
+        yield ", ".join(f"{k}={v}" for k, v in filters.items()), filters
+
+
+class SqlClock:
+    """Time spent in the database, from Django's execute wrapper."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.queries = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.queries += 1
+
+
+def timed(call, runs):
+    from django.db import connection
+
+    call()  # warm
+    walls, sqls = [], []
+    for _ in range(runs):
+        clock = SqlClock()
+        with connection.execute_wrapper(clock):
+            start = time.perf_counter()
+            page, total = call()
+            walls.append((time.perf_counter() - start) * 1000)
+        sqls.append(clock.seconds * 1000)
+    return statistics.median(walls), statistics.median(sqls), clock.queries, len(page.items), total
+
+
+def jobs_call(user, filters, page_size):
+    from jobs.models import Pipeline
+
+    base = dict(status="", tag="", favorites=False, hidden="", q="", date_from=None, date_to=None, model="")
+    given = {k: v for k, v in filters.items() if k != "sort"}
+    ordering = Pipeline.ORDERINGS[filters.get("sort", "newest")]
+    return lambda: user.pipelines.jobs_list(filters={**base, **given}, ordering=ordering, cursor=None, page_size=page_size)
+
+
+def library_call(user, filters, page_size):
+    base = dict(kind="", source="", status="", q="", date_from=None, date_to=None)
+    return lambda: user.assets.library_list(filters={**base, **filters}, cursor=None, page_size=page_size)
+
+
+def run(title, user, cases, call, page_size, runs):
+    results = [(label, *timed(call(user, filters, page_size), runs)) for label, filters in cases]
+    first_wall, first_sql = results[0][1], results[0][2]
+    print(f"\n### {title}: first page of {page_size} with its total, {runs} runs each (median)\n")
+    print("| filters | ms | SQL ms | / first page | SQL queries | rows | total |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    over = []
+    for label, wall, sql, queries, rows, total in results:
+        count, estimate = total
+        shown = f"~{count:,}" if estimate else f"{count:,}"
+        ratio = wall / first_wall
+        print(f"| {label} | {wall:.2f} | {sql:.2f} | {ratio:.2f}x | {queries} | {rows} | {shown} |")
+        if ratio > 2 or sql > 30:
+            over.append((label, wall, sql, ratio))
+    print(f"\n{len(results)} combinations; first page {first_wall:.2f} ms ({first_sql:.2f} ms SQL).")
+    if over:
+        print("Past the goal (> 2x the first page, or > 30 ms of SQL):")
+        for label, wall, sql, ratio in over:
+            print(f"- {label}: {wall:.2f} ms, {sql:.2f} ms SQL, {ratio:.2f}x")
+    else:
+        print("Every combination is within 2x the first page and 30 ms of SQL.")
+    return over
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--owner", default="bench")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--only", choices=("jobs", "library"))
+    parser.add_argument("--assets", type=int, default=0, help="first clone the painted assets up to this many")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        raise SystemExit("Set DATABASE_URL (PostgreSQL): the goals are for that stack.")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    user = get_user_model().objects.get(username=args.owner)
+    if args.assets:
+        clone_assets(user, args.assets)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        version = cursor.fetchone()[0].split(" on ")[0]
+    pipelines, assets = user.pipelines.count(), user.assets.count()
+    print(f"{pipelines:,} pipelines and {assets:,} assets for one owner; {version}; "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average {os.getloadavg()[0]:.1f}")
+    over = []
+    if args.only != "library":
+        over += run("Jobs", user, list(combinations(JOBS, JOBS_EXTRA)), jobs_call, settings.JOBS_PAGE_SIZE, args.runs)
+    if args.only != "jobs":
+        cases = list(combinations(LIBRARY, LIBRARY_EXTRA))
+        over += run("Library", user, cases, library_call, settings.LIBRARY_PAGE_SIZE, args.runs)
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
