@@ -87,7 +87,7 @@ def test_it_shows_the_row_fields(owner_client, owner):
     assert f"href=/jobs/{p.id}/>" in html and "<td>1<td>3<td>$2.50" in html  # steps, outputs, cost
     assert "FLUX Kontext pro" in html
     cover = p.outputs.order_by("position").first().asset.renditions["150"]["name"]
-    assert f'src="/media/{cover}"' in html and "loading=lazy" in html
+    assert f"src=/media/{cover} " in html and "loading=lazy" in html
 
 
 def test_it_never_shows_another_users_pipelines(owner_client, other, spread):

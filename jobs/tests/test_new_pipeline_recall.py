@@ -43,7 +43,7 @@ def test_it_is_a_404_for_someone_elses_output_or_a_malformed_id(owner_client, ot
 
 def test_it_adds_two_queries_to_the_page(owner_client, owner, django_assert_num_queries):
     output = make_output(owner, make_source(owner))
-    with django_assert_num_queries(2):  # the user, the recent images
+    with django_assert_num_queries(2):  # the recent images, the saved templates (the user is cached)
         owner_client.get("/pipelines/new")
     with django_assert_num_queries(4):  # and the output with its step and pipeline, and the chosen source
         owner_client.get(f"/pipelines/new?recall={output.id}")
