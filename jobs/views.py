@@ -10,7 +10,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigg
 from i2v.lib.lists import cached_results, list_results
 from i2v.lib.pagination import CursorError
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
-from i2v.lib.watch import WatchError, parse_watch
+from i2v.lib.watch import watch_response
 
 from .catalog import needs_confirmation
 from .detail import OUTPUT_PAGE_HTML, STEP_PAGE_HTML, step_filters, step_rows, step_summary, steps_page, tiles
@@ -58,14 +58,7 @@ def _redraw(response, target):
 def watch(request):
     """The page's rows at work, checked in one request (i2v/lib/watch.py): the changed
     ones come back as out-of-band rows, those gone as removals; 204 when nothing changed."""
-    try:
-        watched = parse_watch(request.GET.get("watch", ""))
-    except WatchError as exc:
-        return HttpResponseBadRequest(str(exc), content_type="text/plain")
-    rows, gone = request.user.pipelines.changed_rows(watched)
-    if not rows and not gone:
-        return HttpResponse(status=204)
-    return render(request, f"{PAGE}#watched", {"rows": rows, "gone": gone})
+    return watch_response(request, request.user.pipelines.changed_rows, f"{PAGE}#watched", "rows")
 
 
 @require_GET

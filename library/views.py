@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
@@ -8,7 +8,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING
 
 from i2v.lib.lists import list_results
-from i2v.lib.watch import WatchError, parse_watch
+from i2v.lib.watch import watch_response
 from media_processing.models import AlreadyQueued, ProcessingJob
 
 from .forms import AssetIdsForm, LibraryFilterForm
@@ -53,14 +53,7 @@ def watch(request):
     """The grid's tiles still processing, checked in one request (i2v/lib/watch.py): those
     whose status changed come back out of band (a finished one says so for a moment),
     those gone as removals; 204 when nothing changed."""
-    try:
-        watched = parse_watch(request.GET.get("watch", ""))
-    except WatchError as exc:
-        return HttpResponseBadRequest(str(exc), content_type="text/plain")
-    tiles, gone = request.user.assets.changed_tiles(watched)
-    if not tiles and not gone:
-        return HttpResponse(status=204)
-    return render(request, f"{PAGE}#watched", {"tiles": tiles, "gone": gone, "just_finished": True})
+    return watch_response(request, request.user.assets.changed_tiles, f"{PAGE}#watched", "tiles", just_finished=True)
 
 
 @require_POST

@@ -11,6 +11,9 @@ pipeline's updated_at, an asset's processing status.
 
 import re
 
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+
 # A page watches what is near its viewport, a few dozen rows at most; the bound
 # keeps one request's query (pk IN ...) small whatever a client sends.
 WATCH_MAX = 100
@@ -41,3 +44,18 @@ def changes(watched, current):
     """(ids whose version changed, ids not found) given {id: current version}."""
     changed = [pk for pk, version in current.items() if watched.get(pk) != version]
     return changed, sorted(watched.keys() - current.keys())
+
+
+def watch_response(request, changed, template, name, **context):
+    """The answer to a page's watch request: `changed({id: version})` gives (items that
+    changed, ids gone); those are rendered by `template` as `name` and `gone`, out of
+    band; 204 when nothing changed; 400 in plain text (it doesn't repeat the input) for a
+    malformed list."""
+    try:
+        watched = parse_watch(request.GET.get("watch", ""))
+    except WatchError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain")
+    items, gone = changed(watched)
+    if not items and not gone:
+        return HttpResponse(status=204)
+    return render(request, template, {name: items, "gone": gone, **context})
