@@ -126,6 +126,9 @@ SCHEMAS = {
             "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "planned": {"type": "integer"}}},
             "steps": {"type": "array", "items": _ref("Step")}, "outputs": {"type": "array", "items": _ref("Output")},
             "outputs_pagination": _ref("Pagination"),
+            "step_summary": {"type": "array", "items": {"type": "object", "properties": {
+                "kind": {"type": "string"}, "total": {"type": "integer"}, "statuses": {"type": "object"}}}},
+            "steps_pagination": _ref("Pagination"),
         },
     },
     "NewPipeline": {
@@ -219,6 +222,11 @@ def description():
         "/api/pipelines/{id}": {"get": {
             "operationId": "getPipeline", "summary": "One pipeline, its steps and its first outputs.",
             "parameters": [ID], "responses": {"200": _json(_ref("PipelineDetail"), "The pipeline."), **NOT_FOUND, **ERRORS}}},
+        "/api/pipelines/{id}/steps": {"get": {
+            "operationId": "listPipelineSteps", "summary": "A pipeline's steps in order, one keyset page.",
+            "parameters": [ID, _query("status", {"type": "string", "maxLength": 20},
+                                      "A step status, `problems` (failed or outcome unknown), or empty for all."), *PAGE],
+            "responses": {"200": _list("Step", "A page; its pagination carries `next_url`."), **NOT_FOUND, **ERRORS}}},
         "/api/pipelines/{id}/outputs": {"get": {
             "operationId": "listPipelineOutputs", "summary": "A pipeline's outputs in position order.",
             "parameters": [ID, *PAGE], "responses": {"200": _list("Output", "A page."), **NOT_FOUND, **ERRORS}}},
