@@ -22,8 +22,9 @@ OUTPUT_FIELDS = (
     "step__id", "step__kind", "step__order", "step__config", "step__inputs", "step__status",
     "step__cost_actual", "step__cost_estimate", "step__cost_reported",
 )  # fmt: skip
-# Step config keys shown on lines of their own, not among the other settings.
-OWN_LINES = {"prompt", "model", "seed"}
+# Step config keys shown on lines of their own (the step's prompt stands for a stage's list of them),
+# not among the other settings.
+OWN_LINES = {"prompt", "prompts", "model", "seed"}
 
 
 @dataclass
@@ -73,7 +74,11 @@ class Details:
         if not self.step:
             return []
         config = self.step.config if isinstance(self.step.config, dict) else {}
-        return [(k.replace("_", " "), v) for k, v in config.items() if k not in OWN_LINES and v not in ("", None)]
+        return [
+            (k.replace("_", " "), ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
+            for k, v in config.items()
+            if k not in OWN_LINES and v not in ("", None)
+        ]
 
     @property
     def embedded(self):
