@@ -34,8 +34,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "i2v.settings")
-PROTECTED = {"i2v_bench", "i2v_dev", "i2v_ci", "test_i2v_ci", "postgres", "template0", "template1"}
+
+from processing import PROTECTED_DATABASES, drop_database, ensure_database  # noqa: E402
 MB = 1024 * 1024
 # A cycle of realistic sizes: generated photos and a short video.
 SIZES = [(3 * MB, "png"), (5 * MB, "jpg"), (8 * MB, "png"), (40 * MB, "mp4")]
@@ -51,24 +53,13 @@ def parse():
 
 
 def prepare_database():
-    import psycopg
-
+    """A fresh database of the bench's own (bench/processing.py's helpers); its URL."""
     url = os.environ.get("DATABASE_URL", "")
-    name = url.rsplit("/", 1)[-1]
-    if not url.startswith("postgres") or name in PROTECTED:
+    if not url.startswith("postgres") or url.rsplit("/", 1)[-1] in PROTECTED_DATABASES:
         sys.exit("Set DATABASE_URL to a PostgreSQL database of the bench's own (it is dropped at the end).")
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return admin, name
-
-
-def drop_database(admin, name):
-    import psycopg
-
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(url)
+    ensure_database(url)
+    return url
 
 
 def make_files(media, owner_id, total_bytes):
@@ -243,7 +234,7 @@ def table(results, args, selection_bytes, file_count):
 def main():
     global warmup_path
     args = parse()
-    admin, name = prepare_database()
+    url = prepare_database()
     media = Path(args.media)
     media.mkdir(parents=True, exist_ok=True)
     os.environ["MEDIA_ROOT"] = str(media)
@@ -274,7 +265,7 @@ def main():
         from django.db import connections
 
         connections.close_all()
-        drop_database(admin, name)
+        drop_database(url)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "i2v.settings")
-PROTECTED = {"i2v_bench", "i2v_dev", "i2v_ci", "test_i2v_ci", "postgres", "template0", "template1"}
+
+from processing import PROTECTED_DATABASES, drop_database, ensure_database  # noqa: E402
 
 
 def parse():
@@ -62,24 +64,13 @@ def parse():
 
 
 def prepare_database():
-    import psycopg
-
+    """A fresh database of the bench's own (bench/processing.py's helpers); its URL."""
     url = os.environ.get("DATABASE_URL", "")
-    name = url.rsplit("/", 1)[-1]
-    if not url.startswith("postgres") or name in PROTECTED:
+    if not url.startswith("postgres") or url.rsplit("/", 1)[-1] in PROTECTED_DATABASES:
         sys.exit("Set DATABASE_URL to a PostgreSQL database of the bench's own (it is dropped at the end).")
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return admin, name
-
-
-def drop_database(admin, name):
-    import psycopg
-
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(url)
+    ensure_database(url)
+    return url
 
 
 class Sampler(threading.Thread):
@@ -333,7 +324,7 @@ def table(label, f, args):
 
 def main():
     args = parse()
-    admin, name = prepare_database()
+    url = prepare_database()
     # One media folder for this process and every process it starts (the storage keeps the
     # folder it first saw, so it is set before Django starts).
     os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="i2v-bench-gen-media-")
@@ -361,7 +352,7 @@ def main():
         from django.db import connections
 
         connections.close_all()
-        drop_database(admin, name)
+        drop_database(url)
 
 
 if __name__ == "__main__":
