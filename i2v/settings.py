@@ -69,7 +69,7 @@ MIDDLEWARE = [
     "i2v.lib.timing.ServerTimingMiddleware",
     "i2v.lib.outage.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "i2v.lib.csp.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
