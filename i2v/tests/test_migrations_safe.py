@@ -48,6 +48,10 @@ ALLOWED_OPERATIONS = {
         1: "RunPython: the backfill, 20,000 pipelines per transaction (atomic = False): no long lock",
         2: "RunPython: the GIN index built CONCURRENTLY, extended statistics and ANALYZE (no lock on writes)",
     },
+    ("jobs", "0012_tag_names_always"): {
+        0: "RunPython, PostgreSQL only: ALTER TABLE ... ENABLE ALWAYS TRIGGER, a catalog change (a brief lock, no scan)",
+        1: "RunPython: 0010's backfill again, 20,000 pipelines per transaction (atomic = False): no long lock",
+    },
     ("library", "0007_list_filter_stats"): {
         0: "RunPython, PostgreSQL only: extended statistics and ANALYZE (no lock on writes)",
     },

@@ -139,3 +139,15 @@ def test_it_leaves_foreign_key_checks_on_for_what_follows():
     with pytest.raises(IntegrityError), transaction.atomic():
         Output.objects.create(owner_id=step.owner_id, pipeline=step.pipeline, step=step, asset_id=10**12, position=99)
         connection.check_constraints()
+
+
+def test_it_seeds_tags_the_tag_filter_finds():
+    # On PostgreSQL the COPYs run in replica mode (no foreign-key checks); the triggers
+    # that keep each pipeline's tag names must fire all the same (jobs migration 0012).
+    seed(pipelines=40)
+
+    tagged = Pipeline.objects.filter(tags__isnull=False).distinct()
+    assert tagged.exists()
+    for name in tagged.values_list("tags__name", flat=True).distinct():
+        expected = set(Pipeline.objects.filter(tags__name=name).values_list("pk", flat=True))
+        assert set(Pipeline.objects.filtered(tag=name, hidden="include").values_list("pk", flat=True)) == expected
