@@ -284,36 +284,36 @@ class Asset(models.Model):
             models.UniqueConstraint(fields=["owner", "sha256"], name="asset_owner_sha256_uniq"),
         ]
         # Each list index carries the other filter columns (INCLUDE, PostgreSQL), so any
-        # combination of kind, source and status is checked in the index, never on the
+        # combination of kind, source, status and hidden is checked in the index, never on the
         # table: "kind=video&source=upload" reads 50,000 index entries, not 50,000 rows.
         indexes = [
             # Library page, newest first, optional date range and other filters:
             # owner=? [AND kind=? AND source=? AND processing_status=?] ORDER BY created_at DESC, id DESC
             models.Index(
-                fields=["owner", "-created_at", "-id"], include=["kind", "source", "processing_status"],
-                name="asset_created_cover",
+                fields=["owner", "-created_at", "-id"], include=["kind", "source", "processing_status", "is_hidden"],
+                name="asset_created_list",
             ),
             # Filtered by kind: owner=? AND kind=? [AND source=? AND processing_status=?] ORDER BY created_at DESC, id DESC
             models.Index(
-                fields=["owner", "kind", "-created_at", "-id"], include=["source", "processing_status"],
-                name="asset_kind_created_cover",
+                fields=["owner", "kind", "-created_at", "-id"], include=["source", "processing_status", "is_hidden"],
+                name="asset_kind_list",
             ),
             # Filtered by source: owner=? AND source=? [AND kind=? AND processing_status=?] ORDER BY created_at DESC, id DESC
             models.Index(
-                fields=["owner", "source", "-created_at", "-id"], include=["kind", "processing_status"],
-                name="asset_source_created_cover",
+                fields=["owner", "source", "-created_at", "-id"], include=["kind", "processing_status", "is_hidden"],
+                name="asset_source_list",
             ),
             # Filtered by processing status (pending and failed are the ones asked for):
             # owner=? AND processing_status=? [AND kind=? AND source=?] ORDER BY created_at DESC, id DESC
             models.Index(
-                fields=["owner", "processing_status", "-created_at", "-id"], include=["kind", "source"],
-                name="asset_status_created_cover",
+                fields=["owner", "processing_status", "-created_at", "-id"], include=["kind", "source", "is_hidden"],
+                name="asset_status_list",
             ),
             # Hidden assets only (few, set from the viewer): owner=? AND is_hidden ORDER BY created_at DESC, id DESC
             models.Index(
                 fields=["owner", "-created_at", "-id"], name="asset_hidden_created", condition=models.Q(is_hidden=True)
             ),
-            # (The date range uses asset_created_cover; ?q= uses a trigram index on
+            # (The date range uses asset_created_list; ?q= uses a trigram index on
             # search_text, PostgreSQL only, in migration 0003.)
         ]
 
