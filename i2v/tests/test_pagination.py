@@ -95,3 +95,21 @@ def test_it_finds_the_same_keys_by_a_bounded_walk_or_its_fallback(owner, other, 
         with django_assert_num_queries(1):
             keys = walked_keys(among.filtered(**filters), among, ordering, 3, length)
         assert keys == [made[i].id for i in expected]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
+@pytest.mark.parametrize("favourites, walks", [(30, True), (6, False)])
+def test_it_walks_only_where_matches_are_dense_enough_for_a_page(owner, favourites, walks, django_assert_num_queries):
+    """A walk of 30 rows meets 15 of 30 favourites among 60 (dense: walked), but 3 of 6 (sparse:
+    the fenced fetch at once, instead of a walk in vain before it)."""
+    start = timezone.now()
+    for i in range(60):
+        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, is_favorite=i % (60 // favourites) == 0)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_pipeline")
+    among = Pipeline.objects.filter(owner=owner)
+    filtered = among.filtered(favorites=True)
+    with django_assert_num_queries(4) as captured:
+        page, (total, estimate) = first_page(filtered, lambda qs: qs, NEWEST, 2, exact_up_to=1, walk_above=1000, among=among, walk_length=30)
+    assert ("WITH walk" in captured.captured_queries[2]["sql"]) == walks
+    assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
