@@ -20,7 +20,8 @@ answered. CPU is summed over the server's whole process tree (master and workers
 of a process's threads, and the master's cutime+cstime the workers it reaped, as gunicorn's max_requests
 replaces them). A server is a name with options for its command line after a colon, joined by "+":
 granian:blocking-threads=4+backpressure=16 adds `--blocking-threads 4 --backpressure 16`; for gunicorn,
-gunicorn:max-requests=0 overrides gunicorn.conf.py. Medians per server, and ratios to the first server.
+gunicorn:max-requests=0 overrides gunicorn.conf.py; "web" is production's own launcher (python -m i2v.web, granian),
+its options WEB_* variables (web:threads=8 sets WEB_THREADS=8). Medians per server, and ratios to the first.
 
 Usage: DATABASE_URL=postgres://.../i2v_x REDIS_URL=redis://127.0.0.1:6379/N \
        python bench/hot_paths.py [--owner bench] [--requests 500] [--wrk-seconds 10] [--connections 256]
@@ -99,6 +100,10 @@ def serve_production(server, port, workers):
            "LOG_LEVEL": "WARNING", "GUNICORN_WORKERS": str(workers), "GUNICORN_ACCESS_LOG": ""}  # fmt: skip
     if name == "gunicorn":
         cmd = [sys.executable, "-m", "gunicorn", "i2v.wsgi", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", *extra]
+    elif name == "web":  # production's launcher, i2v/web.py; options are its WEB_* variables: web:threads=8
+        env.update({"WEB_BIND": f"127.0.0.1:{port}", "WEB_WORKERS": str(workers), "WEB_ACCESS_LOG": "0"})
+        env.update({f"WEB_{key.upper().replace('-', '_')}": value for key, _, value in (o.partition("=") for o in filter(None, options.split("+")))})
+        cmd = [sys.executable, "-m", "i2v.web"]
     elif name == "granian":
         cmd = [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers), "--no-access-log", "--log-level", "warning", *extra, "i2v.wsgi:application"]  # fmt: skip
