@@ -4,7 +4,7 @@ gunicorn in CPU, cached and not. Prints Markdown tables.
 Uses an owner that already has pipelines (seed them with seed_demo, or copy the 1M database),
 adds a 5-step and a 2,000-step pipeline once (reused after), and serves the app with gunicorn on
 loopback: twice with 1 worker and 1 thread (list cache off, then on) for the per-request figures,
-then with the repo's gunicorn.conf.py (gthread) for wrk.
+then with production's server (i2v/web.py: granian) for wrk.
 
 - server time and queries: the Server-Timing header (app;dur, db;dur and its query count);
 - gunicorn CPU per request: utime+stime of the worker process, from /proc/<pid>/stat, before and
@@ -70,14 +70,11 @@ def fixtures(owner):
     return token, small.id, big.id, total
 
 
-def serve(port, list_cache, config=False, workers=1):
+def serve(port, list_cache):
+    """gunicorn, 1 sync worker x 1 thread, for the per-request rows: the app's own cost, one request at a time."""
     env = {**os.environ, "LIST_CACHE": "1" if list_cache else "0", "SERVER_TIMING": "1", "RATE_LIMITS": "0",
-           "ALLOWED_HOSTS": "127.0.0.1", "GUNICORN_WORKERS": str(workers), "LOG_LEVEL": "WARNING"}  # fmt: skip
-    if config:  # the production settings (gthread, keep-alive), without the access log
-        env["GUNICORN_ACCESS_LOG"] = ""
-        args = ["--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
-    else:
-        args = ["--config", str(ROOT / "bench" / "gunicorn_plain.py"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--log-level", "warning"]
+           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}  # fmt: skip
+    args = ["--config", str(ROOT / "bench" / "gunicorn_plain.py"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--log-level", "warning"]
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "i2v.wsgi", *args], cwd=ROOT, env=env)
     for _ in range(100):
         try:
@@ -300,9 +297,9 @@ def main():
         print(f"\n{kind}: 2,000 steps / 5 steps (server p50): {by[b]['app'] / by[a]['app']:.2f}x, {by[b]['bytes']:,} bytes")
 
     port = 8873
-    proc = serve(port, list_cache=True, config=True, workers=args.wrk_workers)
+    proc = serve_production("web", port, args.wrk_workers)
     try:
-        print(f"\nwrk -t2 -c{args.connections} -d{args.wrk_seconds}s, gunicorn.conf.py (gthread) with "
+        print(f"\nwrk -t2 -c{args.connections} -d{args.wrk_seconds}s, production's server (i2v/web.py, granian) with "
               f"{args.wrk_workers} workers, list cache on, after one warm request:\n")  # fmt: skip
         print("| what | requests/s | errors (socket + non-2xx) | mean latency |")
         print("| --- | ---: | ---: | ---: |")
