@@ -133,8 +133,3 @@ def test_it_serves_and_stops_gracefully_under_its_settings(tmp_path):
             server.wait()
     # And once it is gone, the healthcheck says so.
     assert subprocess.run([sys.executable, "deploy/healthcheck.py"], cwd=ROOT, env=env, capture_output=True).returncode == 1
-
-
-def test_it_moves_queued_connections_off_a_replaced_web_worker(compose):
-    # granian replaces a worker past WEB_MAX_RSS_MB; without this, connections queued on it are reset.
-    assert compose["web"]["sysctls"]["net.ipv4.tcp_migrate_req"] == 1
