@@ -25,10 +25,6 @@ from granian.log import LogLevels
 from i2v.lib.observability import logging_config
 
 
-def _int(name, default):
-    return int(os.environ.get(name) or default)
-
-
 def options(environ=os.environ):
     host, _, port = environ.get("WEB_BIND", "0.0.0.0:8000").rpartition(":")
     level = environ.get("LOG_LEVEL", "info").lower()
