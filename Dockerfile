@@ -1,4 +1,4 @@
-# The i2v image: web (gunicorn), workers and beat all run from it (docker-compose.yml).
+# The i2v image: web (granian, i2v/web.py), workers and beat all run from it (docker-compose.yml).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
@@ -24,5 +24,5 @@ ENV RELEASE=${RELEASE}
 
 USER i2v
 EXPOSE 8000
-# Exec form: gunicorn is PID 1's child under `init: true` and gets SIGTERM itself.
-CMD ["gunicorn", "--config", "gunicorn.conf.py", "i2v.wsgi"]
+# Exec form: granian is PID 1's child under `init: true` and gets SIGTERM itself.
+CMD ["python", "-m", "i2v.web"]

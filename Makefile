@@ -26,7 +26,7 @@ demo: migrate
 	@$(BIN)/python manage.py ensure_login --username demo
 	$(BIN)/python manage.py seed_demo --owner demo --pipelines 60 --if-empty
 
-# Web (gunicorn), a media worker (thumbnails, variants, backfill), a generation worker, the control worker
+# Web (granian), a media worker (thumbnails, variants, backfill), a generation worker, the control worker
 # (the sweepers, on a queue of their own so no backlog holds them up) and beat, on the embedded default.
 # i2v/run_local.py starts them and, on Ctrl-C, stops them all within a few seconds (workers run niced so the
 # web server keeps the CPU it needs: uploads stay fast while they chew a backlog, docs/benchmarks.md).

@@ -1,5 +1,9 @@
 """gunicorn's settings for i2v, read with `gunicorn --config gunicorn.conf.py i2v.wsgi`.
 
+Production runs granian now (i2v/web.py): it was measured better side by side (docs/benchmarks.md).
+These are the settings production had under gunicorn, kept as the benchmarks' baseline
+(bench/hot_paths.py --servers gunicorn,granian; bench/downloads.py).
+
 Every value can be changed from the environment (GUNICORN_WORKERS, ...), so the
 same image fits a small and a large machine. Requests are short (uploads stream
 to a temporary file, slow work runs in Celery), so a few threads per worker

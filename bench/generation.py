@@ -15,7 +15,7 @@ persistence) so it can be restarted.
       group) twice and restarted 2 s later, and the broker Redis restarted
       without persistence once. Submissions must still equal planned outputs;
   (c) creating the largest pipeline (4 sources x 500 prompts = 2,000 steps)
-      through POST /api/pipelines on gunicorn, --creations times: p50 and p95,
+      through POST /api/pipelines on granian (i2v/web.py), --creations times: p50 and p95,
       and what an unrelated GET /login/ waited meanwhile.
 
 Runs on PostgreSQL in a database of its own (created, dropped at the end).
@@ -291,7 +291,7 @@ def _percentile(values, q):
 
 
 def creation_table(f):
-    print("\n### Creating 2,000-step pipelines (POST /api/pipelines, gunicorn 1 worker x 4 threads)\n")
+    print("\n### Creating 2,000-step pipelines (POST /api/pipelines, granian 1 worker x 4 threads)\n")
     print("| what | p50 | p95 | max |")
     print("| --- | --- | --- | --- |")
     t, s = f["times"], f["side"]

@@ -4,7 +4,7 @@ gunicorn in CPU, cached and not. Prints Markdown tables.
 Uses an owner that already has pipelines (seed them with seed_demo, or copy the 1M database),
 adds a 5-step and a 2,000-step pipeline once (reused after), and serves the app with gunicorn on
 loopback: twice with 1 worker and 1 thread (list cache off, then on) for the per-request figures,
-then with the repo's gunicorn.conf.py (gthread) for wrk.
+then with production's server (i2v/web.py: granian) for wrk.
 
 - server time and queries: the Server-Timing header (app;dur, db;dur and its query count);
 - gunicorn CPU per request: utime+stime of the worker process, from /proc/<pid>/stat, before and
@@ -12,8 +12,20 @@ then with the repo's gunicorn.conf.py (gthread) for wrk.
 - wrk: --connections connections, 2 threads, on the cached first page of the Jobs list (the HTMX
   results fragment, as filters and infinite scroll ask for it) and of GET /api/pipelines.
 
+--servers gunicorn,granian runs only a side-by-side comparison of app servers on those two cached pages
+(issue 10: "try another WSGI server only if measured better side by side"): --rounds rounds, the servers'
+order rotating each round, each server started fresh with --wrk-workers workers; per server and page, the CPU
+per request of --requests requests one at a time, then wrk with the CPU it cost the server per request
+answered. CPU is summed over the server's whole process tree (master and workers; /proc/<pid>/stat counts all
+of a process's threads, and the master's cutime+cstime the workers it reaped, as gunicorn's max_requests
+replaces them). A server is a name with options for its command line after a colon, joined by "+":
+granian:blocking-threads=4+backpressure=16 adds `--blocking-threads 4 --backpressure 16`; for gunicorn,
+gunicorn:max-requests=0 overrides gunicorn.conf.py; "web" is production's own launcher (python -m i2v.web, granian),
+its options WEB_* variables (web:threads=8 sets WEB_THREADS=8). Medians per server, and ratios to the first.
+
 Usage: DATABASE_URL=postgres://.../i2v_x REDIS_URL=redis://127.0.0.1:6379/N \
        python bench/hot_paths.py [--owner bench] [--requests 500] [--wrk-seconds 10] [--connections 256]
+       python bench/hot_paths.py --servers gunicorn,granian [--rounds 3] [--requests 300] [--wrk-seconds 10]
 """
 
 import argparse
@@ -58,14 +70,11 @@ def fixtures(owner):
     return token, small.id, big.id, total
 
 
-def serve(port, list_cache, config=False, workers=1):
+def serve(port, list_cache):
+    """gunicorn, 1 sync worker x 1 thread, for the per-request rows: the app's own cost, one request at a time."""
     env = {**os.environ, "LIST_CACHE": "1" if list_cache else "0", "SERVER_TIMING": "1", "RATE_LIMITS": "0",
-           "ALLOWED_HOSTS": "127.0.0.1", "GUNICORN_WORKERS": str(workers), "LOG_LEVEL": "WARNING"}  # fmt: skip
-    if config:  # the production settings (gthread, keep-alive), without the access log
-        env["GUNICORN_ACCESS_LOG"] = ""
-        args = ["--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
-    else:
-        args = ["--config", str(ROOT / "bench" / "gunicorn_plain.py"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--log-level", "warning"]
+           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}  # fmt: skip
+    args = ["--config", str(ROOT / "bench" / "gunicorn_plain.py"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--log-level", "warning"]
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "i2v.wsgi", *args], cwd=ROOT, env=env)
     for _ in range(100):
         try:
@@ -75,6 +84,108 @@ def serve(port, list_cache, config=False, workers=1):
             time.sleep(0.1)
     proc.kill()
     raise SystemExit("gunicorn did not start")
+
+
+def serve_production(server, port, workers):
+    """gunicorn with gunicorn.conf.py, or granian's WSGI server, as production would run it (access log off)."""
+    name, _, options = server.partition(":")
+    extra = []
+    for option in filter(None, options.split("+")):
+        key, _, value = option.partition("=")
+        extra += [f"--{key}", value] if value else [f"--{key}"]
+    env = {**os.environ, "LIST_CACHE": "1", "SERVER_TIMING": "1", "RATE_LIMITS": "0", "ALLOWED_HOSTS": "127.0.0.1",
+           "LOG_LEVEL": "WARNING", "GUNICORN_WORKERS": str(workers), "GUNICORN_ACCESS_LOG": ""}  # fmt: skip
+    if name == "gunicorn":
+        cmd = [sys.executable, "-m", "gunicorn", "i2v.wsgi", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", *extra]
+    elif name == "web":  # production's launcher, i2v/web.py; options are its WEB_* variables: web:threads=8
+        env.update({"WEB_BIND": f"127.0.0.1:{port}", "WEB_WORKERS": str(workers), "WEB_ACCESS_LOG": "0"})
+        env.update({f"WEB_{key.upper().replace('-', '_')}": value for key, _, value in (o.partition("=") for o in filter(None, options.split("+")))})
+        cmd = [sys.executable, "-m", "i2v.web"]
+    elif name == "granian":
+        cmd = [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning", *extra, "i2v.wsgi:application"]  # fmt: skip
+    else:
+        raise SystemExit(f"unknown server {name!r}")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"{server} did not start")
+
+
+def tree_cpu_seconds(root):
+    """CPU of a process, of its live descendants and of the children it reaped."""
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited meanwhile: its CPU is now in its parent's cutime
+        total += (int(fields[11]) + int(fields[12])) / TICK
+        if pid == root:
+            total += (int(fields[13]) + int(fields[14])) / TICK  # cutime, cstime
+        stack += children
+    return total
+
+
+def compare_servers(args, token):
+    servers = args.servers.split(",")
+    pages = (("Jobs first page (HTMX)", "/jobs/", True), ("GET /api/pipelines", "/api/pipelines", False))
+    results = {(server, label): [] for server in servers for label, _, _ in pages}
+    port = 8874
+    for round_ in range(args.rounds):
+        shift = round_ % len(servers)
+        for server in servers[shift:] + servers[:shift]:
+            proc = serve_production(server, port, args.wrk_workers)
+            try:
+                for label, path, htmx in pages:
+                    for _ in range(20):  # every worker's first requests load templates, open connections
+                        fetch(port, path, token, htmx)
+                    before = tree_cpu_seconds(proc.pid)
+                    for _ in range(args.requests):
+                        fetch(port, path, token, htmx)
+                    cpu = (tree_cpu_seconds(proc.pid) - before) * 1000 / args.requests
+                    before = tree_cpu_seconds(proc.pid)
+                    rate, failed, latency, answered = wrk(port, path, token, args.wrk_seconds, args.connections, htmx)
+                    load_cpu = (tree_cpu_seconds(proc.pid) - before) * 1000 / max(answered, 1)
+                    row = {"cpu": cpu, "rate": rate, "failed": failed, "latency": latency, "load_cpu": load_cpu, "load": os.getloadavg()[0]}
+                    results[(server, label)].append(row)
+                    print(f"round {round_ + 1} {server} {label}: {cpu:.2f} ms CPU one at a time; wrk {rate:,.0f}/s, "
+                          f"{failed} errors, {latency}, {load_cpu:.2f} ms CPU per request; load {row['load']:.1f}", flush=True)  # fmt: skip
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            port += 1  # a fresh port each time: no TIME_WAIT or lingering listener in the way
+
+    print(f"\n{args.rounds} rounds, servers alternating, {args.wrk_workers} workers each, list cache on; CPU one at a time: "
+          f"{args.requests} requests after 20 warm-ups; wrk -t2 -c{args.connections} -d{args.wrk_seconds}s; medians; "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")  # fmt: skip
+    print("| page | server | CPU ms/request, one at a time | wrk requests/s | errors (all rounds) | CPU ms/request under wrk | mean latency |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+    for label, _, _ in pages:
+        for server in servers:
+            rows = results[(server, label)]
+            print(f"| {label} | {server} | {statistics.median(r['cpu'] for r in rows):.2f} | {statistics.median(r['rate'] for r in rows):,.0f} | "
+                  f"{sum(r['failed'] for r in rows)} | {statistics.median(r['load_cpu'] for r in rows):.2f} | {', '.join(r['latency'] for r in rows)} |")  # fmt: skip
+    base = servers[0]
+    print(f"\nRatios to {base}, each round's pair compared, then the median (CPU: lower is better; requests/s: higher is better):\n")
+    for label, _, _ in pages:
+        for server in servers[1:]:
+            pairs = list(zip(results[(base, label)], results[(server, label)]))
+            cpu = statistics.median(b["cpu"] / a["cpu"] for a, b in pairs)
+            rate = statistics.median(b["rate"] / a["rate"] for a, b in pairs)
+            load_cpu = statistics.median(b["load_cpu"] / a["load_cpu"] for a, b in pairs)
+            print(f"- {label}, {server} / {base}: CPU one at a time {cpu:.2f}x, requests/s {rate:.2f}x, CPU under wrk {load_cpu:.2f}x")
 
 
 def worker_pid(master):
@@ -125,7 +236,8 @@ def wrk(port, path, token, seconds, connections, htmx):
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     failed = (sum(map(int, errors.groups())) if errors else 0) + (int(non_2xx.group(1)) if non_2xx else 0)
     latency = re.search(r"Latency\s+(\S+)", out).group(1)
-    return rate, failed, latency
+    answered = int(re.search(r"(\d+) requests in", out).group(1))
+    return rate, failed, latency, answered
 
 
 def main():
@@ -135,11 +247,17 @@ def main():
     parser.add_argument("--wrk-seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--wrk-workers", type=int, default=2)
+    parser.add_argument("--servers", help="compare app servers side by side, e.g. gunicorn,granian (only that)")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
         raise SystemExit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the budgets are for that stack.")
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True)
     token, small, big, total = fixtures(args.owner)
+    if args.servers:
+        print(f"{total:,} pipelines for one owner; load average {os.getloadavg()[0]:.1f} at the start")
+        compare_servers(args, token)
+        return
 
     uncached, cached = 8871, 8872
     servers = {port: serve(port, list_cache=port == cached) for port in (uncached, cached)}
@@ -179,15 +297,15 @@ def main():
         print(f"\n{kind}: 2,000 steps / 5 steps (server p50): {by[b]['app'] / by[a]['app']:.2f}x, {by[b]['bytes']:,} bytes")
 
     port = 8873
-    proc = serve(port, list_cache=True, config=True, workers=args.wrk_workers)
+    proc = serve_production("web", port, args.wrk_workers)
     try:
-        print(f"\nwrk -t2 -c{args.connections} -d{args.wrk_seconds}s, gunicorn.conf.py (gthread) with "
+        print(f"\nwrk -t2 -c{args.connections} -d{args.wrk_seconds}s, production's server (i2v/web.py, granian) with "
               f"{args.wrk_workers} workers, list cache on, after one warm request:\n")  # fmt: skip
         print("| what | requests/s | errors (socket + non-2xx) | mean latency |")
         print("| --- | ---: | ---: | ---: |")
         for label, path, htmx in (("Jobs list first page (HTMX), cached", "/jobs/", True), ("GET /api/pipelines, cached", "/api/pipelines", False)):
             fetch(port, path, token, htmx)
-            rate, failed, latency = wrk(port, path, token, args.wrk_seconds, args.connections, htmx)
+            rate, failed, latency, _ = wrk(port, path, token, args.wrk_seconds, args.connections, htmx)
             print(f"| {label} | {rate:,.0f} | {failed} | {latency} |")
     finally:
         proc.terminate()

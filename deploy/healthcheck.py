@@ -1,4 +1,4 @@
-"""The web container's healthcheck: GET /healthz on gunicorn, exit 0 on 200, 1 otherwise.
+"""The web container's healthcheck: GET /healthz on the app server (granian), exit 0 on 200, 1 otherwise.
 
 Plain Python, no Django (a check every few seconds must cost nothing). The request
 names the first of ALLOWED_HOSTS, since Django refuses any other Host, and says

@@ -2,7 +2,7 @@
 together within seconds: `python i2v/run_local.py --bind HOST:PORT`.
 
 Each child runs in a process group of its own, so Ctrl-C reaches this supervisor only, and each child is
-asked to stop once (SIGTERM: gunicorn and Celery finish what they are doing, for WARM seconds at most), then
+asked to stop once (SIGTERM: granian and Celery finish what they are doing, for WARM seconds at most), then
 told to stop at once (SIGQUIT: Celery's cold shutdown); a group still there after COLD more seconds is
 killed whole, pool children included.
 Work cut short is not lost: processing jobs and steps are leased, and the sweepers queue them again.
@@ -27,6 +27,7 @@ BIN = Path(sys.executable).parent
 
 
 def commands(bind, var_dir):
+    host, _, port = bind.rpartition(":")
     celery = [str(BIN / "celery"), "-A", "i2v"]
     # Workers run niced so the web server keeps the CPU it needs while they chew a backlog (docs/benchmarks.md).
     nice = ["nice", "-n", "10"]
@@ -36,8 +37,11 @@ def commands(bind, var_dir):
         "generation": [*nice, *celery, *worker, "-n", "generation@%h", "-Q", "generation,webhooks", "--concurrency=2"],
         "control": [*celery, *worker, "-n", "control@%h", "-Q", "control", "--concurrency=1"],
         "beat": [*celery, "beat", "--loglevel=INFO", "-s", str(Path(var_dir) / "celerybeat-schedule")],
-        "web": [str(BIN / "gunicorn"), "i2v.wsgi", "--bind", bind, "--workers", "2", "--threads", "4",
-                "--access-logfile", "-", "--graceful-timeout", "2"],
+        # granian, as production runs it (i2v/web.py) with fewer workers; its workers get 2 s to finish a
+        # request after SIGTERM, then are killed, well within WARM.
+        "web": [str(BIN / "granian"), "--interface", "wsgi", "--no-ws", "--host", host, "--port", port,
+                "--workers", "2", "--blocking-threads", "4", "--access-log", "--workers-kill-timeout", "2",
+                "i2v.wsgi:application"],
     }  # fmt: skip
 
 
@@ -83,7 +87,7 @@ class Stack:
         for name, child in self.children.items():
             if child.poll() is None:
                 print(f"i2v: {name} still running; killed", file=sys.stderr, flush=True)
-            # Whole groups: a worker's pool children or gunicorn's workers may outlive their parent.
+            # Whole groups: a worker's pool children or granian's workers may outlive their parent.
             _signal_group(child, signal.SIGKILL)
             child.wait()
 

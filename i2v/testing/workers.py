@@ -126,14 +126,12 @@ class Cluster:
         ], **env)  # fmt: skip
 
     def web(self, **env):
-        """gunicorn on a free loopback port; its base URL once it answers."""
+        """granian, the production web server (i2v/web.py), on a free loopback port; its base URL once it answers."""
         port = free_port()
-        self.spawn("web", [
-            sys.executable, "-m", "gunicorn", "i2v.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-            "--threads", "4", "--timeout", "60",
-        ], SERVER_TIMING="0", **env)  # fmt: skip
+        self.spawn("web", [sys.executable, "-m", "i2v.web"], WEB_BIND=f"127.0.0.1:{port}", WEB_WORKERS="1", WEB_THREADS="4",
+                   SERVER_TIMING="0", **env)  # fmt: skip
         url = f"http://127.0.0.1:{port}"
-        self.wait(lambda: _answers(port), 30, "gunicorn to start")
+        self.wait(lambda: _answers(port), 30, "granian to start")
         return url
 
     def pool_children(self, process):

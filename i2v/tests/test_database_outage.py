@@ -2,7 +2,7 @@
 
 Everything runs on a PostgreSQL cluster of the test's own (another port, made
 with initdb as the postgres user), so the shared server is never touched:
-gunicorn, a media worker (Redis database 14 as the broker) and the test's own
+granian, a media worker (Redis database 14 as the broker) and the test's own
 requests. No sweeper runs: every upload accepted before the outage must be
 processed from the messages alone, so a message the worker dropped during the
 outage would show as a job that never completes.

@@ -1,6 +1,6 @@
-"""The production stack's files: docker-compose.yml, the image, gunicorn's config and
-the healthcheck. Docker isn't run here; what can be checked without it is: the
-compose file's shape, and gunicorn started with its config file as the image does."""
+"""The production stack's files: docker-compose.yml, the image, the web server's settings
+(i2v/web.py) and the healthcheck. Docker isn't run here; what can be checked without it
+is: the compose file's shape, and granian started through i2v/web.py as the image does."""
 
 import os
 import re
@@ -38,9 +38,10 @@ def test_it_checks_the_health_of_every_service_that_can_answer(compose):
     assert compose["web"]["healthcheck"]["test"] == ["CMD", "python", "deploy/healthcheck.py"]
 
 
-def test_it_execs_gunicorn_with_its_config_file(compose):
-    # A list, not `sh -c "..."`: gunicorn itself receives SIGTERM.
-    assert compose["web"]["command"] == ["gunicorn", "--config", "gunicorn.conf.py", "i2v.wsgi"]
+def test_it_execs_the_web_server_with_its_settings(compose):
+    # A list, not `sh -c "..."`: granian itself receives SIGTERM.
+    assert compose["web"]["command"] == ["python", "-m", "i2v.web"]
+    assert 'CMD ["python", "-m", "i2v.web"]' in (ROOT / "Dockerfile").read_text()
     assert "ports" not in compose["web"]  # only nginx is published
 
 
@@ -105,16 +106,15 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_it_serves_and_stops_gracefully_under_gunicorns_config(tmp_path):
+def test_it_serves_and_stops_gracefully_under_its_settings(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
     env.update(
-        VAR_DIR=str(tmp_path), GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1", GUNICORN_THREADS="2",
+        VAR_DIR=str(tmp_path), WEB_BIND=f"127.0.0.1:{port}", WEB_WORKERS="1", WEB_THREADS="2",
         ALLOWED_HOSTS="i2v.example.com", I2V_PRODUCTION="1", HEALTHCHECK_PORT=str(port),
     )  # fmt: skip
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "i2v.wsgi"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "i2v.web"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         healthy = None
@@ -126,7 +126,7 @@ def test_it_serves_and_stops_gracefully_under_gunicorns_config(tmp_path):
         assert healthy.returncode == 0, healthy.stderr
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
-        assert b"Shutting down" in server.stderr.read()
+        assert b"Granian shutdown completed" in server.stdout.read()
     finally:
         if server.poll() is None:
             server.kill()

@@ -41,7 +41,7 @@ def test_it_sets_only_secure_cookies(production, client, owner):
 
 
 def test_it_answers_the_healthcheck_over_plain_http(production, client, db):
-    # The container healthcheck calls gunicorn directly, without the proxy's header.
+    # The container healthcheck calls the app server directly, without the proxy's header.
     assert client.get("/healthz").status_code == 200
 
 
