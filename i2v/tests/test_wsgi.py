@@ -1,0 +1,39 @@
+"""i2v/wsgi.py: a request's environ never carries the server process's environment."""
+
+import io
+
+from i2v.wsgi import without_process_environment
+
+
+def _environ(**extra):
+    return {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "a=1", "REMOTE_ADDR": "10.0.0.1",
+            "HTTP_HOST": "example.com", "wsgi.input": io.BytesIO(), **extra}  # fmt: skip
+
+
+def test_it_drops_the_process_environment_and_keeps_the_request():
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        return [b""]
+
+    wrapped = without_process_environment(app, ["SECRET_KEY", "DATABASE_URL", "PATH_INFO", "HTTP_HOST", "REMOTE_ADDR"])
+    wrapped(_environ(SECRET_KEY="s3cret", DATABASE_URL="postgres://u:pw@db/x"), None)
+
+    assert "SECRET_KEY" not in seen and "DATABASE_URL" not in seen
+    assert seen["PATH_INFO"] == "/" and seen["HTTP_HOST"] == "example.com" and seen["REMOTE_ADDR"] == "10.0.0.1"
+
+
+def test_it_serves_a_page_whose_meta_has_no_setting(client, settings, monkeypatch):
+    from django.test import RequestFactory
+
+    import i2v.wsgi
+
+    monkeypatch.setenv("I2V_TEST_SECRET", "x")
+    app = without_process_environment(i2v.wsgi.application, ["I2V_TEST_SECRET"])
+    environ = RequestFactory().get("/healthz").environ
+    environ["I2V_TEST_SECRET"] = "x"
+    statuses = []
+    body = b"".join(app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+    assert statuses and body is not None
+    assert "I2V_TEST_SECRET" not in environ
