@@ -90,7 +90,9 @@
       gap = document.createElement("tbody");
       const row = gap.insertRow();
       box = row.insertCell();
-      box.colSpan = 99;
+      // Exactly the table's columns: a wider span would add columns of its own, which
+      // share out the width left over and squeeze the others (a fixed layout's auto ones).
+      box.colSpan = columnsOf(list);
     } else {
       gap = box = document.createElement(list.tagName === "UL" || list.tagName === "OL" ? "li" : "div");
     }
@@ -99,6 +101,11 @@
     gap.chunks = chunks;
     box.style.height = chunks.reduce((sum, c) => sum + c.height, 0) + "px";
     return gap;
+  }
+
+  function columnsOf(table) {
+    const first = table.rows[0];
+    return first ? Array.from(first.cells).reduce((sum, cell) => sum + cell.colSpan, 0) : 1;
   }
 
   // How many items one line holds (a table row: 1; a grid row: its columns).
