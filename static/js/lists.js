@@ -10,8 +10,13 @@
 //   and stand in one spacer of the same height, and come back as they near it.
 //   CSS content-visibility skips their painting but keeps every node (12,000 for
 //   500 Jobs rows); this keeps a few screens' worth, however far one scrolls.
-//   window.i2vLists.items(list) gives every item, in the document or not, for
-//   "select all loaded" and the like.
+//   A spacer keeps its runs as HTML text, not as nodes: detached nodes would hold
+//   as much memory as those in the document. Form state (checked boxes, typed
+//   values) is written into the HTML first; items that come back are new nodes,
+//   processed by htmx and announced with htmx:load like any swapped-in content.
+//   window.i2vLists.ids(list) gives the id of every item, in the document or not,
+//   for "select all loaded" and the like; items(list) gives the items themselves,
+//   those in spacers as detached copies (changing them changes nothing).
 (function () {
   "use strict";
 
@@ -127,10 +132,57 @@
     return state.size;
   }
 
+  // A run of items as text: {html, ids (the items'), held (every id in them, for
+  // out-of-band swaps), height}.
+  function freeze(items, height) {
+    const held = [];
+    items.forEach((item) => {
+      held.push(item.id);
+      item.querySelectorAll("[id]").forEach((el) => held.push(el.id));
+      // What the user changed lives in properties, which HTML does not carry: into attributes.
+      item.querySelectorAll("input, textarea, option").forEach((el) => {
+        if (el.tagName === "OPTION") el.toggleAttribute("selected", el.selected);
+        else if (el.tagName === "TEXTAREA") el.textContent = el.value;
+        else if (el.type === "checkbox" || el.type === "radio") el.toggleAttribute("checked", el.checked);
+        else if (el.type !== "file") el.setAttribute("value", el.value);
+      });
+      // Scripts' inline styles (a tag's colour, a ThumbHash) would be refused by the CSP
+      // if parsed back from HTML: they are set again through the CSSOM in thaw().
+      const styled = Array.from(item.querySelectorAll("[style]"));
+      if (item.hasAttribute("style")) styled.push(item);
+      styled.forEach((el) => {
+        el.setAttribute("data-window-style", el.getAttribute("style"));
+        el.removeAttribute("style");
+      });
+    });
+    return { html: items.map((item) => item.outerHTML).join(""), ids: items.map((item) => item.id), held, height };
+  }
+
+  // New nodes for a frozen chunk, not yet in the document.
+  function thaw(chunk) {
+    const template = document.createElement("template");
+    template.innerHTML = chunk.html;
+    template.content.querySelectorAll("[data-window-style]").forEach((el) => {
+      el.style.cssText = el.getAttribute("data-window-style");
+      el.removeAttribute("data-window-style");
+    });
+    return Array.from(template.content.children);
+  }
+
+  // Items back in the document get their htmx behaviour and their onLoad hooks
+  // (tag colours, selection, watching) as swapped-in content does.
+  function revive(nodes) {
+    nodes.forEach((node) => {
+      htmx.process(node);
+      htmx.trigger(node, "htmx:load");
+    });
+  }
+
   // Bring every chunk of `gap` near the viewport (or matching `want`) back, the
   // rest staying in spacers before and after them.
   function reveal(list, gap, want) {
     const parts = [];
+    const back = [];
     let far = [];
     let top = gap.getBoundingClientRect().top;
     gap.chunks.forEach((chunk) => {
@@ -139,11 +191,14 @@
       if (!near) return far.push(chunk);
       if (far.length) parts.push(makeGap(list, far));
       far = [];
-      parts.push(...chunk.items);
+      const nodes = thaw(chunk);
+      back.push(...nodes);
+      parts.push(...nodes);
     });
     if (far.length === gap.chunks.length) return;
     if (far.length) parts.push(makeGap(list, far));
     gap.replaceWith(...parts);
+    revive(back);
     schedule(); // rows at work that come back are watched again
   }
 
@@ -166,21 +221,20 @@
     Array.from(list.children).forEach((el) => (isItem(el) ? run.push(el) : flush()));
     flush();
     // Measured first, then moved: one layout for the whole pass.
-    moves.forEach((chunk) => {
-      const before = chunk.items[0].previousElementSibling;
-      const after = chunk.items[chunk.items.length - 1].nextElementSibling;
+    moves.forEach(({ items, height }) => {
+      const before = items[0].previousElementSibling;
+      const after = items[items.length - 1].nextElementSibling;
+      const chunk = freeze(items, height);
       if (before && isGap(before)) {
         before.chunks.push(chunk);
-        chunk.items.forEach((el) => el.remove());
         resize(before);
       } else if (after && isGap(after)) {
         after.chunks.unshift(chunk);
-        chunk.items.forEach((el) => el.remove());
         resize(after);
       } else {
-        chunk.items[0].before(makeGap(list, [chunk]));
-        chunk.items.forEach((el) => el.remove());
+        items[0].before(makeGap(list, [chunk]));
       }
+      items.forEach((el) => el.remove());
     });
     // Two spacers that met (a run between them left) become one.
     gaps(list).forEach((gap) => {
@@ -247,26 +301,34 @@
     if (ids.length) bringBack(ids);
   });
 
-  function holds(item, id) {
-    return item.id === id || item.querySelector('[id="' + CSS.escape(id) + '"]') !== null;
-  }
-
   function bringBack(ids) {
     lists().forEach((list) => {
-      gaps(list).forEach((gap) => reveal(list, gap, (chunk) => chunk.items.some((item) => ids.some((id) => holds(item, id)))));
+      gaps(list).forEach((gap) => reveal(list, gap, (chunk) => chunk.held.some((id) => ids.includes(id))));
     });
   }
 
-  // Every item of a list, those in spacers included, in order.
+  // The id of every item of a list, those in spacers included, in order.
+  function ids(list) {
+    if (!list) return [];
+    const all = [];
+    Array.from(list.children).forEach((el) => {
+      if (isGap(el)) el.chunks.forEach((chunk) => all.push(...chunk.ids));
+      else if (isItem(el)) all.push(el.id);
+    });
+    return all;
+  }
+
+  // Every item of a list, in order; those in spacers as detached copies, made anew
+  // on each call: read them, don't change them.
   function items(list) {
     if (!list) return [];
     const all = [];
     Array.from(list.children).forEach((el) => {
-      if (isGap(el)) el.chunks.forEach((chunk) => all.push(...chunk.items));
+      if (isGap(el)) el.chunks.forEach((chunk) => all.push(...thaw(chunk)));
       else if (isItem(el)) all.push(el);
     });
     return all;
   }
 
-  window.i2vLists = { items, bringBack };
+  window.i2vLists = { ids, items, bringBack };
 })();
