@@ -10,8 +10,8 @@
 //   and stand in one spacer of the same height, and come back as they near it.
 //   CSS content-visibility skips their painting but keeps every node (12,000 for
 //   500 Jobs rows); this keeps a few screens' worth, however far one scrolls.
-//   A spacer keeps its runs as HTML text, not as nodes: detached nodes would hold
-//   as much memory as those in the document. Form state (checked boxes, typed
+//   A spacer keeps its runs as HTML text (UTF-8 bytes), not as nodes: detached nodes
+//   would hold as much memory as those in the document. Form state (checked boxes, typed
 //   values) is written into the HTML first; items that come back are new nodes,
 //   processed by htmx and announced with htmx:load like any swapped-in content.
 //   window.i2vLists.ids(list) gives the id of every item, in the document or not,
@@ -133,7 +133,10 @@
   }
 
   // A run of items as text: {html, ids (the items'), held (every id in them, for
-  // out-of-band swaps), height}.
+  // out-of-band swaps), height}. The HTML is kept as UTF-8 bytes: a JS string with
+  // one character past Latin-1 (▸, ☆, —) takes two bytes a character, twice as many.
+  const UTF8 = new TextEncoder();
+  const FROM_UTF8 = new TextDecoder();
   function freeze(items, height) {
     const held = [];
     items.forEach((item) => {
@@ -155,13 +158,14 @@
         el.removeAttribute("style");
       });
     });
-    return { html: items.map((item) => item.outerHTML).join(""), ids: items.map((item) => item.id), held, height };
+    const html = UTF8.encode(items.map((item) => item.outerHTML).join(""));
+    return { html, ids: items.map((item) => item.id), held, height };
   }
 
   // New nodes for a frozen chunk, not yet in the document.
   function thaw(chunk) {
     const template = document.createElement("template");
-    template.innerHTML = chunk.html;
+    template.innerHTML = FROM_UTF8.decode(chunk.html);
     template.content.querySelectorAll("[data-window-style]").forEach((el) => {
       el.style.cssText = el.getAttribute("data-window-style");
       el.removeAttribute("data-window-style");
