@@ -6,12 +6,13 @@ serves the app with gunicorn on loopback and drives /usr/bin/chromium through Pl
 - LCP (largest contentful paint) of /jobs/ and /library/: the first load (list cache cold)
   and the median of --runs loads after it;
 - after loading --rows rows of Jobs and --rows tiles of the Library (pages of 500), the
-  elements and DOM nodes in the document and the JS heap (after a garbage collection),
-  with static/js/lists.js's windowing and without it (data-window removed), side by side;
+  elements in the document, the DOM nodes and the JS heap (after a garbage collection) and
+  the renderer process's PSS, with static/js/lists.js's windowing and without it
+  (data-window removed), side by side (--windowed-only: with it only, and nothing else);
 - the live checks an idle Jobs page makes in 10 s (one /jobs/watch request at most every 2 s).
 
 Usage: DATABASE_URL=postgres://.../i2v_lfront_1m REDIS_URL=redis://127.0.0.1:6379/4 \\
-       python bench/long_lists.py --owner bench [--rows 5000] [--runs 5]
+       python bench/long_lists.py --owner bench [--rows 5000] [--runs 5] [--windowed-only]
 """
 
 import argparse
@@ -34,7 +35,8 @@ LCP = """() => new Promise(resolve => {
   }).observe({ type: "largest-contentful-paint", buffered: true });
   setTimeout(() => resolve(null), 5000);
 })"""
-LOADED = "n => i2vLists.items(document.querySelector('[data-window], #rows, #grid')).length >= n"
+# ids(), where there is one, counts windowed items without re-creating them (items() parses them back).
+LOADED = "n => (i2vLists.ids || i2vLists.items)(document.querySelector('[data-window], #rows, #grid')).length >= n"
 
 
 def session_cookie(owner):
@@ -86,17 +88,43 @@ def lcp(browser, base, cookie, path):
     return value
 
 
+def renderer_mb():
+    """Proportional set size in MB of the Chromium renderers this process started (one page open: its renderer).
+    The JS heap leaves out the DOM (Blink's own heap), so a list's memory shows here."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+        except (ValueError, OSError):
+            continue
+    total, todo = 0, list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"--type=renderer" not in f.read():
+                    continue
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                total += sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except OSError:
+            continue
+    return total / 1024
+
+
 def weigh(page):
     cdp = page.context.new_cdp_session(page)
     cdp.send("Performance.enable")
     cdp.send("HeapProfiler.collectGarbage")
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     elements = page.evaluate("document.getElementsByTagName('*').length")
-    return elements, int(metrics["Nodes"]), metrics["JSHeapUsedSize"] / 1048576
+    return elements, int(metrics["Nodes"]), metrics["JSHeapUsedSize"] / 1048576, renderer_mb()
 
 
 def load_rows(browser, base, cookie, path, rows, windowed, budget_s):
-    """(elements, nodes, heap MB, seconds, rows loaded) after scrolling through `rows` rows
+    """(elements, nodes, heap MB, renderer MB, seconds, rows loaded) after scrolling through `rows` rows
     in pages of 500, or as many as loaded within `budget_s` seconds."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -116,7 +144,7 @@ def load_rows(browser, base, cookie, path, rows, windowed, budget_s):
             page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     page.wait_for_timeout(1_500)
     seconds = time.perf_counter() - started
-    count = page.evaluate("i2vLists.items(document.querySelector('#rows, #grid')).length")
+    count = page.evaluate("(i2vLists.ids || i2vLists.items)(document.querySelector('#rows, #grid')).length")
     result = (*weigh(page), seconds, count)
     context.close()
     return result
@@ -169,6 +197,15 @@ def watch_cost(base, cookie, owner, runs=50):
     return result
 
 
+def windowed_only(browser, base, cookie, args):
+    print(f"\n| {args.rows:,} loaded (pages of 500), windowed | elements | nodes | JS heap MB | renderer PSS MB | load s (loaded) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for label, path in (("Jobs rows", "/jobs/"), ("Library tiles", "/library/")):
+        on = load_rows(browser, base, cookie, path, args.rows, True, args.budget)
+        print(f"| {label} | {on[0]:,} | {on[1]:,} | {on[2]:.1f} | {on[3]:.0f} | {on[4]:.0f} ({on[5]:,}) |", flush=True)
+    browser.close()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--owner", default="bench")
@@ -177,6 +214,7 @@ def main():
     parser.add_argument("--port", type=int, default=8764)
     parser.add_argument("--budget", type=int, default=180, help="seconds to load the rows in, per run")
     parser.add_argument("--watch-only", action="store_true", help="only the cost of one /jobs/watch request")
+    parser.add_argument("--windowed-only", action="store_true", help="only the loaded rows and tiles, windowed (no LCP, no idle checks)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -192,20 +230,22 @@ def main():
             return
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox", "--disable-gpu"])
+            if args.windowed_only:
+                return windowed_only(browser, base, cookie, args)
             print(f"\n| page | LCP first load ms | LCP median of {args.runs} ms |")
             print("| --- | ---: | ---: |")
             for path in ("/jobs/", "/library/"):
                 first = lcp(browser, base, cookie, path)
                 rest = [lcp(browser, base, cookie, path) for _ in range(args.runs)]
                 print(f"| {path} | {first:.0f} | {statistics.median(rest):.0f} |")
-            print(f"\n| {args.rows:,} loaded (pages of 500) | windowed: elements | nodes | JS heap MB | load s "
-                  f"| not windowed: elements | nodes | JS heap MB | load s (loaded within {args.budget} s) |")
-            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            print(f"\n| {args.rows:,} loaded (pages of 500) | windowed: elements | nodes | JS heap MB | renderer PSS MB | load s "
+                  f"| not windowed: elements | nodes | JS heap MB | renderer PSS MB | load s (loaded within {args.budget} s) |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             for label, path in (("Jobs rows", "/jobs/"), ("Library tiles", "/library/")):
                 on = load_rows(browser, base, cookie, path, args.rows, True, args.budget)
                 off = load_rows(browser, base, cookie, path, args.rows, False, args.budget)
-                print(f"| {label} | {on[0]:,} | {on[1]:,} | {on[2]:.1f} | {on[3]:.0f} ({on[4]:,}) "
-                      f"| {off[0]:,} | {off[1]:,} | {off[2]:.1f} | {off[3]:.0f} ({off[4]:,}) |", flush=True)
+                print(f"| {label} | {on[0]:,} | {on[1]:,} | {on[2]:.1f} | {on[3]:.0f} | {on[4]:.0f} ({on[5]:,}) "
+                      f"| {off[0]:,} | {off[1]:,} | {off[2]:.1f} | {off[3]:.0f} | {off[4]:.0f} ({off[5]:,}) |", flush=True)
             at_work, checks = idle_checks(browser, base, cookie)
             print(f"\nIdle /jobs/?status=running (first page, {at_work} rows at work): {checks} /jobs/watch requests in 10 s.")
             browser.close()

@@ -12,6 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conftest import make_pipeline
+from i2v.testing.browser import write_renditions
 from jobs.models import Pipeline
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -23,12 +24,13 @@ STATUS = "[data-part=status]"
 TAGS = "span[data-colour]"
 
 
-# Every loaded row, those windowed out of the document included.
+# Every loaded row, those windowed out of the document included (as copies), and their ids.
 LOADED = "i2vLists.items(document.getElementById('rows'))"
+LOADED_IDS = "i2vLists.ids(document.getElementById('rows'))"
 
 
 def _wait_loaded(page, n, timeout=5_000):
-    page.wait_for_function(f"n => {LOADED}.length === n", arg=n, timeout=timeout)
+    page.wait_for_function(f"n => {LOADED_IDS}.length === n", arg=n, timeout=timeout)
 
 
 def _row(page, pipeline):
@@ -73,7 +75,7 @@ def test_it_loads_every_page_by_scrolling_to_the_bottom(owner_page, owner):
     expect(page.get_by_text("Load more")).to_have_count(0)
 
     # Rows far above the viewport may be windowed out of the document (lists.js); they are still loaded.
-    ids = page.evaluate(f"{LOADED}.map(e => e.id)")
+    ids = page.evaluate(LOADED_IDS)
     assert len(set(ids)) == len(ids) == 45
     row_ids = page.evaluate(f"{LOADED}.map(e => e.querySelector('tr[id^=\"row-\"]').id)")
     assert len(set(row_ids)) == 45
@@ -423,4 +425,96 @@ def test_it_keeps_5000_loaded_rows_under_3000_elements(owner_page, owner):
     # Select all loaded reaches the rows out of the document too.
     page.locator("[data-select-all]").check()
     expect(page.locator("[data-bulk-count]")).to_have_text("5000 selected")
+    owner_page.assert_no_console_errors()
+
+
+def _dom_nodes(page):
+    """Every DOM node the page holds after a garbage collection, in the document or not (Chromium's count)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    cdp.send("HeapProfiler.collectGarbage")
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return int(metrics["Nodes"])
+
+
+def test_it_keeps_windowed_rows_as_text_and_brings_them_back_intact(owner_page, owner):
+    _many_pipelines(owner, 1000)
+    top = make_pipeline(owner, steps=2, name="Top one", tags=["portrait"])  # the newest: first in the list
+    page = owner_page.page
+    write_renditions(owner)  # the top row's cover and outputs
+    page.goto(owner_page.url("/jobs/?page_size=500"), timeout=60_000)
+    _wait_loaded(page, 500, timeout=60_000)
+    # State to keep: a tick, an expanded row (its detail loaded by htmx), a tag's colour (an inline style).
+    _row(page, top).locator("input[type=checkbox]").check()
+    _row(page, top).locator("button.x").click()
+    detail = page.locator(f"#row-{top.id} + tr.detail")
+    expect(detail.locator("table.steps tbody tr")).to_have_count(2)
+    colour = _row(page, top).locator(TAGS).evaluate("e => e.style.getPropertyValue('--tag')")
+    assert colour
+
+    for loaded in (1000, 1001):  # pages of 500
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        _wait_loaded(page, loaded, timeout=60_000)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    expect(_row(page, top)).to_have_count(0)  # windowed out
+    ids = page.evaluate(LOADED_IDS)
+    assert len(ids) == 1001 and ids[0] == f"job-{top.id}"
+    # Windowed rows are HTML text, not detached nodes (~45 nodes a row: 45,000 for these 1,001).
+    nodes = _dom_nodes(page)
+    assert nodes < 12_000, nodes  # 49,956 when they were kept as detached nodes
+
+    page.evaluate("window.scrollTo(0, 0)")
+    expect(_row(page, top)).to_have_count(1)
+    expect(_row(page, top).locator("input[type=checkbox]")).to_be_checked()
+    expect(page.locator("[data-bulk-count]")).to_have_text("1 selected")
+    expect(_row(page, top).locator("button.x")).to_have_attribute("aria-expanded", "true")
+    expect(detail.locator("table.steps tbody tr")).to_have_count(2)
+    assert _row(page, top).locator(TAGS).evaluate("e => e.style.getPropertyValue('--tag')") == colour
+    # The detail's links work through htmx again (a request of its own, no navigation).
+    with page.expect_request(lambda r: f"/jobs/{top.id}/steps" in r.url and r.headers.get("hx-request") == "true"):
+        detail.locator("a[hx-get*='/steps']").first.click()
+    expect(page).to_have_url(owner_page.url("/jobs/?page_size=500"))
+    owner_page.assert_no_console_errors()
+
+
+# Each row cell's column (the <col> classes of jobs_page.html#results) and how it is drawn.
+CELLS = """() => {
+  const names = [...document.querySelectorAll('#rows > colgroup > col')].map(c => c.className);
+  const row = document.querySelector('#rows tr[id^="row-"]');
+  return Object.fromEntries([...row.cells].map((cell, i) => {
+    const style = getComputedStyle(cell);
+    return [names[i], { align: style.textAlign, colour: style.color, width: Math.round(cell.getBoundingClientRect().width) }];
+  }));
+}"""
+
+
+def test_it_styles_the_columns_by_name_and_narrows_to_the_name_on_small_screens(owner_page, owner):
+    _many_pipelines(owner, 200)
+    page = owner_page.page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(owner_page.url("/jobs/?page_size=200"), timeout=60_000)
+    _wait_loaded(page, 200)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_timeout(300)
+    page.evaluate("window.scrollTo(0, 0)")
+    expect(page.locator("#rows > tbody.window-gap")).not_to_have_count(0)  # far rows are in a spacer
+
+    cells = page.evaluate(CELLS)
+    assert [c for c in cells] == ["c-pick", "c-expand", "c-cover", "c-status", "c-star", "c-name", "c-model", "c-tags",
+                                  "c-steps", "c-outputs", "c-cost", "c-created", "c-menu"]  # fmt: skip
+    assert {name: cells[name]["align"] for name in ("c-steps", "c-outputs", "c-cost", "c-menu", "c-model")} == {
+        "c-steps": "right", "c-outputs": "right", "c-cost": "right", "c-menu": "center", "c-model": "start"}  # fmt: skip
+    ink, muted = cells["c-name"]["colour"], cells["c-tags"]["colour"]
+    assert ink != muted and cells["c-model"]["colour"] == cells["c-cost"]["colour"] == ink
+    assert cells["c-steps"]["colour"] == muted
+    assert cells["c-steps"]["width"] == 64 and cells["c-created"]["width"] == 108
+
+    # Narrower, the model to the date go, and the name takes what they leave, even with spacers in the table.
+    page.set_viewport_size({"width": 1000, "height": 800})
+    cells = page.evaluate(CELLS)
+    assert all(cells[name]["width"] == 0 for name in ("c-model", "c-tags", "c-steps", "c-outputs", "c-cost", "c-created"))
+    assert cells["c-menu"]["width"] == 36 and cells["c-name"]["width"] > 500
+    page.set_viewport_size({"width": 375, "height": 812})
+    cells = page.evaluate(CELLS)
+    assert cells["c-cover"]["width"] == 0 and cells["c-name"]["width"] >= 150
     owner_page.assert_no_console_errors()

@@ -142,9 +142,9 @@ def test_it_loads_more_tiles_by_scrolling_through_120_assets(owner_page, owner):
 
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     # Tiles far above the viewport may be windowed out of the document (lists.js); they are still loaded.
-    page.wait_for_function("() => i2vLists.items(document.getElementById('grid')).length === 120")
+    page.wait_for_function("() => i2vLists.ids(document.getElementById('grid')).length === 120")
     expect(page.locator(".more-tiles-row")).to_have_count(0)
-    ids = page.evaluate("i2vLists.items(document.getElementById('grid')).map(e => Number(e.id.slice(6)))")
+    ids = page.evaluate("i2vLists.ids(document.getElementById('grid')).map(id => Number(id.slice(6)))")
     assert ids == [a.id for a in reversed(made)]
     owner_page.assert_no_console_errors()
 
@@ -319,7 +319,7 @@ def test_it_keeps_5000_loaded_tiles_under_3000_elements(owner_page, owner):
     )  # fmt: skip
     page = owner_page.page
     owner_page.goto("/library/?page_size=1000")
-    grid = "i2vLists.items(document.getElementById('grid'))"
+    grid = "i2vLists.ids(document.getElementById('grid'))"
     for loaded in range(1000, 5001, 1000):
         page.wait_for_function(f"n => {grid}.length === n", arg=loaded, timeout=60_000)
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")

@@ -102,43 +102,66 @@
   });
 
   // Selection and the bulk action bar.
-  // Rows windowed out of the document (lists.js) count as loaded too.
-  const boxes = (extra) => i2vLists.items(document.getElementById("rows"))
-    .map((section) => section.querySelector(ROW + " input[type=checkbox]" + (extra || ""))).filter(Boolean);
+  // Kept by pipeline id, not in the checkboxes: rows windowed out of the document
+  // (lists.js) are kept as HTML text and count as loaded too, and a row redrawn by
+  // a live update keeps its tick. Only loaded rows stay selected (a new filter starts afresh).
+  const chosen = new Set();
+  const loadedIds = () => i2vLists.ids(document.getElementById("rows"))
+    .map((id) => id.replace(/^job-/, ""));
+  const boxes = () => Array.from(document.querySelectorAll("#rows " + ROW + " input[type=checkbox]"));
   function selected() {
-    return boxes(":checked");
+    return Array.from(chosen);
+  }
+  function choose(ids, on) {
+    ids.forEach((id) => (on ? chosen.add(id) : chosen.delete(id)));
+    boxes().forEach((box) => { box.checked = chosen.has(box.value); });
+  }
+  function dropUnloaded() {
+    if (!chosen.size) return;
+    const loaded = new Set(loadedIds());
+    chosen.forEach((id) => { if (!loaded.has(id)) chosen.delete(id); });
   }
   function updateBulkBar() {
     const bar = document.getElementById("bulk");
     if (!bar) return;
-    const count = selected().length;
+    dropUnloaded();
+    const count = chosen.size;
     bar.hidden = count === 0;
     const label = bar.querySelector("[data-bulk-count]");
     if (label) label.textContent = count + " selected";
     const download = bar.querySelector("[data-bulk-download]");
-    if (download) download.href = "/downloads/zip?pipelines=" + selected().map((box) => box.value).join(",");
+    if (download) download.href = "/downloads/zip?pipelines=" + selected().join(",");
   }
   document.addEventListener("change", (event) => {
     if (event.target.matches("[data-select-all]")) {
-      boxes().forEach((box) => { box.checked = event.target.checked; });
+      choose(loadedIds(), event.target.checked);
+    } else if (event.target.matches("#rows input[type=checkbox]")) {
+      choose([event.target.value], event.target.checked);
     }
     if (event.target.matches("#rows input[type=checkbox], [data-select-all]")) updateBulkBar();
   });
+  // New rows, and rows back from a spacer or redrawn, show the selection.
+  htmx.onLoad((root) => {
+    if (!(root instanceof Element)) return;
+    root.querySelectorAll(ROW + " input[type=checkbox]").forEach((box) => {
+      if (box.closest("#rows")) box.checked = chosen.has(box.value);
+    });
+  });
   document.addEventListener("click", (event) => {
     if (!event.target.closest("[data-bulk-clear]")) return;
-    selected().forEach((box) => { box.checked = false; });
+    choose(selected(), false);
     const all = document.querySelector("[data-select-all]");
     if (all) all.checked = false;
     updateBulkBar();
   });
-  // Rows carry only their checkbox's value; the bulk form sends the checked ones.
+  // Rows carry only their checkbox's value; the bulk form sends the selected ones.
   document.addEventListener("htmx:configRequest", (event) => {
     if (event.detail.elt.id !== "bulk") return;
-    event.detail.parameters.ids = selected().map((box) => box.value);
+    event.detail.parameters.ids = selected();
   });
   document.addEventListener("htmx:afterRequest", (event) => {
     if (event.detail.elt && event.detail.elt.id === "bulk" && event.detail.successful) {
-      selected().forEach((box) => { box.checked = false; });
+      choose(selected(), false);
       updateBulkBar();
     }
   });

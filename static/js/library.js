@@ -15,13 +15,13 @@
   const selected = new Set();
   let anchor = null; // id of the last tile clicked: one end of the next shift-click range
 
-  // Tiles windowed out of the document (lists.js) count as loaded too.
-  const picks = () => i2vLists.items(document.getElementById("grid")).map((tile) => tile.querySelector(".pick")).filter(Boolean);
+  // Tiles windowed out of the document (lists.js) count as loaded too: their ids, in order.
+  const loadedIds = () => i2vLists.ids(document.getElementById("grid"))
+    .filter((id) => /^asset-\d+$/.test(id)).map((id) => id.slice("asset-".length));
 
-  function pick(box, on) {
-    box.checked = on;
-    if (on) selected.add(box.value);
-    else selected.delete(box.value);
+  function pick(ids, on) {
+    ids.forEach((id) => (on ? selected.add(id) : selected.delete(id)));
+    document.querySelectorAll("#grid .pick").forEach((box) => { box.checked = selected.has(box.value); });
   }
 
   function updateBar() {
@@ -57,14 +57,14 @@
     if (!box) return; // a just-uploaded tile still loading
     // A click on the checkbox itself has already toggled it; anywhere else on the tile toggles it here.
     const on = event.target === box ? box.checked : !box.checked;
-    const boxes = picks();
-    const from = boxes.findIndex((b) => b.value === anchor);
+    const ids = loadedIds();
+    const from = ids.indexOf(anchor);
     if (event.shiftKey && from !== -1) {
-      const [start, end] = [from, boxes.indexOf(box)].sort((a, b) => a - b);
-      boxes.slice(start, end + 1).forEach((b) => pick(b, on));
+      const [start, end] = [from, ids.indexOf(box.value)].sort((a, b) => a - b);
+      pick(ids.slice(start, end + 1), on);
       window.getSelection().removeAllRanges(); // shift-click also selects page text
     } else {
-      pick(box, on);
+      pick([box.value], on);
     }
     anchor = box.value;
     updateBar();
@@ -72,11 +72,10 @@
 
   document.addEventListener("click", (event) => {
     if (event.target.closest("[data-select-loaded]")) {
-      picks().forEach((box) => pick(box, true));
+      pick(loadedIds(), true);
       updateBar();
     } else if (event.target.closest("[data-selection-clear]")) {
-      selected.clear();
-      picks().forEach((box) => { box.checked = false; });
+      pick(Array.from(selected), false);
       anchor = null;
       updateBar();
     }

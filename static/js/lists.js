@@ -10,8 +10,13 @@
 //   and stand in one spacer of the same height, and come back as they near it.
 //   CSS content-visibility skips their painting but keeps every node (12,000 for
 //   500 Jobs rows); this keeps a few screens' worth, however far one scrolls.
-//   window.i2vLists.items(list) gives every item, in the document or not, for
-//   "select all loaded" and the like.
+//   A spacer keeps its runs as HTML text (UTF-8 bytes), not as nodes: detached nodes
+//   would hold as much memory as those in the document. Form state (checked boxes, typed
+//   values) is written into the HTML first; items that come back are new nodes,
+//   processed by htmx and announced with htmx:load like any swapped-in content.
+//   window.i2vLists.ids(list) gives the id of every item, in the document or not,
+//   for "select all loaded" and the like; items(list) gives the items themselves,
+//   those in spacers as detached copies (changing them changes nothing).
 (function () {
   "use strict";
 
@@ -90,7 +95,9 @@
       gap = document.createElement("tbody");
       const row = gap.insertRow();
       box = row.insertCell();
-      box.colSpan = 99;
+      // Exactly the table's columns: a wider span would add columns of its own, which
+      // share out the width left over and squeeze the others (a fixed layout's auto ones).
+      box.colSpan = columnsOf(list);
     } else {
       gap = box = document.createElement(list.tagName === "UL" || list.tagName === "OL" ? "li" : "div");
     }
@@ -99,6 +106,11 @@
     gap.chunks = chunks;
     box.style.height = chunks.reduce((sum, c) => sum + c.height, 0) + "px";
     return gap;
+  }
+
+  function columnsOf(table) {
+    const first = table.rows[0];
+    return first ? Array.from(first.cells).reduce((sum, cell) => sum + cell.colSpan, 0) : 1;
   }
 
   // How many items one line holds (a table row: 1; a grid row: its columns).
@@ -120,10 +132,61 @@
     return state.size;
   }
 
+  // A run of items as text: {html, ids (the items'), held (every id in them, for
+  // out-of-band swaps), height}. The HTML is kept as UTF-8 bytes: a JS string with
+  // one character past Latin-1 (▸, ☆, —) takes two bytes a character, twice as many.
+  const UTF8 = new TextEncoder();
+  const FROM_UTF8 = new TextDecoder();
+  function freeze(items, height) {
+    const held = [];
+    items.forEach((item) => {
+      held.push(item.id);
+      item.querySelectorAll("[id]").forEach((el) => held.push(el.id));
+      // What the user changed lives in properties, which HTML does not carry: into attributes.
+      item.querySelectorAll("input, textarea, option").forEach((el) => {
+        if (el.tagName === "OPTION") el.toggleAttribute("selected", el.selected);
+        else if (el.tagName === "TEXTAREA") el.textContent = el.value;
+        else if (el.type === "checkbox" || el.type === "radio") el.toggleAttribute("checked", el.checked);
+        else if (el.type !== "file") el.setAttribute("value", el.value);
+      });
+      // Scripts' inline styles (a tag's colour, a ThumbHash) would be refused by the CSP
+      // if parsed back from HTML: they are set again through the CSSOM in thaw().
+      const styled = Array.from(item.querySelectorAll("[style]"));
+      if (item.hasAttribute("style")) styled.push(item);
+      styled.forEach((el) => {
+        el.setAttribute("data-window-style", el.getAttribute("style"));
+        el.removeAttribute("style");
+      });
+    });
+    const html = UTF8.encode(items.map((item) => item.outerHTML).join(""));
+    return { html, ids: items.map((item) => item.id), held, height };
+  }
+
+  // New nodes for a frozen chunk, not yet in the document.
+  function thaw(chunk) {
+    const template = document.createElement("template");
+    template.innerHTML = FROM_UTF8.decode(chunk.html);
+    template.content.querySelectorAll("[data-window-style]").forEach((el) => {
+      el.style.cssText = el.getAttribute("data-window-style");
+      el.removeAttribute("data-window-style");
+    });
+    return Array.from(template.content.children);
+  }
+
+  // Items back in the document get their htmx behaviour and their onLoad hooks
+  // (tag colours, selection, watching) as swapped-in content does.
+  function revive(nodes) {
+    nodes.forEach((node) => {
+      htmx.process(node);
+      htmx.trigger(node, "htmx:load");
+    });
+  }
+
   // Bring every chunk of `gap` near the viewport (or matching `want`) back, the
   // rest staying in spacers before and after them.
   function reveal(list, gap, want) {
     const parts = [];
+    const back = [];
     let far = [];
     let top = gap.getBoundingClientRect().top;
     gap.chunks.forEach((chunk) => {
@@ -132,11 +195,14 @@
       if (!near) return far.push(chunk);
       if (far.length) parts.push(makeGap(list, far));
       far = [];
-      parts.push(...chunk.items);
+      const nodes = thaw(chunk);
+      back.push(...nodes);
+      parts.push(...nodes);
     });
     if (far.length === gap.chunks.length) return;
     if (far.length) parts.push(makeGap(list, far));
     gap.replaceWith(...parts);
+    revive(back);
     schedule(); // rows at work that come back are watched again
   }
 
@@ -159,21 +225,20 @@
     Array.from(list.children).forEach((el) => (isItem(el) ? run.push(el) : flush()));
     flush();
     // Measured first, then moved: one layout for the whole pass.
-    moves.forEach((chunk) => {
-      const before = chunk.items[0].previousElementSibling;
-      const after = chunk.items[chunk.items.length - 1].nextElementSibling;
+    moves.forEach(({ items, height }) => {
+      const before = items[0].previousElementSibling;
+      const after = items[items.length - 1].nextElementSibling;
+      const chunk = freeze(items, height);
       if (before && isGap(before)) {
         before.chunks.push(chunk);
-        chunk.items.forEach((el) => el.remove());
         resize(before);
       } else if (after && isGap(after)) {
         after.chunks.unshift(chunk);
-        chunk.items.forEach((el) => el.remove());
         resize(after);
       } else {
-        chunk.items[0].before(makeGap(list, [chunk]));
-        chunk.items.forEach((el) => el.remove());
+        items[0].before(makeGap(list, [chunk]));
       }
+      items.forEach((el) => el.remove());
     });
     // Two spacers that met (a run between them left) become one.
     gaps(list).forEach((gap) => {
@@ -240,26 +305,34 @@
     if (ids.length) bringBack(ids);
   });
 
-  function holds(item, id) {
-    return item.id === id || item.querySelector('[id="' + CSS.escape(id) + '"]') !== null;
-  }
-
   function bringBack(ids) {
     lists().forEach((list) => {
-      gaps(list).forEach((gap) => reveal(list, gap, (chunk) => chunk.items.some((item) => ids.some((id) => holds(item, id)))));
+      gaps(list).forEach((gap) => reveal(list, gap, (chunk) => chunk.held.some((id) => ids.includes(id))));
     });
   }
 
-  // Every item of a list, those in spacers included, in order.
+  // The id of every item of a list, those in spacers included, in order.
+  function ids(list) {
+    if (!list) return [];
+    const all = [];
+    Array.from(list.children).forEach((el) => {
+      if (isGap(el)) el.chunks.forEach((chunk) => all.push(...chunk.ids));
+      else if (isItem(el)) all.push(el.id);
+    });
+    return all;
+  }
+
+  // Every item of a list, in order; those in spacers as detached copies, made anew
+  // on each call: read them, don't change them.
   function items(list) {
     if (!list) return [];
     const all = [];
     Array.from(list.children).forEach((el) => {
-      if (isGap(el)) el.chunks.forEach((chunk) => all.push(...chunk.items));
+      if (isGap(el)) el.chunks.forEach((chunk) => all.push(...thaw(chunk)));
       else if (isItem(el)) all.push(el);
     });
     return all;
   }
 
-  window.i2vLists = { items, bringBack };
+  window.i2vLists = { ids, items, bringBack };
 })();
