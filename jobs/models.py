@@ -295,9 +295,16 @@ class Pipeline(PipelineRow, models.Model):
         self.tags.add(Tag.objects.for_name(self.owner_id, name))
 
     def outputs_page(self, cursor=None, page_size=50):
-        """One page of this pipeline's outputs with their assets (one query)."""
+        """One page of this pipeline's outputs, then their assets by id (two queries).
+
+        Not one join: with the asset table's statistics older than a new pipeline's assets (until
+        the next ANALYZE), PostgreSQL merge-joined the page's few outputs with the asset table's
+        whole primary key, 0.6 s at a million assets for a 5-output pipeline."""
+        Asset = Output.asset.field.related_model
         page = paginate(
-            self.outputs.select_related("asset").only(*Output.GRID_FIELDS),
+            self.outputs.only(*Output.GRID_FIELDS).prefetch_related(
+                models.Prefetch("asset", queryset=Asset.objects.only(*Output.ASSET_GRID_FIELDS))
+            ),
             Output.ORDERING,
             cursor,
             page_size,
@@ -941,10 +948,9 @@ class Step(WorkItem):
 class Output(models.Model):
     ORDERING = Ordering("position", (("position", False), ("id", False)))
     # What a grid tile needs; the asset's exif and other heavy fields stay in the database.
-    GRID_FIELDS = (
-        "id", "position", "pipeline_id", "step_id",
-        "asset__id", "asset__kind", "asset__renditions", "asset__original", "asset__width", "asset__height",
-        "asset__mime", "asset__duration", "asset__prompt", "asset__is_favorite", "asset__is_hidden",
+    GRID_FIELDS = ("id", "position", "pipeline_id", "step_id", "asset_id")
+    ASSET_GRID_FIELDS = (
+        "id", "kind", "renditions", "original", "width", "height", "mime", "duration", "prompt", "is_favorite", "is_hidden",
     )  # fmt: skip
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

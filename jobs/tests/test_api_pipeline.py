@@ -32,8 +32,8 @@ def test_it_is_a_json_404_for_someone_elses_pipeline(client, other, owner):
     assert json.loads(response.content)["error"]["code"] == "not_found"
 
 
-# pipeline with tags, step summary, one page of steps, one page of outputs with assets (the user is cached)
-DETAIL_QUERIES = 4
+# pipeline with tags, step summary, one page of steps, one page of outputs, their assets by id (the user is cached)
+DETAIL_QUERIES = 5
 
 
 def test_it_uses_the_same_queries_for_1_and_50_outputs(owner_client, owner, django_assert_num_queries):

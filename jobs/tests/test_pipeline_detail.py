@@ -60,8 +60,8 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, other, pipeline):
     assert client.get(f"/jobs/{pipeline.id}/", HTTP_HX_REQUEST="true").status_code == 404
 
 
-# pipeline, step summary, one page of steps, one page of outputs joined to assets (the user is cached)
-DETAIL_QUERIES = 4
+# pipeline, step summary, one page of steps, one page of outputs and their assets by id (the user is cached)
+DETAIL_QUERIES = 5
 
 
 def test_it_uses_the_same_queries_for_1_and_50_outputs(owner_client, owner, django_assert_num_queries):
