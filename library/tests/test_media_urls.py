@@ -56,7 +56,7 @@ def test_it_lists_media_urls_of_the_owners_folder_without_the_storage(
     prefix = f"/media/u/{owner.id}/"
     pages = [("/library/", first_page_queries()), ("/api/library/images", first_page_queries()),
              ("/jobs/", first_page_queries()), ("/api/pipelines", first_page_queries()),
-             (f"/jobs/{pipeline.id}/", 4), (f"/api/pipelines/{pipeline.id}/outputs", 2)]  # fmt: skip
+             (f"/jobs/{pipeline.id}/", 5), (f"/api/pipelines/{pipeline.id}/outputs", 3)]  # fmt: skip
     settings.LIST_CACHE = False
     for url, queries in pages:
         with django_assert_num_queries(queries):
