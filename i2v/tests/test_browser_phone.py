@@ -57,6 +57,16 @@ def test_it_fits_the_jobs_page_and_keeps_the_names_readable(phone, data):
     phone.owner_page.assert_no_console_errors()
 
 
+def test_it_fits_the_top_bar_of_a_staff_user_with_a_long_name(phone, owner):
+    # make run's demo login is staff: its bar has Admin, and "Log out <name>" beside the links.
+    owner.is_staff = True
+    owner.username = "demo-with-a-rather-long-name"
+    owner.save()
+    page = phone("/jobs/", "topbar-staff")
+    expect(page.locator(".topbar nav a", has_text="Admin")).to_be_visible()
+    expect(page.locator(".topbar .logout button")).to_be_visible()
+
+
 def test_it_fits_the_library(phone, data):
     phone("/library/", "library")
     phone.owner_page.assert_no_console_errors()
