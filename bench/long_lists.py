@@ -1,7 +1,7 @@
 """Benchmark of the Jobs and Library pages in Chromium at scale (not a test): prints Markdown.
 
 Against an existing database (a copy of the 1M-row bench data, see docs/benchmarks.md),
-serves the app with gunicorn on loopback and drives /usr/bin/chromium through Playwright:
+serves the app with production's server (i2v/web.py) on loopback and drives /usr/bin/chromium through Playwright:
 
 - LCP (largest contentful paint) of /jobs/ and /library/: the first load (list cache cold)
   and the median of --runs loads after it;
@@ -60,8 +60,10 @@ def session_cookie(owner):
 
 
 def serve(port):
-    env = {**os.environ, "RATE_LIMITS": "0", "ALLOWED_HOSTS": "127.0.0.1", "DEBUG": "0"}
-    cmd = [sys.executable, "-m", "gunicorn", "i2v.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--log-level", "warning"]
+    # Production's server (i2v/web.py, granian), 2 workers as on this 2-core box.
+    env = {**os.environ, "RATE_LIMITS": "0", "ALLOWED_HOSTS": "127.0.0.1", "DEBUG": "0", "WEB_BIND": f"127.0.0.1:{port}",
+           "WEB_WORKERS": "2", "WEB_ACCESS_LOG": "0", "LOG_LEVEL": "WARNING"}  # fmt: skip
+    cmd = [sys.executable, "-m", "i2v.web"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
         try:
@@ -70,7 +72,7 @@ def serve(port):
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit("the web server did not start")
 
 
 def new_page(browser, base, cookie):

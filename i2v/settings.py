@@ -328,7 +328,7 @@ LIBRARY_PAGE_SIZE = 60
 # LOG_FORMAT=json writes one JSON object per line (python-json-logger), for a log
 # collector; the default is plain text for people. i2v/lib/observability.py.
 LOG_FORMAT = env_str("LOG_FORMAT", "text")
-LOGGING = logging_config(LOG_FORMAT, env_str("LOG_LEVEL", "INFO"))
+LOGGING = logging_config(LOG_FORMAT, env_str("LOG_LEVEL", "INFO").upper())  # "warning" works as well as "WARNING"
 
 # --- Generation (jobs/) ----------------------------------------------------------------------
 # The models, their providers and their prices: jobs/catalog.toml, with an operator's own

@@ -91,3 +91,16 @@ def test_it_versions_by_release_or_by_the_sources(tmp_path):
     assert deploy_version(tmp_path) == first
     (tmp_path / "app" / "views.py").write_text("x = 2")
     assert deploy_version(tmp_path) != first
+
+
+def test_it_takes_a_log_level_in_any_case():
+    # granian's settings (i2v/web.py) take the level in lower case; the same variable configures Django's logging.
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LOG_LEVEL": "warning", "DJANGO_SETTINGS_MODULE": "i2v.settings"}
+    code = "import django, logging; django.setup(); print(logging.getLogger().level)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "30"
