@@ -23,6 +23,7 @@ from pathlib import Path
 # busy machine; a task running longer than WARM is cut short.
 WARM = float(os.environ.get("RUN_STOP_WARM") or 4)  # seconds to finish what they hold
 COLD = 3  # seconds to stop at once, before being killed
+GROUP_GONE = 2  # seconds for what SIGKILL hit to be gone
 BIN = Path(sys.executable).parent
 
 
@@ -90,6 +91,7 @@ class Stack:
             # Whole groups: a worker's pool children or granian's workers may outlive their parent.
             _signal_group(child, signal.SIGKILL)
             child.wait()
+        _wait_groups_gone({child.pid for child in self.children.values()}, GROUP_GONE)
 
     def _wait(self, seconds):
         deadline = time.monotonic() + seconds
@@ -98,6 +100,27 @@ class Stack:
                 return True
             time.sleep(0.05)
         return False
+
+
+def _running_in(groups):
+    """Processes of these groups still running (zombies aside), from /proc; none where there is no /proc."""
+    running = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in groups and fields[0] not in ("Z", "X"):
+            running.append(stat.parent.name)
+    return running
+
+
+def _wait_groups_gone(groups, seconds):
+    # SIGKILL is delivered asynchronously: a grandchild it hit may still be running for a moment after its
+    # group's leader has been reaped. Return only once none is, so that "stopped" means stopped.
+    deadline = time.monotonic() + seconds
+    while _running_in(groups) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _signal_group(child, sig):
