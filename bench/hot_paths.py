@@ -75,15 +75,20 @@ def serve(port, list_cache):
     env = {**os.environ, "LIST_CACHE": "1" if list_cache else "0", "SERVER_TIMING": "1", "RATE_LIMITS": "0",
            "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}  # fmt: skip
     args = ["--config", str(ROOT / "bench" / "gunicorn_plain.py"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--log-level", "warning"]
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "i2v.wsgi", *args], cwd=ROOT, env=env)
-    for _ in range(100):
+    return started(subprocess.Popen([sys.executable, "-m", "gunicorn", "i2v.wsgi", *args], cwd=ROOT, env=env), port, "gunicorn")
+
+
+def started(proc, port, name, seconds=30):
+    """`proc` once it answers /healthz on `port`; killed, and the script stopped, if it doesn't within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
             return proc
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit(f"{name} did not start")
 
 
 def serve_production(server, port, workers):
@@ -106,15 +111,7 @@ def serve_production(server, port, workers):
                "--workers", str(workers), "--no-access-log", "--log-level", "warning", *extra, "i2v.wsgi:application"]  # fmt: skip
     else:
         raise SystemExit(f"unknown server {name!r}")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"{server} did not start")
+    return started(subprocess.Popen(cmd, cwd=ROOT, env=env), port, server)
 
 
 def tree_cpu_seconds(root):
