@@ -232,8 +232,8 @@ class Pipeline(PipelineRow, models.Model):
             # Each list index carries the other filter columns (INCLUDE, PostgreSQL), so any
             # combination of status, model, favourite and hidden (and the cost, to sort by) is read from the index
             # (an index-only scan), never row by row in the table: "status=pending&hidden=only"
-            # reads 20,000 index entries, not 20,000 rows. The tag (a GIN bitmap) and the
-            # text search (trigrams) have indexes of their own (migrations 0009 and 0002).
+            # reads 20,000 index entries, not 20,000 rows. The tag and the text search share
+            # GIN indexes with status and model, one per view (migration 0013).
             # Default Jobs view (newest/oldest, not hidden, optional date range):
             # owner=? AND NOT is_hidden [AND ...] ORDER BY created_at DESC, id DESC
             models.Index(
@@ -277,7 +277,8 @@ class Pipeline(PipelineRow, models.Model):
             ),
             # The dispatcher's look for pipelines whose steps are still to be made: empty nearly always.
             models.Index(fields=["id"], name="pipe_expanding", condition=models.Q(expanding=True)),
-            # (PostgreSQL only, in migration 0002: a trigram GIN index on search_text for ?q=.)
+            # (PostgreSQL only, in migration 0013: GIN indexes of search_text's trigrams, tag_names,
+            # status and model, for the visible, the hidden and the favourite pipelines.)
         ]
 
     def __str__(self):

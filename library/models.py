@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
-from i2v.lib.filters import created_between, text_search
+from i2v.lib.filters import text_in_range
 from i2v.lib.pagination import Ordering, first_page, paginate
 from i2v.lib.watch import changes
 from media_processing.models import ProcessingJob
@@ -58,7 +58,7 @@ class AssetQuerySet(models.QuerySet):
         if status:
             qs = qs.filter(processing_status=status)
         # search_text is a column the database generates, lowercased.
-        return created_between(text_search(qs, q), date_from, date_to)
+        return text_in_range(qs, q, date_from, date_to)
 
     def for_library(self):
         """Only the columns a tile or a list item shows (not exif, prompt or search_text)."""
@@ -313,8 +313,8 @@ class Asset(models.Model):
             models.Index(
                 fields=["owner", "-created_at", "-id"], name="asset_hidden_created", condition=models.Q(is_hidden=True)
             ),
-            # (The date range uses asset_created_list; ?q= uses a trigram index on
-            # search_text, PostgreSQL only, in migration 0003.)
+            # (The date range uses asset_created_list; ?q= uses a GIN index of search_text's
+            # trigrams with kind, source and status, PostgreSQL only, in migration 0010.)
         ]
 
     def __str__(self):

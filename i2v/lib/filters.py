@@ -2,7 +2,15 @@
 
 import datetime
 
+from django.db import connections
+from django.db.models.functions import Collate
 from django.utils import timezone
+
+from .pagination import planner_rows
+
+# A date range of up to this many rows (the planner's estimate) has the text tested
+# on each of its rows (text_in_range()).
+TEXT_TESTED_RANGE = 20_000
 
 
 def _start_of(day):
@@ -43,3 +51,23 @@ def text_search(queryset, q):
     typed and can use the trigram index on PostgreSQL.
     """
     return queryset.filter(search_text__contains=q.lower()) if q else queryset
+
+
+def text_in_range(queryset, q="", date_from=None, date_to=None):
+    """Rows created on date_from .. date_to (created_between()) whose text contains q (text_search()).
+
+    The text index's cost is the word's matches across the whole table, however few
+    rows the range holds ("sailboat" matches 70,000 of a million pipelines: 14 ms of
+    index for the 676 of one week). Rows are written in the order they are created,
+    so a range's rows sit side by side in the table, and testing the text on each row
+    of a short one reads a few hundred pages: 8 ms for that week's 9,200 rows. So on
+    PostgreSQL, when the range (with the other filters) is estimated at no more than
+    TEXT_TESTED_RANGE rows (one EXPLAIN), the text is compared in the "C" collation,
+    which the index (built in the column's) can't serve, while the planner still
+    estimates it from the column's statistics, as it would the plain LIKE. A
+    substring test is the same in any deterministic collation.
+    """
+    ranged = created_between(queryset, date_from, date_to)
+    if not q or ranged is queryset or connections[ranged.db].vendor != "postgresql" or planner_rows(ranged) > TEXT_TESTED_RANGE:
+        return text_search(ranged, q)
+    return ranged.alias(search_text_c=Collate("search_text", "C")).filter(search_text_c__contains=q.lower())

@@ -9,6 +9,7 @@ is refused rather than silently returning the wrong page.
 import datetime
 import decimal
 import json
+import math
 from dataclasses import dataclass
 
 from django.core import signing
@@ -156,25 +157,30 @@ def planner_rows(queryset):
     return int(json.loads(queryset.order_by().values("pk").explain(format="json"))[0]["Plan"]["Plan Rows"])
 
 
-def matching_keys(filtered, ordering, limit):
-    """The primary keys of the first `limit` rows of `filtered` in `ordering`.
+def matching_keys(filtered, ordering, limit, counted_up_to=1000):
+    """(keys, total): the primary keys of the first `limit` rows of `filtered` in
+    `ordering`, and how many rows match, in one statement.
 
-    On PostgreSQL the matches are fetched in a subquery fenced with OFFSET 0, so
-    they are planned as a whole (bitmaps of the filters' indexes, ANDed) and then
-    sorted. Without the fence a LIMIT tempts the planner into walking the order's
-    index and filtering row by row, hoping to stop early: with a rare or
-    correlated filter that walk reads most of the table (a week of dates sorted
-    by cost read 740,000 rows for 21).
+    On PostgreSQL the matches are fetched in a MATERIALIZED common table expression,
+    a fence, so they are planned as a whole (the filters' indexes, intersected) and
+    then sorted, and counted from what was fetched: the total costs no second scan.
+    Without the fence a LIMIT tempts the planner into walking the order's index and
+    filtering row by row, hoping to stop early: with a rare or correlated filter
+    that walk reads most of the table (a week of dates sorted by cost read 740,000
+    rows for 21). SQLite fetches up to `counted_up_to` + 1 keys and counts past them.
     """
     if connections[filtered.db].vendor != "postgresql":
-        return list(filtered.order_by(*ordering.order_by()).values_list("pk", flat=True)[:limit])
+        keys = list(filtered.order_by(*ordering.order_by()).values_list("pk", flat=True)[: max(limit, counted_up_to + 1)])
+        return keys[:limit], (len(keys) if len(keys) <= counted_up_to else filtered.count())
     sql, params, columns, order = _keys_sql(filtered, ordering)
     with connections[filtered.db].cursor() as cursor:
         cursor.execute(
-            f"SELECT {columns[-1]} FROM ({sql} OFFSET 0) AS matches ({', '.join(columns)}) ORDER BY {order} LIMIT %s",
+            f"WITH matches ({', '.join(columns)}) AS MATERIALIZED ({sql}) "
+            f"SELECT {columns[-1]}, (SELECT count(*) FROM matches) FROM matches ORDER BY {order} LIMIT %s",
             (*params, limit),
         )
-        return [row[0] for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    return [row[0] for row in rows], (rows[0][1] if rows else 0)
 
 
 def _keys_sql(filtered, ordering):
@@ -211,7 +217,7 @@ def walked_keys(filtered, among, ordering, limit, length):
     among_sql, among_params = among.order_by().values("pk").query.sql_with_params()
     source = f" FROM {table} "
     if sql.count(source) != 1 or among_sql.count(source) != 1 or " JOIN " in sql + among_sql:
-        return matching_keys(filtered, ordering, limit)
+        return matching_keys(filtered, ordering, limit)[0]
     by = ", ".join(
         f"{table}.{connection.ops.quote_name(filtered.model._meta.get_field(name).column)} {'DESC' if desc else 'ASC'}"
         for name, desc in ordering.fields
@@ -232,13 +238,18 @@ def walked_keys(filtered, among, ordering, limit, length):
         return [row[0] for row in cursor.fetchall()]
 
 
-def _walk_finds_a_page(estimate, among, page_size, walk_length):
-    """Whether a walk of `walk_length` rows of `among` should meet a page of the `estimate`
-    matches, three times over: matches spread evenly at this density. Sparser ones would
-    be walked in vain before the fenced fetch (a tag with a status among all the owner's
-    rows by cost: 16 found in 20,000, 11 ms, then the fetch's 8 ms). One more EXPLAIN."""
+def _walk_length(estimate, among, page_size, longest):
+    """How many rows of `among` a walk should read to meet a page of the `estimate`
+    matches three times over, were they spread evenly (one more EXPLAIN), or 0 when that
+    is more than `longest`: sparser matches would be walked in vain before the fenced
+    fetch (a tag with a status among all the owner's rows by cost: 16 found in 20,000,
+    11 ms, then the fetch's 8 ms). Walking no further than that bounds what an estimate
+    that is wrong costs: matches the planner takes for independent filters may never
+    meet (videos never show a sailboat; a tag nobody has is guessed at 0.5 %), and a
+    walk that finds none reads every row it is allowed, a few microseconds each."""
     density = estimate / max(planner_rows(among), 1)
-    return density * walk_length >= 3 * (page_size + 1)
+    wanted = 3 * (page_size + 1) / density if density else longest + 1
+    return 0 if wanted > longest else math.ceil(wanted)
 
 
 def first_page(filtered, rows, ordering, page_size, exact_up_to=1000, walk_above=10_000, among=None, walk_length=20_000):
@@ -251,29 +262,31 @@ def first_page(filtered, rows, ordering, page_size, exact_up_to=1000, walk_above
     decides. A big list (over `walk_above` matches) finds its page by walking the
     order's index, which meets a match every few rows, and its total is the
     estimate: "about 950,000" is all a page needs. A smaller one has the keys of
-    its matches fetched once (matching_keys(): planned for all of them, never a
-    walk that may read the table to find a few): up to exact_up_to + 1 of them
-    when it is small, whose number is then the exact total, or a page's worth,
-    found by a walk of at most `walk_length` rows of `among` (walked_keys()) before
-    the fenced fetch when `among` is given; the first of them are the page, whose rows are loaded by primary key. So a
-    rare combination of filters is scanned once, not once for the page and
-    again for the count. A page that comes back short knows its exact total
-    anyway. SQLite, the embedded default with small data, always takes the
-    keys, and counts past the cap.
+    its first page fetched with the exact number of its matches, in one statement
+    (matching_keys(): planned for all of them, never a walk that may read the table
+    to find a few). Only past `exact_up_to` matches, when `among` is given and dense
+    enough with matches to fill a page soon, is the page found by a short walk of
+    `among` instead (walked_keys(), _walk_length()), the total then being the
+    estimate. So a rare combination of filters is scanned once, not once for the
+    page and again for the count. The page's rows are loaded by primary key. A page
+    that comes back short knows its exact total anyway. SQLite, the embedded
+    default with small data, always takes the keys, and counts past `exact_up_to`.
     """
     exact_up_to = max(exact_up_to, page_size)
     estimate = planner_rows(filtered) if connections[filtered.db].vendor == "postgresql" else None
     if estimate is not None and estimate > walk_above:
         page = paginate(rows(filtered), ordering, None, page_size)
         return page, ((len(page.items), False) if not page.has_next else (estimate, True))
-    small = estimate is None or estimate <= exact_up_to
-    if small or among is None or not _walk_finds_a_page(estimate, among, page_size, walk_length):
-        keys = matching_keys(filtered, ordering, exact_up_to + 1 if small else page_size + 1)
+    length = 0
+    if estimate is not None and estimate > exact_up_to and among is not None:
+        length = _walk_length(estimate, among, page_size, walk_length)
+    if length:
+        keys, total = walked_keys(filtered, among, ordering, page_size + 1, length), None
     else:
-        keys = walked_keys(filtered, among, ordering, page_size + 1, walk_length)
-    page = paginate(rows(filtered.filter(pk__in=keys[: page_size + 1])), ordering, None, page_size)
-    if len(keys) <= (exact_up_to if small else page_size):
+        keys, total = matching_keys(filtered, ordering, page_size + 1, counted_up_to=exact_up_to)
+    page = paginate(rows(filtered.filter(pk__in=keys)), ordering, None, page_size)
+    if total is not None:
+        return page, (total, False)
+    if len(keys) <= page_size:
         return page, (len(keys), False)
-    if estimate is None:
-        return page, (filtered.count(), False)
     return page, (max(estimate, len(keys)), True)

@@ -52,6 +52,12 @@ ALLOWED_OPERATIONS = {
         0: "RunPython, PostgreSQL only: ALTER TABLE ... ENABLE ALWAYS TRIGGER, a catalog change (a brief lock, no scan)",
         1: "RunPython: 0010's backfill again, 20,000 pipelines per transaction (atomic = False): no long lock",
     },
+    ("jobs", "0013_search_gin_indexes"): {
+        0: "RunPython, PostgreSQL only: btree_gin, three GIN indexes built and two dropped CONCURRENTLY, ANALYZE",
+    },
+    ("library", "0010_search_gin_index"): {
+        0: "RunPython, PostgreSQL only: btree_gin, a GIN index built and one dropped CONCURRENTLY, ANALYZE",
+    },
     ("library", "0007_list_filter_stats"): {
         0: "RunPython, PostgreSQL only: extended statistics and ANALYZE (no lock on writes)",
     },

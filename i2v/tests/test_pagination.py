@@ -1,4 +1,5 @@
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
@@ -113,3 +114,35 @@ def test_it_walks_only_where_matches_are_dense_enough_for_a_page(owner, favourit
         page, (total, estimate) = first_page(filtered, lambda qs: qs, NEWEST, 2, exact_up_to=1, walk_above=1000, among=among, walk_length=30)
     assert ("WITH walk" in captured.captured_queries[2]["sql"]) == walks
     assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
+def test_it_walks_no_further_than_three_pages_at_the_estimated_density(owner, django_assert_num_queries):
+    """30 favourites among 60: a page of 3 is met three times over in 18 rows, so the walk
+    reads no more, however far it is allowed to (an estimate that is wrong costs 18 rows)."""
+    start = timezone.now()
+    for i in range(60):
+        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, is_favorite=i % 2 == 0)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_pipeline")
+    among = Pipeline.objects.filter(owner=owner)
+    with django_assert_num_queries(4) as captured:
+        first_page(among.filtered(favorites=True), lambda qs: qs, NEWEST, 2, exact_up_to=1, walk_above=1000, among=among, walk_length=1000)
+    walk = captured.captured_queries[2]["sql"]
+    assert "WITH walk" in walk
+    assert re.search(r"\bLIMIT 18\b", walk)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite counts in a query of its own")
+def test_it_counts_every_match_in_the_statement_that_fetches_the_page(owner, django_assert_num_queries):
+    """Past the exact_up_to cap, with no walk, the fenced fetch still knows the exact total:
+    it counts what it fetched, in the same statement."""
+    start = timezone.now()
+    made = [make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0) for i in range(30)]
+    base = Pipeline.objects.filter(owner=owner)
+    with django_assert_num_queries(3):  # the estimate, the keys with the count, the rows
+        page, total = first_page(base, lambda qs: qs, NEWEST, 2, exact_up_to=1, walk_above=1000)
+    assert total == (30, False)
+    assert [p.id for p in page.items] == [made[29].id, made[28].id]
+    empty = base.filter(name="nothing of the kind")
+    assert first_page(empty, lambda qs: qs, NEWEST, 2, exact_up_to=1, walk_above=1000)[1] == (0, False)

@@ -173,6 +173,17 @@ def test_it_hides_hidden_pipelines_unless_asked(owner_client, owner):
     assert row_ids(owner_client.get("/jobs/?hidden=only")) == [hidden.id]
 
 
+def test_it_searches_and_tags_hidden_and_visible_pipelines_alike_when_asked(owner_client, owner):
+    # On PostgreSQL hidden=include with a word or a tag reads two partial indexes, ORed.
+    shown = make_pipeline(owner, prompt="a red sailboat", tags=["4k"])
+    hidden = make_pipeline(owner, prompt="a blue sailboat", tags=["4k"], is_hidden=True)
+    make_pipeline(owner, prompt="a lighthouse", tags=["raw"], is_hidden=True)
+    for query in ("q=sailboat", "tag=4k", "q=sailboat&tag=4k"):
+        assert row_ids(owner_client.get(f"/jobs/?hidden=include&{query}")) == [hidden.id, shown.id]
+        assert row_ids(owner_client.get(f"/jobs/?hidden=only&{query}")) == [hidden.id]
+        assert row_ids(owner_client.get(f"/jobs/?{query}")) == [shown.id]
+
+
 @pytest.mark.parametrize(
     "sort, key",
     [

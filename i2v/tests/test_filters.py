@@ -1,0 +1,77 @@
+import datetime
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from conftest import make_pipeline
+from i2v.lib import filters
+from jobs.models import Pipeline
+
+DAY = datetime.date(2026, 3, 10)
+INDEXES = sorted(["pipe_search_visible", "pipe_search_hidden", "pipe_search_favorite"])
+
+
+@pytest.fixture
+def week(owner):
+    """Sailboats and lighthouses over three weeks, one a day."""
+    start = timezone.make_aware(datetime.datetime.combine(DAY - datetime.timedelta(days=10), datetime.time(12)))
+    return [
+        make_pipeline(owner, prompt="a Sailboat at dawn" if i % 3 else "a lighthouse", outputs=0, steps=0,
+                      created_at=start + datetime.timedelta(days=i))
+        for i in range(21)
+    ]  # fmt: skip
+
+
+def _found(queryset):
+    return sorted(queryset.values_list("id", flat=True))
+
+
+def test_it_finds_the_same_rows_whichever_way_it_tests_the_text(owner, week, monkeypatch):
+    pipelines = Pipeline.objects.filter(owner=owner)
+    in_range = filters.text_in_range(pipelines, "SAILBOAT", DAY, DAY + datetime.timedelta(days=6))
+    wanted = [p.id for p in week if "Sailboat" in p.first_prompt and DAY <= p.created_at.date() <= DAY + datetime.timedelta(days=6)]
+    assert _found(in_range) == sorted(wanted) and len(wanted) == 5
+    monkeypatch.setattr(filters, "TEXT_TESTED_RANGE", 0)  # past the bound: through the index
+    assert _found(filters.text_in_range(pipelines, "SAILBOAT", DAY, DAY + datetime.timedelta(days=6))) == sorted(wanted)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the choice is PostgreSQL's (SQLite has no text index)")
+def test_it_tests_the_text_on_a_short_ranges_rows_and_uses_the_index_otherwise(owner, week, monkeypatch):
+    pipelines = Pipeline.objects.filter(owner=owner)
+    sql = lambda qs: str(qs.query)  # noqa: E731
+    assert 'COLLATE "C"' in sql(filters.text_in_range(pipelines, "sailboat", DAY, DAY))
+    assert 'COLLATE "C"' not in sql(filters.text_in_range(pipelines, "sailboat"))  # no range: the index
+    assert 'COLLATE "C"' not in sql(filters.text_in_range(pipelines, "", DAY, DAY))  # no text
+    monkeypatch.setattr(filters, "TEXT_TESTED_RANGE", 0)
+    assert 'COLLATE "C"' not in sql(filters.text_in_range(pipelines, "sailboat", DAY, DAY))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the indexes are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "where, indexes",
+    [
+        ("NOT is_hidden AND tag_names @> ARRAY['4k'] AND search_text LIKE '%sail%' AND status = 'failed'", ["pipe_search_visible"]),
+        ("is_hidden AND search_text LIKE '%sail%' AND model = 'veo-3'", ["pipe_search_hidden"]),
+        ("is_favorite AND NOT is_hidden AND search_text LIKE '%sail%'", ["pipe_search_favorite"]),
+        ("(is_hidden OR NOT is_hidden) AND search_text LIKE '%sail%'", ["pipe_search_hidden", "pipe_search_visible"]),
+        ("search_text COLLATE \"C\" LIKE '%sail%'", []),
+    ],
+)  # fmt: skip
+def test_it_serves_the_text_with_the_other_filters_from_one_index(where, indexes):
+    """The list's conditions, as the Jobs list writes them, match the GIN indexes of jobs
+    migration 0013, and the range's "C" comparison none: asked with no other index to
+    choose (the btree ones dropped in a transaction rolled back) nor a table scan."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'jobs_pipeline' AND indexdef NOT LIKE '%%USING gin%%'"
+            " AND indexname NOT LIKE '%%_pkey'"
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN SELECT id FROM jobs_pipeline WHERE {where}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    assert [name for name in INDEXES if f"Bitmap Index Scan on {name}" in plan] == sorted(indexes)

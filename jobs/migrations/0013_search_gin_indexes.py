@@ -1,0 +1,73 @@
+"""PostgreSQL only: the text search and the tag filter intersect inside one GIN index (issue 10).
+
+The trigram index (0002) and the tag-name index (0010) each produced a bitmap of
+every row matching their own condition, which PostgreSQL then ANDed with the
+others: a common word's bitmap is the same size however few rows the other
+filters leave ("portrait" matches 190,000 of a million pipelines: 50 ms, for
+673 favourites tagged "archive"). A GIN index over several columns intersects
+their conditions as it reads them, skipping through the bigger posting lists
+with the rarest one, so "portrait" with "archive" reads 8,895 entries in 16 ms
+and "sailboat" with status=pending 1,360 in 7 ms (docs/benchmarks.md).
+
+So the word's trigrams, the tag names, the status and the model (btree_gin's
+operator classes, for the plain columns) share one index. Booleans can't join
+them (PostgreSQL matches a bare boolean column to btree indexes only), so the
+index is partial instead, one per view of the list: the visible pipelines, the
+hidden ones, and the visible favourites, whose small index makes "favorites"
+with a word cost what its few thousand rows cost. hidden=include is written as
+(is_hidden OR NOT is_hidden) by the list (jobs/listing.py), which the planner
+serves with the visible and the hidden index ORed.
+
+They replace both older indexes (427 MB and 7.5 MB at a million pipelines,
+against 202 + 25 + 32 MB). Built and dropped CONCURRENTLY (atomic = False), with
+more memory for the build than the default 64 MB, in this session only.
+"""
+
+from django.db import migrations
+
+COLUMNS = "(search_text gin_trgm_ops, tag_names, status, model)"
+INDEXES = {
+    "pipe_search_visible": "NOT is_hidden",
+    "pipe_search_hidden": "is_hidden",
+    "pipe_search_favorite": "is_favorite AND NOT is_hidden",
+}
+OLD = {
+    "pipe_search_trgm": "CREATE INDEX CONCURRENTLY IF NOT EXISTS pipe_search_trgm ON jobs_pipeline USING gin (search_text gin_trgm_ops)",
+    "pipe_tag_names": "CREATE INDEX CONCURRENTLY IF NOT EXISTS pipe_tag_names ON jobs_pipeline USING gin (tag_names)",
+}
+
+
+def _run(statements):
+    def run(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            for sql in statements:
+                schema_editor.execute(sql)
+
+    return run
+
+
+CREATE = [
+    "CREATE EXTENSION IF NOT EXISTS btree_gin",
+    "SET maintenance_work_mem = '256MB'",
+    *(
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON jobs_pipeline USING gin {COLUMNS} WHERE {where}"
+        for name, where in INDEXES.items()
+    ),
+    *(f"DROP INDEX CONCURRENTLY IF EXISTS {name}" for name in OLD),
+    "RESET maintenance_work_mem",
+    "ANALYZE jobs_pipeline",
+]
+DROP = [
+    "SET maintenance_work_mem = '256MB'",
+    *OLD.values(),
+    *(f"DROP INDEX CONCURRENTLY IF EXISTS {name}" for name in INDEXES),
+    "RESET maintenance_work_mem",
+]
+
+
+class Migration(migrations.Migration):
+    atomic = False  # CONCURRENTLY can't run in a transaction
+
+    dependencies = [("jobs", "0012_tag_names_always")]
+
+    operations = [migrations.RunPython(_run(CREATE), _run(DROP))]
