@@ -16,6 +16,8 @@ from django.core import signing
 from django.db import connections, models
 from django.db.models import Q
 
+from .compiled import rows_by_keys
+
 SALT = "i2v.cursor"
 
 
@@ -119,14 +121,19 @@ def paginate(queryset, ordering, cursor=None, page_size=50):
     if cursor:
         values, backwards = decode_cursor(queryset.model, ordering, cursor)
         qs = qs.filter(ordering.after(values, reverse=backwards))
-    rows = list(qs.order_by(*ordering.order_by(reverse=backwards))[: page_size + 1])
+    return _page(list(qs.order_by(*ordering.order_by(reverse=backwards))[: page_size + 1]), ordering, page_size, bool(cursor), backwards)
+
+
+def _page(rows, ordering, page_size, after_cursor=False, backwards=False):
+    """The Page of `rows`, fetched in `ordering` (reversed when going backwards) with one
+    row more than a page, to learn whether there is a next one."""
     more = len(rows) > page_size
     rows = rows[:page_size]
     if backwards:
         rows.reverse()
         has_previous, has_next = more, True
     else:
-        has_previous, has_next = bool(cursor), more
+        has_previous, has_next = after_cursor, more
     return Page(
         items=rows,
         page_size=page_size,
@@ -274,19 +281,22 @@ def first_page(filtered, rows, ordering, page_size, exact_up_to=1000, walk_above
     """
     exact_up_to = max(exact_up_to, page_size)
     estimate = planner_rows(filtered) if connections[filtered.db].vendor == "postgresql" else None
-    if estimate is not None and estimate > walk_above:
-        page = paginate(rows(filtered), ordering, None, page_size)
-        return page, ((len(page.items), False) if not page.has_next else (estimate, True))
-    length = 0
-    if estimate is not None and estimate > exact_up_to and among is not None:
-        length = _walk_length(estimate, among, page_size, walk_length)
-    if length:
-        keys, total = walked_keys(filtered, among, ordering, page_size + 1, length), None
-    else:
-        keys, total = matching_keys(filtered, ordering, page_size + 1, counted_up_to=exact_up_to)
-    page = paginate(rows(filtered.filter(pk__in=keys)), ordering, None, page_size)
+    keys, total = _first_keys(filtered, ordering, page_size, estimate, exact_up_to, walk_above, among, walk_length)
+    page = _page(rows_by_keys(filtered.model, rows, ordering, keys, filtered.db), ordering, page_size)
     if total is not None:
         return page, (total, False)
     if len(keys) <= page_size:
         return page, (len(keys), False)
     return page, (max(estimate, len(keys)), True)
+
+
+def _first_keys(filtered, ordering, page_size, estimate, exact_up_to, walk_above, among, walk_length):
+    """(the first page's keys and one more, the exact total or None): see first_page()."""
+    if estimate is not None and estimate > walk_above:
+        return list(filtered.order_by(*ordering.order_by()).values_list("pk", flat=True)[: page_size + 1]), None
+    length = 0
+    if estimate is not None and estimate > exact_up_to and among is not None:
+        length = _walk_length(estimate, among, page_size, walk_length)
+    if length:
+        return walked_keys(filtered, among, ordering, page_size + 1, length), None
+    return matching_keys(filtered, ordering, page_size + 1, counted_up_to=exact_up_to)

@@ -1,0 +1,57 @@
+"""A list page's rows loaded by primary key through SQL compiled once per process.
+
+Building and compiling the Jobs rows' queryset (tags aggregated, counts and the
+cover as correlated subqueries) costs about 2.5 ms of Python per request, more
+than PostgreSQL takes to run it at a million pipelines (docs/benchmarks.md): the
+biggest part of an uncached page's CPU. From one first page to the next only the
+keys change, so the queryset is built and compiled once per rows function,
+ordering, database and number of keys, with marker keys in it, and each page runs
+that SQL through QuerySet.raw() with its own keys in the markers' places. Rows come
+back as the model's instances with the same fields deferred and the annotations as
+attributes, as the queryset would give them (raw() converts the model's columns
+from the database's values; the annotations' converters, a JSON field's for one, are
+applied here). Django has no prepared querysets, and no package adds them; this is
+the least that does it.
+"""
+
+from django.db import connections
+
+# Keys no table holds (primary keys are positive), each its own value, so that its place
+# among the compiled parameters is unambiguous.
+_MARKER = -(2**62)
+_compiled = {}
+
+
+def rows_by_keys(model, rows, ordering, keys, using):
+    """`rows(queryset)` of the `model` rows whose primary keys are `keys`, in `ordering`."""
+    if not keys:
+        return []
+    entry = (rows, ordering.name, using, len(keys))
+    if entry not in _compiled:
+        _compiled[entry] = _compile(model, rows, ordering, len(keys), using)
+    sql, params, slots, converters = _compiled[entry]
+    params = list(params)
+    for slot, key in zip(slots, keys):
+        params[slot] = key
+    found = list(model._default_manager.db_manager(using).raw(sql, params))
+    connection = connections[using]
+    for name, expression, functions in converters:
+        for row in found:
+            value = getattr(row, name)
+            for convert in functions:
+                value = convert(value, expression, connection)
+            setattr(row, name, value)
+    return found
+
+
+def _compile(model, rows, ordering, count, using):
+    markers = [_MARKER + n for n in range(count)]
+    queryset = rows(model._default_manager.db_manager(using).filter(pk__in=markers)).order_by(*ordering.order_by())
+    sql, params = queryset.query.sql_with_params()
+    connection = connections[using]
+    converters = [
+        (name, expression, functions)
+        for name, expression in queryset.query.annotations.items()
+        if (functions := connection.ops.get_db_converters(expression) + expression.get_db_converters(connection))
+    ]
+    return sql, tuple(params), [params.index(marker) for marker in markers], converters
