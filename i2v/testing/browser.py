@@ -129,6 +129,20 @@ class LivePage:
         except Error:
             pass  # a polling row can keep the network busy; the wait was only a courtesy
 
+    def dom_nodes(self):
+        """Every DOM node the page holds after a garbage collection, in the document or not, as Chromium
+        counts them: text nodes and the Attr nodes it keeps once a script has reached an attribute as a node."""
+        cdp = self.page.context.new_cdp_session(self.page)
+        cdp.send("Performance.enable")
+        cdp.send("HeapProfiler.collectGarbage")
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        return int(metrics["Nodes"])
+
+    def document_nodes(self):
+        """The nodes a walk of the document reaches, text included: dom_nodes() less those out of the document,
+        in user-agent shadow trees (form controls') and Attr nodes."""
+        return self.page.evaluate("() => { const walk = document.createTreeWalker(document); let n = 1; while (walk.nextNode()) n++; return n; }")
+
     def assert_no_console_errors(self):
         if not self.checked:
             self.settle()

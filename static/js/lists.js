@@ -14,6 +14,9 @@
 //   would hold as much memory as those in the document. Form state (checked boxes, typed
 //   values) is written into the HTML first; items that come back are new nodes,
 //   processed by htmx and announced with htmx:load like any swapped-in content.
+//   Items stay light in the document too: htmx processes only their elements with hx-
+//   attributes (see revive()), as those of a next page, which the window takes over
+//   before htmx settles it; the rest would each keep an Attr node per attribute.
 //   window.i2vLists.ids(list) gives the id of every item, in the document or not,
 //   for "select all loaded" and the like; items(list) gives the items themselves,
 //   those in spacers as detached copies (changing them changes nothing).
@@ -140,6 +143,8 @@
   function freeze(items, height) {
     const held = [];
     items.forEach((item) => {
+      // htmx's classes of the moment (a page taken before it settled) are not the item's.
+      item.classList.remove(htmx.config.addedClass, htmx.config.settlingClass);
       held.push(item.id);
       item.querySelectorAll("[id]").forEach((el) => held.push(el.id));
       // What the user changed lives in properties, which HTML does not carry: into attributes.
@@ -174,12 +179,45 @@
   }
 
   // Items back in the document get their htmx behaviour and their onLoad hooks
-  // (tag colours, selection, watching) as swapped-in content does.
+  // (tag colours, selection, watching) as swapped-in content does. htmx is given
+  // only their elements with hx- attributes: it looks for hx-on ones with an XPath
+  // over every attribute of what it processes, and Chromium then keeps an Attr node
+  // for each attribute on its element for as long as the element lives (5 more nodes
+  // an element, 30 a tile), though most items have nothing for htmx at all.
+  // getAttributeNames() makes no Attr nodes.
+  const usesHtmx = (el) => el.getAttributeNames().some((name) => name.startsWith("hx-") || name.startsWith("data-hx-"));
   function revive(nodes) {
     nodes.forEach((node) => {
-      htmx.process(node);
+      [node, ...node.querySelectorAll("*")].filter(usesHtmx).forEach((el) => htmx.process(el));
       htmx.trigger(node, "htmx:load");
     });
+  }
+
+  // A page of items htmx brings (the next page, swapped for "Load more") would be
+  // processed whole when it settles. Before that, those far from the viewport go into
+  // a spacer and those near it are parsed anew and revived like items coming back;
+  // htmx then settles the old nodes, out of the document.
+  // Keyed by request: a swap refused after beforeSwap leaves nothing for another's afterSwap.
+  const arriving = new WeakMap();
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const target = event.detail.target;
+    const list = target && target.parentElement;
+    if (list && list.matches("[data-window]") && !isItem(target)) arriving.set(event.detail.xhr, list);
+  });
+  // Sent for each new node in turn once all are in: the first does it.
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const list = arriving.get(event.detail.xhr);
+    if (!list) return;
+    arriving.delete(event.detail.xhr);
+    conceal(list, chunkSize(list, stateOf(list)));
+    adopt(list);
+  });
+
+  function adopt(list) {
+    const fresh = Array.from(list.children).filter((el) => isItem(el) && el.classList.contains(htmx.config.addedClass));
+    const nodes = thaw(freeze(fresh, 0));
+    fresh.forEach((el, i) => el.replaceWith(nodes[i]));
+    revive(nodes);
   }
 
   // Bring every chunk of `gap` near the viewport (or matching `want`) back, the
@@ -265,12 +303,15 @@
   }
 
   const states = new WeakMap();
+  function stateOf(list) {
+    if (!states.has(list)) states.set(list, {});
+    return states.get(list);
+  }
+
   function update() {
     lists().forEach((list) => {
-      const state = states.get(list) || {};
-      states.set(list, state);
       gaps(list).forEach((gap) => reveal(list, gap));
-      conceal(list, chunkSize(list, state));
+      conceal(list, chunkSize(list, stateOf(list)));
     });
   }
 
