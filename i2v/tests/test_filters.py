@@ -75,3 +75,14 @@ def test_it_serves_the_text_with_the_other_filters_from_one_index(where, indexes
         plan = "\n".join(row[0] for row in cursor.fetchall())
         transaction.set_rollback(True)
     assert [name for name in INDEXES if f"Bitmap Index Scan on {name}" in plan] == sorted(indexes)
+
+
+@pytest.mark.parametrize("q", ["100%", "a_b", "back\\slash", "ünïcode", "x" * 300])
+def test_it_matches_wildcards_and_odd_text_literally_either_way(owner, q, monkeypatch):
+    at = timezone.make_aware(datetime.datetime.combine(DAY, datetime.time(9)))
+    literal = make_pipeline(owner, prompt=f"holds {q} literally", outputs=0, steps=0, created_at=at)
+    make_pipeline(owner, prompt="holds 1000 and aXb and backslash and unicode", outputs=0, steps=0, created_at=at)
+    pipelines = Pipeline.objects.filter(owner=owner)
+    for bound in (filters.TEXT_TESTED_RANGE, 0):  # tested on the range's rows, then through the index
+        monkeypatch.setattr(filters, "TEXT_TESTED_RANGE", bound)
+        assert _found(filters.text_in_range(pipelines, q.upper(), DAY, DAY)) == [literal.id]
