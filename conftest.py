@@ -23,9 +23,11 @@ _counter = itertools.count(1)
 
 
 def first_page_queries():
-    """Queries for the first page of a list: rows, count, and on PostgreSQL the
-    planner estimate that decides whether an exact count is cheap. (The session's
-    user comes from the cache, i2v/lib/auth.py: warmed at login.)"""
+    """Queries for the first page of a list: the keys (with their count on PostgreSQL,
+    and on PostgreSQL first the planner's estimate that decides how they are found),
+    then the rows by key (i2v/lib/pagination.py first_page). SQLite counts in the keys'
+    query's stead only past 1,000. (The session's user comes from the cache,
+    i2v/lib/auth.py: warmed at login.)"""
     from django.db import connection
 
     return 3 if connection.vendor == "postgresql" else 2
