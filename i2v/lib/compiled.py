@@ -14,22 +14,23 @@ applied here). Django has no prepared querysets, and no package adds them; this 
 the least that does it.
 """
 
+import functools
+
 from django.db import connections
 
 # Keys no table holds (primary keys are positive), each its own value, so that its place
 # among the compiled parameters is unambiguous.
 _MARKER = -(2**62)
-_compiled = {}
 
 
 def rows_by_keys(model, rows, ordering, keys, using):
-    """`rows(queryset)` of the `model` rows whose primary keys are `keys`, in `ordering`."""
+    """`rows(queryset)` of the `model` rows whose primary keys are `keys`, in `ordering`.
+
+    `rows` must add only what depends on nothing but the rows (columns, annotations of
+    related rows): its SQL is kept and reused for every request."""
     if not keys:
         return []
-    entry = (rows, ordering.name, using, len(keys))
-    if entry not in _compiled:
-        _compiled[entry] = _compile(model, rows, ordering, len(keys), using)
-    sql, params, slots, converters = _compiled[entry]
+    sql, params, slots, converters = _compile(model, rows, ordering, len(keys), using)
     params = list(params)
     for slot, key in zip(slots, keys):
         params[slot] = key
@@ -44,6 +45,7 @@ def rows_by_keys(model, rows, ordering, keys, using):
     return found
 
 
+@functools.lru_cache(maxsize=256)  # bounded: a caller passing a new function each time can't grow it
 def _compile(model, rows, ordering, count, using):
     markers = [_MARKER + n for n in range(count)]
     queryset = rows(model._default_manager.db_manager(using).filter(pk__in=markers)).order_by(*ordering.order_by())

@@ -31,18 +31,16 @@ def test_it_loads_the_rows_the_queryset_would_in_the_order_asked(owner, django_a
         assert row.get_deferred_fields() == want.get_deferred_fields()
 
 
-def test_it_compiles_once_per_number_of_keys(owner, monkeypatch):
+def test_it_compiles_once_per_number_of_keys(owner):
     made = _made(owner, 5)
-    calls = []
-    compile_ = compiled._compile
-    monkeypatch.setattr(compiled, "_compiled", {})
-    monkeypatch.setattr(compiled, "_compile", lambda *args: calls.append(args[3]) or compile_(*args))
+    compiled._compile.cache_clear()
     load = lambda keys, ordering=NEWEST: [r.id for r in compiled.rows_by_keys(Pipeline, PipelineListQuerySet.for_jobs_page, ordering, keys, "default")]  # noqa: E731
     assert load([made[0].id, made[1].id]) == [made[1].id, made[0].id]
     assert load([made[3].id, made[4].id]) == [made[4].id, made[3].id]  # the same SQL, other keys
     assert load([made[2].id]) == [made[2].id]
     assert load([made[2].id, made[4].id], COST) == [made[4].id, made[2].id]  # same cost: by id, descending
-    assert calls == [2, 1, 2]
+    info = compiled._compile.cache_info()
+    assert (info.misses, info.hits) == (3, 1)
 
 
 def test_it_skips_keys_gone_and_asks_nothing_for_none(owner, django_assert_num_queries):
