@@ -6,12 +6,17 @@ it (every statement's time, from a connection execute wrapper). It prints a Mark
 table of every combination with its median and its ratio to the unfiltered first
 page, then the ones past the goal: 2x the first page, or 30 ms of SQL.
 
+--http times the same combinations from outside, as issue 10 first measured them: the
+uncached HTMX results fragment of /jobs/ and /library/ (the list cache off), served by
+gunicorn with 1 worker and 1 thread (bench/hot_paths.py's server), by the server's own
+time and query count (its Server-Timing header, sent to staff: the owner is made staff).
+
 The pipelines must be there already (seed_demo); --assets N first clones the
 owner's painted assets (seed_demo's pool) by SQL into N library rows with names,
 hashes, sources, statuses and dates of their own (see docs/benchmarks.md).
 Otherwise this script only reads.
 
-Usage: DATABASE_URL=postgres://... python bench/lists.py [--owner bench] [--runs 7] [--only jobs|library] [--assets 1000000]
+Usage: DATABASE_URL=postgres://... python bench/lists.py [--owner bench] [--runs 7] [--only jobs|library] [--assets 1000000] [--http]
 """
 
 import argparse
@@ -21,10 +26,12 @@ import os
 import statistics
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "i2v.settings")
 
 WEEK = {"date_from": datetime.date(2025, 6, 1), "date_to": datetime.date(2025, 6, 7)}
@@ -156,6 +163,43 @@ def library_call(user, filters, page_size):
     return lambda: user.assets.library_list(filters={**base, **filters}, cursor=None, page_size=page_size)
 
 
+def query_string(filters):
+    """The list page's query string for `filters` (as the forms read them)."""
+    pairs = [(k, "1" if v is True else v.isoformat() if isinstance(v, datetime.date) else v) for k, v in filters.items()]
+    return urllib.parse.urlencode(pairs)
+
+
+def http_call(port, token, path):
+    """A call returning (server ms, SQL ms, queries, bytes) of one uncached fragment."""
+    import hot_paths
+
+    return lambda: hot_paths.fetch(port, path, token, htmx=True)
+
+
+def run_http(title, cases, port, token, base, runs):
+    results = []
+    for label, filters in cases:
+        call = http_call(port, token, f"{base}?{query_string(filters)}")
+        call()  # warm
+        samples = [call() for _ in range(runs)]
+        results.append((label, *(statistics.median(s[i] for s in samples) for i in range(2)), samples[-1][2], samples[-1][3]))
+    first = results[0][1]
+    print(f"\n### {title}: the uncached first page's fragment from outside (server time), {runs} runs each (median)\n")
+    print("| filters | server ms | SQL ms | / first page | queries | bytes |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    over = []
+    for label, server, sql, queries, size in results:
+        print(f"| {label} | {server:.2f} | {sql:.2f} | {server / first:.2f}x | {queries} | {size:,} |")
+        if server / first > 2 or sql > 30:
+            over.append((label, server, sql, server / first))
+    print(f"\n{len(results)} combinations; first page {first:.2f} ms ({results[0][2]:.2f} ms SQL).")
+    for label, server, sql, ratio in over:
+        print(f"- past the goal: {label}: {server:.2f} ms, {sql:.2f} ms SQL, {ratio:.2f}x")
+    if not over:
+        print("Every combination is within 2x the first page and 30 ms of SQL.")
+    return over
+
+
 def run(title, user, cases, call, page_size, runs):
     results = [(label, *timed(call(user, filters, page_size), runs)) for label, filters in cases]
     first_wall, first_sql = results[0][1], results[0][2]
@@ -186,6 +230,8 @@ def main():
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--only", choices=("jobs", "library"))
     parser.add_argument("--assets", type=int, default=0, help="first clone the painted assets up to this many")
+    parser.add_argument("--http", action="store_true", help="time the uncached fragments from outside, through gunicorn")
+    parser.add_argument("--port", type=int, default=8771)
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("Set DATABASE_URL (PostgreSQL): the goals are for that stack.")
@@ -205,12 +251,38 @@ def main():
     pipelines, assets = user.pipelines.count(), user.assets.count()
     print(f"{pipelines:,} pipelines and {assets:,} assets for one owner; {version}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average {os.getloadavg()[0]:.1f}")
+    if args.http:
+        return http(user, args)
     over = []
     if args.only != "library":
         over += run("Jobs", user, list(combinations(JOBS, JOBS_EXTRA)), jobs_call, settings.JOBS_PAGE_SIZE, args.runs)
     if args.only != "jobs":
         cases = list(combinations(LIBRARY, LIBRARY_EXTRA))
         over += run("Library", user, cases, library_call, settings.LIBRARY_PAGE_SIZE, args.runs)
+    return 1 if over else 0
+
+
+def http(user, args):
+    import hot_paths
+    from django.db import connection
+
+    from i2v.models import ApiToken
+
+    if not user.is_staff:  # Server-Timing is sent to staff only
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    token = ApiToken.issue(user)
+    connection.close()
+    server = hot_paths.serve(args.port, list_cache=False)
+    try:
+        over = []
+        if args.only != "library":
+            over += run_http("Jobs", list(combinations(JOBS, JOBS_EXTRA)), args.port, token, "/jobs/", args.runs)
+        if args.only != "jobs":
+            over += run_http("Library", list(combinations(LIBRARY, LIBRARY_EXTRA)), args.port, token, "/library/", args.runs)
+    finally:
+        server.terminate()
+        server.wait()
     return 1 if over else 0
 
 
