@@ -23,11 +23,12 @@ _counter = itertools.count(1)
 
 
 def first_page_queries():
-    """Queries for the first page of a list: the keys (with their count on PostgreSQL,
-    and on PostgreSQL first the planner's estimate that decides how they are found),
-    then the rows by key (i2v/lib/pagination.py first_page). SQLite counts in the keys'
-    query's stead only past 1,000. (The session's user comes from the cache,
-    i2v/lib/auth.py: warmed at login.)"""
+    """Queries for the first page of a small list: the keys (with their count on
+    PostgreSQL, and on PostgreSQL first the planner's estimate that decides how they are
+    found), then the rows by key (i2v/lib/pagination.py first_page). SQLite counts in a
+    query of its own only past 1,000; PostgreSQL estimates once more where a walk is
+    weighed or a word is searched in a date range. (The session's user comes from the
+    cache, i2v/lib/auth.py: warmed at login.)"""
     from django.db import connection
 
     return 3 if connection.vendor == "postgresql" else 2

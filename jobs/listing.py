@@ -82,9 +82,10 @@ class PipelineListQuerySet(models.QuerySet):
         return text_in_range(qs, q, date_from, date_to)
 
     def _tagged(self, name):
-        """The tag filter. PostgreSQL has each pipeline's tag names in an array with a
-        GIN index (jobs migration 0009): one bitmap, ANDed with the other filters' indexes,
-        and estimated from the array's statistics. Elsewhere, through the link table."""
+        """The tag filter. PostgreSQL has each pipeline's tag names in an array (jobs
+        migration 0010), in the GIN indexes of the text, status and model (migration 0013),
+        which intersect them as they are read, estimated from the array's statistics.
+        Elsewhere, through the link table."""
         if connections[self.db].vendor == "postgresql":
             return TagNamesContain(name)
         PipelineTag = _model("PipelineTag")

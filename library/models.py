@@ -81,9 +81,10 @@ class AssetQuerySet(models.QuerySet):
             return paginate(assets.for_library(), Asset.ORDERING, cursor, page_size), None
         # The bounded walk reads the owner's rows narrowed by one filter whose index
         # serves the order (see PipelineListQuerySet._walked), and tests the rest on each.
-        # The date range is read in order by the same indexes (created_at follows the filter's column).
+        # The date range is read in order by the same indexes (created_at follows the filter's
+        # column); the hidden view is kept, or the walk would read rows the list can't show.
         narrowing = next(({k: filters[k]} for k in ("kind", "source", "status") if filters.get(k)), {})
-        narrowing.update({k: filters[k] for k in ("date_from", "date_to") if filters.get(k)})
+        narrowing.update({k: filters[k] for k in ("date_from", "date_to", "hidden") if filters.get(k)})
         return first_page(assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=self.filtered(**narrowing))
 
     def store_generated(self, owner_id, file, prompt, parameters_text=""):

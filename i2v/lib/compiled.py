@@ -30,13 +30,14 @@ def rows_by_keys(model, rows, ordering, keys, using):
     related rows): its SQL is kept and reused for every request."""
     if not keys:
         return []
-    sql, params, slots, converters = _compile(model, rows, ordering, len(keys), using)
+    sql, params, slots, annotations = _compile(model, rows, ordering, len(keys), using)
     params = list(params)
-    for slot, key in zip(slots, keys):
-        params[slot] = key
+    for slot, n in slots:
+        params[slot] = keys[n]
     found = list(model._default_manager.db_manager(using).raw(sql, params))
     connection = connections[using]
-    for name, expression, functions in converters:
+    for name, expression in annotations:
+        functions = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
         for row in found:
             value = getattr(row, name)
             for convert in functions:
@@ -47,13 +48,13 @@ def rows_by_keys(model, rows, ordering, keys, using):
 
 @functools.lru_cache(maxsize=256)  # bounded: a caller passing a new function each time can't grow it
 def _compile(model, rows, ordering, count, using):
-    markers = [_MARKER + n for n in range(count)]
-    queryset = rows(model._default_manager.db_manager(using).filter(pk__in=markers)).order_by(*ordering.order_by())
-    sql, params = queryset.query.sql_with_params()
-    connection = connections[using]
-    converters = [
-        (name, expression, functions)
-        for name, expression in queryset.query.annotations.items()
-        if (functions := connection.ops.get_db_converters(expression) + expression.get_db_converters(connection))
-    ]
-    return sql, tuple(params), [params.index(marker) for marker in markers], converters
+    """(sql, params, [(param index, key index)], [(annotation, expression)]) for `count` keys."""
+    markers = {_MARKER + n: n for n in range(count)}
+    queryset = rows(model._default_manager.db_manager(using).filter(pk__in=list(markers)))
+    query = queryset.order_by(*ordering.order_by()).query
+    sql, params = query.get_compiler(using).as_sql()
+    # Every place a marker went (a rows function may use the keys more than once).
+    slots = [(i, markers[p]) for i, p in enumerate(params) if isinstance(p, int) and p in markers]
+    if sorted({n for _, n in slots}) != list(range(count)):
+        raise ValueError("the rows function dropped some of the keys from its query")
+    return sql, tuple(params), slots, list(query.annotation_select.items())

@@ -49,3 +49,46 @@ class RemoveIndexSafely(RemoveIndexConcurrently):
         if _concurrently(schema_editor):
             return super().database_backwards(app_label, schema_editor, from_state, to_state)
         return RemoveIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+def build_index_concurrently(schema_editor, name, definition):
+    """CREATE INDEX CONCURRENTLY `name` `definition` (PostgreSQL), a valid index whatever an
+    earlier run left.
+
+    A CREATE INDEX CONCURRENTLY that was interrupted (a deploy's timeout, a cancel, a full
+    disk) leaves an INVALID index of that name behind, which the planner never uses and
+    `IF NOT EXISTS` would keep: dropped first, and the new one checked before the caller
+    goes on (to drop the index it replaces, say)."""
+    valid = "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s"
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(valid, [name])
+        row = cursor.fetchone()
+        if row and not row[0]:
+            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        cursor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
+        cursor.execute(valid, [name])
+        if cursor.fetchone() != (True,):
+            raise RuntimeError(f"index {name} was not built; run the migration again")
+
+
+def replacing_indexes(table, indexes, replaced, extensions=()):
+    """A RunPython function (PostgreSQL only; nothing elsewhere) that builds `indexes`
+    ({name: definition after the name}) concurrently, then drops the `replaced` ones (names)
+    concurrently: never the old ones before the new ones are valid. The extensions they
+    need are created first; the builds get more memory than the default 64 MB, for this
+    session only; the table is analyzed after."""
+
+    def run(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for extension in extensions:
+            schema_editor.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
+        schema_editor.execute("SET maintenance_work_mem = '256MB'")
+        for name, definition in indexes.items():
+            build_index_concurrently(schema_editor, name, definition)
+        for name in replaced:
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        schema_editor.execute("RESET maintenance_work_mem")
+        schema_editor.execute(f"ANALYZE {table}")
+
+    return run

@@ -124,10 +124,10 @@ def paginate(queryset, ordering, cursor=None, page_size=50):
     return _page(list(qs.order_by(*ordering.order_by(reverse=backwards))[: page_size + 1]), ordering, page_size, bool(cursor), backwards)
 
 
-def _page(rows, ordering, page_size, after_cursor=False, backwards=False):
+def _page(rows, ordering, page_size, after_cursor=False, backwards=False, more=None):
     """The Page of `rows`, fetched in `ordering` (reversed when going backwards) with one
-    row more than a page, to learn whether there is a next one."""
-    more = len(rows) > page_size
+    row more than a page, to learn whether there is a next one (unless `more` says)."""
+    more = len(rows) > page_size if more is None else more
     rows = rows[:page_size]
     if backwards:
         rows.reverse()
@@ -193,10 +193,15 @@ def matching_keys(filtered, ordering, limit, counted_up_to=1000):
 def _keys_sql(filtered, ordering):
     """(sql, params, columns, order) selecting the order's columns of `filtered`, unordered."""
     names = [name for name, _ in ordering.fields]
-    sql, params = filtered.order_by().values_list(*names).query.sql_with_params()
+    sql, params = _sql(filtered.order_by().values_list(*names))
     columns = [f"k{n}" for n in range(len(names))]
     order = ", ".join(f"{c} {'DESC' if desc else 'ASC'}" for c, (_, desc) in zip(columns, ordering.fields))
     return sql, params, columns, order
+
+
+def _sql(queryset):
+    """(sql, params) of `queryset`, compiled for the database it reads."""
+    return queryset.query.get_compiler(queryset.db).as_sql()
 
 
 def walked_keys(filtered, among, ordering, limit, length):
@@ -221,7 +226,7 @@ def walked_keys(filtered, among, ordering, limit, length):
     connection = connections[filtered.db]
     table = connection.ops.quote_name(filtered.model._meta.db_table)
     sql, params, columns, order = _keys_sql(filtered, ordering)
-    among_sql, among_params = among.order_by().values("pk").query.sql_with_params()
+    among_sql, among_params = _sql(among.order_by().values("pk"))
     source = f" FROM {table} "
     if sql.count(source) != 1 or among_sql.count(source) != 1 or " JOIN " in sql + among_sql:
         return matching_keys(filtered, ordering, limit)[0]
@@ -281,8 +286,12 @@ def first_page(filtered, rows, ordering, page_size, exact_up_to=1000, walk_above
     """
     exact_up_to = max(exact_up_to, page_size)
     estimate = planner_rows(filtered) if connections[filtered.db].vendor == "postgresql" else None
-    keys, total = _first_keys(filtered, ordering, page_size, estimate, exact_up_to, walk_above, among, walk_length)
-    page = _page(rows_by_keys(filtered.model, rows, ordering, keys, filtered.db), ordering, page_size)
+    keys, total = _first_keys(
+        filtered, ordering, page_size, estimate=estimate, exact_up_to=exact_up_to, walk_above=walk_above, among=among, walk_length=walk_length
+    )
+    # Whether there is more is the keys' to say: a row deleted since they were read is
+    # missing from the rows, and the page would otherwise look like the last one.
+    page = _page(rows_by_keys(filtered.model, rows, ordering, keys, filtered.db), ordering, page_size, more=len(keys) > page_size)
     if total is not None:
         return page, (total, False)
     if len(keys) <= page_size:
@@ -290,7 +299,7 @@ def first_page(filtered, rows, ordering, page_size, exact_up_to=1000, walk_above
     return page, (max(estimate, len(keys)), True)
 
 
-def _first_keys(filtered, ordering, page_size, estimate, exact_up_to, walk_above, among, walk_length):
+def _first_keys(filtered, ordering, page_size, *, estimate, exact_up_to, walk_above, among, walk_length):
     """(the first page's keys and one more, the exact total or None): see first_page()."""
     if estimate is not None and estimate > walk_above:
         return list(filtered.order_by(*ordering.order_by()).values_list("pk", flat=True)[: page_size + 1]), None

@@ -50,19 +50,20 @@ def test_it_tests_the_text_on_a_short_ranges_rows_and_uses_the_index_otherwise(o
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the indexes are PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
-    "where, indexes",
+    "filters, indexes",
     [
-        ("NOT is_hidden AND tag_names @> ARRAY['4k'] AND search_text LIKE '%sail%' AND status = 'failed'", ["pipe_search_visible"]),
-        ("is_hidden AND search_text LIKE '%sail%' AND model = 'veo-3'", ["pipe_search_hidden"]),
-        ("is_favorite AND NOT is_hidden AND search_text LIKE '%sail%'", ["pipe_search_favorite"]),
-        ("(is_hidden OR NOT is_hidden) AND search_text LIKE '%sail%'", ["pipe_search_hidden", "pipe_search_visible"]),
-        ("search_text COLLATE \"C\" LIKE '%sail%'", []),
+        ({"tag": "4k", "q": "sail", "status": "failed"}, ["pipe_search_visible"]),
+        ({"hidden": "only", "q": "sail", "model": "veo-3"}, ["pipe_search_hidden"]),
+        ({"favorites": True, "q": "sail"}, ["pipe_search_favorite"]),
+        ({"hidden": "include", "q": "sail", "tag": "4k"}, ["pipe_search_hidden", "pipe_search_visible"]),
+        ({"q": "sail", "date_from": DAY, "date_to": DAY}, []),  # a short range: tested on its rows
     ],
 )  # fmt: skip
-def test_it_serves_the_text_with_the_other_filters_from_one_index(where, indexes):
-    """The list's conditions, as the Jobs list writes them, match the GIN indexes of jobs
-    migration 0013, and the range's "C" comparison none: asked with no other index to
-    choose (the btree ones dropped in a transaction rolled back) nor a table scan."""
+def test_it_serves_the_text_with_the_other_filters_from_one_index(filters, indexes):
+    """The Jobs list's own conditions match the GIN indexes of jobs migration 0013, and a
+    short range's text test none (the planner may still read a partial index whole for its
+    rows, as here with nothing else left): asked with no other index to choose (the btree
+    ones dropped in a transaction rolled back) nor a table scan."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'jobs_pipeline' AND indexdef NOT LIKE '%%USING gin%%'"
@@ -71,10 +72,14 @@ def test_it_serves_the_text_with_the_other_filters_from_one_index(where, indexes
         for (name,) in cursor.fetchall():
             cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(f"EXPLAIN SELECT id FROM jobs_pipeline WHERE {where}")
+        sql, params = Pipeline.objects.filtered(**filters).values("id").query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
         transaction.set_rollback(True)
-    assert [name for name in INDEXES if f"Bitmap Index Scan on {name}" in plan] == sorted(indexes)
+    conditions = [line for line in plan.splitlines() if "Index Cond" in line]
+    assert any("search_text" in line for line in conditions) == bool(indexes), plan
+    if indexes:
+        assert [name for name in INDEXES if f"Bitmap Index Scan on {name}" in plan] == sorted(indexes), plan
 
 
 @pytest.mark.parametrize("q", ["100%", "a_b", "back\\slash", "ünïcode", "x" * 300])

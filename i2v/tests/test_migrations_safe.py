@@ -199,3 +199,30 @@ def test_it_builds_and_drops_an_index_on_either_database():
             remove.database_forwards("jobs", editor, after, final)
     with connection.cursor() as cursor:
         assert INDEX.name not in connection.introspection.get_constraints(cursor, "jobs_pipeline")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="CONCURRENTLY is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_it_replaces_an_index_an_interrupted_build_left_invalid():
+    """A CREATE UNIQUE INDEX CONCURRENTLY that fails (duplicates) leaves an INVALID index, which
+    IF NOT EXISTS alone would keep: build_index_concurrently drops it and builds a valid one."""
+    from django.db import IntegrityError
+
+    from i2v.lib.migrations import build_index_concurrently
+
+    valid = "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'i2v_test_left_x'"
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE i2v_test_left (x int)")
+        try:
+            cursor.execute("INSERT INTO i2v_test_left VALUES (1), (1)")
+            with pytest.raises(IntegrityError):
+                cursor.execute("CREATE UNIQUE INDEX CONCURRENTLY i2v_test_left_x ON i2v_test_left (x)")
+            cursor.execute(valid)
+            assert cursor.fetchone() == (False,)  # what an interrupted build leaves
+            cursor.execute("DELETE FROM i2v_test_left")
+            with connection.schema_editor(atomic=False) as editor:
+                build_index_concurrently(editor, "i2v_test_left_x", "ON i2v_test_left (x)")
+            cursor.execute(valid)
+            assert cursor.fetchone() == (True,)
+        finally:
+            cursor.execute("DROP TABLE i2v_test_left")

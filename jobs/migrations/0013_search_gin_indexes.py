@@ -19,11 +19,13 @@ with a word cost what its few thousand rows cost. hidden=include is written as
 serves with the visible and the hidden index ORed.
 
 They replace both older indexes (427 MB and 7.5 MB at a million pipelines,
-against 202 + 25 + 32 MB). Built and dropped CONCURRENTLY (atomic = False), with
-more memory for the build than the default 64 MB, in this session only.
+against 202 + 25 + 32 MB). Built, checked valid, and only then the old ones dropped,
+CONCURRENTLY (atomic = False; i2v/lib/migrations.py replacing_indexes).
 """
 
 from django.db import migrations
+
+from i2v.lib.migrations import replacing_indexes
 
 COLUMNS = "(search_text gin_trgm_ops, tag_names, status, model)"
 INDEXES = {
@@ -32,37 +34,10 @@ INDEXES = {
     "pipe_search_favorite": "is_favorite AND NOT is_hidden",
 }
 OLD = {
-    "pipe_search_trgm": "CREATE INDEX CONCURRENTLY IF NOT EXISTS pipe_search_trgm ON jobs_pipeline USING gin (search_text gin_trgm_ops)",
-    "pipe_tag_names": "CREATE INDEX CONCURRENTLY IF NOT EXISTS pipe_tag_names ON jobs_pipeline USING gin (tag_names)",
+    "pipe_search_trgm": "ON jobs_pipeline USING gin (search_text gin_trgm_ops)",
+    "pipe_tag_names": "ON jobs_pipeline USING gin (tag_names)",
 }
-
-
-def _run(statements):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for sql in statements:
-                schema_editor.execute(sql)
-
-    return run
-
-
-CREATE = [
-    "CREATE EXTENSION IF NOT EXISTS btree_gin",
-    "SET maintenance_work_mem = '256MB'",
-    *(
-        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON jobs_pipeline USING gin {COLUMNS} WHERE {where}"
-        for name, where in INDEXES.items()
-    ),
-    *(f"DROP INDEX CONCURRENTLY IF EXISTS {name}" for name in OLD),
-    "RESET maintenance_work_mem",
-    "ANALYZE jobs_pipeline",
-]
-DROP = [
-    "SET maintenance_work_mem = '256MB'",
-    *OLD.values(),
-    *(f"DROP INDEX CONCURRENTLY IF EXISTS {name}" for name in INDEXES),
-    "RESET maintenance_work_mem",
-]
+NEW = {name: f"ON jobs_pipeline USING gin {COLUMNS} WHERE {where}" for name, where in INDEXES.items()}
 
 
 class Migration(migrations.Migration):
@@ -70,4 +45,8 @@ class Migration(migrations.Migration):
 
     dependencies = [("jobs", "0012_tag_names_always")]
 
-    operations = [migrations.RunPython(_run(CREATE), _run(DROP))]
+    operations = [
+        migrations.RunPython(
+            replacing_indexes("jobs_pipeline", NEW, OLD, ["btree_gin"]), replacing_indexes("jobs_pipeline", OLD, NEW, ["btree_gin"])
+        )
+    ]

@@ -236,3 +236,29 @@ def test_it_takes_dates_at_the_ends_of_the_calendar(owner_client, owner, query):
         response = owner_client.get(f"/library/?{query}", **extra)
         assert response.status_code == 200
         assert (f'id="asset-{asset.id}"' in response.content.decode()) == (not query.startswith("date_from=9999"))
+
+
+def test_it_walks_through_hidden_assets_too_when_they_are_asked_for(owner_client, owner, monkeypatch):
+    """A first page found by a bounded walk (here forced: exact totals only up to 1) reads the
+    rows the list shows: with hidden=include the newest, hidden ones are on it."""
+    import functools
+
+    from django.db import connection
+
+    import library.models
+    from i2v.lib import pagination
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the bounded walk is PostgreSQL's")
+    start = timezone.now()
+    made = []
+    for i in range(40):
+        asset = make_asset(owner, kind="video")
+        Asset.objects.filter(pk=asset.pk).update(created_at=start + datetime.timedelta(seconds=i), is_hidden=i % 5 == 4)
+        made.append(asset.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE library_asset")
+    monkeypatch.setattr(library.models, "first_page", functools.partial(pagination.first_page, exact_up_to=1, walk_above=1000))
+    for hidden, wanted in [("include", made[::-1][:3]), ("only", made[4::5][::-1][:3]), ("", [made[38], made[37], made[36]])]:
+        response = owner_client.get(f"/library/?kind=video&hidden={hidden}&page_size=3", **HX)
+        assert tile_ids(response)[:3] == wanted, hidden

@@ -204,13 +204,17 @@
     const list = target && target.parentElement;
     if (list && list.matches("[data-window]") && !isItem(target)) arriving.set(event.detail.xhr, list);
   });
-  // Sent for each new node in turn once all are in: the first does it.
+  // Sent for each new node in turn once all are in: the first does it. htmx's afterSettle then
+  // fires on the old nodes, out of the document, where no listener of the document hears it:
+  // what this script does on it is asked for here (the new rows come in their first state,
+  // so app.js's settle work, the expanded marks and the bulk bar, has nothing to change).
   document.addEventListener("htmx:afterSwap", (event) => {
     const list = arriving.get(event.detail.xhr);
     if (!list) return;
     arriving.delete(event.detail.xhr);
     conceal(list, chunkSize(list, stateOf(list)));
     adopt(list);
+    soon();
   });
 
   function adopt(list) {
