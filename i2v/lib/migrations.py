@@ -16,7 +16,7 @@ existing table any other way.
 """
 
 from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
-from django.db.migrations.operations import AddIndex, RemoveIndex
+from django.db.migrations.operations import AddIndex, RemoveIndex, RunPython
 
 
 def _concurrently(schema_editor):
@@ -69,6 +69,15 @@ def build_index_concurrently(schema_editor, name, definition):
         cursor.execute(valid, [name])
         if cursor.fetchone() != (True,):
             raise RuntimeError(f"index {name} was not built; run the migration again")
+
+
+def replace_indexes(table, indexes, replaced, extensions=()):
+    """The operation (RunPython, reversible, PostgreSQL only) that replaces the `replaced`
+    indexes ({name: definition}) of `table` by `indexes`, built first: replacing_indexes()
+    forwards, the other way backwards. Its migration sets `atomic = False`."""
+    return RunPython(
+        replacing_indexes(table, indexes, replaced, extensions), replacing_indexes(table, replaced, indexes, extensions)
+    )
 
 
 def replacing_indexes(table, indexes, replaced, extensions=()):

@@ -20,12 +20,12 @@ serves with the visible and the hidden index ORed.
 
 They replace both older indexes (427 MB and 7.5 MB at a million pipelines,
 against 202 + 25 + 32 MB). Built, checked valid, and only then the old ones dropped,
-CONCURRENTLY (atomic = False; i2v/lib/migrations.py replacing_indexes).
+CONCURRENTLY (atomic = False; i2v/lib/migrations.py replace_indexes).
 """
 
 from django.db import migrations
 
-from i2v.lib.migrations import replacing_indexes
+from i2v.lib.migrations import replace_indexes
 
 COLUMNS = "(search_text gin_trgm_ops, tag_names, status, model)"
 INDEXES = {
@@ -45,8 +45,4 @@ class Migration(migrations.Migration):
 
     dependencies = [("jobs", "0012_tag_names_always")]
 
-    operations = [
-        migrations.RunPython(
-            replacing_indexes("jobs_pipeline", NEW, OLD, ["btree_gin"]), replacing_indexes("jobs_pipeline", OLD, NEW, ["btree_gin"])
-        )
-    ]
+    operations = [replace_indexes("jobs_pipeline", NEW, OLD, extensions=["btree_gin"])]

@@ -8,12 +8,12 @@ classes) the conditions are intersected as the index is read, the rarest one
 leading. Hidden assets are few, so one index serves every view and the hidden flag
 is checked on the rows. It replaces the trigram index (173 MB against 139 MB at a
 million assets). Built, checked valid, and only then the old one dropped, CONCURRENTLY
-(atomic = False; i2v/lib/migrations.py replacing_indexes).
+(atomic = False; i2v/lib/migrations.py replace_indexes).
 """
 
 from django.db import migrations
 
-from i2v.lib.migrations import replacing_indexes
+from i2v.lib.migrations import replace_indexes
 
 NEW = {"asset_search_filters": "ON library_asset USING gin (search_text gin_trgm_ops, kind, source, processing_status)"}
 OLD = {"asset_search_trgm": "ON library_asset USING gin (search_text gin_trgm_ops)"}
@@ -24,8 +24,4 @@ class Migration(migrations.Migration):
 
     dependencies = [("library", "0009_list_indexes_hidden")]
 
-    operations = [
-        migrations.RunPython(
-            replacing_indexes("library_asset", NEW, OLD, ["btree_gin"]), replacing_indexes("library_asset", OLD, NEW, ["btree_gin"])
-        )
-    ]
+    operations = [replace_indexes("library_asset", NEW, OLD, extensions=["btree_gin"])]
