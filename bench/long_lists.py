@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "i2v.settings")
 
 LCP = """() => new Promise(resolve => {
@@ -61,18 +62,12 @@ def session_cookie(owner):
 
 def serve(port):
     # Production's server (i2v/web.py, granian), 2 workers as on this 2-core box.
+    import hot_paths
+
     env = {**os.environ, "RATE_LIMITS": "0", "ALLOWED_HOSTS": "127.0.0.1", "DEBUG": "0", "WEB_BIND": f"127.0.0.1:{port}",
            "WEB_WORKERS": "2", "WEB_ACCESS_LOG": "0", "LOG_LEVEL": "WARNING"}  # fmt: skip
-    cmd = [sys.executable, "-m", "i2v.web"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the web server did not start")
+    proc = subprocess.Popen([sys.executable, "-m", "i2v.web"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return hot_paths.started(proc, port, "the web server")
 
 
 def new_page(browser, base, cookie):
