@@ -4,7 +4,8 @@ For each combination it times what the list views run for a first page, in-proce
 jobs_list() / library_list() through the ORM, page and total, and the SQL part of
 it (every statement's time, from a connection execute wrapper). It prints a Markdown
 table of every combination with its median and its ratio to the unfiltered first
-page, then the ones past the goal: 2x the first page, or 30 ms of SQL.
+page, then the ones past the goal: 2x the first page, or 30 ms of SQL. The runs are
+interleaved (each round calls every combination once), as issue 10 measured them.
 
 --http times the same combinations from outside, as issue 10 first measured them: the
 uncached HTMX results fragment of /jobs/ and /library/ (the list cache off), served by
@@ -134,19 +135,36 @@ class SqlClock:
             self.queries += 1
 
 
-def timed(call, runs):
+def measured(call):
+    """`call` made into a sample: (ms, SQL ms, queries, rows, total) of one call."""
     from django.db import connection
 
-    call()  # warm
-    walls, sqls = [], []
-    for _ in range(runs):
+    def sample():
         clock = SqlClock()
         with connection.execute_wrapper(clock):
             start = time.perf_counter()
             page, total = call()
-            walls.append((time.perf_counter() - start) * 1000)
-        sqls.append(clock.seconds * 1000)
-    return statistics.median(walls), statistics.median(sqls), clock.queries, len(page.items), total
+            wall = (time.perf_counter() - start) * 1000
+        return wall, clock.seconds * 1000, clock.queries, len(page.items), total
+
+    return sample
+
+
+def interleaved(calls, runs):
+    """`runs` samples of every call, taken in turns after one warming call each: every
+    round calls each once, so the machine's drifts (load, clock speed, caches) weigh on
+    all alike and each ratio compares calls made side by side."""
+    for call in calls:
+        call()
+    samples = [[] for _ in calls]
+    for _ in range(runs):
+        for taken, call in zip(samples, calls):
+            taken.append(call())
+    return samples
+
+
+def medians(samples, fields):
+    return [statistics.median(s[i] for s in samples) for i in range(fields)]
 
 
 def jobs_call(user, filters, page_size):
@@ -177,14 +195,13 @@ def http_call(port, token, path):
 
 
 def run_http(title, cases, port, token, base, runs):
-    results = []
-    for label, filters in cases:
-        call = http_call(port, token, f"{base}?{query_string(filters)}")
-        call()  # warm
-        samples = [call() for _ in range(runs)]
-        results.append((label, *(statistics.median(s[i] for s in samples) for i in range(2)), samples[-1][2], samples[-1][3]))
+    calls = [http_call(port, token, f"{base}?{query_string(filters)}") for _, filters in cases]
+    results = [
+        (label, *medians(samples, 2), samples[-1][2], samples[-1][3])
+        for (label, _), samples in zip(cases, interleaved(calls, runs))
+    ]
     first = results[0][1]
-    print(f"\n### {title}: the uncached first page's fragment from outside (server time), {runs} runs each (median)\n")
+    print(f"\n### {title}: the uncached first page's fragment from outside (server time), {runs} interleaved runs each (median)\n")
     print("| filters | server ms | SQL ms | / first page | queries | bytes |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     over = []
@@ -201,9 +218,13 @@ def run_http(title, cases, port, token, base, runs):
 
 
 def run(title, user, cases, call, page_size, runs):
-    results = [(label, *timed(call(user, filters, page_size), runs)) for label, filters in cases]
+    calls = [measured(call(user, filters, page_size)) for _, filters in cases]
+    results = [
+        (label, *medians(samples, 2), samples[-1][2], samples[-1][3], samples[-1][4])
+        for (label, _), samples in zip(cases, interleaved(calls, runs))
+    ]
     first_wall, first_sql = results[0][1], results[0][2]
-    print(f"\n### {title}: first page of {page_size} with its total, {runs} runs each (median)\n")
+    print(f"\n### {title}: first page of {page_size} with its total, {runs} interleaved runs each (median)\n")
     print("| filters | ms | SQL ms | / first page | SQL queries | rows | total |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     over = []

@@ -134,23 +134,36 @@ class PipelineListQuerySet(models.QuerySet):
         pipelines = self.filtered(**filters)
         if cursor:
             return paginate(pipelines.for_jobs_page(), ordering, cursor, page_size), None
-        return first_page(pipelines, PipelineListQuerySet.for_jobs_page, ordering, page_size, among=self._walked(filters, ordering))
+        among, tested = self._walked(filters, ordering)
+        return first_page(pipelines, PipelineListQuerySet.for_jobs_page, ordering, page_size, among=among, tested=tested)
 
     def _walked(self, filters, ordering):
-        """The rows a first page's bounded walk reads (first_page(among=)): the owner's,
-        narrowed only by filters one index serves in this order, so that every entry the
-        walk reads is one of them (status with hidden or not, or favourites: Pipeline.Meta's
-        list indexes, newest or oldest first), and the date range, which those indexes read
-        in order. Narrowing by two, or by a filter the order's index doesn't lead with,
-        makes the planner sort them all (measured: favourites with hidden=only 148 ms where
-        the owner's rows take 8 ms)."""
-        if ordering.fields[0][0] != "created_at":
-            return self
+        """(among, tested) of a first page's bounded walk (first_page()).
+
+        among: the rows the walk reads, the owner's narrowed only by filters one index
+        serves in this order, so that every entry the walk reads is one of them (status
+        with hidden or not, or favourites: Pipeline.Meta's list indexes, newest or oldest
+        first), and the date range, which those indexes read in order. Narrowing by two,
+        or by a filter the order's index doesn't lead with, makes the planner sort them
+        all (measured: favourites with hidden=only 148 ms where the owner's rows take 8 ms).
+
+        tested: among narrowed by every filter whose column each of those indexes holds
+        (status, model, favourites, hidden, the dates), tested on the index's entries
+        before a row is read (walked_keys()); None when that leaves out no more than the
+        hidden pipelines, too few to pay for reading the others' rows one key at a time."""
         hidden = filters.get("hidden", "")
         dates = {"date_from": filters.get("date_from"), "date_to": filters.get("date_to")}
-        if filters.get("status"):
-            return self.filtered(hidden=hidden, status=filters["status"], **dates)
-        return self.filtered(hidden=hidden, favorites=bool(filters.get("favorites")) and not hidden, **dates)
+        held = {"status": filters.get("status", ""), "favorites": bool(filters.get("favorites")), "model": filters.get("model", ""), **dates}
+        if ordering.fields[0][0] != "created_at":
+            narrowing = {}
+        elif held["status"]:
+            narrowing = {"hidden": hidden, "status": held["status"], **dates}
+        else:
+            narrowing = {"hidden": hidden, "favorites": held["favorites"] and not hidden, **dates}
+        among = self.filtered(**narrowing) if narrowing else self
+        if not any(value and not narrowing.get(name) for name, value in held.items()) and (narrowing or hidden != "only"):
+            return among, None
+        return among, self.filtered(hidden=hidden, **held)
 
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)

@@ -83,9 +83,13 @@ class AssetQuerySet(models.QuerySet):
         # serves the order (see PipelineListQuerySet._walked), and tests the rest on each.
         # The date range is read in order by the same indexes (created_at follows the filter's
         # column); the hidden view is kept, or the walk would read rows the list can't show.
-        narrowing = next(({k: filters[k]} for k in ("kind", "source", "status") if filters.get(k)), {})
-        narrowing.update({k: filters[k] for k in ("date_from", "date_to", "hidden") if filters.get(k)})
-        return first_page(assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=self.filtered(**narrowing))
+        # The others of kind, source and status are in every one of those indexes' entries,
+        # tested there before a row is read (first_page(tested=)).
+        held = {k: filters[k] for k in ("kind", "source", "status", "date_from", "date_to", "hidden") if filters.get(k)}
+        leading = next((k for k in ("kind", "source", "status") if k in held), None)
+        narrowing = {k: v for k, v in held.items() if k not in ("kind", "source", "status") or k == leading}
+        tested = self.filtered(**held) if held != narrowing else None
+        return first_page(assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=self.filtered(**narrowing), tested=tested)
 
     def store_generated(self, owner_id, file, prompt, parameters_text=""):
         """The Asset for a file a provider made: stored once per owner by content

@@ -10,6 +10,7 @@ import datetime
 import decimal
 import json
 import math
+import re
 from dataclasses import dataclass
 
 from django.core import signing
@@ -204,7 +205,7 @@ def _sql(queryset):
     return queryset.query.get_compiler(queryset.db).as_sql()
 
 
-def walked_keys(filtered, among, ordering, limit, length):
+def walked_keys(filtered, among, ordering, limit, length, tested=None):
     """The primary keys of the first `limit` rows of `filtered` in `ordering`, in one
     statement (PostgreSQL): a bounded walk first, the fenced fetch only if it falls short.
 
@@ -219,23 +220,49 @@ def walked_keys(filtered, among, ordering, limit, length):
     page's worth of rows when its matches are spread evenly (a common word with
     favourites), and never a walk through the table when they are not.
 
+    `tested`, when given, is `among` narrowed by filters whose columns the order's
+    index holds (and that `filtered` applies too): the walk then reads `among` from
+    that index alone and tests them there, and reads the table's rows only for those
+    that pass. Otherwise every row walked is read from the table, the costly part of
+    a walk: pending pipelines by cost with a word read 10,846 rows for 292 pending
+    ones (6.8 ms; 3.9 ms so).
+
     The walk is a subquery in FROM named like the table, so the filters' SQL, which
     names the table's columns, applies to it unchanged; a query with a join (none of
-    the lists' filters has one on PostgreSQL) takes the fenced fetch.
+    the lists' filters has one on PostgreSQL) takes the fenced fetch. It selects only
+    the columns that SQL names: every row it reads is otherwise formed whole, which
+    cost a fifth of a 10,000-row walk (measured: 5.4 ms against 4.5 ms).
     """
     connection = connections[filtered.db]
-    table = connection.ops.quote_name(filtered.model._meta.db_table)
+    quote = connection.ops.quote_name
+    table = quote(filtered.model._meta.db_table)
     sql, params, columns, order = _keys_sql(filtered, ordering)
     among_sql, among_params = _sql(among.order_by().values("pk"))
+    tested_sql, tested_params = _keys_sql(tested, ordering)[:2] if tested is not None else ("", ())
     source = f" FROM {table} "
-    if sql.count(source) != 1 or among_sql.count(source) != 1 or " JOIN " in sql + among_sql:
+    if any(q.count(source) != 1 for q in (sql, among_sql, tested_sql or source)) or " JOIN " in sql + among_sql + tested_sql:
         return matching_keys(filtered, ordering, limit)[0]
-    by = ", ".join(
-        f"{table}.{connection.ops.quote_name(filtered.model._meta.get_field(name).column)} {'DESC' if desc else 'ASC'}"
-        for name, desc in ordering.fields
-    )
-    rows = f"SELECT {table}.* FROM {table} {among_sql.split(source, 1)[1]} ORDER BY {by} LIMIT %s"
-    among_params = (*among_params, length)
+    by = [quote(filtered.model._meta.get_field(name).column) for name, _ in ordering.fields]
+    order_by = ", ".join(f"{table}.{column} {'DESC' if desc else 'ASC'}" for column, (_, desc) in zip(by, ordering.fields))
+    named = _columns_named(sql, table)
+    walked = f"FROM {table} {among_sql.split(source, 1)[1]} ORDER BY {order_by} LIMIT %s"
+    held = list(dict.fromkeys([*by, *_columns_named(tested_sql, table)]))
+    rest = [column for column in named if column not in held]
+    if tested is None or not rest:
+        rows = f"SELECT {', '.join(f'{table}.{c}' for c in named)} {walked}"
+        tested_params = ()
+    else:
+        # The index's entries first (an index-only scan), then the table's row for each
+        # that passes, by the order's last, unique column (the primary key). The order's
+        # columns come from the entries, so that the planner knows the rows come in order
+        # and stops at the limit-th match.
+        passed = tested_sql.replace(source, f" FROM (SELECT {', '.join(f'{table}.{c}' for c in held)} {walked}) AS {table} ", 1)
+        rest = [column for column in named if column not in by]
+        rows = (
+            f"SELECT {', '.join([*(f'passed.{k} AS {c}' for k, c in zip(columns, by)), *(f'{table}.{c}' for c in rest)])} "
+            f"FROM ({passed}) AS passed ({', '.join(columns)}) CROSS JOIN LATERAL (SELECT {', '.join(f'{table}.{c}' for c in rest)} "
+            f"FROM {table} WHERE {table}.{by[-1]} = passed.{columns[-1]} OFFSET 0) AS {table}"
+        )
     walk = sql.replace(source, f" FROM ({rows}) AS {table} ", 1)
     names = ", ".join(columns)
     with connection.cursor() as cursor:
@@ -245,9 +272,15 @@ def walked_keys(filtered, among, ordering, limit, length):
             f"SELECT * FROM walk WHERE (SELECT count(*) FROM walk) = %s UNION ALL "
             f"(SELECT * FROM ({sql} OFFSET 0) AS m ({names}) WHERE (SELECT count(*) FROM walk) < %s "
             f"ORDER BY {order} LIMIT %s)) AS found ORDER BY {order} LIMIT %s",
-            (*among_params, *params, limit, limit, *params, limit, limit, limit),
+            (*among_params, length, *tested_params, *params, limit, limit, *params, limit, limit, limit),
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def _columns_named(sql, table):
+    """The columns of `table` that `sql` names (table."column", or table.column for a
+    column a raw expression names, like jobs' tag_names), each once."""
+    return list(dict.fromkeys(re.findall(re.escape(table) + r'\.("[^"]+"|\w+)', sql)))
 
 
 def _walk_length(estimate, among, page_size, longest):
@@ -264,7 +297,7 @@ def _walk_length(estimate, among, page_size, longest):
     return 0 if wanted > longest else math.ceil(wanted)
 
 
-def first_page(filtered, rows, ordering, page_size, exact_up_to=1000, walk_above=10_000, among=None, walk_length=20_000):
+def first_page(filtered, rows, ordering, page_size, exact_up_to=1000, walk_above=10_000, among=None, walk_length=20_000, tested=None):
     """(page, (total, is_estimate)) of a list's first page: no filter's scan runs twice.
 
     `filtered` is the list's filters; `rows(queryset)` adds what a row shows
@@ -278,7 +311,8 @@ def first_page(filtered, rows, ordering, page_size, exact_up_to=1000, walk_above
     (matching_keys(): planned for all of them, never a walk that may read the table
     to find a few). Only past `exact_up_to` matches, when `among` is given and dense
     enough with matches to fill a page soon, is the page found by a short walk of
-    `among` instead (walked_keys(), _walk_length()), the total then being the
+    `among` instead (walked_keys(), _walk_length(); `tested` is `among` narrowed by
+    filters its order's index can test), the total then being the
     estimate. So a rare combination of filters is scanned once, not once for the
     page and again for the count. The page's rows are loaded by primary key. A page
     that comes back short knows its exact total anyway. SQLite, the embedded
@@ -287,7 +321,8 @@ def first_page(filtered, rows, ordering, page_size, exact_up_to=1000, walk_above
     exact_up_to = max(exact_up_to, page_size)
     estimate = planner_rows(filtered) if connections[filtered.db].vendor == "postgresql" else None
     keys, total = _first_keys(
-        filtered, ordering, page_size, estimate=estimate, exact_up_to=exact_up_to, walk_above=walk_above, among=among, walk_length=walk_length
+        filtered, ordering, page_size, estimate=estimate, exact_up_to=exact_up_to, walk_above=walk_above,
+        among=among, walk_length=walk_length, tested=tested,
     )
     # Whether there is more is the keys' to say: a row deleted since they were read is
     # missing from the rows, and the page would otherwise look like the last one.
@@ -299,7 +334,7 @@ def first_page(filtered, rows, ordering, page_size, exact_up_to=1000, walk_above
     return page, (max(estimate, len(keys)), True)
 
 
-def _first_keys(filtered, ordering, page_size, *, estimate, exact_up_to, walk_above, among, walk_length):
+def _first_keys(filtered, ordering, page_size, *, estimate, exact_up_to, walk_above, among, walk_length, tested):
     """(the first page's keys and one more, the exact total or None): see first_page()."""
     if estimate is not None and estimate > walk_above:
         return list(filtered.order_by(*ordering.order_by()).values_list("pk", flat=True)[: page_size + 1]), None
@@ -307,5 +342,5 @@ def _first_keys(filtered, ordering, page_size, *, estimate, exact_up_to, walk_ab
     if estimate is not None and estimate > exact_up_to and among is not None:
         length = _walk_length(estimate, among, page_size, walk_length)
     if length:
-        return walked_keys(filtered, among, ordering, page_size + 1, length), None
+        return walked_keys(filtered, among, ordering, page_size + 1, length, tested), None
     return matching_keys(filtered, ordering, page_size + 1, counted_up_to=exact_up_to)

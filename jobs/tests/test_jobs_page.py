@@ -348,3 +348,42 @@ def test_it_answers_a_repeat_fragment_from_the_cache_by_its_own_parameters(owner
     # A parameter the form doesn't know is no key of its own: the form drops it and the list is the same.
     junk = owner_client.get("/jobs/?status=&sort=newest&utm=x", HTTP_HX_REQUEST="true")
     assert junk.content == first.content
+
+
+@pytest.mark.parametrize(
+    "query, tested",
+    [
+        ("status=failed&q=batch&model=seedream-4", True),
+        ("sort=cost&status=failed&tag=keep", True),
+        ("sort=name&hidden=only&tag=keep", True),
+        ("model=flux-kontext&tag=keep", True),
+        ("sort=cost&model=seedream-4", False),  # the index's entries hold all it tests
+        ("tag=keep&q=batch", False),  # nothing for the index's entries to test
+    ],
+)
+def test_it_finds_a_walked_first_page_whichever_filters_the_index_tests(owner_client, owner, spread, monkeypatch, settings, query, tested):
+    """A first page found by a bounded walk (forced, through every row: each query has a page
+    and one more of matches) is the list's first page, whether the walk tests the index's
+    entries (status, model, favourites, hidden) before reading the rows that pass, or reads
+    every row it walks."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from i2v.lib import pagination
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the bounded walk is PostgreSQL's")
+    settings.LIST_CACHE = False
+    for p in spread[::2]:
+        p.add_tag("keep")
+    Pipeline.objects.filter(pk__in=[p.pk for p in spread[::3]]).update(is_hidden=True)
+    expected = row_ids(owner_client.get(f"/jobs/?{query}&page_size=3", **HX))
+    assert len(expected) == 3
+    monkeypatch.setattr(pagination, "planner_rows", lambda queryset: 5000)
+    monkeypatch.setattr(pagination, "_walk_length", lambda *args: 1000)
+    with CaptureQueriesContext(connection) as captured:
+        walked = row_ids(owner_client.get(f"/jobs/?{query}&page_size=3", **HX))
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert any("WITH walk" in sql for sql in statements)
+    assert any("CROSS JOIN LATERAL" in sql for sql in statements) == tested
+    assert walked == expected

@@ -262,3 +262,43 @@ def test_it_walks_through_hidden_assets_too_when_they_are_asked_for(owner_client
     for hidden, wanted in [("include", made[::-1][:3]), ("only", made[4::5][::-1][:3]), ("", [made[38], made[37], made[36]])]:
         response = owner_client.get(f"/library/?kind=video&hidden={hidden}&page_size=3", **HX)
         assert tile_ids(response)[:3] == wanted, hidden
+
+
+@pytest.mark.parametrize(
+    "query, tested",
+    [
+        ("kind=video&source=upload&q=sunset", True),
+        ("source=upload&status=failed&q=sunset", True),
+        ("kind=video&status=failed", False),  # the index's entries hold all it tests
+        ("kind=video&q=sunset", False),  # nothing more for the entries to test
+    ],
+)
+def test_it_finds_a_walked_first_page_whichever_filters_the_index_tests(owner_client, owner, monkeypatch, settings, query, tested):
+    """A first page found by a bounded walk (forced, through every row: each query has a page
+    and one more of matches) is the list's first page, whether the walk tests kind, source
+    and status on the index's entries before reading the rows that pass, or reads every row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from i2v.lib import pagination
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the bounded walk is PostgreSQL's")
+    settings.LIST_CACHE = False
+    start = timezone.now()
+    for i in range(48):
+        asset = make_asset(owner, kind="video" if i % 2 else "image")
+        Asset.objects.filter(pk=asset.pk).update(
+            created_at=start + datetime.timedelta(seconds=i), source="upload" if i % 3 else "generated",
+            processing_status="failed" if i % 4 != 1 else "complete", prompt="a sunset" if i % 5 else "a dawn",
+        )  # fmt: skip
+    expected = tile_ids(owner_client.get(f"/library/?{query}&page_size=3", **HX))
+    assert len(expected) == 3
+    monkeypatch.setattr(pagination, "planner_rows", lambda queryset: 5000)
+    monkeypatch.setattr(pagination, "_walk_length", lambda *args: 1000)
+    with CaptureQueriesContext(connection) as captured:
+        walked = tile_ids(owner_client.get(f"/library/?{query}&page_size=3", **HX))
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert any("WITH walk" in sql for sql in statements)
+    assert any("CROSS JOIN LATERAL" in sql for sql in statements) == tested
+    assert walked == expected
