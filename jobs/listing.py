@@ -148,12 +148,16 @@ class PipelineListQuerySet(models.QuerySet):
         all (measured: favourites with hidden=only 148 ms where the owner's rows take 8 ms).
 
         tested: among narrowed by every filter whose column each of those indexes holds
-        (status, model, favourites, hidden, the dates), tested on the index's entries
-        before a row is read (walked_keys()); None when that leaves out no more than the
-        hidden pipelines, too few to pay for reading the others' rows one key at a time."""
+        (status, model, favourites, hidden, the dates, and the tag: migration 0014), tested
+        on the index's entries before a row is read (walked_keys()); None when that leaves
+        out no more than the hidden pipelines, too few to pay for reading the others' rows
+        one key at a time."""
         hidden = filters.get("hidden", "")
         dates = {"date_from": filters.get("date_from"), "date_to": filters.get("date_to")}
-        held = {"status": filters.get("status", ""), "favorites": bool(filters.get("favorites")), "model": filters.get("model", ""), **dates}
+        held = {
+            "status": filters.get("status", ""), "favorites": bool(filters.get("favorites")),
+            "model": filters.get("model", ""), "tag": filters.get("tag", ""), **dates,
+        }  # fmt: skip
         if ordering.fields[0][0] != "created_at":
             narrowing = {}
         elif held["status"]:

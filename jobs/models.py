@@ -232,8 +232,9 @@ class Pipeline(PipelineRow, models.Model):
             # Each list index carries the other filter columns (INCLUDE, PostgreSQL), so any
             # combination of status, model, favourite and hidden (and the cost, to sort by) is read from the index
             # (an index-only scan), never row by row in the table: "status=pending&hidden=only"
-            # reads 20,000 index entries, not 20,000 rows. The tag and the text search share
-            # GIN indexes with status and model, one per view (migration 0013).
+            # reads 20,000 index entries, not 20,000 rows. On PostgreSQL they hold the tag names
+            # too (migration 0014 rebuilds them so: tag_names is no model field). The tag and the
+            # text search share GIN indexes with status and model, one per view (migration 0013).
             # Default Jobs view (newest/oldest, not hidden, optional date range):
             # owner=? AND NOT is_hidden [AND ...] ORDER BY created_at DESC, id DESC
             models.Index(

@@ -83,9 +83,44 @@ def replace_indexes(table, indexes, replaced, extensions=()):
 def replacing_indexes(table, indexes, replaced, extensions=()):
     """A RunPython function (PostgreSQL only; nothing elsewhere) that builds `indexes`
     ({name: definition after the name}) concurrently, then drops the `replaced` ones (names)
-    concurrently: never the old ones before the new ones are valid. The extensions they
-    need are created first; the builds get more memory than the default 64 MB, for this
-    session only; the table is analyzed after."""
+    concurrently: never the old ones before the new ones are valid (_maintenance())."""
+
+    def work(schema_editor):
+        for name, definition in indexes.items():
+            build_index_concurrently(schema_editor, name, definition)
+        for name in replaced:
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+
+    return _maintenance(table, work, extensions)
+
+
+def rebuild_indexes(table, indexes, previous):
+    """The operation (RunPython, reversible, PostgreSQL only) that rebuilds indexes of `table`
+    in place, under the names the models declare: rebuilding_indexes() to `indexes`
+    ({name: definition after the name}) forwards, to `previous` backwards. Its migration
+    sets `atomic = False`."""
+    return RunPython(rebuilding_indexes(table, indexes), rebuilding_indexes(table, previous))
+
+
+def rebuilding_indexes(table, indexes):
+    """A RunPython function (PostgreSQL only) that gives each index named in `indexes` its
+    definition there: built concurrently under a name of its own, then the old one dropped
+    concurrently and the new one renamed (a catalog change). Run again after an
+    interruption, it finishes the job: a new index left under its own name is kept."""
+
+    def work(schema_editor):
+        for name, definition in indexes.items():
+            build_index_concurrently(schema_editor, f"{name}_next", definition)
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            schema_editor.execute(f"ALTER INDEX {name}_next RENAME TO {name}")
+
+    return _maintenance(table, work)
+
+
+def _maintenance(table, work, extensions=()):
+    """A RunPython function running `work(schema_editor)` on PostgreSQL (nothing elsewhere):
+    the extensions it needs created first, more memory than the default 64 MB for its
+    index builds (this session only), the table analyzed after."""
 
     def run(apps, schema_editor):
         if schema_editor.connection.vendor != "postgresql":
@@ -93,10 +128,7 @@ def replacing_indexes(table, indexes, replaced, extensions=()):
         for extension in extensions:
             schema_editor.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
         schema_editor.execute("SET maintenance_work_mem = '256MB'")
-        for name, definition in indexes.items():
-            build_index_concurrently(schema_editor, name, definition)
-        for name in replaced:
-            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        work(schema_editor)
         schema_editor.execute("RESET maintenance_work_mem")
         schema_editor.execute(f"ANALYZE {table}")
 

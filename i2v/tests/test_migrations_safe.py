@@ -55,6 +55,9 @@ ALLOWED_OPERATIONS = {
     ("jobs", "0013_search_gin_indexes"): {
         0: "RunPython, PostgreSQL only: btree_gin, three GIN indexes built and two dropped CONCURRENTLY, ANALYZE",
     },
+    ("jobs", "0014_list_indexes_hold_tags"): {
+        0: "RunPython, PostgreSQL only: eight indexes rebuilt CONCURRENTLY under their names (built, old dropped, renamed), ANALYZE",
+    },
     ("library", "0010_search_gin_index"): {
         0: "RunPython, PostgreSQL only: btree_gin, a GIN index built and one dropped CONCURRENTLY, ANALYZE",
     },
@@ -226,3 +229,32 @@ def test_it_replaces_an_index_an_interrupted_build_left_invalid():
             assert cursor.fetchone() == (True,)
         finally:
             cursor.execute("DROP TABLE i2v_test_left")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="CONCURRENTLY is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_it_rebuilds_an_index_in_place_and_finishes_an_interrupted_rebuild():
+    """rebuilding_indexes() gives an index its new definition under the same name; run again
+    after an interruption that left the new one under its own name, it puts that one in place."""
+    from i2v.lib.migrations import rebuilding_indexes
+
+    definition = "SELECT indexdef FROM pg_indexes WHERE indexname = %s"
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE i2v_test_rebuilt (x int, y int)")
+        try:
+            cursor.execute("CREATE INDEX i2v_test_rebuilt_x ON i2v_test_rebuilt (x)")
+            with connection.schema_editor(atomic=False) as editor:
+                rebuilding_indexes("i2v_test_rebuilt", {"i2v_test_rebuilt_x": "ON i2v_test_rebuilt (x) INCLUDE (y)"})(None, editor)
+            cursor.execute(definition, ["i2v_test_rebuilt_x"])
+            assert "INCLUDE (y)" in cursor.fetchone()[0]
+            # Interrupted after the build and the drop: the new index under its own name only.
+            cursor.execute("DROP INDEX i2v_test_rebuilt_x")
+            cursor.execute("CREATE INDEX i2v_test_rebuilt_x_next ON i2v_test_rebuilt (x, y)")
+            with connection.schema_editor(atomic=False) as editor:
+                rebuilding_indexes("i2v_test_rebuilt", {"i2v_test_rebuilt_x": "ON i2v_test_rebuilt (x, y)"})(None, editor)
+            cursor.execute(definition, ["i2v_test_rebuilt_x"])
+            assert "(x, y)" in cursor.fetchone()[0]
+            cursor.execute(definition, ["i2v_test_rebuilt_x_next"])
+            assert cursor.fetchone() is None
+        finally:
+            cursor.execute("DROP TABLE i2v_test_rebuilt")

@@ -139,6 +139,31 @@ def test_it_walks_no_further_than_three_pages_at_the_estimated_density(owner, dj
     assert re.search(r"\bLIMIT 18\b", walk)
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
+@pytest.mark.parametrize("costly_above, walks", [(0, True), (10**9, False)])
+def test_it_walks_to_a_few_matches_only_when_fetching_them_all_is_costly(owner, costly_above, walks, django_assert_num_queries):
+    """6 favourites among 30, fewer than exact_up_to: fetched with their exact number, unless
+    the planner prices that fetch past costly_above (a common word's trigrams, a range's rows
+    tested one by one), when a walk finds the page, reading no more than the 30 (three pages
+    at that density would be 45)."""
+    start = timezone.now()
+    for i in range(30):
+        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, is_favorite=i % 5 == 0)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_pipeline")
+    among = Pipeline.objects.filter(owner=owner)
+    filtered = among.filtered(favorites=True)
+    with django_assert_num_queries(4 if walks else 3) as captured:
+        page, (total, estimate) = first_page(filtered, lambda qs: qs, NEWEST, 2, among=among, costly_above=costly_above)
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert any("WITH walk" in sql for sql in statements) == walks
+    if walks:
+        assert re.search(r"\bLIMIT 30\b", statements[2]) and estimate
+    else:
+        assert (total, estimate) == (6, False)
+    assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite counts in a query of its own")
 def test_it_counts_every_match_in_the_statement_that_fetches_the_page(owner, django_assert_num_queries):
     """Past the exact_up_to cap, with no walk, the fenced fetch still knows the exact total:

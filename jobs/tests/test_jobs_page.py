@@ -354,18 +354,19 @@ def test_it_answers_a_repeat_fragment_from_the_cache_by_its_own_parameters(owner
     "query, tested",
     [
         ("status=failed&q=batch&model=seedream-4", True),
-        ("sort=cost&status=failed&tag=keep", True),
-        ("sort=name&hidden=only&tag=keep", True),
-        ("model=flux-kontext&tag=keep", True),
-        ("sort=cost&model=seedream-4", False),  # the index's entries hold all it tests
-        ("tag=keep&q=batch", False),  # nothing for the index's entries to test
+        ("sort=cost&status=failed&q=batch", True),
+        ("sort=name&hidden=only&q=batch", True),
+        ("tag=keep&q=batch", True),
+        ("sort=cost&status=failed&tag=keep", False),  # the index's entries hold all it tests
+        ("model=flux-kontext&tag=keep", False),
+        ("q=batch", False),  # nothing for the index's entries to test
     ],
 )
 def test_it_finds_a_walked_first_page_whichever_filters_the_index_tests(owner_client, owner, spread, monkeypatch, settings, query, tested):
     """A first page found by a bounded walk (forced, through every row: each query has a page
     and one more of matches) is the list's first page, whether the walk tests the index's
-    entries (status, model, favourites, hidden) before reading the rows that pass, or reads
-    every row it walks."""
+    entries (status, model, favourites, hidden, tag) before reading the rows that pass, reads
+    the index alone, or reads every row it walks."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -379,7 +380,7 @@ def test_it_finds_a_walked_first_page_whichever_filters_the_index_tests(owner_cl
     Pipeline.objects.filter(pk__in=[p.pk for p in spread[::3]]).update(is_hidden=True)
     expected = row_ids(owner_client.get(f"/jobs/?{query}&page_size=3", **HX))
     assert len(expected) == 3
-    monkeypatch.setattr(pagination, "planner_rows", lambda queryset: 5000)
+    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset: (5000, 1.0))
     monkeypatch.setattr(pagination, "_walk_length", lambda *args: 1000)
     with CaptureQueriesContext(connection) as captured:
         walked = row_ids(owner_client.get(f"/jobs/?{query}&page_size=3", **HX))
@@ -387,3 +388,31 @@ def test_it_finds_a_walked_first_page_whichever_filters_the_index_tests(owner_cl
     assert any("WITH walk" in sql for sql in statements)
     assert any("CROSS JOIN LATERAL" in sql for sql in statements) == tested
     assert walked == expected
+
+
+def test_it_keeps_the_tags_in_every_list_index_as_the_model_declares_it(db):
+    """On PostgreSQL migration 0014 rebuilds Pipeline.Meta's list indexes with tag_names in
+    their INCLUDE (no model field), and their condition's columns: each is the model's
+    declaration plus those, so a change to the model's indexes that the migration doesn't
+    follow fails here."""
+    import importlib
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("tag_names is PostgreSQL's")
+    migration = importlib.import_module("jobs.migrations.0014_list_indexes_hold_tags")
+    declared = {index.name: index for index in Pipeline._meta.indexes}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'jobs_pipeline'")
+        built = dict(cursor.fetchall())
+    for name, (keys, included, where) in migration.LIST_INDEXES.items():
+        index = declared[name]
+        columns = ", ".join(
+            Pipeline._meta.get_field(f.lstrip("-")).column + (" DESC" if f.startswith("-") else "") for f in index.fields
+        )
+        assert keys == columns, name
+        assert included == ", ".join(Pipeline._meta.get_field(f).column for f in index.include), name
+        added = migration.ADDED[name]
+        assert "tag_names" in added and f"({keys}) INCLUDE ({', '.join([included, *added])})" in built[name], built[name]
+        assert bool(where) == (index.condition is not None), name

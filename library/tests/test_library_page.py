@@ -294,7 +294,7 @@ def test_it_finds_a_walked_first_page_whichever_filters_the_index_tests(owner_cl
         )  # fmt: skip
     expected = tile_ids(owner_client.get(f"/library/?{query}&page_size=3", **HX))
     assert len(expected) == 3
-    monkeypatch.setattr(pagination, "planner_rows", lambda queryset: 5000)
+    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset: (5000, 1.0))
     monkeypatch.setattr(pagination, "_walk_length", lambda *args: 1000)
     with CaptureQueriesContext(connection) as captured:
         walked = tile_ids(owner_client.get(f"/library/?{query}&page_size=3", **HX))
