@@ -250,26 +250,7 @@ def walked_keys(filtered, among, ordering, limit, length, tested=None):
     if any(q.count(source) != 1 for q in (sql, among_sql, tested_sql or source)) or " JOIN " in sql + among_sql + tested_sql:
         return matching_keys(filtered, ordering, limit)[0]
     by = [quote(filtered.model._meta.get_field(name).column) for name, _ in ordering.fields]
-    order_by = ", ".join(f"{table}.{column} {'DESC' if desc else 'ASC'}" for column, (_, desc) in zip(by, ordering.fields))
-    named = _columns_named(sql, table)
-    walked = f"FROM {table} {among_sql.split(source, 1)[1]} ORDER BY {order_by} LIMIT %s"
-    held = list(dict.fromkeys([*by, *_columns_named(tested_sql, table)]))
-    rest = [column for column in named if column not in held]
-    if tested is None or not rest:
-        rows = f"SELECT {', '.join(f'{table}.{c}' for c in named)} {walked}"
-        tested_params = ()
-    else:
-        # The index's entries first (an index-only scan), then the table's row for each
-        # that passes, by the order's last, unique column (the primary key). The order's
-        # columns come from the entries, so that the planner knows the rows come in order
-        # and stops at the limit-th match.
-        passed = tested_sql.replace(source, f" FROM (SELECT {', '.join(f'{table}.{c}' for c in held)} {walked}) AS {table} ", 1)
-        rest = [column for column in named if column not in by]
-        rows = (
-            f"SELECT {', '.join([*(f'passed.{k} AS {c}' for k, c in zip(columns, by)), *(f'{table}.{c}' for c in rest)])} "
-            f"FROM ({passed}) AS passed ({', '.join(columns)}) CROSS JOIN LATERAL (SELECT {', '.join(f'{table}.{c}' for c in rest)} "
-            f"FROM {table} WHERE {table}.{by[-1]} = passed.{columns[-1]} OFFSET 0) AS {table}"
-        )
+    rows, tested_params = _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, ordering)
     walk = sql.replace(source, f" FROM ({rows}) AS {table} ", 1)
     names = ", ".join(columns)
     with connection.cursor() as cursor:
@@ -282,6 +263,27 @@ def walked_keys(filtered, among, ordering, limit, length, tested=None):
             (*among_params, length, *tested_params, *params, limit, limit, *params, limit, limit, limit),
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, ordering):
+    """(SQL, the params it takes after `among`'s and the walk's length) of the rows a walk
+    reads (walked_keys()): the first of `among` in the order, with the columns `sql` names."""
+    source = f" FROM {table} "
+    order_by = ", ".join(f"{table}.{column} {'DESC' if desc else 'ASC'}" for column, (_, desc) in zip(by, ordering.fields))
+    named = _columns_named(sql, table)
+    walked = f"FROM {table} {among_sql.split(source, 1)[1]} ORDER BY {order_by} LIMIT %s"
+    held = list(dict.fromkeys([*by, *_columns_named(tested_sql, table)]))
+    if not tested_sql or all(column in held for column in named):
+        return f"SELECT {', '.join(f'{table}.{c}' for c in named)} {walked}", ()
+    # The index's entries first (an index-only scan), then the table's row for each that
+    # passes, by the order's last, unique column (the primary key). The order's columns
+    # come from the entries, so that the planner knows the rows come in order and stops
+    # at the limit-th match.
+    passed = tested_sql.replace(source, f" FROM (SELECT {', '.join(f'{table}.{c}' for c in held)} {walked}) AS {table} ", 1)
+    rest = [column for column in named if column not in by]
+    selected = [*(f"passed.{k} AS {c}" for k, c in zip(columns, by)), *(f"{table}.{c}" for c in rest)]
+    row = f"SELECT {', '.join(f'{table}.{c}' for c in rest)} FROM {table} WHERE {table}.{by[-1]} = passed.{columns[-1]} OFFSET 0"
+    return f"SELECT {', '.join(selected)} FROM ({passed}) AS passed ({', '.join(columns)}) CROSS JOIN LATERAL ({row}) AS {table}", tested_params
 
 
 def _columns_named(sql, table):
