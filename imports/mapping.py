@@ -22,7 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from jobs.models import Pipeline, Step
+from jobs.models import MAX_TAGS, Pipeline, Step
 
 NAME_MAX = 200
 TAG_MAX = 40
@@ -209,7 +209,9 @@ def parse_tags(row, notes):
             notes.append(f"tag {_preview(value)} became {name!r}")
         if name and name not in names:
             names.append(name)
-    return names
+    if len(names) > MAX_TAGS:
+        notes.append(f"{len(names) - MAX_TAGS} tags dropped past the first {MAX_TAGS}: {', '.join(names[MAX_TAGS:])[:200]}")
+    return names[:MAX_TAGS]
 
 
 def guess_kind(url, hint=""):

@@ -10,7 +10,7 @@ from prompts.models import TemplateError, expand_for
 
 from .catalog import bill, needs_confirmation
 from .detail import step_filters
-from .models import TAG_NAME, Pipeline
+from .models import MAX_TAGS, TAG_NAME, Pipeline
 from .providers import ASPECT_RATIOS, IMAGES_PER_PROMPT_MAX, QUALITIES, VIDEO_RESOLUTIONS
 
 
@@ -146,10 +146,12 @@ class BulkActionForm(forms.Form):
     def first_error(self):
         return next(iter(self.errors.values()))[0]
 
-    def summary(self, count):
+    def summary(self, count, left=0):
         verb = self.ACTIONS[self.cleaned_data["action"]]
         noun = "pipeline" if count == 1 else "pipelines"
         extra = f" with “{self.cleaned_data['tag']}”" if self.cleaned_data["action"] == "tag" else ""
+        if left:
+            extra += f" ({left} left as {'it was' if left == 1 else 'they were'}: {MAX_TAGS} tags already)"
         return f"{verb} {count} {noun}{extra}."
 
 
@@ -252,8 +254,8 @@ class NewPipelineForm(forms.Form):
         names = [n.lower() for n in _items(self.cleaned_data["tags"], r"[,\s]+")]
         for name in names:
             TAG_NAME(name)
-        if len(names) > 20:
-            raise forms.ValidationError("At most 20 tags.")
+        if len(names) > MAX_TAGS:
+            raise forms.ValidationError(f"At most {MAX_TAGS} tags.")
         return list(dict.fromkeys(names))
 
     def clean_sources(self):

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, transaction
 from django.db.models import Count, Q, Subquery, Sum, Value
@@ -36,6 +37,11 @@ DISPATCH_STEPS = "jobs.tasks.dispatch_steps"
 QUOTA_RETRY_AFTER = 60  # seconds a user over the steps-in-flight quota is asked to wait
 
 TAG_NAME = RegexValidator(r"^[a-z0-9-]{1,40}$", "Tags use lowercase letters, digits and dashes (at most 40).")
+# Tags a pipeline may carry: what a row can show, and what keeps its tag names (held in
+# the list indexes' entries on PostgreSQL, jobs migration 0014) far below the 2,704 bytes
+# an index entry may take (20 of 40 characters: 840 bytes).
+MAX_TAGS = 20
+TOO_MANY_TAGS = f"A pipeline has at most {MAX_TAGS} tags: remove one first."
 COLOUR = RegexValidator(r"^#[0-9a-f]{6}$", "Colours look like #a1b2c3.")
 TAG_PALETTE = ["#6366f1", "#0ea5e9", "#10b981", "#f59e0b", "#ef4444", "#ec4899", "#8b5cf6", "#14b8a6"]
 
@@ -78,15 +84,18 @@ class Tag(models.Model):
 
 class PipelineQuerySet(PipelineListQuerySet):
     def apply_bulk(self, action, owner, tag_name=""):
-        """Apply a bulk action to these pipelines (already scoped to `owner`)."""
+        """Apply a bulk action to these pipelines (already scoped to `owner`); the ids of
+        those it had to leave as they were (a tag for pipelines with MAX_TAGS already)."""
+        left = []
         if action == "delete":
             # By subquery, children first: no step or output is loaded, and no per-row signal (i2v.lib.bulk).
             with transaction.atomic():
                 delete_rows(self)
         elif action == "tag":
             tag = Tag.objects.for_name(owner.id, tag_name)
+            left = list(self.with_all_their_tags().exclude(tags=tag).values_list("pk", flat=True))
             PipelineTag.objects.bulk_create(
-                [PipelineTag(pipeline_id=pk, tag=tag) for pk in self.values_list("pk", flat=True)],
+                [PipelineTag(pipeline_id=pk, tag=tag) for pk in self.exclude(pk__in=left).values_list("pk", flat=True)],
                 ignore_conflicts=True,
             )
         else:
@@ -99,6 +108,11 @@ class PipelineQuerySet(PipelineListQuerySet):
             self.update(**{field: value, "updated_at": timezone.now()})
         # update() and bulk_create() send no signals: invalidate the lists here.
         bump_on_commit("jobs", owner.id)
+        return left
+
+    def with_all_their_tags(self):
+        """These pipelines that carry MAX_TAGS tags already."""
+        return self.alias(tag_count=Count("tags")).filter(tag_count__gte=MAX_TAGS)
 
     def create_from_request(self, owner, cleaned):
         """A new pipeline from a validated request (NewPipelineForm.cleaned_data,
@@ -294,6 +308,9 @@ class Pipeline(PipelineRow, models.Model):
         self.save(update_fields=[field, "updated_at"])
 
     def add_tag(self, name):
+        """Tag this pipeline `name` (a no-op if it is already); ValidationError past MAX_TAGS."""
+        if self.tags.count() >= MAX_TAGS and not self.tags.filter(name=name).exists():
+            raise ValidationError(TOO_MANY_TAGS)
         self.tags.add(Tag.objects.for_name(self.owner_id, name))
 
     def outputs_page(self, cursor=None, page_size=50):

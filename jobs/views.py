@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -227,8 +228,11 @@ def tags(request, pipeline_id):
     form = TagForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            pipeline.add_tag(form.cleaned_data["name"])
-            return _render_row(request, _row(request, pipeline_id))
+            try:
+                pipeline.add_tag(form.cleaned_data["name"])
+                return _render_row(request, _row(request, pipeline_id))
+            except ValidationError as error:
+                form.add_error("name", error)
     context = {"p": pipeline, "form": form, "quick_tags": request.user.tags.quick(exclude=pipeline)}
     response = render(request, f"{PAGE}#tag_editor", context, status=422 if form.is_bound else 200)
     # On an error the editor redraws itself instead of replacing the row.
@@ -251,11 +255,11 @@ def bulk(request):
         return render(request, f"{PAGE}#flash", {"error": form.first_error()}, status=422)
     selected = request.user.pipelines.filter(pk__in=form.cleaned_data["ids"])
     ids = list(selected.values_list("pk", flat=True))
-    selected.apply_bulk(form.cleaned_data["action"], request.user, form.cleaned_data["tag"])
+    left = selected.apply_bulk(form.cleaned_data["action"], request.user, form.cleaned_data["tag"])
     context = {
         "deleted": ids if form.cleaned_data["action"] == "delete" else [],
         "rows": [] if form.cleaned_data["action"] == "delete" else request.user.pipelines.for_jobs_page().filter(pk__in=ids),
-        "message": form.summary(len(ids)),
+        "message": form.summary(len(ids) - len(left), left=len(left)),
     }
     response = render(request, f"{PAGE}#bulk_result", context)
     return trigger_client_event(response, "pipelinesDeleted", {"count": len(ids)}) if context["deleted"] else response

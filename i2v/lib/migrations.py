@@ -106,15 +106,26 @@ def rebuilding_indexes(table, indexes):
     """A RunPython function (PostgreSQL only) that gives each index named in `indexes` its
     definition there: built concurrently under a name of its own, then the old one dropped
     concurrently and the new one renamed (a catalog change). Run again after an
-    interruption, it finishes the job: a new index left under its own name is kept."""
+    interruption, it finishes the job: a new index left under its own name is kept only
+    once the old one is gone (the run stopped between the drop and the rename); while the
+    old one is there, whatever holds the new name (a build cut short, or one of another
+    definition) is built again."""
 
     def work(schema_editor):
         for name, definition in indexes.items():
+            if _index_exists(schema_editor, name):
+                schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}_next")
             build_index_concurrently(schema_editor, f"{name}_next", definition)
             schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
             schema_editor.execute(f"ALTER INDEX {name}_next RENAME TO {name}")
 
     return _maintenance(table, work)
+
+
+def _index_exists(schema_editor, name):
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_class WHERE relname = %s AND relkind = 'i'", [name])
+        return cursor.fetchone() is not None
 
 
 def _maintenance(table, work, extensions=()):

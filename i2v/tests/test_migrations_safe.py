@@ -56,7 +56,8 @@ ALLOWED_OPERATIONS = {
         0: "RunPython, PostgreSQL only: btree_gin, three GIN indexes built and two dropped CONCURRENTLY, ANALYZE",
     },
     ("jobs", "0014_list_indexes_hold_tags"): {
-        0: "RunPython, PostgreSQL only: eight indexes rebuilt CONCURRENTLY under their names (built, old dropped, renamed), ANALYZE",
+        0: "RunPython, PostgreSQL only: reads the pipelines whose tag names are too big for an index entry (one scan, no lock)",
+        1: "RunPython, PostgreSQL only: eight indexes rebuilt CONCURRENTLY under their names (built, old dropped, renamed), ANALYZE",
     },
     ("library", "0010_search_gin_index"): {
         0: "RunPython, PostgreSQL only: btree_gin, a GIN index built and one dropped CONCURRENTLY, ANALYZE",
@@ -256,5 +257,34 @@ def test_it_rebuilds_an_index_in_place_and_finishes_an_interrupted_rebuild():
             assert "(x, y)" in cursor.fetchone()[0]
             cursor.execute(definition, ["i2v_test_rebuilt_x_next"])
             assert cursor.fetchone() is None
+            # A leftover of another definition while the old index is there: built again.
+            cursor.execute("CREATE INDEX i2v_test_rebuilt_x_next ON i2v_test_rebuilt (y)")
+            with connection.schema_editor(atomic=False) as editor:
+                rebuilding_indexes("i2v_test_rebuilt", {"i2v_test_rebuilt_x": "ON i2v_test_rebuilt (x) INCLUDE (y)"})(None, editor)
+            cursor.execute(definition, ["i2v_test_rebuilt_x"])
+            assert "(x) INCLUDE (y)" in cursor.fetchone()[0]
         finally:
             cursor.execute("DROP TABLE i2v_test_rebuilt")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="tag_names is PostgreSQL's")
+def test_it_stops_the_tag_index_migration_before_tag_names_an_index_entry_cant_hold(owner):
+    """Jobs migration 0014 puts tag_names in the list indexes' entries (2,704 bytes at most):
+    a pipeline with more tags than that, from before MAX_TAGS, stops it first, by id."""
+    import hashlib
+    import importlib
+
+    from conftest import make_pipeline
+
+    migration = importlib.import_module("jobs.migrations.0014_list_indexes_hold_tags")
+    names = [hashlib.sha1(str(i).encode()).hexdigest() for i in range(40)]  # 40 characters that don't compress
+    fine = make_pipeline(owner, tags=names[:20])
+    with connection.schema_editor() as editor:
+        migration.check_tag_names(None, editor)
+    crowded = make_pipeline(owner)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE jobs_pipeline SET tag_names = %s WHERE id = %s", [names, crowded.id])
+    # (40 such names still fit the entries built already; 70 would not even be written.)
+    with connection.schema_editor() as editor, pytest.raises(RuntimeError, match=f"{crowded.id} \\(40 tags\\)"):
+        migration.check_tag_names(None, editor)
+    assert fine.id != crowded.id

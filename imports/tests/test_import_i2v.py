@@ -3,6 +3,7 @@ included) and its files come over once, whatever happens on the way."""
 
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -480,3 +481,13 @@ def test_it_resumes_after_being_killed_half_way_with_nothing_duplicated_or_missi
     assert target.query("SELECT COUNT(*) FROM library_asset a WHERE NOT EXISTS (SELECT 1 FROM media_processing_processingjob j WHERE j.asset_id = a.id)")[0][0] == 0
     stored = sorted(p.name for p in (target.media / "u").rglob("*") if p.is_file())
     assert stored == sorted([f"{sha(RED)}.png", f"{sha(BLUE)}.png"])
+
+
+def test_it_keeps_the_first_twenty_tags_of_a_pipeline_and_notes_the_rest():
+    """A pipeline carries 20 tags at most (jobs.models.MAX_TAGS); an older i2v had no limit."""
+    from imports.mapping import parse_tags
+
+    notes = []
+    names = parse_tags({"tags": json.dumps([f"tag-{i}" for i in range(25)] + ["tag-3"])}, notes)
+    assert names == [f"tag-{i}" for i in range(20)]
+    assert notes == ["5 tags dropped past the first 20: tag-20, tag-21, tag-22, tag-23, tag-24"]

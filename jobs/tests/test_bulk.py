@@ -37,6 +37,16 @@ def test_it_tags_the_selected_rows_once(owner_client, rows):
     assert [p.tags.count() for p in rows] == [1, 1, 0]
 
 
+def test_it_tags_only_the_rows_with_room_for_another_tag(owner_client, owner, rows):
+    full = make_pipeline(owner, tags=[f"t{i}" for i in range(20)])
+    tagged = make_pipeline(owner, tags=[f"t{i}" for i in range(19)] + ["batch-a"])
+    response = post(owner_client, "tag", [rows[0], full, tagged], tag="batch-a")
+    assert response.status_code == 200
+    assert "Tagged 2 pipelines with “batch-a” (1 left as it was: 20 tags already)." in response.content.decode()
+    assert [p.tags.filter(name="batch-a").exists() for p in (rows[0], full, tagged)] == [True, False, True]
+    assert full.tags.count() == 20
+
+
 def test_it_deletes_the_selected_rows(owner_client, rows):
     response = post(owner_client, "delete", rows[1:])
     html = response.content.decode()

@@ -44,3 +44,16 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):
     client.force_login(other)
     assert client.post(f"/jobs/{p.id}/tags", {"name": "x"}).status_code == 404
     assert client.get(f"/jobs/{p.id}/tags").status_code == 404
+
+
+def test_it_refuses_a_tag_past_the_twentieth_in_place(owner_client, owner):
+    """20 tags a pipeline (MAX_TAGS: what a row shows, and what its list index entries hold);
+    one it has already is still fine to add again."""
+    p = make_pipeline(owner, tags=[f"t{i}" for i in range(20)])
+    response = owner_client.post(f"/jobs/{p.id}/tags", {"name": "one-more"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert response["HX-Retarget"] == "#row-menu"
+    assert "at most 20 tags" in response.content.decode()
+    assert p.tags.count() == 20 and not Tag.objects.filter(name="one-more").exists()
+    assert owner_client.post(f"/jobs/{p.id}/tags", {"name": "t3"}, HTTP_HX_REQUEST="true").status_code == 200
+    assert p.tags.count() == 20
