@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.utils import timezone
 
+from i2v.lib import pagination
 from jobs.models import Output, Pipeline, Step
 from library.media import original_name, rendition_name
 from library.models import Asset
@@ -48,6 +49,7 @@ def _isolated(settings, tmp_path):
     # connection could not see (the real-worker tests run it, in their workers).
     settings.WORK_LEASE_KEEPER = False
     cache.clear()
+    pagination._estimates.clear()  # the planner's estimates this process reuses, of another test's rows
     yield
     cache.clear()
 

@@ -68,6 +68,6 @@ def text_in_range(queryset, q="", date_from=None, date_to=None):
     substring test is the same in any deterministic collation.
     """
     ranged = created_between(queryset, date_from, date_to)
-    if not q or ranged is queryset or connections[ranged.db].vendor != "postgresql" or planner_rows(ranged) > TEXT_TESTED_RANGE:
+    if not q or ranged is queryset or connections[ranged.db].vendor != "postgresql" or planner_rows(ranged, reuse=True) > TEXT_TESTED_RANGE:
         return text_search(ranged, q)
     return ranged.alias(search_text_c=Collate("search_text", "C")).filter(search_text_c__contains=q.lower())

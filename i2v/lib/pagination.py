@@ -11,6 +11,7 @@ import decimal
 import json
 import math
 import re
+import time
 from dataclasses import dataclass
 
 from django.core import signing
@@ -160,15 +161,44 @@ def pagination_json(page, total=None, total_is_estimate=False):
     }
 
 
-def planner_rows(queryset):
-    """PostgreSQL's estimate of how many rows `queryset` matches: an EXPLAIN, well under a millisecond."""
-    return planner_estimate(queryset)[0]
+def planner_rows(queryset, reuse=False):
+    """PostgreSQL's estimate of how many rows `queryset` matches: an EXPLAIN, well under a millisecond.
+
+    reuse: for an estimate that only chooses how a list is read (a walk's rows, a date
+    range's), never a number a page shows, this process's answer of the last
+    ESTIMATES_KEPT seconds to the same SQL is taken: the planner's view of a set of rows
+    moves only with ANALYZE and the table's growth, and a stale one costs some speed, never
+    a wrong row. It spares a round trip and the planning: 0.5 ms of a word searched in a
+    week, measured."""
+    if not reuse:
+        return planner_estimate(queryset)[0]
+    sql, params = _sql(queryset.order_by().values("pk"))
+    key = (queryset.db, sql, tuple(params))
+    now = time.monotonic()
+    kept = _estimates.get(key)
+    if kept is None or kept[1] < now:
+        if len(_estimates) >= ESTIMATES_HELD:
+            _estimates.clear()
+        kept = _estimates[key] = (_explained(queryset.db, sql, params)[0], now + ESTIMATES_KEPT)
+    return kept[0]
+
+
+ESTIMATES_KEPT = 60  # seconds
+ESTIMATES_HELD = 1000  # at most, then forgotten at once
+_estimates = {}  # (database, sql, params): (rows, monotonic time it is kept until)
 
 
 def planner_estimate(queryset):
     """(rows, cost): PostgreSQL's estimate of how many rows `queryset` matches, and of what
     fetching them all costs, in the planner's units (one EXPLAIN)."""
-    plan = json.loads(queryset.order_by().values("pk").explain(format="json"))[0]["Plan"]
+    return _explained(queryset.db, *_sql(queryset.order_by().values("pk")))
+
+
+def _explained(alias, sql, params):
+    with connections[alias].cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
     return int(plan["Plan Rows"]), plan["Total Cost"]
 
 
@@ -302,7 +332,7 @@ def _walk_length(estimate, among, page_size, longest):
     that is wrong costs: matches the planner takes for independent filters may never
     meet (videos never show a sailboat; a tag nobody has is guessed at 0.5 %), and a
     walk that finds none reads every row it is allowed, a few microseconds each."""
-    rows = max(planner_rows(among), 1)
+    rows = max(planner_rows(among, reuse=True), 1)
     density = estimate / rows
     wanted = min(3 * (page_size + 1) / density, rows) if density else longest + 1
     return 0 if wanted > longest else math.ceil(wanted)

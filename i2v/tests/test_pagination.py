@@ -164,6 +164,29 @@ def test_it_walks_to_a_few_matches_only_when_fetching_them_all_is_costly(owner, 
     assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimates are PostgreSQL's")
+def test_it_reuses_an_estimate_that_only_chooses_a_path_for_a_minute(owner, monkeypatch, django_assert_num_queries):
+    """A walk's rows or a date range's, estimated once a minute per process and SQL; the
+    estimate of what a page shows is asked every time."""
+    from i2v.lib import pagination
+
+    make_pipeline(owner, outputs=0, steps=0)
+    rows = Pipeline.objects.filter(owner=owner)
+    clock = [1000.0]
+    monkeypatch.setattr(pagination.time, "monotonic", lambda: clock[0])
+    with django_assert_num_queries(1):
+        first = pagination.planner_rows(rows, reuse=True)
+        assert pagination.planner_rows(rows, reuse=True) == first
+    with django_assert_num_queries(1):
+        pagination.planner_rows(rows.filter(is_favorite=True), reuse=True)  # other SQL
+    with django_assert_num_queries(2):
+        pagination.planner_rows(rows)
+        pagination.planner_rows(rows)
+    clock[0] += pagination.ESTIMATES_KEPT + 1
+    with django_assert_num_queries(1):
+        assert pagination.planner_rows(rows, reuse=True) == first
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite counts in a query of its own")
 def test_it_counts_every_match_in_the_statement_that_fetches_the_page(owner, django_assert_num_queries):
     """Past the exact_up_to cap, with no walk, the fenced fetch still knows the exact total:
