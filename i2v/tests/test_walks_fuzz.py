@@ -1,0 +1,112 @@
+"""Property: a first page found by a bounded walk is the list's first page.
+
+Whatever the filters, the order and how far the walk may read (forced: every first
+page walked, `length` rows at most, then the fenced fetch), the Jobs and Library first
+pages hold the rows the plain ORM query puts first, ties in name, cost and date
+included, and know whether more follow. Rows of another owner, hidden ones, names that
+differ by case, and words with LIKE's wildcards, a backslash and quotes are in the data.
+"""
+
+import datetime
+import hashlib
+import itertools
+import random
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from conftest import make_pipeline
+from i2v.lib import pagination
+from jobs.models import Pipeline
+from library.models import Asset
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's")
+
+PROMPTS = ["a cat on a boat", "100% sure_x", "back\\slash 'q' \"dq\"", "dog"]
+
+
+@pytest.fixture
+def start():
+    return timezone.now() - datetime.timedelta(days=10)
+
+
+def _sometimes_a_range(rnd, filters, start):
+    if rnd.random() < 0.4:
+        filters.update(date_from=(start + datetime.timedelta(hours=1)).date(), date_to=(start + datetime.timedelta(hours=60)).date())
+    return filters
+
+
+def _walked_first_page(monkeypatch, length, call):
+    """(page, statements) of `call()` with every first page walked, `length` rows at most."""
+    real = pagination.planner_estimate
+    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset: (5000, 1.0))
+    monkeypatch.setattr(pagination, "_walk_length", lambda *args: length)
+    try:
+        with CaptureQueriesContext(connection) as captured:
+            page, _ = call()
+    finally:
+        monkeypatch.setattr(pagination, "planner_estimate", real)
+    return page, " ".join(q["sql"] for q in captured.captured_queries)
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest", "name", "cost"])
+@pytest.mark.parametrize("length", [1, 4, 25, 1000])
+def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length, monkeypatch):
+    rnd = random.Random(7)
+    for i in range(70):
+        make_pipeline(
+            owner if i % 9 else other, name=rnd.choice(["Alpha", "alpha", "Beta", "beta", "Zed"]),
+            created_at=start + datetime.timedelta(hours=rnd.choice([0, 0, 1, 2, 30, 50, 100, 200])),
+            status=rnd.choice(["completed", "failed", "running", "pending"]), model=rnd.choice(["flux-kontext", "seedream-4"]),
+            total_cost=Decimal(rnd.choice([0, 1, 1, 2])), is_favorite=rnd.random() < 0.4, is_hidden=rnd.random() < 0.3,
+            outputs=0, steps=0, prompt=rnd.choice(PROMPTS), tags=rnd.sample(["keep", "4k", "x"], rnd.randint(0, 2)),
+        )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_pipeline")
+    choices = dict(
+        status=["", "failed"], model=["", "seedream-4"], favorites=[False, True], hidden=["", "include", "only"],
+        tag=["", "keep"], q=["", "cat", "100%", "_x", "\\sl", "'q'"],
+    )  # fmt: skip
+    combinations = list(itertools.product(*choices.values()))
+    rnd.shuffle(combinations)
+    ordering = Pipeline.ORDERINGS[sort]
+    mine = Pipeline.objects.filter(owner=owner)
+    wrong, statements = [], ""
+    for values in combinations[:60]:
+        filters = _sometimes_a_range(rnd, dict(zip(choices, values)), start)
+        expected = list(mine.filtered(**filters).order_by(*ordering.order_by()).values_list("pk", flat=True)[:4])
+        page, sql = _walked_first_page(monkeypatch, length, lambda: mine.jobs_list(filters, ordering, None, 3))
+        statements += sql
+        if [p.pk for p in page.items] != expected[:3] or page.has_next != (len(expected) > 3):
+            wrong.append((filters, [p.pk for p in page.items], expected))
+    assert not wrong, wrong[:3]
+    assert "WITH walk" in statements and "CROSS JOIN LATERAL" in statements  # both kinds of walk were taken
+
+
+@pytest.mark.parametrize("length", [1, 5, 20, 1000])
+def test_it_walks_to_the_librarys_first_page(owner, other, start, length, monkeypatch):
+    rnd = random.Random(3)
+    for i in range(80):
+        Asset.objects.create(
+            owner=owner if i % 7 else other, kind=rnd.choice(["image", "video"]), source=rnd.choice(["upload", "generated"]),
+            sha256=hashlib.sha256(f"fuzz-{i}".encode()).hexdigest(), filename=rnd.choice(["cat.jpg", "100%_x.png", "back\\s'l.jpg"]),
+            processing_status=rnd.choice(["pending", "complete", "failed"]), is_hidden=rnd.random() < 0.3,
+            created_at=start + datetime.timedelta(hours=rnd.choice([0, 0, 1, 30, 50, 100])),
+        )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE library_asset")
+    choices = dict(kind=["", "video"], source=["", "upload"], status=["", "failed"], hidden=["", "include", "only"], q=["", "cat", "%_", "\\s'"])
+    mine = Asset.objects.filter(owner=owner)
+    wrong, statements = [], ""
+    for values in itertools.product(*choices.values()):
+        filters = _sometimes_a_range(rnd, dict(zip(choices, values)), start)
+        expected = list(mine.filtered(**filters).order_by("-created_at", "-id").values_list("pk", flat=True)[:4])
+        page, sql = _walked_first_page(monkeypatch, length, lambda: mine.library_list(filters, None, 3))
+        statements += sql
+        if [a.pk for a in page.items] != expected[:3] or page.has_next != (len(expected) > 3):
+            wrong.append((filters, [a.pk for a in page.items], expected))
+    assert not wrong, wrong[:3]
+    assert "WITH walk" in statements and "CROSS JOIN LATERAL" in statements
