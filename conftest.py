@@ -1,6 +1,7 @@
 """Fixtures shared by every app's tests: an owner and another user, and factories
 that build pipelines with steps, outputs and assets the way the app does."""
 
+import contextlib
 import hashlib
 import itertools
 from decimal import Decimal
@@ -132,3 +133,16 @@ def make_big_pipeline(user, images=1000, videos=1000, failed=20, outputs=60, nam
 @pytest.fixture
 def pipeline_factory(db):
     return make_pipeline
+
+
+@contextlib.contextmanager
+def every_first_page_walked(length=1000):
+    """Every list's first page found by a bounded walk (PostgreSQL) of `length` rows at most,
+    whatever the planner estimates; yields the CaptureQueriesContext of what runs inside."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with pytest.MonkeyPatch.context() as patched, CaptureQueriesContext(connection) as captured:
+        patched.setattr(pagination, "planner_estimate", lambda queryset: (5000, 1.0))
+        patched.setattr(pagination, "_walk_length", lambda *args: length)
+        yield captured

@@ -15,11 +15,9 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conftest import make_pipeline
-from i2v.lib import pagination
+from conftest import every_first_page_walked, make_pipeline
 from jobs.models import Pipeline
 from library.models import Asset
 
@@ -39,22 +37,16 @@ def _sometimes_a_range(rnd, filters, start):
     return filters
 
 
-def _walked_first_page(monkeypatch, length, call):
+def _walked_first_page(length, call):
     """(page, statements) of `call()` with every first page walked, `length` rows at most."""
-    real = pagination.planner_estimate
-    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset: (5000, 1.0))
-    monkeypatch.setattr(pagination, "_walk_length", lambda *args: length)
-    try:
-        with CaptureQueriesContext(connection) as captured:
-            page, _ = call()
-    finally:
-        monkeypatch.setattr(pagination, "planner_estimate", real)
+    with every_first_page_walked(length) as captured:
+        page, _ = call()
     return page, " ".join(q["sql"] for q in captured.captured_queries)
 
 
 @pytest.mark.parametrize("sort", ["newest", "oldest", "name", "cost"])
 @pytest.mark.parametrize("length", [1, 4, 25, 1000])
-def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length, monkeypatch):
+def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length):
     rnd = random.Random(7)
     for i in range(70):
         make_pipeline(
@@ -78,7 +70,7 @@ def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length
     for values in combinations[:60]:
         filters = _sometimes_a_range(rnd, dict(zip(choices, values)), start)
         expected = list(mine.filtered(**filters).order_by(*ordering.order_by()).values_list("pk", flat=True)[:4])
-        page, sql = _walked_first_page(monkeypatch, length, lambda: mine.jobs_list(filters, ordering, None, 3))
+        page, sql = _walked_first_page(length, lambda: mine.jobs_list(filters, ordering, None, 3))
         statements += sql
         if [p.pk for p in page.items] != expected[:3] or page.has_next != (len(expected) > 3):
             wrong.append((filters, [p.pk for p in page.items], expected))
@@ -87,7 +79,7 @@ def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length
 
 
 @pytest.mark.parametrize("length", [1, 5, 20, 1000])
-def test_it_walks_to_the_librarys_first_page(owner, other, start, length, monkeypatch):
+def test_it_walks_to_the_librarys_first_page(owner, other, start, length):
     rnd = random.Random(3)
     for i in range(80):
         Asset.objects.create(
@@ -104,7 +96,7 @@ def test_it_walks_to_the_librarys_first_page(owner, other, start, length, monkey
     for values in itertools.product(*choices.values()):
         filters = _sometimes_a_range(rnd, dict(zip(choices, values)), start)
         expected = list(mine.filtered(**filters).order_by("-created_at", "-id").values_list("pk", flat=True)[:4])
-        page, sql = _walked_first_page(monkeypatch, length, lambda: mine.library_list(filters, None, 3))
+        page, sql = _walked_first_page(length, lambda: mine.library_list(filters, None, 3))
         statements += sql
         if [a.pk for a in page.items] != expected[:3] or page.has_next != (len(expected) > 3):
             wrong.append((filters, [a.pk for a in page.items], expected))
