@@ -340,7 +340,7 @@ def _walk_length(estimate, among, page_size, longest):
 
 def first_page(
     filtered, rows, ordering, page_size, exact_up_to=1000, walk_above=10_000, among=None, walk_length=20_000, tested=None,
-    costly_above=2000,
+    costly_above=1500,
 ):
     """(page, (total, is_estimate)) of a list's first page: no filter's scan runs twice.
 
