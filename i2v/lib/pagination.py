@@ -353,14 +353,14 @@ def first_page(
     estimate: "about 950,000" is all a page needs. A smaller one has the keys of
     its first page fetched with the exact number of its matches, in one statement
     (matching_keys(): planned for all of them, never a walk that may read the table
-    to find a few). Only past `exact_up_to` matches, or when fetching them all is
-    costly (the planner's cost past `costly_above`: 2 to 10 ms measured, for a common
-    word's trigrams or a range's rows tested one by one, against 0.5 to 2 ms for most
-    walks), when `among` is given and dense
-    enough with matches to fill a page soon, is the page found by a short walk of
-    `among` instead (walked_keys(), _walk_length(); `tested` is `among` narrowed by
-    filters its order's index can test), the total then being the
-    estimate. So a rare combination of filters is scanned once, not once for the
+    to find a few). Only past `exact_up_to` matches, or past a page of them when
+    fetching them all is costly (the planner's cost past `costly_above`: 2 to 10 ms
+    measured, for a common word's trigrams or a range's rows tested one by one, against
+    0.5 to 2 ms for most walks), when `among` is given and dense enough with matches
+    to fill a page soon, is the page found by a short walk of `among` instead
+    (walked_keys(), _walk_length(); `tested` is `among` narrowed by filters its
+    order's index can test), the total then being the estimate. So a rare
+    combination of filters is scanned once, not once for the
     page and again for the count. The page's rows are loaded by primary key. A page
     that comes back short knows its exact total anyway. SQLite, the embedded
     default with small data, always takes the keys, and counts past `exact_up_to`.
