@@ -54,6 +54,7 @@ class RemoteServer:
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
             replies = self.routes.get(request.path) or [Reply(404, b"not found")]
             reply = replies.pop(0) if len(replies) > 1 else replies[0]
+        done = False
         try:
             time.sleep(reply.delay)
             request.send_response(reply.status)
@@ -62,10 +63,19 @@ class RemoteServer:
             if reply.length:
                 request.send_header("Content-Length", str(len(reply.body)))
             request.end_headers()
+            # Out of flight before the body goes: once it is written the client has its
+            # answer and may send its next request before this thread runs again, which
+            # counted one request too many in flight on a loaded machine.
+            self._landed()
+            done = True
             request.wfile.write(reply.body)
         finally:
-            with self.lock:
-                self.in_flight -= 1
+            if not done:
+                self._landed()
+
+    def _landed(self):
+        with self.lock:
+            self.in_flight -= 1
 
     def close(self):
         self.httpd.shutdown()
