@@ -32,7 +32,7 @@ def test_it_finds_the_same_rows_whichever_way_it_tests_the_text(owner, week, mon
     in_range = filters.text_in_range(pipelines, "SAILBOAT", DAY, DAY + datetime.timedelta(days=6))
     wanted = [p.id for p in week if "Sailboat" in p.first_prompt and DAY <= p.created_at.date() <= DAY + datetime.timedelta(days=6)]
     assert _found(in_range) == sorted(wanted) and len(wanted) == 5
-    monkeypatch.setattr(filters, "TEXT_TESTED_RANGE", 0)  # past the bound: through the index
+    monkeypatch.setattr(filters, "SHORT_RANGE", 0)  # past the bound: through the index
     assert _found(filters.text_in_range(pipelines, "SAILBOAT", DAY, DAY + datetime.timedelta(days=6))) == sorted(wanted)
 
 
@@ -43,7 +43,7 @@ def test_it_tests_the_text_on_a_short_ranges_rows_and_uses_the_index_otherwise(o
     assert 'COLLATE "C"' in sql(filters.text_in_range(pipelines, "sailboat", DAY, DAY))
     assert 'COLLATE "C"' not in sql(filters.text_in_range(pipelines, "sailboat"))  # no range: the index
     assert 'COLLATE "C"' not in sql(filters.text_in_range(pipelines, "", DAY, DAY))  # no text
-    monkeypatch.setattr(filters, "TEXT_TESTED_RANGE", 0)
+    monkeypatch.setattr(filters, "SHORT_RANGE", 0)
     assert 'COLLATE "C"' not in sql(filters.text_in_range(pipelines, "sailboat", DAY, DAY))
 
 
@@ -88,6 +88,6 @@ def test_it_matches_wildcards_and_odd_text_literally_either_way(owner, q, monkey
     literal = make_pipeline(owner, prompt=f"holds {q} literally", outputs=0, steps=0, created_at=at)
     make_pipeline(owner, prompt="holds 1000 and aXb and backslash and unicode", outputs=0, steps=0, created_at=at)
     pipelines = Pipeline.objects.filter(owner=owner)
-    for bound in (filters.TEXT_TESTED_RANGE, 0):  # tested on the range's rows, then through the index
-        monkeypatch.setattr(filters, "TEXT_TESTED_RANGE", bound)
+    for bound in (filters.SHORT_RANGE, 0):  # tested on the range's rows, then through the index
+        monkeypatch.setattr(filters, "SHORT_RANGE", bound)
         assert _found(filters.text_in_range(pipelines, q.upper(), DAY, DAY)) == [literal.id]

@@ -80,11 +80,13 @@ def test_it_counts_a_small_list_from_the_keys_its_first_page_comes_from(owner, d
 @pytest.mark.parametrize("sort", ["newest", "cost"])
 @pytest.mark.parametrize("length", [3, 7, 50])
 @pytest.mark.parametrize("tested", [False, True])
-def test_it_finds_the_same_keys_by_a_bounded_walk_or_its_fallback(owner, other, sort, length, tested, django_assert_num_queries):
+@pytest.mark.parametrize("in_order", [True, False])
+def test_it_finds_the_same_keys_by_a_bounded_walk_or_its_fallback(owner, other, sort, length, tested, in_order, django_assert_num_queries):
     """Whether the walk holds a page (length 50), falls short and falls back (3), or ends
     on the page's last match (7): the keys are the first in the order, ties in cost included.
     The same when the index's entries are tested for favourites first and only the rows
-    that pass are read (tested), which a tag, kept in the row alone, makes worth it."""
+    that pass are read (tested), which a tag, kept in the row alone, makes worth it, and
+    when `among` is read whole and sorted (not in order: a short range sorted by cost)."""
     start = timezone.now()
     # Newest first: favourites 11, 8, 5, 2; every cost the same, so "cost" orders by id alone.
     made = [
@@ -98,10 +100,12 @@ def test_it_finds_the_same_keys_by_a_bounded_walk_or_its_fallback(owner, other, 
     for filters, expected in [({"favorites": True}, [11, 8, 5]), ({"favorites": True, "tag": "4k"}, [11, 5]), ({"tag": "nope"}, [])]:
         narrowed = among.filtered(favorites=filters.get("favorites", False)) if tested else None
         with django_assert_num_queries(1) as captured:
-            keys = walked_keys(among.filtered(**filters), among, ordering, 3, length, narrowed)
+            keys = walked_keys(among.filtered(**filters), among, ordering, 3, length, narrowed, among_in_order=in_order)
         assert keys == [made[i].id for i in expected]
         # Entries first, then rows, only where the filters need more than the entries hold.
-        assert ("CROSS JOIN LATERAL" in captured.captured_queries[0]["sql"]) == (tested and "tag" in filters)
+        sql = captured.captured_queries[0]["sql"]
+        assert ("CROSS JOIN LATERAL" in sql) == (tested and "tag" in filters)
+        assert bool(re.search(r'OFFSET 0\) AS "jobs_pipeline" ORDER BY', sql)) == (not in_order)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")

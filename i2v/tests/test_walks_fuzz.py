@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import itertools
 import random
+import re
 from decimal import Decimal
 
 import pytest
@@ -76,6 +77,8 @@ def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length
             wrong.append((filters, [p.pk for p in page.items], expected))
     assert not wrong, wrong[:3]
     assert "WITH walk" in statements and "CROSS JOIN LATERAL" in statements  # both kinds of walk were taken
+    # A short range in another order is read whole and sorted (jobs/listing.py _walked()).
+    assert bool(re.search(r'OFFSET 0\) AS "jobs_pipeline" ORDER BY', statements)) == (sort in ("name", "cost"))
 
 
 @pytest.mark.parametrize("length", [1, 5, 20, 1000])
