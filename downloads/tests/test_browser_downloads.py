@@ -29,7 +29,7 @@ def test_it_zips_the_outputs_picked_in_an_expanded_row(owner_page, owner, stored
     outputs = list(p.outputs.order_by("position"))
     page = owner_page.page
     owner_page.goto("/jobs/")
-    page.locator(f"#row-{p.id} button.x").click()
+    page.locator(f"#row-{p.id} button[aria-expanded]").click()
     grid = page.locator(f"#dl-{p.id} ~ .grid")
     expect(grid.locator(".tile-box")).to_have_count(3)
     picked = page.locator(f"#dl-{p.id} [data-download-picked]")

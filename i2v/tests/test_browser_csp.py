@@ -54,14 +54,14 @@ def test_it_sends_the_policy_and_no_page_breaks_it(csp_page, owner):
 
     _visit(csp_page, "/jobs/")
     # htmx at work under the policy: expanding a row loads its steps and outputs.
-    page.locator(f"#row-{pipeline.id} button.x").click()
+    page.locator(f"#row-{pipeline.id} button[aria-expanded]").click()
     expect(page.locator(f"#row-{pipeline.id} + tr.detail .grid a.tile")).to_have_count(3)
     # The tag's colour is set by app.js (the policy allows no style attributes).
     chip = page.locator(f"#row-{pipeline.id} span[data-colour]")
     expect(chip).to_have_text("red-tag")
     assert chip.evaluate("el => el.style.getPropertyValue('--tag')").startswith("#")
     # The row menu, loaded by htmx.ajax, and a filter change (hx-get with push-url).
-    page.locator(f"#row-{pipeline.id} button.m").click()
+    page.locator(f"#row-{pipeline.id} button[aria-label=Actions]").click()
     expect(page.locator("#row-menu button", has_text="Rename")).to_be_visible()
     page.keyboard.press("Escape")
     page.locator("#filters select[name=sort]").select_option("name")

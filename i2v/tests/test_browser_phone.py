@@ -50,7 +50,7 @@ def test_it_fits_the_jobs_page_and_keeps_the_names_readable(phone, data):
     name = page.locator(f"#row-{data['pipelines'][0].id} [data-part=name] a")
     expect(name).to_be_visible()
     assert name.evaluate("e => e.getBoundingClientRect().width") >= 120, "the name shrank to nothing"
-    page.locator(f"#row-{data['failed'].id} button.x").click()
+    page.locator(f"#row-{data['failed'].id} button[aria-expanded]").click()
     expect(page.locator(f"#row-{data['failed'].id} + tr.detail td.error")).to_contain_text("content policy")
     scroll, client = page.evaluate(OVERFLOW)
     assert scroll <= client, "an expanded row scrolls the page sideways"

@@ -13,7 +13,7 @@ def test_it_shows_failures_first_then_every_step_by_more_links(owner_page, owner
     big = make_big_pipeline(owner, images=30, videos=30, failed=3, outputs=5, name="Big run")
     page = owner_page.page
     owner_page.goto("/jobs/")
-    page.locator(f"#row-{big.id} button.x").click()
+    page.locator(f"#row-{big.id} button[aria-expanded]").click()
     detail = page.locator(f"#row-{big.id} + tr.detail")
     rows = detail.locator("table.steps tbody tr[data-step]")
     expect(detail.locator(".step-summary")).to_contain_text("30 × video: 3 failed, 27 completed")

@@ -73,7 +73,7 @@ def test_it_shows_the_queue_position_then_the_progress_then_the_result(owner_pag
         assert run_step.run(step.pk) == "completed"
     expect(status).to_have_text("completed", timeout=6_000)
 
-    page.locator(f"#row-{pipeline.id} button.x").click()
+    page.locator(f"#row-{pipeline.id} button[aria-expanded]").click()
     detail = page.locator(f"#row-{pipeline.id} + tr.detail")
     expect(detail.locator("table.steps tbody tr")).to_have_count(1)
     expect(detail.locator(".grid .tile")).to_have_count(1)
@@ -97,7 +97,7 @@ def test_it_cancels_at_the_provider_from_the_row_menu(owner_page, owner, fal, me
     expect(status).to_contain_text("in its queue")
     page.on("dialog", lambda dialog: dialog.accept())
 
-    page.locator(f"#row-{pipeline.id} button.m").click()
+    page.locator(f"#row-{pipeline.id} button[aria-label=Actions]").click()
     page.locator("#row-menu").get_by_role("button", name="Cancel").click()
 
     expect(status).to_contain_text("cancelled")

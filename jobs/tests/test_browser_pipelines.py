@@ -135,7 +135,7 @@ def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(own
     page.wait_for_timeout(2_500)
     assert owner_page.count("/jobs/watch") == polls  # polling stopped
 
-    row.locator("button.x").click()
+    row.locator("button[aria-expanded]").click()
     detail = page.locator(f"#row-{pipeline.id} + tr.detail")
     expect(detail).to_be_visible()
     expect(detail.locator("table.steps tbody tr")).to_have_count(12)

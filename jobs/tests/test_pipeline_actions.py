@@ -27,7 +27,7 @@ def test_it_cancels_waiting_and_running_steps(owner_client, owner):
     response = post(owner_client, p, "cancel")
     assert response.status_code == 200
     html = response.content.decode()
-    assert f'id="row-{p.id}"' in html and "<b>cancelled</b>" in html
+    assert f'id=row-{p.id}>' in html and "<b>cancelled</b>" in html
     assert set(p.steps.values_list("status", flat=True)) == {"cancelled"}
     p.refresh_from_db()
     assert p.status == "cancelled"

@@ -5,7 +5,7 @@ def test_it_redraws_a_running_row_watched(owner_client, owner):
     p = make_pipeline(owner, status="running")
     response = owner_client.get(f"/jobs/{p.id}/row", HTTP_HX_REQUEST="true")
     assert response.status_code == 200
-    assert f'data-watch="{p.id}:{p.version}"' in response.content.decode()
+    assert f'data-watch={p.id}:{p.version}>' in response.content.decode()
 
 
 def test_it_redraws_a_finished_row_unwatched(owner_client, owner):

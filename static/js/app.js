@@ -4,6 +4,13 @@
   "use strict";
 
   const ROW = 'tr[id^="row-"]';
+  // A row's buttons are known by their state or label, not by a class: the rows' bytes are budgeted.
+  const EXPAND = "button[aria-expanded]";
+  const STAR = "button[aria-pressed]";
+  const MENU = "button[aria-label=Actions]";
+
+  // The pipeline id of a row (row-<id>) or of anything in it, such as its checkbox, which carries no value.
+  const pipelineId = (el) => el.closest(ROW).id.slice("row-".length);
 
   function toast(message, isError) {
     const el = document.getElementById("toast");
@@ -22,7 +29,7 @@
   }
 
   document.addEventListener("click", (event) => {
-    const star = event.target.closest(ROW + " button.star");
+    const star = event.target.closest(ROW + " " + STAR);
     if (!star) return;
     const row = star.closest(ROW);
     htmx.ajax("POST", rowUrl(row) + "favorite", { source: star, target: row, swap: "outerHTML" });
@@ -35,7 +42,7 @@
     return next && next.classList.contains("detail") ? next : null;
   }
   document.addEventListener("click", (event) => {
-    const button = event.target.closest("button.x");
+    const button = event.target.closest(ROW + " " + EXPAND);
     if (!button) return;
     const row = button.closest(ROW);
     let detail = detailOf(row);
@@ -55,7 +62,7 @@
   document.addEventListener("htmx:afterSettle", () => {
     document.querySelectorAll(ROW).forEach((row) => {
       const detail = detailOf(row);
-      const button = row.querySelector("button.x");
+      const button = row.querySelector(EXPAND);
       if (button) button.setAttribute("aria-expanded", String(Boolean(detail && !detail.hidden)));
     });
     updateBulkBar();
@@ -68,7 +75,7 @@
     if (pop && !pop.hidden) { pop.hidden = true; pop.innerHTML = ""; }
   }
   document.addEventListener("click", (event) => {
-    const opener = event.target.closest(ROW + " button.m");
+    const opener = event.target.closest(ROW + " " + MENU);
     const pop = menu();
     if (!pop) return;
     if (opener) {
@@ -108,13 +115,15 @@
   const chosen = new Set();
   const loadedIds = () => i2vLists.ids(document.getElementById("rows"))
     .map((id) => id.replace(/^job-/, ""));
-  const boxes = () => Array.from(document.querySelectorAll("#rows " + ROW + " input[type=checkbox]"));
+  // A row's own checkbox; an expanded row's output checkboxes (tr.detail, no id) pick files to download.
+  const BOX = "#rows " + ROW + " input[type=checkbox]";
+  const boxes = () => Array.from(document.querySelectorAll(BOX));
   function selected() {
     return Array.from(chosen);
   }
   function choose(ids, on) {
     ids.forEach((id) => (on ? chosen.add(id) : chosen.delete(id)));
-    boxes().forEach((box) => { box.checked = chosen.has(box.value); });
+    boxes().forEach((box) => { box.checked = chosen.has(pipelineId(box)); });
   }
   function dropUnloaded() {
     if (!chosen.size) return;
@@ -135,16 +144,16 @@
   document.addEventListener("change", (event) => {
     if (event.target.matches("[data-select-all]")) {
       choose(loadedIds(), event.target.checked);
-    } else if (event.target.matches("#rows input[type=checkbox]")) {
-      choose([event.target.value], event.target.checked);
+    } else if (event.target.matches(BOX)) {
+      choose([pipelineId(event.target)], event.target.checked);
     }
-    if (event.target.matches("#rows input[type=checkbox], [data-select-all]")) updateBulkBar();
+    if (event.target.matches(BOX + ", [data-select-all]")) updateBulkBar();
   });
   // New rows, and rows back from a spacer or redrawn, show the selection.
   htmx.onLoad((root) => {
     if (!(root instanceof Element)) return;
     root.querySelectorAll(ROW + " input[type=checkbox]").forEach((box) => {
-      if (box.closest("#rows")) box.checked = chosen.has(box.value);
+      if (box.closest("#rows")) box.checked = chosen.has(pipelineId(box));
     });
   });
   document.addEventListener("click", (event) => {
@@ -154,7 +163,7 @@
     if (all) all.checked = false;
     updateBulkBar();
   });
-  // Rows carry only their checkbox's value; the bulk form sends the selected ones.
+  // Rows carry only a checkbox; the bulk form sends the ids of the selected ones.
   document.addEventListener("htmx:configRequest", (event) => {
     if (event.detail.elt.id !== "bulk") return;
     event.detail.parameters.ids = selected();

@@ -342,11 +342,12 @@
   // An out-of-band swap must find its target in the document: items a response
   // names (a bulk action's rows, a removal) come back first.
   const OOB_TAG = /<[^>]*\bhx-swap-oob\b[^>]*>/g;
-  const ID = /\bid="([^"]+)"/;
+  const ID = /\bid=(?:"([^"]+)"|([^\s"'=<>`]+))/; // quoted, or not (a Jobs row's)
   document.addEventListener("htmx:beforeSwap", (event) => {
     const text = event.detail.serverResponse;
     if (typeof text !== "string" || text.indexOf("hx-swap-oob") === -1) return;
-    const ids = (text.match(OOB_TAG) || []).map((tag) => (tag.match(ID) || [])[1]).filter((id) => id && !document.getElementById(id));
+    const ids = (text.match(OOB_TAG) || []).map((tag) => { const m = tag.match(ID) || []; return m[1] || m[2]; })
+      .filter((id) => id && !document.getElementById(id));
     if (ids.length) bringBack(ids);
   });
 

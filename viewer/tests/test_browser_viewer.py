@@ -76,7 +76,7 @@ def pipeline_outputs(owner):
 
 
 def _expand(page, pipeline):
-    page.locator(f"#row-{pipeline.id} button.x").click()
+    page.locator(f"#row-{pipeline.id} button[aria-expanded]").click()
     tiles = page.locator(f"#row-{pipeline.id} + tr.detail [data-viewer-item]")
     expect(tiles).to_have_count(2)
     return tiles
