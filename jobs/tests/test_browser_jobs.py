@@ -8,6 +8,7 @@ import datetime
 import re
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -220,6 +221,24 @@ def test_it_watches_a_running_row_until_it_is_done(owner_page, owner):
     assert polls >= 1
     page.wait_for_timeout(3_000)
     assert owner_page.count("/jobs/watch") == polls  # nothing at work: no more checks
+    owner_page.assert_no_console_errors()
+
+
+def test_it_redraws_one_row_and_removes_another_from_the_same_watch_answer(owner_page, owner):
+    # A changed row and a removal in one answer: the removal's <tbody> would be dropped by the HTML parser
+    # if it followed the row (a <tr>) in the same <template>.
+    done, gone = (make_pipeline(owner, status="running") for _ in range(2))
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    expect(_status(page, done)).to_have_text("running")
+    gone_row = page.locator(f"#job-{gone.pk}")
+    expect(gone_row).to_have_count(1)
+    with transaction.atomic():
+        done.status = "completed"
+        done.save(update_fields=["status", "updated_at"])
+        gone.delete()
+    expect(_status(page, done)).to_have_text("completed", timeout=5_000)
+    expect(gone_row).to_have_count(0, timeout=500)  # by that answer, not by the next check 2 s later
     owner_page.assert_no_console_errors()
 
 
