@@ -157,7 +157,8 @@ class PipelineListQuerySet(models.QuerySet):
         (status, model, favourites, hidden, the dates, and the tag: migration 0014), tested
         on the index's entries before a row is read (walked_keys()); None when that leaves
         out no more than the hidden pipelines, too few to pay for reading the others' rows
-        one key at a time, unless among is sorted whole: its entries are, not its rows."""
+        one key at a time, unless among is sorted whole: then what is sorted must be the
+        index's entries, never the rows."""
         hidden = filters.get("hidden", "")
         dates = {"date_from": filters.get("date_from"), "date_to": filters.get("date_to")}
         held = {
