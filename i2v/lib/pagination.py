@@ -371,11 +371,11 @@ def first_page(
     to fill a page soon, is the page found by a short walk of `among` instead
     (walked_keys(), _walk_length(); `tested` is `among` narrowed by filters its
     order's index can test; `among_in_order` False: no index reads `among` in the
-    order, so it is read whole and sorted), the total then being the estimate. So a rare
-    combination of filters is scanned once, not once for the
-    page and again for the count. The page's rows are loaded by primary key. A page
-    that comes back short knows its exact total anyway. SQLite, the embedded
-    default with small data, always takes the keys, and counts past `exact_up_to`.
+    order, so it is read whole and sorted), the total then being the estimate. So a
+    rare combination of filters is scanned once, not once for the page and again for
+    the count. The page's rows are loaded by primary key. A page that comes back short
+    knows its exact total anyway. SQLite, the embedded default with small data, always
+    takes the keys, and counts past `exact_up_to`.
     """
     exact_up_to = max(exact_up_to, page_size)
     estimate, cost = planner_estimate(filtered) if connections[filtered.db].vendor == "postgresql" else (None, 0)
