@@ -473,9 +473,13 @@ if not CELERY_BROKER_URL.startswith("filesystem://"):
 # --- Production: HTTPS, CSP, abuse limits, health, error reports (docs/operations.md) -------
 # I2V_PRODUCTION=1 is the one switch for running behind the TLS proxy (nginx in
 # docker-compose.yml): HSTS, secure cookies, redirect to HTTPS, and trust in the
-# proxy's X-Forwarded-Proto. Off by default, so `make run` works on plain
+# proxy's X-Forwarded-Proto. Its default follows the host names served: on as soon
+# as one is a public name (ALLOWED_HOSTS=i2v.example.com, or "*") with DEBUG off,
+# so a deployment is HTTPS-only unless it says I2V_PRODUCTION=0; off when every
+# name is this machine's own, so `make run`, the tests and bench/ work on plain
 # http://127.0.0.1:8000. Each setting can still be changed on its own.
-PRODUCTION = env_bool("I2V_PRODUCTION", False)
+_LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1", ".localhost"}
+PRODUCTION = env_bool("I2V_PRODUCTION", not DEBUG and not set(ALLOWED_HOSTS) <= _LOOPBACK)
 # nginx sets X-Forwarded-Proto to the scheme the client used (and overwrites any
 # the client sent), so Django knows a request came over HTTPS.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", PRODUCTION) else None
