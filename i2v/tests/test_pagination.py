@@ -168,6 +168,35 @@ def test_it_walks_to_a_few_matches_only_when_fetching_them_all_is_costly(owner, 
     assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
+@pytest.mark.parametrize("costly_above, through", [(0, True), (10**9, False)])
+@pytest.mark.parametrize("in_order", [True, False])
+def test_it_fetches_a_few_costly_matches_through_a_short_amongs_entries(owner, other, costly_above, through, in_order, django_assert_max_num_queries):
+    """Fewer matches than a page, priced past costly_above, among rows no more than a walk's
+    length: all of them come from among's entries tested there (favourites) and the rows of
+    those that pass (the tag), with their exact number, whichever way among is read."""
+    start = timezone.now()
+    made = [
+        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0,
+                      is_favorite=i % 3 == 0, tags=["4k"] if i in (3, 9) else ())
+        for i in range(30)
+    ]  # fmt: skip
+    make_pipeline(other, created_at=start, outputs=0, steps=0, is_favorite=True, tags=["4k"])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_pipeline")
+    among = Pipeline.objects.filter(owner=owner)
+    filtered = among.filtered(favorites=True, tag="4k")
+    with django_assert_max_num_queries(4) as captured:
+        page, total = first_page(
+            filtered, lambda qs: qs, NEWEST, 5, among=among, tested=among.filtered(favorites=True),
+            costly_above=costly_above, among_in_order=in_order,
+        )  # fmt: skip
+    fetch = next(q["sql"] for q in captured.captured_queries if "WITH matches" in q["sql"])
+    assert ("CROSS JOIN LATERAL" in fetch) == through
+    assert total == (2, False)
+    assert [p.id for p in page.items] == [made[9].id, made[3].id]
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimates are PostgreSQL's")
 def test_it_reuses_an_estimate_that_only_chooses_a_path_for_a_minute(owner, monkeypatch, django_assert_num_queries):
     """A walk's rows or a date range's, estimated once a minute per process and SQL; the
