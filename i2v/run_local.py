@@ -136,6 +136,9 @@ def main():
     args = parser.parse_args()
     var_dir = os.environ.get("VAR_DIR") or "var"
     Path(var_dir).mkdir(parents=True, exist_ok=True)
+    # This stack serves plain HTTP, so never the HTTPS-only settings a public ALLOWED_HOSTS turns on
+    # (i2v/settings.py), unless they are asked for by name.
+    os.environ.setdefault("I2V_PRODUCTION", "0")
     stack = Stack(commands(args.bind, var_dir))
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, stack.stop)

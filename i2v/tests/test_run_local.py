@@ -66,3 +66,23 @@ def test_it_stops_the_rest_when_one_child_exits(quick, tmp_path):
     )  # fmt: skip
     assert "dies exited (code 3); stopping the rest" in done.stderr
     assert "i2v: stopped in " in done.stderr
+
+
+@pytest.mark.parametrize("asked, expected", [(None, "False"), ("1", "True")])
+def test_it_serves_plain_http_even_for_a_public_host_name_unless_asked(tmp_path, asked, expected):
+    """make run serves http://, so a public ALLOWED_HOSTS (which turns the HTTPS-only settings on
+    elsewhere) must not redirect its pages to https:// unless I2V_PRODUCTION asks for it."""
+    script = Path(run_local.__file__)
+    probe = "from django.conf import settings; print('redirect', settings.SECURE_SSL_REDIRECT)"
+    code = (
+        f"import sys; sys.path.insert(0, {str(script.parent)!r}); import run_local\n"
+        f"run_local.commands = lambda bind, var: {{'web': [{sys.executable!r}, '-c', 'import django; django.setup(); ' + {probe!r}]}}\n"
+        "sys.argv = ['run_local']\n"
+        "run_local.main()\n"
+    )
+    env = {"VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "ALLOWED_HOSTS": "i2v.example.com", "DEBUG": "0",
+           "DJANGO_SETTINGS_MODULE": "i2v.settings", "SECRET_KEY": "x" * 50}  # fmt: skip
+    if asked:
+        env["I2V_PRODUCTION"] = asked
+    done = subprocess.run([sys.executable, "-c", code], cwd=script.parents[1], env=env, capture_output=True, text=True, timeout=60)
+    assert f"redirect {expected}" in done.stdout, done.stdout + done.stderr
