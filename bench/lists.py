@@ -36,6 +36,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "i2v.settings")
 
 WEEK = {"date_from": datetime.date(2025, 6, 1), "date_to": datetime.date(2025, 6, 7)}
+MONTH_FIRST_HALF = {"date_from": datetime.date(2025, 6, 1), "date_to": datetime.date(2025, 6, 14)}
+MONTH = {"date_from": datetime.date(2025, 6, 1), "date_to": datetime.date(2025, 6, 30)}
+YEAR = {"date_from": datetime.date(2025, 1, 1), "date_to": datetime.date(2025, 12, 31)}
 
 # One value per filter: the rarer of the realistic ones, so that pairs and threes
 # include the combinations that match little or nothing (pending pipelines run on
@@ -59,6 +62,13 @@ JOBS_EXTRA = [
     {"hidden": "include", "tag": "archive", "sort": "name"},
     {"q": "zzqq"},
     {"tag": "no-such-tag"},
+    # Ranges longer than a short one (i2v/lib/filters.py SHORT_RANGE) sorted in an order no index
+    # reads them in. seed_demo's costs are all zero, so the cost order is the newest order and an
+    # older range lies at its far end: the worst case of a range whose costs follow its dates.
+    {**MONTH_FIRST_HALF, "sort": "cost"},
+    {**MONTH, "sort": "cost"},
+    {**MONTH, "sort": "name"},
+    {**YEAR, "sort": "cost"},
 ]
 LIBRARY = {
     "kind=video": {"kind": "video"},

@@ -243,6 +243,35 @@ def _keys_sql(filtered, ordering):
     return sql, params, columns, order
 
 
+def merged_by_day(filtered, ordering, limit, first_day, last_day, day_of="created_at"):
+    """The primary keys of the first `limit` rows of `filtered` in `ordering`, in one statement
+    (PostgreSQL): each day's first `limit` from first_day to last_day, merged.
+
+    For a date range in an order no index reads it in (sorted by cost), where an index holds
+    each day's rows in the order (the UTC day of `day_of`, which is how that index names it:
+    jobs migration 0015): a page from each of a year's 365 days, 7,665 entries, instead of
+    the year's 481,675 rows. Every row of `filtered` must lie on one of those days; its
+    filters are tested on each day's entries as they come, so they should be few there (the
+    range itself, the hidden ones), or a day's page reads the day."""
+    sql, params, columns, order = _keys_sql(filtered, ordering)
+    connection = connections[filtered.db]
+    quote = connection.ops.quote_name
+    table = quote(filtered.model._meta.db_table)
+    if any(f" {word} " in sql for word in ("JOIN", "GROUP BY", "ORDER BY", "LIMIT")) or sql.count(" WHERE ") != 1:
+        raise ValueError("merged_by_day() takes plain filters of one table")
+    by = [quote(filtered.model._meta.get_field(name).column) for name, _ in ordering.fields]
+    order_by = ", ".join(f"{table}.{column} {'DESC' if desc else 'ASC'}" for column, (_, desc) in zip(by, ordering.fields))
+    day = f"({table}.{quote(filtered.model._meta.get_field(day_of).column)} AT TIME ZONE 'UTC')::date"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns[-1]} FROM (SELECT (%s::date + i) AS day FROM generate_series(0, %s) AS i) AS days "
+            f"CROSS JOIN LATERAL ({sql} AND {day} = days.day ORDER BY {order_by} LIMIT %s) AS m ({', '.join(columns)}) "
+            f"ORDER BY {order} LIMIT %s",
+            (first_day, (last_day - first_day).days, *params, limit, limit),
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _sql(queryset):
     """(sql, params) of `queryset`, compiled for the database it reads."""
     return queryset.query.get_compiler(queryset.db).as_sql()
@@ -372,7 +401,7 @@ def _walk_length(estimate, among, page_size, longest):
 
 def first_page(
     filtered, rows, ordering, page_size, exact_up_to=1000, walk_above=10_000, among=None, walk_length=20_000, tested=None,
-    costly_above=1500, among_in_order=True,
+    costly_above=1500, among_in_order=True, days=None,
 ):
     """(page, (total, is_estimate)) of a list's first page: no filter's scan runs twice.
 
@@ -402,13 +431,21 @@ def first_page(
     the count. The page's rows are loaded by primary key. A page that comes back short
     knows its exact total anyway. SQLite, the embedded default with small data, always
     takes the keys, and counts past `exact_up_to`.
+
+    `days` (first, last), on PostgreSQL: every row of `filtered` was made on those days and an
+    index reads each day's in the order, so the page is merged from each day's first
+    (merged_by_day()), whatever the estimate; the total is the estimate unless that page is
+    short.
     """
     exact_up_to = max(exact_up_to, page_size)
     estimate, cost = planner_estimate(filtered) if connections[filtered.db].vendor == "postgresql" else (None, 0)
-    keys, total = _first_keys(
-        filtered, ordering, page_size, estimate=estimate, exact_up_to=exact_up_to, costly=cost > costly_above,
-        walk_above=walk_above, among=among, walk_length=walk_length, tested=tested, among_in_order=among_in_order,
-    )
+    if days is not None and estimate is not None:
+        keys, total = merged_by_day(filtered, ordering, page_size + 1, *days), None
+    else:
+        keys, total = _first_keys(
+            filtered, ordering, page_size, estimate=estimate, exact_up_to=exact_up_to, costly=cost > costly_above,
+            walk_above=walk_above, among=among, walk_length=walk_length, tested=tested, among_in_order=among_in_order,
+        )
     # Whether there is more is the keys' to say: a row deleted since they were read is
     # missing from the rows, and the page would otherwise look like the last one.
     page = _page(rows_by_keys(filtered.model, rows, ordering, keys, filtered.db), ordering, page_size, more=len(keys) > page_size)

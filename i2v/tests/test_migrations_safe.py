@@ -59,6 +59,9 @@ ALLOWED_OPERATIONS = {
         0: "RunPython, PostgreSQL only: reads the pipelines whose tag names are too big for an index entry (one scan, no lock)",
         1: "RunPython, PostgreSQL only: eight indexes rebuilt CONCURRENTLY under their names (built, old dropped, renamed), ANALYZE",
     },
+    ("jobs", "0015_pipe_day_cost"): {
+        0: "RunPython, PostgreSQL only: one index built CONCURRENTLY (replace_indexes, nothing dropped), ANALYZE",
+    },
     ("library", "0010_search_gin_index"): {
         0: "RunPython, PostgreSQL only: btree_gin, a GIN index built and one dropped CONCURRENTLY, ANALYZE",
     },

@@ -105,3 +105,35 @@ def test_it_walks_to_the_librarys_first_page(owner, other, start, length):
             wrong.append((filters, [a.pk for a in page.items], expected))
     assert not wrong, wrong[:3]
     assert "WITH walk" in statements and "CROSS JOIN LATERAL" in statements
+
+
+@pytest.mark.parametrize("hidden", ["", "include"])
+def test_it_merges_a_range_sorted_by_cost_from_each_days_first_page(owner, other, start, hidden, django_assert_max_num_queries):
+    """A date range sorted by cost (and nothing else but the hidden ones) is merged from each
+    day's page (jobs migration 0015's index): the list's first page, cost ties across days and
+    the range's first and last instants included, whatever the estimate; not with another
+    filter, nor with hidden=only."""
+    rnd = random.Random(11)
+    first, last = start.replace(hour=0, minute=0, second=0, microsecond=0), start.replace(hour=23, minute=59, second=59, microsecond=999999)
+    moments = [first, first - datetime.timedelta(microseconds=1), last + datetime.timedelta(days=3), last + datetime.timedelta(days=3, microseconds=1)]
+    for i in range(90):
+        moment = moments[i] if i < len(moments) else first + datetime.timedelta(hours=rnd.randint(0, 24 * 5))
+        make_pipeline(
+            owner if i % 8 else other, created_at=moment, total_cost=Decimal(rnd.choice([0, 1, 1, 2, 3])),
+            is_hidden=rnd.random() < 0.3, status=rnd.choice(["completed", "failed"]), outputs=0, steps=0,
+        )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_pipeline")
+    mine, by_cost = Pipeline.objects.filter(owner=owner), Pipeline.ORDERINGS["cost"]
+    for size in (3, 20, 100):
+        filters = {"date_from": first.date(), "date_to": (last + datetime.timedelta(days=3)).date(), "hidden": hidden}
+        expected = list(mine.filtered(**filters).order_by("-total_cost", "-id").values_list("pk", flat=True))
+        with django_assert_max_num_queries(3) as captured:
+            page, (total, estimate) = mine.jobs_list(filters, by_cost, None, size)
+        assert "generate_series" in captured.captured_queries[1]["sql"]
+        assert [p.pk for p in page.items] == expected[:size] and page.has_next == (len(expected) > size)
+        assert estimate == (len(expected) > size) and (estimate or total == len(expected))
+    for other_filters in ({"status": "failed"}, {"hidden": "only"}):
+        with django_assert_max_num_queries(5) as captured:
+            mine.jobs_list({**filters, **other_filters}, by_cost, None, 3)
+        assert not any("generate_series" in q["sql"] for q in captured.captured_queries)
