@@ -17,7 +17,10 @@ owner's painted assets (seed_demo's pool) by SQL into N library rows with names,
 hashes, sources, statuses and dates of their own (see docs/benchmarks.md).
 Otherwise this script only reads.
 
-Usage: DATABASE_URL=postgres://... python bench/lists.py [--owner bench] [--runs 7] [--only jobs|library] [--assets 1000000] [--http]
+--second times, in-process, the second page of each combination that has one (a cursor's page,
+as infinite scroll asks for it) against the unfiltered list's second page.
+
+Usage: DATABASE_URL=postgres://... python bench/lists.py [--owner bench] [--runs 7] [--only jobs|library] [--assets 1000000] [--http] [--second]
 """
 
 import argparse
@@ -177,18 +180,25 @@ def medians(samples, fields):
     return [statistics.median(s[i] for s in samples) for i in range(fields)]
 
 
-def jobs_call(user, filters, page_size):
+def jobs_call(user, filters, page_size, cursor=None):
     from jobs.models import Pipeline
 
     base = dict(status="", tag="", favorites=False, hidden="", q="", date_from=None, date_to=None, model="")
     given = {k: v for k, v in filters.items() if k != "sort"}
     ordering = Pipeline.ORDERINGS[filters.get("sort", "newest")]
-    return lambda: user.pipelines.jobs_list(filters={**base, **given}, ordering=ordering, cursor=None, page_size=page_size)
+    return lambda: user.pipelines.jobs_list(filters={**base, **given}, ordering=ordering, cursor=cursor, page_size=page_size)
 
 
-def library_call(user, filters, page_size):
+def library_call(user, filters, page_size, cursor=None):
     base = dict(kind="", source="", status="", q="", date_from=None, date_to=None)
-    return lambda: user.assets.library_list(filters={**base, **filters}, cursor=None, page_size=page_size)
+    return lambda: user.assets.library_list(filters={**base, **filters}, cursor=cursor, page_size=page_size)
+
+
+def second_pages(user, cases, call, page_size):
+    """(cases, call) for the second page of each case that has one: its cursor taken from the first."""
+    cursors = {id(filters): call(user, filters, page_size)()[0].next_cursor for _, filters in cases}
+    kept = [(label, filters) for label, filters in cases if cursors[id(filters)]]
+    return kept, lambda user, filters, page_size: call(user, filters, page_size, cursors[id(filters)])
 
 
 def query_string(filters):
@@ -227,20 +237,20 @@ def run_http(title, cases, port, token, base, runs):
     return over
 
 
-def run(title, user, cases, call, page_size, runs):
+def run(title, user, cases, call, page_size, runs, which="first page with its total"):
     calls = [measured(call(user, filters, page_size)) for _, filters in cases]
     results = [
         (label, *medians(samples, 2), samples[-1][2], samples[-1][3], samples[-1][4])
         for (label, _), samples in zip(cases, interleaved(calls, runs))
     ]
     first_wall, first_sql = results[0][1], results[0][2]
-    print(f"\n### {title}: first page of {page_size} with its total, {runs} interleaved runs each (median)\n")
+    print(f"\n### {title}: {which} of {page_size}, {runs} interleaved runs each (median)\n")
     print("| filters | ms | SQL ms | / first page | SQL queries | rows | total |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     over = []
     for label, wall, sql, queries, rows, total in results:
-        count, estimate = total
-        shown = f"~{count:,}" if estimate else f"{count:,}"
+        count, estimate = total or (None, False)
+        shown = "-" if count is None else f"~{count:,}" if estimate else f"{count:,}"
         ratio = wall / first_wall
         print(f"| {label} | {wall:.2f} | {sql:.2f} | {ratio:.2f}x | {queries} | {rows} | {shown} |")
         if ratio > 2 or sql > 30:
@@ -263,6 +273,7 @@ def main():
     parser.add_argument("--assets", type=int, default=0, help="first clone the painted assets up to this many")
     parser.add_argument("--http", action="store_true", help="time the uncached fragments from outside, through gunicorn")
     parser.add_argument("--port", type=int, default=8771)
+    parser.add_argument("--second", action="store_true", help="time the second page (a cursor's) of each, in-process")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("Set DATABASE_URL (PostgreSQL): the goals are for that stack.")
@@ -285,11 +296,14 @@ def main():
     if args.http:
         return http(user, args)
     over = []
-    if args.only != "library":
-        over += run("Jobs", user, list(combinations(JOBS, JOBS_EXTRA)), jobs_call, settings.JOBS_PAGE_SIZE, args.runs)
-    if args.only != "jobs":
-        cases = list(combinations(LIBRARY, LIBRARY_EXTRA))
-        over += run("Library", user, cases, library_call, settings.LIBRARY_PAGE_SIZE, args.runs)
+    lists = {"jobs": ("Jobs", JOBS, JOBS_EXTRA, jobs_call, settings.JOBS_PAGE_SIZE),
+             "library": ("Library", LIBRARY, LIBRARY_EXTRA, library_call, settings.LIBRARY_PAGE_SIZE)}  # fmt: skip
+    for name, (title, atoms, extra, call, size) in lists.items():
+        if args.only in (None, name):
+            cases = list(combinations(atoms, extra))
+            if args.second:
+                cases, call = second_pages(user, cases, call, size)
+            over += run(title, user, cases, call, size, args.runs, "second page (a cursor's)" if args.second else "first page with its total")
     return 1 if over else 0
 
 

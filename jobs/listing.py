@@ -15,7 +15,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Concat
 
 from i2v.lib.filters import short_range, text_in_range
-from i2v.lib.pagination import first_page, paginate
+from i2v.lib.pagination import list_page
 from i2v.lib.watch import changes
 from library.models import rendition
 
@@ -129,17 +129,13 @@ class PipelineListQuerySet(models.QuerySet):
         """(page, total) for the Jobs page and GET /api/pipelines.
 
         The total is counted only for a first page: later pages of an infinite
-        scroll don't show it, so they don't pay for it.
+        scroll don't show it, so they don't pay for it (list_page()).
         """
-        pipelines = self.filtered(**filters)
-        if cursor:
-            return paginate(pipelines.for_jobs_page(), ordering, cursor, page_size), None
+        pipelines, rows = self.filtered(**filters), PipelineListQuerySet.for_jobs_page
         if days := self._days(filters, ordering):
-            return first_page(pipelines, PipelineListQuerySet.for_jobs_page, ordering, page_size, days=days)
+            return list_page(pipelines, rows, ordering, cursor, page_size, days=days)
         among, tested, in_order = self._walked(filters, ordering)
-        return first_page(
-            pipelines, PipelineListQuerySet.for_jobs_page, ordering, page_size, among=among, tested=tested, among_in_order=in_order
-        )
+        return list_page(pipelines, rows, ordering, cursor, page_size, among=among, tested=tested, among_in_order=in_order)
 
     def _days(self, filters, ordering):
         """(first, last day) of a first page merged from each day's (first_page(days=)), or None.

@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from conftest import make_pipeline
-from i2v.lib.pagination import CursorError, decode_cursor, encode_cursor, first_page, paginate, walked_keys
+from i2v.lib.pagination import CursorError, Ordering, decode_cursor, encode_cursor, first_page, paginate, walked_keys
 from jobs.models import Pipeline
 
 NEWEST = Pipeline.ORDERINGS["newest"]
@@ -47,7 +47,32 @@ def test_it_seeks_by_index_instead_of_skipping_rows(owner, django_assert_num_que
         paginate(Pipeline.objects.filter(owner=owner), NEWEST, cursor, 20)
     sql = captured.captured_queries[0]["sql"]
     assert "OFFSET" not in sql.upper()
-    assert '"created_at" <=' in sql  # the redundant bound the index seeks to
+    assert '("jobs_pipeline"."created_at", "jobs_pipeline"."id") <' in sql  # one row comparison: the index seeks to it whole
+
+
+def test_it_refuses_an_ordering_whose_fields_go_different_ways():
+    with pytest.raises(ValueError):
+        Ordering("mixed", (("total_cost", True), ("id", False)))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the plan is PostgreSQL's")
+def test_it_seeks_past_ties_in_the_first_field_through_the_index(owner):
+    """A cursor deep among rows of one cost: the index is entered at (cost, id), not at the
+    first row of that cost (every tie before the cursor read: 741,002 entries at 1M pipelines)."""
+    start = timezone.now()
+    for i in range(40):
+        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, total_cost=Decimal("0"))
+    by_cost = Pipeline.ORDERINGS["cost"]
+    mine = Pipeline.objects.filter(owner=owner)
+    ids = list(mine.order_by(*by_cost.order_by()).values_list("id", flat=True))
+    deep = mine.filter(by_cost.after([Decimal("0"), ids[29]])).order_by(*by_cost.order_by())
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")  # the order's index, whatever the table's statistics
+    plan = deep.values_list("id", flat=True)[:5].explain()
+    assert re.search(r"Index Cond: .*ROW\(total_cost, id\) < ROW", plan), plan
+    assert list(deep.values_list("id", flat=True)[:5]) == ids[30:35]
 
 
 def test_it_walks_backwards_from_a_prev_cursor(owner):

@@ -1,4 +1,5 @@
-"""Property: a first page found by a bounded walk is the list's first page.
+"""Property: a first page found by a bounded walk is the list's first page, and the page after
+its cursor, found the same way among the rows that follow it, is the list's second page.
 
 Whatever the filters, the order and how far the walk may read (forced: every first
 page walked, `length` rows at most, then the fenced fetch), the Jobs and Library first
@@ -70,11 +71,16 @@ def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length
     wrong, statements = [], ""
     for values in combinations[:60]:
         filters = _sometimes_a_range(rnd, dict(zip(choices, values)), start)
-        expected = list(mine.filtered(**filters).order_by(*ordering.order_by()).values_list("pk", flat=True)[:4])
+        expected = list(mine.filtered(**filters).order_by(*ordering.order_by()).values_list("pk", flat=True)[:7])
         page, sql = _walked_first_page(length, lambda: mine.jobs_list(filters, ordering, None, 3))
         statements += sql
         if [p.pk for p in page.items] != expected[:3] or page.has_next != (len(expected) > 3):
             wrong.append((filters, [p.pk for p in page.items], expected))
+        elif page.has_next:  # the next page, found the same way among the rows after the cursor
+            second, sql = _walked_first_page(length, lambda: mine.jobs_list(filters, ordering, page.next_cursor, 3))
+            statements += sql
+            if [p.pk for p in second.items] != expected[3:6] or second.has_next != (len(expected) > 6) or not second.has_previous:
+                wrong.append((filters, "second page", [p.pk for p in second.items], expected))
     assert not wrong, wrong[:3]
     assert "WITH walk" in statements and "CROSS JOIN LATERAL" in statements  # both kinds of walk were taken
     # A short range in another order is read whole and sorted (jobs/listing.py _walked()).
@@ -98,11 +104,16 @@ def test_it_walks_to_the_librarys_first_page(owner, other, start, length):
     wrong, statements = [], ""
     for values in itertools.product(*choices.values()):
         filters = _sometimes_a_range(rnd, dict(zip(choices, values)), start)
-        expected = list(mine.filtered(**filters).order_by("-created_at", "-id").values_list("pk", flat=True)[:4])
+        expected = list(mine.filtered(**filters).order_by("-created_at", "-id").values_list("pk", flat=True)[:7])
         page, sql = _walked_first_page(length, lambda: mine.library_list(filters, None, 3))
         statements += sql
         if [a.pk for a in page.items] != expected[:3] or page.has_next != (len(expected) > 3):
             wrong.append((filters, [a.pk for a in page.items], expected))
+        elif page.has_next:  # the next page, found the same way among the rows after the cursor
+            second, sql = _walked_first_page(length, lambda: mine.library_list(filters, page.next_cursor, 3))
+            statements += sql
+            if [a.pk for a in second.items] != expected[3:6] or second.has_next != (len(expected) > 6) or not second.has_previous:
+                wrong.append((filters, "second page", [a.pk for a in second.items], expected))
     assert not wrong, wrong[:3]
     assert "WITH walk" in statements and "CROSS JOIN LATERAL" in statements
 
