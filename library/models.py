@@ -13,7 +13,7 @@ from django.utils import timezone
 from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.filters import text_in_range
-from i2v.lib.pagination import Ordering, list_page
+from i2v.lib.pagination import Ordering, first_page, paginate
 from i2v.lib.watch import changes
 from media_processing.models import ProcessingJob
 
@@ -77,6 +77,12 @@ class AssetQuerySet(models.QuerySet):
         Like the Jobs list, the total is counted for first pages only.
         """
         assets = self.filtered(**filters)
+        if cursor:
+            # One keyset query: the Library's one order meets its matches soon after a cursor,
+            # and finding its page as a first page is found (list_page(), as the Jobs list does)
+            # measured slower: a word's second page 13.6 ms (5.9 of SQL) against 8.5 (2.3) at
+            # a million assets (bench/lists.py --second).
+            return paginate(assets.for_library(), Asset.ORDERING, cursor, page_size), None
         # The bounded walk reads the owner's rows narrowed by one filter whose index
         # serves the order (see PipelineListQuerySet._walked), and tests the rest on each.
         # The date range is read in order by the same indexes (created_at follows the filter's
@@ -87,7 +93,7 @@ class AssetQuerySet(models.QuerySet):
         leading = next((k for k in ("kind", "source", "status") if k in held), None)
         narrowing = {k: v for k, v in held.items() if k not in ("kind", "source", "status") or k == leading}
         tested = self.filtered(**held) if held != narrowing else None
-        return list_page(assets, AssetQuerySet.for_library, Asset.ORDERING, cursor, page_size, among=self.filtered(**narrowing), tested=tested)
+        return first_page(assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=self.filtered(**narrowing), tested=tested)
 
     def store_generated(self, owner_id, file, prompt, parameters_text=""):
         """The Asset for a file a provider made: stored once per owner by content

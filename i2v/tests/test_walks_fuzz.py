@@ -1,5 +1,5 @@
 """Property: a first page found by a bounded walk is the list's first page, and the page after
-its cursor, found the same way among the rows that follow it, is the list's second page.
+its cursor (the Jobs list's found the same way among the rows that follow it) is the second.
 
 Whatever the filters, the order and how far the walk may read (forced: every first
 page walked, `length` rows at most, then the fenced fetch), the Jobs and Library first
@@ -109,7 +109,7 @@ def test_it_walks_to_the_librarys_first_page(owner, other, start, length):
         statements += sql
         if [a.pk for a in page.items] != expected[:3] or page.has_next != (len(expected) > 3):
             wrong.append((filters, [a.pk for a in page.items], expected))
-        elif page.has_next:  # the next page, found the same way among the rows after the cursor
+        elif page.has_next:  # the next page: one keyset query after the cursor
             second, sql = _walked_first_page(length, lambda: mine.library_list(filters, page.next_cursor, 3))
             statements += sql
             if [a.pk for a in second.items] != expected[3:6] or second.has_next != (len(expected) > 6) or not second.has_previous:

@@ -245,6 +245,7 @@ def test_it_walks_through_hidden_assets_too_when_they_are_asked_for(owner_client
 
     from django.db import connection
 
+    import library.models
     from i2v.lib import pagination
 
     if connection.vendor != "postgresql":
@@ -257,7 +258,7 @@ def test_it_walks_through_hidden_assets_too_when_they_are_asked_for(owner_client
         made.append(asset.pk)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE library_asset")
-    monkeypatch.setattr(pagination, "first_page", functools.partial(pagination.first_page, exact_up_to=1, walk_above=1000))
+    monkeypatch.setattr(library.models, "first_page", functools.partial(pagination.first_page, exact_up_to=1, walk_above=1000))
     for hidden, wanted in [("include", made[::-1][:3]), ("only", made[4::5][::-1][:3]), ("", [made[38], made[37], made[36]])]:
         response = owner_client.get(f"/library/?kind=video&hidden={hidden}&page_size=3", **HX)
         assert tile_ids(response)[:3] == wanted, hidden
