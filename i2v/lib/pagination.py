@@ -197,8 +197,8 @@ def list_page(filtered, rows, ordering, cursor, page_size, **choices):
     A cursor's page, on PostgreSQL, is found the way a first page is, among the rows that
     follow the cursor (first_page(after=)), and has no total: infinite scroll shows none.
     A plain LIMIT after the cursor is the planner's walk of the order's index, testing the
-    filters on every row it meets, however far: the second page of a week's veo-3 pipelines
-    sorted by cost read 428 ms of SQL that way. That walk is the page, in one statement,
+    filters on every row it meets, however far: the second page of a week sorted by cost
+    took 760 ms of SQL that way at a million pipelines, 6 ms so (bench/lists.py --second). That walk is the page, in one statement,
     where every row it meets is a match: the list is `among` itself, read in order (the
     newest visible pipelines, or with a status). Those, a backward cursor's page, and any
     on SQLite are paginate()'s."""
