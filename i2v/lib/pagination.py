@@ -205,11 +205,15 @@ def list_page(filtered, rows, ordering, cursor, page_size, **choices):
     if not cursor:
         return first_page(filtered, rows, ordering, page_size, **choices)
     values, backwards = decode_cursor(filtered.model, ordering, cursor)
-    among = choices.get("among")
-    every_row = among is not None and choices.get("among_in_order", True) and _sql(among.values("pk")) == _sql(filtered.values("pk"))
-    if backwards or every_row or connections[filtered.db].vendor != "postgresql":
+    if backwards or connections[filtered.db].vendor != "postgresql" or _every_row_matches(filtered, choices):
         return paginate(rows(filtered), ordering, cursor, page_size), None
     return first_page(filtered, rows, ordering, page_size, after=values, **choices)[0], None
+
+
+def _every_row_matches(filtered, choices):
+    """Whether the list is first_page()'s `among` itself, read in order (list_page())."""
+    among = choices.get("among")
+    return among is not None and choices.get("among_in_order", True) and _sql(among.values("pk")) == _sql(filtered.values("pk"))
 
 
 def planner_rows(queryset, reuse=False):
@@ -388,7 +392,7 @@ def walked_keys(filtered, among, ordering, limit, length, tested=None, among_in_
     read = _read_through(filtered, ordering, sql, params, columns, length, among, tested, among_in_order, after)
     if read is None:
         if not fetched:
-            return list(_cut(filtered, ordering, after).order_by(*ordering.order_by()).values_list("pk", flat=True)[:limit])
+            return _keys_in_order(filtered, ordering, limit, after)
         return matching_keys(filtered, ordering, limit, after=after)[0]
     walk, walk_params = read
     names = ", ".join(columns)
@@ -547,13 +551,18 @@ def _cut(queryset, ordering, after):
     return queryset if after is None or queryset is None else queryset.filter(ordering.after(after))
 
 
+def _keys_in_order(filtered, ordering, limit, after=None):
+    """The primary keys of the first `limit` rows of `filtered` after `after`: the planner's plain LIMIT."""
+    return list(_cut(filtered, ordering, after).order_by(*ordering.order_by()).values_list("pk", flat=True)[:limit])
+
+
 def _first_keys(filtered, ordering, page_size, *, estimate, exact_up_to, costly, walk_above, among, walk_length, tested, among_in_order, after):
     """(the first page's keys and one more, the exact total or None): see first_page(). What
     is read is narrowed to what follows the cursor's values `after` (if any): walks read
     among from there, fetched matches are taken from there (_following()), while the
     choices are made on the estimates of all the rows."""
     if estimate is not None and estimate > walk_above and among_in_order and tested is None:
-        return list(_cut(filtered, ordering, after).order_by(*ordering.order_by()).values_list("pk", flat=True)[: page_size + 1]), None
+        return _keys_in_order(filtered, ordering, page_size + 1, after), None
     length = 0
     if estimate is not None and (estimate > exact_up_to or costly and estimate > page_size) and among is not None:
         # A walk that tests the index's entries before it reads a row reads them at a fourth
