@@ -169,6 +169,9 @@ class PipelineListQuerySet(models.QuerySet):
         given, read whole and sorted (among_in_order False): a week's 9,200 index entries
         cost 3 ms, where the order's index meets them only as far down as their costs
         lie, and a word in that week was fetched by testing the week's rows (4.5 ms).
+        Otherwise, sorted by cost with a status, among is that status's pipelines, which
+        jobs migration 0016's index (PostgreSQL) reads in cost order: pending ones with a
+        word were fetched through the word's index and sorted, 6.7 ms at a million pipelines.
 
         tested: among narrowed by every filter whose column each of those indexes holds
         (status, model, favourites, hidden, the dates, and the tag: migration 0014), tested
@@ -192,6 +195,10 @@ class PipelineListQuerySet(models.QuerySet):
         ranged = self.filtered(hidden=hidden, **dates)
         if any(dates.values()) and short_range(ranged):
             return ranged, self.filtered(hidden=hidden, **held), False
+        if ordering.name == "cost" and held["status"]:
+            among = self.filtered(hidden=hidden, status=held["status"])
+            others = any(value for name, value in held.items() if name != "status")
+            return among, (self.filtered(hidden=hidden, **held) if others else None), True
         return self, (self.filtered(hidden=hidden, **held) if any(held.values()) or hidden == "only" else None), True
 
 

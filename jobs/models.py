@@ -293,7 +293,8 @@ class Pipeline(PipelineRow, models.Model):
             # The dispatcher's look for pipelines whose steps are still to be made: empty nearly always.
             models.Index(fields=["id"], name="pipe_expanding", condition=models.Q(expanding=True)),
             # (PostgreSQL only, in migration 0013: GIN indexes of search_text's trigrams, tag_names,
-            # status and model, for the visible, the hidden and the favourite pipelines.)
+            # status and model, for the visible, the hidden and the favourite pipelines; in 0015,
+            # each day's pipelines by cost; in 0016, each status's by cost.)
         ]
 
     def __str__(self):

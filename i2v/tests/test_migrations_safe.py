@@ -62,6 +62,9 @@ ALLOWED_OPERATIONS = {
     ("jobs", "0015_pipe_day_cost"): {
         0: "RunPython, PostgreSQL only: one index built CONCURRENTLY (replace_indexes, nothing dropped), ANALYZE",
     },
+    ("jobs", "0016_pipe_status_cost"): {
+        0: "RunPython, PostgreSQL only: one index built CONCURRENTLY (replace_indexes, nothing dropped), ANALYZE",
+    },
     ("library", "0010_search_gin_index"): {
         0: "RunPython, PostgreSQL only: btree_gin, a GIN index built and one dropped CONCURRENTLY, ANALYZE",
     },

@@ -1,4 +1,5 @@
 import datetime
+import itertools
 import re
 from decimal import Decimal
 
@@ -378,7 +379,8 @@ def test_it_answers_a_repeat_fragment_from_the_cache_by_its_own_parameters(owner
     "query, tested",
     [
         ("status=failed&q=batch&model=seedream-4", True),
-        ("sort=cost&status=failed&q=batch", True),
+        ("sort=cost&status=failed&q=batch&model=seedream-4", True),
+        ("sort=cost&status=failed&q=batch", False),  # the status's own cost index (0016): nothing to test
         ("sort=name&hidden=only&q=batch", True),
         ("tag=keep&q=batch", True),
         ("sort=cost&status=failed&tag=keep", False),  # the index's entries hold all it tests
@@ -407,6 +409,33 @@ def test_it_finds_a_walked_first_page_whichever_filters_the_index_tests(owner_cl
     assert "WITH walk" in statements
     assert ("CROSS JOIN LATERAL" in statements) == tested
     assert walked == expected
+
+
+def test_it_walks_a_status_sorted_by_cost_through_that_statuss_cost_index(owner_client, owner, spread, settings):
+    """Sorted by cost with a status, the walk reads that status's pipelines in cost order from
+    jobs migration 0016's index: not the cost index, where they are as sparse as the status
+    is rare, nor the status's newest-first one, which would have to be read whole and sorted."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the bounded walk and its index are PostgreSQL's")
+    settings.LIST_CACHE = False
+    # Enough completed ones, with statistics, that failed ones are rare in the cost index.
+    Pipeline.objects.bulk_create(Pipeline(owner=owner, name=f"Other {i}", status="completed", total_cost=Decimal(9)) for i in range(3000))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_pipeline")
+    with every_first_page_walked() as captured:
+        walked = row_ids(owner_client.get("/jobs/?sort=cost&status=failed&q=batch&page_size=3", **HX))
+    walk = next(q["sql"] for q in captured.captured_queries if "WITH walk" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a test table is small enough to read whole
+        cursor.execute(f"EXPLAIN {walk}")
+        plan = [row[0] for row in cursor.fetchall()]
+    start = next(n for n, line in enumerate(plan) if "CTE walk" in line)
+    depth = len(plan[start]) - len(plan[start].lstrip())
+    walk = list(itertools.takewhile(lambda line: len(line) - len(line.lstrip()) > depth, plan[start + 1 :]))
+    assert "pipe_status_cost" in "\n".join(walk)
+    assert walked == [p.pk for p in sorted(spread[1::3], key=lambda p: (p.total_cost, p.pk), reverse=True)[:3]]
 
 
 def test_it_keeps_the_tags_in_every_list_index_as_the_model_declares_it(db):
