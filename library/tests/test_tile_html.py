@@ -1,0 +1,78 @@
+"""library/tile.py: the Library tile written in Python must say what the template said, escaped the same way."""
+
+import pytest
+from django.template.defaultfilters import truncatechars
+
+from conftest import make_asset
+from library.models import Asset
+from library.tile import tile_html
+
+HOSTILE = "<script>alert(\"x\")</script> & 'q'"
+ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;q&#x27;"
+
+
+def loaded(asset, **changes):
+    Asset.objects.filter(pk=asset.pk).update(**changes)
+    return Asset.objects.filter(pk=asset.pk).for_library().get()
+
+
+def test_it_escapes_every_text_a_person_or_a_file_wrote(owner):
+    a = loaded(make_asset(owner), filename=HOSTILE, processing_status="failed", last_error=HOSTILE, thumbhash=HOSTILE)
+    html = tile_html(a)
+    assert "<script>" not in html and "'q'" not in html and '"x"' not in html
+    # the checkbox's, ↗'s and ⤓'s labels, the image's alt, the name, the thumbhash, the error's title and text
+    assert html.count(ESCAPED) == 8
+
+
+def test_it_shows_a_rendition_with_its_srcset_and_placeholder(owner):
+    a = loaded(make_asset(owner), thumbhash="abc=")
+    html = tile_html(a)
+    small, large = a.rendition_300, a.rendition_600
+    assert f'<img src="{small["url"]}" srcset="{a.srcset}" sizes="(max-width: 600px) 50vw, 200px" width="300" height="225"' in html
+    assert 'data-thumbhash="abc="' in html and f'data-preview="{large["url"]}"' in html
+    assert f'data-viewer-item="{a.id}" data-kind="image">' in html
+    assert f'<a class="download" href="/downloads/assets/{a.id}" title="Download" aria-label="Download {a.filename}">⤓</a>' in html
+
+
+@pytest.mark.parametrize(
+    "status, shown",
+    [
+        ("pending", '<div class="skeleton-tile" aria-hidden="true"></div><span class="badge s-processing">processing</span>'),
+        ("processing", '<div class="skeleton-tile" aria-hidden="true"></div><span class="badge s-processing">processing</span>'),
+        ("remote", '<div class="tile-placeholder remote" title="Imported from i2v; it will be fetched in the background">◻</div><span class="badge s-remote">not fetched yet</span>'),
+        ("failed", '<div class="tile-placeholder" aria-hidden="true">◻</div><div class="tile-error" role="alert">'),
+    ],
+)
+def test_it_stands_in_for_a_missing_rendition_by_status(owner, status, shown):
+    a = loaded(make_asset(owner, renditions=False), processing_status=status)
+    html = tile_html(a)
+    assert shown in html
+    assert ("data-watch" in html) == (status in Asset.PENDING)
+
+
+def test_it_shows_a_legacy_images_original_scaled(owner):
+    a = loaded(make_asset(owner, renditions=False))
+    assert f'<img class="fallback" src="{a.original_url}" width="1024" height="768" loading="lazy" decoding="async" alt="{a.filename}">' in tile_html(a)
+
+
+@pytest.mark.parametrize("error", ["", "short", "x" * 119, "x" * 120, "x" * 121, "é" * 130, "a\u0301" * 100])
+def test_it_truncates_an_error_as_truncatechars_120_does(owner, error):
+    a = loaded(make_asset(owner), processing_status="failed", last_error=error)
+    shown = truncatechars(error or "No error was recorded.", 120)
+    assert f">{shown}</small>" in tile_html(a)
+    assert f'hx-post="/library/{a.id}/retry"' in tile_html(a)
+
+
+def test_it_marks_videos_favourites_hidden_finished_and_out_of_band_tiles(owner):
+    a = loaded(make_asset(owner, kind="video"), is_favorite=True, is_hidden=True)
+    assert f'data-viewer-item="{a.id}" data-kind="video" data-favorite data-hidden>' in tile_html(a)
+    assert '<span class="play" aria-hidden="true">▶</span>' in tile_html(a)
+    assert 'data-hidden hx-swap-oob="outerHTML">' in tile_html(a, oob=True)
+    assert "fade" not in tile_html(a) and '<span class="badge s-completed fade">complete</span>' in tile_html(a, just_finished=True)
+
+
+def test_it_offers_no_viewer_or_download_without_an_original(owner):
+    a = loaded(make_asset(owner), original="")
+    html = tile_html(a)
+    assert "data-viewer-item" not in html and 'class="open"' not in html and 'class="download"' not in html
+    assert html.endswith(f'<span class="name">{a.filename}</span></li>')
