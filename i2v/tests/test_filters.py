@@ -82,7 +82,7 @@ def test_it_serves_the_text_with_the_other_filters_from_one_index(filters, index
         assert [name for name in INDEXES if f"Bitmap Index Scan on {name}" in plan] == sorted(indexes), plan
 
 
-@pytest.mark.parametrize("q", ["100%", "a_b", "back\\slash", "ünïcode", "x" * 300])
+@pytest.mark.parametrize("q", ["100%", "a_b", "back\\slash", "ünïcode", "x" * 300, "img_100% 'cat'", "ünï-100%_\\code"])
 def test_it_matches_wildcards_and_odd_text_literally_either_way(owner, q, monkeypatch):
     at = timezone.make_aware(datetime.datetime.combine(DAY, datetime.time(9)))
     literal = make_pipeline(owner, prompt=f"holds {q} literally", outputs=0, steps=0, created_at=at)
@@ -91,3 +91,23 @@ def test_it_matches_wildcards_and_odd_text_literally_either_way(owner, q, monkey
     for bound in (filters.SHORT_RANGE, 0):  # tested on the range's rows, then through the index
         monkeypatch.setattr(filters, "SHORT_RANGE", bound)
         assert _found(filters.text_in_range(pipelines, q.upper(), DAY, DAY)) == [literal.id]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the choice is PostgreSQL's (SQLite has no text index)")
+def test_it_finds_a_text_of_common_and_rare_words_through_the_rare_ones_rows(owner, monkeypatch):
+    """A text of several words, one of them rare (the planner's estimate): that word alone is
+    the trigram index's condition and the whole text is tested on its rows, so "img_00012"
+    costs the few rows of "00012", not every file name's "img"; the rows are the same."""
+    named = [make_pipeline(owner, prompt=f"img_{n:05d}", outputs=0, steps=0) for n in range(40)]
+    odd = [make_pipeline(owner, prompt=text, outputs=0, steps=0) for text in ("img 00012", "00012 img_", "my_img_000123")]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_pipeline")
+    pipelines = Pipeline.objects.filter(owner=owner)
+    rare = filters.text_search(pipelines, "IMG_00012")
+    assert _found(rare) == sorted([named[12].id, odd[2].id])
+    sql, params = rare.query.sql_with_params()
+    assert 'COLLATE "C"' in sql and "%00012%" in params and "%img\\_00012%" in params
+    monkeypatch.setattr(filters, "RARE_WORD", 0)  # no word rare enough: the whole text is the index's
+    common = filters.text_search(pipelines, "IMG_00012")
+    assert 'COLLATE "C"' not in str(common.query) and _found(common) == _found(rare)
+    assert 'COLLATE "C"' not in str(filters.text_search(pipelines, "img"))  # one word: nothing to choose
