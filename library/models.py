@@ -45,6 +45,15 @@ def rendition(renditions, size):
     return {"url": media_url(entry["name"]), "w": entry["w"], "h": entry["h"]}
 
 
+# The renditions' widths (media_processing makes them), smallest first.
+SIZES = (150, 300, 600)
+
+
+def srcset(renditions):
+    """The srcset of `renditions` (rendition()'s dicts, None for one that doesn't exist)."""
+    return ", ".join(f"{r['url']} {r['w']}w" for r in renditions if r)
+
+
 class AssetQuerySet(models.QuerySet):
     def filtered(self, *, kind="", source="", status="", q="", date_from=None, date_to=None, hidden=""):
         """The Library filters. Each maps onto an index named in Asset.Meta.indexes."""
@@ -355,8 +364,7 @@ class Asset(models.Model):
     @property
     def srcset(self):
         """srcset of the renditions that exist, for a browser to pick by density."""
-        items = (rendition(self.renditions, size) for size in (150, 300, 600))
-        return ", ".join(f"{r['url']} {r['w']}w" for r in items if r)
+        return srcset(rendition(self.renditions, size) for size in SIZES)
 
     @property
     def original_url(self):

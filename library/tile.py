@@ -28,20 +28,22 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from i2v.lib.urls import id_url
+from library.models import SIZES, rendition, srcset
 
 _VIDEO, _IMAGE = "▶", "◻"
 
 
-def _picture(a, status, name):
+def _picture(a, sized, original, name):
     """What fills the tile: its 300 px rendition, or what stands in for one."""
     esc = html.escape
-    small = a.rendition_300
+    small = sized[1]
     if small:
         thumbhash = f' data-thumbhash="{esc(a.thumbhash)}"' if a.thumbhash else ""
         return (
-            f'<img src="{esc(small["url"])}" srcset="{esc(a.srcset)}" sizes="(max-width: 600px) 50vw, 200px" '
+            f'<img src="{esc(small["url"])}" srcset="{esc(srcset(sized))}" sizes="(max-width: 600px) 50vw, 200px" '
             f'width="{esc(str(small["w"]))}" height="{esc(str(small["h"]))}" loading="lazy" decoding="async" alt="{name}"{thumbhash}>'
         )
+    status = a.processing_status
     symbol = _VIDEO if a.kind == "video" else _IMAGE
     if a.is_pending:
         return '<div class="skeleton-tile" aria-hidden="true"></div>'
@@ -49,7 +51,7 @@ def _picture(a, status, name):
         return f'<div class="tile-placeholder remote" title="Imported from i2v; it will be fetched in the background">{symbol}</div>'
     if a.kind == "image" and status == "complete":
         size = f' width="{esc(str(a.width))}" height="{esc(str(a.height))}"' if a.width else ""
-        return f'<img class="fallback" src="{esc(a.original_url or "")}"{size} loading="lazy" decoding="async" alt="{name}">'
+        return f'<img class="fallback" src="{esc(original or "")}"{size} loading="lazy" decoding="async" alt="{name}">'
     return f'<div class="tile-placeholder" aria-hidden="true">{symbol}</div>'
 
 
@@ -72,12 +74,11 @@ def _error(a):
     )
 
 
-def _links(a):
+def _links(a, original, name):
     """↗ (the original, or the viewer) and ⤓ (a download), once there is an original."""
-    original = a.original_url
     if not original:
         return ""
-    label = html.escape(a.filename or "this asset")
+    label = name or "this asset"
     return (
         f'<a class="open" href="{html.escape(original)}" target="_blank" rel="noopener" data-viewer-open title="Open the original" '
         f'aria-label="Open the original of {label}">↗</a>'
@@ -91,21 +92,22 @@ def tile_html(a, *, oob=False, just_finished=False):
     esc = html.escape
     status = esc(a.processing_status)
     name = esc(a.filename)
-    preview = a.rendition_600
-    attributes = f' data-preview="{esc(preview["url"])}"' if preview else ""
+    sized = [rendition(a.renditions, size) for size in SIZES]
+    original = a.original_url  # None without an original
+    attributes = f' data-preview="{esc(sized[2]["url"])}"' if sized[2] else ""
     if a.is_pending:
         attributes += f' data-watch="{a.id}:{status}"'
-    elif a.original:
+    elif original:
         attributes += f' data-viewer-item="{a.id}" data-kind="{esc(a.kind)}"'
         attributes += (" data-favorite" if a.is_favorite else "") + (" data-hidden" if a.is_hidden else "")
     if oob:
         attributes += ' hx-swap-oob="outerHTML"'
     return SafeString(
         f'<li class="asset tile s-{status}" id="asset-{a.id}" data-status="{status}"{attributes}>'
-        f'<input class="pick" type="checkbox" name="ids" form="picks" value="{a.id}" aria-label="Select {esc(a.filename or "asset")}">'
-        f"{_picture(a, a.processing_status, name)}"
+        f'<input class="pick" type="checkbox" name="ids" form="picks" value="{a.id}" aria-label="Select {name or "asset"}">'
+        f"{_picture(a, sized, original, name)}"
         + ('<span class="play" aria-hidden="true">▶</span>' if a.kind == "video" else "")
         + _badge(a, a.processing_status, just_finished)
         + (_error(a) if a.processing_status == "failed" else "")
-        + f'{_links(a)}<span class="name">{name}</span></li>'
+        + f'{_links(a, original, name)}<span class="name">{name}</span></li>'
     )
