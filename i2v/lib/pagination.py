@@ -366,10 +366,11 @@ def walked_keys(filtered, among, ordering, limit, length, tested=None, among_in_
     is (a week's last page, after a cursor: its fetch took 5.6 ms more at a million
     pipelines, to find again the 18 the walk had found). Only when neither holds (a
     rare combination, or one whose matches are all old) does the fenced fetch of
-    matching_keys() run, after at most `length` rows of walk (`fetched` False: the planner's plain LIMIT instead, for
-    matches too many to fetch and sort, see _first_keys()). A filter count estimated in the thousands can then cost a
-    page's worth of rows when its matches are spread evenly (a common word with
-    favourites), and never a walk through the table when they are not.
+    matching_keys() run, after at most `length` rows of walk (`fetched` False: the
+    planner's plain LIMIT instead, for matches too many to fetch and sort, see
+    _first_keys()). A filter count estimated in the thousands can then cost a page's
+    worth of rows when its matches are spread evenly (a common word with favourites),
+    and never a walk through the table when they are not.
 
     `among_in_order` False says no index reads `among` in this order (a short date
     range, sorted by cost): its rows are then read whole and sorted, behind a fence.
@@ -489,7 +490,8 @@ def _walk_length(estimate, among, page_size, longest):
     first_page()'s `walk_length` (30,000 rows, twice as many entries tested first) is
     where that bound costs less than the fetches it spares: at 20,000, a word with a tag
     estimated at 1,303 of 952,167 pipelines (3,109 matched) was fetched instead, 2,984
-    heap pages, 12 ms; walked, 3.6 ms. No combination of bench/lists.py got slower."""
+    heap pages, 12 ms; walked, 3.6 ms. No combination of bench/lists.py rose by more
+    than 0.5 ms, within the noise (docs/benchmarks.md, ninth pass)."""
     rows = max(planner_rows(among, reuse=True), 1)
     density = estimate / rows
     wanted = min(3 * (page_size + 1) / density, rows) if density else longest + 1
