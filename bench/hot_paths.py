@@ -1,5 +1,6 @@
 """Benchmark of the hot paths (not a test): bounded pipeline detail, and what a list request costs
-gunicorn in CPU, cached and not. Prints Markdown tables.
+gunicorn in CPU, cached and not (the Jobs list, its API, the Library's first page and its API). Prints
+Markdown tables.
 
 Uses an owner that already has pipelines (seed them with seed_demo, or copy the 1M database),
 adds a 5-step and a 2,000-step pipeline once (reused after), and serves the app with gunicorn on
@@ -270,6 +271,9 @@ def main():
         ("same, cached", cached, "/jobs/", True),
         ("GET /api/pipelines (50 items), uncached", uncached, "/api/pipelines", False),
         ("same, cached", cached, "/api/pipelines", False),
+        ("Library first page (60 tiles, HTMX), uncached", uncached, "/library/", True),
+        ("same, cached", cached, "/library/", True),
+        ("GET /api/library/images (50 items), uncached", uncached, "/api/library/images", False),
     ]
     results = []
     try:
