@@ -208,6 +208,16 @@ def test_it_serves_repeats_from_the_cache_until_an_asset_changes(owner_client, l
     assert data["items"][0]["processing_status"] == "failed"
 
 
+def test_it_answers_a_repeat_from_the_cache_before_building_a_form(owner_client, library, monkeypatch, django_assert_num_queries):
+    from library import forms
+
+    _, first = get(owner_client, "kind=image")
+    monkeypatch.setattr(forms.LibraryFilterForm, "__init__", lambda *args, **kwargs: pytest.fail("a form was built"))
+    with django_assert_num_queries(0):
+        _, again = get(owner_client, "kind=image")
+    assert again == first and len(first["items"]) == 9
+
+
 def test_it_shows_a_new_upload_at_once_despite_the_cache(owner_client, library, django_capture_on_commit_callbacks):
     get(owner_client)
     with django_capture_on_commit_callbacks(execute=True):

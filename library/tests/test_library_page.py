@@ -221,6 +221,19 @@ def test_it_serves_a_repeat_request_from_the_cache(owner_client, owner, django_a
     assert "renamed.jpg" in owner_client.get("/library/", **HX).content.decode()
 
 
+def test_it_answers_a_repeat_fragment_from_the_cache_before_building_a_form(owner_client, owner, monkeypatch, django_assert_num_queries):
+    """A repeat of the grid's fragment is found by the request's own parameters: no form (its
+    fields are deep-copied for every instance), no template, no query."""
+    from library import forms
+
+    make_asset(owner)
+    first = owner_client.get("/library/?kind=&status=", **HX)
+    monkeypatch.setattr(forms.LibraryFilterForm, "__init__", lambda *args, **kwargs: pytest.fail("a form was built"))
+    with django_assert_num_queries(0):
+        again = owner_client.get("/library/?kind=&status=", **HX)
+    assert again.content == first.content and 'class="asset tile' in again.content.decode()
+
+
 def test_it_keeps_a_page_of_60_tiles_small(owner_client, owner):
     for _ in range(61):
         make_asset(owner)
