@@ -36,7 +36,7 @@ _VIDEO, _IMAGE = "▶", "◻"
 def _picture(a, sized, original, name):
     """What fills the tile: its 300 px rendition, or what stands in for one."""
     esc = html.escape
-    small = sized[1]
+    _, small, _ = sized
     if small:
         thumbhash = f' data-thumbhash="{esc(a.thumbhash)}"' if a.thumbhash else ""
         return (
@@ -55,7 +55,8 @@ def _picture(a, sized, original, name):
     return f'<div class="tile-placeholder" aria-hidden="true">{symbol}</div>'
 
 
-def _badge(a, status, just_finished):
+def _badge(a, just_finished):
+    status = a.processing_status
     if a.is_pending:
         return '<span class="badge s-processing">processing</span>'
     if status == "remote":
@@ -93,8 +94,9 @@ def tile_html(a, *, oob=False, just_finished=False):
     status = esc(a.processing_status)
     name = esc(a.filename)
     sized = [rendition(a.renditions, size) for size in SIZES]
+    large = sized[-1]
     original = a.original_url  # None without an original
-    attributes = f' data-preview="{esc(sized[2]["url"])}"' if sized[2] else ""
+    attributes = f' data-preview="{esc(large["url"])}"' if large else ""
     if a.is_pending:
         attributes += f' data-watch="{a.id}:{status}"'
     elif original:
@@ -107,7 +109,7 @@ def tile_html(a, *, oob=False, just_finished=False):
         f'<input class="pick" type="checkbox" name="ids" form="picks" value="{a.id}" aria-label="Select {name or "asset"}">'
         f"{_picture(a, sized, original, name)}"
         + ('<span class="play" aria-hidden="true">▶</span>' if a.kind == "video" else "")
-        + _badge(a, a.processing_status, just_finished)
+        + _badge(a, just_finished)
         + (_error(a) if a.processing_status == "failed" else "")
         + f'{_links(a, original, name)}<span class="name">{name}</span></li>'
     )
