@@ -6,17 +6,28 @@ than PostgreSQL takes to run it at a million pipelines (docs/benchmarks.md): the
 biggest part of an uncached page's CPU. From one first page to the next only the
 keys change, so the queryset is built and compiled once per rows function,
 ordering, database and number of keys, with marker keys in it, and each page runs
-that SQL through QuerySet.raw() with its own keys in the markers' places. Rows come
-back as the model's instances with the same fields deferred and the annotations as
-attributes, as the queryset would give them (raw() converts the model's columns
-from the database's values; the annotations' converters, a JSON field's for one, are
-applied here). Django has no prepared querysets, and no package adds them; this is
-the least that does it.
+that SQL with its own keys in the markers' places. Django has no prepared
+querysets, and no package adds them; this is the least that does it.
+
+Rows come back as the model's instances, as the queryset would give them: each
+column converted from the database's value by the converters the queryset's own
+compiler would apply (a JSON field's, SQLite's dates), the fields it leaves out
+deferred, the annotations as attributes. They are made the way Model.from_db() makes
+them, less Model.__init__(): its pass over every field of the model, DEFERRED where
+a column wasn't read, and its pre_init and post_init signals cost 9 µs a row, more
+than the row's SQL (61 Library rows: 1.19 ms of CPU, 0.69 without them,
+docs/benchmarks.md "Tenth pass"). The instance's dictionary is filled with the
+attribute names and values Model.__init__() would have set; what it leaves unset is
+deferred, as Django reads it. No receiver of those signals concerns these rows: the
+only one connected, django-imagekit's, records the files of ImageSpecFields, which no
+model here has (i2v/tests/test_compiled.py fails if another is connected to a model
+loaded here: such a model's rows must come from its queryset).
 """
 
 import functools
 
 from django.db import connections
+from django.db.models.base import ModelState
 
 # Keys no table holds (primary keys are positive), each its own value, so that its place
 # among the compiled parameters is unambiguous.
@@ -30,31 +41,56 @@ def rows_by_keys(model, rows, ordering, keys, using):
     related rows): its SQL is kept and reused for every request."""
     if not keys:
         return []
-    sql, params, slots, annotations = _compile(model, rows, ordering, len(keys), using)
+    sql, params, slots, names, expressions = _compile(model, rows, ordering, len(keys), using)
     params = list(params)
     for slot, n in slots:
         params[slot] = keys[n]
-    found = list(model._default_manager.db_manager(using).raw(sql, params))
     connection = connections[using]
-    for name, expression in annotations:
-        functions = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
-        for row in found:
-            value = getattr(row, name)
-            for convert in functions:
-                value = convert(value, expression, connection)
-            setattr(row, name, value)
-    return found
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    converters = [(i, functions, e) for i, e in enumerate(expressions) if (functions := _converters(e, connection))]
+    made = []
+    for values in found:
+        if converters:
+            values = list(values)
+            for i, functions, expression in converters:
+                for convert in functions:
+                    values[i] = convert(values[i], expression, connection)
+        row = model.__new__(model)
+        row.__dict__.update(zip(names, values))
+        state = row._state = ModelState()
+        state.adding, state.db = False, using
+        made.append(row)
+    return made
+
+
+def _converters(expression, connection):
+    # As SQLCompiler.get_converters() finds them: the backend's, then the field's.
+    return connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
 
 
 @functools.lru_cache(maxsize=256)  # bounded: a caller passing a new function each time can't grow it
 def _compile(model, rows, ordering, count, using):
-    """(sql, params, [(param index, key index)], [(annotation, expression)]) for `count` keys."""
+    """(sql, params, [(param index, key index)], [attribute name], [expression]) for `count`
+    keys: the names and expressions are those of the selected columns, in their order."""
     markers = {_MARKER + n: n for n in range(count)}
     queryset = rows(model._default_manager.db_manager(using).filter(pk__in=list(markers)))
     query = queryset.order_by(*ordering.order_by()).query
-    sql, params = query.get_compiler(using).as_sql()
+    compiler = query.get_compiler(using)
+    sql, params = compiler.as_sql()
     # Every place a marker went (a rows function may use the keys more than once).
     slots = [(i, markers[p]) for i, p in enumerate(params) if isinstance(p, int) and p in markers]
     if sorted({n for _, n in slots}) != list(range(count)):
         raise ValueError("the rows function dropped some of the keys from its query")
-    return sql, tuple(params), slots, list(query.annotation_select.items())
+    if compiler.klass_info.get("related_klass_infos"):
+        raise ValueError("the rows function selects related rows: load them through its queryset")
+    names = [None] * len(compiler.select)
+    for i in compiler.klass_info["select_fields"]:
+        names[i] = compiler.select[i][0].target.attname
+    for name, i in compiler.annotation_col_map.items():
+        names[i] = name
+    if None in names:
+        raise ValueError("the rows function selects columns that are neither fields nor annotations")
+    return sql, tuple(params), slots, names, [column for column, _, _ in compiler.select]
+

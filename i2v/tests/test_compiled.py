@@ -1,11 +1,14 @@
 import datetime
 
+import pytest
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
-from conftest import make_pipeline
+from conftest import make_asset, make_pipeline
 from i2v.lib import compiled
 from jobs.listing import PipelineListQuerySet
 from jobs.models import Pipeline
+from library.models import Asset, AssetQuerySet
 
 NEWEST = Pipeline.ORDERINGS["newest"]
 COST = Pipeline.ORDERINGS["cost"]
@@ -28,7 +31,46 @@ def test_it_loads_the_rows_the_queryset_would_in_the_order_asked(owner, django_a
         for name in ("step_count", "output_count", "tag_data", "cover_renditions", "cover_kind"):
             assert getattr(row, name) == getattr(want, name), name
         assert isinstance(row.cover_renditions, dict) and row.cover == want.cover
-        assert row.get_deferred_fields() == want.get_deferred_fields()
+        _assert_same_instance(row, want)
+
+
+def _assert_same_instance(row, want):
+    """`row` is what the queryset gave as `want`: the same attributes, values, types and
+    deferred fields, and a saved row's state."""
+    fields = {k: v for k, v in vars(want).items() if k != "_state"}
+    assert {k: v for k, v in vars(row).items() if k != "_state"} == fields
+    assert {k: type(v) for k, v in vars(row).items() if k != "_state"} == {k: type(v) for k, v in fields.items()}
+    assert row.get_deferred_fields() == want.get_deferred_fields()
+    assert (row._state.adding, row._state.db) == (False, want._state.db)
+
+
+def test_it_loads_library_rows_as_the_queryset_does(owner):
+    made = [make_asset(owner), make_asset(owner, kind="video", renditions=False)]
+    made[1].last_error, made[1].processing_status, made[1].is_favorite = "<b>broke</b>", "failed", True
+    made[1].save()
+    rows = compiled.rows_by_keys(Asset, AssetQuerySet.for_library, Asset.ORDERING, [a.id for a in made], "default")
+    expected = list(Asset.objects.for_library().filter(pk__in=[a.id for a in made]).order_by(*Asset.ORDERING.order_by()))
+    assert [r.id for r in rows] == [made[1].id, made[0].id]
+    for row, want in zip(rows, expected):
+        _assert_same_instance(row, want)
+        assert row.original_url == want.original_url and row.srcset == want.srcset and row.as_list_item() == want.as_list_item()
+    assert isinstance(rows[1].renditions, dict) and rows[1].renditions["300"]["w"] == 300
+    # A deferred field is still read on demand, and a row saves as a loaded one does.
+    assert rows[0].prompt == made[1].prompt
+    rows[0].toggle("is_hidden")
+    assert Asset.objects.get(pk=made[1].id).is_hidden
+
+
+@pytest.mark.parametrize("model", [Pipeline, Asset])
+def test_it_skips_init_signals_no_receiver_of_which_concerns_these_models(model):
+    # rows_by_keys() makes instances without Model.__init__(), so without pre_init and
+    # post_init. Only django-imagekit's router listens (to every model; it records the
+    # files of ImageSpecFields, which these models lack). A receiver added for one of these
+    # models would be skipped on its list rows: load those rows through the queryset instead.
+    for signal in (pre_init, post_init):
+        receivers = [r for r in signal._live_receivers(model)[0] if type(getattr(r, "__self__", None)).__module__ != "imagekit.specs.sourcegroups"]
+        assert receivers == [], (signal, receivers)
+    assert not any(f.__class__.__name__ == "ImageSpecField" for f in model._meta.get_fields())
 
 
 def test_it_compiles_once_per_number_of_keys(owner):

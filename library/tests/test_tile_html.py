@@ -1,6 +1,7 @@
 """library/tile.py: the Library tile written in Python must say what the template said, escaped the same way."""
 
 import pytest
+from django.template import Context, Template
 from django.template.defaultfilters import truncatechars
 
 from conftest import make_asset
@@ -76,3 +77,15 @@ def test_it_offers_no_viewer_or_download_without_an_original(owner):
     html = tile_html(a)
     assert "data-viewer-item" not in html and 'class="open"' not in html and 'class="download"' not in html
     assert html.endswith(f'<span class="name">{a.filename}</span></li>')
+
+
+def test_it_writes_a_list_of_tiles_as_one_tag_each_would(owner):
+    assets = [loaded(make_asset(owner)), loaded(make_asset(owner, kind="video"), processing_status="pending", filename=HOSTILE)]
+    one_by_one = Template("{% load library_tiles %}{% for a in assets %}{% asset_tile a oob=oob just_finished=True %}{% endfor %}")
+    at_once = Template("{% load library_tiles %}{% asset_tiles assets oob=oob just_finished=True %}")
+    for oob in (False, True):
+        context = Context({"assets": assets, "oob": oob})
+        html = at_once.render(context)
+        assert html == one_by_one.render(context) == "".join(tile_html(a, oob=oob, just_finished=True) for a in assets)
+        assert html.count('<li class="asset tile') == 2 and ESCAPED in html and "<script>" not in html
+    assert at_once.render(Context({"assets": [], "oob": False})) == ""
