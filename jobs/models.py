@@ -735,8 +735,9 @@ class Step(WorkItem):
 
     class Meta:
         indexes = [
-            # Expanded row and step counts: pipeline_id=? ORDER BY order, id
-            models.Index(fields=["pipeline", "order", "id"], name="step_pipeline_order"),
+            # Expanded row and step counts: pipeline_id=? ORDER BY order, id; the kind and status
+            # counted by jobs/detail.py step_summary() from the index alone (migration 0017)
+            models.Index(fields=["pipeline", "order", "id"], include=["kind", "status"], name="step_pipeline_order"),
             # Per-user quota of steps in flight: owner=? AND status IN ('queued','running','waiting')
             models.Index(
                 fields=["owner", "status"], name="step_owner_active",

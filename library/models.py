@@ -101,8 +101,12 @@ class AssetQuerySet(models.QuerySet):
         held = {k: filters[k] for k in ("kind", "source", "status", "date_from", "date_to", "hidden") if filters.get(k)}
         leading = next((k for k in ("kind", "source", "status") if k in held), None)
         narrowing = {k: v for k, v in held.items() if k not in ("kind", "source", "status") or k == leading}
-        tested = self.filtered(**held) if held != narrowing else None
-        return first_page(assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=self.filtered(**narrowing), tested=tested)
+        # Each filtered() builds its queryset anew (a tenth of an unfiltered page's CPU for
+        # two): the list's own is reused where the others would be the same.
+        given = {k: v for k, v in filters.items() if v}
+        among = assets if narrowing == given else self.filtered(**narrowing)
+        tested = None if held == narrowing else assets if held == given else self.filtered(**held)
+        return first_page(assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=among, tested=tested)
 
     def store_generated(self, owner_id, file, prompt, parameters_text=""):
         """The Asset for a file a provider made: stored once per owner by content
@@ -415,7 +419,8 @@ class Asset(models.Model):
 
     def as_list_item(self):
         """An item of GET /api/library/images: what a grid tile needs, no more."""
-        thumb = self.rendition(300)
+        sized = [rendition(self.renditions, size) for size in SIZES]  # each built once: 50 items a page
+        thumb = sized[SIZES.index(300)]
         return {
             "id": self.id,
             "kind": self.kind,
@@ -424,7 +429,7 @@ class Asset(models.Model):
             "width": self.width,
             "height": self.height,
             "thumbnail_url": thumb["url"] if thumb else None,
-            "srcset": self.srcset,
+            "srcset": srcset(sized),
             "original_url": self.original_url,
             "processing_status": self.processing_status,
             "created_at": _instant(self.created_at),

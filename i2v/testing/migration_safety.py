@@ -13,6 +13,7 @@ is flagged, and what to do instead:
 - AlterField: may change the column's type (a rewrite) or add an index.
 - AddConstraint, AlterUniqueTogether: a scan of the whole table under lock.
 - RunSQL / RunPython: can't be read; review by hand and allow-list.
+- SeparateDatabaseAndState: its database operations, by these same rules.
 - A concurrent operation inside an atomic migration (PostgreSQL refuses it).
 
 Tables created in the same migration are empty: anything goes on them.
@@ -41,6 +42,9 @@ def _target(op):
 
 
 def _problem(op, created, atomic):
+    if isinstance(op, ops.SeparateDatabaseAndState):
+        # Its state operations touch no table; its database operations are what runs.
+        return "; ".join(reason for inner in op.database_operations if (reason := _problem(inner, created, atomic))) or None
     if isinstance(op, (AddIndexConcurrently, RemoveIndexConcurrently)):
         return "a concurrent operation needs `atomic = False` on the migration" if atomic else None
     if isinstance(op, (ops.CreateModel, ops.DeleteModel, ops.AlterModelOptions, ops.RenameIndex)):

@@ -43,6 +43,9 @@ ALLOWED_OPERATIONS = {
     },
     ("media_processing", "0004_fetch_kind"): {0: "AlterField kind: a new choice only (no SQL)"},
     ("jobs", "0007_fresh_steps_priority"): {0: "AlterField priority: a new default only (SET DEFAULT, no rewrite)"},
+    ("jobs", "0009_detail_fk_indexes"): {
+        0: "SeparateDatabaseAndState: RunPython drops two pipeline_id indexes, CONCURRENTLY on PostgreSQL",
+    },
     ("jobs", "0010_list_tag_names"): {
         0: "RunPython, PostgreSQL only: a column with a constant default (no rewrite) and statement triggers",
         1: "RunPython: the backfill, 20,000 pipelines per transaction (atomic = False): no long lock",
@@ -64,6 +67,9 @@ ALLOWED_OPERATIONS = {
     },
     ("jobs", "0016_pipe_status_cost"): {
         0: "RunPython, PostgreSQL only: one index built CONCURRENTLY (replace_indexes, nothing dropped), ANALYZE",
+    },
+    ("jobs", "0017_step_pipeline_order_holds_kind_status"): {
+        0: "SeparateDatabaseAndState: RunPython, PostgreSQL only, one index rebuilt CONCURRENTLY under its name (rebuild_indexes), ANALYZE",
     },
     ("library", "0010_search_gin_index"): {
         0: "RunPython, PostgreSQL only: btree_gin, a GIN index built and one dropped CONCURRENTLY, ANALYZE",
@@ -171,6 +177,17 @@ def test_it_accepts_safe_operations():
     assert problems(_migration(AddIndexSafely("pipeline", INDEX), RemoveIndexSafely("pipeline", "x"), atomic=False)) == []
     assert problems(_migration(migrations.AddField("pipeline", "note", models.TextField(blank=True, null=True)))) == []
     assert problems(_migration(migrations.AddField("pipeline", "n", models.IntegerField(default=0)))) == []
+
+
+def test_it_reads_the_database_operations_of_separate_database_and_state():
+    hidden = migrations.SeparateDatabaseAndState(
+        state_operations=[migrations.AddIndex("pipeline", INDEX)], database_operations=[migrations.AddIndex("pipeline", INDEX)]
+    )
+    assert problems(_migration(hidden))
+    state_only = migrations.SeparateDatabaseAndState(
+        state_operations=[migrations.AddIndex("pipeline", INDEX)], database_operations=[AddIndexSafely("pipeline", INDEX)]
+    )
+    assert problems(_migration(state_only, atomic=False)) == []
 
 
 def test_it_flags_a_concurrent_index_in_an_atomic_migration():
