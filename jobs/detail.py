@@ -80,7 +80,8 @@ class StepSummary:
 
 
 def step_summary(pipeline):
-    """Counts of the pipeline's steps by kind and status: one grouped query over its index range."""
+    """Counts of the pipeline's steps by kind and status: one grouped query over its index range, which holds
+    both (jobs migration 0017): on PostgreSQL no step row is read for it."""
     rows = pipeline.steps.order_by().values_list("kind", "status").annotate(n=Count("id"))
     by_kind = {}
     for kind, status, n in rows:

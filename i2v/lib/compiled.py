@@ -50,24 +50,31 @@ def rows_by_keys(model, rows, ordering, keys, using):
         cursor.execute(sql, params)
         found = cursor.fetchall()
     converters = [(i, functions, e) for i, e in enumerate(expressions) if (functions := _converters(e, connection))]
-    made = []
-    for values in found:
-        if converters:
-            values = list(values)
-            for i, functions, expression in converters:
-                for convert in functions:
-                    values[i] = convert(values[i], expression, connection)
-        row = model.__new__(model)
-        row.__dict__.update(zip(names, values))
-        state = row._state = ModelState()
-        state.adding, state.db = False, using
-        made.append(row)
-    return made
+    return [_instance(model, names, _converted(values, converters, connection), using) for values in found]
 
 
 def _converters(expression, connection):
     # As SQLCompiler.get_converters() finds them: the backend's, then the field's.
     return connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+
+
+def _converted(values, converters, connection):
+    if not converters:
+        return values
+    values = list(values)
+    for i, functions, expression in converters:
+        for convert in functions:
+            values[i] = convert(values[i], expression, connection)
+    return values
+
+
+def _instance(model, names, values, using):
+    """A `model` instance as Model.from_db() would make it of these columns, without __init__()."""
+    row = model.__new__(model)
+    row.__dict__.update(zip(names, values))
+    state = row._state = ModelState()
+    state.adding, state.db = False, using
+    return row
 
 
 @functools.lru_cache(maxsize=256)  # bounded: a caller passing a new function each time can't grow it
