@@ -1,4 +1,5 @@
 import datetime
+import json
 
 import pytest
 from django.db import connection, transaction
@@ -111,3 +112,74 @@ def test_it_finds_a_text_of_common_and_rare_words_through_the_rare_ones_rows(own
     common = filters.text_search(pipelines, "IMG_00012")
     assert 'COLLATE "C"' not in str(common.query) and _found(common) == _found(rare)
     assert 'COLLATE "C"' not in str(filters.text_search(pipelines, "img"))  # one word: nothing to choose
+
+
+WORD_STARTS = ["4k", "img_4k.png", "a 4K film", "tab\t4k", "line\n4k", "(4k)", "x]4k", "x\\4k", "4k-hdr"]
+
+
+@pytest.mark.parametrize("q", ["4k", "4K"])
+def test_it_finds_one_or_two_letters_or_digits_where_they_start_a_word(owner, q, monkeypatch):
+    at = timezone.make_aware(datetime.datetime.combine(DAY, datetime.time(9)))
+    starts = [make_pipeline(owner, prompt=text, outputs=0, steps=0, created_at=at).id for text in WORD_STARTS]
+    for text in ("x4k", "a4k b", "4 k", "k4"):  # inside a word, or not the text
+        make_pipeline(owner, prompt=text, outputs=0, steps=0, created_at=at)
+    pipelines = Pipeline.objects.filter(owner=owner)
+    for bound in (filters.SHORT_RANGE, 0):  # a short range, then a long one: the same rows
+        monkeypatch.setattr(filters, "SHORT_RANGE", bound)
+        assert _found(filters.text_in_range(pipelines, q, DAY, DAY)) == sorted(starts)
+    assert _found(filters.text_search(pipelines, q)) == sorted(starts)
+
+
+def test_it_still_finds_any_other_text_anywhere(owner):
+    texts = ("concatenate", "x#4k", "xa b", "x中文", "a(b", "ab")
+    found = {text: make_pipeline(owner, prompt=text, outputs=0, steps=0).id for text in texts}
+    pipelines = Pipeline.objects.filter(owner=owner)
+    assert _found(filters.text_search(pipelines, "cat")) == [found["concatenate"]]  # three in a row: anywhere
+    assert _found(filters.text_search(pipelines, "#4k")) == [found["x#4k"]]  # a boundary of its own in front
+    # Anything but one or two ASCII letters or digits is found anywhere, as before.
+    assert _found(filters.text_search(pipelines, "a b")) == [found["xa b"]]
+    assert _found(filters.text_search(pipelines, "中文")) == [found["x中文"]]
+    assert _found(filters.text_search(pipelines, "A(")) == [found["a(b"]]
+    assert _found(filters.text_search(pipelines, "%%")) == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigram index is PostgreSQL's")
+def test_it_looks_a_word_start_up_in_the_trigram_index_not_through_all_of_it(owner):
+    """pg_trgm finds the trigrams of the word's start in word_start()'s expression: the index
+    offers the rows that hold them, not the 300 where "4k" is inside a word. (A class such as
+    [^[:alnum:]] in its place gives it none: every row would come back to be tested.) Asked
+    with no other index to choose (the btree ones dropped in a transaction rolled back)."""
+    at = timezone.make_aware(datetime.datetime.combine(DAY, datetime.time(9)))
+    for n in range(300):
+        make_pipeline(owner, prompt=f"a sailboat x4k number {n}", outputs=0, steps=0, created_at=at)
+    starts = [make_pipeline(owner, prompt=text, outputs=0, steps=0, created_at=at).id for text in WORD_STARTS[:3]]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'jobs_pipeline' AND indexdef NOT LIKE '%%USING gin%%'"
+            " AND indexname NOT LIKE '%%_pkey'"
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+        # New rows wait in a GIN index's pending list, whose entries are offered more loosely.
+        cursor.execute(
+            "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'jobs_pipeline'::regclass AND a.amname = 'gin'"
+        )
+        cursor.execute("ANALYZE jobs_pipeline")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = Pipeline.objects.filter(owner=owner).filtered(q="4k").values("id").query.sql_with_params()
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+        transaction.set_rollback(True)
+    plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+    scan = next(node for node in _nodes(plan) if node["Node Type"] == "Bitmap Index Scan")
+    assert "search_text ~" in scan["Index Cond"], plan
+    # The index offers what holds the trigrams pg_trgm takes from the expression: the three, and
+    # a few that hold a word starting with "4" and one ending with "4k" (names "Pipeline 4xx").
+    assert len(starts) <= scan["Actual Rows"] < 100, plan
+
+
+def _nodes(plan):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
