@@ -81,7 +81,7 @@ class StepSummary:
 
 def step_summary(pipeline):
     """Counts of the pipeline's steps by kind and status: one grouped query over its index range, which holds
-    both (jobs migration 0017): on PostgreSQL no step row is read for it."""
+    both (jobs migration 0017): on PostgreSQL an index-only scan, reading no step row that vacuum has seen."""
     rows = pipeline.steps.order_by().values_list("kind", "status").annotate(n=Count("id"))
     by_kind = {}
     for kind, status, n in rows:

@@ -79,7 +79,7 @@ def text_search(queryset, q):
     text_in_range() does).
 
     A text of one or two letters or digits ("4k") gives pg_trgm no trigram to look up in
-    "contains": finding that nothing matches meant reading every row, 220-310 ms at a
+    "contains": finding that nothing matches meant reading every row, 180-310 ms at a
     million. Such a text is looked for where it starts a word (word_start()), which gives
     the index the trigrams of the word's start: 2-4 ms (_needs_word_start() says which).
     """
