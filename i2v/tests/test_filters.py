@@ -66,13 +66,7 @@ def test_it_serves_the_text_with_the_other_filters_from_one_index(filters, index
     rows, as here with nothing else left): asked with no other index to choose (the btree
     ones dropped in a transaction rolled back) nor a table scan."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'jobs_pipeline' AND indexdef NOT LIKE '%%USING gin%%'"
-            " AND indexname NOT LIKE '%%_pkey'"
-        )
-        for (name,) in cursor.fetchall():
-            cursor.execute(f'DROP INDEX "{name}"')
-        cursor.execute("SET LOCAL enable_seqscan = off")
+        _only_gin_indexes(cursor)
         sql, params = Pipeline.objects.filtered(**filters).values("id").query.sql_with_params()
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
@@ -154,19 +148,13 @@ def test_it_looks_a_word_start_up_in_the_trigram_index_not_through_all_of_it(own
         make_pipeline(owner, prompt=f"a sailboat x4k number {n}", outputs=0, steps=0, created_at=at)
     starts = [make_pipeline(owner, prompt=text, outputs=0, steps=0, created_at=at).id for text in WORD_STARTS[:3]]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'jobs_pipeline' AND indexdef NOT LIKE '%%USING gin%%'"
-            " AND indexname NOT LIKE '%%_pkey'"
-        )
-        for (name,) in cursor.fetchall():
-            cursor.execute(f'DROP INDEX "{name}"')
+        _only_gin_indexes(cursor)
         # New rows wait in a GIN index's pending list, whose entries are offered more loosely.
         cursor.execute(
             "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
             " JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'jobs_pipeline'::regclass AND a.amname = 'gin'"
         )
         cursor.execute("ANALYZE jobs_pipeline")
-        cursor.execute("SET LOCAL enable_seqscan = off")
         sql, params = Pipeline.objects.filter(owner=owner).filtered(q="4k").values("id").query.sql_with_params()
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]
@@ -177,6 +165,18 @@ def test_it_looks_a_word_start_up_in_the_trigram_index_not_through_all_of_it(own
     # The index offers what holds the trigrams pg_trgm takes from the expression: the three, and
     # a few that hold a word starting with "4" and one ending with "4k" (names "Pipeline 4xx").
     assert len(starts) <= scan["Actual Rows"] < 100, plan
+
+
+def _only_gin_indexes(cursor):
+    """Leave the planner the pipelines' GIN indexes alone, inside the caller's transaction (to be
+    rolled back): the btree ones dropped, and no table scan."""
+    cursor.execute(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'jobs_pipeline' AND indexdef NOT LIKE '%%USING gin%%'"
+        " AND indexname NOT LIKE '%%_pkey'"
+    )
+    for (name,) in cursor.fetchall():
+        cursor.execute(f'DROP INDEX "{name}"')
+    cursor.execute("SET LOCAL enable_seqscan = off")
 
 
 def _nodes(plan):
