@@ -122,6 +122,16 @@ def rebuilding_indexes(table, indexes):
     return _maintenance(table, work)
 
 
+def set_statistics_target(table, statistics, target):
+    """A RunPython operation setting extended `statistics`' target on `table` (PostgreSQL only),
+    then analyzing the table; reversed, the default again. ANALYZE takes no lock on writes."""
+
+    def setting(value):
+        return _maintenance(table, lambda schema_editor: schema_editor.execute(f"ALTER STATISTICS {statistics} SET STATISTICS {value}"))
+
+    return RunPython(setting(int(target)), setting(-1))
+
+
 def _index_exists(schema_editor, name):
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_class WHERE relname = %s AND relkind = 'i'", [name])

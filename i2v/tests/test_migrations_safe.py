@@ -74,6 +74,9 @@ ALLOWED_OPERATIONS = {
     ("library", "0010_search_gin_index"): {
         0: "RunPython, PostgreSQL only: btree_gin, a GIN index built and one dropped CONCURRENTLY, ANALYZE",
     },
+    ("library", "0011_filter_stats_rarer_combinations"): {
+        0: "RunPython, PostgreSQL only: an extended statistics target (catalog only) and ANALYZE (no lock on writes)",
+    },
     ("library", "0007_list_filter_stats"): {
         0: "RunPython, PostgreSQL only: extended statistics and ANALYZE (no lock on writes)",
     },
@@ -311,3 +314,30 @@ def test_it_stops_the_tag_index_migration_before_tag_names_an_index_entry_cant_h
     with connection.schema_editor() as editor, pytest.raises(RuntimeError, match=f"{crowded.id} \\(40 tags\\)"):
         migration.check_tag_names(None, editor)
     assert fine.id != crowded.id
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="extended statistics are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_it_sets_an_extended_statistics_target_and_back():
+    """set_statistics_target() sets the target its migration names (library 0011: every
+    combination of the Library's filters in the statistics), and reversed the default."""
+    from i2v.lib.migrations import set_statistics_target
+
+    target = "SELECT stxstattarget FROM pg_statistic_ext WHERE stxname = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(target, ["asset_filter_stats"])
+        assert cursor.fetchone() == (400,)  # as migrated
+        cursor.execute("CREATE TABLE i2v_test_stats (a int, b int)")
+        try:
+            cursor.execute("CREATE STATISTICS i2v_test_ab (mcv) ON a, b FROM i2v_test_stats")
+            operation = set_statistics_target("i2v_test_stats", "i2v_test_ab", 250)
+            with connection.schema_editor(atomic=False) as editor:
+                operation.code(None, editor)
+            cursor.execute(target, ["i2v_test_ab"])
+            assert cursor.fetchone() == (250,)
+            with connection.schema_editor(atomic=False) as editor:
+                operation.reverse_code(None, editor)
+            cursor.execute(target, ["i2v_test_ab"])
+            assert cursor.fetchone() == (-1,)
+        finally:
+            cursor.execute("DROP TABLE i2v_test_stats")
