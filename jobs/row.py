@@ -4,9 +4,10 @@ The row is the list's inner loop: 20 per first page, 100 a scroll, and each live
 update redraws some. As a template partial it cost 137 µs of CPU per row (about
 26 variable lookups, 10 conditions and 3 filters, each paying the template
 engine's resolution), 2.7 ms of an uncached page's 8 ms; this function makes the
-same bytes in about a tenth of that (docs/benchmarks.md, "Rows in Python"). It is
-the only markup written this way: every other fragment stays a template, and the
-row reaches them through the {% job_row %} tag (jobs/templatetags/jobs_rows.py).
+same bytes in about a tenth of that (docs/benchmarks.md, "Rows in Python"). Only the
+lists' inner loops are written this way (this row, a Library tile, a pipeline detail's
+step rows and output tiles): every other fragment stays a template, and the row
+reaches them through the {% job_row %} tag (jobs/templatetags/jobs_rows.py).
 
 What the markup is and why (kept small, as 20 rows must stay under 15 KB):
 - actions go to sub-paths of the name link's URL (static/js/app.js); the detail
