@@ -239,8 +239,6 @@ def planner_rows(queryset, reuse=False):
 
 
 ESTIMATES_KEPT = 60  # seconds
-# A walk takes `among` to hold more rows than it may read where the planner expects this many times as many.
-AMONG_SURELY_LONGER = 2
 ESTIMATES_HELD = 1000  # at most, then forgotten at once
 _estimates = {}  # (database, sql, params): (rows, monotonic time it is kept until)
 
@@ -254,8 +252,7 @@ def planner_estimate(queryset):
 def _pk_sql(queryset):
     """(sql, params) selecting `queryset`'s primary keys, unordered, compiled once per queryset
     object: a first page's estimate and its keys in order (_keys_in_order()) share it, which
-    spares an uncached page one compilation of its filters by the ORM (130 µs of the 3.6 ms of
-    CPU a Library page costs, measured). A queryset's filters can't change after it is made:
+    spares an uncached page one compilation of its filters by the ORM (130 µs of CPU, measured). A queryset's filters can't change after it is made:
     each filter() makes another."""
     compiled = queryset.__dict__.get("_i2v_pk_sql")
     if compiled is None:
@@ -345,13 +342,10 @@ def merged_by_day(filtered, ordering, limit, first_day, last_day, day_of="create
     range itself, the hidden ones), or a day's page reads the day."""
     sql, params, columns, order = _keys_sql(filtered, ordering)
     connection = connections[filtered.db]
-    quote = connection.ops.quote_name
-    table = quote(filtered.model._meta.db_table)
+    table, _, order_by = _table_order(filtered, ordering)
     if any(f" {word} " in sql for word in ("JOIN", "GROUP BY", "ORDER BY", "LIMIT")) or sql.count(" WHERE ") != 1:
         raise ValueError("merged_by_day() takes plain filters of one table")
-    by = [quote(filtered.model._meta.get_field(name).column) for name, _ in ordering.fields]
-    order_by = ", ".join(f"{table}.{column} {'DESC' if desc else 'ASC'}" for column, (_, desc) in zip(by, ordering.fields))
-    day = f"({table}.{quote(filtered.model._meta.get_field(day_of).column)} AT TIME ZONE 'UTC')::date"
+    day = f"({table}.{connection.ops.quote_name(filtered.model._meta.get_field(day_of).column)} AT TIME ZONE 'UTC')::date"
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {columns[-1]} FROM (SELECT (%s::date + i) AS day FROM generate_series(0, %s) AS i) AS days "
@@ -365,6 +359,18 @@ def merged_by_day(filtered, ordering, limit, first_day, last_day, day_of="create
 def _sql(queryset):
     """(sql, params) of `queryset`, compiled for the database it reads."""
     return queryset.query.get_compiler(queryset.db).as_sql()
+
+
+def _table_order(queryset, ordering):
+    """(table, the order's columns, its ORDER BY terms naming them by table), quoted for `queryset`'s database."""
+    quote = connections[queryset.db].ops.quote_name
+    table = quote(queryset.model._meta.db_table)
+    by = [quote(queryset.model._meta.get_field(name).column) for name, _ in ordering.fields]
+    return table, by, ", ".join(f"{table}.{column} {'DESC' if desc else 'ASC'}" for column, (_, desc) in zip(by, ordering.fields))
+
+
+# A walk takes `among` to hold more rows than it may read where the planner expects this many times as many.
+AMONG_SURELY_LONGER = 2
 
 
 def walked_keys(filtered, among, ordering, limit, length, tested=None, among_in_order=True, fetched=True, after=None, among_rows=None):
@@ -443,30 +449,26 @@ def _read_through(filtered, ordering, sql, params, columns, length, among, teste
     rows of `among` (all of them when None) that follow the cursor's values `after` (if any), read
     as walked_keys() reads them, with "SELECT 1" of the rows it may read, unordered and unlimited;
     or None when the filters' SQL can't be read that way (a join)."""
-    connection = connections[filtered.db]
-    quote = connection.ops.quote_name
-    table = quote(filtered.model._meta.db_table)
+    table, by, order_by = _table_order(filtered, ordering)
     among_sql, among_params = _sql(among.order_by().values("pk"))
     tested_sql, tested_params = _keys_sql(tested, ordering)[:2] if tested is not None else ("", ())
     source = f" FROM {table} "
     if any(q.count(source) != 1 for q in (sql, among_sql, tested_sql or source)) or " JOIN " in sql + among_sql + tested_sql:
         return None
-    by = [quote(filtered.model._meta.get_field(name).column) for name, _ in ordering.fields]
     following, following_params = _following(filtered, ordering, [f"{table}.{column}" for column in by], after)
-    rows, tested_params, readable = _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, ordering, among_in_order, following)
+    rows, tested_params, readable = _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, order_by, among_in_order, following)
     return (
         sql.replace(source, f" FROM ({rows}) AS {table} ", 1), (*among_params, *following_params, length, *tested_params, *params),
         (readable, (*among_params, *following_params)),
     )
 
 
-def _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, ordering, in_order, following=""):
+def _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, order_by, in_order, following=""):
     """(SQL, the params it takes after `among`'s, `following`'s and the walk's length, and "SELECT 1"
     of every row it may read, taking `among`'s and `following`'s params) of the rows a walk reads
     (walked_keys()): the first of `among` in the order that pass `following` (the rows after a
-    cursor: see _following()), with the columns `sql` names."""
+    cursor: see _following()), with the columns `sql` names (`by`, the order's, in `order_by`)."""
     source = f" FROM {table} "
-    order_by = ", ".join(f"{table}.{column} {'DESC' if desc else 'ASC'}" for column, (_, desc) in zip(by, ordering.fields))
     named = _columns_named(sql, table)
     held = list(dict.fromkeys([*by, *_columns_named(tested_sql, table)]))
     entries_first = tested_sql and any(column not in held for column in named)
@@ -596,10 +598,7 @@ def _keys_in_order(filtered, ordering, limit, after=None):
     sql, params = _pk_sql(filtered)
     if after is not None or any(f" {word} " in sql for word in ("JOIN", "GROUP BY", "ORDER BY", "LIMIT", "DISTINCT")):
         return list(_cut(filtered, ordering, after).order_by(*ordering.order_by()).values_list("pk", flat=True)[:limit])
-    quote = connections[filtered.db].ops.quote_name
-    table = quote(filtered.model._meta.db_table)
-    fields = [(quote(filtered.model._meta.get_field(name).column), desc) for name, desc in ordering.fields]
-    order_by = ", ".join(f"{table}.{column} {'DESC' if desc else 'ASC'}" for column, desc in fields)
+    order_by = _table_order(filtered, ordering)[2]
     with connections[filtered.db].cursor() as cursor:
         cursor.execute(f"{sql} ORDER BY {order_by} LIMIT %s", (*params, limit))
         return [row[0] for row in cursor.fetchall()]
