@@ -1,5 +1,6 @@
 import datetime
 
+import psycopg
 import pytest
 from django.db import connection, connections
 from django.db.backends.postgresql.psycopg_any import register_tzloader
@@ -32,7 +33,10 @@ def _fresh():
 def test_it_reads_timestamps_with_the_c_loader_as_djangos_would():
     fresh = _fresh()
     try:
-        assert fresh.connection.adapters.get_loader(1184, 0).__name__ == "TimestamptzCLoader"
+        loader = fresh.connection.adapters.get_loader(1184, 0)
+        assert loader.__name__ == "TimestamptzDefaultLoader" and loader.timezone is fresh.timezone
+        # Each instance loads with psycopg's own loader (its C one, with psycopg_binary).
+        assert type(loader(1184, fresh.connection).load.__self__) is psycopg.adapters.get_loader(1184, 0)
         with fresh.cursor() as cursor:
             ours = _loaded(cursor, LITERALS)
             register_tzloader(fresh.timezone, cursor)  # Django's own, on this cursor
@@ -68,7 +72,7 @@ def test_it_leaves_djangos_loader_where_the_session_names_another_time_zone():
         with fresh.cursor() as cursor:
             cursor.execute("SET TIME ZONE 'Europe/Paris'")
         register_tzloader(fresh.timezone, fresh.connection)  # as Django leaves a new connection
-        timestamps.use_c_loader(None, fresh)
+        timestamps.use_default_loader(None, fresh)
         loader = fresh.connection.adapters.get_loader(1184, 0)
         assert loader.__name__ == "SpecificTzLoader" and loader.timezone is fresh.timezone
     finally:
