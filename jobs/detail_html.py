@@ -6,8 +6,9 @@ variable lookups and 8 conditions per row, each paying the template engine's
 resolution), so that a 2,000-step pipeline, whose pages are full, expanded in 1.8-2.0x
 the time of a 5-step one, against issue 10's 2x (docs/benchmarks.md, "Eleventh pass").
 As jobs/row.py does for a Jobs row and library/tile.py for a Library tile, these make the
-same markup from the values jobs/detail.py computed for the template (step_rows(),
-tiles()), which reach it through {% step_rows %} and {% output_tiles %}
+template's markup from the values jobs/detail.py computes (step_rows(), tiles()), less its
+indentation (compared with whitespace runs collapsed: docs/benchmarks.md), and the
+template reaches them through {% detail_steps %} and {% detail_tiles %}
 (jobs/templatetags/jobs_rows.py). The page around them, the "Show more" links and
 the summary stay in pipeline_detail.html.
 
