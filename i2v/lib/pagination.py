@@ -343,7 +343,7 @@ def merged_by_day(filtered, ordering, limit, first_day, last_day, day_of="create
     sql, params, columns, order = _keys_sql(filtered, ordering)
     connection = connections[filtered.db]
     table, _, order_by = _table_order(filtered, ordering)
-    if any(f" {word} " in sql for word in ("JOIN", "GROUP BY", "ORDER BY", "LIMIT")) or sql.count(" WHERE ") != 1:
+    if not _plain(sql) or sql.count(" WHERE ") != 1:
         raise ValueError("merged_by_day() takes plain filters of one table")
     day = f"({table}.{connection.ops.quote_name(filtered.model._meta.get_field(day_of).column)} AT TIME ZONE 'UTC')::date"
     with connection.cursor() as cursor:
@@ -359,6 +359,12 @@ def merged_by_day(filtered, ordering, limit, first_day, last_day, day_of="create
 def _sql(queryset):
     """(sql, params) of `queryset`, compiled for the database it reads."""
     return queryset.query.get_compiler(queryset.db).as_sql()
+
+
+def _plain(sql):
+    """Whether compiled `sql` selects from one table with filters alone, so that an ORDER BY
+    and a LIMIT, or a condition, can be appended to it."""
+    return not any(f" {word} " in sql for word in ("JOIN", "GROUP BY", "ORDER BY", "LIMIT", "DISTINCT"))
 
 
 def _table_order(queryset, ordering):
@@ -596,7 +602,7 @@ def _keys_in_order(filtered, ordering, limit, after=None):
     """The primary keys of the first `limit` rows of `filtered` after `after`: the planner's plain LIMIT.
     A first page's statement is its estimate's (_pk_sql()), ordered and limited."""
     sql, params = _pk_sql(filtered)
-    if after is not None or any(f" {word} " in sql for word in ("JOIN", "GROUP BY", "ORDER BY", "LIMIT", "DISTINCT")):
+    if after is not None or not _plain(sql):
         return list(_cut(filtered, ordering, after).order_by(*ordering.order_by()).values_list("pk", flat=True)[:limit])
     order_by = _table_order(filtered, ordering)[2]
     with connections[filtered.db].cursor() as cursor:
