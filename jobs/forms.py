@@ -4,8 +4,9 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
-from django.urls import reverse
 
+from i2v.lib.forms import SharedFieldsForm
+from i2v.lib.urls import url_of
 from prompts.models import TemplateError, expand_for
 
 from .catalog import bill, needs_confirmation
@@ -28,7 +29,7 @@ def _model_choices():
     return [("", "Any model")] + [(k, v["label"]) for k, v in settings.GENERATION_MODELS.items()]
 
 
-class JobsFilterForm(forms.Form):
+class JobsFilterForm(SharedFieldsForm):
     """Filters, sort and page of the Jobs list; the page and the API share it.
 
     Every value is validated: a bad one is a 400 naming the field, never a 500
@@ -95,7 +96,7 @@ class JobsFilterForm(forms.Form):
         if cursor:
             params["cursor"] = cursor
         query = urlencode(params)
-        return reverse("jobs:page") + (f"?{query}" if query else "")
+        return url_of("jobs:page") + (f"?{query}" if query else "")
 
     def cache_parts(self):
         """Everything that changes the result, in a stable, hashable form."""
@@ -155,7 +156,7 @@ class BulkActionForm(forms.Form):
         return f"{verb} {count} {noun}{extra}."
 
 
-class PageForm(forms.Form):
+class PageForm(SharedFieldsForm):
     """?cursor=&page_size= of any keyset list."""
 
     cursor = forms.CharField(required=False, max_length=2000)

@@ -2,12 +2,14 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
-from django.urls import reverse
+
+from i2v.lib.forms import SharedFieldsForm
+from i2v.lib.urls import url_of
 
 from .models import Asset
 
 
-class LibraryFilterForm(forms.Form):
+class LibraryFilterForm(SharedFieldsForm):
     """Filters and page of the Library; the page and GET /api/library/images share it.
 
     Every value is validated: a bad one is a 400 naming the field, never a 500
@@ -59,7 +61,7 @@ class LibraryFilterForm(forms.Form):
         if cursor:
             params["cursor"] = cursor
         query = urlencode(params)
-        return reverse("library:page") + (f"?{query}" if query else "")
+        return url_of("library:page") + (f"?{query}" if query else "")
 
     def cache_parts(self):
         """Everything that changes the result, in a stable, hashable form."""

@@ -1,0 +1,37 @@
+"""Forms whose instances share their class's fields instead of deep-copying them.
+
+A Django form deep-copies every declared field, with its widget, choices, validators and
+error messages, each time one is made, so that an instance may change its own fields
+(set choices, swap a widget) without touching the class's. A list's filter form never
+does: it is built, validated and read on every list request, and that copy was most of
+its cost, 140-160 µs of CPU of a Jobs or Library form's 210-260 (docs/benchmarks.md,
+"Twelfth pass"). Django has no switch for it; the copy is made by
+`copy.deepcopy(self.base_fields)` in BaseForm.__init__(), so the class's fields are kept in a
+dictionary whose deep copy is a shallow one: each instance gets a dictionary of its own
+(adding or removing a field stays its own) holding the same field objects.
+
+A form built on SharedFieldsForm must not change a field's attributes (a field is shared by
+every request of the process, and by its threads): validating and rendering don't
+(i2v/tests/test_forms.py checks that for every form here that uses it).
+"""
+
+from django import forms
+from django.forms.forms import DeclarativeFieldsMetaclass
+
+
+class SharedFields(dict):
+    """A form class's fields: an instance's copy is a new dictionary of the same fields."""
+
+    def __deepcopy__(self, memo):
+        return dict(self)
+
+
+class _SharedFieldsMetaclass(DeclarativeFieldsMetaclass):
+    def __new__(mcs, name, bases, attrs):
+        new_class = super().__new__(mcs, name, bases, attrs)
+        new_class.base_fields = SharedFields(new_class.base_fields)
+        return new_class
+
+
+class SharedFieldsForm(forms.Form, metaclass=_SharedFieldsMetaclass):
+    """A Form whose instances use the class's field objects (see the module's docstring)."""
