@@ -22,11 +22,17 @@ deferred, as Django reads it. No receiver of those signals concerns these rows: 
 only one connected, django-imagekit's, records the files of ImageSpecFields, which no
 model here has (i2v/tests/test_compiled.py fails if another is connected to a model
 loaded here: such a model's rows must come from its queryset).
+
+On PostgreSQL the keys are one array parameter (`pk = ANY(%s)`), so one compilation serves
+every number of keys, and psycopg adapts one value instead of one per key: 70-87 µs of
+CPU a Library page's 61 keys, against 158-166 as `IN (%s, ...)` (docs/benchmarks.md,
+"Twelfth pass"). SQLite, which has no arrays, takes them as `IN`, compiled per number of keys.
 """
 
 import functools
 
 from django.db import connections
+from django.db.models import F, Lookup
 from django.db.models.base import ModelState
 
 # Keys no table holds (primary keys are positive), each its own value, so that its place
@@ -41,11 +47,12 @@ def rows_by_keys(model, rows, ordering, keys, using):
     related rows): its SQL is kept and reused for every request."""
     if not keys:
         return []
-    sql, params, slots, names, expressions = _compile(model, rows, ordering, len(keys), using)
+    connection = connections[using]
+    count = None if connection.vendor == "postgresql" else len(keys)
+    sql, params, slots, names, expressions = _compile(model, rows, ordering, count, using)
     params = list(params)
     for slot, n in slots:
-        params[slot] = keys[n]
-    connection = connections[using]
+        params[slot] = list(keys) if n is None else keys[n]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()
@@ -77,18 +84,36 @@ def _instance(model, names, values, using):
     return row
 
 
+class _AnyOf(Lookup):
+    """lhs = ANY(rhs), rhs one array parameter (PostgreSQL)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", (*lhs_params, self.rhs)
+
+
 @functools.lru_cache(maxsize=256)  # bounded: a caller passing a new function each time can't grow it
 def _compile(model, rows, ordering, count, using):
-    """(sql, params, [(param index, key index)], [attribute name], [expression]) for `count`
-    keys: the names and expressions are those of the selected columns, in their order."""
-    markers = {_MARKER + n: n for n in range(count)}
-    queryset = rows(model._default_manager.db_manager(using).filter(pk__in=list(markers)))
-    query = queryset.order_by(*ordering.order_by()).query
+    """(sql, params, [(param index, key index, or None for all the keys)], [attribute name],
+    [expression]) for `count` keys (None: any number, as one array): the names and expressions
+    are those of the selected columns, in their order."""
+    manager = model._default_manager.db_manager(using)
+    if count is None:
+        marker = [_MARKER]
+        keyed, markers = manager.filter(_AnyOf(F("pk"), marker)), {}
+    else:
+        markers = {_MARKER + n: n for n in range(count)}
+        keyed, marker = manager.filter(pk__in=list(markers)), None
+    query = rows(keyed).order_by(*ordering.order_by()).query
     compiler = query.get_compiler(using)
     sql, params = compiler.as_sql()
     # Every place a marker went (a rows function may use the keys more than once).
-    slots = [(i, markers[p]) for i, p in enumerate(params) if isinstance(p, int) and p in markers]
-    if sorted({n for _, n in slots}) != list(range(count)):
+    slots = [(i, None) for i, p in enumerate(params) if p is marker]
+    slots += [(i, markers[p]) for i, p in enumerate(params) if isinstance(p, int) and p in markers]
+    if not slots or sorted({n for _, n in slots if n is not None}) != list(range(count or 0)):
         raise ValueError("the rows function dropped some of the keys from its query")
     if compiler.klass_info.get("related_klass_infos"):
         raise ValueError("the rows function selects related rows: load them through its queryset")
