@@ -28,20 +28,27 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from i2v.lib.urls import id_url
-from library.models import SIZES, rendition, srcset
+from library.models import sized_renditions
 
 _VIDEO, _IMAGE = "▶", "◻"
 
 
-def _picture(a, sized, original, name):
-    """What fills the tile: its 300 px rendition, or what stands in for one."""
+def _number(value):
+    """A width or height as plain digits (escaped like any text if it is not an integer)."""
+    return str(value) if type(value) is int else html.escape(str(value))
+
+
+def _picture(a, sized, urls, original, name):
+    """What fills the tile: its 300 px rendition, or what stands in for one. `urls` are the
+    renditions' URLs, escaped (so is a srcset made of them and of their widths as digits)."""
     esc = html.escape
     _, small, _ = sized
     if small:
         thumbhash = f' data-thumbhash="{esc(a.thumbhash)}"' if a.thumbhash else ""
+        described = ", ".join(f"{url} {_number(r['w'])}w" for url, r in zip(urls, sized) if r)
         return (
-            f'<img src="{esc(small["url"])}" srcset="{esc(srcset(sized))}" sizes="(max-width: 600px) 50vw, 200px" '
-            f'width="{esc(str(small["w"]))}" height="{esc(str(small["h"]))}" loading="lazy" decoding="async" alt="{name}"{thumbhash}>'
+            f'<img src="{urls[1]}" srcset="{described}" sizes="(max-width: 600px) 50vw, 200px" '
+            f'width="{_number(small["w"])}" height="{_number(small["h"])}" loading="lazy" decoding="async" alt="{name}"{thumbhash}>'
         )
     status = a.processing_status
     symbol = _VIDEO if a.kind == "video" else _IMAGE
@@ -93,10 +100,10 @@ def tile_html(a, *, oob=False, just_finished=False):
     esc = html.escape
     status = esc(a.processing_status)
     name = esc(a.filename)
-    sized = [rendition(a.renditions, size) for size in SIZES]
-    large = sized[-1]
+    sized = sized_renditions(a.renditions)
+    urls = [esc(r["url"]) if r else None for r in sized]  # each escaped once: in src, srcset and data-preview
     original = a.original_url  # None without an original
-    attributes = f' data-preview="{esc(large["url"])}"' if large else ""
+    attributes = f' data-preview="{urls[-1]}"' if sized[-1] else ""
     if a.is_pending:
         attributes += f' data-watch="{a.id}:{status}"'
     elif original:
@@ -107,7 +114,7 @@ def tile_html(a, *, oob=False, just_finished=False):
     return SafeString(
         f'<li class="asset tile s-{status}" id="asset-{a.id}" data-status="{status}"{attributes}>'
         f'<input class="pick" type="checkbox" name="ids" form="picks" value="{a.id}" aria-label="Select {name or "asset"}">'
-        f"{_picture(a, sized, original, name)}"
+        f"{_picture(a, sized, urls, original, name)}"
         + ('<span class="play" aria-hidden="true">▶</span>' if a.kind == "video" else "")
         + _badge(a, just_finished)
         + (_error(a) if a.processing_status == "failed" else "")

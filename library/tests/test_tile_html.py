@@ -35,6 +35,24 @@ def test_it_shows_a_rendition_with_its_srcset_and_placeholder(owner):
     assert f'<a class="download" href="/downloads/assets/{a.id}" title="Download" aria-label="Download {a.filename}">⤓</a>' in html
 
 
+def test_it_escapes_renditions_names_and_sizes_that_are_not_what_processing_writes(owner):
+    # Processing writes names it made and integer sizes; a row edited by hand is still escaped, never markup.
+    hostile = {"name": 'x" onerror="alert(1)', "w": '1" onload="x', "h": "<b>"}
+    a = loaded(make_asset(owner), renditions={"150": hostile, "300": hostile, "600": hostile})
+    html = tile_html(a)
+    assert 'onerror="' not in html and 'onload="' not in html and "<b>" not in html
+    assert 'width="1&quot; onload=&quot;x" height="&lt;b&gt;"' in html
+    assert html.count("x&quot; onerror=&quot;alert(1)") == 5  # src, three srcset entries, data-preview
+
+
+def test_it_shows_the_original_whether_or_not_its_file_was_made(owner):
+    a = loaded(make_asset(owner, renditions=False))
+    url = a.original_url
+    assert a.original.name in url and a.original_url == url  # after the FieldFile exists, the same
+    assert Asset.objects.filter(pk=a.pk).only("id").get().original_url == url  # deferred: read as Django reads it
+    assert loaded(a, original="").original_url is None
+
+
 @pytest.mark.parametrize(
     "status, shown",
     [
