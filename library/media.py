@@ -106,9 +106,10 @@ def rendition_name(owner_id, sha256, digest, ext):
     return f"u/{owner_id}/{RENDITION}/{sha256[:2]}/{sha256[2:KEY_LENGTH]}-{digest[:12]}.{ext}"
 
 
-def media_url(name):
-    """The URL of a stored file: always the app's authorising view, built without the storage."""
-    return f"{settings.MEDIA_URL}{name}"
+def media_url(name, prefix=None):
+    """The URL of a stored file: always the app's authorising view, built without the storage.
+    `prefix`: settings.MEDIA_URL, read once by a caller that builds many."""
+    return f"{settings.MEDIA_URL if prefix is None else prefix}{name}"
 
 
 def serve(request, name, download_name=None):
