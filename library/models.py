@@ -115,7 +115,17 @@ class AssetQuerySet(models.QuerySet):
         given = {k: v for k, v in filters.items() if v}
         among = assets if narrowing == given else self.filtered(**narrowing)
         tested = None if held == narrowing else assets if held == given else self.filtered(**held)
-        return first_page(assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=among, tested=tested)
+        # Few matches costly to fetch (a word with a kind, source or status) are fetched rather than
+        # walked past a few thousand rows of a kind, source or status, whose rows lie scattered
+        # through the table, a page each: the text index holds those three too
+        # (asset_search_filters), and the planner prices that fetch high. Videos with a word (502
+        # expected, none there) walked 18,118 rows: 57-75 ms of SQL, where the fetch takes 5.5
+        # (docs/benchmarks.md, "Twelfth pass"). A date range's rows lie side by side, and a week's
+        # 9,600 walked in 2 ms where the fetch took 8.5; the Jobs list's long walks pay too.
+        few_walk_length = None if {"date_from", "date_to"} & narrowing.keys() else 6_000
+        return first_page(
+            assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=among, tested=tested, few_walk_length=few_walk_length,
+        )
 
     def store_generated(self, owner_id, file, prompt, parameters_text=""):
         """The Asset for a file a provider made: stored once per owner by content

@@ -531,7 +531,7 @@ def _walk_length(estimate, among, page_size, longest):
 
 def first_page(
     filtered, rows, ordering, page_size, exact_up_to=1000, walk_above=10_000, among=None, walk_length=30_000, tested=None,
-    costly_above=1500, among_in_order=True, days=None, after=None,
+    costly_above=1500, among_in_order=True, days=None, after=None, few_walk_length=None,
 ):
     """(page, (total, is_estimate)) of a list's first page: no filter's scan runs twice.
 
@@ -562,6 +562,9 @@ def first_page(
     knows its exact total anyway. SQLite, the embedded default with small data, always
     takes the keys, and counts past `exact_up_to`.
 
+    `few_walk_length`: the longest walk in place of a costly fetch of no more than `exact_up_to`
+    matches (`walk_length` when None), for a list whose costly fetches the planner overprices.
+
     `days` (first, last), on PostgreSQL: every row of `filtered` was made on those days and an
     index reads each day's in the order, so the page is merged from each day's first
     (merged_by_day()), whatever the estimate; the total is the estimate unless that page is
@@ -581,6 +584,7 @@ def first_page(
         keys, total = _first_keys(
             filtered, ordering, page_size, estimate=estimate, exact_up_to=exact_up_to, costly=cost > costly_above,
             walk_above=walk_above, among=among, walk_length=walk_length, tested=tested, among_in_order=among_in_order, after=after,
+            few_walk_length=few_walk_length,
         )
     # Whether there is more is the keys' to say: a row deleted since they were read is
     # missing from the rows, and the page would otherwise look like the last one.
@@ -610,7 +614,9 @@ def _keys_in_order(filtered, ordering, limit, after=None):
         return [row[0] for row in cursor.fetchall()]
 
 
-def _first_keys(filtered, ordering, page_size, *, estimate, exact_up_to, costly, walk_above, among, walk_length, tested, among_in_order, after):
+def _first_keys(
+    filtered, ordering, page_size, *, estimate, exact_up_to, costly, walk_above, among, walk_length, tested, among_in_order, after, few_walk_length,
+):
     """(the first page's keys and one more, the exact total or None): see first_page(). What
     is read is narrowed to what follows the cursor's values `after` (if any): walks read
     among from there, fetched matches are taken from there (_following()), while the
@@ -621,7 +627,10 @@ def _first_keys(filtered, ordering, page_size, *, estimate, exact_up_to, costly,
     if estimate is not None and (estimate > exact_up_to or costly and estimate > page_size) and among is not None:
         # A walk that tests the index's entries before it reads a row reads them at a fourth
         # of a row's cost (0.12 against 0.45 µs each, measured), so it may go twice as far.
-        length = _walk_length(estimate, among, page_size, walk_length * (1 if tested is None else 2))
+        longest = walk_length * (1 if tested is None else 2)
+        if estimate <= exact_up_to and few_walk_length is not None:
+            longest = min(longest, few_walk_length)
+        length = _walk_length(estimate, among, page_size, longest)
     if length:
         # Matches past a third of among's rows cost more fetched and sorted than the order's
         # index walked through all of among (0.65 against 0.22 µs a row, measured: a year of

@@ -280,6 +280,25 @@ def test_it_walks_to_a_few_matches_only_when_fetching_them_all_is_costly(owner, 
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
+@pytest.mark.parametrize("few_walk_length, walks", [(None, True), (30, True), (29, False)])
+def test_it_walks_to_a_few_costly_matches_no_further_than_few_walk_length(owner, few_walk_length, walks, django_assert_num_queries):
+    """The 6 favourites among 30 of the test above, priced costly: a walk would read the 30, so
+    a few_walk_length below that fetches them instead, with their exact number."""
+    start = timezone.now()
+    for i in range(30):
+        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, is_favorite=i % 5 == 0)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_pipeline")
+    among = Pipeline.objects.filter(owner=owner)
+    filtered = among.filtered(favorites=True)
+    with django_assert_num_queries(4) as captured:  # the estimate, among's (for the walk's length), the keys, the rows
+        page, (total, estimate) = first_page(filtered, lambda qs: qs, NEWEST, 2, among=among, costly_above=0, few_walk_length=few_walk_length)
+    assert any("WITH walk" in q["sql"] for q in captured.captured_queries) == walks
+    assert estimate if walks else (total, estimate) == (6, False)
+    assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
 @pytest.mark.parametrize("costly_above, through", [(0, True), (10**9, False)])
 @pytest.mark.parametrize("in_order", [True, False])
 def test_it_fetches_a_few_costly_matches_through_a_short_amongs_entries(owner, other, costly_above, through, in_order, django_assert_max_num_queries):
