@@ -29,7 +29,8 @@ def first_page_queries():
     PostgreSQL, and on PostgreSQL first the planner's estimate that decides how they are
     found), then the rows by key (i2v/lib/pagination.py first_page). SQLite counts in a
     query of its own only past 1,000; PostgreSQL estimates once more where a walk is
-    weighed or a word is searched in a date range. (The session's user comes from the
+    weighed, a word is searched in a date range, or a kind, source or status
+    beside a word in the Library. (The session's user comes from the
     cache, i2v/lib/auth.py: warmed at login.)"""
     from django.db import connection
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
-from i2v.lib.filters import text_in_range
+from i2v.lib.filters import equal_beside_text, text_in_range
 from i2v.lib.pagination import Ordering, first_page, paginate
 from i2v.lib.watch import changes
 from media_processing.models import ProcessingJob
@@ -69,12 +69,11 @@ class AssetQuerySet(models.QuerySet):
         # Hidden assets are few: the default view filters them out while walking the same indexes;
         # ?hidden=only has a small partial index of its own (asset_hidden_created).
         qs = self if hidden == "include" else self.filter(is_hidden=hidden == "only")
-        if kind:
-            qs = qs.filter(kind=kind)
-        if source:
-            qs = qs.filter(source=source)
-        if status:
-            qs = qs.filter(processing_status=status)
+        # With a word, a common kind, source or status is tested on the rows the text index finds,
+        # not intersected in it (equal_beside_text()); not in a date range, whose rows the
+        # (owner, source, created_at) index and the like read with their kind, source or status.
+        searched = q if not (date_from or date_to) else ""
+        qs = equal_beside_text(qs, searched, kind=kind, source=source, processing_status=status)
         # search_text is a column the database generates, lowercased.
         return text_in_range(qs, q, date_from, date_to)
 
@@ -115,14 +114,15 @@ class AssetQuerySet(models.QuerySet):
         given = {k: v for k, v in filters.items() if v}
         among = assets if narrowing == given else self.filtered(**narrowing)
         tested = None if held == narrowing else assets if held == given else self.filtered(**held)
-        # Few matches costly to fetch (a word with a kind, source or status) are fetched rather than
-        # walked past a few thousand rows of a kind, source or status, whose rows lie scattered
-        # through the table, a page each: the text index holds those three too
-        # (asset_search_filters), and the planner prices that fetch high. Videos with a word (502
+        # Few matches of a word costly to fetch are fetched rather than walked past a few thousand
+        # rows of a kind, source or status: the walk reads each row for its text, and those lie
+        # scattered through the table, a page each, while the text index holds those three too
+        # (asset_search_filters), a fetch the planner prices high. Videos with a word (502
         # expected, none there) walked 18,118 rows: 57-75 ms of SQL, where the fetch takes 5.5
-        # (docs/benchmarks.md, "Twelfth pass"). A date range's rows lie side by side, and a week's
-        # 9,600 walked in 2 ms where the fetch took 8.5; the Jobs list's long walks pay too.
-        few_walk_length = None if {"date_from", "date_to"} & narrowing.keys() else 6_000
+        # (docs/benchmarks.md, "Twelfth pass"). Without a word the walk tests index entries, not
+        # rows; a date range's rows lie side by side (a week's 9,600 walked in 2 ms, fetched in
+        # 8.5); the Jobs list's long walks pay too.
+        few_walk_length = 6_000 if filters.get("q") and not {"date_from", "date_to"} & narrowing.keys() else None
         return first_page(
             assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=among, tested=tested, few_walk_length=few_walk_length,
         )

@@ -126,6 +126,35 @@ def _rare_word(queryset, q):
     return word if rows <= RARE_WORD else None
 
 
+# A value of a column a multicolumn text index also holds that the planner estimates at more
+# rows than this is tested on the rows the text finds, not in that index (equal_beside_text()).
+COMMON_VALUE = 50_000
+
+
+def equal_beside_text(queryset, q, **equalities):
+    """`queryset` filtered by each column = value of `equalities` (those with a value), for a list
+    that also searches for text `q`, where the text's trigram index holds those columns too (a GIN
+    index with btree_gin's operator classes, like the Library's asset_search_filters).
+
+    A GIN index intersects the entries of every condition it is given, and a common value's are
+    most of the table: "upload" is 300,000 of a million assets, and took 4.4 ms of an 8.2 ms scan
+    for 334 failed uploads with a word (docs/benchmarks.md, "Twelfth pass"). So, with a text, on
+    PostgreSQL, a value the planner estimates at more than COMMON_VALUE rows (one EXPLAIN each,
+    reused) is compared in the "C" collation, which that index can't serve: it is tested on the
+    rows the rest finds. Equality is the same in any deterministic collation, and the planner
+    still estimates it from the column's statistics.
+    """
+    searched = bool(q) and connections[queryset.db].vendor == "postgresql"
+    for column, value in equalities.items():
+        if not value:
+            continue
+        if searched and planner_rows(queryset.filter(**{column: value}), reuse=True) > COMMON_VALUE:
+            queryset = queryset.alias(**{f"{column}_c": Collate(column, "C")}).filter(**{f"{column}_c": value})
+        else:
+            queryset = queryset.filter(**{column: value})
+    return queryset
+
+
 def text_in_range(queryset, q="", date_from=None, date_to=None):
     """Rows created on date_from .. date_to (created_between()) whose text contains q (text_search()).
 

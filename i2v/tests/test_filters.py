@@ -5,9 +5,10 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from conftest import make_pipeline
+from conftest import make_asset, make_pipeline
 from i2v.lib import filters
 from jobs.models import Pipeline
+from library.models import Asset
 
 DAY = datetime.date(2026, 3, 10)
 INDEXES = sorted(["pipe_search_visible", "pipe_search_hidden", "pipe_search_favorite"])
@@ -183,3 +184,20 @@ def _nodes(plan):
     yield plan
     for child in plan.get("Plans", []):
         yield from _nodes(child)
+
+
+@pytest.mark.parametrize("common_value, collated", [(0, True), (10**9, False)])
+@pytest.mark.parametrize("q", ["sailboat", ""])
+def test_it_tests_a_common_value_beside_a_text_on_the_rows(owner, q, common_value, collated, monkeypatch):
+    made = [make_asset(owner, kind=kind) for kind in ("image", "video", "image")]
+    Asset.objects.filter(pk=made[0].pk).update(prompt="a sailboat", source="generated")
+    Asset.objects.filter(pk=made[1].pk).update(prompt="a sailboat")
+    monkeypatch.setattr(filters, "COMMON_VALUE", common_value)
+    base = Asset.objects.filter(owner=owner)
+    beside = filters.equal_beside_text(base, q, kind="image", source="", processing_status="")
+    sql = str(beside.query)
+    # Only with a text, and only on PostgreSQL (where a text index holds the column), is the value compared in "C".
+    assert ('COLLATE "C"' in sql) == (collated and bool(q) and connection.vendor == "postgresql")
+    expected = base.filter(kind="image")
+    assert _found(filters.text_search(beside, q)) == _found(filters.text_search(expected, q))
+    assert _found(beside) == _found(expected) == sorted([made[0].pk, made[2].pk])
