@@ -74,7 +74,9 @@ def test_it_shows_a_legacy_images_original_scaled(owner):
     assert f'<img class="fallback" src="{a.original_url}" width="1024" height="768" loading="lazy" decoding="async" alt="{a.filename}">' in tile_html(a)
 
 
-@pytest.mark.parametrize("error", ["", "short", "x" * 119, "x" * 120, "x" * 121, "é" * 130, "a\u0301" * 100])
+@pytest.mark.parametrize(
+    "error", ["", "short", "x" * 119, "x" * 120, "x" * 121, "é" * 130, "a\u0301" * 100, "a\u0301" * 10, "a\u0301" * 120, "e\u0301" * 121, "\u0301" * 130]
+)
 def test_it_truncates_an_error_as_truncatechars_120_does(owner, error):
     a = loaded(make_asset(owner), processing_status="failed", last_error=error)
     shown = truncatechars(error or "No error was recorded.", 120)
