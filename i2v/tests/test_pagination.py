@@ -254,13 +254,9 @@ def test_it_falls_back_to_the_planners_walk_for_matches_too_many_to_fetch(owner,
     assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
-@pytest.mark.parametrize("costly_above, walks", [(0, True), (10**9, False)])
-def test_it_walks_to_a_few_matches_only_when_fetching_them_all_is_costly(owner, costly_above, walks, django_assert_num_queries):
-    """6 favourites among 30, fewer than exact_up_to: fetched with their exact number, unless
-    the planner prices that fetch past costly_above (a common word's trigrams, a range's rows
-    tested one by one), when a walk finds the page, reading no more than the 30 (three pages
-    at that density would be 45)."""
+@pytest.fixture
+def favourites_among_30(owner):
+    """(among, filtered): 30 pipelines of the owner, analyzed, and the 6 favourites among them."""
     start = timezone.now()
     for i in range(30):
         make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, is_favorite=i % 5 == 0)
@@ -268,6 +264,17 @@ def test_it_walks_to_a_few_matches_only_when_fetching_them_all_is_costly(owner, 
         cursor.execute("ANALYZE jobs_pipeline")
     among = Pipeline.objects.filter(owner=owner)
     filtered = among.filtered(favorites=True)
+    return among, filtered
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
+@pytest.mark.parametrize("costly_above, walks", [(0, True), (10**9, False)])
+def test_it_walks_to_a_few_matches_only_when_fetching_them_all_is_costly(favourites_among_30, costly_above, walks, django_assert_num_queries):
+    """6 favourites among 30, fewer than exact_up_to: fetched with their exact number, unless
+    the planner prices that fetch past costly_above (a common word's trigrams, a range's rows
+    tested one by one), when a walk finds the page, reading no more than the 30 (three pages
+    at that density would be 45)."""
+    among, filtered = favourites_among_30
     with django_assert_num_queries(4 if walks else 3) as captured:
         page, (total, estimate) = first_page(filtered, lambda qs: qs, NEWEST, 2, among=among, costly_above=costly_above)
     statements = [q["sql"] for q in captured.captured_queries]
@@ -281,16 +288,10 @@ def test_it_walks_to_a_few_matches_only_when_fetching_them_all_is_costly(owner, 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
 @pytest.mark.parametrize("few_walk_length, walks", [(None, True), (30, True), (29, False)])
-def test_it_walks_to_a_few_costly_matches_no_further_than_few_walk_length(owner, few_walk_length, walks, django_assert_num_queries):
+def test_it_walks_to_a_few_costly_matches_no_further_than_few_walk_length(favourites_among_30, few_walk_length, walks, django_assert_num_queries):
     """The 6 favourites among 30 of the test above, priced costly: a walk would read the 30, so
     a few_walk_length below that fetches them instead, with their exact number."""
-    start = timezone.now()
-    for i in range(30):
-        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, is_favorite=i % 5 == 0)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE jobs_pipeline")
-    among = Pipeline.objects.filter(owner=owner)
-    filtered = among.filtered(favorites=True)
+    among, filtered = favourites_among_30
     with django_assert_num_queries(4) as captured:  # the estimate, among's (for the walk's length), the keys, the rows
         page, (total, estimate) = first_page(filtered, lambda qs: qs, NEWEST, 2, among=among, costly_above=0, few_walk_length=few_walk_length)
     assert any("WITH walk" in q["sql"] for q in captured.captured_queries) == walks
