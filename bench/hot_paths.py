@@ -10,6 +10,8 @@ then with production's server (i2v/web.py: granian) for wrk.
 - server time and queries: the Server-Timing header (app;dur, db;dur and its query count);
 - gunicorn CPU per request: utime+stime of the worker process, from /proc/<pid>/stat, before and
   after N requests, divided by N (the client runs in this process, not in the worker);
+- the server's floor: the same CPU per request for a static file WhiteNoise answers, before any session,
+  cache or query (what gunicorn and Django's handler cost on this machine, whatever the app does);
 - wrk: --connections connections, 2 threads, on the cached first page of the Jobs list (the HTMX
   results fragment, as filters and infinite scroll ask for it) and of GET /api/pipelines.
 
@@ -224,6 +226,19 @@ def measure(port, pid, path, token, runs, htmx):
     }
 
 
+def floor_cpu(port, pid, runs):
+    """gunicorn CPU per request for a static file, which WhiteNoise answers before any middleware
+    reads a session, the cache or the database: what serving a request costs before the app's work."""
+    url = f"http://127.0.0.1:{port}/static/favicon.svg"
+    for _ in range(5):
+        urllib.request.urlopen(url, timeout=30).read()
+    before = cpu_seconds(pid)
+    for _ in range(runs):
+        with urllib.request.urlopen(url, timeout=30) as response:
+            response.read()
+    return (cpu_seconds(pid) - before) * 1000 / runs
+
+
 def wrk(port, path, token, seconds, connections, htmx):
     args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", f"Authorization: Bearer {token}"]
     if htmx:
@@ -279,6 +294,7 @@ def main():
     try:
         for label, port, path, htmx in rows:
             results.append((label, measure(port, pids[port], path, token, args.requests, htmx)))
+        floor = floor_cpu(cached, pids[cached], args.requests)
     finally:
         for proc in servers.values():
             proc.terminate()
@@ -291,6 +307,8 @@ def main():
     for label, r in results:
         ratio = f"{r['cpu'] / r['db']:.1f}x" if r["db"] >= 0.05 else "-"
         print(f"| {label} | {r['app']:.2f} | {r['db']:.2f} | {r['queries']} | {r['cpu']:.2f} | {ratio} | {r['bytes']:,} |")
+    print(f"\nserver floor: {floor:.2f} ms of gunicorn CPU per request for a static file (WhiteNoise answers it before any "
+          "session, cache or query), the part of every figure above that is the server's, not the app's")  # fmt: skip
     by = dict(results)
     for kind, a, b in (("expansion", "expand a 5-step pipeline (HTMX)", "expand a 2,000-step pipeline (HTMX)"),
                        ("detail page", "detail page, 5 steps", "detail page, 2,000 steps"),
