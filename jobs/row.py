@@ -27,21 +27,11 @@ import html
 
 from django.utils import dateformat, timezone, translation
 from django.utils.safestring import SafeString
-from django.utils.text import Truncator, add_truncation_text
 
+from i2v.lib.text import truncated
 from i2v.lib.urls import id_url
 
-_PROMPT_CHARS = 64
-
-
-def _prompt(text):
-    """truncatechars:64. Truncator normalizes the text and skips combining marks, one
-    character at a time (18 µs a prompt); ASCII text has neither, so a slice gives its answer."""
-    if not text.isascii():
-        return Truncator(text).chars(_PROMPT_CHARS)
-    if len(text) <= _PROMPT_CHARS:
-        return text
-    return add_truncation_text(text[: _PROMPT_CHARS - len(add_truncation_text(""))])
+_PROMPT_CHARS = 64  # truncatechars:64
 
 
 @functools.lru_cache(maxsize=1024)
@@ -86,7 +76,7 @@ def row_html(p, *, oob=False):
         f"<td>{_cover(p)}"
         f"<td data-part=status>{_status(p)}"
         f"<td>{star}</button>"
-        f"<td data-part=name><a href={id_url('jobs:detail', p.id)}>{esc(p.name)}</a><small>{esc(_prompt(p.first_prompt))}</small>"
+        f"<td data-part=name><a href={id_url('jobs:detail', p.id)}>{esc(p.name)}</a><small>{esc(truncated(p.first_prompt, _PROMPT_CHARS))}</small>"
         f"<td class=i>{esc(p.model_label)}"
         f"<td>{tags}"
         f"<td class=n>{p.step_count}"

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from conftest import make_pipeline
 from jobs.models import Pipeline
-from jobs.row import _prompt, row_html
+from i2v.lib.text import truncated
+from jobs.row import _PROMPT_CHARS, row_html
 
 HOSTILE = "<script>alert(\"x\")</script> & 'q'"
 ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;q&#x27;"
@@ -31,7 +32,7 @@ def test_it_escapes_every_text_a_person_or_a_provider_wrote(owner):
     ["", "short", "x" * 63, "x" * 64, "x" * 65, "x" * 500, "é" * 70, "a\u0301" * 40, unicodedata.normalize("NFD", "é" * 64), "ok " * 30],
 )
 def test_it_truncates_a_prompt_as_truncatechars_64_does(prompt):
-    assert _prompt(prompt) == truncatechars(prompt, 64)
+    assert truncated(prompt, _PROMPT_CHARS) == truncatechars(prompt, 64)
 
 
 def test_it_shows_the_day_created_in_the_current_time_zone(owner):
