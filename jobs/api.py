@@ -8,7 +8,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from i2v.lib.cache import cached_list, cached_only, request_parts
+from i2v.lib.cache import ListEntry, request_parts
 from i2v.lib.errors import ApiError, api_view, form_error
 from i2v.lib.idempotency import idempotent
 from i2v.lib.jsonbody import json_body
@@ -30,9 +30,9 @@ def _json_bytes(data):
 def pipelines(request):
     if request.method == "POST":
         return create_pipeline(request)
-    alias = request_parts(request, JobsFilterForm, "api_pipelines")
-    if (hit := cached_only("jobs", request.user.id, alias)) is not None:
-        return HttpResponse(hit, content_type="application/json")  # no form, no query: two cache reads
+    entry = ListEntry("jobs", request.user.id, request_parts(request, JobsFilterForm, "api_pipelines"))
+    if (hit := entry.cached()) is not None:
+        return HttpResponse(hit, content_type="application/json")  # no form, no query: one cache read
     form = JobsFilterForm(request.GET, default_page_size=50)
     if not form.is_valid():
         raise form_error(form)
@@ -45,7 +45,7 @@ def pipelines(request):
         count, estimate = total if total else (None, False)
         return _json_bytes({"items": [p.as_summary() for p in page.items], "pagination": pagination_json(page, count, estimate)})
 
-    body = cached_list("jobs", request.user.id, {"view": "api_pipelines", **form.cache_parts()}, build, alias)
+    body = entry.through(build)
     return HttpResponse(body, content_type="application/json")
 
 

@@ -98,9 +98,6 @@ class JobsFilterForm(SharedFieldsForm):
         query = urlencode(params)
         return url_of("jobs:page") + (f"?{query}" if query else "")
 
-    def cache_parts(self):
-        """Everything that changes the result, in a stable, hashable form."""
-        return {**self.filters, "sort": self.ordering.name, "cursor": self.cleaned_data["cursor"], "n": self.size}
 
 
 class RenameForm(forms.Form):

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from i2v.lib.lists import cached_results, list_results
+from i2v.lib.lists import ListResults
 from i2v.lib.pagination import CursorError
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 from i2v.lib.watch import watch_response
@@ -30,11 +30,11 @@ RECENT_SOURCES = 24
 @vary_on_headers("HX-Request")
 def jobs_page(request):
     fragment = request.htmx and not request.htmx.history_restore_request
-    if fragment and (hit := cached_results(request, JobsFilterForm, scope="jobs", page=PAGE, append="rows")) is not None:
+    listed = ListResults(request, JobsFilterForm, scope="jobs", page=PAGE, append="rows")
+    if fragment and (hit := listed.cached()) is not None:
         return HttpResponse(hit)
     form = JobsFilterForm(request.GET, default_page_size=20)
-    fetch = request.user.pipelines.jobs_list
-    results, status = list_results(request, form, scope="jobs", fetch=fetch, page=PAGE, append="rows")
+    results, status = listed.render(form, request.user.pipelines.jobs_list)
     if fragment:
         return HttpResponse(results, status=status)
     context = {"form": form, "results": results, "user_tags": request.user.tags.all()[:200]}

@@ -10,7 +10,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from i2v.lib.cache import cached_list, cached_only, request_parts
+from i2v.lib.cache import ListEntry, request_parts
 from i2v.lib.errors import ApiError, api_view, error_response, form_error
 from i2v.lib.pagination import CursorError, pagination_json
 from i2v.lib.ratelimit import rate_limited
@@ -38,9 +38,9 @@ def images(request):
 
 
 def _list(request):
-    alias = request_parts(request, LibraryFilterForm, "api_images")
-    if (hit := cached_only("library", request.user.id, alias)) is not None:
-        return HttpResponse(hit, content_type="application/json")  # no form, no query: two cache reads
+    entry = ListEntry("library", request.user.id, request_parts(request, LibraryFilterForm, "api_images"))
+    if (hit := entry.cached()) is not None:
+        return HttpResponse(hit, content_type="application/json")  # no form, no query: one cache read
     form = LibraryFilterForm(request.GET, default_page_size=settings.PAGE_SIZE_DEFAULT)
     if not form.is_valid():
         raise form_error(form)
@@ -54,7 +54,7 @@ def _list(request):
         items = [a.as_list_item() for a in page.items]
         return _json_bytes({"items": items, "pagination": pagination_json(page, count, estimate)})
 
-    body = cached_list("library", request.user.id, {"view": "api_images", **form.cache_parts()}, build, alias)
+    body = entry.through(build)
     return HttpResponse(body, content_type="application/json")
 
 

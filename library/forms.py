@@ -63,9 +63,6 @@ class LibraryFilterForm(SharedFieldsForm):
         query = urlencode(params)
         return url_of("library:page") + (f"?{query}" if query else "")
 
-    def cache_parts(self):
-        """Everything that changes the result, in a stable, hashable form."""
-        return {**self.filters, "cursor": self.cleaned_data["cursor"], "n": self.size}
 
 
 ID_MAX = 2**63 - 1  # the largest primary key a bigint column (and SQLite's integer) holds

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING
 
-from i2v.lib.lists import cached_results, list_results
+from i2v.lib.lists import ListResults
 from i2v.lib.watch import watch_response
 from media_processing.models import AlreadyQueued, ProcessingJob
 
@@ -23,11 +23,11 @@ CONFIRM = "library/confirm_delete.html"
 @vary_on_headers("HX-Request")
 def library_page(request):
     fragment = request.htmx and not request.htmx.history_restore_request
-    if fragment and (hit := cached_results(request, LibraryFilterForm, scope="library", page=PAGE, append="tiles")) is not None:
+    listed = ListResults(request, LibraryFilterForm, scope="library", page=PAGE, append="tiles")
+    if fragment and (hit := listed.cached()) is not None:
         return HttpResponse(hit)
     form = LibraryFilterForm(request.GET, default_page_size=settings.LIBRARY_PAGE_SIZE)
-    fetch = request.user.assets.library_list
-    results, status = list_results(request, form, scope="library", fetch=fetch, page=PAGE, append="tiles")
+    results, status = listed.render(form, request.user.assets.library_list)
     if fragment:
         return HttpResponse(results, status=status)
     limits = {kind: f"{n / 1048576:g} MB" for kind, n in settings.UPLOAD_MAX_BYTES.items()}

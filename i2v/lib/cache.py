@@ -71,31 +71,39 @@ def _read(scope, owner_id, key):
 
 
 def request_parts(request, form_class, view):
-    """Key parts from the request's own query parameters, to find a list in the cache before
-    any form is built; None when a parameter isn't one of the form's (so junk never makes entries)."""
-    if not settings.LIST_CACHE or any(name not in form_class.base_fields for name in request.GET):
-        return None
-    return {"view": view, "raw": sorted(request.GET.lists())}
+    """A list's key parts, from the request's own query parameters, to find it in the cache
+    before any form is built. Parameters that aren't the form's fields are left out: the form
+    ignores them, so they can't change the list, and junk can't make entries of its own."""
+    fields = form_class.base_fields
+    return {"view": view, "raw": sorted(item for item in request.GET.lists() if item[0] in fields)}
 
 
-def cached_only(scope, owner_id, parts):
-    """The list cached under `parts` (from request_parts), or None: one cache round trip, nothing else."""
-    if parts is None:
-        return None
-    return _read(scope, owner_id, _entry_key(scope, owner_id, parts))[1]
+class ListEntry:
+    """One list in the owner's versioned cache, under `parts`: read at most once, with the
+    owner's version in the same round trip, and on a miss built and written once.
 
+    A view looks it up (cached()) before it builds a form, then, on a miss, builds the list
+    through() it: two round trips in all, the version read with the first."""
 
-def cached_list(scope, owner_id, parts, build, alias=None):
-    """Return build() through the cache, keyed by owner and parts and checked against the
-    owner's version; a build is also stored under `alias` (request_parts), where the next
-    identical request finds it."""
-    if not settings.LIST_CACHE:
-        return build()
-    key = _entry_key(scope, owner_id, parts)
-    version, value = _read(scope, owner_id, key)
-    if value is None:
+    def __init__(self, scope, owner_id, parts):
+        self.scope, self.owner_id = scope, owner_id
+        self.key = _entry_key(scope, owner_id, parts) if settings.LIST_CACHE else None
+        self.version = None  # read with the entry by cached()
+
+    def cached(self):
+        """The stored list, or None: one cache round trip, nothing else."""
+        if self.key is None:
+            return None
+        self.version, value = _read(self.scope, self.owner_id, self.key)
+        return value
+
+    def through(self, build):
+        """The stored list, or build() stored for the version read (a version bumped since
+        makes it a miss for the next reader, never a stale hit)."""
+        if self.key is None:
+            return build()
+        if self.version is None and (value := self.cached()) is not None:
+            return value
         value = build()
-        cache.set(key, (version, value), timeout=settings.CACHE_TIMEOUT_SECONDS)
-    if alias is not None:
-        cache.set(_entry_key(scope, owner_id, alias), (version, value), timeout=settings.CACHE_TIMEOUT_SECONDS)
-    return value
+        cache.set(self.key, (self.version, value), timeout=settings.CACHE_TIMEOUT_SECONDS)
+        return value

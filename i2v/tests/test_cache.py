@@ -1,10 +1,16 @@
 import json
+from unittest import mock
 
 from django.core.cache import caches
 from django.test import override_settings
 
 from conftest import make_pipeline
-from i2v.lib.cache import bump_owner_version, cached_list, owner_version
+from i2v.lib.cache import ListEntry, bump_owner_version, owner_version, request_parts
+from jobs.forms import JobsFilterForm
+
+def cached_list(scope, owner_id, parts, build):
+    return ListEntry(scope, owner_id, parts).through(build)
+
 
 DEAD_REDIS = {
     "default": {
@@ -77,3 +83,33 @@ def test_it_never_serves_a_list_cached_by_another_deploy(settings):
     assert cached_list("jobs", 7, {"a": 1}, build) == "v1"
     settings.RELEASE = "deploy-2"
     assert cached_list("jobs", 7, {"a": 1}, build) == "v2"
+
+
+def test_it_reads_once_and_writes_once_on_a_miss():
+    calls = []
+    store = caches["default"]
+    with mock.patch.object(store, "get_many", wraps=store.get_many) as reads, mock.patch.object(store, "set", wraps=store.set) as writes:
+        entry = ListEntry("jobs", 11, {"a": 1})
+        assert entry.cached() is None
+        version = entry.version
+        assert entry.through(lambda: calls.append(1) or "built") == "built"
+    assert calls == [1]
+    assert reads.call_count == 1 and [c.args[0] for c in writes.call_args_list] == [entry.key]
+    assert caches["default"].get(entry.key) == (version, "built")  # stored for the version read first
+    assert ListEntry("jobs", 11, {"a": 1}).cached() == "built"
+
+
+def test_it_stores_a_build_under_the_version_read_before_it():
+    entry = ListEntry("jobs", 12, {"a": 1})
+    assert entry.cached() is None
+    bump_owner_version("jobs", 12)  # a write lands while the list is being built
+    entry.through(lambda: "old rows")
+    assert ListEntry("jobs", 12, {"a": 1}).cached() is None  # the next reader rebuilds
+
+
+def test_it_keys_a_list_by_the_form_s_own_parameters_only(rf):
+    plain = request_parts(rf.get("/jobs/", {"q": "cat", "status": "failed"}), JobsFilterForm, "v")
+    reordered = request_parts(rf.get("/jobs/?status=failed&q=cat"), JobsFilterForm, "v")
+    junk = request_parts(rf.get("/jobs/?status=failed&utm_source=x&q=cat&_=1733"), JobsFilterForm, "v")
+    other = request_parts(rf.get("/jobs/?status=failed&q=dog"), JobsFilterForm, "v")
+    assert plain == reordered == junk != other
