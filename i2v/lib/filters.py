@@ -126,9 +126,12 @@ def _rare_word(queryset, q):
     return word if rows <= RARE_WORD else None
 
 
-# A value of a column a multicolumn text index also holds that the planner estimates at more
-# rows than this is tested on the rows the text finds, not in that index (equal_beside_text()).
-COMMON_VALUE = 50_000
+# A GIN index intersects the entries of every condition it is given, a few nanoseconds each
+# ("upload"'s 300,000 took 4.4 ms), while a value tested on a row the other conditions found costs
+# that row's read from the table, microseconds ("sailboat"'s 40,000 rows tested for videos:
+# 25-220 ms). So a value is tested on the rows when it holds more than this many times the
+# rows the rest finds (equal_beside_text()).
+BESIDE_RATIO = 100
 
 
 def equal_beside_text(queryset, q, **equalities):
@@ -136,19 +139,29 @@ def equal_beside_text(queryset, q, **equalities):
     that also searches for text `q`, where the text's trigram index holds those columns too (a GIN
     index with btree_gin's operator classes, like the Library's asset_search_filters).
 
-    A GIN index intersects the entries of every condition it is given, and a common value's are
+    The index intersects the entries of every condition it is given, and a common value's are
     most of the table: "upload" is 300,000 of a million assets, and took 4.4 ms of an 8.2 ms scan
-    for 334 failed uploads with a word (docs/benchmarks.md, "Twelfth pass"). So, with a text, on
-    PostgreSQL, a value the planner estimates at more than COMMON_VALUE rows (one EXPLAIN each,
-    reused) is compared in the "C" collation, which that index can't serve: it is tested on the
+    for 334 failed uploads with a word (docs/benchmarks.md, "Twelfth pass"). Testing it on the
+    rows the text and the other values find reads those rows instead: cheaper for 814 failed ones
+    with the word (4.0 ms), far dearer for 40,000 with the word tested for "video" (220 ms against
+    5.5 in the index, "Thirteenth pass"). So, with a text, on PostgreSQL, a value that the planner
+    estimates at more than BESIDE_RATIO times the rows the rest finds (two EXPLAINs, reused a
+    minute) is compared in the "C" collation, which the index can't serve: it is tested on the
     rows the rest finds. Equality is the same in any deterministic collation, and the planner
     still estimates it from the column's statistics.
     """
-    searched = bool(q) and connections[queryset.db].vendor == "postgresql"
-    for column, value in equalities.items():
-        if not value:
-            continue
-        if searched and planner_rows(queryset.filter(**{column: value}), reuse=True) > COMMON_VALUE:
+    given = {column: value for column, value in equalities.items() if value}
+    if not q or connections[queryset.db].vendor != "postgresql":
+        return queryset.filter(**given)
+    beside = []
+    for column, value in given.items():
+        rows = planner_rows(queryset.filter(**{column: value}), reuse=True)
+        if rows > BESIDE_RATIO:
+            rest = text_search(queryset.filter(**{c: v for c, v in given.items() if c != column}), q)
+            if rows > BESIDE_RATIO * planner_rows(rest, reuse=True):
+                beside.append(column)
+    for column, value in given.items():
+        if column in beside:
             queryset = queryset.alias(**{f"{column}_c": Collate(column, "C")}).filter(**{f"{column}_c": value})
         else:
             queryset = queryset.filter(**{column: value})

@@ -6,7 +6,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from conftest import make_asset, make_pipeline
-from i2v.lib import filters
+from i2v.lib import filters, pagination
 from jobs.models import Pipeline
 from library.models import Asset
 
@@ -186,13 +186,13 @@ def _nodes(plan):
         yield from _nodes(child)
 
 
-@pytest.mark.parametrize("common_value, collated", [(0, True), (10**9, False)])
+@pytest.mark.parametrize("ratio, collated", [(0, True), (10**9, False)])
 @pytest.mark.parametrize("q", ["sailboat", ""])
-def test_it_tests_a_common_value_beside_a_text_on_the_rows(owner, q, common_value, collated, monkeypatch):
+def test_it_tests_a_common_value_beside_a_text_on_the_rows(owner, q, ratio, collated, monkeypatch):
     made = [make_asset(owner, kind=kind) for kind in ("image", "video", "image")]
     Asset.objects.filter(pk=made[0].pk).update(prompt="a sailboat", source="generated")
     Asset.objects.filter(pk=made[1].pk).update(prompt="a sailboat")
-    monkeypatch.setattr(filters, "COMMON_VALUE", common_value)
+    monkeypatch.setattr(filters, "BESIDE_RATIO", ratio)
     base = Asset.objects.filter(owner=owner)
     beside = filters.equal_beside_text(base, q, kind="image", source="", processing_status="")
     sql = str(beside.query)
@@ -201,3 +201,19 @@ def test_it_tests_a_common_value_beside_a_text_on_the_rows(owner, q, common_valu
     expected = base.filter(kind="image")
     assert _found(filters.text_search(beside, q)) == _found(filters.text_search(expected, q))
     assert _found(beside) == _found(expected) == sorted([made[0].pk, made[2].pk])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimates weigh it on PostgreSQL only")
+@pytest.mark.parametrize("sailboats, collated", [(1, True), (200, False)])
+def test_it_weighs_a_value_against_the_rows_the_rest_finds(owner, sailboats, collated, monkeypatch):
+    # 200 images: tested on the rows when "sailboat" finds few of them, intersected in the index when many.
+    made = [make_asset(owner, kind="image") for _ in range(200)]
+    Asset.objects.filter(pk__in=[a.pk for a in made[:sailboats]]).update(prompt="a sailboat")
+    Asset.objects.exclude(pk__in=[a.pk for a in made[:sailboats]]).update(prompt="a lighthouse")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE library_asset")
+    monkeypatch.setattr(filters, "BESIDE_RATIO", 10)
+    monkeypatch.setattr(pagination, "_estimates", {})  # estimates made after this ANALYZE only
+    beside = filters.equal_beside_text(Asset.objects.filter(owner=owner), "sailboat", kind="image")
+    assert ('COLLATE "C"' in str(beside.query)) == collated
+    assert len(_found(filters.text_search(beside, "sailboat"))) == sailboats
