@@ -99,7 +99,6 @@ class JobsFilterForm(SharedFieldsForm):
         return url_of("jobs:page") + (f"?{query}" if query else "")
 
 
-
 class RenameForm(forms.Form):
     name = forms.CharField(max_length=200, strip=True)
 

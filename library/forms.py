@@ -64,7 +64,6 @@ class LibraryFilterForm(SharedFieldsForm):
         return url_of("library:page") + (f"?{query}" if query else "")
 
 
-
 ID_MAX = 2**63 - 1  # the largest primary key a bigint column (and SQLite's integer) holds
 
 
