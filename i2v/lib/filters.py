@@ -129,7 +129,7 @@ def _rare_word(queryset, q):
 # A GIN index intersects the entries of every condition it is given, a few nanoseconds each
 # ("upload"'s 300,000 took 4.4 ms), while a value tested on a row the other conditions found costs
 # that row's read from the table, microseconds ("sailboat"'s 40,000 rows tested for videos:
-# 25-220 ms). So a value is tested on the rows when it holds more than this many times the
+# 220 ms). So a value is tested on the rows when it holds more than this many times the
 # rows the rest finds (equal_beside_text()).
 BESIDE_RATIO = 100
 
