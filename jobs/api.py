@@ -8,7 +8,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from i2v.lib.cache import ListEntry, request_parts
+from i2v.lib.cache import ListEntry
 from i2v.lib.errors import ApiError, api_view, form_error
 from i2v.lib.idempotency import idempotent
 from i2v.lib.jsonbody import json_body
@@ -30,7 +30,7 @@ def _json_bytes(data):
 def pipelines(request):
     if request.method == "POST":
         return create_pipeline(request)
-    entry = ListEntry("jobs", request.user.id, request_parts(request, JobsFilterForm, "api_pipelines"))
+    entry = ListEntry.for_request(request, JobsFilterForm, "jobs", "api_pipelines")
     if (hit := entry.cached()) is not None:
         return HttpResponse(hit, content_type="application/json")  # no form, no query: one cache read
     form = JobsFilterForm(request.GET, default_page_size=50)

@@ -10,7 +10,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from i2v.lib.cache import ListEntry, request_parts
+from i2v.lib.cache import ListEntry
 from i2v.lib.errors import ApiError, api_view, error_response, form_error
 from i2v.lib.pagination import CursorError, pagination_json
 from i2v.lib.ratelimit import rate_limited
@@ -38,7 +38,7 @@ def images(request):
 
 
 def _list(request):
-    entry = ListEntry("library", request.user.id, request_parts(request, LibraryFilterForm, "api_images"))
+    entry = ListEntry.for_request(request, LibraryFilterForm, "library", "api_images")
     if (hit := entry.cached()) is not None:
         return HttpResponse(hit, content_type="application/json")  # no form, no query: one cache read
     form = LibraryFilterForm(request.GET, default_page_size=settings.PAGE_SIZE_DEFAULT)

@@ -70,14 +70,6 @@ def _read(scope, owner_id, key):
     return version, None
 
 
-def request_parts(request, form_class, view):
-    """A list's key parts, from the request's own query parameters, to find it in the cache
-    before any form is built. Parameters that aren't the form's fields are left out: the form
-    ignores them, so they can't change the list, and junk can't make entries of its own."""
-    fields = form_class.base_fields
-    return {"view": view, "raw": sorted(item for item in request.GET.lists() if item[0] in fields)}
-
-
 class ListEntry:
     """One list in the owner's versioned cache, under `parts`: read at most once, with the
     owner's version in the same round trip, and on a miss built and written once.
@@ -89,6 +81,16 @@ class ListEntry:
         self.scope, self.owner_id = scope, owner_id
         self.key = _entry_key(scope, owner_id, parts) if settings.LIST_CACHE else None
         self.version = None  # read with the entry by cached()
+
+    @classmethod
+    def for_request(cls, request, form_class, scope, view):
+        """The entry of the list `request` asks `view` for, keyed by the request's own query
+        parameters, so it is found before any form is built. Parameters that aren't the form's
+        fields are left out: the form ignores them, so they can't change the list, and junk
+        can't make entries of its own."""
+        fields = form_class.base_fields
+        parts = {"view": view, "raw": sorted(item for item in request.GET.lists() if item[0] in fields)}
+        return cls(scope, request.user.id, parts)
 
     def cached(self):
         """The stored list, or None: one cache round trip, nothing else."""

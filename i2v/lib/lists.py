@@ -2,7 +2,7 @@
 
 from django.template.loader import render_to_string
 
-from .cache import ListEntry, request_parts
+from .cache import ListEntry
 from .pagination import CursorError
 
 
@@ -16,7 +16,7 @@ class ListResults:
         self.request = request
         partial = append if request.GET.get("cursor") and request.htmx else "results"
         self.page, self.template = page, f"{page}#{partial}"
-        self.entry = ListEntry(scope, request.user.id, request_parts(request, form_class, f"{scope}_html:{self.template}"))
+        self.entry = ListEntry.for_request(request, form_class, scope, f"{scope}_html:{self.template}")
 
     def cached(self):
         """The cached fragment, or None (one cache round trip)."""

@@ -5,7 +5,7 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from conftest import make_pipeline
-from i2v.lib.cache import ListEntry, bump_owner_version, owner_version, request_parts
+from i2v.lib.cache import ListEntry, bump_owner_version, owner_version
 from jobs.forms import JobsFilterForm
 
 def cached_list(scope, owner_id, parts, build):
@@ -107,9 +107,12 @@ def test_it_stores_a_build_under_the_version_read_before_it():
     assert ListEntry("jobs", 12, {"a": 1}).cached() is None  # the next reader rebuilds
 
 
-def test_it_keys_a_list_by_the_form_s_own_parameters_only(rf):
-    plain = request_parts(rf.get("/jobs/", {"q": "cat", "status": "failed"}), JobsFilterForm, "v")
-    reordered = request_parts(rf.get("/jobs/?status=failed&q=cat"), JobsFilterForm, "v")
-    junk = request_parts(rf.get("/jobs/?status=failed&utm_source=x&q=cat&_=1733"), JobsFilterForm, "v")
-    other = request_parts(rf.get("/jobs/?status=failed&q=dog"), JobsFilterForm, "v")
+def test_it_keys_a_list_by_the_form_s_own_parameters_only(rf, owner):
+    def key(url):
+        request = rf.get(url)
+        request.user = owner
+        return ListEntry.for_request(request, JobsFilterForm, "jobs", "v").key
+
+    plain, reordered = key("/jobs/?q=cat&status=failed"), key("/jobs/?status=failed&q=cat")
+    junk, other = key("/jobs/?status=failed&utm_source=x&q=cat&_=1733"), key("/jobs/?status=failed&q=dog")
     assert plain == reordered == junk != other
