@@ -114,17 +114,19 @@ class AssetQuerySet(models.QuerySet):
         given = {k: v for k, v in filters.items() if v}
         among = assets if narrowing == given else self.filtered(**narrowing)
         tested = None if held == narrowing else assets if held == given else self.filtered(**held)
-        # Few matches of a word costly to fetch are fetched rather than walked past a few thousand
-        # rows of a kind, source or status: the walk reads each row for its text, and those lie
-        # scattered through the table, a page each, while the text index holds those three too
-        # (asset_search_filters), a fetch the planner prices high. Videos with a word (502
-        # expected, none there) walked 18,118 rows: 57-75 ms of SQL, where the fetch takes 5.5
-        # (docs/benchmarks.md, "Twelfth pass"). Without a word the walk tests index entries, not
-        # rows; a date range's rows lie side by side (a week's 9,600 walked in 2 ms, fetched in
-        # 8.5); the Jobs list's long walks pay too.
-        few_walk_length = 6_000 if filters.get("q") and not {"date_from", "date_to"} & narrowing.keys() else None
+        # With a word, a walk reads each row for its text, and those lie scattered through the
+        # table, a page each, while the text index holds kind, source and status too
+        # (asset_search_filters), a fetch the planner prices high: a walk reads no more rows
+        # than the fetch's cost in the planner's units (a row walked cost 1.5 µs, a unit of a
+        # word's fetch with videos 2.3). Videos with a word, expected 1,027 times, none there:
+        # 9,063 rows walked in vain in 13 ms, then fetched in 9.8; now fetched (its cost 4,226).
+        # Uploads with that word, expected 6,051 times (cost 19,813), 19,993 there: fetched, 160
+        # ms; walked, the page in a few thousand rows (docs/benchmarks.md, "Fourteenth pass").
+        # Without a word the walk tests index entries, not rows; a date range's rows lie side by
+        # side (a week's 9,600 walked in 2 ms, fetched in 8.5); the Jobs list's long walks pay too.
+        per_cost = 1 if filters.get("q") and not {"date_from", "date_to"} & narrowing.keys() else None
         return first_page(
-            assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=among, tested=tested, few_walk_length=few_walk_length,
+            assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=among, tested=tested, walk_rows_per_cost=per_cost,
         )
 
     def store_generated(self, owner_id, file, prompt, parameters_text=""):

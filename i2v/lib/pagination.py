@@ -531,7 +531,7 @@ def _walk_length(estimate, among, page_size, longest):
 
 def first_page(
     filtered, rows, ordering, page_size, exact_up_to=1000, walk_above=10_000, among=None, walk_length=30_000, tested=None,
-    costly_above=1500, among_in_order=True, days=None, after=None, few_walk_length=None,
+    costly_above=1500, among_in_order=True, days=None, after=None, walk_rows_per_cost=None,
 ):
     """(page, (total, is_estimate)) of a list's first page: no filter's scan runs twice.
 
@@ -562,8 +562,11 @@ def first_page(
     knows its exact total anyway. SQLite, the embedded default with small data, always
     takes the keys, and counts past `exact_up_to`.
 
-    `few_walk_length`: the longest walk in place of a costly fetch of no more than `exact_up_to`
-    matches (`walk_length` when None), for a list whose costly fetches the planner overprices.
+    `walk_rows_per_cost`: for a list whose walks read every row they pass (a word tested on
+    each), how many rows a walk may read per unit of the planner's cost of the fetch it stands
+    in for (no such bound when None). Whether the walk finds its page turns on the estimate,
+    which the planner makes for independent filters; past that bound a walk costs more than the
+    fetch would if it found nothing, and in vain it costs both.
 
     `days` (first, last), on PostgreSQL: every row of `filtered` was made on those days and an
     index reads each day's in the order, so the page is merged from each day's first
@@ -584,7 +587,7 @@ def first_page(
         keys, total = _first_keys(
             filtered, ordering, page_size, estimate=estimate, exact_up_to=exact_up_to, costly=cost > costly_above,
             walk_above=walk_above, among=among, walk_length=walk_length, tested=tested, among_in_order=among_in_order, after=after,
-            few_walk_length=few_walk_length,
+            row_walk_length=None if walk_rows_per_cost is None else int(cost * walk_rows_per_cost),
         )
     # Whether there is more is the keys' to say: a row deleted since they were read is
     # missing from the rows, and the page would otherwise look like the last one.
@@ -615,7 +618,7 @@ def _keys_in_order(filtered, ordering, limit, after=None):
 
 
 def _first_keys(
-    filtered, ordering, page_size, *, estimate, exact_up_to, costly, walk_above, among, walk_length, tested, among_in_order, after, few_walk_length,
+    filtered, ordering, page_size, *, estimate, exact_up_to, costly, walk_above, among, walk_length, tested, among_in_order, after, row_walk_length,
 ):
     """(the first page's keys and one more, the exact total or None): see first_page(). What
     is read is narrowed to what follows the cursor's values `after` (if any): walks read
@@ -628,8 +631,8 @@ def _first_keys(
         # A walk that tests the index's entries before it reads a row reads them at a fourth
         # of a row's cost (0.12 against 0.45 µs each, measured), so it may go twice as far.
         longest = walk_length * (1 if tested is None else 2)
-        if estimate <= exact_up_to and few_walk_length is not None:
-            longest = min(longest, few_walk_length)
+        if row_walk_length is not None:
+            longest = min(longest, row_walk_length)
         length = _walk_length(estimate, among, page_size, longest)
     if length:
         # Matches past a third of among's rows cost more fetched and sorted than the order's

@@ -287,13 +287,17 @@ def test_it_walks_to_a_few_matches_only_when_fetching_them_all_is_costly(favouri
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
-@pytest.mark.parametrize("few_walk_length, walks", [(None, True), (30, True), (29, False)])
-def test_it_walks_to_a_few_costly_matches_no_further_than_few_walk_length(favourites_among_30, few_walk_length, walks, django_assert_num_queries):
-    """The 6 favourites among 30 of the test above, priced costly: a walk would read the 30, so
-    a few_walk_length below that fetches them instead, with their exact number."""
+@pytest.mark.parametrize("walk_rows_per_cost, walks", [(None, True), (10**6, True), (10**-6, False)])
+@pytest.mark.parametrize("exact_up_to, costly_above", [(1000, 0), (2, 10**9)])
+def test_it_walks_no_more_rows_than_the_fetch_costs(favourites_among_30, walk_rows_per_cost, walks, exact_up_to, costly_above, django_assert_num_queries):
+    """The 6 favourites among 30 of the test above, priced costly or more than exact_up_to: a
+    walk would read the 30, so where walk_rows_per_cost times the fetch's cost is less than
+    that, they are fetched instead, with their exact number, whatever the estimate."""
     among, filtered = favourites_among_30
     with django_assert_num_queries(4) as captured:  # the estimate, among's (for the walk's length), the keys, the rows
-        page, (total, estimate) = first_page(filtered, lambda qs: qs, NEWEST, 2, among=among, costly_above=0, few_walk_length=few_walk_length)
+        page, (total, estimate) = first_page(
+            filtered, lambda qs: qs, NEWEST, 2, among=among, exact_up_to=exact_up_to, costly_above=costly_above, walk_rows_per_cost=walk_rows_per_cost,
+        )
     assert any("WITH walk" in q["sql"] for q in captured.captured_queries) == walks
     assert estimate if walks else (total, estimate) == (6, False)
     assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
