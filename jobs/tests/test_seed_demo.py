@@ -1,5 +1,6 @@
 import io
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import av
 import pytest
@@ -7,10 +8,11 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Count, F, Sum
 from PIL import Image
 
 from i2v.lib.cache import owner_version
+from jobs.catalog import bill
 from jobs.models import Output, Pipeline, Step
 from library.models import Asset
 
@@ -38,6 +40,22 @@ def test_it_seeds_pipelines_with_steps_and_outputs():
     assert Step.objects.filter(pipeline__owner=owner).count() >= 20
     assert Pipeline.objects.filter(owner=owner, steps__isnull=True).count() == 0
     assert Output.objects.filter(pipeline__owner=owner).exists()
+
+
+def test_it_prices_what_steps_made_as_the_catalog_bills_it():
+    """Each step costs its outputs at the catalog's price of one request (an image, a 5 s clip),
+    and a pipeline the sum of its steps: hosted models make most of the work, so most cost something."""
+    seed(pipelines=40)
+    made = Output.objects.values("step").annotate(n=Count("id"))
+    outputs = {row["step"]: row["n"] for row in made}
+    steps = list(Step.objects.filter(pipeline__owner__username="demo").exclude(kind="prompt_enhance"))
+    for step in steps:
+        price = bill(step.config["model"], {"duration": 5}).total
+        assert step.cost_actual == (outputs.get(step.id, 0) * price).quantize(Decimal("0.0001")), step.config["model"]
+    assert any(step.cost_actual > 0 for step in steps)
+    for pipeline in Pipeline.objects.filter(owner__username="demo").annotate(steps_cost=Sum("steps__cost_actual")):
+        assert abs(pipeline.total_cost - pipeline.steps_cost) <= Decimal("0.0001") * pipeline.steps.count()
+    assert Pipeline.objects.filter(total_cost__gt=0).exists()
 
 
 def test_it_numbers_outputs_from_zero_in_each_pipeline():

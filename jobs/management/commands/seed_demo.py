@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw, ImageOps
 from tqdm import tqdm
 
 from i2v.lib.cache import bump_owner_version
+from jobs.catalog import bill
 from jobs.models import Output, Pipeline, PipelineTag, Step, Tag
 from library.media import store_all
 from library.models import Asset, original_path
@@ -715,9 +716,10 @@ class ModelChooser:
             weighted = [(m, 15 if models[m].get("provider") == "local" else 100) for m in ids]
             self.pickers[kind] = picker(rng, weighted)
             self.local[kind] = next((m for m in ids if models[m].get("provider") == "local"), None)
-        for model, spec in models.items():
-            # An i2v step prices a 5 s clip; i2i steps price one image.
-            self.prices[model] = float(spec.get("per_image") or 0) or 5 * float(spec.get("per_second") or 0)
+        for model in models:
+            # What the catalog bills for one request: an image, or a 5 s clip (as long as the
+            # model makes, at its first resolution).
+            self.prices[model] = float(bill(model, {"duration": 5}).total)
 
     def pick(self, kind, active):
         if active and self.local[kind]:
