@@ -717,8 +717,8 @@ class ModelChooser:
             self.pickers[kind] = picker(rng, weighted)
             self.local[kind] = next((m for m in ids if models[m].get("provider") == "local"), None)
         for model in models:
-            # What the catalog bills for one request: an image, or a 5 s clip (as long as the
-            # model makes, at its first resolution).
+            # What the catalog bills for one request: an image, or a 5 s clip (the shortest the
+            # model makes of at least that, at the resolution it bills when none is asked for).
             self.prices[model] = float(bill(model, {"duration": 5}).total)
 
     def pick(self, kind, active):
