@@ -66,8 +66,8 @@ JOBS_EXTRA = [
     {"q": "zzqq"},
     {"tag": "no-such-tag"},
     # Ranges longer than a short one (i2v/lib/filters.py SHORT_RANGE) sorted in an order no index
-    # reads them in. seed_demo's costs are all zero, so the cost order is the newest order and an
-    # older range lies at its far end: the worst case of a range whose costs follow its dates.
+    # reads them in: seed_demo prices each pipeline as the catalog bills it, so a range's rows lie
+    # all along the cost order.
     {**MONTH_FIRST_HALF, "sort": "cost"},
     {**MONTH, "sort": "cost"},
     {**MONTH, "sort": "name"},

@@ -125,9 +125,17 @@ def rebuilding_indexes(table, indexes):
 def set_statistics_target(table, statistics, target):
     """A RunPython operation setting extended `statistics`' target on `table` (PostgreSQL only),
     then analyzing the table; reversed, the default again. ANALYZE takes no lock on writes."""
+    return _statistics_target(table, f"ALTER STATISTICS {statistics}", target)
 
+
+def set_column_statistics(table, column, target):
+    """The same for `column` of `table`: how many of its values the planner keeps (histogram, common values)."""
+    return _statistics_target(table, f"ALTER TABLE {table} ALTER COLUMN {column}", target)
+
+
+def _statistics_target(table, altered, target):
     def setting(value):
-        return _maintenance(table, lambda schema_editor: schema_editor.execute(f"ALTER STATISTICS {statistics} SET STATISTICS {value}"))
+        return _maintenance(table, lambda schema_editor: schema_editor.execute(f"{altered} SET STATISTICS {value}"))
 
     return RunPython(setting(int(target)), setting(-1))
 

@@ -74,6 +74,13 @@ ALLOWED_OPERATIONS = {
     ("library", "0010_search_gin_index"): {
         0: "RunPython, PostgreSQL only: btree_gin, a GIN index built and one dropped CONCURRENTLY, ANALYZE",
     },
+    # ALTER COLUMN ... SET STATISTICS takes SHARE UPDATE EXCLUSIVE: reads and writes go on.
+    ("library", "0012_search_text_statistics"): {
+        0: "RunPython, PostgreSQL only: a column's statistics target (catalog only) and ANALYZE (no lock on writes)",
+    },
+    ("jobs", "0018_search_text_statistics"): {
+        0: "RunPython, PostgreSQL only: a column's statistics target (catalog only) and ANALYZE (no lock on writes)",
+    },
     ("library", "0011_filter_stats_rarer_combinations"): {
         0: "RunPython, PostgreSQL only: an extended statistics target (catalog only) and ANALYZE (no lock on writes)",
     },

@@ -304,6 +304,29 @@ def test_it_walks_no_more_rows_than_the_fetch_costs(favourites_among_30, walk_ro
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
+@pytest.mark.parametrize("favourites, walks", [(6, False), (15, True)])
+def test_it_walks_when_the_fetch_finds_ten_times_the_estimate(owner, monkeypatch, favourites, walks, django_assert_num_queries):
+    """The planner puts the favourites at 1 (a word's estimate can be that wrong): their fetch
+    stops past ten times that, or exact_up_to (10), and the page is walked for instead, its
+    total the matches fetched, an estimate; within the bound, they are all fetched and counted."""
+    from i2v.lib import pagination
+
+    start = timezone.now()
+    for i in range(30):
+        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, is_favorite=i < favourites)
+    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset: (1, 10**6))
+    among = Pipeline.objects.filter(owner=owner)
+    filtered = among.filtered(favorites=True)
+    with django_assert_num_queries(4 if walks else 2) as captured:
+        page, total = first_page(filtered, lambda qs: qs, NEWEST, 2, among=among, exact_up_to=10)
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert re.search(r"\bLIMIT 11\) SELECT", next(sql for sql in statements if "WITH matches" in sql))
+    assert any("WITH walk" in sql for sql in statements) == walks
+    assert total == ((11, True) if walks else (favourites, False))
+    assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
 @pytest.mark.parametrize("costly_above, through", [(0, True), (10**9, False)])
 @pytest.mark.parametrize("in_order", [True, False])
 def test_it_fetches_a_few_costly_matches_through_a_short_amongs_entries(owner, other, costly_above, through, in_order, django_assert_max_num_queries):
