@@ -106,6 +106,7 @@ def make_pipeline(user, name=None, outputs=2, steps=1, tags=(), created_at=None,
         Output.objects.create(owner=user, pipeline=pipeline, step=made[0], asset=make_asset(user), position=position)
     for tag in tags:
         pipeline.add_tag(tag)
+    pipeline.refresh_from_db(fields=["step_count", "output_count"])  # the database's triggers counted them
     return pipeline
 
 

@@ -11,8 +11,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.apps import apps
 from django.conf import settings
 from django.db import connections, models
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce, Concat
+from django.db.models import Exists, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Concat
 
 from i2v.lib.filters import short_range, text_in_range
 from i2v.lib.pagination import list_page
@@ -55,10 +55,6 @@ class TagNamesContain(models.Expression):
         return f"{table}.tag_names @> ARRAY[%s]::text[]", [self.name]
 
 
-def _count(qs):
-    return Coalesce(Subquery(qs.order_by().values("pipeline").annotate(n=Count("*")).values("n")), 0)
-
-
 class PipelineListQuerySet(models.QuerySet):
     def filtered(self, *, status="", tag="", favorites=False, hidden="", q="", date_from=None, date_to=None, model=""):
         """The Jobs page filters. Each maps onto an index named in Pipeline.Meta.indexes."""
@@ -92,13 +88,11 @@ class PipelineListQuerySet(models.QuerySet):
         return Exists(PipelineTag.objects.filter(pipeline=OuterRef("pk"), tag__owner=OuterRef("owner"), tag__name=name))
 
     def for_jobs_page(self):
-        """Rows for the Jobs list: only the columns a row shows, plus counts,
-        first thumbnail and tags as subqueries evaluated for the page's rows only."""
-        Output, Step = _model("Output"), _model("Step")
+        """Rows for the Jobs list: only the columns a row shows (the counts of steps and
+        outputs among them), first thumbnail and tags as subqueries evaluated for the page's rows only."""
+        Output = _model("Output")
         first_output = Output.objects.filter(pipeline=OuterRef("pk")).order_by("position", "id")
         return self.only(*self.model.LIST_FIELDS).with_tags().annotate(
-            step_count=_count(Step.objects.filter(pipeline=OuterRef("pk"))),
-            output_count=_count(Output.objects.filter(pipeline=OuterRef("pk"))),
             cover_renditions=Subquery(first_output.values("asset__renditions")[:1]),
             cover_kind=Subquery(first_output.values("asset__kind")[:1]),
         )

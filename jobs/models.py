@@ -207,6 +207,7 @@ class Pipeline(PipelineRow, models.Model):
     LIST_FIELDS = (
         "id", "owner_id", "name", "status", "mode", "model", "first_prompt",
         "is_favorite", "is_hidden", "total_cost", "created_at", "planned_steps", "progress_done", "activity",
+        "step_count", "output_count",
         "updated_at",  # the row's version for live updates (listing.row_version)
     )  # fmt: skip
 
@@ -236,6 +237,13 @@ class Pipeline(PipelineRow, models.Model):
     progress_done = models.PositiveIntegerField(default=0, db_default=0)
     # What is going on, in a few words for the row ("3 at fal, next in queue #2 · 1 failed").
     activity = models.CharField(max_length=120, blank=True, default="", db_default="")
+    # How many steps and outputs the pipeline has, for its Jobs row: counted per row, a
+    # 2,000-step pipeline cost its page 2,000 index entries of each (and a heap read each
+    # while its steps change). Kept by triggers on jobs_step and jobs_output, for every
+    # writer (migration 0019), never written here. No CHECK (>= 0): validating one scans the
+    # table under lock, and a miscount would then fail the writes that moved it.
+    step_count = models.IntegerField(default=0, db_default=0, editable=False)
+    output_count = models.IntegerField(default=0, db_default=0, editable=False)
     # Accepted with more steps than a request makes: the dispatcher makes them (expand_due).
     expanding = models.BooleanField(default=False, db_default=False)
 
@@ -299,6 +307,15 @@ class Pipeline(PipelineRow, models.Model):
 
     def __str__(self):
         return self.name
+
+    COUNTED = ("step_count", "output_count")  # the database's triggers' to write (migration 0019)
+
+    def save(self, *args, **kwargs):
+        # A full save of a row read before its steps were made would write its counts back as they were then.
+        if not self._state.adding and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            skipped = {*self.COUNTED, *self.get_deferred_fields()}
+            kwargs["update_fields"] = [f.attname for f in self._meta.concrete_fields if not f.primary_key and f.attname not in skipped]
+        super().save(*args, **kwargs)
 
     @property
     def is_active(self):

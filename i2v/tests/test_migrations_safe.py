@@ -74,6 +74,10 @@ ALLOWED_OPERATIONS = {
     ("library", "0010_search_gin_index"): {
         0: "RunPython, PostgreSQL only: btree_gin, a GIN index built and one dropped CONCURRENTLY, ANALYZE",
     },
+    ("jobs", "0019_pipeline_counts"): {
+        2: "RunPython: statement triggers (PostgreSQL; row triggers on SQLite), a catalog change (a brief lock, no scan)",
+        3: "RunPython: the backfill, 20,000 pipelines per statement (atomic = False): no long lock",
+    },
     # ALTER COLUMN ... SET STATISTICS takes SHARE UPDATE EXCLUSIVE: reads and writes go on.
     ("library", "0012_search_text_statistics"): {
         0: "RunPython, PostgreSQL only: a column's statistics target (catalog only) and ANALYZE (no lock on writes)",

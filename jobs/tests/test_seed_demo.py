@@ -169,3 +169,11 @@ def test_it_seeds_tags_the_tag_filter_finds():
     for name in tagged.values_list("tags__name", flat=True).distinct():
         expected = set(Pipeline.objects.filter(tags__name=name).values_list("pk", flat=True))
         assert set(Pipeline.objects.filtered(tag=name, hidden="include").values_list("pk", flat=True)) == expected
+
+
+def test_it_gives_each_pipeline_the_counts_of_its_steps_and_outputs():
+    seed()
+    counted = Pipeline.objects.annotate(n_steps=Count("steps", distinct=True), n_outputs=Count("outputs", distinct=True))
+    rows = list(counted.values_list("step_count", "n_steps", "output_count", "n_outputs"))
+    assert len(rows) == 20 and all(steps == n_steps > 0 and outputs == n_outputs for steps, n_steps, outputs, n_outputs in rows)
+    assert sum(row[2] for row in rows) > 0

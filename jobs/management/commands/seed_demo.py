@@ -466,7 +466,7 @@ class Clock:
 
 PIPELINE_COLUMNS = (
     "id", "owner_id", "name", "status", "mode", "description", "is_favorite", "is_hidden", "model",
-    "first_prompt", "search_text", "total_cost", "created_at", "updated_at",
+    "first_prompt", "search_text", "total_cost", "created_at", "updated_at", "step_count", "output_count",
 )  # fmt: skip
 STEP_COLUMNS = (
     "id", "owner_id", "pipeline_id", "kind", "order", "config", "inputs", "status", "progress",
@@ -474,10 +474,15 @@ STEP_COLUMNS = (
 )  # fmt: skip
 OUTPUT_COLUMNS = ("id", "owner_id", "pipeline_id", "step_id", "asset_id", "position")
 PIPELINETAG_COLUMNS = ("id", "pipeline_id", "tag_id")
+# Written in this order, each chunk in one transaction (foreign keys are checked at its end):
+# a pipeline's row carries its counts of steps and outputs, so it comes after them, when the
+# triggers that count them (jobs migration 0019) find no pipeline to add to, and before its
+# tags, whose trigger fills its tag names. Counted by those triggers instead, every pipeline
+# row would be written three times.
 TABLES = (
-    (Pipeline, PIPELINE_COLUMNS, "pipelines"),
     (Step, STEP_COLUMNS, "steps"),
     (Output, OUTPUT_COLUMNS, "outputs"),
+    (Pipeline, PIPELINE_COLUMNS, "pipelines"),
     (PipelineTag, PIPELINETAG_COLUMNS, "tags"),
 )
 # Most ids a single pipeline can use per table, to reserve id ranges up front.
@@ -556,6 +561,7 @@ class RowFactory:
         prompt_ids = [rng.randrange(len(self.prompts)) for _ in range(self.pick_prompt_count())]
         motion = rng.choice(MOTIONS) if "i2v" in kinds else None
         plan = self.plans[status, len(kinds), rng.randrange(len(kinds))]
+        outputs_before = len(self.rows["outputs"])
         steps = self.steps(pid, created, kinds, plan, prompt_ids, motion, status in ACTIVE)
         name = self.names[rng.randrange(len(self.names))]
         prompts = [self.prompts[i] for i in prompt_ids] if kinds != ("i2v",) else []
@@ -569,7 +575,7 @@ class RowFactory:
             pid, self.owner_id, name, status, "checkpoint" if status == "paused" else self.pick_mode(),
             rng.choice(DESCRIPTIONS) if rng.random() < 0.3 else "", rng.random() < 0.08, rng.random() < 0.05,
             model, prompts[0], " ".join([name, *prompts]).lower(), f"{total:.4f}",
-            self.clock.format(created), self.clock.format(updated),
+            self.clock.format(created), self.clock.format(updated), len(steps), len(self.rows["outputs"]) - outputs_before,
         ))  # fmt: skip
         for tag_id in rng.sample(self.tag_ids, self.pick_tag_count()):
             self.rows["tags"].append((self.take_id("tags"), pid, tag_id))
