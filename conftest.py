@@ -4,6 +4,7 @@ that build pipelines with steps, outputs and assets the way the app does."""
 import contextlib
 import hashlib
 import itertools
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -22,6 +23,7 @@ from library.models import Asset
 pytest_plugins = ["i2v.testing.browser", "library.tests.remote_server"]
 
 _counter = itertools.count(1)
+_run = uuid.uuid4().hex  # this process's
 
 
 def first_page_queries():
@@ -75,7 +77,9 @@ def owner_client(client, owner):
 def make_asset(user, kind="image", renditions=True):
     """An asset whose files are only named (in its owner's folder, as the app names them), not stored."""
     n = next(_counter)
-    sha = hashlib.sha256(f"asset-{n}".encode()).hexdigest()
+    # This process's number alone would repeat another's: benches (bench/) make assets this way
+    # in several processes over one database, where (owner, sha256) is unique.
+    sha = hashlib.sha256(f"asset-{n}-{_run}".encode()).hexdigest()
     sizes = {}
     if renditions:
         sizes = {
