@@ -83,6 +83,16 @@ class Tag(models.Model):
 
 
 class PipelineQuerySet(PipelineListQuerySet):
+    def lock(self, pk):
+        """Hold pipeline `pk`'s row until the transaction ends (nothing if it is gone).
+
+        Whatever writes a pipeline's steps or outputs takes this first, then the steps':
+        its actions (cancel, retry, approve) and advance() lock it to update its steps, and
+        an output written makes the database's trigger update its counts (migration 0019).
+        A step finishing that locked its own row first and then wrote an output would wait
+        for a cancel waiting for that step: a deadlock."""
+        self.select_for_update().filter(pk=pk).first()
+
     def apply_bulk(self, action, owner, tag_name=""):
         """Apply a bulk action to these pipelines (already scoped to `owner`); the ids of
         those it had to leave as they were (a tag for pipelines with MAX_TAGS already)."""
@@ -553,8 +563,8 @@ class Pipeline(PipelineRow, models.Model):
             self.refresh_progress()
 
     def _lock(self):
-        # The same lock advance() takes: an action and a finishing step never interleave.
-        Pipeline.objects.select_for_update().filter(pk=self.pk).first()
+        # The same lock advance() and a finishing step take: an action and they never interleave.
+        Pipeline.objects.lock(self.pk)
 
     @property
     def retryable_steps(self):
@@ -971,6 +981,7 @@ class Step(WorkItem):
         """Store the files as assets with outputs, record the request as stored and mark
         the step completed, all or nothing; False if the step stopped being ours."""
         with transaction.atomic():
+            Pipeline.objects.lock(self.pipeline_id)  # before the step's row: see lock()
             if not self.complete(progress=100, queue_position=None, progress_note=""):
                 return False
             for file in files:

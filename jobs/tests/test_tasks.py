@@ -2,9 +2,13 @@
 free): plans of one step per output, stages, failures, cancellation. Hosted
 providers' lifecycles are in test_provider_contract.py."""
 
+import threading
+import time
 from decimal import Decimal
 
+import psycopg
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from i2v.celery import app
@@ -312,3 +316,52 @@ def test_it_finishes_quietly_when_the_pipeline_was_deleted_meanwhile(owner, sour
 
     monkeypatch.setattr(Step, "finish", finish)
     assert run_step.run(step_id) == "cancelled"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks between two connections: PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_it_finishes_a_step_after_a_cancel_holding_its_pipeline_without_a_deadlock(owner, source, monkeypatch):
+    """A cancel holds the pipeline's row, then updates its steps (another connection here, from
+    the moment the provider answers); the step finishing meanwhile writes an output, whose
+    trigger updates the pipeline's counts. The step takes the pipeline's row before its own,
+    so it waits for the cancel, then sees it cancelled and stores nothing; the other order
+    deadlocks, and PostgreSQL aborts one of the two."""
+    p = one_step(owner, source)
+    step = p.steps.get()
+    params = connection.get_connection_params()
+    holding, cancelled = threading.Event(), []
+
+    def cancel(holder):
+        try:
+            holder.execute("SELECT 1 FROM jobs_pipeline WHERE id = %s FOR UPDATE", [p.pk])
+            holding.set()
+            _wait_for_a_lock_wait(params)
+            cancelled.append(holder.execute("UPDATE jobs_step SET status = 'cancelled' WHERE id = %s", [step.pk]).rowcount)
+            holder.commit()
+        except Exception as error:
+            cancelled.append(repr(error))
+            holding.set()
+
+    def answer(provider, job):
+        canceller.start()  # the cancel begins as the answer comes back
+        holding.wait(30)
+        return Remote(COMPLETED, "x", files=[GeneratedFile(b"\xff\xd8fake", "image/jpeg", "jpg", 8, 8)])
+
+    _submitting(monkeypatch, answer)
+    with psycopg.connect(**params) as holder:
+        canceller = threading.Thread(target=cancel, args=(holder,))
+        outcome = run_step.run(step.pk)
+        canceller.join(30)
+    assert (outcome, cancelled) == ("cancelled", [1])
+    assert p.outputs.count() == 0 and Pipeline.objects.values_list("output_count", flat=True).get(pk=p.pk) == 0
+
+
+def _wait_for_a_lock_wait(params, seconds=30):
+    """Until a connection waits for a lock (the step's worker, for the pipeline's row)."""
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(**params, autocommit=True) as watcher:
+        while time.monotonic() < deadline:
+            if watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the worker never waited for the pipeline's row")
