@@ -38,8 +38,12 @@ END $$
 """
 
 
+# (event, its row or transition table, the count's sign, the trigger's name in `{table}_{name}_counted`)
+EVENTS = (("INSERT", "NEW", "+", "added"), ("DELETE", "OLD", "-", "removed"))
+
+
 def _postgresql_triggers(table, column):
-    for op, transition, name in (("INSERT", "NEW", "added"), ("DELETE", "OLD", "removed")):
+    for op, transition, _, name in EVENTS:
         trigger = f"{table}_{name}_counted"
         yield f"DROP TRIGGER IF EXISTS {trigger} ON {table}"
         yield (
@@ -50,7 +54,7 @@ def _postgresql_triggers(table, column):
 
 
 def _sqlite_triggers(table, column):
-    for op, row, sign, name in (("INSERT", "NEW", "+", "added"), ("DELETE", "OLD", "-", "removed")):
+    for op, row, sign, name in EVENTS:
         trigger = f"{table}_{name}_counted"
         yield f"DROP TRIGGER IF EXISTS {trigger}"
         yield (
@@ -71,7 +75,7 @@ def create_triggers(apps, schema_editor):
 def drop_triggers(apps, schema_editor):
     postgresql = schema_editor.connection.vendor == "postgresql"
     for table in COUNTED:
-        for name in ("added", "removed"):
+        for *_, name in EVENTS:
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_{name}_counted" + (f" ON {table}" if postgresql else ""))
     if postgresql:
         schema_editor.execute("DROP FUNCTION IF EXISTS jobs_pipeline_counted()")
