@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
 
-from library.forms import ID_MAX
+from i2v.lib.ids import ID_MAX
 
 
 class IdList(forms.Field):

@@ -15,7 +15,7 @@ from i2v.lib.jsonbody import json_body
 from i2v.lib.pagination import CursorError, pagination_json
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 
-from .detail import STEP_PAGE_API, step_summary, steps_page
+from .detail import STEP_PAGE_API, owned_pipeline, step_summary, steps_page
 from .forms import JobsFilterForm, NewPipelineForm, PageForm, StepPageForm
 from .models import Pipeline, Step
 
@@ -59,7 +59,7 @@ def _next_url(name, pipeline_id, page, **params):
 def pipeline(request, pipeline_id):
     """The pipeline with a summary of its steps and the first page of steps and of outputs:
     the same size for 5 steps as for 2,000; the rest is at the next_url of each."""
-    pipeline = get_object_or_404(request.user.pipelines.with_tags(), pk=pipeline_id)
+    pipeline = owned_pipeline(request.user, pipeline_id)
     summary = step_summary(pipeline)
     status = summary.default_filter(STEP_PAGE_API)
     steps, outputs = steps_page(pipeline, status), pipeline.outputs_page()["outputs"]

@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 
 from i2v.lib.forms import SharedFieldsForm
+from i2v.lib.ids import is_plausible_id
 from i2v.lib.urls import url_of
 from prompts.models import TemplateError, expand_for
 
@@ -167,14 +168,6 @@ class StepPageForm(PageForm):
     """?status=&cursor=&page_size= of a pipeline's steps (jobs/detail.py)."""
 
     status = forms.ChoiceField(required=False, choices=step_filters)
-
-
-ID_MAX = 2**63 - 1  # the largest primary key a bigint column holds
-
-
-def is_plausible_id(value):
-    """Whether `value` could be a primary key: positive and within a bigint."""
-    return 0 < value <= ID_MAX
 
 
 def _stage_models(kind):

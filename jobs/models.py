@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
-from i2v.lib.pagination import Ordering, paginate, pagination_json
+from i2v.lib.compiled import rows_by_keys
+from i2v.lib.pagination import Ordering, paginate_by, pagination_json
 from i2v.lib.ratelimit import QuotaExceeded
 from i2v.lib.workqueue import Ref, Superseded, WorkItem, WorkQueueQuerySet, WorkSpec
 from library.models import Asset
@@ -342,20 +343,17 @@ class Pipeline(PipelineRow, models.Model):
         self.tags.add(Tag.objects.for_name(self.owner_id, name))
 
     def outputs_page(self, cursor=None, page_size=50):
-        """One page of this pipeline's outputs, then their assets by id (two queries).
+        """One page of this pipeline's outputs, then their assets by id (two queries, each
+        compiled once: i2v/lib/compiled.py).
 
         Not one join: with the asset table's statistics older than a new pipeline's assets (until
         the next ANALYZE), PostgreSQL merge-joined the page's few outputs with the asset table's
         whole primary key, 0.6 s at a million assets for a 5-output pipeline."""
-        Asset = Output.asset.field.related_model
-        page = paginate(
-            self.outputs.only(*Output.GRID_FIELDS).prefetch_related(
-                models.Prefetch("asset", queryset=Asset.objects.only(*Output.ASSET_GRID_FIELDS))
-            ),
-            Output.ORDERING,
-            cursor,
-            page_size,
-        )
+        page = paginate_by(Output, _output_tiles, "pipeline", self.id, Output.ORDERING, cursor, page_size)
+        Asset, asset = Output.asset.field.related_model, Output.asset.field
+        assets = {a.id: a for a in rows_by_keys(Asset, _asset_tiles, None, [o.asset_id for o in page.items], Asset.objects.db)}
+        for output in page.items:
+            asset.set_cached_value(output, assets[output.asset_id])
         return {"outputs": page}
 
     def as_detail(self, summary, steps, outputs, steps_total):
@@ -1034,6 +1032,14 @@ class Output(models.Model):
             "download_url": reverse("downloads:output", args=[self.id]) if asset.original else None,
             "details_url": reverse("library:api_details", args=[asset.id]),
         }
+
+
+def _output_tiles(outputs):
+    return outputs.only(*Output.GRID_FIELDS)
+
+
+def _asset_tiles(assets):
+    return assets.only(*Output.ASSET_GRID_FIELDS)
 
 
 # Registered with the app (remote.py keeps the life of each paid request).

@@ -8,6 +8,8 @@ in the library (the form checks that again when it is sent).
 
 from django.http import Http404
 
+from i2v.lib.ids import is_plausible_id
+
 from .models import Output, Step
 
 # Step config keys -> New pipeline form fields, per stage.
@@ -21,8 +23,6 @@ STAGE_FIELDS = {
 
 def parse_output_id(value):
     """The output id of ?recall=, or None when there is none; a malformed one is a 404 like an unknown one."""
-    from .forms import is_plausible_id
-
     if not value:
         return None
     if not (value.isascii() and value.isdigit() and is_plausible_id(int(value))):

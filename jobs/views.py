@@ -14,7 +14,7 @@ from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 from i2v.lib.watch import watch_response
 
 from .catalog import needs_confirmation
-from .detail import OUTPUT_PAGE_HTML, STEP_PAGE_HTML, step_filters, step_rows, step_summary, steps_page, tiles
+from .detail import OUTPUT_PAGE_HTML, STEP_PAGE_HTML, owned_pipeline, step_filters, step_rows, step_summary, steps_page, tiles
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, StepPageForm, TagForm, asset_ids
 from .models import Pipeline, Step
 from .recall import parse_output_id, recalled
@@ -93,8 +93,7 @@ def _steps_context(summary, status, steps):
 
 def _detail_pipeline(request, pipeline_id):
     # The expansion shows no header, so under htmx the pipeline is just its id; the page shows its tags.
-    pipelines = request.user.pipelines.only("id", "owner_id") if request.htmx else request.user.pipelines.with_tags()
-    return get_object_or_404(pipelines, pk=pipeline_id)
+    return owned_pipeline(request.user, pipeline_id, tags=not request.htmx)
 
 
 @require_GET

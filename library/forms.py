@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 
 from i2v.lib.forms import SharedFieldsForm
+from i2v.lib.ids import ID_MAX
 from i2v.lib.urls import url_of
 
 from .models import Asset
@@ -62,9 +63,6 @@ class LibraryFilterForm(SharedFieldsForm):
             params["cursor"] = cursor
         query = urlencode(params)
         return url_of("library:page") + (f"?{query}" if query else "")
-
-
-ID_MAX = 2**63 - 1  # the largest primary key a bigint column (and SQLite's integer) holds
 
 
 class AssetIdsForm(forms.Form):

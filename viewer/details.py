@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from jobs.forms import is_plausible_id
+from i2v.lib.ids import is_plausible_id
 from jobs.models import Output, Step
 from library.models import Asset
 

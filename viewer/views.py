@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from jobs.forms import is_plausible_id
+from i2v.lib.ids import is_plausible_id
 
 from .details import Details
 

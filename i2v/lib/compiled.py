@@ -40,16 +40,17 @@ from django.db.models.base import ModelState
 _MARKER = -(2**62)
 
 
-def rows_by_keys(model, rows, ordering, keys, using):
-    """`rows(queryset)` of the `model` rows whose primary keys are `keys`, in `ordering`.
+def rows_by_keys(model, rows, ordering, keys, using, by="pk", limit=None):
+    """`rows(queryset)` of the `model` rows whose primary keys are `keys`, in `ordering`
+    (None: any order); or those whose field `by` is one of `keys`, the first `limit` of them.
 
     `rows` must add only what depends on nothing but the rows (columns, annotations of
-    related rows): its SQL is kept and reused for every request."""
+    related rows, constant filters): its SQL is kept and reused for every request."""
     if not keys:
         return []
     connection = connections[using]
     count = None if connection.vendor == "postgresql" else len(keys)
-    sql, params, slots, names, expressions = _compile(model, rows, ordering, count, using)
+    sql, params, slots, names, expressions = _compile(model, rows, ordering, count, using, by, limit)
     params = list(params)
     for slot, n in slots:
         params[slot] = list(keys) if n is None else keys[n]
@@ -96,18 +97,21 @@ class _AnyOf(Lookup):
 
 
 @functools.lru_cache(maxsize=256)  # bounded: a caller passing a new function each time can't grow it
-def _compile(model, rows, ordering, count, using):
+def _compile(model, rows, ordering, count, using, by, limit):
     """(sql, params, [(param index, key index, or None for all the keys)], [attribute name],
     [expression]) for `count` keys (None: any number, as one array): the names and expressions
     are those of the selected columns, in their order."""
     manager = model._default_manager.db_manager(using)
     if count is None:
         marker = [_MARKER]
-        keyed, markers = manager.filter(_AnyOf(F("pk"), marker)), {}
+        keyed, markers = manager.filter(_AnyOf(F(by), marker)), {}
     else:
         markers = {_MARKER + n: n for n in range(count)}
-        keyed, marker = manager.filter(pk__in=list(markers)), None
-    query = rows(keyed).order_by(*ordering.order_by()).query
+        keyed, marker = manager.filter(**{f"{by}__in": list(markers)}), None
+    selected = rows(keyed)
+    if ordering is not None:
+        selected = selected.order_by(*ordering.order_by())
+    query = selected[:limit].query if limit is not None else selected.query
     compiler = query.get_compiler(using)
     sql, params = compiler.as_sql()
     # Every place a marker went (a rows function may use the keys more than once).

@@ -155,6 +155,17 @@ def paginate(queryset, ordering, cursor=None, page_size=50):
     return _page(list(qs.order_by(*ordering.order_by(reverse=backwards))[: page_size + 1]), ordering, page_size, bool(cursor), backwards)
 
 
+def paginate_by(model, rows, by, key, ordering, cursor=None, page_size=50):
+    """paginate() of `rows(queryset)` of the `model` rows whose field `by` is `key` (a pipeline's
+    steps, its outputs). The first page, which every detail reads, comes through SQL compiled
+    once (i2v/lib/compiled.py): building and compiling its queryset cost more CPU than
+    PostgreSQL spent running it (docs/benchmarks.md, "Sixteenth pass")."""
+    if cursor:
+        return paginate(rows(model._default_manager.filter(**{by: key})), ordering, cursor, page_size)
+    found = rows_by_keys(model, rows, ordering, [key], model._default_manager.db, by=by, limit=page_size + 1)
+    return _page(found, ordering, page_size)
+
+
 def _page(rows, ordering, page_size, after_cursor=False, backwards=False, more=None):
     """The Page of `rows`, fetched in `ordering` (reversed when going backwards) with one
     row more than a page, to learn whether there is a next one (unless `more` says)."""

@@ -8,7 +8,8 @@ from django.utils import timezone
 from conftest import make_asset, make_pipeline
 from i2v.lib import compiled
 from jobs.listing import PipelineListQuerySet
-from jobs.models import Pipeline
+from jobs.detail import STEP_ORDERING, STEP_ROWS
+from jobs.models import Output, Pipeline, Step
 from library.models import Asset, AssetQuerySet
 
 NEWEST = Pipeline.ORDERINGS["newest"]
@@ -62,7 +63,7 @@ def test_it_loads_library_rows_as_the_queryset_does(owner):
     assert Asset.objects.get(pk=made[1].id).is_hidden
 
 
-@pytest.mark.parametrize("model", [Pipeline, Asset])
+@pytest.mark.parametrize("model", [Pipeline, Asset, Step, Output])
 def test_it_skips_init_signals_no_receiver_of_which_concerns_these_models(model):
     # rows_by_keys() makes instances without Model.__init__(), so without pre_init and
     # post_init. Only django-imagekit's router listens (to every model; it records the
@@ -102,3 +103,21 @@ def test_it_skips_keys_gone_and_asks_nothing_for_none(owner, django_assert_num_q
     assert [r.id for r in compiled.rows_by_keys(Pipeline, PipelineListQuerySet.for_jobs_page, NEWEST, [made[0].id, 10**12], "default")] == [made[0].id]
     with django_assert_num_queries(0):
         assert compiled.rows_by_keys(Pipeline, PipelineListQuerySet.for_jobs_page, NEWEST, [], "default") == []
+
+
+def test_it_loads_the_first_rows_of_a_field_as_the_queryset_does(owner, django_assert_num_queries):
+    # A pipeline's steps, as paginate_by() reads a detail's first page: by the pipeline, in order, limited.
+    wanted, other = make_pipeline(owner, steps=5, outputs=0), make_pipeline(owner, steps=3, outputs=0)
+    Step.objects.filter(pipeline=wanted, order=1).update(status=Step.Status.FAILED)
+    for status in ("", "problems", "failed", "completed"):
+        rows = STEP_ROWS[status]
+        expected = list(rows(wanted.steps.all()).order_by(*STEP_ORDERING.order_by())[:3])
+        with django_assert_num_queries(1):
+            found = compiled.rows_by_keys(Step, rows, STEP_ORDERING, [wanted.id], "default", by="pipeline", limit=3)
+        assert [r.id for r in found] == [e.id for e in expected] and all(r.pipeline_id == wanted.id for r in found)
+        for row, want in zip(found, expected):
+            _assert_same_instance(row, want)
+    assert len(compiled.rows_by_keys(Step, STEP_ROWS[""], STEP_ORDERING, [wanted.id, other.id], "default", by="pipeline")) == 8
+    # No ordering: the rows of the keys, in whatever order the database gives them.
+    found = compiled.rows_by_keys(Pipeline, PipelineListQuerySet.with_tags, None, [other.id, wanted.id], "default")
+    assert sorted(r.id for r in found) == sorted([wanted.id, other.id])

@@ -55,9 +55,14 @@ def test_it_shows_outputs_imported_as_urls_as_not_fetched_yet_without_a_link(own
     assert 'href="None"' not in html and html.count('target="_blank"') == 2
 
 
-def test_it_is_a_404_for_someone_elses_pipeline(client, other, pipeline):
+@pytest.mark.parametrize("htmx", [True, False], ids=["expansion", "page"])
+def test_it_is_a_404_for_someone_elses_pipeline(client, other, pipeline, htmx):
     client.force_login(other)
-    assert client.get(f"/jobs/{pipeline.id}/", HTTP_HX_REQUEST="true").status_code == 404
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    assert client.get(f"/jobs/{pipeline.id}/", **headers).status_code == 404
+    # Ids no pipeline has, up to past a bigint, are the same 404.
+    for pipeline_id in (pipeline.id + 1000, 2**63, 10**30):
+        assert client.get(f"/jobs/{pipeline_id}/", **headers).status_code == 404
 
 
 # pipeline, step summary, one page of steps, one page of outputs and their assets by id (the user is cached)
