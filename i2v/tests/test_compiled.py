@@ -2,6 +2,7 @@ import datetime
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
@@ -83,9 +84,10 @@ def test_it_compiles_once_per_order_and_number_of_keys(owner):
     assert load([made[3].id, made[4].id]) == [made[4].id, made[3].id]  # the same SQL, other keys
     assert load([made[2].id]) == [made[2].id]
     assert load([made[2].id, made[4].id], COST) == [made[4].id, made[2].id]  # same cost: by id, descending
+    assert load([made[0].id, made[2].id, made[4].id]) == [made[4].id, made[2].id, made[0].id]
     info = compiled._compile.cache_info()
-    # PostgreSQL takes the keys as one array, whatever their number: once per order.
-    assert (info.misses, info.hits) == ((2, 2) if connection.vendor == "postgresql" else (3, 1))
+    # PostgreSQL takes two keys or more as one array, whatever their number: once per order, and once for one key.
+    assert (info.misses, info.hits) == ((3, 2) if connection.vendor == "postgresql" else (4, 1))
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no arrays: the keys are an IN list")
@@ -96,6 +98,15 @@ def test_it_passes_the_keys_as_one_array_on_postgresql(owner, django_assert_num_
     assert [r.id for r in rows] == [m.id for m in reversed(made)]
     sql = ran.captured_queries[0]["sql"]
     assert " = ANY(" in sql and " IN (" not in sql.split(" = ANY(")[0][-40:]
+
+
+def test_it_reads_one_key_in_the_order_of_an_index(owner):
+    # `= ANY(array)` makes PostgreSQL sort every row of the key before a limit; one key is an equality.
+    pipeline = make_pipeline(owner, steps=30, outputs=0)
+    with CaptureQueriesContext(connection) as ran:
+        found = compiled.rows_by_keys(Step, STEP_ROWS[""], STEP_ORDERING, [pipeline.id], "default", by="pipeline", limit=5)
+    assert [s.order for s in found] == [0, 1, 2, 3, 4]
+    assert "ANY(" not in ran.captured_queries[0]["sql"]
 
 
 def test_it_skips_keys_gone_and_asks_nothing_for_none(owner, django_assert_num_queries):
