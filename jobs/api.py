@@ -5,7 +5,6 @@ from urllib.parse import urlencode
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from i2v.lib.cache import ListEntry
@@ -73,7 +72,7 @@ def _page_form(request, form_class, pipeline_id):
     form = form_class(request.GET)
     if not form.is_valid():
         raise form_error(form)
-    return form, get_object_or_404(request.user.pipelines.only("id", "owner_id"), pk=pipeline_id)
+    return form, owned_pipeline(request.user, pipeline_id, tags=False)
 
 
 def _bad_cursor(exc):
