@@ -11,8 +11,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from i2v.lib.cache import ListEntry
-from i2v.lib.ids import ID_MAX
 from i2v.lib.errors import ApiError, api_view, error_response, form_error
+from i2v.lib.ids import ID_MAX
 from i2v.lib.pagination import CursorError, pagination_json
 from i2v.lib.ratelimit import rate_limited
 

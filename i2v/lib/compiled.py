@@ -1,4 +1,4 @@
-"""A list page's rows loaded by primary key through SQL compiled once per process.
+"""A list page's rows, and a detail's, loaded by key through SQL compiled once per process.
 
 Building and compiling the Jobs rows' queryset (tags aggregated, counts and the
 cover as correlated subqueries) costs about 2.5 ms of Python per request, more
@@ -8,6 +8,11 @@ keys change, so the queryset is built and compiled once per rows function,
 ordering, database and number of keys, with marker keys in it, and each page runs
 that SQL with its own keys in the markers' places. Django has no prepared
 querysets, and no package adds them; this is the least that does it.
+
+A pipeline's detail is the same case: every expansion, detail page and API detail
+reads the pipeline by its key, then the first page of its steps and of its outputs by
+the pipeline's (`by=`, with a limit), and their assets by theirs; compiling those
+querysets took most of a 5-step detail's CPU ("Sixteenth pass").
 
 Rows come back as the model's instances, as the queryset would give them: each
 column converted from the database's value by the converters the queryset's own
