@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Count
 from django.http import Http404
 
-from i2v.lib.compiled import rows_by_keys
+from i2v.lib.compiled import rows_by_keys, values_by_keys
 from i2v.lib.ids import is_plausible_id
 from i2v.lib.pagination import Ordering, paginate_by
 
@@ -83,10 +83,15 @@ class StepSummary:
         return PROBLEMS if self.total > page_size and self.count(PROBLEMS) else ""
 
 
+def _counted_by_kind_and_status(steps):
+    return steps.order_by().values_list("kind", "status").annotate(n=Count("id"))
+
+
 def step_summary(pipeline):
     """Counts of the pipeline's steps by kind and status: one grouped query over its index range, which holds
-    both (jobs migration 0017): on PostgreSQL an index-only scan, reading no step row that vacuum has seen."""
-    rows = pipeline.steps.order_by().values_list("kind", "status").annotate(n=Count("id"))
+    both (jobs migration 0017): on PostgreSQL an index-only scan, reading no step row that vacuum has seen.
+    Compiled once (i2v/lib/compiled.py), as every detail asks it."""
+    rows = values_by_keys(Step, _counted_by_kind_and_status, [pipeline.id], Step.objects.db, by="pipeline")
     by_kind = {}
     for kind, status, n in rows:
         by_kind.setdefault(kind, {})[status] = n

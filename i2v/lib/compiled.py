@@ -53,6 +53,23 @@ def rows_by_keys(model, rows, ordering, keys, using, by="pk", limit=None):
     related rows, constant filters): its SQL is kept and reused for every request."""
     if not keys:
         return []
+    names, found = _run(model, rows, ordering, keys, using, by, limit)
+    if names is None:
+        raise ValueError("the rows function selects values, not rows: use values_by_keys()")
+    return [_instance(model, names, values, using) for values in found]
+
+
+def values_by_keys(model, values, keys, using, by="pk"):
+    """The tuples `values(queryset)` selects (a values_list(), grouped or not) of the `model`
+    rows whose field `by` is one of `keys`, converted as the queryset would; compiled once
+    as rows_by_keys() is."""
+    return [tuple(row) for row in _run(model, values, None, keys, using, by, None)[1]]
+
+
+def _run(model, rows, ordering, keys, using, by, limit):
+    """(attribute names, or None for values; the rows' converted values) of rows_by_keys()."""
+    if not keys:
+        return None, []
     connection = connections[using]
     # One key is an equality (a one-item IN, which PostgreSQL reads as `=`): the index then
     # gives the rows in order, where `= ANY(array)` has them sorted, all of them before a
@@ -66,7 +83,7 @@ def rows_by_keys(model, rows, ordering, keys, using, by="pk", limit=None):
         cursor.execute(sql, params)
         found = cursor.fetchall()
     converters = [(i, functions, e) for i, e in enumerate(expressions) if (functions := _converters(e, connection))]
-    return [_instance(model, names, _converted(values, converters, connection), using) for values in found]
+    return names, [_converted(values, converters, connection) for values in found]
 
 
 def _converters(expression, connection):
@@ -127,6 +144,9 @@ def _compile(model, rows, ordering, count, using, by, limit):
     slots += [(i, markers[p]) for i, p in enumerate(params) if isinstance(p, int) and p in markers]
     if not slots or sorted({n for _, n in slots if n is not None}) != list(range(count or 0)):
         raise ValueError("the rows function dropped some of the keys from its query")
+    expressions = [column for column, _, _ in compiler.select]
+    if query.values_select:  # values() or values_list(): tuples, not instances
+        return sql, tuple(params), slots, None, expressions
     if compiler.klass_info.get("related_klass_infos"):
         raise ValueError("the rows function selects related rows: load them through its queryset")
     names = [None] * len(compiler.select)
@@ -136,5 +156,5 @@ def _compile(model, rows, ordering, count, using, by, limit):
         names[i] = name
     if None in names:
         raise ValueError("the rows function selects columns that are neither fields nor annotations")
-    return sql, tuple(params), slots, names, [column for column, _, _ in compiler.select]
+    return sql, tuple(params), slots, names, expressions
 

@@ -2,6 +2,7 @@ import datetime
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
@@ -132,3 +133,17 @@ def test_it_loads_the_first_rows_of_a_field_as_the_queryset_does(owner, django_a
     # No ordering: the rows of the keys, in whatever order the database gives them.
     found = compiled.rows_by_keys(Pipeline, PipelineListQuerySet.with_tags, None, [other.id, wanted.id], "default")
     assert sorted(r.id for r in found) == sorted([wanted.id, other.id])
+
+
+def test_it_loads_values_grouped_as_the_queryset_does(owner, django_assert_num_queries):
+    # A detail's step summary: the steps of one pipeline counted by kind and status.
+    wanted, other = make_pipeline(owner, steps=5, outputs=0), make_pipeline(owner, steps=3, outputs=0)
+    Step.objects.filter(pipeline=wanted, order__lt=2).update(status=Step.Status.FAILED)
+    counted = lambda steps: steps.order_by().values_list("kind", "status").annotate(n=Count("id"))  # noqa: E731
+    with django_assert_num_queries(1):
+        found = compiled.values_by_keys(Step, counted, [wanted.id], "default", by="pipeline")
+    assert sorted(found) == sorted(counted(wanted.steps.all())) and sum(n for _, _, n in found) == 5
+    assert ("i2i", "failed", 2) in found
+    assert sum(n for _, _, n in compiled.values_by_keys(Step, counted, [wanted.id, other.id], "default", by="pipeline")) == 8
+    with pytest.raises(ValueError, match="values_by_keys"):
+        compiled.rows_by_keys(Step, counted, None, [wanted.id], "default", by="pipeline")
