@@ -4,9 +4,11 @@ that build pipelines with steps, outputs and assets the way the app does."""
 import contextlib
 import hashlib
 import itertools
+import time
 import uuid
 from decimal import Decimal
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -152,3 +154,15 @@ def every_first_page_walked(length=1000):
         patched.setattr(pagination, "planner_estimate", lambda queryset: (5000, 1.0))
         patched.setattr(pagination, "_walk_length", lambda *args: length)
         yield captured
+
+
+def wait_for_a_lock_wait(params, seconds=30):
+    """Until a connection to the database (`params`: Django's connection parameters) waits
+    for a lock: the other side of a race between two connections has reached it."""
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(**params, autocommit=True) as watcher:
+        while time.monotonic() < deadline:
+            if watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("no connection ever waited for a lock")

@@ -94,13 +94,22 @@ class PipelineQuerySet(PipelineListQuerySet):
         for a cancel waiting for that step: a deadlock."""
         self.select_for_update().filter(pk=pk).first()
 
+    def lock_all(self):
+        """lock() these pipelines' rows, however many: read as a stream of keys, not loaded."""
+        for _ in self.select_for_update(of=("self",)).values_list("pk", flat=True).iterator(chunk_size=2000):
+            pass
+
     def apply_bulk(self, action, owner, tag_name=""):
         """Apply a bulk action to these pipelines (already scoped to `owner`); the ids of
         those it had to leave as they were (a tag for pipelines with MAX_TAGS already)."""
         left = []
         if action == "delete":
             # By subquery, children first: no step or output is loaded, and no per-row signal (i2v.lib.bulk).
+            # The pipelines' rows are taken first, as a step finishing takes its pipeline's (lock()):
+            # deleting its step under it, the output it was writing broke the step's foreign key
+            # at commit; now one waits for the other, and the step finds itself gone.
             with transaction.atomic():
+                self.lock_all()
                 delete_rows(self)
         elif action == "tag":
             tag = Tag.objects.for_name(owner.id, tag_name)

@@ -1,4 +1,10 @@
-from conftest import make_pipeline
+import threading
+
+import psycopg
+import pytest
+from django.db import connection
+
+from conftest import make_asset, make_pipeline, wait_for_a_lock_wait
 from jobs.models import Output, Pipeline, Step
 from library.models import Asset
 
@@ -53,7 +59,41 @@ def test_it_deletes_many_pipelines_at_once_with_one_bump(owner_client, owner, dj
     assert Asset.objects.count() == 30
 
 
-# The row (the session's user is cached), then one statement per table by subquery in a transaction
-# (a savepoint in a test): tags, outputs and remote requests (by step, then by pipeline),
-# steps, the import records that point at it (set to NULL), pipelines.
-DELETE_QUERIES = 11
+# The row (the session's user is cached), then in a transaction (a savepoint in a test) the
+# pipelines' rows locked, and one statement per table by subquery: tags, outputs and remote
+# requests (by step, then by pipeline), steps, the import records that point at it (set to NULL), pipelines.
+DELETE_QUERIES = 12
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks between two connections: PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_it_deletes_a_pipeline_whose_step_is_finishing(owner):
+    """A step finishing holds its pipeline's row and writes its output (another connection here,
+    as Step.finish() does); a delete meanwhile waits for it, then deletes that output too. Taking
+    the steps first, it deleted the step under the new output, which failed at commit."""
+    p = make_pipeline(owner, steps=1, outputs=0)
+    step, asset = p.steps.get(), make_asset(owner)
+    params, deleted = connection.get_connection_params(), []
+
+    def delete():
+        try:
+            deleted.append(Pipeline.objects.filter(pk=p.pk).apply_bulk("delete", owner))
+        except Exception as error:
+            deleted.append(repr(error))
+        finally:
+            connection.close()  # this thread's own
+
+    with psycopg.connect(**params) as finishing:
+        finishing.execute("SELECT 1 FROM jobs_pipeline WHERE id = %s FOR UPDATE", [p.pk])
+        finishing.execute(
+            "INSERT INTO jobs_output (owner_id, step_id, pipeline_id, asset_id, position) VALUES (%s, %s, %s, %s, 0)",
+            [owner.pk, step.pk, p.pk, asset.pk],
+        )
+        deleting = threading.Thread(target=delete)
+        deleting.start()
+        wait_for_a_lock_wait(params)
+        finishing.commit()
+        deleting.join(30)
+    assert deleted == [[]]
+    assert not Pipeline.objects.filter(pk=p.pk).exists() and not Output.objects.filter(step_id=step.pk).exists()
+    assert Asset.objects.filter(pk=asset.pk).exists()  # the library keeps it

@@ -3,7 +3,6 @@ free): plans of one step per output, stages, failures, cancellation. Hosted
 providers' lifecycles are in test_provider_contract.py."""
 
 import threading
-import time
 from decimal import Decimal
 
 import psycopg
@@ -11,6 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from conftest import wait_for_a_lock_wait
 from i2v.celery import app
 from i2v.lib.ratelimit import QuotaExceeded
 from jobs.models import Pipeline, Step
@@ -335,7 +335,7 @@ def test_it_finishes_a_step_after_a_cancel_holding_its_pipeline_without_a_deadlo
         try:
             holder.execute("SELECT 1 FROM jobs_pipeline WHERE id = %s FOR UPDATE", [p.pk])
             holding.set()
-            _wait_for_a_lock_wait(params)
+            wait_for_a_lock_wait(params)
             cancelled.append(holder.execute("UPDATE jobs_step SET status = 'cancelled' WHERE id = %s", [step.pk]).rowcount)
             holder.commit()
         except Exception as error:
@@ -356,12 +356,3 @@ def test_it_finishes_a_step_after_a_cancel_holding_its_pipeline_without_a_deadlo
     assert p.outputs.count() == 0 and Pipeline.objects.values_list("output_count", flat=True).get(pk=p.pk) == 0
 
 
-def _wait_for_a_lock_wait(params, seconds=30):
-    """Until a connection waits for a lock (the step's worker, for the pipeline's row)."""
-    deadline = time.monotonic() + seconds
-    with psycopg.connect(**params, autocommit=True) as watcher:
-        while time.monotonic() < deadline:
-            if watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the worker never waited for the pipeline's row")
