@@ -14,8 +14,9 @@ from i2v.lib.jsonbody import json_body
 from i2v.lib.pagination import CursorError, pagination_json
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 
-from .detail import STEP_PAGE_API, owned_pipeline, step_summary, steps_page
+from .detail import STEP_PAGE_API, step_summary, steps_page
 from .forms import JobsFilterForm, NewPipelineForm, PageForm, StepPageForm
+from .listing import PipelineListQuerySet, bare, owned_pipeline
 from .models import Pipeline, Step
 
 
@@ -58,7 +59,7 @@ def _next_url(name, pipeline_id, page, **params):
 def pipeline(request, pipeline_id):
     """The pipeline with a summary of its steps and the first page of steps and of outputs:
     the same size for 5 steps as for 2,000; the rest is at the next_url of each."""
-    pipeline = owned_pipeline(request.user, pipeline_id)
+    pipeline = owned_pipeline(request.user, pipeline_id, PipelineListQuerySet.with_tags)
     summary = step_summary(pipeline)
     status = summary.default_filter(STEP_PAGE_API)
     steps, outputs = steps_page(pipeline, status), pipeline.outputs_page()["outputs"]
@@ -72,7 +73,7 @@ def _page_form(request, form_class, pipeline_id):
     form = form_class(request.GET)
     if not form.is_valid():
         raise form_error(form)
-    return form, owned_pipeline(request.user, pipeline_id, tags=False)
+    return form, owned_pipeline(request.user, pipeline_id, bare)
 
 
 def _bad_cursor(exc):

@@ -12,14 +12,11 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count
-from django.http import Http404
 
-from i2v.lib.compiled import rows_by_keys, values_by_keys
-from i2v.lib.ids import is_plausible_id
+from i2v.lib.compiled import values_by_keys
 from i2v.lib.pagination import Ordering, paginate_by
 
-from .listing import PipelineListQuerySet
-from .models import Pipeline, Step
+from .models import Step
 
 # Step rows per page: the HTML expansion (kept small: the whole expansion budget is 50 KB) and the API.
 STEP_PAGE_HTML = 20
@@ -124,20 +121,6 @@ STEP_ROWS = {value: _step_rows(value) for value, _ in step_filters()}
 def steps_page(pipeline, status="", cursor=None, page_size=STEP_PAGE_API):
     """One keyset page of the pipeline's steps in order, of one filter (see step_filters); raises CursorError."""
     return paginate_by(Step, STEP_ROWS[status], "pipeline", pipeline.id, STEP_ORDERING, cursor, page_size)
-
-
-def _bare(pipelines):
-    return pipelines.only("id", "owner_id")
-
-
-def owned_pipeline(user, pipeline_id, tags=True):
-    """The user's pipeline `pipeline_id` with its tags (or only its id, when the detail shows no
-    header), else Http404. Every detail reads one, so its SQL is compiled once (i2v/lib/compiled.py)."""
-    rows = PipelineListQuerySet.with_tags if tags else _bare
-    found = rows_by_keys(Pipeline, rows, None, [pipeline_id], Pipeline.objects.db) if is_plausible_id(pipeline_id) else []
-    if not found or found[0].owner_id != user.pk:
-        raise Http404("No such pipeline.")
-    return found[0]
 
 
 def _truncated(text, length):

@@ -13,8 +13,11 @@ from django.conf import settings
 from django.db import connections, models
 from django.db.models import Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Concat
+from django.http import Http404
 
+from i2v.lib.compiled import rows_by_keys
 from i2v.lib.filters import short_range, text_in_range
+from i2v.lib.ids import is_plausible_id
 from i2v.lib.pagination import list_page
 from i2v.lib.watch import changes
 from library.models import rendition
@@ -22,6 +25,23 @@ from library.models import rendition
 
 def _model(name):
     return apps.get_model("jobs", name)
+
+
+def bare(pipelines):
+    """A pipeline as its owner's check and its id need it, and no more."""
+    return pipelines.only("id", "owner_id")
+
+
+def owned_pipeline(user, pipeline_id, rows):
+    """The user's pipeline `pipeline_id` as `rows(queryset)` reads it (bare(); with_tags() for a
+    detail; for_jobs_page() for a Jobs row), else Http404. Every detail, and every action that
+    redraws a row, reads one, so its SQL is compiled once (i2v/lib/compiled.py): the ORM built and
+    compiled a row's query in more CPU than PostgreSQL took to run it."""
+    Pipeline = _model("Pipeline")
+    found = rows_by_keys(Pipeline, rows, None, [pipeline_id], Pipeline.objects.db) if is_plausible_id(pipeline_id) else []
+    if not found or found[0].owner_id != user.pk:
+        raise Http404("No such pipeline.")
+    return found[0]
 
 
 class TagList(models.Aggregate):

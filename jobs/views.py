@@ -14,8 +14,9 @@ from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 from i2v.lib.watch import watch_response
 
 from .catalog import needs_confirmation
-from .detail import OUTPUT_PAGE_HTML, STEP_PAGE_HTML, owned_pipeline, step_filters, step_rows, step_summary, steps_page, tiles
+from .detail import OUTPUT_PAGE_HTML, STEP_PAGE_HTML, step_filters, step_rows, step_summary, steps_page, tiles
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, StepPageForm, TagForm, asset_ids
+from .listing import PipelineListQuerySet, bare, owned_pipeline
 from .models import Pipeline, Step
 from .recall import parse_output_id, recalled
 
@@ -42,7 +43,7 @@ def jobs_page(request):
 
 
 def _row(request, pipeline_id):
-    return get_object_or_404(request.user.pipelines.for_jobs_page(), pk=pipeline_id)
+    return owned_pipeline(request.user, pipeline_id, PipelineListQuerySet.for_jobs_page)
 
 
 def _render_row(request, pipeline, status=200):
@@ -93,7 +94,7 @@ def _steps_context(summary, status, steps):
 
 def _detail_pipeline(request, pipeline_id):
     # The expansion shows no header, so under htmx the pipeline is just its id; the page shows its tags.
-    return owned_pipeline(request.user, pipeline_id, tags=not request.htmx)
+    return owned_pipeline(request.user, pipeline_id, bare if request.htmx else PipelineListQuerySet.with_tags)
 
 
 @require_GET

@@ -22,6 +22,9 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):
     p = make_pipeline(owner, status="running")
     client.force_login(other)
     assert client.get(f"/jobs/{p.id}/row").status_code == 404
+    # Ids no pipeline has, up to past a bigint, are the same 404.
+    for pipeline_id in (p.id + 1000, 2**63, 10**30):
+        assert client.get(f"/jobs/{pipeline_id}/row").status_code == 404
 
 
 def test_it_costs_one_query(owner_client, owner, django_assert_num_queries):
