@@ -92,12 +92,11 @@ class PipelineQuerySet(PipelineListQuerySet):
         an output written makes the database's trigger update its counts (migration 0019).
         A step finishing that locked its own row first and then wrote an output would wait
         for a cancel waiting for that step: a deadlock."""
-        self.select_for_update().filter(pk=pk).first()
+        self.filter(pk=pk).lock_all()
 
     def lock_all(self):
-        """lock() these pipelines' rows, however many: read as a stream of keys, not loaded."""
-        for _ in self.select_for_update(of=("self",)).values_list("pk", flat=True).iterator(chunk_size=2000):
-            pass
+        """lock() each of these pipelines (a bulk action's: a page of them at most)."""
+        list(self.select_for_update(of=("self",)).values_list("pk", flat=True))
 
     def apply_bulk(self, action, owner, tag_name=""):
         """Apply a bulk action to these pipelines (already scoped to `owner`); the ids of
