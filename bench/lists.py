@@ -249,8 +249,7 @@ def run(title, user, cases, call, page_size, runs, which="first page with its to
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     over = []
     for label, wall, sql, queries, rows, total in results:
-        count, estimate = total or (None, False)
-        shown = "-" if count is None else f"~{count:,}" if estimate else f"{count:,}"
+        shown = "-" if total is None else f"{'≥' if total.at_least else '~' if total.is_estimate else ''}{total.count:,}"
         ratio = wall / first_wall
         print(f"| {label} | {wall:.2f} | {sql:.2f} | {ratio:.2f}x | {queries} | {rows} | {shown} |")
         if ratio > 2 or sql > 30:

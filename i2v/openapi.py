@@ -90,11 +90,13 @@ SCHEMAS = {
     },
     "Pagination": {
         "type": "object",
-        "required": ["page_size", "has_next", "next_cursor", "has_previous", "prev_cursor", "total_count", "total_is_estimate"],
+        "required": ["page_size", "has_next", "next_cursor", "has_previous", "prev_cursor", "total_count", "total_is_estimate", "total_is_lower_bound"],
         "properties": {
             "page_size": {"type": "integer"}, "has_next": {"type": "boolean"}, "next_cursor": NULLABLE_STRING,
             "has_previous": {"type": "boolean"}, "prev_cursor": NULLABLE_STRING, "total_count": NULLABLE_INT,
             "total_is_estimate": {"type": "boolean"},
+            # A fetch stopped counting past a bound: the matches are total_count or more.
+            "total_is_lower_bound": {"type": "boolean"},
         },
     },
     "PipelineSummary": {

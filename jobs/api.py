@@ -42,8 +42,7 @@ def pipelines(request):
             page, total = request.user.pipelines.jobs_list(**form.list_args())
         except CursorError as exc:
             raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
-        count, estimate = total if total else (None, False)
-        return _json_bytes({"items": [p.as_summary() for p in page.items], "pagination": pagination_json(page, count, estimate)})
+        return _json_bytes({"items": [p.as_summary() for p in page.items], "pagination": pagination_json(page, total)})
 
     body = entry.through(build)
     return HttpResponse(body, content_type="application/json")

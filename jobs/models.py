@@ -21,7 +21,7 @@ from django.utils import timezone
 from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.compiled import rows_by_keys
-from i2v.lib.pagination import Ordering, paginate_by, pagination_json
+from i2v.lib.pagination import Ordering, Total, paginate_by, pagination_json
 from i2v.lib.ratelimit import QuotaExceeded
 from i2v.lib.workqueue import Ref, Superseded, WorkItem, WorkQueueQuerySet, WorkSpec
 from library.models import Asset
@@ -382,7 +382,7 @@ class Pipeline(PipelineRow, models.Model):
             "progress": {"done": self.progress_done, "planned": self.planned_steps, "activity": self.activity},
             "step_summary": [g.as_json() for g in summary.groups],
             "steps": [s.as_json() for s in steps.items],
-            "steps_pagination": pagination_json(steps, steps_total),
+            "steps_pagination": pagination_json(steps, Total(steps_total)),
             "outputs": [o.as_json() for o in outputs.items],
             "outputs_pagination": pagination_json(outputs),
         }

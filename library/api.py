@@ -51,9 +51,8 @@ def _list(request):
             page, total = request.user.assets.library_list(**form.list_args())
         except CursorError as exc:
             raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
-        count, estimate = total or (None, False)
         items = [a.as_list_item() for a in page.items]
-        return _json_bytes({"items": items, "pagination": pagination_json(page, count, estimate)})
+        return _json_bytes({"items": items, "pagination": pagination_json(page, total)})
 
     body = entry.through(build)
     return HttpResponse(body, content_type="application/json")

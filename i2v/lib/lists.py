@@ -35,11 +35,9 @@ class ListResults:
 
     def _build(self, form, fetch):
         page, total = fetch(**form.list_args())
-        count, estimate = total or (None, False)
         context = {
             "page": page,
-            "total_count": count,
-            "total_is_estimate": estimate,
+            "total": total,
             "form": form,
             "next_url": form.url(cursor=page.next_cursor) if page.has_next else None,
             "first_url": form.url(),

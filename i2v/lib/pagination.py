@@ -13,6 +13,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.core import signing
 from django.db import connections, models
@@ -94,6 +95,24 @@ class Page:
     next_cursor: str | None
     has_previous: bool
     prev_cursor: str | None
+
+
+class Total(NamedTuple):
+    """How many rows a list's filters match, as a first page knows it: counted (exact), the
+    planner's estimate ("about 950,000"), or, when a fetch passed the bound it was allowed
+    (first_page(): the planner had guessed a few dozen for tens of thousands), a floor the
+    matches reach ("more than 1,000"): the fetch stopped counting there, and no estimate
+    was left worth showing."""
+
+    count: int
+    is_estimate: bool = False
+    at_least: bool = False  # count is a floor (and is_estimate True): the matches are count or more
+
+    def text(self, noun):
+        """"1 pipeline", "about 950,000 assets", "more than 1,000 pipelines"."""
+        if self.at_least:
+            return f"more than {self.count - 1:,} {noun}s"
+        return f"{'about ' if self.is_estimate else ''}{self.count:,} {noun}{'' if self.count == 1 else 's'}"
 
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
@@ -188,16 +207,18 @@ def _page(rows, ordering, page_size, after_cursor=False, backwards=False, more=N
     )
 
 
-def pagination_json(page, total=None, total_is_estimate=False):
-    """The "pagination" object every JSON list returns."""
+def pagination_json(page, total=None):
+    """The "pagination" object every JSON list returns; `total` a Total, or None (no count:
+    a cursor's page). total_is_lower_bound: the matches are total_count or more (Total.at_least)."""
     return {
         "page_size": page.page_size,
         "has_next": page.has_next,
         "next_cursor": page.next_cursor,
         "has_previous": page.has_previous,
         "prev_cursor": page.prev_cursor,
-        "total_count": total,
-        "total_is_estimate": total_is_estimate,
+        "total_count": None if total is None else total.count,
+        "total_is_estimate": total is not None and total.is_estimate,
+        "total_is_lower_bound": total is not None and total.at_least,
     }
 
 
@@ -553,7 +574,7 @@ def first_page(
     filtered, rows, ordering, page_size, exact_up_to=1000, walk_above=10_000, among=None, walk_length=30_000, tested=None,
     costly_above=1500, among_in_order=True, days=None, after=None, walk_rows_per_cost=None,
 ):
-    """(page, (total, is_estimate)) of a list's first page: no filter's scan runs twice.
+    """(page, Total) of a list's first page: no filter's scan runs twice.
 
     `filtered` is the list's filters; `rows(queryset)` adds what a row shows
     (annotations, columns), which is costly per row but not per match.
@@ -613,11 +634,11 @@ def first_page(
     # missing from the rows, and the page would otherwise look like the last one.
     found = rows_by_keys(filtered.model, rows, ordering, keys, filtered.db)
     page = _page(found, ordering, page_size, after_cursor=after is not None, more=len(keys) > page_size)
-    if total is not None:
-        return page, (total, False)
+    if total is not None and not total.at_least:
+        return page, total
     if len(keys) <= page_size:
-        return page, (len(keys), False)
-    return page, (max(estimate, len(keys)), True)
+        return page, Total(len(keys))
+    return page, total or Total(max(estimate, len(keys)), is_estimate=True)
 
 
 def _cut(queryset, ordering, after):
@@ -646,8 +667,8 @@ def _first_keys(
     filtered, ordering, page_size, *, estimate, exact_up_to, costly, walk_above, among, walk_length, tested, among_in_order, after, row_walk_length,
     bounded=True,
 ):
-    """(the first page's keys and one more, the exact total or None, the estimate): see
-    first_page(). What is read is narrowed to what follows the cursor's values `after` (if
+    """(the first page's keys and one more, their Total when a fetch counted them or None,
+    the estimate): see first_page(). What is read is narrowed to what follows the cursor's values `after` (if
     any): walks read among from there, fetched matches are taken from there (_following()),
     while the choices are made on the estimates of all the rows.
 
@@ -656,8 +677,9 @@ def _first_keys(
     million pipelines put "sailboat", in 67,158 of them, at 95; fetched and counted, the
     first page took 209 ms of SQL. Past that bound the count fetched is the estimate, and
     the page is walked for as any list of that many matches (walk_above no longer applies:
-    the planner's own LIMIT would plan with its estimate). The bound is above the estimate,
-    so the planner plans the fetch as it would without it."""
+    the planner's own LIMIT would plan with its estimate), its total then a floor (Total.at_least):
+    the matches fetched, more than the bound. The bound is above the estimate, so the planner plans
+    the fetch as it would without it."""
     if estimate is not None and estimate > walk_above and among_in_order and tested is None:
         return _keys_in_order(filtered, ordering, page_size + 1, after), None, estimate
     length = 0
@@ -686,8 +708,9 @@ def _first_keys(
     up_to = max(UNDERESTIMATED * estimate, exact_up_to) if bounded and among is not None and estimate is not None else None
     keys, total = matching_keys(filtered, ordering, page_size + 1, counted_up_to=exact_up_to, through=through, after=after, up_to=up_to)
     if up_to is None or total <= up_to:
-        return keys, total, estimate
-    return _first_keys(
+        return keys, Total(total), estimate
+    keys = _first_keys(
         filtered, ordering, page_size, estimate=total, exact_up_to=exact_up_to, costly=costly, walk_above=math.inf, among=among,
         walk_length=walk_length, tested=tested, among_in_order=among_in_order, after=after, row_walk_length=row_walk_length, bounded=False,
-    )
+    )[0]
+    return keys, Total(total, is_estimate=True, at_least=True), total

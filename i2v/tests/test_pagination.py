@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from conftest import make_pipeline
-from i2v.lib.pagination import CursorError, Ordering, decode_cursor, encode_cursor, first_page, paginate, walked_keys
+from i2v.lib.pagination import CursorError, Ordering, Total, decode_cursor, encode_cursor, first_page, paginate, walked_keys
 from jobs.models import Pipeline
 
 NEWEST = Pipeline.ORDERINGS["newest"]
@@ -49,6 +49,18 @@ def test_it_seeks_by_index_instead_of_skipping_rows(owner, django_assert_num_que
     sql = captured.captured_queries[0]["sql"]
     assert "OFFSET" not in sql.upper()
     assert '("jobs_pipeline"."created_at", "jobs_pipeline"."id") <' in sql  # one row comparison: the index seeks to it whole
+
+
+@pytest.mark.parametrize(
+    "total, shown",
+    [
+        (Total(0), "0 pipelines"), (Total(1), "1 pipeline"), (Total(1234), "1,234 pipelines"),
+        (Total(950_000, is_estimate=True), "about 950,000 pipelines"), (Total(1, is_estimate=True), "about 1 pipeline"),
+        (Total(1001, is_estimate=True, at_least=True), "more than 1,000 pipelines"),
+    ],
+)
+def test_it_shows_a_total_as_what_is_known_of_it(total, shown):
+    assert total.text("pipeline") == shown
 
 
 def test_it_refuses_an_ordering_whose_fields_go_different_ways():
@@ -96,7 +108,7 @@ def test_it_counts_a_small_list_from_the_keys_its_first_page_comes_from(owner, d
     # The keys (capped), then the page's rows by primary key; on PostgreSQL an estimate first.
     with django_assert_num_queries(3 if connection.vendor == "postgresql" else 2):
         page, total = first_page(base, lambda rows: rows.only("id", "created_at"), NEWEST, 2)
-    assert total == (5, False)
+    assert total == Total(5)
     assert [p.id for p in page.items] == [made[4].id, made[3].id]
     assert page.has_next and not page.has_previous
     assert [p.id for p in paginate(base, NEWEST, page.next_cursor, 2).items] == [made[2].id, made[1].id]
@@ -182,7 +194,7 @@ def test_it_walks_only_where_matches_are_dense_enough_for_a_page(owner, favourit
     among = Pipeline.objects.filter(owner=owner)
     filtered = among.filtered(favorites=True)
     with django_assert_num_queries(4) as captured:
-        page, (total, estimate) = first_page(filtered, lambda qs: qs, NEWEST, 2, exact_up_to=1, walk_above=1000, among=among, walk_length=30)
+        page, (total, estimate, _at_least) = first_page(filtered, lambda qs: qs, NEWEST, 2, exact_up_to=1, walk_above=1000, among=among, walk_length=30)
     assert ("WITH walk" in captured.captured_queries[2]["sql"]) == walks
     assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
 
@@ -222,7 +234,7 @@ def test_it_walks_a_big_list_by_the_orders_index_only_when_it_meets_every_match(
     filtered = among.filtered(favorites=True) if favourites else among
     by_cost = Pipeline.ORDERINGS["cost"]
     with django_assert_max_num_queries(4) as captured:
-        page, (total, estimate) = first_page(
+        page, (total, estimate, _at_least) = first_page(
             filtered, lambda qs: qs, by_cost, 3, exact_up_to=3, walk_above=10, among=among,
             tested=filtered if favourites else None, among_in_order=in_order,
         )  # fmt: skip
@@ -276,7 +288,7 @@ def test_it_walks_to_a_few_matches_only_when_fetching_them_all_is_costly(favouri
     at that density would be 45)."""
     among, filtered = favourites_among_30
     with django_assert_num_queries(4 if walks else 3) as captured:
-        page, (total, estimate) = first_page(filtered, lambda qs: qs, NEWEST, 2, among=among, costly_above=costly_above)
+        page, (total, estimate, _at_least) = first_page(filtered, lambda qs: qs, NEWEST, 2, among=among, costly_above=costly_above)
     statements = [q["sql"] for q in captured.captured_queries]
     assert any("WITH walk" in sql for sql in statements) == walks
     if walks:
@@ -295,7 +307,7 @@ def test_it_walks_no_more_rows_than_the_fetch_costs(favourites_among_30, walk_ro
     that, they are fetched instead, with their exact number, whatever the estimate."""
     among, filtered = favourites_among_30
     with django_assert_num_queries(4) as captured:  # the estimate, among's (for the walk's length), the keys, the rows
-        page, (total, estimate) = first_page(
+        page, (total, estimate, _at_least) = first_page(
             filtered, lambda qs: qs, NEWEST, 2, among=among, exact_up_to=exact_up_to, costly_above=costly_above, walk_rows_per_cost=walk_rows_per_cost,
         )
     assert any("WITH walk" in q["sql"] for q in captured.captured_queries) == walks
@@ -322,7 +334,7 @@ def test_it_walks_when_the_fetch_finds_ten_times_the_estimate(owner, monkeypatch
     statements = [q["sql"] for q in captured.captured_queries]
     assert re.search(r"\bLIMIT 11\) SELECT", next(sql for sql in statements if "WITH matches" in sql))
     assert any("WITH walk" in sql for sql in statements) == walks
-    assert total == ((11, True) if walks else (favourites, False))
+    assert total == (Total(11, is_estimate=True, at_least=True) if walks else Total(favourites))
     assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
 
 
@@ -351,7 +363,7 @@ def test_it_fetches_a_few_costly_matches_through_a_short_amongs_entries(owner, o
         )  # fmt: skip
     fetch = next(q["sql"] for q in captured.captured_queries if "WITH matches" in q["sql"])
     assert ("CROSS JOIN LATERAL" in fetch) == through
-    assert total == (2, False)
+    assert total == Total(2)
     assert [p.id for p in page.items] == [made[9].id, made[3].id]
 
 
@@ -387,7 +399,7 @@ def test_it_counts_every_match_in_the_statement_that_fetches_the_page(owner, dja
     base = Pipeline.objects.filter(owner=owner)
     with django_assert_num_queries(3):  # the estimate, the keys with the count, the rows
         page, total = first_page(base, lambda qs: qs, NEWEST, 2, exact_up_to=1, walk_above=1000)
-    assert total == (30, False)
+    assert total == Total(30)
     assert [p.id for p in page.items] == [made[29].id, made[28].id]
     empty = base.filter(name="nothing of the kind")
-    assert first_page(empty, lambda qs: qs, NEWEST, 2, exact_up_to=1, walk_above=1000)[1] == (0, False)
+    assert first_page(empty, lambda qs: qs, NEWEST, 2, exact_up_to=1, walk_above=1000)[1] == Total(0)

@@ -254,6 +254,28 @@ def test_it_estimates_big_totals_on_postgresql(owner_client, owner):
     assert data["pagination"]["total_count"] == 11 and data["pagination"]["total_is_estimate"] is False
 
 
+def test_it_gives_a_lower_bound_when_the_estimate_was_far_too_low(owner_client, owner, monkeypatch):
+    """The planner puts a word at 1 match: the fetch stops past 1,000 and the total is that
+    floor, said to be one (no estimate is left worth giving); the page is still the newest."""
+    from i2v.lib import pagination
+
+    if connection.vendor != "postgresql":
+        pytest.skip("planner estimates are a PostgreSQL feature")
+    now = timezone.now()
+    Asset.objects.bulk_create(
+        Asset(owner=owner, sha256=f"{i:064x}", original=f"originals/{i}.jpg", filename=f"f{i}.jpg", created_at=now - datetime.timedelta(seconds=i))
+        for i in range(1200)
+    )
+    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset: (1, 10.0))
+    _, data = get(owner_client, "q=f&page_size=5")
+    assert {k: data["pagination"][k] for k in ("total_count", "total_is_estimate", "total_is_lower_bound")} == {
+        "total_count": 1001, "total_is_estimate": True, "total_is_lower_bound": True,
+    }
+    assert [i["filename"] for i in data["items"]] == ["f0.jpg", "f1.jpg", "f2.jpg", "f3.jpg", "f4.jpg"]
+    _, data = get(owner_client, "q=f11")  # within the bound: counted
+    assert data["pagination"]["total_count"] == 111 and data["pagination"]["total_is_lower_bound"] is False
+
+
 @pytest.mark.parametrize("query, found", [("date_to=9999-12-31", 1), ("date_from=9999-12-31", 0), ("date_from=0001-01-01", 1)])
 def test_it_takes_dates_at_the_ends_of_the_calendar(owner_client, owner, query, found):
     make_asset(owner)
