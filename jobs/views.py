@@ -38,7 +38,7 @@ def jobs_page(request):
     results, status = listed.render(form, request.user.pipelines.jobs_list)
     if fragment:
         return HttpResponse(results, status=status)
-    context = {"form": form, "results": results, "user_tags": request.user.tags.all()[:200]}
+    context = {"form": form, "results": ListResults.in_page(results), "user_tags": request.user.tags.all()[:200]}
     return render(request, PAGE, context, status=status)
 
 

@@ -31,7 +31,7 @@ def library_page(request):
     if fragment:
         return HttpResponse(results, status=status)
     limits = {kind: f"{n / 1048576:g} MB" for kind, n in settings.UPLOAD_MAX_BYTES.items()}
-    context = {"form": form, "results": results, "max_bytes": settings.UPLOAD_MAX_BYTES, "limits": limits}
+    context = {"form": form, "results": ListResults.in_page(results), "max_bytes": settings.UPLOAD_MAX_BYTES, "limits": limits}
     return render(request, PAGE, context, status=status)
 
 

@@ -221,6 +221,17 @@ def test_it_serves_a_repeat_request_from_the_cache(owner_client, owner, django_a
     assert "renamed.jpg" in owner_client.get("/library/", **HX).content.decode()
 
 
+def test_it_shows_the_cached_fragment_in_the_full_page(owner_client, owner, django_assert_num_queries):
+    """The fragment is cached as the bytes a response sends; the full page (a reload, a link)
+    takes the same fragment from the cache, non-ASCII text and escaping intact."""
+    asset = make_asset(owner)
+    Asset.objects.filter(pk=asset.pk).update(filename="café <b>ñ</b>.jpg")
+    fragment = owner_client.get("/library/", **HX).content.decode()
+    assert "café &lt;b&gt;ñ&lt;/b&gt;.jpg" in fragment
+    page = owner_client.get("/library/").content.decode()
+    assert f'<div id="results" class="results" aria-live="polite">{fragment}</div>' in page
+
+
 def test_it_answers_a_repeat_fragment_from_the_cache_before_building_a_form(owner_client, owner, monkeypatch, django_assert_num_queries):
     """A repeat of the grid's fragment is found by the request's own parameters: no form (its
     fields are deep-copied for every instance), no template, no query."""
