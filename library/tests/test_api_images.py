@@ -237,14 +237,19 @@ def test_it_forgets_a_deleted_asset_despite_the_cache(owner_client, library, dja
     assert library[-1].id not in ids(data) and data["pagination"]["total_count"] == 11
 
 
-def test_it_estimates_big_totals_on_postgresql(owner_client, owner):
-    if connection.vendor != "postgresql":
-        pytest.skip("planner estimates are a PostgreSQL feature")
+def numbered_assets(owner, n):
+    """n assets named f0.jpg (the newest) to f{n-1}.jpg, a second apart."""
     now = timezone.now()
     Asset.objects.bulk_create(
         Asset(owner=owner, sha256=f"{i:064x}", original=f"originals/{i}.jpg", filename=f"f{i}.jpg", created_at=now - datetime.timedelta(seconds=i))
-        for i in range(1500)
+        for i in range(n)
     )
+
+
+def test_it_estimates_big_totals_on_postgresql(owner_client, owner):
+    if connection.vendor != "postgresql":
+        pytest.skip("planner estimates are a PostgreSQL feature")
+    numbered_assets(owner, 1500)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE library_asset")
     _, data = get(owner_client)
@@ -261,11 +266,7 @@ def test_it_gives_a_lower_bound_when_the_estimate_was_far_too_low(owner_client, 
 
     if connection.vendor != "postgresql":
         pytest.skip("planner estimates are a PostgreSQL feature")
-    now = timezone.now()
-    Asset.objects.bulk_create(
-        Asset(owner=owner, sha256=f"{i:064x}", original=f"originals/{i}.jpg", filename=f"f{i}.jpg", created_at=now - datetime.timedelta(seconds=i))
-        for i in range(1200)
-    )
+    numbered_assets(owner, 1200)
     monkeypatch.setattr(pagination, "planner_estimate", lambda queryset: (1, 10.0))
     _, data = get(owner_client, "q=f&page_size=5")
     assert {k: data["pagination"][k] for k in ("total_count", "total_is_estimate", "total_is_lower_bound")} == {
