@@ -10,13 +10,13 @@ def _hash(raw):
 
 
 class ApiTokenQuerySet(models.QuerySet):
-    def user_for(self, raw):
+    def user_for(self, raw, request):
         """The active user a raw bearer token belongs to, or None: from the cache
-        (i2v/lib/auth.py), else one query."""
+        (i2v/lib/auth.py, with what `request`'s view reads first), else one query."""
         from i2v.lib import auth
 
         key_hash = _hash(raw)
-        user = auth.token_user(key_hash)
+        user = auth.token_user(request, key_hash)
         if user is not None:
             return user
         token = self.select_related("user").filter(key_hash=key_hash, user__is_active=True).first()

@@ -7,7 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 
-from i2v.lib.cache import ListEntry
+from i2v.lib.cache import ListEntry, reads_ahead
 from i2v.lib.errors import ApiError, api_view, form_error
 from i2v.lib.idempotency import idempotent
 from i2v.lib.jsonbody import json_body
@@ -25,12 +25,17 @@ def _json_bytes(data):
     return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
+def _listed(request, owner_id=None):
+    return ListEntry.for_request(request, JobsFilterForm, "jobs", "api_pipelines", owner_id)
+
+
 @api_view(methods=("GET", "POST"))
 @rate_limited("pipelines")
+@reads_ahead(_listed)
 def pipelines(request):
     if request.method == "POST":
         return create_pipeline(request)
-    entry = ListEntry.for_request(request, JobsFilterForm, "jobs", "api_pipelines")
+    entry = _listed(request)
     if (hit := entry.cached()) is not None:
         return HttpResponse(hit, content_type="application/json")  # no form, no query: one cache read
     form = JobsFilterForm(request.GET, default_page_size=50)

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
+from i2v.lib.cache import reads_ahead
 from i2v.lib.lists import ListResults
 from i2v.lib.pagination import CursorError
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
@@ -26,12 +27,17 @@ NEW = "jobs/new_pipeline.html"
 RECENT_SOURCES = 24
 
 
+def _listed(request, owner_id=None):
+    return ListResults(request, JobsFilterForm, scope="jobs", page=PAGE, append="rows", owner_id=owner_id)
+
+
 @require_GET
 @login_required
 @vary_on_headers("HX-Request")
+@reads_ahead(lambda request, owner_id: _listed(request, owner_id).entry)
 def jobs_page(request):
     fragment = request.htmx and not request.htmx.history_restore_request
-    listed = ListResults(request, JobsFilterForm, scope="jobs", page=PAGE, append="rows")
+    listed = _listed(request)
     if fragment and (hit := listed.cached()) is not None:
         return HttpResponse(hit)
     form = JobsFilterForm(request.GET, default_page_size=20)

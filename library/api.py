@@ -10,7 +10,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from i2v.lib.cache import ListEntry
+from i2v.lib.cache import ListEntry, reads_ahead
 from i2v.lib.errors import ApiError, api_view, error_response, form_error
 from i2v.lib.ids import ID_MAX
 from i2v.lib.pagination import CursorError, pagination_json
@@ -29,9 +29,14 @@ def _json_bytes(data):
 # CSRF is checked inside, once the hashing upload handler is in place: the
 # middleware's own check would read the body first, with Django's default
 # handlers (which keep small files in memory and don't hash).
+def _listed(request, owner_id=None):
+    return ListEntry.for_request(request, LibraryFilterForm, "library", "api_images", owner_id)
+
+
 @csrf_exempt
 @api_view(methods=("GET", "POST"))
 @rate_limited("uploads")
+@reads_ahead(_listed)
 def images(request):
     if request.method == "POST":
         return _upload(request)
@@ -39,7 +44,7 @@ def images(request):
 
 
 def _list(request):
-    entry = ListEntry.for_request(request, LibraryFilterForm, "library", "api_images")
+    entry = _listed(request)
     if (hit := entry.cached()) is not None:
         return HttpResponse(hit, content_type="application/json")  # no form, no query: one cache read
     form = LibraryFilterForm(request.GET, default_page_size=settings.PAGE_SIZE_DEFAULT)

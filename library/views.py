@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING
 
+from i2v.lib.cache import reads_ahead
 from i2v.lib.lists import ListResults
 from i2v.lib.watch import watch_response
 from media_processing.models import AlreadyQueued, ProcessingJob
@@ -18,12 +19,17 @@ PAGE = "library/library_page.html"
 CONFIRM = "library/confirm_delete.html"
 
 
+def _listed(request, owner_id=None):
+    return ListResults(request, LibraryFilterForm, scope="library", page=PAGE, append="tiles", owner_id=owner_id)
+
+
 @require_GET
 @login_required
 @vary_on_headers("HX-Request")
+@reads_ahead(lambda request, owner_id: _listed(request, owner_id).entry)
 def library_page(request):
     fragment = request.htmx and not request.htmx.history_restore_request
-    listed = ListResults(request, LibraryFilterForm, scope="library", page=PAGE, append="tiles")
+    listed = _listed(request)
     if fragment and (hit := listed.cached()) is not None:
         return HttpResponse(hit)
     form = LibraryFilterForm(request.GET, default_page_size=settings.LIBRARY_PAGE_SIZE)

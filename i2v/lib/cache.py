@@ -53,21 +53,40 @@ def _entry_key(scope, owner_id, parts):
     return f"list:{settings.RELEASE}:{scope}:{owner_id}:{digest}"
 
 
+def _found(found, version_key, key):
+    """(the version, the entry stored under `key` for that version or None) in `found`, a
+    get_many of both keys: an entry of an older version is a miss, and is overwritten."""
+    version, entry = found.get(version_key), found.get(key)
+    if version is not None and isinstance(entry, tuple) and len(entry) == 2 and entry[0] == version:
+        return version, entry[1]
+    return version, None
+
+
 def _read(scope, owner_id, key):
     """(the owner's current version, the value stored under `key` for that version or None).
 
     One round trip: an entry is stored with the version it was built under, and both are read
     together, instead of reading the version first to make the key (a cached hit's cost is
-    mostly its round trips). An entry of an older version is a miss, and is overwritten.
+    mostly its round trips).
     """
-    found = cache.get_many([_version_key(scope, owner_id), key])
-    version = found.get(_version_key(scope, owner_id))
+    version, value = _found(cache.get_many([_version_key(scope, owner_id), key]), _version_key(scope, owner_id), key)
     if version is None:
         return owner_version(scope, owner_id), None
-    entry = found.get(key)
-    if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == version:
-        return version, entry[1]
-    return version, None
+    return version, value
+
+
+def reads_ahead(entry_for):
+    """Marks a view whose first read is the list entry `entry_for(request, owner_id)` (a
+    ListEntry): the auth middlewares read it in the round trip that reads the request's user
+    (i2v/lib/auth.py), so a cached list hit costs one round trip with a token, two with a
+    session, instead of one more. The view makes its entry as it would anyway (for_request()
+    takes what was read). Set innermost: the decorators above copy the mark (functools.wraps)."""
+
+    def mark(view):
+        view.reads_ahead = entry_for
+        return view
+
+    return mark
 
 
 class ListEntry:
@@ -75,36 +94,52 @@ class ListEntry:
     owner's version in the same round trip, and on a miss built and written once.
 
     A view looks it up (cached()) before it builds a form, then, on a miss, builds the list
-    through() it: two round trips in all, the version read with the first."""
+    through() it: two round trips in all, the version read with the first, which may itself
+    be made with the request's user (reads_ahead())."""
 
     def __init__(self, scope, owner_id, parts):
         self.scope, self.owner_id = scope, owner_id
         self.key = _entry_key(scope, owner_id, parts) if settings.LIST_CACHE else None
-        self.version = None  # read with the entry by cached()
+        self.version = self.value = None  # read by cached(), or taken from a read ahead
 
     @classmethod
-    def for_request(cls, request, form_class, scope, view):
+    def for_request(cls, request, form_class, scope, view, owner_id=None):
         """The entry of the list `request` asks `view` for, keyed by the request's own query
         parameters, so it is found before any form is built. Parameters that aren't the form's
         fields are left out: the form ignores them, so they can't change the list, and junk
-        can't make entries of its own."""
+        can't make entries of its own. The owner is the request's user unless `owner_id` says.
+
+        What was read ahead for the request (i2v/lib/auth.py) is taken when it holds this
+        entry: its key names the owner, so it is only ever the verified user's."""
         fields = form_class.base_fields
         parts = {"view": view, "raw": sorted(item for item in request.GET.lists() if item[0] in fields)}
-        return cls(scope, request.user.id, parts)
+        entry = cls(scope, request.user.id if owner_id is None else owner_id, parts)
+        if (ahead := request.__dict__.get("_read_ahead")) is not None and entry.key in ahead:
+            entry.take(ahead)
+        return entry
+
+    def keys(self):
+        """The cache keys cached() reads (none with the list cache off)."""
+        return [] if self.key is None else [_version_key(self.scope, self.owner_id), self.key]
+
+    def take(self, found):
+        """Take this entry from `found`, a get_many of keys() made with another read."""
+        version, value = _found(found, *self.keys())
+        if version is not None:  # else cached() reads, and starts the owner's version
+            self.version, self.value = version, value
 
     def cached(self):
-        """The stored list, or None: one cache round trip, nothing else."""
-        if self.key is None:
-            return None
-        self.version, value = _read(self.scope, self.owner_id, self.key)
-        return value
+        """The stored list, or None: one cache round trip at most, nothing else."""
+        if self.key is not None and self.version is None:
+            self.version, self.value = _read(self.scope, self.owner_id, self.key)
+        return self.value
 
     def through(self, build):
         """The stored list, or build() stored for the version read (a version bumped since
         makes it a miss for the next reader, never a stale hit)."""
         if self.key is None:
             return build()
-        if self.version is None and (value := self.cached()) is not None:
+        if (value := self.cached()) is not None:
             return value
         value = build()
         cache.set(self.key, (self.version, value), timeout=settings.CACHE_TIMEOUT_SECONDS)

@@ -8,20 +8,29 @@ class TokenAuthMiddleware:
 
     A token request carries no cookie, so CSRF (which protects cookie sessions)
     does not apply to it. A wrong token is a 401, never a silent anonymous user.
+
+    The token is checked once the view is known (process_view(), before the view runs and
+    after CSRF's, which a bearer request is exempt from whatever its token): the list
+    entry the view reads first is read with the token's user (i2v/lib/auth.py).
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            user = ApiToken.objects.user_for(header[7:].strip())
-            if user is None:
-                return JsonResponse(
-                    {"error": {"code": "bad_token", "message": "The API token is not valid.", "field": None}},
-                    status=401,
-                )
-            request.user = user
+        if request.headers.get("Authorization", "").startswith("Bearer "):
             request._dont_enforce_csrf_checks = True
         return self.get_response(request)
+
+    def process_view(self, request, view, args, kwargs):
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return None
+        user = ApiToken.objects.user_for(header[7:].strip(), request)
+        if user is None:
+            return JsonResponse(
+                {"error": {"code": "bad_token", "message": "The API token is not valid.", "field": None}},
+                status=401,
+            )
+        request.user = user
+        return None

@@ -1,9 +1,13 @@
 """The request's user from the cache (i2v/lib/auth.py): no query on a hit, and never a user Django would refuse."""
 
+import pytest
+from django.core.cache import caches
 from django.test import Client
 
 from conftest import make_pipeline
+from i2v.lib import auth
 from i2v.models import ApiToken
+from i2v.models import _hash as key_hash
 
 LIST = "/api/pipelines"
 
@@ -22,6 +26,72 @@ def test_it_serves_a_cached_list_to_a_token_with_no_query(client, owner, django_
         assert client.get(LIST, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
     with django_assert_num_queries(0):
         assert client.get(LIST, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+
+
+@pytest.fixture
+def cache_reads(monkeypatch):
+    """The cache's reads, in order: one round trip each (the session's, the user's, the list's).
+    The local-memory cache's get_many() calls its get(): only the outer call is a round trip."""
+    backend, reads, inside = caches["default"], [], []
+
+    def counted(read, name):
+        def wrapped(*args, **kwargs):
+            if not inside:
+                reads.append(name)
+            inside.append(name)
+            try:
+                return read(*args, **kwargs)
+            finally:
+                inside.pop()
+
+        return wrapped
+
+    for name in ("get", "get_many"):
+        monkeypatch.setattr(backend, name, counted(getattr(backend, name), name))
+    return reads
+
+
+@pytest.mark.parametrize("path", [LIST, "/api/library/images", "/jobs/", "/library/"])
+def test_it_reads_a_cached_list_with_its_token_user_in_one_round_trip(client, owner, path, cache_reads, django_capture_on_commit_callbacks):
+    make_pipeline(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        raw = ApiToken.issue(owner)
+    first = client.get(path, HTTP_AUTHORIZATION=f"Bearer {raw}", HTTP_HX_REQUEST="true")
+    cache_reads.clear()
+    again = client.get(path, HTTP_AUTHORIZATION=f"Bearer {raw}", HTTP_HX_REQUEST="true")
+    assert again.status_code == 200 and again.content == first.content
+    assert cache_reads == ["get_many"]
+
+
+@pytest.mark.parametrize("path", [LIST, "/api/library/images", "/jobs/", "/library/"])
+def test_it_reads_a_cached_list_with_its_session_user_in_two_round_trips(owner_client, owner, path, cache_reads):
+    make_pipeline(owner)
+    first = owner_client.get(path, HTTP_HX_REQUEST="true")
+    cache_reads.clear()
+    again = owner_client.get(path, HTTP_HX_REQUEST="true")
+    assert again.status_code == 200 and again.content == first.content
+    assert cache_reads == ["get", "get_many"]  # the session, then its user with the list
+
+
+def test_it_never_serves_the_list_of_the_owner_a_token_was_wrongly_taken_for(client, owner, other, django_capture_on_commit_callbacks):
+    make_pipeline(owner, name="alice's own")
+    make_pipeline(other, name="bob's own")
+    with django_capture_on_commit_callbacks(execute=True):
+        raw, others = ApiToken.issue(owner), ApiToken.issue(other)
+    assert "bob's own" in client.get(LIST, HTTP_AUTHORIZATION=f"Bearer {others}").json()["items"][0]["name"]  # cached for bob
+    auth._token_owners[key_hash(raw)] = other.pk  # a wrong guess: bob's list is read ahead
+    names = [item["name"] for item in client.get(LIST, HTTP_AUTHORIZATION=f"Bearer {raw}").json()["items"]]
+    assert names == ["alice's own"]
+
+
+def test_it_refuses_a_replaced_token_whose_list_was_read_ahead(client, owner, django_capture_on_commit_callbacks):
+    make_pipeline(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        old = ApiToken.issue(owner)
+        assert client.get(LIST, HTTP_AUTHORIZATION=f"Bearer {old}").status_code == 200  # the list is cached
+        ApiToken.issue(owner)
+    response = client.get(LIST, HTTP_AUTHORIZATION=f"Bearer {old}")
+    assert response.status_code == 401 and "items" not in response.json()
 
 
 def test_it_logs_out_other_sessions_when_the_password_changes(owner_client, owner):
