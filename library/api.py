@@ -26,13 +26,13 @@ def _json_bytes(data):
     return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
-# CSRF is checked inside, once the hashing upload handler is in place: the
-# middleware's own check would read the body first, with Django's default
-# handlers (which keep small files in memory and don't hash).
 def _listed(request, owner_id=None):
     return ListEntry.for_request(request, LibraryFilterForm, "library", "api_images", owner_id)
 
 
+# CSRF is checked inside, once the hashing upload handler is in place: the
+# middleware's own check would read the body first, with Django's default
+# handlers (which keep small files in memory and don't hash).
 @csrf_exempt
 @api_view(methods=("GET", "POST"))
 @rate_limited("uploads")
