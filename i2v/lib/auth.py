@@ -20,8 +20,9 @@ two with a session (the session's own, then the user's with the list's), where e
 0.15-0.2 ms of CPU here, most of what such a hit costs past the server's own.
 The owner the list is read for is known before the user is: the session names it, and a
 token's is remembered in this process once found (a token's user never changes: issue()
-makes a new token). The list's key names that owner, so a view (ListEntry.for_request())
-only takes it for its verified user; a guess that proves wrong is a miss, never another's list.
+makes a new token). The entry read is made for that owner, and a view is handed it
+(ListEntry.for_request()) only for its verified user: a guess that proves wrong is a miss,
+never another's list.
 
 The cached user carries its password hash (the session check needs it): the
 cache Redis is as private as the session store, which already holds live sessions.
@@ -55,13 +56,13 @@ TOKEN_OWNERS_HELD = 10_000  # at most, then forgotten at once
 def read_user(request, key, owner_id):
     """The cached value under `key` (a user's entry, or a token's), read in one round trip with the
     list entry the request's view reads first for `owner_id` (if any; see the module docstring),
-    which is left on the request for the view."""
+    which the view is then handed (ListEntry.for_request(), made once per request and owner)."""
     entry_for = request.__dict__.get("_reads_ahead")
     entry = entry_for(request, owner_id) if entry_for is not None and owner_id is not None and request.method == "GET" else None
     if entry is None or not (keys := entry.keys()):
         return cache.get(key)
     found = cache.get_many([key, *keys])
-    request._read_ahead = {k: found.get(k) for k in keys}
+    entry.take(found)
     return found.get(key)
 
 

@@ -79,8 +79,8 @@ def reads_ahead(entry_for):
     """Marks a view whose first read is the list entry `entry_for(request, owner_id)` (a
     ListEntry): the auth middlewares read it in the round trip that reads the request's user
     (i2v/lib/auth.py), so a cached list hit costs one round trip with a token, two with a
-    session, instead of one more. The view makes its entry as it would anyway (for_request()
-    takes what was read). Set innermost: the decorators above copy the mark (functools.wraps)."""
+    session, instead of one more. The view makes its entry as it would anyway, and for_request()
+    hands it the one read. Set innermost: the decorators above copy the mark (functools.wraps)."""
 
     def mark(view):
         view.reads_ahead = entry_for
@@ -109,13 +109,14 @@ class ListEntry:
         fields are left out: the form ignores them, so they can't change the list, and junk
         can't make entries of its own. The owner is the request's user unless `owner_id` says.
 
-        What was read ahead for the request (i2v/lib/auth.py) is taken when it holds this
-        entry: its key names the owner, so it is only ever the verified user's."""
-        fields = form_class.base_fields
-        parts = {"view": view, "raw": sorted(item for item in request.GET.lists() if item[0] in fields)}
-        entry = cls(scope, request.user.id if owner_id is None else owner_id, parts)
-        if (ahead := request.__dict__.get("_read_ahead")) is not None and entry.key in ahead:
-            entry.take(ahead)
+        Made once per request, view and owner: the view is handed the entry the auth middleware
+        read ahead (i2v/lib/auth.py) when that was for its verified user, and its own otherwise."""
+        owner_id = request.user.id if owner_id is None else owner_id
+        made = request.__dict__.setdefault("_list_entries", {})
+        if (entry := made.get((scope, view, owner_id))) is None:
+            fields = form_class.base_fields
+            parts = {"view": view, "raw": sorted(item for item in request.GET.lists() if item[0] in fields)}
+            entry = made[scope, view, owner_id] = cls(scope, owner_id, parts)
         return entry
 
     def keys(self):
