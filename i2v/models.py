@@ -5,25 +5,17 @@ from django.conf import settings
 from django.db import models
 
 
-def _hash(raw):
+def token_hash(raw):
+    """What is stored of a raw token, and what it is looked up by."""
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
 class ApiTokenQuerySet(models.QuerySet):
-    def user_for(self, raw, request):
-        """The active user a raw bearer token belongs to, or None: from the cache
-        (i2v/lib/auth.py, with what `request`'s view reads first), else one query."""
-        from i2v.lib import auth
-
-        key_hash = _hash(raw)
-        user = auth.token_user(request, key_hash)
-        if user is not None:
-            return user
-        token = self.select_related("user").filter(key_hash=key_hash, user__is_active=True).first()
-        if token is None:
-            return None
-        auth.remember_token(key_hash, token.user)
-        return token.user
+    def user_for(self, raw):
+        """The active user a raw bearer token belongs to, or None: one query (requests take
+        it from the cache first, i2v/lib/auth.py token_user())."""
+        token = self.select_related("user").filter(key_hash=token_hash(raw), user__is_active=True).first()
+        return None if token is None else token.user
 
 
 class ApiToken(models.Model):
@@ -44,7 +36,7 @@ class ApiToken(models.Model):
 
         raw = "i2v_" + secrets.token_urlsafe(32)
         old = cls.objects.filter(user=user).values_list("key_hash", flat=True).first()
-        cls.objects.update_or_create(user=user, defaults={"key_hash": _hash(raw), "prefix": raw[:10]})
+        cls.objects.update_or_create(user=user, defaults={"key_hash": token_hash(raw), "prefix": raw[:10]})
         if old:
             forget_token(old)  # the replaced token stops working at once, cached or not
         return raw

@@ -106,24 +106,23 @@ class CachedAuthenticationMiddleware(AuthenticationMiddleware):
         request._reads_ahead = getattr(view, "reads_ahead", None)
 
 
-def token_user(request, key_hash):
-    """The user of a token from the cache (one read, with what the request's view reads first), or None."""
+def token_user(request, raw):
+    """The active user of a raw bearer token, or None: from the cache (one read, with what the
+    request's view reads first), else one query, whose user is then cached."""
+    from i2v.models import ApiToken, token_hash
+
+    key_hash = token_hash(raw)
     user = read_user(request, _token_key(key_hash), _token_owners.get(key_hash))
-    if user is not None:
-        remember_token_owner(key_hash, user)
-    return user
-
-
-def remember_token(key_hash, user):
-    remember_token_owner(key_hash, user)
-    # After commit only: a token whose insert rolled back must never authenticate.
-    transaction.on_commit(lambda: cache.set(_token_key(key_hash), user, timeout=settings.CACHE_TIMEOUT_SECONDS))
-
-
-def remember_token_owner(key_hash, user):
+    if user is None:
+        user = ApiToken.objects.user_for(raw)
+        if user is None:
+            return None
+        # After commit only: a token whose insert rolled back must never authenticate.
+        transaction.on_commit(lambda: cache.set(_token_key(key_hash), user, timeout=settings.CACHE_TIMEOUT_SECONDS))
     if len(_token_owners) >= TOKEN_OWNERS_HELD:
         _token_owners.clear()
     _token_owners[key_hash] = user.pk
+    return user
 
 
 def forget_token(key_hash):

@@ -1,6 +1,6 @@
 from django.http import JsonResponse
 
-from i2v.models import ApiToken
+from .auth import token_user
 
 
 class TokenAuthMiddleware:
@@ -26,7 +26,7 @@ class TokenAuthMiddleware:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return None
-        user = ApiToken.objects.user_for(header[7:].strip(), request)
+        user = token_user(request, header[7:].strip())
         if user is None:
             return JsonResponse(
                 {"error": {"code": "bad_token", "message": "The API token is not valid.", "field": None}},

@@ -6,8 +6,7 @@ from django.test import Client
 
 from conftest import make_pipeline
 from i2v.lib import auth
-from i2v.models import ApiToken
-from i2v.models import _hash as key_hash
+from i2v.models import ApiToken, token_hash
 
 LIST = "/api/pipelines"
 
@@ -79,7 +78,7 @@ def test_it_never_serves_the_list_of_the_owner_a_token_was_wrongly_taken_for(cli
     with django_capture_on_commit_callbacks(execute=True):
         raw, others = ApiToken.issue(owner), ApiToken.issue(other)
     assert "bob's own" in client.get(LIST, HTTP_AUTHORIZATION=f"Bearer {others}").json()["items"][0]["name"]  # cached for bob
-    auth._token_owners[key_hash(raw)] = other.pk  # a wrong guess: bob's list is read ahead
+    auth._token_owners[token_hash(raw)] = other.pk  # a wrong guess: bob's list is read ahead
     names = [item["name"] for item in client.get(LIST, HTTP_AUTHORIZATION=f"Bearer {raw}").json()["items"]]
     assert names == ["alice's own"]
 
