@@ -12,6 +12,8 @@ then with production's server (i2v/web.py: granian) for wrk.
   after N requests, divided by N (the client runs in this process, not in the worker);
 - the server's floor: the same CPU per request for a static file WhiteNoise answers, before any session,
   cache or query (what gunicorn and Django's handler cost on this machine, whatever the app does);
+- every request sends a script's API token, and the cached Jobs and Library fragments are asked for once
+  more with a browser's session cookie (a cached hit reads the session with its user and list);
 - wrk: --connections connections, 2 threads, on the cached first page of the Jobs list (the HTMX
   results fragment, as filters and infinite scroll ask for it) and of GET /api/pipelines.
 
@@ -43,6 +45,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "i2v.settings")
 
 TIMING = re.compile(r'app;dur=([\d.]+), db;dur=([\d.]+);desc="(\d+) queries"')
@@ -67,10 +70,13 @@ def fixtures(owner):
     big = user.pipelines.filter(name="bench: 2,000 steps").first() or make_big_pipeline(
         user, images=1000, videos=1000, failed=0, outputs=2000, name="bench: 2,000 steps"
     )
-    token = ApiToken.issue(user)
+    from list_cache import session_cookie
+
+    # Each request authenticates with one header: a script's token, or a browser's session cookie.
+    token, session = ("Authorization", f"Bearer {ApiToken.issue(user)}"), ("Cookie", session_cookie(user))
     total = user.pipelines.count()
     connection.close()
-    return token, small.id, big.id, total
+    return token, session, small.id, big.id, total
 
 
 def serve(port, list_cache):
@@ -199,8 +205,8 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
-def fetch(port, path, token, htmx):
-    headers = {"Authorization": f"Bearer {token}"}
+def fetch(port, path, credential, htmx):
+    headers = dict([credential])
     if htmx:
         headers["HX-Request"] = "true"
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
@@ -211,11 +217,11 @@ def fetch(port, path, token, htmx):
     return float(timing.group(1)), float(timing.group(2)), int(timing.group(3)), len(body)
 
 
-def measure(port, pid, path, token, runs, htmx):
+def measure(port, pid, path, credential, runs, htmx):
     for _ in range(5):
-        fetch(port, path, token, htmx)
+        fetch(port, path, credential, htmx)
     before = cpu_seconds(pid)
-    samples = [fetch(port, path, token, htmx) for _ in range(runs)]
+    samples = [fetch(port, path, credential, htmx) for _ in range(runs)]
     cpu_ms = (cpu_seconds(pid) - before) * 1000 / runs
     return {
         "app": statistics.median(s[0] for s in samples),
@@ -239,8 +245,8 @@ def floor_cpu(port, pid, runs):
     return (cpu_seconds(pid) - before) * 1000 / runs
 
 
-def wrk(port, path, token, seconds, connections, htmx):
-    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", f"Authorization: Bearer {token}"]
+def wrk(port, path, credential, seconds, connections, htmx):
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", ": ".join(credential)]
     if htmx:
         args += ["-H", "HX-Request: true"]
     out = subprocess.run([*args, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
@@ -266,7 +272,7 @@ def main():
     if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
         raise SystemExit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the budgets are for that stack.")
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True)
-    token, small, big, total = fixtures(args.owner)
+    token, session, small, big, total = fixtures(args.owner)
     if args.servers:
         print(f"{total:,} pipelines for one owner; load average {os.getloadavg()[0]:.1f} at the start")
         compare_servers(args, token)
@@ -276,24 +282,26 @@ def main():
     servers = {port: serve(port, list_cache=port == cached) for port in (uncached, cached)}
     pids = {port: worker_pid(proc.pid) for port, proc in servers.items()}
     rows = [
-        ("expand a 5-step pipeline (HTMX)", uncached, f"/jobs/{small}/", True),
-        ("expand a 2,000-step pipeline (HTMX)", uncached, f"/jobs/{big}/", True),
-        ("detail page, 5 steps", uncached, f"/jobs/{small}/", False),
-        ("detail page, 2,000 steps", uncached, f"/jobs/{big}/", False),
-        ("GET /api/pipelines/<id>, 5 steps", uncached, f"/api/pipelines/{small}", False),
-        ("GET /api/pipelines/<id>, 2,000 steps", uncached, f"/api/pipelines/{big}", False),
-        ("Jobs list first page (20 rows, HTMX), uncached", uncached, "/jobs/", True),
-        ("same, cached", cached, "/jobs/", True),
-        ("GET /api/pipelines (50 items), uncached", uncached, "/api/pipelines", False),
-        ("same, cached", cached, "/api/pipelines", False),
-        ("Library first page (60 tiles, HTMX), uncached", uncached, "/library/", True),
-        ("same, cached", cached, "/library/", True),
-        ("GET /api/library/images (50 items), uncached", uncached, "/api/library/images", False),
+        ("expand a 5-step pipeline (HTMX)", uncached, f"/jobs/{small}/", True, token),
+        ("expand a 2,000-step pipeline (HTMX)", uncached, f"/jobs/{big}/", True, token),
+        ("detail page, 5 steps", uncached, f"/jobs/{small}/", False, token),
+        ("detail page, 2,000 steps", uncached, f"/jobs/{big}/", False, token),
+        ("GET /api/pipelines/<id>, 5 steps", uncached, f"/api/pipelines/{small}", False, token),
+        ("GET /api/pipelines/<id>, 2,000 steps", uncached, f"/api/pipelines/{big}", False, token),
+        ("Jobs list first page (20 rows, HTMX), uncached", uncached, "/jobs/", True, token),
+        ("same, cached", cached, "/jobs/", True, token),
+        ("same, cached, a session's (a browser's)", cached, "/jobs/", True, session),
+        ("GET /api/pipelines (50 items), uncached", uncached, "/api/pipelines", False, token),
+        ("same, cached", cached, "/api/pipelines", False, token),
+        ("Library first page (60 tiles, HTMX), uncached", uncached, "/library/", True, token),
+        ("same, cached", cached, "/library/", True, token),
+        ("same, cached, a session's (a browser's)", cached, "/library/", True, session),
+        ("GET /api/library/images (50 items), uncached", uncached, "/api/library/images", False, token),
     ]
     results = []
     try:
-        for label, port, path, htmx in rows:
-            results.append((label, measure(port, pids[port], path, token, args.requests, htmx)))
+        for label, port, path, htmx, credential in rows:
+            results.append((label, measure(port, pids[port], path, credential, args.requests, htmx)))
         floor = floor_cpu(cached, pids[cached], args.requests)
     finally:
         for proc in servers.values():

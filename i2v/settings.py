@@ -141,8 +141,9 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 # by default only with Redis. LIST_CACHE=0 turns it off; LIST_CACHE=1 forces it on.
 LIST_CACHE = env_bool("LIST_CACHE", bool(REDIS_URL))
 
-# Sessions are read on every request: keep them in the cache, backed by the database.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions are read on every request: keep them in the cache, backed by the database (Django's
+# cached_db, whose data a request reads with its user and its list: i2v/lib/sessions.py).
+SESSION_ENGINE = "i2v.lib.sessions"
 # Secure cookies and the other HTTPS settings follow I2V_PRODUCTION (see the end of this file).
 
 # Celery. The embedded default is kombu's filesystem transport under var/, so a

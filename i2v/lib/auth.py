@@ -15,14 +15,15 @@ the user is kept in the cache under its id (and an API token's user under the to
 - with Redis down every lookup misses and the database answers, as before.
 
 A view that reads a list entry first (i2v/lib/cache.py reads_ahead()) has it read in the
-user's round trip (read_user()): a cached list hit then costs one round trip with a token,
-two with a session (the session's own, then the user's with the list's), where each cost
-0.15-0.2 ms of CPU here, most of what such a hit costs past the server's own.
-The owner the list is read for is known before the user is: the session names it, and a
-token's is remembered in this process once found (a token's user never changes: issue()
-makes a new token). The entry read is made for that owner, and a view is handed it
-(ListEntry.for_request()) only for its verified user: a guess that proves wrong is a miss,
-never another's list.
+user's round trip (read_user()), and a session's own data is read in it too (i2v/lib/sessions.py):
+a cached list hit then costs one round trip, with a token or a session, where each cost 0.08-0.2
+ms of CPU, most of what such a hit costs past the server's own.
+The owner the list is read for is known before the user is: a token's or a session's is
+remembered in this process once found (a token's user never changes: issue() makes a new token;
+a session's changes only by a login, which gives it a new key). The entry read is made for that
+owner, and a view is handed it (ListEntry.for_request()) only for its verified user: a guess
+that proves wrong is a miss, never another's list. A session whose owner this process hasn't
+seen yet reads its data first, then its user with the list: two round trips.
 
 The cached user carries its password hash (the session check needs it): the
 cache Redis is as private as the session store, which already holds live sessions.
@@ -32,7 +33,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.auth.signals import user_logged_in
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils.crypto import constant_time_compare
@@ -47,23 +48,36 @@ def _token_key(key_hash):
     return f"auth:token:{key_hash}"
 
 
-# A token's hash -> its user's id, as found: which entry a token's request reads ahead (a fact
-# that never changes, kept without expiry; the cache's token entry still says whether it is valid).
-_token_owners = {}
-TOKEN_OWNERS_HELD = 10_000  # at most, then forgotten at once
+# Whose a credential is, as this process found it: ("token", its hash) or ("session", Python's hash
+# of its key, so that no key is kept) -> the user's id. Which list entry a request reads ahead:
+# a guess, checked by what is read with it (see the module docstring).
+_owners = {}
+OWNERS_HELD = 10_000  # at most, then forgotten at once
+
+
+def _note_owner(credential, user_id):
+    if len(_owners) >= OWNERS_HELD:
+        _owners.clear()
+    _owners[credential] = user_id
+
+
+def read_ahead(request, keys, owner_id):
+    """{key: value} of the cache's values under `keys` that it holds, read in one round trip with
+    the list entry the request's view reads first for `owner_id` (if any; see the module
+    docstring), which the view is then handed (ListEntry.for_request(), made once per request
+    and owner)."""
+    entry_for = request.__dict__.get("_reads_ahead")
+    entry = entry_for(request, owner_id) if entry_for is not None and owner_id is not None and request.method == "GET" else None
+    listed = entry.keys() if entry is not None else []
+    found = cache.get_many([*keys, *listed])
+    if listed:
+        entry.take(found)
+    return found
 
 
 def read_user(request, key, owner_id):
-    """The cached value under `key` (a user's entry, or a token's), read in one round trip with the
-    list entry the request's view reads first for `owner_id` (if any; see the module docstring),
-    which the view is then handed (ListEntry.for_request(), made once per request and owner)."""
-    entry_for = request.__dict__.get("_reads_ahead")
-    entry = entry_for(request, owner_id) if entry_for is not None and owner_id is not None and request.method == "GET" else None
-    if entry is None or not (keys := entry.keys()):
-        return cache.get(key)
-    found = cache.get_many([key, *keys])
-    entry.take(found)
-    return found.get(key)
+    """The cached value under `key` (a user's entry, or a token's), read as read_ahead() reads."""
+    return read_ahead(request, [key], owner_id).get(key)
 
 
 def remember(user):
@@ -78,20 +92,37 @@ def forget(*keys):
 def session_user(request):
     """The session's user, as django.contrib.auth.get_user would return it."""
     session = request.session
+    credential = ("session", hash(session.session_key))
+    user = read_for = None
+    guess = _owners.get(credential)
+    if guess is not None and (key := _session_key_ahead(session)) is not None:
+        # The session's data, the user it named here before and that user's list, in one read.
+        found = read_ahead(request, [key, _user_key(guess)], guess)
+        session.take(found.get(key))
+        user, read_for = found.get(_user_key(guess)), guess
     try:
         user_id = auth.get_user_model()._meta.pk.to_python(session[auth.SESSION_KEY])
         backend, session_hash = session[auth.BACKEND_SESSION_KEY], session[auth.HASH_SESSION_KEY]
     except (KeyError, ValueError):
         return auth.get_user(request)
-    user = read_user(request, _user_key(user_id), user_id)
+    if user_id != read_for:
+        user = read_user(request, _user_key(user_id), user_id)
     if user is not None and backend in settings.AUTHENTICATION_BACKENDS:
         if constant_time_compare(session_hash, user.get_session_auth_hash()):
+            _note_owner(credential, user.pk)
             return user
     # Not cached, or not verified by the current key: Django decides (fallback keys, flushing).
     user = auth.get_user(request)
     if user.is_authenticated:
         remember(user)
     return user
+
+
+def _session_key_ahead(session):
+    """The cache key of `session`'s data, when it can be read with the default cache's other keys."""
+    if settings.SESSION_CACHE_ALIAS != DEFAULT_CACHE_ALIAS or not hasattr(session, "key_ahead"):
+        return None
+    return session.key_ahead()
 
 
 class CachedAuthenticationMiddleware(AuthenticationMiddleware):
@@ -112,16 +143,15 @@ def token_user(request, raw):
     from i2v.models import ApiToken, token_hash
 
     key_hash = token_hash(raw)
-    user = read_user(request, _token_key(key_hash), _token_owners.get(key_hash))
+    credential = ("token", key_hash)
+    user = read_user(request, _token_key(key_hash), _owners.get(credential))
     if user is None:
         user = ApiToken.objects.user_for(raw)
         if user is None:
             return None
         # After commit only: a token whose insert rolled back must never authenticate.
         transaction.on_commit(lambda: cache.set(_token_key(key_hash), user, timeout=settings.CACHE_TIMEOUT_SECONDS))
-    if len(_token_owners) >= TOKEN_OWNERS_HELD:
-        _token_owners.clear()
-    _token_owners[key_hash] = user.pk
+    _note_owner(credential, user.pk)
     return user
 
 

@@ -78,8 +78,8 @@ def _read(scope, owner_id, key):
 def reads_ahead(entry_for):
     """Marks a view whose first read is the list entry `entry_for(request, owner_id)` (a
     ListEntry): the auth middlewares read it in the round trip that reads the request's user
-    (i2v/lib/auth.py), so a cached list hit costs one round trip with a token, two with a
-    session, instead of one more. The view makes its entry as it would anyway, and for_request()
+    (i2v/lib/auth.py), with a session's data, so that a cached list hit costs one round trip
+    instead of two or three. The view makes its entry as it would anyway, and for_request()
     hands it the one read. Set innermost: the decorators above copy the mark (functools.wraps)."""
 
     def mark(view):

@@ -63,13 +63,53 @@ def test_it_reads_a_cached_list_with_its_token_user_in_one_round_trip(client, ow
 
 
 @pytest.mark.parametrize("path", [LIST, "/api/library/images", "/jobs/", "/library/"])
-def test_it_reads_a_cached_list_with_its_session_user_in_two_round_trips(owner_client, owner, path, cache_reads):
+def test_it_reads_a_cached_list_with_its_session_and_its_user_in_one_round_trip(owner_client, owner, path, cache_reads):
     make_pipeline(owner)
     first = owner_client.get(path, HTTP_HX_REQUEST="true")
     cache_reads.clear()
     again = owner_client.get(path, HTTP_HX_REQUEST="true")
     assert again.status_code == 200 and again.content == first.content
+    assert cache_reads == ["get_many"]  # the session's data, its user and the list
+
+
+def test_it_reads_a_session_this_process_has_not_seen_before_its_user_and_list(owner_client, owner, cache_reads):
+    make_pipeline(owner)
+    first = owner_client.get(LIST)
+    auth._owners.clear()  # as a worker that never served this session
+    cache_reads.clear()
+    again = owner_client.get(LIST)
+    assert again.content == first.content
     assert cache_reads == ["get", "get_many"]  # the session, then its user with the list
+
+
+def _session_credential(client):
+    return ("session", hash(client.cookies["sessionid"].value))
+
+
+def test_it_never_serves_the_list_of_the_owner_a_session_was_wrongly_taken_for(owner_client, owner, other):
+    make_pipeline(owner, name="alice's own")
+    make_pipeline(other, name="bob's own")
+    bobs = Client()
+    bobs.force_login(other)
+    assert [item["name"] for item in bobs.get(LIST).json()["items"]] == ["bob's own"]  # cached for bob
+    auth._owners[_session_credential(owner_client)] = other.pk  # a wrong guess: bob's user and list are read ahead
+    assert [item["name"] for item in owner_client.get(LIST).json()["items"]] == ["alice's own"]
+    assert owner_client.get(LIST).json()["items"][0]["name"] == "alice's own"  # and the guess is mended
+
+
+def test_it_loads_a_remembered_session_the_cache_no_longer_holds(owner_client, owner):
+    make_pipeline(owner, name="alice's own")
+    assert owner_client.get(LIST).status_code == 200  # its owner is remembered, its list cached
+    caches["default"].delete(owner_client.session.cache_key)  # evicted: the database still has it
+    assert [item["name"] for item in owner_client.get(LIST).json()["items"]] == ["alice's own"]
+
+
+def test_it_refuses_a_remembered_session_deleted_since(owner_client, owner):
+    make_pipeline(owner)
+    assert owner_client.get(LIST).status_code == 200  # its owner is remembered, its user and list cached
+    owner_client.session.delete()  # from the cache and the database, as a logout elsewhere does
+    response = owner_client.get(LIST)
+    assert response.status_code == 401 and "items" not in response.json()
 
 
 def test_it_never_serves_the_list_of_the_owner_a_token_was_wrongly_taken_for(client, owner, other, django_capture_on_commit_callbacks):
@@ -78,7 +118,7 @@ def test_it_never_serves_the_list_of_the_owner_a_token_was_wrongly_taken_for(cli
     with django_capture_on_commit_callbacks(execute=True):
         raw, others = ApiToken.issue(owner), ApiToken.issue(other)
     assert "bob's own" in client.get(LIST, HTTP_AUTHORIZATION=f"Bearer {others}").json()["items"][0]["name"]  # cached for bob
-    auth._token_owners[token_hash(raw)] = other.pk  # a wrong guess: bob's list is read ahead
+    auth._owners["token", token_hash(raw)] = other.pk  # a wrong guess: bob's list is read ahead
     names = [item["name"] for item in client.get(LIST, HTTP_AUTHORIZATION=f"Bearer {raw}").json()["items"]]
     assert names == ["alice's own"]
 
