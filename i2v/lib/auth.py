@@ -33,7 +33,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.auth.signals import user_logged_in
-from django.core.cache import DEFAULT_CACHE_ALIAS, cache
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils.crypto import constant_time_compare
@@ -95,7 +95,8 @@ def session_user(request):
     credential = ("session", hash(session.session_key))
     user = read_for = None
     guess = _owners.get(credential)
-    if guess is not None and (key := _session_key_ahead(session)) is not None:
+    ahead = getattr(session, "key_ahead", None)  # i2v/lib/sessions.py's store; Django's others can't
+    if guess is not None and ahead is not None and (key := ahead()) is not None:
         # The session's data, the user it named here before and that user's list, in one read.
         found = read_ahead(request, [key, _user_key(guess)], guess)
         session.take(found.get(key))
@@ -116,13 +117,6 @@ def session_user(request):
     if user.is_authenticated:
         remember(user)
     return user
-
-
-def _session_key_ahead(session):
-    """The cache key of `session`'s data, when it can be read with the default cache's other keys."""
-    if settings.SESSION_CACHE_ALIAS != DEFAULT_CACHE_ALIAS or not hasattr(session, "key_ahead"):
-        return None
-    return session.key_ahead()
 
 
 class CachedAuthenticationMiddleware(AuthenticationMiddleware):

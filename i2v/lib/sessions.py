@@ -7,14 +7,17 @@ that i2v/lib/auth.py reads all three at once. Everything else is Django's: the s
 and table, so sessions made before or by the stock engine load here unchanged.
 """
 
+from django.conf import settings
 from django.contrib.sessions.backends import cached_db
+from django.core.cache import DEFAULT_CACHE_ALIAS
 
 
 class SessionStore(cached_db.SessionStore):
     def key_ahead(self):
         """The cache key load() would read first, or None when there is nothing to read ahead:
-        the session is loaded already, or has no key yet (reading would make one)."""
-        if hasattr(self, "_session_cache") or not self.session_key:
+        the session is loaded already, has no key yet (reading would make one), or is kept in
+        another cache than the default one, which the other reads use."""
+        if hasattr(self, "_session_cache") or not self.session_key or settings.SESSION_CACHE_ALIAS != DEFAULT_CACHE_ALIAS:
             return None
         return self.cache_key
 
