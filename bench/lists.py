@@ -315,7 +315,7 @@ def http(user, args):
     if not user.is_staff:  # Server-Timing is sent to staff only
         user.is_staff = True
         user.save(update_fields=["is_staff"])
-    token = ApiToken.issue(user)
+    token = ("Authorization", f"Bearer {ApiToken.issue(user)}")  # a header, as hot_paths.fetch() takes credentials
     connection.close()
     server = hot_paths.serve(args.port, list_cache=False)
     try:
