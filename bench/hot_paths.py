@@ -60,7 +60,6 @@ def fixtures(owner):
     from django.db import connection
 
     from conftest import make_big_pipeline, make_pipeline
-    from i2v.models import ApiToken
 
     user = get_user_model().objects.get(username=owner)
     if not user.is_staff:  # Server-Timing is sent to staff only
@@ -73,7 +72,7 @@ def fixtures(owner):
     from list_cache import session_cookie
 
     # Each request authenticates with one header: a script's token, or a browser's session cookie.
-    token, session = ("Authorization", f"Bearer {ApiToken.issue(user)}"), ("Cookie", session_cookie(user))
+    token, session = token_header(user), ("Cookie", session_cookie(user))
     total = user.pipelines.count()
     connection.close()
     return token, session, small.id, big.id, total
@@ -203,6 +202,13 @@ def worker_pid(master):
 def cpu_seconds(pid):
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def token_header(user):
+    """A script's credential for fetch(): the Authorization header of a new API token of `user`."""
+    from i2v.models import ApiToken
+
+    return "Authorization", f"Bearer {ApiToken.issue(user)}"
 
 
 def fetch(port, path, credential, htmx):

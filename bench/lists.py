@@ -310,12 +310,10 @@ def http(user, args):
     import hot_paths
     from django.db import connection
 
-    from i2v.models import ApiToken
-
     if not user.is_staff:  # Server-Timing is sent to staff only
         user.is_staff = True
         user.save(update_fields=["is_staff"])
-    token = ("Authorization", f"Bearer {ApiToken.issue(user)}")  # a header, as hot_paths.fetch() takes credentials
+    token = hot_paths.token_header(user)
     connection.close()
     server = hot_paths.serve(args.port, list_cache=False)
     try:
