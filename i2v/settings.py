@@ -7,14 +7,22 @@ to PostgreSQL / Redis. Every variable is documented in docs/operations.md.
 """
 
 import datetime
-import secrets
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from kombu import Queue as KombuQueue
 
-from i2v.lib.env import database_from_url, env_bool, env_choice, env_int, env_list, env_str, sqlite_database
+from i2v.lib.env import (
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_str,
+    installation_secret,
+    sqlite_database,
+)
 from i2v.lib.observability import deploy_version, init_sentry, logging_config
 from jobs.catalog import CatalogError, load_models
 
@@ -22,20 +30,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-
-def _secret_key():
-    # Never a fixed default: without SECRET_KEY we make one per installation and
-    # keep it in var/ so sessions survive restarts.
-    if env_str("SECRET_KEY"):
-        return env_str("SECRET_KEY")
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+# Never a fixed default: without SECRET_KEY one is made per installation and kept in
+# var/, so sessions survive restarts.
+SECRET_KEY = env_str("SECRET_KEY") or installation_secret(VAR_DIR / "secret_key")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

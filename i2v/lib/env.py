@@ -5,6 +5,7 @@ start-up with a message naming the variable, not boot with a silent default.
 """
 
 import os
+import secrets
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -101,3 +102,25 @@ def sqlite_database(path):
             "timeout": 20,
         },
     }
+
+
+def installation_secret(path):
+    """The secret kept in `path`, made on first use. Web, workers and beat start together on a
+    fresh var/, so the file is written whole under a private name and hard-linked into place:
+    the link fails if another process got there first, and nobody ever reads a half-written
+    (empty) key, which would stop a process with "SECRET_KEY must not be empty"."""
+    if not path.exists():
+        private = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}")
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(50))
+        try:
+            os.link(private, path)
+        except FileExistsError:
+            pass  # another process made the key first: everyone uses that one
+        finally:
+            private.unlink()
+    secret = path.read_text().strip()
+    if not secret:
+        raise ImproperlyConfigured(f"{path} is empty: set SECRET_KEY, or delete the file to make a new key")
+    return secret

@@ -1,7 +1,10 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from i2v.lib.env import database_from_url, env_bool, env_int, env_list
+from i2v.lib.env import database_from_url, env_bool, env_int, env_list, installation_secret
 
 
 def test_it_reads_booleans_and_refuses_typos(monkeypatch):
@@ -42,3 +45,28 @@ def test_it_parses_database_urls():
 def test_it_refuses_unusable_database_urls(url):
     with pytest.raises(ImproperlyConfigured):
         database_from_url(url)
+
+
+def test_it_gives_processes_starting_together_one_whole_secret(tmp_path):
+    # Web, workers and beat start at once on a fresh var/: each must read the same,
+    # complete key (a half-written file once gave a worker an empty SECRET_KEY).
+    path = tmp_path / "secret_key"
+    start = threading.Barrier(16)
+
+    def make():
+        start.wait()
+        return installation_secret(path)
+
+    with ThreadPoolExecutor(16) as pool:
+        keys = set(pool.map(lambda _: make(), range(16)))
+    assert len(keys) == 1 and len(keys.pop()) >= 50
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"], "no private copies left behind"
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_it_keeps_the_secret_across_restarts_and_refuses_an_empty_one(tmp_path):
+    path = tmp_path / "secret_key"
+    assert installation_secret(path) == installation_secret(path)
+    path.write_text("\n")
+    with pytest.raises(ImproperlyConfigured, match="secret_key is empty: set SECRET_KEY, or delete the file"):
+        installation_secret(path)
