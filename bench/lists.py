@@ -164,16 +164,17 @@ def measured(call):
 
 
 def interleaved(calls, runs):
-    """`runs` samples of every call, taken in turns after one warming call each: every
-    round calls each once, so the machine's drifts (load, clock speed, caches) weigh on
-    all alike and each ratio compares calls made side by side."""
-    for call in calls:
-        call()
+    """(firsts, samples): one warming call of each, then `runs` samples of every call, taken
+    in turns: every round calls each once, so the machine's drifts (load, clock speed, caches)
+    weigh on all alike and each ratio compares calls made side by side. The warming call is
+    the first of its filters in this process, before it has kept any estimate of them
+    (i2v/lib/pagination.py first_page()), and is shown beside the medians."""
+    firsts = [call() for call in calls]
     samples = [[] for _ in calls]
     for _ in range(runs):
         for taken, call in zip(samples, calls):
             taken.append(call())
-    return samples
+    return firsts, samples
 
 
 def medians(samples, fields):
@@ -216,17 +217,18 @@ def http_call(port, token, path):
 
 def run_http(title, cases, port, token, base, runs):
     calls = [http_call(port, token, f"{base}?{query_string(filters)}") for _, filters in cases]
+    firsts, taken = interleaved(calls, runs)
     results = [
-        (label, *medians(samples, 2), samples[-1][2], samples[-1][3])
-        for (label, _), samples in zip(cases, interleaved(calls, runs))
+        (label, *medians(samples, 2), samples[-1][2], samples[-1][3], warming[0])
+        for (label, _), samples, warming in zip(cases, taken, firsts)
     ]
     first = results[0][1]
     print(f"\n### {title}: the uncached first page's fragment from outside (server time), {runs} interleaved runs each (median)\n")
-    print("| filters | server ms | SQL ms | / first page | queries | bytes |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| filters | server ms | SQL ms | / first page | queries | bytes | first call ms |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     over = []
-    for label, server, sql, queries, size in results:
-        print(f"| {label} | {server:.2f} | {sql:.2f} | {server / first:.2f}x | {queries} | {size:,} |")
+    for label, server, sql, queries, size, warming in results:
+        print(f"| {label} | {server:.2f} | {sql:.2f} | {server / first:.2f}x | {queries} | {size:,} | {warming:.2f} |")
         if server / first > 2 or sql > 30:
             over.append((label, server, sql, server / first))
     print(f"\n{len(results)} combinations; first page {first:.2f} ms ({results[0][2]:.2f} ms SQL).")
@@ -239,19 +241,20 @@ def run_http(title, cases, port, token, base, runs):
 
 def run(title, user, cases, call, page_size, runs, which="first page with its total"):
     calls = [measured(call(user, filters, page_size)) for _, filters in cases]
+    firsts, taken = interleaved(calls, runs)
     results = [
-        (label, *medians(samples, 2), samples[-1][2], samples[-1][3], samples[-1][4])
-        for (label, _), samples in zip(cases, interleaved(calls, runs))
+        (label, *medians(samples, 2), samples[-1][2], samples[-1][3], samples[-1][4], warming[0])
+        for (label, _), samples, warming in zip(cases, taken, firsts)
     ]
     first_wall, first_sql = results[0][1], results[0][2]
     print(f"\n### {title}: {which} of {page_size}, {runs} interleaved runs each (median)\n")
-    print("| filters | ms | SQL ms | / first page | SQL queries | rows | total |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| filters | ms | SQL ms | / first page | SQL queries | rows | total | first call ms |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     over = []
-    for label, wall, sql, queries, rows, total in results:
+    for label, wall, sql, queries, rows, total, warming in results:
         shown = "-" if total is None else f"{'≥' if total.at_least else '~' if total.is_estimate else ''}{total.count:,}"
         ratio = wall / first_wall
-        print(f"| {label} | {wall:.2f} | {sql:.2f} | {ratio:.2f}x | {queries} | {rows} | {shown} |")
+        print(f"| {label} | {wall:.2f} | {sql:.2f} | {ratio:.2f}x | {queries} | {rows} | {shown} | {warming:.2f} |")
         if ratio > 2 or sql > 30:
             over.append((label, wall, sql, ratio))
     print(f"\n{len(results)} combinations; first page {first_wall:.2f} ms ({first_sql:.2f} ms SQL).")

@@ -390,6 +390,37 @@ def test_it_reuses_an_estimate_that_only_chooses_a_path_for_a_minute(owner, monk
         assert pagination.planner_rows(rows, reuse=True) == first
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimates are PostgreSQL's")
+def test_it_plans_a_minute_of_first_pages_with_the_matches_a_wrong_estimate_found(favourites_among_30, monkeypatch, django_assert_num_queries):
+    """The planner puts the 6 favourites at 500 (filters it takes for independent may never
+    meet): the first page walks for them in vain, then fetches them. All on that page, they
+    are fetched at once, with their exact number, for the next minute; then the planner's
+    number is taken again. A page after a cursor teaches nothing."""
+    from i2v.lib import pagination
+
+    among, filtered = favourites_among_30
+    clock = [1000.0]
+    monkeypatch.setattr(pagination.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset: (500, 10.0))
+    expected = list(filtered.order_by("-created_at", "-id").values_list("id", flat=True))
+
+    def statements(queries):
+        with django_assert_num_queries(queries) as captured:
+            page, total = first_page(filtered, lambda qs: qs, NEWEST, 10, exact_up_to=10, among=among)
+        assert [p.id for p in page.items] == expected and total == Total(6)
+        return " ".join(q["sql"] for q in captured.captured_queries)
+
+    assert "WITH walk" in statements(3)  # among's estimate, the walk with its fetch, the rows
+    assert "WITH walk" not in statements(2)  # the keys with their number, the rows
+    clock[0] += pagination.ESTIMATES_KEPT + 1
+    assert "WITH walk" in statements(3)  # among's estimate, asked again too
+
+    pagination._estimates.clear()
+    cursor = [filtered.get(pk=expected[0]).created_at, expected[0]]
+    first_page(filtered, lambda qs: qs, NEWEST, 10, exact_up_to=10, among=among, after=cursor)
+    assert not any(key[0] == "found" for key in pagination._estimates)
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite counts in a query of its own")
 def test_it_counts_every_match_in_the_statement_that_fetches_the_page(owner, django_assert_num_queries):
     """Past the exact_up_to cap, with no walk, the fenced fetch still knows the exact total:
