@@ -54,7 +54,7 @@ def main():
     user = get_user_model().objects.get(username=args.owner)
     big_pipelines(user, args.big, args.steps)
     cases = [("first page: big pipelines", {}), ("hidden=only: small ones", {"hidden": "only"})]
-    samples = interleaved([measured(jobs_call(user, filters, 20)) for _, filters in cases], args.runs)
+    samples = interleaved([measured(jobs_call(user, filters, 20)) for _, filters in cases], args.runs)[1]
     print(f"{args.big} pipelines of {args.steps} steps and {args.steps} outputs on top; {args.runs} interleaved runs (medians)\n")
     print("| page | ms | SQL ms |")
     print("| --- | ---: | ---: |")
