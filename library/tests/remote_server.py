@@ -54,24 +54,19 @@ class RemoteServer:
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
             replies = self.routes.get(request.path) or [Reply(404, b"not found")]
             reply = replies.pop(0) if len(replies) > 1 else replies[0]
-        done = False
-        try:
-            time.sleep(reply.delay)
-            request.send_response(reply.status)
-            for name, value in reply.headers.items():
-                request.send_header(name, value)
-            if reply.length:
-                request.send_header("Content-Length", str(len(reply.body)))
-            request.end_headers()
-            # Out of flight before the body goes: once it is written the client has its
-            # answer and may send its next request before this thread runs again, which
-            # counted one request too many in flight on a loaded machine.
-            self._landed()
-            done = True
-            request.wfile.write(reply.body)
-        finally:
-            if not done:
-                self._landed()
+        time.sleep(reply.delay)
+        # Out of flight before any of the answer goes: once a client has it (an empty
+        # body arrives with the headers) it may send its next request before this
+        # thread runs again, which counted one request too many in flight on a loaded
+        # machine. A client over its bound still shows: its requests wait here together.
+        self._landed()
+        request.send_response(reply.status)
+        for name, value in reply.headers.items():
+            request.send_header(name, value)
+        if reply.length:
+            request.send_header("Content-Length", str(len(reply.body)))
+        request.end_headers()
+        request.wfile.write(reply.body)
 
     def _landed(self):
         with self.lock:
