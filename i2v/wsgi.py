@@ -5,8 +5,17 @@ WSGI environ, so request.META would hold DATABASE_URL, SECRET_KEY and every othe
 setting, where an error report or a debug page could show them. Those keys are
 dropped as each request arrives (a few microseconds); the request's own CGI
 variables and headers (HTTP_*) never share a name with them and are kept.
+
+Once the application is loaded, what it loaded is frozen out of the garbage collector's
+sight (gc.freeze(), as Python's documentation suggests for servers): Django, the apps and
+their modules, some 90,000 objects that live as long as the process. Each full collection
+walked them all, 30 ms of CPU charged to whichever request set it off (every few hundred
+uncached pages), and each collection of the middle generation part of them: an uncached
+list page spent half as much in the collector with them frozen (0.47 against 0.27 ms of the
+Library's, in-process; docs/benchmarks.md).
 """
 
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -33,3 +42,4 @@ def without_process_environment(app, names):
 
 
 application = without_process_environment(get_wsgi_application(), list(os.environ))
+gc.freeze()

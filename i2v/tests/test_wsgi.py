@@ -1,6 +1,9 @@
 """i2v/wsgi.py: a request's environ never carries the server process's environment."""
 
 import io
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -38,3 +41,12 @@ def test_it_wraps_the_application_the_servers_run():
     b"".join(application(environ, lambda status, headers, exc_info=None: statuses.append(status)))
     assert statuses
     assert "PATH" not in environ and environ["PATH_INFO"] == "/healthz"
+
+
+def test_it_freezes_what_the_application_loaded_out_of_the_collectors_sight():
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import gc, i2v.wsgi; print(gc.get_freeze_count(), len(gc.get_objects()))"],
+        capture_output=True, text=True, check=True, env={**os.environ, "DJANGO_SETTINGS_MODULE": "i2v.settings"},
+    )
+    frozen, tracked = map(int, loaded.stdout.split())
+    assert frozen > 50_000 and tracked < 1_000, loaded.stdout
