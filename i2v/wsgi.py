@@ -9,10 +9,10 @@ variables and headers (HTTP_*) never share a name with them and are kept.
 Once the application is loaded, what it loaded is frozen out of the garbage collector's
 sight (gc.freeze(), as Python's documentation suggests for servers): Django, the apps and
 their modules, some 90,000 objects that live as long as the process. Each full collection
-walked them all, 30 ms of CPU charged to whichever request set it off (every few hundred
-uncached pages), and each collection of the middle generation part of them: an uncached
-list page spent half as much in the collector with them frozen (0.47 against 0.27 ms of the
-Library's, in-process; docs/benchmarks.md).
+walked them all, a pause charged to whichever request set it off: the longest of 2,000
+uncached Library pages in one process took 95 and 102 ms of CPU, 26 and 34 with them frozen
+(docs/benchmarks.md). What requests build later (compiled templates, resolved URLs) is
+left to the collector.
 """
 
 import gc
