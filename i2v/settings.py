@@ -13,16 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from kombu import Queue as KombuQueue
 
-from i2v.lib.env import (
-    database_from_url,
-    env_bool,
-    env_choice,
-    env_int,
-    env_list,
-    env_str,
-    installation_secret,
-    sqlite_database,
-)
+from i2v.lib.env import database_from_url, env_bool, env_choice, env_int, env_list, env_str, installation_secret, sqlite_database
 from i2v.lib.observability import deploy_version, init_sentry, logging_config
 from jobs.catalog import CatalogError, load_models
 

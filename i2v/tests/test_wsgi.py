@@ -1,9 +1,11 @@
-"""i2v/wsgi.py: a request's environ never carries the server process's environment."""
+"""i2v/wsgi.py: a request's environ never carries the server process's environment, and what
+the application loaded is out of the garbage collector's sight."""
 
 import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,7 +48,7 @@ def test_it_wraps_the_application_the_servers_run():
 def test_it_freezes_what_the_application_loaded_out_of_the_collectors_sight():
     loaded = subprocess.run(
         [sys.executable, "-c", "import gc, i2v.wsgi; print(gc.get_freeze_count(), len(gc.get_objects()))"],
-        capture_output=True, text=True, check=True, env={**os.environ, "DJANGO_SETTINGS_MODULE": "i2v.settings"},
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2], env={**os.environ, "DJANGO_SETTINGS_MODULE": "i2v.settings"},
     )
     frozen, tracked = map(int, loaded.stdout.split())
     assert frozen > 50_000 and tracked < 1_000, loaded.stdout
