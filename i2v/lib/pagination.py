@@ -643,7 +643,8 @@ def first_page(
     """
     exact_up_to = max(exact_up_to, page_size)
     planned, cost = planner_estimate(filtered) if connections[filtered.db].vendor == "postgresql" else (None, 0)
-    counted = _recalled(("found", *_memo_key(filtered))) if planned is not None else None
+    found_key = ("found", *_memo_key(filtered)) if planned is not None else None
+    counted = _recalled(found_key) if found_key else None
     estimate = planned if counted is None else min(planned, counted)
     if days is not None and estimate is not None:
         keys, total = merged_by_day(_cut(filtered, ordering, after), ordering, page_size + 1, *days), None
@@ -653,10 +654,10 @@ def first_page(
             walk_above=walk_above, among=among, walk_length=walk_length, tested=tested, among_in_order=among_in_order, after=after,
             row_walk_length=None if walk_rows_per_cost is None else int(cost * walk_rows_per_cost),
         )
-    if after is None and planned is not None and len(keys) <= page_size < planned:
+    if after is None and found_key and len(keys) <= page_size < planned:
         # The planner expected a page and more, and every match is here: the next minute's
         # first pages plan with that number (see the docstring).
-        _keep(("found", *_memo_key(filtered)), len(keys))
+        _keep(found_key, len(keys))
     # Whether there is more is the keys' to say: a row deleted since they were read is
     # missing from the rows, and the page would otherwise look like the last one.
     found = rows_by_keys(filtered.model, rows, ordering, keys, filtered.db)
