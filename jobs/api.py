@@ -1,9 +1,7 @@
 """JSON API for pipelines: the same data as the Jobs page, for scripts."""
 
-import json
 from urllib.parse import urlencode
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 
@@ -11,6 +9,7 @@ from i2v.lib.cache import ListEntry, reads_ahead
 from i2v.lib.errors import ApiError, api_view, form_error
 from i2v.lib.idempotency import idempotent
 from i2v.lib.jsonbody import json_body
+from i2v.lib.jsonout import dumps, json_response
 from i2v.lib.pagination import CursorError, pagination_json
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 
@@ -18,11 +17,6 @@ from .detail import STEP_PAGE_API, step_summary, steps_page
 from .forms import JobsFilterForm, NewPipelineForm, PageForm, StepPageForm
 from .listing import PipelineListQuerySet, bare, owned_pipeline
 from .models import Pipeline, Step
-
-
-def _json_bytes(data):
-    # No spaces after separators: a list response is budgeted in bytes.
-    return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
 def _listed(request, owner_id=None):
@@ -47,7 +41,7 @@ def pipelines(request):
             page, total = request.user.pipelines.jobs_list(**form.list_args())
         except CursorError as exc:
             raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
-        return _json_bytes({"items": [p.as_summary() for p in page.items], "pagination": pagination_json(page, total)})
+        return dumps({"items": [p.as_summary() for p in page.items], "pagination": pagination_json(page, total)})
 
     body = entry.through(build)
     return HttpResponse(body, content_type="application/json")
@@ -70,7 +64,7 @@ def pipeline(request, pipeline_id):
     data = pipeline.as_detail(summary, steps, outputs, summary.count(status))
     data["steps_pagination"].update(status=status, next_url=_next_url("jobs:api_steps", pipeline.id, steps, status=status))
     data["outputs_pagination"]["next_url"] = _next_url("jobs:api_outputs", pipeline.id, outputs)
-    return JsonResponse(data)
+    return json_response(data)
 
 
 def _page_form(request, form_class, pipeline_id):
@@ -94,7 +88,7 @@ def pipeline_steps(request, pipeline_id):
     except CursorError as exc:
         raise _bad_cursor(exc) from None
     pagination = {**pagination_json(page), "next_url": _next_url("jobs:api_steps", pipeline.id, page, status=status, page_size=form.size)}
-    return JsonResponse({"items": [s.as_json() for s in page.items], "pagination": pagination})
+    return json_response({"items": [s.as_json() for s in page.items], "pagination": pagination})
 
 
 @api_view(methods=("GET",))
@@ -104,7 +98,7 @@ def pipeline_outputs(request, pipeline_id):
         page = pipeline.outputs_page(form.cleaned_data["cursor"], form.size)["outputs"]
     except CursorError as exc:
         raise _bad_cursor(exc) from None
-    return JsonResponse({"items": [o.as_json() for o in page.items], "pagination": pagination_json(page)})
+    return json_response({"items": [o.as_json() for o in page.items], "pagination": pagination_json(page)})
 
 
 @idempotent

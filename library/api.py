@@ -4,7 +4,6 @@ import json
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
@@ -13,17 +12,13 @@ from django.views.decorators.csrf import csrf_exempt
 from i2v.lib.cache import ListEntry, reads_ahead
 from i2v.lib.errors import ApiError, api_view, error_response, form_error
 from i2v.lib.ids import ID_MAX
+from i2v.lib.jsonout import dumps, json_response
 from i2v.lib.pagination import CursorError, pagination_json
 from i2v.lib.ratelimit import rate_limited
 
 from .forms import AssetIdsForm, LibraryFilterForm
 from .models import Asset
 from .uploads import HashingUploadHandler, UploadRejected, display_name
-
-
-def _json_bytes(data):
-    # No spaces after separators: list responses are budgeted in bytes.
-    return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
 def _listed(request, owner_id=None):
@@ -57,7 +52,7 @@ def _list(request):
         except CursorError as exc:
             raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
         items = [a.as_list_item() for a in page.items]
-        return _json_bytes({"items": items, "pagination": pagination_json(page, total)})
+        return dumps({"items": items, "pagination": pagination_json(page, total)})
 
     body = entry.through(build)
     return HttpResponse(body, content_type="application/json")
@@ -124,7 +119,7 @@ def image_details(request, asset_id):
     asset = request.user.assets.filter(pk=asset_id).first()
     if asset is None:
         raise Http404
-    return JsonResponse(asset.as_details())
+    return json_response(asset.as_details())
 
 
 @api_view(methods=("DELETE",))

@@ -249,24 +249,13 @@ def _every_row_matches(filtered, choices):
 
 
 def planner_rows(queryset, reuse=False):
-    """PostgreSQL's estimate of how many rows `queryset` matches: an EXPLAIN, well under a millisecond.
-
-    reuse: for an estimate that only chooses how a list is read (a walk's rows, a date
-    range's), never a number a page shows, this process's answer of the last
-    ESTIMATES_KEPT seconds to the same SQL is taken: the planner's view of a set of rows
-    moves only with ANALYZE and the table's growth, and a stale one costs some speed, never
-    a wrong row. It spares a round trip and the planning: 0.5 ms of a word searched in a
-    week, measured."""
-    if not reuse:
-        return planner_estimate(queryset)[0]
-    key = ("planned", *_memo_key(queryset))
-    rows = _recalled(key)
-    return _keep(key, _explained(queryset.db, *_pk_sql(queryset))[0]) if rows is None else rows
+    """PostgreSQL's estimate of how many rows `queryset` matches (planner_estimate())."""
+    return _estimated(queryset, reuse)[0]
 
 
 ESTIMATES_KEPT = 60  # seconds
 ESTIMATES_HELD = 1000  # at most, then forgotten at once
-_estimates = {}  # (what, database, sql, params): (rows, monotonic time it is kept until)
+_estimates = {}  # (what, database, sql, params): (rows or (rows, cost), monotonic time it is kept until)
 
 
 def _memo_key(queryset):
@@ -287,10 +276,26 @@ def _keep(key, rows):
     return rows
 
 
-def planner_estimate(queryset):
+def planner_estimate(queryset, reuse=False):
     """(rows, cost): PostgreSQL's estimate of how many rows `queryset` matches, and of what
-    fetching them all costs, in the planner's units (one EXPLAIN)."""
-    return _explained(queryset.db, *_pk_sql(queryset))
+    fetching them all costs, in the planner's units (one EXPLAIN, well under a millisecond).
+
+    reuse: this process's answer of the last ESTIMATES_KEPT seconds to the same SQL is taken.
+    The planner's view of a set of rows moves only with ANALYZE and the table's growth in
+    pages (a delete shrinks it only once vacuum has run), so a minute more of it is no news:
+    an estimate chooses how a list is read, where a stale one costs some speed, never a wrong
+    row, and a total shown from it is "about" that many, the matches counted whenever there
+    are few. It spares a round trip and the planning: 0.5 ms of a word searched in a week, and
+    the EXPLAIN of every uncached first page after the first of the minute."""
+    return _estimated(queryset, reuse)
+
+
+def _estimated(queryset, reuse):
+    if not reuse:
+        return _explained(queryset.db, *_pk_sql(queryset))
+    key = ("planned", *_memo_key(queryset))
+    kept = _recalled(key)
+    return _keep(key, _explained(queryset.db, *_pk_sql(queryset))) if kept is None else kept
 
 
 def _pk_sql(queryset):
@@ -591,12 +596,13 @@ def first_page(
     `filtered` is the list's filters; `rows(queryset)` adds what a row shows
     (annotations, columns), which is costly per row but not per match.
 
-    On PostgreSQL the planner's estimate (an EXPLAIN, well under a millisecond)
-    decides. A big list (over `walk_above` matches) finds its page by walking the
-    order's index, which meets a match every few rows, and its total is the
-    estimate: "about 950,000" is all a page needs. With a filter that index doesn't
-    lead with (`tested`), or an `among` it doesn't read in order, that walk is bounded
-    as a smaller list's is, then the matches fetched: the planner takes the filter for
+    On PostgreSQL the planner's estimate (an EXPLAIN, well under a millisecond, this
+    process's of the last minute where it has one: planner_estimate()) decides. A big
+    list (over `walk_above` matches) finds its page by walking the order's index, which
+    meets a match every few rows, and its total is the estimate: "about 950,000" is all a
+    page needs. With a filter that index doesn't lead with (`tested`), or an `among` it
+    doesn't read in order, that walk is bounded as a smaller list's is, then the matches
+    fetched: the planner takes the filter for
     independent of the order and would walk until it met them, however far (a month of
     42,221 pipelines sorted by cost, all of them cheaper than the newer ones: 740,874
     entries read for 21, 217 ms). A smaller one has the keys of
@@ -642,7 +648,7 @@ def first_page(
     it leads to counts what it finds, and stops at UNDERESTIMATED times it to walk instead.
     """
     exact_up_to = max(exact_up_to, page_size)
-    planned, cost = planner_estimate(filtered) if connections[filtered.db].vendor == "postgresql" else (None, 0)
+    planned, cost = planner_estimate(filtered, reuse=True) if connections[filtered.db].vendor == "postgresql" else (None, 0)
     found_key = ("found", *_memo_key(filtered)) if planned is not None else None
     counted = _recalled(found_key) if found_key else None
     estimate = planned if counted is None else min(planned, counted)

@@ -141,7 +141,7 @@ def test_it_merges_a_range_sorted_by_cost_from_each_days_first_page(owner, other
         expected = list(mine.filtered(**filters).order_by("-total_cost", "-id").values_list("pk", flat=True))
         with django_assert_max_num_queries(3) as captured:
             page, (total, estimate, _at_least) = mine.jobs_list(filters, by_cost, None, size)
-        assert "generate_series" in captured.captured_queries[1]["sql"]
+        assert any("generate_series" in q["sql"] for q in captured.captured_queries)
         assert [p.pk for p in page.items] == expected[:size] and page.has_next == (len(expected) > size)
         assert estimate == (len(expected) > size) and (estimate or total == len(expected))
     for other_filters in ({"status": "failed"}, {"hidden": "only"}):

@@ -117,7 +117,7 @@ def test_it_uses_a_constant_number_of_queries(owner_client, owner, django_assert
         get(owner_client, "/api/pipelines")
     for _ in range(60):
         make_pipeline(owner, outputs=2, tags=["x", "y"])
-    with django_assert_num_queries(first_page_queries()):
+    with django_assert_num_queries(first_page_queries(estimated=True)):  # the same filters, estimated above
         _, data = get(owner_client, "/api/pipelines?page_size=50&sort=cost")
     assert len(data["items"]) == 50
 

@@ -270,17 +270,18 @@ def test_it_uses_a_constant_number_of_queries(owner_client, owner, django_assert
         owner_client.get("/jobs/", **HX)
     for _ in range(49):
         make_pipeline(owner, outputs=3, tags=["a", "b"])
-    with django_assert_num_queries(first_page_queries()):
+    with django_assert_num_queries(first_page_queries(estimated=True)):  # the same filters, estimated above
         response = owner_client.get("/jobs/?page_size=50&sort=name", **HX)
     assert len(row_ids(response)) == 50
 
 
-@pytest.mark.parametrize("query, queries", [("", 1), ("sort=name", 3), ("q=prompt", 3)])
+@pytest.mark.parametrize("query, queries", [("", 1), ("sort=name", 2), ("q=prompt", 2)])
 def test_it_finds_a_later_page_in_constant_queries(owner_client, owner, settings, query, queries, django_assert_num_queries):
     """A cursor's page: the keyset query alone when every row the order's index meets is a match
     (the newest visible ones; by name, the hidden ones are tested on its entries too, on
     PostgreSQL found as a first page is); otherwise, on PostgreSQL, found as a first page is,
-    among the rows after the cursor: the estimate, the keys, the rows (i2v/lib/pagination.py list_page)."""
+    among the rows after the cursor: the keys, the rows (i2v/lib/pagination.py list_page), the
+    estimate of all the list's rows being the first page's, which this process keeps a minute."""
     from django.db import connection
 
     settings.LIST_CACHE = False
@@ -343,7 +344,7 @@ def test_it_says_more_than_when_the_estimate_was_far_too_low(owner_client, owner
     if connection.vendor != "postgresql":
         pytest.skip("planner estimates are a PostgreSQL feature")
     Pipeline.objects.bulk_create(Pipeline(owner=owner, name=f"p{i}", search_text=f"p{i}") for i in range(1200))
-    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset: (1, 10.0))
+    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset, reuse=False: (1, 10.0))
     response = owner_client.get("/jobs/?q=p", **HX)
     html = response.content.decode()
     assert len(row_ids(response)) == 20

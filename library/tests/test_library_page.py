@@ -202,7 +202,7 @@ def test_it_uses_the_same_number_of_queries_for_1_and_50_assets(owner_client, ow
         owner_client.get("/library/")
     for i in range(59):
         make_asset(owner, kind="video" if i % 2 else "image", renditions=i % 3 != 0)
-    with django_assert_num_queries(first_page_queries()):
+    with django_assert_num_queries(first_page_queries(estimated=True)):  # the same filters, estimated above
         response = owner_client.get("/library/?page_size=50")
     assert len(tile_ids(response)) == 50
     with django_assert_num_queries(1):  # infinite scroll: the page
