@@ -259,8 +259,13 @@ _estimates = {}  # (what, database, sql, params): (rows or (rows, cost), monoton
 
 
 def _memo_key(queryset):
-    sql, params = _pk_sql(queryset)
-    return queryset.db, sql, tuple(params)
+    """(database, sql, params) naming `queryset`'s rows in _estimates, made once per queryset
+    object as _pk_sql() is: a first page's estimate and what it found both look it up."""
+    key = queryset.__dict__.get("_i2v_memo_key")
+    if key is None:
+        sql, params = _pk_sql(queryset)
+        key = queryset.__dict__["_i2v_memo_key"] = (queryset.db, sql, tuple(params))
+    return key
 
 
 def _recalled(key):
@@ -269,11 +274,11 @@ def _recalled(key):
     return None if kept is None or kept[1] < time.monotonic() else kept[0]
 
 
-def _keep(key, rows):
+def _keep(key, value):
     if len(_estimates) >= ESTIMATES_HELD:
         _estimates.clear()
-    _estimates[key] = (rows, time.monotonic() + ESTIMATES_KEPT)
-    return rows
+    _estimates[key] = (value, time.monotonic() + ESTIMATES_KEPT)
+    return value
 
 
 def planner_estimate(queryset, reuse=False):
@@ -602,8 +607,8 @@ def first_page(
     meets a match every few rows, and its total is the estimate: "about 950,000" is all a
     page needs. With a filter that index doesn't lead with (`tested`), or an `among` it
     doesn't read in order, that walk is bounded as a smaller list's is, then the matches
-    fetched: the planner takes the filter for
-    independent of the order and would walk until it met them, however far (a month of
+    fetched: the planner takes the filter for independent of the order and would walk
+    until it met them, however far (a month of
     42,221 pipelines sorted by cost, all of them cheaper than the newer ones: 740,874
     entries read for 21, 217 ms). A smaller one has the keys of
     its first page fetched with the exact number of its matches, in one statement
