@@ -6,7 +6,7 @@ from django.template.defaultfilters import truncatechars
 
 from conftest import make_asset
 from library.models import Asset
-from library.tile import tile_html
+from library.tile import _tile, tile_html
 
 HOSTILE = "<script>alert(\"x\")</script> & 'q'"
 ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;q&#x27;"
@@ -109,3 +109,46 @@ def test_it_writes_a_list_of_tiles_as_one_tag_each_would(owner):
         assert html == one_by_one.render(context) == "".join(tile_html(a, oob=oob, just_finished=True) for a in assets)
         assert html.count('<li class="asset tile') == 2 and ESCAPED in html and "<script>" not in html
     assert at_once.render(Context({"assets": [], "oob": False})) == ""
+
+
+def test_it_makes_a_tile_once_for_what_it_shows(owner):
+    a = loaded(make_asset(owner))
+    first = tile_html(a)
+    made = _tile.cache_info().misses
+    assert tile_html(loaded(a)) is first and tile_html(a, oob=True) is not first
+    assert _tile.cache_info().misses == made + 1  # the same asset read again: kept; out of band: made
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"processing_status": "failed"}, {"processing_status": "pending"}, {"kind": "video"}, {"filename": "other.jpg"},
+        {"original": ""}, {"original": "u/1/o/aa/other.jpg"}, {"thumbhash": "xyz="}, {"last_error": "one"},
+        {"is_favorite": True}, {"is_hidden": True}, {"renditions": {}}, {"width": 10, "renditions": {}},
+        {"height": 10, "renditions": {}},
+    ],
+)  # fmt: skip
+def test_it_makes_a_tile_again_when_what_it_shows_changes(owner, changes):
+    a = loaded(make_asset(owner), processing_status="failed" if "last_error" in changes else "complete")
+    before = tile_html(a)
+    changed = tile_html(loaded(a, **changes))
+    _tile.cache_clear()
+    assert changed != before and changed == tile_html(loaded(a))  # as made afresh
+
+
+def test_it_makes_a_tile_again_when_a_rendition_or_the_media_url_changes(owner, settings):
+    a = loaded(make_asset(owner))
+    before = tile_html(a)
+    for key, field, value in (("300", "name", "u/1/r/aa/new.jpg"), ("600", "w", 601), ("300", "h", 99)):
+        renditions = {**a.renditions, key: {**a.renditions[key], field: value}}
+        changed = tile_html(loaded(a, renditions=renditions))
+        assert changed != before and str(value) in changed
+    settings.MEDIA_URL = "/elsewhere/"
+    assert tile_html(loaded(a)).count('"/elsewhere/') == 4  # src, data-preview, ↗; srcset's first
+
+
+def test_it_shows_renditions_sizes_of_any_json_a_row_holds(owner):
+    # Processing writes integers; a list or an object edited into a row is shown as text, never a 500.
+    odd = {"name": "u/1/r/aa/x.jpg", "w": [1, "<b>"], "h": {"a": 1}}
+    html = tile_html(loaded(make_asset(owner), renditions={"150": odd, "300": odd, "600": odd}))
+    assert "width=\"[1, &#x27;&lt;b&gt;&#x27;]\" height=\"{&#x27;a&#x27;: 1}\"" in html
