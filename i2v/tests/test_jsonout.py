@@ -6,7 +6,7 @@ import pytest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext_lazy
 
-from i2v.lib.jsonout import dumps, json_response
+from i2v.lib.jsonout import dumps, json_response, loads
 
 
 def test_it_writes_values_as_djangos_encoder_does_compactly():
@@ -45,3 +45,22 @@ def test_it_makes_a_json_response():
     response = json_response({"ok": True}, status=202)
     assert response.status_code == 202 and response["Content-Type"] == "application/json"
     assert response.content == b'{"ok":true}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "18446744073709551616", "-9223372036854775809", "123456789012345678901234567890", '{"seed": 9223372036854775808}',
+        "18446744073709551615", "0.1", "1.7976931348623157e308", "-0.0", "-0", '{"a": 1, "a": 2}', '"caf\\u00e9 \\ud83c\\udf9e"',
+        "NaN", "-Infinity", "1e400", '"\\ud800"', '{"w": 300, "name": "u/1/r/aa/x.jpg"}', "[" * 50 + "]" * 50,
+    ],
+)  # fmt: skip
+def test_it_reads_what_the_standard_library_reads_the_same(text):
+    read, want = loads(text), json.loads(text)
+    assert repr(read) == repr(want)  # the same types: no integer read as a float, -0.0 kept
+
+
+@pytest.mark.parametrize("text", ["", "{", "[1,]", "{'a': 1}", "nan"])
+def test_it_refuses_what_the_standard_library_refuses(text):
+    with pytest.raises(json.JSONDecodeError):
+        loads(text)
