@@ -25,10 +25,10 @@ A tile is made once per process for what it shows (Shown: the columns it reads, 
 loaded) and kept (functools.lru_cache, TILE_HELD tiles, the least recently used
 forgotten first). Any write of an owner's rebuilds their first page (the list cache's
 version moves: i2v/lib/cache.py) while 59 of its 60 tiles are as they were; those come
-from here, a dictionary lookup of 2 µs instead of 12 µs of making (docs/benchmarks.md,
+from here: 3 µs for its key and the lookup instead of 12-14 µs of making (docs/benchmarks.md,
 "Twenty-third pass"). The markup is made from the Shown alone, so a tile can't come
-back with a value its key doesn't hold; a tile never made in this process costs the
-key more (its first scroll through a library).
+back with a value its key doesn't hold; a tile never made in this process costs its
+key more (the first scroll through a library).
 """
 
 import functools
@@ -40,7 +40,7 @@ from django.utils.safestring import SafeString
 
 from i2v.lib.text import truncated
 from i2v.lib.urls import id_url
-from library.models import SIZE_KEYS, Asset
+from library.models import Asset
 
 TILE_HELD = 2048  # tiles of about 1 KB each: 34 pages of 60 per process
 
@@ -67,27 +67,20 @@ class Shown(NamedTuple):
     def of(cls, a):
         """The Shown of asset `a` (loaded by for_library())."""
         found = a.renditions or {}
+        small, medium, large = found.get("150"), found.get("300"), found.get("600")  # SIZES
         return cls(
             a.id, a.processing_status, a.kind, a.filename, a.original_name or "",
-            tuple([_sized(found.get(key)) for key in SIZE_KEYS]),
+            (
+                (small["name"], small["w"], small["h"]) if small else None,
+                (medium["name"], medium["w"], medium["h"]) if medium else None,
+                (large["name"], large["w"], large["h"]) if large else None,
+            ),
             a.thumbhash, a.width, a.height, a.last_error, a.is_favorite, a.is_hidden,
         )  # fmt: skip
 
     @property
     def is_pending(self):
         return self.status in Asset.PENDING
-
-
-def _sized(entry):
-    """(name, w, h) of a rendition's entry; values that aren't numbers or text (a row edited by
-    hand) as their text, as the markup shows them either way."""
-    if not entry:
-        return None
-    return _hashable(entry["name"]), _hashable(entry["w"]), _hashable(entry["h"])
-
-
-def _hashable(value):
-    return value if type(value) in (int, str) else str(value)
 
 
 def _number(value):
@@ -154,7 +147,13 @@ def _links(a, original, name):
 def tile_html(a, *, oob=False, just_finished=False):
     """The <li> of asset `a` (loaded by for_library()); `oob` marks it for an htmx out-of-band
     swap, `just_finished` shows a fading "complete" badge (a tile whose processing just ended)."""
-    return _tile(Shown.of(a), oob, just_finished, settings.MEDIA_URL)
+    shown, media_url = Shown.of(a), settings.MEDIA_URL
+    try:
+        return _tile(shown, oob, just_finished, media_url)
+    except TypeError:
+        # A rendition's name or size that isn't a number or text (a row edited by hand) is
+        # no key: such a tile is made each time. An error of the markup's own is raised again.
+        return _tile.__wrapped__(shown, oob, just_finished, media_url)
 
 
 @functools.lru_cache(maxsize=TILE_HELD)
