@@ -139,7 +139,7 @@ def combinations(user, runs=15):
         times = []
         for _ in range(runs):
             start = time.perf_counter()
-            user.pipelines.jobs_list(filters=filters, ordering=Pipeline.ORDERINGS[sort], cursor=None, page_size=20)
+            Pipeline.objects.jobs_list(user.id, filters=filters, ordering=Pipeline.ORDERINGS[sort], cursor=None, page_size=20)
             times.append((time.perf_counter() - start) * 1000)
         print(f"| {label} | {statistics.median(times):.2f} |")
 

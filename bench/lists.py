@@ -187,12 +187,14 @@ def jobs_call(user, filters, page_size, cursor=None):
     base = dict(status="", tag="", favorites=False, hidden="", q="", date_from=None, date_to=None, model="")
     given = {k: v for k, v in filters.items() if k != "sort"}
     ordering = Pipeline.ORDERINGS[filters.get("sort", "newest")]
-    return lambda: user.pipelines.jobs_list(filters={**base, **given}, ordering=ordering, cursor=cursor, page_size=page_size)
+    return lambda: Pipeline.objects.jobs_list(user.id, filters={**base, **given}, ordering=ordering, cursor=cursor, page_size=page_size)
 
 
 def library_call(user, filters, page_size, cursor=None):
+    from library.models import Asset
+
     base = dict(kind="", source="", status="", q="", date_from=None, date_to=None)
-    return lambda: user.assets.library_list(filters={**base, **filters}, cursor=cursor, page_size=page_size)
+    return lambda: Asset.objects.library_list(user.id, filters={**base, **filters}, cursor=cursor, page_size=page_size)
 
 
 def second_pages(user, cases, call, page_size):

@@ -38,7 +38,7 @@ def pipelines(request):
 
     def build():
         try:
-            page, total = request.user.pipelines.jobs_list(**form.list_args())
+            page, total = Pipeline.objects.jobs_list(request.user.id, **form.list_args())
         except CursorError as exc:
             raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
         return dumps({"items": [p.as_summary() for p in page.items], "pagination": pagination_json(page, total)})

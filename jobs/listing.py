@@ -14,11 +14,12 @@ from django.db import connections, models
 from django.db.models import Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Concat
 from django.http import Http404
+from django.utils import timezone
 
 from i2v.lib.compiled import rows_by_keys
 from i2v.lib.filters import short_range, text_in_range
 from i2v.lib.ids import is_plausible_id
-from i2v.lib.pagination import list_page
+from i2v.lib.pagination import list_page, reused
 from i2v.lib.watch import changes
 from library.models import rendition
 
@@ -139,17 +140,28 @@ class PipelineListQuerySet(models.QuerySet):
         changed, gone = changes(watched, current)
         return (list(self.for_jobs_page().filter(pk__in=changed)) if changed else []), gone
 
-    def jobs_list(self, filters, ordering, cursor, page_size):
-        """(page, total) for the Jobs page and GET /api/pipelines.
+    def jobs_list(self, owner_id, filters, ordering, cursor, page_size):
+        """(page, total) of `owner_id`'s Jobs list, for its page and GET /api/pipelines
+        (whatever this queryset's own filters: the list is its owner's).
 
         The total is counted only for a first page: later pages of an infinite
-        scroll don't show it, so they don't pay for it (list_page()).
+        scroll don't show it, so they don't pay for it (list_page()). The querysets of the
+        owner's filters and order are this process's of the last minute where it has them (reused()).
         """
-        pipelines, rows = self.filtered(**filters), PipelineListQuerySet.for_jobs_page
-        if days := self._days(filters, ordering):
+        key = ("jobs", self.db, owner_id, timezone.get_current_timezone_name(), ordering.name, *sorted(filters.items()))
+        mine = self.model._default_manager.db_manager(self.db).filter(owner_id=owner_id)
+        pipelines, days, among, tested, in_order = reused(key, lambda: mine._listed(filters, ordering))
+        rows = PipelineListQuerySet.for_jobs_page
+        if days:
             return list_page(pipelines, rows, ordering, cursor, page_size, days=days)
-        among, tested, in_order = self._walked(filters, ordering)
         return list_page(pipelines, rows, ordering, cursor, page_size, among=among, tested=tested, among_in_order=in_order)
+
+    def _listed(self, filters, ordering):
+        """(the list's rows, the days of a merged first page or None, among, tested, among_in_order)
+        of list_page(): this queryset's narrowed by `filters`, in `ordering`."""
+        if days := self._days(filters, ordering):
+            return self.filtered(**filters), days, None, None, True
+        return self.filtered(**filters), None, *self._walked(filters, ordering)
 
     def _days(self, filters, ordering):
         """(first, last day) of a first page merged from each day's (first_page(days=)), or None.

@@ -1,3 +1,5 @@
+import functools
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.contrib.auth.decorators import login_required
@@ -41,7 +43,7 @@ def jobs_page(request):
     if fragment and (hit := listed.cached()) is not None:
         return HttpResponse(hit)
     form = JobsFilterForm(request.GET, default_page_size=20)
-    results, status = listed.render(form, request.user.pipelines.jobs_list)
+    results, status = listed.render(form, functools.partial(Pipeline.objects.jobs_list, request.user.id))
     if fragment:
         return HttpResponse(results, status=status)
     context = {"form": form, "results": ListResults.in_page(results), "user_tags": request.user.tags.all()[:200]}

@@ -48,7 +48,7 @@ def _list(request):
 
     def build():
         try:
-            page, total = request.user.assets.library_list(**form.list_args())
+            page, total = Asset.objects.library_list(request.user.id, **form.list_args())
         except CursorError as exc:
             raise ApiError(400, "invalid_cursor", str(exc), "cursor") from None
         items = [a.as_list_item() for a in page.items]

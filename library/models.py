@@ -13,7 +13,7 @@ from django.utils import timezone
 from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.filters import equal_beside_text, text_in_range
-from i2v.lib.pagination import Ordering, first_page, paginate
+from i2v.lib.pagination import Ordering, first_page, paginate, reused
 from i2v.lib.watch import changes
 from media_processing.models import ProcessingJob
 
@@ -88,18 +88,41 @@ class AssetQuerySet(models.QuerySet):
         changed, gone = changes(watched, {pk: a.processing_status for pk, a in tiles.items()})
         return [tiles[pk] for pk in changed], gone
 
-    def library_list(self, filters, cursor, page_size):
-        """(page, total) for the Library page and GET /api/library/images.
+    def library_list(self, owner_id, filters, cursor, page_size):
+        """(page, total) of `owner_id`'s Library, for its page and GET /api/library/images
+        (whatever this queryset's own filters: the list is its owner's).
 
-        Like the Jobs list, the total is counted for first pages only.
+        Like the Jobs list, the total is counted for first pages only. The querysets of the
+        owner's filters are this process's of the last minute where it has them (reused()).
         """
-        assets = self.filtered(**filters)
+        key = ("library", self.db, owner_id, timezone.get_current_timezone_name(), *sorted(filters.items()))
+        mine = Asset.objects.db_manager(self.db).filter(owner_id=owner_id)
+        assets, among, tested = reused(key, lambda: mine._listed(filters))
         if cursor:
             # One keyset query: the Library's one order meets its matches soon after a cursor,
             # and finding its page as a first page is found (list_page(), as the Jobs list does)
             # measured slower: a word's second page 13.6 ms (5.9 of SQL) against 8.5 (2.3) at
             # a million assets (bench/lists.py --second).
             return paginate(assets.for_library(), Asset.ORDERING, cursor, page_size), None
+        # With a word, a walk reads each row for its text, and those lie scattered through the
+        # table, a page each, while the text index holds kind, source and status too
+        # (asset_search_filters), a fetch the planner prices high: a walk reads no more rows
+        # than the fetch's cost in the planner's units (a row walked cost 1.5 µs, a unit of a
+        # word's fetch with videos 2.3). Videos with a word, expected 1,027 times, none there:
+        # 9,063 rows walked in vain in 13 ms, then fetched in 9.8; now fetched (its cost 4,226).
+        # Uploads with that word, expected 6,051 times (cost 19,813), 19,993 there: fetched, 160
+        # ms; walked, the page in a few thousand rows (docs/benchmarks.md, "Fourteenth pass").
+        # Without a word the walk tests index entries, not rows; a date range's rows lie side by
+        # side (a week's 9,600 walked in 2 ms, fetched in 8.5); the Jobs list's long walks pay too.
+        narrowed = {"date_from", "date_to"} & {k for k, v in filters.items() if v}
+        per_cost = 1 if filters.get("q") and not narrowed else None
+        return first_page(
+            assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=among, tested=tested, walk_rows_per_cost=per_cost,
+        )
+
+    def _listed(self, filters):
+        """(the list's rows, among, tested) of first_page(): this queryset's narrowed by `filters`."""
+        assets = self.filtered(**filters)
         # The bounded walk reads the owner's rows narrowed by one filter whose index
         # serves the order (see PipelineListQuerySet._walked), and tests the rest on each.
         # The date range is read in order by the same indexes (created_at follows the filter's
@@ -114,20 +137,7 @@ class AssetQuerySet(models.QuerySet):
         given = {k: v for k, v in filters.items() if v}
         among = assets if narrowing == given else self.filtered(**narrowing)
         tested = None if held == narrowing else assets if held == given else self.filtered(**held)
-        # With a word, a walk reads each row for its text, and those lie scattered through the
-        # table, a page each, while the text index holds kind, source and status too
-        # (asset_search_filters), a fetch the planner prices high: a walk reads no more rows
-        # than the fetch's cost in the planner's units (a row walked cost 1.5 µs, a unit of a
-        # word's fetch with videos 2.3). Videos with a word, expected 1,027 times, none there:
-        # 9,063 rows walked in vain in 13 ms, then fetched in 9.8; now fetched (its cost 4,226).
-        # Uploads with that word, expected 6,051 times (cost 19,813), 19,993 there: fetched, 160
-        # ms; walked, the page in a few thousand rows (docs/benchmarks.md, "Fourteenth pass").
-        # Without a word the walk tests index entries, not rows; a date range's rows lie side by
-        # side (a week's 9,600 walked in 2 ms, fetched in 8.5); the Jobs list's long walks pay too.
-        per_cost = 1 if filters.get("q") and not {"date_from", "date_to"} & narrowing.keys() else None
-        return first_page(
-            assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=among, tested=tested, walk_rows_per_cost=per_cost,
-        )
+        return assets, among, tested
 
     def store_generated(self, owner_id, file, prompt, parameters_text=""):
         """The Asset for a file a provider made: stored once per owner by content

@@ -1,3 +1,5 @@
+import functools
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -14,6 +16,7 @@ from media_processing.models import AlreadyQueued, ProcessingJob
 
 from .forms import AssetIdsForm, LibraryFilterForm
 from .media import parse, serve
+from .models import Asset
 
 PAGE = "library/library_page.html"
 CONFIRM = "library/confirm_delete.html"
@@ -33,7 +36,7 @@ def library_page(request):
     if fragment and (hit := listed.cached()) is not None:
         return HttpResponse(hit)
     form = LibraryFilterForm(request.GET, default_page_size=settings.LIBRARY_PAGE_SIZE)
-    results, status = listed.render(form, request.user.assets.library_list)
+    results, status = listed.render(form, functools.partial(Asset.objects.library_list, request.user.id))
     if fragment:
         return HttpResponse(results, status=status)
     limits = {kind: f"{n / 1048576:g} MB" for kind, n in settings.UPLOAD_MAX_BYTES.items()}

@@ -281,6 +281,22 @@ def _keep(key, value):
     return value
 
 
+def reused(key, build):
+    """build(), or what it gave for the same `key` in this process in the last ESTIMATES_KEPT
+    seconds: a list's querysets, made of its owner's filters (and its order), `key` naming all
+    of them. What such a queryset is depends on nothing else but the planner's estimates,
+    which are kept as long (filters.py chooses by them); building them and compiling their
+    SQL cost a tenth to a sixth of an uncached list request's CPU (docs/benchmarks.md,
+    "Twenty-third pass"), and a kept queryset keeps its compiled SQL too (_pk_sql()).
+    The lists never evaluate these querysets, only clones of them and their SQL: one found
+    evaluated (its rows of that moment held) is built again, never reused."""
+    key = ("built", *key)
+    kept = _recalled(key)
+    if kept is None or any(isinstance(q, models.QuerySet) and q._result_cache is not None for q in kept):
+        kept = _keep(key, build())
+    return kept
+
+
 def planner_estimate(queryset, reuse=False):
     """(rows, cost): PostgreSQL's estimate of how many rows `queryset` matches, and of what
     fetching them all costs, in the planner's units (one EXPLAIN, well under a millisecond).

@@ -405,6 +405,47 @@ def test_it_reuses_the_planners_estimates_for_a_minute(owner, monkeypatch, djang
     assert explains() == 1
 
 
+def test_it_reuses_what_a_list_built_of_its_filters_for_a_minute(owner, monkeypatch):
+    """A list's querysets, made of its filters: this process's of the last minute, never one
+    whose rows were read (they would be that moment's)."""
+    from i2v.lib import pagination
+
+    clock = [1000.0]
+    monkeypatch.setattr(pagination.time, "monotonic", lambda: clock[0])
+    built = []
+
+    def build():
+        built.append(Pipeline.objects.filter(owner=owner, is_hidden=False))
+        return built[-1], None
+
+    assert pagination.reused(("jobs", owner.id), build) == (built[0], None)
+    assert pagination.reused(("jobs", owner.id), build)[0] is built[0] and len(built) == 1
+    pagination.reused(("jobs", owner.id + 1), build)  # another key
+    clock[0] += pagination.ESTIMATES_KEPT + 1
+    assert pagination.reused(("jobs", owner.id), build)[0] is built[2]
+    list(built[2])  # read: it holds those rows now
+    make_pipeline(owner, outputs=0, steps=0)
+    kept = pagination.reused(("jobs", owner.id), build)[0]
+    assert kept is built[3] and kept._result_cache is None and len(kept) == 1
+
+
+def test_it_lists_each_owners_rows_through_what_it_reused(owner, other):
+    """The lists' kept querysets are per owner (whatever queryset asks) and hold no rows: a
+    pipeline or an asset made since shows on the next first page."""
+    from conftest import make_asset
+    from library.models import Asset
+
+    make_pipeline(other, outputs=0, steps=0)
+    make_asset(other)
+    filters = dict(status="", tag="", favorites=False, hidden="", q="", date_from=None, date_to=None, model="")
+    mine = lambda: Pipeline.objects.filter(owner=other).jobs_list(owner.id, filters, NEWEST, None, 10)  # noqa: E731
+    assets = lambda: Asset.objects.library_list(owner.id, dict(kind="", source="", status="", q=""), None, 10)  # noqa: E731
+    assert mine()[0].items == [] and assets()[0].items == []
+    made, asset = make_pipeline(owner, outputs=0, steps=0), make_asset(owner)
+    assert [p.id for p in mine()[0].items] == [made.id] and [a.id for a in assets()[0].items] == [asset.id]
+    assert [p.id for p in Pipeline.objects.jobs_list(other.id, filters, NEWEST, None, 10)[0].items] != [made.id]
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimates are PostgreSQL's")
 def test_it_plans_a_minute_of_first_pages_with_the_matches_a_wrong_estimate_found(favourites_among_30, monkeypatch, django_assert_num_queries):
     """The planner puts the 6 favourites at 500 (filters it takes for independent may never

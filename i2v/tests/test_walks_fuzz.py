@@ -72,12 +72,12 @@ def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length
     for values in combinations[:60]:
         filters = _sometimes_a_range(rnd, dict(zip(choices, values)), start)
         expected = list(mine.filtered(**filters).order_by(*ordering.order_by()).values_list("pk", flat=True)[:7])
-        page, sql = _walked_first_page(length, lambda: mine.jobs_list(filters, ordering, None, 3))
+        page, sql = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, filters, ordering, None, 3))
         statements += sql
         if [p.pk for p in page.items] != expected[:3] or page.has_next != (len(expected) > 3):
             wrong.append((filters, [p.pk for p in page.items], expected))
         elif page.has_next:  # the next page, found the same way among the rows after the cursor
-            second, sql = _walked_first_page(length, lambda: mine.jobs_list(filters, ordering, page.next_cursor, 3))
+            second, sql = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, filters, ordering, page.next_cursor, 3))
             statements += sql
             if [p.pk for p in second.items] != expected[3:6] or second.has_next != (len(expected) > 6) or not second.has_previous:
                 wrong.append((filters, "second page", [p.pk for p in second.items], expected))
@@ -105,12 +105,12 @@ def test_it_walks_to_the_librarys_first_page(owner, other, start, length):
     for values in itertools.product(*choices.values()):
         filters = _sometimes_a_range(rnd, dict(zip(choices, values)), start)
         expected = list(mine.filtered(**filters).order_by("-created_at", "-id").values_list("pk", flat=True)[:7])
-        page, sql = _walked_first_page(length, lambda: mine.library_list(filters, None, 3))
+        page, sql = _walked_first_page(length, lambda: Asset.objects.library_list(owner.id, filters, None, 3))
         statements += sql
         if [a.pk for a in page.items] != expected[:3] or page.has_next != (len(expected) > 3):
             wrong.append((filters, [a.pk for a in page.items], expected))
         elif page.has_next:  # the next page: one keyset query after the cursor
-            second, sql = _walked_first_page(length, lambda: mine.library_list(filters, page.next_cursor, 3))
+            second, sql = _walked_first_page(length, lambda: Asset.objects.library_list(owner.id, filters, page.next_cursor, 3))
             statements += sql
             if [a.pk for a in second.items] != expected[3:6] or second.has_next != (len(expected) > 6) or not second.has_previous:
                 wrong.append((filters, "second page", [a.pk for a in second.items], expected))
@@ -140,11 +140,11 @@ def test_it_merges_a_range_sorted_by_cost_from_each_days_first_page(owner, other
         filters = {"date_from": first.date(), "date_to": (last + datetime.timedelta(days=3)).date(), "hidden": hidden}
         expected = list(mine.filtered(**filters).order_by("-total_cost", "-id").values_list("pk", flat=True))
         with django_assert_max_num_queries(3) as captured:
-            page, (total, estimate, _at_least) = mine.jobs_list(filters, by_cost, None, size)
+            page, (total, estimate, _at_least) = Pipeline.objects.jobs_list(owner.id, filters, by_cost, None, size)
         assert any("generate_series" in q["sql"] for q in captured.captured_queries)
         assert [p.pk for p in page.items] == expected[:size] and page.has_next == (len(expected) > size)
         assert estimate == (len(expected) > size) and (estimate or total == len(expected))
     for other_filters in ({"status": "failed"}, {"hidden": "only"}):
         with django_assert_max_num_queries(5) as captured:
-            mine.jobs_list({**filters, **other_filters}, by_cost, None, 3)
+            Pipeline.objects.jobs_list(owner.id, {**filters, **other_filters}, by_cost, None, 3)
         assert not any("generate_series" in q["sql"] for q in captured.captured_queries)
