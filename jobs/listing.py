@@ -149,8 +149,8 @@ class PipelineListQuerySet(models.QuerySet):
         owner's filters and order are this process's of the last minute where it has them (reused()).
         """
         key = ("jobs", self.db, owner_id, timezone.get_current_timezone_name(), ordering.name, *sorted(filters.items()))
-        mine = self.model._default_manager.db_manager(self.db).filter(owner_id=owner_id)
-        pipelines, days, among, tested, in_order = reused(key, lambda: mine._listed(filters, ordering))
+        mine = self.model._default_manager.db_manager(self.db)
+        pipelines, days, among, tested, in_order = reused(key, lambda: mine.filter(owner_id=owner_id)._listed(filters, ordering))
         rows = PipelineListQuerySet.for_jobs_page
         if days:
             return list_page(pipelines, rows, ordering, cursor, page_size, days=days)
