@@ -15,12 +15,13 @@ standard library, as it was before orjson, never refused.
 
 Read, orjson takes an integer past 64 bits for a float without a word: text holding a run
 of 19 digits (any integer past 63 bits has one) is read by the standard library, as is
-what orjson refuses and json.loads reads (NaN, 1e400, a lone surrogate). A Library page's
-61 renditions columns: 0.19 ms of CPU through json.loads, 0.06 through orjson.
+what orjson refuses and json.loads reads (NaN, 1e400, a lone surrogate). The run is looked
+for in the text's UTF-8 bytes with every digit made "0" (bytes.translate, 1.2 µs for a
+Library row's renditions; a regular expression took 3-6 µs, more than orjson's reading):
+2.7 µs a row in all, against 5 through json.loads.
 """
 
 import json
-import re
 
 import orjson
 from django.core.serializers.json import DjangoJSONEncoder
@@ -28,7 +29,8 @@ from django.http import HttpResponse
 
 _DJANGO = DjangoJSONEncoder()
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
-_LONG_NUMBER = re.compile(r"\d{19}")
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))  # b"0" for b"0".."9", b" " else
+_LONG_NUMBER = b"0" * 19
 
 
 def dumps(data):
@@ -46,9 +48,11 @@ def json_response(data, status=200):
 
 def loads(text):
     """json.loads(text), the same values, through orjson where that reads them the same."""
-    if isinstance(text, str) and not _LONG_NUMBER.search(text):
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass  # what only the standard library reads, or what it refuses too
+    if isinstance(text, str):
+        encoded = text.encode("utf-8", "surrogatepass")  # a lone surrogate: bytes orjson refuses
+        if _LONG_NUMBER not in encoded.translate(_DIGITS_AS_ZEROS):
+            try:
+                return orjson.loads(encoded)
+            except orjson.JSONDecodeError:
+                pass  # what only the standard library reads, or what it refuses too
     return json.loads(text)

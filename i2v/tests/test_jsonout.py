@@ -52,7 +52,7 @@ def test_it_makes_a_json_response():
     [
         "18446744073709551616", "-9223372036854775809", "123456789012345678901234567890", '{"seed": 9223372036854775808}',
         "18446744073709551615", "0.1", "1.7976931348623157e308", "-0.0", "-0", '{"a": 1, "a": 2}', '"caf\\u00e9 \\ud83c\\udf9e"',
-        "NaN", "-Infinity", "1e400", '"\\ud800"', '{"w": 300, "name": "u/1/r/aa/x.jpg"}', "[" * 50 + "]" * 50,
+        "NaN", "-Infinity", "1e400", '"\\ud800"', '"a\ud800b"', '{"w": 300, "name": "u/1/r/aa/x.jpg"}', "[" * 50 + "]" * 50,
     ],
 )  # fmt: skip
 def test_it_reads_what_the_standard_library_reads_the_same(text):
