@@ -14,7 +14,6 @@ from django.db import connections, models
 from django.db.models import Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Concat
 from django.http import Http404
-from django.utils import timezone
 
 from i2v.lib.compiled import rows_by_keys
 from i2v.lib.filters import short_range, text_in_range
@@ -148,9 +147,9 @@ class PipelineListQuerySet(models.QuerySet):
         scroll don't show it, so they don't pay for it (list_page()). The querysets of the
         owner's filters and order are this process's of the last minute where it has them (reused()).
         """
-        key = ("jobs", self.db, owner_id, timezone.get_current_timezone_name(), ordering.name, *sorted(filters.items()))
         mine = self.model._default_manager.db_manager(self.db)
-        pipelines, days, among, tested, in_order = reused(key, lambda: mine.filter(owner_id=owner_id)._listed(filters, ordering))
+        built = lambda: mine.filter(owner_id=owner_id)._listed(filters, ordering)  # noqa: E731
+        pipelines, days, among, tested, in_order = reused(("jobs", owner_id, self.db, ordering.name), filters, built)
         rows = PipelineListQuerySet.for_jobs_page
         if days:
             return list_page(pipelines, rows, ordering, cursor, page_size, days=days)

@@ -95,9 +95,8 @@ class AssetQuerySet(models.QuerySet):
         Like the Jobs list, the total is counted for first pages only. The querysets of the
         owner's filters are this process's of the last minute where it has them (reused()).
         """
-        key = ("library", self.db, owner_id, timezone.get_current_timezone_name(), *sorted(filters.items()))
-        mine = Asset.objects.db_manager(self.db)
-        assets, among, tested = reused(key, lambda: mine.filter(owner_id=owner_id)._listed(filters))
+        mine = self.model._default_manager.db_manager(self.db)
+        assets, among, tested = reused(("library", owner_id, self.db), filters, lambda: mine.filter(owner_id=owner_id)._listed(filters))
         if cursor:
             # One keyset query: the Library's one order meets its matches soon after a cursor,
             # and finding its page as a first page is found (list_page(), as the Jobs list does)

@@ -18,6 +18,7 @@ from typing import NamedTuple
 from django.core import signing
 from django.db import connections, models
 from django.db.models import Q
+from django.utils import timezone
 
 from .compiled import rows_by_keys
 
@@ -281,16 +282,16 @@ def _keep(key, value):
     return value
 
 
-def reused(key, build):
-    """build(), or what it gave for the same `key` in this process in the last ESTIMATES_KEPT
-    seconds: a list's querysets, made of its owner's filters (and its order), `key` naming all
-    of them. What such a queryset is depends on nothing else but the planner's estimates,
-    which are kept as long (filters.py chooses by them); building them and compiling their
-    SQL cost a tenth to a sixth of an uncached list request's CPU (docs/benchmarks.md,
-    "Twenty-third pass"), and a kept queryset keeps its compiled SQL too (_pk_sql()).
-    The lists never evaluate these querysets, only clones of them and their SQL: one found
-    evaluated (its rows of that moment held) is built again, never reused."""
-    key = ("built", *key)
+def reused(key, filters, build):
+    """build(), or what it gave in this process in the last ESTIMATES_KEPT seconds for the same
+    `key` (a list and its owner, the database, its order) and `filters` (a dict): a list's
+    querysets. What they are depends on nothing else but the planner's estimates, kept as long
+    (filters.py chooses by them), and the time zone a date filter's days are read in;
+    building them and compiling their SQL cost a tenth to a sixth of an uncached list
+    request's CPU (docs/benchmarks.md, "Twenty-third pass"), and a kept queryset keeps its
+    compiled SQL too (_pk_sql()). The lists never evaluate these querysets, only clones of
+    them and their SQL: one found evaluated (its rows of that moment held) is built again."""
+    key = ("built", *key, timezone.get_current_timezone_name(), *sorted(filters.items()))
     kept = _recalled(key)
     if kept is None or any(isinstance(q, models.QuerySet) and q._result_cache is not None for q in kept):
         kept = _keep(key, build())

@@ -418,15 +418,17 @@ def test_it_reuses_what_a_list_built_of_its_filters_for_a_minute(owner, monkeypa
         built.append(Pipeline.objects.filter(owner=owner, is_hidden=False))
         return built[-1], None
 
-    assert pagination.reused(("jobs", owner.id), build) == (built[0], None)
-    assert pagination.reused(("jobs", owner.id), build)[0] is built[0] and len(built) == 1
-    pagination.reused(("jobs", owner.id + 1), build)  # another key
+    assert pagination.reused(("jobs", owner.id), {"q": ""}, build) == (built[0], None)
+    assert pagination.reused(("jobs", owner.id), {"q": ""}, build)[0] is built[0] and len(built) == 1
+    pagination.reused(("jobs", owner.id), {"q": "x"}, build)  # other filters
+    with timezone.override("Pacific/Auckland"):  # a date filter's days are other instants there
+        assert pagination.reused(("jobs", owner.id), {"q": ""}, build)[0] is built[2] and len(built) == 3
     clock[0] += pagination.ESTIMATES_KEPT + 1
-    assert pagination.reused(("jobs", owner.id), build)[0] is built[2]
-    list(built[2])  # read: it holds those rows now
+    assert pagination.reused(("jobs", owner.id), {"q": ""}, build)[0] is built[3]
+    list(built[3])  # read: it holds those rows now
     make_pipeline(owner, outputs=0, steps=0)
-    kept = pagination.reused(("jobs", owner.id), build)[0]
-    assert kept is built[3] and kept._result_cache is None and len(kept) == 1
+    kept = pagination.reused(("jobs", owner.id), {"q": ""}, build)[0]
+    assert kept is built[4] and kept._result_cache is None and len(kept) == 1
 
 
 def test_it_lists_each_owners_rows_through_what_it_reused(owner, other):
