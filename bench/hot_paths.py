@@ -78,12 +78,14 @@ def fixtures(owner):
     return token, session, small.id, big.id, total
 
 
-def serve(port, list_cache):
-    """gunicorn, 1 sync worker x 1 thread, for the per-request rows: the app's own cost, one request at a time."""
+def serve(port, list_cache, tree=ROOT):
+    """gunicorn, 1 sync worker x 1 thread, for the per-request rows: the app's own cost, one request at a time.
+    `tree`: the checkout served (bench/versions.py serves two), with its own virtualenv if it has one."""
     env = {**os.environ, "LIST_CACHE": "1" if list_cache else "0", "SERVER_TIMING": "1", "RATE_LIMITS": "0",
            "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}  # fmt: skip
-    args = ["--config", str(ROOT / "bench" / "gunicorn_plain.py"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--log-level", "warning"]
-    return started(subprocess.Popen([sys.executable, "-m", "gunicorn", "i2v.wsgi", *args], cwd=ROOT, env=env), port, "gunicorn")
+    args = ["--config", str(tree / "bench" / "gunicorn_plain.py"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--log-level", "warning"]
+    python = tree / ".venv" / "bin" / "python" if tree != ROOT and (tree / ".venv").exists() else Path(sys.executable)
+    return started(subprocess.Popen([str(python), "-m", "gunicorn", "i2v.wsgi", *args], cwd=tree, env=env), port, f"gunicorn in {tree}")
 
 
 def started(proc, port, name, seconds=30):
