@@ -86,8 +86,23 @@ def _run(model, rows, ordering, keys, using, by, limit):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()
-    converters = [(i, functions, e) for i, e in enumerate(expressions) if (functions := _converters(e, connection))]
+    converters = _row_converters(connection, sql, expressions)
     return names, [_converted(values, converters, connection) for values in found]
+
+
+CONVERTERS_HELD = 256  # statements per connection, as _compile() keeps them
+
+
+def _row_converters(connection, sql, expressions):
+    """[(column, its converters, its expression)] of the columns of statement `sql` that have
+    any, found once per statement and connection object (each thread has its own): asking the
+    backend and every column's field took 0.11 ms of a Library page's 17 columns."""
+    kept = connection.__dict__.setdefault("_i2v_converters", {})
+    if (converters := kept.get(sql)) is None:
+        if len(kept) >= CONVERTERS_HELD:
+            kept.clear()
+        converters = kept[sql] = [(i, functions, e) for i, e in enumerate(expressions) if (functions := _converters(e, connection))]
+    return converters
 
 
 def _converters(expression, connection):

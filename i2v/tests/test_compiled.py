@@ -173,3 +173,15 @@ def test_it_loads_values_grouped_as_the_queryset_does(owner, django_assert_num_q
     assert sum(n for _, _, n in compiled.values_by_keys(Step, counted, [wanted.id, other.id], "default", by="pipeline")) == 8
     with pytest.raises(ValueError, match="values_by_keys"):
         compiled.rows_by_keys(Step, counted, None, [wanted.id], "default", by="pipeline")
+
+
+def test_it_finds_a_statements_converters_once_per_connection(owner, monkeypatch):
+    made = [make_asset(owner), make_asset(owner)]
+    connection.__dict__.pop("_i2v_converters", None)
+    asked = []
+    found = compiled._converters
+    monkeypatch.setattr(compiled, "_converters", lambda e, c: asked.append(e) or found(e, c))
+    for _ in range(3):
+        rows = compiled.rows_by_keys(Asset, AssetQuerySet.for_library, Asset.ORDERING, [a.id for a in made], "default")
+        assert isinstance(rows[0].renditions, dict) and rows[0].renditions["300"]["w"] == 300
+    assert len(asked) == len(Asset.LIST_FIELDS)  # each column's once, not each time
