@@ -55,7 +55,7 @@ class Shown(NamedTuple):
     kind: str
     filename: str
     original: str  # the original's stored name ("" without one)
-    renditions: tuple  # (name, w, h) of each of SIZES, smallest first, or None for one that doesn't exist
+    renditions: tuple  # (name, w, h) of each of SIZES (_size()), smallest first, or None for one that doesn't exist
     thumbhash: str
     width: int | None
     height: int | None
@@ -71,9 +71,9 @@ class Shown(NamedTuple):
         return cls(
             a.id, a.processing_status, a.kind, a.filename, a.original_name or "",
             (
-                (small["name"], small["w"], small["h"]) if small else None,
-                (medium["name"], medium["w"], medium["h"]) if medium else None,
-                (large["name"], large["w"], large["h"]) if large else None,
+                (str(small["name"]), _size(small["w"]), _size(small["h"])) if small else None,
+                (str(medium["name"]), _size(medium["w"]), _size(medium["h"])) if medium else None,
+                (str(large["name"]), _size(large["w"]), _size(large["h"])) if large else None,
             ),
             a.thumbhash, a.width, a.height, a.last_error, a.is_favorite, a.is_hidden,
         )  # fmt: skip
@@ -83,9 +83,16 @@ class Shown(NamedTuple):
         return self.status in Asset.PENDING
 
 
+def _size(value):
+    """A rendition's width or height as the key holds it: an integer, or the text the markup
+    shows of anything else a row may hold (edited by hand), so that 1, 1.0 and true, equal as
+    keys, stay three keys, and a list is a key at all."""
+    return value if type(value) is int else str(value)
+
+
 def _number(value):
-    """A width or height as plain digits (escaped like any text if it is not an integer)."""
-    return str(value) if type(value) is int else html.escape(str(value))
+    """A width or height (_size()) as plain digits, or escaped like any text."""
+    return str(value) if type(value) is int else html.escape(value)
 
 
 def _picture(a, urls, original, name):
@@ -147,13 +154,7 @@ def _links(a, original, name):
 def tile_html(a, *, oob=False, just_finished=False):
     """The <li> of asset `a` (loaded by for_library()); `oob` marks it for an htmx out-of-band
     swap, `just_finished` shows a fading "complete" badge (a tile whose processing just ended)."""
-    shown, media_url = Shown.of(a), settings.MEDIA_URL
-    try:
-        return _tile(shown, oob, just_finished, media_url)
-    except TypeError:
-        # A rendition's name or size that isn't a number or text (a row edited by hand) is
-        # no key: such a tile is made each time. An error of the markup's own is raised again.
-        return _tile.__wrapped__(shown, oob, just_finished, media_url)
+    return _tile(Shown.of(a), oob, just_finished, settings.MEDIA_URL)
 
 
 @functools.lru_cache(maxsize=TILE_HELD)

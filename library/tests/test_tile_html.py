@@ -152,3 +152,13 @@ def test_it_shows_renditions_sizes_of_any_json_a_row_holds(owner):
     odd = {"name": "u/1/r/aa/x.jpg", "w": [1, "<b>"], "h": {"a": 1}}
     html = tile_html(loaded(make_asset(owner), renditions={"150": odd, "300": odd, "600": odd}))
     assert "width=\"[1, &#x27;&lt;b&gt;&#x27;]\" height=\"{&#x27;a&#x27;: 1}\"" in html
+
+
+@pytest.mark.parametrize("size, shown", [(300, "300"), (300.0, "300.0"), (True, "True"), ("300", "300")])
+def test_it_keeps_a_tile_for_sizes_that_are_equal_but_shown_apart(owner, size, shown):
+    # 300, 300.0 and true are equal keys to Python; the tile shows each its own way.
+    a = loaded(make_asset(owner))
+    for other in (300, 300.0, True):  # each one's tile made, and kept, first
+        tile_html(loaded(a, renditions={**a.renditions, "300": {**a.renditions["300"], "w": other}}))
+    html = tile_html(loaded(a, renditions={**a.renditions, "300": {**a.renditions["300"], "w": size}}))
+    assert f'width="{shown}"' in html
