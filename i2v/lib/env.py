@@ -66,7 +66,8 @@ def database_from_url(url, name="DATABASE_URL"):
         if not db_name:
             raise ImproperlyConfigured(f"{name} has no database name: {url!r}")
         return {
-            "ENGINE": "django.db.backends.postgresql",
+            # Django's, checking a kept connection without a round trip (i2v/db/postgresql/base.py).
+            "ENGINE": "i2v.db.postgresql",
             "NAME": db_name,
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),

@@ -35,7 +35,7 @@ def test_it_reads_lists(monkeypatch):
 
 def test_it_parses_database_urls():
     db = database_from_url("postgres://u%40x:p%3Ass@db.internal:6543/i2v?sslmode=require")
-    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert db["ENGINE"] == "i2v.db.postgresql"
     assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"], db["NAME"]) == ("u@x", "p:ss", "db.internal", "6543", "i2v")
     assert db["OPTIONS"] == {"sslmode": "require"}
     assert database_from_url("sqlite:////tmp/x.sqlite3")["NAME"] == "/tmp/x.sqlite3"

@@ -1,0 +1,35 @@
+"""PostgreSQL as Django's own backend has it, less a round trip per request.
+
+With CONN_HEALTH_CHECKS (i2v/lib/env.py) Django checks a persistent connection before a
+request's first query with `SELECT 1`: a round trip for every request that reads the
+database, 70 µs of CPU and as much again of waiting, learning nothing in all but the
+rarest case (docs/benchmarks.md, "Twenty-third pass"). A connection the server has ended
+(a restart, a terminated backend, an idle timeout) says so on its socket: the server's
+last message and the end of the stream wait there to be read, while an idle connection in
+good health has nothing waiting. So the socket is polled first, without waiting, and
+Django's own check runs only when something is there. A connection lost without a word (a
+network cut) is found by its first query, as it would be between that check and the query:
+that request gets i2v/lib/outage.py's 503 and the next one a new connection.
+
+No setting of Django's or of psycopg's does this; the check is Django's to make, so the
+backend is Django's with this one method replaced.
+"""
+
+import select
+
+from django.db.backends.postgresql import base
+from psycopg import Error
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def is_usable(self):
+        connection = self.connection
+        if connection is None or connection.closed or connection.broken:
+            return False
+        try:
+            waiting = select.poll()
+            waiting.register(connection.fileno(), select.POLLIN)
+            ready = waiting.poll(0)
+        except (Error, OSError):
+            return False
+        return super().is_usable() if ready else True
