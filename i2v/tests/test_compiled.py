@@ -1,7 +1,7 @@
 import datetime
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.db.models.signals import post_init, pre_init
@@ -177,7 +177,7 @@ def test_it_loads_values_grouped_as_the_queryset_does(owner, django_assert_num_q
 
 def test_it_finds_a_statements_converters_once_per_connection(owner, monkeypatch):
     made = [make_asset(owner), make_asset(owner)]
-    connection.__dict__.pop("_i2v_converters", None)
+    connections["default"].__dict__.pop("_i2v_converters", None)  # the thread's wrapper, not the proxy
     asked = []
     found = compiled._converters
     monkeypatch.setattr(compiled, "_converters", lambda e, c: asked.append(e) or found(e, c))
