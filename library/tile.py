@@ -40,7 +40,7 @@ from django.utils.safestring import SafeString
 
 from i2v.lib.text import truncated
 from i2v.lib.urls import id_url
-from library.models import Asset
+from library.models import SIZE_KEYS, Asset
 
 TILE_HELD = 2048  # tiles of about 1 KB each: 34 pages of 60 per process
 
@@ -67,7 +67,7 @@ class Shown(NamedTuple):
     def of(cls, a):
         """The Shown of asset `a` (loaded by for_library())."""
         found = a.renditions or {}
-        small, medium, large = found.get("150"), found.get("300"), found.get("600")  # SIZES
+        small, medium, large = map(found.get, SIZE_KEYS)
         return cls(
             a.id, a.processing_status, a.kind, a.filename, a.original_name or "",
             (
