@@ -140,6 +140,22 @@ def _statistics_target(table, altered, target):
     return RunPython(setting(int(target)), setting(-1))
 
 
+def set_storage(table, **parameters):
+    """A RunPython operation setting `table`'s storage `parameters` (PostgreSQL only), such as
+    its autovacuum thresholds; reversed, the server's own again. ALTER TABLE ... SET of these
+    takes SHARE UPDATE EXCLUSIVE: reads and writes go on, nothing is rewritten or analyzed."""
+
+    def altered(clause):
+        def run(apps, schema_editor):
+            if schema_editor.connection.vendor == "postgresql":
+                schema_editor.execute(f"ALTER TABLE {table} {clause}")
+
+        return run
+
+    options = ", ".join(f"{name} = {value}" for name, value in parameters.items())
+    return RunPython(altered(f"SET ({options})"), altered(f"RESET ({', '.join(parameters)})"))
+
+
 def _index_exists(schema_editor, name):
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_class WHERE relname = %s AND relkind = 'i'", [name])

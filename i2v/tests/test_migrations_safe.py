@@ -91,6 +91,11 @@ ALLOWED_OPERATIONS = {
     ("library", "0007_list_filter_stats"): {
         0: "RunPython, PostgreSQL only: extended statistics and ANALYZE (no lock on writes)",
     },
+    # ALTER TABLE ... SET (autovacuum_...) takes SHARE UPDATE EXCLUSIVE: reads and writes go on, no rewrite.
+    ("jobs", "0020_vacuum_soon"): {
+        n: "RunPython, PostgreSQL only: a table's autovacuum thresholds (catalog only, no rewrite)" for n in range(3)
+    },
+    ("library", "0013_vacuum_soon"): {0: "RunPython, PostgreSQL only: the table's autovacuum thresholds (catalog only, no rewrite)"},
     ("jobs", "0006_remote_requests"): {
         19: "RunPython: sets provider on the steps still to run (queued, running, pending, review): a small set",
     },
@@ -352,3 +357,30 @@ def test_it_sets_an_extended_statistics_target_and_back():
             assert cursor.fetchone() == (-1,)
         finally:
             cursor.execute("DROP TABLE i2v_test_stats")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="storage parameters are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_it_vacuums_the_listed_tables_soon_and_sets_storage_back():
+    """The tables whose index-only scans the lists and the detail read are vacuumed after 1,000
+    new rows whatever their size (jobs 0020, library 0013); set_storage() reversed resets them."""
+    from i2v.lib.migrations import set_storage
+
+    options = "SELECT reloptions FROM pg_class WHERE relname = %s"
+    with connection.cursor() as cursor:
+        for table in ("jobs_pipeline", "jobs_step", "jobs_output", "library_asset"):
+            cursor.execute(options, [table])
+            assert {"autovacuum_vacuum_insert_threshold=1000", "autovacuum_vacuum_insert_scale_factor=0"} <= set(cursor.fetchone()[0])
+        cursor.execute("CREATE TABLE i2v_test_storage (a int)")
+        try:
+            operation = set_storage("i2v_test_storage", autovacuum_vacuum_scale_factor=0.01, fillfactor=90)
+            with connection.schema_editor(atomic=False) as editor:
+                operation.code(None, editor)
+            cursor.execute(options, ["i2v_test_storage"])
+            assert sorted(cursor.fetchone()[0]) == ["autovacuum_vacuum_scale_factor=0.01", "fillfactor=90"]
+            with connection.schema_editor(atomic=False) as editor:
+                operation.reverse_code(None, editor)
+            cursor.execute(options, ["i2v_test_storage"])
+            assert cursor.fetchone()[0] is None
+        finally:
+            cursor.execute("DROP TABLE i2v_test_storage")
