@@ -6,7 +6,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, models, transaction
 from django.db.models import Value
-from django.db.models.functions import Concat, Lower
+from django.db.models.functions import Cast, Concat, Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -81,6 +81,13 @@ class AssetQuerySet(models.QuerySet):
         """Only the columns a tile or a list item shows (not exif, prompt or search_text)."""
         return self.only(*Asset.LIST_FIELDS)
 
+    def for_tiles(self):
+        """What a grid tile shows, its renditions as their stored JSON text (`renditions_text`),
+        not decoded: a tile this process keeps is found by that text (library/tile.py), and only
+        one it makes decodes it. A page of these makes tiles only: each asset's `renditions`
+        would be another query."""
+        return self.only(*Asset.TILE_FIELDS).annotate(renditions_text=Cast("renditions", models.TextField()))
+
     def changed_tiles(self, watched):
         """(tiles to redraw, ids gone) of the tiles a page watches, {id: processing status}:
         one query whatever the number of ids (i2v/lib/watch.py)."""
@@ -88,21 +95,23 @@ class AssetQuerySet(models.QuerySet):
         changed, gone = changes(watched, {pk: a.processing_status for pk, a in tiles.items()})
         return [tiles[pk] for pk in changed], gone
 
-    def library_list(self, owner_id, filters, cursor, page_size):
-        """(page, total) of `owner_id`'s Library, for its page and GET /api/library/images
-        (whatever this queryset's own filters: the list is its owner's).
+    def library_list(self, owner_id, filters, cursor, page_size, tiles=False):
+        """(page, total) of `owner_id`'s Library, for its page (`tiles`: assets loaded
+        for_tiles()) and GET /api/library/images (for_library()), whatever this queryset's own
+        filters: the list is its owner's.
 
         Like the Jobs list, the total is counted for first pages only. The querysets of the
         owner's filters are this process's of the last minute where it has them (reused()).
         """
         mine = self.model._default_manager.db_manager(self.db)
         assets, among, tested = reused(("library", owner_id, self.db), filters, lambda: mine.filter(owner_id=owner_id)._listed(filters))
+        rows = AssetQuerySet.for_tiles if tiles else AssetQuerySet.for_library
         if cursor:
             # One keyset query: the Library's one order meets its matches soon after a cursor,
             # and finding its page as a first page is found (list_page(), as the Jobs list does)
             # measured slower: a word's second page 13.6 ms (5.9 of SQL) against 8.5 (2.3) at
             # a million assets (bench/lists.py --second).
-            return paginate(assets.for_library(), Asset.ORDERING, cursor, page_size), None
+            return paginate(rows(assets), Asset.ORDERING, cursor, page_size), None
         # With a word, a walk reads each row for its text, and those lie scattered through the
         # table, a page each, while the text index holds kind, source and status too
         # (asset_search_filters), a fetch the planner prices high: a walk reads no more rows
@@ -116,7 +125,7 @@ class AssetQuerySet(models.QuerySet):
         narrowed = {"date_from", "date_to"} & {k for k, v in filters.items() if v}
         per_cost = 1 if filters.get("q") and not narrowed else None
         return first_page(
-            assets, AssetQuerySet.for_library, Asset.ORDERING, page_size, among=among, tested=tested, walk_rows_per_cost=per_cost,
+            assets, rows, Asset.ORDERING, page_size, among=among, tested=tested, walk_rows_per_cost=per_cost,
         )
 
     def _listed(self, filters):
@@ -270,6 +279,7 @@ class Asset(models.Model):
         "duration", "renditions", "processing_status", "last_error", "created_at", "is_favorite", "is_hidden",
         "thumbhash",  # painted while the rendition loads (static/js/thumbhash.js)
     )  # fmt: skip
+    TILE_FIELDS = tuple(name for name in LIST_FIELDS if name != "renditions")  # for_tiles() reads them as text
     PENDING = ("pending", "processing")
 
     class Kind(models.TextChoices):

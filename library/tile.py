@@ -38,6 +38,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.utils.safestring import SafeString
 
+from i2v.lib.jsonout import loads
 from i2v.lib.text import truncated
 from i2v.lib.urls import id_url
 from library.models import SIZE_KEYS, Asset
@@ -55,7 +56,7 @@ class Shown(NamedTuple):
     kind: str
     filename: str
     original: str  # the original's stored name ("" without one)
-    renditions: tuple  # (name, w, h) of each of SIZES (_size()), smallest first, or None for one that doesn't exist
+    renditions: tuple | str  # sizes(): (name, w, h) of each rendition, or the stored JSON text they are read from
     thumbhash: str
     width: int | None
     height: int | None
@@ -65,22 +66,27 @@ class Shown(NamedTuple):
 
     @classmethod
     def of(cls, a):
-        """The Shown of asset `a` (loaded by for_library())."""
-        found = a.renditions or {}
-        small, medium, large = map(found.get, SIZE_KEYS)
+        """The Shown of asset `a`, loaded for_tiles() (its renditions as the stored text, the
+        key as it is) or for_library() (decoded)."""
+        stored = a.__dict__.get("renditions_text")
         return cls(
             a.id, a.processing_status, a.kind, a.filename, a.original_name or "",
-            (
-                (str(small["name"]), _size(small["w"]), _size(small["h"])) if small else None,
-                (str(medium["name"]), _size(medium["w"]), _size(medium["h"])) if medium else None,
-                (str(large["name"]), _size(large["w"]), _size(large["h"])) if large else None,
-            ),
+            stored if stored is not None else _sizes(a.renditions),
             a.thumbhash, a.width, a.height, a.last_error, a.is_favorite, a.is_hidden,
         )  # fmt: skip
+
+    def sizes(self):
+        """(name, w, h) of each of SIZE_KEYS (_size()), smallest first, or None for one that doesn't exist."""
+        return _sizes(loads(self.renditions)) if isinstance(self.renditions, str) else self.renditions
 
     @property
     def is_pending(self):
         return self.status in Asset.PENDING
+
+
+def _sizes(renditions):
+    found = renditions or {}
+    return tuple((str(r["name"]), _size(r["w"]), _size(r["h"])) if r else None for r in map(found.get, SIZE_KEYS))
 
 
 def _size(value):
@@ -95,11 +101,10 @@ def _number(value):
     return str(value) if type(value) is int else html.escape(value)
 
 
-def _picture(a, urls, original, name):
+def _picture(a, sized, urls, original, name):
     """What fills the tile: its 300 px rendition, or what stands in for one. `urls` are the
-    renditions' URLs, escaped (so is a srcset made of them and of their widths as digits)."""
+    `sized` renditions' URLs, escaped (so is a srcset made of them and of their widths as digits)."""
     esc = html.escape
-    sized = a.renditions
     if small := sized[1]:
         thumbhash = f' data-thumbhash="{esc(a.thumbhash)}"' if a.thumbhash else ""
         described = ", ".join(f"{url} {_number(r[1])}w" for url, r in zip(urls, sized) if r)
@@ -163,9 +168,10 @@ def _tile(a, oob, just_finished, media_url):
     esc = html.escape
     status = esc(a.status)
     name = esc(a.filename)
-    urls = [esc(f"{media_url}{r[0]}") if r else None for r in a.renditions]  # each escaped once: in src, srcset and data-preview
+    sized = a.sizes()
+    urls = [esc(f"{media_url}{r[0]}") if r else None for r in sized]  # each escaped once: in src, srcset and data-preview
     original = f"{media_url}{a.original}" if a.original else None
-    attributes = f' data-preview="{urls[-1]}"' if a.renditions[-1] else ""
+    attributes = f' data-preview="{urls[-1]}"' if sized[-1] else ""
     if a.is_pending:
         attributes += f' data-watch="{a.id}:{status}"'
     elif original:
@@ -176,7 +182,7 @@ def _tile(a, oob, just_finished, media_url):
     return SafeString(
         f'<li class="asset tile s-{status}" id="asset-{a.id}" data-status="{status}"{attributes}>'
         f'<input class="pick" type="checkbox" name="ids" form="picks" value="{a.id}" aria-label="Select {name or "asset"}">'
-        f"{_picture(a, urls, original, name)}"
+        f"{_picture(a, sized, urls, original, name)}"
         + ('<span class="play" aria-hidden="true">▶</span>' if a.kind == "video" else "")
         + _badge(a, just_finished)
         + (_error(a) if a.status == "failed" else "")

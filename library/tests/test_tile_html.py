@@ -162,3 +162,39 @@ def test_it_keeps_a_tile_for_sizes_that_are_equal_but_shown_apart(owner, size, s
         tile_html(loaded(a, renditions={**a.renditions, "300": {**a.renditions["300"], "w": other}}))
     html = tile_html(loaded(a, renditions={**a.renditions, "300": {**a.renditions["300"], "w": size}}))
     assert f'width="{shown}"' in html
+
+
+def loaded_for_tiles(asset):
+    return Asset.objects.filter(pk=asset.pk).for_tiles().get()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {}, {"processing_status": "failed", "last_error": HOSTILE}, {"processing_status": "pending"}, {"kind": "video"},
+        {"filename": HOSTILE}, {"original": ""}, {"thumbhash": HOSTILE}, {"is_favorite": True, "is_hidden": True},
+        {"renditions": {}}, {"width": 10, "renditions": {}},
+        {"renditions": {"150": {"name": "a.jpg", "w": 1.0, "h": True}, "300": {"name": 'x" y', "w": [1, "<b>"], "h": {"a": 1}}}},
+        {"renditions": {"300": {"name": "n.jpg", "w": 12345678901234567890, "h": 300}}},
+    ],
+)  # fmt: skip
+def test_it_shows_a_tile_read_with_its_renditions_text_as_one_read_decoded(owner, changes, django_assert_num_queries):
+    # The Library page's rows (for_tiles()) hold the renditions as the stored JSON text, not decoded.
+    a = loaded(make_asset(owner), **changes)
+    as_text = loaded_for_tiles(a)
+    assert isinstance(as_text.renditions_text, str) and "renditions" not in as_text.__dict__
+    decoded = tile_html(a)
+    _tile.cache_clear()
+    with django_assert_num_queries(0):  # nothing deferred is read
+        assert tile_html(as_text) == decoded
+        assert tile_html(as_text, oob=True, just_finished=True) == tile_html(a, oob=True, just_finished=True)
+
+
+def test_it_keeps_a_tile_by_its_renditions_text_and_makes_it_again_when_that_changes(owner):
+    a = loaded(make_asset(owner))
+    first = tile_html(loaded_for_tiles(a))
+    made = _tile.cache_info().misses
+    assert tile_html(loaded_for_tiles(a)) is first and _tile.cache_info().misses == made
+    renditions = {**a.renditions, "300": {**a.renditions["300"], "w": 301}}
+    changed = tile_html(loaded_for_tiles(loaded(a, renditions=renditions)))
+    assert changed != first and 'width="301"' in changed and _tile.cache_info().misses == made + 1
