@@ -1,4 +1,5 @@
 import datetime
+import functools
 import hashlib
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.utils import timezone
 from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.filters import equal_beside_text, text_in_range
+from i2v.lib.jsonout import loads
 from i2v.lib.pagination import Ordering, first_page, paginate, reused
 from i2v.lib.watch import changes
 from media_processing.models import ProcessingJob
@@ -81,12 +83,14 @@ class AssetQuerySet(models.QuerySet):
         """Only the columns a tile or a list item shows (not exif, prompt or search_text)."""
         return self.only(*Asset.LIST_FIELDS)
 
-    def for_tiles(self):
-        """What a grid tile shows, its renditions as their stored JSON text (`renditions_text`),
-        not decoded: a tile this process keeps is found by that text (library/tile.py), and only
-        one it makes decodes it. A page of these makes tiles only: each asset's `renditions`
-        would be another query."""
-        return self.only(*Asset.TILE_FIELDS).annotate(renditions_text=Cast("renditions", models.TextField()))
+    def for_library_text(self):
+        """for_library()'s columns, the renditions as their stored JSON text (`renditions_text`),
+        not decoded: a tile or an API item this process keeps is found by that text
+        (library/tile.py, Asset.as_list_item()), and only one it makes decodes it. Nothing else
+        may read these assets' `renditions`: each would be another query."""
+        return self.only(*(name for name in Asset.LIST_FIELDS if name != "renditions")).annotate(
+            renditions_text=Cast("renditions", models.TextField())
+        )
 
     def changed_tiles(self, watched):
         """(tiles to redraw, ids gone) of the tiles a page watches, {id: processing status}:
@@ -95,17 +99,17 @@ class AssetQuerySet(models.QuerySet):
         changed, gone = changes(watched, {pk: a.processing_status for pk, a in tiles.items()})
         return [tiles[pk] for pk in changed], gone
 
-    def library_list(self, owner_id, filters, cursor, page_size, tiles=False):
-        """(page, total) of `owner_id`'s Library, for its page (`tiles`: assets loaded
-        for_tiles()) and GET /api/library/images (for_library()), whatever this queryset's own
-        filters: the list is its owner's.
+    def library_list(self, owner_id, filters, cursor, page_size):
+        """(page, total) of `owner_id`'s Library, for its page and GET /api/library/images
+        (whatever this queryset's own filters: the list is its owner's), the assets loaded
+        for_library_text(): their tiles and items are kept per process.
 
         Like the Jobs list, the total is counted for first pages only. The querysets of the
         owner's filters are this process's of the last minute where it has them (reused()).
         """
         mine = self.model._default_manager.db_manager(self.db)
         assets, among, tested = reused(("library", owner_id, self.db), filters, lambda: mine.filter(owner_id=owner_id)._listed(filters))
-        rows = AssetQuerySet.for_tiles if tiles else AssetQuerySet.for_library
+        rows = AssetQuerySet.for_library_text
         if cursor:
             # One keyset query: the Library's one order meets its matches soon after a cursor,
             # and finding its page as a first page is found (list_page(), as the Jobs list does)
@@ -279,7 +283,6 @@ class Asset(models.Model):
         "duration", "renditions", "processing_status", "last_error", "created_at", "is_favorite", "is_hidden",
         "thumbhash",  # painted while the rendition loads (static/js/thumbhash.js)
     )  # fmt: skip
-    TILE_FIELDS = tuple(name for name in LIST_FIELDS if name != "renditions")  # for_tiles() reads them as text
     PENDING = ("pending", "processing")
 
     class Kind(models.TextChoices):
@@ -467,22 +470,44 @@ class Asset(models.Model):
         }  # fmt: skip
 
     def as_list_item(self):
-        """An item of GET /api/library/images: what a grid tile needs, no more."""
-        sized = sized_renditions(self.renditions)  # each built once: 50 items a page
-        thumb = sized[SIZES.index(300)]
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "source": self.source,
-            "filename": self.filename,
-            "width": self.width,
-            "height": self.height,
-            "thumbnail_url": thumb["url"] if thumb else None,
-            "srcset": srcset(sized),
-            "original_url": self.original_url,
-            "processing_status": self.processing_status,
-            "created_at": _instant(self.created_at),
-        }
+        """An item of GET /api/library/images: what a grid tile needs, no more. Of an asset
+        loaded for_library_text(), the one this process keeps for those values (a copy)."""
+        name, stored = self.original_name, self.__dict__.get("renditions_text")
+        values = (self.id, self.kind, self.source, self.filename, self.width, self.height)
+        status, made = self.processing_status, self.created_at
+        if stored is None:
+            return _list_item(*values, self.renditions, name, status, made)
+        return dict(_kept_list_item(*values, stored, name, status, made, settings.MEDIA_URL))
+
+
+ITEMS_HELD = 2048  # API list items of about 0.6 KB each, per process
+
+
+@functools.lru_cache(maxsize=ITEMS_HELD)
+def _kept_list_item(id, kind, source, filename, width, height, renditions_text, original, status, created_at, media_url):
+    """_list_item() of these values, the renditions as their stored text; made once per process
+    for them and for `media_url` (the settings' MEDIA_URL, which the URLs begin with), as
+    library/tile.py keeps a tile: 50 items took 0.33 ms to make and their renditions 0.17 to
+    decode, for a page whose assets mostly came in the last one (docs/benchmarks.md)."""
+    return _list_item(id, kind, source, filename, width, height, loads(renditions_text), original, status, created_at)
+
+
+def _list_item(id, kind, source, filename, width, height, renditions, original, status, created_at):
+    sized = sized_renditions(renditions)  # each built once
+    thumb = sized[SIZES.index(300)]
+    return {
+        "id": id,
+        "kind": kind,
+        "source": source,
+        "filename": filename,
+        "width": width,
+        "height": height,
+        "thumbnail_url": thumb["url"] if thumb else None,
+        "srcset": srcset(sized),
+        "original_url": media_url(original) if original else None,
+        "processing_status": status,
+        "created_at": _instant(created_at),
+    }
 
 
 class TombstoneQuerySet(models.QuerySet):

@@ -66,8 +66,8 @@ class Shown(NamedTuple):
 
     @classmethod
     def of(cls, a):
-        """The Shown of asset `a`, loaded for_tiles() (its renditions as the stored text, the
-        key as it is) or for_library() (decoded)."""
+        """The Shown of asset `a`, loaded for_library_text() (its renditions as the stored text,
+        the key as it is) or for_library() (decoded)."""
         stored = a.__dict__.get("renditions_text")
         return cls(
             a.id, a.processing_status, a.kind, a.filename, a.original_name or "",

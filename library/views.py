@@ -36,7 +36,7 @@ def library_page(request):
     if fragment and (hit := listed.cached()) is not None:
         return HttpResponse(hit)
     form = LibraryFilterForm(request.GET, default_page_size=settings.LIBRARY_PAGE_SIZE)
-    results, status = listed.render(form, functools.partial(Asset.objects.library_list, request.user.id, tiles=True))
+    results, status = listed.render(form, functools.partial(Asset.objects.library_list, request.user.id))
     if fragment:
         return HttpResponse(results, status=status)
     limits = {kind: f"{n / 1048576:g} MB" for kind, n in settings.UPLOAD_MAX_BYTES.items()}

@@ -282,3 +282,29 @@ def test_it_takes_dates_at_the_ends_of_the_calendar(owner_client, owner, query, 
     make_asset(owner)
     response = owner_client.get(f"/api/library/images?{query}")
     assert response.status_code == 200 and len(response.json()["items"]) == found
+
+
+def test_it_keeps_an_item_per_process_for_what_it_shows_and_makes_it_again_when_that_changes(owner_client, library, settings):
+    # The list's assets come with their renditions as stored text; each item is kept for those values.
+    from library.models import _kept_list_item
+
+    _kept_list_item.cache_clear()
+    first = get(owner_client, "page_size=50")[1]["items"]
+    assert first == [a.as_list_item() for a in Asset.objects.for_library().order_by("-created_at", "-id")]  # as decoded
+    made = _kept_list_item.cache_info().misses
+    assert made == len(library) and get(owner_client, "page_size=50&kind=image")[1]["items"] == [i for i in first if i["kind"] == "image"]
+    assert _kept_list_item.cache_info().misses == made  # another list of the same assets: every item kept
+    newest = library[-1]
+    Asset.objects.filter(pk=newest.pk).update(renditions={**newest.renditions, "300": {**newest.renditions["300"], "w": 301}})
+    settings.LIST_CACHE = False
+    changed = get(owner_client, "page_size=1")[1]["items"][0]
+    assert "301w" in changed["srcset"] and changed != first[0] and _kept_list_item.cache_info().misses == made + 1
+    settings.MEDIA_URL = "/elsewhere/"
+    assert get(owner_client, "page_size=1")[1]["items"][0]["thumbnail_url"].startswith("/elsewhere/")
+
+
+def test_it_hands_out_a_copy_of_a_kept_item(owner):
+    asset = make_asset(owner)
+    item = Asset.objects.for_library_text().get(pk=asset.pk).as_list_item()
+    item["filename"] = "changed"
+    assert Asset.objects.for_library_text().get(pk=asset.pk).as_list_item()["filename"] == asset.filename

@@ -164,8 +164,8 @@ def test_it_keeps_a_tile_for_sizes_that_are_equal_but_shown_apart(owner, size, s
     assert f'width="{shown}"' in html
 
 
-def loaded_for_tiles(asset):
-    return Asset.objects.filter(pk=asset.pk).for_tiles().get()
+def loaded_as_text(asset):
+    return Asset.objects.filter(pk=asset.pk).for_library_text().get()
 
 
 @pytest.mark.parametrize(
@@ -179,9 +179,9 @@ def loaded_for_tiles(asset):
     ],
 )  # fmt: skip
 def test_it_shows_a_tile_read_with_its_renditions_text_as_one_read_decoded(owner, changes, django_assert_num_queries):
-    # The Library page's rows (for_tiles()) hold the renditions as the stored JSON text, not decoded.
+    # The Library page's rows (for_library_text()) hold the renditions as the stored JSON text, not decoded.
     a = loaded(make_asset(owner), **changes)
-    as_text = loaded_for_tiles(a)
+    as_text = loaded_as_text(a)
     assert isinstance(as_text.renditions_text, str) and "renditions" not in as_text.__dict__
     decoded = tile_html(a)
     _tile.cache_clear()
@@ -192,9 +192,9 @@ def test_it_shows_a_tile_read_with_its_renditions_text_as_one_read_decoded(owner
 
 def test_it_keeps_a_tile_by_its_renditions_text_and_makes_it_again_when_that_changes(owner):
     a = loaded(make_asset(owner))
-    first = tile_html(loaded_for_tiles(a))
+    first = tile_html(loaded_as_text(a))
     made = _tile.cache_info().misses
-    assert tile_html(loaded_for_tiles(a)) is first and _tile.cache_info().misses == made
+    assert tile_html(loaded_as_text(a)) is first and _tile.cache_info().misses == made
     renditions = {**a.renditions, "300": {**a.renditions["300"], "w": 301}}
-    changed = tile_html(loaded_for_tiles(loaded(a, renditions=renditions)))
+    changed = tile_html(loaded_as_text(loaded(a, renditions=renditions)))
     assert changed != first and 'width="301"' in changed and _tile.cache_info().misses == made + 1
