@@ -82,16 +82,26 @@ def heap_fetches(pipeline_id):
     """Rows the pipeline's step summary reads beyond its index (an index-only scan reads the row of each
     entry on a page the visibility map doesn't call all-visible yet): the detail's figures depend on it.
     Autovacuum sets those pages soon after a table's writes (jobs migration 0020)."""
-    import json
-
     from django.db import connection
 
     with connection.cursor() as cursor:
         sql = "SELECT kind, status, count(*) FROM jobs_step WHERE pipeline_id = %s GROUP BY 1, 2"
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", [pipeline_id])
-        plan = cursor.fetchone()[0]
+        plan = explained(cursor.fetchone()[0])
     connection.close()
-    found, stack = 0, [(json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]]
+    return fetches_in(plan)
+
+
+def explained(output):
+    """The top of EXPLAIN (FORMAT JSON)'s `output` (its Plan, Execution Time...), text or decoded."""
+    import json
+
+    return (json.loads(output) if isinstance(output, str) else output)[0]
+
+
+def fetches_in(explain):
+    """The heap fetches of every node of an EXPLAIN ANALYZE's plan (explained())."""
+    found, stack = 0, [explain["Plan"]]
     while stack:
         node = stack.pop()
         found += node.get("Heap Fetches", 0)

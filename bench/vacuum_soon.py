@@ -16,7 +16,6 @@ Usage (as root: the cluster is made with `su postgres -c initdb`):
 
 import argparse
 import importlib
-import json
 import statistics
 import sys
 import time
@@ -26,7 +25,9 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from hot_paths import explained, fetches_in  # noqa: E402
 from i2v.testing.workers import PrivatePostgres  # noqa: E402
 
 TABLES = ("steps_default", "steps_soon")
@@ -46,18 +47,12 @@ SUMMARY = "SELECT kind, status, count(*) FROM {t} WHERE pipeline_id = %s GROUP B
 
 def summary_plan(cursor, table, pipeline_id):
     """(heap fetches, median execution ms of 5) of the new pipeline's summary."""
-    fetched, times = 0, []
+    times = []
     for _ in range(5):
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {SUMMARY.format(t=table)}", [pipeline_id])
-        plan = cursor.fetchone()[0]
-        plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]
+        plan = explained(cursor.fetchone()[0])
         times.append(plan["Execution Time"])
-        stack, fetched = [plan["Plan"]], 0
-        while stack:
-            node = stack.pop()
-            fetched += node.get("Heap Fetches", 0)
-            stack.extend(node.get("Plans", []))
-    return fetched, statistics.median(times)
+    return fetches_in(plan), statistics.median(times)
 
 
 def main():
