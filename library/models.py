@@ -488,7 +488,8 @@ def _kept_list_item(id, kind, source, filename, width, height, renditions_text, 
     """_list_item() of these values, the renditions as their stored text; made once per process
     for them and for `media_url` (the settings' MEDIA_URL, which the URLs begin with), as
     library/tile.py keeps a tile: 50 items took 0.33 ms to make and their renditions 0.17 to
-    decode, for a page whose assets mostly came in the last one (docs/benchmarks.md)."""
+    decode, where a list rebuilt after a write has most of its items as they were (docs/benchmarks.md,
+    "Twenty-fourth pass")."""
     return _list_item(id, kind, source, filename, width, height, loads(renditions_text), original, status, created_at)
 
 

@@ -22,8 +22,9 @@ What the markup is and why:
   numbers are plain digits, never localized.
 
 A tile is made once per process for what it shows (Shown: the columns it reads, as
-loaded) and kept (functools.lru_cache, TILE_HELD tiles, the least recently used
-forgotten first). Any write of an owner's rebuilds their first page (the list cache's
+loaded; the Library page loads the renditions as their stored JSON text, for_library_text(),
+and that text is the key: only a tile made decodes it) and kept (functools.lru_cache,
+TILE_HELD tiles, the least recently used forgotten first). Any write of an owner's rebuilds their first page (the list cache's
 version moves: i2v/lib/cache.py) while 59 of its 60 tiles are as they were; those come
 from here: 3 µs for its key and the lookup instead of 12-14 µs of making (docs/benchmarks.md,
 "Twenty-third pass"). The markup is made from the Shown alone, so a tile can't come
