@@ -142,8 +142,9 @@ class AssetQuerySet(models.QuerySet):
         # The others of kind, source and status are in every one of those indexes' entries,
         # tested there before a row is read (first_page(tested=)).
         held = {k: filters[k] for k in ("kind", "source", "status", "date_from", "date_to", "hidden") if filters.get(k)}
-        leading = next((k for k in ("kind", "source", "status") if k in held), None)
-        narrowing = {k: v for k, v in held.items() if k not in ("kind", "source", "status") or k == leading}
+        # A kind with a source has an index of its own (asset_kind_source_list).
+        leading = {"kind", "source"} if {"kind", "source"} <= held.keys() else {next((k for k in ("kind", "source", "status") if k in held), None)}
+        narrowing = {k: v for k, v in held.items() if k not in ("kind", "source", "status") or k in leading}
         # Each filtered() builds its queryset anew (a tenth of an unfiltered page's CPU for
         # two): the list's own is reused where the others would be the same.
         given = {k: v for k, v in filters.items() if v}
@@ -369,6 +370,15 @@ class Asset(models.Model):
             models.Index(
                 fields=["owner", "source", "-created_at", "-id"], include=["kind", "processing_status", "is_hidden"],
                 name="asset_source_list",
+            ),
+            # Filtered by kind and source (the videos uploaded, the images generated):
+            # owner=? AND kind=? AND source=? [AND processing_status=?] ORDER BY created_at DESC, id DESC.
+            # A pair that matches few or none ("kind=video&source=upload" at a million assets: none)
+            # was found by intersecting the two values' GIN entries (6.8 ms) or by walking the 50,000
+            # videos' entries; its range here is found empty in 0.1 ms (migration 0014).
+            models.Index(
+                fields=["owner", "kind", "source", "-created_at", "-id"], include=["processing_status", "is_hidden"],
+                name="asset_kind_source_list",
             ),
             # Filtered by processing status (pending and failed are the ones asked for):
             # owner=? AND processing_status=? [AND kind=? AND source=?] ORDER BY created_at DESC, id DESC
