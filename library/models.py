@@ -353,7 +353,7 @@ class Asset(models.Model):
         ]
         # Each list index carries the other filter columns (INCLUDE, PostgreSQL), so any
         # combination of kind, source, status and hidden is checked in the index, never on the
-        # table: "kind=video&source=upload" reads 50,000 index entries, not 50,000 rows.
+        # table: "kind=video&status=failed" reads the videos' index entries, not their rows.
         indexes = [
             # Library page, newest first, optional date range and other filters:
             # owner=? [AND kind=? AND source=? AND processing_status=?] ORDER BY created_at DESC, id DESC
