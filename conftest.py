@@ -156,6 +156,20 @@ def every_first_page_walked(length=1000):
         yield captured
 
 
+def plan_by_index(sql):
+    """PostgreSQL's plan of `sql` (EXPLAIN, as text) with reading the table whole or by bitmap
+    turned off, for this transaction: a test's tables are small enough that the planner would
+    rather read them than use the index a plan test looks for, and its rows, never vacuumed in a
+    test's transaction, are not known all-visible."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN {sql}")
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
 def wait_for_a_lock_wait(params, seconds=30):
     """Until a connection to the database (`params`: Django's connection parameters) waits
     for a lock: the other side of a race between two connections has reached it."""

@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import make_asset, make_big_pipeline, make_pipeline
+from conftest import make_asset, make_big_pipeline, make_pipeline, plan_by_index
 from jobs.detail import OUTPUT_PAGE_HTML
 from jobs.models import Output
 
@@ -110,13 +110,7 @@ def test_it_counts_a_big_pipelines_steps_from_their_index_alone(owner_client, ow
     with CaptureQueriesContext(connection) as captured:
         assert owner_client.get(f"/jobs/{big.id}/", HTTP_HX_REQUEST="true").status_code == 200
     summary = next(q["sql"] for q in captured.captured_queries if "GROUP BY" in q["sql"] and "jobs_step" in q["sql"])
-    with connection.cursor() as cursor:
-        # A test table is small enough to read whole, and its rows, never vacuumed in a test's
-        # transaction, are not known all-visible: the planner would rather read them by bitmap.
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_bitmapscan = off")
-        cursor.execute(f"EXPLAIN {summary}")
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+    plan = plan_by_index(summary)
     assert "Index Only Scan using step_pipeline_order" in plan, plan
 
 
