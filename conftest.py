@@ -156,18 +156,42 @@ def every_first_page_walked(length=1000):
         yield captured
 
 
-def plan_by_index(sql):
+def plan_by_index(sql, bitmap=False):
     """PostgreSQL's plan of `sql` (EXPLAIN, as text) with reading the table whole or by bitmap
     turned off, for this transaction: a test's tables are small enough that the planner would
     rather read them than use the index a plan test looks for, and its rows, never vacuumed in a
-    test's transaction, are not known all-visible."""
+    test's transaction, are not known all-visible. `bitmap`: bitmap scans stay on (the only way
+    a GIN index is read)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        if not bitmap:
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
         cursor.execute(f"EXPLAIN {sql}")
         return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def drop_btree_indexes(table):
+    """Drops every index of `table` but its primary key and its GIN indexes (and its unique
+    constraints), for this test's transaction only: at a few dozen rows the planner would
+    rather read a btree index by owner than any text index, and a plan test asks which text
+    index it picks. The deferred foreign keys' checks are made first (an ALTER TABLE can't
+    leave them pending)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'u'", [table])
+        for (name,) in cursor.fetchall():
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        cursor.execute(
+            "SELECT i.indexname FROM pg_indexes i WHERE i.tablename = %s AND i.indexdef NOT LIKE '%%USING gin%%'"
+            " AND i.indexname NOT IN (SELECT conname FROM pg_constraint WHERE contype = 'p')",
+            [table],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f"DROP INDEX {name}")
 
 
 def wait_for_a_lock_wait(params, seconds=30):

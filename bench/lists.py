@@ -60,6 +60,9 @@ JOBS = {
 JOBS_EXTRA = [
     {"status": "failed", "tag": "4k"},
     {"q": "sailboat", "tag": "4k", "status": "failed"},
+    # Failed pipelines are a status the pairs above don't try (pending is the atoms'), and there are 90,000 of them.
+    {"q": "sailboat", "status": "failed", "sort": "cost"},
+    {"q": "sailboat", "status": "failed"},
     {"favorites": True, "tag": "archive", "q": "portrait"},
     {"status": "completed", "model": "flux-kontext", "tag": "archive"},
     {"hidden": "include", "tag": "archive", "sort": "name"},

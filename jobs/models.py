@@ -321,7 +321,8 @@ class Pipeline(PipelineRow, models.Model):
             models.Index(fields=["id"], name="pipe_expanding", condition=models.Q(expanding=True)),
             # (PostgreSQL only, in migration 0013: GIN indexes of search_text's trigrams, tag_names,
             # status and model, for the visible, the hidden and the favourite pipelines; in 0015,
-            # each day's pipelines by cost; in 0016, each status's by cost.)
+            # each day's pipelines by cost; in 0016, each status's by cost; in 0021, the trigrams of
+            # each status's visible pipelines but the completed ones'.)
         ]
 
     def __str__(self):

@@ -391,7 +391,8 @@ class Asset(models.Model):
                 fields=["owner", "-created_at", "-id"], name="asset_hidden_created", condition=models.Q(is_hidden=True)
             ),
             # (The date range uses asset_created_list; ?q= uses a GIN index of search_text's
-            # trigrams with kind, source and status, PostgreSQL only, in migration 0010.)
+            # trigrams with kind, source and status, PostgreSQL only, in migration 0010; with videos
+            # or a status other than complete, that value's own, in migration 0015.)
         ]
 
     def __str__(self):
