@@ -194,6 +194,22 @@ def drop_btree_indexes(table):
             cursor.execute(f"DROP INDEX {name}")
 
 
+def text_index_plan(client, url, table):
+    """(the response to an HTMX GET of `url`, the plan of the statement of it that reads the text
+    column): `table` analyzed first, its plan asked with only its GIN indexes and primary key left
+    (drop_btree_indexes()), bitmap scans on: which text index the planner reads the word in."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, HTTP_HX_REQUEST="true")
+    statement = next(q["sql"] for q in captured.captured_queries if not q["sql"].startswith("EXPLAIN") and "search_text" in q["sql"])
+    drop_btree_indexes(table)
+    return response, plan_by_index(statement, bitmap=True)
+
+
 def wait_for_a_lock_wait(params, seconds=30):
     """Until a connection to the database (`params`: Django's connection parameters) waits
     for a lock: the other side of a race between two connections has reached it."""

@@ -5,13 +5,15 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from conftest import make_asset, make_pipeline
+from conftest import drop_btree_indexes, make_asset, make_pipeline
 from i2v.lib import filters, pagination
 from jobs.models import Pipeline
 from library.models import Asset
 
 DAY = datetime.date(2026, 3, 10)
-INDEXES = sorted(["pipe_search_visible", "pipe_search_hidden", "pipe_search_favorite"])
+INDEXES = sorted(
+    ["pipe_search_visible", "pipe_search_hidden", "pipe_search_favorite", *(f"pipe_search_{s}" for s in ("pending", "running", "paused", "failed", "cancelled"))]
+)
 
 
 @pytest.fixture
@@ -54,7 +56,8 @@ def test_it_tests_the_text_on_a_short_ranges_rows_and_uses_the_index_otherwise(o
 @pytest.mark.parametrize(
     "filters, indexes",
     [
-        ({"tag": "4k", "q": "sail", "status": "failed"}, ["pipe_search_visible"]),
+        ({"tag": "4k", "q": "sail", "status": "failed"}, ["pipe_search_failed"]),  # its status's own (migration 0021)
+        ({"tag": "4k", "q": "sail", "status": "completed"}, ["pipe_search_visible"]),
         ({"hidden": "only", "q": "sail", "model": "veo-3"}, ["pipe_search_hidden"]),
         ({"favorites": True, "q": "sail"}, ["pipe_search_favorite"]),
         ({"hidden": "include", "q": "sail", "tag": "4k"}, ["pipe_search_hidden", "pipe_search_visible"]),
@@ -170,13 +173,8 @@ def test_it_looks_a_word_start_up_in_the_trigram_index_not_through_all_of_it(own
 
 def _only_gin_indexes(cursor):
     """Leave the planner the pipelines' GIN indexes alone, inside the caller's transaction (to be
-    rolled back): the btree ones dropped, and no table scan."""
-    cursor.execute(
-        "SELECT indexname FROM pg_indexes WHERE tablename = 'jobs_pipeline' AND indexdef NOT LIKE '%%USING gin%%'"
-        " AND indexname NOT LIKE '%%_pkey'"
-    )
-    for (name,) in cursor.fetchall():
-        cursor.execute(f'DROP INDEX "{name}"')
+    rolled back): the btree ones dropped (conftest.drop_btree_indexes()), and no table scan."""
+    drop_btree_indexes("jobs_pipeline")
     cursor.execute("SET LOCAL enable_seqscan = off")
 
 
