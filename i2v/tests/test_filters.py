@@ -5,7 +5,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from conftest import drop_btree_indexes, make_asset, make_pipeline
+from conftest import drop_btree_indexes, make_asset, make_pipeline, merge_gin_pending_lists
 from i2v.lib import filters, pagination
 from jobs.models import Pipeline
 from library.models import Asset
@@ -177,11 +177,7 @@ def test_it_looks_a_word_start_up_in_the_trigram_index_not_through_all_of_it(own
     starts = [make_pipeline(owner, prompt=text, outputs=0, steps=0, created_at=at).id for text in WORD_STARTS[:3]]
     with transaction.atomic(), connection.cursor() as cursor:
         _only_gin_indexes(cursor)
-        # New rows wait in a GIN index's pending list, whose entries are offered more loosely.
-        cursor.execute(
-            "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'jobs_pipeline'::regclass AND a.amname = 'gin'"
-        )
+        merge_gin_pending_lists("jobs_pipeline")  # new rows wait there, their entries offered more loosely
         cursor.execute("ANALYZE jobs_pipeline")
         sql, params = Pipeline.objects.filter(owner=owner).filtered(q="4k").values("id").query.sql_with_params()
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
