@@ -588,15 +588,24 @@ def _columns_named(sql, table):
 
 
 def _walk_length(estimate, among, page_size, longest):
-    """How many rows of `among` a walk should read to meet a page of the `estimate`
-    matches three times over, were they spread evenly (one more EXPLAIN), or all of them
-    when `among` holds fewer (a week's 9,000 pipelines for 21 matches), or 0 when that
-    is more than `longest`: sparser matches would be walked in vain before the fenced
-    fetch (a tag with a status among all the owner's rows by cost: 16 found in 20,000,
-    11 ms, then the fetch's 8 ms). Walking no further than that bounds what an estimate
-    that is wrong costs: matches the planner takes for independent filters may never
-    meet (videos never show a sailboat; a tag nobody has is guessed at 0.5 %), and a
-    walk that finds none reads every row it is allowed, a few microseconds each.
+    """How many rows of `among` a walk should read: enough to meet a page of the `estimate`
+    matches three times over, were they spread evenly (one more EXPLAIN), or as many as the
+    fetch it stands in for would read (the `estimate` matches, when they are no more than a
+    third of `among`: past that the walk gives way to the planner's LIMIT, no fetch, and a
+    longer LIMIT led the planner to sort among whole), whichever is more; all of
+    `among` when it holds fewer (a week's 9,000 pipelines for 21 matches), no more than
+    `longest`; or 0 when three pages at that density lie past `longest`: sparser matches
+    would be walked in vain before the fenced fetch (a tag with a status among all the
+    owner's rows by cost: 16 found in 20,000, 11 ms, then the fetch's 8 ms).
+
+    Matches are seldom spread evenly along the order, and a walk that falls short pays for
+    the fetch after it: failed pipelines with "sailboat" by cost at a million pipelines, 6,417
+    expected among 87,218, met 20 of the 21 wanted in the 857 rows of three pages, then
+    fetched and sorted 6,083 rows, 8 ms more. A walked row costs about what a fetched one
+    does (1 against 1.3 µs there), so walking as far as the fetch would read is the rent-or-
+    buy rule: a walk that finds its page costs less than the fetch, one in vain (matches the
+    planner takes for independent filters may never meet: videos never show a sailboat) at
+    most as much again, never more than twice what the better choice would have.
 
     first_page()'s `walk_length` (30,000 rows, twice as many entries tested first) is
     where that bound costs less than the fetches it spares: at 20,000, a word with a tag
@@ -605,8 +614,10 @@ def _walk_length(estimate, among, page_size, longest):
     than 0.5 ms, within the noise (docs/benchmarks.md, ninth pass)."""
     rows = max(planner_rows(among, reuse=True), 1)
     density = estimate / rows
-    wanted = min(3 * (page_size + 1) / density, rows) if density else longest + 1
-    return 0 if wanted > longest else math.ceil(wanted)
+    pages = min(3 * (page_size + 1) / density, rows) if density else longest + 1
+    # Past a third of among the walk falls back to the planner's LIMIT, not a fetch (first_page()).
+    fetch = estimate if estimate <= rows / 3 else 0
+    return 0 if pages > longest else math.ceil(min(max(pages, fetch), rows, longest))
 
 
 def first_page(

@@ -200,12 +200,16 @@ def test_it_walks_only_where_matches_are_dense_enough_for_a_page(owner, favourit
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
-def test_it_walks_no_further_than_three_pages_at_the_estimated_density(owner, django_assert_num_queries):
-    """30 favourites among 60: a page of 3 is met three times over in 18 rows, so the walk
-    reads no more, however far it is allowed to (an estimate that is wrong costs 18 rows)."""
+@pytest.mark.parametrize("every, length", [(15, 135), (3, 50), (2, 18)])
+def test_it_walks_as_far_as_three_pages_at_the_estimated_density_or_the_fetch_would_read(owner, every, length, django_assert_num_queries):
+    """Among 150 pipelines, a page of 3 is met three times over in 135 rows with 10 favourites,
+    more than the 10 a fetch would read: the walk reads 135. With 50 favourites, three pages lie in
+    27 rows, fewer than the fetch's 50: the walk reads 50 (one that falls short pays for the fetch
+    too). With 75, more than a third of among, no fetch follows a walk (the planner's LIMIT
+    does): three pages, 18 rows. Never further, however far it is allowed to."""
     start = timezone.now()
-    for i in range(60):
-        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, is_favorite=i % 2 == 0)
+    for i in range(150):
+        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, is_favorite=i % every == 0)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE jobs_pipeline")
     among = Pipeline.objects.filter(owner=owner)
@@ -213,7 +217,7 @@ def test_it_walks_no_further_than_three_pages_at_the_estimated_density(owner, dj
         first_page(among.filtered(favorites=True), lambda qs: qs, NEWEST, 2, exact_up_to=1, walk_above=1000, among=among, walk_length=1000)
     walk = captured.captured_queries[2]["sql"]
     assert "WITH walk" in walk
-    assert re.search(r"\bLIMIT 18\b", walk)
+    assert re.search(rf"\bLIMIT {length}\b", walk)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
