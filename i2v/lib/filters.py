@@ -30,6 +30,21 @@ def _day_after(day):
     return day + datetime.timedelta(days=1) if day < datetime.date.max else None
 
 
+def utc_days(date_from, date_to):
+    """(first, last) UTC day of the instants of date_from .. date_to (both days included, in the
+    current time zone, as created_between() reads them), or None when a bound lies past what a
+    datetime holds: the days of an index keyed by the UTC day (jobs migration 0015) that hold
+    the range's rows."""
+    start, after = _start_of(date_from), _day_after(date_to)
+    end = _start_of(after) if after else None
+    if start is None or end is None:
+        return None
+    try:  # 0001-01-01 east of UTC is a day before the first a date holds
+        return start.astimezone(datetime.UTC).date(), (end - datetime.timedelta(microseconds=1)).astimezone(datetime.UTC).date()
+    except OverflowError:
+        return None
+
+
 def created_between(queryset, date_from=None, date_to=None):
     """Rows created on date_from .. date_to, both days included.
 

@@ -19,7 +19,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from conftest import every_first_page_walked, make_pipeline
+from conftest import every_first_page_walked, make_pipeline, plan_by_index
 from jobs.models import Pipeline
 from library.models import Asset
 
@@ -118,12 +118,18 @@ def test_it_walks_to_the_librarys_first_page(owner, other, start, length):
     assert "WITH walk" in statements and "CROSS JOIN LATERAL" in statements
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Auckland"])
 @pytest.mark.parametrize("hidden", ["", "include"])
-def test_it_merges_a_range_sorted_by_cost_from_each_days_first_page(owner, other, start, hidden, django_assert_max_num_queries):
+def test_it_merges_a_range_sorted_by_cost_from_each_days_first_page(owner, other, start, hidden, zone, django_assert_max_num_queries):
     """A date range sorted by cost (and nothing else but the hidden ones) is merged from each
-    day's page (jobs migration 0015's index): the list's first page, cost ties across days and
-    the range's first and last instants included, whatever the estimate; not with another
-    filter, nor with hidden=only."""
+    day's page (jobs migration 0015's index, by UTC day): the list's first page, cost ties
+    across days and the range's first and last instants included (in the current time zone),
+    whatever the estimate; not with another filter, nor with hidden=only."""
+    with timezone.override(zone):
+        _merges_a_range_by_cost(owner, other, timezone.localtime(start), hidden, django_assert_max_num_queries)
+
+
+def _merges_a_range_by_cost(owner, other, start, hidden, django_assert_max_num_queries):
     rnd = random.Random(11)
     first, last = start.replace(hour=0, minute=0, second=0, microsecond=0), start.replace(hour=23, minute=59, second=59, microsecond=999999)
     moments = [first, first - datetime.timedelta(microseconds=1), last + datetime.timedelta(days=3), last + datetime.timedelta(days=3, microseconds=1)]
@@ -148,3 +154,52 @@ def test_it_merges_a_range_sorted_by_cost_from_each_days_first_page(owner, other
         with django_assert_max_num_queries(5) as captured:
             Pipeline.objects.jobs_list(owner.id, {**filters, **other_filters}, by_cost, None, 3)
         assert not any("generate_series" in q["sql"] for q in captured.captured_queries)
+
+
+@pytest.mark.parametrize("zone, utc_days", [("UTC", 4), ("Pacific/Auckland", 5)])
+@pytest.mark.parametrize("length", [1, 4, 1000])
+def test_it_walks_a_short_range_with_a_word_by_cost_through_each_days_run_merged(owner, other, start, length, zone, utc_days):
+    """A short range sorted by cost with a word (and no filter but the hidden ones) is walked
+    through each day's run of jobs migration 0015's index (its UTC days: the range's 4 days of
+    Auckland lie on 5 of them), merged: its first and second pages are the list's, cost ties
+    across days and the range's first and last instants included; the walk reads the index
+    in order (a Merge Append of it), sorting nothing. With another filter the range is read
+    whole and sorted."""
+    with timezone.override(zone):
+        _walks_a_short_range_by_cost(owner, other, timezone.localtime(start), length, utc_days)
+
+
+def _walks_a_short_range_by_cost(owner, other, start, length, utc_days):
+    rnd = random.Random(5)
+    first, last = start.replace(hour=0, minute=0, second=0, microsecond=0), start.replace(hour=23, minute=59, second=59, microsecond=999999)
+    moments = [first, first - datetime.timedelta(microseconds=1), last + datetime.timedelta(days=3), last + datetime.timedelta(days=3, microseconds=1)]
+    for i in range(80):
+        moment = moments[i % 8] if i % 8 < len(moments) else first + datetime.timedelta(hours=rnd.randint(-30, 24 * 5))
+        make_pipeline(
+            owner if i % 9 else other, created_at=moment, total_cost=Decimal(rnd.choice([0, 1, 1, 2, 3])),
+            is_hidden=rnd.random() < 0.3, status=rnd.choice(["completed", "failed"]), outputs=0, steps=0,
+            prompt=rnd.choice(["a cat on a boat", "dog", "100% sure_x"]),
+        )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_pipeline")
+    mine, by_cost = Pipeline.objects.filter(owner=owner), Pipeline.ORDERINGS["cost"]
+    for q, hidden in itertools.product(["cat", "100%", "o"], ["", "include"]):
+        filters = {"date_from": first.date(), "date_to": (last + datetime.timedelta(days=3)).date(), "hidden": hidden, "q": q}
+        expected = list(mine.filtered(**filters).order_by("-total_cost", "-id").values_list("pk", flat=True)[:7])
+        with every_first_page_walked(length) as captured:
+            page, _ = Pipeline.objects.jobs_list(owner.id, filters, by_cost, None, 3)
+        assert [p.pk for p in page.items] == expected[:3] and page.has_next == (len(expected) > 3), (filters, expected)
+        statements = [query["sql"] for query in captured.captured_queries]
+        walk = next(statement for statement in statements if statement.startswith("WITH walk"))
+        assert walk.count("::date = DATE '") == utc_days
+        with connection.cursor() as cursor:  # a few rows a day: the planner would as soon sort each
+            cursor.execute("SET LOCAL enable_sort = off")
+        walked = plan_by_index(walk).split("CTE readable")[0]
+        with connection.cursor() as cursor:  # the planner's own choices again for the pages that follow
+            cursor.execute("RESET enable_sort; RESET enable_seqscan; RESET enable_bitmapscan")
+        assert "Merge Append" in walked and "pipe_day_cost" in walked and "->  Sort " not in walked
+        if page.has_next:
+            second, _ = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, filters, by_cost, page.next_cursor, 3))
+            assert [p.pk for p in second.items] == expected[3:6] and second.has_next == (len(expected) > 6)
+    _, sql = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, {**filters, "status": "failed"}, by_cost, None, 3))
+    assert "::date = DATE '" not in sql and 'OFFSET 0) AS "jobs_pipeline" ORDER BY' in sql
