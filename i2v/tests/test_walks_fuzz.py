@@ -129,21 +129,31 @@ def test_it_merges_a_range_sorted_by_cost_from_each_days_first_page(owner, other
         _merges_a_range_by_cost(owner, other, timezone.localtime(start), hidden, django_assert_max_num_queries)
 
 
-def _merges_a_range_by_cost(owner, other, start, hidden, django_assert_max_num_queries):
-    rnd = random.Random(11)
+def _four_days_of_pipelines(owner, other, start, seed):
+    """(first, last day) of a range of four days from `start`'s (the current time zone's), with
+    pipelines of both owners on them and around them, at their first and last instants and on
+    either side, costs tied across days, some hidden, a few words in their prompts."""
+    rnd = random.Random(seed)
     first, last = start.replace(hour=0, minute=0, second=0, microsecond=0), start.replace(hour=23, minute=59, second=59, microsecond=999999)
-    moments = [first, first - datetime.timedelta(microseconds=1), last + datetime.timedelta(days=3), last + datetime.timedelta(days=3, microseconds=1)]
+    last += datetime.timedelta(days=3)
+    moments = [first, first - datetime.timedelta(microseconds=1), last, last + datetime.timedelta(microseconds=1)]
     for i in range(90):
-        moment = moments[i] if i < len(moments) else first + datetime.timedelta(hours=rnd.randint(0, 24 * 5))
+        moment = moments[i % 8] if i % 8 < len(moments) else first + datetime.timedelta(hours=rnd.randint(-30, 24 * 5))
         make_pipeline(
-            owner if i % 8 else other, created_at=moment, total_cost=Decimal(rnd.choice([0, 1, 1, 2, 3])),
+            owner if i % 9 else other, created_at=moment, total_cost=Decimal(rnd.choice([0, 1, 1, 2, 3])),
             is_hidden=rnd.random() < 0.3, status=rnd.choice(["completed", "failed"]), outputs=0, steps=0,
+            prompt=rnd.choice(["a cat on a boat", "dog", "100% sure_x"]),
         )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE jobs_pipeline")
+    return first.date(), last.date()
+
+
+def _merges_a_range_by_cost(owner, other, start, hidden, django_assert_max_num_queries):
+    first, last = _four_days_of_pipelines(owner, other, start, 11)
     mine, by_cost = Pipeline.objects.filter(owner=owner), Pipeline.ORDERINGS["cost"]
     for size in (3, 20, 100):
-        filters = {"date_from": first.date(), "date_to": (last + datetime.timedelta(days=3)).date(), "hidden": hidden}
+        filters = {"date_from": first, "date_to": last, "hidden": hidden}
         expected = list(mine.filtered(**filters).order_by("-total_cost", "-id").values_list("pk", flat=True))
         with django_assert_max_num_queries(3) as captured:
             page, (total, estimate, _at_least) = Pipeline.objects.jobs_list(owner.id, filters, by_cost, None, size)
@@ -170,21 +180,10 @@ def test_it_walks_a_short_range_with_a_word_by_cost_through_each_days_run_merged
 
 
 def _walks_a_short_range_by_cost(owner, other, start, length, utc_days):
-    rnd = random.Random(5)
-    first, last = start.replace(hour=0, minute=0, second=0, microsecond=0), start.replace(hour=23, minute=59, second=59, microsecond=999999)
-    moments = [first, first - datetime.timedelta(microseconds=1), last + datetime.timedelta(days=3), last + datetime.timedelta(days=3, microseconds=1)]
-    for i in range(80):
-        moment = moments[i % 8] if i % 8 < len(moments) else first + datetime.timedelta(hours=rnd.randint(-30, 24 * 5))
-        make_pipeline(
-            owner if i % 9 else other, created_at=moment, total_cost=Decimal(rnd.choice([0, 1, 1, 2, 3])),
-            is_hidden=rnd.random() < 0.3, status=rnd.choice(["completed", "failed"]), outputs=0, steps=0,
-            prompt=rnd.choice(["a cat on a boat", "dog", "100% sure_x"]),
-        )  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE jobs_pipeline")
+    first, last = _four_days_of_pipelines(owner, other, start, 5)
     mine, by_cost = Pipeline.objects.filter(owner=owner), Pipeline.ORDERINGS["cost"]
     for q, hidden in itertools.product(["cat", "100%", "o"], ["", "include"]):
-        filters = {"date_from": first.date(), "date_to": (last + datetime.timedelta(days=3)).date(), "hidden": hidden, "q": q}
+        filters = {"date_from": first, "date_to": last, "hidden": hidden, "q": q}
         expected = list(mine.filtered(**filters).order_by("-total_cost", "-id").values_list("pk", flat=True)[:7])
         with every_first_page_walked(length) as captured:
             page, _ = Pipeline.objects.jobs_list(owner.id, filters, by_cost, None, 3)
