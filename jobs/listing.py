@@ -239,7 +239,8 @@ class PipelineListQuerySet(models.QuerySet):
 
 
 # A range of up to this many days sorted by cost is merged from each day's page (_days()):
-# a page from each of a year's 367 days: 11 ms at a million pipelines, of 1,000 days 26 ms (docs/benchmarks.md).
+# a page from each of a year's days: 11 ms at a million pipelines (measured with 367, a day more on each side), of
+# 1,000 days 26 ms (docs/benchmarks.md).
 MERGED_DAYS = 750
 # A short range sorted by cost of up to this many days is walked through each day's index run,
 # merged (_walked()): the planner plans each day as a query of its own, 0.13 ms a day, so that
