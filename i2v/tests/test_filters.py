@@ -235,3 +235,19 @@ def test_it_weighs_a_value_against_the_rows_the_rest_finds(owner, sailboats, col
     beside = filters.equal_beside_text(Asset.objects.filter(owner=owner), "sailboat", kind="image")
     assert ('COLLATE "C"' in str(beside.query)) == collated
     assert len(_found(filters.text_search(beside, "sailboat"))) == sailboats
+
+
+@pytest.mark.parametrize(
+    "zone, date_from, date_to, days",
+    [
+        ("UTC", DAY, DAY + datetime.timedelta(days=6), (DAY, DAY + datetime.timedelta(days=6))),
+        # Auckland's days begin on the UTC day before (UTC+13 in March)
+        ("Pacific/Auckland", DAY, DAY + datetime.timedelta(days=6), (DAY - datetime.timedelta(days=1), DAY + datetime.timedelta(days=6))),
+        ("America/Los_Angeles", DAY, DAY, (DAY, DAY + datetime.timedelta(days=1))),  # its evening is the next UTC day
+        ("Pacific/Auckland", datetime.date.min, DAY, None),  # 0001-01-01 begins before the first day a date holds
+        ("UTC", DAY, datetime.date.max, None),  # no instant follows 9999-12-31
+    ],
+)
+def test_it_names_the_utc_days_a_ranges_instants_fall_on(zone, date_from, date_to, days):
+    with timezone.override(zone):
+        assert filters.utc_days(date_from, date_to) == days
