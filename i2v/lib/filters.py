@@ -30,13 +30,19 @@ def _day_after(day):
     return day + datetime.timedelta(days=1) if day < datetime.date.max else None
 
 
+def _bounds(date_from, date_to):
+    """(the first instant of date_from, the first after date_to), each None when its day is
+    None or lies past what a datetime holds."""
+    after = _day_after(date_to) if date_to else None
+    return (_start_of(date_from) if date_from else None), (_start_of(after) if after else None)
+
+
 def utc_days(date_from, date_to):
     """(first, last) UTC day of the instants of date_from .. date_to (both days included, in the
     current time zone, as created_between() reads them), or None when a bound lies past what a
     datetime holds: the days of an index keyed by the UTC day (jobs migration 0015) that hold
     the range's rows."""
-    start, after = _start_of(date_from), _day_after(date_to)
-    end = _start_of(after) if after else None
+    start, end = _bounds(date_from, date_to)
     if start is None or end is None:
         return None
     try:  # 0001-01-01 east of UTC is a day before the first a date holds
@@ -51,8 +57,7 @@ def created_between(queryset, date_from=None, date_to=None):
     Compares the column with instants, not DATE(created_at), so the
     (owner, created_at) indexes still serve the range.
     """
-    start = _start_of(date_from) if date_from else None
-    end = _start_of(_day_after(date_to)) if date_to and _day_after(date_to) else None
+    start, end = _bounds(date_from, date_to)
     if start:
         queryset = queryset.filter(created_at__gte=start)
     if end:

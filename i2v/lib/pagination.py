@@ -699,8 +699,8 @@ def first_page(
     (walked_keys(), _walk_length(); `tested` is `among` narrowed by filters its
     order's index can test; `among_in_order` False: no index reads `among` in the
     order, so it is read whole and sorted; a DayRuns: each day's, merged), the total
-    then being the estimate. So a rare combination of filters is scanned once, not once for the page and again for
-    the count. The page's rows are loaded by primary key. A page that comes back short
+    then being the estimate. So a rare combination of filters is scanned once, not once
+    for the page and again for the count. The page's rows are loaded by primary key. A page that comes back short
     knows its exact total anyway. SQLite, the embedded default with small data, always
     takes the keys, and counts past `exact_up_to`.
 
