@@ -7,6 +7,7 @@ told to stop at once (SIGQUIT: Celery's cold shutdown); a group still there afte
 killed whole, pool children included.
 Work cut short is not lost: processing jobs and steps are leased, and the sweepers queue them again.
 A child that exits by itself stops the others, so a half-running stack never looks healthy.
+Before any starts, the workers' queues are declared one after another (manage.py declare_queues says why).
 
 It imports nothing from Django: it only starts and stops processes.
 """
@@ -25,6 +26,7 @@ WARM = float(os.environ.get("RUN_STOP_WARM") or 4)  # seconds to finish what the
 COLD = 3  # seconds to stop at once, before being killed
 GROUP_GONE = 2  # seconds for what SIGKILL hit to be gone
 BIN = Path(sys.executable).parent
+MANAGE = Path(__file__).resolve().parents[1] / "manage.py"
 
 
 def commands(bind, var_dir):
@@ -102,6 +104,14 @@ class Stack:
         return False
 
 
+def declare_queues(commands):
+    """The workers' queues declared by one process before they all start (on the filesystem broker, workers
+    creating an exchange's table at the same moment can read it half-made and die)."""
+    workers = [argv[argv.index("-n") + 1] for argv in commands.values() if "worker" in argv and "-n" in argv]
+    if workers and subprocess.run([sys.executable, str(MANAGE), "declare_queues", *workers]).returncode:
+        sys.exit("i2v: could not declare the work queues (see above); nothing started")
+
+
 def _running_in(groups):
     """Processes of these groups still running (zombies aside), from /proc; none where there is no /proc."""
     running = []
@@ -142,7 +152,9 @@ def main():
     stack = Stack(commands(args.bind, var_dir))
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, stack.stop)
-    stack.start()
+    declare_queues(stack.commands)
+    if not stack.stopping:  # Ctrl-C while declaring starts nothing
+        stack.start()
     while not stack.stopping:
         gone = stack.exited()
         if gone:

@@ -86,3 +86,26 @@ def test_it_serves_plain_http_even_for_a_public_host_name_unless_asked(tmp_path,
         env["I2V_PRODUCTION"] = asked
     done = subprocess.run([sys.executable, "-c", code], cwd=script.parents[1], env=env, capture_output=True, text=True, timeout=60)
     assert f"redirect {expected}" in done.stdout, done.stdout + done.stderr
+
+
+def test_it_declares_the_workers_queues_before_starting_them(tmp_path):
+    """Workers started together on an empty filesystem broker would each create the exchanges' tables; the
+    supervisor declares them first, so a worker finds its own control queue bound the moment it starts."""
+    script = Path(run_local.__file__)
+    # Stands in for `celery worker -n probe@%h`: exits 0 if its control queue and the task queues are bound.
+    probe = (
+        "import json, os, socket, sys; control = os.path.join(os.environ['VAR_DIR'], 'celery', 'control')\n"
+        "tables = [json.load(open(os.path.join(control, f'{name}.exchange'))) for name in ('celery', 'celery.pidbox')]\n"
+        "sys.exit(0 if tables[0] and ['', '', f'probe@{socket.gethostname()}.celery.pidbox'] in tables[1] else 3)"
+    )
+    code = (
+        "import sys, run_local\n"
+        f"run_local.commands = lambda bind, var: {{'probe': [{sys.executable!r}, '-c', {probe!r}, 'worker', '-n', 'probe@%h'], 'sleeps': {SLEEP!r}}}\n"
+        "sys.argv = ['run_local']\n"
+        "run_local.main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=script.parent, env={"VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "probe exited (code 0); stopping the rest" in done.stderr, done.stderr
