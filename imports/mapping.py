@@ -22,6 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from i2v.lib.jsonbody import TooDeep, bounded, loads
 from jobs.models import MAX_TAGS, Pipeline, Step
 
 NAME_MAX = 200
@@ -29,6 +30,9 @@ TAG_MAX = 40
 MODEL_MAX = 64
 PROMPT_MAX = 500
 COST_MAX = Decimal("99999999")  # DecimalField(max_digits=12, decimal_places=4)
+# The deepest JSON a column may hold: i2v's configs and outputs nest a few levels (a ComfyUI workflow
+# six); a deeper one is a damaged row, refused before anything reads it recursively (clean_json()).
+JSON_MAX_DEPTH = 64
 SEARCH_PROMPTS = 50  # prompts of a record that go into its search text
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mov", ".m4v", ".mkv")
 
@@ -114,13 +118,13 @@ def parse_json(row, column, shapes, default):
     raw = row.get(column)
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return default
-    if isinstance(raw, (dict, list)):  # a json column on PostgreSQL arrives parsed
-        value = raw
-    else:
-        try:
-            value = json.loads(raw)
-        except (TypeError, ValueError) as exc:
-            raise BadRow(f"{column} is not valid JSON ({_json_error(exc)})") from None
+    try:
+        # A json column on PostgreSQL arrives parsed.
+        value = bounded(raw, JSON_MAX_DEPTH) if isinstance(raw, (dict, list)) else loads(raw, JSON_MAX_DEPTH)
+    except TooDeep as exc:
+        raise BadRow(f"{column} is JSON {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise BadRow(f"{column} is not valid JSON ({_json_error(exc)})") from None
     if value is None:
         return default
     if not isinstance(value, shapes):

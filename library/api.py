@@ -1,7 +1,5 @@
 """JSON API of the Library: the asset list and uploads, for scripts and for the page's uploader."""
 
-import json
-
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpResponse, JsonResponse
@@ -12,6 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from i2v.lib.cache import ListEntry, reads_ahead
 from i2v.lib.errors import ApiError, api_view, error_response, form_error
 from i2v.lib.ids import ID_MAX
+from i2v.lib.jsonbody import json_body
 from i2v.lib.jsonout import dumps, json_response
 from i2v.lib.pagination import CursorError, pagination_json
 from i2v.lib.ratelimit import rate_limited
@@ -137,13 +136,7 @@ def delete_images(request):
     Ids that aren't the caller's assets (someone else's, or already gone) are
     left alone and listed under not_found.
     """
-    try:
-        body = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", 'The body must be a JSON object: {"ids": [1, 2, 3]}.')
-    form = AssetIdsForm(body)
+    form = AssetIdsForm(json_body(request))
     if not form.is_valid():
         raise form_error(form, status=422)
     ids = form.cleaned_data["ids"]

@@ -1,4 +1,5 @@
-"""The one place the JSON API reads a request body as JSON.
+"""The one place the JSON API reads a request body as JSON (json_body()), and the one parser of
+JSON from outside with a bound on its nesting (loads(): an import's columns use it too).
 
 Limits, so no body can cost more than a small, known amount: its size (checked
 against Content-Length before anything is read, then against what was read) and
@@ -36,6 +37,28 @@ def _depth(value):
     return deepest
 
 
+class TooDeep(ValueError):
+    """JSON nested deeper than its reader allows."""
+
+
+def loads(text, max_depth):
+    """json.loads(text), refused with TooDeep when nested more than `max_depth` deep: the
+    parser's own recursion (a RecursionError past about a thousand levels) never escapes, and
+    what reads the value afterwards, recursively or not, meets no deeper one."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise TooDeep(f"nested more than {max_depth} levels deep") from None
+    return bounded(value, max_depth)
+
+
+def bounded(value, max_depth):
+    """`value` (parsed JSON), refused with TooDeep when nested more than `max_depth` deep."""
+    if _depth(value) > max_depth:
+        raise TooDeep(f"nested more than {max_depth} levels deep")
+    return value
+
+
 def json_body(request, expect=dict):
     """The request's body parsed as JSON, within the size and depth limits.
 
@@ -54,17 +77,11 @@ def json_body(request, expect=dict):
     if len(raw) > settings.API_JSON_MAX_BYTES:
         raise _too_large()
     try:
-        value = json.loads(raw or b"null")
-    except RecursionError:
-        raise _too_deep() from None
+        value = loads(raw or b"null", settings.API_JSON_MAX_DEPTH)
+    except TooDeep:
+        raise ApiError(400, "too_deep", f"The JSON body is nested more than {settings.API_JSON_MAX_DEPTH} levels deep.") from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
-    if _depth(value) > settings.API_JSON_MAX_DEPTH:
-        raise _too_deep()
     if expect is not None and not isinstance(value, expect):
         raise ApiError(400, "invalid_json", "The body must be a JSON object.")
     return value
-
-
-def _too_deep():
-    return ApiError(400, "too_deep", f"The JSON body is nested more than {settings.API_JSON_MAX_DEPTH} levels deep.")

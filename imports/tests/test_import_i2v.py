@@ -491,3 +491,15 @@ def test_it_keeps_the_first_twenty_tags_of_a_pipeline_and_notes_the_rest():
     names = parse_tags({"tags": json.dumps([f"tag-{i}" for i in range(25)] + ["tag-3"])}, notes)
     assert names == [f"tag-{i}" for i in range(20)]
     assert notes == ["5 tags dropped past the first 20: tag-20, tag-21, tag-22, tag-23, tag-24"]
+
+
+@pytest.mark.parametrize("depth", [65, 5000])
+def test_it_refuses_json_nested_past_any_real_rows_as_a_bad_row(depth):
+    """A damaged column nested thousands deep would exhaust the parser's recursion (and clean_json()'s)."""
+    from imports.mapping import BadRow, parse_json
+
+    with pytest.raises(BadRow, match="config is JSON nested more than 64 levels deep"):
+        parse_json({"config": "{" + '"a": {' * (depth - 1) + "}" * depth}, "config", (dict,), {})
+    with pytest.raises(BadRow, match="outputs is JSON nested more than 64 levels deep"):
+        parse_json({"outputs": "[" * depth + "]" * depth}, "outputs", (dict, list), {})
+    assert parse_json({"config": "{" + '"a": {' * 63 + "}" * 64}, "config", (dict,), {})  # 64 levels are read

@@ -71,6 +71,8 @@ def test_it_removes_deleted_outputs_from_their_pipelines(api, owner):
     [
         ("not json", 400, "invalid_json"),
         ([1, 2], 400, "invalid_json"),
+        ("[" * 5000 + "]" * 5000, 400, "too_deep"),  # past the parser's recursion
+        ('{"ids": ' + "[" * 21 + "1" + "]" * 21 + "}", 400, "too_deep"),  # past API_JSON_MAX_DEPTH
         ({}, 422, "invalid"),
         ({"ids": []}, 422, "invalid"),
         ({"ids": ["424242"]}, 200, None),  # digits as strings are ids too
