@@ -30,9 +30,6 @@ TAG_MAX = 40
 MODEL_MAX = 64
 PROMPT_MAX = 500
 COST_MAX = Decimal("99999999")  # DecimalField(max_digits=12, decimal_places=4)
-# The deepest JSON a column may hold: i2v's configs and outputs nest a few levels (a ComfyUI workflow
-# six); a deeper one is a damaged row, refused before anything reads it recursively (clean_json()).
-JSON_MAX_DEPTH = 64
 SEARCH_PROMPTS = 50  # prompts of a record that go into its search text
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mov", ".m4v", ".mkv")
 
@@ -119,8 +116,9 @@ def parse_json(row, column, shapes, default):
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return default
     try:
-        # A json column on PostgreSQL arrives parsed.
-        value = bounded(raw, JSON_MAX_DEPTH) if isinstance(raw, (dict, list)) else loads(raw, JSON_MAX_DEPTH)
+        # A json column on PostgreSQL arrives parsed. A damaged one nested past any real row's depth is
+        # refused before anything reads it recursively (clean_json()).
+        value = bounded(raw) if isinstance(raw, (dict, list)) else loads(raw)
     except TooDeep as exc:
         raise BadRow(f"{column} is JSON {exc}") from None
     except (TypeError, ValueError) as exc:

@@ -1,5 +1,6 @@
 """The one place the JSON API reads a request body as JSON (json_body()), and the one parser of
-JSON from outside with a bound on its nesting (loads(): an import's columns use it too).
+JSON from outside with a bound on its nesting (loads(): a provider's answers and webhooks, an
+import's columns).
 
 Limits, so no body can cost more than a small, known amount: its size (checked
 against Content-Length before anything is read, then against what was read) and
@@ -37,11 +38,16 @@ def _depth(value):
     return deepest
 
 
+# Deeper than any JSON i2v reads from outside nests (a provider's answer a few levels, a ComfyUI
+# workflow six); far short of the parser's recursion limit.
+MAX_DEPTH = 64
+
+
 class TooDeep(ValueError):
-    """JSON nested deeper than its reader allows."""
+    """JSON nested deeper than its reader allows (a ValueError, as any JSON that can't be read)."""
 
 
-def loads(text, max_depth):
+def loads(text, max_depth=MAX_DEPTH):
     """json.loads(text), refused with TooDeep when nested more than `max_depth` deep: the
     parser's own recursion (a RecursionError past about a thousand levels) never escapes, and
     what reads the value afterwards, recursively or not, meets no deeper one."""
@@ -52,7 +58,7 @@ def loads(text, max_depth):
     return bounded(value, max_depth)
 
 
-def bounded(value, max_depth):
+def bounded(value, max_depth=MAX_DEPTH):
     """`value` (parsed JSON), refused with TooDeep when nested more than `max_depth` deep."""
     if _depth(value) > max_depth:
         raise TooDeep(f"nested more than {max_depth} levels deep")

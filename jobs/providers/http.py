@@ -8,7 +8,6 @@ submission that may have reached the provider is never tried again at all
 """
 
 import email.utils
-import json
 import os
 import threading
 import time
@@ -17,6 +16,8 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
+
+from i2v.lib.jsonbody import loads
 
 from .base import OutcomeUnknown, ProviderError, RateLimited
 
@@ -199,10 +200,11 @@ def retry_after(headers):
 
 
 def parse_json(content):
+    """The JSON of an answer, or None when it is none (nested past jsonbody.MAX_DEPTH included)."""
     if not content:
         return None
     try:
-        return json.loads(content)
+        return loads(content)
     except ValueError:
         return None
 

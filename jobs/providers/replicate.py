@@ -35,7 +35,6 @@ it too.
 
 import base64
 import hashlib
-import json
 from contextlib import contextmanager
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
@@ -44,6 +43,8 @@ import replicate
 from django.conf import settings
 from replicate.prediction import Prediction
 from replicate.webhook import InvalidTimestampError, MissingWebhookHeaderError, Webhooks, WebhookSigningSecret
+
+from i2v.lib.jsonbody import loads
 
 from . import http
 from .base import (
@@ -259,7 +260,7 @@ class ReplicateProvider(Provider):
     def webhook(self, http_request):
         verify_webhook(http_request)
         try:
-            prediction = Prediction(**json.loads(http_request.body))
+            prediction = Prediction(**loads(http_request.body))
         except (ValueError, TypeError):
             raise WebhookRefused("The webhook body is not a Replicate prediction.") from None
         try:
