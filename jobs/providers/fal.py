@@ -35,6 +35,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from PIL import Image
 
+from i2v.lib.jsonbody import loads
+
 from . import http
 from .base import (
     ASPECT_RATIOS,
@@ -281,16 +283,20 @@ def _public_keys(refresh=False):
             try:
                 response = httpx.get(settings.FAL_JWKS_URL, timeout=10)
                 response.raise_for_status()
-                keys = response.json().get("keys", [])
-            except (httpx.HTTPError, ValueError, AttributeError) as exc:
+                keys = _ed25519_keys(loads(response.content))
+            except (httpx.HTTPError, ValueError, AttributeError, TypeError) as exc:
                 raise WebhookRefused(f"fal's public keys could not be fetched: {exc}") from None
-            _jwks["keys"] = [
-                Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(k["x"] + "=" * (-len(k["x"]) % 4)))
-                for k in keys
-                if isinstance(k, dict) and k.get("kty") == "OKP" and k.get("crv") == "Ed25519" and k.get("x")
-            ]
-            _jwks["at"] = time.monotonic()
+            _jwks["keys"], _jwks["at"] = keys, time.monotonic()
         return list(_jwks["keys"])
+
+
+def _ed25519_keys(jwks):
+    """The Ed25519 public keys of a JWKS document; a key that can't be read is a ValueError (base64, length)."""
+    return [
+        Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(k["x"] + "=" * (-len(k["x"]) % 4)))
+        for k in jwks.get("keys", [])
+        if isinstance(k, dict) and k.get("kty") == "OKP" and k.get("crv") == "Ed25519" and k.get("x")
+    ]
 
 
 def forget_keys():
