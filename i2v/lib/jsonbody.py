@@ -46,6 +46,9 @@ MAX_DEPTH = 64
 class TooDeep(ValueError):
     """JSON nested deeper than its reader allows (a ValueError, as any JSON that can't be read)."""
 
+    def __init__(self, max_depth):
+        super().__init__(f"nested more than {max_depth} levels deep")
+
 
 def loads(text, max_depth=MAX_DEPTH):
     """json.loads(text), refused with TooDeep when nested more than `max_depth` deep: the
@@ -54,14 +57,14 @@ def loads(text, max_depth=MAX_DEPTH):
     try:
         value = json.loads(text)
     except RecursionError:
-        raise TooDeep(f"nested more than {max_depth} levels deep") from None
+        raise TooDeep(max_depth) from None
     return bounded(value, max_depth)
 
 
 def bounded(value, max_depth=MAX_DEPTH):
     """`value` (parsed JSON), refused with TooDeep when nested more than `max_depth` deep."""
     if _depth(value) > max_depth:
-        raise TooDeep(f"nested more than {max_depth} levels deep")
+        raise TooDeep(max_depth)
     return value
 
 
@@ -84,8 +87,8 @@ def json_body(request, expect=dict):
         raise _too_large()
     try:
         value = loads(raw or b"null", settings.API_JSON_MAX_DEPTH)
-    except TooDeep:
-        raise ApiError(400, "too_deep", f"The JSON body is nested more than {settings.API_JSON_MAX_DEPTH} levels deep.") from None
+    except TooDeep as exc:
+        raise ApiError(400, "too_deep", f"The JSON body is {exc}.") from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
     if expect is not None and not isinstance(value, expect):
