@@ -152,6 +152,35 @@ def test_it_tests_a_text_without_a_trigram_on_the_rows_the_other_filters_find(ow
     assert _found(searched) == sorted(found[text] for text in texts if q.lower() in text)
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the characters index is PostgreSQL's")
+@pytest.mark.parametrize("ratio, narrowed", [(1, True), (10**9, False)])
+@pytest.mark.parametrize("q", ["%", "x.", "中文", "É", "--"])
+def test_it_narrows_a_text_without_a_trigram_to_the_rows_holding_its_characters_when_they_are_rare(owner, q, ratio, narrowed, monkeypatch):
+    """Through the index of each row's characters where the planner expects them in few rows
+    (CHARACTERS_RATIO: at 1 always here, at a billion never), tested on the rows either way: the
+    same rows found, "x.x" holding both characters of "x." but not the text."""
+    texts = ("100% sure", "box.x", "x.x", "我的中文书", "中 and 文", "café été", "a -- b", "plain")
+    found = {text: make_pipeline(owner, prompt=text, outputs=0, steps=0).id for text in texts}
+    monkeypatch.setattr(filters, "CHARACTERS_RATIO", ratio)
+    searched = filters.text_search(Pipeline.objects.filter(owner=owner), q)
+    assert ("string_to_array" in str(searched.query)) is narrowed
+    assert 'COLLATE "C"' in str(searched.query)
+    assert _found(searched) == sorted(found[text] for text in texts if q.lower() in text)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the characters index is PostgreSQL's")
+@pytest.mark.parametrize("model, index", [(Pipeline, "pipe_search_characters"), (Asset, "asset_search_characters")])
+def test_it_reads_the_characters_through_their_index(owner, model, index):
+    """The condition names the expression jobs migration 0022's and library 0016's indexes hold,
+    so the planner can read them for it: asked with no table scan to choose instead."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = model.objects.filter(filters.HoldsCharacters("%中")).values("id").query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"Bitmap Index Scan on {index}" in plan, plan
+
+
 def test_it_still_finds_any_other_text_anywhere(owner):
     texts = ("concatenate", "x#4k", "xa b", "x中文", "a(b", "ab")
     found = {text: make_pipeline(owner, prompt=text, outputs=0, steps=0).id for text in texts}
