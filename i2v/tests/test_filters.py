@@ -168,6 +168,23 @@ def test_it_narrows_a_text_without_a_trigram_to_the_rows_holding_its_characters_
     assert _found(searched) == sorted(found[text] for text in texts if q.lower() in text)
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimates weigh it on PostgreSQL only")
+@pytest.mark.parametrize("q, narrowed", [("%", True), ("t.", False)])
+def test_it_weighs_the_characters_by_how_many_rows_hold_them(owner, q, narrowed, monkeypatch):
+    """400 texts hold "t." (in "prompt."), two hold "%": the planner, from the index's statistics, expects "%"
+    in a handful of rows (narrowed) and "t" with "." in all of them (scanned, as before)."""
+    for n in range(400):
+        make_pipeline(owner, prompt=f"a plain prompt. number {n}", outputs=0, steps=0)
+    sure = [make_pipeline(owner, prompt="100% sure", outputs=0, steps=0).id for _ in range(2)]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_pipeline")
+    monkeypatch.setattr(pagination, "_estimates", {})  # estimates made after this ANALYZE only
+    assert filters._trigramless(q)
+    searched = filters.text_search(Pipeline.objects.filter(owner=owner), q)
+    assert ("string_to_array" in str(searched.query)) is narrowed
+    assert len(_found(searched)) == (2 if q == "%" else 400) and (q != "%" or _found(searched) == sorted(sure))
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the characters index is PostgreSQL's")
 @pytest.mark.parametrize("model, index", [(Pipeline, "pipe_search_characters"), (Asset, "asset_search_characters")])
 def test_it_reads_the_characters_through_their_index(owner, model, index):
