@@ -266,8 +266,12 @@ def text_in_range(queryset, q="", date_from=None, date_to=None):
     text is compared in the "C" collation, which the index (built in the column's)
     can't serve, while the planner still estimates it from the column's statistics, as
     it would the plain LIKE. A substring test is the same in any deterministic collation.
+    A text without a trigram is tested on the rows either way, text_search()'s, which first
+    narrows it to the rows holding its characters where they are rare: "%" in a week of a
+    million pipelines, 0.9 ms against 7.9-9.2 testing the week's 9,200 rows.
     """
     ranged = created_between(queryset, date_from, date_to)
-    if not q or ranged is queryset or _needs_word_start(q.lower()) or not short_range(ranged):
+    lowered = q.lower()
+    if not q or ranged is queryset or _needs_word_start(lowered) or _trigramless(lowered) or not short_range(ranged):
         return text_search(ranged, q)
-    return _tested_on_rows(ranged, q.lower())
+    return _tested_on_rows(ranged, lowered)

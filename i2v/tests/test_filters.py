@@ -159,13 +159,16 @@ def test_it_narrows_a_text_without_a_trigram_to_the_rows_holding_its_characters_
     """Through the index of each row's characters where the planner expects them in few rows
     (CHARACTERS_RATIO: at 1 always here, at a billion never), tested on the rows either way: the
     same rows found, "x.x" holding both characters of "x." but not the text."""
+    at = timezone.make_aware(datetime.datetime.combine(DAY, datetime.time(9)))
     texts = ("100% sure", "box.x", "x.x", "我的中文书", "中 and 文", "café été", "a -- b", "plain")
-    found = {text: make_pipeline(owner, prompt=text, outputs=0, steps=0).id for text in texts}
+    found = {text: make_pipeline(owner, prompt=text, outputs=0, steps=0, created_at=at).id for text in texts}
     monkeypatch.setattr(filters, "CHARACTERS_RATIO", ratio)
-    searched = filters.text_search(Pipeline.objects.filter(owner=owner), q)
-    assert ("string_to_array" in str(searched.query)) is narrowed
-    assert 'COLLATE "C"' in str(searched.query)
-    assert _found(searched) == sorted(found[text] for text in texts if q.lower() in text)
+    pipelines = Pipeline.objects.filter(owner=owner)
+    # Anywhere, and in a short range, whose rows a text with trigrams is tested on without its index.
+    for searched in (filters.text_search(pipelines, q), filters.text_in_range(pipelines, q, DAY, DAY)):
+        assert ("string_to_array" in str(searched.query)) is narrowed
+        assert 'COLLATE "C"' in str(searched.query)
+        assert _found(searched) == sorted(found[text] for text in texts if q.lower() in text)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimates weigh it on PostgreSQL only")
