@@ -171,6 +171,29 @@ def test_it_narrows_a_text_without_a_trigram_to_the_rows_holding_its_characters_
         assert _found(searched) == sorted(found[text] for text in texts if q.lower() in text)
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the characters index is PostgreSQL's")
+@pytest.mark.parametrize("ratio, narrowed", [(1, True), (10**9, False)])
+@pytest.mark.parametrize("q", ["-a", "(A", "a b", "1 2"])
+def test_it_narrows_a_text_of_single_letters_to_the_rows_holding_them_when_they_are_rare(owner, q, ratio, narrowed, monkeypatch):
+    """pg_trgm's only trigrams of such a text are its words' starts: through the characters index
+    and tested on the rows where the planner expects the characters in few rows, else through the
+    trigram index as before (no "C" comparison); the same rows either way."""
+    texts = ("x-a y", "x-b", "ab-c", "f(a)", "(b a", "a b c", "ab b", "1 2 3", "12 3", "plain")
+    found = {text: make_pipeline(owner, prompt=text, outputs=0, steps=0).id for text in texts}
+    monkeypatch.setattr(filters, "CHARACTERS_RATIO", ratio)
+    assert filters._single_letters(q.lower()) and not filters._trigramless(q.lower())
+    searched = filters.text_search(Pipeline.objects.filter(owner=owner), q)
+    assert ("string_to_array" in str(searched.query)) is narrowed
+    assert ('COLLATE "C"' in str(searched.query)) is narrowed
+    assert _found(searched) == sorted(found[text] for text in texts if q.lower() in text)
+    assert _found(searched)  # each finds one at least
+
+
+@pytest.mark.parametrize("q, single", [("-a", True), ("a b", True), ("(a", True), ("é", True), ("-ab", False), ("a bc", False), ("--", False), ("", False)])
+def test_it_knows_a_text_of_single_letters(q, single):
+    assert filters._single_letters(q) is single
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimates weigh it on PostgreSQL only")
 @pytest.mark.parametrize("q, narrowed", [("%", True), ("t.", False)])
 def test_it_weighs_the_characters_by_how_many_rows_hold_them(owner, q, narrowed, monkeypatch):
