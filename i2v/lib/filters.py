@@ -108,11 +108,12 @@ def text_search(queryset, q):
     the other filters' indexes find instead (_tested_on_rows()), found anywhere as before,
     and first narrowed to the rows holding each of its characters where those are rare
     (_holding_characters()). So is a text whose words are single letters or digits ("-a",
-    "(a", "a b": _single_letters()), where they are rare: pg_trgm's only trigrams of such a
-    word are its start ("  a"), in most rows for a common initial, and the rows it offered
-    were all read (0.66-0.79 s for "-a" at a million pipelines or assets; 0.14 s and 0.8 ms
-    through its characters); where its characters are common, the trigram index answers it
-    as before (a rare initial: "1 2" in 0.25 ms at a million assets, 373 ms through them).
+    "(a", "a b": _single_letters()) when the planner expects fewer rows to hold its characters
+    than to have a word starting with its letters (_word_start_rows()): pg_trgm's only
+    trigrams of such a text are those starts ("  a"), and the trigram index offered every row
+    that has them, in most rows for a common initial (0.66-0.79 s for "-a" at a million
+    pipelines or assets; 0.12 s and 2.4 ms through its characters); a rare initial it answers
+    as before ("-q" in 1.2 ms at a million pipelines, 9 ms through its characters).
     """
     if not q:
         return queryset
@@ -121,8 +122,10 @@ def text_search(queryset, q):
         return queryset.filter(search_text__regex=word_start(q))
     if connections[queryset.db].vendor == "postgresql" and (_trigramless(q) or _single_letters(q)):
         holding = _holding_characters(queryset, q)
-        if holding is not None or _trigramless(q):
-            return _tested_on_rows(queryset if holding is None else holding, q)
+        if holding is not None and (_trigramless(q) or planner_rows(holding, reuse=True) < _word_start_rows(queryset, q)):
+            return _tested_on_rows(holding, q)
+        if _trigramless(q):
+            return _tested_on_rows(queryset, q)
     rare = _rare_word(queryset, q)
     if rare is None:
         return queryset.filter(search_text__contains=q)
@@ -179,6 +182,14 @@ def _single_letters(q):
     """Whether every word of `q` (a run of letters and digits) is one character long, and it has one."""
     words = re.findall(r"[^\W_]+", q)
     return bool(words) and all(len(word) == 1 for word in words)
+
+
+def _word_start_rows(queryset, q):
+    """The planner's estimate of `queryset`'s rows with a word starting with each letter of `q`
+    (a text of single letters) that pg_trgm takes a trigram of, those after something else
+    (one EXPLAIN each, reused a minute): the rarest, as the trigram index intersects them."""
+    letters = {match.group() for match in re.finditer(r"[^\W_]+", q) if match.start() > 0}
+    return min(planner_rows(queryset.filter(search_text__regex=word_start(letter)), reuse=True) for letter in letters)
 
 
 def _trigramless(q):
