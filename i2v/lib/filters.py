@@ -112,7 +112,7 @@ def text_search(queryset, q):
     than to have a word starting with its letters (_word_start_rows()): pg_trgm's only
     trigrams of such a text are those starts ("  a"), and the trigram index offered every row
     that has them, in most rows for a common initial (0.66-0.79 s for "-a" at a million
-    pipelines or assets; 0.12 s and 2.4 ms through its characters); a rare initial it answers
+    pipelines or assets; 0.12 s and 1.5-2.4 ms through its characters); a rare initial it answers
     as before ("-q" in 1.2 ms at a million pipelines, 9 ms through its characters).
     """
     if not q:
