@@ -1,6 +1,7 @@
 """Filters that the Jobs and Library lists share."""
 
 import datetime
+import math
 import re
 
 from django.db import connections, models
@@ -120,12 +121,14 @@ def text_search(queryset, q):
     q = q.lower()
     if _needs_word_start(q):
         return queryset.filter(search_text__regex=word_start(q))
-    if connections[queryset.db].vendor == "postgresql" and (_trigramless(q) or _single_letters(q)):
+    postgresql = connections[queryset.db].vendor == "postgresql"
+    if postgresql and _trigramless(q):
         holding = _holding_characters(queryset, q)
-        if holding is not None and (_trigramless(q) or planner_rows(holding, reuse=True) < _word_start_rows(queryset, q)):
+        return _tested_on_rows(queryset if holding is None else holding, q)
+    if postgresql and _single_letters(q):
+        holding = _holding_characters(queryset, q, fewer_than=_word_start_rows(queryset, q))
+        if holding is not None:
             return _tested_on_rows(holding, q)
-        if _trigramless(q):
-            return _tested_on_rows(queryset, q)
     rare = _rare_word(queryset, q)
     if rare is None:
         return queryset.filter(search_text__contains=q)
@@ -165,15 +168,17 @@ class HoldsCharacters(models.Expression):
 CHARACTERS_RATIO = 20
 
 
-def _holding_characters(queryset, q):
+def _holding_characters(queryset, q, fewer_than=math.inf):
     """`queryset` narrowed to rows whose text holds every character of `q`, when the planner
-    expects those fewer than a CHARACTERS_RATIO-th of its rows (two EXPLAINs, reused a minute:
-    "%" in a million pipelines, 5,000 by the estimate, none there: 2 ms for the first page and
-    its total, against 0.3 s scanned); otherwise None ("a(": "a" is in nearly every pipeline's
-    text, and the index would name them all). A row whose text holds `q` holds each of its
-    characters, so this drops no match; `q` is still to be tested on each row."""
+    expects those in no more than a CHARACTERS_RATIO-th of its rows and fewer than `fewer_than`
+    (two EXPLAINs, reused a minute: "%" in a million pipelines, 5,000 by the estimate, none
+    there: 2 ms for the first page and its total, against 0.3 s scanned); otherwise None ("a(":
+    "a" is in nearly every pipeline's text, and the index would name them all). A row whose
+    text holds `q` holds each of its characters, so this drops no match; `q` is still to be
+    tested on each row."""
     holding = queryset.filter(HoldsCharacters(q))
-    if planner_rows(holding, reuse=True) * CHARACTERS_RATIO <= planner_rows(queryset, reuse=True):
+    rows = planner_rows(holding, reuse=True)
+    if rows * CHARACTERS_RATIO <= planner_rows(queryset, reuse=True) and rows < fewer_than:
         return holding
     return None
 
