@@ -157,7 +157,8 @@ class HoldsCharacters(models.Expression):
 
     def as_sql(self, compiler, connection):
         table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
-        return f"string_to_array({table}.search_text, NULL) @> ARRAY[{', '.join(['%s'] * len(self.characters))}]::text[]", self.characters
+        column = f"{table}.{connection.ops.quote_name('search_text')}"  # quoted as the ORM's own conditions name it
+        return f"string_to_array({column}, NULL) @> ARRAY[{', '.join(['%s'] * len(self.characters))}]::text[]", self.characters
 
 
 # A row found through the characters index is read from the table on its own, 10 to 15 times
