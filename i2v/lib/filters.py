@@ -76,6 +76,9 @@ def short_range(ranged):
     return connections[ranged.db].vendor == "postgresql" and planner_rows(ranged, reuse=True) <= SHORT_RANGE
 
 
+# A word as pg_trgm reads one: a run of letters and digits.
+_WORD = re.compile(r"[^\W_]+")
+
 # A word of the text whose matches the planner estimates at no more than this is rare enough
 # to be the trigram index's only condition (text_search()): at most this many rows to test.
 RARE_WORD = 1000
@@ -186,7 +189,7 @@ def _holding_characters(queryset, q, fewer_than=math.inf):
 
 def _single_letters(q):
     """Whether every word of `q` (a run of letters and digits) is one character long, and it has one."""
-    words = re.findall(r"[^\W_]+", q)
+    words = _WORD.findall(q)
     return bool(words) and all(len(word) == 1 for word in words)
 
 
@@ -194,7 +197,7 @@ def _word_start_rows(queryset, q):
     """The planner's estimate of `queryset`'s rows with a word starting with each letter of `q`
     (a text of single letters) that pg_trgm takes a trigram of, those after something else
     (one EXPLAIN each, reused a minute): the rarest, as the trigram index intersects them."""
-    letters = {match.group() for match in re.finditer(r"[^\W_]+", q) if match.start() > 0}
+    letters = {match.group() for match in _WORD.finditer(q) if match.start() > 0}
     return min(planner_rows(queryset.filter(search_text__regex=word_start(letter)), reuse=True) for letter in letters)
 
 
@@ -206,7 +209,7 @@ def _trigramless(q):
     comes after, and takes the trigrams of each padded word three characters long or more:
     none from a text of no word ("%%", "!!"), of one or two letters at an end ("中文", "é", "x."),
     while "-a" has "  a" (a word starting with "a") and "1 2" "  2"."""
-    words = [(match.start(), match.end()) for match in re.finditer(r"[^\W_]+", q)]
+    words = [(match.start(), match.end()) for match in _WORD.finditer(q)]
     return all(end - start + (2 if start > 0 else 0) + (1 if end < len(q) else 0) < 3 for start, end in words)
 
 
@@ -235,7 +238,7 @@ def _needs_word_start(q):
 def _rare_word(queryset, q):
     """The word of `q` (of several of three characters or more) whose rows the planner
     estimates fewest, if no more than RARE_WORD; None otherwise, or off PostgreSQL."""
-    words = sorted({word for word in re.findall(r"[^\W_]+", q) if len(word) >= 3}, key=len, reverse=True)
+    words = sorted({word for word in _WORD.findall(q) if len(word) >= 3}, key=len, reverse=True)
     if len(words) < 2 or connections[queryset.db].vendor != "postgresql":
         return None
     rows, word = min((planner_rows(queryset.filter(search_text__contains=word), reuse=True), word) for word in words[:WORDS_WEIGHED])
