@@ -76,7 +76,9 @@ def main():
     for path, by in results.items():
         (c0, s0, b0), (c1, s1, b1) = by[before], by[after]
         ratio = lambda c, s: f"{c / s:.2f}x" if s >= 0.05 else "-"  # noqa: E731
-        print(f"| {path} | {c0:.2f} | {c1:.2f} | {c1 / c0:.2f} | {s0:.2f} | {s1:.2f} | {ratio(c0, s0)} | {ratio(c1, s1)} | {b0:,} / {b1:,} |")
+        # A block's CPU is read in clock ticks (10 ms): a cheap path may read none in a block.
+        change = f"{c1 / c0:.2f}" if c0 else "-"
+        print(f"| {path} | {c0:.2f} | {c1:.2f} | {change} | {s0:.2f} | {s1:.2f} | {ratio(c0, s0)} | {ratio(c1, s1)} | {b0:,} / {b1:,} |")
 
 
 if __name__ == "__main__":

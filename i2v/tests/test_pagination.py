@@ -483,6 +483,41 @@ def test_it_plans_a_minute_of_first_pages_with_the_matches_a_wrong_estimate_foun
     assert not any(key[0] == "found" for key in pagination._estimates)
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimates are PostgreSQL's")
+def test_it_walks_at_once_for_a_minute_after_a_fetch_passed_its_bound(owner, monkeypatch, django_assert_num_queries):
+    """The planner puts 15 favourites at 1: the first page's fetch stops past exact_up_to (10)
+    and walks. For the next minute the same filters' pages, a cursor's too, walk at once, with
+    the same floor for a total; then the planner's number is fetched by again. A floor recalled
+    is not kept anew, so it lapses with its minute however often it is used."""
+    from i2v.lib import pagination
+
+    start = timezone.now()
+    for i in range(30):
+        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, is_favorite=i % 2 == 0)
+    clock = [1000.0]
+    monkeypatch.setattr(pagination.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset, reuse=False: (1, 10**6))
+    among = Pipeline.objects.filter(owner=owner)
+    filtered = among.filtered(favorites=True)
+    expected = list(filtered.order_by("-created_at", "-id").values_list("id", flat=True))
+    floor = Total(11, is_estimate=True, at_least=True)
+
+    def statements(queries, after=None):
+        with django_assert_num_queries(queries) as captured:
+            page, total = first_page(filtered, lambda qs: qs, NEWEST, 2, among=among, exact_up_to=10, after=after)
+        shown = expected if after is None else [pk for pk in expected if pk < after[1]]
+        assert [p.id for p in page.items] == shown[:2] and total == floor
+        return " ".join(q["sql"] for q in captured.captured_queries)
+
+    assert "WITH matches" in statements(4)  # the fetch, among's estimate, the walk, the rows
+    clock[0] += pagination.ESTIMATES_KEPT - 1
+    assert "WITH matches" not in statements(2)  # the walk, the rows
+    cursor = [filtered.get(pk=expected[1]).created_at, expected[1]]
+    assert "WITH matches" not in statements(2, after=cursor)
+    clock[0] += 2  # a minute after the fetch, however often the floor was recalled since
+    assert "WITH matches" in statements(4)
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite counts in a query of its own")
 def test_it_counts_every_match_in_the_statement_that_fetches_the_page(owner, django_assert_num_queries):
     """Past the exact_up_to cap, with no walk, the fenced fetch still knows the exact total:
