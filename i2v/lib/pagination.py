@@ -755,7 +755,7 @@ def first_page(
         # fetch found is kept: a floor recalled lapses with its minute.
         if found_key and total is not None and total.at_least:
             _keep(found_key, total)  # the fetch stopped at its bound: more match than it expected
-        elif floor:
+        elif floor and total is None:
             total = learned
     if after is None and found_key and len(keys) <= page_size < planned:
         _keep(found_key, Total(len(keys)))  # it expected a page and more, and every match is here
