@@ -487,7 +487,7 @@ def test_it_plans_a_minute_of_first_pages_with_the_matches_a_wrong_estimate_foun
 def test_it_walks_at_once_for_a_minute_after_a_fetch_passed_its_bound(owner, monkeypatch, django_assert_num_queries):
     """The planner puts 15 favourites at 1: the first page's fetch stops past exact_up_to (10)
     and walks. For the next minute the same filters' pages, a cursor's too, walk at once, with
-    the same floor for a total; then the planner's number is fetched by again. A floor recalled
+    the same floor for a total; then the fetch runs again. A floor recalled
     is not kept anew, so it lapses with its minute however often it is used."""
     from i2v.lib import pagination
 
