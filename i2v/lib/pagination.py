@@ -729,9 +729,9 @@ def first_page(
     walked 5,474 videos in vain (11 ms) before the fetch found nothing (7 ms), and now only
     the first of the minute does. A number found stale costs no wrong row or total: the fetch
     it leads to counts what it finds, and stops at UNDERESTIMATED times it to walk instead.
-    So is a fetch that stopped there (the planner expected too few): for the next minute the
-    same filters' pages, a cursor's too, are walked for at once, as that fetch's was after it,
-    their total the same floor. A phrase of common words ("neon portrait", in 5,178 of a
+    A fetch that stopped there (the planner expected too few) is remembered too: for the next
+    minute the same filters' pages, a cursor's too, are walked for at once, as that fetch's page
+    was after it, their total the same floor. A phrase of common words ("neon portrait", in 5,178 of a
     million pipelines, put at 95 when none of the hundred values the column's statistics
     hold has it) costs its fetch the whole trigram index's bitmap however few it takes, 70-100
     ms a page, and each page of a scroll paid it again before a 3 ms walk.
