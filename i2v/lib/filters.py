@@ -1,7 +1,6 @@
 """Filters that the Jobs and Library lists share."""
 
 import datetime
-import math
 import re
 
 from django.db import connections, models
@@ -129,8 +128,9 @@ def text_search(queryset, q):
         holding = _holding_characters(queryset, q)
         return _tested_on_rows(queryset if holding is None else holding, q)
     if postgresql and _single_letters(q):
-        holding = _holding_characters(queryset, q, fewer_than=_word_start_rows(queryset, q))
-        if holding is not None:
+        holding = _holding_characters(queryset, q)
+        # The word starts are weighed (their EXPLAINs) only for characters that passed the ratio.
+        if holding is not None and planner_rows(holding, reuse=True) < _word_start_rows(queryset, q):
             return _tested_on_rows(holding, q)
     rare = _rare_word(queryset, q)
     if rare is None:
@@ -165,24 +165,25 @@ class HoldsCharacters(models.Expression):
 
 
 # A row found through the characters index is read from the table on its own, 10 to 15 times
-# what testing a row in a scan of the table costs (at a million pipelines, "-" in 25,903 of them:
-# 172-292 ms through the index against 615-777 ms scanning 949,000). So the index narrows a text
-# only when the planner expects its characters in no more than a 20th of the rows the other
-# filters find, where it costs at most two thirds of the scan.
+# what testing a row in a scan of the table costs with the table's pages cold (at a million
+# pipelines, "-" in 25,903 of them: 172-292 ms through the index against 615-777 ms scanning
+# 949,000), 4 to 9 times warm, and 19 to 41 times once the rows are so many that the bitmap outgrows
+# work_mem and every row of its pages is rechecked (docs/benchmarks.md, thirtieth pass). So the
+# index narrows a text only when the planner expects its characters in no more than a 20th of the
+# rows the other filters find, where it costs at most two thirds of the scan.
 CHARACTERS_RATIO = 20
 
 
-def _holding_characters(queryset, q, fewer_than=math.inf):
+def _holding_characters(queryset, q):
     """`queryset` narrowed to rows whose text holds every character of `q`, when the planner
-    expects those in no more than a CHARACTERS_RATIO-th of its rows and fewer than `fewer_than`
-    (two EXPLAINs, reused a minute: "%" in a million pipelines, 5,000 by the estimate, none
+    expects those in no more than a CHARACTERS_RATIO-th of its rows (two EXPLAINs, reused a minute: "%" in a million pipelines, 5,000 by the estimate, none
     there: 2 ms for the first page and its total, against 0.3 s scanned); otherwise None ("a(":
     "a" is in nearly every pipeline's text, and the index would name them all). A row whose
     text holds `q` holds each of its characters, so this drops no match; `q` is still to be
     tested on each row."""
     holding = queryset.filter(HoldsCharacters(q))
     rows = planner_rows(holding, reuse=True)
-    if rows * CHARACTERS_RATIO <= planner_rows(queryset, reuse=True) and rows < fewer_than:
+    if rows * CHARACTERS_RATIO <= planner_rows(queryset, reuse=True):
         return holding
     return None
 
