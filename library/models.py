@@ -65,6 +65,14 @@ def srcset(renditions):
     return ", ".join(f"{r['url']} {r['w']}w" for r in renditions if r)
 
 
+# A text of several words is fetched from every row that holds each of them anywhere, each
+# row rechecked for the text, which the planner's cost leaves out (it prices the matches): a
+# walk for it may read this many rows per unit of that cost. "neon portrait" at a million
+# assets: 6,667 there of 6,689 expected, priced 21,759, its fetch rechecked 23,333 rows (3.5
+# times the matches), 138 ms; walked, 11 ms (docs/benchmarks.md, thirty-first pass).
+PHRASE_ROWS_PER_COST = 3
+
+
 class AssetQuerySet(models.QuerySet):
     def filtered(self, *, kind="", source="", status="", q="", date_from=None, date_to=None, hidden=""):
         """The Library filters. Each maps onto an index named in Asset.Meta.indexes."""
@@ -127,7 +135,8 @@ class AssetQuerySet(models.QuerySet):
         # Without a word the walk tests index entries, not rows; a date range's rows lie side by
         # side (a week's 9,600 walked in 2 ms, fetched in 8.5); the Jobs list's long walks pay too.
         narrowed = {"date_from", "date_to"} & {k for k, v in filters.items() if v}
-        per_cost = 1 if filters.get("q") and not narrowed else None
+        q = filters.get("q", "")
+        per_cost = (PHRASE_ROWS_PER_COST if len(q.split()) > 1 else 1) if q and not narrowed else None
         return first_page(
             assets, rows, Asset.ORDERING, page_size, among=among, tested=tested, walk_rows_per_cost=per_cost,
         )

@@ -262,6 +262,30 @@ def test_it_takes_dates_at_the_ends_of_the_calendar(owner_client, owner, query):
         assert (f'id="asset-{asset.id}"' in response.content.decode()) == (not query.startswith("date_from=9999"))
 
 
+@pytest.mark.parametrize(
+    "query, per_cost",
+    [("q=sunset", 1), ("q=a+sunset", 3), ("q=++sunset++", 1), ("q=a+sunset&date_from=2025-06-01", None), ("kind=video", None)],
+)
+def test_it_lets_a_phrase_walk_three_rows_a_unit_of_its_fetchs_cost(owner_client, monkeypatch, settings, query, per_cost):
+    """A walk for a word reads no more rows than the planner's cost of the fetch it stands in for;
+    for a text of several words, three times as many (its fetch rechecks every row holding the
+    words anywhere, which that cost leaves out); with a date range, or no text, it has no such bound."""
+    import library.models
+    from i2v.lib import pagination
+
+    settings.LIST_CACHE = False
+    bounds = []
+
+    def first_page(*args, **kwargs):
+        bounds.append(kwargs.get("walk_rows_per_cost"))
+        return pagination.first_page(*args, **kwargs)
+
+    monkeypatch.setattr(library.models, "first_page", first_page)
+    response = owner_client.get(f"/library/?{query}", **HX)
+    assert response.status_code == 200
+    assert bounds == [per_cost]
+
+
 def test_it_walks_through_hidden_assets_too_when_they_are_asked_for(owner_client, owner, monkeypatch):
     """A first page found by a bounded walk (here forced: exact totals only up to 1) reads the
     rows the list shows: with hidden=include the newest, hidden ones are on it."""
