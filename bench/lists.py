@@ -77,6 +77,10 @@ JOBS_EXTRA = [
     {**YEAR, "sort": "cost"},
     # A word in a month by cost: no short range, its days too many to merge (jobs/listing.py WALKED_DAYS).
     {**MONTH, "q": "sailboat", "sort": "cost"},
+    # Phrases of common words: pg_trgm offers every row holding the words anywhere, and the planner
+    # guesses a phrase's matches from a hundred sampled values. The second matches nothing.
+    {"q": "neon portrait"},
+    {"q": "a sailboat"},
 ]
 LIBRARY = {
     "kind=video": {"kind": "video"},
@@ -90,6 +94,8 @@ LIBRARY_EXTRA = [
     {"q": "img_00012", "kind": "video"},
     {"status": "pending", "kind": "video", "source": "upload"},
     {"q": "zzqq"},
+    {"q": "neon portrait"},
+    {"q": "a sailboat"},
 ]
 
 
