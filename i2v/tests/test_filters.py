@@ -112,6 +112,49 @@ def test_it_finds_a_text_of_common_and_rare_words_through_the_rare_ones_rows(own
     assert 'COLLATE "C"' not in str(filters.text_search(pipelines, "img"))  # one word: nothing to choose
 
 
+@pytest.mark.parametrize(
+    "q, joined",
+    [("a sailboat", "asailboat"), ("neon  portrait of", "neonportraitof"), ("1 2 3", "123"), ("a b", None), ("1 2", None),
+     ("sailboat", None), ("neon, portrait", None), ("neon ,portrait", None)],
+)  # fmt: skip
+def test_it_joins_a_phrase_where_two_words_make_a_trigram(q, joined):
+    assert filters._joined_words(q) == joined
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the joined text's index is PostgreSQL's")
+@pytest.mark.parametrize("model, make, index", [(Pipeline, "pipeline", "pipe_search_joined"), (Asset, "asset", "asset_search_joined")])
+def test_it_finds_a_rare_phrase_where_its_words_meet(owner, model, make, index, monkeypatch):
+    """A phrase the planner expects rare is also looked up with its spaces dropped, a condition
+    the index of each text so joined can read (jobs migration 0023, library 0017): the rows where
+    its words meet, not every row holding them apart. It finds what the phrase alone finds: a joined match is
+    no match of the phrase ("asailboat", "a sail boat"). Expected common, the phrase alone."""
+    texts = ["A SAILBOAT at dawn", "dawn, a sailboat", "asailboat", "a sail boat", "a boat, sailboat", "sailboat a"]
+    made = [make_pipeline(owner, prompt=text, outputs=0, steps=0).id if make == "pipeline" else make_asset(owner).id for text in texts]
+    if make == "asset":  # its text is its file's name and its prompt
+        for pk, text in zip(made, texts):
+            Asset.objects.filter(pk=pk).update(prompt=text)
+    rows = model.objects.filter(owner=owner)
+    phrase = filters.text_search(rows, "a Sailboat")
+    assert _found(phrase) == sorted(made[:2])
+    sql, params = phrase.values("id").query.sql_with_params()
+    assert "replace(" in sql and "%asailboat%" in params
+    table = model._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:  # the joined text's index alone left to read it
+        drop_btree_indexes(table)
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexdef LIKE '%%gin_trgm_ops%%'", [table])
+        for (name,) in cursor.fetchall():
+            if name != index:
+                cursor.execute(f"DROP INDEX {name}")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    assert f"Bitmap Index Scan on {index}" in plan, plan  # the condition is the expression it holds
+    monkeypatch.setattr(filters, "RARE_WORD", 0)  # every phrase expected common
+    common = filters.text_search(rows, "a Sailboat")
+    assert "replace(" not in str(common.query) and _found(common) == _found(phrase)
+
+
 WORD_STARTS = ["4k", "img_4k.png", "a 4K film", "tab\t4k", "line\n4k", "(4k)", "x]4k", "x\\4k", "4k-hdr"]
 
 

@@ -100,6 +100,8 @@ ALLOWED_OPERATIONS = {
     ("library", "0015_search_rare_values"): {0: "RunPython, PostgreSQL only: five partial GIN indexes built CONCURRENTLY, ANALYZE"},
     ("jobs", "0022_search_characters"): {0: "RunPython, PostgreSQL only: one GIN index built CONCURRENTLY, ANALYZE"},
     ("library", "0016_search_characters"): {0: "RunPython, PostgreSQL only: one GIN index built CONCURRENTLY, ANALYZE"},
+    ("jobs", "0023_search_joined_words"): {0: "RunPython, PostgreSQL only: one GIN index built CONCURRENTLY, ANALYZE"},
+    ("library", "0017_search_joined_words"): {0: "RunPython, PostgreSQL only: one GIN index built CONCURRENTLY, ANALYZE"},
     ("jobs", "0006_remote_requests"): {
         19: "RunPython: sets provider on the steps still to run (queued, running, pending, review): a small set",
     },

@@ -518,6 +518,30 @@ def test_it_walks_at_once_for_a_minute_after_a_fetch_passed_its_bound(owner, mon
     assert "WITH matches" in statements(4)
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
+def test_it_prices_the_walk_by_what_the_fetch_found_not_by_the_estimate(owner, monkeypatch, django_assert_num_queries):
+    """A walk priced by the fetch's cost (walk_rows_per_cost 5, the planner's cost 2: 10 rows) for
+    15 favourites among 30 the planner puts at 1: the fetch stops past exact_up_to (10), and the
+    fetch of the 11 found would cost 11 times what the planner priced, so the walk may read
+    110 rows and reads as far as three pages at that density (25), not the 10 the estimate paid for."""
+    from i2v.lib import pagination
+
+    start = timezone.now()
+    for i in range(30):
+        make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, is_favorite=i < 15)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_pipeline")
+    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset, reuse=False: (1, 2.0))
+    among = Pipeline.objects.filter(owner=owner)
+    filtered = among.filtered(favorites=True)
+    with django_assert_num_queries(4) as captured:  # the fetch, among's estimate, the walk, the rows
+        page, total = first_page(filtered, lambda qs: qs, NEWEST, 2, among=among, exact_up_to=10, walk_rows_per_cost=5)
+    walk = next(q["sql"] for q in captured.captured_queries if "WITH walk" in q["sql"])
+    assert re.search(r"\bLIMIT 25\b", walk)
+    assert total == Total(11, is_estimate=True, at_least=True)
+    assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite counts in a query of its own")
 def test_it_counts_every_match_in_the_statement_that_fetches_the_page(owner, django_assert_num_queries):
     """Past the exact_up_to cap, with no walk, the fenced fetch still knows the exact total:
