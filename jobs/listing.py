@@ -16,7 +16,7 @@ from django.db.models.functions import Concat
 from django.http import Http404
 
 from i2v.lib.compiled import rows_by_keys
-from i2v.lib.filters import short_range, text_in_range, utc_days
+from i2v.lib.filters import IndexedCondition, short_range, text_in_range, utc_days
 from i2v.lib.ids import is_plausible_id
 from i2v.lib.pagination import DayRuns, list_page, reused
 from i2v.lib.watch import changes
@@ -59,20 +59,13 @@ class TagList(models.Aggregate):
         return super().as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
 
 
-class TagNamesContain(models.Expression):
-    """tag_names @> ARRAY[name]: the pipeline has this tag (PostgreSQL only; a column
-    migration 0009 adds and triggers keep, so no model field). The name is a
-    literal, so the planner reads its frequency from the column's statistics."""
+class TagNamesContain(IndexedCondition):
+    """tag_names @> ARRAY[name]: the pipeline has this tag (a column migration 0009 adds and
+    triggers keep, so no model field). The name is a literal, so the planner reads its frequency
+    from the column's statistics."""
 
-    output_field = models.BooleanField()
-
-    def __init__(self, name):
-        super().__init__()
-        self.name = name
-
-    def as_sql(self, compiler, connection):
-        table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
-        return f"{table}.tag_names @> ARRAY[%s]::text[]", [self.name]
+    column = "tag_names"
+    sql = "{column} @> ARRAY[{values}]::text[]"
 
 
 class PipelineListQuerySet(models.QuerySet):

@@ -147,6 +147,29 @@ def text_search(queryset, q):
     return found.filter(JoinedWordsContain(joined))
 
 
+class IndexedCondition(models.Expression):
+    """A condition on a column of the row's own table (PostgreSQL only) in SQL the ORM has no
+    lookup for, written as an index on an expression of that column reads it: `sql` names the
+    column {column}, and {values} stands for the values it compares (params, literals to the
+    planner, which reads how common each is from the column's or the index's statistics)."""
+
+    output_field = models.BooleanField()
+    column = "search_text"
+    sql = ""
+
+    def __init__(self, *values):
+        super().__init__()
+        self.values = list(values)
+
+    def params(self, connection):
+        return self.values
+
+    def as_sql(self, compiler, connection):
+        table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
+        column = f"{table}.{connection.ops.quote_name(self.column)}"  # quoted as the ORM's own conditions name it
+        return self.sql.format(column=column, values=", ".join(["%s"] * len(self.values))), self.params(connection)
+
+
 def _joined_words(q):
     """`q` with its spaces dropped, where that joins two of its words into one pg_trgm takes a
     trigram of (three letters or digits or more: "a sailboat", "1 2 3"); otherwise None."""
@@ -154,10 +177,10 @@ def _joined_words(q):
     return joined if any(len(word) >= 3 for word in set(_WORD.findall(joined)) - set(_WORD.findall(q))) else None
 
 
-class JoinedWordsContain(models.Expression):
+class JoinedWordsContain(IndexedCondition):
     """replace(search_text, ' ', '') LIKE '%joined%': the row's text with its spaces dropped holds
-    `joined`, a text's with its spaces dropped (PostgreSQL only), as the trigram index of that
-    joined text reads it (jobs migration 0023, library 0017).
+    `joined`, a text's with its spaces dropped, as the trigram index of that joined text reads it
+    (jobs migration 0023, library 0017).
 
     pg_trgm reads a text's words apart, so the trigram index offers every row that holds a
     phrase's words anywhere, each rechecked on the table ("a sailboat" at a million pipelines:
@@ -165,16 +188,10 @@ class JoinedWordsContain(models.Expression):
     spaces were ("asailboat": "asa"), found where the words meet: 1 ms. A row whose text holds
     the phrase holds it joined, so this drops no match, and the phrase itself is still tested."""
 
-    output_field = models.BooleanField()
+    sql = "replace({column}, ' ', '') LIKE {values}"
 
-    def __init__(self, joined):
-        super().__init__()
-        self.joined = joined
-
-    def as_sql(self, compiler, connection):
-        table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
-        column = f"{table}.{connection.ops.quote_name('search_text')}"
-        return f"replace({column}, ' ', '') LIKE %s", [f"%{connection.ops.prep_for_like_query(self.joined)}%"]
+    def params(self, connection):
+        return [f"%{connection.ops.prep_for_like_query(value)}%" for value in self.values]
 
 
 def _tested_on_rows(queryset, q):
@@ -185,22 +202,15 @@ def _tested_on_rows(queryset, q):
     return queryset.alias(search_text_c=Collate("search_text", "C")).filter(search_text_c__contains=q)
 
 
-class HoldsCharacters(models.Expression):
+class HoldsCharacters(IndexedCondition):
     """string_to_array(search_text, NULL) @> ARRAY[characters]: the row's text holds each of
-    `characters` (PostgreSQL only), as the GIN index of each row's characters (jobs migration
-    0022, library 0016) reads it. The characters are a literal, so the planner reads how
-    common each is from that index's statistics."""
+    `characters`, as the GIN index of each row's characters (jobs migration 0022, library 0016)
+    reads it."""
 
-    output_field = models.BooleanField()
+    sql = "string_to_array({column}, NULL) @> ARRAY[{values}]::text[]"
 
     def __init__(self, characters):
-        super().__init__()
-        self.characters = sorted(set(characters))
-
-    def as_sql(self, compiler, connection):
-        table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
-        column = f"{table}.{connection.ops.quote_name('search_text')}"  # quoted as the ORM's own conditions name it
-        return f"string_to_array({column}, NULL) @> ARRAY[{', '.join(['%s'] * len(self.characters))}]::text[]", self.characters
+        super().__init__(*sorted(set(characters)))
 
 
 # A row found through the characters index is read from the table on its own, 10 to 15 times

@@ -625,8 +625,8 @@ def _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, or
 
 
 def _columns_named(sql, table):
-    """The columns of `table` that `sql` names (table."column", or table.column for a
-    column a raw expression names, like jobs' tag_names), each once."""
+    """The columns of `table` that `sql` names (table."column", or table.column as a raw
+    expression may name one), each once."""
     return list(dict.fromkeys(re.findall(re.escape(table) + r'\.("[^"]+"|\w+)', sql)))
 
 
