@@ -775,7 +775,9 @@ def _repriced(cost, planned, found):
     found more: it prices a fetch by the rows it expects. A walk priced by that cost
     (walk_rows_per_cost) would otherwise stay as short as the estimate was wrong: "neon
     portrait" at a million assets, put at 100, 6,667 there, allowed 2,331 rows for a page at 0.67%
-    (37 ms a request, the walk in vain then the fetch)."""
+    (37 ms a request, the walk in vain then the fetch). Without an estimate (SQLite), the cost as it is."""
+    if planned is None or found is None:
+        return cost
     return cost * max(found / max(planned, 1), 1)
 
 
