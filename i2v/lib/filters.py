@@ -144,7 +144,10 @@ def text_search(queryset, q):
     # 1,001 of them, 21 ms, before its walk).
     if joined is None or planner_rows(found, reuse=True) > RARE_WORD:
         return found
-    return found.filter(JoinedWordsContain(joined))
+    # The phrase is tested on the rows its joined form finds: offered to its index as well, the
+    # planner may intersect that index's bitmap, every row holding the words, with the joined
+    # one's ("neon portrait" at a million pipelines: 71,302 rows' bitmap ANDed, 109 ms; 20 without).
+    return _tested_on_rows(queryset.filter(JoinedWordsContain(joined)), q)
 
 
 class IndexedCondition(models.Expression):

@@ -127,7 +127,8 @@ def test_it_finds_a_rare_phrase_where_its_words_meet(owner, model, make, index, 
     """A phrase the planner expects rare is also looked up with its spaces dropped, a condition
     the index of each text so joined can read (jobs migration 0023, library 0017): the rows where
     its words meet, not every row holding them apart. It finds what the phrase alone finds: a joined match is
-    no match of the phrase ("asailboat", "a sail boat"). Expected common, the phrase alone."""
+    no match of the phrase ("asailboat", "a sail boat"), which is tested on the rows found (the
+    planner would otherwise intersect the bitmaps of both indexes). Expected common, the phrase alone."""
     texts = ["A SAILBOAT at dawn", "dawn, a sailboat", "asailboat", "a sail boat", "a boat, sailboat", "sailboat a"]
     made = [make_pipeline(owner, prompt=text, outputs=0, steps=0).id if make == "pipeline" else make_asset(owner).id for text in texts]
     if make == "asset":  # its text is its file's name and its prompt
@@ -138,6 +139,7 @@ def test_it_finds_a_rare_phrase_where_its_words_meet(owner, model, make, index, 
     assert _found(phrase) == sorted(made[:2])
     sql, params = phrase.values("id").query.sql_with_params()
     assert "replace(" in sql and "%asailboat%" in params
+    assert 'COLLATE "C"' in sql  # the phrase tested on the rows the joined form finds, not offered to its own index
     table = model._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:  # the joined text's index alone left to read it
         drop_btree_indexes(table)
