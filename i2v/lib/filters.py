@@ -228,8 +228,9 @@ CHARACTERS_RATIO = 20
 
 def _holding_characters(queryset, q):
     """`queryset` narrowed to rows whose text holds every character of `q`, when the planner
-    expects those in no more than a CHARACTERS_RATIO-th of its rows (two EXPLAINs, reused a minute: "%" in a million pipelines, 5,000 by the estimate, none
-    there: 2 ms for the first page and its total, against 0.3 s scanned); otherwise None ("a(":
+    expects those in no more than a CHARACTERS_RATIO-th of its rows (two EXPLAINs, reused a
+    minute: "%" in a million pipelines, 5,000 by the estimate, none there: 2 ms for the first
+    page and its total, against 0.3 s scanned); otherwise None ("a(":
     "a" is in nearly every pipeline's text, and the index would name them all). A row whose
     text holds `q` holds each of its characters, so this drops no match; `q` is still to be
     tested on each row."""
