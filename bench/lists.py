@@ -78,9 +78,11 @@ JOBS_EXTRA = [
     # A word in a month by cost: no short range, its days too many to merge (jobs/listing.py WALKED_DAYS).
     {**MONTH, "q": "sailboat", "sort": "cost"},
     # Phrases of common words: pg_trgm offers every row holding the words anywhere, and the planner
-    # guesses a phrase's matches from a hundred sampled values. The second matches nothing.
+    # guesses a phrase's matches from a hundred sampled values. The second and third match nothing,
+    # the third's words parted by punctuation.
     {"q": "neon portrait"},
     {"q": "a sailboat"},
+    {"q": "portrait, neon"},
 ]
 LIBRARY = {
     "kind=video": {"kind": "video"},
@@ -96,6 +98,7 @@ LIBRARY_EXTRA = [
     {"q": "zzqq"},
     {"q": "neon portrait"},
     {"q": "a sailboat"},
+    {"q": "portrait, neon"},
 ]
 
 

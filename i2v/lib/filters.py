@@ -136,18 +136,17 @@ def text_search(queryset, q):
     if rare is not None:
         return _tested_on_rows(queryset.filter(search_text__contains=rare), q)
     found = queryset.filter(search_text__contains=q)
-    joined = _joined_words(q) if postgresql else None
     # Only for a phrase the planner expects rare: it multiplies the two conditions' estimates as
     # if they were independent, and a phrase it expects common is walked for among the newest
     # rows, where that false rarity would send it to a fetch first ("neon portrait" at a million
     # pipelines, put at 12,697, 5,178 there: joined, put at 1, each minute's first page fetched
     # 1,001 of them, 21 ms, before its walk).
-    if joined is None or planner_rows(found, reuse=True) > RARE_WORD:
+    if not postgresql or not _joins_words(q) or planner_rows(found, reuse=True) > RARE_WORD:
         return found
     # The phrase is tested on the rows its joined form finds: offered to its index as well, the
     # planner may intersect that index's bitmap, every row holding the words, with the joined
     # one's ("neon portrait" at a million pipelines: 71,302 rows' bitmap ANDed, 109 ms; 20 without).
-    return _tested_on_rows(queryset.filter(JoinedWordsContain(joined)), q)
+    return _tested_on_rows(queryset.filter(JoinedWordsContain(q)), q)
 
 
 class IndexedCondition(models.Expression):
@@ -173,28 +172,34 @@ class IndexedCondition(models.Expression):
         return self.sql.format(column=column, values=", ".join(["%s"] * len(self.values))), self.params(connection)
 
 
-def _joined_words(q):
-    """`q` with its spaces dropped, where that joins two of its words into one pg_trgm takes a
-    trigram of (three letters or digits or more: "a sailboat", "1 2 3"); otherwise None."""
-    joined = q.replace(" ", "")
-    return joined if any(len(word) >= 3 for word in set(_WORD.findall(joined)) - set(_WORD.findall(q))) else None
+def _joins_words(q):
+    """Whether `q` with all but its letters and digits dropped joins two of its words into one
+    pg_trgm takes a trigram of (three letters or digits or more: "a sailboat", "portrait, neon",
+    "1 2 3"; not "a b"). Python's idea of a letter is close to PostgreSQL's, and only decides
+    whether the joined condition is added: the condition strips both texts in SQL."""
+    words = _WORD.findall(q)
+    return len(words) > 1 and sum(map(len, words)) >= 3
+
+
+# The letters and digits of a text, all else dropped, as the index of the joined words reads it
+# (jobs migration 0024, library 0018); the same function of a phrase stays a constant to the planner.
+_LETTERS_AND_DIGITS = "regexp_replace({}, '[^[:alnum:]]+', '', 'g')"
 
 
 class JoinedWordsContain(IndexedCondition):
-    """replace(search_text, ' ', '') LIKE '%joined%': the row's text with its spaces dropped holds
-    `joined`, a text's with its spaces dropped, as the trigram index of that joined text reads it
-    (jobs migration 0023, library 0017).
+    """The row's text with all but its letters and digits dropped holds the phrase so stripped,
+    as the trigram index of the text so joined reads it (jobs migration 0024, library 0018).
 
     pg_trgm reads a text's words apart, so the trigram index offers every row that holds a
     phrase's words anywhere, each rechecked on the table ("a sailboat" at a million pipelines:
-    67,158 rows rechecked, none there, 223 ms). Joined, the words give trigrams across where the
-    spaces were ("asailboat": "asa"), found where the words meet: 1 ms. A row whose text holds
-    the phrase holds it joined, so this drops no match, and the phrase itself is still tested."""
+    67,158 rows rechecked, none there, 223 ms; "portrait, neon" 240 ms). Joined, the words give
+    trigrams across where the spaces and punctuation were ("asailboat": "asa"), found where the
+    words meet: 1 ms. Dropping characters keeps a substring a substring, so a row whose text holds
+    the phrase holds it joined: this drops no match, and the phrase itself is still tested. Both
+    sides are stripped by the same SQL function, so no character is dropped from one alone (the
+    function's idea of a letter is the database's locale's, not Python's)."""
 
-    sql = "replace({column}, ' ', '') LIKE {values}"
-
-    def params(self, connection):
-        return [f"%{connection.ops.prep_for_like_query(value)}%" for value in self.values]
+    sql = f"{_LETTERS_AND_DIGITS.format('{column}')} LIKE '%%' || {_LETTERS_AND_DIGITS.format('{values}')} || '%%'"
 
 
 def _tested_on_rows(queryset, q):
