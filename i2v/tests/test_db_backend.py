@@ -47,3 +47,19 @@ def test_it_finds_a_connection_the_server_ended_unusable(own):
 def test_it_finds_a_closed_connection_unusable(own):
     own.connection.close()
     assert not own.is_usable()
+
+
+def test_it_connects_without_jit_unless_the_url_asks_for_it(own):
+    """A list's EXPLAIN of a common word's matches passes jit_above_cost: the first of each
+    connection loaded the LLVM provider (17-40 ms). The URL's own options still have the last word."""
+    with own.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
+    asked = connections.create_connection("default")
+    asked.settings_dict = {**asked.settings_dict, "OPTIONS": {**asked.settings_dict["OPTIONS"], "options": "-c jit=on -c work_mem=8MB"}}
+    try:
+        with asked.cursor() as cursor:
+            cursor.execute("SELECT current_setting('jit'), current_setting('work_mem')")
+            assert cursor.fetchone() == ("on", "8MB")
+    finally:
+        asked.close()

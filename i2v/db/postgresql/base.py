@@ -1,4 +1,4 @@
-"""PostgreSQL as Django's own backend has it, less a round trip per request.
+"""PostgreSQL as Django's own backend has it, less a round trip per request, and no JIT.
 
 With CONN_HEALTH_CHECKS (i2v/lib/env.py) Django checks a persistent connection before a
 request's first query with `SELECT 1`: a round trip for every request that reads the
@@ -13,6 +13,14 @@ that request gets i2v/lib/outage.py's 503 and the next one a new connection.
 
 No setting of Django's or of psycopg's does this; the check is Django's to make, so the
 backend is Django's with this one method replaced.
+
+Its connections ask the server for no JIT compilation (`-c jit=off` among the connection's
+options, after none of the URL's: a URL's `options` can turn it on again). PostgreSQL compiles
+a plan whose cost passes jit_above_cost, and the lists' EXPLAINs of a common word's matches
+(i2v/lib/pagination.py planner_rows()) cost that: the first in each connection loaded the LLVM
+provider, 17-40 ms of a request at a million pipelines, once a minute in each process (a kept
+connection lives CONN_MAX_AGE, 60 s); the one plan found run compiled, a text no index serves,
+took longer compiled than not (docs/benchmarks.md, "Thirty-second pass").
 """
 
 import select
@@ -22,6 +30,11 @@ from psycopg import Error
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        params["options"] = " ".join(filter(None, ["-c jit=off", params.get("options")]))
+        return params
+
     def is_usable(self):
         connection = self.connection
         if connection is None or connection.closed or connection.broken:
