@@ -154,21 +154,15 @@ def text_search(queryset, q):
 
 
 def _where_words_meet(queryset, q):
-    """`queryset` narrowed to the rows whose text joined holds `q` joined (JoinedWordsContain), or
-    None where the joined text is a word of its own in most of them (one EXPLAIN or two, reused
-    a minute).
+    """`queryset` narrowed to the rows whose text joined holds `q` joined (JoinedWordsContain), where
+    the planner puts those at no more than RARE_WORD (one EXPLAIN, reused a minute); else None.
 
-    Joined, "sail_boat" and "sail boat" are "sailboat", in 70,703 of a million pipelines, each
-    rechecked with the index's expression (900 ms for none there); the trigram index reads the
-    phrase's words' ends ("sail" then a word starting "boat": 26 ms). Joined words common
-    elsewhere ("neon alley, polaroid": put at 19,194 joined, at 95 as one word) are where the
-    words meet: a phrase that common is found among its rows."""
+    Every row the joined text is in is rechecked with the index's expression, matches or not:
+    joined, "sail_boat" and "sail boat" are "sailboat", in 70,703 of a million pipelines (900 ms,
+    none a match), and "neon-alley" is "neon alley", in most assets (1.6 s); the trigram index
+    reads those phrases' words' ends ("sail" then a word starting "boat": 26 ms)."""
     joined = queryset.filter(JoinedWordsContain(q))
-    rows = planner_rows(joined, reuse=True)
-    if rows <= RARE_WORD:
-        return joined
-    as_a_word = planner_rows(queryset.filter(search_text__contains="".join(_WORD.findall(q))), reuse=True)
-    return joined if as_a_word * 2 < rows else None
+    return joined if planner_rows(joined, reuse=True) <= RARE_WORD else None
 
 
 class IndexedCondition(models.Expression):

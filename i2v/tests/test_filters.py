@@ -166,16 +166,15 @@ def test_it_finds_a_rare_phrase_where_its_words_meet(owner, model, make, index, 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the joined text's index is PostgreSQL's")
 def test_it_joins_no_phrase_whose_joined_words_are_a_common_word(owner, monkeypatch):
-    """Joined, "sail_boat" is "sailboat": every row with that word would be rechecked, where the
-    trigram index reads the phrase's words' ends. Words that meet often, as no word of their own
-    ("boat, sail away"), are still looked up joined."""
+    """Joined, "sail_boat" is "sailboat" and "boat-sail" "boat, sail": every row with those would
+    be rechecked, where the trigram index reads the phrase's words' ends."""
     texts = ["a sailboat"] * 20 + ["boat, sail away"] * 20 + ["a sail boat", "the boat sail"]
     made = [make_pipeline(owner, prompt=text, outputs=0, steps=0).id for text in texts]
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE jobs_pipeline")
     monkeypatch.setattr(filters, "RARE_WORD", 5)
     rows = Pipeline.objects.filter(owner=owner)
-    for q, found, joined in [("sail_Boat", [], False), ("sail boat", made[40:41], False), ("boat sail", made[41:], True)]:
+    for q, found, joined in [("sail_Boat", [], False), ("sail boat", made[40:41], False), ("boat-sail", [], False), ("e Boat", made[41:], True)]:
         searched = filters.text_search(rows, q)
         assert _found(searched) == sorted(found), q
         assert ("regexp_replace(" in str(searched.query)) is joined, q
