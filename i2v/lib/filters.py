@@ -2,6 +2,7 @@
 
 import datetime
 import re
+import string
 
 from django.db import connections, models
 from django.db.models.functions import Collate
@@ -158,9 +159,9 @@ def _where_words_meet(queryset, q):
     the planner puts those at no more than RARE_WORD (one EXPLAIN, reused a minute); else None.
 
     Every row the joined text is in is rechecked with the index's expression, matches or not:
-    joined, "sail_boat" and "sail boat" are "sailboat", in 70,703 of a million pipelines (900 ms,
-    none a match), and "neon-alley" is "neon alley", in most assets (1.6 s); the trigram index
-    reads those phrases' words' ends ("sail" then a word starting "boat": 26 ms)."""
+    joined, "sail boat" is "sailboat", in 70,703 of a million pipelines (870 ms, none a match),
+    where the trigram index reads the phrase's words' ends ("sail" then a word starting "boat":
+    27 ms)."""
     joined = queryset.filter(JoinedWordsContain(q))
     return joined if planner_rows(joined, reuse=True) <= RARE_WORD else None
 
@@ -185,37 +186,65 @@ class IndexedCondition(models.Expression):
     def as_sql(self, compiler, connection):
         table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
         column = f"{table}.{connection.ops.quote_name(self.column)}"  # quoted as the ORM's own conditions name it
-        return self.sql.format(column=column, values=", ".join(["%s"] * len(self.values))), self.params(connection)
+        return self.template(column, ", ".join(["%s"] * len(self.values))), self.params(connection)
+
+    def template(self, column, values):
+        return self.sql.format(column=column, values=values)
+
+
+# The text of joined words (jobs migration 0024, library 0018): ASCII whitespace dropped, and each
+# ASCII punctuation mark made a letter of its own (Canadian syllabics: letters to pg_trgm in a
+# UTF-8 locale, and in next to no prompt), all else as it is.
+SPACES = " \t\n\r\f\v"
+MARKS = {mark: chr(0x1401 + i) for i, mark in enumerate(string.punctuation)}
+_JOINED = str.maketrans({**dict.fromkeys(SPACES), **MARKS})
 
 
 def _joins_words(q):
-    """Whether `q` with all but its letters and digits dropped joins two of its words into one
-    pg_trgm takes a trigram of (three letters or digits or more: "a sailboat", "portrait, neon",
-    "1 2 3"; not "a b"). Python's idea of a letter is close to PostgreSQL's, and only decides
-    whether the joined condition is added: the condition strips both texts in SQL."""
-    words = _WORD.findall(q)
-    return len(words) > 1 and sum(map(len, words)) >= 3
+    """Whether `q` joined (as JoinedWordsContain reads it) has a trigram across where a space or a
+    punctuation mark was: "a sailboat", "portrait, neon", "neon-alley", "a.b"; not "a b" or "-a".
+    Python's idea of a letter is close to PostgreSQL's, and only decides whether the joined
+    condition is added: the condition joins both texts in SQL."""
+    joined = q.translate(_JOINED)
+    return any(len(word) >= 3 for word in set(_WORD.findall(joined)) - set(_WORD.findall(q)))
 
 
-# The letters and digits of a text, all else dropped, as the index of the joined words reads it
-# (jobs migration 0024, library 0018); the same function of a phrase stays a constant to the planner.
-_LETTERS_AND_DIGITS = "regexp_replace({}, '[^[:alnum:]]+', '', 'g')"
+def joined_sql(expression, escape=lambda literal: literal):
+    """SQL of `expression` (text) joined: each of SPACES dropped and each of MARKS made its letter,
+    one replace() each, literals passed through `escape`. What the index of joined words indexes
+    (its migration writes it so) and what JoinedWordsContain compares. The 38 replace() cost 3.0 µs
+    a row over a million pipelines' texts, regexp_replace() 6.4 and translate() 19 (docs/benchmarks.md,
+    "Thirty-second pass"): the index's expression is what a row found through it is rechecked with."""
+    for space in SPACES:
+        expression = f"replace({expression}, {escape(_literal(space))}, '')"
+    for mark, letter in MARKS.items():
+        expression = f"replace({expression}, {escape(_literal(mark))}, '{letter}')"
+    return expression
+
+
+def _literal(text):
+    return "'" + text.replace("'", "''") + "'"
 
 
 class JoinedWordsContain(IndexedCondition):
-    """The row's text with all but its letters and digits dropped holds the phrase so stripped,
-    as the trigram index of the text so joined reads it (jobs migration 0024, library 0018).
+    """The row's text joined (joined_sql()) holds the phrase joined, as the trigram index of the
+    joined text reads it (jobs migration 0024, library 0018).
 
-    pg_trgm reads a text's words apart, so the trigram index offers every row that holds a
-    phrase's words anywhere, each rechecked on the table ("a sailboat" at a million pipelines:
-    67,158 rows rechecked, none there, 223 ms; "portrait, neon" 240 ms). Joined, the words give
-    trigrams across where the spaces and punctuation were ("asailboat": "asa"), found where the
-    words meet: 1 ms. Dropping characters keeps a substring a substring, so a row whose text holds
-    the phrase holds it joined: this drops no match, and the phrase itself is still tested. Both
-    sides are stripped by the same SQL function, so no character is dropped from one alone (the
-    function's idea of a letter is the database's locale's, not Python's)."""
+    pg_trgm reads a text's words apart, whatever parts them, so the trigram index offers every
+    row that holds a phrase's words anywhere, each rechecked on the table ("a sailboat" at a
+    million pipelines: 67,158 rows rechecked, none there, 223 ms; "portrait, neon" 240;
+    "neon-alley" 260, every "neon alley" offered). Joined, a text is one word whose trigrams span
+    where its spaces were ("asailboat": "asa") and its punctuation marks, each as the letter it is
+    made ("neonᐍalley"): found where the words meet, 1 ms. Dropping or replacing characters one by
+    one keeps a substring a substring, so a row whose text holds the phrase holds it joined: this
+    drops no match, and the phrase itself is still tested. Both texts are joined by the same SQL,
+    the phrase's a constant the planner folds before it picks the index; "%", "_" and "\\" are
+    among the marks, so the joined phrase has no wildcard of LIKE's."""
 
-    sql = f"{_LETTERS_AND_DIGITS.format('{column}')} LIKE '%%' || {_LETTERS_AND_DIGITS.format('{values}')} || '%%'"
+    def template(self, column, values):
+        # Its SQL is formatted with its params: a literal "%" is written "%%".
+        row, phrase = (joined_sql(sql, escape=lambda literal: literal.replace("%", "%%")) for sql in (column, values))
+        return f"{row} LIKE '%%' || {phrase} || '%%'"
 
 
 def _tested_on_rows(queryset, q):
