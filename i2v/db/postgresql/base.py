@@ -12,15 +12,15 @@ network cut) is found by its first query, as it would be between that check and 
 that request gets i2v/lib/outage.py's 503 and the next one a new connection.
 
 No setting of Django's or of psycopg's does this; the check is Django's to make, so the
-backend is Django's with this one method replaced.
+backend is Django's with is_usable() replaced.
 
-Its connections ask the server for no JIT compilation (`-c jit=off` among the connection's
-options, after none of the URL's: a URL's `options` can turn it on again). PostgreSQL compiles
+Its connections ask the server for no JIT compilation (get_connection_params(): `-c jit=off`
+first among the connection's options, so that a URL's own `options` can turn it on). PostgreSQL compiles
 a plan whose cost passes jit_above_cost, and the lists' EXPLAINs of a common word's matches
 (i2v/lib/pagination.py planner_rows()) cost that: the first in each connection loaded the LLVM
 provider, 17-40 ms of a request at a million pipelines, once a minute in each process (a kept
 connection lives CONN_MAX_AGE, 60 s); the one plan found run compiled, a text no index serves,
-took longer compiled than not (docs/benchmarks.md, "Thirty-second pass").
+took longer compiled than not (docs/benchmarks.md, twenty-eighth and thirty-second passes).
 """
 
 import select
