@@ -126,8 +126,11 @@ def text_search(queryset, q):
         return queryset.filter(search_text__regex=word_start(q))
     postgresql = connections[queryset.db].vendor == "postgresql"
     if postgresql and _trigramless(q):
-        holding = _holding_characters(queryset, q)
-        return _tested_on_rows(queryset if holding is None else holding, q)
+        # Joined, three marks or more are a word of letters (", , ,": "ᐌᐌᐌ"), found in few rows.
+        narrowed = _where_words_meet(queryset, q) if _joins_words(q) else None
+        if narrowed is None:
+            narrowed = _holding_characters(queryset, q)
+        return _tested_on_rows(queryset if narrowed is None else narrowed, q)
     if postgresql and _single_letters(q):
         holding = _holding_characters(queryset, q)
         # The word starts are weighed (their EXPLAINs) only for characters that passed the ratio.

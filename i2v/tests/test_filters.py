@@ -245,15 +245,30 @@ def test_it_narrows_a_text_without_a_trigram_to_the_rows_holding_its_characters_
         assert _found(searched) == sorted(found[text] for text in texts if q.lower() in text)
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the joined text's index is PostgreSQL's")
+@pytest.mark.parametrize("rare, joined", [(1000, True), (0, False)])
+def test_it_looks_three_marks_up_joined_where_few_rows_hold_them(owner, rare, joined, monkeypatch):
+    """", , ," has no trigram, but joined it is a word of three letters: through the index of joined
+    texts where the planner expects it in few rows, else as any text without a trigram; tested on the
+    rows either way."""
+    texts = ("a, , , b", "a,,,b", "a, , b", "a, b, c", "plain")
+    found = {text: make_pipeline(owner, prompt=text, outputs=0, steps=0).id for text in texts}
+    monkeypatch.setattr(filters, "RARE_WORD", rare)
+    assert filters._trigramless(", , ,") and filters._joins_words(", , ,")
+    searched = filters.text_search(Pipeline.objects.filter(owner=owner), ", , ,")
+    assert _joined(str(searched.query)) is joined
+    assert 'COLLATE "C"' in str(searched.query)
+    assert _found(searched) == [found["a, , , b"]]
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the characters index is PostgreSQL's")
 @pytest.mark.parametrize("ratio, narrowed", [(1, True), (10**9, False)])
 @pytest.mark.parametrize("q", ["-a", "(A", "a b", "1 2"])
 def test_it_narrows_a_text_of_single_letters_to_the_rows_holding_them_when_they_are_rare(owner, q, ratio, narrowed, monkeypatch):
     """pg_trgm's only trigrams of such a text are its words' starts: through the characters index
     and tested on the rows where the planner expects the characters in few rows (here, fewer than
-    every row's word starts), else through a trigram index as before: the text's, or where a trigram
-    spans a separator ("a b": "aǂb") its joined form's, the text tested on its rows; the same rows
-    either way."""
+    every row's word starts), else through the trigram index as before (no "C" comparison); the
+    same rows either way."""
     texts = ("x-a y", "x-b", "ab-c", "f(a)", "(b a", "a b c", "ab b", "1 2 3", "12 3", "plain")
     found = {text: make_pipeline(owner, prompt=text, outputs=0, steps=0).id for text in texts}
     monkeypatch.setattr(filters, "CHARACTERS_RATIO", ratio)
@@ -261,8 +276,7 @@ def test_it_narrows_a_text_of_single_letters_to_the_rows_holding_them_when_they_
     assert filters._single_letters(q.lower()) and not filters._trigramless(q.lower())
     searched = filters.text_search(Pipeline.objects.filter(owner=owner), q)
     assert ("string_to_array" in str(searched.query)) is narrowed
-    assert ('COLLATE "C"' in str(searched.query)) is (narrowed or filters._joins_words(q.lower()))
-    assert _joined(str(searched.query)) is (not narrowed and filters._joins_words(q.lower()))
+    assert ('COLLATE "C"' in str(searched.query)) is narrowed
     assert _found(searched) == sorted(found[text] for text in texts if q.lower() in text)
     assert _found(searched)  # each finds one at least
 
