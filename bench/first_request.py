@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,8 +64,11 @@ def child(owner, paths):
 def run(owner, paths, options):
     """[[first SQL ms, queries, second SQL ms, queries], ...] of `paths`, each in a child of its own."""
     env = {**os.environ, "LIST_CACHE": "0", "RATE_LIMITS": "0", "I2V_BENCH_OPTIONS": options}
-    command = [sys.executable, __file__, "--child", "--owner", owner]
-    return [json.loads(subprocess.run([*command, path], env=env, capture_output=True, text=True, check=True).stdout.splitlines()[-1])[0] for path in paths]
+    figures = []
+    for path in paths:
+        done = subprocess.run([sys.executable, __file__, "--child", "--owner", owner, path], env=env, capture_output=True, text=True, check=True)
+        figures.append(json.loads(done.stdout.splitlines()[-1])[0])
+    return figures
 
 
 def main():
@@ -79,7 +83,7 @@ def main():
         options = os.environ.get("I2V_BENCH_OPTIONS")
         if options:  # the URL's options: i2v/lib/env.py reads its query string into OPTIONS
             url = os.environ["DATABASE_URL"]
-            os.environ["DATABASE_URL"] = f"{url}{'&' if '?' in url else '?'}options={options.replace(' ', '%20').replace('=', '%3D')}"
+            os.environ["DATABASE_URL"] = f"{url}{'&' if '?' in url else '?'}options={urllib.parse.quote(options)}"
         return child(args.owner, args.paths)
     variants = [v.strip() for v in args.variants.split(",")] if args.variants else [""]
     taken = {v: [] for v in variants}

@@ -149,8 +149,9 @@ def test_it_finds_a_rare_phrase_where_its_words_meet(owner, model, make, index, 
     mark a letter of its own), a condition the index of each text so joined can read (jobs migration
     0024, library 0018): the rows where its words meet, across spaces or punctuation, not every row
     holding them apart. It finds what the phrase alone finds: a joined match is no match of the
-    phrase ("asailboat" or "a sail boat" for "a sailboat", "a ,sailboat" for "a, sailboat"), which is tested on the rows found (the planner
-    would otherwise intersect the bitmaps of both indexes). Expected common, the phrase alone."""
+    phrase ("asailboat" or "a sail boat" for "a sailboat", "a ,sailboat" for "a, sailboat"), which
+    is tested on the rows found (the planner would otherwise intersect the bitmaps of both indexes).
+    Expected common, the phrase alone."""
     texts = ["A SAILBOAT at dawn", "dawn, a sailboat", "asailboat", "a sail boat", "a, sailboat", "a ,sailboat", "a% sailboat"]
     made = [make_pipeline(owner, prompt=text, outputs=0, steps=0).id if make == "pipeline" else make_asset(owner).id for text in texts]
     if make == "asset":  # its text is its file's name and its prompt
