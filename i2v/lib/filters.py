@@ -212,21 +212,22 @@ def _joins_words(q):
     return any(len(word) >= 3 for word in set(_WORD.findall(joined)) - set(_WORD.findall(q)))
 
 
-def joined_sql(expression, escape=lambda literal: literal):
+def joined_sql(expression):
     """SQL of `expression` (text) joined: each of SPACES dropped and each of MARKS made its letter,
-    one replace() each, literals passed through `escape`. What the index of joined words indexes
-    (its migration writes it so) and what JoinedWordsContain compares. The 38 replace() cost 3.0 µs
-    a row over a million pipelines' texts, regexp_replace() 6.4 and translate() 19 (docs/benchmarks.md,
-    "Thirty-second pass"): the index's expression is what a row found through it is rechecked with."""
+    one replace() each, written for a statement formatted with its params (a literal "%" is "%%").
+    What the index of joined words indexes (its migration writes it so) and what JoinedWordsContain
+    compares. The 38 replace() cost 3.0 µs a row over a million pipelines' texts, regexp_replace()
+    6.4 and translate() 19 (docs/benchmarks.md, "Thirty-second pass"): the index's expression is
+    what a row found through it is rechecked with."""
     for space in SPACES:
-        expression = f"replace({expression}, {escape(_literal(space))}, '')"
+        expression = f"replace({expression}, {_literal(space)}, '')"
     for mark, letter in MARKS.items():
-        expression = f"replace({expression}, {escape(_literal(mark))}, '{letter}')"
+        expression = f"replace({expression}, {_literal(mark)}, '{letter}')"
     return expression
 
 
 def _literal(text):
-    return "'" + text.replace("'", "''") + "'"
+    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
 
 
 class JoinedWordsContain(IndexedCondition):
@@ -245,9 +246,7 @@ class JoinedWordsContain(IndexedCondition):
     among the marks, so the joined phrase has no wildcard of LIKE's."""
 
     def template(self, column, values):
-        # Its SQL is formatted with its params: a literal "%" is written "%%".
-        row, phrase = (joined_sql(sql, escape=lambda literal: literal.replace("%", "%%")) for sql in (column, values))
-        return f"{row} LIKE '%%' || {phrase} || '%%'"
+        return f"{joined_sql(column)} LIKE '%%' || {joined_sql(values)} || '%%'"
 
 
 def _tested_on_rows(queryset, q):
