@@ -65,12 +65,13 @@ def srcset(renditions):
     return ", ".join(f"{r['url']} {r['w']}w" for r in renditions if r)
 
 
-# A text of several words the planner expects common (not looked up joined: i2v/lib/filters.py)
-# is fetched from every row that holds each of them anywhere, each row rechecked for the text,
-# which the planner's cost leaves out (it prices the matches): a walk for it may read this many
-# rows per unit of that cost. "neon portrait" at a million assets: 6,667 there of 6,689
-# expected, priced 21,759, its fetch rechecked 23,333 rows (3.5 times the matches), 138 ms;
-# walked, 11 ms (docs/benchmarks.md, thirty-first pass).
+# A text of several words not looked up joined (its joined form expected common, or itself past a
+# walk's: i2v/lib/filters.py) is fetched from every row that holds each of them anywhere, each row
+# rechecked for the text, which the planner's cost leaves out (it prices the matches): a walk for it
+# may read this many rows per unit of that cost. "neon portrait" at a million assets: 6,667 there of
+# 6,689 expected, priced 21,759, its fetch rechecked 23,333 rows (3.5 times the matches), 138 ms;
+# walked, 11 ms (docs/benchmarks.md, thirty-first pass). (Looked up joined since, it is fetched
+# from its 6,667 rows where a walk for it is too long.)
 PHRASE_ROWS_PER_COST = 3
 
 

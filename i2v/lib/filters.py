@@ -8,7 +8,7 @@ from django.db import connections, models
 from django.db.models.functions import Collate
 from django.utils import timezone
 
-from .pagination import planner_rows
+from .pagination import WALK_ABOVE, estimating, planner_rows
 
 # A date range of up to this many rows (the planner's estimate) is short: read row by
 # row, its rows sit side by side in the table (short_range()).
@@ -127,9 +127,10 @@ def text_search(queryset, q):
     postgresql = connections[queryset.db].vendor == "postgresql"
     if postgresql and _trigramless(q):
         # Joined, three marks or more are a word of letters (", , ,": "ᐌᐌᐌ"), found in few rows.
-        narrowed = _where_words_meet(queryset, q) if _joins_words(q) else None
-        if narrowed is None:
-            narrowed = _holding_characters(queryset, q)
+        joined = _where_words_meet(queryset, q) if _joins_words(q) else None
+        if joined is not None:
+            return joined
+        narrowed = _holding_characters(queryset, q)
         return _tested_on_rows(queryset if narrowed is None else narrowed, q)
     if postgresql and _single_letters(q):
         holding = _holding_characters(queryset, q)
@@ -142,51 +143,63 @@ def text_search(queryset, q):
     found = queryset.filter(search_text__contains=q)
     if not postgresql:
         return found
-    # Only for a phrase the planner expects rare: it multiplies the two conditions' estimates as
-    # if they were independent, and a phrase it expects common is walked for among the newest
-    # rows, where that false rarity would send it to a fetch first ("neon portrait" at a million
-    # pipelines, put at 12,697, 5,178 there: joined, put at 1, each minute's first page fetched
-    # 1,001 of them, 21 ms, before its walk).
-    if _joins_words(q) and planner_rows(found, reuse=True) <= RARE_WORD:
+    # Not for a phrase the planner expects past WALK_ABOVE: its page is the planner's LIMIT, and the
+    # joined condition's estimate, multiplied with the phrase's, would lead it to fetch and sort every
+    # row the joined index finds instead of walking the order's index.
+    if _joins_words(q) and planner_rows(found, reuse=True) <= WALK_ABOVE:
         joined = _where_words_meet(queryset, q)
         if joined is not None:
-            # The phrase is tested on the rows its joined form finds: offered to its index as well, the
-            # planner may intersect that index's bitmap, every row holding the words, with the joined
-            # one's ("neon portrait" at a million pipelines: 71,302 rows' bitmap ANDed, 109 ms; 20 without).
-            return _tested_on_rows(joined, q)
+            return joined
     return found
 
 
 def _where_words_meet(queryset, q):
-    """`queryset` narrowed to the rows whose text joined holds `q` joined (JoinedWordsContain), where
-    the planner puts those at no more than RARE_WORD (one EXPLAIN, reused a minute); else None.
+    """`queryset`'s rows whose text holds `q`, found where `q`'s words meet: those whose text joined
+    holds `q` joined (JoinedWordsContain), `q` tested on each; where the planner puts those at no
+    more than RARE_WORD (one EXPLAIN, reused a minute), else None.
 
     Every row the joined text is in is rechecked with the index's expression, matches or not:
     joined, "sail boat" is "sailboat", in 70,703 of a million pipelines (870 ms, none a match),
     where the trigram index reads the phrase's words' ends ("sail" then a word starting "boat":
-    27 ms)."""
-    joined = queryset.filter(JoinedWordsContain(q))
-    return joined if planner_rows(joined, reuse=True) <= RARE_WORD else None
+    27 ms).
+
+    `q` is tested on the rows the joined index finds (_tested_on_rows()): offered to its trigram
+    index as well, the planner may intersect that index's bitmap, every row holding the words,
+    with the joined one's ("neon portrait" at a million pipelines: 71,302 rows' bitmap ANDed,
+    109 ms; 20 without). The joined condition is implied, left out of the lists' estimates: the
+    planner takes it for independent of `q`, which implies it, and multiplied, put "neon portrait"
+    (5,178 in a million pipelines, 6,667 in as many assets) at 1: a fetch, a thousand rows read
+    before the page was walked for, where the estimate of `q` alone walks at once (a page in 9,000
+    assets, 7 ms), or fetches where its matches are rarer."""
+    if planner_rows(queryset.filter(JoinedWordsContain(q)), reuse=True) > RARE_WORD:
+        return None
+    return _tested_on_rows(queryset.filter(JoinedWordsContain(q, implied=True)), q)
 
 
 class IndexedCondition(models.Expression):
     """A condition on a column of the row's own table (PostgreSQL only) in SQL the ORM has no
     lookup for, written as an index on an expression of that column reads it: `sql` names the
     column {column}, and {values} stands for the values it compares (params, literals to the
-    planner, which reads how common each is from the column's or the index's statistics)."""
+    planner, which reads how common each is from the column's or the index's statistics).
+
+    `implied`: another condition of the queryset implies this one, there for an index to find
+    the rows by: the planner's estimates of the lists leave it out (pagination.estimating)."""
 
     output_field = models.BooleanField()
     column = "search_text"
     sql = ""
 
-    def __init__(self, *values):
+    def __init__(self, *values, implied=False):
         super().__init__()
         self.values = list(values)
+        self.implied = implied
 
     def params(self, connection):
         return self.values
 
     def as_sql(self, compiler, connection):
+        if self.implied and estimating.get():
+            return "TRUE", []
         table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
         column = f"{table}.{connection.ops.quote_name(self.column)}"  # quoted as the ORM's own conditions name it
         return self.template(column, ", ".join(["%s"] * len(self.values))), self.params(connection)

@@ -6,6 +6,7 @@ values of the row to continue from, signed so that a tampered or foreign cursor
 is refused rather than silently returning the wrong page.
 """
 
+import contextvars
 import datetime
 import decimal
 import json
@@ -314,10 +315,38 @@ def planner_estimate(queryset, reuse=False):
 
 def _estimated(queryset, reuse):
     if not reuse:
-        return _explained(queryset.db, *_pk_sql(queryset))
+        return _explained(queryset.db, *_estimate_sql(queryset))
     key = ("planned", *_memo_key(queryset))
     kept = _recalled(key)
-    return _keep(key, _explained(queryset.db, *_pk_sql(queryset))) if kept is None else kept
+    return _keep(key, _explained(queryset.db, *_estimate_sql(queryset))) if kept is None else kept
+
+
+# True while a statement is compiled for the planner's estimate (_estimate_sql()): a condition that
+# only repeats what another of the statement's implies, for an index to find the rows by, is TRUE
+# there (an `implied` one: filters.py's IndexedCondition). The planner multiplies conditions'
+# estimates as if they were independent, and would put the rows at a fraction of those the
+# statement's own conditions match.
+estimating = contextvars.ContextVar("i2v_estimating", default=False)
+
+
+def _estimate_sql(queryset):
+    """(sql, params) of `queryset`'s primary keys as the planner is asked to estimate them: _pk_sql(),
+    compiled again without its implied conditions where it has one."""
+    if not _holds_implied(queryset.query.where):
+        return _pk_sql(queryset)
+    token = estimating.set(True)
+    try:
+        return _sql(queryset.order_by().values("pk"))
+    finally:
+        estimating.reset(token)
+
+
+def _holds_implied(node):
+    """Whether a WHERE tree holds an implied condition (compared with True, as filter() puts one)."""
+    return any(
+        _holds_implied(child) if hasattr(child, "children") else getattr(getattr(child, "lhs", child), "implied", False)
+        for child in node.children
+    )
 
 
 def _pk_sql(queryset):
@@ -670,8 +699,12 @@ def _fetch_follows_walk(estimate, among_rows):
     return estimate <= among_rows / 3
 
 
+# first_page()'s walk_above: past this many matches expected, a page is the planner's LIMIT.
+WALK_ABOVE = 10_000
+
+
 def first_page(
-    filtered, rows, ordering, page_size, exact_up_to=1000, walk_above=10_000, among=None, walk_length=30_000, tested=None,
+    filtered, rows, ordering, page_size, exact_up_to=1000, walk_above=WALK_ABOVE, among=None, walk_length=30_000, tested=None,
     costly_above=1500, among_in_order=True, days=None, after=None, walk_rows_per_cost=None,
 ):
     """(page, Total) of a list's first page: no filter's scan runs twice.
