@@ -659,7 +659,7 @@ def _columns_named(sql, table):
     return list(dict.fromkeys(re.findall(re.escape(table) + r'\.("[^"]+"|\w+)', sql)))
 
 
-def _walk_length(estimate, among, page_size, longest):
+def _walk_length(estimate, among, page_size, longest, priced=False):
     """How many rows of `among` a walk should read: enough to meet a page of the `estimate`
     matches three times over, were they spread evenly (one more EXPLAIN), or as many as the
     fetch it stands in for would read (the `estimate` matches, when they are no more than a
@@ -683,12 +683,21 @@ def _walk_length(estimate, among, page_size, longest):
     where that bound costs less than the fetches it spares: at 20,000, a word with a tag
     estimated at 1,303 of 952,167 pipelines (3,109 matched) was fetched instead, 2,984
     heap pages, 12 ms; walked, 3.6 ms. No combination of bench/lists.py rose by more
-    than 0.5 ms, within the noise (docs/benchmarks.md, ninth pass)."""
+    than 0.5 ms, within the noise (docs/benchmarks.md, ninth pass).
+
+    `priced`: `longest` is no more rows than a walk may read for what the fetch would cost (the
+    list prices it: first_page()'s walk_rows_per_cost). Such a fetch is still walked for, that far,
+    where one page of matches is expected in those rows, if not three: the planner's estimate of a
+    phrase is read off a sample (one ANALYZE put "neon portrait", in 6,667 of a million assets, at
+    3,344), and walked, its page took 9,000 rows, 14 ms, fetched 63 (three pages expected in 54,700
+    rows, past 30,000)."""
     rows = max(planner_rows(among, reuse=True), 1)
     density = estimate / rows
     pages = min(3 * (page_size + 1) / density, rows) if density else longest + 1
     fetch = estimate if _fetch_follows_walk(estimate, rows) else 0
-    return 0 if pages > longest else math.ceil(min(max(pages, fetch), rows, longest))
+    if pages > longest:
+        return longest if priced and fetch and (page_size + 1) / density <= longest else 0
+    return math.ceil(min(max(pages, fetch), rows, longest))
 
 
 def _fetch_follows_walk(estimate, among_rows):
@@ -863,7 +872,7 @@ def _first_keys(
         if row_walk_length is not None:
             longest = min(longest, row_walk_length)
         # Past an estimate found wrong (not bounded), the matches are more than it: as far as a walk may go.
-        length = _walk_length(estimate, among, page_size, longest) or (0 if bounded else longest)
+        length = _walk_length(estimate, among, page_size, longest, row_walk_length is not None) or (0 if bounded else longest)
     if length:
         among_rows = planner_rows(among, reuse=True)  # _walk_length()'s, reused
         # The planner's LIMIT reads among in order only through an index that holds it so.

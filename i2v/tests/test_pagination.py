@@ -320,6 +320,27 @@ def test_it_walks_no_more_rows_than_the_fetch_costs(favourites_among_30, walk_ro
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
+@pytest.mark.parametrize("walk_rows_per_cost, walks", [(None, False), (10**6, True)])
+def test_it_walks_as_far_as_a_priced_fetch_costs_where_a_page_is_expected(favourites_among_30, walk_rows_per_cost, walks, django_assert_num_queries):
+    """The 6 favourites among 30, a walk allowed 20 rows: three pages at that density are all 30,
+    one is 15. A list that prices its fetch in rows walked (walk_rows_per_cost, more than the 20
+    here) walks the 20 for it; one that doesn't fetches the 6 with their exact number."""
+    among, filtered = favourites_among_30
+    with django_assert_num_queries(4) as captured:
+        page, (total, estimate, _at_least) = first_page(
+            filtered, lambda qs: qs, NEWEST, 2, among=among, exact_up_to=2, costly_above=10**9, walk_length=20,
+            walk_rows_per_cost=walk_rows_per_cost,
+        )
+    walk = [q["sql"] for q in captured.captured_queries if "WITH walk" in q["sql"]]
+    assert bool(walk) == walks
+    if walks:
+        assert re.search(r"\bLIMIT 20\b", walk[0]) and estimate
+    else:
+        assert (total, estimate) == (6, False)
+    assert [p.id for p in page.items] == list(filtered.order_by("-created_at", "-id").values_list("id", flat=True)[:2])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
 @pytest.mark.parametrize("favourites, walks", [(6, False), (15, True)])
 def test_it_walks_when_the_fetch_finds_ten_times_the_estimate(owner, monkeypatch, favourites, walks, django_assert_num_queries):
     """The planner puts the favourites at 1 (a word's estimate can be that wrong): their fetch
