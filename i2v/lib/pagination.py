@@ -332,13 +332,19 @@ estimating = contextvars.ContextVar("i2v_estimating", default=False)
 def _estimate_sql(queryset):
     """(sql, params) of `queryset`'s primary keys as the planner is asked to estimate them: _pk_sql(),
     compiled again without its implied conditions where it has one."""
-    if not _holds_implied(queryset.query.where):
+    if not holds_implied(queryset):
         return _pk_sql(queryset)
     token = estimating.set(True)
     try:
         return _sql(queryset.order_by().values("pk"))
     finally:
         estimating.reset(token)
+
+
+def holds_implied(queryset):
+    """Whether `queryset` has an implied condition (see `estimating`): the planner, which takes it
+    for independent of the condition implying it, plans such a statement for a fraction of its rows."""
+    return _holds_implied(queryset.query.where)
 
 
 def _holds_implied(node):
