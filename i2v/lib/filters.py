@@ -170,7 +170,7 @@ def _where_words_meet(queryset, q):
     planner takes it for independent of `q`, which implies it, and multiplied, put "neon portrait"
     (5,178 in a million pipelines, 6,667 in as many assets) at 1: a fetch, a thousand rows read
     before the page was walked for, where the estimate of `q` alone walks at once (a page in 9,000
-    assets, 7 ms), or fetches where its matches are rarer."""
+    assets, 7-14 ms), or fetches where its matches are rarer."""
     if planner_rows(queryset.filter(JoinedWordsContain(q)), reuse=True) > RARE_WORD:
         return None
     return _tested_on_rows(queryset.filter(JoinedWordsContain(q, implied=True)), q)
