@@ -19,8 +19,10 @@ Otherwise this script only reads.
 
 --second times, in-process, the second page of each combination that has one (a cursor's page,
 as infinite scroll asks for it) against the unfiltered list's second page.
+--back times the second page the same way, found backwards from the third page's prev_cursor
+(GET /api/pipelines and /api/library/images give that link).
 
-Usage: DATABASE_URL=postgres://... python bench/lists.py [--owner bench] [--runs 7] [--only jobs|library] [--assets 1000000] [--http] [--second]
+Usage: DATABASE_URL=postgres://... python bench/lists.py [--owner bench] [--runs 7] [--only jobs|library] [--assets 1000000] [--http] [--second | --back]
 """
 
 import argparse
@@ -211,9 +213,18 @@ def library_call(user, filters, page_size, cursor=None):
     return lambda: Asset.objects.library_list(user.id, filters={**base, **filters}, cursor=cursor, page_size=page_size)
 
 
-def second_pages(user, cases, call, page_size):
-    """(cases, call) for the second page of each case that has one: its cursor taken from the first."""
-    cursors = {id(filters): call(user, filters, page_size)()[0].next_cursor for _, filters in cases}
+def second_pages(user, cases, call, page_size, back=False):
+    """(cases, call) for the second page of each case that has one: its cursor taken from the first,
+    or, `back`, the third's prev_cursor (the API's link back) for each case that has a third page."""
+
+    def cursor(filters):
+        found = call(user, filters, page_size)()[0].next_cursor
+        if back and found:
+            found = call(user, filters, page_size, found)()[0].next_cursor
+            found = found and call(user, filters, page_size, found)()[0].prev_cursor
+        return found
+
+    cursors = {id(filters): cursor(filters) for _, filters in cases}
     kept = [(label, filters) for label, filters in cases if cursors[id(filters)]]
     return kept, lambda user, filters, page_size: call(user, filters, page_size, cursors[id(filters)])
 
@@ -292,6 +303,7 @@ def main():
     parser.add_argument("--http", action="store_true", help="time the uncached fragments from outside, through gunicorn")
     parser.add_argument("--port", type=int, default=8771)
     parser.add_argument("--second", action="store_true", help="time the second page (a cursor's) of each, in-process")
+    parser.add_argument("--back", action="store_true", help="time the second page found back from the third, in-process")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("Set DATABASE_URL (PostgreSQL): the goals are for that stack.")
@@ -319,9 +331,10 @@ def main():
     for name, (title, atoms, extra, call, size) in lists.items():
         if args.only in (None, name):
             cases = list(combinations(atoms, extra))
-            if args.second:
-                cases, call = second_pages(user, cases, call, size)
-            over += run(title, user, cases, call, size, args.runs, "second page (a cursor's)" if args.second else "first page with its total")
+            if args.second or args.back:
+                cases, call = second_pages(user, cases, call, size, back=args.back)
+            which = "second page (a backward cursor's)" if args.back else "second page (a cursor's)" if args.second else "first page with its total"
+            over += run(title, user, cases, call, size, args.runs, which)
     return 1 if over else 0
 
 

@@ -88,6 +88,11 @@ class Ordering:
     def key_of(self, obj):
         return [getattr(obj, name) for name, _ in self.fields]
 
+    def reversed(self):
+        """This order read the other way, under its name (its cursors are this order's): a
+        backward cursor's page is the first rows that follow the cursor in it (list_page())."""
+        return Ordering(self.name, tuple((name, not desc) for name, desc in self.fields))
+
 
 @dataclass
 class Page:
@@ -230,18 +235,20 @@ def list_page(filtered, rows, ordering, cursor, page_size, **choices):
 
     A cursor's page, on PostgreSQL, is found the way a first page is, among the rows that
     follow the cursor (first_page(after=)), and has no total: infinite scroll shows none.
-    A plain LIMIT after the cursor is the planner's walk of the order's index, testing the
-    filters on every row it meets, however far: the second page of a week sorted by cost
-    took 760 ms of SQL that way at a million pipelines, 6 ms so (bench/lists.py --second). That walk is the page, in one statement,
-    where every row it meets is a match: the list is `among` itself, read in order (the
-    newest visible pipelines, or with a status). Those, a backward cursor's page, and any
-    on SQLite are paginate()'s."""
+    A backward cursor's (the API's prev_cursor) is found so in the reversed order
+    (first_page(backwards=)). A plain LIMIT after the cursor is the planner's walk of the
+    order's index, testing the filters on every row it meets, however far: the second page
+    of a week sorted by cost took 760 ms of SQL that way at a million pipelines, 6 ms so
+    (bench/lists.py --second); a backward page of "neon portrait", 79 ms. That walk is the
+    page, in one statement, where every row it meets is a match: the list is `among`
+    itself, read in order (the newest visible pipelines, or with a status). Those, and any
+    on SQLite, are paginate()'s."""
     if not cursor:
         return first_page(filtered, rows, ordering, page_size, **choices)
     values, backwards = decode_cursor(filtered.model, ordering, cursor)
-    if backwards or connections[filtered.db].vendor != "postgresql" or _every_row_matches(filtered, choices):
+    if connections[filtered.db].vendor != "postgresql" or _every_row_matches(filtered, choices):
         return paginate(rows(filtered), ordering, cursor, page_size), None
-    return first_page(filtered, rows, ordering, page_size, after=values, **choices)[0], None
+    return first_page(filtered, rows, ordering, page_size, after=values, backwards=backwards, **choices)[0], None
 
 
 def _every_row_matches(filtered, choices):
@@ -720,7 +727,7 @@ WALK_ABOVE = 10_000
 
 def first_page(
     filtered, rows, ordering, page_size, exact_up_to=1000, walk_above=WALK_ABOVE, among=None, walk_length=30_000, tested=None,
-    costly_above=1500, among_in_order=True, days=None, after=None, walk_rows_per_cost=None,
+    costly_above=1500, among_in_order=True, days=None, after=None, walk_rows_per_cost=None, backwards=False,
 ):
     """(page, Total) of a list's first page: no filter's scan runs twice.
 
@@ -769,6 +776,10 @@ def first_page(
     list's rows: the planner prices a row comparison by its first column alone, and took
     a million pipelines of cost 0 after (0, 999,982) for 1, whose fetch then read 950,146.
 
+    `backwards` (with `after`): the page of the rows that come before it, found as the first
+    rows that follow it in the reversed order (each index read backwards), then put back in
+    the order.
+
     What a first page found is remembered where the planner was wrong: when it expected a
     page and more and every match fitted in one, this process plans the same filters' next
     ESTIMATES_KEPT seconds of pages with the number found, not the planner's (which moves
@@ -785,16 +796,17 @@ def first_page(
     ms a page, and each page of a scroll paid it again before a 3 ms walk.
     """
     exact_up_to = max(exact_up_to, page_size)
+    read_in = ordering.reversed() if backwards else ordering
     planned, cost = planner_estimate(filtered, reuse=True) if connections[filtered.db].vendor == "postgresql" else (None, 0)
     found_key = ("found", *_memo_key(filtered)) if planned is not None else None
     learned = _recalled(found_key) if found_key else None  # a Total
     floor = learned is not None and learned.at_least
     estimate = planned if learned is None else (max if floor else min)(planned, learned.count)
     if days is not None and estimate is not None:
-        keys, total = merged_by_day(_cut(filtered, ordering, after), ordering, page_size + 1, days), None
+        keys, total = merged_by_day(_cut(filtered, read_in, after), read_in, page_size + 1, days), None
     else:
         keys, total, estimate = _first_keys(
-            filtered, ordering, page_size, estimate=estimate, exact_up_to=exact_up_to, costly=cost > costly_above,
+            filtered, read_in, page_size, estimate=estimate, exact_up_to=exact_up_to, costly=cost > costly_above,
             walk_above=math.inf if floor else walk_above, among=among, walk_length=walk_length, tested=tested,
             among_in_order=among_in_order, after=after, bounded=not floor,
             row_walk_length=None if walk_rows_per_cost is None else int(_repriced(cost, planned, estimate) * walk_rows_per_cost),
@@ -809,8 +821,8 @@ def first_page(
         _keep(found_key, Total(len(keys)))  # it expected a page and more, and every match is here
     # Whether there is more is the keys' to say: a row deleted since they were read is
     # missing from the rows, and the page would otherwise look like the last one.
-    found = rows_by_keys(filtered.model, rows, ordering, keys, filtered.db)
-    page = _page(found, ordering, page_size, after_cursor=after is not None, more=len(keys) > page_size)
+    found = rows_by_keys(filtered.model, rows, read_in, keys, filtered.db)
+    page = _page(found, ordering, page_size, after_cursor=after is not None, backwards=backwards, more=len(keys) > page_size)
     if total is not None and not total.at_least:
         return page, total
     if len(keys) <= page_size:
