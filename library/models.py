@@ -15,7 +15,7 @@ from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.filters import equal_beside_text, text_in_range
 from i2v.lib.jsonout import loads
-from i2v.lib.pagination import Ordering, holds_implied, list_page, paginate, reused
+from i2v.lib.pagination import Ordering, holds_implied, list_page, reused
 from i2v.lib.watch import changes
 from media_processing.models import ProcessingJob
 
@@ -120,15 +120,6 @@ class AssetQuerySet(models.QuerySet):
         mine = self.model._default_manager.db_manager(self.db)
         assets, among, tested = reused(("library", owner_id, self.db), filters, lambda: mine.filter(owner_id=owner_id)._listed(filters))
         rows = AssetQuerySet.for_library_text
-        if cursor and not holds_implied(assets):
-            # One keyset query: the Library's one order meets its matches soon after a cursor,
-            # and finding its page as a first page is found (list_page(), as the Jobs list does)
-            # measured slower: a word's second page 13.6 ms (5.9 of SQL) against 8.5 (2.3) at
-            # a million assets (bench/lists.py --second); 2.9 ms of SQL against 3.6 since. Not a
-            # phrase looked up joined: the planner, its estimate multiplied by the joined
-            # condition's, fetches and sorts every row the joined index finds ("neon alley,
-            # polaroid", 9,999 of a million assets: 123 ms of SQL; found as a first page, 10.4).
-            return paginate(rows(assets), Asset.ORDERING, cursor, page_size), None
         # With a word, a walk reads each row for its text, and those lie scattered through the
         # table, a page each, while the text index holds kind, source and status too
         # (asset_search_filters), a fetch the planner prices high: a walk reads no more rows
@@ -142,8 +133,19 @@ class AssetQuerySet(models.QuerySet):
         narrowed = {"date_from", "date_to"} & {k for k, v in filters.items() if v}
         q = filters.get("q", "")
         per_cost = (PHRASE_ROWS_PER_COST if len(q.split()) > 1 else 1) if q and not narrowed else None
+        # A forward cursor's page is one keyset query: the Library's one order meets its matches
+        # soon after a cursor, and finding its page as a first page is found measured slower: a
+        # word's second page 13.6 ms (5.9 of SQL) against 8.5 (2.3) at a million assets
+        # (bench/lists.py --second); 2.9 ms of SQL against 3.6 since. Not a phrase looked up
+        # joined: the planner, its estimate multiplied by the joined condition's, fetches and
+        # sorts every row the joined index finds ("neon alley, polaroid", 9,999 of a million
+        # assets: 123 ms of SQL; found as a first page, 10.4). Nor a backward cursor's, whose page
+        # lies toward the top, where few rows follow the cursor read backwards: the planner
+        # intersected every match of a word with those ("sailboat" 29 ms of SQL, "neon portrait"
+        # 96; found as a first page, 7.9 and 20).
         return list_page(
-            assets, rows, Asset.ORDERING, cursor, page_size, among=among, tested=tested, walk_rows_per_cost=per_cost,
+            assets, rows, Asset.ORDERING, cursor, page_size, keyset_forward=not holds_implied(assets), among=among, tested=tested,
+            walk_rows_per_cost=per_cost,
         )
 
     def _listed(self, filters):

@@ -117,7 +117,9 @@ def text_search(queryset, q):
     trigrams of such a text are those starts ("  a"), and the trigram index offered every row
     that has them, in most rows for a common initial (0.66-0.79 s for "-a" at a million
     pipelines or assets; 0.12 s and 1.5-2.4 ms through its characters); a rare initial it answers
-    as before ("-q" in 1.2 ms at a million pipelines, 9 ms through its characters).
+    as before ("-q" in 1.2 ms at a million pipelines, 9 ms through its characters). So is a
+    text holding a character neither text index reads (_unread(): "neon—portrait"), where few
+    rows hold those, when none of its words is rare.
     """
     if not q:
         return queryset
@@ -140,6 +142,9 @@ def text_search(queryset, q):
     rare = _rare_word(queryset, q)
     if rare is not None:
         return _tested_on_rows(queryset.filter(search_text__contains=rare), q)
+    unread = _unread(q) if postgresql else ""
+    if unread and (holding := _holding_characters(queryset, unread)) is not None:
+        return _tested_on_rows(holding, q)
     found = queryset.filter(search_text__contains=q)
     if not postgresql:
         return found
@@ -304,6 +309,15 @@ def _holding_characters(queryset, q):
     if rows * CHARACTERS_RATIO <= planner_rows(queryset, reuse=True):
         return holding
     return None
+
+
+def _unread(q):
+    """The characters of `q` that neither text index reads, each once: not a letter or a digit (pg_trgm
+    reads words of those), nor ASCII whitespace or punctuation (the joined index's): an em dash, "…",
+    an emoji. Both indexes offer every row holding the words around one, each rechecked ("neon—portrait"
+    at a million pipelines: every row with "neon" and "portrait", 463 ms of SQL, none a match), where
+    the characters index finds the few rows holding it (text_search(), _holding_characters())."""
+    return "".join(sorted({c for c in q if not c.isalnum() and c not in SPACES and c not in MARKS}))
 
 
 def _single_letters(q):

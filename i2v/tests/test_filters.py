@@ -271,6 +271,23 @@ def test_it_narrows_a_text_without_a_trigram_to_the_rows_holding_its_characters_
         assert _found(searched) == sorted(found[text] for text in texts if q.lower() in text)
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the characters index is PostgreSQL's")
+@pytest.mark.parametrize("ratio, narrowed", [(1, True), (10**9, False)])
+@pytest.mark.parametrize("q, unread", [("neon—portrait", "—"), ("a neon… portrait", "…"), ("neon portrait", ""), ("neon-portrait", "")])
+def test_it_narrows_a_text_to_the_rows_holding_what_neither_text_index_reads(owner, q, unread, ratio, narrowed, monkeypatch):
+    """An em dash or "…" is no letter to pg_trgm nor a mark the joined index reads: through the
+    characters index where the planner expects those in few rows, tested on the rows; the same rows
+    either way. A space or an ASCII mark is read, and no text of them is narrowed so."""
+    texts = ("neon—portrait", "a neon… portrait!", "neon portrait", "neon-portrait", "neon — portrait", "plain—")
+    found = {text: make_pipeline(owner, prompt=text, outputs=0, steps=0).id for text in texts}
+    monkeypatch.setattr(filters, "CHARACTERS_RATIO", ratio)
+    monkeypatch.setattr(filters, "RARE_WORD", 0)  # no word rare: "neon" and "portrait" are in most texts
+    assert filters._unread(q) == unread
+    searched = filters.text_search(Pipeline.objects.filter(owner=owner), q)
+    assert ("string_to_array" in str(searched.query)) is (narrowed and bool(unread))
+    assert _found(searched) == sorted(found[text] for text in texts if q in text)
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the joined text's index is PostgreSQL's")
 @pytest.mark.parametrize("rare, joined", [(1000, True), (0, False)])
 def test_it_looks_three_marks_up_joined_where_few_rows_hold_them(owner, rare, joined, monkeypatch):
