@@ -239,7 +239,7 @@ def list_page(filtered, rows, ordering, cursor, page_size, keyset_forward=False,
     (first_page(backwards=)). A plain LIMIT after the cursor is the planner's walk of the
     order's index, testing the filters on every row it meets, however far: the second page
     of a week sorted by cost took 760 ms of SQL that way at a million pipelines, 6 ms so
-    (bench/lists.py --second); a backward page of "neon portrait", 79 ms. That walk is the
+    (bench/lists.py --second); a backward page of "neon portrait", 128 ms and 11 (--back). That walk is the
     page, in one statement, where every row it meets is a match: the list is `among`
     itself, read in order (the newest visible pipelines, or with a status). Those, a forward
     cursor's page where the list says it meets its matches soon after one (`keyset_forward`),
