@@ -64,15 +64,15 @@ class Ordering:
     name: str
     fields: tuple  # ((field_name, descending), ...), the last one unique
 
-    def order_by(self, reverse=False):
-        return [("-" if desc != reverse else "") + name for name, desc in self.fields]
+    def order_by(self):
+        return [("-" if desc else "") + name for name, desc in self.fields]
 
     def __post_init__(self):
         if len({desc for _, desc in self.fields}) != 1:
             raise ValueError(f"{self.name}: every field of an ordering goes the same way (after() seeks by one row comparison)")
 
-    def after(self, values, reverse=False):
-        """Rows strictly after `values` in this order (before, if reverse).
+    def after(self, values):
+        """Rows strictly after `values` in this order.
 
         The database must seek straight to `values` in the order's index instead of
         scanning every row it skips, so that page 10,000 costs what page 1 does. That is
@@ -82,8 +82,7 @@ class Ordering:
         before it (the second page of a month sorted by cost at 1M pipelines: 741,002
         entries, 235 ms, against 0.2 ms).
         """
-        descending = self.fields[0][1] != reverse
-        return Q(RowCompare([name for name, _ in self.fields], values, "<" if descending else ">"))
+        return Q(RowCompare([name for name, _ in self.fields], values, "<" if self.fields[0][1] else ">"))
 
     def key_of(self, obj):
         return [getattr(obj, name) for name, _ in self.fields]
@@ -177,8 +176,15 @@ def paginate(queryset, ordering, cursor=None, page_size=50):
     qs = queryset
     if cursor:
         values, backwards = decode_cursor(queryset.model, ordering, cursor)
-        qs = qs.filter(ordering.after(values, reverse=backwards))
-    return _page(list(qs.order_by(*ordering.order_by(reverse=backwards))[: page_size + 1]), ordering, page_size, bool(cursor), backwards)
+        qs = qs.filter(_read_in(ordering, backwards).after(values))
+    rows = list(qs.order_by(*_read_in(ordering, backwards).order_by())[: page_size + 1])
+    return _page(rows, ordering, page_size, bool(cursor), backwards)
+
+
+def _read_in(ordering, backwards):
+    """The order a page is read in: `ordering`, or reversed for a backward cursor's page (its rows
+    are the first that follow the cursor in it)."""
+    return ordering.reversed() if backwards else ordering
 
 
 def paginate_by(model, rows, by, key, ordering, cursor=None, page_size=50):
@@ -797,7 +803,7 @@ def first_page(
     ms a page, and each page of a scroll paid it again before a 3 ms walk.
     """
     exact_up_to = max(exact_up_to, page_size)
-    read_in = ordering.reversed() if backwards else ordering
+    read_in = _read_in(ordering, backwards)
     planned, cost = planner_estimate(filtered, reuse=True) if connections[filtered.db].vendor == "postgresql" else (None, 0)
     found_key = ("found", *_memo_key(filtered)) if planned is not None else None
     learned = _recalled(found_key) if found_key else None  # a Total
@@ -882,17 +888,16 @@ def _first_keys(
     the planner's own LIMIT would plan with its estimate), its total then a floor (Total.at_least):
     the matches fetched, more than the bound. The bound is above the estimate, so the planner plans
     the fetch as it would without it."""
+    # Past walk_above a page is the planner's LIMIT (in_order). A backward cursor's page lies toward
+    # the list's top, where few rows follow the cursor in the reversed order: the planner plans its
+    # LIMIT for those few and intersects the bitmap of every match of a word with theirs ("sailboat"
+    # near the top of a million assets: 40,000 entries, 29 ms). It is walked for first, the LIMIT
+    # only after a walk that falls short; a forward one's walk cost more than the LIMIT (a word's
+    # second page at a million pipelines: 7.6 ms of SQL against 5.9).
     in_order = estimate is not None and estimate > walk_above and among_in_order is True and tested is None
-    # A backward cursor's page lies toward the list's top, where few rows follow the cursor in the
-    # reversed order: the planner plans its LIMIT for those few and intersects the bitmap of every
-    # match of a word with theirs ("sailboat" near the top of a million assets: 40,000 entries, 29
-    # ms). It is walked for first, the planner's LIMIT only after a walk that falls short; a forward
-    # one's walk cost more than that LIMIT (a word's second page at a million pipelines: 7.6 ms of
-    # SQL against 5.9).
-    if in_order and not (backwards and among is not None):
-        return _keys_in_order(filtered, ordering, page_size + 1, after), None, estimate
     length = 0
-    if estimate is not None and (estimate > exact_up_to or costly and estimate > page_size) and among is not None:
+    walks = estimate is not None and (estimate > exact_up_to or costly and estimate > page_size) and (backwards or not in_order)
+    if walks and among is not None:
         # A walk that tests the index's entries before it reads a row reads them at a fourth
         # of a row's cost (0.12 against 0.45 µs each, measured), so it may go twice as far.
         longest = walk_length * (1 if tested is None else 2)

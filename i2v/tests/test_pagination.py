@@ -106,12 +106,12 @@ def test_it_walks_backwards_from_a_prev_cursor(owner):
 @pytest.mark.parametrize("sort", ["newest", "cost"])
 @pytest.mark.parametrize("read", ["fetched", "walked", "walked, then the planner's", "walked whole", "walked, entries tested", "by day", "in order"])
 def test_it_finds_a_backward_cursors_page_as_a_forward_one_is_found(owner, monkeypatch, sort, read):
-    """Every page of 9 favourites among 30 (costs with ties), three at a time, then each one
+    """Every page of 10 favourites among 30 (costs with ties), three at a time, then each one
     again from the next page's prev_cursor: the same rows and links as paginate() gives, found
     in the reversed order the way a forward page is (a fetch, a walk of among read in order,
     whole, or its index's entries tested first, each day's merged), not by the one keyset
     query the planner plans with the filters taken for independent of the order (a backward
-    page of "neon portrait" at a million pipelines: 79 ms of SQL). Where the list is among
+    page of "neon portrait" at a million pipelines: 128 ms of SQL). Where the list is among
     itself, read in order, that keyset query is the walk, and it stays (in order). Past walk_above
     the planner's LIMIT, planned for the rows that follow the cursor, intersected a word's whole
     bitmap with theirs where those were few (a backward page near the top of a million assets,
