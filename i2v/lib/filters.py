@@ -8,6 +8,7 @@ from django.db import connections, models
 from django.db.models.functions import Collate
 from django.utils import timezone
 
+from .migrations import joined_text, typography_letter
 from .pagination import WALK_ABOVE, estimating, planner_rows
 
 # A date range of up to this many rows (the planner's estimate) is short: read row by
@@ -118,7 +119,7 @@ def text_search(queryset, q):
     that has them, in most rows for a common initial (0.66-0.79 s for "-a" at a million
     pipelines or assets; 0.12 s and 1.5-2.4 ms through its characters); a rare initial it answers
     as before ("-q" in 1.2 ms at a million pipelines, 9 ms through its characters). So is a
-    text holding a character neither text index reads (_unread(): "neon—portrait"), where few
+    text holding a character neither text index reads (_unread(): "neon→portrait"), where few
     rows hold those, when none of its words is rare.
     """
     if not q:
@@ -213,35 +214,41 @@ class IndexedCondition(models.Expression):
         return self.sql.format(column=column, values=values)
 
 
-# The text of joined words (jobs migration 0024, library 0018): ASCII whitespace dropped, and each
-# ASCII punctuation mark made a letter of its own (Canadian syllabics: letters to pg_trgm in a
-# UTF-8 locale, and in next to no prompt), all else as it is.
+# The text of joined words (jobs migration 0025, library 0019; joined_text()): ASCII whitespace dropped,
+# each ASCII punctuation mark made a letter of its own, and every space and punctuation mark of
+# typography (the no-break and ideographic spaces, dashes, curly quotes, "…", guillemets, bullets,
+# CJK's punctuation: what a prompt pasted from a document or written by a language model holds) made
+# one letter more; all else as it is.
 SPACES = " \t\n\r\f\v"
-MARKS = {mark: chr(0x1401 + i) for i, mark in enumerate(string.punctuation)}
+TYPOGRAPHY = "\u00a0\u2007\u202f\u3000‐‑‒–—―‘’‚‛“”„‟‹›«»…‧•·・、。，．！？：；（）【】《》〈〉「」『』"
+MARKS = {
+    **{mark: chr(0x1401 + place) for place, mark in enumerate(string.punctuation)},
+    **dict.fromkeys(TYPOGRAPHY, typography_letter(string.punctuation)),
+}
 _JOINED = str.maketrans({**dict.fromkeys(SPACES), **MARKS})
 
 
 def _joins_words(q):
-    """Whether `q` joined (as JoinedWordsContain reads it) has a trigram across where a space or a
-    punctuation mark was: "a sailboat", "portrait, neon", "neon-alley", "a.b"; not "a b" or "-a".
-    Python's idea of a letter is close to PostgreSQL's, and only decides whether the joined
-    condition is added: the condition joins both texts in SQL."""
-    joined = q.translate(_JOINED)
-    return any(len(word) >= 3 for word in set(_WORD.findall(joined)) - set(_WORD.findall(q)))
+    """Whether `q` joined (joined()) has a trigram across where a space or a punctuation mark was: "a
+    sailboat", "portrait, neon", "neon-alley", "a.b", "neon—portrait"; not "a b" or "-a". Python's idea
+    of a letter is close to PostgreSQL's, and only decides whether the joined condition is added."""
+    return any(len(word) >= 3 for word in set(_WORD.findall(joined(q))) - set(_WORD.findall(q)))
+
+
+def joined(q):
+    """`q` joined as joined_sql() joins a row's text: the same characters dropped and made the same
+    letters (a test compares the two)."""
+    return q.translate(_JOINED)
 
 
 def joined_sql(expression):
-    """SQL of `expression` (text) joined: each of SPACES dropped and each of MARKS made its letter,
-    one replace() each, written for a statement formatted with its params (a literal "%" is "%%").
-    What the index of joined words indexes (its migration writes it so) and what JoinedWordsContain
-    compares. The 38 replace() cost 3.0 µs a row over a million pipelines' texts, regexp_replace()
-    6.4 and translate() 19 (docs/benchmarks.md, "Thirty-second pass"): the index's expression is
-    what a row found through it is rechecked with."""
-    for space in SPACES:
-        expression = f"replace({expression}, {_literal(space)}, '')"
-    for mark, letter in MARKS.items():
-        expression = f"replace({expression}, {_literal(mark)}, '{letter}')"
-    return expression
+    """SQL of `expression` (text) joined: each of SPACES dropped and each of MARKS made its letter
+    (joined_text()), written for a statement formatted with its params (a literal "%" is "%%"). What
+    the index of joined words indexes (its migration writes it so) and what JoinedWordsContain
+    compares. ASCII's 38 replace() cost 3.0 µs a row over a million pipelines' texts, regexp_replace()
+    6.4 and translate() 19 (docs/benchmarks.md, "Thirty-second pass"): the index's expression is what a
+    row found through it is rechecked with."""
+    return joined_text(expression, SPACES, string.punctuation, TYPOGRAPHY, quote=_literal)
 
 
 def _literal(text):
@@ -249,22 +256,25 @@ def _literal(text):
 
 
 class JoinedWordsContain(IndexedCondition):
-    """The row's text joined (joined_sql()) holds the phrase joined, as the trigram index of the
-    joined text reads it (jobs migration 0024, library 0018).
+    """The row's text joined (joined_sql()) holds the phrase joined (joined()), as the trigram index of
+    the joined text reads it (jobs migration 0025, library 0019).
 
     pg_trgm reads a text's words apart, whatever parts them, so the trigram index offers every
     row that holds a phrase's words anywhere, each rechecked on the table ("a sailboat" at a
     million pipelines: 67,158 rows rechecked, none there, 223 ms; "portrait, neon" 240;
-    "neon-alley" 260, every "neon alley" offered). Joined, a text is one word whose trigrams span
-    where its spaces were ("asailboat": "asa") and its punctuation marks, each as the letter it is
-    made ("neonᐍalley"): found where the words meet, 1 ms. Dropping or replacing characters one by
-    one keeps a substring a substring, so a row whose text holds the phrase holds it joined: this
-    drops no match, and the phrase itself is still tested. Both texts are joined by the same SQL,
-    the phrase's a constant the planner folds before it picks the index; "%", "_" and "\\" are
-    among the marks, so the joined phrase has no wildcard of LIKE's."""
+    "neon-alley" 260, every "neon alley" offered; "neon — portrait" 227, every row with an em dash
+    among them). Joined, a text is one word whose trigrams span where its spaces were ("asailboat":
+    "asa") and its punctuation marks, each as the letter it is made ("neonᐍalley"): found where the
+    words meet, 1 ms. Dropping or replacing characters one by one keeps a substring a substring, so a
+    row whose text holds the phrase holds it joined: this drops no match, and the phrase itself is
+    still tested. The phrase is joined here, a constant for the planner; "%", "_" and "\\" are among
+    the marks, so the joined phrase has no wildcard of LIKE's."""
+
+    def __init__(self, q, implied=False):
+        super().__init__(joined(q), implied=implied)
 
     def template(self, column, values):
-        return f"{joined_sql(column)} LIKE '%%' || {joined_sql(values)} || '%%'"
+        return f"{joined_sql(column)} LIKE '%%' || {values} || '%%'"
 
 
 def _tested_on_rows(queryset, q):
@@ -313,10 +323,11 @@ def _holding_characters(queryset, q):
 
 def _unread(q):
     """The characters of `q` that neither text index reads, each once: not a letter or a digit (pg_trgm
-    reads words of those), nor ASCII whitespace or punctuation (the joined index's): an em dash, "…",
-    an emoji. Both indexes offer every row holding the words around one, each rechecked ("neon—portrait"
-    at a million assets: every one with "neon" and "portrait", 271 ms of SQL, none a match), where the
-    characters index finds the few rows holding it (text_search(), _holding_characters(): 0.9 ms)."""
+    reads words of those), nor a space or a punctuation mark the joined index reads (SPACES, MARKS): an
+    arrow, "™", an emoji. Both indexes offer every row holding the words around one, each rechecked
+    ("neon—portrait" at a million assets before the joined index read an em dash: every one with "neon"
+    and "portrait", 271 ms of SQL, none a match), where the characters index finds the few rows holding
+    it (text_search(), _holding_characters(): 0.9 ms)."""
     return "".join(sorted({c for c in q if not c.isalnum() and c not in SPACES and c not in MARKS}))
 
 

@@ -1,5 +1,6 @@
 import datetime
 import json
+import string
 
 import pytest
 from django.db import connection, transaction
@@ -115,11 +116,22 @@ def test_it_finds_a_text_of_common_and_rare_words_through_the_rare_ones_rows(own
 @pytest.mark.parametrize(
     "q, joins",
     [("a sailboat", True), ("neon  portrait of", True), ("1 2 3", True), ("portrait, neon", True), ("neon-alley", True),
-     ("a% sailboat", True), ("a.b", True), ("img_00012", True), ("a b", False), ("1 2", False), ("-a", False), ("a-", False),
+     ("a% sailboat", True), ("a.b", True), ("img_00012", True), ("neon—portrait", True), ("a\u00a0sailboat", True),
+     ("“neon”", True), ("neon→portrait", False), ("a b", False), ("1 2", False), ("-a", False), ("a-", False),
      ("sailboat", False), ("%", False), ("%%", False)],
 )  # fmt: skip
 def test_it_joins_a_phrase_where_a_trigram_spans_where_its_words_meet(q, joins):
     assert filters._joins_words(q) is joins
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the joined text's index is PostgreSQL's")
+@pytest.mark.parametrize("text", [string.printable, string.printable + filters.TYPOGRAPHY + " neon→portrait ™ é 中文 ᐁ ᐡ 🔥"])
+def test_it_joins_a_phrase_as_the_database_joins_a_text(db, text):
+    """The phrase is joined in Python (joined()), the rows' texts by the index's SQL (joined_sql()):
+    the same text either way, all ASCII (the typography skipped) or not."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {filters.joined_sql('t')} FROM (SELECT %s::text AS t) given", [text])
+        assert cursor.fetchone()[0] == filters.joined(text)
 
 
 def _joined(sql):
@@ -146,23 +158,26 @@ def _plan_by_index_alone(table, index, sql, params):
 @pytest.mark.parametrize("model, make, index", [(Pipeline, "pipeline", "pipe_search_joined"), (Asset, "asset", "asset_search_joined")])
 def test_it_finds_a_rare_phrase_where_its_words_meet(owner, model, make, index, monkeypatch):
     """A phrase the planner expects rare is also looked up joined (spaces dropped, each punctuation
-    mark a letter of its own), a condition the index of each text so joined can read (jobs migration
-    0024, library 0018): the rows where its words meet, across spaces or punctuation, not every row
+    mark a letter of its own, typography's too), a condition the index of each text so joined can read
+    (jobs migration 0025, library 0019): the rows where its words meet, across spaces or punctuation, not every row
     holding them apart. It finds what the phrase alone finds: a joined match is no match of the
     phrase ("asailboat" or "a sail boat" for "a sailboat", "a ,sailboat" for "a, sailboat"), which
     is tested on the rows found (the planner would otherwise intersect the bitmaps of both indexes).
     Expected past WALK_ABOVE, the phrase alone."""
-    texts = ["A SAILBOAT at dawn", "dawn, a sailboat", "asailboat", "a sail boat", "a, sailboat", "a ,sailboat", "a% sailboat"]
+    texts = ["A SAILBOAT at dawn", "dawn, a sailboat", "asailboat", "a sail boat", "a, sailboat", "a ,sailboat", "a% sailboat",
+             "neon—portrait", "neon–portrait", "“neon” sign"]  # fmt: skip
     made = [make_pipeline(owner, prompt=text, outputs=0, steps=0).id if make == "pipeline" else make_asset(owner).id for text in texts]
     if make == "asset":  # its text is its file's name and its prompt
         for pk, text in zip(made, texts):
             Asset.objects.filter(pk=pk).update(prompt=text)
     rows = model.objects.filter(owner=owner)
-    for q, found in [("a Sailboat", made[:2]), ("A, sailboat", made[4:5]), ("a% Sailboat", made[6:7]), ("at, da", [])]:
+    cases = [("a Sailboat", made[:2]), ("A, sailboat", made[4:5]), ("a% Sailboat", made[6:7]), ("at, da", []),
+             ("N—Portrait", made[7:8]), ("“neon”", made[9:]), ("on”\u00a0si", [])]  # fmt: skip
+    for q, found in cases:
         phrase = filters.text_search(rows, q)
         assert _found(phrase) == sorted(found), q
         sql, params = phrase.values("id").query.sql_with_params()
-        assert _joined(sql) and q.lower() in params, q  # joined by the database, as its index is
+        assert _joined(sql) and filters.joined(q.lower()) in params, q  # the rows' texts joined by the database, as its index is
         assert 'COLLATE "C"' in sql  # the phrase tested on the rows the joined form finds, not offered to its own index
         plan = _plan_by_index_alone(model._meta.db_table, index, sql, params)
         assert f"Bitmap Index Scan on {index}" in plan, plan  # the condition is the expression it holds
@@ -273,12 +288,12 @@ def test_it_narrows_a_text_without_a_trigram_to_the_rows_holding_its_characters_
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the characters index is PostgreSQL's")
 @pytest.mark.parametrize("ratio, narrowed", [(1, True), (10**9, False)])
-@pytest.mark.parametrize("q, unread", [("neon—portrait", "—"), ("a neon… portrait", "…"), ("neon portrait", ""), ("neon-portrait", "")])
+@pytest.mark.parametrize("q, unread", [("neon→portrait", "→"), ("a neon™ portrait", "™"), ("neon portrait", ""), ("neon—portrait", "")])
 def test_it_narrows_a_text_to_the_rows_holding_what_neither_text_index_reads(owner, q, unread, ratio, narrowed, monkeypatch):
-    """An em dash or "…" is no letter to pg_trgm nor a mark the joined index reads: through the
+    """An arrow or "™" is no letter to pg_trgm nor a mark the joined index reads: through the
     characters index where the planner expects those in few rows, tested on the rows; the same rows
-    either way. A space or an ASCII mark is read, and no text of them is narrowed so."""
-    texts = ("neon—portrait", "a neon… portrait!", "neon portrait", "neon-portrait", "neon — portrait", "plain—")
+    either way. A space, an ASCII mark or an em dash is read, and no text of them is narrowed so."""
+    texts = ("neon→portrait", "a neon™ portrait!", "neon portrait", "neon—portrait", "neon → portrait", "plain→")
     found = {text: make_pipeline(owner, prompt=text, outputs=0, steps=0).id for text in texts}
     monkeypatch.setattr(filters, "CHARACTERS_RATIO", ratio)
     monkeypatch.setattr(filters, "RARE_WORD", 0)  # no word rare: "neon" and "portrait" are in most texts

@@ -9,6 +9,8 @@ one word whose trigrams span where its words meet, each mark as it is (i2v/lib/m
 joined_words_index()). Rebuilt concurrently under its own name, the old one dropped after.
 """
 
+import string
+
 from django.db import migrations
 
 from i2v.lib.migrations import joined_words_index
@@ -19,4 +21,5 @@ class Migration(migrations.Migration):
 
     dependencies = [("jobs", "0023_search_joined_words")]
 
-    operations = [joined_words_index("jobs_pipeline", "pipe_search_joined")]
+    # ASCII whitespace dropped, each ASCII punctuation mark a letter; back to migration 0023's spaces dropped.
+    operations = [joined_words_index("jobs_pipeline", "pipe_search_joined", (" \t\n\r\f\v", string.punctuation), (" ", ""))]
