@@ -22,7 +22,10 @@ as infinite scroll asks for it) against the unfiltered list's second page.
 --back times the second page the same way, found backwards from the third page's prev_cursor
 (GET /api/pipelines and /api/library/images give that link).
 
-Usage: DATABASE_URL=postgres://... python bench/lists.py [--owner bench] [--runs 7] [--only jobs|library] [--assets 1000000] [--http] [--second | --back]
+--texts T [T ...] times these texts (q=) on each list instead of the combinations, beside the unfiltered
+list (with --second or --back, their cursor's pages): run from two checkouts in turn to compare them.
+
+Usage: DATABASE_URL=postgres://... python bench/lists.py [--owner bench] [--runs 7] [--only jobs|library] [--assets 1000000] [--http] [--second | --back] [--texts T ...]
 """
 
 import argparse
@@ -304,6 +307,7 @@ def main():
     parser.add_argument("--port", type=int, default=8771)
     parser.add_argument("--second", action="store_true", help="time the second page (a cursor's) of each, in-process")
     parser.add_argument("--back", action="store_true", help="time the second page found back from the third, in-process")
+    parser.add_argument("--texts", nargs="+", metavar="T", help="time these texts (q=) instead of the combinations")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("Set DATABASE_URL (PostgreSQL): the goals are for that stack.")
@@ -330,7 +334,7 @@ def main():
              "library": ("Library", LIBRARY, LIBRARY_EXTRA, library_call, settings.LIBRARY_PAGE_SIZE)}  # fmt: skip
     for name, (title, atoms, extra, call, size) in lists.items():
         if args.only in (None, name):
-            cases = list(combinations(atoms, extra))
+            cases = [("first page (no filter)", {}), *((f"q={t}", {"q": t}) for t in args.texts)] if args.texts else list(combinations(atoms, extra))
             if args.second or args.back:
                 cases, call = second_pages(user, cases, call, size, back=args.back)
             which = "second page (a backward cursor's)" if args.back else "second page (a cursor's)" if args.second else "first page with its total"

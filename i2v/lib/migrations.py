@@ -160,14 +160,17 @@ def joined_text(expression, spaces, marks, typography="", quote=None):
     """SQL of `expression` (text) joined: each of `spaces` dropped, each of `marks` made the letter
     at its place from U+1401 on (Canadian syllabics: letters to pg_trgm in a UTF-8 locale, and in next
     to no prompt), one replace() each, and every character of `typography` made the one letter after
-    those (typography_letter()), by one regexp_replace() in a text that is not all ASCII. An index of
+    those (typography_letter()), by one regexp_replace() in a text that is not all ASCII (none of them
+    "]", "^", "-" or "\\", which a bracket expression reads otherwise). An index of
     such an expression (joined_words_index()) is read only by a condition written with the same calls
     in the same order: i2v/lib/filters.py joined_sql() writes its own with this, `quote` there doubling
     a "%" for a statement with params.
 
-    replace() with a needle of several bytes cost 0.25 µs a row at a million pipelines where an ASCII
-    one costs 0.09, and one regexp_replace() of a class the width of all of them 0.8; a text whose bytes
-    are its characters is all ASCII and skips it (docs/benchmarks.md, "Thirty-fifth pass")."""
+    Over a million pipelines' texts (a quarter not all ASCII) a replace() of each of typography's 47
+    would cost 0.24 µs a row each (14.8 µs in all, against ASCII's 38 in 3.5), one regexp_replace()
+    1.0; a text whose bytes are its characters is all ASCII and skips it: 0.76 µs a row more than
+    ASCII's alone there, 0.02 over a million assets' all-ASCII texts (bench/joined_text.py;
+    docs/benchmarks.md, "Thirty-fifth pass")."""
     quote = quote or (lambda text: "'" + text.replace("'", "''") + "'")
     if typography:
         replaced = f"regexp_replace({expression}, {quote('[' + typography + ']')}, '{typography_letter(marks)}', 'g')"
