@@ -13,7 +13,6 @@ Usage: DATABASE_URL=postgres://... python bench/joined_text.py [--runs 3]
 import argparse
 import os
 import statistics
-import string
 import sys
 import time
 from pathlib import Path
@@ -25,16 +24,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "i2v.settings")
 
 def expressions():
     from i2v.lib import filters
-    from i2v.lib.migrations import joined_text
+    from i2v.lib.migrations import JOINED_ASCII, JOINED_TYPOGRAPHY, joined_text
 
-    ascii_marks = (filters.SPACES, string.punctuation)
-    typography = filters.TYPOGRAPHY
+    ascii_marks = JOINED_ASCII
+    typography = JOINED_TYPOGRAPHY[2]
     spaces = "".join(c for c in typography if c.isspace())
     return {
         "the text itself": "search_text",
         "ASCII's 38 replace()": joined_text("search_text", *ascii_marks),
         f"those and one replace() for each of typography's {len(typography)}": joined_text(
-            "search_text", filters.SPACES + spaces, string.punctuation + "".join(c for c in typography if c not in spaces)
+            "search_text", ascii_marks[0] + spaces, ascii_marks[1] + "".join(c for c in typography if c not in spaces)
         ),
         "those and one regexp_replace() of typography's": joined_text(
             f"regexp_replace(search_text, '[{typography}]', 'x', 'g')", *ascii_marks

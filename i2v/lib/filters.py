@@ -2,13 +2,12 @@
 
 import datetime
 import re
-import string
 
 from django.db import connections, models
 from django.db.models.functions import Collate
 from django.utils import timezone
 
-from .migrations import joined_text, typography_letter
+from .migrations import JOINED_TYPOGRAPHY, joined_text, typography_letter
 from .pagination import WALK_ABOVE, estimating, planner_rows
 
 # A date range of up to this many rows (the planner's estimate) is short: read row by
@@ -214,16 +213,15 @@ class IndexedCondition(models.Expression):
         return self.sql.format(column=column, values=values)
 
 
-# The text of joined words (jobs migration 0025, library 0019; joined_text()): ASCII whitespace dropped,
-# each ASCII punctuation mark made a letter of its own, and every space and punctuation mark of
-# typography (the no-break and ideographic spaces, dashes, curly quotes, "…", guillemets, bullets,
-# CJK's punctuation: what a prompt pasted from a document or written by a language model holds) made
-# one letter more; all else as it is.
-SPACES = " \t\n\r\f\v"
-TYPOGRAPHY = "\u00a0\u2007\u202f\u3000‐‑‒–—―‘’‚‛“”„‟‹›«»…‧•·・、。，．！？：；（）【】《》〈〉「」『』"
+# The text of joined words (jobs migration 0025, library 0019: JOINED_TYPOGRAPHY, joined_text()): ASCII
+# whitespace dropped, each ASCII punctuation mark made a letter of its own, and every space and punctuation
+# mark of typography (the no-break and ideographic spaces, dashes, curly quotes, "…", guillemets, bullets,
+# CJK's punctuation: what a prompt pasted from a document or written by a language model holds) made one
+# letter more; all else as it is.
+SPACES, PUNCTUATION, TYPOGRAPHY = JOINED_TYPOGRAPHY
 MARKS = {
-    **{mark: chr(0x1401 + place) for place, mark in enumerate(string.punctuation)},
-    **dict.fromkeys(TYPOGRAPHY, typography_letter(string.punctuation)),
+    **{mark: chr(0x1401 + place) for place, mark in enumerate(PUNCTUATION)},
+    **dict.fromkeys(TYPOGRAPHY, typography_letter(PUNCTUATION)),
 }
 _JOINED = str.maketrans({**dict.fromkeys(SPACES), **MARKS})
 
@@ -248,7 +246,7 @@ def joined_sql(expression):
     compares. ASCII's 38 replace() cost 3.0 µs a row over a million pipelines' texts, regexp_replace()
     6.4 and translate() 19 (docs/benchmarks.md, "Thirty-second pass"): the index's expression is what a
     row found through it is rechecked with."""
-    return joined_text(expression, SPACES, string.punctuation, TYPOGRAPHY, quote=_literal)
+    return joined_text(expression, *JOINED_TYPOGRAPHY, quote=_literal)
 
 
 def _literal(text):

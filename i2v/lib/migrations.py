@@ -15,6 +15,8 @@ existing table any other way.
         operations = [AddIndexSafely("pipeline", models.Index(fields=[...], name="..."))]
 """
 
+import string
+
 from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db.migrations.operations import AddIndex, RemoveIndex, RunPython
 
@@ -185,6 +187,16 @@ def joined_text(expression, spaces, marks, typography="", quote=None):
 def typography_letter(marks):
     """The letter joined_text() makes of each character of its `typography`, the one after `marks`' letters."""
     return chr(0x1401 + len(marks))
+
+
+# What each build of the joined words' index joined, (spaces, marks[, typography]) for joined_text(), as its
+# migrations built it: a join of other characters is a constant and a migration of its own.
+JOINED_SPACES = (" ", "")  # jobs 0023, library 0017
+JOINED_ASCII = (" \t\n\r\f\v", string.punctuation)  # jobs 0024, library 0018
+JOINED_TYPOGRAPHY = (  # jobs 0025, library 0019
+    *JOINED_ASCII,
+    "\u00a0\u2007\u202f\u3000‐‑‒–—―‘’‚‛“”„‟‹›«»…‧•·・、。，．！？：；（）【】《》〈〉「」『』",
+)
 
 
 def joined_words_index(table, index, joined, previous):

@@ -9,11 +9,9 @@ one word whose trigrams span where its words meet, each mark as it is (i2v/lib/m
 joined_words_index()). Rebuilt concurrently under its own name, the old one dropped after.
 """
 
-import string
-
 from django.db import migrations
 
-from i2v.lib.migrations import joined_words_index
+from i2v.lib.migrations import JOINED_ASCII, JOINED_SPACES, joined_words_index
 
 
 class Migration(migrations.Migration):
@@ -21,5 +19,4 @@ class Migration(migrations.Migration):
 
     dependencies = [("jobs", "0023_search_joined_words")]
 
-    # ASCII whitespace dropped, each ASCII punctuation mark a letter; back to migration 0023's spaces dropped.
-    operations = [joined_words_index("jobs_pipeline", "pipe_search_joined", (" \t\n\r\f\v", string.punctuation), (" ", ""))]
+    operations = [joined_words_index("jobs_pipeline", "pipe_search_joined", JOINED_ASCII, JOINED_SPACES)]
