@@ -202,9 +202,10 @@ JOINED_TYPOGRAPHY = (  # jobs 0025, library 0019
 def joined_words_index(table, index, joined, previous):
     """The operation (rebuild_indexes()) that rebuilds `index`, the GIN trigram index of `table`'s
     search_text joined (joined_text()), on the text joined by `joined` (its spaces, marks and
-    typography) and back on the text joined by `previous` backwards. Each migration writes its own
-    out, not taken from filters.py, so that the index it builds stays what it built: a change of
-    joined_sql() is a migration of its own (its test finds the index unused)."""
+    typography) and back on the text joined by `previous` backwards. Each migration names its join
+    (JOINED_*, never changed once built), so that the index it builds stays what it built: filters.py
+    joined_sql() reads the newest, and a join of other characters is a migration of its own (a test
+    finds the index unused otherwise)."""
 
     def definition(*joined):
         return f"ON {table} USING gin ({joined_text('search_text', *joined)} gin_trgm_ops)"

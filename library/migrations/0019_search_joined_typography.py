@@ -1,5 +1,5 @@
 """PostgreSQL only: the index of each asset's joined words, across typography's punctuation too (issue
-10), as jobs migration 0025 rebuilds the pipelines' (written out here as built)."""
+10), as jobs migration 0025 rebuilds the pipelines' (i2v/lib/migrations.py JOINED_TYPOGRAPHY)."""
 
 from django.db import migrations
 
