@@ -1,5 +1,5 @@
 """What joining a row's text costs PostgreSQL (not a test): the expression of the joined words' index
-(i2v/lib/filters.py joined_sql()) against the text itself, ASCII's marks alone, and the other ways of
+(i2v/lib/migrations.py joined_text() of JOINED_TYPOGRAPHY, as filters.py joined_sql() reads it) against the text itself, ASCII's marks alone, and the other ways of
 reading typography's, over every row of the pipelines and of the assets. Prints Markdown.
 
 Each expression is computed for every row by a count with no index (index and bitmap scans off), no
@@ -23,7 +23,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "i2v.settings")
 
 
 def expressions():
-    from i2v.lib import filters
     from i2v.lib.migrations import JOINED_ASCII, JOINED_TYPOGRAPHY, joined_text
 
     ascii_marks = JOINED_ASCII
@@ -38,7 +37,7 @@ def expressions():
         "those and one regexp_replace() of typography's": joined_text(
             f"regexp_replace(search_text, '[{typography}]', 'x', 'g')", *ascii_marks
         ),
-        "the index's (regexp_replace() where not all ASCII)": filters.joined_sql("search_text").replace("%%", "%"),
+        "the index's (regexp_replace() where not all ASCII)": joined_text("search_text", *JOINED_TYPOGRAPHY),
     }
 
 

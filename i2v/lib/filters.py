@@ -241,11 +241,9 @@ def joined(q):
 
 def joined_sql(expression):
     """SQL of `expression` (text) joined: each of SPACES dropped and each of MARKS made its letter
-    (joined_text()), written for a statement formatted with its params (a literal "%" is "%%"). What
-    the index of joined words indexes (its migration writes it so) and what JoinedWordsContain
-    compares. ASCII's 38 replace() cost 3.0 µs a row over a million pipelines' texts, regexp_replace()
-    6.4 and translate() 19 (docs/benchmarks.md, "Thirty-second pass"): the index's expression is what a
-    row found through it is rechecked with."""
+    (joined_text(), which says what that costs a row), written for a statement formatted with its
+    params (a literal "%" is "%%"). What the index of joined words indexes (its migration writes it
+    so), what JoinedWordsContain compares, and what a row found through that index is rechecked with."""
     return joined_text(expression, *JOINED_TYPOGRAPHY, quote=_literal)
 
 

@@ -168,7 +168,9 @@ def joined_text(expression, spaces, marks, typography="", quote=None):
     in the same order: i2v/lib/filters.py joined_sql() writes its own with this, `quote` there doubling
     a "%" for a statement with params.
 
-    Over a million pipelines' texts (a quarter not all ASCII) a replace() of each of typography's 47
+    ASCII's 38 replace() cost 3.0 µs a row over a million pipelines' texts, one regexp_replace() of
+    them all 6.4 and one translate() 19 (docs/benchmarks.md, "Thirty-second pass"). Over the same
+    texts (a quarter not all ASCII) a replace() of each of typography's 47
     would cost 0.24 µs a row each (14.8 µs in all, against ASCII's 38 in 3.5), one regexp_replace()
     1.0; a text whose bytes are its characters is all ASCII and skips it: 0.76 µs a row more than
     ASCII's alone there, 0.02 over a million assets' all-ASCII texts (bench/joined_text.py;
