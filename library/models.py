@@ -408,7 +408,9 @@ class Asset(models.Model):
             ),
             # (The date range uses asset_created_list; ?q= uses a GIN index of search_text's
             # trigrams with kind, source and status, PostgreSQL only, in migration 0010; with videos
-            # or a status other than complete, that value's own, in migration 0015.)
+            # or a status other than complete, that value's own, in migration 0015; in 0016, 0019 and
+            # 0020, each text's characters, joined words and pairs of characters: i2v/lib/filters.py
+            # text_search().)
         ]
 
     def __str__(self):

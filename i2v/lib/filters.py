@@ -7,7 +7,7 @@ from django.db import connections, models
 from django.db.models.functions import Collate
 from django.utils import timezone
 
-from .migrations import JOINED_TYPOGRAPHY, joined_text, typography_letter
+from .migrations import JOINED_TYPOGRAPHY, PAIRS_APART, character_pairs, joined_text, typography_letter
 from .pagination import WALK_ABOVE, estimating, planner_rows
 
 # A date range of up to this many rows (the planner's estimate) is short: read row by
@@ -110,16 +110,15 @@ def text_search(queryset, q):
     could only answer by reading all of itself and then every row it names (0.4-0.5 s at a
     million assets, 2.7 s with a status beside it): on PostgreSQL it is tested on the rows
     the other filters' indexes find instead (_tested_on_rows()), found anywhere as before,
-    and first narrowed to the rows holding each of its characters where those are rare
-    (_holding_characters()). So is a text whose words are single letters or digits ("-a",
-    "(a", "a b": _single_letters()) when the planner expects fewer rows to hold its characters
-    than to have a word starting with its letters (_word_start_rows()): pg_trgm's only
-    trigrams of such a text are those starts ("  a"), and the trigram index offered every row
-    that has them, in most rows for a common initial (0.66-0.79 s for "-a" at a million
-    pipelines or assets; 0.12 s and 1.5-2.4 ms through its characters); a rare initial it answers
-    as before ("-q" in 1.2 ms at a million pipelines, 9 ms through its characters). So is a
-    text holding a character neither text index reads (_unread(): "neon→portrait"), where few
-    rows hold those, when none of its words is rare.
+    and first narrowed to the rows holding each of its pairs of characters (or its one
+    character) where those are rare (_holding_pieces()). So is a text whose words are single
+    letters or digits ("-a", "(a", "a b", "1 2": _single_letters()) where its pairs are rare:
+    pg_trgm's only trigrams of such a text are its words' starts ("  a"), and the trigram index
+    offered every row that has them, in most rows for a common initial (0.66-0.79 s for "-a"
+    at a million pipelines or assets; 1.5-2.4 ms through its characters, and "1 2" 0.65 s
+    where its characters were too common, 19 ms through its pairs). So is a text holding a
+    character neither text index reads (_unread(): "neon→portrait"), where few rows hold
+    those, when none of its words is rare.
     """
     if not q:
         return queryset
@@ -132,18 +131,15 @@ def text_search(queryset, q):
         joined = _where_words_meet(queryset, q) if _joins_words(q) else None
         if joined is not None:
             return joined
-        narrowed = _holding_characters(queryset, q)
+        narrowed = _holding_pieces(queryset, q)
         return _tested_on_rows(queryset if narrowed is None else narrowed, q)
-    if postgresql and _single_letters(q):
-        holding = _holding_characters(queryset, q)
-        # The word starts are weighed (their EXPLAINs) only for characters that passed the ratio.
-        if holding is not None and planner_rows(holding, reuse=True) < _word_start_rows(queryset, q):
-            return _tested_on_rows(holding, q)
+    if postgresql and _single_letters(q) and (holding := _holding_pieces(queryset, q)) is not None:
+        return _tested_on_rows(holding, q)
     rare = _rare_word(queryset, q)
     if rare is not None:
         return _tested_on_rows(queryset.filter(search_text__contains=rare), q)
     unread = _unread(q) if postgresql else ""
-    if unread and (holding := _holding_characters(queryset, unread)) is not None:
+    if unread and (holding := _holding(queryset, HoldsCharacters(unread))) is not None:
         return _tested_on_rows(holding, q)
     found = queryset.filter(search_text__contains=q)
     if not postgresql:
@@ -292,25 +288,55 @@ class HoldsCharacters(IndexedCondition):
         super().__init__(*sorted(set(characters)))
 
 
-# A row found through the characters index is read from the table on its own, 10 to 15 times
+# A row found through the characters (or pairs) index is read from the table on its own, 10 to 15 times
 # what testing a row in a scan of the table costs with the table's pages cold (at a million
 # pipelines, "-" in 25,903 of them: 172-292 ms through the index against 615-777 ms scanning
 # 949,000), 4 to 9 times warm, and 19 to 41 times once the rows are so many that the bitmap outgrows
 # work_mem and every row of its pages is rechecked (docs/benchmarks.md, thirtieth pass). So the
 # index narrows a text only when the planner expects its characters in no more than a 20th of the
-# rows the other filters find, where it costs at most two thirds of the scan.
+# rows the other filters find, where it costs at most two thirds of the scan. The pairs' is held to
+# the same: a bitmap that outgrows work_mem has its rows rechecked with their pairs, 28 µs each.
 CHARACTERS_RATIO = 20
 
 
-def _holding_characters(queryset, q):
-    """`queryset` narrowed to rows whose text holds every character of `q`, when the planner
-    expects those in no more than a CHARACTERS_RATIO-th of its rows (two EXPLAINs, reused a
-    minute: "%" in a million pipelines, 5,000 by the estimate, none there: 2 ms for the first
-    page and its total, against 0.3 s scanned); otherwise None ("a(":
-    "a" is in nearly every pipeline's text, and the index would name them all). A row whose
-    text holds `q` holds each of its characters, so this drops no match; `q` is still to be
-    tested on each row."""
-    holding = queryset.filter(HoldsCharacters(q))
+class HoldsPairs(IndexedCondition):
+    """character_pairs(search_text) @> ARRAY[pairs]: the row's text holds each pair of adjacent
+    characters of `q` (two or more, none PAIRS_APART: pairs()), as the GIN index of each row's pairs
+    (jobs migration 0026, library 0020) reads it."""
+
+    def __init__(self, q):
+        super().__init__(*sorted(pairs(q)))
+
+    def template(self, column, values):
+        return f"{character_pairs(column)} @> ARRAY[{values}]::text[]"
+
+
+def pairs(q):
+    """The pairs of adjacent characters in `q`, as character_pairs() lists a row's text's."""
+    return {q[place : place + 2] for place in range(len(q) - 1)}
+
+
+def _holding_pieces(queryset, q):
+    """_holding() the pairs of `q` (HoldsPairs) where it has two characters or more, none of them
+    PAIRS_APART, else its characters (HoldsCharacters). A text's pairs are in fewer rows than its
+    characters, often far fewer: "a," in none of a million pipelines, "a" and "," each in most
+    (0.8 ms against 0.5 s scanned); "1 2" in none, "1 " and " 2" together in 5,449 (19 ms against
+    0.65 s). So are they in fewer than its words' starts, which pg_trgm reads of a text of single
+    letters (" 2" is one)."""
+    if len(q) < 2 or PAIRS_APART in q:
+        return _holding(queryset, HoldsCharacters(q))
+    return _holding(queryset, HoldsPairs(q))
+
+
+def _holding(queryset, pieces):
+    """`queryset` narrowed to rows whose text holds each of the `pieces` (HoldsCharacters or
+    HoldsPairs) of a text, when the planner expects those in no more than a CHARACTERS_RATIO-th
+    of its rows (two EXPLAINs, reused a minute: "%" in a million pipelines, 5,000 by the
+    estimate, none there: 2 ms for the first page and its total, against 0.3 s scanned);
+    otherwise None ("a(" by its characters: "a" is in nearly every pipeline's text, and the
+    index would name them all). A row whose text holds a text holds each of its pieces, so this
+    drops no match; the text is still to be tested on each row."""
+    holding = queryset.filter(pieces)
     rows = planner_rows(holding, reuse=True)
     if rows * CHARACTERS_RATIO <= planner_rows(queryset, reuse=True):
         return holding
@@ -323,7 +349,7 @@ def _unread(q):
     arrow, "™", an emoji. Both indexes offer every row holding the words around one, each rechecked
     ("neon—portrait" at a million assets before the joined index read an em dash: every one with "neon"
     and "portrait", 271 ms of SQL, none a match), where the characters index finds the few rows holding
-    it (text_search(), _holding_characters(): 0.9 ms)."""
+    it (text_search(), _holding(): 0.9 ms)."""
     return "".join(sorted({c for c in q if not c.isalnum() and c not in SPACES and c not in MARKS}))
 
 
@@ -331,14 +357,6 @@ def _single_letters(q):
     """Whether every word of `q` (a run of letters and digits) is one character long, and it has one."""
     words = _WORD.findall(q)
     return bool(words) and all(len(word) == 1 for word in words)
-
-
-def _word_start_rows(queryset, q):
-    """The planner's estimate of `queryset`'s rows with a word starting with each letter of `q`
-    (a text of single letters) that pg_trgm takes a trigram of, those after something else
-    (one EXPLAIN each, reused a minute): the rarest, as the trigram index intersects them."""
-    letters = {match.group() for match in _WORD.finditer(q) if match.start() > 0}
-    return min(planner_rows(queryset.filter(search_text__regex=word_start(letter)), reuse=True) for letter in letters)
 
 
 def _trigramless(q):

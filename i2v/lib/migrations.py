@@ -201,6 +201,33 @@ JOINED_TYPOGRAPHY = (  # jobs 0025, library 0019
 )
 
 
+# What character_pairs() splits a text's pairs apart with: a control character no prompt or file name
+# holds, whose pairs the array then lacks (a text holding it is never looked up by its pairs).
+PAIRS_APART = "\x01"
+
+
+def character_pairs(expression):
+    """SQL of the text array of every pair of adjacent characters in `expression` (text): those at even
+    places, then those at odd places (from its second character on), each run of two made an element by
+    one regexp_replace() that puts PAIRS_APART after it, then split there; an odd length's last
+    character is an element of its own, as is the empty text after the last pair. What the GIN index of
+    each row's pairs (jobs migration 0026, library 0020) indexes and i2v/lib/filters.py HoldsPairs reads.
+
+    pg_trgm reads nothing of a text shorter than three characters that are letters or digits ("a,",
+    "1 2", ", ,", "——"), nor the joined index (joined_text()) of one that joins to fewer; the characters
+    index finds the rows holding each of its characters, most rows for "a" and ",". A row holds a text
+    only if it holds each of the text's pairs, and an array's GIN index answers "holds each of these"
+    with no recheck of its expression (28 µs a row over a million pipelines' texts, a row's characters'
+    6.5; docs/benchmarks.md, "Thirty-sixth pass"), while a trigram index rechecks every row it offers:
+    one of each text with every character tripled (each trigram then a pair) took 16 s for "——", the
+    249,725 pipelines holding a dash each rechecked. PostgreSQL has no function listing a text's pairs,
+    hence these calls."""
+    def split(text):
+        return f"string_to_array(regexp_replace({text}, '(..)', '\\1' || chr(1), 'g'), chr(1))"
+
+    return f"({split(expression)} || {split(f'substr({expression}, 2)')})"
+
+
 def joined_words_index(table, index, joined, previous):
     """The operation (rebuild_indexes()) that rebuilds `index`, the GIN trigram index of `table`'s
     search_text joined (joined_text()), on the text joined by `joined` (its spaces, marks and

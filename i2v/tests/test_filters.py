@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from conftest import drop_btree_indexes, make_asset, make_pipeline, merge_gin_pending_lists
-from i2v.lib import filters, pagination
+from i2v.lib import filters, migrations, pagination
 from jobs.models import Pipeline
 from library.models import Asset
 
@@ -132,6 +132,17 @@ def test_it_joins_a_phrase_as_the_database_joins_a_text(db, text):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {filters.joined_sql('t')} FROM (SELECT %s::text AS t) given", [text])
         assert cursor.fetchone()[0] == filters.joined(text)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the pairs index is PostgreSQL's")
+@pytest.mark.parametrize("text", ["", "a", "ab", "abc", "a, b", string.printable, "é中文🔥——\n\tx" * 3, "a\x01bc\x01"])
+def test_it_lists_a_texts_pairs_as_the_database_does(db, text):
+    """The rows' pairs by the index's SQL (character_pairs()), a text's by pairs(): the same, odd and
+    even lengths, newlines and all; a row's pairs holding PAIRS_APART lacking, and nothing else."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {migrations.character_pairs('t')} FROM (SELECT %s::text AS t) given", [text])
+        listed = {piece for piece in cursor.fetchone()[0] if len(piece) == 2}
+    assert listed == {pair for pair in filters.pairs(text) if filters.PAIRS_APART not in pair}
 
 
 def _joined(sql):
@@ -323,14 +334,12 @@ def test_it_looks_three_marks_up_joined_where_few_rows_hold_them(owner, rare, jo
 @pytest.mark.parametrize("ratio, narrowed", [(1, True), (10**9, False)])
 @pytest.mark.parametrize("q", ["-a", "(A", "a b", "1 2"])
 def test_it_narrows_a_text_of_single_letters_to_the_rows_holding_them_when_they_are_rare(owner, q, ratio, narrowed, monkeypatch):
-    """pg_trgm's only trigrams of such a text are its words' starts: through the characters index
-    and tested on the rows where the planner expects the characters in few rows (here, fewer than
-    every row's word starts), else through the trigram index as before (no "C" comparison); the
-    same rows either way."""
+    """pg_trgm's only trigrams of such a text are its words' starts: through the pairs index and
+    tested on the rows where the planner expects the pairs in few rows, else through the trigram
+    index as before (no "C" comparison); the same rows either way."""
     texts = ("x-a y", "x-b", "ab-c", "f(a)", "(b a", "a b c", "ab b", "1 2 3", "12 3", "plain")
     found = {text: make_pipeline(owner, prompt=text, outputs=0, steps=0).id for text in texts}
     monkeypatch.setattr(filters, "CHARACTERS_RATIO", ratio)
-    monkeypatch.setattr(filters, "_word_start_rows", lambda queryset, q: 10**9)
     assert filters._single_letters(q.lower()) and not filters._trigramless(q.lower())
     searched = filters.text_search(Pipeline.objects.filter(owner=owner), q)
     assert ("string_to_array" in str(searched.query)) is narrowed
@@ -339,57 +348,54 @@ def test_it_narrows_a_text_of_single_letters_to_the_rows_holding_them_when_they_
     assert _found(searched)  # each finds one at least
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimates weigh it on PostgreSQL only")
-@pytest.mark.parametrize("q, narrowed", [("(a", True), ("q q", False)])
-def test_it_weighs_single_letters_characters_against_their_word_starts(owner, q, narrowed, monkeypatch):
-    """300 texts have words starting with "a", 40 more hold "q" inside a word, none "(": "(a" is narrowed
-    to the few rows holding "(", while "q q" is left to the trigram index, which reads the fewer words
-    starting with "q" (the second's: the first starts the text). The bound on the share of rows is
-    lifted, so that only this weighs."""
-    for n in range(300):
-        make_pipeline(owner, prompt=f"about number {n}", outputs=0, steps=0)
-    for n in range(40):
-        make_pipeline(owner, prompt=f"about aqb {n}", outputs=0, steps=0)
-    wanted = [make_pipeline(owner, prompt=text, outputs=0, steps=0).id for text in ("f(a)", "x(a", "x q q", "y q q z")]
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE jobs_pipeline")
-    monkeypatch.setattr(pagination, "_estimates", {})  # estimates made after this ANALYZE only
-    monkeypatch.setattr(filters, "CHARACTERS_RATIO", 1)
-    searched = filters.text_search(Pipeline.objects.filter(owner=owner), q)
-    assert ("string_to_array" in str(searched.query)) is narrowed
-    assert _found(searched) == (wanted[:2] if q == "(a" else wanted[2:])
-
-
 @pytest.mark.parametrize("q, single", [("-a", True), ("a b", True), ("(a", True), ("é", True), ("-ab", False), ("a bc", False), ("--", False), ("", False)])
 def test_it_knows_a_text_of_single_letters(q, single):
     assert filters._single_letters(q) is single
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's estimates weigh it on PostgreSQL only")
-@pytest.mark.parametrize("q, narrowed", [("%", True), ("t.", False)])
-def test_it_weighs_the_characters_by_how_many_rows_hold_them(owner, q, narrowed, monkeypatch):
-    """400 texts hold "t." (in "prompt."), two hold "%": the planner, from the index's statistics, expects "%"
-    in a handful of rows (narrowed) and "t" with "." in all of them (scanned, as before)."""
+@pytest.mark.parametrize(
+    "q, narrowed, found",
+    [("%", "string_to_array(", 2), ("t.", None, 400), ("a,", "regexp_replace(", 2), ("a\x01", "string_to_array(", 1)],
+)
+def test_it_weighs_the_pieces_by_how_many_rows_hold_them(owner, q, narrowed, found, monkeypatch):
+    """400 texts hold "t." (in "prompt.") and "a" and "," each, two hold "%", two "a,", one "a\x01":
+    the planner, from each index's statistics, expects "%" (one character: the characters index) and
+    "a," (its pair: the pairs index, its characters being in every text) in a handful of rows
+    (narrowed), and "t." in all of them (scanned, as before). A text holding PAIRS_APART, which splits
+    a row's pairs apart, is narrowed by its characters."""
     for n in range(400):
-        make_pipeline(owner, prompt=f"a plain prompt. number {n}", outputs=0, steps=0)
-    sure = [make_pipeline(owner, prompt="100% sure", outputs=0, steps=0).id for _ in range(2)]
+        make_pipeline(owner, prompt=f"a plain prompt. number {n}, more", outputs=0, steps=0)
+    for text in ("100% sure", "100% sure", "a, b", "a, c", "x a\x01 y"):
+        make_pipeline(owner, prompt=text, outputs=0, steps=0)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE jobs_pipeline")
     monkeypatch.setattr(pagination, "_estimates", {})  # estimates made after this ANALYZE only
     assert filters._trigramless(q)
     searched = filters.text_search(Pipeline.objects.filter(owner=owner), q)
-    assert ("string_to_array" in str(searched.query)) is narrowed
-    assert len(_found(searched)) == (2 if q == "%" else 400) and (q != "%" or _found(searched) == sorted(sure))
+    sql = str(searched.query)
+    assert ("string_to_array(" in sql) is bool(narrowed) and (narrowed is None or narrowed in sql)
+    assert ("regexp_replace(" in sql) is (narrowed == "regexp_replace(")
+    assert len(_found(searched)) == found
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the characters index is PostgreSQL's")
-@pytest.mark.parametrize("model, index", [(Pipeline, "pipe_search_characters"), (Asset, "asset_search_characters")])
-def test_it_reads_the_characters_through_their_index(owner, model, index):
-    """The condition names the expression jobs migration 0022's and library 0016's indexes hold,
-    so the planner can read them for it: asked with no table scan to choose instead."""
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the characters and pairs indexes are PostgreSQL's")
+@pytest.mark.parametrize(
+    "model, pieces, index",
+    [
+        (Pipeline, filters.HoldsCharacters, "pipe_search_characters"),
+        (Asset, filters.HoldsCharacters, "asset_search_characters"),
+        (Pipeline, filters.HoldsPairs, "pipe_search_pairs"),
+        (Asset, filters.HoldsPairs, "asset_search_pairs"),
+    ],
+)
+def test_it_reads_the_characters_and_pairs_through_their_index(owner, model, pieces, index):
+    """The condition names the expression jobs migrations 0022's and 0026's and library 0016's and
+    0020's indexes hold, so the planner can read them for it: asked with no table scan to choose
+    instead."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        sql, params = model.objects.filter(filters.HoldsCharacters("%中")).values("id").query.sql_with_params()
+        sql, params = model.objects.filter(pieces("%中'\\")).values("id").query.sql_with_params()
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert f"Bitmap Index Scan on {index}" in plan, plan

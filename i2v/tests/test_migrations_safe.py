@@ -106,6 +106,8 @@ ALLOWED_OPERATIONS = {
     ("library", "0018_search_joined_separators"): {0: "RunPython, PostgreSQL only: one GIN index rebuilt CONCURRENTLY under its name, ANALYZE"},
     ("jobs", "0025_search_joined_typography"): {0: "RunPython, PostgreSQL only: one GIN index rebuilt CONCURRENTLY under its name, ANALYZE"},
     ("library", "0019_search_joined_typography"): {0: "RunPython, PostgreSQL only: one GIN index rebuilt CONCURRENTLY under its name, ANALYZE"},
+    ("jobs", "0026_search_pairs"): {0: "RunPython, PostgreSQL only: one GIN index built CONCURRENTLY, ANALYZE"},
+    ("library", "0020_search_pairs"): {0: "RunPython, PostgreSQL only: one GIN index built CONCURRENTLY, ANALYZE"},
     ("jobs", "0006_remote_requests"): {
         19: "RunPython: sets provider on the steps still to run (queued, running, pending, review): a small set",
     },
