@@ -115,8 +115,8 @@ def text_search(queryset, q):
     letters or digits ("-a", "(a", "a b", "1 2": _single_letters()) where its pairs are rare:
     pg_trgm's only trigrams of such a text are its words' starts ("  a"), and the trigram index
     offered every row that has them, in most rows for a common initial (0.66-0.79 s for "-a"
-    at a million pipelines or assets; 1.5-2.4 ms through its characters, and "1 2" 0.65 s
-    where its characters were too common, 19 ms through its pairs). So is a text holding a
+    at a million pipelines or assets; 1.5-2.4 ms through its characters, and "1 2" 0.61-0.63 s
+    where its characters were too common, 28-30 ms through its pairs). So is a text holding a
     character neither text index reads (_unread(): "neon→portrait"), where few rows hold
     those, when none of its words is rare.
     """
@@ -320,8 +320,9 @@ def _holding_pieces(queryset, q):
     """_holding() the pairs of `q` (HoldsPairs) where it has two characters or more, none of them
     PAIRS_APART, else its characters (HoldsCharacters). A text's pairs are in fewer rows than its
     characters, often far fewer: "a," in none of a million pipelines, "a" and "," each in most
-    (0.8 ms against 0.5 s scanned); "1 2" in none, "1 " and " 2" together in 5,449 (19 ms against
-    0.65 s). So are they in fewer than its words' starts, which pg_trgm reads of a text of single
+    (a first page with its total in 1 ms of SQL, against 0.51 s scanned); "1 2" in none, "1 " and
+    " 2" together in 5,449 (28-30 ms against 0.61-0.63 s; docs/benchmarks.md, "Thirty-sixth pass").
+    So are they in no more rows than its words' starts, which pg_trgm reads of a text of single
     letters (" 2" is one)."""
     if len(q) < 2 or PAIRS_APART in q:
         return _holding(queryset, HoldsCharacters(q))

@@ -278,13 +278,14 @@ def test_it_tests_a_text_without_a_trigram_on_the_rows_the_other_filters_find(ow
     assert _found(searched) == sorted(found[text] for text in texts if q.lower() in text)
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the characters index is PostgreSQL's")
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the characters and pairs indexes are PostgreSQL's")
 @pytest.mark.parametrize("ratio, narrowed", [(1, True), (10**9, False)])
 @pytest.mark.parametrize("q", ["%", "x.", "中文", "É", "--"])
-def test_it_narrows_a_text_without_a_trigram_to_the_rows_holding_its_characters_when_they_are_rare(owner, q, ratio, narrowed, monkeypatch):
-    """Through the index of each row's characters where the planner expects them in few rows
-    (CHARACTERS_RATIO: at 1 always here, at a billion never), tested on the rows either way: the
-    same rows found, "x.x" holding both characters of "x." but not the text."""
+def test_it_narrows_a_text_without_a_trigram_to_the_rows_holding_its_pieces_when_they_are_rare(owner, q, ratio, narrowed, monkeypatch):
+    """Through the index of each row's pairs of characters (of its characters, for one) where the
+    planner expects them in few rows (CHARACTERS_RATIO: at 1 always here, at a billion never),
+    tested on the rows either way: the same rows found, "中 and 文" holding both characters of
+    "中文" but not the text."""
     at = timezone.make_aware(datetime.datetime.combine(DAY, datetime.time(9)))
     texts = ("100% sure", "box.x", "x.x", "我的中文书", "中 and 文", "café été", "a -- b", "plain")
     found = {text: make_pipeline(owner, prompt=text, outputs=0, steps=0, created_at=at).id for text in texts}
@@ -330,7 +331,7 @@ def test_it_looks_three_marks_up_joined_where_few_rows_hold_them(owner, rare, jo
     assert _found(searched) == [found["a, , , b"]]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the characters index is PostgreSQL's")
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the pairs index is PostgreSQL's")
 @pytest.mark.parametrize("ratio, narrowed", [(1, True), (10**9, False)])
 @pytest.mark.parametrize("q", ["-a", "(A", "a b", "1 2"])
 def test_it_narrows_a_text_of_single_letters_to_the_rows_holding_them_when_they_are_rare(owner, q, ratio, narrowed, monkeypatch):
