@@ -222,8 +222,10 @@ def character_pairs(expression):
     one of each text with every character tripled (each trigram then a pair) took 16 s for "——", the
     249,725 pipelines holding a dash each rechecked. PostgreSQL has no function listing a text's pairs,
     hence these calls."""
+    apart = f"chr({ord(PAIRS_APART)})"
+
     def split(text):
-        return f"string_to_array(regexp_replace({text}, '(..)', '\\1' || chr(1), 'g'), chr(1))"
+        return f"string_to_array(regexp_replace({text}, '(..)', '\\1' || {apart}, 'g'), {apart})"
 
     return f"({split(expression)} || {split(f'substr({expression}, 2)')})"
 
