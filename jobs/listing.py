@@ -16,9 +16,9 @@ from django.db.models.functions import Concat
 from django.http import Http404
 
 from i2v.lib.compiled import rows_by_keys
-from i2v.lib.filters import IndexedCondition, short_range, text_in_range, utc_days
+from i2v.lib.filters import IndexedCondition, created_between, short_range, text_in_range, utc_days
 from i2v.lib.ids import is_plausible_id
-from i2v.lib.pagination import DayRuns, list_page, reused
+from i2v.lib.pagination import DayRuns, list_page, planner_rows, reused
 from i2v.lib.watch import changes
 from library.models import rendition
 
@@ -141,19 +141,19 @@ class PipelineListQuerySet(models.QuerySet):
         owner's filters and order are this process's of the last minute where it has them (reused()).
         """
         mine = self.model._default_manager.db_manager(self.db)
-        built = lambda: mine.filter(owner_id=owner_id)._listed(filters, ordering)  # noqa: E731
+        built = lambda: mine.filter(owner_id=owner_id)._listed(owner_id, filters, ordering)  # noqa: E731
         pipelines, days, among, tested, in_order = reused(("jobs", owner_id, self.db, ordering.name), filters, built)
         rows = PipelineListQuerySet.for_jobs_page
         if days:
             return list_page(pipelines, rows, ordering, cursor, page_size, days=days)
         return list_page(pipelines, rows, ordering, cursor, page_size, among=among, tested=tested, among_in_order=in_order)
 
-    def _listed(self, filters, ordering):
+    def _listed(self, owner_id, filters, ordering):
         """(the list's rows, the days of a merged first page or None, among, tested, among_in_order)
         of list_page(): this queryset's narrowed by `filters`, in `ordering`."""
         if days := self._days(filters, ordering):
             return self.filtered(**filters), days, None, None, True
-        return self.filtered(**filters), None, *self._walked(filters, ordering)
+        return self.filtered(**filters), None, *self._walked(owner_id, filters, ordering)
 
     def _days(self, filters, ordering):
         """The days (DayRuns) of a first page merged from each day's (first_page(days=)), or None.
@@ -180,7 +180,7 @@ class PipelineListQuerySet(models.QuerySet):
         days = utc_days(date_from, date_to)
         return DayRuns(*days) if days else None
 
-    def _walked(self, filters, ordering):
+    def _walked(self, owner_id, filters, ordering):
         """(among, tested, among_in_order) of a first page's bounded walk (first_page()).
 
         among: the rows the walk reads, the owner's narrowed only by filters one index
@@ -206,7 +206,9 @@ class PipelineListQuerySet(models.QuerySet):
         on the index's entries before a row is read (walked_keys()); None when that leaves
         out no more than the hidden pipelines, too few to pay for reading the others' rows
         one key at a time, unless among is sorted whole: then what is sorted must be the
-        index's entries, never the rows."""
+        index's entries, never the rows.
+
+        Newest first with a tag and a text, among may be the tag's links instead (_tag_links())."""
         hidden = filters.get("hidden", "")
         dates = {"date_from": filters.get("date_from"), "date_to": filters.get("date_to")}
         held = {
@@ -219,6 +221,8 @@ class PipelineListQuerySet(models.QuerySet):
             among = self.filtered(**narrowing)
             if not any(value and not narrowing.get(name) for name, value in held.items()):
                 return among, None, True
+            if filters.get("q") and held["tag"] and (links := self._tag_links(owner_id, held["tag"], among, dates)) is not None:
+                return links, None, True
             return among, self.filtered(hidden=hidden, **held), True
         ranged = self.filtered(hidden=hidden, **dates)
         if any(dates.values()) and short_range(ranged):
@@ -230,6 +234,36 @@ class PipelineListQuerySet(models.QuerySet):
             return among, (self.filtered(hidden=hidden, **held) if others else None), True
         return self, (self.filtered(hidden=hidden, **held) if any(held.values()) or hidden == "only" else None), True
 
+
+    def _tag_links(self, owner_id, tag, among, dates):
+        """The links of the owner's tag `tag` made on `dates` (PostgreSQL), each with its pipeline's
+        created_at (jobs migration 0027), for a walk newest first (walked_keys()) instead of `among`,
+        where the tag's pipelines are no more than a TAG_LINKS_RATIO-th of among's (two EXPLAINs,
+        reused a minute); otherwise None.
+
+        Walked with a text, among's entries are read and their tags tested on each (0.47 µs an entry
+        at a million pipelines), then the rows of the tagged ones for the text (3.1 µs each); the
+        tag's links name only tagged pipelines, each read with its row (about 4.5 µs a link). So the
+        links cost less wherever a tenth of among or less is tagged, whatever the other filters:
+        "4k" with "sailboat", 5% of the pipelines, read 312 links for a page where among's walk
+        read 5,994 entries and 290 rows (docs/benchmarks.md, "Thirty-seventh pass"). The links hold
+        the hidden pipelines too: with hidden=only, the few hidden ones are the shorter walk.
+
+        The tag is named by its id's subquery, never resolved ahead: the queryset is reused a
+        minute (reused()), and a tag deleted and made again meanwhile has another id. The planner
+        then estimates the links as an average tag's, which only sets how far the walk goes."""
+        if connections[self.db].vendor != "postgresql":
+            return None
+        tagged = planner_rows(self.filtered(hidden="include", tag=tag, **dates), reuse=True)
+        if tagged * TAG_LINKS_RATIO > planner_rows(among, reuse=True):
+            return None
+        Tag = _model("Tag")
+        links = _model("PipelineTag").objects.using(self.db).filter(tag_id=Subquery(Tag.objects.filter(owner_id=owner_id, name=tag).order_by().values("id")))
+        return created_between(links, dates["date_from"], dates["date_to"])
+
+
+# The most of among's rows the tag's may be for a walk of its links newest first (_tag_links()).
+TAG_LINKS_RATIO = 10
 
 # A range of up to this many days sorted by cost is merged from each day's page (_days()):
 # a page from each of a year's days: 11 ms at a million pipelines (measured with 367, a day more on each side), of

@@ -617,7 +617,10 @@ def _read_through(filtered, ordering, sql, params, columns, length, among, teste
     `params` and `columns` from _keys_sql(), compiled once by the caller) from the first `length`
     rows of `among` (all of them when None) that follow the cursor's values `after` (if any), read
     as walked_keys() reads them, with "SELECT 1" of the rows it may read, unordered and unlimited;
-    or None when the filters' SQL can't be read that way (a join)."""
+    or None when the filters' SQL can't be read that way (a join). `among` may be rows of a link
+    table instead (_read_through_links())."""
+    if among.model is not filtered.model:
+        return _read_through_links(filtered, ordering, sql, params, columns, length, among, after)
     table, by, order_by = _table_order(filtered, ordering)
     among_sql, among_params = _sql(among.order_by().values("pk"))
     tested_sql, tested_params = _keys_sql(tested, ordering)[:2] if tested is not None else ("", ())
@@ -667,10 +670,51 @@ def _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, or
     # come from the entries, so that the planner knows the rows come in order and stops
     # at the limit-th match.
     passed = tested_sql.replace(source, f" FROM ({walked}) AS {table} ", 1)
+    return _rows_by_key(table, passed, by, columns, named), tested_params, readable
+
+
+def _rows_by_key(table, passed, by, columns, named):
+    """SQL of the rows of `table` whose order's values (`by`, its columns, in the order) `passed`
+    selects in the order, as `columns`: each row read by the order's last, unique column (the
+    primary key), with the columns `named`. The order's columns come from `passed`, so that the
+    planner knows the rows come in order and stops at the limit-th match."""
     rest = [column for column in named if column not in by]
     selected = [*(f"passed.{k} AS {c}" for k, c in zip(columns, by)), *(f"{table}.{c}" for c in rest)]
-    row = f"SELECT {', '.join(f'{table}.{c}' for c in rest)} FROM {table} WHERE {table}.{by[-1]} = passed.{columns[-1]} OFFSET 0"
-    return f"SELECT {', '.join(selected)} FROM ({passed}) AS passed ({', '.join(columns)}) CROSS JOIN LATERAL ({row}) AS {table}", tested_params, readable
+    read = ", ".join(f"{table}.{c}" for c in rest) or "1"
+    row = f"SELECT {read} FROM {table} WHERE {table}.{by[-1]} = passed.{columns[-1]} OFFSET 0"
+    return f"SELECT {', '.join(selected)} FROM ({passed}) AS passed ({', '.join(columns)}) CROSS JOIN LATERAL ({row}) AS {table}"
+
+
+def _read_through_links(filtered, ordering, sql, params, columns, length, links, after):
+    """_read_through() for `links`, rows of another table (a link table) with a foreign key to the
+    list's, that hold the order's values under the same names but the last, the list's primary
+    key, which is that foreign key: the first links in the order, each with its row of the list's
+    table, the filters tested on it (PostgreSQL's jobs_pipelinetag, of one tag, with each
+    pipeline's created_at: jobs/listing.py _tag_links()). None when the links' SQL can't be read
+    so (a join)."""
+    quote = connections[filtered.db].ops.quote_name
+    table, by, _ = _table_order(filtered, ordering)
+    key = next(field for field in links.model._meta.concrete_fields if field.related_model is filtered.model)
+    names = [name for name, _ in ordering.fields[:-1]]
+    linked = [links.model._meta.get_field(name).column for name in names] + [key.column]
+    link_table = quote(links.model._meta.db_table)
+    link_by = [f"{link_table}.{quote(column)}" for column in linked]
+    links_sql, links_params = _sql(links.order_by().values(key.name))
+    source = f" FROM {link_table} "
+    if links_sql.count(source) != 1 or sql.count(f" FROM {table} ") != 1 or " JOIN " in links_sql + sql:
+        return None
+    following, following_params = _following(filtered, ordering, link_by, after)
+    link_rows = f"{link_table} {links_sql.split(source, 1)[1]}"
+    if following:
+        link_rows += f" AND {following}" if " WHERE " in f" {link_rows}" else f" WHERE {following}"
+    order_by = ", ".join(f"{column} {'DESC' if desc else 'ASC'}" for column, (_, desc) in zip(link_by, ordering.fields))
+    passed = f"SELECT {', '.join(link_by)} FROM {link_rows} ORDER BY {order_by} LIMIT %s"
+    rows = _rows_by_key(table, passed, by, columns, _columns_named(sql, table))
+    link_params = (*links_params, *following_params)
+    return (
+        sql.replace(f" FROM {table} ", f" FROM ({rows}) AS {table} ", 1), (*link_params, length, *params),
+        (f"SELECT 1 FROM {link_rows}", link_params),
+    )
 
 
 def _columns_named(sql, table):
