@@ -20,6 +20,7 @@ from django.db import connection
 from django.utils import timezone
 
 from conftest import every_first_page_walked, make_pipeline, plan_by_index
+from jobs import listing
 from jobs.models import Pipeline
 from library.models import Asset
 
@@ -48,7 +49,10 @@ def _walked_first_page(length, call):
 
 @pytest.mark.parametrize("sort", ["newest", "oldest", "name", "cost"])
 @pytest.mark.parametrize("length", [1, 4, 25, 1000])
-def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length):
+def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length, monkeypatch):
+    # A tag's links walked wherever its pipelines are no more than among's (jobs/listing.py
+    # _tag_links()): those of the common tags too, with every other filter, hidden ones and cursors.
+    monkeypatch.setattr(listing, "TAG_LINKS_RATIO", 1)
     rnd = random.Random(7)
     for i in range(70):
         make_pipeline(
@@ -56,13 +60,14 @@ def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length
             created_at=start + datetime.timedelta(hours=rnd.choice([0, 0, 1, 2, 30, 50, 100, 200])),
             status=rnd.choice(["completed", "failed", "running", "pending"]), model=rnd.choice(["flux-kontext", "seedream-4"]),
             total_cost=Decimal(rnd.choice([0, 1, 1, 2])), is_favorite=rnd.random() < 0.4, is_hidden=rnd.random() < 0.3,
-            outputs=0, steps=0, prompt=rnd.choice(PROMPTS), tags=rnd.sample(["keep", "4k", "x"], rnd.randint(0, 2)),
+            outputs=0, steps=0, prompt=rnd.choice(PROMPTS),
+            tags=rnd.sample(["keep", "4k", "x"], rnd.randint(0, 2)) + ["rare"] * (i % 20 == 0),
         )  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE jobs_pipeline")
+        cursor.execute("ANALYZE jobs_pipeline, jobs_pipelinetag")
     choices = dict(
         status=["", "failed"], model=["", "seedream-4"], favorites=[False, True], hidden=["", "include", "only"],
-        tag=["", "keep"], q=["", "cat", "100%", "_x", "\\sl", "'q'"],
+        tag=["", "keep", "rare"], q=["", "cat", "100%", "_x", "\\sl", "'q'"],
     )  # fmt: skip
     combinations = list(itertools.product(*choices.values()))
     rnd.shuffle(combinations)
@@ -83,6 +88,8 @@ def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length
                 wrong.append((filters, "second page", [p.pk for p in second.items], expected))
     assert not wrong, wrong[:3]
     assert "WITH walk" in statements and "CROSS JOIN LATERAL" in statements  # both kinds of walk were taken
+    # A tag with a text, by date, along the tag's links.
+    assert ('ORDER BY "jobs_pipelinetag"."created_at"' in statements) == (sort in ("newest", "oldest"))
     # A short range in another order is read whole and sorted (jobs/listing.py _walked()).
     assert bool(re.search(r'OFFSET 0\) AS "jobs_pipeline" ORDER BY', statements)) == (sort in ("name", "cost"))
 

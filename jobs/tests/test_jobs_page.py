@@ -429,9 +429,12 @@ def test_it_finds_a_walked_first_page_whichever_filters_the_index_tests(owner_cl
     assert walked == expected
 
 
-@pytest.mark.parametrize("query, status", [("", None), ("&status=failed", "failed"), ("&date_from={first}&date_to={last}", None)])
-def test_it_walks_a_rare_tag_with_a_text_through_the_tags_links_newest_first(owner_client, owner, other, settings, query, status):
-    """A tag on a tenth or less of the pipelines, with a text, newest first: the walk reads the tag's
+@pytest.mark.parametrize(
+    "query, status, sort",
+    [("", None, "newest"), ("&status=failed", "failed", "newest"), ("&date_from={first}&date_to={last}", None, "newest"), ("", None, "oldest")],
+)
+def test_it_walks_a_rare_tag_with_a_text_through_the_tags_links_by_date(owner_client, owner, other, settings, query, status, sort):
+    """A tag on a tenth or less of the pipelines, with a text, by date: the walk reads the tag's
     links in that order (jobs migration 0027), each with its pipeline's row, hidden ones and other
     filters tested there; the page is the list's, whichever link was made first, and so is the next."""
     from django.db import connection
@@ -454,15 +457,16 @@ def test_it_walks_a_rare_tag_with_a_text_through_the_tags_links_newest_first(own
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE jobs_pipeline, jobs_pipelinetag")
     days = {"first": start.date().isoformat(), "last": (start + datetime.timedelta(days=1)).date().isoformat()}
-    url = f"/jobs/?tag=rare&q=batch{query.format(**days)}&page_size=3"
-    listed = sorted((p for p in tagged if p.pk not in hidden and status in (None, p.status)), key=lambda p: (p.created_at, p.pk), reverse=True)
+    url = f"/jobs/?tag=rare&q=batch{query.format(**days)}&sort={sort}&page_size=3"
+    listed = sorted((p for p in tagged if p.pk not in hidden and status in (None, p.status)), key=lambda p: (p.created_at, p.pk), reverse=sort == "newest")
     assert row_ids(owner_client.get(url, **HX)) == [p.pk for p in listed[:3]]  # as the planner finds it
     with every_first_page_walked(6) as captured:  # fewer links than the tag has: read in the wrong order, wrong rows
         response = owner_client.get(url, **HX)
         assert row_ids(response) == [p.pk for p in listed[:3]]
         assert row_ids(owner_client.get(next_url(response), **HX)) == [p.pk for p in listed[3:6]]
     walks = [q["sql"] for q in captured.captured_queries if "WITH walk" in q["sql"]]
-    assert len(walks) == 2 and all('FROM "jobs_pipelinetag"' in walk for walk in walks)
+    way = "DESC" if sort == "newest" else "ASC"
+    assert len(walks) == 2 and all(f'ORDER BY "jobs_pipelinetag"."created_at" {way}' in walk for walk in walks)
 
 
 def test_it_walks_a_status_sorted_by_cost_through_that_statuss_cost_index(owner_client, owner, spread, settings):
