@@ -208,7 +208,7 @@ class PipelineListQuerySet(models.QuerySet):
         one key at a time, unless among is sorted whole: then what is sorted must be the
         index's entries, never the rows.
 
-        Newest first with a tag and a text, among may be the tag's links instead (_tag_links())."""
+        By date with a tag and a text, among may be the tag's links instead (_tag_links())."""
         hidden = filters.get("hidden", "")
         dates = {"date_from": filters.get("date_from"), "date_to": filters.get("date_to")}
         held = {
@@ -234,10 +234,9 @@ class PipelineListQuerySet(models.QuerySet):
             return among, (self.filtered(hidden=hidden, **held) if others else None), True
         return self, (self.filtered(hidden=hidden, **held) if any(held.values()) or hidden == "only" else None), True
 
-
     def _tag_links(self, owner_id, tag, among, dates):
         """The links of the owner's tag `tag` made on `dates` (PostgreSQL), each with its pipeline's
-        created_at (jobs migration 0027), for a walk newest first (walked_keys()) instead of `among`,
+        created_at (jobs migration 0027), for a walk by date (walked_keys()) instead of `among`,
         where the tag's pipelines are no more than a TAG_LINKS_RATIO-th of among's (two EXPLAINs,
         reused a minute); otherwise None.
 
@@ -257,12 +256,13 @@ class PipelineListQuerySet(models.QuerySet):
         tagged = planner_rows(self.filtered(hidden="include", tag=tag, **dates), reuse=True)
         if tagged * TAG_LINKS_RATIO > planner_rows(among, reuse=True):
             return None
-        Tag = _model("Tag")
-        links = _model("PipelineTag").objects.using(self.db).filter(tag_id=Subquery(Tag.objects.filter(owner_id=owner_id, name=tag).order_by().values("id")))
+        tag_id = Subquery(_model("Tag").objects.filter(owner_id=owner_id, name=tag).order_by().values("id"))
+        links = _model("PipelineTag").objects.using(self.db).filter(tag_id=tag_id)
         return created_between(links, dates["date_from"], dates["date_to"])
 
 
-# The most of among's rows the tag's may be for a walk of its links newest first (_tag_links()).
+# A tag's links are walked where its pipelines are no more than a TAG_LINKS_RATIO-th of the rows
+# the walk would otherwise read (_tag_links()).
 TAG_LINKS_RATIO = 10
 
 # A range of up to this many days sorted by cost is merged from each day's page (_days()):

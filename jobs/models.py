@@ -637,7 +637,7 @@ class PipelineTag(models.Model):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE)
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
     # The pipeline's created_at, copied by triggers (jobs migration 0027) for every writer, so that
-    # a tag's pipelines are read newest first from the links alone (jobs/listing.py _tag_links()).
+    # a tag's pipelines are read by date from the links alone (jobs/listing.py _tag_links()).
     created_at = models.DateTimeField(null=True, editable=False)
 
     class Meta:
@@ -645,7 +645,7 @@ class PipelineTag(models.Model):
         indexes = [
             # Tag filter: pipelines of one tag, joined from the tag side: tag_id=? AND pipeline_id=?
             models.Index(fields=["tag", "pipeline"], name="pipetag_tag_pipeline"),
-            # A tag's pipelines newest first, walked with a text: tag_id=? ORDER BY created_at DESC, pipeline_id DESC
+            # A tag's pipelines by date, walked with a text: tag_id=? ORDER BY created_at DESC, pipeline_id DESC (or both ASC)
             models.Index(fields=["tag", "-created_at", "-pipeline"], name="pipetag_tag_created"),
         ]
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from i2v.lib.cache import owner_version
 from jobs.catalog import bill
-from jobs.models import Output, Pipeline, Step
+from jobs.models import Output, Pipeline, PipelineTag, Step
 from library.models import Asset
 
 pytestmark = pytest.mark.django_db
@@ -169,6 +169,9 @@ def test_it_seeds_tags_the_tag_filter_finds():
     for name in tagged.values_list("tags__name", flat=True).distinct():
         expected = set(Pipeline.objects.filter(tags__name=name).values_list("pk", flat=True))
         assert set(Pipeline.objects.filtered(tag=name, hidden="include").values_list("pk", flat=True)) == expected
+    # So must those that give each link its pipeline's created_at (jobs migration 0027).
+    links = PipelineTag.objects.values_list("created_at", "pipeline__created_at")
+    assert links and all(created_at == pipeline_created_at for created_at, pipeline_created_at in links)
 
 
 def test_it_gives_each_pipeline_the_counts_of_its_steps_and_outputs():
