@@ -261,7 +261,7 @@ def list_page(filtered, rows, ordering, cursor, page_size, keyset_forward=False,
 def _every_row_matches(filtered, choices):
     """Whether the list is first_page()'s `among` itself, read in order (list_page())."""
     among = choices.get("among")
-    return among is not None and choices.get("among_in_order", True) is True and _sql(among.values("pk")) == _sql(filtered.values("pk"))
+    return among is not None and choices.get("among_in_order", True) is True and _pk_sql(among) == _pk_sql(filtered)
 
 
 def planner_rows(queryset, reuse=False):
@@ -371,13 +371,23 @@ def _holds_implied(node):
 
 def _pk_sql(queryset):
     """(sql, params) selecting `queryset`'s primary keys, unordered, compiled once per queryset
-    object: a first page's estimate and its keys in order (_keys_in_order()) share it, which
-    spares an uncached page one compilation of its filters by the ORM (130 µs of CPU, measured). A queryset's filters can't change after it is made:
-    each filter() makes another."""
-    compiled = queryset.__dict__.get("_i2v_pk_sql")
-    if compiled is None:
-        compiled = queryset.__dict__["_i2v_pk_sql"] = _sql(queryset.order_by().values("pk"))
-    return compiled
+    object (_compiled_once()): a first page's estimate and its keys in order (_keys_in_order())
+    share it, which spares an uncached page one compilation of its filters by the ORM (130 µs of
+    CPU, measured)."""
+    return _compiled_once(queryset, "pk", lambda: _sql(queryset.order_by().values("pk")))
+
+
+def _compiled_once(queryset, key, compile):
+    """compile() of `queryset`, made once per queryset object under `key`: a queryset's filters
+    can't change after it is made (each filter() makes another), and a list's querysets are kept
+    a minute (reused()), so each of its statements is compiled by the ORM once a minute, not once
+    a request: a walk's three (its filters', among's, tested's) took a fifth of an uncached walked
+    page's CPU (docs/benchmarks.md, "Thirty-seventh pass"). Never under `estimating`, which
+    compiles some conditions otherwise."""
+    memo = queryset.__dict__.setdefault("_i2v_compiled", {})
+    if key not in memo:
+        memo[key] = compile()
+    return memo[key]
 
 
 def _explained(alias, sql, params):
@@ -453,7 +463,7 @@ def _following(filtered, ordering, columns, after):
 def _keys_sql(filtered, ordering):
     """(sql, params, columns, order) selecting the order's columns of `filtered`, unordered."""
     names = [name for name, _ in ordering.fields]
-    sql, params = _sql(filtered.order_by().values_list(*names))
+    sql, params = _compiled_once(filtered, ("keys", *names), lambda: _sql(filtered.order_by().values_list(*names)))
     columns = [f"k{n}" for n in range(len(names))]
     order = ", ".join(f"{c} {'DESC' if desc else 'ASC'}" for c, (_, desc) in zip(columns, ordering.fields))
     return sql, params, columns, order
@@ -622,7 +632,7 @@ def _read_through(filtered, ordering, sql, params, columns, length, among, teste
     if among.model is not filtered.model:
         return _read_through_links(filtered, ordering, sql, params, columns, length, among, after)
     table, by, order_by = _table_order(filtered, ordering)
-    among_sql, among_params = _sql(among.order_by().values("pk"))
+    among_sql, among_params = _pk_sql(among)
     tested_sql, tested_params = _keys_sql(tested, ordering)[:2] if tested is not None else ("", ())
     source = f" FROM {table} "
     if any(q.count(source) != 1 for q in (sql, among_sql, tested_sql or source)) or " JOIN " in sql + among_sql + tested_sql:
@@ -699,7 +709,7 @@ def _read_through_links(filtered, ordering, sql, params, columns, length, links,
     linked = [links.model._meta.get_field(name).column for name in names] + [key.column]
     link_table = quote(links.model._meta.db_table)
     link_by = [f"{link_table}.{quote(column)}" for column in linked]
-    links_sql, links_params = _sql(links.order_by().values(key.name))
+    links_sql, links_params = _compiled_once(links, key.name, lambda: _sql(links.order_by().values(key.name)))
     source = f" FROM {link_table} "
     if links_sql.count(source) != 1 or sql.count(f" FROM {table} ") != 1 or " JOIN " in links_sql + sql:
         return None
