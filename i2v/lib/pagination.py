@@ -543,7 +543,21 @@ def _table_order(queryset, ordering):
     quote = connections[queryset.db].ops.quote_name
     table = quote(queryset.model._meta.db_table)
     by = [quote(queryset.model._meta.get_field(name).column) for name, _ in ordering.fields]
-    return table, by, ", ".join(f"{table}.{column} {'DESC' if desc else 'ASC'}" for column, (_, desc) in zip(by, ordering.fields))
+    return table, by, _order_terms([f"{table}.{column}" for column in by], ordering)
+
+
+def _order_terms(columns, ordering):
+    """ORDER BY terms of `columns` (SQL naming the order's fields' columns) in `ordering`'s directions."""
+    return ", ".join(f"{column} {'DESC' if desc else 'ASC'}" for column, (_, desc) in zip(columns, ordering.fields))
+
+
+def _rows_after(sql, source, condition=""):
+    """The rows `sql` (compiled, its one table at `source`, " FROM table ") reads, as SQL to follow a
+    FROM: that table with `sql`'s conditions, and `condition` (if any) too."""
+    rows = f"{source[len(' FROM '):]}{sql.split(source, 1)[1]}"
+    if not condition:
+        return rows
+    return rows + (f" AND {condition}" if " WHERE " in f" {rows}" else f" WHERE {condition}")
 
 
 # A walk takes `among` to hold more rows than it may read where the planner expects this many times as many.
@@ -657,10 +671,8 @@ def _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, or
     held = list(dict.fromkeys([*by, *_columns_named(tested_sql, table)]))
     entries_first = tested_sql and any(column not in held for column in named)
     read = ", ".join(f"{table}.{c}" for c in (held if entries_first else named))
-    among_rows = f"{table} {among_sql.split(source, 1)[1]}"
-    if in_order and following:
-        among_rows += f" AND {following}" if " WHERE " in f" {among_rows}" else f" WHERE {following}"
-    elif not in_order:
+    among_rows = _rows_after(among_sql, source, following if in_order else "")
+    if not in_order:
         # The cursor after the fence: its row comparison, priced by its first column alone,
         # would otherwise lead the planner to read the range through the order's index.
         among_rows = f"(SELECT {read} FROM {among_rows} OFFSET 0) AS {table}" + (f" WHERE {following}" if following else "")
@@ -714,11 +726,8 @@ def _read_through_links(filtered, ordering, sql, params, columns, length, links,
     if links_sql.count(source) != 1 or sql.count(f" FROM {table} ") != 1 or " JOIN " in links_sql + sql:
         return None
     following, following_params = _following(filtered, ordering, link_by, after)
-    link_rows = f"{link_table} {links_sql.split(source, 1)[1]}"
-    if following:
-        link_rows += f" AND {following}" if " WHERE " in f" {link_rows}" else f" WHERE {following}"
-    order_by = ", ".join(f"{column} {'DESC' if desc else 'ASC'}" for column, (_, desc) in zip(link_by, ordering.fields))
-    passed = f"SELECT {', '.join(link_by)} FROM {link_rows} ORDER BY {order_by} LIMIT %s"
+    link_rows = _rows_after(links_sql, source, following)
+    passed = f"SELECT {', '.join(link_by)} FROM {link_rows} ORDER BY {_order_terms(link_by, ordering)} LIMIT %s"
     rows = _rows_by_key(table, passed, by, columns, _columns_named(sql, table))
     link_params = (*links_params, *following_params)
     return (
