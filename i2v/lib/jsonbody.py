@@ -9,6 +9,7 @@ the parser's recursion). Every failure is an ApiError with a 4xx.
 """
 
 import json
+import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -50,15 +51,49 @@ class TooDeep(ValueError):
         super().__init__(f"nested more than {max_depth} levels deep")
 
 
+class NotText(ValueError):
+    """JSON whose strings aren't all text: a lone UTF-16 surrogate ("\\ud800"), which JSON's
+    escapes can spell and Python's parser keeps, but no UTF-8 (the database's, a page's) holds."""
+
+    def __init__(self):
+        super().__init__("a string holds a lone surrogate (\\ud800 to \\udfff), which is no character")
+
+
+# An escape of a surrogate, the only way one gets into a parsed string (UTF-8 bytes can't hold one):
+# only a text that has one is searched for a lone one after parsing. As text and as bytes.
+_ESCAPE = r"\\u[dD][89a-fA-F]"
+_SURROGATE_ESCAPE = {str: re.compile(_ESCAPE), bytes: re.compile(_ESCAPE.encode())}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def loads(text, max_depth=MAX_DEPTH):
     """json.loads(text), refused with TooDeep when nested more than `max_depth` deep: the
     parser's own recursion (a RecursionError past about a thousand levels) never escapes, and
-    what reads the value afterwards, recursively or not, meets no deeper one."""
+    what reads the value afterwards, recursively or not, meets no deeper one. Refused with
+    NotText when a string holds a lone surrogate: saving or printing it would fail far from here."""
     try:
         value = json.loads(text)
     except RecursionError:
         raise TooDeep(max_depth) from None
-    return bounded(value, max_depth)
+    value = bounded(value, max_depth)
+    escape = _SURROGATE_ESCAPE[str if isinstance(text, str) else bytes]
+    if escape.search(text) and any(_SURROGATE.search(s) for s in _strings(value)):
+        raise NotText()
+    return value
+
+
+def _strings(value):
+    """Every string in a parsed JSON value, keys too, without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def bounded(value, max_depth=MAX_DEPTH):
@@ -89,6 +124,8 @@ def json_body(request, expect=dict):
         value = loads(raw or b"null", settings.API_JSON_MAX_DEPTH)
     except TooDeep as exc:
         raise ApiError(400, "too_deep", f"The JSON body is {exc}.") from None
+    except NotText as exc:
+        raise ApiError(400, "invalid_json", f"The body is not valid text: {exc}.") from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
     if expect is not None and not isinstance(value, expect):

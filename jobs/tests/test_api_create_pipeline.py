@@ -200,6 +200,20 @@ def test_it_refuses_a_deeply_nested_body(owner_client, owner):
     assert owner.pipelines.count() == 0
 
 
+@pytest.mark.parametrize("field", ["name", "description", "prompts", "tags", "template"])
+def test_it_refuses_a_lone_surrogate_in_any_string(owner_client, owner, field):
+    # JSON's escapes spell one and Python's parser keeps it: saved, the database's UTF-8 refused it (a 500).
+    overrides = {field: ["LONE"] if field in ("prompts", "tags") else "x LONE"}
+    response = post(owner_client, json.dumps(body([make_source(owner)], **overrides)).replace("LONE", "\\ud800"))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
+    assert "lone surrogate" in response.json()["error"]["message"]
+    assert owner.pipelines.count() == 0
+    # Two that pair are one character, as JSON means them.
+    paired = json.dumps(body([make_source(owner)], name="x LONE")).replace("LONE", "\\ud83d\\ude00")
+    assert post(owner_client, paired).status_code == 202
+    assert owner.pipelines.get().name == "x \U0001f600"
+
+
 def test_it_refuses_a_body_over_the_size_limit(owner_client, owner, settings):
     settings.API_JSON_MAX_BYTES = 2048
     response = post(owner_client, body([make_source(owner)], description="x" * 3000))
