@@ -38,6 +38,13 @@ def test_it_parses_a1111_text_with_quoted_values():
     assert parsed["settings"] == {"Steps": "20", "Sampler": "Euler a", "Seed": "7", "Lora hashes": "a: 1, b: 2", "Model": "sdxl"}
 
 
+def test_it_reads_a_key_only_where_a_word_starts_and_no_longer_than_a_key_is():
+    # Unbounded, a key was tried from each place of a line to its end and back: 5.5 s for 32 KB of "x".
+    parsed = parameters.parse_text("a fox\n" + "x" * 100 + ": 1, Steps: 3, _Seed: 4, Hires upscale by: 2")
+    assert parsed["settings"] == {"Steps": "3", "Hires upscale by": "2"}
+    assert parameters.parse_text("x" * 32768)["prompt"] == "x" * 32768
+
+
 def test_it_reads_text_without_settings_as_a_prompt():
     assert parameters.parse_text("just a caption") == {"prompt": "just a caption", "negative_prompt": "", "settings": {}, "raw": "just a caption"}
     assert parameters.parse_text("") is None
