@@ -30,6 +30,12 @@ class EndpointForm(forms.ModelForm):
             raise forms.ValidationError("Webhook URLs must start with http:// or https://.")
         if parts.username or parts.password:
             raise forms.ValidationError("Put no user name or password in the URL; check the signature instead.")
+        try:
+            parts.port  # noqa: B018 - reading it checks it: past 65,535 (or not a number) no send could reach it
+        except ValueError:
+            raise forms.ValidationError("The port must be a number from 1 to 65535.") from None
+        if parts.port == 0:
+            raise forms.ValidationError("The port must be a number from 1 to 65535.")
         if not settings.WEBHOOK_ALLOW_PRIVATE and _obviously_private(parts.hostname or ""):
             # The send checks what the name resolves to as well (hooks/send.py); this catches the plain cases early.
             raise forms.ValidationError("This server doesn't send webhooks to loopback or private addresses.")

@@ -48,6 +48,8 @@ def test_it_registers_a_url_with_a_secret_of_its_own(owner_client, owner):
         ("http://169.254.169.254/latest/meta-data", "This server doesn&#x27;t send webhooks to loopback or private addresses."),
         ("http://[::1]/hook", "This server doesn&#x27;t send webhooks to loopback or private addresses."),
         ("https://user:pw@example.com/hook", "Put no user name or password in the URL"),
+        ("https://example.com:99999/hook", "The port must be a number from 1 to 65535."),
+        ("https://example.com:0/hook", "The port must be a number from 1 to 65535."),
     ],
 )
 def test_it_refuses_urls_it_will_not_call(owner_client, owner, url, message):
