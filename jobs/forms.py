@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 
 from i2v.lib.forms import SharedFieldsForm
-from i2v.lib.ids import is_plausible_id
+from i2v.lib.ids import id_from_text, is_plausible_id
 from i2v.lib.urls import url_of
 from prompts.models import TemplateError, expand_for
 
@@ -183,6 +183,36 @@ class ListInput(forms.Widget):
         return data.get(name)
 
 
+class ListField(forms.Field):
+    """Items given as a list (repeated form fields, a JSON array) or as one string. A JSON array's
+    items are text or whole numbers: a list, an object, a truth value or a fraction is refused, not
+    made a prompt, a tag or a source of its repr; and no text holds a NUL, which PostgreSQL can't store."""
+
+    widget = ListInput
+
+    def to_python(self, value):
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item is not None and (isinstance(item, bool) or not isinstance(item, (str, int))):
+                raise forms.ValidationError("Each item must be text or a whole number.", code="invalid")
+            if isinstance(item, str) and "\x00" in item:
+                raise forms.ValidationError("Null characters are not allowed.", code="null_characters_not_allowed")
+        return value
+
+
+class TextField(forms.CharField):
+    """A CharField that takes text only: a JSON body's list, object, number or truth value for it is
+    refused, not stored as its repr (an HTML form's values are always text)."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not isinstance(value, str):
+            raise forms.ValidationError("Must be text.", code="invalid")
+        return super().to_python(value)
+
+
+# A source as a form or the API may name one: a whole number, whether or not an id (id_from_text()).
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
+
 def _items(value, separators):
     values = value if isinstance(value, (list, tuple)) else [value]
     items = []
@@ -195,8 +225,8 @@ def _items(value, separators):
 
 def asset_ids(value):
     """Asset ids from "1,2,3" or a list of them; anything else is left out (for preselection only)."""
-    ids = (int(i) for i in _items(value, r"[,\s]+") if i.isascii() and i.isdigit())
-    return list(dict.fromkeys(i for i in ids if is_plausible_id(i)))[: settings.PIPELINE_MAX_SOURCES]
+    ids = (id_from_text(i) for i in _items(value, r"[,\s]+"))
+    return list(dict.fromkeys(i for i in ids if i))[: settings.PIPELINE_MAX_SOURCES]
 
 
 class NewPipelineForm(forms.Form):
@@ -207,13 +237,13 @@ class NewPipelineForm(forms.Form):
     estimate of whatever could be read, so the live estimate works on a half-filled form.
     """
 
-    name = forms.CharField(max_length=200, required=False, strip=True)
-    tags = forms.Field(required=False, widget=ListInput)
-    description = forms.CharField(max_length=5000, required=False, widget=forms.Textarea)
-    sources = forms.Field(widget=ListInput, required=False)
+    name = TextField(max_length=200, required=False, strip=True)
+    tags = ListField(required=False)
+    description = TextField(max_length=5000, required=False, widget=forms.Textarea)
+    sources = ListField(required=False)
     # Before `prompts`, so its expansion is ready when the prompts are cleaned (prompts/expand.py).
-    template = forms.CharField(max_length=5000, required=False, strip=True, widget=forms.Textarea)
-    prompts = forms.Field(widget=ListInput, required=False)
+    template = TextField(max_length=5000, required=False, strip=True, widget=forms.Textarea)
+    prompts = ListField(required=False)
     enhance_prompts = forms.BooleanField(required=False)
     mode = forms.ChoiceField(choices=[("auto", "Auto"), ("checkpoint", "Checkpoint: pause for review after a stage")], required=False)
     i2i_enabled = forms.BooleanField(required=False)
@@ -221,13 +251,13 @@ class NewPipelineForm(forms.Form):
     images_per_prompt = forms.IntegerField(min_value=1, max_value=IMAGES_PER_PROMPT_MAX, required=False)
     aspect_ratio = forms.ChoiceField(choices=[(r, r) for r in ("auto", *ASPECT_RATIOS)], required=False)
     quality = forms.ChoiceField(choices=[(q, q) for q in QUALITIES], required=False)
-    i2i_negative_prompt = forms.CharField(max_length=1000, required=False)
+    i2i_negative_prompt = TextField(max_length=1000, required=False)
     i2v_enabled = forms.BooleanField(required=False)
     i2v_model = forms.ChoiceField(choices=lambda: _stage_models("i2v"), required=False)
     videos_per_image = forms.IntegerField(min_value=1, max_value=2, required=False)
     resolution = forms.ChoiceField(choices=[(r, r) for r in VIDEO_RESOLUTIONS], required=False)
     duration = forms.IntegerField(min_value=2, max_value=10, required=False)
-    i2v_negative_prompt = forms.CharField(max_length=1000, required=False)
+    i2v_negative_prompt = TextField(max_length=1000, required=False)
     confirm_cost = forms.BooleanField(required=False)
 
     def __init__(self, data=None, *, owner, **kwargs):
@@ -249,20 +279,20 @@ class NewPipelineForm(forms.Form):
         return list(dict.fromkeys(names))
 
     def clean_sources(self):
-        try:
-            ids = list(dict.fromkeys(int(i) for i in _items(self.cleaned_data["sources"], r"[,\s]+")))
-        except ValueError:
-            raise forms.ValidationError("Sources are asset ids (whole numbers).") from None
-        if not ids:
+        texts = list(dict.fromkeys(_items(self.cleaned_data["sources"], r"[,\s]+")))
+        if not all(_WHOLE_NUMBER.fullmatch(text) for text in texts):
+            raise forms.ValidationError("Sources are asset ids (whole numbers).")
+        if not texts:
             raise forms.ValidationError("Choose at least one source image.")
-        if len(ids) > settings.PIPELINE_MAX_SOURCES:
+        if len(texts) > settings.PIPELINE_MAX_SOURCES:
             raise forms.ValidationError(f"At most {settings.PIPELINE_MAX_SOURCES} sources per pipeline.")
-        # An id past the column's range can't exist (and PostgreSQL would refuse the query).
-        plausible = [i for i in ids if is_plausible_id(i)]
-        mine = dict(self.owner.assets.filter(pk__in=plausible, kind="image").values_list("pk", "original"))
-        missing = [str(i) for i in ids if i not in mine]
+        # A number that is no id (0, negative, past the column's range, a thousand digits) names no asset.
+        named = {text: id_from_text(text) for text in texts}
+        mine = dict(self.owner.assets.filter(pk__in=[i for i in named.values() if i], kind="image").values_list("pk", "original"))
+        missing = [text[:20] for text, i in named.items() if i not in mine]
         if missing:
             raise forms.ValidationError(f"Not images in your library: {', '.join(missing[:10])}.")
+        ids = list(dict.fromkeys(named.values()))
         remote = [str(i) for i in ids if not mine[i]]
         if remote:
             raise forms.ValidationError(

@@ -214,6 +214,28 @@ def test_it_refuses_a_lone_surrogate_in_any_string(owner_client, owner, field):
     assert owner.pipelines.get().name == "x \U0001f600"
 
 
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"name": ["a", "list"]}, "name"),
+        ({"description": {"an": "object"}}, "description"),
+        ({"template": 5}, "template"),
+        ({"i2i_negative_prompt": True}, "i2i_negative_prompt"),
+        ({"prompts": [{"a": 1}]}, "prompts"),
+        ({"prompts": [["nested"]]}, "prompts"),
+        ({"prompts": ["a\x00b"]}, "prompts"),
+        ({"tags": [True]}, "tags"),
+        ({"sources": [1.5]}, "sources"),
+        ({"sources": ["٣"]}, "sources"),
+        ({"name": "a\x00b"}, "name"),
+    ],
+)
+def test_it_refuses_a_value_of_the_wrong_kind_instead_of_storing_its_repr(owner_client, owner, overrides, field):
+    response = post(owner_client, body([make_source(owner)], **overrides))
+    assert response.status_code == 422 and response.json()["error"]["field"] == field
+    assert owner.pipelines.count() == 0
+
+
 def test_it_refuses_a_body_over_the_size_limit(owner_client, owner, settings):
     settings.API_JSON_MAX_BYTES = 2048
     response = post(owner_client, body([make_source(owner)], description="x" * 3000))

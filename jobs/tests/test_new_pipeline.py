@@ -20,7 +20,7 @@ def form_data(assets, **overrides):
 def test_it_shows_the_library_selection_and_recent_images(owner_client, owner, other):
     chosen, recent = make_source(owner), make_source(owner)
     foreign = make_source(other)
-    html = owner_client.get(f"/pipelines/new?assets={chosen.pk},{foreign.pk},junk").content.decode()
+    html = owner_client.get(f"/pipelines/new?assets={chosen.pk},{foreign.pk},junk,²,{'9' * 5000},{2**63}").content.decode()
     assert f'name="sources" value="{chosen.pk}" checked' in html
     assert f'name="sources" value="{recent.pk}">' in html
     assert f'value="{foreign.pk}"' not in html
@@ -64,6 +64,9 @@ def test_it_names_the_pipeline_after_the_first_prompt_by_default(owner_client, o
         ({"prompts": "\n  \n"}, "prompts", "at least one prompt"),
         ({"sources": []}, "sources", "at least one source"),
         ({"sources": "12x"}, "sources", "whole numbers"),
+        ({"sources": "²"}, "sources", "whole numbers"),
+        ({"sources": "9" * 5000}, "sources", "Not images in your library: 99999999999999999999."),
+        ({"sources": f"{2**64}, 0, -3"}, "sources", "Not images in your library: 18446744073709551616, 0, -3."),
         ({"i2i_model": "no-such-model"}, "i2i_model", "valid choice"),
         ({"i2i_model": "local-i2v"}, "i2i_model", "valid choice"),
         ({"i2i_enabled": None}, "i2i_enabled", "image stage, the video stage"),
