@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
 
-from i2v.lib.ids import ID_MAX
+from i2v.lib.ids import id_from_text
 
 
 class IdList(forms.Field):
@@ -13,9 +13,10 @@ class IdList(forms.Field):
         for text in (part.strip() for v in values for part in str(v).split(",")):
             if not text:
                 continue
-            if not (text.isascii() and text.isdigit() and len(text) <= 19 and 1 <= int(text) <= ID_MAX):
+            number = id_from_text(text)
+            if number is None:
                 raise forms.ValidationError(f"“{text[:20]}” is not an id.", code="invalid")
-            ids.append(int(text))
+            ids.append(number)
         ids = list(dict.fromkeys(ids))
         if len(ids) > settings.DOWNLOAD_MAX_IDS:
             raise forms.ValidationError(

@@ -6,6 +6,6 @@ app_name = "downloads"
 
 urlpatterns = [
     path("downloads/zip", views.archive, name="zip"),
-    path("downloads/outputs/<int:output_id>", views.output_file, name="output"),
-    path("downloads/assets/<int:asset_id>", views.asset_file, name="asset"),
+    path("downloads/outputs/<id:output_id>", views.output_file, name="output"),
+    path("downloads/assets/<id:asset_id>", views.asset_file, name="asset"),
 ]

@@ -8,7 +8,7 @@ in the library (the form checks that again when it is sent).
 
 from django.http import Http404
 
-from i2v.lib.ids import is_plausible_id
+from i2v.lib.ids import id_from_text
 
 from .models import Output, Step
 
@@ -25,9 +25,10 @@ def parse_output_id(value):
     """The output id of ?recall=, or None when there is none; a malformed one is a 404 like an unknown one."""
     if not value:
         return None
-    if not (value.isascii() and value.isdigit() and is_plausible_id(int(value))):
+    output_id = id_from_text(value)
+    if output_id is None:
         raise Http404("No such output.")
-    return int(value)
+    return output_id
 
 
 def recalled(owner, output_id):

@@ -11,6 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from i2v.lib.cache import reads_ahead
+from i2v.lib.ids import id_from_text
 from i2v.lib.lists import ListResults
 from i2v.lib.pagination import CursorError
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
@@ -294,8 +295,8 @@ def _new_context(request, form, chosen_ids):
 
 def _saved_template(request):
     """?template=<id> starts the form from one of the user's saved templates (the Prompts page links here)."""
-    pk = request.GET.get("template", "")
-    found = pk.isdigit() and request.user.prompt_templates.filter(pk=int(pk[:18])).values_list("text", flat=True).first()
+    pk = id_from_text(request.GET.get("template", ""))
+    found = pk and request.user.prompt_templates.filter(pk=pk).values_list("text", flat=True).first()
     return found or ""
 
 

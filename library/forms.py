@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 
 from i2v.lib.forms import SharedFieldsForm
-from i2v.lib.ids import ID_MAX
+from i2v.lib.ids import id_from_text
 from i2v.lib.urls import url_of
 
 from .models import Asset
@@ -79,10 +79,10 @@ class AssetIdsForm(forms.Form):
         ids = []
         for value in values if isinstance(values, (list, tuple)) else [values]:
             text = str(value)
-            well_formed = text.isascii() and text.isdigit() and len(text) <= 19
-            if isinstance(value, bool) or not well_formed or not 1 <= int(text) <= ID_MAX:
+            number = None if isinstance(value, bool) else id_from_text(text)
+            if number is None:
                 raise forms.ValidationError(f"“{text[:20]}” is not an asset id.")
-            ids.append(int(text))
+            ids.append(number)
         ids = list(dict.fromkeys(ids))
         if len(ids) > settings.PAGE_SIZE_MAX:
             raise forms.ValidationError(f"Select at most {settings.PAGE_SIZE_MAX} assets at once.")

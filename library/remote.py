@@ -32,6 +32,7 @@ from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import IntegrityError, transaction
 
 from i2v.lib.cache import bump_on_commit
+from i2v.lib.ids import whole_number
 from media_processing.errors import ProcessingError
 from media_processing.models import PENDING, ProcessingJob, update_asset
 
@@ -135,9 +136,9 @@ def _check_response(response, max_bytes):
             f"HTTP {status} fetching {_short(str(response.url))}.", permanent=not transient,
             retry_after=_retry_after(response) if transient else None,
         )  # fmt: skip
-    length = response.headers.get("content-length", "")
-    if length.isdigit() and int(length) > max_bytes:
-        raise _too_large(int(length), max_bytes)
+    length = whole_number(response.headers.get("content-length", ""))
+    if length is not None and length > max_bytes:
+        raise _too_large(length, max_bytes)
 
 
 def _save_body(response, url, max_bytes):
@@ -160,8 +161,7 @@ def _save_body(response, url, max_bytes):
 
 
 def _retry_after(response):
-    value = response.headers.get("retry-after", "")
-    return int(value) if value.isdigit() else None
+    return whole_number(response.headers.get("retry-after", ""))
 
 
 def _too_large(size, limit, at_least=False):

@@ -29,7 +29,7 @@ def prompts_page(request):
 @require_POST
 @login_required
 def save_list(request, list_id=None):
-    instance = get_object_or_404(request.user.prompt_lists, pk=list_id) if list_id else None
+    instance = get_object_or_404(request.user.prompt_lists, pk=list_id) if list_id is not None else None
     form = PromptListForm(request.POST, instance=instance, owner=request.user)
     if not form.is_valid():
         return _page(request, 422, list_form=form, editing=("list", list_id))
@@ -40,7 +40,7 @@ def save_list(request, list_id=None):
 @require_POST
 @login_required
 def save_template(request, template_id=None):
-    instance = get_object_or_404(request.user.prompt_templates, pk=template_id) if template_id else None
+    instance = get_object_or_404(request.user.prompt_templates, pk=template_id) if template_id is not None else None
     form = PromptTemplateForm(request.POST, instance=instance, owner=request.user)
     if not form.is_valid():
         return _page(request, 422, template_form=form, editing=("template", template_id))

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from i2v.lib.ids import is_plausible_id
+from i2v.lib.ids import id_from_text
 
 from .details import Details
 
@@ -17,9 +17,7 @@ def _output_id(request):
     value = request.GET.get("output", "")
     if not value:
         return None
-    if not (value.isascii() and value.isdigit() and is_plausible_id(int(value))):
-        return False
-    return int(value)
+    return id_from_text(value) or False
 
 
 def _render(request, details):

@@ -4,6 +4,7 @@ from functools import wraps
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
+from django.views import defaults
 
 
 class ApiError(Exception):
@@ -20,6 +21,14 @@ class ApiError(Exception):
 
 def error_response(status, code, message, field=None):
     return JsonResponse({"error": {"code": code, "message": message, "field": field}}, status=status)
+
+
+def not_found(request, exception):
+    """handler404: a path no route matches (an id no row can have among them: <id:...>), as JSON
+    under /api/ like every other API error, else the usual page."""
+    if request.path.startswith("/api/"):
+        return error_response(404, "not_found", "No such object.")
+    return defaults.page_not_found(request, exception)
 
 
 def form_error(form, status=400):

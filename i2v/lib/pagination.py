@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .compiled import rows_by_keys
+from .ids import ID_MAX
 
 SALT = "i2v.cursor"
 
@@ -135,6 +136,10 @@ def _dump(value):
 
 
 def _load(field, value):
+    if isinstance(value, int) and not -ID_MAX - 1 <= value <= ID_MAX:
+        # No column holds it, and a query comparing one with it fails (a signed cursor is the
+        # server's, but a secret that leaked would make one).
+        raise ValueError("past a bigint")
     if isinstance(field, models.DateTimeField):
         if not isinstance(value, int):
             raise ValueError("not an instant")

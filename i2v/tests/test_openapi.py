@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _api_routes():
-    """'/api/...' routes of the URLconf, with <int:x> written as {id}."""
+    """'/api/...' routes of the URLconf, with <id:x> written as {id}."""
 
     def walk(patterns, prefix=""):
         for p in patterns:
@@ -18,7 +18,7 @@ def _api_routes():
             elif isinstance(p, URLPattern):
                 yield prefix + str(p.pattern)
 
-    routes = {"/" + re.sub(r"<int:\w+>", "{id}", r) for r in walk(get_resolver().url_patterns)}
+    routes = {"/" + re.sub(r"<id:\w+>", "{id}", r) for r in walk(get_resolver().url_patterns)}
     return {r for r in routes if r.startswith("/api/") and r != "/api/openapi.json"}
 
 

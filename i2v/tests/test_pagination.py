@@ -37,6 +37,9 @@ def test_it_round_trips_exact_instants_and_decimals():
         signing.Signer(salt="i2v.cursor").sign_object({"o": "newest", "k": [1, "x"]}),
         signing.Signer(salt="i2v.cursor").sign_object(["not", "a", "dict"]),
         signing.Signer(salt="i2v.cursor").sign_object({"o": "name", "k": ["a", 1]}),
+        # Signed as the server signs, but past any column: the query would fail (a leaked secret makes one).
+        signing.Signer(salt="i2v.cursor").sign_object({"o": "newest", "k": [0, 2**63]}),
+        signing.Signer(salt="i2v.cursor").sign_object({"o": "newest", "k": [-(2**80), 1]}),
     ],
 )
 def test_it_refuses_tampered_or_foreign_cursors(cursor):

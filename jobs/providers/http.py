@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
+from i2v.lib.ids import whole_number
 from i2v.lib.jsonbody import loads
 
 from .base import OutcomeUnknown, ProviderError, RateLimited
@@ -142,9 +143,9 @@ def download(http, who, url, checkpoint=None, send_key=False):
             if response.status_code >= 400:
                 transient = response.status_code in (408, 429) or response.status_code >= 500
                 raise ProviderError(f"{who}'s file answered HTTP {response.status_code}.", retryable=transient)
-            length = response.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > limit:
-                raise too_big(who, int(length), limit)
+            length = whole_number(response.headers.get("Content-Length", ""))
+            if length is not None and length > limit:
+                raise too_big(who, length, limit)
             chunks, total = [], 0
             for chunk in response.iter_bytes(CHUNK):
                 total += len(chunk)

@@ -37,7 +37,7 @@ def test_it_escapes_the_recalled_prompt(owner_client, owner):
 
 def test_it_is_a_404_for_someone_elses_output_or_a_malformed_id(owner_client, other):
     theirs = make_output(other, make_source(other))
-    for value in (theirs.id, "abc", "0", "99999999999999999999999"):
+    for value in (theirs.id, "abc", "0", "99999999999999999999999", "9" * 5000, "²", "٣"):
         assert owner_client.get(f"/pipelines/new?recall={value}").status_code == 404, value
 
 

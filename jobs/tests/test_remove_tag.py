@@ -17,3 +17,11 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):
     tag = p.tags.get()
     assert client.post(f"/jobs/{p.id}/tags/{tag.id}/remove").status_code == 404
     assert p.tags.count() == 1
+
+
+def test_it_is_a_404_for_ids_no_row_can_have(owner_client, owner):
+    p = make_pipeline(owner, tags=["keep"])
+    tag = p.tags.get()
+    for path in (f"/jobs/{p.id}/tags/{2**63}/remove", f"/jobs/{2**63}/tags/{tag.id}/remove", f"/jobs/{p.id}/tags/{'9' * 5000}/remove"):
+        assert owner_client.post(path).status_code == 404, path[:40]
+    assert p.tags.count() == 1

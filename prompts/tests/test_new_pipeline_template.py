@@ -81,7 +81,8 @@ def test_it_starts_from_a_saved_template(owner_client, owner, other):
     html = owner_client.get(f"/pipelines/new?template={mine.pk}").content.decode()
     assert "{red|blue} car &amp; &lt;b&gt;</textarea>" in html
     assert "their secret" not in owner_client.get(f"/pipelines/new?template={theirs.pk}").content.decode()
-    assert owner_client.get("/pipelines/new?template=99999999999999999999999").status_code == 200
+    for junk in ("99999999999999999999999", "9" * 5000, "²", "³³³", "-1"):
+        assert owner_client.get(f"/pipelines/new?template={junk}").status_code == 200, junk
     assert f'href="/pipelines/new?template={mine.pk}">cars</a>' in html and "secret</a>" not in html
 
 

@@ -82,3 +82,11 @@ def test_it_edits_and_deletes_only_the_owners(owner_client, owner, other, saved)
     template = owner.prompt_templates.get()
     assert owner_client.post(f"/prompts/templates/{template.pk}/delete").status_code == 302
     assert not owner.prompt_templates.exists() and other.prompt_lists.exists()
+
+
+def test_it_is_a_404_to_edit_a_list_or_template_no_row_can_be(owner_client, owner, saved):
+    lists, templates = owner.prompt_lists.count(), owner.prompt_templates.count()
+    for kind, data in (("lists", {"name": "new", "items": "a"}), ("templates", {"name": "new", "text": "a"})):
+        for pk in (0, 2**63, "9" * 5000):
+            assert owner_client.post(f"/prompts/{kind}/{pk}", data).status_code == 404, (kind, str(pk)[:20])
+    assert (owner.prompt_lists.count(), owner.prompt_templates.count()) == (lists, templates)  # nothing made instead

@@ -53,6 +53,7 @@ def test_it_checks_the_output_before_changing_anything(owner_client, owner, othe
     theirs = make_output(other, make_source(other))
     assert owner_client.post(f"/assets/{asset.id}/favorite?output={theirs.id}", **HX).status_code == 404
     assert owner_client.post(f"/assets/{asset.id}/favorite?output=x", **HX).status_code == 400
+    assert owner_client.post(f"/assets/{asset.id}/favorite?output={'9' * 5000}", **HX).status_code == 400
     assert not Asset.objects.get(pk=asset.id).is_favorite
 
 
