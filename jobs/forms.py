@@ -118,7 +118,7 @@ class BulkActionForm(forms.Form):
         "tag": "Tagged",
     }
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS])
-    ids = forms.TypedMultipleChoiceField(coerce=int, required=True, error_messages={"required": "Select some pipelines first."})
+    ids = forms.TypedMultipleChoiceField(coerce=lambda text: _any_id(text), required=True, error_messages={"required": "Select some pipelines first."})
     tag = TagField(required=False)
 
     def __init__(self, data):
@@ -211,6 +211,15 @@ class TextField(forms.CharField):
 
 # A source as a form or the API may name one: a whole number, whether or not an id (id_from_text()).
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
+
+def _any_id(text):
+    """An id as a bulk action names one: a whole number in ASCII digits (int() reads "٣" as 3),
+    one that no row can have (0, negative, past a bigint) made 0, which clean_ids() drops."""
+    text = str(text)
+    if not _WHOLE_NUMBER.fullmatch(text):
+        raise ValueError(text)
+    return id_from_text(text) or 0
 
 
 def _items(value, separators):

@@ -5,7 +5,11 @@ from i2v.lib.jsonbody import NotText, TooDeep, loads
 
 @pytest.mark.parametrize(
     "text",
-    [b'{"a": "\\ud800"}', '{"a": "x \\uDBFF y"}', b'{"\\udc00": 1}', b'[[{"a": ["ok", "\\udfff"]}]]', bytearray(b'["\\ud800"]')],
+    [
+        b'{"a": "\\ud800"}', '{"a": "x \\uDBFF y"}', b'{"\\udc00": 1}', b'[[{"a": ["ok", "\\udfff"]}]]', bytearray(b'["\\ud800"]'),
+        # As a body's bytes: UTF-8's encoding of one, which json.loads() lets through, and UTF-16's.
+        b'{"a": "x\xed\xa0\x80y"}', '{"a": "x\\ud800"}'.encode("utf-16-le"), '["\\udfff"]'.encode("utf-16"),
+    ],
 )
 def test_it_refuses_a_lone_surrogate_anywhere(text):
     with pytest.raises(NotText, match="lone surrogate"):

@@ -207,6 +207,9 @@ def test_it_refuses_a_lone_surrogate_in_any_string(owner_client, owner, field):
     response = post(owner_client, json.dumps(body([make_source(owner)], **overrides)).replace("LONE", "\\ud800"))
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
     assert "lone surrogate" in response.json()["error"]["message"]
+    # The same as the body's own bytes: UTF-8's encoding of one, which the parser lets through.
+    raw = json.dumps(body([make_source(owner)], **overrides)).encode().replace(b"LONE", b"\xed\xa0\x80")
+    assert post(owner_client, raw).json()["error"]["code"] == "invalid_json"
     assert owner.pipelines.count() == 0
     # Two that pair are one character, as JSON means them.
     paired = json.dumps(body([make_source(owner)], name="x LONE")).replace("LONE", "\\ud83d\\ude00")

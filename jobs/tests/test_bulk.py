@@ -92,3 +92,13 @@ def test_it_ignores_ids_no_row_can_have(owner_client, rows):
         "/jobs/bulk", {"action": "hide", "ids": [2**64, -(2**63) - 1, rows[0].id]}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200 and "Hid 1 pipeline." in response.content.decode()
+
+
+def test_it_takes_ids_in_ascii_digits_only(owner_client, rows):
+    # int() reads "٣" as 3; a 5,000-digit number is ignored as any other no row can have (int() refused it).
+    for junk in ("٣", "1e3", "x"):
+        response = owner_client.post("/jobs/bulk", {"action": "hide", "ids": [junk]}, HTTP_HX_REQUEST="true")
+        assert response.status_code == 422, junk
+    response = owner_client.post("/jobs/bulk", {"action": "hide", "ids": ["9" * 5000, rows[0].id]}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "Hid 1 pipeline." in response.content.decode()
+    assert list(Pipeline.objects.filter(is_hidden=True)) == [rows[0]]
