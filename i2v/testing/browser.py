@@ -30,8 +30,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Playwright's own wait for each action / expect; the app answers in milliseconds.
-TIMEOUT_MS = 5_000
+# Playwright's own wait for each action / expect; the app answers in milliseconds, but on a loaded 2-core
+# machine an uploaded file's tile once stayed a skeleton past 5 s (its fetch late, as far as could be told).
+TIMEOUT_MS = 10_000
 
 
 @pytest.fixture(scope="session")
