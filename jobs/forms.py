@@ -108,6 +108,20 @@ class TagForm(forms.Form):
     name = TagField(error_messages={"required": "Type a tag name."})
 
 
+# An id as a bulk action or a pipeline's sources name one: a whole number in ASCII digits, whether or not
+# a row could have it (id_from_text() says).
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
+
+def _any_id(text):
+    """An id as a bulk action names one: a whole number in ASCII digits (int() reads "٣" as 3),
+    one that no row can have (0, negative, past a bigint) made 0, which clean_ids() drops."""
+    text = str(text)
+    if not _WHOLE_NUMBER.fullmatch(text):
+        raise ValueError(text)
+    return id_from_text(text) or 0
+
+
 class BulkActionForm(forms.Form):
     ACTIONS = {
         "delete": "Deleted",
@@ -118,7 +132,7 @@ class BulkActionForm(forms.Form):
         "tag": "Tagged",
     }
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS])
-    ids = forms.TypedMultipleChoiceField(coerce=lambda text: _any_id(text), required=True, error_messages={"required": "Select some pipelines first."})
+    ids = forms.TypedMultipleChoiceField(coerce=_any_id, required=True, error_messages={"required": "Select some pipelines first."})
     tag = TagField(required=False)
 
     def __init__(self, data):
@@ -207,19 +221,6 @@ class TextField(forms.CharField):
         if value not in self.empty_values and not isinstance(value, str):
             raise forms.ValidationError("Must be text.", code="invalid")
         return super().to_python(value)
-
-
-# A source as a form or the API may name one: a whole number, whether or not an id (id_from_text()).
-_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
-
-
-def _any_id(text):
-    """An id as a bulk action names one: a whole number in ASCII digits (int() reads "٣" as 3),
-    one that no row can have (0, negative, past a bigint) made 0, which clean_ids() drops."""
-    text = str(text)
-    if not _WHOLE_NUMBER.fullmatch(text):
-        raise ValueError(text)
-    return id_from_text(text) or 0
 
 
 def _items(value, separators):
