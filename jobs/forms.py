@@ -218,8 +218,34 @@ class TextField(forms.CharField):
     refused, not stored as its repr (an HTML form's values are always text)."""
 
     def to_python(self, value):
-        if value not in self.empty_values and not isinstance(value, str):
+        if value is not None and not isinstance(value, str):
             raise forms.ValidationError("Must be text.", code="invalid")
+        return super().to_python(value)
+
+
+def _is_flag(value):
+    """Whether `value` reads as a checkbox or a truth value: True, False, a checkbox's text, 0, 1 or nothing."""
+    return value is None or isinstance(value, (bool, str)) or (isinstance(value, int) and value in (0, 1))
+
+
+class _FlagInput(forms.CheckboxInput):
+    """A checkbox that hands a JSON body's value of another kind on as it is, for FlagField to refuse
+    (CheckboxInput makes any value a bool: a list was true)."""
+
+    def value_from_datadict(self, data, files, name):
+        value = data.get(name)
+        return value if not _is_flag(value) else super().value_from_datadict(data, files, name)
+
+
+class FlagField(forms.BooleanField):
+    """A BooleanField that takes what _is_flag() names: a JSON body's list, object or other number for it
+    is refused, not taken for true."""
+
+    widget = _FlagInput
+
+    def to_python(self, value):
+        if not _is_flag(value):
+            raise forms.ValidationError("Must be true or false.", code="invalid")
         return super().to_python(value)
 
 
@@ -254,21 +280,21 @@ class NewPipelineForm(forms.Form):
     # Before `prompts`, so its expansion is ready when the prompts are cleaned (prompts/expand.py).
     template = TextField(max_length=5000, required=False, strip=True, widget=forms.Textarea)
     prompts = ListField(required=False)
-    enhance_prompts = forms.BooleanField(required=False)
+    enhance_prompts = FlagField(required=False)
     mode = forms.ChoiceField(choices=[("auto", "Auto"), ("checkpoint", "Checkpoint: pause for review after a stage")], required=False)
-    i2i_enabled = forms.BooleanField(required=False)
+    i2i_enabled = FlagField(required=False)
     i2i_model = forms.ChoiceField(choices=lambda: _stage_models("i2i"), required=False)
     images_per_prompt = forms.IntegerField(min_value=1, max_value=IMAGES_PER_PROMPT_MAX, required=False)
     aspect_ratio = forms.ChoiceField(choices=[(r, r) for r in ("auto", *ASPECT_RATIOS)], required=False)
     quality = forms.ChoiceField(choices=[(q, q) for q in QUALITIES], required=False)
     i2i_negative_prompt = TextField(max_length=1000, required=False)
-    i2v_enabled = forms.BooleanField(required=False)
+    i2v_enabled = FlagField(required=False)
     i2v_model = forms.ChoiceField(choices=lambda: _stage_models("i2v"), required=False)
     videos_per_image = forms.IntegerField(min_value=1, max_value=2, required=False)
     resolution = forms.ChoiceField(choices=[(r, r) for r in VIDEO_RESOLUTIONS], required=False)
     duration = forms.IntegerField(min_value=2, max_value=10, required=False)
     i2v_negative_prompt = TextField(max_length=1000, required=False)
-    confirm_cost = forms.BooleanField(required=False)
+    confirm_cost = FlagField(required=False)
 
     def __init__(self, data=None, *, owner, **kwargs):
         super().__init__(data, **kwargs)
@@ -338,7 +364,8 @@ class NewPipelineForm(forms.Form):
         data = super().clean()
         data["i2i"] = self._stage("i2i", images_per_prompt=1, aspect_ratio="auto", quality="standard")
         data["i2v"] = self._stage("i2v", videos_per_image=1, resolution="720p", duration=5)
-        if not (data["i2i_enabled"] or data["i2v_enabled"]):
+        flags_read = not {"i2i_enabled", "i2v_enabled"} & self.errors.keys()  # a flag of the wrong kind says so itself
+        if flags_read and not (data["i2i_enabled"] or data["i2v_enabled"]):
             self.add_error("i2i_enabled", "Turn on the image stage, the video stage or both.")
         data["mode"] = data.get("mode") or "auto"
         if data.get("enhance_prompts") and not settings.PROMPT_LLM_URL:

@@ -231,6 +231,10 @@ def test_it_refuses_a_lone_surrogate_in_any_string(owner_client, owner, field):
         ({"sources": [1.5]}, "sources"),
         ({"sources": ["٣"]}, "sources"),
         ({"name": "a\x00b"}, "name"),
+        ({"name": []}, "name"),
+        ({"i2i_enabled": [[1]]}, "i2i_enabled"),
+        ({"confirm_cost": {"a": 1}}, "confirm_cost"),
+        ({"enhance_prompts": 1.5}, "enhance_prompts"),
     ],
 )
 def test_it_refuses_a_value_of_the_wrong_kind_instead_of_storing_its_repr(owner_client, owner, overrides, field):
