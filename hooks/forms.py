@@ -31,10 +31,10 @@ class EndpointForm(forms.ModelForm):
         if parts.username or parts.password:
             raise forms.ValidationError("Put no user name or password in the URL; check the signature instead.")
         try:
-            parts.port  # noqa: B018 - reading it checks it: past 65,535 (or not a number) no send could reach it
+            port = parts.port  # past 65,535 (or no number) it raises: no send could reach such a port
         except ValueError:
-            raise forms.ValidationError("The port must be a number from 1 to 65535.") from None
-        if parts.port == 0:
+            port = 0
+        if port == 0:
             raise forms.ValidationError("The port must be a number from 1 to 65535.")
         if not settings.WEBHOOK_ALLOW_PRIVATE and _obviously_private(parts.hostname or ""):
             # The send checks what the name resolves to as well (hooks/send.py); this catches the plain cases early.

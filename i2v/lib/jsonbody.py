@@ -22,23 +22,6 @@ def _too_large():
     return ApiError(413, "too_large", f"The JSON body is larger than {limit:,} bytes.")
 
 
-def _depth(value):
-    """The nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level)
-        stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
 # Deeper than any JSON i2v reads from outside nests (a provider's answer a few levels, a ComfyUI
 # workflow six); far short of the parser's recursion limit.
 MAX_DEPTH = 64
@@ -73,30 +56,29 @@ def loads(text, max_depth=MAX_DEPTH):
         value = json.loads(text)
     except RecursionError:
         raise TooDeep(max_depth) from None
-    value = bounded(value, max_depth)
-    if any(_SURROGATE.search(s) for s in _strings(value)):
-        raise NotText()
-    return value
+    return bounded(value, max_depth, text=True)
 
 
-def _strings(value):
-    """Every string in a parsed JSON value, keys too, without recursion."""
-    stack = [value]
+def bounded(value, max_depth=MAX_DEPTH, text=False):
+    """`value` (parsed JSON), refused with TooDeep when nested more than `max_depth` deep, and with
+    `text` with NotText when a string of it (a key too) holds a lone surrogate: one walk, without
+    recursion, that stops at the first."""
+    stack = [(value, 1)]
     while stack:
-        item = stack.pop()
+        item, level = stack.pop()
         if isinstance(item, str):
-            yield item
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            if text and _SURROGATE.search(item):
+                raise NotText()
+            continue
+        if isinstance(item, dict):
+            children = [*item.keys(), *item.values()]
         elif isinstance(item, list):
-            stack.extend(item)
-
-
-def bounded(value, max_depth=MAX_DEPTH):
-    """`value` (parsed JSON), refused with TooDeep when nested more than `max_depth` deep."""
-    if _depth(value) > max_depth:
-        raise TooDeep(max_depth)
+            children = item
+        else:
+            continue
+        if level > max_depth:
+            raise TooDeep(max_depth)
+        stack.extend((child, level + 1) for child in children)
     return value
 
 
