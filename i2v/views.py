@@ -9,10 +9,18 @@ from .models import ApiToken
 @require_http_methods(["GET", "POST"])
 @login_required
 def account_settings(request):
-    """The API token: shown once when made, like a password; POST makes a new one."""
-    new_token = ApiToken.issue(request.user) if request.method == "POST" else None
+    """The API token: shown once when made, like a password. POST makes a new one and redirects,
+    the value riding in the session to the next page only: a reload then neither resubmits the
+    form (replacing the token just copied) nor shows the value again."""
+    if request.method == "POST":
+        request.session[_NEW_TOKEN] = ApiToken.issue(request.user)
+        return redirect("settings")
+    new_token = request.session.pop(_NEW_TOKEN, None)
     token = ApiToken.objects.filter(user=request.user).first()
     return render(request, "settings.html", {"token": token, "new_token": new_token})
+
+
+_NEW_TOKEN = "new_api_token"
 
 
 @require_GET

@@ -2,12 +2,21 @@ from i2v.models import ApiToken
 
 
 def test_it_shows_a_new_token_once(owner_client, owner):
-    response = owner_client.post("/settings/")
+    response = owner_client.post("/settings/", follow=True)
+    assert response.redirect_chain == [("/settings/", 302)]
     raw = response.context["new_token"]
     assert raw in response.content.decode()
     again = owner_client.get("/settings/").content.decode()
     assert raw not in again and raw[:10] in again
     assert ApiToken.objects.get(user=owner).prefix == raw[:10]
+
+
+def test_it_keeps_the_new_token_when_the_page_is_reloaded(owner_client, owner):
+    # A reload after the POST is a GET of the page it redirected to: the token copied still works.
+    raw = owner_client.post("/settings/", follow=True).context["new_token"]
+    owner_client.get("/settings/")
+    assert ApiToken.objects.get(user=owner).prefix == raw[:10]
+    assert owner_client.get("/api/pipelines", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
 
 
 def test_it_needs_a_login(client):

@@ -335,3 +335,33 @@ def test_it_works_without_javascript_through_the_asset_page(browser, live_server
             assert Asset.objects.get(pk=first.asset_id).is_favorite
     finally:
         context.close()
+
+
+# The text's colour and the first opaque background behind it, as "r,g,b" each.
+COLOURS = """el => {
+  const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  let back = el;
+  while (back && getComputedStyle(back).backgroundColor.match(/[\\d.]+/g).length === 4) back = back.parentElement;
+  return [rgb(getComputedStyle(el).color), rgb(getComputedStyle(back || document.body).backgroundColor)];
+}"""
+
+
+def contrast(a, b):
+    """WCAG's contrast ratio of two sRGB colours."""
+
+    def luminance(rgb):
+        linear = [c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted([luminance(a), luminance(b)], reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_it_shows_the_asset_page_details_readably(owner_page, owner, pipeline_outputs):
+    first, _ = pipeline_outputs
+    write_originals(owner)
+    owner_page.goto(f"/assets/{first.asset_id}/?output={first.id}")
+    for where in ('[data-testid="viewer-seed"]', ".viewer-facts dt", '.viewer-actions a[data-viewer-action="recall"]'):
+        text, back = owner_page.page.locator(where).first.evaluate(COLOURS)
+        assert contrast(text, back) >= 4.5, (where, text, back)
+    owner_page.assert_no_console_errors()
