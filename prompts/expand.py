@@ -76,9 +76,14 @@ def _group(options, where):
     return ListRef(name.lower())
 
 
+def _lines(text):
+    """The non-blank lines of a template, each with its number."""
+    return [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
 def parse(text):
     """The parsed non-blank lines of a template."""
-    return [parse_line(line, n) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    return [parse_line(line, n) for n, line in _lines(text)]
 
 
 def list_names(lines):
@@ -110,8 +115,12 @@ def expand(text, lists, limit):
     if total > limit:
         raise TemplateError(f"This template makes {total:,} prompts; a pipeline takes at most {limit:,}.")
     prompts = []
-    for line in lines:
+    for (number, _), line in zip(_lines(text), lines):
         for combination in product(*(_choices(part, lists) for part in line)):
             # Empty alternatives leave double spaces behind: one space reads as meant.
-            prompts.append(re.sub(r"\s{2,}", " ", "".join(combination)).strip())
+            prompt = re.sub(r"\s{2,}", " ", "".join(combination)).strip()
+            if not prompt:
+                # Each prompt is a paid generation: one of nothing would be billed like any other.
+                raise TemplateError(f"A choice on line {number} leaves the prompt empty: give every alternative some text, or add text around the braces.")
+            prompts.append(prompt)
     return prompts

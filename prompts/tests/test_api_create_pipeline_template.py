@@ -32,6 +32,13 @@ def test_it_names_the_template_field_in_its_422(owner_client, owner):
     assert not owner.pipelines.exists()
 
 
+def test_it_refuses_a_template_that_makes_an_empty_prompt(owner_client, owner):
+    response = post(owner_client, body(owner, template="{|x}"))
+    assert response.status_code == 422
+    assert "leaves the prompt empty" in json.dumps(response.json())
+    assert not owner.pipelines.exists()
+
+
 def test_it_adds_the_enhancement_step_on_request(owner_client, owner, settings, sent):
     with FakeChat() as llm:
         llm.configure(settings)

@@ -51,6 +51,14 @@ def test_it_tidies_empty_alternatives():
     assert expand("a {very |}big {dog|}", {}, 10) == ["a very big dog", "a very big", "a big dog", "a big"]
 
 
+@pytest.mark.parametrize("template", ["{|x}", "x\n\n{ | }", "{  |x} {|}"])
+def test_it_refuses_a_choice_that_leaves_no_prompt(template):
+    # An empty prompt would be a generation paid for nothing: the line it comes from is named.
+    line = template.count("\n") + 1
+    with pytest.raises(TemplateError, match=f"A choice on line {line} leaves the prompt empty"):
+        expand(template, {}, 10)
+
+
 @pytest.mark.parametrize(
     "template, message",
     [
