@@ -180,7 +180,11 @@ def _unconfirmed(request, cost, what):
     """The refusal of a spending action above the threshold that wasn't confirmed, or None."""
     if not needs_confirmation(cost) or request.POST.get("confirm") == "1":
         return None
-    error = f"{what} may cost up to ${cost:.2f}; confirm to go ahead."
+    return _flash(request, f"{what} may cost up to ${cost:.2f}; confirm to go ahead.")
+
+
+def _flash(request, error):
+    """An action refused: its reason as the page's toast."""
     return render(request, f"{PAGE}#flash", {"error": error}, status=422)
 
 
@@ -261,7 +265,7 @@ def bulk(request):
     """One action over the selected rows; the response re-renders each of them out of band."""
     form = BulkActionForm(request.POST)
     if not form.is_valid():
-        return render(request, f"{PAGE}#flash", {"error": form.first_error()}, status=422)
+        return _flash(request, form.first_error())
     selected = request.user.pipelines.filter(pk__in=form.cleaned_data["ids"])
     ids = list(selected.values_list("pk", flat=True))
     left = selected.apply_bulk(form.cleaned_data["action"], request.user, form.cleaned_data["tag"])
@@ -352,7 +356,9 @@ def retry(request, pipeline_id):
     refusal = _unconfirmed(request, pipeline.retry_cost(), "Retrying")
     if refusal:
         return refusal
-    pipeline.retry_failed()
+    if not pipeline.retry_failed():
+        # A page older than the pipeline's state (another tab retried it): say so, leave the row be.
+        return reswap(_flash(request, "Nothing to retry: no step of this pipeline failed or was left unknown."), "none")
     return _render_row(request, _row(request, pipeline_id))
 
 
@@ -369,11 +375,11 @@ def approve(request, pipeline_id):
 def rerun(request, pipeline_id):
     pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
     if not pipeline.can_rerun:
-        return render(request, f"{PAGE}#flash", {"error": "This pipeline has no recorded settings to rerun."}, status=422)
+        return _flash(request, "This pipeline has no recorded settings to rerun.")
     missing = set(pipeline.config["sources"]) - set(request.user.assets.filter(pk__in=pipeline.config["sources"]).values_list("pk", flat=True))
     if missing:
         error = f"Its sources are no longer all in your library (missing: {', '.join(map(str, sorted(missing)))})."
-        return render(request, f"{PAGE}#flash", {"error": error}, status=422)
+        return _flash(request, error)
     refusal = _unconfirmed(request, _rerun_cost(pipeline), "This rerun") or _over_quota(request, Pipeline.plan(pipeline.config))
     if refusal:
         return refusal

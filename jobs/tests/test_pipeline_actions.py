@@ -52,6 +52,16 @@ def test_it_retries_failed_steps(owner_client, owner, sent, django_capture_on_co
     assert run_queued(p).status == "completed"
 
 
+def test_it_says_when_there_is_nothing_to_retry(owner_client, owner):
+    # A page older than the pipeline (another tab retried it, or it was cancelled): a toast, the row left be.
+    p = create(owner, prompts=["a"])
+    p.cancel()
+    response = post(owner_client, p, "retry")
+    assert response.status_code == 422 and response["HX-Reswap"] == "none"
+    assert "Nothing to retry" in response.content.decode()
+    assert list(p.steps.values_list("status", flat=True)) == ["cancelled"]
+
+
 def test_it_starts_the_video_stage_once_retried_images_succeed(owner, monkeypatch):
     p = create(owner, prompts=["a", "b"], i2v=I2V)
     first, second = p.steps.order_by("order")
@@ -107,6 +117,9 @@ def test_it_offers_the_actions_that_fit_the_status(owner_client, owner):
     menu = owner_client.get(f"/jobs/{failed.id}/menu").content.decode()
     assert f"/jobs/{failed.id}/retry" in menu and f"/jobs/{failed.id}/rerun" in menu
     assert f"/jobs/{failed.id}/cancel" not in menu
+    cancelled = make_pipeline(owner, status="cancelled")  # nothing failed: nothing to retry, a rerun instead
+    menu = owner_client.get(f"/jobs/{cancelled.id}/menu").content.decode()
+    assert f"/jobs/{cancelled.id}/retry" not in menu and f"/jobs/{cancelled.id}/rerun" in menu
 
 
 def test_it_shows_progress_on_an_active_row(owner_client, owner):
