@@ -207,6 +207,22 @@ def test_it_favourites_two_selected_pipelines_at_once(owner_page, owner):
     owner_page.assert_no_console_errors()
 
 
+def test_it_clears_the_select_all_box_after_a_bulk_action(owner_page, owner):
+    for _ in range(3):
+        make_pipeline(owner)
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    every = page.locator("[data-select-all]")
+    every.check()
+    expect(page.locator("[data-bulk-count]")).to_have_text("3 selected")
+    page.locator("#bulk").get_by_role("button", name="★ Favourite").click()
+    expect(page.locator("#bulk")).to_be_hidden()
+    expect(every).not_to_be_checked()
+    every.check()  # one tick selects them all again
+    expect(page.locator("[data-bulk-count]")).to_have_text("3 selected")
+    owner_page.assert_no_console_errors()
+
+
 def test_it_watches_a_running_row_until_it_is_done(owner_page, owner):
     pipeline = make_pipeline(owner, status="running")
     page = owner_page.page

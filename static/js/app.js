@@ -156,12 +156,14 @@
       if (box.closest("#rows")) box.checked = chosen.has(pipelineId(box));
     });
   });
-  document.addEventListener("click", (event) => {
-    if (!event.target.closest("[data-bulk-clear]")) return;
+  function clearSelection() {
     choose(selected(), false);
     const all = document.querySelector("[data-select-all]");
     if (all) all.checked = false;
     updateBulkBar();
+  }
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-bulk-clear]")) clearSelection();
   });
   // Rows carry only a checkbox; the bulk form sends the ids of the selected ones.
   document.addEventListener("htmx:configRequest", (event) => {
@@ -169,10 +171,7 @@
     event.detail.parameters.ids = selected();
   });
   document.addEventListener("htmx:afterRequest", (event) => {
-    if (event.detail.elt && event.detail.elt.id === "bulk" && event.detail.successful) {
-      choose(selected(), false);
-      updateBulkBar();
-    }
+    if (event.detail.elt && event.detail.elt.id === "bulk" && event.detail.successful) clearSelection();
   });
 
   // Download links that carry a selection (the bulk bar's, the Library's) go as a POST
