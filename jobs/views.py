@@ -1,9 +1,10 @@
 import functools
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -206,8 +207,26 @@ def toggle_favorite(request, pipeline_id):
 @require_POST
 @login_required
 def toggle_hidden(request, pipeline_id):
-    get_object_or_404(request.user.pipelines, pk=pipeline_id).toggle("is_hidden")
+    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    pipeline.toggle("is_hidden")
+    if not _listed_there(request, pipeline.is_hidden):
+        return _removed(reswap(retarget(HttpResponse(""), f"#job-{pipeline.id}"), "outerHTML"), 1)
     return _render_row(request, _row(request, pipeline_id))
+
+
+def _listed_there(request, is_hidden):
+    """Whether the Jobs page that asked (htmx's HX-Current-URL) lists a pipeline so hidden or not:
+    hidden out of the default view, or unhidden out of "Only hidden", its row leaves the list."""
+    url = urlsplit(request.htmx.current_url or "") if request.htmx else None
+    if not url or url.path != reverse("jobs:page"):
+        return True
+    shown = QueryDict(url.query).get("hidden", "")
+    return shown not in ("", "only") or (shown == "only") == is_hidden
+
+
+def _removed(response, count):
+    """A response that takes `count` rows out of the list: app.js lowers the total by as many."""
+    return trigger_client_event(response, "pipelinesRemoved", {"count": count})
 
 
 @require_http_methods(["GET", "POST"])
@@ -229,8 +248,8 @@ def rename(request, pipeline_id):
 def delete(request, pipeline_id):
     pipeline = get_object_or_404(request.user.pipelines.only("id", "owner_id"), pk=pipeline_id)
     request.user.pipelines.filter(pk=pipeline.pk).apply_bulk("delete", request.user)
-    # An empty 200 swapped over the row's container removes it from the list; the event lowers the total.
-    return trigger_client_event(HttpResponse(""), "pipelinesDeleted", {"count": 1})
+    # An empty 200 swapped over the row's container removes it from the list.
+    return _removed(HttpResponse(""), 1)
 
 
 @require_http_methods(["GET", "POST"])
@@ -266,16 +285,19 @@ def bulk(request):
     form = BulkActionForm(request.POST)
     if not form.is_valid():
         return _flash(request, form.first_error())
+    action = form.cleaned_data["action"]
     selected = request.user.pipelines.filter(pk__in=form.cleaned_data["ids"])
     ids = list(selected.values_list("pk", flat=True))
-    left = selected.apply_bulk(form.cleaned_data["action"], request.user, form.cleaned_data["tag"])
+    left = selected.apply_bulk(action, request.user, form.cleaned_data["tag"])
+    # Deleted rows leave the list, and so do rows hidden or unhidden out of the page's view.
+    leaving = action == "delete" or (action in ("hide", "unhide") and not _listed_there(request, action == "hide"))
     context = {
-        "deleted": ids if form.cleaned_data["action"] == "delete" else [],
-        "rows": [] if form.cleaned_data["action"] == "delete" else request.user.pipelines.for_jobs_page().filter(pk__in=ids),
+        "deleted": ids if leaving else [],
+        "rows": [] if leaving else request.user.pipelines.for_jobs_page().filter(pk__in=ids),
         "message": form.summary(len(ids) - len(left), left=len(left)),
     }
     response = render(request, f"{PAGE}#bulk_result", context)
-    return trigger_client_event(response, "pipelinesDeleted", {"count": len(ids)}) if context["deleted"] else response
+    return _removed(response, len(ids)) if leaving else response
 
 
 def _to_jobs(request):

@@ -343,6 +343,31 @@ def test_it_closes_the_menu_after_rename_and_lowers_the_total_after_deletes(owne
     owner_page.assert_no_console_errors()
 
 
+def test_it_takes_hidden_rows_out_of_the_list_and_unhidden_ones_out_of_only_hidden(owner_page, owner):
+    first, second, third, fourth = (make_pipeline(owner, name=f"P{i}") for i in range(4))
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    total = page.get_by_test_id("total")
+    expect(total).to_have_text("4 pipelines")
+
+    _open_menu_item(page, first, "Hide")
+    expect(page.locator(f"#job-{first.id}")).to_have_count(0)
+    expect(total).to_have_text("3 pipelines")
+    for pipeline in (second, third):
+        _row(page, pipeline).locator("input[type=checkbox]").check()
+    page.locator("#bulk").get_by_role("button", name="Hide", exact=True).click()
+    expect(page.locator(ROWS)).to_have_count(1)
+    expect(total).to_have_text("1 pipeline")
+
+    page.locator("select[name=hidden]").select_option("only")
+    expect(page.locator(ROWS)).to_have_count(3)
+    _open_menu_item(page, second, "Unhide")
+    expect(page.locator(f"#job-{second.id}")).to_have_count(0)
+    expect(page.locator(ROWS)).to_have_count(2)
+    assert sorted(Pipeline.objects.filter(is_hidden=True).values_list("pk", flat=True)) == [first.pk, third.pk]
+    owner_page.assert_no_console_errors()
+
+
 def test_it_shows_a_skeleton_instead_of_load_more_while_the_next_page_loads(owner_page, owner):
     for _ in range(25):
         make_pipeline(owner, outputs=0)

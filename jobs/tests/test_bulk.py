@@ -23,6 +23,18 @@ def test_it_updates_the_selected_rows_out_of_band(owner_client, rows, action, fi
     assert [getattr(p, field) for p in Pipeline.objects.order_by("id")] == [value, value, not value]
 
 
+@pytest.mark.parametrize("action, page", [("hide", "/jobs/?q=a"), ("unhide", "/jobs/?hidden=only")])
+def test_it_takes_rows_out_of_a_view_they_leave(owner_client, rows, action, page):
+    Pipeline.objects.update(is_hidden=action == "unhide")
+    data = {"action": action, "ids": [p.id for p in rows[:2]]}
+    response = owner_client.post("/jobs/bulk", data, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=f"http://testserver{page}")
+    html = response.content.decode()
+    assert response["HX-Trigger"] == '{"pipelinesRemoved": {"count": 2}}'  # app.js lowers the total
+    assert all(f'<tbody id="job-{p.id}" hx-swap-oob="delete">' in html for p in rows[:2])
+    assert "hx-swap-oob=outerHTML>" not in html and "2 pipelines." in html
+    assert Pipeline.objects.filter(is_hidden=action == "hide").count() == 2
+
+
 def test_it_unfavourites_and_unhides(owner_client, rows):
     Pipeline.objects.update(is_favorite=True, is_hidden=True)
     post(owner_client, "unfavorite", rows)
@@ -50,7 +62,7 @@ def test_it_tags_only_the_rows_with_room_for_another_tag(owner_client, owner, ro
 def test_it_deletes_the_selected_rows(owner_client, rows):
     response = post(owner_client, "delete", rows[1:])
     html = response.content.decode()
-    assert response["HX-Trigger"] == '{"pipelinesDeleted": {"count": 2}}'  # app.js lowers the total
+    assert response["HX-Trigger"] == '{"pipelinesRemoved": {"count": 2}}'  # app.js lowers the total
     assert f'<tbody id="job-{rows[1].id}" hx-swap-oob="delete">' in html
     assert list(Pipeline.objects.values_list("id", flat=True)) == [rows[0].id]
 

@@ -1,3 +1,5 @@
+import pytest
+
 from conftest import make_pipeline
 
 
@@ -12,6 +14,31 @@ def test_it_hides_and_unhides(owner_client, owner, django_capture_on_commit_call
         owner_client.post(f"/jobs/{p.id}/hide")
     p.refresh_from_db()
     assert not p.is_hidden
+
+
+@pytest.mark.parametrize(
+    "page, hidden_first, leaves",
+    [
+        ("/jobs/", False, True),  # hidden out of the default view
+        ("/jobs/?status=&hidden=&q=", False, True),
+        ("/jobs/?hidden=only", True, True),  # unhidden out of "Only hidden"
+        ("/jobs/?hidden=include", False, False),  # dimmed in place
+        ("/jobs/?hidden=only", False, False),  # hidden into its view
+        (None, False, False),  # no page named: the row redrawn
+    ],
+)
+def test_it_takes_the_row_out_of_a_view_it_leaves(owner_client, owner, page, hidden_first, leaves):
+    p = make_pipeline(owner, is_hidden=hidden_first)
+    headers = {"HTTP_HX_REQUEST": "true"} | ({"HTTP_HX_CURRENT_URL": f"http://testserver{page}"} if page else {})
+    response = owner_client.post(f"/jobs/{p.id}/hide", **headers)
+    assert response.status_code == 200
+    if leaves:
+        assert response.content == b"" and response["HX-Retarget"] == f"#job-{p.id}" and response["HX-Reswap"] == "outerHTML"
+        assert response["HX-Trigger"] == '{"pipelinesRemoved": {"count": 1}}'  # app.js lowers the total
+    else:
+        assert f"id=row-{p.id}" in response.content.decode() and "HX-Trigger" not in response
+    p.refresh_from_db()
+    assert p.is_hidden is not hidden_first
 
 
 def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):

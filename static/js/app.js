@@ -99,8 +99,8 @@
     if (!pop.contains(event.detail.target)) closeMenu();
   });
 
-  // Deleting (one row or many) lowers the count above the list; an estimate ("about …") is left alone.
-  document.addEventListener("pipelinesDeleted", (event) => {
+  // Rows leaving the list (deleted, or hidden out of its view) lower the count above it; an estimate ("about …") is left alone.
+  document.addEventListener("pipelinesRemoved", (event) => {
     const total = document.querySelector("[data-total]");
     if (!total || "estimate" in total.dataset) return;
     const left = Math.max(0, Number(total.dataset.total) - Number(event.detail.count));
