@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HTMX_STOP_POLLING
+from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
 from i2v.lib.cache import reads_ahead
 from i2v.lib.lists import ListResults
@@ -103,7 +103,8 @@ def delete(request):
     if not request.htmx:
         return redirect("library:page")
     message = f"Deleted {len(ids)} asset{pluralize(len(ids))}."
-    return render(request, f"{PAGE}#deleted", {"ids": ids, "message": message})
+    # app.js lowers the count above the grid by as many.
+    return trigger_client_event(render(request, f"{PAGE}#deleted", {"ids": ids, "message": message}), "totalChanged", {"by": -len(ids)})
 
 
 @require_safe

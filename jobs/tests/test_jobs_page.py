@@ -348,7 +348,7 @@ def test_it_says_more_than_when_the_estimate_was_far_too_low(owner_client, owner
     response = owner_client.get("/jobs/?q=p", **HX)
     html = response.content.decode()
     assert len(row_ids(response)) == 20
-    assert re.search(r"data-total=1001 data-estimate>more than 1,000 pipelines<", html)
+    assert re.search(r"data-total=1001 data-noun=pipeline data-estimate>more than 1,000 pipelines<", html)
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,25 @@ def test_it_says_a_duplicate_upload_is_already_in_the_library(owner_page, owner,
     owner_page.assert_no_console_errors()
 
 
+def test_it_counts_a_new_upload_in_the_total_and_a_duplicate_not(owner_page, owner, serial):
+    for _ in range(2):
+        make_asset(owner)
+    page = owner_page.page
+    owner_page.goto("/library/")
+    total = page.get_by_test_id("total")
+    expect(total).to_have_text("2 assets")
+    red = {"name": "red.jpg", "mimeType": "image/jpeg", "buffer": files.jpeg((320, 240), (220, 30, 30))}
+    page.set_input_files("#upload-input", [red])
+    expect(page.locator("#uploads .upload-status")).to_have_text("Uploaded · processing…")
+    expect(total).to_have_text("3 assets")
+    page.set_input_files("#upload-input", [{**red, "name": "red again.jpg"}])
+    expect(page.locator("#uploads .upload").nth(1).locator(".upload-status")).to_have_text("Already in your library")
+    expect(total).to_have_text("3 assets")
+    with serial:
+        assert owner.assets.count() == 3
+    owner_page.assert_no_console_errors()
+
+
 def test_it_loads_more_tiles_by_scrolling_through_120_assets(owner_page, owner, serial):
     start = timezone.now() - datetime.timedelta(days=1)
     made = [make_asset(owner) for _ in range(120)]
@@ -213,8 +232,10 @@ def test_it_deletes_the_selected_tiles_after_a_confirmation(owner_page, owner, s
     assert owner_page.count("/library/delete", "POST") == 0
 
     page.once("dialog", answer(True))
+    expect(page.get_by_test_id("total")).to_have_text("5 assets")
     bar.get_by_role("button", name="Delete…").click()
     expect(page.locator(TILES)).to_have_count(3)
+    expect(page.get_by_test_id("total")).to_have_text("3 assets")
     for asset in doomed:
         expect(_tile(page, asset.id)).to_have_count(0)
     expect(page.locator("#toast")).to_have_text("Deleted 2 assets.")

@@ -99,13 +99,14 @@
     if (!pop.contains(event.detail.target)) closeMenu();
   });
 
-  // Rows leaving the list (deleted, or hidden out of its view) lower the count above it; an estimate ("about …") is left alone.
-  document.addEventListener("pipelinesRemoved", (event) => {
+  // Rows leaving the list (deleted, or hidden out of its view) or joining it (uploads) move the count
+  // above it (totals.total_label); an estimate ("about …") is left alone.
+  document.addEventListener("totalChanged", (event) => {
     const total = document.querySelector("[data-total]");
     if (!total || "estimate" in total.dataset) return;
-    const left = Math.max(0, Number(total.dataset.total) - Number(event.detail.count));
-    total.dataset.total = String(left);
-    total.textContent = left.toLocaleString("en-US") + " pipeline" + (left === 1 ? "" : "s");
+    const count = Math.max(0, Number(total.dataset.total) + Number(event.detail.by));
+    total.dataset.total = String(count);
+    total.textContent = count.toLocaleString("en-US") + " " + total.dataset.noun + (count === 1 ? "" : "s");
   });
 
   // Selection and the bulk action bar.
