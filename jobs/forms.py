@@ -8,6 +8,7 @@ from django.conf import settings
 from i2v.lib.forms import SharedFieldsForm
 from i2v.lib.ids import id_from_text, is_plausible_id
 from i2v.lib.urls import url_of
+from library.models import Asset
 from prompts.models import TemplateError, expand_for
 
 from .catalog import bill, needs_confirmation
@@ -324,16 +325,23 @@ class NewPipelineForm(forms.Form):
             raise forms.ValidationError(f"At most {settings.PIPELINE_MAX_SOURCES} sources per pipeline.")
         # A number that is no id (0, negative, past the column's range, a thousand digits) names no asset.
         named = {text: id_from_text(text) for text in texts}
-        mine = dict(self.owner.assets.filter(pk__in=[i for i in named.values() if i], kind="image").values_list("pk", "original"))
+        images = self.owner.assets.filter(pk__in=[i for i in named.values() if i], kind="image")
+        mine = {pk: (original, status) for pk, original, status in images.values_list("pk", "original", "processing_status")}
         missing = [text[:20] for text, i in named.items() if i not in mine]
         if missing:
             raise forms.ValidationError(f"Not images in your library: {', '.join(missing[:10])}.")
         ids = list(dict.fromkeys(named.values()))
-        remote = [str(i) for i in ids if not mine[i]]
+        remote = [str(i) for i in ids if not mine[i][0]]
         if remote:
             raise forms.ValidationError(
                 f"Not fetched yet (imported from i2v as URLs): {', '.join(remote[:10])}. "
                 "They can be sources once the Library shows them."
+            )
+        failed = [str(i) for i in ids if mine[i][1] == Asset.Status.FAILED]
+        if failed:
+            raise forms.ValidationError(
+                f"Their processing failed, so no model can read them: {', '.join(failed[:10])}. "
+                "Their tiles in the Library say why; retry or replace them there."
             )
         return ids
 

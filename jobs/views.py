@@ -307,8 +307,7 @@ def _to_jobs(request):
 
 
 def _new_context(request, form, chosen_ids):
-    # Images imported from i2v whose bytes are not fetched yet can't be a source.
-    images = request.user.assets.filter(kind="image").exclude(original="").for_library()
+    images = request.user.assets.usable_as_sources().for_library()
     chosen = list(images.filter(pk__in=chosen_ids)) if chosen_ids else []
     recent = images.exclude(pk__in=chosen_ids).order_by("-created_at", "-id")[:RECENT_SOURCES]
     return {

@@ -89,6 +89,11 @@ class AssetQuerySet(models.QuerySet):
         # search_text is a column the database generates, lowercased.
         return text_in_range(qs, q, date_from, date_to)
 
+    def usable_as_sources(self):
+        """Images a pipeline can start from: not imported ones whose bytes are still to be fetched,
+        nor those whose processing failed (a file that can't be decoded fails every step)."""
+        return self.filter(kind="image").exclude(original="").exclude(processing_status=Asset.Status.FAILED)
+
     def for_library(self):
         """Only the columns a tile or a list item shows (not exif, prompt or search_text)."""
         return self.only(*Asset.LIST_FIELDS)

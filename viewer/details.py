@@ -97,8 +97,9 @@ class Details:
 
     @property
     def can_be_source(self):
-        """Whether New pipeline would take it as a source: an image whose bytes are here."""
-        return self.asset.kind == Asset.Kind.IMAGE and bool(self.asset.original)
+        """Whether New pipeline would take it as a source (AssetQuerySet.usable_as_sources())."""
+        a = self.asset
+        return a.kind == Asset.Kind.IMAGE and bool(a.original) and a.processing_status != Asset.Status.FAILED
 
     @property
     def query(self):

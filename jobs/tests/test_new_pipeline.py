@@ -109,6 +109,17 @@ def test_it_refuses_an_image_imported_from_i2v_that_is_not_fetched_yet(owner_cli
     assert not Pipeline.objects.exists()
 
 
+def test_it_refuses_an_image_whose_processing_failed(owner_client, owner):
+    broken = make_source(owner)
+    type(broken).objects.filter(pk=broken.pk).update(processing_status="failed", last_error="The file can't be decoded.")
+    html = owner_client.get("/pipelines/new").content.decode()
+    assert f'name="sources" value="{broken.pk}"' not in html  # not offered among the recent images
+    response = owner_client.post("/pipelines/new", form_data([make_source(owner), broken]))
+    assert response.status_code == 422
+    assert f"Their processing failed, so no model can read them: {broken.pk}." in response.content.decode()
+    assert not Pipeline.objects.exists()
+
+
 def test_it_refuses_absurd_counts(owner_client, owner, settings):
     settings.PIPELINE_MAX_OUTPUTS = 20
     prompts = "\n".join(f"prompt {i}" for i in range(3))

@@ -53,6 +53,12 @@ def test_it_shows_an_upload_without_generation_details(owner_client, source):
     assert f"?assets={source.id}" in html and "image/png" in html
 
 
+def test_it_offers_no_use_as_source_for_an_image_whose_processing_failed(owner_client, source):
+    type(source).objects.filter(pk=source.pk).update(processing_status="failed")
+    html = owner_client.get(f"/assets/{source.id}/", **HX).content.decode()
+    assert f"?assets={source.id}" not in html and "image/png" in html
+
+
 def test_it_shows_the_parameters_written_inside_an_uploaded_file(owner_client, owner, source):
     # A picture made elsewhere (A1111's `parameters` PNG chunk) keeps what made it on view here.
     with default_storage.open(source.original.name, "rb") as f:
