@@ -36,6 +36,8 @@ STEP_FIELDS = (
 
 
 PROBLEM_STATUSES = (Step.Status.FAILED, Step.Status.UNKNOWN)
+# Steps still to finish: at work, or waiting for the stage before theirs.
+UNFINISHED_STATUSES = (*Step.ACTIVE, Step.Status.PENDING)
 
 
 def step_filters():
@@ -74,6 +76,11 @@ class StepSummary:
         if not status:
             return self.total
         return sum(n for g in self.groups for s, _, n in g.statuses if s in wanted)
+
+    @property
+    def at_work(self):
+        """Whether a step is still to finish: the detail then redraws itself as they do."""
+        return any(s in UNFINISHED_STATUSES for g in self.groups for s, _, _ in g.statuses)
 
     def default_filter(self, page_size):
         """Failures first, when there are some and they could be pages down."""

@@ -4,7 +4,7 @@ steps a click away (jobs/detail.py, pipeline_detail.html#steps), through htmx.""
 import pytest
 from playwright.sync_api import expect
 
-from conftest import make_big_pipeline
+from conftest import make_big_pipeline, make_pipeline
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,4 +27,51 @@ def test_it_shows_failures_first_then_every_step_by_more_links(owner_page, owner
     expect(rows).to_have_count(60)
     expect(detail.get_by_role("link", name="Show more steps")).to_have_count(0)
     expect(page.locator(f"#row-{big.id}")).to_be_visible()  # the row itself was never swapped away
+    owner_page.assert_no_console_errors()
+
+
+def test_it_shows_a_pipeline_at_work_progress_until_it_is_done(owner_page, owner):
+    pipeline = make_pipeline(owner, name="At work", outputs=0, steps=2)
+    pipeline.steps.update(status="running")
+    page = owner_page.page
+    owner_page.goto(f"/jobs/{pipeline.id}/")
+    summary = page.locator(".step-summary")
+    expect(summary).to_contain_text("2 × image: 2 running")
+    pipeline.steps.filter(order=0).update(status="completed")
+    expect(summary).to_contain_text("1 running, 1 completed")  # no reload
+    pipeline.steps.update(status="completed")
+    expect(summary).to_contain_text("2 × image: 2 completed")
+    expect(page.locator(".detail-body[data-live]")).to_have_count(0)  # done: it stops asking
+    asked = owner_page.count(f"/jobs/{pipeline.id}/")
+    page.wait_for_timeout(3_500)
+    assert owner_page.count(f"/jobs/{pipeline.id}/") == asked
+    owner_page.assert_no_console_errors()
+
+
+def test_it_redraws_an_expanded_row_at_work_but_not_a_collapsed_one_nor_one_worked_in(owner_page, owner):
+    pipeline = make_big_pipeline(owner, images=30, videos=30, failed=0, outputs=0, name="Big at work")
+    pipeline.steps.filter(kind="i2v").update(status="running")
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    expand = page.locator(f"#row-{pipeline.id} button[aria-expanded]")
+    expand.click()
+    detail = page.locator(f"#row-{pipeline.id} + tr.detail")
+    expect(detail.locator(".step-summary")).to_contain_text("30 × video: 30 running")
+    pipeline.steps.filter(kind="i2v", order__lt=40).update(status="completed")
+    expect(detail.locator(".step-summary")).to_contain_text("20 running, 10 completed")
+
+    expand.click()  # collapsed: no one sees it, so it isn't asked for
+    page.wait_for_timeout(500)
+    asked = owner_page.count(f"/jobs/{pipeline.id}/")
+    page.wait_for_timeout(3_500)
+    assert owner_page.count(f"/jobs/{pipeline.id}/") == asked
+
+    expand.click()
+    detail.get_by_role("link", name="20 running").click()  # a filter the person chose stays
+    rows = detail.locator("table.steps tbody tr[data-step]")
+    expect(rows).to_have_count(20)
+    pipeline.steps.filter(kind="i2v").update(status="completed")
+    page.wait_for_timeout(3_500)
+    expect(rows).to_have_count(20)
+    expect(detail.locator(".step-filter")).to_contain_text("Showing 20 running")
     owner_page.assert_no_console_errors()

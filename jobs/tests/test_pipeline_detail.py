@@ -25,6 +25,21 @@ def test_it_returns_steps_and_the_output_grid_to_htmx(owner_client, pipeline):
     assert f'href="{first.original.url}"' in html  # the original only on click
 
 
+def test_it_redraws_itself_while_a_step_is_to_finish(owner_client, pipeline):
+    live = 'data-live hx-get="/jobs/%d/" hx-trigger="every 3s" hx-target="this" hx-swap="outerHTML"' % pipeline.id
+    for statuses, redraws in [
+        (["completed", "running"], True),
+        (["completed", "pending"], True),  # the next stage's step, waiting for its turn
+        (["completed", "failed"], False),
+        (["completed", "review"], False),  # waiting for a person, not for work
+        (["completed", "cancelled"], False),
+    ]:
+        for order, status in enumerate(statuses):
+            pipeline.steps.filter(order=order).update(status=status)
+        for extra in ({"HTTP_HX_REQUEST": "true"}, {}):  # the expansion, and the page of its own
+            assert (live in owner_client.get(f"/jobs/{pipeline.id}/", **extra).content.decode()) is redraws, statuses
+
+
 def test_it_is_a_page_of_its_own_without_htmx(owner_client, pipeline):
     html = owner_client.get(f"/jobs/{pipeline.id}/").content.decode()
     assert "<html" in html and "Detail me" in html and ">portrait<" in html

@@ -68,6 +68,21 @@
     updateBulkBar();
   });
 
+  // A pipeline's detail at work (an expanded row, its own page) redraws itself every 3 s, but not
+  // where no one would see it (a hidden tab, a collapsed row) nor once the person has worked in it
+  // (a step filter, more steps or outputs, picked files): the redraw would undo that. A reload does.
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const elt = event.detail.elt;
+    const live = elt instanceof Element && elt.closest(".detail-body[data-live]");
+    if (!live) return;
+    if (elt !== live) {
+      live.dataset.touched = "";
+      return;
+    }
+    const unseen = document.hidden || live.closest("tr.detail[hidden]");
+    if (unseen || "touched" in live.dataset || live.querySelector("input:checked")) event.preventDefault();
+  });
+
   // One shared action menu, loaded for the row whose ⋯ was clicked.
   const menu = () => document.getElementById("row-menu");
   function closeMenu() {
