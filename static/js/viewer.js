@@ -30,6 +30,7 @@
   let current = null; // the tile shown
   let fixed = null; // in compare mode, the tile on the left (A); `current` is B
   let opener = null; // what had focus, given back on close
+  let wanted = 0; // a step asked for past the tiles loaded, taken when the next page is in
 
   // The page's toast is under the modal viewer (the top layer), so the viewer says things in its own.
   function toast(message, isError) {
@@ -146,12 +147,31 @@
     return i === -1 ? null : list[i + step] || null;
   }
 
-  function render() {
+  // The grid's next page, as its own scrolling asks for it (the Library's "Load more" row, a
+  // pipeline's "Show more" tile), unless it is on its way: false when the grid has no more.
+  function loadMore() {
+    const more = gallery.querySelector(".more-tiles-row a, a.more-tiles");
+    if (!more) return false;
+    // On its way: htmx marks the link or its indicator (not an ancestor: the body is marked by any htmx.ajax()).
+    if (![more, more.closest(".more-tiles-row")].some((el) => el && el.classList.contains("htmx-request"))) htmx.trigger(more, "click");
+    return true;
+  }
+
+  function showPosition() {
     const list = items();
     const i = list.indexOf(current);
-    part("position").textContent = (i + 1) + " of " + list.length + (gallery.querySelector(".more-tiles, .more-tiles-row") ? "+" : "");
+    const more = Boolean(gallery.querySelector(".more-tiles, .more-tiles-row"));
+    part("position").textContent = (i + 1) + " of " + list.length + (more ? "+" : "");
     part("prev").disabled = i <= 0;
-    part("next").disabled = i >= list.length - 1;
+    part("next").disabled = i >= list.length - 1 && !more;
+    return list.length - 1 - i;
+  }
+
+  function render() {
+    // The next page is asked for a few tiles ahead, and the grid behind follows: its windowing
+    // (lists.js) keeps the tiles near the one shown, and closing the viewer leaves you there.
+    if (showPosition() < 3) loadMore();
+    current.scrollIntoView({ block: "nearest" });
     const comparing = Boolean(fixed);
     part("compare-toggle").setAttribute("aria-pressed", String(comparing));
     part("stage").hidden = comparing;
@@ -207,7 +227,11 @@
     const next = neighbour(current, step);
     if (!next || next === fixed) {
       const beyond = next && neighbour(next, step);
-      if (!beyond) return;
+      if (!beyond) {
+        // Past the last tile loaded: on to the first of the next page once it is in (htmx.onLoad below).
+        if (step > 0 && loadMore()) wanted = step;
+        return;
+      }
       current = beyond;
     } else {
       current = next;
@@ -325,6 +349,15 @@
     event.preventDefault();
     handler();
   }
+
+  // Tiles of the grid's next page (or back from its window): a step waiting for them is taken.
+  htmx.onLoad((root) => {
+    if (!dialog || !dialog.open || !gallery || !(root instanceof Element) || !gallery.contains(root)) return;
+    const step = wanted;
+    wanted = 0;
+    if (step) go(step);
+    else showPosition();
+  });
 
   // Open: a plain click on a tile's opener (a modified click still opens the original in a tab),
   // or a double click anywhere on a tile.

@@ -120,6 +120,28 @@ def test_it_opens_from_the_library_and_moves_with_the_keyboard(owner_page, owner
     owner_page.assert_no_console_errors()
 
 
+def test_it_moves_on_past_the_tiles_loaded_into_the_librarys_next_page(owner_page, owner, settings):
+    settings.LIBRARY_PAGE_SIZE = 30  # rows of tiles past the window's bottom: the next page waits
+    for _ in range(34):
+        make_asset(owner)
+    page = owner_page.page
+    _open(owner_page, "/library/")
+    ids = _library_ids(page)
+    assert len(ids) == 30
+    page.locator(f"#asset-{ids[26]}").dblclick()
+    viewer = page.locator(VIEWER)
+    expect(viewer.locator("[data-viewer-position]")).to_have_text(re.compile(r"^27 of (30\+|34)$"))
+    for position in range(28, 35):
+        page.keyboard.press("ArrowRight")
+        expect(viewer.locator("[data-viewer-position]")).to_have_text(f"{position} of 34")
+    ids = _library_ids(page)
+    expect(viewer.locator("[data-viewer-state]")).to_have_attribute("data-asset", str(ids[33]))
+    expect(viewer.locator("[data-viewer-next]")).to_be_disabled()  # the last of all
+    page.keyboard.press("Escape")
+    expect(page.locator(f"#asset-{ids[33]}")).to_be_in_viewport()  # the grid followed the viewer
+    owner_page.assert_no_console_errors()
+
+
 def test_it_opens_from_a_jobs_expansion_with_the_generation_details(owner_page, owner, pipeline_outputs):
     first, second = pipeline_outputs
     page = owner_page.page
