@@ -386,7 +386,7 @@ class Pipeline(PipelineRow, models.Model):
             "steps": [s.as_json() for s in steps.items],
             "steps_pagination": pagination_json(steps, Total(steps_total)),
             "outputs": [o.as_json() for o in outputs.items],
-            "outputs_pagination": pagination_json(outputs),
+            "outputs_pagination": pagination_json(outputs, Total(self.output_count)),
         }
 
     # --- The plan: one step per planned output ------------------------------------------------

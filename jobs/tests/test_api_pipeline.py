@@ -19,7 +19,7 @@ def test_it_returns_the_full_pipeline(owner_client, owner):
     assert first["original_url"] == asset.original.url
     assert first["download_url"] == f"/downloads/outputs/{first['id']}"
     assert first["details_url"] == f"/api/images/{asset.id}/details"
-    assert data["outputs_pagination"]["has_next"] is False
+    assert data["outputs_pagination"]["has_next"] is False and data["outputs_pagination"]["total_count"] == 3
     assert data["step_summary"] == [{"kind": "i2i", "total": 2, "statuses": {"pending": 2}}]
     assert data["steps_pagination"]["next_url"] is None and data["steps_pagination"]["total_count"] == 2
 

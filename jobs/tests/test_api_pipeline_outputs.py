@@ -5,14 +5,16 @@ from conftest import make_pipeline
 
 def test_it_pages_outputs_by_cursor(owner_client, owner):
     p = make_pipeline(owner, outputs=7)
-    seen, cursor = [], ""
+    seen, cursor, totals = [], "", []
     while True:
         data = json.loads(owner_client.get(f"/api/pipelines/{p.id}/outputs?page_size=3&cursor={cursor}").content)
         seen += [o["position"] for o in data["items"]]
+        totals.append(data["pagination"]["total_count"])
         if not data["pagination"]["has_next"]:
             break
         cursor = data["pagination"]["next_cursor"]
     assert seen == list(range(7))
+    assert totals == [7, None, None]  # counted on the first page, as every list
 
 
 def test_it_rejects_a_cursor_from_another_list(owner_client, owner):

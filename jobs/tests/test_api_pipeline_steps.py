@@ -28,7 +28,7 @@ def test_it_pages_through_every_step_in_order_by_next_url(owner_client, big):
 
 def test_it_filters_by_status(owner_client, big):
     _, data = _get(owner_client, f"/api/pipelines/{big.id}/steps?status=problems")
-    assert [s["order"] for s in data["items"]] == list(range(113, 120))
+    assert [s["order"] for s in data["items"]] == list(range(113, 120)) and data["pagination"]["total_count"] == 7
     assert {s["status"] for s in data["items"]} == {"failed"} and data["items"][0]["error"] == "The provider said no."
 
 
@@ -80,6 +80,19 @@ def test_it_is_a_json_404_for_someone_elses_pipeline(client, other, big):
     client.force_login(other)
     response, data = _get(client, f"/api/pipelines/{big.id}/steps")
     assert response.status_code == 404 and data["error"]["code"] == "not_found"
+
+
+def test_it_counts_a_first_page_only(owner_client, big):
+    _, first = _get(owner_client, f"/api/pipelines/{big.id}/steps?page_size=50")
+    _, second = _get(owner_client, first["pagination"]["next_url"])
+    assert (first["pagination"]["total_count"], second["pagination"]["total_count"]) == (120, None)
+    assert first["pagination"]["total_is_estimate"] is False
+
+
+def test_it_counts_a_filters_first_page_from_the_step_summary(owner_client, big, django_assert_num_queries):
+    with django_assert_num_queries(3):  # pipeline, one page of steps, the summary's counts
+        _, data = _get(owner_client, f"/api/pipelines/{big.id}/steps?status=completed&page_size=10")
+    assert data["pagination"]["total_count"] == 113
 
 
 def test_it_costs_the_same_queries_on_any_page(owner_client, big, django_assert_num_queries):
