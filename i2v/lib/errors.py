@@ -3,7 +3,8 @@
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.conf import settings
+from django.http import Http404, HttpResponseNotFound, JsonResponse
 from django.views import defaults
 
 
@@ -25,9 +26,12 @@ def error_response(status, code, message, field=None):
 
 def not_found(request, exception):
     """handler404: a path no route matches (an id no row can have among them: <id:...>), as JSON
-    under /api/ like every other API error, else the usual page."""
+    under /api/ like every other API error; a file under the media URL, a few bytes of text (an
+    <img> or a player asks, not a person); else templates/404.html, a page with the navigation."""
     if request.path.startswith("/api/"):
         return error_response(404, "not_found", "No such object.")
+    if request.path.startswith(settings.MEDIA_URL):
+        return HttpResponseNotFound("Not Found\n", content_type="text/plain; charset=utf-8")
     return defaults.page_not_found(request, exception)
 
 
