@@ -39,6 +39,9 @@ class EndpointForm(forms.ModelForm):
         if not settings.WEBHOOK_ALLOW_PRIVATE and _obviously_private(parts.hostname or ""):
             # The send checks what the name resolves to as well (hooks/send.py); this catches the plain cases early.
             raise forms.ValidationError("This server doesn't send webhooks to loopback or private addresses.")
+        if self.instance.owner.webhook_endpoints.filter(url=url).exists():
+            # Two of them would send every event twice.
+            raise forms.ValidationError("This URL is set up already: delete it and add it again to change its events.")
         return url
 
     def clean(self):

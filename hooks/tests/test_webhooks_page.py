@@ -58,6 +58,14 @@ def test_it_refuses_urls_it_will_not_call(owner_client, owner, url, message):
     assert not owner.webhook_endpoints.exists()
 
 
+def test_it_refuses_a_url_set_up_already(owner_client, owner, other):
+    Endpoint.objects.create(owner=other, url="https://example.com/hook", events=ALL)  # another account's: no matter
+    assert owner_client.post("/settings/webhooks/add", {"url": "https://example.com/hook", "events": ALL}).status_code == 302
+    response = owner_client.post("/settings/webhooks/add", {"url": "https://example.com/hook", "events": ["pipeline.failed"]})
+    assert response.status_code == 422 and "This URL is set up already" in response.content.decode()
+    assert owner.webhook_endpoints.count() == 1
+
+
 def test_it_allows_loopback_when_configured(owner_client, owner, settings):
     settings.WEBHOOK_ALLOW_PRIVATE = True
     response = owner_client.post("/settings/webhooks/add", {"url": "http://127.0.0.1:9/hook", "events": ALL})
