@@ -31,6 +31,35 @@ def _model_choices():
     return [("", "Any model")] + [(k, v["label"]) for k, v in settings.GENERATION_MODELS.items()]
 
 
+class _RawInput(forms.CheckboxInput):
+    """A checkbox that hands on the query string's text as it is (CheckboxInput reads any text as true)."""
+
+    def value_from_datadict(self, data, files, name):
+        return data.get(name)
+
+
+class QueryFlagField(forms.BooleanField):
+    """A checkbox in a query string: 1, true or on (the box sends 1); 0, false, off or nothing. Any other
+    text is refused, not taken for true (`?favorites=maybe` and `?favorites=0` listed the favourites)."""
+
+    widget = _RawInput
+    TRUE, FALSE = ("1", "true", "on"), ("", "0", "false", "off")
+
+    def to_python(self, value):
+        text = value.strip().lower() if isinstance(value, str) else "" if value is None else str(value).lower()
+        if text in self.TRUE or value is True:
+            return True
+        if text in self.FALSE or value is False:
+            return False
+        raise forms.ValidationError("Use 1 for yes or 0 for no.", code="invalid")
+
+    def prepare_value(self, value):
+        try:
+            return self.to_python(value)  # what the page's checkbox shows
+        except forms.ValidationError:
+            return False
+
+
 class JobsFilterForm(SharedFieldsForm):
     """Filters, sort and page of the Jobs list; the page and the API share it.
 
@@ -40,7 +69,7 @@ class JobsFilterForm(SharedFieldsForm):
 
     status = forms.ChoiceField(choices=[("", "Any status"), *Pipeline.Status.choices], required=False)
     tag = TagField(required=False)
-    favorites = forms.BooleanField(required=False)
+    favorites = QueryFlagField(required=False)
     hidden = forms.ChoiceField(
         choices=[("", "Not hidden"), ("include", "Include hidden"), ("only", "Only hidden")], required=False
     )

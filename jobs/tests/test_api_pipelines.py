@@ -72,11 +72,17 @@ def test_it_filters_like_the_page(owner_client, owner, many):
     assert [i["id"] for i in data["items"]] == [fav.id]
     _, data = get(owner_client, "/api/pipelines?tag=t")
     assert len(data["items"]) == 6
+    plain = make_pipeline(owner, status="failed")
+    _, data = get(owner_client, "/api/pipelines?favorites=0&status=failed")  # 0 is no, not a filter
+    assert {i["id"] for i in data["items"]} == {fav.id, plain.id}
 
 
 @pytest.mark.parametrize(
     "query, field",
-    [("cursor=abc", "cursor"), ("page_size=0", "page_size"), ("page_size=1001", "page_size"), ("sort=up", "sort"), ("status=x", "status"), ("date_from=2026-13-01", "date_from")],
+    [
+        ("cursor=abc", "cursor"), ("page_size=0", "page_size"), ("page_size=1001", "page_size"), ("sort=up", "sort"),
+        ("status=x", "status"), ("date_from=2026-13-01", "date_from"), ("favorites=maybe", "favorites"),
+    ],  # fmt: skip
 )
 def test_it_names_the_bad_field_in_a_json_400(owner_client, many, query, field):
     response, data = get(owner_client, f"/api/pipelines?{query}")

@@ -220,6 +220,12 @@ def test_it_keeps_its_place_when_rows_are_added_between_pages(owner_client, owne
     assert ids == [p.id for p in reversed(spread)]
 
 
+@pytest.mark.parametrize("value, ticked", [("1", True), ("on", True), ("0", False), ("", False)])
+def test_it_ticks_the_favourites_box_as_the_query_says(owner_client, value, ticked):
+    html = owner_client.get(f"/jobs/?favorites={value}").content.decode()
+    assert ('name="favorites" value="1" checked>' in html) is ticked
+
+
 def test_it_rejects_a_tampered_cursor(owner_client, spread):
     first = owner_client.get("/jobs/?page_size=5", **HX)
     url = next_url(first)
@@ -238,7 +244,10 @@ def test_it_rejects_a_cursor_from_another_sort(owner_client, spread):
 
 @pytest.mark.parametrize(
     "query",
-    ["status=exploded", "sort=random", "page_size=0", "page_size=5000", "date_from=yesterday", "tag=<script>", "date_from=2026-02-02&date_to=2026-01-01", "model=nope"],
+    [
+        "status=exploded", "sort=random", "page_size=0", "page_size=5000", "date_from=yesterday", "tag=<script>",
+        "date_from=2026-02-02&date_to=2026-01-01", "model=nope", "favorites=maybe",
+    ],  # fmt: skip
 )
 def test_it_explains_bad_filters_with_a_400(owner_client, spread, query):
     response = owner_client.get(f"/jobs/?{query}")
