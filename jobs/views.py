@@ -226,7 +226,7 @@ def _listed_there(request, is_hidden):
 
 def _removed(response, count):
     """A response that takes `count` rows out of the list: app.js lowers the total by as many."""
-    return trigger_client_event(response, "totalChanged", {"by": -count})
+    return trigger_client_event(response, "totalChanged", {"by": -count, "noun": "pipeline"})
 
 
 @require_http_methods(["GET", "POST"])

@@ -104,7 +104,7 @@ def delete(request):
         return redirect("library:page")
     message = f"Deleted {len(ids)} asset{pluralize(len(ids))}."
     # app.js lowers the count above the grid by as many.
-    return trigger_client_event(render(request, f"{PAGE}#deleted", {"ids": ids, "message": message}), "totalChanged", {"by": -len(ids)})
+    return trigger_client_event(render(request, f"{PAGE}#deleted", {"ids": ids, "message": message}), "totalChanged", {"by": -len(ids), "noun": "asset"})
 
 
 @require_safe

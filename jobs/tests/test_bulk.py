@@ -29,7 +29,7 @@ def test_it_takes_rows_out_of_a_view_they_leave(owner_client, rows, action, page
     data = {"action": action, "ids": [p.id for p in rows[:2]]}
     response = owner_client.post("/jobs/bulk", data, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=f"http://testserver{page}")
     html = response.content.decode()
-    assert response["HX-Trigger"] == '{"totalChanged": {"by": -2}}'  # app.js lowers the total
+    assert response["HX-Trigger"] == '{"totalChanged": {"by": -2, "noun": "pipeline"}}'  # app.js lowers the total
     assert all(f'<tbody id="job-{p.id}" hx-swap-oob="delete">' in html for p in rows[:2])
     assert "hx-swap-oob=outerHTML>" not in html and "2 pipelines." in html
     assert Pipeline.objects.filter(is_hidden=action == "hide").count() == 2
@@ -62,7 +62,7 @@ def test_it_tags_only_the_rows_with_room_for_another_tag(owner_client, owner, ro
 def test_it_deletes_the_selected_rows(owner_client, rows):
     response = post(owner_client, "delete", rows[1:])
     html = response.content.decode()
-    assert response["HX-Trigger"] == '{"totalChanged": {"by": -2}}'  # app.js lowers the total
+    assert response["HX-Trigger"] == '{"totalChanged": {"by": -2, "noun": "pipeline"}}'  # app.js lowers the total
     assert f'<tbody id="job-{rows[1].id}" hx-swap-oob="delete">' in html
     assert list(Pipeline.objects.values_list("id", flat=True)) == [rows[0].id]
 

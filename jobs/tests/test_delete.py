@@ -13,7 +13,7 @@ def test_it_deletes_the_pipeline_with_its_steps_and_outputs_but_not_assets(owner
     p = make_pipeline(owner, outputs=3, steps=2)
     response = owner_client.post(f"/jobs/{p.id}/delete", HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and response.content == b""
-    assert response["HX-Trigger"] == '{"totalChanged": {"by": -1}}'  # app.js lowers the total
+    assert response["HX-Trigger"] == '{"totalChanged": {"by": -1, "noun": "pipeline"}}'  # app.js lowers the total
     assert not Pipeline.objects.filter(pk=p.pk).exists()
     assert not Step.objects.filter(pipeline_id=p.pk).exists()
     assert not Output.objects.filter(pipeline_id=p.pk).exists()

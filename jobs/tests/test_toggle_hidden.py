@@ -34,7 +34,7 @@ def test_it_takes_the_row_out_of_a_view_it_leaves(owner_client, owner, page, hid
     assert response.status_code == 200
     if leaves:
         assert response.content == b"" and response["HX-Retarget"] == f"#job-{p.id}" and response["HX-Reswap"] == "outerHTML"
-        assert response["HX-Trigger"] == '{"totalChanged": {"by": -1}}'  # app.js lowers the total
+        assert response["HX-Trigger"] == '{"totalChanged": {"by": -1, "noun": "pipeline"}}'  # app.js lowers the total
     else:
         assert f"id=row-{p.id}" in response.content.decode() and "HX-Trigger" not in response
     p.refresh_from_db()

@@ -26,6 +26,7 @@ def test_it_deletes_the_selected_assets_and_removes_their_tiles_out_of_band(owne
     html = response.content.decode()
     assert sorted(int(i) for i in re.findall(r'<li id="asset-(\d+)" hx-swap-oob="delete">', html)) == [a.id for a in mine[:2]]
     assert "Deleted 2 assets." in html
+    assert response["HX-Trigger"] == '{"totalChanged": {"by": -2, "noun": "asset"}}'  # app.js lowers the count
     assert list(Asset.objects.values_list("id", flat=True)) == [mine[2].id]
 
 

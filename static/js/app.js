@@ -115,10 +115,10 @@
   });
 
   // Rows leaving the list (deleted, or hidden out of its view) or joining it (uploads) move the count
-  // above it (totals.total_label); an estimate ("about …") is left alone.
+  // above it (totals.total_label), if it counts what they are; an estimate ("about …") is left alone.
   document.addEventListener("totalChanged", (event) => {
     const total = document.querySelector("[data-total]");
-    if (!total || "estimate" in total.dataset) return;
+    if (!total || "estimate" in total.dataset || event.detail.noun !== total.dataset.noun) return;
     const count = Math.max(0, Number(total.dataset.total) + Number(event.detail.by));
     total.dataset.total = String(count);
     total.textContent = count.toLocaleString("en-US") + " " + total.dataset.noun + (count === 1 ? "" : "s");

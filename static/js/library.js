@@ -224,7 +224,7 @@
       setRow(row, "processing", item.duplicate ? "Already in your library" : "Uploaded · processing…");
       showTile(item.id);
       // A new asset joins the count above the grid (app.js); a duplicate was counted already.
-      if (!item.duplicate) document.dispatchEvent(new CustomEvent("totalChanged", { detail: { by: 1 } }));
+      if (!item.duplicate) document.dispatchEvent(new CustomEvent("totalChanged", { detail: { by: 1, noun: "asset" } }));
       return;
     }
     const error = (item && item.error) || (response && response.error);

@@ -290,6 +290,10 @@
       toast("The asset could not be deleted (" + response.status + ").", true);
       return;
     }
+    // The events the answer names (HX-Trigger: the Library's count goes down), as htmx would fire them.
+    Object.entries(JSON.parse(response.headers.get("HX-Trigger") || "{}")).forEach(([name, detail]) => {
+      document.dispatchEvent(new CustomEvent(name, { detail }));
+    });
     const gone = items().find((el) => el.dataset.viewerItem === state.dataset.asset) || current;
     const after = neighbour(gone, 1) || neighbour(gone, -1);
     gone.remove();

@@ -293,6 +293,7 @@ def test_it_deletes_from_the_viewer_and_shows_the_next_one(owner_page, owner, se
     expect(page.locator(f"#asset-{ids[0]}")).to_have_count(0)
     expect(page.locator(f"{VIEWER} [data-viewer-state]")).to_have_attribute("data-asset", str(ids[1]))
     expect(page.locator(f"{VIEWER} [data-viewer-status]")).to_have_text("Deleted 1 asset.")
+    expect(page.get_by_test_id("total")).to_have_text("1 asset")  # the count behind the viewer follows
     with serial:
         assert not Asset.objects.filter(pk=ids[0]).exists()
     owner_page.assert_no_console_errors()
