@@ -80,13 +80,14 @@ def pipeline_row(request, pipeline_id):
     return _render_row(request, _row(request, pipeline_id))
 
 
-def _detail_context(pipeline, status=None, steps_cursor=None, outputs_cursor=None):
+def _detail_context(pipeline, status=None, steps_cursor=None, outputs_cursor=None, on_page=True):
     """The detail's bounded parts: the step summary, a page of steps (failures first in a big
-    pipeline that has some, unless `status` says which) and a page of outputs. Raises CursorError."""
+    pipeline that has some, unless `status` says which) and a page of outputs; `on_page`, the
+    pipeline's page (its status and cost), not an expanded row. Raises CursorError."""
     summary = step_summary(pipeline)
     status = summary.default_filter(STEP_PAGE_HTML) if status is None else status
     steps = steps_page(pipeline, status, steps_cursor, STEP_PAGE_HTML)
-    return {"p": pipeline, **_steps_context(summary, status, steps), **_outputs_context(pipeline, outputs_cursor)}
+    return {"p": pipeline, "on_page": on_page, **_steps_context(summary, status, steps), **_outputs_context(pipeline, outputs_cursor)}
 
 
 def _outputs_context(pipeline, cursor=None, size=OUTPUT_PAGE_HTML):
@@ -111,10 +112,12 @@ def _detail_pipeline(request, pipeline_id):
 @login_required
 @vary_on_headers("HX-Request")
 def pipeline_detail(request, pipeline_id):
-    """Steps and output grid: the expanded row (HTMX) or a page of its own; bounded whatever the size."""
-    pipeline = _detail_pipeline(request, pipeline_id)
+    """Steps and output grid: the expanded row (HTMX) or a page of its own, which redraws its
+    detail with its status and cost (HTMX, ?page=1); bounded whatever the size."""
+    on_page = not request.htmx or request.GET.get("page") == "1"
+    pipeline = owned_pipeline(request.user, pipeline_id, PipelineListQuerySet.with_tags if on_page else bare)
     template = f"{DETAIL}#detail" if request.htmx else DETAIL
-    return render(request, template, _detail_context(pipeline))
+    return render(request, template, _detail_context(pipeline, on_page=on_page))
 
 
 @require_GET

@@ -31,7 +31,7 @@ def test_it_shows_failures_first_then_every_step_by_more_links(owner_page, owner
 
 
 def test_it_shows_a_pipeline_at_work_progress_until_it_is_done(owner_page, owner):
-    pipeline = make_pipeline(owner, name="At work", outputs=0, steps=2)
+    pipeline = make_pipeline(owner, name="At work", outputs=0, steps=2, status="running")
     pipeline.steps.update(status="running")
     page = owner_page.page
     owner_page.goto(f"/jobs/{pipeline.id}/")
@@ -39,8 +39,12 @@ def test_it_shows_a_pipeline_at_work_progress_until_it_is_done(owner_page, owner
     expect(summary).to_contain_text("2 × image: 2 running")
     pipeline.steps.filter(order=0).update(status="completed")
     expect(summary).to_contain_text("1 running, 1 completed")  # no reload
+    badge = page.get_by_test_id("pipeline-state").locator(".badge")
+    expect(badge).to_have_text("Running")
     pipeline.steps.update(status="completed")
+    type(pipeline).objects.filter(pk=pipeline.pk).update(status="completed")
     expect(summary).to_contain_text("2 × image: 2 completed")
+    expect(badge).to_have_text("Completed")
     expect(page.locator(".detail-body[data-live]")).to_have_count(0)  # done: it stops asking
     asked = owner_page.count(f"/jobs/{pipeline.id}/")
     page.wait_for_timeout(3_500)

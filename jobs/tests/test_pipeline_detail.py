@@ -26,7 +26,7 @@ def test_it_returns_steps_and_the_output_grid_to_htmx(owner_client, pipeline):
 
 
 def test_it_redraws_itself_while_a_step_is_to_finish(owner_client, pipeline):
-    live = 'data-live hx-get="/jobs/%d/" hx-trigger="every 3s" hx-target="this" hx-swap="outerHTML"' % pipeline.id
+    live = f'data-live hx-get="/jobs/{pipeline.id}/%s" hx-trigger="every 3s" hx-target="this" hx-swap="outerHTML"'
     for statuses, redraws in [
         (["completed", "running"], True),
         (["completed", "pending"], True),  # the next stage's step, waiting for its turn
@@ -36,8 +36,19 @@ def test_it_redraws_itself_while_a_step_is_to_finish(owner_client, pipeline):
     ]:
         for order, status in enumerate(statuses):
             pipeline.steps.filter(order=order).update(status=status)
-        for extra in ({"HTTP_HX_REQUEST": "true"}, {}):  # the expansion, and the page of its own
-            assert (live in owner_client.get(f"/jobs/{pipeline.id}/", **extra).content.decode()) is redraws, statuses
+        expansion = owner_client.get(f"/jobs/{pipeline.id}/", HTTP_HX_REQUEST="true").content.decode()
+        assert (live % "" in expansion) is redraws, statuses
+        for page in (owner_client.get(f"/jobs/{pipeline.id}/"), owner_client.get(f"/jobs/{pipeline.id}/?page=1", HTTP_HX_REQUEST="true")):
+            assert (live % "?page=1" in page.content.decode()) is redraws, statuses  # the page's redraw: with its status
+
+
+def test_it_redraws_the_pages_status_and_cost_but_not_in_an_expanded_row(owner_client, pipeline):
+    pipeline.steps.update(status="completed")
+    type(pipeline).objects.filter(pk=pipeline.pk).update(status="completed")
+    redraw = owner_client.get(f"/jobs/{pipeline.id}/?page=1", HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in redraw and 'data-testid="pipeline-state"><span class="badge s-completed">' in redraw
+    assert ">portrait<" in redraw and "$1.25" in redraw
+    assert 'data-testid="pipeline-state"' not in owner_client.get(f"/jobs/{pipeline.id}/", HTTP_HX_REQUEST="true").content.decode()
 
 
 def test_it_is_a_page_of_its_own_without_htmx(owner_client, pipeline):
