@@ -79,3 +79,27 @@ def test_it_redraws_an_expanded_row_at_work_but_not_a_collapsed_one_nor_one_work
     expect(rows).to_have_count(20)
     expect(detail.locator(".step-filter")).to_contain_text("Showing 20 running")
     owner_page.assert_no_console_errors()
+
+
+def test_it_loads_three_rows_expanded_one_after_the_other(owner_page, owner):
+    # The first expansion's answer held back while the others are asked for: every one comes.
+    rows = [make_pipeline(owner, name=f"P{i}", outputs=1, steps=1) for i in range(3)]
+    for pipeline in rows:
+        pipeline.steps.update(status="completed")
+    page = owner_page.page
+    held = []
+
+    def slow_first(route):
+        if not held:
+            held.append(route.request.url)
+            page.wait_for_timeout(1_500)
+        route.continue_()
+
+    page.route("**/jobs/*/", slow_first)
+    owner_page.goto("/jobs/")
+    for pipeline in rows:
+        page.locator(f"#row-{pipeline.id} button[aria-expanded]").click()
+    for pipeline in rows:
+        expect(page.locator(f"#row-{pipeline.id} + tr.detail .step-summary")).to_contain_text("1 × image: 1 completed")
+    assert len(held) == 1
+    owner_page.assert_no_console_errors()

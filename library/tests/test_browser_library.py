@@ -105,6 +105,30 @@ def test_it_uploads_picked_and_dropped_files_and_shows_them_turn_complete(owner_
     owner_page.assert_no_console_errors()
 
 
+def test_it_shows_every_uploaded_tile_while_another_is_on_its_way(owner_page, owner, serial):
+    # The first tile's answer held back: the uploads after it ask for theirs meanwhile, and each comes.
+    page = owner_page.page
+    held = []
+
+    def slow_first(route):
+        if not held:
+            held.append(route.request.url)
+            page.wait_for_timeout(1_500)
+        route.continue_()
+
+    page.route("**/library/*/tile", slow_first)
+    owner_page.goto("/library/")
+    colours = [(220, 30, 30), (30, 200, 30), (30, 30, 220), (200, 200, 30)]
+    page.set_input_files("#upload-input", [{"name": f"{i}.png", "mimeType": "image/png", "buffer": files.png((64, 64), c)} for i, c in enumerate(colours)])
+    expect(page.locator("#uploads .upload[data-state=processing]")).to_have_count(4)
+    with serial:
+        ids = list(Asset.objects.order_by("id").values_list("id", flat=True))
+    for asset_id in ids:
+        expect(_tile(page, asset_id).locator(".badge")).to_have_text("processing")  # its answer came: no skeleton
+    assert len(held) == 1
+    owner_page.assert_no_console_errors()
+
+
 def test_it_says_a_duplicate_upload_is_already_in_the_library(owner_page, owner, serial):
     page = owner_page.page
     owner_page.goto("/library/")

@@ -52,7 +52,9 @@
       detail.hidden = true;
       detail.innerHTML = '<td colspan="13"><div class="skeleton-row"></div><div class="skeleton-row"></div></td>';
       row.after(detail);
-      htmx.ajax("GET", rowUrl(row), { target: detail.firstElementChild, swap: "innerHTML" });
+      // Its own source: htmx runs one request per source at a time and keeps only the last one waiting,
+      // so requests sharing the default one (the body) dropped each other (two rows expanded at once).
+      htmx.ajax("GET", rowUrl(row), { source: detail.firstElementChild, target: detail.firstElementChild, swap: "innerHTML" });
     }
     detail.hidden = !detail.hidden;
     button.setAttribute("aria-expanded", String(!detail.hidden));
@@ -99,7 +101,7 @@
       pop.style.left = Math.max(8, window.scrollX + box.right - 280) + "px";
       pop.hidden = false;
       pop.innerHTML = '<div class="skeleton-row"></div>';
-      htmx.ajax("GET", rowUrl(opener.closest(ROW)) + "menu", { target: pop, swap: "innerHTML" });
+      htmx.ajax("GET", rowUrl(opener.closest(ROW)) + "menu", { source: pop, target: pop, swap: "innerHTML" });
       return;
     }
     if (!pop.contains(event.target)) closeMenu();

@@ -247,7 +247,9 @@
     tile.className = "asset tile s-pending";
     tile.innerHTML = '<div class="skeleton-tile"></div>';
     grid.prepend(tile);
-    htmx.ajax("GET", tileUrl(id), { target: tile, swap: "outerHTML" });
+    // Each tile its own source: htmx runs one request per source and keeps only the last one waiting, so
+    // tiles asked for through the default one (the body) while another was on its way stayed skeletons.
+    htmx.ajax("GET", tileUrl(id), { source: tile, target: tile, swap: "outerHTML" });
   }
 
   // An upload row follows its tile's status, which lists.js keeps up to date. A duplicate's row keeps

@@ -152,7 +152,7 @@
   function loadMore() {
     const more = gallery.querySelector(".more-tiles-row a, a.more-tiles");
     if (!more) return false;
-    // On its way: htmx marks the link or its indicator (not an ancestor: the body is marked by any htmx.ajax()).
+    // On its way: htmx marks the link or its indicator (not an ancestor, which another request may mark).
     if (![more, more.closest(".more-tiles-row")].some((el) => el && el.classList.contains("htmx-request"))) htmx.trigger(more, "click");
     return true;
   }
@@ -196,7 +196,7 @@
     const panel = part("details");
     // The previous panel stays, dimmed, until this one arrives: no flash of an empty panel between tiles.
     panel.setAttribute("aria-busy", "true");
-    htmx.ajax("GET", detailsUrl(current), { target: panel, swap: "innerHTML" });
+    htmx.ajax("GET", detailsUrl(current), { source: panel, target: panel, swap: "innerHTML" });
   }
 
   function syncState() {
