@@ -46,10 +46,10 @@ class QueryFlagField(forms.BooleanField):
     TRUE, FALSE = ("1", "true", "on"), ("", "0", "false", "off")
 
     def to_python(self, value):
-        text = value.strip().lower() if isinstance(value, str) else "" if value is None else str(value).lower()
-        if text in self.TRUE or value is True:
+        text = "" if value is None else str(value).strip().lower()  # True and False read as "true" and "false"
+        if text in self.TRUE:
             return True
-        if text in self.FALSE or value is False:
+        if text in self.FALSE:
             return False
         raise forms.ValidationError("Use 1 for yes or 0 for no.", code="invalid")
 
