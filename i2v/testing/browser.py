@@ -112,6 +112,20 @@ class LivePage:
     def url(self, path):
         return self.base_url + path
 
+    def hold_first(self, pattern, ms=1_500):
+        """Hold back the answer to the first request matching `pattern` (a Playwright URL glob) for
+        `ms`, so the requests after it are asked while it is on its way; the list of held URLs."""
+        held = []
+
+        def route(request_route):
+            if not held:
+                held.append(request_route.request.url)
+                self.page.wait_for_timeout(ms)
+            request_route.continue_()
+
+        self.page.route(pattern, route)
+        return held
+
     def goto(self, path):
         """Open `path` on the live server, after making the user's media files real."""
         write_renditions(self.user)

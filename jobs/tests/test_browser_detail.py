@@ -87,15 +87,7 @@ def test_it_loads_three_rows_expanded_one_after_the_other(owner_page, owner):
     for pipeline in rows:
         pipeline.steps.update(status="completed")
     page = owner_page.page
-    held = []
-
-    def slow_first(route):
-        if not held:
-            held.append(route.request.url)
-            page.wait_for_timeout(1_500)
-        route.continue_()
-
-    page.route("**/jobs/*/", slow_first)
+    held = owner_page.hold_first("**/jobs/*/")
     owner_page.goto("/jobs/")
     for pipeline in rows:
         page.locator(f"#row-{pipeline.id} button[aria-expanded]").click()

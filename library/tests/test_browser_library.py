@@ -108,15 +108,7 @@ def test_it_uploads_picked_and_dropped_files_and_shows_them_turn_complete(owner_
 def test_it_shows_every_uploaded_tile_while_another_is_on_its_way(owner_page, owner, serial):
     # The first tile's answer held back: the uploads after it ask for theirs meanwhile, and each comes.
     page = owner_page.page
-    held = []
-
-    def slow_first(route):
-        if not held:
-            held.append(route.request.url)
-            page.wait_for_timeout(1_500)
-        route.continue_()
-
-    page.route("**/library/*/tile", slow_first)
+    held = owner_page.hold_first("**/library/*/tile")
     owner_page.goto("/library/")
     colours = [(220, 30, 30), (30, 200, 30), (30, 30, 220), (200, 200, 30)]
     page.set_input_files("#upload-input", [{"name": f"{i}.png", "mimeType": "image/png", "buffer": files.png((64, 64), c)} for i, c in enumerate(colours)])
