@@ -79,6 +79,7 @@
     if (!live) return;
     if (elt !== live) {
       live.dataset.touched = "";
+      htmx.trigger(live, "htmx:abort"); // a redraw on its way would land over what the person asked for
       return;
     }
     const unseen = document.hidden || live.closest("tr.detail[hidden]");
