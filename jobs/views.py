@@ -220,7 +220,10 @@ def toggle_hidden(request, pipeline_id):
 def _listed_there(request, is_hidden):
     """Whether the Jobs page that asked (htmx's HX-Current-URL) lists a pipeline so hidden or not:
     hidden out of the default view, or unhidden out of "Only hidden", its row leaves the list."""
-    url = urlsplit(request.htmx.current_url or "") if request.htmx else None
+    try:
+        url = urlsplit(request.htmx.current_url or "") if request.htmx else None
+    except ValueError:  # a header no browser sends ("http://[::1"): no page of ours
+        url = None
     if not url or url.path != reverse("jobs:page"):
         return True
     shown = QueryDict(url.query).get("hidden", "")
