@@ -61,6 +61,14 @@ def _isolated(settings, tmp_path):
 
 
 @pytest.fixture
+def provider_keys(settings):
+    """Every hosted provider given a key (no test sends it anywhere but a fake on loopback), so their
+    models can be planned: without one the New pipeline form refuses them."""
+    for setting in ("FAL_KEY", "REPLICATE_API_TOKEN", "OPENAI_API_KEY", "GEMINI_API_KEY"):
+        setattr(settings, setting, f"test-{setting.lower()}")
+
+
+@pytest.fixture
 def owner(db):
     return get_user_model().objects.create_user("alice", password="alice-password-1")
 

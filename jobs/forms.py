@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
+from django.utils.functional import cached_property
 
 from i2v.lib.forms import SharedFieldsForm
 from i2v.lib.ids import id_from_text, is_plausible_id
@@ -14,7 +15,7 @@ from prompts.models import TemplateError, expand_for
 from .catalog import bill, needs_confirmation
 from .detail import step_filters
 from .models import MAX_TAGS, TAG_NAME, Pipeline
-from .providers import ASPECT_RATIOS, IMAGES_PER_PROMPT_MAX, QUALITIES, VIDEO_RESOLUTIONS
+from .providers import ASPECT_RATIOS, IMAGES_PER_PROMPT_MAX, QUALITIES, VIDEO_RESOLUTIONS, get_provider
 
 
 class TagField(forms.CharField):
@@ -215,7 +216,13 @@ class StepPageForm(PageForm):
 
 
 def _stage_models(kind):
-    return [(k, v["label"]) for k, v in settings.GENERATION_MODELS.items() if v.get("kind") == kind]
+    """The models of a stage, each labelled with the setting it lacks where its provider has no key."""
+    choices = []
+    for model_id, spec in settings.GENERATION_MODELS.items():
+        if spec.get("kind") == kind:
+            missing = get_provider(model_id).missing_setting
+            choices.append((model_id, f"{spec['label']} (set {missing} to use)" if missing else spec["label"]))
+    return choices
 
 
 class ListInput(forms.Widget):
@@ -418,6 +425,11 @@ class NewPipelineForm(forms.Form):
             self.add_error("confirm_cost", f"This pipeline is estimated at ${self.cost:.2f}; confirm to run it.")
         return data
 
+    @cached_property
+    def unavailable_models(self):
+        """The models this server can't run (a provider without its key): the page offers them disabled."""
+        return {model_id for model_id in settings.GENERATION_MODELS if get_provider(model_id).missing_setting}
+
     @property
     def over_threshold(self):
         return needs_confirmation(self.cost)
@@ -442,6 +454,10 @@ class NewPipelineForm(forms.Form):
             if f"{kind}_model" not in self.errors:
                 self.add_error(f"{kind}_model", "Choose a model for this stage.")
             return None
+        provider = get_provider(model)
+        if provider.missing_setting:
+            # Each of its steps would fail before submission: refused here, before anything is planned.
+            self.add_error(f"{kind}_model", provider.no_key)
         stage = {"model": model, "negative_prompt": data.get(f"{kind}_negative_prompt", "")}
         for name, default in defaults.items():
             stage[name] = data.get(name) or default

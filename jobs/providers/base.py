@@ -19,6 +19,7 @@ Errors say what may be done next, because money depends on it:
 Models, their provider and their prices: jobs/catalog.toml (jobs/catalog.py).
 """
 
+import hashlib
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -158,14 +159,35 @@ class Provider(ABC):
     # worker died is simply run again instead of being left for a person.
     resubmit_safe = False
 
+    # The setting holding the account's key, for a provider that needs one, and what to say when it is
+    # empty (where a key is made, what to restart).
+    key_setting = ""
+    no_key = ""
+
     def __init__(self, model_id, spec):
         self.model_id = model_id
         self.spec = spec
 
     @property
+    def key(self):
+        return getattr(settings, self.key_setting) if self.key_setting else ""
+
+    @property
+    def missing_setting(self):
+        """The setting this server lacks for the provider to take a request ("" when none): its models are
+        offered disabled and refused by the New pipeline form, so nothing is planned that could only fail."""
+        return self.key_setting if self.key_setting and not self.key else ""
+
+    def require_key(self):
+        """The key, or the ProviderError that says how to set it."""
+        if self.missing_setting:
+            raise ProviderError(self.no_key)
+        return self.key
+
+    @property
     def account(self):
         """Which account's limits a request counts against (a fingerprint of the key, never the key)."""
-        return ""
+        return hashlib.sha256(self.key.encode()).hexdigest()[:12] if self.key else ""
 
     @property
     def limit(self):

@@ -75,19 +75,15 @@ class FalProvider(Provider):
     name = "fal"
     label = "fal.ai"
     webhooks = True
-
-    @property
-    def account(self):
-        return hashlib.sha256(settings.FAL_KEY.encode()).hexdigest()[:12] if settings.FAL_KEY else ""
+    key_setting = "FAL_KEY"
+    no_key = NO_KEY
 
     @property
     def endpoint(self):
         return self.spec.get("endpoint") or self.model_id
 
     def _client(self):
-        if not settings.FAL_KEY:
-            raise ProviderError(NO_KEY)
-        return http.client(Authorization=f"Key {settings.FAL_KEY}")
+        return http.client(Authorization=f"Key {self.require_key()}")
 
     def submit(self, job):
         self.require_kind(job.kind)

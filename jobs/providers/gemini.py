@@ -26,7 +26,6 @@ or the model declining) bills only a few input tokens and fails the step with
 Gemini's reason.
 """
 
-import hashlib
 import io
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -80,10 +79,8 @@ class GeminiProvider(Provider):
     name = "gemini"
     label = "Google Gemini"
     synchronous = True
-
-    @property
-    def account(self):
-        return hashlib.sha256(settings.GEMINI_API_KEY.encode()).hexdigest()[:12] if settings.GEMINI_API_KEY else ""
+    key_setting = "GEMINI_API_KEY"
+    no_key = NO_KEY
 
     @property
     def endpoint(self):
@@ -91,13 +88,12 @@ class GeminiProvider(Provider):
 
     def submit(self, job):
         self.require_kind(job.kind)
-        if not settings.GEMINI_API_KEY:
-            raise ProviderError(NO_KEY)
+        key = self.require_key()
         contents = [types.Part.from_bytes(data=encoded_source(job.source()), mime_type="image/jpeg"), job.prompt]
         config = self.config(job.options)
         what = f"POST /{API_VERSION}/models/{self.endpoint}:generateContent"
         with answer_client() as transport:
-            client = genai.Client(api_key=settings.GEMINI_API_KEY, vertexai=False, http_options=http_options(transport))
+            client = genai.Client(api_key=key, vertexai=False, http_options=http_options(transport))
             try:
                 response = client.models.generate_content(model=self.endpoint, contents=contents, config=config)
             except http.UNANSWERED as exc:

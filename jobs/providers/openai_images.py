@@ -20,7 +20,6 @@ since each call holds one).
 
 import base64
 import binascii
-import hashlib
 from decimal import ROUND_HALF_UP, Decimal
 
 import openai
@@ -61,21 +60,16 @@ class OpenAIImagesProvider(Provider):
     name = "openai"
     label = "OpenAI"
     synchronous = True
-
-    @property
-    def account(self):
-        key = settings.OPENAI_API_KEY
-        return hashlib.sha256(key.encode()).hexdigest()[:12] if key else ""
+    key_setting = "OPENAI_API_KEY"
+    no_key = NO_KEY
 
     @property
     def endpoint(self):
         return self.spec.get("endpoint") or self.model_id
 
     def _client(self):
-        if not settings.OPENAI_API_KEY:
-            raise ProviderError(NO_KEY)
         return openai.OpenAI(
-            api_key=settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL, max_retries=0,
+            api_key=self.require_key(), base_url=settings.OPENAI_BASE_URL, max_retries=0,
             timeout=openai.Timeout(settings.OPENAI_TIMEOUT_SECONDS, connect=10),
         )  # fmt: skip
 

@@ -34,7 +34,6 @@ it too.
 """
 
 import base64
-import hashlib
 from contextlib import contextmanager
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
@@ -125,20 +124,15 @@ class ReplicateProvider(Provider):
     label = "Replicate"
     webhooks = True
     can_lookup = True
-
-    @property
-    def account(self):
-        token = settings.REPLICATE_API_TOKEN
-        return hashlib.sha256(token.encode()).hexdigest()[:12] if token else ""
+    key_setting = "REPLICATE_API_TOKEN"
+    no_key = NO_KEY
 
     @property
     def endpoint(self):
         return self.spec.get("endpoint") or self.model_id
 
     def _client(self):
-        if not settings.REPLICATE_API_TOKEN:
-            raise ProviderError(NO_KEY)
-        return Client(settings.REPLICATE_API_TOKEN)
+        return Client(self.require_key())
 
     def submit(self, job):
         self.require_kind(job.kind)

@@ -73,7 +73,16 @@ def test_it_refuses_someone_elses_asset(owner_client, other):
     assert response.json()["error"]["field"] == "sources"
 
 
-def test_it_requires_confirmation_above_the_threshold(owner_client, owner, settings):
+def test_it_refuses_a_model_whose_provider_has_no_key(owner_client, owner, settings):
+    settings.REPLICATE_API_TOKEN = ""
+    response = post(owner_client, body([make_source(owner)], i2i_model="replicate-flux-kontext"))
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "i2i_model" and "set the REPLICATE_API_TOKEN environment variable" in error["message"]
+    assert not owner.pipelines.exists()
+
+
+def test_it_requires_confirmation_above_the_threshold(owner_client, owner, settings, provider_keys):
     settings.PIPELINE_CONFIRM_ABOVE_USD = "0"
     data = body([make_source(owner)], i2i_model="flux-kontext")
     assert post(owner_client, data).json()["error"]["field"] == "confirm_cost"

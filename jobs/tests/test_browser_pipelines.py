@@ -179,7 +179,7 @@ def test_it_takes_sources_uploaded_on_the_spot(owner_page, owner, memory_broker,
         assert Pipeline.objects.get(owner=owner).config["sources"] == [asset.id]
 
 
-def test_it_asks_to_confirm_a_cost_only_while_the_pipeline_costs_that_much(owner_page, owner, settings, serial):
+def test_it_asks_to_confirm_a_cost_only_while_the_pipeline_costs_that_much(owner_page, owner, settings, serial, provider_keys):
     settings.PIPELINE_CONFIRM_ABOVE_USD = 0.05
     with serial:
         source = _library_image(owner)

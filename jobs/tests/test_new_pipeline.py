@@ -120,6 +120,23 @@ def test_it_refuses_an_image_whose_processing_failed(owner_client, owner):
     assert not Pipeline.objects.exists()
 
 
+def test_it_offers_a_model_whose_provider_has_no_key_disabled_and_refuses_it(owner_client, owner, settings):
+    settings.FAL_KEY = ""
+    html = owner_client.get("/pipelines/new").content.decode()
+    assert '<option value="flux-kontext" disabled>FLUX Kontext pro (set FAL_KEY to use)</option>' in html
+    assert '<option value="local-i2i">' in html
+    response = owner_client.post("/pipelines/new", form_data([make_source(owner)], i2i_model="flux-kontext"))
+    assert response.status_code == 422
+    assert "fal.ai is not configured: set the FAL_KEY environment variable" in response.content.decode()
+    assert not owner.pipelines.exists()
+
+
+def test_it_offers_and_plans_the_model_once_its_provider_has_a_key(owner_client, owner, provider_keys):
+    assert '<option value="flux-kontext">FLUX Kontext pro</option>' in owner_client.get("/pipelines/new").content.decode()
+    owner_client.post("/pipelines/new", form_data([make_source(owner)], i2i_model="flux-kontext"))
+    assert owner.pipelines.get().config["i2i"]["model"] == "flux-kontext"
+
+
 def test_it_refuses_absurd_counts(owner_client, owner, settings):
     settings.PIPELINE_MAX_OUTPUTS = 20
     prompts = "\n".join(f"prompt {i}" for i in range(3))
@@ -135,7 +152,7 @@ def test_it_refuses_more_than_500_prompts(owner_client, owner):
     assert "At most 500 prompts" in response.content.decode()
 
 
-def test_it_asks_for_confirmation_above_the_threshold(owner_client, owner, settings):
+def test_it_asks_for_confirmation_above_the_threshold(owner_client, owner, settings, provider_keys):
     settings.PIPELINE_CONFIRM_ABOVE_USD = "0.10"
     data = form_data([make_source(owner)], i2i_model="flux-kontext")  # 2 prompts x 2 images x $0.04
     response = owner_client.post("/pipelines/new", data, HTTP_HX_REQUEST="true")

@@ -13,7 +13,7 @@ from prompts.models import PromptList
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_it_counts_and_prices_a_template_as_it_is_typed_and_makes_that_many_steps(owner_page, owner, serial):
+def test_it_counts_and_prices_a_template_as_it_is_typed_and_makes_that_many_steps(owner_page, owner, serial, provider_keys):
     with serial:
         source = make_source(owner)
         source.save(update_fields=render_image(source))  # its thumbnails exist, as after an upload
