@@ -53,7 +53,7 @@ def step_row_html(s):
     note = f'<small class="note">{esc(s["note"])}</small>' if s["note"] else ""
     title = f' title="{esc(s["prompt_title"])}"' if s["prompt_title"] else ""
     return (
-        f'<tr data-step="{s["id"]}" data-status="{esc(s["status"])}">\n<td>{s["order"]}</td>\n<td>{esc(str(s["kind"]))}</td>\n'
+        f'<tr data-step="{s["id"]}" data-status="{esc(s["status"])}">\n<td>{s["order"] + 1}</td>\n<td>{esc(str(s["kind"]))}</td>\n'
         f'<td class="step-status"><span class="badge s-{esc(s["status"])}">{esc(str(s["status_label"]))}</span>\n{_progress(s)}\n{note}</td>\n'
         f'<td class="nowrap" title="{esc(str(s["model"]))}">{esc(str(s["model_label"]))}</td>\n'
         f'<td class="prompt-cell"{title}>{esc(s["prompt"])}</td>\n{_cost(s)}\n<td class="error">{esc(str(s["error"]))}</td>\n</tr>\n'
