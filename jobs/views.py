@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh, reswap, retarget, trigger_client_event
 
 from i2v.lib.cache import reads_ahead
 from i2v.lib.ids import id_from_text
@@ -60,6 +60,14 @@ def _render_row(request, pipeline, status=200):
     return render(request, f"{PAGE}#row", {"p": pipeline}, status=status)
 
 
+def _acted(request, pipeline_id):
+    """What an action answers: the Jobs row it was taken on (the row menu's buttons target it), else the
+    pipeline's page again (its own buttons reload it; without JavaScript, a redirect to it)."""
+    if request.htmx and request.htmx.target == f"row-{pipeline_id}":
+        return _render_row(request, _row(request, pipeline_id))
+    return HttpResponseClientRefresh() if request.htmx else redirect("jobs:detail", pipeline_id)
+
+
 def _redraw(response, target):
     """Send an inline form with its errors back into its own slot, not over the row."""
     return reswap(retarget(response, target), "innerHTML")
@@ -87,7 +95,8 @@ def _detail_context(pipeline, status=None, steps_cursor=None, outputs_cursor=Non
     summary = step_summary(pipeline)
     status = summary.default_filter(STEP_PAGE_HTML) if status is None else status
     steps = steps_page(pipeline, status, steps_cursor, STEP_PAGE_HTML)
-    return {"p": pipeline, "on_page": on_page, **_steps_context(summary, status, steps), **_outputs_context(pipeline, outputs_cursor)}
+    context = {"p": pipeline, "on_page": on_page, **_steps_context(summary, status, steps), **_outputs_context(pipeline, outputs_cursor)}
+    return {**context, **_spending(pipeline)} if on_page else context  # the page's action buttons
 
 
 def _outputs_context(pipeline, cursor=None, size=OUTPUT_PAGE_HTML):
@@ -168,12 +177,19 @@ def row_menu(request, pipeline_id):
     """The row's action menu, loaded when first opened to keep every row small. It
     knows what a rerun and a retry would cost, so spending asks first above the threshold."""
     pipeline = get_object_or_404(request.user.pipelines.only("id", "name", "is_hidden", "status", "config"), pk=pipeline_id)
-    rerun_cost, retry_cost = _rerun_cost(pipeline), pipeline.retry_cost()
-    context = {
-        "p": pipeline, "rerun_cost": rerun_cost, "retry_cost": retry_cost,
-        "confirm_rerun": rerun_cost is not None and needs_confirmation(rerun_cost), "confirm_retry": needs_confirmation(retry_cost),
+    return render(request, f"{PAGE}#menu", {"p": pipeline, **_spending(pipeline)})
+
+
+def _spending(pipeline):
+    """What the actions that spend would cost: a rerun, and a retry where one is offered (the pipeline
+    failed); above the threshold each asks first. For the row menu and the pipeline's page."""
+    rerun_cost = _rerun_cost(pipeline)
+    retry_cost = pipeline.retry_cost() if pipeline.status == Pipeline.Status.FAILED else None
+    return {
+        "rerun_cost": rerun_cost, "retry_cost": retry_cost,
+        "confirm_rerun": rerun_cost is not None and needs_confirmation(rerun_cost),
+        "confirm_retry": retry_cost is not None and needs_confirmation(retry_cost),
     }  # fmt: skip
-    return render(request, f"{PAGE}#menu", context)
 
 
 def _rerun_cost(pipeline):
@@ -372,7 +388,7 @@ def estimate(request):
 @login_required
 def cancel(request, pipeline_id):
     get_object_or_404(request.user.pipelines, pk=pipeline_id).cancel()
-    return _render_row(request, _row(request, pipeline_id))
+    return _acted(request, pipeline_id)
 
 
 @require_POST
@@ -386,14 +402,14 @@ def retry(request, pipeline_id):
     if not pipeline.retry_failed():
         # A page older than the pipeline's state (another tab retried it): say so, leave the row be.
         return reswap(_flash(request, "Nothing to retry: no step of this pipeline failed or was left unknown."), "none")
-    return _render_row(request, _row(request, pipeline_id))
+    return _acted(request, pipeline_id)
 
 
 @require_POST
 @login_required
 def approve(request, pipeline_id):
     get_object_or_404(request.user.pipelines, pk=pipeline_id).approve()
-    return _render_row(request, _row(request, pipeline_id))
+    return _acted(request, pipeline_id)
 
 
 @require_POST

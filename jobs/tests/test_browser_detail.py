@@ -52,6 +52,27 @@ def test_it_shows_a_pipeline_at_work_progress_until_it_is_done(owner_page, owner
     owner_page.assert_no_console_errors()
 
 
+def test_it_cancels_then_retries_from_the_pipelines_own_page(owner_page, owner):
+    pipeline = make_pipeline(owner, name="Mine", outputs=0, steps=2, status="running")
+    page = owner_page.page
+    owner_page.goto(f"/jobs/{pipeline.id}/")
+    actions = page.get_by_test_id("pipeline-actions")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Cancel “Mine”? Running steps stop; ..."
+    actions.get_by_role("button", name="Cancel").click()
+    badge = page.get_by_test_id("pipeline-state").locator(".badge")
+    expect(badge).to_have_text("Cancelled")  # the page reloaded
+    expect(actions.get_by_role("button", name="Cancel")).to_have_count(0)
+    assert set(pipeline.steps.values_list("status", flat=True)) == {"cancelled"}
+
+    pipeline.steps.update(status="failed", error="The provider said no.")
+    type(pipeline).objects.filter(pk=pipeline.pk).update(status="failed")
+    page.reload()
+    actions.get_by_role("button", name="Retry failed steps").click()  # free here: it asks nothing
+    expect(badge).to_have_text("Running")
+    assert set(pipeline.steps.values_list("status", flat=True)) == {"queued"}
+    owner_page.assert_no_console_errors()
+
+
 def test_it_redraws_an_expanded_row_at_work_but_not_a_collapsed_one_nor_one_worked_in(owner_page, owner):
     pipeline = make_big_pipeline(owner, images=30, videos=30, failed=0, outputs=0, name="Big at work")
     pipeline.steps.filter(kind="i2v").update(status="running")

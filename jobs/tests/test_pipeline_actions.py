@@ -17,7 +17,8 @@ def create(owner, **kwargs):
 
 
 def post(client, pipeline, action):
-    return client.post(f"/jobs/{pipeline.id}/{action}", HTTP_HX_REQUEST="true")
+    """An action from the Jobs row menu, whose buttons target the row."""
+    return client.post(f"/jobs/{pipeline.id}/{action}", HTTP_HX_REQUEST="true", HTTP_HX_TARGET=f"row-{pipeline.id}")
 
 
 def test_it_cancels_waiting_and_running_steps(owner_client, owner):
@@ -120,6 +121,31 @@ def test_it_offers_the_actions_that_fit_the_status(owner_client, owner):
     cancelled = make_pipeline(owner, status="cancelled")  # nothing failed: nothing to retry, a rerun instead
     menu = owner_client.get(f"/jobs/{cancelled.id}/menu").content.decode()
     assert f"/jobs/{cancelled.id}/retry" not in menu and f"/jobs/{cancelled.id}/rerun" in menu
+
+
+def test_it_offers_the_same_actions_on_the_pipeline_page_and_reloads_it(owner_client, owner):
+    running = create(owner)
+    actions = _page_actions(owner_client, running)
+    assert f'hx-post="/jobs/{running.id}/cancel"' in actions and f'hx-post="/jobs/{running.id}/rerun"' in actions
+    assert "/retry" not in actions and "hx-target" not in actions  # nothing to redraw in place: the page reloads
+    response = owner_client.post(f"/jobs/{running.id}/cancel", HTTP_HX_REQUEST="true")
+    assert (response.status_code, response["HX-Refresh"]) == (200, "true")
+    assert set(running.steps.values_list("status", flat=True)) == {"cancelled"}
+    assert "/cancel" not in _page_actions(owner_client, running)
+
+    failed = create(owner, prompts=["a"])
+    Step.objects.filter(pipeline=failed).update(status="failed", cost_estimate="0.04")
+    failed.refresh_progress()
+    assert "Retry failed steps (up to $0.04)" in _page_actions(owner_client, failed)
+    response = owner_client.post(f"/jobs/{failed.id}/retry", {"confirm": "1"})  # without JavaScript: back to the page
+    assert (response.status_code, response["Location"]) == (302, f"/jobs/{failed.id}/")
+    assert list(failed.steps.values_list("status", flat=True)) == ["queued"]
+
+
+def _page_actions(client, pipeline):
+    html = client.get(f"/jobs/{pipeline.id}/").content.decode()
+    start = html.index('data-testid="pipeline-actions"')
+    return html[start : html.index("</div>", start)]
 
 
 def test_it_shows_progress_on_an_active_row(owner_client, owner):
