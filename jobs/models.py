@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, transaction
-from django.db.models import Count, Q, Subquery, Sum, Value
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -51,6 +51,12 @@ class TagQuerySet(models.QuerySet):
     def for_name(self, owner_id, name):
         tag, _ = self.get_or_create(owner_id=owner_id, name=name, defaults={"colour": Tag.colour_for(name)})
         return tag
+
+    def offered(self, chosen=""):
+        """The tags worth filtering by: those on a pipeline (one whose pipelines were all deleted or untagged
+        would list nothing), and the one `chosen`, so the filter still shows what it is set to."""
+        linked = Exists(PipelineTag.objects.filter(tag=OuterRef("pk")))
+        return self.filter(linked | Q(name=chosen)) if chosen else self.filter(linked)
 
     def quick(self, exclude=None, limit=8):
         """The owner's most used tags, offered as one-click choices."""

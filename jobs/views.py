@@ -48,7 +48,7 @@ def jobs_page(request):
     results, status = listed.render(form, functools.partial(Pipeline.objects.jobs_list, request.user.id))
     if fragment:
         return HttpResponse(results, status=status)
-    context = {"form": form, "results": ListResults.in_page(results), "user_tags": request.user.tags.all()[:200]}
+    context = {"form": form, "results": ListResults.in_page(results), "user_tags": request.user.tags.offered(request.GET.get("tag", ""))[:200]}
     return render(request, PAGE, context, status=status)
 
 

@@ -122,6 +122,24 @@ def test_it_filters_by_tag(owner_client, owner, spread):
     assert sorted(ids) == sorted(p.id for p in tagged)
 
 
+def test_it_offers_the_tags_on_a_pipeline_and_the_one_chosen(owner_client, owner, other):
+    make_pipeline(owner, tags=["used"])
+    left = make_pipeline(owner, tags=["left"])
+    left.tags.clear()  # "left" is on no pipeline now
+    make_pipeline(other, tags=["bobs"])
+    select = _tag_select(owner_client.get("/jobs/"))
+    assert '<option value="used">' in select
+    assert "left" not in select and "bobs" not in select
+    select = _tag_select(owner_client.get("/jobs/?tag=left"))  # a link to the filter: it still says what it is set to
+    assert '<option value="left" selected>' in select
+
+
+def _tag_select(response):
+    html = response.content.decode()
+    start = html.index('<select name="tag"')
+    return html[start : html.index("</select>", start)]
+
+
 def test_it_filters_by_tags_however_they_were_added_or_removed(owner_client, owner, spread):
     # On PostgreSQL the filter reads an array that triggers keep (jobs migration 0009):
     # every way of tagging and untagging must reach it.
