@@ -30,7 +30,7 @@ from library.parameters import format_text
 from .catalog import bill, provider_of
 from .events import pipeline_ended
 from .listing import PipelineListQuerySet, PipelineRow
-from .providers import ProviderError
+from .providers import ProviderError, get_provider
 
 logger = logging.getLogger(__name__)
 RUN_STEP = "jobs.tasks.run_step"
@@ -619,6 +619,21 @@ class Pipeline(PipelineRow, models.Model):
     def can_rerun(self):
         # Pipelines made before the New pipeline page (imports, seed data) have no config to copy.
         return bool(self.config.get("prompts") and self.config.get("sources"))
+
+    def unrunnable(self):
+        """Why this pipeline's steps could only fail on this server ("" when nothing says so): a stage's model
+        whose provider has no key here, or that left the catalog. A rerun or a retry is refused with it."""
+        for kind in ("i2i", "i2v"):
+            stage = self.config.get(kind)
+            if not stage:
+                continue
+            try:
+                provider = get_provider(stage["model"])
+            except ProviderError as exc:
+                return str(exc)
+            if provider.missing_setting:
+                return provider.no_key
+        return ""
 
     def rerun_request(self):
         """The cleaned request a rerun creates the new pipeline from."""

@@ -396,6 +396,8 @@ def cancel(request, pipeline_id):
 def retry(request, pipeline_id):
     """Run failed and unknown steps again: each may be billed once more, so it asks above the threshold."""
     pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    if unrunnable := pipeline.unrunnable():
+        return reswap(_flash(request, unrunnable), "none")
     refusal = _unconfirmed(request, pipeline.retry_cost(), "Retrying")
     if refusal:
         return refusal
@@ -419,6 +421,8 @@ def rerun(request, pipeline_id):
     pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
     if not pipeline.can_rerun:
         return _flash(request, "This pipeline has no recorded settings to rerun.")
+    if unrunnable := pipeline.unrunnable():
+        return _flash(request, unrunnable)
     missing = set(pipeline.config["sources"]) - set(request.user.assets.filter(pk__in=pipeline.config["sources"]).values_list("pk", flat=True))
     if missing:
         error = f"Its sources are no longer all in your library (missing: {', '.join(map(str, sorted(missing)))})."

@@ -110,6 +110,22 @@ def test_it_refuses_to_rerun_when_a_source_was_deleted(owner_client, owner):
     assert owner.pipelines.count() == 1
 
 
+def test_it_refuses_to_rerun_or_retry_where_a_stage_s_provider_has_no_key(owner_client, owner, settings):
+    # Made while fal had a key; the key is gone: every step would fail before it is sent.
+    p = create(owner, prompts=["a"], i2v={**I2V, "model": "kling-2.1"})
+    Step.objects.filter(pipeline=p).update(status="failed", error="fal.ai is not configured")
+    p.refresh_progress()
+    settings.FAL_KEY = ""
+    for action in ("rerun", "retry"):
+        response = post(owner_client, p, action)
+        assert response.status_code == 422, action
+        assert "fal.ai is not configured: set the FAL_KEY environment variable" in response.content.decode()
+    assert owner.pipelines.count() == 1 and list(p.steps.values_list("status", flat=True)) == ["failed"]
+    settings.FAL_KEY = "a-key"
+    assert post(owner_client, p, "retry").status_code == 200
+    assert list(p.steps.values_list("status", flat=True)) == ["queued"]
+
+
 def test_it_offers_the_actions_that_fit_the_status(owner_client, owner):
     running = create(owner)
     menu = owner_client.get(f"/jobs/{running.id}/menu").content.decode()
