@@ -430,6 +430,15 @@ class NewPipelineForm(forms.Form):
         """The models this server can't run (a provider without its key): the page offers them disabled."""
         return {model_id for model_id in settings.GENERATION_MODELS if get_provider(model_id).missing_setting}
 
+    @cached_property
+    def model_notes(self):
+        """{field: why} for the stage models a page filled in from an earlier pipeline (recall) names that
+        this server can't run: shown beside the model, which is offered disabled."""
+        if self.is_bound:
+            return {}  # a submitted form says so as the field's error
+        chosen = {field: self.initial.get(field) for field in ("i2i_model", "i2v_model")}
+        return {field: get_provider(model).no_key for field, model in chosen.items() if model in self.unavailable_models}
+
     @property
     def over_threshold(self):
         return needs_confirmation(self.cost)

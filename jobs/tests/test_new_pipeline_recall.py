@@ -23,6 +23,19 @@ def test_it_fills_in_the_prompt_model_settings_and_source_of_the_output(owner_cl
     assert f'name="sources" value="{source.id}" checked' in html
 
 
+def test_it_says_why_a_recalled_model_cant_run_here(owner_client, owner, settings):
+    settings.FAL_KEY = ""
+    output = make_output(owner, make_source(owner))
+    output.step.config = {**output.step.config, "model": "flux-kontext"}  # made while fal had a key
+    output.step.save(update_fields=["config"])
+    html = owner_client.get(f"/pipelines/new?recall={output.id}").content.decode()
+    assert '<option value="flux-kontext" selected disabled>FLUX Kontext pro (set FAL_KEY to use)</option>' in html
+    assert '<p class="error" data-field="i2i_model">fal.ai is not configured: set the FAL_KEY environment variable' in html
+    settings.FAL_KEY = "a-key"
+    html = owner_client.get(f"/pipelines/new?recall={output.id}").content.decode()
+    assert '<option value="flux-kontext" selected>' in html and "is not configured" not in html
+
+
 def test_it_also_ticks_the_assets_asked_for(owner_client, owner):
     output, extra = make_output(owner, make_source(owner)), make_source(owner)
     html = owner_client.get(f"/pipelines/new?recall={output.id}&assets={extra.id}").content.decode()
