@@ -323,7 +323,13 @@ def test_it_keeps_the_filter_controls_in_step_with_the_url_through_back_and_forw
 def test_it_closes_the_menu_after_rename_and_lowers_the_total_after_deletes(owner_page, owner):
     first, second, third, fourth = (make_pipeline(owner, name=f"P{i}") for i in range(4))
     page = owner_page.page
-    page.on("dialog", lambda dialog: dialog.accept())
+    asked, answers = [], []  # the dialogs' questions; False dismisses the next one
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept() if (answers.pop(0) if answers else True) else dialog.dismiss()
+
+    page.on("dialog", answer)
     owner_page.goto("/jobs/")
     total = page.get_by_test_id("total")
     expect(total).to_have_text("4 pipelines")
@@ -339,6 +345,11 @@ def test_it_closes_the_menu_after_rename_and_lowers_the_total_after_deletes(owne
 
     for pipeline in (third, fourth):
         _row(page, pipeline).locator("input[type=checkbox]").check()
+    answers.append(False)  # "Cancel": nothing is deleted
+    page.locator("#bulk").get_by_role("button", name="Delete").click()
+    assert asked[-1] == "Delete 2 pipelines? This cannot be undone."  # the click returns once it is answered
+    assert owner_page.count("/jobs/bulk") == 0
+    expect(page.locator(ROWS)).to_have_count(3)
     page.locator("#bulk").get_by_role("button", name="Delete").click()
     expect(page.locator(ROWS)).to_have_count(1)
     expect(total).to_have_text("1 pipeline")

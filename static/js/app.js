@@ -192,6 +192,16 @@
   document.addEventListener("htmx:afterRequest", (event) => {
     if (event.detail.elt && event.detail.elt.id === "bulk" && event.detail.successful) clearSelection();
   });
+  // A bulk button that can't be undone asks first (data-confirm): htmx reads hx-confirm from the element
+  // that sends the request, the form, never from the button that submitted it.
+  document.addEventListener("htmx:confirm", (event) => {
+    const submitter = event.detail.triggeringEvent && event.detail.triggeringEvent.submitter;
+    const question = submitter && event.detail.elt.id === "bulk" && submitter.dataset.confirm;
+    if (!question) return;
+    event.preventDefault();
+    const count = selected().length;
+    if (window.confirm(question.replace("{count}", count === 1 ? "1 pipeline" : `${count} pipelines`))) event.detail.issueRequest(true);
+  });
 
   // Download links that carry a selection (the bulk bar's, the Library's) go as a POST
   // form: a few hundred ids would pass the length a request line may have. The answer is
