@@ -185,11 +185,21 @@ def _chunks(handle):
             yield chunk
 
 
+# A text cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...), =cmd|...): a name
+# or a prompt someone typed must not run when the manifest is opened, so such a cell starts with a quote,
+# as OWASP's "CSV injection" advice has it. manifest.json keeps every value as it is.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value):
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def manifest_csv(rows):
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: _inert(value) for key, value in row.items()} for row in rows)
     return out.getvalue().encode()
 
 

@@ -116,10 +116,15 @@ if REDIS_URL:
         }
     }
 else:
+    # Files under var/, not each process's memory: `make run` serves from two web processes beside the
+    # workers, and what one forgets the others must too (a replaced API token, a changed password, a
+    # logout, a rate limit's count). In memory, each kept its own copy for CACHE_TIMEOUT_SECONDS.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
             "TIMEOUT": CACHE_TIMEOUT_SECONDS,
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
         }
     }
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True

@@ -47,6 +47,15 @@ def test_it_zips_a_pipeline_with_descriptive_names_and_a_manifest(owner_client, 
     assert data["files"][1]["bytes"] == len(f"file {p.id}-1")
 
 
+def test_it_writes_no_formula_a_spreadsheet_would_run_into_the_csv_manifest(owner_client, owner, stored_pipeline):
+    name, prompt = "=cmd|'/c calc'!A1", '=HYPERLINK("http://evil.example","click")'
+    p = stored_pipeline(owner, name=name, outputs=1, prompt=prompt)
+    rows, data = manifest(open_zip(owner_client.get(URL, {"pipelines": p.id})))
+    assert (rows[0]["pipeline"], rows[0]["prompt"]) == ("'" + name, "'" + prompt)
+    assert rows[0]["cost"] == "0.0400" and rows[0]["pipeline_id"] == str(p.id)  # numbers as they were
+    assert (data["files"][0]["pipeline"], data["files"][0]["prompt"]) == (name, prompt)  # the JSON keeps them
+
+
 def test_it_zips_chosen_tiles_and_library_items_under_their_own_names(owner_client, owner, stored_pipeline, stored_asset_named):
     p = stored_pipeline(owner, outputs=3)
     second = p.outputs.order_by("position")[1]

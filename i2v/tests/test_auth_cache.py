@@ -1,5 +1,10 @@
 """The request's user from the cache (i2v/lib/auth.py): no query on a hit, and never a user Django would refuse."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.cache import caches
 from django.test import Client
@@ -9,6 +14,7 @@ from i2v.lib import auth
 from i2v.models import ApiToken, token_hash
 
 LIST = "/api/pipelines"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_it_serves_a_cached_list_to_a_session_with_no_query(owner_client, owner, django_assert_num_queries):
@@ -180,3 +186,21 @@ def test_it_refuses_the_token_of_a_deleted_user(client, owner, django_capture_on
 def test_it_still_works_without_a_cache(owner_client, owner, settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
     assert owner_client.get(LIST).status_code == 200
+
+
+def test_it_shares_the_embedded_default_cache_between_processes(tmp_path):
+    # `make run` (no Redis) serves from two web processes beside the workers: a token replaced through one,
+    # forgotten in the cache, must not live on in another's memory.
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="i2v.settings")
+
+    def in_another_process(statement):
+        code = f"import django; django.setup(); from django.core.cache import cache; {statement}"
+        done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    in_another_process("cache.set('auth:token:abc', 'alice')")
+    assert in_another_process("print(cache.get('auth:token:abc'))") == "alice"
+    in_another_process("cache.delete('auth:token:abc')")
+    assert in_another_process("print(cache.get('auth:token:abc'))") == "None"
