@@ -130,13 +130,17 @@ def test_it_offers_the_actions_that_fit_the_status(owner_client, owner):
     running = create(owner)
     menu = owner_client.get(f"/jobs/{running.id}/menu").content.decode()
     assert f"/jobs/{running.id}/cancel" in menu and f"/jobs/{running.id}/retry" not in menu
-    failed = make_pipeline(owner, status="failed")
+    failed = create(owner)
+    Pipeline.objects.filter(pk=failed.pk).update(status="failed")
     menu = owner_client.get(f"/jobs/{failed.id}/menu").content.decode()
     assert f"/jobs/{failed.id}/retry" in menu and f"/jobs/{failed.id}/rerun" in menu
     assert f"/jobs/{failed.id}/cancel" not in menu
-    cancelled = make_pipeline(owner, status="cancelled")  # nothing failed: nothing to retry, a rerun instead
-    menu = owner_client.get(f"/jobs/{cancelled.id}/menu").content.decode()
-    assert f"/jobs/{cancelled.id}/retry" not in menu and f"/jobs/{cancelled.id}/rerun" in menu
+    failed.cancel()  # nothing failed: nothing to retry, a rerun instead
+    menu = owner_client.get(f"/jobs/{failed.id}/menu").content.decode()
+    assert f"/jobs/{failed.id}/retry" not in menu and f"/jobs/{failed.id}/rerun" in menu
+    legacy = make_pipeline(owner, status="failed")  # no recorded settings (made before New pipeline, or imported)
+    menu = owner_client.get(f"/jobs/{legacy.id}/menu").content.decode()
+    assert f"/jobs/{legacy.id}/retry" in menu and f"/jobs/{legacy.id}/rerun" not in menu
 
 
 def test_it_offers_the_same_actions_on_the_pipeline_page_and_reloads_it(owner_client, owner):
