@@ -11,7 +11,6 @@ the only thing kept per file, and go last as manifest.csv and manifest.json.
 """
 
 import csv
-import datetime
 import io
 import json
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from zipstream import ZIP_STORED, ZipStream
 
+from i2v.lib.jsonout import instant
 from jobs.models import Output
 
 from .names import Namer, extension, library_name, output_name, pipeline_folder
@@ -60,7 +60,7 @@ class Entry:
 
 
 def _instant(moment):
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+    return instant(moment) or ""  # the API's form; an empty cell for none
 
 
 def _row(**fields):

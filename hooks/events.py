@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
+from i2v.lib.jsonout import instant
+
 from .models import Delivery, Endpoint
 
 
@@ -15,7 +17,7 @@ def emit(owner_id, event, data):
     if not endpoints:
         return []
     now = timezone.now()
-    body = json.dumps({"event": event, "created_at": now.isoformat(), "data": data}, cls=DjangoJSONEncoder)
+    body = json.dumps({"event": event, "created_at": instant(now), "data": data}, cls=DjangoJSONEncoder)
     rows = Delivery.objects.bulk_create(
         Delivery(
             owner_id=owner_id, endpoint=endpoint, event=event, body=body, max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,

@@ -18,6 +18,7 @@ from django.http import Http404
 from i2v.lib.compiled import rows_by_keys
 from i2v.lib.filters import IndexedCondition, created_between, short_range, text_in_range, utc_days
 from i2v.lib.ids import is_plausible_id
+from i2v.lib.jsonout import instant
 from i2v.lib.pagination import DayRuns, list_page, planner_rows, reused
 from i2v.lib.watch import changes
 from library.models import rendition
@@ -282,11 +283,6 @@ def row_version(updated_at):
     """A row's version for the page's live updates (i2v/lib/watch.py): updated_at in
     microseconds, which every change a row shows moves (status, progress, edits)."""
     return str((updated_at - _EPOCH) // datetime.timedelta(microseconds=1))
-
-
-def instant(moment):
-    # Second precision in UTC ("2026-03-10T08:15:00Z"): all a script needs, and short.
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _CENT = Decimal("0.01")

@@ -21,6 +21,7 @@ from django.utils import timezone
 from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.compiled import rows_by_keys
+from i2v.lib.jsonout import instant
 from i2v.lib.pagination import Ordering, Total, paginate_by, pagination_json
 from i2v.lib.ratelimit import QuotaExceeded
 from i2v.lib.workqueue import Ref, Superseded, WorkItem, WorkQueueQuerySet, WorkSpec
@@ -384,8 +385,8 @@ class Pipeline(PipelineRow, models.Model):
             "mode": self.mode,
             "model": self.model,
             "cost": str(self.total_cost),
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
+            "created_at": instant(self.created_at),
+            "updated_at": instant(self.updated_at),
             "is_favorite": self.is_favorite,
             "is_hidden": self.is_hidden,
             "tags": [t["name"] for t in self.tag_chips],
@@ -842,8 +843,8 @@ class Step(WorkItem):
             "cost_reported": None if self.cost_reported is None else str(self.cost_reported),
             "error": self.error,
             "attempts": self.attempts,
-            "started_at": self.started_at.isoformat() if self.started_at else None,
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "started_at": instant(self.started_at),
+            "finished_at": instant(self.finished_at),
         }
 
     @property

@@ -32,6 +32,8 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from i2v.lib.jsonout import instant
+
 from .catalog import bill, effective
 from .providers import ProviderError, get_provider
 from .providers.base import CANCELLED, COMPLETED, FAILED, NOT_FOUND, QUEUED, RUNNING, Remote
@@ -296,8 +298,8 @@ class RemoteRequest(models.Model):
             "external_id": self.external_id, "state": self.state, "queue_position": self.queue_position,
             "progress": self.progress, "error": self.error, "billed_units": str(self.billed_units),
             "cost": str(self.cost), "reported_cost": None if self.reported_cost is None else str(self.reported_cost),
-            "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "submitted_at": instant(self.submitted_at),
+            "finished_at": instant(self.finished_at),
         }  # fmt: skip
 
 

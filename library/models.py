@@ -14,7 +14,7 @@ from django.utils import timezone
 from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
 from i2v.lib.filters import equal_beside_text, text_in_range
-from i2v.lib.jsonout import loads
+from i2v.lib.jsonout import instant, loads
 from i2v.lib.pagination import Ordering, holds_implied, list_page, reused
 from i2v.lib.watch import changes
 from media_processing.models import ProcessingJob
@@ -289,11 +289,6 @@ class AssetQuerySet(models.QuerySet):
         return [pk for pk, _ in rows]
 
 
-def _instant(moment):
-    # Second precision in UTC, like the Jobs API: all a script needs, and short.
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Asset(models.Model):
     """Every image or video a user has: uploaded or generated."""
 
@@ -493,7 +488,7 @@ class Asset(models.Model):
                 "pipeline_id": output.pipeline_id, "pipeline": output.pipeline.name, "output_id": output.id,
                 "step_id": step.id, "kind": step.kind, "model": step.model_name, "prompt": step.prompt,
                 "seed": step.config.get("seed") if isinstance(step.config, dict) else None,
-                "cost": str(step.cost_actual), "finished_at": _instant(step.finished_at) if step.finished_at else None,
+                "cost": str(step.cost_actual), "finished_at": instant(step.finished_at),
                 "download_url": reverse("downloads:output", args=[output.id]),
             }  # fmt: skip
         return {
@@ -541,7 +536,7 @@ def _list_item(id, kind, source, filename, width, height, renditions, original, 
         "srcset": srcset(sized),
         "original_url": media_url(original) if original else None,
         "processing_status": status,
-        "created_at": _instant(created_at),
+        "created_at": instant(created_at),
     }
 
 

@@ -21,6 +21,7 @@ Library row's renditions; a regular expression took 3-6 µs, more than orjson's 
 2.7 µs a row in all, against 5 through json.loads.
 """
 
+import datetime
 import json
 
 import orjson
@@ -31,6 +32,14 @@ _DJANGO = DjangoJSONEncoder()
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 _DIGITS_AS_ZEROS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))  # b"0" for b"0".."9", b" " else
 _LONG_NUMBER = b"0" * 19
+
+
+def instant(moment):
+    """A time as the API writes every one: ISO 8601 in UTC to the millisecond ("2026-12-03T05:16:02.123Z"),
+    as DjangoJSONEncoder writes a datetime value; None for none."""
+    if moment is None:
+        return None
+    return moment.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def dumps(data):

@@ -1,6 +1,8 @@
 import json
+import re
 
 import pytest
+from django.utils import timezone
 
 from conftest import make_big_pipeline, make_pipeline
 
@@ -22,6 +24,16 @@ def test_it_returns_the_full_pipeline(owner_client, owner):
     assert data["outputs_pagination"]["has_next"] is False and data["outputs_pagination"]["total_count"] == 3
     assert data["step_summary"] == [{"kind": "i2i", "total": 2, "statuses": {"pending": 2}}]
     assert data["steps_pagination"]["next_url"] is None and data["steps_pagination"]["total_count"] == 2
+
+
+def test_it_writes_every_time_in_utc_to_the_millisecond_as_the_list_does(owner_client, owner):
+    p = make_pipeline(owner, steps=1)
+    p.steps.update(started_at=timezone.now(), finished_at=timezone.now())
+    detail = json.loads(owner_client.get(f"/api/pipelines/{p.id}").content)
+    listed = json.loads(owner_client.get("/api/pipelines").content)["items"][0]
+    times = [detail["created_at"], detail["updated_at"], detail["steps"][0]["started_at"], detail["steps"][0]["finished_at"]]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", t) for t in times), times
+    assert listed["created_at"] == detail["created_at"]
 
 
 def test_it_is_a_json_404_for_someone_elses_pipeline(client, other, owner):
