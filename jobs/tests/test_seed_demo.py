@@ -180,3 +180,16 @@ def test_it_gives_each_pipeline_the_counts_of_its_steps_and_outputs():
     rows = list(counted.values_list("step_count", "n_steps", "output_count", "n_outputs"))
     assert len(rows) == 20 and all(steps == n_steps > 0 and outputs == n_outputs for steps, n_steps, outputs, n_outputs in rows)
     assert sum(row[2] for row in rows) > 0
+
+
+def test_it_seeds_pipelines_in_progress_that_finish_once_their_steps_run():
+    # Nothing in the engine moves a "pending" step on: a demo pipeline in progress must be one `make run` finishes.
+    from jobs.tests.conftest import run_queued
+
+    seed(pipelines=60, seed=3)
+    active = Pipeline.objects.filter(status__in=("pending", "running", "paused"))
+    assert active.exists() and not Step.objects.filter(status="pending").exists()
+    for pipeline in active:
+        Step.objects.filter(pipeline=pipeline, status="running").update(status="queued")  # its worker is gone
+        pipeline.approve()  # a paused one: a person approves its stage
+        assert run_queued(pipeline).status == "completed", pipeline.steps.values_list("kind", "status", "error")

@@ -496,13 +496,16 @@ def step_plans():
     was cancelled, is running or awaits review. Steps before it completed, steps
     after it never started (`ran` is False).
     """
-    after = {"failed": "pending", "cancelled": "cancelled", "running": "pending", "paused": "pending"}
+    # Never "pending" after the stop: nothing in the engine moves such a step on, so a demo pipeline in progress
+    # stayed pending for ever once `make run` ran the rest. What follows a running step is queued (the dispatcher
+    # sends it), what follows a step under review awaits the same approval, and what follows a failure never ran.
+    after = {"failed": "cancelled", "cancelled": "cancelled", "running": "queued", "paused": "review"}
     at = {"failed": "failed", "cancelled": "cancelled", "running": "running", "paused": "review"}
     plans = {}
     for count in range(1, MAX_STEPS + 1):
         for stop in range(count):
             plans["completed", count, stop] = (("completed", True),) * count
-            plans["pending", count, stop] = (("queued", False),) + (("pending", False),) * (count - 1)
+            plans["pending", count, stop] = (("queued", False),) * count
             for status in at:
                 done, rest = (("completed", True),) * stop, ((after[status], False),) * (count - stop - 1)
                 plans[status, count, stop] = (*done, (at[status], True), *rest)
