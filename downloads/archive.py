@@ -102,6 +102,8 @@ class Selection:
         """Refuse (SelectionRefused) what can't be sent: nothing of the owner's, or too much."""
         files, total = self.size()
         if not files:
+            if self.pipelines and self.owner.pipelines.filter(pk__in=self.pipelines).exists():
+                raise SelectionRefused(404, "The selected pipelines have no outputs yet: nothing to download.")
             raise SelectionRefused(404, "None of the selected items is yours, or they have been deleted.")
         if files > settings.DOWNLOAD_MAX_FILES:
             raise SelectionRefused(413, f"{files:,} files selected; one download holds at most {settings.DOWNLOAD_MAX_FILES:,}.")

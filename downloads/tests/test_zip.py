@@ -99,6 +99,13 @@ def test_it_is_404_for_only_other_users_ids(owner_client, other, stored_pipeline
     assert b"None of the selected items is yours" in response.content
 
 
+def test_it_says_when_the_pipelines_chosen_have_made_nothing_yet(owner_client, owner, stored_pipeline):
+    empty = stored_pipeline(owner, outputs=0)
+    response = owner_client.get(URL, {"pipelines": empty.id})
+    assert response.status_code == 404
+    assert b"The selected pipelines have no outputs yet" in response.content
+
+
 @pytest.mark.parametrize(
     "query,status,message",
     [
