@@ -192,6 +192,11 @@
   document.addEventListener("htmx:afterRequest", (event) => {
     if (event.detail.elt && event.detail.elt.id === "bulk" && event.detail.successful) clearSelection();
   });
+  // A plain form's button that can't be undone asks first (data-confirm); an htmx form's, below.
+  document.addEventListener("submit", (event) => {
+    const question = event.submitter && event.submitter.dataset.confirm;
+    if (question && !event.target.hasAttribute("hx-post") && !window.confirm(question)) event.preventDefault();
+  });
   // A bulk button that can't be undone asks first (data-confirm): htmx reads hx-confirm from the element
   // that sends the request, the form, never from the button that submitted it.
   document.addEventListener("htmx:confirm", (event) => {
