@@ -97,3 +97,15 @@ def test_it_pauses_and_deletes_only_the_owners(owner_client, owner, other):
     assert owner_client.get(f"/settings/webhooks/{mine.pk}/delete").status_code == 405
     assert owner_client.post(f"/settings/webhooks/{mine.pk}/delete").status_code == 302
     assert not owner.webhook_endpoints.exists() and other.webhook_endpoints.exists()
+
+
+def test_it_says_what_became_of_each_attempt(owner_client, owner):
+    from hooks.models import Attempt
+
+    Endpoint.objects.create(owner=owner, url="https://example.com/hook", events=ALL)
+    delivery = emit(owner.pk, "pipeline.finished", {})[0]
+    Attempt.objects.create(delivery=delivery, number=1, error="Could not resolve nowhere.example: Name or service not known.", duration_ms=1)
+    Attempt.objects.create(delivery=delivery, number=2, status_code=503, error="The endpoint answered 503.", duration_ms=40)
+    html = owner_client.get("/settings/webhooks").content.decode()
+    assert "Could not resolve nowhere.example: Name or service not known. (1 ms)" in html  # not "no answer in 1 ms"
+    assert "503 in 40 ms: The endpoint answered 503." in html
