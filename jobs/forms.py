@@ -10,7 +10,7 @@ from i2v.lib.forms import SharedFieldsForm
 from i2v.lib.ids import id_from_text, is_plausible_id
 from i2v.lib.urls import url_of
 from library.models import Asset
-from prompts.models import TemplateError, expand_for
+from prompts.models import PROMPT_MAX_CHARS, TemplateError, expand_for
 
 from .catalog import bill, needs_confirmation
 from .detail import step_filters
@@ -400,8 +400,10 @@ class NewPipelineForm(forms.Form):
         if len(prompts) > settings.PIPELINE_MAX_PROMPTS:
             self.limit_error = f"At most {settings.PIPELINE_MAX_PROMPTS} prompts (got {len(prompts)})."
             raise forms.ValidationError(self.limit_error)
-        if any(len(p) > 2000 for p in prompts):
-            raise forms.ValidationError("Each prompt must be at most 2000 characters.")
+        long = next((n for n, p in enumerate(prompts, 1) if len(p) > PROMPT_MAX_CHARS), None)
+        if long:
+            made = " (made by the template: a saved list's item may be too long)" if long > len(typed) else ""
+            raise forms.ValidationError(f"Prompt {long} is {len(prompts[long - 1]):,} characters{made}; each may be at most {PROMPT_MAX_CHARS:,}.")
         return prompts
 
     def clean(self):

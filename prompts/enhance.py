@@ -16,6 +16,8 @@ from django.conf import settings
 from jobs.providers import ProviderError
 from jobs.providers.http import client
 
+from .models import PROMPT_MAX_CHARS
+
 
 def endpoint():
     url = settings.PROMPT_LLM_URL
@@ -49,7 +51,7 @@ def enhance_one(prompt):
     text = " ".join(str(text or "").split()).strip().strip('"').strip()
     if not text:
         raise ProviderError(f"{where} answered with an empty prompt.", retryable=True)
-    return text[:2000]
+    return text[:PROMPT_MAX_CHARS]
 
 
 def _error_text(response):

@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import LIST_NAME, MAX_ITEMS, PromptList, PromptTemplate, TemplateError, expand_for
+from .models import LIST_NAME, MAX_ITEMS, PROMPT_MAX_CHARS, PromptList, PromptTemplate, TemplateError, expand_for
 
 
 class PromptListForm(forms.ModelForm):
@@ -27,6 +27,10 @@ class PromptListForm(forms.ModelForm):
             raise forms.ValidationError("Write at least one item (one per line).")
         if len(items) > MAX_ITEMS:
             raise forms.ValidationError(f"At most {MAX_ITEMS} items (got {len(items)}).")
+        # An item becomes (part of) a prompt: longer than a prompt may be, it could only be refused there.
+        long = next((n for n, item in enumerate(items, 1) if len(item) > PROMPT_MAX_CHARS), None)
+        if long:
+            raise forms.ValidationError(f"Item {long} is {len(items[long - 1]):,} characters; an item may be at most {PROMPT_MAX_CHARS:,}.")
         return "\n".join(items)
 
 

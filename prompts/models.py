@@ -8,6 +8,7 @@ from .expand import TemplateError, expand, list_names, parse
 
 LIST_NAME = RegexValidator(r"^[a-z0-9_-]{1,40}$", "List names use lowercase letters, digits, - and _ (at most 40).")
 MAX_ITEMS = 500
+PROMPT_MAX_CHARS = 2000  # a prompt sent to a model, typed, made by a template or rewritten
 
 
 class PromptListQuerySet(models.QuerySet):

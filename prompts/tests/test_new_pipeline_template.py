@@ -89,3 +89,13 @@ def test_it_starts_from_a_saved_template(owner_client, owner, other):
 def test_it_needs_prompts_or_a_template(owner_client, owner):
     response = owner_client.post("/pipelines/new", form_data(make_source(owner)))
     assert "Write at least one prompt (one per line), or a template." in response.content.decode()
+
+
+def test_it_names_the_prompt_too_long_and_where_it_came_from(owner_client, owner):
+    source = make_source(owner)
+    PromptList.objects.create(owner=owner, name="colour", items="y" * 2000)  # saved before items were capped
+    response = owner_client.post("/pipelines/new", form_data(source, prompts="a short one", template="{colour} car"))
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "Prompt 2 is 2,004 characters (made by the template: a saved list&#x27;s item may be too long); each may be at most 2,000." in html
+    assert not owner.pipelines.exists()

@@ -40,6 +40,7 @@ def test_it_saves_a_list_tidied(owner_client, owner):
         ({"name": "two words", "items": "x"}, "List names use lowercase letters"),
         ({"name": "ok", "items": " \n "}, "This field is required."),
         ({"name": "ok", "items": "x\n" * 501}, "At most 500 items (got 501)."),
+        ({"name": "ok", "items": "short\n" + "y" * 2001}, "Item 2 is 2,001 characters; an item may be at most 2,000."),
     ],
 )
 def test_it_refuses_bad_lists(owner_client, owner, data, message):
