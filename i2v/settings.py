@@ -383,7 +383,7 @@ GEMINI_API_KEY = env_str("GEMINI_API_KEY")
 GEMINI_BASE_URL = env_str("GEMINI_BASE_URL")
 # Gemini answers with the image itself, so its call waits for the model this long.
 GEMINI_TIMEOUT_SECONDS = env_int("GEMINI_TIMEOUT_SECONDS", 120, minimum=1)
-COMFYUI_URL = env_str("COMFYUI_URL", "http://127.0.0.1:8188").rstrip("/")
+COMFYUI_URL = env_str("COMFYUI_URL").rstrip("/")  # unset: no ComfyUI models are offered
 COMFYUI_WORKFLOWS = env_str("COMFYUI_WORKFLOWS", str(BASE_DIR / "jobs" / "workflows"))
 
 # Generation steps run on their own queue, so a download never holds a thumbnail worker:

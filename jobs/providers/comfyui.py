@@ -72,6 +72,10 @@ from .base import (
 )
 
 WHO = "ComfyUI"
+NO_URL = (
+    "ComfyUI is not configured: set the COMFYUI_URL environment variable to your ComfyUI server (such as "
+    "http://127.0.0.1:8188) and restart the web and worker processes, or choose another model."
+)
 CLIENT_ID = "i2v"
 UPLOAD_SUBFOLDER = "i2v"
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
@@ -103,6 +107,10 @@ class ComfyUIProvider(Provider):
     name = "comfyui"
     label = "ComfyUI"
     can_lookup = True  # our own prompt_id, found again in /queue or /history
+    # Its "key" is where the server is: with none set, its models are offered disabled, as a hosted
+    # provider's without its key (a default address would offer them on every machine without a GPU).
+    key_setting = "COMFYUI_URL"
+    no_key = NO_URL
 
     @property
     def account(self):
@@ -116,12 +124,16 @@ class ComfyUIProvider(Provider):
     def endpoint(self):
         return self.spec.get("endpoint") or self.model_id
 
+    def _client(self):
+        self.require_key()
+        return _client()
+
     def submit(self, job):
         self.require_kind(job.kind)
         template = load_workflow(self.workflow_path(), self.spec["kind"])
         source = source_image(job.source())
         prompt_id = prompt_id_of(job.token)
-        with _client() as client:
+        with self._client() as client:
             image = upload(client, source)
             workflow = fill(template, self.values(job, source.size, image))
             body = {"prompt": workflow, "client_id": CLIENT_ID, "prompt_id": prompt_id}
@@ -167,7 +179,7 @@ class ComfyUIProvider(Provider):
 
     def _find(self, prompt_id):
         """Where the prompt is now: run (in /history), running or waiting (in /queue), or nowhere."""
-        with _client() as client:
+        with self._client() as client:
             entry = history(client, prompt_id)
             if entry is None:
                 waiting = queue_place(client, prompt_id)
@@ -199,7 +211,7 @@ class ComfyUIProvider(Provider):
 
     def fetch(self, request, checkpoint=None):
         files = []
-        with _client() as client:
+        with self._client() as client:
             for path in request.result or []:
                 # ComfyUI's own API: the credentials of COMFYUI_URL (if any) go along.
                 data = http.download(client, WHO, url(path), checkpoint, send_key=True)
@@ -211,7 +223,7 @@ class ComfyUIProvider(Provider):
         """Take it out of the queue; stop it only if it is the prompt running (an older
         ComfyUI's /interrupt stops whatever runs, so it is never called blindly)."""
         prompt_id = request.external_id or prompt_id_of(request.token)
-        with _client() as client:
+        with self._client() as client:
             http.call(client, WHO, "POST", url("/queue"), json={"delete": [prompt_id]})
             place = queue_place(client, prompt_id)  # asked after: it may have started meanwhile
             if place is not None and place.state == RUNNING:

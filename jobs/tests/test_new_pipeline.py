@@ -131,6 +131,15 @@ def test_it_offers_a_model_whose_provider_has_no_key_disabled_and_refuses_it(own
     assert not owner.pipelines.exists()
 
 
+def test_it_offers_the_comfyui_models_only_once_a_server_is_set(owner_client, owner, settings):
+    settings.COMFYUI_URL = ""
+    assert '<option value="comfy-wan-2.2" disabled>' in owner_client.get("/pipelines/new").content.decode()
+    response = owner_client.post("/pipelines/new", form_data([make_source(owner)], i2i_model="comfy-flux-kontext"))
+    assert response.status_code == 422 and "ComfyUI is not configured: set the COMFYUI_URL" in response.content.decode()
+    settings.COMFYUI_URL = "http://127.0.0.1:8188"
+    assert '<option value="comfy-wan-2.2">' in owner_client.get("/pipelines/new").content.decode()
+
+
 def test_it_offers_and_plans_the_model_once_its_provider_has_a_key(owner_client, owner, provider_keys):
     assert '<option value="flux-kontext">FLUX Kontext pro</option>' in owner_client.get("/pipelines/new").content.decode()
     owner_client.post("/pipelines/new", form_data([make_source(owner)], i2i_model="flux-kontext"))
