@@ -29,6 +29,7 @@ def test_it_rejects_bad_names_in_place(owner_client, owner):
     assert response["HX-Retarget"] == "#row-menu"
     assert "lowercase letters, digits and dashes" in response.content.decode()
     assert "<script>" not in response.content.decode()
+    assert 'value="&lt;script&gt;x&lt;/script&gt;"' in response.content.decode()  # what was typed, kept to mend
     assert not Tag.objects.exists()
 
 
