@@ -181,7 +181,9 @@ def test_it_estimates_the_cost_as_the_form_changes(owner_client, owner):
     )  # fmt: skip
     html = owner_client.post("/pipelines/new/estimate", data, HTTP_HX_REQUEST="true").content.decode()
     # 2 sources x 2 prompts x 2 images at $0.04, then 8 images x 2 videos x 5 s at $0.05.
-    assert "$4.32" in html and "24 outputs" in html
+    assert "$4.32" in html and "24 outputs" in html and "cost nothing" not in html
+    free = owner_client.post("/pipelines/new/estimate", form_data([make_source(owner)]), HTTP_HX_REQUEST="true").content.decode()
+    assert "$0.00" in free and "The models chosen cost nothing to run." in free
 
 
 def test_it_estimates_a_half_filled_form(owner_client):
