@@ -161,7 +161,10 @@
     const rows = Array.from(list.children);
     const count = (state) => rows.filter((r) => r.dataset.state === state).length;
     const sending = count("waiting") + count("uploading");
-    const parts = [sending ? sending + " uploading" : "All uploaded", count("processing") + " processing", count("failed") + " failed"];
+    // Refused: failed without the server taking it (a row the server took has its asset id).
+    const refused = rows.filter((r) => r.dataset.state === "failed" && !r.dataset.assetId).length;
+    const sent = refused === 0 ? "All uploaded" : refused === rows.length ? "None uploaded" : `${rows.length - refused} of ${rows.length} uploaded`;
+    const parts = [sending ? sending + " uploading" : sent, count("processing") + " processing", count("failed") + " failed"];
     zone.querySelector("[data-upload-summary]").textContent = parts.join(" · ");
   }
 
