@@ -191,6 +191,11 @@ def test_it_asks_to_confirm_a_cost_only_while_the_pipeline_costs_that_much(owner
 
     confirm = page.locator("label.confirm")  # appears with the estimate
     expect(confirm).to_contain_text("Confirm $0.08")
+    # Text set without a key pressed (pasted with the mouse, filled in by the browser) is estimated too.
+    page.locator("textarea[name=prompts]").fill("a red fox in the snow\na blue owl at dusk\na grey cat")
+    expect(page.get_by_test_id("estimate")).to_contain_text("$0.12")
+    page.locator("textarea[name=prompts]").fill("a red fox in the snow\na blue owl at dusk")
+    expect(confirm).to_contain_text("Confirm $0.08")
     page.get_by_role("button", name="Create and run").click()
     assert confirm.locator("input").evaluate("e => e.matches(':invalid')")  # the browser asks for the tick
     # The box sits right before its words, on the same line.

@@ -33,7 +33,7 @@
     caption.textContent = file.name.slice(0, 18);
     label.append(box, img, caption);
     grid.prepend(label);
-    box.dispatchEvent(new Event("change", { bubbles: true })); // refresh the live estimate
+    box.dispatchEvent(new Event("input", { bubbles: true })); // refresh the live estimate
   }
 
   async function upload(url, file, report) {
