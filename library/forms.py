@@ -23,10 +23,10 @@ class LibraryFilterForm(SharedFieldsForm):
     hidden = forms.ChoiceField(
         choices=[("", "Not hidden"), ("include", "Include hidden"), ("only", "Only hidden")], required=False
     )
-    q = forms.CharField(required=False, max_length=200, strip=True)
-    date_from = forms.DateField(required=False)
-    date_to = forms.DateField(required=False)
-    cursor = forms.CharField(required=False, max_length=2000)
+    q = forms.CharField(label="Search", required=False, max_length=200, strip=True)
+    date_from = forms.DateField(label="From date", required=False)
+    date_to = forms.DateField(label="To date", required=False)
+    cursor = forms.CharField(label="Page link", required=False, max_length=2000)
     page_size = forms.IntegerField(required=False, min_value=1, max_value=settings.PAGE_SIZE_MAX)
 
     FILTERS = ("kind", "source", "status", "hidden", "q", "date_from", "date_to")

@@ -273,6 +273,12 @@ def test_it_explains_bad_filters_with_a_400(owner_client, spread, query):
     html = response.content.decode()
     assert "These filters can't be used" in html
     assert "<script>" not in html
+    assert "<strong>date_" not in html and "<strong>page_size" not in html  # a label a person reads, not the field's name
+
+
+def test_it_names_a_bad_filter_by_its_label(owner_client, spread):
+    html = owner_client.get("/jobs/?date_from=2026-02-02&date_to=2026-01-01").content.decode()
+    assert "<li><strong>To date</strong>: The end date is before the start date.</li>" in html
 
 
 def test_it_designs_its_empty_states(owner_client, owner):
