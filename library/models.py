@@ -536,7 +536,7 @@ def _list_item(id, kind, source, filename, width, height, renditions, original, 
         "srcset": srcset(sized),
         "original_url": media_url(original) if original else None,
         "processing_status": status,
-        "created_at": instant(created_at),
+        "created_at": instant(created_at, "seconds"),  # a list item, kept small
     }
 
 

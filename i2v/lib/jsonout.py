@@ -34,12 +34,13 @@ _DIGITS_AS_ZEROS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256)) 
 _LONG_NUMBER = b"0" * 19
 
 
-def instant(moment):
-    """A time as the API writes every one: ISO 8601 in UTC to the millisecond ("2026-12-03T05:16:02.123Z"),
-    as DjangoJSONEncoder writes a datetime value; None for none."""
+def instant(moment, timespec="milliseconds"):
+    """A time as the API writes it: ISO 8601 in UTC ending in Z, to the millisecond ("2026-12-03T05:16:02.123Z",
+    as DjangoJSONEncoder writes a datetime value) or, in a list's summaries, which are kept small, to the second
+    (timespec="seconds"); None for none."""
     if moment is None:
         return None
-    return moment.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(datetime.UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def dumps(data):
