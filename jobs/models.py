@@ -622,14 +622,14 @@ class Pipeline(PipelineRow, models.Model):
         return bool(self.config.get("prompts") and self.config.get("sources"))
 
     def unrunnable(self):
-        """Why this pipeline's steps could only fail on this server ("" when nothing says so): a stage's model
-        whose provider has no key here, or that left the catalog. A rerun or a retry is refused with it."""
-        for kind in ("i2i", "i2v"):
-            stage = self.config.get(kind)
-            if not stage:
-                continue
+        """Why this pipeline's steps could only fail on this server ("" when nothing says so): the model of a
+        stage or of a step to retry whose provider has no key here, or that left the catalog (imported and older
+        pipelines record no stages, only their steps). A rerun or a retry is refused with it."""
+        stages = [self.config.get(kind) for kind in ("i2i", "i2v")]
+        models = {stage["model"] for stage in stages if stage} | set(self.retryable_steps.values_list("config__model", flat=True))
+        for model in sorted(m for m in models if m):  # a prompt-enhance step has none
             try:
-                provider = get_provider(stage["model"])
+                provider = get_provider(model)
             except ProviderError as exc:
                 return str(exc)
             if provider.missing_setting:

@@ -126,6 +126,15 @@ def test_it_refuses_to_rerun_or_retry_where_a_stage_s_provider_has_no_key(owner_
     assert list(p.steps.values_list("status", flat=True)) == ["queued"]
 
 
+def test_it_refuses_to_retry_a_step_whose_provider_has_no_key_in_a_pipeline_without_stages(owner_client, owner, settings):
+    settings.OPENAI_API_KEY = ""
+    legacy = make_pipeline(owner, status="failed")  # imported or seeded: its steps, no recorded stages
+    legacy.steps.update(status="failed", config={"model": "gpt-image-1", "prompt": "p"})
+    response = post(owner_client, legacy, "retry")
+    assert response.status_code == 422 and "OpenAI is not configured" in response.content.decode()
+    assert set(legacy.steps.values_list("status", flat=True)) == {"failed"}
+
+
 def test_it_offers_the_actions_that_fit_the_status(owner_client, owner):
     running = create(owner)
     menu = owner_client.get(f"/jobs/{running.id}/menu").content.decode()
