@@ -52,7 +52,7 @@ def test_it_shows_a_pipeline_at_work_progress_until_it_is_done(owner_page, owner
     owner_page.assert_no_console_errors()
 
 
-def test_it_cancels_then_retries_from_the_pipelines_own_page(owner_page, owner):
+def test_it_cancels_then_retries_from_the_pipelines_own_page(owner_page, owner, provider_keys):
     pipeline = make_pipeline(owner, name="Mine", outputs=0, steps=2, status="running")
     page = owner_page.page
     owner_page.goto(f"/jobs/{pipeline.id}/")
