@@ -48,7 +48,8 @@ def jobs_page(request):
     results, status = listed.render(form, functools.partial(Pipeline.objects.jobs_list, request.user.id))
     if fragment:
         return HttpResponse(results, status=status)
-    context = {"form": form, "results": ListResults.in_page(results), "user_tags": request.user.tags.offered(request.GET.get("tag", ""))[:200]}
+    chosen = form.cleaned_data["tag"] if form.is_valid() else ""  # a tag the filter refused (a NUL, 20,000 characters) is no name
+    context = {"form": form, "results": ListResults.in_page(results), "user_tags": request.user.tags.offered(chosen)[:200]}
     return render(request, PAGE, context, status=status)
 
 

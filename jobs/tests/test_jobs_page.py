@@ -134,6 +134,13 @@ def test_it_offers_the_tags_on_a_pipeline_and_the_one_chosen(owner_client, owner
     assert '<option value="left" selected>' in select
 
 
+@pytest.mark.parametrize("tag", ["%00", "a%00b", "x" * 20000])
+def test_it_explains_a_tag_no_name_can_be_with_a_400(owner_client, owner, tag):
+    make_pipeline(owner, tags=["used"])
+    response = owner_client.get(f"/jobs/?tag={tag}")
+    assert response.status_code == 400 and '<option value="used">' in _tag_select(response)
+
+
 def _tag_select(response):
     html = response.content.decode()
     start = html.index('<select name="tag"')
