@@ -1,9 +1,9 @@
-import ipaddress
 from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
 
+from .addresses import obviously_private
 from .models import EVENTS, Endpoint
 
 
@@ -36,7 +36,7 @@ class EndpointForm(forms.ModelForm):
             port = 0
         if port == 0:
             raise forms.ValidationError("The port must be a number from 1 to 65535.")
-        if not settings.WEBHOOK_ALLOW_PRIVATE and _obviously_private(parts.hostname or ""):
+        if not settings.WEBHOOK_ALLOW_PRIVATE and obviously_private(parts.hostname or ""):
             # The send checks what the name resolves to as well (hooks/send.py); this catches the plain cases early.
             raise forms.ValidationError("This server doesn't send webhooks to loopback or private addresses.")
         if self.instance.owner.webhook_endpoints.filter(url=url).exists():
@@ -50,12 +50,3 @@ class EndpointForm(forms.ModelForm):
             raise forms.ValidationError(f"At most {settings.WEBHOOK_ENDPOINTS_MAX} webhook URLs per account.")
         return data
 
-
-def _obviously_private(host):
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not ip.is_global

@@ -7,7 +7,6 @@ the raw body and refuses a timestamp older than a few minutes (a replay).
 
 import hashlib
 import hmac
-import ipaddress
 import socket
 import time
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from django.utils import timezone
 
 from jobs.providers.http import client
 
+from .addresses import is_private
 from .models import Attempt
 
 USER_AGENT = "i2v-webhooks/1"
@@ -32,13 +32,6 @@ class DeliveryError(Exception):
 
 def sign(secret, timestamp, body):
     return "v1=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def is_private(address):
-    ip = ipaddress.ip_address(address)
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
 
 
 def check_destination(url):

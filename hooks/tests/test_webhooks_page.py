@@ -47,6 +47,13 @@ def test_it_registers_a_url_with_a_secret_of_its_own(owner_client, owner):
         ("http://localhost/hook", "This server doesn&#x27;t send webhooks to loopback or private addresses."),
         ("http://169.254.169.254/latest/meta-data", "This server doesn&#x27;t send webhooks to loopback or private addresses."),
         ("http://[::1]/hook", "This server doesn&#x27;t send webhooks to loopback or private addresses."),
+        # loopback however written: the root's trailing dot, an IPv4 address inside an IPv6 one
+        ("http://x.localhost./hook", "This server doesn&#x27;t send webhooks to loopback or private addresses."),
+        ("http://[::127.0.0.1]:9/", "This server doesn&#x27;t send webhooks to loopback or private addresses."),
+        ("http://[::ffff:10.0.0.1]/", "This server doesn&#x27;t send webhooks to loopback or private addresses."),
+        ("http://[64:ff9b::7f00:1]:9/", "This server doesn&#x27;t send webhooks to loopback or private addresses."),
+        ("http://[64:ff9b:1::1]/", "This server doesn&#x27;t send webhooks to loopback or private addresses."),
+        ("http://[2002:a9fe:a9fe::1]/", "This server doesn&#x27;t send webhooks to loopback or private addresses."),
         ("https://user:pw@example.com/hook", "Put no user name or password in the URL"),
         ("https://example.com:99999/hook", "The port must be a number from 1 to 65535."),
         ("https://example.com:0/hook", "The port must be a number from 1 to 65535."),
