@@ -7,21 +7,31 @@ poll's would be, so a replayed or late webhook changes nothing twice.
 """
 
 import logging
+import re
 
-from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+from i2v.lib.errors import error_response
+from i2v.lib.jsonout import json_response
 
 from .providers import WebhookRefused
 from .remote import RemoteRequest
 
 logger = logging.getLogger(__name__)
 
+# What our tokens (secrets.token_urlsafe) and provider names are made of: anything else (a NUL byte, which
+# PostgreSQL refuses in a query) finds no request without asking the database.
+_NAME = re.compile(r"[a-z0-9_-]{1,40}")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
 
 @csrf_exempt
 @require_POST
 def provider_webhook(request, provider, token):
-    remote_request = RemoteRequest.objects.filter(provider=provider, token=token).first()
+    remote_request = None
+    if _NAME.fullmatch(provider) and _TOKEN.fullmatch(token):
+        remote_request = RemoteRequest.objects.filter(provider=provider, token=token).first()
     if remote_request is None:
         return _answer(404, "No such request.")
     try:
@@ -34,8 +44,11 @@ def provider_webhook(request, provider, token):
     changed = remote_request.apply(remote)
     if changed:
         remote_request.pipeline.advance()
-    return JsonResponse({"ok": True, "changed": changed})
+    return json_response({"ok": True, "changed": changed})
+
+
+_CODES = {400: "invalid", 401: "refused", 404: "not_found"}
 
 
 def _answer(status, message):
-    return JsonResponse({"error": {"code": "refused" if status == 401 else "invalid", "message": message, "field": None}}, status=status)
+    return error_response(status, _CODES[status], message)
