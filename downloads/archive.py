@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from zipstream import ZIP_STORED, ZipStream
@@ -76,17 +76,27 @@ class Selection:
     pipelines: list
     assets: list
 
+    def _made(self):
+        """The outputs that made the chosen Library items (a generated item is named and described as the
+        output it is: its pipeline, prompt, model, seed and cost)."""
+        return Output.objects.filter(owner=self.owner, asset_id__in=self.assets)
+
     def output_rows(self):
-        if not (self.outputs or self.pipelines):
+        chosen = Q(pk__in=self.outputs) if self.outputs else Q()
+        if self.pipelines:
+            chosen |= Q(pipeline_id__in=self.pipelines)
+        if self.assets:
+            # Its first output, where identical outputs share the item.
+            chosen |= Q(pk__in=self._made().values("asset_id").annotate(first=Min("id")).values("first"))
+        if not chosen:
             return Output.objects.none()
-        chosen = Q(pk__in=self.outputs) | Q(pipeline_id__in=self.pipelines)
         # owner_id on the output itself: someone else's output or pipeline id matches nothing.
         return Output.objects.filter(chosen, owner=self.owner)
 
     def asset_rows(self):
         if not self.assets:
             return self.owner.assets.none()
-        return self.owner.assets.filter(pk__in=self.assets)
+        return self.owner.assets.filter(pk__in=self.assets).exclude(pk__in=self._made().values("asset_id"))
 
     def size(self):
         """(files, bytes) selected: one aggregate query per kind asked for."""

@@ -4,6 +4,8 @@ import pytest
 from django.db import connection
 from django_sendfile.utils import _get_sendfile
 
+from i2v.models import ApiToken
+
 
 def test_it_downloads_an_output_under_its_zip_name(owner_client, owner, stored_pipeline, django_assert_num_queries):
     p = stored_pipeline(owner, outputs=2, prompt="Ünïcode café / <b>", model="flux-kontext")
@@ -23,6 +25,20 @@ def test_it_downloads_a_library_item_under_its_original_name(owner_client, owner
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="My-holiday.jpg"'
     assert b"".join(response.streaming_content) == b"holiday"
+
+
+def test_it_downloads_a_generated_library_item_under_its_outputs_name(owner_client, owner, stored_pipeline, django_assert_num_queries):
+    p = stored_pipeline(owner, outputs=2, model="flux-kontext")
+    second = p.outputs.select_related("asset").order_by("position")[1]
+    with django_assert_num_queries(2, connection=connection):  # the asset, the output that made it
+        response = owner_client.get(f"/downloads/assets/{second.asset_id}")
+    assert response["Content-Disposition"] == 'attachment; filename="02_a-red-fox-at-dusk_flux-kontext_42.jpg"'
+
+
+def test_it_answers_a_script_asking_for_someone_elses_file_in_json(client, owner, other, stored_asset_named):
+    theirs = stored_asset_named(other, "x.png")
+    response = client.get(f"/downloads/assets/{theirs.id}", HTTP_AUTHORIZATION=f"Bearer {ApiToken.issue(owner)}")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
 
 def test_it_is_404_for_someone_elses_or_missing_ids(owner_client, other, stored_pipeline, stored_asset_named):

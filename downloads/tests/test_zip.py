@@ -9,8 +9,10 @@ import pytest
 from django.db import connection
 
 from conftest import make_asset
+from i2v.models import ApiToken
 
 URL = "/downloads/zip"
+MANIFESTS = ["manifest.csv", "manifest.json"]
 
 
 def open_zip(response):
@@ -71,6 +73,30 @@ def test_it_zips_chosen_tiles_and_library_items_under_their_own_names(owner_clie
     rows, _ = manifest(archive)
     assert [r["source"] for r in rows] == ["pipeline", "library", "library", "library"]
     assert rows[2]["original_name"] == "Holiday Photo (1).png"
+
+
+def test_it_names_and_describes_a_generated_library_item_as_the_output_it_is(owner_client, owner, stored_pipeline, stored_asset_named, django_assert_num_queries):
+    p = stored_pipeline(owner, name="Fox run", outputs=2)
+    first, second = p.outputs.select_related("asset").order_by("position")
+    upload = stored_asset_named(owner, "Beach.png")
+    with django_assert_num_queries(4):  # each kind sized, then read: as for outputs and uploads alone
+        archive = open_zip(owner_client.get(URL, {"assets": f"{second.asset_id},{upload.id}"}))
+    assert archive.namelist() == [f"fox-run-{p.id}/02_a-red-fox-at-dusk_fal-ai-flux-kontext_42.jpg", "library/Beach.jpg", *MANIFESTS]
+    rows, _ = manifest(archive)
+    assert (rows[0]["pipeline"], rows[0]["output_id"], rows[0]["asset_id"]) == ("Fox run", str(second.id), str(second.asset_id))
+    assert (rows[0]["model"], rows[0]["seed"], rows[0]["cost"]) == ("fal-ai/flux-kontext", "42", "0.0400")
+    assert rows[1]["source"] == "library" and rows[1]["model"] == ""
+
+
+@pytest.mark.parametrize(
+    "query, status, code",
+    [({}, 400, "invalid"), ({"outputs": "abc"}, 400, "invalid"), ({"pipelines": "999999"}, 404, "not_found"),
+     ({"assets": ",".join(str(n) for n in range(1, 1002))}, 413, "too_large")],
+)
+def test_it_refuses_a_script_in_json(client, owner, query, status, code):
+    response = client.get(URL, query, HTTP_AUTHORIZATION=f"Bearer {ApiToken.issue(owner)}")
+    assert response.status_code == status and response["Content-Type"] == "application/json"
+    assert json.loads(response.content)["error"]["code"] == code
 
 
 def test_it_names_two_outputs_of_one_step_apart(owner_client, owner, stored_pipeline):
