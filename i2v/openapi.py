@@ -7,7 +7,7 @@ checks that both agree with the URL patterns). schemathesis fuzzes the API from 
 """
 
 from django.conf import settings
-from django.http import JsonResponse
+from i2v.lib.jsonout import json_response
 from django.views.decorators.http import require_GET
 
 from jobs.models import Pipeline
@@ -125,6 +125,7 @@ SCHEMAS = {
             "cost": {"type": "string"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
             "is_favorite": {"type": "boolean"}, "is_hidden": {"type": "boolean"},
             "tags": {"type": "array", "items": {"type": "string"}},
+            "step_count": {"type": "integer"}, "output_count": {"type": "integer"},
             "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "planned": {"type": "integer"}}},
             "steps": {"type": "array", "items": _ref("Step")}, "outputs": {"type": "array", "items": _ref("Output")},
             "outputs_pagination": _ref("Pagination"),
@@ -295,4 +296,4 @@ def description():
 
 @require_GET
 def openapi_json(request):
-    return JsonResponse(description(), json_dumps_params={"separators": (",", ":")})
+    return json_response(description())

@@ -12,6 +12,7 @@ from . import views
 from .health import healthz
 from .openapi import openapi_json
 
+handler400 = "i2v.lib.errors.bad_request"
 handler404 = "i2v.lib.errors.not_found"
 handler500 = "i2v.lib.outage.server_error"
 

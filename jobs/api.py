@@ -2,7 +2,7 @@
 
 from urllib.parse import urlencode
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.urls import reverse
 
 from i2v.lib.cache import ListEntry, reads_ahead
@@ -108,7 +108,8 @@ def pipeline_outputs(request, pipeline_id):
     except CursorError as exc:
         raise _bad_cursor(exc) from None
     total = None if form.cleaned_data["cursor"] else Total(pipeline.output_count)
-    return json_response({"items": [o.as_json() for o in page.items], "pagination": pagination_json(page, total)})
+    pagination = {**pagination_json(page, total), "next_url": _next_url("jobs:api_outputs", pipeline.id, page, page_size=form.size)}
+    return json_response({"items": [o.as_json() for o in page.items], "pagination": pagination})
 
 
 @idempotent
@@ -130,6 +131,6 @@ def create_pipeline(request):
         return too_many_response(request, exc)
     pipeline = Pipeline.objects.create_from_request(request.user, form.cleaned_data)
     status_url = f"/api/pipelines/{pipeline.id}"
-    response = JsonResponse({"id": pipeline.id, "status": pipeline.status, "status_url": status_url}, status=202)
+    response = json_response({"id": pipeline.id, "status": pipeline.status, "status_url": status_url}, status=202)
     response["Location"] = status_url
     return response

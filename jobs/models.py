@@ -390,6 +390,8 @@ class Pipeline(PipelineRow, models.Model):
             "is_favorite": self.is_favorite,
             "is_hidden": self.is_hidden,
             "tags": [t["name"] for t in self.tag_chips],
+            "step_count": self.step_count,
+            "output_count": self.output_count,
             "progress": {"done": self.progress_done, "planned": self.planned_steps, "activity": self.activity},
             "step_summary": [g.as_json() for g in summary.groups],
             "steps": [s.as_json() for s in steps.items],

@@ -2,13 +2,13 @@
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from i2v.lib.cache import ListEntry, reads_ahead
-from i2v.lib.errors import ApiError, api_view, error_response, form_error
+from i2v.lib.errors import CSRF_MESSAGE, ApiError, api_view, error_response, form_error, unreadable
 from i2v.lib.ids import ID_MAX
 from i2v.lib.jsonbody import json_body
 from i2v.lib.jsonout import dumps, json_response
@@ -68,12 +68,10 @@ def _upload(request):
     request.upload_handlers = [HashingUploadHandler(request)]
     try:
         files = request.FILES.getlist("files")
-    except (MultiPartParserError, SuspiciousOperation):
-        raise ApiError(400, "invalid", "The body is not a multipart upload that can be read.", "files") from None
+    except (MultiPartParserError, SuspiciousOperation) as exc:
+        raise unreadable(exc, "files") from None
     if CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {}) is not None:
-        return error_response(
-            403, "csrf_failed", "The CSRF token is missing or wrong: browsers send X-CSRFToken, scripts a bearer token."
-        )
+        return error_response(403, "csrf_failed", CSRF_MESSAGE)
     if not files:
         raise ApiError(400, "invalid", "Send one or more files in the multipart field “files”.", "files")
     results = [_ingest(request.user, upload) for upload in files]
@@ -81,7 +79,7 @@ def _upload(request):
     body = {"items": results}
     if status >= 400:
         body["error"] = _refusal_summary(results)
-    return JsonResponse(body, status=status)
+    return json_response(body, status=status)
 
 
 def _ingest(owner, upload):
@@ -126,7 +124,9 @@ def image(request, asset_id):
     """DELETE /api/images/<id>: the asset goes, with its place in pipelines' outputs; its files follow."""
     if asset_id > ID_MAX or not request.user.assets.filter(pk=asset_id).delete_in_bulk():
         raise Http404
-    return HttpResponse(status=204)
+    response = HttpResponse(status=204)
+    del response["Content-Type"]  # no body, so no type
+    return response
 
 
 @api_view(methods=("POST",))
@@ -141,4 +141,4 @@ def delete_images(request):
         raise form_error(form, status=422)
     ids = form.cleaned_data["ids"]
     found = set(request.user.assets.filter(pk__in=ids).delete_in_bulk())
-    return JsonResponse({"deleted": [i for i in ids if i in found], "not_found": [i for i in ids if i not in found]})
+    return json_response({"deleted": [i for i in ids if i in found], "not_found": [i for i in ids if i not in found]})

@@ -1,11 +1,11 @@
 """JSON API for background processing: an asset's status and retry, the queue, backfills."""
 
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 
 from i2v.lib.broker import producer
 from i2v.lib.errors import ApiError, api_view, form_error
+from i2v.lib.jsonout import json_response
 from library.models import rendition
 
 from . import tasks
@@ -19,7 +19,7 @@ JOBS_SHOWN = 20
 @api_view(methods=("GET",))
 def processing_status(request, asset_id):
     asset = get_object_or_404(request.user.assets, pk=asset_id)
-    return JsonResponse(_status_json(asset))
+    return json_response(_status_json(asset))
 
 
 @api_view(methods=("POST",))
@@ -32,13 +32,13 @@ def retry_processing(request, asset_id):
     if not jobs:
         raise ApiError(409, "nothing_to_retry", "This asset's processing is complete; there is nothing to retry.")
     asset.refresh_from_db()
-    return JsonResponse(_status_json(asset), status=202)
+    return json_response(_status_json(asset), status=202)
 
 
 @api_view(methods=("GET",))
 def processing_queue(request):
     _require_staff(request)
-    return JsonResponse(ProcessingJob.objects.queue_status())
+    return json_response(ProcessingJob.objects.queue_status())
 
 
 @api_view(methods=("POST",))
@@ -56,7 +56,7 @@ def generate_thumbnails(request):
     except Exception:  # noqa: BLE001 - the broker is down: say so instead of pretending
         raise ApiError(503, "broker_unavailable", "The task queue is unavailable; try again later.") from None
     mode = "missing" if options["missing"] else "all"
-    return JsonResponse({"count": count, "mode": mode, "kind": options["kind"] or None}, status=202)
+    return json_response({"count": count, "mode": mode, "kind": options["kind"] or None}, status=202)
 
 
 def _require_staff(request):

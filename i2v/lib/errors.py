@@ -2,10 +2,17 @@
 
 from functools import wraps
 
-from django.core.exceptions import PermissionDenied
 from django.conf import settings
-from django.http import Http404, HttpResponseNotFound, JsonResponse
-from django.views import defaults
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import Http404, HttpResponseNotFound
+from django.views import csrf, defaults
+
+from .jsonout import json_response
 
 
 class ApiError(Exception):
@@ -21,18 +28,61 @@ class ApiError(Exception):
 
 
 def error_response(status, code, message, field=None):
-    return JsonResponse({"error": {"code": code, "message": message, "field": field}}, status=status)
+    return json_response({"error": {"code": code, "message": message, "field": field}}, status=status)
+
+
+CSRF_MESSAGE = "The CSRF token is missing or wrong: browsers send X-CSRFToken, scripts a bearer token."
+
+
+def unauthenticated():
+    return error_response(401, "unauthenticated", "Log in or send 'Authorization: Bearer <token>'.")
+
+
+def for_scripts(request):
+    """Whether an error is answered in JSON: on the API's paths and the webhooks providers send us, and to
+    any request with a bearer token (a script downloading files, say), which no browser sends."""
+    return request.path.startswith(("/api/", "/hooks/")) or request.headers.get("Authorization", "").startswith("Bearer ")
 
 
 def not_found(request, exception):
     """handler404: a path no route matches (an id no row can have among them: <id:...>), as JSON
     under /api/ like every other API error; a file under the media URL, a few bytes of text (an
     <img> or a player asks, not a person); else templates/404.html, a page with the navigation."""
-    if request.path.startswith("/api/"):
+    if for_scripts(request):
         return error_response(404, "not_found", "No such object.")
     if request.path.startswith(settings.MEDIA_URL):
         return HttpResponseNotFound("Not Found\n", content_type="text/plain; charset=utf-8")
     return defaults.page_not_found(request, exception)
+
+
+def unreadable(exception, field=None):
+    """The ApiError of a body Django refused to read (its size, field and file limits), saying which limit."""
+    if isinstance(exception, RequestDataTooBig):
+        mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_000_000
+        return ApiError(413, "too_large", f"The request's fields are over {mb:g} MB (files apart).", field)
+    if isinstance(exception, TooManyFieldsSent):
+        return ApiError(400, "too_many_fields", f"Send at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,} fields.", field)
+    if isinstance(exception, TooManyFilesSent):
+        return ApiError(400, "too_many_files", f"Send at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES:,} files at a time.", field)
+    return ApiError(400, "invalid", f"The body can't be read: {exception}", field)
+
+
+def bad_request(request, exception):
+    """handler400 (a body over Django's limits, a suspicious request): JSON for scripts, else Django's page."""
+    if for_scripts(request):
+        return unreadable(exception).response()
+    return defaults.bad_request(request, exception)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW. A script's POST without a login is 401, like any API call without one (the CSRF
+    check runs before the view's login check); a session's without the token is 403 csrf_failed. Pages
+    keep Django's own answer."""
+    if not for_scripts(request):
+        return csrf.csrf_failure(request, reason)
+    if not request.user.is_authenticated:
+        return unauthenticated()
+    return error_response(403, "csrf_failed", CSRF_MESSAGE)
 
 
 def form_error(form, status=400):
@@ -49,17 +99,17 @@ def api_view(methods=("GET",), login_required=True):
     a JSON error instead of an HTML page or a redirect to the login form.
     """
 
+    allowed = (*methods, "HEAD") if "GET" in methods else methods  # HEAD wherever GET: its headers, no body
+
     def decorator(view):
         @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            if request.method not in methods:
+        def answer(request, *args, **kwargs):
+            if request.method not in allowed:
                 response = error_response(405, "method_not_allowed", f"Use {' or '.join(methods)}.")
-                response["Allow"] = ", ".join(methods)
+                response["Allow"] = ", ".join(allowed)
                 return response
             if login_required and not request.user.is_authenticated:
-                return error_response(
-                    401, "unauthenticated", "Log in or send 'Authorization: Bearer <token>'."
-                )
+                return unauthenticated()
             try:
                 return view(request, *args, **kwargs)
             except ApiError as exc:
@@ -68,6 +118,14 @@ def api_view(methods=("GET",), login_required=True):
                 return error_response(404, "not_found", "No such object.")
             except PermissionDenied:
                 return error_response(403, "forbidden", "You may not do that.")
+
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            response = answer(request, *args, **kwargs)
+            if request.method == "HEAD" and not response.streaming:
+                response["Content-Length"] = len(response.content)
+                response.content = b""
+            return response
 
         return wrapped
 

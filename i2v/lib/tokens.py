@@ -1,6 +1,5 @@
-from django.http import JsonResponse
-
 from .auth import token_user
+from .errors import error_response
 
 
 class TokenAuthMiddleware:
@@ -28,9 +27,6 @@ class TokenAuthMiddleware:
             return None
         user = token_user(request, header[7:].strip())
         if user is None:
-            return JsonResponse(
-                {"error": {"code": "bad_token", "message": "The API token is not valid.", "field": None}},
-                status=401,
-            )
+            return error_response(401, "bad_token", "The API token is not valid.")
         request.user = user
         return None

@@ -13,6 +13,7 @@ def test_it_returns_the_full_pipeline(owner_client, owner):
     data = json.loads(response.content)
     assert response.status_code == 200
     assert data["id"] == p.id and data["tags"] == ["a"] and data["description"] == "why"
+    assert (data["step_count"], data["output_count"]) == (2, 3)
     assert [s["order"] for s in data["steps"]] == [0, 1]
     assert len(data["outputs"]) == 3
     first = data["outputs"][0]
@@ -77,3 +78,12 @@ def test_it_summarises_a_big_pipeline_and_pages_its_steps(owner_client, owner, f
     if not failed:
         assert pagination["next_url"].startswith(f"/api/pipelines/{big.id}/steps?status=&cursor=")
         assert data["outputs_pagination"]["next_url"].startswith(f"/api/pipelines/{big.id}/outputs?cursor=")
+
+
+def test_it_answers_head_with_the_headers_of_get_and_no_body(owner_client, owner):
+    p = make_pipeline(owner, outputs=2)
+    got = owner_client.get(f"/api/pipelines/{p.id}")
+    head = owner_client.head(f"/api/pipelines/{p.id}")
+    assert head.status_code == 200 and head.content == b""
+    assert head["Content-Type"] == "application/json" and int(head["Content-Length"]) == len(got.content)
+    assert owner_client.head("/api/pipelines/999999").status_code == 404

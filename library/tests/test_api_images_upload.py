@@ -305,7 +305,7 @@ def test_it_accepts_a_bearer_token_without_csrf(owner):
 
 def test_it_refuses_other_methods(owner_client):
     response = owner_client.delete("/api/library/images")
-    assert response.status_code == 405 and response["Allow"] == "GET, POST"
+    assert response.status_code == 405 and response["Allow"] == "GET, POST, HEAD"
 
 
 def test_it_still_stores_the_upload_with_the_broker_down(owner_client, dead_broker, django_capture_on_commit_callbacks):
