@@ -3,7 +3,7 @@
 The first request with a key runs inside one transaction with the key's row,
 and its answer is stored in that row before it commits: so either both the
 work and the answer exist, or neither does. A retry with the same key and the
-same body gets the stored answer (marked `Idempotent-Replayed: true`) and
+same body (the same JSON: spacing and the order of keys don't matter) gets the stored answer (marked `Idempotent-Replayed: true`) and
 creates nothing; a concurrent retry waits on the row lock, then replays; the
 same key with a different body is refused (422). Answers the client should
 retry as they are (429, 5xx) are not stored. Keys are kept for
@@ -11,6 +11,7 @@ IDEMPOTENCY_KEY_DAYS.
 """
 
 import hashlib
+import json
 from datetime import timedelta
 from functools import wraps
 
@@ -20,8 +21,18 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from .errors import error_response
+from .jsonout import loads
 
 MAX_KEY = 200
+
+
+def _canonical(body):
+    """The JSON `body` written one way (keys sorted, no spaces), so a client that serialises the same request
+    again differently is still recognised; a body that is not JSON, as it came."""
+    try:
+        return json.dumps(loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):
+        return body
 
 
 def idempotent(view):
@@ -34,7 +45,7 @@ def idempotent(view):
             return error_response(400, "invalid", f"Idempotency-Key must be 1 to {MAX_KEY} printable characters.", "Idempotency-Key")
         from i2v.models import IdempotencyKey
 
-        fingerprint = hashlib.sha256(request.path.encode() + b"\0" + request.body).hexdigest()
+        fingerprint = hashlib.sha256(request.path.encode() + b"\0" + _canonical(request.body)).hexdigest()
         IdempotencyKey.objects.filter(created_at__lt=timezone.now() - timedelta(days=settings.IDEMPOTENCY_KEY_DAYS)).delete()
         with transaction.atomic():
             record, _ = IdempotencyKey.objects.get_or_create(owner=request.user, key=key, defaults={"fingerprint": fingerprint})

@@ -122,6 +122,15 @@ def test_it_creates_one_pipeline_however_often_a_request_is_retried_with_its_key
     assert owner.pipelines.count() == 2, "another key is another pipeline"
 
 
+def test_it_knows_a_retry_whose_json_is_written_another_way(owner_client, owner):
+    data = body([make_source(owner)])
+    first = idempotent_post(owner_client, data, "k-spaced")
+    respaced = json.dumps(data, indent=2, sort_keys=True)
+    again = owner_client.post("/api/pipelines", respaced, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-spaced")
+    assert again.status_code == 202 and again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert owner.pipelines.count() == 1
+
+
 def test_it_refuses_a_key_reused_for_another_request(owner_client, owner):
     source = make_source(owner)
     idempotent_post(owner_client, body([source]), "k1")
