@@ -1,7 +1,9 @@
+import json
 from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
+from django.http import QueryDict
 
 from i2v.lib.forms import SharedFieldsForm
 from i2v.lib.ids import id_from_text
@@ -76,12 +78,17 @@ class AssetIdsForm(forms.Form):
 
     def clean_ids(self):
         values = self.cleaned_data["ids"]
+        if not isinstance(values, list):
+            if not isinstance(self.data, QueryDict):  # a JSON body says what it means: a list
+                raise forms.ValidationError("Send “ids” as a list of asset ids.")
+            values = [values]
         ids = []
-        for value in values if isinstance(values, (list, tuple)) else [values]:
-            text = str(value)
-            number = None if isinstance(value, bool) else id_from_text(text)
+        for value in values:
+            # An id is a whole number, or text of one (a form's); not true, 5.0 or "5.0".
+            number = id_from_text(str(value)) if type(value) in (int, str) else None
             if number is None:
-                raise forms.ValidationError(f"“{text[:20]}” is not an asset id.")
+                shown = f"“{value[:20]}”" if isinstance(value, str) else json.dumps(value)[:20]
+                raise forms.ValidationError(f"{shown} is not an asset id.")
             ids.append(number)
         ids = list(dict.fromkeys(ids))
         if len(ids) > settings.PAGE_SIZE_MAX:

@@ -25,7 +25,7 @@ def api(client, owner):
 def test_it_deletes_one_asset_with_204_and_buries_its_files(api, owner):
     asset = make_asset(owner)
     response = api("delete", f"/api/images/{asset.id}")
-    assert response.status_code == 204 and response.content == b""
+    assert response.status_code == 204 and response.content == b"" and "Content-Type" not in response
     assert not Asset.objects.exists()
     assert set(Tombstone.objects.values_list("name", flat=True)) == set(stored_names(asset.original.name, asset.renditions))
 
@@ -89,4 +89,28 @@ def test_it_refuses_bad_bodies_clearly(api, owner, body, status, code):
     assert response.status_code == status, response.content
     if code:
         assert response.json()["error"]["code"] == code
+    assert Asset.objects.filter(pk=asset.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"ids": [True]}, "true is not an asset id."),
+        ({"ids": [{"a": 1}]}, '{"a": 1} is not an asset id.'),
+        ('{"ids": [NaN]}', "NaN is not an asset id."),
+        ({"ids": ["5.0"]}, "“5.0” is not an asset id."),
+    ],
+)
+def test_it_says_what_is_wrong_in_json_terms(api, owner, body, message):
+    asset = make_asset(owner)
+    response = api("post", "/api/images/delete", body)
+    assert response.status_code == 422 and response.json()["error"]["message"] == message
+    assert Asset.objects.filter(pk=asset.pk).exists()
+
+
+def test_it_takes_ids_only_as_a_list(api, owner):
+    asset = make_asset(owner)
+    response = api("post", "/api/images/delete", {"ids": str(asset.pk)})
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == "Send “ids” as a list of asset ids."
     assert Asset.objects.filter(pk=asset.pk).exists()
