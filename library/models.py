@@ -62,7 +62,14 @@ def sized_renditions(renditions):
 
 def srcset(renditions):
     """The srcset of `renditions` (rendition()'s dicts, None for one that doesn't exist)."""
-    return ", ".join(f"{r['url']} {r['w']}w" for r in renditions if r)
+    return ", ".join(f"{url} {w}w" for url, w in distinct_widths((r["url"], r["w"]) for r in renditions if r))
+
+
+def distinct_widths(candidates):
+    """(url, width) pairs, the first of each width only: a srcset names each width once (the HTML
+    standard), and every rendition of a picture smaller than 150 px has the picture's own width."""
+    seen = set()
+    return [(url, w) for url, w in candidates if not (w in seen or seen.add(w))]
 
 
 # A text of several words not looked up joined (its joined form expected common, or itself past a

@@ -42,7 +42,7 @@ from django.utils.safestring import SafeString
 from i2v.lib.jsonout import loads
 from i2v.lib.text import truncated
 from i2v.lib.urls import id_url
-from library.models import SIZE_KEYS, Asset
+from library.models import SIZE_KEYS, Asset, distinct_widths
 
 TILE_HELD = 2048  # tiles of about 1 KB each: 34 pages of 60 per process
 
@@ -108,7 +108,7 @@ def _picture(a, sized, urls, original, name):
     esc = html.escape
     if small := sized[1]:
         thumbhash = f' data-thumbhash="{esc(a.thumbhash)}"' if a.thumbhash else ""
-        described = ", ".join(f"{url} {_number(r[1])}w" for url, r in zip(urls, sized) if r)
+        described = ", ".join(f"{url} {_number(w)}w" for url, w in distinct_widths((url, r[1]) for url, r in zip(urls, sized) if r))
         return (
             f'<img src="{urls[1]}" srcset="{described}" sizes="(max-width: 600px) 50vw, 200px" '
             f'width="{_number(small[1])}" height="{_number(small[2])}" loading="lazy" decoding="async" alt="{name}"{thumbhash}>'

@@ -89,6 +89,16 @@ def test_it_shows_the_300px_rendition_with_its_srcset_size_and_lazy_loading(owne
     assert f'src="/media/{asset.original.name}"' not in html
 
 
+def test_it_names_each_width_once_in_the_srcset_of_a_small_picture(owner_client, owner):
+    asset = make_asset(owner)
+    small = {key: {**entry, "w": 64, "h": 48} for key, entry in asset.renditions.items()}  # smaller than 150 px
+    Asset.objects.filter(pk=asset.pk).update(renditions=small)
+    html = owner_client.get("/library/").content.decode()
+    assert f'srcset="/media/{small["150"]["name"]} 64w"' in html
+    api = owner_client.get("/api/library/images").json()["items"][0]
+    assert api["srcset"] == f"/media/{small['150']['name']} 64w"
+
+
 def test_it_shows_a_watched_skeleton_while_renditions_are_pending(owner_client, owner):
     pending = make_asset(owner, renditions=False)
     Asset.objects.filter(pk=pending.pk).update(processing_status="pending")
