@@ -9,7 +9,7 @@ from django.db.models import Case, Count, Exists, F, Min, OuterRef, Q, Value, Wh
 from django.utils import timezone
 
 from i2v.lib.cache import bump_on_commit
-from i2v.lib.workqueue import WorkItem, WorkQueueQuerySet, WorkSpec
+from i2v.lib.workqueue import Superseded, WorkItem, WorkQueueQuerySet, WorkSpec
 
 from .errors import is_systemic, readable
 from .events import asset_processed
@@ -76,13 +76,27 @@ def record_on_asset(asset, renditions=None, **fields):
     on two workers, and neither may drop the other's entries. (SQLite takes its
     write lock when the transaction starts, which serialises the same way.)
     """
+    row = None
     with transaction.atomic():
         if renditions:
-            current = asset_model().objects.select_for_update().values_list("renditions", flat=True).get(pk=asset.pk)
-            fields["renditions"] = {**(current or {}), **renditions}
-        update_asset(asset, **fields)
+            row = asset_model().objects.select_for_update().filter(pk=asset.pk).values_list("pk", "renditions").first()
+            if row is not None:
+                fields["renditions"] = {**(row[1] or {}), **renditions}
+        if row is not None or not renditions:
+            update_asset(asset, **fields)
+    if renditions and row is None:
+        _gone(renditions)
     for name, value in fields.items():
         setattr(asset, name, value)
+
+
+def _gone(renditions):
+    """The asset was deleted while its job ran: the files this run made go to the collector, as its others
+    did, and the run stops as a cancelled one does (its job row went with the asset)."""
+    from library.models import stored_names  # library.models imports this module
+
+    apps.get_model("library", "Tombstone").objects.bury(stored_names("", renditions))
+    raise Superseded("the asset was deleted while it was processed")
 
 
 class AlreadyQueued(Exception):

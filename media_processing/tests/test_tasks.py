@@ -1,6 +1,7 @@
 """run_job, called synchronously: what each kind of job makes, retries with
 backoff, readable failures, and idempotence."""
 
+import logging
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,8 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
-from media_processing import thumbhash
+from library.models import Asset, Tombstone
+from media_processing import thumbhash, work
 from i2v.lib.workqueue import Superseded
 from media_processing.models import ProcessingJob
 from media_processing.tasks import run_job
@@ -283,6 +285,28 @@ def test_it_stops_writing_once_the_sweeper_handed_its_job_on(owner):
     assert mine.complete() is False
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("processing", 2)
+
+
+def test_it_stops_quietly_when_its_asset_is_deleted_meanwhile_and_leaves_its_files_to_the_collector(owner, monkeypatch, caplog):
+    asset = stored_asset(owner, encoded(picture()))
+    job = queue_job(asset)
+    made = {}
+
+    def render_then_deleted(rendered):
+        result = real_render(rendered)
+        made.update(rendered.renditions)
+        Asset.objects.filter(pk=rendered.pk).delete_in_bulk()  # a person deletes it before the run records
+        return result
+
+    real_render = work.render_original
+    monkeypatch.setattr(work, "render_original", render_then_deleted)
+
+    assert run_job.run(job.pk) == "superseded"
+
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(made) == 3
+    assert set(Tombstone.objects.values_list("name", flat=True)) >= {entry["name"] for entry in made.values()}
+    assert not ProcessingJob.objects.filter(pk=job.pk).exists()
 
 
 def test_it_fails_a_jpeg_cut_short_and_closed_instead_of_painting_it_grey(owner):
