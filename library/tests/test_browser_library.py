@@ -106,6 +106,19 @@ def test_it_uploads_picked_and_dropped_files_and_shows_them_turn_complete(owner_
     owner_page.assert_no_console_errors()
 
 
+def test_it_lets_a_keyboard_choose_files_to_upload(owner_page, owner, serial):
+    page = owner_page.page
+    owner_page.goto("/library/")
+    for name in ("Upload files…", "choose files"):
+        page.get_by_role("button", name=name).focus()
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press("Enter")
+    chooser.value.set_files([{"name": "red.png", "mimeType": "image/png", "buffer": files.png((64, 64), (220, 30, 30))}])
+    expect(page.locator("#uploads .upload")).to_have_count(1)
+    expect(page.locator("#uploads .upload .upload-status")).to_have_text("Uploaded · processing…")
+    owner_page.assert_no_console_errors()
+
+
 def test_it_shows_every_uploaded_tile_while_another_is_on_its_way(owner_page, owner, serial):
     # The first tile's answer held back: the uploads after it ask for theirs meanwhile, and each comes.
     page = owner_page.page

@@ -116,6 +116,8 @@
   const queue = [];
   let busy = false;
   const input = document.getElementById("upload-input");
+  // Buttons, not labels of the hidden input: a label takes no keyboard focus.
+  document.querySelectorAll("[data-choose-files]").forEach((button) => button.addEventListener("click", () => input.click()));
   const list = document.getElementById("uploads");
   const maxBytes = Number(zone.dataset.maxBytes);
 

@@ -118,6 +118,8 @@
       part("b").replaceChildren();
       fixed = null;
       current = null;
+      syncState(); // a toggle's panel swapped in but not yet settled: its tile first
+      leaveFilteredGrid();
       if (opener && opener.isConnected) opener.focus();
     });
     part("split").addEventListener("input", (event) => {
@@ -208,6 +210,17 @@
     if (!item) return;
     item.toggleAttribute("data-favorite", state.dataset.favorite === "true");
     item.toggleAttribute("data-hidden", state.dataset.hidden === "true");
+    if (!dialog.open) leaveFilteredGrid(); // the answer of a toggle came after the viewer closed
+  }
+
+  // Tiles hidden (or shown again) in the viewer leave a grid that doesn't show such tiles, and its count
+  // goes down, as a reload would show; only once the viewer closes, so ← → still walk the grid it opened on.
+  function leaveFilteredGrid() {
+    const filter = gallery && gallery.dataset.hiddenFilter;
+    if (filter === undefined || filter === "include") return;
+    const out = items().filter((el) => el.hasAttribute("data-hidden") !== (filter === "only"));
+    out.forEach((el) => el.remove());
+    if (out.length) document.dispatchEvent(new CustomEvent("totalChanged", { detail: { by: -out.length, noun: "asset" } }));
   }
 
   function open(item) {

@@ -299,6 +299,35 @@ def test_it_deletes_from_the_viewer_and_shows_the_next_one(owner_page, owner, se
     owner_page.assert_no_console_errors()
 
 
+def test_it_takes_tiles_hidden_in_the_viewer_out_of_a_grid_without_hidden_ones(owner_page, owner, serial):
+    for _ in range(3):
+        make_asset(owner)
+    page = owner_page.page
+    _open(owner_page, "/library/")
+    ids = _library_ids(page)
+    page.locator(f"#asset-{ids[0]} a.open").click()
+    _ready(page)
+    page.keyboard.press("h")
+    expect(page.locator(f"{VIEWER} [data-viewer-state]")).to_have_attribute("data-hidden", "true")
+    page.keyboard.press("ArrowRight")  # the grid it opened on is still walked
+    expect(page.locator(f"{VIEWER} [data-viewer-position]")).to_have_text("2 of 3")
+    page.keyboard.press("Escape")
+    expect(page.locator(f"#asset-{ids[0]}")).to_have_count(0)
+    expect(page.get_by_test_id("total")).to_have_text("2 assets")
+
+    page.select_option("#filters select[name=hidden]", "only")  # and shown again: out of "Only hidden"
+    expect(page.locator("#grid [data-viewer-item]")).to_have_count(1)
+    page.locator(f"#asset-{ids[0]} a.open").click()
+    _ready(page)
+    page.keyboard.press("h")
+    expect(page.locator(f"{VIEWER} [data-viewer-state]")).to_have_attribute("data-hidden", "false")
+    page.keyboard.press("Escape")  # at once: the panel swapped in, not yet settled
+    expect(page.locator("#grid [data-viewer-item]")).to_have_count(0)
+    with serial:
+        assert not Asset.objects.filter(pk__in=ids, is_hidden=True).exists()
+    owner_page.assert_no_console_errors()
+
+
 def test_it_plays_a_video_and_seeks_in_it(owner_page, owner):
     data = files.video(fmt="webm", codec="libvpx", size=(64, 48), frames=30)
     sha = hashlib.sha256(data).hexdigest()
