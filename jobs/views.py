@@ -335,6 +335,7 @@ def _new_context(request, form, chosen_ids):
     recent = images.exclude(pk__in=chosen_ids).order_by("-created_at", "-id")[:RECENT_SOURCES]
     return {
         "form": form, "chosen": chosen, "recent": recent, "chosen_ids": set(chosen_ids),
+        "left_out": len(set(chosen_ids)) - len(chosen),  # videos, failed or unfetched imports, deleted: said, not dropped silently
         "threshold": settings.PIPELINE_CONFIRM_ABOVE_USD,
         "prompt_llm": settings.PROMPT_LLM_URL and (settings.PROMPT_LLM_MODEL or "the prompt model"),
         "saved_templates": request.user.prompt_templates.only("id", "name")[:20],
@@ -426,7 +427,9 @@ def rerun(request, pipeline_id):
         return _flash(request, unrunnable)
     missing = set(pipeline.config["sources"]) - set(request.user.assets.filter(pk__in=pipeline.config["sources"]).values_list("pk", flat=True))
     if missing:
-        error = f"Its sources are no longer all in your library (missing: {', '.join(map(str, sorted(missing)))})."
+        gone = len(missing)
+        error = (f"{gone} of its {len(pipeline.config['sources'])} sources {'was' if gone == 1 else 'were'} deleted from your "
+                 "library: start a New pipeline from other images instead.")  # fmt: skip
         return _flash(request, error)
     refusal = _unconfirmed(request, _rerun_cost(pipeline), "This rerun") or _over_quota(request, Pipeline.plan(pipeline.config))
     if refusal:

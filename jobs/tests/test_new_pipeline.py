@@ -27,6 +27,14 @@ def test_it_shows_the_library_selection_and_recent_images(owner_client, owner, o
     assert "Local preview (image)" in html and "Estimated cost" in html
 
 
+def test_it_says_how_many_selected_items_it_left_out_as_sources(owner_client, owner):
+    image, video = make_source(owner), make_asset(owner, kind="video")
+    html = owner_client.get(f"/pipelines/new?assets={image.pk},{video.pk}").content.decode()
+    assert f'name="sources" value="{image.pk}" checked' in html and f'name="sources" value="{video.pk}"' not in html
+    assert "1 of the items selected is left out: only images can be sources" in html
+    assert 'data-testid="left-out"' not in owner_client.get(f"/pipelines/new?assets={image.pk}").content.decode()
+
+
 def test_it_requires_login(client):
     assert client.get("/pipelines/new").status_code == 302
 

@@ -106,7 +106,9 @@ def test_it_refuses_to_rerun_when_a_source_was_deleted(owner_client, owner):
     p = create(owner)
     owner.assets.filter(pk__in=p.config["sources"]).delete()
     response = post(owner_client, p, "rerun")
-    assert response.status_code == 422 and "no longer all in your library" in response.content.decode()
+    assert response.status_code == 422
+    assert f"{len(p.config['sources'])} of its {len(p.config['sources'])} sources" in response.content.decode()
+    assert "deleted from your library: start a New pipeline from other images instead." in response.content.decode()
     assert owner.pipelines.count() == 1
 
 

@@ -258,7 +258,10 @@ def test_it_deletes_the_selected_tiles_after_a_confirmation(owner_page, owner, s
     page.once("dialog", answer(False))
     bar.get_by_role("button", name="Delete…").click()
     expect(page.locator(TILES)).to_have_count(5)  # cancelled: nothing sent, nothing gone
-    assert asked == ["Delete 2 assets? Their files are removed for good, and pipelines that made them no longer show them."]
+    assert asked == [
+        "Delete 2 assets? Their files are removed for good, pipelines that made them no longer show them, "
+        "and pipelines started from them can't be rerun."
+    ]
     assert owner_page.count("/library/delete", "POST") == 0
 
     page.once("dialog", answer(True))

@@ -34,7 +34,8 @@
     bar.querySelector("[data-delete-selected]").setAttribute(
       "hx-confirm",
       "Delete " + selected.size + (one ? " asset? Its file is" : " assets? Their files are") +
-        " removed for good, and pipelines that made " + (one ? "it" : "them") + " no longer show " + (one ? "it." : "them.")
+        " removed for good, pipelines that made " + (one ? "it" : "them") + " no longer show " + (one ? "it" : "them") +
+        ", and pipelines started from " + (one ? "it" : "them") + " can't be rerun."
     );
   }
 

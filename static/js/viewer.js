@@ -289,7 +289,7 @@
 
   async function remove(link) {
     const state = part("details").querySelector("[data-viewer-state]");
-    if (!state || !window.confirm("Delete this asset? It also leaves the pipelines it is an output of.")) return;
+    if (!state || !window.confirm("Delete this asset? It also leaves the pipelines it is an output of, and pipelines started from it can't be rerun.")) return;
     const body = new URLSearchParams({ ids: state.dataset.asset });
     let response;
     try {
