@@ -117,3 +117,15 @@ def test_it_loads_three_rows_expanded_one_after_the_other(owner_page, owner):
         expect(page.locator(f"#row-{pipeline.id} + tr.detail .step-summary")).to_contain_text("1 × image: 1 completed")
     assert len(held) == 1
     owner_page.assert_no_console_errors()
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_it_wraps_long_unbroken_text_on_the_pipelines_page_instead_of_widening_it(owner_page, owner, width):
+    pipeline = make_pipeline(owner, name="L" * 200, description="d" * 3000, prompt="p" * 500, outputs=0, steps=2)
+    pipeline.steps.update(error="e" * 500)
+    page = owner_page.page
+    page.set_viewport_size({"width": width, "height": 900})
+    owner_page.goto(f"/jobs/{pipeline.id}/")
+    expect(page.locator("table.steps tbody tr[data-step]")).to_have_count(2)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    owner_page.assert_no_console_errors()
