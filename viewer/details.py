@@ -25,6 +25,13 @@ OUTPUT_FIELDS = (
 # Step config keys shown on lines of their own (the step's prompt stands for a stage's list of them),
 # not among the other settings.
 OWN_LINES = {"prompt", "prompts", "model", "seed"}
+UNITS = {"duration": "s"}  # a video's length in seconds, as New pipeline asks for it
+
+
+def _shown(name, value):
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return f"{value} {UNITS[name]}" if name in UNITS else value
 
 
 @dataclass
@@ -74,11 +81,7 @@ class Details:
         if not self.step:
             return []
         config = self.step.config if isinstance(self.step.config, dict) else {}
-        return [
-            (k.replace("_", " "), ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
-            for k, v in config.items()
-            if k not in OWN_LINES and v not in ("", None)
-        ]
+        return [(k.replace("_", " "), _shown(k, v)) for k, v in config.items() if k not in OWN_LINES and v not in ("", None)]
 
     @property
     def embedded(self):

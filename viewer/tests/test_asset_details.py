@@ -34,12 +34,19 @@ def test_it_tells_what_made_a_generated_asset(owner_client, output, source):
     assert 'data-testid="viewer-seed">7<' in html
     assert "$0.037" in html or "$0.038" in html
     assert "Aspect ratio</dt><dd>1:1" in html and "Negative prompt</dt><dd>blurry" in html
+    assert "Stage</dt><dd>image · step #1<" in html  # numbered from 1, as on the pipeline's page
     assert f'href="/jobs/{output.pipeline_id}/">Foxes</a>' in html
     assert f'href="/assets/{source.id}/"' in html  # the source, with a link
     assert f'href="/pipelines/new?assets={output.asset_id}"' in html  # use as source
     assert f'href="/pipelines/new?recall={output.id}"' in html  # recall settings
     assert 'data-prompt="a red fox"' in html  # copy prompt
     assert f'hx-post="/assets/{output.asset_id}/favorite?output={output.id}"' in html
+
+
+def test_it_gives_a_videos_duration_in_seconds(owner_client, output):
+    output.step.config = {**output.step.config, "duration": 5}
+    output.step.save(update_fields=["config"])
+    assert "Duration</dt><dd>5 s<" in owner_client.get(f"/assets/{output.asset_id}/", **HX).content.decode()
 
 
 def test_it_finds_the_output_of_a_generated_asset_without_being_told(owner_client, output):

@@ -197,6 +197,7 @@ def test_it_stars_from_the_viewer_and_the_star_stays(owner_page, owner, pipeline
 def test_it_compares_two_outputs_with_a_slider(owner_page, owner, pipeline_outputs):
     first, second = pipeline_outputs
     page = owner_page.page
+    page.set_viewport_size({"width": 1400, "height": 640})  # a frame wider than the pictures' shape: they fit its height
     _open(owner_page, "/jobs/")
     _expand(page, first.pipeline).first.click()
 
@@ -204,6 +205,12 @@ def test_it_compares_two_outputs_with_a_slider(owner_page, owner, pipeline_outpu
     compare = page.locator(f"{VIEWER} [data-viewer-compare]")
     expect(compare).to_be_visible()
     expect(compare.locator("img")).to_have_count(2)
+    page.wait_for_function("() => [...document.querySelectorAll('dialog.viewer [data-viewer-compare] img')].every(i => i.complete)")
+    frame = compare.locator("[data-viewer-frame]").bounding_box()
+    a, b_box = compare.locator("[data-viewer-a] img").bounding_box(), compare.locator("[data-viewer-b] img").bounding_box()
+    assert a == b_box, "A and B lie exactly over each other"
+    assert frame["y"] >= 0 and a["y"] >= frame["y"] and a["y"] + a["height"] <= frame["y"] + frame["height"] + 1
+    assert frame["y"] + frame["height"] <= 640, "the frame stays in the window"
     expect(compare.locator("[data-viewer-a] img")).to_have_attribute("src", first.asset.original_url)
     expect(compare.locator("[data-viewer-b] img")).to_have_attribute("src", second.asset.original_url)
     b = compare.locator("[data-viewer-b]")
