@@ -10,6 +10,7 @@ import datetime
 import re
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -294,6 +295,24 @@ def test_it_previews_the_600px_rendition_on_hover_and_opens_the_original_in_a_ne
     expect(opener).to_have_attribute("href", f"/media/{asset.original.name}")
     assert owner_page.count(f"/media/{asset.original.name}") == 0  # the original loads only when opened
     owner_page.assert_no_console_errors()
+
+
+def test_it_shows_a_touch_screen_the_tiles_controls_and_no_preview_on_a_tap(browser, live_server, client, owner):
+    asset = make_asset(owner)
+    client.force_login(owner)
+    context = browser.new_context(has_touch=True, is_mobile=True, viewport={"width": 390, "height": 844})
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/library/")
+        tile = _tile(page, asset.id)
+        for control in ("a.open", "input.pick"):
+            expect(tile.locator(control)).to_have_css("opacity", "1")
+        tile.locator("img").tap()
+        expect(tile.locator("input.pick")).to_be_checked()  # a tap selects, as a click does
+        expect(page.locator("img.preview")).to_have_count(0)
+    finally:
+        context.close()
 
 
 def test_it_shows_pending_failed_and_ready_tiles_together(owner_page, owner):

@@ -243,10 +243,11 @@
     if (button) button.disabled = !Array.from(form.elements).some((el) => el.classList.contains("pick") && el.checked);
   });
 
-  // Hover: a larger preview of an output, and videos that play under the pointer.
+  // Hover: a larger preview of an output, and videos that play under the pointer. A mouse's only: a tap
+  // would open a preview over the grid that nothing closes (touch screens have ↗ on each tile instead).
   let preview = null;
-  document.addEventListener("mouseover", (event) => {
-    const tile = event.target.closest(".tile");
+  document.addEventListener("pointerover", (event) => {
+    const tile = event.pointerType === "mouse" && event.target.closest(".tile");
     if (!tile) return;
     const video = tile.querySelector("video");
     if (video) {
@@ -263,8 +264,8 @@
     preview.style.top = Math.max(8, Math.min(box.top, window.innerHeight - 608)) + "px";
     document.body.appendChild(preview);
   });
-  document.addEventListener("mouseout", (event) => {
-    const tile = event.target.closest(".tile");
+  document.addEventListener("pointerout", (event) => {
+    const tile = event.pointerType === "mouse" && event.target.closest(".tile");
     if (!tile || tile.contains(event.relatedTarget)) return;
     const video = tile.querySelector("video");
     if (video) video.pause();
