@@ -124,3 +124,12 @@ def expand(text, lists, limit):
                 raise TemplateError(f"A choice on line {number} leaves the prompt empty: give every alternative some text, or add text around the braces.")
             prompts.append(prompt)
     return prompts
+
+
+def renamed(text, old, new):
+    """`text` with each reference to the list `old` ({old}, any case, spaces inside the braces) written {new}:
+    a template follows its list's rename. An escaped brace (\\{old}) is text and stays; a brace after an
+    escaped backslash (\\\\{old}) opens a reference."""
+    reference = re.compile(r"(?<!\\)((?:\\\\)*)\{[ \t]*" + re.escape(old) + r"[ \t]*\}", re.IGNORECASE)
+    return reference.sub(lambda found: f"{found.group(1)}{{{new}}}", text)
+

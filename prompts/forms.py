@@ -1,4 +1,5 @@
 from django import forms
+from django.db import transaction
 
 from .models import LIST_NAME, MAX_ITEMS, PROMPT_MAX_CHARS, PromptList, PromptTemplate, TemplateError, expand_for
 
@@ -12,6 +13,7 @@ class PromptListForm(forms.ModelForm):
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
         self.instance.owner = owner
+        self.saved_name = self.instance.name if self.instance.pk else None  # validation writes the new one on it
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip().lower()
@@ -21,8 +23,17 @@ class PromptListForm(forms.ModelForm):
             raise forms.ValidationError(f"You already have a list named “{name}”.")
         return name
 
+    @transaction.atomic
+    def save(self, commit=True):
+        """Saved, and on a rename the templates using the list follow it (else they'd name a list no more)."""
+        saved = super().save(commit)
+        if self.saved_name and self.saved_name != saved.name:
+            saved.follow_rename(self.saved_name)
+        return saved
+
     def clean_items(self):
-        items = [line.strip() for line in self.cleaned_data["items"].splitlines() if line.strip()]
+        # Each once: a repeated item would make the same prompts twice, each paid for.
+        items = list(dict.fromkeys(line.strip() for line in self.cleaned_data["items"].splitlines() if line.strip()))
         if not items:
             raise forms.ValidationError("Write at least one item (one per line).")
         if len(items) > MAX_ITEMS:

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from .expand import TemplateError, expand, list_names, parse
+from .expand import TemplateError, expand, list_names, parse, renamed
 
 LIST_NAME = RegexValidator(r"^[a-z0-9_-]{1,40}$", "List names use lowercase letters, digits, - and _ (at most 40).")
 MAX_ITEMS = 500
@@ -39,6 +39,18 @@ class PromptList(models.Model):
 
     def values(self):
         return [line.strip() for line in self.items.splitlines() if line.strip()]
+
+    def follow_rename(self, old):
+        """The owner's templates that named this list `old` name it as it is named now; how many changed."""
+        changed = []
+        for template in self.owner.prompt_templates.filter(text__icontains=old):
+            text = renamed(template.text, old, self.name)
+            if text != template.text:
+                template.text = text
+                changed.append(template)
+        for template in changed:
+            template.save(update_fields=["text", "updated_at"])
+        return len(changed)
 
 
 class PromptTemplate(models.Model):

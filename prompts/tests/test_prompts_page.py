@@ -28,7 +28,7 @@ def test_it_requires_login(client):
 
 
 def test_it_saves_a_list_tidied(owner_client, owner):
-    response = owner_client.post("/prompts/lists", {"name": "Costume", "items": " pirate \n\n clown\n"})
+    response = owner_client.post("/prompts/lists", {"name": "Costume", "items": " pirate \n\n clown\npirate\n"})
     assert response.status_code == 302
     assert owner.prompt_lists.get().values() == ["pirate", "clown"]
     assert owner.prompt_lists.get().name == "costume"
@@ -39,7 +39,7 @@ def test_it_saves_a_list_tidied(owner_client, owner):
     [
         ({"name": "two words", "items": "x"}, "List names use lowercase letters"),
         ({"name": "ok", "items": " \n "}, "This field is required."),
-        ({"name": "ok", "items": "x\n" * 501}, "At most 500 items (got 501)."),
+        ({"name": "ok", "items": "\n".join(f"x{n}" for n in range(501))}, "At most 500 items (got 501)."),
         ({"name": "ok", "items": "short\n" + "y" * 2001}, "Item 2 is 2,001 characters; an item may be at most 2,000."),
     ],
 )
@@ -52,6 +52,19 @@ def test_it_refuses_bad_lists(owner_client, owner, data, message):
 def test_it_refuses_a_second_list_of_the_same_name(owner_client, owner, saved):
     response = owner_client.post("/prompts/lists", {"name": "costume", "items": "x"})
     assert response.status_code == 422 and "You already have a list named “costume”." in response.content.decode()
+
+
+def test_it_renames_a_list_in_the_templates_that_use_it(owner_client, owner, other, saved):
+    costume = owner.prompt_lists.get(name="costume")
+    uses = PromptTemplate.objects.create(owner=owner, name="dress-up", text="a {costume} and a { COSTUME } at {dawn|costume}\n\\{costume} \\\\{costume}")
+    theirs = PromptTemplate.objects.create(owner=other, name="theirs-too", text="{costume}")
+    response = owner_client.post(f"/prompts/lists/{costume.id}", {"name": "outfit", "items": "pirate"})
+    assert response.status_code == 302
+    uses.refresh_from_db()
+    # A reference follows; alternatives, an escaped brace and other people's templates don't.
+    assert uses.text == "a {outfit} and a {outfit} at {dawn|costume}\n\\{costume} \\\\{outfit}"
+    assert PromptTemplate.objects.get(pk=theirs.pk).text == "{costume}"
+    assert owner.prompt_templates.get(name="cars").text == "{red|blue} car & <i>moon</i>"
 
 
 def test_it_saves_a_template_that_uses_a_list(owner_client, owner, saved):
