@@ -91,6 +91,8 @@ def _ingest(owner, upload):
     finally:
         upload.close()  # the temporary file goes now, not at the end of a many-file request
     result = {"file": name, "status": 201 if created else 200, "duplicate": not created}
+    if not created:
+        result["hidden"] = asset.is_hidden  # already there, and out of the Library's default view
     return {**result, **asset.as_list_item(), "status_url": asset.status_url}
 
 

@@ -217,8 +217,10 @@ def test_it_returns_the_existing_asset_for_the_same_bytes(owner_client, leftover
     assert response.status_code == 200
     assert again["items"][0]["duplicate"] is True
     assert again["items"][0]["id"] == first["items"][0]["id"]
-    assert again["items"][0]["file"] == "renamed-copy.jpg"
+    assert again["items"][0]["file"] == "renamed-copy.jpg" and again["items"][0]["hidden"] is False
     assert leftovers() == after_first  # no second file, row or job
+    Asset.objects.update(is_hidden=True)
+    assert post_files(owner_client, uploaded("third.jpg", data))[1]["items"][0]["hidden"] is True
 
 
 def test_it_stores_the_same_bytes_once_per_owner(owner_client, client, other):

@@ -166,9 +166,11 @@
     const sending = count("waiting") + count("uploading");
     // Refused: failed without the server taking it (a row the server took has its asset id).
     const refused = rows.filter((r) => r.dataset.state === "failed" && !r.dataset.assetId).length;
-    const sent = refused === 0 ? "All uploaded" : refused === rows.length ? "None uploaded" : `${rows.length - refused} of ${rows.length} uploaded`;
-    const parts = [sending ? sending + " uploading" : sent, count("processing") + " processing", count("failed") + " failed"];
-    zone.querySelector("[data-upload-summary]").textContent = parts.join(" · ");
+    const already = rows.filter((r) => "duplicate" in r.dataset).length; // sent, not stored again
+    const stored = rows.length - refused - already;
+    const sent = stored === rows.length ? "All uploaded" : stored ? `${stored} of ${rows.length} uploaded` : refused ? "None uploaded" : "Nothing new";
+    const parts = [sending ? sending + " uploading" : sent, already && already + " already in your library", count("processing") + " processing", count("failed") + " failed"];
+    zone.querySelector("[data-upload-summary]").textContent = parts.filter(Boolean).join(" · ");
   }
 
   function enqueue(files) {
@@ -227,6 +229,13 @@
     if ((status === 200 || status === 201) && item) {
       row.dataset.assetId = item.id;
       if (item.duplicate) row.dataset.duplicate = "";
+      if (item.hidden) {
+        // Hidden earlier: it stays so, and out of a grid that doesn't show hidden ones.
+        setRow(row, "done", "Already in your library, hidden (the Hidden filter shows it)");
+        const grid = document.getElementById("grid");
+        if (grid && grid.dataset.hiddenFilter) showTile(item.id);
+        return;
+      }
       setRow(row, "processing", item.duplicate ? "Already in your library" : "Uploaded · processing…");
       showTile(item.id);
       // A new asset joins the count above the grid (app.js); a duplicate was counted already.
