@@ -22,6 +22,18 @@
     toast.timer = setTimeout(() => { el.textContent = ""; }, 4000);
   }
 
+  // A button that copies its data-copy text (the new API token), saying so.
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-copy]");
+    if (!button) return;
+    try {
+      await navigator.clipboard.writeText(button.dataset.copy);
+      toast("Copied.");
+    } catch (error) {
+      toast("The browser refused the clipboard; select the text and copy it.", true);
+    }
+  });
+
   // A Jobs row's URL is its name link (/jobs/<id>/); its actions are sub-paths of it,
   // so rows need not repeat a URL per button.
   function rowUrl(row) {
