@@ -163,7 +163,9 @@
     const list = items();
     const i = list.indexOf(current);
     const more = Boolean(gallery.querySelector(".more-tiles, .more-tiles-row"));
-    part("position").textContent = (i + 1) + " of " + list.length + (more ? "+" : "");
+    // Not all loaded: the count above the Library's grid, when it is exact, else "60+".
+    const total = more && gallery.id === "grid" && document.querySelector("[data-total][data-noun=asset]:not([data-estimate])");
+    part("position").textContent = (i + 1) + " of " + (total ? Number(total.dataset.total).toLocaleString("en") : list.length + (more ? "+" : ""));
     part("prev").disabled = i <= 0;
     part("next").disabled = i >= list.length - 1 && !more;
     return list.length - 1 - i;
