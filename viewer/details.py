@@ -7,6 +7,7 @@ pipeline (generated assets only), its source. A new section of the panel is a
 property here and a block in viewer/asset.html#details.
 """
 
+import functools
 from dataclasses import dataclass
 
 from django.http import Http404
@@ -69,7 +70,10 @@ class Details:
 
     @property
     def prompt(self):
-        return self.step.prompt if self.step else self.asset.prompt
+        """What made it: its step's prompt, or the one written inside an uploaded file (copied, shown once)."""
+        if self.step:
+            return self.step.prompt
+        return self.asset.prompt or (self.embedded or {}).get("prompt") or ""
 
     @property
     def seed(self):
@@ -83,7 +87,7 @@ class Details:
         config = self.step.config if isinstance(self.step.config, dict) else {}
         return [(k.replace("_", " "), _shown(k, v)) for k, v in config.items() if k not in OWN_LINES and v not in ("", None)]
 
-    @property
+    @functools.cached_property
     def embedded(self):
         """The generation parameters written inside an upload's file (A1111's `parameters`
         text or XMP, library/parameters.py), read from its header; a generated asset's

@@ -272,11 +272,21 @@
 
   // A shortcut acts on the tile shown, never on the panel of the previous one still waiting to be
   // replaced, nor on a panel whose forms htmx has not wired up yet (they would post as plain forms).
-  function action(name) {
+  function ready() {
     const panel = part("details");
     const state = panel.querySelector("[data-viewer-state]");
-    if (panel.hasAttribute("aria-busy") || !state || !current || state.dataset.asset !== current.dataset.viewerItem) return null;
-    return part("details").querySelector('[data-viewer-action="' + name + '"]');
+    return !panel.hasAttribute("aria-busy") && state && current && state.dataset.asset === current.dataset.viewerItem;
+  }
+
+  function action(name) {
+    return ready() ? part("details").querySelector('[data-viewer-action="' + name + '"]') : null;
+  }
+
+  // A shortcut whose action this asset doesn't have says why, rather than doing nothing.
+  function press(name, why, run) {
+    const button = action(name);
+    if (button) (run || ((b) => b.click()))(button);
+    else if (ready()) toast(why);
   }
 
   async function copyPrompt(button) {
@@ -353,9 +363,9 @@
     f: () => action("favorite") && action("favorite").click(),
     h: () => action("hide") && action("hide").click(),
     Delete: () => action("delete") && remove(action("delete")),
-    y: () => action("copy") && copyPrompt(action("copy")),
-    s: () => action("source") && action("source").click(),
-    r: () => action("recall") && action("recall").click(),
+    y: () => press("copy", "This asset has no prompt to copy.", copyPrompt),
+    s: () => press("source", "Only an image that processed can be a source."),
+    r: () => press("recall", "Only a pipeline's output has settings to recall."),
     o: () => action("original") && action("original").click(),
   };
 

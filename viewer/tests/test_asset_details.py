@@ -74,8 +74,10 @@ def test_it_shows_the_parameters_written_inside_an_uploaded_file(owner_client, o
     default_storage.save(source.original.name, ContentFile(carried))
     html = owner_client.get(f"/assets/{source.id}/", **HX).content.decode()
     embedded = html.split('data-testid="viewer-embedded">', 1)[1].split("</dd>", 1)[0]
-    assert "a &lt;b&gt;fox&lt;/b&gt;" in embedded and "<b>" not in embedded
     assert "Negative prompt: blur" in embedded and "Seed: 42" in embedded and "Model: sdxl" in embedded
+    # Its prompt is the asset's prompt: shown once, and the one "Copy prompt" copies.
+    assert 'data-testid="viewer-prompt">a &lt;b&gt;fox&lt;/b&gt;<' in html and "fox" not in embedded and "<b>" not in html
+    assert 'data-viewer-action="copy" data-prompt="a &lt;b&gt;fox&lt;/b&gt;"' in html
 
 
 def test_it_is_a_page_of_its_own_without_htmx(owner_client, output):

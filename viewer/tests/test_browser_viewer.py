@@ -120,6 +120,20 @@ def test_it_opens_from_the_library_and_moves_with_the_keyboard(owner_page, owner
     owner_page.assert_no_console_errors()
 
 
+def test_it_says_why_a_shortcut_does_nothing_for_this_asset(owner_page, owner):
+    make_asset(owner)  # made by no pipeline here, with no prompt
+    page = owner_page.page
+    _open(owner_page, "/library/")
+    page.locator("#grid a.open").first.click()
+    _ready(page)
+    status = page.locator(f"{VIEWER} [data-viewer-status]")
+    page.keyboard.press("r")
+    expect(status).to_have_text("Only a pipeline's output has settings to recall.")
+    page.keyboard.press("y")
+    expect(status).to_have_text("This asset has no prompt to copy.")
+    owner_page.assert_no_console_errors()
+
+
 def test_it_moves_on_past_the_tiles_loaded_into_the_librarys_next_page(owner_page, owner, settings):
     settings.LIBRARY_PAGE_SIZE = 30  # rows of tiles past the window's bottom: the next page waits
     for _ in range(34):
