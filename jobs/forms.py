@@ -8,6 +8,7 @@ from django.utils.functional import cached_property
 
 from i2v.lib.forms import SharedFieldsForm
 from i2v.lib.ids import id_from_text, is_plausible_id
+from i2v.lib.text import one_line
 from i2v.lib.urls import url_of
 from library.models import Asset
 from prompts.models import PROMPT_MAX_CHARS, TemplateError, expand_for
@@ -129,10 +130,6 @@ class JobsFilterForm(SharedFieldsForm):
             params["cursor"] = cursor
         query = urlencode(params)
         return url_of("jobs:page") + (f"?{query}" if query else "")
-
-
-class RenameForm(forms.Form):
-    name = forms.CharField(max_length=200, strip=True)
 
 
 class TagForm(forms.Form):
@@ -260,6 +257,20 @@ class TextField(forms.CharField):
         return super().to_python(value)
 
 
+class NameField(TextField):
+    """A pipeline's name: one line of plain characters (i2v/lib/text.one_line: no control or bidi-control
+    characters, which could make a row show another name than it has)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        # A NUL is refused by the field's validator, as in any text field, rather than taken out.
+        return one_line(value) if value and "\x00" not in value else value
+
+
+class RenameForm(forms.Form):
+    name = NameField(max_length=200, strip=True)
+
+
 def _is_flag(value):
     """Whether `value` reads as a checkbox or a truth value: True, False, a checkbox's text, 0, 1 or nothing."""
     return value is None or isinstance(value, (bool, str)) or (isinstance(value, int) and value in (0, 1))
@@ -310,7 +321,7 @@ class NewPipelineForm(forms.Form):
     estimate of whatever could be read, so the live estimate works on a half-filled form.
     """
 
-    name = TextField(max_length=200, required=False, strip=True)
+    name = NameField(max_length=200, required=False, strip=True)
     tags = ListField(required=False)
     description = TextField(max_length=5000, required=False, widget=forms.Textarea)
     sources = ListField(required=False)

@@ -20,7 +20,6 @@ message.
 """
 
 import hashlib
-import unicodedata
 from dataclasses import dataclass
 
 import av
@@ -29,6 +28,7 @@ from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from PIL import Image, UnidentifiedImageError, features
 
+from i2v.lib.text import one_line
 from media_processing.renditions import EXIF_ORIENTATION, SWAPS_AXES, oriented_size
 
 # Pillow format -> (mime, extension of the stored original).
@@ -348,19 +348,12 @@ def _mb(n):
     return f"{n / (1024 * 1024):.3g} MB"
 
 
-# Characters that reorder text on screen ("photo\u202egpj.exe" shows as "photoexe.jpg").
-_BIDI_CONTROLS = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
 def display_name(name, limit=200):
     """The client's file name made safe to show: no folders, no control or bidi
     characters, no surrounding dots or spaces, at most `limit` characters with
     the extension kept. Unicode stays. It is only ever shown: stored files are
     named by their hash."""
-    name = unicodedata.normalize("NFC", name or "")
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if c.isspace() or (unicodedata.category(c) not in ("Cc", "Cs") and c not in _BIDI_CONTROLS))
-    name = " ".join(name.split()).strip(" .")  # tabs and line breaks become single spaces
+    name = one_line((name or "").replace("\\", "/").rsplit("/", 1)[-1]).strip(" .")
     if len(name) > limit:
         stem, dot, ext = name.rpartition(".")
         if dot and 0 < len(ext) <= 10:

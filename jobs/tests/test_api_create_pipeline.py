@@ -235,6 +235,11 @@ def test_it_refuses_a_lone_surrogate_in_any_string(owner_client, owner, field):
     assert owner.pipelines.get().name == "x \U0001f600"
 
 
+def test_it_takes_control_and_bidi_characters_out_of_a_name(owner_client, owner):
+    assert post(owner_client, body([make_source(owner)], name="\u202eevil\u202c\r\nname")).status_code == 202
+    assert owner.pipelines.get().name == "evil name"
+
+
 @pytest.mark.parametrize(
     "overrides, field",
     [

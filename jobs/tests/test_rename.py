@@ -40,3 +40,11 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):
     assert client.post(f"/jobs/{p.id}/rename", {"name": "Theirs"}).status_code == 404
     p.refresh_from_db()
     assert p.name == "Mine"
+
+
+def test_it_keeps_a_name_to_one_line_of_plain_characters(owner_client, owner):
+    pipeline = make_pipeline(owner, name="Before")
+    response = owner_client.post(f"/jobs/{pipeline.id}/rename", {"name": "photo\u202egpj.exe\tnew\nline"})
+    assert response.status_code == 200
+    pipeline.refresh_from_db()
+    assert pipeline.name == "photogpj.exe new line"
