@@ -20,7 +20,7 @@ class LibraryFilterForm(SharedFieldsForm):
     """
 
     kind = forms.ChoiceField(choices=[("", "Images and videos"), *Asset.Kind.choices], required=False)
-    source = forms.ChoiceField(choices=[("", "Uploaded and generated"), *Asset.Source.choices], required=False)
+    source = forms.ChoiceField(choices=[("", "Any source"), *Asset.Source.choices], required=False)  # fits the select's 15em
     status = forms.ChoiceField(choices=[("", "Any status"), *Asset.Status.choices], required=False)
     hidden = forms.ChoiceField(
         choices=[("", "Not hidden"), ("include", "Include hidden"), ("only", "Only hidden")], required=False

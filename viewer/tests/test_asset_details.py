@@ -43,6 +43,12 @@ def test_it_tells_what_made_a_generated_asset(owner_client, output, source):
     assert f'hx-post="/assets/{output.asset_id}/favorite?output={output.id}"' in html
 
 
+def test_it_calls_a_step_that_cost_nothing_free(owner_client, output):
+    type(output.step).objects.filter(pk=output.step_id).update(cost_actual=0, cost_estimate=0, cost_reported=0)
+    html = owner_client.get(f"/assets/{output.asset_id}/", **HX).content.decode()
+    assert 'data-testid="viewer-cost">Free<' in html
+
+
 def test_it_gives_a_videos_duration_in_seconds(owner_client, output):
     output.step.config = {**output.step.config, "duration": 5}
     output.step.save(update_fields=["config"])
