@@ -82,6 +82,19 @@ def _expand(page, pipeline):
     return tiles
 
 
+def _viewing_the_first_of(owner_page, count):
+    """`count` assets in the Library, the viewer open on the first tile and its panel ready: (page, ids)."""
+    for _ in range(count):
+        make_asset(owner_page.user)
+    page = owner_page.page
+    _open(owner_page, "/library/")
+    ids = _library_ids(page)
+    page.locator(f"#asset-{ids[0]} a.open").click()
+    expect(page.locator(f"{VIEWER} [data-viewer-state]")).to_have_attribute("data-asset", str(ids[0]))
+    _ready(page)
+    return page, ids
+
+
 def test_it_opens_from_the_library_and_moves_with_the_keyboard(owner_page, owner, serial):
     for _ in range(3):
         make_asset(owner)
@@ -121,11 +134,7 @@ def test_it_opens_from_the_library_and_moves_with_the_keyboard(owner_page, owner
 
 
 def test_it_says_why_a_shortcut_does_nothing_for_this_asset(owner_page, owner):
-    make_asset(owner)  # made by no pipeline here, with no prompt
-    page = owner_page.page
-    _open(owner_page, "/library/")
-    page.locator("#grid a.open").first.click()
-    _ready(page)
+    page, _ = _viewing_the_first_of(owner_page, 1)  # made by no pipeline here, with no prompt
     status = page.locator(f"{VIEWER} [data-viewer-status]")
     page.keyboard.press("r")
     expect(status).to_have_text("Only a pipeline's output has settings to recall.")
@@ -301,14 +310,7 @@ def test_it_lists_the_shortcuts_on_question_mark(owner_page, owner):
 
 
 def test_it_deletes_from_the_viewer_and_shows_the_next_one(owner_page, owner, serial):
-    for _ in range(2):
-        make_asset(owner)
-    page = owner_page.page
-    _open(owner_page, "/library/")
-    ids = _library_ids(page)
-    page.locator(f"#asset-{ids[0]} a.open").click()
-    expect(page.locator(f"{VIEWER} [data-viewer-state]")).to_have_attribute("data-asset", str(ids[0]))
-    _ready(page)
+    page, ids = _viewing_the_first_of(owner_page, 2)
     page.once("dialog", lambda dialog: dialog.accept())
     page.keyboard.press("Delete")
     expect(page.locator(f"#asset-{ids[0]}")).to_have_count(0)
@@ -321,13 +323,7 @@ def test_it_deletes_from_the_viewer_and_shows_the_next_one(owner_page, owner, se
 
 
 def test_it_takes_tiles_hidden_in_the_viewer_out_of_a_grid_without_hidden_ones(owner_page, owner, serial):
-    for _ in range(3):
-        make_asset(owner)
-    page = owner_page.page
-    _open(owner_page, "/library/")
-    ids = _library_ids(page)
-    page.locator(f"#asset-{ids[0]} a.open").click()
-    _ready(page)
+    page, ids = _viewing_the_first_of(owner_page, 3)
     page.keyboard.press("h")
     expect(page.locator(f"{VIEWER} [data-viewer-state]")).to_have_attribute("data-hidden", "true")
     page.keyboard.press("ArrowRight")  # the grid it opened on is still walked
