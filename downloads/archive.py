@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from zipstream import ZIP_STORED, ZipStream
@@ -77,17 +77,15 @@ class Selection:
     assets: list
 
     def _made(self):
-        """The outputs that made the chosen Library items (a generated item is named and described as the
-        output it is: its pipeline, prompt, model, seed and cost)."""
-        return Output.objects.filter(owner=self.owner, asset_id__in=self.assets)
+        # A generated item is zipped as the output it is: its pipeline, prompt, model, seed and cost.
+        return Output.objects.making(self.owner, self.assets)
 
     def output_rows(self):
         chosen = Q(pk__in=self.outputs) if self.outputs else Q()
         if self.pipelines:
             chosen |= Q(pipeline_id__in=self.pipelines)
         if self.assets:
-            # Its first output, where identical outputs share the item.
-            chosen |= Q(pk__in=self._made().values("asset_id").annotate(first=Min("id")).values("first"))
+            chosen |= Q(pk__in=self._made().newest_of_each_asset())
         if not chosen:
             return Output.objects.none()
         # owner_id on the output itself: someone else's output or pipeline id matches nothing.
@@ -166,6 +164,15 @@ def output_entry(o, namer):
         created_at=_instant(a.created_at), finished_at=_instant(step.finished_at),
     )  # fmt: skip
     return Entry(path, a.original.name if a.original else "", a.bytes, row)
+
+
+def library_file_name(owner, a):
+    """The name of one Library item downloaded on its own, as in a zip (a generated one, its output's)."""
+    made = None
+    if a.source == "generated":
+        outputs = Output.objects.making(owner, [a.pk]).select_related("pipeline", "step", "asset").only(*OUTPUT_FIELDS)
+        made = outputs.order_by("-id").first()
+    return output_file_name(made) if made else asset_file_name(a)
 
 
 def asset_file_name(a):

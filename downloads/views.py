@@ -7,20 +7,17 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_safe
 
-from i2v.lib.errors import error_response, for_scripts
+from i2v.lib.errors import for_scripts, refusal
 from jobs.models import Output
 from library.media import serve
 
-from .archive import ASSET_FIELDS, OUTPUT_FIELDS, Selection, SelectionRefused, asset_file_name, output_file_name, stream
+from .archive import ASSET_FIELDS, OUTPUT_FIELDS, Selection, SelectionRefused, library_file_name, output_file_name, stream
 from .forms import SelectionForm
-
-
-_CODES = {400: "invalid", 404: "not_found", 413: "too_large"}
 
 
 def _refused(request, status, message):
     if for_scripts(request):
-        return error_response(status, _CODES[status], message)
+        return refusal(status, message)
     back = request.headers.get("Referer", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = "/"
@@ -55,15 +52,12 @@ def archive(request):
     return response
 
 
-def _outputs(user):
-    return Output.objects.filter(owner=user).select_related("pipeline", "step", "asset").only(*OUTPUT_FIELDS)
-
-
 @require_safe
 @login_required
 def output_file(request, output_id):
     """One output's file, as an attachment under the name it has in a zip."""
-    output = get_object_or_404(_outputs(request.user), pk=output_id, asset__original__gt="")
+    rows = Output.objects.filter(owner=request.user).select_related("pipeline", "step", "asset").only(*OUTPUT_FIELDS)
+    output = get_object_or_404(rows, pk=output_id, asset__original__gt="")
     return serve(request, output.asset.original.name, download_name=output_file_name(output))
 
 
@@ -73,6 +67,4 @@ def asset_file(request, asset_id):
     """One Library item's file, as an attachment under its original name; a generated one under the
     name of the output it is (as in a zip)."""
     asset = get_object_or_404(request.user.assets.only(*ASSET_FIELDS), pk=asset_id, original__gt="")
-    made = _outputs(request.user).filter(asset=asset).order_by("id").first() if asset.source == "generated" else None
-    name = output_file_name(made) if made else asset_file_name(asset)
-    return serve(request, asset.original.name, download_name=name)
+    return serve(request, asset.original.name, download_name=library_file_name(request.user, asset))

@@ -2,13 +2,15 @@
 addresses, however they are written.
 
 An IPv6 address can carry an IPv4 one that the network delivers to: IPv4-mapped (::ffff:127.0.0.1),
-IPv4-compatible (::127.0.0.1), NAT64 (64:ff9b::127.0.0.1, RFC 6052) and 6to4 (2002:7f00:1::). Python's
+IPv4-translated (::ffff:0:127.0.0.1, RFC 6145), IPv4-compatible (::127.0.0.1), NAT64 (64:ff9b::127.0.0.1,
+RFC 6052) and 6to4 (2002:7f00:1::). Python's
 ipaddress judges only the outer address (it calls 64:ff9b::7f00:1 global), so the inner one is judged too.
 """
 
 import ipaddress
 
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a network's own translator, never public
 
@@ -17,7 +19,7 @@ def _inner_ipv4(ip):
     if ip.version == 4:
         return []
     inner = [ip.ipv4_mapped, ip.sixtofour]
-    if ip in _IPV4_COMPATIBLE or ip in _NAT64:
+    if ip in _IPV4_COMPATIBLE or ip in _IPV4_TRANSLATED or ip in _NAT64:
         inner.append(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
     return [address for address in inner if address is not None]
 

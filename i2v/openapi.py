@@ -7,8 +7,9 @@ checks that both agree with the URL patterns). schemathesis fuzzes the API from 
 """
 
 from django.conf import settings
+from django.views.decorators.http import require_safe
+
 from i2v.lib.jsonout import json_response
-from django.views.decorators.http import require_GET
 
 from jobs.models import Pipeline
 from library.models import Asset
@@ -186,7 +187,7 @@ SCHEMAS = {
     "UploadResult": {"type": "object", "required": ["items"], "properties": {
         "items": {"type": "array", "items": {"type": "object", "required": ["file", "status"], "properties": {
             "file": {"type": "string"}, "status": {"type": "integer"}, "duplicate": {"type": "boolean"},
-            "error": {"type": "object"}}}},
+            "hidden": {"type": "boolean"}, "error": {"type": "object"}}}},
         "error": {"type": "object"}}},
     "ProcessingStatus": {
         "type": "object", "required": ["id", "kind", "processing_status", "renditions", "jobs"],
@@ -232,7 +233,7 @@ def description():
             "responses": {"200": _list("Step", "A page; its pagination carries `next_url`."), **NOT_FOUND, **ERRORS}}},
         "/api/pipelines/{id}/outputs": {"get": {
             "operationId": "listPipelineOutputs", "summary": "A pipeline's outputs in position order.",
-            "parameters": [ID, *PAGE], "responses": {"200": _list("Output", "A page."), **NOT_FOUND, **ERRORS}}},
+            "parameters": [ID, *PAGE], "responses": {"200": _list("Output", "A page; its pagination carries `next_url`."), **NOT_FOUND, **ERRORS}}},
         "/api/library/images": {
             "get": {"operationId": "listAssets", "summary": "The caller's images and videos, newest first.",
                     "parameters": _library_filters(), "responses": {"200": _list("Asset", "A page."), **ERRORS}},
@@ -294,6 +295,6 @@ def description():
     }
 
 
-@require_GET
+@require_safe
 def openapi_json(request):
     return json_response(description())

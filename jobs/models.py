@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, transaction
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -1033,6 +1033,17 @@ class Step(WorkItem):
         return True
 
 
+class OutputQuerySet(models.QuerySet):
+    def making(self, owner, asset_ids):
+        """The outputs that made `owner`'s generated Library items among `asset_ids`: such an item is named and
+        described as the newest of them, in a download as in the viewer (viewer/details.py)."""
+        return self.filter(owner_id=owner.id, asset_id__in=asset_ids, asset__source="generated")
+
+    def newest_of_each_asset(self):
+        """The id of the newest of these outputs for each asset (identical outputs share one)."""
+        return self.values("asset_id").annotate(newest=Max("id")).values("newest")
+
+
 class Output(models.Model):
     ORDERING = Ordering("position", (("position", False), ("id", False)))
     # What a grid tile needs; the asset's exif and other heavy fields stay in the database.
@@ -1048,6 +1059,8 @@ class Output(models.Model):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="outputs", db_index=False)
     asset = models.ForeignKey("library.Asset", on_delete=models.PROTECT, related_name="outputs")
     position = models.PositiveIntegerField(default=0)
+
+    objects = OutputQuerySet.as_manager()
 
     class Meta:
         indexes = [

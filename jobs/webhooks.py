@@ -12,7 +12,7 @@ import re
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from i2v.lib.errors import error_response
+from i2v.lib.errors import error_response, refusal
 from i2v.lib.jsonout import json_response
 
 from .providers import WebhookRefused
@@ -33,22 +33,16 @@ def provider_webhook(request, provider, token):
     if _NAME.fullmatch(provider) and _TOKEN.fullmatch(token):
         remote_request = RemoteRequest.objects.filter(provider=provider, token=token).first()
     if remote_request is None:
-        return _answer(404, "No such request.")
+        return refusal(404, "No such request.")
     try:
         remote = remote_request.provider_api.webhook(request)
     except WebhookRefused as refused:
         logger.warning("refused a %s webhook for %s: %s", provider, remote_request, refused)
-        return _answer(401, str(refused))
+        return error_response(401, "refused", str(refused))
     if remote.external_id and remote_request.external_id and remote.external_id != remote_request.external_id:
-        return _answer(400, "The webhook is about another request.")
+        return refusal(400, "The webhook is about another request.")
     changed = remote_request.apply(remote)
     if changed:
         remote_request.pipeline.advance()
     return json_response({"ok": True, "changed": changed})
 
-
-_CODES = {400: "invalid", 401: "refused", 404: "not_found"}
-
-
-def _answer(status, message):
-    return error_response(status, _CODES[status], message)

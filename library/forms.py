@@ -3,7 +3,6 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
-from django.http import QueryDict
 
 from i2v.lib.forms import SharedFieldsForm
 from i2v.lib.ids import id_from_text
@@ -78,16 +77,14 @@ class AssetIdsForm(forms.Form):
 
     def clean_ids(self):
         values = self.cleaned_data["ids"]
-        if not isinstance(values, list):
-            if not isinstance(self.data, QueryDict):  # a JSON body says what it means: a list
-                raise forms.ValidationError("Send “ids” as a list of asset ids.")
-            values = [values]
+        if not isinstance(values, list):  # a form's are always one (its widget reads them all); a JSON body's must be
+            raise forms.ValidationError("Send “ids” as a list of asset ids.")
         ids = []
         for value in values:
             # An id is a whole number, or text of one (a form's); not true, 5.0 or "5.0".
             number = id_from_text(str(value)) if type(value) in (int, str) else None
             if number is None:
-                shown = f"“{value[:20]}”" if isinstance(value, str) else json.dumps(value)[:20]
+                shown = f"“{value[:20]}”" if isinstance(value, str) else json.dumps(value, ensure_ascii=False)[:20]
                 raise forms.ValidationError(f"{shown} is not an asset id.")
             ids.append(number)
         ids = list(dict.fromkeys(ids))

@@ -68,8 +68,10 @@ def srcset(renditions):
 def distinct_widths(candidates):
     """(url, width) pairs, the first of each width only: a srcset names each width once (the HTML
     standard), and every rendition of a picture smaller than 150 px has the picture's own width."""
-    seen = set()
-    return [(url, w) for url, w in candidates if not (w in seen or seen.add(w))]
+    kept = {}
+    for url, w in candidates:
+        kept.setdefault(w, url)
+    return [(url, w) for w, url in kept.items()]
 
 
 # A text of several words not looked up joined (its joined form expected common, or itself past a

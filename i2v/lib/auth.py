@@ -131,6 +131,12 @@ class CachedAuthenticationMiddleware(AuthenticationMiddleware):
         request._reads_ahead = getattr(view, "reads_ahead", None)
 
 
+def bearer(request):
+    """The token a request carries as `Authorization: Bearer <token>` (a script's, never a browser's), or None."""
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.startswith("Bearer ") else None
+
+
 def token_user(request, raw):
     """The active user of a raw bearer token, or None: from the cache (one read, with what the
     request's view reads first), else one query, whose user is then cached."""

@@ -10,8 +10,10 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.http import Http404, HttpResponseNotFound
+from django.http.multipartparser import MultiPartParserError
 from django.views import csrf, defaults
 
+from .auth import bearer
 from .jsonout import json_response
 
 
@@ -31,6 +33,14 @@ def error_response(status, code, message, field=None):
     return json_response({"error": {"code": code, "message": message, "field": field}}, status=status)
 
 
+_CODES = {400: "invalid", 404: "not_found", 413: "too_large"}
+
+
+def refusal(status, message):
+    """error_response() with the usual code of `status` (400 invalid, 404 not_found, 413 too_large)."""
+    return error_response(status, _CODES[status], message)
+
+
 CSRF_MESSAGE = "The CSRF token is missing or wrong: browsers send X-CSRFToken, scripts a bearer token."
 
 
@@ -41,7 +51,7 @@ def unauthenticated():
 def for_scripts(request):
     """Whether an error is answered in JSON: on the API's paths and the webhooks providers send us, and to
     any request with a bearer token (a script downloading files, say), which no browser sends."""
-    return request.path.startswith(("/api/", "/hooks/")) or request.headers.get("Authorization", "").startswith("Bearer ")
+    return request.path_info.startswith(("/api/", "/hooks/")) or bearer(request) is not None
 
 
 def not_found(request, exception):
@@ -49,22 +59,26 @@ def not_found(request, exception):
     under /api/ like every other API error; a file under the media URL, a few bytes of text (an
     <img> or a player asks, not a person); else templates/404.html, a page with the navigation."""
     if for_scripts(request):
-        return error_response(404, "not_found", "No such object.")
+        return refusal(404, "No such object.")
     if request.path.startswith(settings.MEDIA_URL):
         return HttpResponseNotFound("Not Found\n", content_type="text/plain; charset=utf-8")
     return defaults.page_not_found(request, exception)
 
 
 def unreadable(exception, field=None):
-    """The ApiError of a body Django refused to read (its size, field and file limits), saying which limit."""
+    """The ApiError of a request Django refused to read: its body over a limit (saying which), a multipart body
+    it can't parse (saying why); anything else (a host not allowed, a path that climbs) without Django's
+    words, which may name the server's files."""
     if isinstance(exception, RequestDataTooBig):
-        mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_000_000
-        return ApiError(413, "too_large", f"The request's fields are over {mb:g} MB (files apart).", field)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return ApiError(413, "too_large", f"The request's fields are over {limit:,} bytes (files apart).", field)
     if isinstance(exception, TooManyFieldsSent):
         return ApiError(400, "too_many_fields", f"Send at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,} fields.", field)
     if isinstance(exception, TooManyFilesSent):
         return ApiError(400, "too_many_files", f"Send at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES:,} files at a time.", field)
-    return ApiError(400, "invalid", f"The body can't be read: {exception}", field)
+    if isinstance(exception, MultiPartParserError):
+        return ApiError(400, "invalid", f"The multipart body can't be read: {exception}", field)
+    return ApiError(400, "invalid", "The request was refused.", field)
 
 
 def bad_request(request, exception):
@@ -122,9 +136,13 @@ def api_view(methods=("GET",), login_required=True):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             response = answer(request, *args, **kwargs)
-            if request.method == "HEAD" and not response.streaming:
-                response["Content-Length"] = len(response.content)
-                response.content = b""
+            if request.method == "HEAD":
+                if response.streaming:
+                    response.close()  # its generator's files and cursors, now
+                    response.streaming_content = []
+                else:
+                    response["Content-Length"] = len(response.content)
+                    response.content = b""
             return response
 
         return wrapped

@@ -21,18 +21,22 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from .errors import error_response
-from .jsonout import loads
+from .jsonbody import declared_length, loads
 
 MAX_KEY = 200
 
 
-def _canonical(body):
-    """The JSON `body` written one way (keys sorted, no spaces), so a client that serialises the same request
-    again differently is still recognised; a body that is not JSON, as it came."""
+def _fingerprints(request):
+    """The request's two fingerprints: the hash of its path and JSON body written one way (keys sorted, no
+    spaces), so a client that serialises the same request again differently is still recognised; and of the
+    body as it came, which the keys stored before that (kept IDEMPOTENCY_KEY_DAYS) were made of. A body that
+    is not JSON, or too deep to read, is its own."""
+    body = request.body
     try:
-        return json.dumps(loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, RecursionError):
-        return body
+        canonical = json.dumps(loads(body, settings.API_JSON_MAX_DEPTH), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):
+        canonical = body
+    return [hashlib.sha256(request.path.encode() + b"\0" + text).hexdigest() for text in (canonical, body)]
 
 
 def idempotent(view):
@@ -45,12 +49,14 @@ def idempotent(view):
             return error_response(400, "invalid", f"Idempotency-Key must be 1 to {MAX_KEY} printable characters.", "Idempotency-Key")
         from i2v.models import IdempotencyKey
 
-        fingerprint = hashlib.sha256(request.path.encode() + b"\0" + _canonical(request.body)).hexdigest()
+        if declared_length(request) > settings.API_JSON_MAX_BYTES:
+            return view(request, *args, **kwargs)  # refused for its size (413) before anything reads it
+        fingerprint, as_sent = _fingerprints(request)
         IdempotencyKey.objects.filter(created_at__lt=timezone.now() - timedelta(days=settings.IDEMPOTENCY_KEY_DAYS)).delete()
         with transaction.atomic():
             record, _ = IdempotencyKey.objects.get_or_create(owner=request.user, key=key, defaults={"fingerprint": fingerprint})
             record = IdempotencyKey.objects.select_for_update().get(pk=record.pk)
-            if record.fingerprint != fingerprint:
+            if record.fingerprint not in (fingerprint, as_sent):
                 return error_response(
                     422, "idempotency_key_reused", "This Idempotency-Key was already used with a different request.", "Idempotency-Key"
                 )

@@ -90,16 +90,20 @@ def bounded(value, max_depth=MAX_DEPTH, text=False):
     return value
 
 
+def declared_length(request):
+    """The body's length as its Content-Length says (0 when it says none, or nothing a number)."""
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 def json_body(request, expect=dict):
     """The request's body parsed as JSON, within the size and depth limits.
 
     An empty body is refused like any non-object when `expect` is dict.
     """
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > settings.API_JSON_MAX_BYTES:
+    if declared_length(request) > settings.API_JSON_MAX_BYTES:
         raise _too_large()
     try:
         raw = request.body

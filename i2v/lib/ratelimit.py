@@ -27,7 +27,7 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.shortcuts import render
 
-from .errors import error_response
+from .errors import error_response, for_scripts
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,8 @@ def check(name, key, cost=1, now=None):
 
 
 def too_many_response(request, exc):
-    """The 429 for `exc`: the API's JSON error under /api/, else a message the page shows."""
-    if request.path.startswith("/api/"):
+    """The 429 for `exc`: the API's JSON error to a script (errors.for_scripts()), else a message the page shows."""
+    if for_scripts(request):
         response = error_response(429, getattr(exc, "code", "rate_limited"), exc.message)
     elif request.htmx:
         # The message goes to the page's toast, out of band; the swap target keeps its content.

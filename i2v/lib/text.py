@@ -25,8 +25,10 @@ def truncated(text, length):
     return Truncator(normalized).chars(length)
 
 
-# Marks that reorder the text around them: a name holding U+202E shows "gpj.exe" as "exe.jpg".
-BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Marks that reorder the text around them (a name holding U+202E shows "gpj.exe" as "exe.jpg"), and
+# characters that show as nothing (zero-width space, word joiner, byte-order mark), which make two names that
+# look the same differ. ZWJ and ZWNJ stay: emoji sequences and some scripts need them.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u2060\ufeff")
 
 
 def one_line(text):

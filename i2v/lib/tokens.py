@@ -1,4 +1,4 @@
-from .auth import token_user
+from .auth import bearer, token_user
 from .errors import error_response
 
 
@@ -17,15 +17,15 @@ class TokenAuthMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.headers.get("Authorization", "").startswith("Bearer "):
+        if bearer(request) is not None:
             request._dont_enforce_csrf_checks = True
         return self.get_response(request)
 
     def process_view(self, request, view, args, kwargs):
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
+        token = bearer(request)
+        if token is None:
             return None
-        user = token_user(request, header[7:].strip())
+        user = token_user(request, token)
         if user is None:
             return error_response(401, "bad_token", "The API token is not valid.")
         request.user = user

@@ -7,7 +7,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from conftest import make_pipeline
+from conftest import make_asset
+from jobs.tests.conftest import make_source
+from library.models import Asset
 
 pytestmark = pytest.mark.django_db
 
@@ -34,15 +36,21 @@ def test_it_answers_a_post_without_login_with_401_json(strict, method, path):
 
 
 def test_it_answers_a_sessions_post_without_the_csrf_token_with_403_json_and_does_nothing(strict, owner):
-    pipeline = make_pipeline(owner)
+    source, asset = make_source(owner), make_asset(owner)
     strict.force_login(owner)
+    new = {"sources": [source.pk], "prompts": ["a fox"], "i2i_enabled": True, "i2i_model": "local-i2i"}
 
-    response = strict.post("/api/pipelines", {"name": "x"}, content_type="application/json")
-    deleted = strict.delete(f"/api/pipelines/{pipeline.id}")
+    created = strict.post("/api/pipelines", new, content_type="application/json")
+    deleted = strict.delete(f"/api/images/{asset.pk}")
 
-    assert response.status_code == deleted.status_code == 403
-    assert _error(response)["code"] == _error(deleted)["code"] == "csrf_failed"
-    assert owner.pipelines.count() == 1
+    assert created.status_code == deleted.status_code == 403
+    assert _error(created)["code"] == _error(deleted)["code"] == "csrf_failed"
+    assert not owner.pipelines.exists() and Asset.objects.filter(pk=asset.pk).exists()
+    # The same requests with the session's token go through: the refusal was the token's.
+    strict.get("/library/")  # sets the CSRF cookie
+    token = {"HTTP_X_CSRFTOKEN": strict.cookies["csrftoken"].value}
+    assert strict.post("/api/pipelines", new, content_type="application/json", **token).status_code == 202
+    assert strict.delete(f"/api/images/{asset.pk}", **token).status_code == 204
 
 
 def test_it_keeps_djangos_page_for_a_pages_post_without_the_token(strict, owner):
@@ -61,7 +69,7 @@ def test_it_answers_a_body_over_the_field_limit_with_413_json(owner_client, owne
     response = owner_client.post("/api/library/generate-thumbnails", {"mode": "all", "pad": "x" * 2000})
 
     assert response.status_code == 413
-    assert _error(response) == {"code": "too_large", "message": "The request's fields are over 0.001 MB (files apart).", "field": None}
+    assert _error(response) == {"code": "too_large", "message": "The request's fields are over 1,000 bytes (files apart).", "field": None}
 
 
 def test_it_answers_too_many_fields_with_400_json_naming_the_limit(owner_client, owner, settings):
@@ -83,3 +91,11 @@ def test_it_answers_an_upload_of_too_many_files_naming_the_limit(owner_client, s
 
     assert response.status_code == 400
     assert _error(response) == {"code": "too_many_files", "message": "Send at most 2 files at a time.", "field": "files"}
+
+
+def test_it_answers_a_refused_host_without_djangos_words(client, settings):
+    settings.ALLOWED_HOSTS = ["i2v.example.com"]
+    response = client.get("/api/pipelines", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert _error(response) == {"code": "invalid", "message": "The request was refused.", "field": None}
+
