@@ -99,6 +99,16 @@ def test_it_refuses_a_script_in_json(client, owner, query, status, code):
     assert json.loads(response.content)["error"]["code"] == code
 
 
+def test_it_takes_the_newest_output_of_a_shared_item_and_leaves_an_upload_a_pipeline_reproduced(owner_client, owner, stored_pipeline, stored_asset_named):
+    older, newer = stored_pipeline(owner, name="Older", outputs=1), stored_pipeline(owner, name="Newer", outputs=1)
+    shared = older.outputs.get().asset
+    newer.outputs.update(asset=shared)  # the same bytes made twice: one asset, two outputs
+    upload = stored_asset_named(owner, "Mine.png")
+    stored_pipeline(owner, name="Again", outputs=1).outputs.update(asset=upload)  # a pipeline made bytes someone uploaded
+    archive = open_zip(owner_client.get(URL, {"assets": f"{shared.id},{upload.id}"}))
+    assert archive.namelist()[:2] == [f"newer-{newer.id}/01_a-red-fox-at-dusk_fal-ai-flux-kontext_42.jpg", "library/Mine.jpg"]
+
+
 def test_it_names_two_outputs_of_one_step_apart(owner_client, owner, stored_pipeline):
     p = stored_pipeline(owner, outputs=2)
     p.outputs.update(position=0)
