@@ -130,6 +130,7 @@ def renamed(text, old, new):
     """`text` with each reference to the list `old` ({old}, any case, spaces inside the braces) written {new}:
     a template follows its list's rename. An escaped brace (\\{old}) is text and stays; a brace after an
     escaped backslash (\\\\{old}) opens a reference."""
-    reference = re.compile(r"(?<!\\)((?:\\\\)*)\{[ \t]*" + re.escape(old) + r"[ \t]*\}", re.IGNORECASE)
+    space = r"[^\S\n]*"  # what the parser strips around a name (str.strip()), within the line
+    reference = re.compile(r"(?<!\\)((?:\\\\)*)\{" + space + re.escape(old) + space + r"\}", re.IGNORECASE)
     return reference.sub(lambda found: f"{found.group(1)}{{{new}}}", text)
 

@@ -56,7 +56,7 @@ def test_it_refuses_a_second_list_of_the_same_name(owner_client, owner, saved):
 
 def test_it_renames_a_list_in_the_templates_that_use_it(owner_client, owner, other, saved):
     costume = owner.prompt_lists.get(name="costume")
-    uses = PromptTemplate.objects.create(owner=owner, name="dress-up", text="a {costume} and a { COSTUME } at {dawn|costume}\n\\{costume} \\\\{costume}")
+    uses = PromptTemplate.objects.create(owner=owner, name="dress-up", text="a {costume} and a {\u00a0COSTUME } at {dawn|costume}\n\\{costume} \\\\{costume}")
     theirs = PromptTemplate.objects.create(owner=other, name="theirs-too", text="{costume}")
     response = owner_client.post(f"/prompts/lists/{costume.id}", {"name": "outfit", "items": "pirate"})
     assert response.status_code == 302
