@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 from django.utils.functional import cached_property
 
-from i2v.lib.forms import SharedFieldsForm
+from i2v.lib.forms import ChoiceField, SharedFieldsForm
 from i2v.lib.ids import id_from_text, is_plausible_id
 from i2v.lib.text import one_line
 from i2v.lib.urls import url_of
@@ -69,17 +69,17 @@ class JobsFilterForm(SharedFieldsForm):
     and never silently ignored.
     """
 
-    status = forms.ChoiceField(choices=[("", "Any status"), *Pipeline.Status.choices], required=False)
+    status = ChoiceField(choices=[("", "Any status"), *Pipeline.Status.choices], required=False)
     tag = TagField(required=False)
     favorites = QueryFlagField(required=False)
-    hidden = forms.ChoiceField(
+    hidden = ChoiceField(
         choices=[("", "Not hidden"), ("include", "Include hidden"), ("only", "Only hidden")], required=False
     )
     q = forms.CharField(label="Search", required=False, max_length=200, strip=True)
     date_from = forms.DateField(label="From date", required=False)
     date_to = forms.DateField(label="To date", required=False)
-    model = forms.ChoiceField(choices=_model_choices, required=False)
-    sort = forms.ChoiceField(
+    model = ChoiceField(choices=_model_choices, required=False)
+    sort = ChoiceField(
         choices=[("newest", "Newest"), ("oldest", "Oldest"), ("name", "Name"), ("cost", "Cost")], required=False
     )
     cursor = forms.CharField(label="Page link", required=False, max_length=2000)
@@ -159,7 +159,7 @@ class BulkActionForm(forms.Form):
         "unhide": "Unhid",
         "tag": "Tagged",
     }
-    action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS])
+    action = ChoiceField(choices=[(a, a) for a in ACTIONS])
     ids = forms.TypedMultipleChoiceField(coerce=_any_id, required=True, error_messages={"required": "Select some pipelines first."})
     tag = TagField(required=False)
 
@@ -209,7 +209,7 @@ class PageForm(SharedFieldsForm):
 class StepPageForm(PageForm):
     """?status=&cursor=&page_size= of a pipeline's steps (jobs/detail.py)."""
 
-    status = forms.ChoiceField(required=False, choices=step_filters)
+    status = ChoiceField(required=False, choices=step_filters)
 
 
 def _stage_models(kind):
@@ -329,17 +329,17 @@ class NewPipelineForm(forms.Form):
     template = TextField(max_length=5000, required=False, strip=True, widget=forms.Textarea)
     prompts = ListField(required=False)
     enhance_prompts = FlagField(required=False)
-    mode = forms.ChoiceField(choices=[("auto", "Auto"), ("checkpoint", "Checkpoint: pause for review after a stage")], required=False)
+    mode = ChoiceField(choices=[("auto", "Auto"), ("checkpoint", "Checkpoint: pause for review after a stage")], required=False)
     i2i_enabled = FlagField(required=False)
-    i2i_model = forms.ChoiceField(choices=lambda: _stage_models("i2i"), required=False)
+    i2i_model = ChoiceField(choices=lambda: _stage_models("i2i"), required=False)
     images_per_prompt = forms.IntegerField(min_value=1, max_value=IMAGES_PER_PROMPT_MAX, required=False)
-    aspect_ratio = forms.ChoiceField(choices=[(r, r) for r in ("auto", *ASPECT_RATIOS)], required=False)
-    quality = forms.ChoiceField(choices=[(q, q) for q in QUALITIES], required=False)
+    aspect_ratio = ChoiceField(choices=[(r, r) for r in ("auto", *ASPECT_RATIOS)], required=False)
+    quality = ChoiceField(choices=[(q, q) for q in QUALITIES], required=False)
     i2i_negative_prompt = TextField(max_length=1000, required=False)
     i2v_enabled = FlagField(required=False)
-    i2v_model = forms.ChoiceField(choices=lambda: _stage_models("i2v"), required=False)
+    i2v_model = ChoiceField(choices=lambda: _stage_models("i2v"), required=False)
     videos_per_image = forms.IntegerField(min_value=1, max_value=2, required=False)
-    resolution = forms.ChoiceField(choices=[(r, r) for r in VIDEO_RESOLUTIONS], required=False)
+    resolution = ChoiceField(choices=[(r, r) for r in VIDEO_RESOLUTIONS], required=False)
     duration = forms.IntegerField(min_value=2, max_value=10, required=False)
     i2v_negative_prompt = TextField(max_length=1000, required=False)
     confirm_cost = FlagField(required=False)

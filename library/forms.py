@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 
-from i2v.lib.forms import SharedFieldsForm
+from i2v.lib.forms import ChoiceField, SharedFieldsForm
 from i2v.lib.ids import id_from_text
 from i2v.lib.urls import url_of
 
@@ -18,10 +18,10 @@ class LibraryFilterForm(SharedFieldsForm):
     and never silently ignored.
     """
 
-    kind = forms.ChoiceField(choices=[("", "Images and videos"), *Asset.Kind.choices], required=False)
-    source = forms.ChoiceField(choices=[("", "Any source"), *Asset.Source.choices], required=False)  # fits the select's 15em
-    status = forms.ChoiceField(choices=[("", "Any status"), *Asset.Status.choices], required=False)
-    hidden = forms.ChoiceField(
+    kind = ChoiceField(choices=[("", "Images and videos"), *Asset.Kind.choices], required=False)
+    source = ChoiceField(choices=[("", "Any source"), *Asset.Source.choices], required=False)  # fits the select's 15em
+    status = ChoiceField(choices=[("", "Any status"), *Asset.Status.choices], required=False)
+    hidden = ChoiceField(
         choices=[("", "Not hidden"), ("include", "Include hidden"), ("only", "Only hidden")], required=False
     )
     q = forms.CharField(label="Search", required=False, max_length=200, strip=True)

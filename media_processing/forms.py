@@ -1,13 +1,14 @@
 from django import forms
 
+from i2v.lib.forms import ChoiceField
 from library.models import Asset
 
 
 class BackfillForm(forms.Form):
     """The options of `manage.py backfill_renditions`, for POST /api/library/generate-thumbnails."""
 
-    mode = forms.ChoiceField(choices=[("missing", "missing"), ("all", "all")], required=False)
-    kind = forms.ChoiceField(choices=[("", "any"), *Asset.Kind.choices], required=False)
+    mode = ChoiceField(choices=[("missing", "missing"), ("all", "all")], required=False)
+    kind = ChoiceField(choices=[("", "any"), *Asset.Kind.choices], required=False)
     batch = forms.IntegerField(min_value=1, max_value=10_000, required=False)
 
     def clean(self):

@@ -1,4 +1,5 @@
-"""Forms whose instances share their class's fields instead of deep-copying them.
+"""Forms whose instances share their class's fields instead of deep-copying them; a ChoiceField whose
+refusal quotes what was sent cut short.
 
 A Django form deep-copies every declared field, with its widget, choices, validators and
 error messages, each time one is made, so that an instance may change its own fields
@@ -16,7 +17,10 @@ every request of the process, and by its threads): validating and rendering don'
 """
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.forms.forms import DeclarativeFieldsMetaclass
+
+from .text import truncated
 
 
 class SharedFields(dict):
@@ -35,3 +39,20 @@ class _SharedFieldsMetaclass(DeclarativeFieldsMetaclass):
 
 class SharedFieldsForm(forms.Form, metaclass=_SharedFieldsMetaclass):
     """A Form whose instances use the class's field objects (see the module's docstring)."""
+
+
+class ChoiceField(forms.ChoiceField):
+    """forms.ChoiceField, whose refusal quotes at most QUOTED characters of what was sent: a ?model= of
+    5,000 characters came back whole in the error's message."""
+
+    QUOTED = 40
+
+    def validate(self, value):
+        try:
+            super().validate(value)
+        except ValidationError as error:
+            if error.code != "invalid_choice" or len(str(value)) <= self.QUOTED:
+                raise
+            quoted = truncated(str(value), self.QUOTED)
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": quoted}) from None
+

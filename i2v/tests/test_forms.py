@@ -78,3 +78,12 @@ def test_it_leaves_the_fields_as_they_were_after_rendering_the_pages(owner_clien
         response = owner_client.get(path, data)
         assert response.status_code in (200, 400)
     assert {cls: _state(cls.base_fields) for cls in SHARED} == before
+
+
+def test_it_quotes_a_refused_choice_cut_short(owner_client):
+    response = owner_client.get("/api/pipelines", {"model": "m" * 5000})
+    message = response.json()["error"]["message"]
+    assert response.status_code == 400 and response.json()["error"]["field"] == "model"
+    assert message == f"Select a valid choice. {'m' * 39}… is not one of the available choices."
+    short = owner_client.get("/api/pipelines", {"model": "nope"}).json()["error"]["message"]
+    assert short == "Select a valid choice. nope is not one of the available choices."
