@@ -76,16 +76,17 @@ def record_on_asset(asset, renditions=None, **fields):
     on two workers, and neither may drop the other's entries. (SQLite takes its
     write lock when the transaction starts, which serialises the same way.)
     """
-    row = None
+    gone = False
     with transaction.atomic():
         if renditions:
             row = asset_model().objects.select_for_update().filter(pk=asset.pk).values_list("pk", "renditions").first()
-            if row is not None:
+            gone = row is None
+            if not gone:
                 fields["renditions"] = {**(row[1] or {}), **renditions}
-        if row is not None or not renditions:
+        if not gone:
             update_asset(asset, **fields)
-    if renditions and row is None:
-        _gone(renditions)
+    if gone:
+        _gone(renditions)  # once the transaction is over: its burial must not be rolled back with it
     for name, value in fields.items():
         setattr(asset, name, value)
 

@@ -106,6 +106,17 @@ def form_error(form, status=400):
     return ApiError(status, "invalid", message, None if field == "__all__" else field)
 
 
+def _headers_only(response):
+    """`response` to a HEAD: its headers (the length its body would have), no body."""
+    if response.streaming:
+        response.close()  # its generator's files and cursors, now
+        response.streaming_content = []
+    else:
+        response["Content-Length"] = len(response.content)
+        response.content = b""
+    return response
+
+
 def api_view(methods=("GET",), login_required=True):
     """Wrap a function view as a JSON endpoint: auth, allowed methods, JSON errors.
 
@@ -116,7 +127,6 @@ def api_view(methods=("GET",), login_required=True):
     allowed = (*methods, "HEAD") if "GET" in methods else methods  # HEAD wherever GET: its headers, no body
 
     def decorator(view):
-        @wraps(view)
         def answer(request, *args, **kwargs):
             if request.method not in allowed:
                 response = error_response(405, "method_not_allowed", f"Use {' or '.join(methods)}.")
@@ -136,14 +146,7 @@ def api_view(methods=("GET",), login_required=True):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             response = answer(request, *args, **kwargs)
-            if request.method == "HEAD":
-                if response.streaming:
-                    response.close()  # its generator's files and cursors, now
-                    response.streaming_content = []
-                else:
-                    response["Content-Length"] = len(response.content)
-                    response.content = b""
-            return response
+            return _headers_only(response) if request.method == "HEAD" else response
 
         return wrapped
 

@@ -3,7 +3,8 @@
 The first request with a key runs inside one transaction with the key's row,
 and its answer is stored in that row before it commits: so either both the
 work and the answer exist, or neither does. A retry with the same key and the
-same body (the same JSON: spacing and the order of keys don't matter) gets the stored answer (marked `Idempotent-Replayed: true`) and
+same body (the same JSON: spacing and the order of keys don't matter) gets the
+stored answer (marked `Idempotent-Replayed: true`) and
 creates nothing; a concurrent retry waits on the row lock, then replays; the
 same key with a different body is refused (422). Answers the client should
 retry as they are (429, 5xx) are not stored. Keys are kept for

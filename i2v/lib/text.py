@@ -28,13 +28,13 @@ def truncated(text, length):
 # Marks that reorder the text around them (a name holding U+202E shows "gpj.exe" as "exe.jpg"), and
 # characters that show as nothing (zero-width space, word joiner, byte-order mark), which make two names that
 # look the same differ. ZWJ and ZWNJ stay: emoji sequences and some scripts need them.
-BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u2060\ufeff")
+UNSEEN_MARKS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u2060\ufeff")
 
 
 def one_line(text):
     """`text` as one line of plain characters: NFC, without control, bidi-control or lone surrogate
     characters, any run of whitespace (tabs, line breaks) one space, no space at either end."""
     text = unicodedata.normalize("NFC", text)
-    kept = "".join(c for c in text if c.isspace() or (unicodedata.category(c) not in ("Cc", "Cs") and c not in BIDI_CONTROLS))
+    kept = "".join(c for c in text if c.isspace() or (unicodedata.category(c) not in ("Cc", "Cs") and c not in UNSEEN_MARKS))
     return " ".join(kept.split())
 

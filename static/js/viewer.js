@@ -118,8 +118,7 @@
       part("b").replaceChildren();
       fixed = null;
       current = null;
-      syncState(); // a toggle's panel swapped in but not yet settled: its tile first
-      leaveFilteredGrid();
+      syncState(); // a toggle's panel swapped in but not yet settled: its tile, then the grid
       if (opener && opener.isConnected) opener.focus();
     });
     part("split").addEventListener("input", (event) => {
@@ -206,13 +205,13 @@
   function syncState() {
     part("details").removeAttribute("aria-busy");
     const state = part("details").querySelector("[data-viewer-state]");
-    if (!state) return;
     // A panel that arrives after the viewer moved on belongs to another tile.
-    const item = items().find((el) => el.dataset.viewerItem === state.dataset.asset);
-    if (!item) return;
-    item.toggleAttribute("data-favorite", state.dataset.favorite === "true");
-    item.toggleAttribute("data-hidden", state.dataset.hidden === "true");
-    if (!dialog.open) leaveFilteredGrid(); // the answer of a toggle came after the viewer closed
+    const item = state && items().find((el) => el.dataset.viewerItem === state.dataset.asset);
+    if (item) {
+      item.toggleAttribute("data-favorite", state.dataset.favorite === "true");
+      item.toggleAttribute("data-hidden", state.dataset.hidden === "true");
+    }
+    if (!dialog.open) leaveFilteredGrid(); // closing, or the answer of a toggle came after the viewer closed
   }
 
   // Tiles hidden (or shown again) in the viewer leave a grid that doesn't show such tiles, and its count
