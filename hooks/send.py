@@ -1,5 +1,10 @@
 """Sending one delivery: refuse private destinations, sign, POST, record the attempt.
 
+The address a destination's name resolves to is checked, then connected to: the POST goes to
+that address with the name in its Host header and in TLS (SNI and the certificate's check). Left
+to resolve the name again, the client could be sent elsewhere by a DNS answer that changed in
+between (DNS rebinding: a public address for the check, loopback for the connection).
+
 Signature: X-I2V-Signature is `v1=` and the hex HMAC-SHA256, keyed with the
 endpoint's secret, of `<X-I2V-Timestamp>.<body>`. A receiver recomputes it over
 the raw body and refuses a timestamp older than a few minutes (a replay).
@@ -9,8 +14,6 @@ import hashlib
 import hmac
 import socket
 import time
-from urllib.parse import urlsplit
-
 import httpx
 from django.conf import settings
 from django.utils import timezone
@@ -35,18 +38,31 @@ def sign(secret, timestamp, body):
 
 
 def check_destination(url):
-    """Refuse (permanently) a URL whose host is, or resolves to, a loopback, private, link-local or
-    reserved address, unless WEBHOOK_ALLOW_PRIVATE. Checked at each send, as DNS answers change."""
-    host = urlsplit(url).hostname or ""
+    """The public address to send `url`'s POST to (None when WEBHOOK_ALLOW_PRIVATE: the client
+    resolves it); refused permanently if its host is, or resolves to, a loopback, private,
+    link-local or reserved address. Checked at each send, as DNS answers change."""
     if settings.WEBHOOK_ALLOW_PRIVATE:
-        return
+        return None
+    host = httpx.URL(url).raw_host.decode("ascii")
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        addresses = [info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
     except socket.gaierror as exc:
         raise DeliveryError(f"Could not resolve {host}: {exc.strerror}.") from None
     private = sorted(a for a in addresses if is_private(a))
     if private:
         raise DeliveryError(f"Refused: {host} resolves to a non-public address ({private[0]}).", permanent=True)
+    return addresses[0]
+
+
+def pinned(url, address, headers):
+    """(url, headers, extensions) of a request to `url` sent to `address`: the URL's host made the
+    address, its name kept in Host and for TLS."""
+    original = httpx.URL(url)
+    if address is None:
+        return original, headers, {}
+    name = original.raw_host.decode("ascii")
+    headers = {**headers, "Host": original.netloc.decode("ascii")}
+    return original.copy_with(host=address), headers, {"sni_hostname": name}
 
 
 def deliver(delivery):
@@ -61,9 +77,11 @@ def deliver(delivery):
     }  # fmt: skip
     started, status, error = time.monotonic(), None, ""
     try:
-        check_destination(endpoint.url)
+        url, headers, extensions = pinned(endpoint.url, check_destination(endpoint.url), headers)
         # The providers' pooled client (no SSL context built per call; redirects not followed).
-        response = client().post(endpoint.url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+        response = client().post(
+            url, content=body, headers=headers, extensions=extensions, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+        )
         status = response.status_code
         if not 200 <= status < 300:
             error = f"The endpoint answered {status}."

@@ -2,10 +2,13 @@
 signed POSTs to a receiver on loopback, retries with backoff, never two sends at once."""
 
 import json
+import socket
 from datetime import timedelta
 
+import httpx
 from django.utils import timezone
 
+from hooks import send
 from hooks.events import emit
 from hooks.models import Attempt, Delivery, Endpoint
 from hooks.tasks import deliver
@@ -136,6 +139,36 @@ def test_it_refuses_a_private_destination_unless_allowed(owner, receiver, settin
     assert delivery.status == "failed" and delivery.attempts == 1
     assert delivery.error == "Refused: 127.0.0.1 resolves to a non-public address (127.0.0.1)."
     assert receiver.calls == []
+
+
+def test_it_sends_to_the_address_it_checked_when_dns_answers_change(owner, receiver, settings, monkeypatch):
+    """DNS rebinding: a name answers a public address for the check, then loopback. Here loopback
+    127.0.0.1 plays the public address, and the second answer (127.0.0.2, where nothing listens) the
+    private one: the POST must reach the first, with the name in its Host header."""
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    monkeypatch.setattr(send, "is_private", lambda address: address != "127.0.0.1")
+    resolve, answers = socket.getaddrinfo, iter(["127.0.0.1"])
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "hooks.example":
+            return resolve(host, port, *args, **kwargs)
+        return resolve(next(answers, "127.0.0.2"), port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    port = receiver.hook_url.split(":")[2].split("/")[0]
+    Endpoint.objects.create(owner=owner, url=f"http://hooks.example:{port}/hook?x=1", events=ALL)
+    (delivery,) = emit(owner.pk, "pipeline.finished", {"pipeline_id": 1})
+    assert deliver.run(delivery.pk) == "delivered"
+    (call,) = receiver.calls
+    assert call.headers["Host"] == f"hooks.example:{port}" and (call.path, call.query) == ("/hook", "x=1")
+
+
+def test_it_keeps_the_name_for_tls_and_the_host_header():
+    url, headers, extensions = send.pinned("https://u:p@bücher.example:8443/h?a=1", "2001:db8::1", {"X": "1"})
+    assert str(url) == "https://u:p@[2001:db8::1]:8443/h?a=1"
+    assert headers == {"X": "1", "Host": "xn--bcher-kva.example:8443"}
+    assert extensions == {"sni_hostname": "xn--bcher-kva.example"}
+    assert send.pinned("https://a.example/h", None, {"X": "1"}) == (httpx.URL("https://a.example/h"), {"X": "1"}, {})
 
 
 def test_it_sends_nothing_to_paused_endpoints_or_for_other_owners(owner, other, receiver):
