@@ -589,3 +589,21 @@ def test_it_styles_the_columns_by_name_and_narrows_to_the_name_on_small_screens(
     cells = page.evaluate(CELLS)
     assert cells["c-cover"]["width"] == 0 and cells["c-name"]["width"] >= 150
     owner_page.assert_no_console_errors()
+
+
+def test_it_shows_a_refused_rename_in_place_without_a_console_error(owner_page, owner):
+    """A 422 is a designed answer (the form again, with its error): htmx swaps it in and reports no error."""
+    pipeline = make_pipeline(owner, name="Kept")
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    _open_menu_item(page, pipeline, "Rename")
+    field = _row(page, pipeline).locator("[data-part=name] form input[name=name]")
+    field.fill("   ")
+    _row(page, pipeline).get_by_role("button", name="Save").click()
+    expect(_row(page, pipeline).locator("[data-part=name] .error")).to_have_text("This field is required.")
+    expect(page.locator("#toast")).to_be_hidden()
+    field = _row(page, pipeline).locator("[data-part=name] form input[name=name]")
+    field.fill("Renamed")
+    _row(page, pipeline).get_by_role("button", name="Save").click()
+    expect(_row(page, pipeline).locator("[data-part=name]")).to_contain_text("Renamed")
+    owner_page.assert_no_console_errors()

@@ -12,6 +12,12 @@
   // The pipeline id of a row (row-<id>) or of anything in it, such as its checkbox, which carries no value.
   const pipelineId = (el) => el.closest(ROW).id.slice("row-".length);
 
+  // Whether an htmx request did what it asked (2xx). A designed refusal (400, 422, 429: a form with its
+  // errors, a toast) is swapped in without being an htmx error (base.html's responseHandling: no console
+  // error for a person's typo), so htmx's own `successful` is true for it too. library.js reads it as well.
+  const succeeded = (event) => event.detail.xhr.status >= 200 && event.detail.xhr.status < 300;
+  window.i2vSucceeded = succeeded;
+
   function toast(message, isError) {
     const el = document.getElementById("toast");
     if (!el) return;
@@ -125,7 +131,7 @@
   document.addEventListener("htmx:afterRequest", (event) => {
     const pop = menu();
     const elt = event.detail.elt;
-    if (!pop || !pop.contains(elt) || !event.detail.successful) return;
+    if (!pop || !pop.contains(elt) || !succeeded(event)) return;
     if (!pop.contains(event.detail.target)) closeMenu();
   });
 
@@ -202,7 +208,7 @@
     event.detail.parameters.ids = selected();
   });
   document.addEventListener("htmx:afterRequest", (event) => {
-    if (event.detail.elt && event.detail.elt.id === "bulk" && event.detail.successful) clearSelection();
+    if (event.detail.elt && event.detail.elt.id === "bulk" && succeeded(event)) clearSelection();
   });
   // A plain form's button that can't be undone asks first (data-confirm); an htmx form's, below.
   document.addEventListener("submit", (event) => {
@@ -325,7 +331,6 @@
   document.addEventListener("htmx:sendError", () => toast("Can't reach the server. Check your connection and try again.", true));
   document.addEventListener("htmx:responseError", (event) => {
     const status = event.detail.xhr.status;
-    if (status === 400 || status === 422 || status === 429) return; // shown by the response itself (in place, or as a toast)
     toast(status === 404 ? "That pipeline no longer exists." : "Something went wrong (" + status + "). Try again.", true);
   });
 })();

@@ -45,7 +45,7 @@
     if (event.detail.elt.matches("[data-delete-selected]")) event.detail.parameters.ids = Array.from(selected);
   });
   document.body.addEventListener("htmx:afterRequest", (event) => {
-    if (!event.detail.elt.matches("[data-delete-selected]") || !event.detail.successful) return;
+    if (!event.detail.elt.matches("[data-delete-selected]") || !i2vSucceeded(event)) return;
     selected.clear();
     anchor = null;
     updateBar();
