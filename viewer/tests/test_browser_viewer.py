@@ -345,6 +345,22 @@ def test_it_takes_tiles_hidden_in_the_viewer_out_of_a_grid_without_hidden_ones(o
     owner_page.assert_no_console_errors()
 
 
+def test_it_takes_a_tile_hidden_in_the_viewer_out_of_the_grid_when_windowed_out_meanwhile(owner_page, owner, serial):
+    page, ids = _viewing_the_first_of(owner_page, 40)
+    page.keyboard.press("h")
+    expect(page.locator(f"{VIEWER} [data-viewer-state]")).to_have_attribute("data-hidden", "true")
+    page.set_viewport_size({"width": 900, "height": 400})
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # as a walk to the grid's end would
+    expect(page.locator(f"#asset-{ids[0]}")).to_have_count(0)  # windowed out, its flag with it
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("total")).to_have_text("39 assets")
+    page.evaluate("window.scrollTo(0, 0)")
+    expect(page.locator(f"#asset-{ids[1]}")).to_be_visible()
+    assert f"asset-{ids[0]}" not in page.evaluate("i2vLists.ids(document.getElementById('grid'))")
+    expect(page.locator(f"#asset-{ids[0]}")).to_have_count(0)
+    owner_page.assert_no_console_errors()
+
+
 def test_it_plays_a_video_and_seeks_in_it(owner_page, owner):
     data = files.video(fmt="webm", codec="libvpx", size=(64, 48), frames=30)
     sha = hashlib.sha256(data).hexdigest()
