@@ -43,14 +43,17 @@ def test_it_seeds_pipelines_with_steps_and_outputs():
 
 
 def test_it_prices_what_steps_made_as_the_catalog_bills_it():
-    """Each step costs its outputs at the catalog's price of one request (an image, a 5 s clip),
-    and a pipeline the sum of its steps: hosted models make most of the work, so most cost something."""
+    """Each step costs its outputs at the catalog's price of one request with its own settings (an
+    image, a 5 s clip at 720p), and a pipeline the sum of its steps: hosted models make most of the
+    work, so most cost something. A video step's settings are a video's, as the form makes them."""
     seed(pipelines=40)
     made = Output.objects.values("step").annotate(n=Count("id"))
     outputs = {row["step"]: row["n"] for row in made}
     steps = list(Step.objects.filter(pipeline__owner__username="demo").exclude(kind="prompt_enhance"))
     for step in steps:
-        price = bill(step.config["model"], {"duration": 5}).total
+        price = bill(step.config["model"], step.config).total
+        wanted = {"videos_per_image", "resolution", "duration"} if step.kind == "i2v" else {"images_per_prompt", "aspect_ratio", "quality"}
+        assert wanted | {"model", "negative_prompt", "prompt", "seed"} == set(step.config), step.config
         assert step.cost_actual == (outputs.get(step.id, 0) * price).quantize(Decimal("0.0001")), step.config["model"]
     assert any(step.cost_actual > 0 for step in steps)
     for pipeline in Pipeline.objects.filter(owner__username="demo").annotate(steps_cost=Sum("steps__cost_actual")):

@@ -54,6 +54,10 @@ MAX_STEPS = 3
 MAX_TAGS = 3
 VIDEO_EVERY = 20  # one pool asset in 20 is a video, for the outputs of i2v steps
 VIDEO_SECONDS = 2
+# A demo step's settings as the New pipeline form's defaults give them (jobs/forms.py): what it is billed for.
+DEMO_SETTINGS = {"quality": "standard", "duration": 5, "resolution": "720p"}
+VIDEO_SETTINGS = f'"resolution": "{DEMO_SETTINGS["resolution"]}", "duration": {DEMO_SETTINGS["duration"]}'
+
 
 # --- Vocabulary. Names, prompts and errors read like a real user's history. ---
 
@@ -639,18 +643,21 @@ class RowFactory:
     def config(self, kind, model, prompt_ids, motion, rng):
         # Built as text from pre-escaped prompts: json.dumps of a dict per step is a
         # large share of the time at a million pipelines.
-        prompts = ", ".join(self.prompt_json[i] for i in prompt_ids)
         if kind == "prompt_enhance":
+            prompts = ", ".join(self.prompt_json[i] for i in prompt_ids)
             return f'{{"prompt": {self.prompt_json[prompt_ids[0]]}, "prompts": [{prompts}], "style": "detailed"}}'
-        ratio = rng.choice(list(ASPECTS))
+        # The settings a step of the New pipeline form's defaults runs with (jobs/forms.py), and
+        # which the catalog prices (Models.prices): a video step's are a video's, not an image's.
+        seed = rng.randrange(2**31)
         if kind == "i2v":
             return (
-                f'{{"model": "{model}", "prompt": {self.motion_json[motion]}, "images_per_prompt": 1, '
-                f'"aspect_ratio": "{ratio}", "duration": {rng.choice((5, 10))}}}'
+                f'{{"model": "{model}", "negative_prompt": "", "videos_per_image": 1, {VIDEO_SETTINGS}, '
+                f'"prompt": {self.motion_json[motion]}, "seed": {seed}}}'
             )
         return (
-            f'{{"model": "{model}", "prompt": {self.prompt_json[prompt_ids[0]]}, "prompts": [{prompts}], '
-            f'"images_per_prompt": {rng.randint(1, 4)}, "aspect_ratio": "{ratio}"}}'
+            f'{{"model": "{model}", "negative_prompt": "", "images_per_prompt": {rng.randint(1, 4)}, '
+            f'"aspect_ratio": "{rng.choice(list(ASPECTS))}", "quality": "standard", '
+            f'"prompt": {self.prompt_json[prompt_ids[0]]}, "seed": {seed}}}'
         )
 
     def inputs(self, order, rng):
@@ -726,9 +733,9 @@ class ModelChooser:
             self.pickers[kind] = picker(rng, weighted)
             self.local[kind] = next((m for m in ids if models[m].get("provider") == "local"), None)
         for model in models:
-            # What the catalog bills for one request: an image, or a 5 s clip (the shortest the
-            # model makes of at least that, at the resolution it bills when none is asked for).
-            self.prices[model] = float(bill(model, {"duration": 5}).total)
+            # What the catalog bills for one request of a demo step's settings (config()): an image
+            # of standard quality, or a 5 s clip at 720p (the nearest the model makes of those).
+            self.prices[model] = float(bill(model, DEMO_SETTINGS).total)
 
     def pick(self, kind, active):
         if active and self.local[kind]:
