@@ -37,12 +37,17 @@ def sign(secret, timestamp, body):
     return "v1=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
+# Addresses of one name tried in turn when one can't be connected to (a name with IPv6 and IPv4
+# addresses on a host without an IPv6 route), as the client itself would: nothing was sent yet.
+ADDRESSES_TRIED = 4
+
+
 def check_destination(url):
-    """The public address to send `url`'s POST to (None when WEBHOOK_ALLOW_PRIVATE: the client
-    resolves it); refused permanently if its host is, or resolves to, a loopback, private,
-    link-local or reserved address. Checked at each send, as DNS answers change."""
+    """The public addresses to send `url`'s POST to, in the resolver's order ([None] when
+    WEBHOOK_ALLOW_PRIVATE: the client resolves it); refused permanently if its host is, or resolves
+    to, a loopback, private, link-local or reserved address. Checked at each send, as DNS answers change."""
     if settings.WEBHOOK_ALLOW_PRIVATE:
-        return None
+        return [None]
     host = httpx.URL(url).raw_host.decode("ascii")
     try:
         addresses = [info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
@@ -51,7 +56,21 @@ def check_destination(url):
     private = sorted(a for a in addresses if is_private(a))
     if private:
         raise DeliveryError(f"Refused: {host} resolves to a non-public address ({private[0]}).", permanent=True)
-    return addresses[0]
+    return list(dict.fromkeys(addresses))[:ADDRESSES_TRIED]
+
+
+def post(url, addresses, body, headers):
+    """POST `body` to `url` at the first of `addresses` that takes the connection."""
+    for n, address in enumerate(addresses, 1):
+        target, sent_headers, extensions = pinned(url, address, headers)
+        try:
+            # The providers' pooled client (no SSL context built per call; redirects not followed).
+            return client().post(
+                target, content=body, headers=sent_headers, extensions=extensions, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            if n == len(addresses):
+                raise
 
 
 def pinned(url, address, headers):
@@ -77,11 +96,7 @@ def deliver(delivery):
     }  # fmt: skip
     started, status, error = time.monotonic(), None, ""
     try:
-        url, headers, extensions = pinned(endpoint.url, check_destination(endpoint.url), headers)
-        # The providers' pooled client (no SSL context built per call; redirects not followed).
-        response = client().post(
-            url, content=body, headers=headers, extensions=extensions, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
-        )
+        response = post(endpoint.url, check_destination(endpoint.url), body, headers)
         status = response.status_code
         if not 200 <= status < 300:
             error = f"The endpoint answered {status}."

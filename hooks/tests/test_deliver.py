@@ -163,6 +163,24 @@ def test_it_sends_to_the_address_it_checked_when_dns_answers_change(owner, recei
     assert call.headers["Host"] == f"hooks.example:{port}" and (call.path, call.query) == ("/hook", "x=1")
 
 
+def test_it_tries_the_next_checked_address_when_one_refuses_the_connection(owner, receiver, settings, monkeypatch):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    monkeypatch.setattr(send, "is_private", lambda address: False)
+    resolve = socket.getaddrinfo
+
+    def two_addresses(host, port, *args, **kwargs):
+        if host != "hooks.example":
+            return resolve(host, port, *args, **kwargs)
+        return resolve("127.0.0.2", port, *args, **kwargs) + resolve("127.0.0.1", port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+    port = receiver.hook_url.split(":")[2].split("/")[0]
+    Endpoint.objects.create(owner=owner, url=f"http://hooks.example:{port}/hook", events=ALL)
+    (delivery,) = emit(owner.pk, "pipeline.finished", {"pipeline_id": 1})
+    assert deliver.run(delivery.pk) == "delivered"  # nothing listens at 127.0.0.2: the second one took it
+    assert len(receiver.calls) == 1 and Attempt.objects.get().status_code == 204
+
+
 def test_it_keeps_the_name_for_tls_and_the_host_header():
     url, headers, extensions = send.pinned("https://u:p@bücher.example:8443/h?a=1", "2001:db8::1", {"X": "1"})
     assert str(url) == "https://u:p@[2001:db8::1]:8443/h?a=1"
