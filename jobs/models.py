@@ -627,8 +627,9 @@ class Pipeline(PipelineRow, models.Model):
         """Why this pipeline's steps could only fail on this server ("" when nothing says so): the model of a
         stage or of a step to retry whose provider has no key here, or that left the catalog (imported and older
         pipelines record no stages, only their steps). A rerun or a retry is refused with it."""
-        stages = [self.config.get(kind) for kind in ("i2i", "i2v")]
-        models = {stage["model"] for stage in stages if stage} | set(self.retryable_steps.values_list("config__model", flat=True))
+        models = {stage["model"] for stage in (self.config.get("i2i"), self.config.get("i2v")) if stage}
+        if self.status == Pipeline.Status.FAILED or not models:  # steps to retry, or no stages recorded: their models
+            models |= set(self.retryable_steps.values_list("config__model", flat=True))
         for model in sorted(m for m in models if m):  # a prompt-enhance step has none
             try:
                 provider = get_provider(model)

@@ -186,8 +186,11 @@ def _spending(pipeline):
     failed); above the threshold each asks first. For the row menu and the pipeline's page."""
     rerun_cost = _rerun_cost(pipeline)
     retry_cost = pipeline.retry_cost() if pipeline.status == Pipeline.Status.FAILED else None
+    # Offered disabled, with the reason, when its steps could only fail here (a provider without its key):
+    # as the New pipeline form offers such a model, rather than refusing the click with a toast.
+    blocked = pipeline.unrunnable() if rerun_cost is not None or retry_cost is not None else ""
     return {
-        "rerun_cost": rerun_cost, "retry_cost": retry_cost,
+        "rerun_cost": rerun_cost, "retry_cost": retry_cost, "blocked": blocked,
         "confirm_rerun": rerun_cost is not None and needs_confirmation(rerun_cost),
         "confirm_retry": retry_cost is not None and needs_confirmation(retry_cost),
     }  # fmt: skip

@@ -1,4 +1,9 @@
+import re
+
 from conftest import make_pipeline
+from jobs.models import Step
+from jobs.tests.test_pipeline_actions import create
+from jobs.tests.test_tasks import I2V
 
 
 def test_it_offers_the_row_actions(owner_client, owner):
@@ -14,3 +19,18 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):
     p = make_pipeline(owner)
     client.force_login(other)
     assert client.get(f"/jobs/{p.id}/menu").status_code == 404
+
+
+def test_it_offers_retry_and_rerun_disabled_with_the_reason_where_the_provider_has_no_key(owner_client, owner, settings):
+    p = create(owner, prompts=["a"], i2v={**I2V, "model": "kling-2.1"})
+    Step.objects.filter(pipeline=p).update(status="failed", error="fal.ai is not configured")
+    p.refresh_progress()
+    settings.FAL_KEY = ""
+    html = owner_client.get(f"/jobs/{p.id}/menu", HTTP_HX_REQUEST="true").content.decode()
+    reason = f'<small class="blocked" id="blocked-{p.id}">fal.ai is not configured: set the FAL_KEY environment variable'
+    assert reason in html
+    for action in ("retry", "rerun"):
+        assert re.search(rf'<button[^>]* disabled aria-describedby="blocked-{p.id}" hx-post="/jobs/{p.id}/{action}"', html), action
+    settings.FAL_KEY = "a-key"
+    html = owner_client.get(f"/jobs/{p.id}/menu", HTTP_HX_REQUEST="true").content.decode()
+    assert "disabled" not in html and "blocked" not in html and f"/jobs/{p.id}/retry" in html
