@@ -9,6 +9,7 @@ from django.views.generic import RedirectView
 from library.views import media
 
 from . import views
+from .forms import LoginForm
 from .health import healthz
 from .openapi import openapi_json
 
@@ -18,7 +19,7 @@ handler500 = "i2v.lib.outage.server_error"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="jobs:page"), name="home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("settings/", views.account_settings, name="settings"),
     path("healthz", healthz, name="healthz"),

@@ -52,3 +52,15 @@ def test_it_forgets_failures_after_a_success(client, owner):
     for n in range(2):
         assert login(client, f"wrong-again-{n}").status_code == 200
     assert AccessAttempt.objects.get().failures_since_start == 2
+
+
+def test_it_refuses_a_username_longer_than_any_without_looking_it_up(client, owner):
+    response = login(client, "nope", username="9" * 5_000)
+    assert response.status_code == 200
+    assert "Ensure this value has at most 150 characters (it has 5000)." in response.content.decode()
+    assert not AccessAttempt.objects.exists()  # nothing recorded: its column holds 255 characters
+
+
+def test_it_shows_what_is_wrong_with_each_field(client, owner):
+    html = login(client, "", username="a\x00b").content.decode()
+    assert "Null characters are not allowed." in html and "This field is required." in html
