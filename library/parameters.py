@@ -198,7 +198,7 @@ def _webp_with(data, text):
 def read(file):
     """parse_text() of the parameters inside an image file (an open binary file), or None.
 
-    Only the headers are read: Pillow stops at the picture data.
+    Only the headers are read: Pillow stops at the picture data (_exif() sees that it does).
     """
     try:
         with Image.open(file) as im:
@@ -240,9 +240,22 @@ def _from_xmp(xmp):
     return text if text and parse_text(text)["settings"] else None
 
 
+def _exif(im):
+    """The file's EXIF without decoding its picture. Pillow's PNG getexif() decodes the whole picture
+    to look for an eXIf chunk after it when none came before (1.3 s and 400 MB for a 100-megapixel
+    PNG, on each view of its details); the PNG specification puts eXIf before the picture data,
+    where open() has read it."""
+    if im.format != "PNG":
+        return im.getexif()
+    exif = Image.Exif()
+    if "exif" in im.info:
+        exif.load(im.info["exif"])
+    return exif
+
+
 def _from_user_comment(im):
     try:
-        comment = im.getexif().get_ifd(IFD.Exif).get(USER_COMMENT)
+        comment = _exif(im).get_ifd(IFD.Exif).get(USER_COMMENT)
     except Exception:  # noqa: BLE001 - a broken EXIF block is no parameters
         return None
     if isinstance(comment, bytes):

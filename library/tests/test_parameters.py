@@ -3,7 +3,7 @@
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from jobs.providers.base import GeneratedFile
 from library import parameters
@@ -84,6 +84,20 @@ def test_it_reads_the_exif_user_comment_a1111_writes_in_jpegs():
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", exif=exif)
     assert parameters.read(io.BytesIO(buffer.getvalue()))["settings"]["Seed"] == "5"
+
+
+def test_it_reads_a_png_s_exif_user_comment_without_decoding_its_picture(monkeypatch):
+    image = Image.new("RGB", (32, 32))
+    exif = image.getexif()
+    exif.get_ifd(parameters.IFD.Exif)[parameters.USER_COMMENT] = b"ASCII\x00\x00\x00a cat\nSteps: 20, Seed: 7, Model: sd"
+    with_comment, plain = io.BytesIO(), io.BytesIO()
+    image.save(with_comment, "PNG", exif=exif.tobytes())
+    image.save(plain, "PNG")
+    decoded = []
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", lambda im: decoded.append(im) or Image.Image.load(im))
+    assert parameters.read(io.BytesIO(with_comment.getvalue()))["settings"]["Seed"] == "7"
+    assert parameters.read(io.BytesIO(plain.getvalue())) is None
+    assert decoded == []  # a 100-megapixel picture would have cost 400 MB and a second, on each view
 
 
 @pytest.mark.parametrize(
