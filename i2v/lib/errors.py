@@ -9,8 +9,9 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
-from django.http import Http404, HttpResponseNotFound
+from django.http import Http404, HttpResponse, HttpResponseNotFound
 from django.http.multipartparser import MultiPartParserError
+from django.template.loader import render_to_string
 from django.views import csrf, defaults
 
 from .auth import bearer
@@ -82,10 +83,22 @@ def unreadable(exception, field=None):
 
 
 def bad_request(request, exception):
-    """handler400 (a body over Django's limits, a suspicious request): JSON for scripts, else Django's page."""
+    """handler400 (a body over Django's limits, a suspicious request): JSON for scripts, else a page or a toast
+    that says which limit (Django's page said only "Bad Request (400)")."""
+    error = unreadable(exception)
     if for_scripts(request):
-        return unreadable(exception).response()
-    return defaults.bad_request(request, exception)
+        return error.response()
+    return refused_page(request, error.status, "Request refused", error.message)
+
+
+def refused_page(request, status, title, message):
+    """A person's request refused (`status`, `message`) outside a page's own view: to an htmx request the
+    message as the page's toast, out of band, its target left as it is; else a page of its own (error.html)."""
+    if request.headers.get("HX-Request") == "true":
+        response = HttpResponse(render_to_string("error.html#toast", {"message": message}), status=status)
+        response["HX-Reswap"] = "none"
+        return response
+    return HttpResponse(render_to_string("error.html", {"title": title, "message": message}), status=status)
 
 
 def csrf_failure(request, reason=""):

@@ -19,9 +19,8 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.http import HttpResponse
 from django.template.loader import render_to_string
-from django.views import defaults
 
-from .errors import error_response
+from .errors import error_response, refused_page
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
@@ -109,6 +108,7 @@ def server_error(request):
     if is_outage(exc):
         drop_connections()
         return unavailable(request)
+    message = "Something went wrong on our side; it was logged."
     if request.path.startswith("/api/"):
-        return error_response(500, "server_error", "Something went wrong on our side; it was logged.")
-    return defaults.server_error(request)
+        return error_response(500, "server_error", message)
+    return refused_page(request, 500, "Something went wrong", f"{message} Try again in a moment.")

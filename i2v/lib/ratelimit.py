@@ -25,9 +25,8 @@ from functools import wraps
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
-from django.shortcuts import render
 
-from .errors import error_response, for_scripts
+from .errors import error_response, for_scripts, refused_page
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +118,8 @@ def too_many_response(request, exc):
     """The 429 for `exc`: the API's JSON error to a script (errors.for_scripts()), else a message the page shows."""
     if for_scripts(request):
         response = error_response(429, getattr(exc, "code", "rate_limited"), exc.message)
-    elif request.htmx:
-        # The message goes to the page's toast, out of band; the swap target keeps its content.
-        response = render(request, "rate_limited.html#message", {"message": exc.message}, status=429)
-        response["HX-Reswap"] = "none"
     else:
-        response = render(request, "rate_limited.html", {"message": exc.message}, status=429)
+        response = refused_page(request, 429, "Too many requests", exc.message)
     response["Retry-After"] = str(exc.retry_after)
     return response
 

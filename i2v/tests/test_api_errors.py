@@ -99,3 +99,24 @@ def test_it_answers_a_refused_host_without_djangos_words(client, settings):
     assert response.status_code == 400
     assert _error(response) == {"code": "invalid", "message": "The request was refused.", "field": None}
 
+
+
+def test_it_answers_a_pages_body_over_the_field_limit_with_a_page_naming_the_limit(owner_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    response = owner_client.post("/jobs/bulk", {"action": "favorite", "pad": "x" * 2000})
+
+    assert response.status_code == 413 and response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert "<h1>Request refused</h1>" in html and "The request&#x27;s fields are over 1,000 bytes (files apart)." in html
+
+
+def test_it_answers_an_htmx_request_over_a_limit_with_a_toast_that_leaves_the_target(owner_client, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+
+    response = owner_client.post("/jobs/bulk", {f"f{i}": "1" for i in range(11)}, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 400 and response["HX-Reswap"] == "none"
+    assert response.content.decode().strip() == (
+        '<div id="toast" class="toast error" role="alert" hx-swap-oob="true">Send at most 10 fields.</div>'
+    )

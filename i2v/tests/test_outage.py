@@ -68,3 +68,15 @@ def test_it_keeps_the_json_shape_for_other_api_failures(quiet_client, monkeypatc
     response = quiet_client.get("/api/pipelines")
 
     assert response.status_code == 500 and response.json()["error"]["code"] == "server_error"
+
+
+def test_it_answers_a_pages_failure_with_a_page_that_says_what_to_do(quiet_client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("jobs.models.PipelineQuerySet.jobs_list", broken)
+
+    response = quiet_client.get("/jobs/")
+
+    assert response.status_code == 500 and "<h1>Something went wrong</h1>" in response.content.decode()
+    assert "it was logged. Try again in a moment." in response.content.decode()

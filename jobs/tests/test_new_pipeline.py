@@ -23,7 +23,7 @@ def test_it_shows_the_library_selection_and_recent_images(owner_client, owner, o
     html = owner_client.get(f"/pipelines/new?assets={chosen.pk},{foreign.pk},junk,²,{'9' * 5000},{2**63}").content.decode()
     assert f'name="sources" value="{chosen.pk}" checked' in html
     assert f'name="sources" value="{recent.pk}">' in html
-    assert f'value="{foreign.pk}"' not in html
+    assert f'name="sources" value="{foreign.pk}"' not in html
     assert "Local preview (image)" in html and "Estimated cost" in html
 
 
