@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -12,6 +12,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh, reswap, retarget, trigger_client_event
 
 from i2v.lib.cache import reads_ahead
+from i2v.lib.errors import refused_page
 from i2v.lib.ids import id_from_text
 from i2v.lib.lists import ListResults
 from i2v.lib.pagination import CursorError
@@ -139,9 +140,7 @@ def pipeline_steps(request, pipeline_id):
     pipeline = _detail_pipeline(request, pipeline_id)
     form = StepPageForm(request.GET)
     if not form.is_valid():
-        # Plain text: the message repeats what was sent, which must never become markup.
-        message = "Bad page parameters: " + " ".join(m for ms in form.errors.values() for m in ms)
-        return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+        return _bad_page(request, " ".join(m for ms in form.errors.values() for m in ms))
     status, cursor = form.cleaned_data["status"], form.cleaned_data["cursor"]
     try:
         if not request.htmx:
@@ -151,7 +150,7 @@ def pipeline_steps(request, pipeline_id):
             return render(request, f"{DETAIL}#step_rows", {"p": pipeline, "step_filter": status, "steps": steps, "step_rows": step_rows(steps.items)})
         return render(request, f"{DETAIL}#steps", {"p": pipeline, **_steps_context(step_summary(pipeline), status, steps)})
     except CursorError as exc:
-        return HttpResponseBadRequest(str(exc))
+        return _bad_page(request, str(exc))
 
 
 @require_GET
@@ -163,13 +162,18 @@ def pipeline_outputs(request, pipeline_id):
     # Without htmx (the "Show more" link followed without JavaScript) it is the whole detail page, at that cursor.
     pipeline = _detail_pipeline(request, pipeline_id)
     if not form.is_valid():
-        return HttpResponseBadRequest("Bad page parameters.")
+        return _bad_page(request, " ".join(m for ms in form.errors.values() for m in ms))
     try:
         if request.htmx:
             return render(request, f"{DETAIL}#tiles", {"p": pipeline, **_outputs_context(pipeline, form.cleaned_data["cursor"], form.size)})
         return render(request, DETAIL, _detail_context(pipeline, outputs_cursor=form.cleaned_data["cursor"]))
     except CursorError as exc:
-        return HttpResponseBadRequest(str(exc))
+        return _bad_page(request, str(exc))
+
+
+def _bad_page(request, message):
+    """A page of steps or outputs asked with parameters no link of ours has (escaped: it repeats what was sent)."""
+    return refused_page(request, 400, "Bad page parameters", message)
 
 
 @require_GET

@@ -53,9 +53,14 @@ def test_it_refuses_bad_parameters_with_a_400(owner_client, big, query, message)
     assert response.status_code == 400 and message in response.content.decode()
 
 
-def test_it_never_echoes_a_bad_parameter_as_markup(owner_client, big):
-    response = owner_client.get(f"/jobs/{big.id}/steps?status=<b>x</b>", HTTP_HX_REQUEST="true")
-    assert response.status_code == 400 and response["Content-Type"].startswith("text/plain")
+@pytest.mark.parametrize("htmx", [True, False], ids=["toast", "page"])
+def test_it_never_echoes_a_bad_parameter_as_markup(owner_client, big, htmx):
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    response = owner_client.get(f"/jobs/{big.id}/steps?status=<b>x</b>", **headers)
+    html = response.content.decode()
+    assert response.status_code == 400 and "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    # Without JavaScript (the steps' filter links followed) a page that says so, not plain text.
+    assert ("<h1>Bad page parameters</h1>" in html) is not htmx and ('id="toast"' in html) is htmx
 
 
 def test_it_refuses_a_tampered_cursor(owner_client, big):
