@@ -52,3 +52,12 @@ def test_it_freezes_what_the_application_loaded_out_of_the_collectors_sight():
     )
     frozen, tracked = map(int, loaded.stdout.split())
     assert frozen > 50_000 and tracked < 1_000, loaded.stdout
+
+
+def test_it_loads_every_providers_sdk_before_the_first_request():
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, i2v.wsgi; print(' '.join(sorted(m for m in sys.modules if m.startswith(('openai', 'google.genai', 'replicate')))))"],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2], env={**os.environ, "DJANGO_SETTINGS_MODULE": "i2v.settings"},
+    )
+    modules = set(loaded.stdout.split())
+    assert {"openai", "google.genai", "replicate"} <= modules, loaded.stdout[:300]
