@@ -22,3 +22,15 @@ def test_it_opens_a_pipeline_with_its_steps(staff_client):
     client, admin = staff_client
     p = make_pipeline(admin, steps=2)
     assert client.get(f"/admin/jobs/pipeline/{p.id}/change/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/jobs/pipeline/?status__exact=%00", "/admin/jobs/step/?q=a%00b", "/admin/library/tombstone/%00/change/",
+     "/admin/hooks/delivery/?status__exact=%00", "/admin/jobs/pipeline/?a%00=1"],
+)  # fmt: skip
+def test_it_refuses_an_address_holding_a_nul_with_a_400(staff_client, path):
+    client, admin = staff_client
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "The address holds a NUL character (%00), which no record can hold." in response.content.decode()
