@@ -607,3 +607,16 @@ def test_it_shows_a_refused_rename_in_place_without_a_console_error(owner_page, 
     _row(page, pipeline).get_by_role("button", name="Save").click()
     expect(_row(page, pipeline).locator("[data-part=name]")).to_contain_text("Renamed")
     owner_page.assert_no_console_errors()
+
+
+def test_it_shows_every_tag_of_a_row_inside_its_cell(owner_page, owner):
+    tags = ["client-acme", "lookbook", "portrait", "a-tag-of-forty-characters-to-the-limit-x"]
+    pipeline = make_pipeline(owner, tags=tags)
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    chips = _row(page, pipeline).locator(TAGS)
+    expect(chips).to_have_count(4)
+    cell = chips.first.evaluate("el => { const r = el.parentElement.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }")
+    for box in chips.evaluate_all("els => els.map(el => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom, r.width]; })"):
+        assert box[4] > 20 and cell[0] <= box[0] and box[2] <= cell[2] + 0.5 and cell[1] <= box[1] and box[3] <= cell[3] + 0.5, (box, cell)
+    owner_page.assert_no_console_errors()
