@@ -67,6 +67,7 @@ def test_it_renders_the_full_page_with_the_first_rows(owner_client, spread):
     assert response.status_code == 200
     html = response.content.decode()
     assert "<html" in html and 'id="filters"' in html
+    assert 'type="search" name="q" value="" maxlength="200"' in html  # the filter's own limit: typing stops there
     assert row_ids(response) == [p.id for p in reversed(spread)][:20]
     assert "25 pipelines" in html
 

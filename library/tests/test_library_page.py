@@ -61,6 +61,7 @@ def test_it_renders_the_full_page_with_the_first_tiles(owner_client, assets):
     html = response.content.decode()
     assert response.status_code == 200
     assert "<html" in html and 'id="filters"' in html and 'id="uploader"' in html
+    assert 'type="search" name="q" value="" maxlength="200"' in html  # the filter's own limit: typing stops there
     assert 'href="/library/" aria-current="page">Library<' in html
     assert tile_ids(response) == [a.id for a in reversed(assets)][:10]
     assert "25 assets" in html
