@@ -52,6 +52,12 @@ def _status(p):
     return cell
 
 
+def _steps(p):
+    """How many steps the pipeline has: while it works, those it plans (its status says "0/16 done" while
+    the second stage's 8 are still to be made, or all 480 while they are being made), else those it made."""
+    return max(p.step_count, p.planned_steps) if p.is_active else p.step_count
+
+
 def _cover(p):
     cover = p.cover
     if not cover:
@@ -79,7 +85,7 @@ def row_html(p, *, oob=False):
         f"<td data-part=name><a href={id_url('jobs:detail', p.id)}>{esc(p.name)}</a><small>{esc(truncated(p.first_prompt, _PROMPT_CHARS))}</small>"
         f"<td class=i>{esc(p.model_label)}"
         f"<td>{tags}"
-        f"<td class=n>{p.step_count}"
+        f"<td class=n>{_steps(p)}"
         f"<td class=n>{p.output_count}"
         f"<td class=c>${p.cost_label}"
         f"<td>{created}"

@@ -57,3 +57,11 @@ def test_it_lists_tags_by_name_with_their_colours(owner):
     html = row_html(p)
     assert html.index(">alpha</span>") < html.index(">zebra</span>")
     assert all(f"<span data-colour={t['colour']}>{t['name']}</span>" in html for t in p.tag_chips)
+
+
+def test_it_counts_the_steps_a_working_pipeline_plans_and_a_finished_one_made(owner):
+    steps = '<td class=n>{}<td class=n>'
+    working = make_pipeline(owner, steps=8, status="running", planned_steps=16)
+    assert steps.format(16) in row_html(loaded(working))  # its status says "0/16 done"
+    finished = make_pipeline(owner, steps=3, status="failed", planned_steps=6)  # a stage never made
+    assert steps.format(3) in row_html(loaded(finished))
