@@ -121,6 +121,14 @@ class Selection:
             )
         return files, total
 
+    def archive_name(self, now):
+        """The zip's name: one pipeline's folder name (what unpacking it makes), else i2v-<time>."""
+        if len(self.pipelines) == 1 and not self.outputs and not self.assets:
+            name = self.owner.pipelines.filter(pk=self.pipelines[0]).values_list("name", flat=True).first()
+            if name is not None:
+                return f"{pipeline_folder(self.pipelines[0], name)}.zip"
+        return f"i2v-{now:%Y%m%d-%H%M%S}.zip"
+
     def entries(self):
         """Every file of the selection with its name and manifest row, read in chunks."""
         namer = Namer(MANIFEST)

@@ -44,8 +44,7 @@ def archive(request):
     except SelectionRefused as refused:
         return _refused(request, refused.status, refused.message)
     response = StreamingHttpResponse(stream(selection.entries()), content_type="application/zip")
-    name = f"i2v-{timezone.now():%Y%m%d-%H%M%S}.zip"
-    response["Content-Disposition"] = content_disposition_header(True, name)
+    response["Content-Disposition"] = content_disposition_header(True, selection.archive_name(timezone.now()))
     response["Cache-Control"] = "private, no-store"
     # nginx passes it on as it comes instead of spooling gigabytes to a temp file first.
     response["X-Accel-Buffering"] = "no"

@@ -13,7 +13,10 @@ def test_it_downloads_an_output_under_its_zip_name(owner_client, owner, stored_p
     with django_assert_num_queries(1, connection=connection):  # the output with its step and pipeline (the user is cached)
         response = owner_client.get(f"/downloads/outputs/{second.id}")
     assert response.status_code == 200
-    assert response["Content-Disposition"] == 'attachment; filename="02_unicode-cafe-b_flux-kontext_42.jpg"'
+    # The name as it reads (UTF-8, RFC 6266), and folded to ASCII for a client that takes only that.
+    assert response["Content-Disposition"] == (
+        'attachment; filename="02_unicode-cafe-b_flux-kontext_42.jpg"; filename*=UTF-8\'\'02_%C3%BCn%C3%AFcode-caf%C3%A9-b_flux-kontext_42.jpg'
+    )
     assert b"".join(response.streaming_content) == f"file {p.id}-1".encode()
     assert response["X-Content-Type-Options"] == "nosniff"
 

@@ -33,10 +33,10 @@ def test_it_zips_a_pipeline_with_descriptive_names_and_a_manifest(owner_client, 
     p = stored_pipeline(owner, name="Sunset run", outputs=2, prompt="A red fox, at dusk!")
     response = owner_client.get(URL, {"pipelines": p.id})
     assert response["Content-Type"] == "application/zip"
-    assert response["Content-Disposition"].startswith('attachment; filename="i2v-')
+    folder = f"sunset-run-{p.id}"
+    assert response["Content-Disposition"] == f'attachment; filename="{folder}.zip"'  # one pipeline: its folder's name
     assert response["X-Accel-Buffering"] == "no"
     archive = open_zip(response)
-    folder = f"sunset-run-{p.id}"
     expected = [f"{folder}/01_a-red-fox-at-dusk_fal-ai-flux-kontext_42.jpg", f"{folder}/02_a-red-fox-at-dusk_fal-ai-flux-kontext_42.jpg"]
     assert archive.namelist() == [*expected, "manifest.csv", "manifest.json"]
     assert archive.testzip() is None  # every CRC right
@@ -47,6 +47,14 @@ def test_it_zips_a_pipeline_with_descriptive_names_and_a_manifest(owner_client, 
     assert first["prompt"] == "A red fox, at dusk!" and first["model"] == "fal-ai/flux-kontext" and first["seed"] == "42"
     assert first["cost"] == "0.0400" and first["created_at"].endswith("Z") and first["error"] == ""
     assert data["files"][1]["bytes"] == len(f"file {p.id}-1")
+
+
+def test_it_names_files_in_the_script_their_prompt_and_pipeline_are_written_in(owner_client, owner, stored_pipeline):
+    p = stored_pipeline(owner, name="<b>ריצה</b> 🚀 हिन्दी", outputs=1, prompt="שלום עולם 🚗, 我的书")
+    other = stored_pipeline(owner, name="Second", outputs=1)
+    archive = open_zip(owner_client.get(URL, {"pipelines": [p.id, other.id]}))
+    assert archive.namelist()[0] == f"b-ריצה-b-हिन्दी-{p.id}/01_שלום-עולם-我的书_fal-ai-flux-kontext_42.jpg"
+    assert archive.infolist()[0].flag_bits & 0x800  # marked UTF-8: unpacked under the same name everywhere
 
 
 def test_it_writes_no_formula_a_spreadsheet_would_run_into_the_csv_manifest(owner_client, owner, stored_pipeline):
