@@ -113,7 +113,9 @@ def expand(text, lists, limit):
     lines = parse(text)
     total = count(lines, lists)
     if total > limit:
-        raise TemplateError(f"This template makes {total:,} prompts; a pipeline takes at most {limit:,}.")
+        # A count past a trillion is read as "too many" (and one of 4,300 digits can't even be written out).
+        many = f"{total:,}" if total <= 10**12 else "more than 1,000,000,000,000"
+        raise TemplateError(f"This template makes {many} prompts; a pipeline takes at most {limit:,}.")
     prompts = []
     for (number, _), line in zip(_lines(text), lines):
         for combination in product(*(_choices(part, lists) for part in line)):

@@ -14,8 +14,16 @@ def test_it_makes_the_cartesian_product():
 def test_it_counts_without_expanding():
     lines = parse("{a|b|c}{d|e|f}{g|h|i}{j|k|l}{m|n|o}{p|q|r}{s|t|u}{v|w|x}{y|z|0}{1|2|3}" * 3)
     assert count(lines, {}) == 3**30
-    with pytest.raises(TemplateError, match=r"makes 205,891,132,094,649 prompts; a pipeline takes at most 500"):
+    with pytest.raises(TemplateError, match=r"makes more than 1,000,000,000,000 prompts; a pipeline takes at most 500"):
         expand("{a|b|c}" * 30, {}, 500)
+    with pytest.raises(TemplateError, match=r"makes 531,441 prompts"):
+        expand("{a|b|c}" * 12, {}, 500)
+
+
+def test_it_refuses_a_count_too_long_to_write_out():
+    items = [f"i{n}" for n in range(500)]  # 500 ** 1,666 has 4,497 digits: past what Python writes as text
+    with pytest.raises(TemplateError, match=r"^This template makes more than 1,000,000,000,000 prompts; a pipeline takes at most 500\.$"):
+        expand("{z}" * 1_666, {"z": items}, 500)
 
 
 def test_it_sums_lines_and_skips_blank_ones():
