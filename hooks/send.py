@@ -48,11 +48,14 @@ def check_destination(url):
     to, a loopback, private, link-local or reserved address. Checked at each send, as DNS answers change."""
     if settings.WEBHOOK_ALLOW_PRIVATE:
         return [None]
-    host = httpx.URL(url).raw_host.decode("ascii")
     try:
+        host = httpx.URL(url).raw_host.decode("ascii")
         addresses = [info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
     except socket.gaierror as exc:
         raise DeliveryError(f"Could not resolve {host}: {exc.strerror}.") from None
+    except (UnicodeError, httpx.InvalidURL):
+        # A name DNS can't carry (a label over 63 characters once IDNA-encoded): it never will.
+        raise DeliveryError("Refused: the URL's host is not a name DNS can look up.", permanent=True) from None
     private = sorted(a for a in addresses if is_private(a))
     if private:
         raise DeliveryError(f"Refused: {host} resolves to a non-public address ({private[0]}).", permanent=True)

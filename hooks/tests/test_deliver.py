@@ -189,6 +189,16 @@ def test_it_keeps_the_name_for_tls_and_the_host_header():
     assert send.pinned("https://a.example/h", None, {"X": "1"}) == (httpx.URL("https://a.example/h"), {"X": "1"}, {})
 
 
+def test_it_refuses_for_good_a_host_dns_cannot_carry(owner, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    Endpoint.objects.create(owner=owner, url="https://" + "ü" * 60 + ".com/hook", events=ALL)  # saved before the form checked it
+    (delivery,) = emit(owner.pk, "pipeline.finished", {"pipeline_id": 1})
+    deliver.run(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and delivery.attempts == 1
+    assert delivery.error == "Refused: the URL's host is not a name DNS can look up."
+
+
 def test_it_sends_nothing_to_paused_endpoints_or_for_other_owners(owner, other, receiver):
     Endpoint.objects.create(owner=owner, url=receiver.hook_url, events=ALL, is_active=False)
     Endpoint.objects.create(owner=other, url=receiver.hook_url, events=ALL)
