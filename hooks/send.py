@@ -27,6 +27,9 @@ USER_AGENT = "i2v-webhooks/1"
 
 
 class DeliveryError(Exception):
+    # The endpoint's or the network's failure, which the message names: logged without a traceback.
+    expected = True
+
     def __init__(self, message, permanent=False):
         super().__init__(message)
         self.message = message

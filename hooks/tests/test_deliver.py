@@ -104,11 +104,15 @@ def test_it_retries_a_failing_receiver_with_backoff_and_logs_each_attempt(owner,
     assert html.count(": 503 in ") == 3 and "The endpoint answered 503." in html and "3 of 3" in html
 
 
-def test_it_shows_the_next_retry_and_delivers_once_the_receiver_is_back(owner, owner_client, receiver):
+def test_it_shows_the_next_retry_and_delivers_once_the_receiver_is_back(owner, owner_client, receiver, caplog):
     receiver.force("POST", "/hook", Reply(500, b"oops"), times=1)
     Endpoint.objects.create(owner=owner, url=receiver.hook_url, events=ALL)
     (delivery,) = emit(owner.pk, "asset.processed", {"asset_id": 1})
     deliver.run(delivery.pk)
+    # The endpoint's failure is the log's warning, its message the whole story: no traceback.
+    (record,) = [r for r in caplog.records if r.name == "i2v.lib.workqueue"]
+    assert record.levelname == "WARNING" and record.getMessage().endswith("failed: The endpoint answered 500.")
+    assert record.exc_info is None
     delivery.refresh_from_db()
     assert delivery.status == "queued" and delivery.next_retry == delivery.available_at
     html = owner_client.get("/settings/webhooks").content.decode()

@@ -535,7 +535,8 @@ def _record_failure(item, exc):
         except DatabaseUnavailable:
             raise Reject("database unavailable", requeue=True) from None
         return "deferred"
-    if is_permanent(exc):
+    if is_permanent(exc) or getattr(exc, "expected", False):
+        # Its message says it all (a refused destination, an endpoint down): no traceback to read.
         logger.warning("%s failed: %s", item, exc)
     else:
         logger.exception("%s failed", item)
