@@ -21,7 +21,7 @@ from i2v.lib.watch import watch_response
 
 from .catalog import needs_confirmation
 from .detail import OUTPUT_PAGE_HTML, STEP_PAGE_HTML, step_filters, step_rows, step_summary, steps_page, tiles
-from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, StepPageForm, TagForm, asset_ids
+from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, QueryFlagField, RenameForm, StepPageForm, TagForm, asset_ids
 from .listing import PipelineListQuerySet, bare, owned_pipeline
 from .models import Pipeline, Step
 from .recall import parse_output_id, recalled
@@ -227,31 +227,39 @@ def _over_quota(request, adding):
 @require_POST
 @login_required
 def toggle_favorite(request, pipeline_id):
-    get_object_or_404(request.user.pipelines, pk=pipeline_id).toggle("is_favorite")
-    return _render_row(request, _row(request, pipeline_id))
+    return _toggled(request, pipeline_id, "is_favorite")
 
 
 @require_POST
 @login_required
 def toggle_hidden(request, pipeline_id):
+    return _toggled(request, pipeline_id, "is_hidden")
+
+
+def _toggled(request, pipeline_id, flag):
+    """The row redrawn after its `flag` flips, or taken out of a list that no longer shows it."""
     pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
-    pipeline.toggle("is_hidden")
-    if not _listed_there(request, pipeline.is_hidden):
+    pipeline.toggle(flag)
+    if not _listed_there(request, hidden=pipeline.is_hidden, favorite=pipeline.is_favorite):
         return _removed(reswap(retarget(HttpResponse(""), f"#job-{pipeline.id}"), "outerHTML"), 1)
     return _render_row(request, _row(request, pipeline_id))
 
 
-def _listed_there(request, is_hidden):
-    """Whether the Jobs page that asked (htmx's HX-Current-URL) lists a pipeline so hidden or not:
-    hidden out of the default view, or unhidden out of "Only hidden", its row leaves the list."""
+def _listed_there(request, hidden=None, favorite=None):
+    """Whether the Jobs page that asked (htmx's HX-Current-URL) lists a pipeline now so hidden and so
+    starred (None: as it was, so as listed): hidden out of the default view, unhidden out of "Only
+    hidden" or un-starred out of Favourites, its row leaves the list."""
     try:
         url = urlsplit(request.htmx.current_url or "") if request.htmx else None
     except ValueError:  # a header no browser sends ("http://[::1"): no page of ours
         url = None
     if not url or url.path != reverse("jobs:page"):
         return True
-    shown = QueryDict(url.query).get("hidden", "")
-    return shown not in ("", "only") or (shown == "only") == is_hidden
+    query = QueryDict(url.query)
+    shown = query.get("hidden", "")
+    if hidden is not None and shown in ("", "only") and (shown == "only") != hidden:
+        return False
+    return favorite is not False or not QueryFlagField().prepare_value(query.get("favorites"))
 
 
 def _removed(response, count):
@@ -319,8 +327,9 @@ def bulk(request):
     selected = request.user.pipelines.filter(pk__in=form.cleaned_data["ids"])
     ids = list(selected.values_list("pk", flat=True))
     left = selected.apply_bulk(action, request.user, form.cleaned_data["tag"])
-    # Deleted rows leave the list, and so do rows hidden or unhidden out of the page's view.
-    leaving = action == "delete" or (action in ("hide", "unhide") and not _listed_there(request, action == "hide"))
+    # Deleted rows leave the list, and so do rows hidden, unhidden or un-starred out of the page's view.
+    changed = {"hide": {"hidden": True}, "unhide": {"hidden": False}, "unfavorite": {"favorite": False}}.get(action)
+    leaving = action == "delete" or (changed is not None and not _listed_there(request, **changed))
     context = {
         "deleted": ids if leaving else [],
         "rows": [] if leaving else request.user.pipelines.for_jobs_page().filter(pk__in=ids),

@@ -23,16 +23,17 @@ def test_it_updates_the_selected_rows_out_of_band(owner_client, rows, action, fi
     assert [getattr(p, field) for p in Pipeline.objects.order_by("id")] == [value, value, not value]
 
 
-@pytest.mark.parametrize("action, page", [("hide", "/jobs/?q=a"), ("unhide", "/jobs/?hidden=only")])
+@pytest.mark.parametrize("action, page", [("hide", "/jobs/?q=a"), ("unhide", "/jobs/?hidden=only"), ("unfavorite", "/jobs/?favorites=1")])
 def test_it_takes_rows_out_of_a_view_they_leave(owner_client, rows, action, page):
-    Pipeline.objects.update(is_hidden=action == "unhide")
+    Pipeline.objects.update(is_hidden=action == "unhide", is_favorite=True)
     data = {"action": action, "ids": [p.id for p in rows[:2]]}
     response = owner_client.post("/jobs/bulk", data, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=f"http://testserver{page}")
     html = response.content.decode()
     assert response["HX-Trigger"] == '{"totalChanged": {"by": -2, "noun": "pipeline"}}'  # app.js lowers the total
     assert all(f'<tbody id="job-{p.id}" hx-swap-oob="delete">' in html for p in rows[:2])
     assert "hx-swap-oob=outerHTML>" not in html and "2 pipelines." in html
-    assert Pipeline.objects.filter(is_hidden=action == "hide").count() == 2
+    changed = {"hide": {"is_hidden": True}, "unhide": {"is_hidden": False}, "unfavorite": {"is_favorite": False}}[action]
+    assert Pipeline.objects.filter(**changed).count() == 2
 
 
 def test_it_unfavourites_and_unhides(owner_client, rows):

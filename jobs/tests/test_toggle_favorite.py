@@ -1,3 +1,5 @@
+import pytest
+
 from conftest import make_pipeline
 
 
@@ -32,3 +34,30 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):
     assert client.post(f"/jobs/{p.id}/favorite").status_code == 404
     p.refresh_from_db()
     assert not p.is_favorite
+
+
+@pytest.mark.parametrize(
+    "page, favorite_first, leaves",
+    [
+        ("/jobs/?favorites=1", True, True),  # un-starred out of Favourites
+        ("/jobs/?favorites=true&hidden=include", True, True),
+        ("/jobs/", True, False),  # the default view lists it either way
+        ("/jobs/?favorites=0", True, False),
+        ("/jobs/?favorites=maybe", True, False),  # a flag no page sends: as if none
+        ("/jobs/?favorites=1", False, False),  # starred into its view
+        ("/jobs/?favorites=1&hidden=only", False, False),  # a hidden row stays in "Only hidden"
+        (None, True, False),  # no page named: the row redrawn
+    ],
+)
+def test_it_takes_the_row_out_of_favourites_when_unstarred(owner_client, owner, page, favorite_first, leaves):
+    p = make_pipeline(owner, is_favorite=favorite_first, is_hidden="hidden=only" in (page or ""))
+    headers = {"HTTP_HX_REQUEST": "true"} | ({"HTTP_HX_CURRENT_URL": f"http://testserver{page}"} if page else {})
+    response = owner_client.post(f"/jobs/{p.id}/favorite", **headers)
+    assert response.status_code == 200
+    if leaves:
+        assert response.content == b"" and response["HX-Retarget"] == f"#job-{p.id}"
+        assert response["HX-Trigger"] == '{"totalChanged": {"by": -1, "noun": "pipeline"}}'
+    else:
+        assert f"id=row-{p.id}" in response.content.decode() and "HX-Trigger" not in response
+    p.refresh_from_db()
+    assert p.is_favorite is not favorite_first
