@@ -8,7 +8,7 @@ from django.utils.functional import cached_property
 
 from i2v.lib.forms import ChoiceField, SharedFieldsForm
 from i2v.lib.ids import id_from_text, is_plausible_id
-from i2v.lib.text import one_line
+from i2v.lib.text import one_line, truncated
 from i2v.lib.urls import url_of
 from library.models import Asset
 from prompts.models import PROMPT_MAX_CHARS, TemplateError, expand_for
@@ -356,8 +356,12 @@ class NewPipelineForm(forms.Form):
 
     def clean_tags(self):
         names = [n.lower() for n in _items(self.cleaned_data["tags"], r"[,\s]+")]
-        for name in names:
-            TAG_NAME(name)
+        refused = [name for name in names if not TAG_NAME.regex.fullmatch(name)]
+        if refused:
+            # Named, as typed (cut short), so the person sees which of several to change.
+            quoted = ", ".join(f"“{truncated(name, 40)}”" for name in refused[:3]) + (", …" if len(refused) > 3 else "")
+            what = "a tag" if len(refused) == 1 else "tags"
+            raise forms.ValidationError(f"{quoted} can't be {what}: {TAG_NAME.message[0].lower()}{TAG_NAME.message[1:]}")
         if len(names) > MAX_TAGS:
             raise forms.ValidationError(f"At most {MAX_TAGS} tags.")
         return list(dict.fromkeys(names))
