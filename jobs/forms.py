@@ -3,6 +3,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from django import forms
+from django.forms.utils import pretty_name
 from django.conf import settings
 from django.utils.functional import cached_property
 
@@ -488,6 +489,15 @@ class NewPipelineForm(forms.Form):
         for name, default in defaults.items():
             stage[name] = data.get(name) or default
         return stage
+
+    # The settings the cost is made of: while one is refused, the estimate (made with its default) is none.
+    PRICED = ("images_per_prompt", "quality", "videos_per_image", "resolution", "duration")
+
+    @property
+    def estimate_error(self):
+        """The first refused setting the cost depends on, as "Label: why" ("" when none is)."""
+        field = next((name for name in self.PRICED if name in self.errors), None)
+        return f"{self.fields[field].label or pretty_name(field)}: {self.errors[field][0]}" if field else ""
 
     def _estimate(self, config):
         """Outputs and cost of the plan, from the catalog's bill(): what the providers will charge."""

@@ -221,3 +221,17 @@ def test_it_limits_how_fast_one_user_creates_pipelines(owner_client, owner, sett
     assert owner.pipelines.count() == 1
     # Looking at the form is not limited.
     assert owner_client.get("/pipelines/new").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "overrides, why",
+    [
+        ({"images_per_prompt": "999"}, "Images per prompt: Ensure this value is less than or equal to 4."),
+        ({"images_per_prompt": "1.5"}, "Images per prompt: Enter a whole number."),
+        ({"i2v_enabled": "on", "i2v_model": "kling-2.1", "duration": "-1"}, "Duration: Ensure this value is greater than or equal to 2."),
+    ],
+)
+def test_it_gives_no_estimate_while_a_priced_setting_is_refused(owner_client, owner, overrides, why):
+    data = form_data([make_source(owner)], i2i_model="flux-kontext", **overrides)
+    html = owner_client.post("/pipelines/new/estimate", data, HTTP_HX_REQUEST="true").content.decode()
+    assert f"No estimate until this is fixed: {why}" in html and "Estimated cost" not in html  # not $0.00 or a default's
