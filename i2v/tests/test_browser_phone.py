@@ -39,6 +39,7 @@ def data(owner):
     source = make_source(owner)
     long_name = "Client campaign — autumn look with a long descriptive name"
     pipelines = [make_pipeline(owner, name=f"{long_name} {i}", tags=["portrait", "client-acme"]) for i in range(3)]
+    make_pipeline(owner, name="Cancelled one", status="cancelled")
     make_pipeline(owner, name="Running one", status="running", planned_steps=40, progress_done=12)
     failed = make_pipeline(owner, name="Failed one", status="failed")
     failed.steps.update(status="failed", error="The provider refused the request: the prompt was flagged by its content policy.")
@@ -50,6 +51,9 @@ def test_it_fits_the_jobs_page_and_keeps_the_names_readable(phone, data):
     name = page.locator(f"#row-{data['pipelines'][0].id} [data-part=name] a")
     expect(name).to_be_visible()
     assert name.evaluate("e => e.getBoundingClientRect().width") >= 120, "the name shrank to nothing"
+    # Every status badge whole: "COMPLETED" and "CANCELLED" lost their last letter to the column.
+    cut = page.locator("[data-part=status] b").evaluate_all("els => els.filter(b => b.scrollWidth > b.clientWidth || b.getBoundingClientRect().right > b.closest('td').getBoundingClientRect().right).map(b => b.textContent)")
+    assert cut == [], f"badges cut short: {cut}"
     page.locator(f"#row-{data['failed'].id} button[aria-expanded]").click()
     expect(page.locator(f"#row-{data['failed'].id} + tr.detail td.error")).to_contain_text("content policy")
     scroll, client = page.evaluate(OVERFLOW)
