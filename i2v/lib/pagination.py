@@ -136,15 +136,22 @@ def _dump(value):
 
 
 def _load(field, value):
+    # No column holds what is refused here, and a query comparing one with it fails: a signed cursor is
+    # the server's, but a secret that leaked would make one (a name with a NUL, a cost of 1e999999).
+    if value is not None and not isinstance(value, (str, int)):
+        raise ValueError("not a key")
     if isinstance(value, int) and not -ID_MAX - 1 <= value <= ID_MAX:
-        # No column holds it, and a query comparing one with it fails (a signed cursor is the
-        # server's, but a secret that leaked would make one).
         raise ValueError("past a bigint")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("holds a NUL")
     if isinstance(field, models.DateTimeField):
         if not isinstance(value, int):
             raise ValueError("not an instant")
         return EPOCH + datetime.timedelta(microseconds=value)
-    return field.to_python(value)
+    loaded = field.to_python(value)
+    if loaded is not None:
+        field.run_validators(loaded)  # a decimal's digits, a text's length
+    return loaded
 
 
 def encode_cursor(ordering, values, backwards=False):

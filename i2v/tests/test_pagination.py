@@ -47,6 +47,17 @@ def test_it_refuses_tampered_or_foreign_cursors(cursor):
         decode_cursor(Pipeline, NEWEST, cursor)
 
 
+@pytest.mark.parametrize(
+    "sort, keys",
+    [("name", ["a\x00b", 5]), ("name", [["a"], 5]), ("name", [{"a": 1}, 5]), ("name", ["x" * 201, 5]),
+     ("cost", ["1e999999", 5]), ("cost", ["12345678901234567", 5]), ("cost", [1.5, 5])],
+)  # fmt: skip
+def test_it_refuses_signed_keys_no_column_holds(sort, keys):
+    ordering = Pipeline.ORDERINGS[sort]
+    with pytest.raises(CursorError):
+        decode_cursor(Pipeline, ordering, signing.Signer(salt="i2v.cursor").sign_object({"o": sort, "k": keys}))
+
+
 def test_it_seeks_by_index_instead_of_skipping_rows(owner, django_assert_num_queries):
     make_pipeline(owner)
     cursor = encode_cursor(NEWEST, [timezone.now(), 10])
