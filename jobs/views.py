@@ -347,11 +347,14 @@ def _to_jobs(request):
 
 def _new_context(request, form, chosen_ids):
     images = request.user.assets.usable_as_sources().for_library()
-    chosen = list(images.filter(pk__in=chosen_ids)) if chosen_ids else []
-    recent = images.exclude(pk__in=chosen_ids).order_by("-created_at", "-id")[:RECENT_SOURCES]
+    found = list(images.filter(pk__in=chosen_ids)) if chosen_ids else []
+    # The recent images stay where they are, ticked or not (a form sent back with an error moved the
+    # ticked ones to the front, under the pointer); chosen ones older than those go before them.
+    recent = list(images.order_by("-created_at", "-id")[:RECENT_SOURCES])
+    shown = {a.id for a in recent}
     return {
-        "form": form, "chosen": chosen, "recent": recent, "chosen_ids": set(chosen_ids),
-        "left_out": len(set(chosen_ids)) - len(chosen),  # videos, failed or unfetched imports, deleted: said, not dropped silently
+        "form": form, "chosen": [a for a in found if a.id not in shown], "recent": recent, "chosen_ids": set(chosen_ids),
+        "left_out": len(set(chosen_ids)) - len(found),  # videos, failed or unfetched imports, deleted: said, not dropped silently
         "threshold": settings.PIPELINE_CONFIRM_ABOVE_USD,
         "prompt_llm": settings.PROMPT_LLM_URL and (settings.PROMPT_LLM_MODEL or "the prompt model"),
         "saved_templates": request.user.prompt_templates.only("id", "name")[:20],

@@ -1,3 +1,4 @@
+import re
 from decimal import Decimal
 
 import pytest
@@ -5,6 +6,7 @@ import pytest
 from conftest import make_asset
 from jobs.models import Pipeline
 from jobs.tests.conftest import make_source
+from jobs.views import RECENT_SOURCES
 
 
 def form_data(assets, **overrides):
@@ -235,3 +237,15 @@ def test_it_gives_no_estimate_while_a_priced_setting_is_refused(owner_client, ow
     data = form_data([make_source(owner)], i2i_model="flux-kontext", **overrides)
     html = owner_client.post("/pipelines/new/estimate", data, HTTP_HX_REQUEST="true").content.decode()
     assert f"No estimate until this is fixed: {why}" in html and "Estimated cost" not in html  # not $0.00 or a default's
+
+
+def test_it_keeps_the_sources_in_place_when_the_form_comes_back_with_an_error(owner_client, owner):
+    older = make_source(owner)  # chosen in the Library, older than the recent ones shown
+    sources = [make_source(owner) for _ in range(RECENT_SOURCES)]
+    tiles = lambda html: re.findall(r'name="sources" value="(\d+)"', html)  # noqa: E731
+    before = tiles(owner_client.get("/pipelines/new").content.decode())
+    refused = owner_client.post("/pipelines/new", form_data([sources[0], older], prompts=""), HTTP_HX_REQUEST="true")
+    assert refused.status_code == 422
+    after = tiles(refused.content.decode())
+    assert after == [str(older.pk), *before]  # the ticked recent one where it was; the older one first
+    assert f'name="sources" value="{sources[0].pk}" checked' in refused.content.decode()
