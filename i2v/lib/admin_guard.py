@@ -3,7 +3,7 @@ a search and an object's id in the path to the database as they come, and Postgr
 text holding NUL (a DataError: a 500). No address of the admin's own holds one, so such a request
 is refused with a 400 before it reaches them; the rest of the site's views check their own inputs."""
 
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from .errors import refused_page
 
@@ -15,9 +15,16 @@ class AdminNulGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path_info.startswith(reverse("admin:index")) and _holds_nul(request):
+        if _holds_nul(request) and (prefix := _admin_prefix()) and request.path_info.startswith(prefix):
             return refused_page(request, 400, "Request refused", MESSAGE)
         return self.get_response(request)
+
+
+def _admin_prefix():
+    try:
+        return reverse("admin:index")
+    except NoReverseMatch:  # a URLconf without the admin
+        return None
 
 
 def _holds_nul(request):
