@@ -165,3 +165,9 @@ def test_it_pages_a_large_grid(owner_client, owner):
     html = owner_client.get(f"/jobs/{big.id}/", HTTP_HX_REQUEST="true").content.decode()
     assert html.count('<a class="tile"') == OUTPUT_PAGE_HTML
     assert "Show more" in html
+
+
+def test_it_keeps_the_descriptions_lines_escaped(owner_client, owner):
+    p = make_pipeline(owner, description="First <b>line</b>\nsecond line\n\nA new paragraph")
+    html = owner_client.get(f"/jobs/{p.id}/").content.decode()
+    assert '<div class="page-text"><p>First &lt;b&gt;line&lt;/b&gt;<br>second line</p>\n\n<p>A new paragraph</p></div>' in html
