@@ -129,3 +129,16 @@ def test_it_wraps_long_unbroken_text_on_the_pipelines_page_instead_of_widening_i
     expect(page.locator("table.steps tbody tr[data-step]")).to_have_count(2)
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     owner_page.assert_no_console_errors()
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_it_wraps_a_long_name_and_keeps_the_all_jobs_link_on_one_line(owner_page, owner, width):
+    pipeline = make_pipeline(owner, name="A rather long pipeline name " * 6, outputs=0, steps=1)
+    page = owner_page.page
+    page.set_viewport_size({"width": width, "height": 900})
+    owner_page.goto(f"/jobs/{pipeline.id}/")
+    link, title = page.get_by_role("link", name="← All jobs"), page.locator(".page-head h1")
+    line = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.page-head > a')).lineHeight)")
+    assert link.bounding_box()["height"] < 1.5 * line  # one line (it was three at 1400 px)
+    assert title.bounding_box()["height"] > 2 * line  # the title wraps instead
+    owner_page.assert_no_console_errors()
