@@ -39,12 +39,14 @@ def _progress(s):
 
 def _cost(s):
     esc = html.escape
-    cost = f'${esc(s["actual"])}'
+    if s["free"]:
+        return '<td class="nowrap cost">Free</td>'
+    cost = esc(s["actual"])
     if s["reported"]:
-        cost += f' <small>(provider: ${esc(s["reported"])})</small>'
+        cost += f" <small>(provider: {esc(s['reported'])})</small>"
     if s["status"] == "unknown":
-        cost += f' <small>may have cost ${esc(s["may_cost"])}</small>'
-    return f'<td class="nowrap cost" title="Estimated ${esc(s["estimate"])}">{cost}</td>'
+        cost += f" <small>may have cost {esc(s['estimate'])}</small>"
+    return f'<td class="nowrap cost" title="Estimated {esc(s["estimate"])}">{cost}</td>'
 
 
 def step_row_html(s):

@@ -1,3 +1,6 @@
+import datetime
+from decimal import Decimal
+
 import pytest
 
 from conftest import make_asset, make_big_pipeline, make_pipeline, plan_by_index
@@ -171,3 +174,13 @@ def test_it_keeps_the_descriptions_lines_escaped(owner_client, owner):
     p = make_pipeline(owner, description="First <b>line</b>\nsecond line\n\nA new paragraph")
     html = owner_client.get(f"/jobs/{p.id}/").content.decode()
     assert '<div class="page-text"><p>First &lt;b&gt;line&lt;/b&gt;<br>second line</p>\n\n<p>A new paragraph</p></div>' in html
+
+
+def test_it_prints_the_cost_and_the_date_as_the_jobs_row_does_with_a_time_and_its_zone(owner_client, owner):
+    created = datetime.datetime(2026, 12, 4, 5, 38, 12, tzinfo=datetime.UTC)
+    p = make_pipeline(owner, total_cost=Decimal("0.168"), created_at=created)
+    row = owner_client.get(f"/jobs/{p.id}/row", HTTP_HX_REQUEST="true").content.decode()
+    assert "<td class=c>$0.17<td>Dec 4, 2026<td>" in row
+    state = owner_client.get(f"/jobs/{p.id}/").content.decode()
+    state = state[state.index('data-testid="pipeline-state"') :]
+    assert "mode · $0.17 · created Dec 4, 2026 05:38 UTC" in state[: state.index("</p>")]
