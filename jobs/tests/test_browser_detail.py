@@ -142,3 +142,22 @@ def test_it_wraps_a_long_name_and_keeps_the_all_jobs_link_on_one_line(owner_page
     assert link.bounding_box()["height"] < 1.5 * line  # one line (it was three at 1400 px)
     assert title.bounding_box()["height"] > 2 * line  # the title wraps instead
     owner_page.assert_no_console_errors()
+
+
+def test_it_shows_each_step_readable_on_a_phone(owner_page, owner):
+    pipeline = make_pipeline(owner, name="Phone", prompt="a slow pan across a foggy harbour at dawn, " * 3, outputs=0, steps=3)
+    pipeline.steps.filter(order=1).update(status="failed", error="The provider refused the request: the image is too large.")
+    page = owner_page.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    owner_page.goto(f"/jobs/{pipeline.id}/")
+    failed = page.locator("table.steps tr[data-step][data-status=failed]")
+    prompt, cost, error = (failed.locator(f"td.{part}") for part in ("prompt-cell", "cost", "error"))
+    assert prompt.bounding_box()["width"] > 300  # its own line (it was squeezed to about a letter)
+    for cell in (prompt, cost, error):
+        box = cell.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, cell  # nothing cut off at the right
+    expect(error).to_be_visible()
+    assert page.evaluate("document.querySelector('.detail-body').scrollWidth <= document.querySelector('.detail-body').clientWidth")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    expect(page.locator("table.steps thead")).to_be_visible()  # a wide screen keeps the table
+    owner_page.assert_no_console_errors()

@@ -35,7 +35,7 @@ def test_it_shows_where_a_step_stands_and_what_it_cost(owner):
     assert '<progress value="42" max="100"></progress> <small class="progress">42%</small>' in rows[running.id]
     assert "<small>may have cost $0.25</small>" in rows[unknown.id] and "queue-position" not in rows[unknown.id]
     assert "$0.50 <small>(provider: $0.75)</small>" in rows[billed.id] and "may have cost" not in rows[billed.id]
-    assert rows[billed.id].startswith(f'<tr data-step="{billed.id}" data-status="completed">\n<td>10</td>')  # order 9: the 10th
+    assert rows[billed.id].startswith(f'<tr data-step="{billed.id}" data-status="completed">\n<td class="step-order">10</td>')  # order 9: the 10th
 
 
 def test_it_prints_costs_to_the_cent_as_a_jobs_row_does_and_a_free_step_as_free(owner):
