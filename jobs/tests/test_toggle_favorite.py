@@ -32,3 +32,16 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):
     assert client.post(f"/jobs/{p.id}/favorite").status_code == 404
     p.refresh_from_db()
     assert not p.is_favorite
+
+
+def test_it_answers_the_pipeline_pages_head_when_asked_from_there(owner_client, owner):
+    p = make_pipeline(owner, name="Starred <b>here</b>")
+    response = owner_client.post(f"/jobs/{p.id}/favorite", HTTP_HX_REQUEST="true", HTTP_HX_TARGET=f"head-{p.id}")
+    html = response.content.decode()
+    assert response.status_code == 200 and "<tr" not in html
+    assert f'<div class="pipeline-head" id="head-{p.id}">' in html and 'aria-pressed="true"' in html
+    assert "<h1>Starred &lt;b&gt;here&lt;/b&gt;</h1>" in html
+    response = owner_client.post(f"/jobs/{p.id}/favorite")  # the page's plain form, without JavaScript
+    assert (response.status_code, response["Location"]) == (302, f"/jobs/{p.id}/")
+    p.refresh_from_db()
+    assert not p.is_favorite
