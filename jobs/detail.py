@@ -9,11 +9,11 @@ a person is never pages down.
 """
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count
 
 from i2v.lib.compiled import values_by_keys
+from i2v.lib.money import usd
 from i2v.lib.pagination import Ordering, paginate_by
 
 from .models import Step
@@ -153,9 +153,13 @@ def tiles(outputs):
     return made
 
 
-def _money(value, places):
-    # Rounded half up, as the floatformat filter would.
-    return str(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+def _costs(step):
+    """A step's costs as the page prints them (i2v/lib/money.py): what it cost, what its provider reported
+    where that reads otherwise, and its estimate; a step that costs nothing at all is "Free", as in the viewer."""
+    reported = "" if step.cost_reported is None else usd(step.cost_reported)
+    actual = usd(step.cost_actual)
+    free = not (step.cost_actual or step.cost_estimate or step.cost_reported)
+    return {"free": free, "actual": actual, "estimate": usd(step.cost_estimate), "reported": reported if reported != actual else ""}
 
 
 def step_rows(steps):
@@ -163,14 +167,13 @@ def step_rows(steps):
     kinds, statuses = dict(Step.Kind.choices), dict(Step.Status.choices)
     rows = []
     for step in steps:
-        prompt, reported = step.prompt, step.cost_reported
+        prompt = step.prompt
         rows.append({
             "id": step.id, "order": step.order, "status": step.status, "kind": kinds.get(step.kind, step.kind),
             "status_label": status_label(step.status) if step.status == Step.Status.UNKNOWN else statuses.get(step.status, step.status),
             "waiting": step.status == Step.Status.WAITING, "queue_position": None if step.queue_position is None else step.queue_position + 1,
             "progress": step.progress, "note": step.progress_note, "model": step.model_name, "model_label": step.model_label,
             "prompt": _truncated(prompt, 140), "prompt_title": prompt if len(prompt) > 140 else "",
-            "estimate": _money(step.cost_estimate, 4), "actual": _money(step.cost_actual, 3), "may_cost": _money(step.cost_estimate, 3),
-            "reported": _money(reported, 3) if reported is not None and reported != step.cost_actual else "", "error": step.error,
+            "error": step.error, **_costs(step),
         })  # fmt: skip
     return rows

@@ -14,7 +14,9 @@ the summary stay in pipeline_detail.html.
 
 What the markup is and why:
 - a row or tile carries its id (data-step, data-output) for the tests and scripts that
-  find it; a tile's viewer attributes are those static/js/viewer.js reads;
+  find it, and each cell a class for its look (static/css/app.css lays a row out as a card
+  on a phone by them, not by the cells' positions); a tile's viewer attributes are those
+  static/js/viewer.js reads;
 - a tile's checkbox belongs to the detail's download form (form="dl-<pipeline id>");
 - every string is escaped (html.escape, quotes included) as the template escaped it;
   numbers are plain digits, never localized.
@@ -39,12 +41,14 @@ def _progress(s):
 
 def _cost(s):
     esc = html.escape
-    cost = f'${esc(s["actual"])}'
+    if s["free"]:
+        return '<td class="nowrap cost">Free</td>'
+    cost = esc(s["actual"])
     if s["reported"]:
-        cost += f' <small>(provider: ${esc(s["reported"])})</small>'
+        cost += f" <small>(provider: {esc(s['reported'])})</small>"
     if s["status"] == "unknown":
-        cost += f' <small>may have cost ${esc(s["may_cost"])}</small>'
-    return f'<td class="nowrap cost" title="Estimated ${esc(s["estimate"])}">{cost}</td>'
+        cost += f" <small>may have cost {esc(s['estimate'])}</small>"
+    return f'<td class="nowrap cost" title="Estimated {esc(s["estimate"])}">{cost}</td>'
 
 
 def step_row_html(s):
@@ -53,9 +57,9 @@ def step_row_html(s):
     note = f'<small class="note">{esc(s["note"])}</small>' if s["note"] else ""
     title = f' title="{esc(s["prompt_title"])}"' if s["prompt_title"] else ""
     return (
-        f'<tr data-step="{s["id"]}" data-status="{esc(s["status"])}">\n<td>{s["order"] + 1}</td>\n<td>{esc(str(s["kind"]))}</td>\n'
+        f'<tr data-step="{s["id"]}" data-status="{esc(s["status"])}">\n<td class="step-order">{s["order"] + 1}</td>\n<td class="step-kind">{esc(str(s["kind"]))}</td>\n'
         f'<td class="step-status"><span class="badge s-{esc(s["status"])}">{esc(str(s["status_label"]))}</span>\n{_progress(s)}\n{note}</td>\n'
-        f'<td class="nowrap" title="{esc(str(s["model"]))}">{esc(str(s["model_label"]))}</td>\n'
+        f'<td class="nowrap step-model" title="{esc(str(s["model"]))}">{esc(str(s["model_label"]))}</td>\n'
         f'<td class="prompt-cell"{title}>{esc(s["prompt"])}</td>\n{_cost(s)}\n<td class="error">{esc(str(s["error"]))}</td>\n</tr>\n'
     )
 

@@ -6,7 +6,6 @@ small a row is, not what a pipeline does.
 """
 
 import datetime
-from decimal import ROUND_HALF_UP, Decimal
 
 from django.apps import apps
 from django.conf import settings
@@ -19,6 +18,7 @@ from i2v.lib.compiled import rows_by_keys
 from i2v.lib.filters import IndexedCondition, created_between, short_range, text_in_range, utc_days
 from i2v.lib.ids import is_plausible_id
 from i2v.lib.jsonout import instant
+from i2v.lib.money import cents
 from i2v.lib.pagination import DayRuns, list_page, planner_rows, reused
 from i2v.lib.watch import changes
 from library.models import rendition
@@ -285,16 +285,13 @@ def row_version(updated_at):
     return str((updated_at - _EPOCH) // datetime.timedelta(microseconds=1))
 
 
-_CENT = Decimal("0.01")
-
-
 class PipelineRow:
     """How a pipeline shows itself in a list row and a list item of the API."""
 
     @property
     def cost_label(self):
-        """The cost as a row shows it: two decimals, rounded half up (as floatformat:2 did, for less)."""
-        return str(self.total_cost.quantize(_CENT, ROUND_HALF_UP))
+        """The cost as a row and the pipeline's page show it: to the cent (i2v/lib/money.py)."""
+        return cents(self.total_cost)
 
     @property
     def model_label(self):

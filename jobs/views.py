@@ -2,6 +2,7 @@ import functools
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, QueryDict
@@ -23,7 +24,7 @@ from .catalog import needs_confirmation
 from .detail import OUTPUT_PAGE_HTML, STEP_PAGE_HTML, step_filters, step_rows, step_summary, steps_page, tiles
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, QueryFlagField, RenameForm, StepPageForm, TagForm, asset_ids
 from .listing import PipelineListQuerySet, bare, owned_pipeline
-from .models import Pipeline, Step
+from .models import Pipeline, Step, Tag
 from .recall import parse_output_id, recalled
 
 PAGE = "jobs/jobs_page.html"
@@ -70,6 +71,25 @@ def _acted(request, pipeline_id):
     return HttpResponseClientRefresh() if request.htmx else redirect("jobs:detail", pipeline_id)
 
 
+def _from_page(request, pipeline_id):
+    """Whether a change was asked for on the pipeline's page: its forms send it to the page's head (hx-target)
+    or, without JavaScript, as plain forms. The Jobs row's star, menu and inline forms target the row."""
+    return not request.htmx or request.htmx.target == f"head-{pipeline_id}"
+
+
+def _changed(request, pipeline_id, status=200, **forms):
+    """What a change to a pipeline's name, tags, star or hiding answers: the Jobs row it was made on, else the
+    pipeline page's head, with a refused form's errors (`forms`); without JavaScript, the page again."""
+    if not _from_page(request, pipeline_id):
+        return _render_row(request, _row(request, pipeline_id))
+    if not request.htmx and status == 200:
+        return redirect("jobs:detail", pipeline_id)
+    pipeline = owned_pipeline(request.user, pipeline_id, PipelineListQuerySet.with_tags)
+    if request.htmx:
+        return render(request, f"{DETAIL}#head", {"p": pipeline, "quick_tags": _quick_tags(pipeline), **forms}, status=status)
+    return render(request, DETAIL, {**_detail_context(pipeline), **forms}, status=status)
+
+
 def _redraw(response, target):
     """Send an inline form with its errors back into its own slot, not over the row."""
     return reswap(retarget(response, target), "innerHTML")
@@ -98,7 +118,12 @@ def _detail_context(pipeline, status=None, steps_cursor=None, outputs_cursor=Non
     status = summary.default_filter(STEP_PAGE_HTML) if status is None else status
     steps = steps_page(pipeline, status, steps_cursor, STEP_PAGE_HTML)
     context = {"p": pipeline, "on_page": on_page, **_steps_context(summary, status, steps), **_outputs_context(pipeline, outputs_cursor)}
-    return {**context, **_spending(pipeline)} if on_page else context  # the page's action buttons
+    # The page's action buttons; its head's tag editor offers quick tags (a query where the head is drawn).
+    return {**context, **_spending(pipeline), "quick_tags": _quick_tags(pipeline)} if on_page else context
+
+
+def _quick_tags(pipeline):
+    return Tag.objects.filter(owner_id=pipeline.owner_id).quick(exclude=pipeline)
 
 
 def _outputs_context(pipeline, cursor=None, size=OUTPUT_PAGE_HTML):
@@ -242,7 +267,7 @@ def _toggled(request, pipeline_id, flag):
     pipeline.toggle(flag)
     if not _listed_there(request, hidden=pipeline.is_hidden, favorite=pipeline.is_favorite):
         return _removed(reswap(retarget(HttpResponse(""), f"#job-{pipeline.id}"), "outerHTML"), 1)
-    return _render_row(request, _row(request, pipeline_id))
+    return _changed(request, pipeline_id)
 
 
 def _listed_there(request, hidden=None, favorite=None):
@@ -275,7 +300,9 @@ def rename(request, pipeline_id):
     if request.method == "POST":
         if form.is_valid():
             pipeline.rename(form.cleaned_data["name"])
-            return _render_row(request, _row(request, pipeline_id))
+            return _changed(request, pipeline_id)
+        if _from_page(request, pipeline_id):
+            return _changed(request, pipeline_id, 422, rename_form=form)
         response = render(request, f"{PAGE}#rename", {"p": pipeline, "form": form}, status=422)
         return _redraw(response, f"#row-{pipeline.id} [data-part=name]")
     return render(request, f"{PAGE}#rename", {"p": pipeline, "form": form})
@@ -284,8 +311,12 @@ def rename(request, pipeline_id):
 @require_POST
 @login_required
 def delete(request, pipeline_id):
-    pipeline = get_object_or_404(request.user.pipelines.only("id", "owner_id"), pk=pipeline_id)
+    pipeline = get_object_or_404(request.user.pipelines.only("id", "owner_id", "name"), pk=pipeline_id)
     request.user.pipelines.filter(pk=pipeline.pk).apply_bulk("delete", request.user)
+    if _from_page(request, pipeline_id):
+        # Its page asked first (its form is behind a disclosure) and is gone: the Jobs page says what went.
+        messages.success(request, f"Deleted “{pipeline.name}”.")
+        return _to_jobs(request)
     # An empty 200 swapped over the row's container removes it from the list.
     return _removed(HttpResponse(""), 1)
 
@@ -300,9 +331,11 @@ def tags(request, pipeline_id):
         if form.is_valid():
             try:
                 pipeline.add_tag(form.cleaned_data["name"])
-                return _render_row(request, _row(request, pipeline_id))
+                return _changed(request, pipeline_id)
             except ValidationError as error:
                 form.add_error("name", error)
+        if _from_page(request, pipeline_id):
+            return _changed(request, pipeline_id, 422, tag_form=form)
     context = {"p": pipeline, "form": form, "quick_tags": request.user.tags.quick(exclude=pipeline)}
     response = render(request, f"{PAGE}#tag_editor", context, status=422 if form.is_bound else 200)
     # On an error the editor redraws itself instead of replacing the row.
@@ -313,7 +346,7 @@ def tags(request, pipeline_id):
 @login_required
 def remove_tag(request, pipeline_id, tag_id):
     get_object_or_404(request.user.pipelines, pk=pipeline_id).tags.remove(tag_id)
-    return _render_row(request, _row(request, pipeline_id))
+    return _changed(request, pipeline_id)
 
 
 @require_POST

@@ -1,10 +1,14 @@
 """A big pipeline's expanded row in a real browser: its summary, failures first, and the rest of its
 steps a click away (jobs/detail.py, pipeline_detail.html#steps), through htmx."""
 
+import re
+
 import pytest
+from django.conf import settings
 from playwright.sync_api import expect
 
 from conftest import make_big_pipeline, make_pipeline
+from jobs.models import Pipeline
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -129,3 +133,103 @@ def test_it_wraps_long_unbroken_text_on_the_pipelines_page_instead_of_widening_i
     expect(page.locator("table.steps tbody tr[data-step]")).to_have_count(2)
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     owner_page.assert_no_console_errors()
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_it_wraps_a_long_name_and_keeps_the_all_jobs_link_on_one_line(owner_page, owner, width):
+    pipeline = make_pipeline(owner, name="A rather long pipeline name " * 6, outputs=0, steps=1)
+    page = owner_page.page
+    page.set_viewport_size({"width": width, "height": 900})
+    owner_page.goto(f"/jobs/{pipeline.id}/")
+    link, title = page.get_by_role("link", name="← All jobs"), page.locator(".page-head h1")
+    line = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.page-head > a')).lineHeight)")
+    assert link.bounding_box()["height"] < 1.5 * line  # one line (it was three at 1400 px)
+    assert title.bounding_box()["height"] > 2 * line  # the title wraps instead
+    owner_page.assert_no_console_errors()
+
+
+def test_it_shows_each_step_readable_on_a_phone(owner_page, owner):
+    pipeline = make_pipeline(owner, name="Phone", prompt="a slow pan across a foggy harbour at dawn, " * 3, outputs=0, steps=3)
+    pipeline.steps.filter(order=1).update(status="failed", error="The provider refused the request: the image is too large.")
+    page = owner_page.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    owner_page.goto(f"/jobs/{pipeline.id}/")
+    failed = page.locator("table.steps tr[data-step][data-status=failed]")
+    prompt, cost, error = (failed.locator(f"td.{part}") for part in ("prompt-cell", "cost", "error"))
+    assert prompt.bounding_box()["width"] > 300  # its own line (it was squeezed to about a letter)
+    for cell in (prompt, cost, error):
+        box = cell.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, cell  # nothing cut off at the right
+    expect(error).to_be_visible()
+    assert page.evaluate("document.querySelector('.detail-body').scrollWidth <= document.querySelector('.detail-body').clientWidth")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    expect(page.locator("table.steps thead")).to_be_visible()  # a wide screen keeps the table
+    owner_page.assert_no_console_errors()
+
+
+def test_it_does_what_the_row_menu_does_from_the_pipelines_own_page(owner_page, owner):
+    pipeline = make_pipeline(owner, name="Mine", outputs=1, steps=1, tags=["portrait"])
+    make_pipeline(owner, tags=["client-acme"])  # a quick tag to offer
+    page = owner_page.page
+    owner_page.goto(f"/jobs/{pipeline.id}/")
+    page.evaluate("window.notReloaded = true")
+    manage = page.get_by_test_id("pipeline-manage")
+    manage.get_by_role("button", name="Favourite").click()
+    expect(manage.get_by_role("button", name="Favourite")).to_have_attribute("aria-pressed", "true")
+
+    manage.get_by_text("Tags…").click()
+    manage.get_by_role("button", name="+ client-acme").click()
+    tags = page.locator(".pipeline-tags")
+    expect(tags).to_contain_text("client-acme")
+    tags.get_by_role("button", name="Remove tag portrait").click()
+    expect(tags.locator(".tag")).to_have_text(["client-acme×"])
+
+    manage.get_by_text("Rename").click()
+    manage.get_by_label("New name").fill("Renamed <here>")
+    manage.get_by_role("button", name="Save").click()
+    expect(page.locator("h1")).to_have_text("Renamed <here>")
+    expect(page).to_have_title("Renamed <here> · i2v")
+
+    manage.get_by_role("button", name="Hide").click()
+    expect(manage.get_by_test_id("hidden-note")).to_be_visible()
+    assert page.evaluate("window.notReloaded") is True  # each redrew the head alone
+    pipeline.refresh_from_db()
+    assert (pipeline.is_favorite, pipeline.is_hidden, pipeline.name) == (True, True, "Renamed <here>")
+
+    manage.get_by_text("Delete…").click()
+    expect(manage.get_by_text("This cannot be undone.")).to_be_visible()  # asked first
+    manage.get_by_role("button", name="Delete", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/jobs/$"))
+    expect(page.locator(".messages")).to_have_text("Deleted “Renamed <here>”.")
+    assert not Pipeline.objects.filter(pk=pipeline.pk).exists()
+    owner_page.assert_no_console_errors()
+
+
+def test_it_does_them_without_javascript_too(browser, live_server, client, owner):
+    pipeline = make_pipeline(owner, name="Plain", outputs=0, steps=1)
+    client.force_login(owner)
+    context = browser.new_context(java_script_enabled=False)
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/jobs/{pipeline.id}/")
+        manage = page.get_by_test_id("pipeline-manage")
+        manage.get_by_role("button", name="Favourite").click()  # a plain form, then the page again
+        expect(manage.get_by_role("button", name="Favourite")).to_have_attribute("aria-pressed", "true")
+        manage.get_by_text("Tags…").click()
+        manage.get_by_label("Tag name").fill("NOT a tag!")
+        manage.get_by_role("button", name="Add").click()
+        expect(manage.locator(".tag-form .error")).to_contain_text("lowercase letters, digits and dashes")  # open, with why
+        manage.get_by_label("Tag name").fill("plain-tag")
+        manage.get_by_role("button", name="Add").click()
+        expect(page.locator(".pipeline-tags")).to_contain_text("plain-tag")
+        manage.get_by_text("Rename").click()
+        manage.get_by_label("New name").fill("Plainer")
+        manage.get_by_role("button", name="Save").click()
+        expect(page.locator("h1")).to_have_text("Plainer")
+        manage.get_by_text("Delete…").click()
+        manage.get_by_role("button", name="Delete", exact=True).click()
+        expect(page).to_have_url(re.compile(r"/jobs/$"))
+        expect(page.locator(".messages")).to_have_text("Deleted “Plainer”.")
+    finally:
+        context.close()

@@ -97,3 +97,15 @@ def test_it_deletes_a_pipeline_whose_step_is_finishing(owner):
     assert deleted == [[]]
     assert not Pipeline.objects.filter(pk=p.pk).exists() and not Output.objects.filter(step_id=step.pk).exists()
     assert Asset.objects.filter(pk=asset.pk).exists()  # the library keeps it
+
+
+def test_it_lands_on_the_jobs_page_saying_so_when_deleted_from_the_pipelines_page(owner_client, owner):
+    p, kept = make_pipeline(owner, name="Gone <soon>"), make_pipeline(owner, name="Kept")
+    response = owner_client.post(f"/jobs/{p.id}/delete")  # the page's plain form, behind its question
+    assert (response.status_code, response["Location"]) == (302, "/jobs/")
+    html = owner_client.get("/jobs/").content.decode()
+    assert '<ul class="messages" role="status"><li>Deleted “Gone &lt;soon&gt;”.</li></ul>' in html
+    assert "Deleted" not in owner_client.get("/jobs/").content.decode()  # said once
+    response = owner_client.post(f"/jobs/{kept.id}/delete", HTTP_HX_REQUEST="true", HTTP_HX_TARGET=f"head-{kept.id}")
+    assert response["HX-Redirect"] == "/jobs/"
+    assert not Pipeline.objects.exists()

@@ -33,9 +33,22 @@ def test_it_shows_where_a_step_stands_and_what_it_cost(owner):
     rows = {s["id"]: step_rows_html([s]) for s in step_rows(Step.objects.filter(pipeline=p))}
     assert '<small class="queue-position">#5 in queue</small>' in rows[queued.id]  # shown from 1
     assert '<progress value="42" max="100"></progress> <small class="progress">42%</small>' in rows[running.id]
-    assert "<small>may have cost $0.250</small>" in rows[unknown.id] and "queue-position" not in rows[unknown.id]
-    assert "$0.500 <small>(provider: $0.750)</small>" in rows[billed.id] and "may have cost" not in rows[billed.id]
-    assert rows[billed.id].startswith(f'<tr data-step="{billed.id}" data-status="completed">\n<td>10</td>')  # order 9: the 10th
+    assert "<small>may have cost $0.25</small>" in rows[unknown.id] and "queue-position" not in rows[unknown.id]
+    assert "$0.50 <small>(provider: $0.75)</small>" in rows[billed.id] and "may have cost" not in rows[billed.id]
+    assert rows[billed.id].startswith(f'<tr data-step="{billed.id}" data-status="completed">\n<td class="step-order">10</td>')  # order 9: the 10th
+
+
+def test_it_prints_costs_to_the_cent_as_a_jobs_row_does_and_a_free_step_as_free(owner):
+    p = make_pipeline(owner, steps=0, outputs=0)
+    billed = _step(p, status="completed", cost_estimate=Decimal("0.167"), cost_actual=Decimal("0.168"), cost_reported=Decimal("0.1684"))
+    unbilled = _step(p, status="completed", cost_estimate=Decimal("0.04"), cost_actual=Decimal("0"), cost_reported=Decimal("0.0031"))
+    free = _step(p, status="completed", cost_estimate=Decimal("0"), cost_actual=Decimal("0"))
+    rows = {s["id"]: step_rows_html([s]) for s in step_rows(Step.objects.filter(pipeline=p))}
+    # The provider's 0.1684 reads as the 0.168 charged: not said twice.
+    assert '<td class="nowrap cost" title="Estimated $0.17">$0.17</td>' in rows[billed.id]
+    # A fraction of a cent is said, not printed as the $0.00 of a free step.
+    assert '<td class="nowrap cost" title="Estimated $0.04">$0.00 <small>(provider: &lt;$0.01)</small></td>' in rows[unbilled.id]
+    assert '<td class="nowrap cost">Free</td>' in rows[free.id]
 
 
 def test_it_says_there_are_no_steps():

@@ -1,3 +1,6 @@
+import datetime
+from decimal import Decimal
+
 import pytest
 
 from conftest import make_asset, make_big_pipeline, make_pipeline, plan_by_index
@@ -47,7 +50,7 @@ def test_it_redraws_the_pages_status_and_cost_but_not_in_an_expanded_row(owner_c
     type(pipeline).objects.filter(pk=pipeline.pk).update(status="completed")
     redraw = owner_client.get(f"/jobs/{pipeline.id}/?page=1", HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in redraw and 'data-testid="pipeline-state"><span class="badge s-completed">' in redraw
-    assert ">portrait<" in redraw and "$1.25" in redraw
+    assert "$1.25" in redraw and ">portrait<" not in redraw  # tags are in the page's head, which only the person changes
     assert 'data-testid="pipeline-state"' not in owner_client.get(f"/jobs/{pipeline.id}/", HTTP_HX_REQUEST="true").content.decode()
 
 
@@ -107,9 +110,10 @@ def test_it_uses_the_same_queries_for_1_and_50_outputs(owner_client, owner, djan
 def test_it_uses_the_same_queries_for_5_and_2000_steps(owner_client, owner, htmx, django_assert_num_queries):
     headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
     for p in (make_pipeline(owner, steps=5, outputs=5, status="failed"), make_big_pipeline(owner)):
-        # The page offers a retry of a failed pipeline, priced by one sum over its failed steps, and
-        # disabled where one of their models' providers has no key here (one query for their models).
-        expected = DETAIL_QUERIES + (0 if htmx else 2)
+        # The page offers a retry of a failed pipeline, priced by one sum over its failed steps and disabled
+        # where one of their models' providers has no key here (one query for their models), and its head's
+        # tag editor the owner's quick tags, as the row menu's does.
+        expected = DETAIL_QUERIES + (0 if htmx else 3)
         with django_assert_num_queries(expected, info="the detail must not load steps per row or per kind"):
             assert owner_client.get(f"/jobs/{p.id}/", **headers).status_code == 200
 
@@ -166,3 +170,31 @@ def test_it_pages_a_large_grid(owner_client, owner):
     html = owner_client.get(f"/jobs/{big.id}/", HTTP_HX_REQUEST="true").content.decode()
     assert html.count('<a class="tile"') == OUTPUT_PAGE_HTML
     assert "Show more" in html
+
+
+def test_it_keeps_the_descriptions_lines_escaped(owner_client, owner):
+    p = make_pipeline(owner, description="First <b>line</b>\nsecond line\n\nA new paragraph")
+    html = owner_client.get(f"/jobs/{p.id}/").content.decode()
+    assert '<div class="page-text"><p>First &lt;b&gt;line&lt;/b&gt;<br>second line</p>\n\n<p>A new paragraph</p></div>' in html
+
+
+def test_it_prints_the_cost_and_the_date_as_the_jobs_row_does_with_a_time_and_its_zone(owner_client, owner):
+    created = datetime.datetime(2026, 12, 4, 5, 38, 12, tzinfo=datetime.UTC)
+    p = make_pipeline(owner, total_cost=Decimal("0.168"), created_at=created)
+    row = owner_client.get(f"/jobs/{p.id}/row", HTTP_HX_REQUEST="true").content.decode()
+    assert "<td class=c>$0.17<td>Dec 4, 2026<td>" in row
+    state = owner_client.get(f"/jobs/{p.id}/").content.decode()
+    state = state[state.index('data-testid="pipeline-state"') :]
+    assert "mode · $0.17 · created Dec 4, 2026 05:38 UTC" in state[: state.index("</p>")]
+
+
+def test_it_offers_the_row_menus_actions_as_forms_that_answer_its_head(owner_client, owner):
+    p = make_pipeline(owner, tags=["portrait"])
+    html = owner_client.get(f"/jobs/{p.id}/").content.decode()
+    head = html[html.index(f'<div class="pipeline-head" id="head-{p.id}">') : html.index('data-testid="pipeline-state"')]
+    for action in ("favorite", "hide", "rename", "tags", f"tags/{p.tags.get().id}/remove"):
+        # A real form (without JavaScript, the page again), which htmx sends to redraw this head.
+        assert f'action="/jobs/{p.id}/{action}" hx-post="/jobs/{p.id}/{action}" method="post" hx-target="#head-{p.id}"' in head, action
+    delete = head[head.index('<details class="delete"><summary>Delete…</summary>') :]
+    assert delete.index(f'<form method="post" action="/jobs/{p.id}/delete">') < delete.index("This cannot be undone.")  # asked first
+    assert "hx-post" not in delete[: delete.index("</details>")]  # a plain form: the answer is another page

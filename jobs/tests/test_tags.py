@@ -58,3 +58,19 @@ def test_it_refuses_a_tag_past_the_twentieth_in_place(owner_client, owner):
     assert p.tags.count() == 20 and not Tag.objects.filter(name="one-more").exists()
     assert owner_client.post(f"/jobs/{p.id}/tags", {"name": "t3"}, HTTP_HX_REQUEST="true").status_code == 200
     assert p.tags.count() == 20
+
+
+def test_it_answers_the_pipeline_pages_head_when_asked_from_there(owner_client, owner):
+    make_pipeline(owner, tags=["portrait"])
+    p = make_pipeline(owner)
+    head = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": f"head-{p.id}"}
+    html = owner_client.post(f"/jobs/{p.id}/tags", {"name": "new-tag"}, **head).content.decode()
+    assert f'id="head-{p.id}"' in html and ">new-tag<form" in html and "<tr" not in html
+    assert 'class="quick" name="name" value="portrait"' in html  # the quick tags, as in the row's editor
+    refused = owner_client.post(f"/jobs/{p.id}/tags", {"name": "<b>"}, **head)
+    html = refused.content.decode()
+    assert refused.status_code == 422 and "HX-Retarget" not in refused
+    assert "<details open><summary>Tags…</summary>" in html and "lowercase letters, digits and dashes" in html
+    response = owner_client.post(f"/jobs/{p.id}/tags", {"name": "plain-form"})  # without JavaScript
+    assert (response.status_code, response["Location"]) == (302, f"/jobs/{p.id}/")
+    assert sorted(p.tags.values_list("name", flat=True)) == ["new-tag", "plain-form"]

@@ -61,3 +61,16 @@ def test_it_takes_the_row_out_of_favourites_when_unstarred(owner_client, owner, 
         assert f"id=row-{p.id}" in response.content.decode() and "HX-Trigger" not in response
     p.refresh_from_db()
     assert p.is_favorite is not favorite_first
+
+
+def test_it_answers_the_pipeline_pages_head_when_asked_from_there(owner_client, owner):
+    p = make_pipeline(owner, name="Starred <b>here</b>")
+    response = owner_client.post(f"/jobs/{p.id}/favorite", HTTP_HX_REQUEST="true", HTTP_HX_TARGET=f"head-{p.id}")
+    html = response.content.decode()
+    assert response.status_code == 200 and "<tr" not in html
+    assert f'<div class="pipeline-head" id="head-{p.id}">' in html and 'aria-pressed="true"' in html
+    assert "<h1>Starred &lt;b&gt;here&lt;/b&gt;</h1>" in html
+    response = owner_client.post(f"/jobs/{p.id}/favorite")  # the page's plain form, without JavaScript
+    assert (response.status_code, response["Location"]) == (302, f"/jobs/{p.id}/")
+    p.refresh_from_db()
+    assert not p.is_favorite

@@ -46,3 +46,15 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, other, owner):
     p = make_pipeline(owner)
     client.force_login(other)
     assert client.post(f"/jobs/{p.id}/hide").status_code == 404
+
+
+def test_it_answers_the_pipeline_pages_head_when_asked_from_there(owner_client, owner):
+    p = make_pipeline(owner)
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": f"head-{p.id}", "HTTP_HX_CURRENT_URL": f"http://testserver/jobs/{p.id}/"}
+    html = owner_client.post(f"/jobs/{p.id}/hide", **headers).content.decode()
+    assert f'id="head-{p.id}"' in html and "Hidden from the Jobs list" in html and "<button>Unhide</button>" in html
+    assert "HX-Trigger" not in owner_client.post(f"/jobs/{p.id}/hide", **headers)  # nothing leaves a list
+    response = owner_client.post(f"/jobs/{p.id}/hide")
+    assert (response.status_code, response["Location"]) == (302, f"/jobs/{p.id}/")
+    p.refresh_from_db()
+    assert p.is_hidden
