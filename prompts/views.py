@@ -2,7 +2,9 @@
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
+
+from i2v.lib.methods import posted_to
 
 from .forms import PromptListForm, PromptTemplateForm
 
@@ -26,7 +28,7 @@ def prompts_page(request):
     return _page(request)
 
 
-@require_POST
+@posted_to("prompts:page")
 @login_required
 def save_list(request, list_id=None):
     instance = get_object_or_404(request.user.prompt_lists, pk=list_id) if list_id is not None else None
@@ -37,7 +39,7 @@ def save_list(request, list_id=None):
     return redirect("prompts:page")
 
 
-@require_POST
+@posted_to("prompts:page")
 @login_required
 def save_template(request, template_id=None):
     instance = get_object_or_404(request.user.prompt_templates, pk=template_id) if template_id is not None else None
@@ -48,14 +50,14 @@ def save_template(request, template_id=None):
     return redirect("prompts:page")
 
 
-@require_POST
+@posted_to("prompts:page")
 @login_required
 def delete_list(request, list_id):
     get_object_or_404(request.user.prompt_lists, pk=list_id).delete()
     return redirect("prompts:page")
 
 
-@require_POST
+@posted_to("prompts:page")
 @login_required
 def delete_template(request, template_id):
     get_object_or_404(request.user.prompt_templates, pk=template_id).delete()

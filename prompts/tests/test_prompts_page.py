@@ -104,3 +104,24 @@ def test_it_is_a_404_to_edit_a_list_or_template_no_row_can_be(owner_client, owne
         for pk in (0, 2**63, "9" * 5000):
             assert owner_client.post(f"/prompts/{kind}/{pk}", data).status_code == 404, (kind, str(pk)[:20])
     assert (owner.prompt_lists.count(), owner.prompt_templates.count()) == (lists, templates)  # nothing made instead
+
+
+def test_it_sends_a_reload_of_a_form_address_to_the_page(owner_client, owner, saved):
+    """A form with an error is drawn at the URL it posted to; a reload (or a new tab) of it GETs that URL."""
+    response = owner_client.post("/prompts/lists", {"name": "two words", "items": "x"})
+    assert response.status_code == 422
+    mine, template = owner.prompt_lists.get(), owner.prompt_templates.get()
+    for path in (
+        "/prompts/lists", f"/prompts/lists/{mine.id}", f"/prompts/lists/{mine.id}/delete",
+        "/prompts/templates", f"/prompts/templates/{template.id}", f"/prompts/templates/{template.id}/delete",
+    ):  # fmt: skip
+        for method in (owner_client.get, owner_client.head):
+            response = method(path)
+            assert (response.status_code, response["Location"]) == (302, "/prompts/"), path
+    assert owner.prompt_lists.exists() and owner.prompt_templates.exists()  # a GET deletes nothing
+
+
+def test_it_shows_a_page_for_another_method(owner_client, saved):
+    response = owner_client.put("/prompts/lists")
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD, POST"
+    assert 'data-testid="method-not-allowed"' in response.content.decode()
