@@ -7,14 +7,16 @@ from django.views.decorators.http import require_GET
 from i2v.lib.methods import posted_to
 
 from .forms import PromptListForm, PromptTemplateForm
+from .models import saved_for
 
 PAGE = "prompts/prompts_page.html"
 
 
 def _page(request, status=200, **forms):
+    lists, templates = saved_for(request.user)
     context = {
-        "lists": request.user.prompt_lists.all(),
-        "templates": request.user.prompt_templates.all(),
+        "lists": lists,
+        "templates": templates,
         "list_form": forms.get("list_form") or PromptListForm(owner=request.user),
         "template_form": forms.get("template_form") or PromptTemplateForm(owner=request.user),
         "editing": forms.get("editing"),
