@@ -5,8 +5,9 @@ from hooks.models import Endpoint
 ALL = ["pipeline.finished", "pipeline.failed", "asset.processed"]
 
 
-def test_it_changes_the_events_and_keeps_the_secret(owner_client, owner):
+def test_it_changes_the_events_of_the_owners_endpoint_and_keeps_the_secret(owner_client, owner, other):
     endpoint = Endpoint.objects.create(owner=owner, url="https://example.com/hook", events=["pipeline.finished"])
+    theirs = Endpoint.objects.create(owner=other, url="https://example.com/hook", events=ALL)
     html = owner_client.get("/settings/webhooks").content.decode()
     assert f'action="/settings/webhooks/{endpoint.id}/events"' in html
     response = owner_client.post(f"/settings/webhooks/{endpoint.id}/events", {"events": ["pipeline.failed", "asset.processed"]})
@@ -16,6 +17,8 @@ def test_it_changes_the_events_and_keeps_the_secret(owner_client, owner):
     assert (changed.url, changed.secret, changed.is_active) == (endpoint.url, endpoint.secret, True)
     assert Endpoint.objects.listening(owner.pk, "pipeline.failed") == [changed]
     assert Endpoint.objects.listening(owner.pk, "pipeline.finished") == []
+    assert owner_client.post(f"/settings/webhooks/{theirs.id}/events", {"events": ["pipeline.failed"]}).status_code == 404
+    assert Endpoint.objects.get(pk=theirs.pk).events == ALL
 
 
 def test_it_needs_an_event_and_shows_the_error_in_the_row(owner_client, owner):
@@ -28,8 +31,3 @@ def test_it_needs_an_event_and_shows_the_error_in_the_row(owner_client, owner):
     response = owner_client.post(f"/settings/webhooks/{endpoint.id}/events", {"events": ["nope"]})
     assert response.status_code == 422 and Endpoint.objects.get(pk=endpoint.pk).events == ALL
 
-
-def test_it_changes_only_the_owners(owner_client, other):
-    theirs = Endpoint.objects.create(owner=other, url="https://example.com/hook", events=ALL)
-    assert owner_client.post(f"/settings/webhooks/{theirs.id}/events", {"events": ["pipeline.failed"]}).status_code == 404
-    assert Endpoint.objects.get(pk=theirs.pk).events == ALL
