@@ -6,13 +6,36 @@ from django.conf import settings
 from .addresses import obviously_private
 from .models import EVENTS, Endpoint
 
+URL_MAX = Endpoint._meta.get_field("url").max_length
 
-class EndpointForm(forms.ModelForm):
-    url = forms.URLField(max_length=500, assume_scheme="https")
+
+class WebhookURLField(forms.URLField):
+    """A URL over its length is refused for that alone: Django's URL check would also call one past
+    2,048 characters "not a URL", which sends the person looking for a typo."""
+
+    def run_validators(self, value):
+        if value and len(value) > self.max_length:
+            raise forms.ValidationError(
+                f"A webhook URL may be at most {self.max_length:,} characters; this one has {len(value):,}.", code="max_length"
+            )
+        super().run_validators(value)
+
+
+class EndpointEventsForm(forms.ModelForm):
+    """The events an endpoint is sent; changing them keeps its URL and its secret."""
+
     events = forms.MultipleChoiceField(
         choices=list(EVENTS.items()), widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one event."},
     )  # fmt: skip
+
+    class Meta:
+        model = Endpoint
+        fields = ["events"]
+
+
+class EndpointForm(EndpointEventsForm):
+    url = WebhookURLField(max_length=URL_MAX, assume_scheme="https")
 
     class Meta:
         model = Endpoint
@@ -41,7 +64,7 @@ class EndpointForm(forms.ModelForm):
             raise forms.ValidationError("This server doesn't send webhooks to loopback or private addresses.")
         if self.instance.owner.webhook_endpoints.filter(url=url).exists():
             # Two of them would send every event twice.
-            raise forms.ValidationError("This URL is set up already: delete it and add it again to change its events.")
+            raise forms.ValidationError("This URL is set up already: change its events in its row above.")
         return url
 
     def clean(self):
@@ -49,4 +72,3 @@ class EndpointForm(forms.ModelForm):
         if self.instance.owner.webhook_endpoints.count() >= settings.WEBHOOK_ENDPOINTS_MAX:
             raise forms.ValidationError(f"At most {settings.WEBHOOK_ENDPOINTS_MAX} webhook URLs per account.")
         return data
-

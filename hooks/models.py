@@ -136,6 +136,17 @@ class Delivery(WorkItem):
     def next_retry(self):
         return self.available_at if self.status == self.Status.QUEUED and self.attempts else None
 
+    @property
+    def shown_status(self):
+        """Its status as the log says it: a queued delivery that has been tried is waiting to retry."""
+        return "retrying" if self.next_retry else self.status
+
+    @property
+    def error_beyond_attempts(self):
+        """Its error where its attempts (prefetched by log()) don't already say it: a give-up, a sweep."""
+        attempts = list(self.attempt_set.all())
+        return "" if attempts and attempts[-1].error == self.error else self.error
+
     def redeliver(self):
         """A person sends a failed delivery again: a fresh set of attempts; False if it wasn't failed."""
         now = timezone.now()

@@ -2,19 +2,22 @@
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
-from .forms import EndpointForm
+from i2v.lib.methods import posted_to
+
+from .forms import EndpointEventsForm, EndpointForm
 from .models import EVENTS, Delivery
 
 PAGE = "hooks/webhooks_page.html"
 
 
-def _page(request, form=None, status=200):
+def _page(request, form=None, status=200, editing=None):
     context = {
         "endpoints": request.user.webhook_endpoints.all(),
         "deliveries": Delivery.objects.log(request.user),
         "form": form or EndpointForm(owner=request.user),
+        "editing": editing,  # an endpoint's events form with an error, shown open in its row
         "events": EVENTS,
     }
     return render(request, PAGE, context, status=status)
@@ -26,7 +29,7 @@ def webhooks_page(request):
     return _page(request)
 
 
-@require_POST
+@posted_to("hooks:page")
 @login_required
 def add_endpoint(request):
     form = EndpointForm(request.POST, owner=request.user)
@@ -36,14 +39,24 @@ def add_endpoint(request):
     return redirect("hooks:page")
 
 
-@require_POST
+@posted_to("hooks:page")
+@login_required
+def edit_events(request, endpoint_id):
+    form = EndpointEventsForm(request.POST, instance=get_object_or_404(request.user.webhook_endpoints, pk=endpoint_id))
+    if not form.is_valid():
+        return _page(request, status=422, editing=form)
+    form.save()
+    return redirect("hooks:page")
+
+
+@posted_to("hooks:page")
 @login_required
 def delete_endpoint(request, endpoint_id):
     get_object_or_404(request.user.webhook_endpoints, pk=endpoint_id).delete()
     return redirect("hooks:page")
 
 
-@require_POST
+@posted_to("hooks:page")
 @login_required
 def toggle_endpoint(request, endpoint_id):
     endpoint = get_object_or_404(request.user.webhook_endpoints, pk=endpoint_id)
@@ -52,7 +65,7 @@ def toggle_endpoint(request, endpoint_id):
     return redirect("hooks:page")
 
 
-@require_POST
+@posted_to("hooks:page")
 @login_required
 def redeliver(request, delivery_id):
     get_object_or_404(Delivery.objects.filter(owner=request.user), pk=delivery_id).redeliver()

@@ -41,6 +41,13 @@ class ApiToken(models.Model):
             forget_token(old)  # the replaced token stops working at once, cached or not
         return raw
 
+    @classmethod
+    def revoke(cls, user):
+        """Delete the user's token, which the API refuses from now on (its cached entry goes with it:
+        i2v/lib/auth.py forgets it on delete); whether there was one."""
+        deleted, _ = cls.objects.filter(user=user).delete()
+        return bool(deleted)
+
 
 class IdempotencyKey(models.Model):
     """The answer to one API request made with an `Idempotency-Key` header, so a

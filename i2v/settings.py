@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A bare 405 to a browser becomes a page (with the user, the CSRF token and the CSP of any other page).
+    "i2v.lib.methods.MethodNotAllowedPage",
     # Last: turns a locked-out login attempt into the lockout page (429).
     "axes.middleware.AxesMiddleware",
 ]

@@ -22,6 +22,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("settings/", views.account_settings, name="settings"),
+    path("settings/token/revoke", views.revoke_token, name="revoke_token"),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", views.favicon),
     path("api/openapi.json", openapi_json, name="openapi"),

@@ -3,6 +3,7 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.views.decorators.http import require_GET, require_http_methods
 
+from .lib.methods import posted_to
 from .models import ApiToken
 
 
@@ -16,11 +17,22 @@ def account_settings(request):
         request.session[_NEW_TOKEN] = ApiToken.issue(request.user)
         return redirect("settings")
     new_token = request.session.pop(_NEW_TOKEN, None)
+    revoked = request.session.pop(_REVOKED, False)
     token = ApiToken.objects.filter(user=request.user).first()
-    return render(request, "settings.html", {"token": token, "new_token": new_token})
+    return render(request, "settings.html", {"token": token, "new_token": new_token, "revoked": revoked})
 
 
 _NEW_TOKEN = "new_api_token"
+_REVOKED = "api_token_revoked"
+
+
+@posted_to("settings")
+@login_required
+def revoke_token(request):
+    """Delete the API token (a leaked one, a script retired): the page then says it's gone, once."""
+    if ApiToken.revoke(request.user):
+        request.session[_REVOKED] = True
+    return redirect("settings")
 
 
 @require_GET

@@ -390,7 +390,8 @@ def _new_context(request, form, chosen_ids):
         "left_out": len(set(chosen_ids)) - len(found),  # videos, failed or unfetched imports, deleted: said, not dropped silently
         "threshold": settings.PIPELINE_CONFIRM_ABOVE_USD,
         "prompt_llm": settings.PROMPT_LLM_URL and (settings.PROMPT_LLM_MODEL or "the prompt model"),
-        "saved_templates": request.user.prompt_templates.only("id", "name")[:20],
+        # Each marked if it names a list that is gone: offered as it is, it would only say so once picked.
+        "saved_templates": request.user.prompt_templates.only("id", "name", "text")[:20].checked(request.user.prompt_lists.values_list("name", flat=True)),
     }  # fmt: skip
 
 

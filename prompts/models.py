@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.functional import cached_property
+from django.utils.text import get_text_list
 
 from .expand import TemplateError, expand, list_names, parse, renamed
 
@@ -52,12 +54,36 @@ class PromptList(models.Model):
             template.save(update_fields=["text", "updated_at"])
         return len(changed)
 
+    def delete_question(self):
+        """What its Delete button asks, naming the templates that use it (`used_by`, set by saved_for()):
+        they stop expanding once it is gone."""
+        question = f"Delete “{self.name}”?"
+        if not self.used_by:
+            return f"{question} No template uses it."
+        names = get_text_list([f"“{t.name}”" for t in self.used_by], "and")
+        if len(self.used_by) == 1:
+            return f"{question} Template {names} uses it and will stop working."
+        return f"{question} Templates {names} use it and will stop working."
+
+
+class PromptTemplateQuerySet(models.QuerySet):
+    def checked(self, saved_names):
+        """These templates, each with `missing_lists`: the list names it uses that aren't among `saved_names`
+        (the owner's lists; a QuerySet of them is read only if some template names a list)."""
+        templates = list(self)
+        saved = set(saved_names) if any(t.lists_used for t in templates) else set()
+        for t in templates:
+            t.missing_lists = sorted(t.lists_used - saved)
+        return templates
+
 
 class PromptTemplate(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompt_templates")
     name = models.CharField(max_length=100)
     text = models.TextField()
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PromptTemplateQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -69,6 +95,24 @@ class PromptTemplate(models.Model):
     def __str__(self):
         return self.name
 
+    @cached_property
+    def lists_used(self):
+        """The names of the saved lists its text uses ({name}); none if it no longer parses."""
+        try:
+            return list_names(parse(self.text))
+        except TemplateError:
+            return set()
+
+
+def saved_for(owner):
+    """The owner's lists and templates (two queries) for the Prompts page: each list with the templates that
+    use it (`used_by`, for its delete question), each template with the lists it names that don't exist."""
+    lists = list(owner.prompt_lists.all())
+    templates = owner.prompt_templates.checked([l.name for l in lists])
+    for saved in lists:
+        saved.used_by = [t for t in templates if saved.name in t.lists_used]
+    return lists, templates
+
 
 def expand_for(owner, text):
     """The prompts `owner`'s template `text` makes, with their saved lists; TemplateError if it can't."""
@@ -77,4 +121,4 @@ def expand_for(owner, text):
     return expand(text, lists, settings.PIPELINE_MAX_PROMPTS)
 
 
-__all__ = ["PromptList", "PromptTemplate", "TemplateError", "expand_for"]
+__all__ = ["PromptList", "PromptTemplate", "TemplateError", "expand_for", "saved_for"]

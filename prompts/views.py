@@ -2,17 +2,21 @@
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
+
+from i2v.lib.methods import posted_to
 
 from .forms import PromptListForm, PromptTemplateForm
+from .models import saved_for
 
 PAGE = "prompts/prompts_page.html"
 
 
 def _page(request, status=200, **forms):
+    lists, templates = saved_for(request.user)
     context = {
-        "lists": request.user.prompt_lists.all(),
-        "templates": request.user.prompt_templates.all(),
+        "lists": lists,
+        "templates": templates,
         "list_form": forms.get("list_form") or PromptListForm(owner=request.user),
         "template_form": forms.get("template_form") or PromptTemplateForm(owner=request.user),
         "editing": forms.get("editing"),
@@ -26,7 +30,7 @@ def prompts_page(request):
     return _page(request)
 
 
-@require_POST
+@posted_to("prompts:page")
 @login_required
 def save_list(request, list_id=None):
     instance = get_object_or_404(request.user.prompt_lists, pk=list_id) if list_id is not None else None
@@ -37,7 +41,7 @@ def save_list(request, list_id=None):
     return redirect("prompts:page")
 
 
-@require_POST
+@posted_to("prompts:page")
 @login_required
 def save_template(request, template_id=None):
     instance = get_object_or_404(request.user.prompt_templates, pk=template_id) if template_id is not None else None
@@ -48,14 +52,14 @@ def save_template(request, template_id=None):
     return redirect("prompts:page")
 
 
-@require_POST
+@posted_to("prompts:page")
 @login_required
 def delete_list(request, list_id):
     get_object_or_404(request.user.prompt_lists, pk=list_id).delete()
     return redirect("prompts:page")
 
 
-@require_POST
+@posted_to("prompts:page")
 @login_required
 def delete_template(request, template_id):
     get_object_or_404(request.user.prompt_templates, pk=template_id).delete()

@@ -32,3 +32,31 @@ def test_it_adds_a_long_url_without_widening_the_page_and_asks_before_deleting(o
     expect(page.get_by_test_id("endpoints")).to_contain_text("No webhook URLs yet.")
     assert not Endpoint.objects.filter(owner=owner).exists()
     owner_page.assert_no_console_errors()
+
+
+def test_it_fits_a_phone_and_changes_an_endpoints_events_keeping_its_secret(owner_page, owner, serial):
+    from hooks.events import emit
+    from hooks.models import Delivery
+
+    with serial:
+        endpoint = Endpoint.objects.create(owner=owner, url="https://example.com/hook?token=" + "a" * 460, events=["pipeline.finished"])
+        (delivery,) = emit(owner.pk, "pipeline.finished", {})
+        Delivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=6, error="Gave up after 6 attempts.")
+    page = owner_page.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    owner_page.goto("/settings/webhooks")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+    row = page.locator(f"#endpoint-{endpoint.id}")
+    # The secret wraps at the row's width, not one or two characters a line.
+    assert row.locator("code.secret").bounding_box()["height"] < 3 * 20
+    assert page.locator(f"#delivery-{delivery.id} code.url").bounding_box()["height"] < 24  # one line, ellipsized
+
+    row.get_by_text("Change events").click()
+    row.get_by_label("pipeline.finished").uncheck()
+    row.get_by_label("pipeline.failed").check()
+    row.get_by_role("button", name="Save events").click()
+    expect(page.locator(f"#endpoint-{endpoint.id} td[data-label=Events]")).to_contain_text("pipeline.failed")
+    with serial:
+        changed = Endpoint.objects.get(pk=endpoint.pk)
+    assert (changed.events, changed.secret) == (["pipeline.failed"], endpoint.secret)
+    owner_page.assert_no_console_errors()

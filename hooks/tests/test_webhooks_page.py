@@ -101,7 +101,7 @@ def test_it_pauses_and_deletes_only_the_owners(owner_client, owner, other):
     assert not mine.is_active
     assert owner_client.post(f"/settings/webhooks/{theirs.pk}/toggle").status_code == 404
     assert owner_client.post(f"/settings/webhooks/{theirs.pk}/delete").status_code == 404
-    assert owner_client.get(f"/settings/webhooks/{mine.pk}/delete").status_code == 405
+    assert owner_client.get(f"/settings/webhooks/{mine.pk}/delete")["Location"] == "/settings/webhooks"  # deletes nothing
     assert owner_client.post(f"/settings/webhooks/{mine.pk}/delete").status_code == 302
     assert not owner.webhook_endpoints.exists() and other.webhook_endpoints.exists()
 
@@ -116,3 +116,47 @@ def test_it_says_what_became_of_each_attempt(owner_client, owner):
     html = owner_client.get("/settings/webhooks").content.decode()
     assert "Could not resolve nowhere.example: Name or service not known. (1 ms)" in html  # not "no answer in 1 ms"
     assert "503 in 40 ms: The endpoint answered 503." in html
+
+
+def test_it_refuses_a_url_longer_than_it_keeps_saying_so(owner_client, owner):
+    response = owner_client.post("/settings/webhooks/add", {"url": "https://example.com/" + "x" * 3000, "events": ALL})
+    html = response.content.decode()
+    assert response.status_code == 422 and not owner.webhook_endpoints.exists()
+    assert "A webhook URL may be at most 500 characters; this one has 3,020." in html
+    assert "Enter a full http" not in html  # it is a URL, only too long
+    assert 'name="url" type="url" maxlength="500"' in html
+
+
+def test_it_tells_a_delivery_waiting_to_retry_from_one_never_tried(owner_client, owner):
+    from datetime import datetime, timezone
+
+    from hooks.models import Attempt, Delivery
+
+    Endpoint.objects.create(owner=owner, url="https://example.com/hook", events=ALL)
+    fresh, tried = emit(owner.pk, "pipeline.finished", {}) + emit(owner.pk, "pipeline.failed", {})
+    later = datetime(2031, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+    Delivery.objects.filter(pk=tried.pk).update(attempts=1, available_at=later, error="The endpoint answered 503.")
+    Delivery.objects.filter(pk=fresh.pk).update(created_at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    Attempt.objects.create(delivery=tried, number=1, status_code=503, error="The endpoint answered 503.", duration_ms=40)
+    html = owner_client.get("/settings/webhooks").content.decode()
+    row = {d.pk: html.split(f'id="delivery-{d.pk}"')[1].split("</tr>")[0] for d in (fresh, tried)}
+    assert 'data-testid="delivery-status">queued<' in row[fresh.pk] and "next try" not in row[fresh.pk]
+    assert 'data-testid="delivery-status">retrying<' in row[tried.pk] and "next try 2031-05-06 07:08:09 UTC" in row[tried.pk]
+    assert "2030-01-02 03:04:05 UTC" in row[fresh.pk]  # in UTC, as the next try says
+    assert row[tried.pk].count("The endpoint answered 503.") == 1  # in its attempt, not again beside it
+
+
+def test_it_shows_an_error_its_attempts_do_not_say(owner_client, owner):
+    from hooks.models import Delivery
+
+    Endpoint.objects.create(owner=owner, url="https://example.com/hook", events=ALL)
+    (delivery,) = emit(owner.pk, "pipeline.finished", {})
+    Delivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=6, error="Gave up after 6 attempts.")
+    html = owner_client.get("/settings/webhooks").content.decode()
+    assert '<p class="error">Gave up after 6 attempts.</p>' in html and "Send again" in html
+
+
+def test_it_sends_a_reload_of_the_add_form_to_the_page(owner_client, owner):
+    assert owner_client.post("/settings/webhooks/add", {"url": "ftp://example.com/hook", "events": ALL}).status_code == 422
+    response = owner_client.get("/settings/webhooks/add")  # a reload of the page the error left in the address bar
+    assert (response.status_code, response["Location"]) == (302, "/settings/webhooks")

@@ -21,3 +21,9 @@ def test_it_keeps_the_new_token_when_the_page_is_reloaded(owner_client, owner):
 
 def test_it_needs_a_login(client):
     assert client.get("/settings/").status_code == 302
+
+
+def test_it_points_at_api_documentation_a_person_can_open(owner_client):
+    html = owner_client.get("/settings/").content.decode()
+    assert '<a href="/api/openapi.json" data-testid="openapi">/api/openapi.json</a>' in html
+    assert "described in" not in html and "<code>/app/docs/api.md</code> in the Docker image" in html

@@ -30,3 +30,24 @@ def test_it_copies_a_new_token_and_asks_before_replacing_it(owner_page, owner, s
     page.get_by_role("button", name="Replace token").click()
     expect(page.get_by_test_id("new-token")).not_to_have_text(token)
     owner_page.assert_no_console_errors()
+
+
+def test_it_revokes_the_token_only_once_confirmed(owner_page, owner, serial):
+    with serial:
+        ApiToken.issue(owner)
+    page = owner_page.page
+    owner_page.goto("/settings/")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Revoke token").click()
+    assert asked == ["Revoke your API token? Scripts that use it stop working at once, and there is no token until you create one."]
+    with serial:
+        assert ApiToken.objects.filter(user=owner).exists()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke token").click()
+    expect(page.get_by_test_id("revoked")).to_be_visible()
+    expect(page.get_by_role("button", name="Create token")).to_be_visible()
+    with serial:
+        assert not ApiToken.objects.filter(user=owner).exists()
+    owner_page.assert_no_console_errors()

@@ -99,3 +99,14 @@ def test_it_names_the_prompt_too_long_and_where_it_came_from(owner_client, owner
     html = response.content.decode()
     assert "Prompt 2 is 2,004 characters (made by the template: a saved list&#x27;s item may be too long); each may be at most 2,000." in html
     assert not owner.pipelines.exists()
+
+
+def test_it_marks_a_saved_template_whose_list_is_gone(owner_client, owner):
+    PromptList.objects.create(owner=owner, name="costume", items="pirate")
+    working = PromptTemplate.objects.create(owner=owner, name="dress-up", text="a {costume}")
+    broken = PromptTemplate.objects.create(owner=owner, name="outfits", text="a {outfit} and a {hat}")
+    html = owner_client.get("/pipelines/new").content.decode()
+    offer = html.split('data-testid="saved-templates"')[1].split("</p>")[0]
+    marks = {t.id: offer.split(f'?template={t.id}">')[1].split("<a ")[0] for t in (working, broken)}
+    assert 'data-testid="missing-lists"' not in marks[working.id]
+    assert "⚠ No saved list “hat”, “outfit”: this template makes no prompts until they exist" in marks[broken.id]

@@ -104,3 +104,59 @@ def test_it_is_a_404_to_edit_a_list_or_template_no_row_can_be(owner_client, owne
         for pk in (0, 2**63, "9" * 5000):
             assert owner_client.post(f"/prompts/{kind}/{pk}", data).status_code == 404, (kind, str(pk)[:20])
     assert (owner.prompt_lists.count(), owner.prompt_templates.count()) == (lists, templates)  # nothing made instead
+
+
+@pytest.fixture
+def outfit(owner):
+    """A list two templates use, and a template that uses none."""
+    PromptList.objects.create(owner=owner, name="outfit", items="cape\nhat")
+    PromptTemplate.objects.create(owner=owner, name="vans", text="a {outfit} in a van")
+    PromptTemplate.objects.create(owner=owner, name="bikes", text="a {red|blue} bike\na { Outfit } on a bike")
+    PromptTemplate.objects.create(owner=owner, name="plain", text="a {red|blue} boat")
+    return owner.prompt_lists.get(name="outfit")
+
+
+def test_it_asks_before_deleting_a_list_naming_the_templates_that_use_it(owner_client, outfit, saved):
+    html = owner_client.get("/prompts/").content.decode()
+    assert 'data-confirm="Delete “outfit”? Templates “bikes” and “vans” use it and will stop working."' in html
+    assert 'data-confirm="Delete “costume”? No template uses it."' in html
+    assert 'data-confirm="Delete the template “plain”? This cannot be undone."' in html
+
+
+def test_it_names_the_one_template_that_uses_a_list(owner_client, owner, outfit):
+    owner.prompt_templates.filter(name="bikes").delete()
+    html = owner_client.get("/prompts/").content.decode()
+    assert 'data-confirm="Delete “outfit”? Template “vans” uses it and will stop working."' in html
+
+
+def test_it_marks_the_templates_whose_list_was_deleted(owner_client, owner, outfit, django_assert_max_num_queries):
+    assert owner_client.post(f"/prompts/lists/{outfit.id}/delete").status_code == 302
+    with django_assert_max_num_queries(4):  # session, user, lists, templates: the marks are worked out from them
+        html = owner_client.get("/prompts/").content.decode()
+    for name in ("vans", "bikes"):
+        template = owner.prompt_templates.get(name=name)
+        row = html.split(f'id="template-{template.id}"')[1].split("</summary>")[0]
+        assert 'data-testid="missing-lists"' in row and "No saved list “outfit”: this template makes no prompts until it exists" in row
+    plain = owner.prompt_templates.get(name="plain")
+    assert 'data-testid="missing-lists"' not in html.split(f'id="template-{plain.id}"')[1].split("</summary>")[0]
+
+
+def test_it_sends_a_reload_of_a_form_address_to_the_page(owner_client, owner, saved):
+    """A form with an error is drawn at the URL it posted to; a reload (or a new tab) of it GETs that URL."""
+    response = owner_client.post("/prompts/lists", {"name": "two words", "items": "x"})
+    assert response.status_code == 422
+    mine, template = owner.prompt_lists.get(), owner.prompt_templates.get()
+    for path in (
+        "/prompts/lists", f"/prompts/lists/{mine.id}", f"/prompts/lists/{mine.id}/delete",
+        "/prompts/templates", f"/prompts/templates/{template.id}", f"/prompts/templates/{template.id}/delete",
+    ):  # fmt: skip
+        for method in (owner_client.get, owner_client.head):
+            response = method(path)
+            assert (response.status_code, response["Location"]) == (302, "/prompts/"), path
+    assert owner.prompt_lists.exists() and owner.prompt_templates.exists()  # a GET deletes nothing
+
+
+def test_it_shows_a_page_for_another_method(owner_client, saved):
+    response = owner_client.put("/prompts/lists")
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD, POST"
+    assert 'data-testid="method-not-allowed"' in response.content.decode()
