@@ -1,7 +1,10 @@
 from urllib.parse import urlsplit
 
+import httpx
 from django import forms
 from django.conf import settings
+
+from i2v.lib.forms import MultipleChoiceField
 
 from .addresses import obviously_private
 from .models import EVENTS, Endpoint
@@ -24,7 +27,7 @@ class WebhookURLField(forms.URLField):
 class EndpointEventsForm(forms.ModelForm):
     """The events an endpoint is sent; changing them keeps its URL and its secret."""
 
-    events = forms.MultipleChoiceField(
+    events = MultipleChoiceField(
         choices=list(EVENTS.items()), widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one event."},
     )  # fmt: skip
@@ -59,6 +62,10 @@ class EndpointForm(EndpointEventsForm):
             port = 0
         if port == 0:
             raise forms.ValidationError("The port must be a number from 1 to 65535.")
+        try:
+            httpx.URL(url).raw_host.decode("ascii")  # as the send will ask DNS for it (IDNA)
+        except (httpx.InvalidURL, UnicodeError):
+            raise forms.ValidationError("The host isn't a name DNS can look up (each part at most 63 letters once encoded).") from None
         if not settings.WEBHOOK_ALLOW_PRIVATE and obviously_private(parts.hostname or ""):
             # The send checks what the name resolves to as well (hooks/send.py); this catches the plain cases early.
             raise forms.ValidationError("This server doesn't send webhooks to loopback or private addresses.")

@@ -57,6 +57,7 @@ def test_it_registers_a_url_with_a_secret_of_its_own(owner_client, owner):
         ("https://user:pw@example.com/hook", "Put no user name or password in the URL"),
         ("https://example.com:99999/hook", "The port must be a number from 1 to 65535."),
         ("https://example.com:0/hook", "The port must be a number from 1 to 65535."),
+        ("https://" + "ü" * 60 + ".com/", "The host isn&#x27;t a name DNS can look up"),
     ],
 )
 def test_it_refuses_urls_it_will_not_call(owner_client, owner, url, message):
@@ -160,3 +161,12 @@ def test_it_sends_a_reload_of_the_add_form_to_the_page(owner_client, owner):
     assert owner_client.post("/settings/webhooks/add", {"url": "ftp://example.com/hook", "events": ALL}).status_code == 422
     response = owner_client.get("/settings/webhooks/add")  # a reload of the page the error left in the address bar
     assert (response.status_code, response["Location"]) == (302, "/settings/webhooks")
+
+
+def test_it_keeps_each_event_once_and_quotes_a_refused_one_cut_short(owner_client, owner):
+    response = owner_client.post("/settings/webhooks/add", {"url": "https://example.org/big", "events": ["x" * 1_000_000]})
+    assert response.status_code == 422 and len(response.content) < 100_000
+    assert f"Select a valid choice. {'x' * 39}… is not one of the available choices." in response.content.decode()
+    events = ["pipeline.finished"] * 3
+    assert owner_client.post("/settings/webhooks/add", {"url": "https://example.org/hook", "events": events}).status_code == 302
+    assert owner.webhook_endpoints.get().events == ["pipeline.finished"]

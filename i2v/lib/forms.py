@@ -1,4 +1,4 @@
-"""Forms whose instances share their class's fields instead of deep-copying them; a ChoiceField whose
+"""Forms whose instances share their class's fields instead of deep-copying them; choice fields whose
 refusal quotes what was sent cut short.
 
 A Django form deep-copies every declared field, with its widget, choices, validators and
@@ -15,6 +15,8 @@ A form built on SharedFieldsForm must not change a field's attributes (a field i
 every request of the process, and by its threads): validating and rendering don't
 (i2v/tests/test_forms.py checks that for every form here that uses it).
 """
+
+from contextlib import contextmanager
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -48,11 +50,31 @@ class ChoiceField(forms.ChoiceField):
     QUOTED = 40
 
     def validate(self, value):
-        try:
+        with _quoted_short(self):
             super().validate(value)
-        except ValidationError as error:
-            if error.code != "invalid_choice" or len(str(value)) <= self.QUOTED:
-                raise
-            quoted = truncated(str(value), self.QUOTED)
-            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": quoted}) from None
+
+
+class MultipleChoiceField(forms.MultipleChoiceField):
+    """forms.MultipleChoiceField, each choice kept once (a box sent three times is one choice), whose refusal
+    quotes what was sent as ChoiceField's does."""
+
+    def to_python(self, value):
+        return list(dict.fromkeys(super().to_python(value)))
+
+    def validate(self, value):
+        with _quoted_short(self):
+            super().validate(value)
+
+
+@contextmanager
+def _quoted_short(field):
+    """A choice refused in the block is quoted at most ChoiceField.QUOTED characters long."""
+    try:
+        yield
+    except ValidationError as error:
+        value = (error.params or {}).get("value", "")
+        if error.code != "invalid_choice" or len(str(value)) <= ChoiceField.QUOTED:
+            raise
+        quoted = truncated(str(value), ChoiceField.QUOTED)
+        raise ValidationError(field.error_messages["invalid_choice"], code="invalid_choice", params={"value": quoted}) from None
 
