@@ -1,6 +1,8 @@
 from django import forms
 from django.db import transaction
 
+from i2v.lib.text import one_line
+
 from .models import LIST_NAME, MAX_ITEMS, PROMPT_MAX_CHARS, PromptList, PromptTemplate, TemplateError, expand_for
 
 
@@ -57,7 +59,10 @@ class PromptTemplateForm(forms.ModelForm):
         self.fields["text"].max_length = 5000
 
     def clean_name(self):
-        name = self.cleaned_data["name"].strip()
+        # One line of plain characters, as a pipeline's name (no line break, no bidi control to show another).
+        name = one_line(self.cleaned_data["name"]).strip()
+        if not name:
+            raise forms.ValidationError("Give the template a name.")
         if self.instance.owner.prompt_templates.filter(name=name).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError(f"You already have a template named “{name}”.")
         return name

@@ -72,6 +72,15 @@ def test_it_saves_a_template_that_uses_a_list(owner_client, owner, saved):
     assert response.status_code == 302 and owner.prompt_templates.filter(name="dress-up").exists()
 
 
+def test_it_keeps_a_template_name_to_one_line_of_plain_characters(owner_client, owner, saved):
+    before = set(owner.prompt_templates.values_list("name", flat=True))
+    for name in ("two\r\nlines", "\u202eevil"):
+        assert owner_client.post("/prompts/templates", {"name": name, "text": "{costume} bike"}).status_code == 302
+    assert set(owner.prompt_templates.values_list("name", flat=True)) - before == {"evil", "two lines"}
+    refused = owner_client.post("/prompts/templates", {"name": "\u202e\u200b", "text": "x"})
+    assert refused.status_code == 422 and "Give the template a name." in refused.content.decode()
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
