@@ -1,13 +1,13 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from .lib.methods import posted_to
 from .models import ApiToken
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def account_settings(request):
     """The API token: shown once when made, like a password. POST makes a new one and redirects,
@@ -35,7 +35,7 @@ def revoke_token(request):
     return redirect("settings")
 
 
-@require_GET
+@require_safe
 def favicon(request):
     """Pages without our <link rel="icon"> (the admin's) make browsers ask for /favicon.ico."""
     return redirect(static("favicon.svg"), permanent=True)

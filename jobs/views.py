@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh, reswap, retarget, trigger_client_event
 
@@ -37,7 +37,7 @@ def _listed(request, owner_id=None):
     return ListResults(request, JobsFilterForm, scope="jobs", page=PAGE, append="rows", owner_id=owner_id)
 
 
-@require_GET
+@require_safe
 @login_required
 @vary_on_headers("HX-Request")
 @reads_ahead(lambda request, owner_id: _listed(request, owner_id).entry)
@@ -95,7 +95,7 @@ def _redraw(response, target):
     return reswap(retarget(response, target), "innerHTML")
 
 
-@require_GET
+@require_safe
 @login_required
 def watch(request):
     """The page's rows at work, checked in one request (i2v/lib/watch.py): the changed
@@ -103,7 +103,7 @@ def watch(request):
     return watch_response(request, request.user.pipelines.changed_rows, f"{PAGE}#watched", "rows")
 
 
-@require_GET
+@require_safe
 @login_required
 def pipeline_row(request, pipeline_id):
     """One row (a rename's Cancel redraws it); rows at work are kept up to date by watch()."""
@@ -144,7 +144,7 @@ def _detail_pipeline(request, pipeline_id):
     return owned_pipeline(request.user, pipeline_id, bare if request.htmx else PipelineListQuerySet.with_tags)
 
 
-@require_GET
+@require_safe
 @login_required
 @vary_on_headers("HX-Request")
 def pipeline_detail(request, pipeline_id):
@@ -156,7 +156,7 @@ def pipeline_detail(request, pipeline_id):
     return render(request, template, _detail_context(pipeline, on_page=on_page))
 
 
-@require_GET
+@require_safe
 @login_required
 @vary_on_headers("HX-Request")
 def pipeline_steps(request, pipeline_id):
@@ -178,7 +178,7 @@ def pipeline_steps(request, pipeline_id):
         return _bad_page(request, str(exc))
 
 
-@require_GET
+@require_safe
 @login_required
 @vary_on_headers("HX-Request")
 def pipeline_outputs(request, pipeline_id):
@@ -201,7 +201,7 @@ def _bad_page(request, message):
     return refused_page(request, 400, "Bad page parameters", message)
 
 
-@require_GET
+@require_safe
 @login_required
 def row_menu(request, pipeline_id):
     """The row's action menu, loaded when first opened to keep every row small. It
@@ -292,7 +292,7 @@ def _removed(response, count):
     return trigger_client_event(response, "totalChanged", {"by": -count, "noun": "pipeline"})
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def rename(request, pipeline_id):
     pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
@@ -321,7 +321,7 @@ def delete(request, pipeline_id):
     return _removed(HttpResponse(""), 1)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def tags(request, pipeline_id):
     """GET: the tag editor (current tags, quick tags, a field). POST: add one tag."""
@@ -402,13 +402,13 @@ def _saved_template(request):
     return found or ""
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 @rate_limited("pipelines")
 def new_pipeline(request):
     """The New pipeline page; ?assets=1,2,3 preselects sources (the Library's selection),
     ?recall=<output id> fills it in to make that output again (the viewer's "Recall settings")."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, or HEAD
         chosen = asset_ids(request.GET.get("assets", ""))
         initial = {"i2i_enabled": True, "mode": "auto", "template": _saved_template(request)}
         recall_id = parse_output_id(request.GET.get("recall", ""))

@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
-from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
@@ -26,7 +26,7 @@ def _listed(request, owner_id=None):
     return ListResults(request, LibraryFilterForm, scope="library", page=PAGE, append="tiles", owner_id=owner_id)
 
 
-@require_GET
+@require_safe
 @login_required
 @vary_on_headers("HX-Request")
 @reads_ahead(lambda request, owner_id: _listed(request, owner_id).entry)
@@ -52,14 +52,14 @@ def _render_tile(request, asset_id):
     return render(request, f"{PAGE}#tile", {"a": asset, "just_finished": True}, status=HTMX_STOP_POLLING)
 
 
-@require_GET
+@require_safe
 @login_required
 def tile(request, asset_id):
     """One tile: a just-uploaded file's, put in the grid by static/js/library.js."""
     return _render_tile(request, asset_id)
 
 
-@require_GET
+@require_safe
 @login_required
 def watch(request):
     """The grid's tiles still processing, checked in one request (i2v/lib/watch.py): those
@@ -81,7 +81,7 @@ def retry(request, asset_id):
     return _render_tile(request, asset_id)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def delete(request):
     """Delete assets chosen in the Library; someone else's ids are ignored.
@@ -97,7 +97,7 @@ def delete(request):
             return render(request, f"{PAGE}#flash", {"error": form.first_error()}, status=422)
         return render(request, CONFIRM, {"form": form}, status=422)
     assets = request.user.assets.filter(pk__in=form.cleaned_data["ids"])
-    if request.method == "GET":
+    if request.method != "POST":  # GET or HEAD: only POST deletes
         return render(request, CONFIRM, {"form": form, **assets.deletion_summary()})
     ids = assets.delete_in_bulk()
     if not request.htmx:

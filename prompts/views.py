@@ -2,7 +2,7 @@
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from i2v.lib.methods import posted_to
 
@@ -24,7 +24,7 @@ def _page(request, status=200, **forms):
     return render(request, PAGE, context, status=status)
 
 
-@require_GET
+@require_safe
 @login_required
 def prompts_page(request):
     return _page(request)

@@ -2,7 +2,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from i2v.lib.ids import id_from_text
@@ -26,7 +26,7 @@ def _render(request, details):
     return render(request, template, {"d": details, "a": details.asset})
 
 
-@require_GET
+@require_safe
 @login_required
 @vary_on_headers("HX-Request")
 def asset_details(request, asset_id):
