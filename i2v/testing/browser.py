@@ -92,6 +92,20 @@ def write_renditions(user):
 DESIGNED_REFUSAL = re.compile(r"Failed to load resource: the server responded with a status of (400|413|422|429) ")
 
 
+@contextlib.contextmanager
+def page_without_javascript(browser, live_server, client, user):
+    """A Playwright page with JavaScript off, logged in as `user` through `client`'s session: what the
+    pages do with plain forms and links alone."""
+    client.force_login(user)
+    context = browser.new_context(java_script_enabled=False)
+    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    context.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
 class LivePage:
     """A logged-in Playwright page on the live server, with what it requested and reported."""
 

@@ -4,10 +4,10 @@ steps a click away (jobs/detail.py, pipeline_detail.html#steps), through htmx.""
 import re
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
 from conftest import make_big_pipeline, make_pipeline
+from i2v.testing.browser import page_without_javascript
 from jobs.models import Pipeline
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -207,11 +207,7 @@ def test_it_does_what_the_row_menu_does_from_the_pipelines_own_page(owner_page, 
 
 def test_it_does_them_without_javascript_too(browser, live_server, client, owner):
     pipeline = make_pipeline(owner, name="Plain", outputs=0, steps=1)
-    client.force_login(owner)
-    context = browser.new_context(java_script_enabled=False)
-    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
-    page = context.new_page()
-    try:
+    with page_without_javascript(browser, live_server, client, owner) as page:
         page.goto(f"{live_server.url}/jobs/{pipeline.id}/")
         manage = page.get_by_test_id("pipeline-manage")
         manage.get_by_role("button", name="Favourite").click()  # a plain form, then the page again
@@ -231,5 +227,3 @@ def test_it_does_them_without_javascript_too(browser, live_server, client, owner
         manage.get_by_role("button", name="Delete", exact=True).click()
         expect(page).to_have_url(re.compile(r"/jobs/$"))
         expect(page.locator(".messages")).to_have_text("Deleted “Plainer”.")
-    finally:
-        context.close()

@@ -18,6 +18,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from conftest import make_asset
+from i2v.testing.browser import page_without_javascript
 from i2v.tests.test_browser_csp import RECORD_VIOLATIONS
 from jobs.tests.conftest import make_source
 from library.media import original_name, serve
@@ -403,11 +404,7 @@ def test_it_plays_a_video_and_seeks_in_it(owner_page, owner):
 def test_it_works_without_javascript_through_the_asset_page(browser, live_server, client, owner, pipeline_outputs, serial):
     first, _ = pipeline_outputs
     write_originals(owner)
-    client.force_login(owner)
-    context = browser.new_context(java_script_enabled=False)
-    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
-    page = context.new_page()
-    try:
+    with page_without_javascript(browser, live_server, client, owner) as page:
         page.goto(f"{live_server.url}/jobs/{first.pipeline_id}/")
         tile = page.locator(f'[data-viewer-item="{first.asset_id}"]')
         expect(tile).to_have_attribute("href", first.asset.original_url)  # the link still opens the original
@@ -418,8 +415,6 @@ def test_it_works_without_javascript_through_the_asset_page(browser, live_server
         expect(page).to_have_url(re.compile(rf"/assets/{first.asset_id}/\?output={first.id}$"))
         with serial:
             assert Asset.objects.get(pk=first.asset_id).is_favorite
-    finally:
-        context.close()
 
 
 # The text's colour and the first opaque background behind it, as "r,g,b" each.
