@@ -45,7 +45,7 @@ def load_providers():
     """Every model's provider, and the SDK it wraps, loaded with the application rather than by the
     first request that asks one: the New pipeline page asks each model's provider whether its key is
     set, and importing the SDKs (openai, google-genai, replicate) made each worker's first view of
-    that page take 1.3-2.2 s. Some 3 s and 53 MB a process, once; frozen below with the rest."""
+    that page take 1.3-2.2 s. Some 1.6 s and 54 MB a process, once (bench/web_start.py); frozen below with the rest."""
     from django.conf import settings
 
     from jobs.providers import ProviderError, get_provider
