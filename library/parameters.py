@@ -52,6 +52,9 @@ _PAIR = re.compile(r'(?<![\w\-/])([A-Za-z][\w \-/]{0,63}):\s*("(?:\\.|[^\\"])*"|
 # --- The text -----------------------------------------------------------------------------------
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _value(value):
     text = str(value)
     return json.dumps(text) if any(c in text for c in ',:"\n') else text
@@ -75,7 +78,9 @@ def parse_text(text):
     pair naming Steps, Seed or Model; everything before it (up to a
     "Negative prompt:" line) is the prompt.
     """
-    text = (text or "").strip()[:MAX_TEXT]
+    # A file's text may hold any bytes: control characters (a NUL is an HTML parse error where the
+    # prompt becomes an image's alt text) go, and Windows line ends become the lines they mean.
+    text = _CONTROL.sub("", (text or "").replace("\r\n", "\n").replace("\r", "\n")).strip()[:MAX_TEXT]
     if not text:
         return None
     *lines, last = text.split("\n")
@@ -131,9 +136,6 @@ def _png_with(data, text):
     at = data.index(b"IDAT") - 4
     view = memoryview(data)  # one copy of a large file, not three
     return b"".join((view[:at], chunk, view[at:]))
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def xmp_packet(text):

@@ -50,6 +50,18 @@ def test_it_reads_text_without_settings_as_a_prompt():
     assert parameters.parse_text("") is None
 
 
+def test_it_drops_control_characters_and_reads_windows_line_ends():
+    # A NUL in a file's prompt reached the viewer's alt attribute (an HTML parse error).
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("parameters", "a fox\x00 at\x1b dusk\r\nNegative prompt: blur\x7f\r\nSteps: 3, Seed: 4\x00")
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG", pnginfo=info)
+    parsed = parameters.read(io.BytesIO(buffer.getvalue()))
+    assert parsed["prompt"] == "a fox at dusk" and parsed["negative_prompt"] == "blur"
+    assert parsed["settings"] == {"Steps": "3", "Seed": "4"}
+    assert parameters.parse_text("\x00\x01 \x02") is None
+
+
 @pytest.mark.parametrize("fmt,mime,ext,options", FORMATS)
 def test_it_round_trips_through_each_format_without_touching_the_pixels(fmt, mime, ext, options):
     original = encoded(fmt, **options)
