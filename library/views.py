@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 
+from i2v.lib import errors
 from i2v.lib.cache import reads_ahead
 from i2v.lib.lists import ListResults
 from i2v.lib.watch import watch_response
@@ -94,7 +95,7 @@ def delete(request):
     form = AssetIdsForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         if request.htmx:
-            return render(request, f"{PAGE}#flash", {"error": form.first_error()}, status=422)
+            return errors.toast(form.first_error())
         return render(request, CONFIRM, {"form": form}, status=422)
     assets = request.user.assets.filter(pk__in=form.cleaned_data["ids"])
     if request.method != "POST":  # GET or HEAD: only POST deletes

@@ -95,10 +95,15 @@ def refused_page(request, status, title, message):
     """A person's request refused (`status`, `message`) outside a page's own view: to an htmx request the
     message as the page's toast, out of band, its target left as it is; else a page of its own (error.html)."""
     if request.headers.get("HX-Request") == "true":
-        response = HttpResponse(render_to_string("error.html#toast", {"message": message}), status=status)
-        response["HX-Reswap"] = "none"
-        return response
+        return toast(message, status)
     return HttpResponse(render_to_string("error.html", {"title": title, "message": message}), status=status)
+
+
+def toast(message, status=422):
+    """An htmx request refused: `message` in the page's toast, out of band; the request's target is left as it is."""
+    response = HttpResponse(render_to_string("error.html#toast", {"message": message}), status=status)
+    response["HX-Reswap"] = "none"
+    return response
 
 
 def csrf_failure(request, reason=""):

@@ -91,6 +91,7 @@ def test_it_explains_a_bad_selection_with_a_422(owner_client, owner, data, messa
     make_asset(owner)
     htmx = owner_client.post("/library/delete", data, **HX)
     assert htmx.status_code == 422 and message in htmx.content.decode()
+    assert htmx["HX-Reswap"] == "none"  # the toast says it; the selection bar is left as it is
     plain = owner_client.get("/library/delete", data)
     assert plain.status_code == 422 and message in plain.content.decode()
     assert Asset.objects.count() == 1
