@@ -3,6 +3,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 def token_hash(raw):
@@ -36,7 +37,9 @@ class ApiToken(models.Model):
 
         raw = "i2v_" + secrets.token_urlsafe(32)
         old = cls.objects.filter(user=user).values_list("key_hash", flat=True).first()
-        cls.objects.update_or_create(user=user, defaults={"key_hash": token_hash(raw), "prefix": raw[:10]})
+        # The row is replaced in place: its date is set again (auto_now_add sets it on insert only).
+        fields = {"key_hash": token_hash(raw), "prefix": raw[:10], "created_at": timezone.now()}
+        cls.objects.update_or_create(user=user, defaults=fields)
         if old:
             forget_token(old)  # the replaced token stops working at once, cached or not
         return raw

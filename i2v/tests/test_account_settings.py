@@ -1,3 +1,7 @@
+from datetime import timedelta
+
+from django.utils import timezone
+
 from i2v.models import ApiToken
 
 
@@ -27,3 +31,12 @@ def test_it_points_at_api_documentation_a_person_can_open(owner_client):
     html = owner_client.get("/settings/").content.decode()
     assert '<a href="/api/openapi.json" data-testid="openapi">/api/openapi.json</a>' in html
     assert "described in" not in html and "<code>/app/docs/api.md</code> in the Docker image" in html
+
+
+def test_it_dates_a_replaced_token_when_it_was_replaced(owner_client, owner):
+    owner_client.post("/settings/")
+    ApiToken.objects.filter(user=owner).update(created_at=timezone.now() - timedelta(days=30))
+    owner_client.post("/settings/", follow=True)  # the page that shows the new value once
+    token = ApiToken.objects.get(user=owner)
+    assert timezone.now() - token.created_at < timedelta(minutes=1)
+    assert f"made {token.created_at:%Y-%m-%d %H:%M} UTC" in owner_client.get("/settings/").content.decode()
