@@ -356,7 +356,9 @@ class NewPipelineForm(forms.Form):
         self.limit_error = ""  # too many prompts or outputs: the live estimate says so at once
 
     def clean_tags(self):
-        names = [n.lower() for n in _items(self.cleaned_data["tags"], r"[,\s]+")]
+        # Commas part tags, as the hint shows: "Spring 2027" is refused as one tag, the way a row's Tags
+        # field refuses it, rather than turned into two tags the person didn't ask for.
+        names = [n.lower() for n in _items(self.cleaned_data["tags"], r"[,\n]+")]
         refused = [name for name in names if not TAG_NAME.regex.fullmatch(name)]
         if refused:
             # Named, as typed (cut short), so the person sees which of several to change.

@@ -82,6 +82,7 @@ def test_it_names_the_pipeline_after_the_first_prompt_by_default(owner_client, o
         ({"i2i_enabled": None}, "i2i_enabled", "image stage, the video stage"),
         ({"images_per_prompt": "9"}, "images_per_prompt", "less than or equal to 4"),
         ({"tags": "Bad Tag!"}, "tags", "lowercase"),
+        ({"tags": "usertest, Spring 2027"}, "tags", "“spring 2027” can&#x27;t be a tag"),
         ({"tags": "ux-test, <i>x</i>, 🔥"}, "tags", "“&lt;i&gt;x&lt;/i&gt;”, “🔥” can&#x27;t be tags: tags use lowercase letters"),
         ({"tags": "ok, " + "x" * 50}, "tags", f"“{'x' * 39}…” can&#x27;t be a tag"),
         ({"i2v_enabled": "on", "i2v_model": "", "duration": "30"}, "duration", "less than or equal to 10"),
