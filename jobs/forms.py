@@ -497,9 +497,11 @@ class NewPipelineForm(forms.Form):
 
     @property
     def estimate_error(self):
-        """The first refused setting the cost depends on, as "Label: why" ("" when none is)."""
+        """The first refused setting the cost depends on, or the count's limit, as "Label: why" ("" when none is)."""
         field = next((name for name in self.PRICED if name in self.errors), None)
-        return f"{self.fields[field].label or pretty_name(field)}: {self.errors[field][0]}" if field else ""
+        if field:
+            return f"{self.fields[field].label or pretty_name(field)}: {self.errors[field][0]}"
+        return f"Prompts: {self.limit_error}" if self.limit_error else ""
 
     def _estimate(self, config):
         """Outputs and cost of the plan, from the catalog's bill(): what the providers will charge."""

@@ -170,8 +170,9 @@ def test_it_refuses_absurd_counts(owner_client, owner, settings):
 
 def test_it_refuses_more_than_500_prompts(owner_client, owner):
     prompts = "\n".join(f"p{i}" for i in range(501))
-    response = owner_client.post("/pipelines/new", form_data([make_source(owner)], prompts=prompts))
-    assert "At most 500 prompts" in response.content.decode()
+    html = owner_client.post("/pipelines/new", form_data([make_source(owner)], prompts=prompts)).content.decode()
+    # Beside the prompts, and as the reason there is no estimate; not a third time in the prompts' count.
+    assert re.findall(r">([^<>]*At most 500 prompts[^<>]*)<", html) == ["At most 500 prompts (got 501).", "No estimate until this is fixed: Prompts: At most 500 prompts (got 501)."]
 
 
 def test_it_asks_for_confirmation_above_the_threshold(owner_client, owner, settings, provider_keys):
@@ -232,6 +233,8 @@ def test_it_limits_how_fast_one_user_creates_pipelines(owner_client, owner, sett
         ({"images_per_prompt": "999"}, "Images per prompt: Ensure this value is less than or equal to 4."),
         ({"images_per_prompt": "1.5"}, "Images per prompt: Enter a whole number."),
         ({"i2v_enabled": "on", "i2v_model": "kling-2.1", "duration": "-1"}, "Duration: Ensure this value is greater than or equal to 2."),
+        # Past the count's limit nothing is planned: "$0.00 for 0 outputs" read as a free pipeline.
+        ({"prompts": "\n".join(f"p{i}" for i in range(501))}, "Prompts: At most 500 prompts (got 501)."),
     ],
 )
 def test_it_gives_no_estimate_while_a_priced_setting_is_refused(owner_client, owner, overrides, why):
