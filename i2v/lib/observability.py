@@ -6,9 +6,13 @@
   Celery tasks (its Django and Celery integrations switch on by themselves).
 - The deploy's version (RELEASE, else a digest of the code) names the release in
   error reports and versions the list cache, so no cached fragment outlives a deploy.
+- Celery's routine lines (sent, received, succeeded) about the tasks beat runs every few
+  seconds are left out: three lines a second buried every request and warning of `make run`.
+  Their failures, and what they log themselves, still show.
 """
 
 import hashlib
+import logging
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -43,6 +47,32 @@ def logging_config(log_format, level):
         # what matters of either (failures, lockouts) is WARNING.
         "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}, "pyvips": {"level": "WARNING"}},
     }
+
+
+# A task beat sends at least this often is routine: its every run is not news.
+ROUTINE_SECONDS = 60
+# The loggers of Celery's routine lines: beat's "Sending due task", the worker's "received" and "succeeded".
+ROUTINE_LOGGERS = ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+
+
+class RoutineTasks(logging.Filter):
+    """Drops the INFO lines (and below) that name one of `names`."""
+
+    def __init__(self, names):
+        super().__init__()
+        self.names = tuple(names)
+
+    def filter(self, record):
+        return record.levelno > logging.INFO or not any(name in record.getMessage() for name in self.names)
+
+
+def quiet_routine_tasks(beat_schedule):
+    """Leave out the routine lines of the tasks in `beat_schedule` that run every ROUTINE_SECONDS or more often."""
+    names = [entry["task"] for entry in beat_schedule.values() if float(entry["schedule"]) <= ROUTINE_SECONDS]
+    routine = RoutineTasks(names)
+    for name in ROUTINE_LOGGERS:
+        logging.getLogger(name).addFilter(routine)
+    return routine
 
 
 def deploy_version(base_dir, release=""):

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import path
 from sentry_sdk.transport import Transport
 
-from i2v.lib.observability import deploy_version, init_sentry, logging_config
+from i2v.lib.observability import ROUTINE_LOGGERS, deploy_version, init_sentry, logging_config, quiet_routine_tasks
 
 
 def boom(request):
@@ -104,3 +104,23 @@ def test_it_takes_a_log_level_in_any_case():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "30"
+
+
+def test_it_leaves_out_the_routine_lines_of_tasks_beat_runs_every_few_seconds(caplog):
+    schedule = {"often": {"task": "jobs.tasks.check_remote", "schedule": 1.0}, "daily": {"task": "library.tasks.collect_media", "schedule": 86400.0}}
+    routine = quiet_routine_tasks(schedule)
+    try:
+        with caplog.at_level(logging.INFO):
+            logging.getLogger("celery.beat").info("Scheduler: Sending due task often (jobs.tasks.check_remote)")
+            logging.getLogger("celery.app.trace").info("Task jobs.tasks.check_remote[1] succeeded in 0.01s: 'check_remote: 0 checked'")
+            logging.getLogger("celery.app.trace").error("Task jobs.tasks.check_remote[2] raised unexpected: OperationalError()")
+            logging.getLogger("celery.worker.strategy").info("Task library.tasks.collect_media[3] received")
+            logging.getLogger("jobs.tasks").info("check_remote: 3 checked, 1 changed, 0 steps sent")
+    finally:
+        for name in ROUTINE_LOGGERS:
+            logging.getLogger(name).removeFilter(routine)
+    assert [r.getMessage()[:40] for r in caplog.records] == [
+        "Task jobs.tasks.check_remote[2] raised u",
+        "Task library.tasks.collect_media[3] rece",
+        "check_remote: 3 checked, 1 changed, 0 st",
+    ]
