@@ -227,3 +227,35 @@ def test_it_asks_to_confirm_a_cost_only_while_the_pipeline_costs_that_much(owner
     with serial:
         assert Pipeline.objects.filter(owner=owner).count() == 2
     owner_page.assert_no_console_errors()
+
+
+def test_it_asks_before_a_reload_loses_what_was_typed(owner_page, owner, serial):
+    with serial:
+        source = _library_image(owner)
+    page = owner_page.page
+    owner_page.goto(f"/pipelines/new?assets={source.id}")
+    page.evaluate("location.reload()")  # nothing typed: no question
+    page.wait_for_load_state()
+    asked = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss()))
+    page.locator("textarea[name=prompts]").fill("a lighthouse in a storm")
+    page.evaluate("location.reload()")
+    page.wait_for_timeout(500)
+    assert asked == ["beforeunload"]
+    expect(page.locator("textarea[name=prompts]")).to_have_value("a lighthouse in a storm")  # stayed
+
+    # Sent and refused (a tag with a space), the typing is still unsent: leaving still asks.
+    page.locator("input[name=tags]").fill("Bad Tag")
+    page.get_by_role("button", name="Create and run").click()
+    expect(page.locator("p.error")).to_contain_text("can't be a tag")
+    page.evaluate("location.reload()")
+    page.wait_for_timeout(500)
+    assert asked == ["beforeunload", "beforeunload"]
+
+    # Sent and taken, the page leaves for Jobs without asking.
+    page.locator("input[name=tags]").fill("storm")
+    page.locator("select[name=i2i_model]").select_option("local-i2i")
+    page.get_by_role("button", name="Create and run").click()
+    page.wait_for_url(owner_page.url("/jobs/"))
+    assert asked == ["beforeunload", "beforeunload"]
+    owner_page.assert_no_console_errors()

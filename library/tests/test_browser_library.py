@@ -166,6 +166,22 @@ def test_it_says_a_duplicate_upload_is_already_in_the_library(owner_page, owner,
     owner_page.assert_no_console_errors()
 
 
+def test_it_asks_before_leaving_while_an_upload_is_on_its_way(owner_page, owner, serial):
+    page = owner_page.page
+    owner_page.goto("/library/")
+    held = []
+    page.route("**/api/library/images", lambda route: held.append(route))  # the upload's request waits here, unanswered
+    leaving_asks = "(() => { const e = new Event('beforeunload', {cancelable: true}); dispatchEvent(e); return e.defaultPrevented; })()"
+    assert page.evaluate(leaving_asks) is False
+    page.set_input_files("#upload-input", [{"name": "red.jpg", "mimeType": "image/jpeg", "buffer": files.jpeg((320, 240), (220, 30, 30))}])
+    expect(page.locator("#uploads .upload .upload-status")).to_have_text("Uploading…")
+    assert page.evaluate(leaving_asks) is True
+    held[0].continue_()
+    expect(page.locator("#uploads .upload .upload-status")).to_have_text("Uploaded · processing…")
+    assert page.evaluate(leaving_asks) is False  # stored: a reload loses nothing now
+    owner_page.assert_no_console_errors()
+
+
 def test_it_says_a_duplicate_of_a_hidden_asset_stays_hidden_out_of_the_grid(owner_page, owner, serial):
     red = files.jpeg((320, 240), (220, 30, 30))
     page = owner_page.page

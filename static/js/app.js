@@ -18,6 +18,16 @@
   const succeeded = (event) => event.detail.xhr.status >= 200 && event.detail.xhr.status < 300;
   window.i2vSucceeded = succeeded;
 
+  // Work that leaving the page would lose (an upload on its way, a form typed and not sent): a page's script
+  // registers a test, and the browser asks before a reload, a close or a link away while any test says so.
+  const losing = [];
+  window.i2vGuardLeaving = (test) => losing.push(test);
+  window.addEventListener("beforeunload", (event) => {
+    if (!losing.some((test) => test())) return;
+    event.preventDefault();
+    event.returnValue = ""; // what older Chromium versions read
+  });
+
   function toast(message, isError) {
     const el = document.getElementById("toast");
     if (!el) return;

@@ -116,6 +116,7 @@
   // arrive sooner and the others wait their turn visibly.
   const queue = [];
   let busy = false;
+  window.i2vGuardLeaving(() => busy || queue.length > 0); // a reload would drop the files not yet sent
   const input = document.getElementById("upload-input");
   // Buttons, not labels of the hidden input: a label takes no keyboard focus.
   document.querySelectorAll("[data-choose-files]").forEach((button) => button.addEventListener("click", () => input.click()));

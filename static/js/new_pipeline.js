@@ -61,12 +61,40 @@
     report(error ? error.message : "the upload failed (" + response.status + ")", true);
   }
 
+  // Leaving asks while a file is on its way or the form holds typing that wasn't sent (500 prompts are a lot
+  // to type again). Sending the form clears it; a refusal (the form back with its errors) sets it again.
+  let uploading = 0;
+  let typed = false;
+  let sending = false; // typed, and being sent by htmx: kept if the form comes back refused
+  const isForm = (el) => el.matches("form.new-pipeline");
+  window.i2vGuardLeaving(() => uploading > 0 || typed);
+  document.addEventListener("input", (event) => {
+    if (event.target.closest("form.new-pipeline") && event.target.matches("input[type=text], input:not([type]), textarea")) typed = true;
+  });
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    if (!isForm(event.detail.elt)) return; // the estimate's requests send nothing for good
+    sending = typed;
+    typed = false;
+  });
+  document.addEventListener("htmx:afterSwap", (event) => {
+    // Only a refusal swaps the form (with its errors) in place; one taken goes to Jobs.
+    if (event.detail.target.id === "new-pipeline") typed = typed || sending;
+  });
+  document.addEventListener("submit", (event) => {
+    if (isForm(event.target) && !event.defaultPrevented) typed = false; // without htmx: the page leaves to send it
+  });
+
   document.addEventListener("change", async (event) => {
     const input = event.target.closest("[data-source-upload]");
     if (!input) return;
     const list = document.querySelector("[data-source-uploads]");
-    for (const file of Array.from(input.files)) {
-      await upload(input.dataset.sourceUpload, file, status(list, file.name));
+    uploading += 1;
+    try {
+      for (const file of Array.from(input.files)) {
+        await upload(input.dataset.sourceUpload, file, status(list, file.name));
+      }
+    } finally {
+      uploading -= 1;
     }
     input.value = "";
   });
