@@ -76,8 +76,17 @@ def test_it_fits_the_library(phone, data):
     phone.owner_page.assert_no_console_errors()
 
 
-def test_it_fits_the_new_pipeline_page(phone, data):
-    phone(f"/pipelines/new?assets={data['source'].id}", "new-pipeline")
+def test_it_fits_the_new_pipeline_page(phone, data, owner):
+    for _ in range(5):
+        make_source(owner)
+    page = phone(f"/pipelines/new?assets={data['source'].id}", "new-pipeline")
+    # The source tiles share the width in as many columns as fit (two 96 px ones left a third of it empty).
+    tops = page.locator("[data-testid=sources] .source").evaluate_all("els => els.map(e => Math.round(e.getBoundingClientRect().top))")
+    assert tops[:3] == [tops[0]] * 3, tops
+    # "…or upload new ones (they join your library too)." is one sentence: on a wide screen, one line (the
+    # link was a block of its own, the sentence three lines).
+    page.set_viewport_size({"width": 1400, "height": 900})
+    assert page.locator("label.upload-sources").evaluate("l => l.getBoundingClientRect().top - l.closest('p').getBoundingClientRect().top") < 4
     phone.owner_page.assert_no_console_errors()
 
 
