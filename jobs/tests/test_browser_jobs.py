@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conftest import make_pipeline
-from i2v.testing.browser import write_renditions
+from i2v.testing.browser import page_without_javascript, write_renditions
 from jobs.models import Pipeline
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -223,6 +223,74 @@ def test_it_clears_the_select_all_box_after_a_bulk_action(owner_page, owner):
     owner_page.assert_no_console_errors()
 
 
+# The filter form's controls as boxes (those shown), and whether the page scrolls sideways.
+CONTROLS = """() => [...document.querySelectorAll('#filters :is(input, select, summary, a)')]
+  .map(el => el.getBoundingClientRect()).filter(box => box.width > 0).map(box => [box.top, box.bottom])"""
+SIDEWAYS = "() => document.documentElement.scrollWidth > window.innerWidth"
+
+
+def test_it_folds_the_filters_on_a_phone_and_lays_them_on_one_line_wide(owner_page, owner):
+    for i in range(12):
+        make_pipeline(owner, status="failed" if i % 2 else "completed", is_favorite=i % 3 == 0, tags=["campaign-q3"] if i % 4 == 1 else [])
+    page = owner_page.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    owner_page.goto("/jobs/?status=failed&favorites=1")
+    filters = page.locator("#filters")
+    summary, status = filters.locator("summary"), filters.locator("select[name=status]")
+    expect(summary).to_have_text("Filters · 2")
+    expect(status).to_be_hidden()
+    expect(filters.get_by_label("Search")).to_be_visible()
+    expect(page.locator(ROWS)).to_have_count(2)
+    assert not page.evaluate(SIDEWAYS)
+    assert page.locator(ROWS).first.bounding_box()["y"] + page.locator(ROWS).first.bounding_box()["height"] <= 844
+
+    summary.click()
+    expect(status).to_be_visible()
+    assert not page.evaluate(SIDEWAYS)
+    filters.locator("input[name=favorites]").uncheck()
+    expect(page.locator(ROWS)).to_have_count(6)
+    expect(summary).to_have_text("Filters · 1")
+    filters.locator("select[name=tag]").select_option("campaign-q3")
+    expect(page.locator(ROWS)).to_have_count(3)
+    expect(summary).to_have_text("Filters · 2")
+    expect(status).to_be_visible()  # still open under the person's hand
+    expect(page).to_have_url(re.compile(r"tag=campaign-q3"))
+
+    # Wide, every control on one line with the search, the summary gone: from a fresh load, with the set closed.
+    page.set_viewport_size({"width": 1400, "height": 900})
+    owner_page.goto("/jobs/?status=failed")
+    expect(summary).to_be_hidden()
+    for name in ("status", "tag", "model", "hidden", "sort"):
+        expect(filters.locator(f"select[name={name}]")).to_be_visible()
+    for name in ("q", "favorites", "date_from", "date_to"):
+        expect(filters.locator(f"input[name={name}]")).to_be_visible()
+    boxes = page.evaluate(CONTROLS)
+    assert len(boxes) == 10 and max(top for top, _ in boxes) < min(bottom for _, bottom in boxes), boxes
+    assert not page.evaluate(SIDEWAYS)
+    filters.locator("select[name=status]").select_option("")
+    expect(page.locator(ROWS)).to_have_count(12)
+    owner_page.assert_no_console_errors()
+
+
+def test_it_filters_on_a_phone_without_javascript(browser, live_server, client, owner):
+    for status in ("failed", "completed", "completed"):
+        make_pipeline(owner, status=status)
+    with page_without_javascript(browser, live_server, client, owner) as page:
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{live_server.url}/jobs/")
+        filters = page.locator("#filters")
+        expect(filters.locator("summary")).to_have_text("Filters")
+        expect(page.locator(ROWS)).to_have_count(3)
+        filters.locator("summary").click()
+        filters.locator("select[name=status]").select_option("failed")
+        filters.get_by_role("button", name="Apply").click()
+        expect(page).to_have_url(re.compile(r"status=failed"))
+        expect(page.locator(ROWS)).to_have_count(1)
+        expect(filters.locator("summary")).to_have_text("Filters · 1")
+        expect(filters.locator("select[name=status]")).to_be_hidden()  # folded again on the new page
+        assert not page.evaluate(SIDEWAYS)
+
+
 def test_it_watches_a_running_row_until_it_is_done(owner_page, owner):
     pipeline = make_pipeline(owner, status="running")
     page = owner_page.page
@@ -299,9 +367,11 @@ def test_it_keeps_the_filter_controls_in_step_with_the_url_through_back_and_forw
     expect(page).to_have_url(re.compile(r"status=failed&.*sort=newest"))
     expect(status).to_have_value("failed")
     expect(sort).to_have_value("newest")
+    expect(page.locator("#filters summary")).to_have_text("Filters · 1")  # and their count (shown on a narrow screen)
     page.go_back()
     expect(page).to_have_url(owner_page.url("/jobs/"))
     expect(status).to_have_value("")
+    expect(page.locator("#filters summary")).to_have_text("Filters")
     expect(rows).to_have_count(3)
     page.go_forward()
     expect(status).to_have_value("failed")

@@ -322,7 +322,21 @@
         el.value = wanted ?? "";
       }
     });
+    countFilters();
   }
+
+  // The folded filters' summary says how many are set, as JobsFilterForm.active_filters does on the server
+  // from the same controls; the form stays as the list under it changes, so its count is kept here.
+  function countFilters() {
+    const set = document.querySelector("[data-filter-set]");
+    const label = set && set.querySelector("[data-active-filters]");
+    if (!label) return;
+    const count = Array.from(set.querySelectorAll("[name]")).filter((el) => (el.type === "checkbox" ? el.checked : el.value !== "")).length;
+    label.textContent = count ? " · " + count : "";
+  }
+  document.addEventListener("change", (event) => {
+    if (event.target.closest("[data-filter-set]")) countFilters();
+  });
   syncFilters();
   window.addEventListener("pageshow", syncFilters);
   document.addEventListener("htmx:historyRestore", syncFilters);
