@@ -202,24 +202,60 @@ def test_it_favourites_two_selected_pipelines_at_once(owner_page, owner):
         expect(_star(page, pipeline)).to_have_attribute("aria-pressed", "true")
         expect(_star(page, pipeline)).to_have_css("color", FAVOURITE)
     expect(_star(page, untouched)).to_have_attribute("aria-pressed", "false")
-    expect(bar).to_be_hidden()
+    expect(bar.locator("[data-bulk-count]")).to_have_text("2 selected")  # kept for a next action on them
     assert set(Pipeline.objects.filter(is_favorite=True).values_list("pk", flat=True)) == {first.pk, second.pk}
     owner_page.assert_no_console_errors()
 
 
-def test_it_clears_the_select_all_box_after_a_bulk_action(owner_page, owner):
-    for _ in range(3):
-        make_pipeline(owner)
+def test_it_keeps_the_select_all_box_in_step_with_the_selection(owner_page, owner):
+    first, *_ = (make_pipeline(owner) for _ in range(3))
     page = owner_page.page
     owner_page.goto("/jobs/")
-    every = page.locator("[data-select-all]")
+    every, count = page.locator("[data-select-all]"), page.locator("[data-bulk-count]")
     every.check()
-    expect(page.locator("[data-bulk-count]")).to_have_text("3 selected")
+    expect(count).to_have_text("3 selected")
     page.locator("#bulk").get_by_role("button", name="★ Favourite").click()
+    expect(page.locator(f"#row-{first.id} button[aria-pressed=true]")).to_be_visible()
+    expect(count).to_have_text("3 selected")
+    expect(every).to_be_checked()  # every row stayed in the list, and in the selection
+    _row(page, first).locator("input[type=checkbox]").uncheck()
+    expect(count).to_have_text("2 selected")
+    expect(every).not_to_be_checked()
+    page.locator("#bulk").get_by_role("button", name="Clear selection").click()
     expect(page.locator("#bulk")).to_be_hidden()
     expect(every).not_to_be_checked()
     every.check()  # one tick selects them all again
-    expect(page.locator("[data-bulk-count]")).to_have_text("3 selected")
+    expect(count).to_have_text("3 selected")
+    owner_page.assert_no_console_errors()
+
+
+def test_it_keeps_the_selection_after_a_tag_and_drops_the_rows_a_hide_takes_out(owner_page, owner):
+    first, second, third, unselected = (make_pipeline(owner, name=f"P{i}") for i in range(4))
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    bar, count, total = page.locator("#bulk"), page.locator("[data-bulk-count]"), page.get_by_test_id("total")
+    for pipeline in (first, second, third):
+        _row(page, pipeline).locator("input[type=checkbox]").check()
+    expect(count).to_have_text("3 selected")
+
+    bar.get_by_label("Tag to add").fill("batch-a")
+    bar.get_by_role("button", name="Add tag").click()
+    for pipeline in (first, second, third):
+        expect(_row(page, pipeline).locator(TAGS)).to_have_text(["batch-a"])
+        expect(_row(page, pipeline).locator("input[type=checkbox]")).to_be_checked()  # redrawn, still ticked
+    expect(count).to_have_text("3 selected")
+    expect(_row(page, unselected).locator("input[type=checkbox]")).not_to_be_checked()
+
+    # Two of them hidden: out of the default view, and so out of the selection.
+    _row(page, first).locator("input[type=checkbox]").uncheck()
+    expect(count).to_have_text("2 selected")
+    bar.get_by_role("button", name="Hide", exact=True).click()
+    expect(page.locator(ROWS)).to_have_count(2)
+    expect(total).to_have_text("2 pipelines")
+    expect(bar).to_be_hidden()
+    _row(page, first).locator("input[type=checkbox]").check()
+    expect(count).to_have_text("1 selected")  # not 3: the hidden ones are no longer in it
+    assert sorted(Pipeline.objects.filter(is_hidden=True).values_list("pk", flat=True)) == sorted([second.pk, third.pk])
     owner_page.assert_no_console_errors()
 
 

@@ -162,10 +162,17 @@
     ids.forEach((id) => (on ? chosen.add(id) : chosen.delete(id)));
     boxes().forEach((box) => { box.checked = chosen.has(pipelineId(box)); });
   }
+  // Rows that left the list (deleted, hidden out of its view, another filter's list) leave the selection;
+  // "All" stays ticked while every loaded row is selected.
   function dropUnloaded() {
-    if (!chosen.size) return;
+    const all = document.querySelector("[data-select-all]");
+    if (!chosen.size) {
+      if (all) all.checked = false;
+      return;
+    }
     const loaded = new Set(loadedIds());
     chosen.forEach((id) => { if (!loaded.has(id)) chosen.delete(id); });
+    if (all) all.checked = chosen.size > 0 && chosen.size === loaded.size;
   }
   function updateBulkBar() {
     const bar = document.getElementById("bulk");
@@ -195,8 +202,6 @@
   });
   function clearSelection() {
     choose(selected(), false);
-    const all = document.querySelector("[data-select-all]");
-    if (all) all.checked = false;
     updateBulkBar();
   }
   document.addEventListener("click", (event) => {
@@ -207,8 +212,10 @@
     if (event.detail.elt.id !== "bulk") return;
     event.detail.parameters.ids = selected();
   });
+  // The selection outlives an action, for the next one on the same rows: the answer has by now redrawn the rows
+  // that stay and removed, out of band, those that left the list (views.bulk), which leave the selection here.
   document.addEventListener("htmx:afterRequest", (event) => {
-    if (event.detail.elt && event.detail.elt.id === "bulk" && succeeded(event)) clearSelection();
+    if (event.detail.elt && event.detail.elt.id === "bulk" && succeeded(event)) updateBulkBar();
   });
   // A plain form's button that can't be undone asks first (data-confirm); an htmx form's, below.
   document.addEventListener("submit", (event) => {
