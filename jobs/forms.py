@@ -114,6 +114,12 @@ class JobsFilterForm(SharedFieldsForm):
     def is_filtered(self):
         return any(self.filters.values())
 
+    @property
+    def active_filters(self):
+        """How many filters the Jobs page's folded set holds (all but the search, which stays in view), by the
+        values its controls show: a value refused is still one set. static/js/app.js counts the same controls."""
+        return sum(bool(self[name].value()) for name in self.FILTERS if name != "q")
+
     def list_args(self):
         return {
             "filters": self.filters,

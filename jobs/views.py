@@ -352,7 +352,8 @@ def remove_tag(request, pipeline_id, tag_id):
 @require_POST
 @login_required
 def bulk(request):
-    """One action over the selected rows; the response re-renders each of them out of band."""
+    """One action over the selected rows; the response re-renders each of them out of band, or removes those
+    that left the list, which is all app.js goes by to keep the rest of the selection for a next action."""
     form = BulkActionForm(request.POST)
     if not form.is_valid():
         return _flash(request, form.first_error())

@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conftest import make_pipeline
-from i2v.testing.browser import write_renditions
+from i2v.testing.browser import page_without_javascript, write_renditions
 from jobs.models import Pipeline
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -202,25 +202,129 @@ def test_it_favourites_two_selected_pipelines_at_once(owner_page, owner):
         expect(_star(page, pipeline)).to_have_attribute("aria-pressed", "true")
         expect(_star(page, pipeline)).to_have_css("color", FAVOURITE)
     expect(_star(page, untouched)).to_have_attribute("aria-pressed", "false")
-    expect(bar).to_be_hidden()
+    expect(bar.locator("[data-bulk-count]")).to_have_text("2 selected")  # kept for a next action on them
     assert set(Pipeline.objects.filter(is_favorite=True).values_list("pk", flat=True)) == {first.pk, second.pk}
     owner_page.assert_no_console_errors()
 
 
-def test_it_clears_the_select_all_box_after_a_bulk_action(owner_page, owner):
-    for _ in range(3):
-        make_pipeline(owner)
+def test_it_keeps_the_select_all_box_in_step_with_the_selection(owner_page, owner):
+    first, *_ = (make_pipeline(owner) for _ in range(3))
     page = owner_page.page
     owner_page.goto("/jobs/")
-    every = page.locator("[data-select-all]")
+    every, count = page.locator("[data-select-all]"), page.locator("[data-bulk-count]")
     every.check()
-    expect(page.locator("[data-bulk-count]")).to_have_text("3 selected")
+    expect(count).to_have_text("3 selected")
     page.locator("#bulk").get_by_role("button", name="★ Favourite").click()
+    expect(page.locator(f"#row-{first.id} button[aria-pressed=true]")).to_be_visible()
+    expect(count).to_have_text("3 selected")
+    expect(every).to_be_checked()  # every row stayed in the list, and in the selection
+    _row(page, first).locator("input[type=checkbox]").uncheck()
+    expect(count).to_have_text("2 selected")
+    expect(every).not_to_be_checked()
+    page.locator("#bulk").get_by_role("button", name="Clear selection").click()
     expect(page.locator("#bulk")).to_be_hidden()
     expect(every).not_to_be_checked()
     every.check()  # one tick selects them all again
-    expect(page.locator("[data-bulk-count]")).to_have_text("3 selected")
+    expect(count).to_have_text("3 selected")
     owner_page.assert_no_console_errors()
+
+
+def test_it_keeps_the_selection_after_a_tag_and_drops_the_rows_a_hide_takes_out(owner_page, owner):
+    first, second, third, unselected = (make_pipeline(owner, name=f"P{i}") for i in range(4))
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    bar, count, total = page.locator("#bulk"), page.locator("[data-bulk-count]"), page.get_by_test_id("total")
+    for pipeline in (first, second, third):
+        _row(page, pipeline).locator("input[type=checkbox]").check()
+    expect(count).to_have_text("3 selected")
+
+    bar.get_by_label("Tag to add").fill("batch-a")
+    bar.get_by_role("button", name="Add tag").click()
+    for pipeline in (first, second, third):
+        expect(_row(page, pipeline).locator(TAGS)).to_have_text(["batch-a"])
+        expect(_row(page, pipeline).locator("input[type=checkbox]")).to_be_checked()  # redrawn, still ticked
+    expect(count).to_have_text("3 selected")
+    expect(_row(page, unselected).locator("input[type=checkbox]")).not_to_be_checked()
+
+    # Two of them hidden: out of the default view, and so out of the selection.
+    _row(page, first).locator("input[type=checkbox]").uncheck()
+    expect(count).to_have_text("2 selected")
+    bar.get_by_role("button", name="Hide", exact=True).click()
+    expect(page.locator(ROWS)).to_have_count(2)
+    expect(total).to_have_text("2 pipelines")
+    expect(bar).to_be_hidden()
+    _row(page, first).locator("input[type=checkbox]").check()
+    expect(count).to_have_text("1 selected")  # not 3: the hidden ones are no longer in it
+    assert sorted(Pipeline.objects.filter(is_hidden=True).values_list("pk", flat=True)) == sorted([second.pk, third.pk])
+    owner_page.assert_no_console_errors()
+
+
+# The filter form's controls as boxes (those shown), and whether the page scrolls sideways.
+CONTROLS = """() => [...document.querySelectorAll('#filters :is(input, select, summary, a)')]
+  .map(el => el.getBoundingClientRect()).filter(box => box.width > 0).map(box => [box.top, box.bottom])"""
+SIDEWAYS = "() => document.documentElement.scrollWidth > window.innerWidth"
+
+
+def test_it_folds_the_filters_on_a_phone_and_lays_them_on_one_line_wide(owner_page, owner):
+    for i in range(12):
+        make_pipeline(owner, status="failed" if i % 2 else "completed", is_favorite=i % 3 == 0, tags=["campaign-q3"] if i % 4 == 1 else [])
+    page = owner_page.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    owner_page.goto("/jobs/?status=failed&favorites=1")
+    filters = page.locator("#filters")
+    summary, status = filters.locator("summary"), filters.locator("select[name=status]")
+    expect(summary).to_have_text("Filters · 2")
+    expect(status).to_be_hidden()
+    expect(filters.get_by_label("Search")).to_be_visible()
+    expect(page.locator(ROWS)).to_have_count(2)
+    assert not page.evaluate(SIDEWAYS)
+    assert page.locator(ROWS).first.bounding_box()["y"] + page.locator(ROWS).first.bounding_box()["height"] <= 844
+
+    summary.click()
+    expect(status).to_be_visible()
+    assert not page.evaluate(SIDEWAYS)
+    filters.locator("input[name=favorites]").uncheck()
+    expect(page.locator(ROWS)).to_have_count(6)
+    expect(summary).to_have_text("Filters · 1")
+    filters.locator("select[name=tag]").select_option("campaign-q3")
+    expect(page.locator(ROWS)).to_have_count(3)
+    expect(summary).to_have_text("Filters · 2")
+    expect(status).to_be_visible()  # still open under the person's hand
+    expect(page).to_have_url(re.compile(r"tag=campaign-q3"))
+
+    # Wide, every control on one line with the search, the summary gone: from a fresh load, with the set closed.
+    page.set_viewport_size({"width": 1400, "height": 900})
+    owner_page.goto("/jobs/?status=failed")
+    expect(summary).to_be_hidden()
+    for name in ("status", "tag", "model", "hidden", "sort"):
+        expect(filters.locator(f"select[name={name}]")).to_be_visible()
+    for name in ("q", "favorites", "date_from", "date_to"):
+        expect(filters.locator(f"input[name={name}]")).to_be_visible()
+    boxes = page.evaluate(CONTROLS)
+    assert len(boxes) == 10 and max(top for top, _ in boxes) < min(bottom for _, bottom in boxes), boxes
+    assert not page.evaluate(SIDEWAYS)
+    filters.locator("select[name=status]").select_option("")
+    expect(page.locator(ROWS)).to_have_count(12)
+    owner_page.assert_no_console_errors()
+
+
+def test_it_filters_on_a_phone_without_javascript(browser, live_server, client, owner):
+    for status in ("failed", "completed", "completed"):
+        make_pipeline(owner, status=status)
+    with page_without_javascript(browser, live_server, client, owner) as page:
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{live_server.url}/jobs/")
+        filters = page.locator("#filters")
+        expect(filters.locator("summary")).to_have_text("Filters")
+        expect(page.locator(ROWS)).to_have_count(3)
+        filters.locator("summary").click()
+        filters.locator("select[name=status]").select_option("failed")
+        filters.get_by_role("button", name="Apply").click()
+        expect(page).to_have_url(re.compile(r"status=failed"))
+        expect(page.locator(ROWS)).to_have_count(1)
+        expect(filters.locator("summary")).to_have_text("Filters · 1")
+        expect(filters.locator("select[name=status]")).to_be_hidden()  # folded again on the new page
+        assert not page.evaluate(SIDEWAYS)
 
 
 def test_it_watches_a_running_row_until_it_is_done(owner_page, owner):
@@ -299,9 +403,11 @@ def test_it_keeps_the_filter_controls_in_step_with_the_url_through_back_and_forw
     expect(page).to_have_url(re.compile(r"status=failed&.*sort=newest"))
     expect(status).to_have_value("failed")
     expect(sort).to_have_value("newest")
+    expect(page.locator("#filters summary")).to_have_text("Filters · 1")  # and their count (shown on a narrow screen)
     page.go_back()
     expect(page).to_have_url(owner_page.url("/jobs/"))
     expect(status).to_have_value("")
+    expect(page.locator("#filters summary")).to_have_text("Filters")
     expect(rows).to_have_count(3)
     page.go_forward()
     expect(status).to_have_value("failed")

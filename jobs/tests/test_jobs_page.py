@@ -72,6 +72,20 @@ def test_it_renders_the_full_page_with_the_first_rows(owner_client, spread):
     assert "25 pipelines" in html
 
 
+@pytest.mark.parametrize(
+    "query, summary",
+    [
+        ("", "Filters<span data-active-filters></span>"),
+        ("?q=batch&sort=name", "Filters<span data-active-filters></span>"),  # the search and sort stay in view
+        ("?status=failed&favorites=1&date_from=2026-01-01", "Filters<span data-active-filters> · 3</span>"),
+        ("?favorites=0&hidden=include", "Filters<span data-active-filters> · 1</span>"),
+        ("?status=nonsense", "Filters<span data-active-filters> · 1</span>"),  # refused, and still shown as set
+    ],
+)
+def test_it_counts_the_folded_filters_in_their_summary(owner_client, query, summary):
+    assert summary in owner_client.get(f"/jobs/{query}").content.decode()
+
+
 def test_it_returns_only_the_results_to_htmx(owner_client, spread):
     response = owner_client.get("/jobs/?status=failed", **HX)
     html = response.content.decode()

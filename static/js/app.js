@@ -172,10 +172,17 @@
     ids.forEach((id) => (on ? chosen.add(id) : chosen.delete(id)));
     boxes().forEach((box) => { box.checked = chosen.has(pipelineId(box)); });
   }
+  // Rows that left the list (deleted, hidden out of its view, another filter's list) leave the selection;
+  // "All" stays ticked while every loaded row is selected.
   function dropUnloaded() {
-    if (!chosen.size) return;
+    const all = document.querySelector("[data-select-all]");
+    if (!chosen.size) {
+      if (all) all.checked = false;
+      return;
+    }
     const loaded = new Set(loadedIds());
     chosen.forEach((id) => { if (!loaded.has(id)) chosen.delete(id); });
+    if (all) all.checked = chosen.size > 0 && chosen.size === loaded.size;
   }
   function updateBulkBar() {
     const bar = document.getElementById("bulk");
@@ -205,8 +212,6 @@
   });
   function clearSelection() {
     choose(selected(), false);
-    const all = document.querySelector("[data-select-all]");
-    if (all) all.checked = false;
     updateBulkBar();
   }
   document.addEventListener("click", (event) => {
@@ -217,8 +222,10 @@
     if (event.detail.elt.id !== "bulk") return;
     event.detail.parameters.ids = selected();
   });
+  // The selection outlives an action, for the next one on the same rows: the answer has by now redrawn the rows
+  // that stay and removed, out of band, those that left the list (views.bulk), which leave the selection here.
   document.addEventListener("htmx:afterRequest", (event) => {
-    if (event.detail.elt && event.detail.elt.id === "bulk" && succeeded(event)) clearSelection();
+    if (event.detail.elt && event.detail.elt.id === "bulk" && succeeded(event)) updateBulkBar();
   });
   // A plain form's button that can't be undone asks first (data-confirm); an htmx form's, below.
   document.addEventListener("submit", (event) => {
@@ -332,7 +339,21 @@
         el.value = wanted ?? "";
       }
     });
+    countFilters();
   }
+
+  // The folded filters' summary says how many are set, as JobsFilterForm.active_filters does on the server
+  // from the same controls; the form stays as the list under it changes, so its count is kept here.
+  function countFilters() {
+    const set = document.querySelector("[data-filter-set]");
+    const label = set && set.querySelector("[data-active-filters]");
+    if (!label) return;
+    const count = Array.from(set.querySelectorAll("[name]")).filter((el) => (el.type === "checkbox" ? el.checked : el.value !== "")).length;
+    label.textContent = count ? " · " + count : "";
+  }
+  document.addEventListener("change", (event) => {
+    if (event.target.closest("[data-filter-set]")) countFilters();
+  });
   syncFilters();
   window.addEventListener("pageshow", syncFilters);
   document.addEventListener("htmx:historyRestore", syncFilters);
