@@ -726,3 +726,89 @@ def test_it_shows_every_tag_of_a_row_inside_its_cell(owner_page, owner):
     for box in chips.evaluate_all("els => els.map(el => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom, r.width]; })"):
         assert box[4] > 20 and cell[0] <= box[0] and box[2] <= cell[2] + 0.5 and cell[1] <= box[1] and box[3] <= cell[3] + 0.5, (box, cell)
     owner_page.assert_no_console_errors()
+
+
+def test_it_adds_the_bulk_tag_on_enter_and_waits_in_the_field_when_it_is_empty(owner_page, owner):
+    first, second = make_pipeline(owner, name="P1"), make_pipeline(owner, name="P2")
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    for pipeline in (first, second):
+        _row(page, pipeline).locator("input[type=checkbox]").check()
+    bar = page.locator("#bulk")
+    bar.get_by_role("button", name="Add tag").click()  # nothing typed
+    expect(page.locator("#toast")).to_have_text("Type the tag to add.")
+    expect(bar.get_by_label("Tag to add")).to_be_focused()
+    page.keyboard.type("batch-one")
+    page.keyboard.press("Enter")  # the browser's Enter clicked the bar's first button: ★ Favourite
+    for pipeline in (first, second):
+        expect(_row(page, pipeline).locator(TAGS)).to_have_text(["batch-one"])
+    assert not Pipeline.objects.filter(is_favorite=True).exists()
+    owner_page.assert_no_console_errors()
+
+
+def test_it_works_the_row_menu_and_a_rename_from_the_keyboard(owner_page, owner):
+    pipeline = make_pipeline(owner, name="Keyboard one")
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    opener = _row(page, pipeline).locator("button[aria-label=Actions]")
+    opener.focus()
+    page.keyboard.press("Enter")
+    menu = page.locator("#row-menu")
+    expect(menu).to_be_visible()
+    first = menu.locator("button:not([disabled]), a[href], input, summary").first
+    expect(first).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(first).not_to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(first).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(opener).to_be_focused()
+
+    # Rename opened, typed in, then Esc: the row is as it was, and nothing was saved.
+    page.keyboard.press("Enter")
+    expect(menu).to_be_visible()
+    menu.get_by_role("button", name="Rename").click()
+    field = _row(page, pipeline).locator("form.rename input[name=name]")
+    field.fill("Typed, then thought better of")
+    field.press("Escape")
+    expect(_row(page, pipeline).locator("[data-part=name] a")).to_have_text("Keyboard one")
+    assert Pipeline.objects.get(pk=pipeline.pk).name == "Keyboard one"
+    owner_page.assert_no_console_errors()
+
+
+def test_it_opens_the_menu_of_a_row_at_the_screen_bottom_above_its_button(owner_page, owner):
+    pipelines = [make_pipeline(owner, name=f"P{i}") for i in range(6)]
+    page = owner_page.page
+    page.set_viewport_size({"width": 390, "height": 500})
+    owner_page.goto("/jobs/")
+    opener = _row(page, pipelines[0]).locator("button[aria-label=Actions]")  # the oldest: the last row
+    opener.scroll_into_view_if_needed()
+    page.evaluate("window.scrollBy(0, -(window.innerHeight - document.querySelector('#row-%d button[aria-label=Actions]').getBoundingClientRect().bottom) + 10)" % pipelines[0].id)
+    opener.click()
+    menu = page.locator("#row-menu")
+    expect(menu.get_by_role("button", name="Delete")).to_be_visible()
+    page.wait_for_timeout(100)
+    bottom = menu.evaluate("m => m.getBoundingClientRect().bottom")
+    assert bottom <= page.viewport_size["height"], bottom  # Cancel, Hide and Delete were below the fold
+    owner_page.assert_no_console_errors()
+
+
+def test_it_acts_once_on_a_double_click(owner_page, owner):
+    # A double click's second click landed on whatever the first one's answer drew there: the star again
+    # (favourite, then not), Cancel where Approve was, a second pipeline from Create and run.
+    pipeline = make_pipeline(owner, name="Double")
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    box = _star(page, pipeline).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.click(x, y)
+    expect(_star(page, pipeline)).to_have_attribute("aria-pressed", "true")  # answered and redrawn
+    page.mouse.down(click_count=2)  # a person's double click: its second click, on the new star
+    page.mouse.up(click_count=2)
+    page.wait_for_timeout(300)
+    assert owner_page.count(f"/jobs/{pipeline.id}/favorite") == 1
+    assert Pipeline.objects.get(pk=pipeline.pk).is_favorite
+    _star(page, pipeline).click()  # a click of its own later still counts
+    expect(_star(page, pipeline)).to_have_attribute("aria-pressed", "false")
+    owner_page.assert_no_console_errors()

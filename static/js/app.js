@@ -18,6 +18,17 @@
   const succeeded = (event) => event.detail.xhr.status >= 200 && event.detail.xhr.status < 300;
   window.i2vSucceeded = succeeded;
 
+  // The second click of a double click on a button is dropped: it created a second pipeline (Create and run,
+  // Rerun), turned a star back off, or landed on the button drawn where the first one was (Approve, then Cancel).
+  // A click's `detail` counts the clicks in a row at one place; keys give 0. The viewer's buttons (next, previous)
+  // are meant to be clicked in a row.
+  document.addEventListener("click", (event) => {
+    const button = event.detail > 1 && event.target instanceof Element && event.target.closest("button");
+    if (!button || button.closest("dialog")) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }, true);
+
   // Work that leaving the page would lose (an upload on its way, a form typed and not sent): a page's script
   // registers a test, and the browser asks before a reload, a close or a link away while any test says so.
   const losing = [];
@@ -114,17 +125,28 @@
     if (unseen || "touched" in live.dataset || live.querySelector("input:checked")) event.preventDefault();
   });
 
-  // One shared action menu, loaded for the row whose ⋯ was clicked.
+  // One shared action menu, loaded for the row whose ⋯ was clicked. Opened from the keyboard, focus goes into
+  // it (↑ ↓ move, Esc closes and goes back to ⋯); where it would run past the screen's bottom (a phone's last
+  // rows), it opens above the ⋯.
   const menu = () => document.getElementById("row-menu");
+  let menuOpener = null;
+  let menuByKey = false;
   function closeMenu() {
     const pop = menu();
-    if (pop && !pop.hidden) { pop.hidden = true; pop.innerHTML = ""; }
+    if (!pop || pop.hidden) return;
+    pop.hidden = true;
+    pop.innerHTML = "";
+    if (menuByKey && menuOpener && menuOpener.isConnected) menuOpener.focus();
+    menuOpener = null;
   }
+  const menuItems = () => Array.from(menu().querySelectorAll("button:not([disabled]), a[href], input, summary"));
   document.addEventListener("click", (event) => {
     const opener = event.target.closest(ROW + " " + MENU);
     const pop = menu();
     if (!pop) return;
     if (opener) {
+      menuOpener = opener;
+      menuByKey = event.detail === 0; // Enter or Space, not a pointer
       const box = opener.getBoundingClientRect();
       pop.style.top = window.scrollY + box.bottom + 4 + "px";
       pop.style.left = Math.max(8, window.scrollX + box.right - 280) + "px";
@@ -135,7 +157,30 @@
     }
     if (!pop.contains(event.target)) closeMenu();
   });
-  document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeMenu(); });
+  document.addEventListener("htmx:afterSettle", (event) => {
+    const pop = menu();
+    if (!pop || event.detail.target !== pop || !menuOpener) return;
+    const box = menuOpener.getBoundingClientRect();
+    if (box.bottom + 4 + pop.offsetHeight > window.innerHeight && box.top - 4 - pop.offsetHeight >= 0) {
+      pop.style.top = window.scrollY + box.top - 4 - pop.offsetHeight + "px";
+    }
+    if (menuByKey && !pop.contains(document.activeElement)) (menuItems()[0] || pop).focus();
+  });
+  document.addEventListener("keydown", (event) => {
+    const pop = menu();
+    if (event.key === "Escape") {
+      // An inline rename is cancelled as its Cancel button would (the typed name was kept, and Enter saved it).
+      const rename = event.target instanceof Element && event.target.closest("form.rename");
+      if (rename) rename.querySelector("button[type=button]").click();
+      closeMenu();
+      return;
+    }
+    if (!pop || pop.hidden || !pop.contains(event.target) || !["ArrowDown", "ArrowUp"].includes(event.key)) return;
+    const items = menuItems();
+    const at = items.indexOf(event.target);
+    const next = items[(at + (event.key === "ArrowDown" ? 1 : items.length - 1)) % items.length];
+    if (next) { event.preventDefault(); next.focus(); }
+  });
   // After an action in the menu succeeds, close it: its answer went to the row (redrawn, or its name cell
   // turned into the rename form), not over the other rows. Only "Tags…" answers into the menu itself.
   document.addEventListener("htmx:afterRequest", (event) => {
@@ -216,6 +261,17 @@
   }
   document.addEventListener("click", (event) => {
     if (event.target.closest("[data-bulk-clear]")) clearSelection();
+    // "Add tag" with nothing typed: the answer says so, and the cursor waits in the field.
+    const tagging = event.target.closest("#bulk button[value=tag]");
+    const field = tagging && tagging.form.elements.tag;
+    // Once the form has gone: htmx forgets the button that sent it when it loses focus.
+    if (field && !field.value.trim()) setTimeout(() => field.focus());
+  });
+  // Enter in the bar's tag field adds the tag: the browser's own Enter clicks the form's first button (Favourite).
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || !event.target.matches("#bulk input[name=tag]")) return;
+    event.preventDefault();
+    event.target.form.querySelector("button[value=tag]").click();
   });
   // Rows carry only a checkbox; the bulk form sends the ids of the selected ones.
   document.addEventListener("htmx:configRequest", (event) => {
