@@ -619,6 +619,10 @@ class Pipeline(PipelineRow, models.Model):
         return approved
 
     @property
+    def can_cancel(self):
+        return self.status in (Pipeline.Status.PENDING, Pipeline.Status.RUNNING, Pipeline.Status.PAUSED)
+
+    @property
     def can_rerun(self):
         # Pipelines made before the New pipeline page (imports, seed data) have no config to copy.
         return bool(self.config.get("prompts") and self.config.get("sources"))
@@ -637,6 +641,21 @@ class Pipeline(PipelineRow, models.Model):
                 return str(exc)
             if provider.missing_setting:
                 return provider.no_key
+        return ""
+
+    def rerun_refusal(self):
+        """Why this pipeline can't be rerun ("" when it can): no recorded settings, a stage's provider without
+        its key here, or sources deleted from the library since. Asked before the rerun's confirmation and again
+        when it is sent."""
+        if not self.can_rerun:
+            return "This pipeline has no recorded settings to rerun."
+        if unrunnable := self.unrunnable():
+            return unrunnable
+        sources = self.config["sources"]
+        gone = len(set(sources) - set(Asset.objects.filter(owner_id=self.owner_id, pk__in=sources).values_list("pk", flat=True)))
+        if gone:
+            return (f"{gone} of its {len(sources)} sources {'was' if gone == 1 else 'were'} deleted from your "
+                    "library: start a New pipeline from other images instead.")  # fmt: skip
         return ""
 
     def rerun_request(self):

@@ -5,8 +5,10 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
@@ -14,10 +16,12 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 
 from i2v.lib.cache import reads_ahead
 from i2v.lib.errors import refused_page
+from i2v.lib.idempotency import first_send, form_key
 from i2v.lib.ids import id_from_text
 from i2v.lib.lists import ListResults
 from i2v.lib.pagination import CursorError
-from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
+from i2v.lib.ratelimit import QuotaExceeded, RateLimited, rate_limited, too_many_response
+from i2v.lib.ratelimit import check as check_rate
 from i2v.lib.watch import watch_response
 
 from .catalog import needs_confirmation
@@ -30,6 +34,7 @@ from .recall import parse_output_id, recalled
 PAGE = "jobs/jobs_page.html"
 DETAIL = "jobs/pipeline_detail.html"
 NEW = "jobs/new_pipeline.html"
+CONFIRM = "jobs/confirm_action.html"
 RECENT_SOURCES = 24
 
 
@@ -211,16 +216,17 @@ def row_menu(request, pipeline_id):
 
 
 def _spending(pipeline):
-    """What the actions that spend would cost: a rerun, and a retry where one is offered (the pipeline
-    failed); above the threshold each asks first. For the row menu and the pipeline's page."""
-    rerun_cost = _rerun_cost(pipeline)
+    """What the actions that spend would cost: a rerun (which always asks, saying how many generations it
+    plans), and a retry where one is offered (the pipeline failed; above the threshold it asks first); and the
+    key their forms send once (`once`). For the row menu and the pipeline's page."""
+    plan = _rerun_plan(pipeline)
+    rerun_cost = plan["rerun_cost"]
     retry_cost = pipeline.retry_cost() if pipeline.status == Pipeline.Status.FAILED else None
     # Offered disabled, with the reason, when its steps could only fail here (a provider without its key):
     # as the New pipeline form offers such a model, rather than refusing the click with a toast.
     blocked = pipeline.unrunnable() if rerun_cost is not None or retry_cost is not None else ""
     return {
-        "rerun_cost": rerun_cost, "retry_cost": retry_cost, "blocked": blocked,
-        "confirm_rerun": rerun_cost is not None and needs_confirmation(rerun_cost),
+        **plan, "retry_cost": retry_cost, "blocked": blocked, "once": form_key(),
         "confirm_retry": retry_cost is not None and needs_confirmation(retry_cost),
     }  # fmt: skip
 
@@ -440,53 +446,144 @@ def estimate(request):
     return render(request, f"{NEW}#estimate", context)
 
 
-@require_POST
-@login_required
-def cancel(request, pipeline_id):
-    get_object_or_404(request.user.pipelines, pk=pipeline_id).cancel()
+def _done(request, pipeline_id, message):
+    """An action taken: what _acted() answers; without JavaScript, the page it lands on says what was done."""
+    if not request.htmx:
+        messages.success(request, message)
     return _acted(request, pipeline_id)
 
 
-@require_POST
+def _refused(request, pipeline_id, error, response=None, status=422):
+    """An action refused: to htmx, `response` (a 429's) or `error` as the page's toast, the row or page left
+    as it is; without JavaScript, the pipeline's page saying why (a fragment there would be a bare page)."""
+    if not request.htmx:
+        messages.error(request, error)
+        return redirect("jobs:detail", pipeline_id)
+    return response or reswap(render(request, f"{PAGE}#flash", {"error": error}, status=status), "none")
+
+
+def _unasked(request):
+    """Whether this is a plain form's POST (no JavaScript) of an action that asks first, not yet confirmed: it
+    goes to its confirmation page, the same URL by GET. htmx asks with hx-confirm, and sends confirm=1."""
+    return not request.htmx and request.POST.get("confirm") != "1"
+
+
+def _confirmation(request, pipeline, action, refusal="", **context):
+    """The confirmation page of a plain form's action, in the words htmx's hx-confirm uses (GET or HEAD: nothing
+    is done), or why the action can't be taken now (409), the pipeline's state having moved on."""
+    context = {"p": pipeline, "action": action, "refusal": refusal, "once": form_key(), **context}
+    return render(request, CONFIRM, context, status=409 if refusal else 200)
+
+
+def _sent_once(request, act):
+    """(first, what act() returned): `act` is run only if this form (its `once` key, drawn with it) wasn't sent
+    before, so a double click, a reload or a resend acts once. The key is taken in the action's transaction: a
+    failed one leaves it unused. `first` is None when the form has no key of ours, False when it was sent before."""
+    with transaction.atomic():
+        first = first_send(request.user, request.path, request.POST.get("once"))
+        return first, act() if first else None
+
+
+STALE_FORM = "This page is out of date: reload it and try again."
+
+
+def _not_again(request, pipeline, first, what):
+    """The refusal of a form with no key (`first` None) or sent before (False)."""
+    if first is None:
+        return _refused(request, pipeline.id, STALE_FORM, status=400)
+    return _refused(request, pipeline.id, f"“{pipeline.name}” was already {what} from this form: it was not sent again.", status=409)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def cancel(request, pipeline_id):
+    """POST cancels (htmx asked first); GET is the confirmation page a plain form (no JavaScript) goes to first."""
+    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    refusal = "" if pipeline.can_cancel else f"“{pipeline.name}” is {pipeline.get_status_display().lower()}: there is nothing to cancel."
+    if request.method != "POST":
+        return _confirmation(request, pipeline, "cancel", refusal)
+    if refusal:
+        return _refused(request, pipeline_id, refusal, status=409)
+    if _unasked(request):
+        return redirect(request.path)
+    pipeline.cancel()
+    return _done(request, pipeline_id, f"Cancelled “{pipeline.name}”: running steps stop, nothing more is charged.")
+
+
+NOTHING_TO_RETRY = "Nothing to retry: no step of this pipeline failed or was left unknown."
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def retry(request, pipeline_id):
-    """Run failed and unknown steps again: each may be billed once more, so it asks above the threshold."""
+    """Run failed and unknown steps again: each may be billed once more, so it asks above the threshold (htmx:
+    hx-confirm; a plain form: GET is the confirmation page), and the same form sent twice retries once."""
     pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
-    if unrunnable := pipeline.unrunnable():
-        return reswap(_flash(request, unrunnable), "none")
+    refusal = pipeline.unrunnable()
+    if request.method != "POST":
+        # The page offers Retry on a failed pipeline only; one that isn't (retried since, in another tab) has nothing to.
+        refusal = refusal or ("" if pipeline.status == Pipeline.Status.FAILED else NOTHING_TO_RETRY)
+        return _confirmation(request, pipeline, "retry", refusal, retry_cost=pipeline.retry_cost())
+    if refusal:
+        return _refused(request, pipeline_id, refusal)
+    if _unasked(request):
+        return redirect(request.path)
     refusal = _unconfirmed(request, pipeline.retry_cost(), "Retrying")
     if refusal:
         return refusal
-    if not pipeline.retry_failed():
-        # A page older than the pipeline's state (another tab retried it): say so, leave the row be.
-        return reswap(_flash(request, "Nothing to retry: no step of this pipeline failed or was left unknown."), "none")
-    return _acted(request, pipeline_id)
+    first, retried = _sent_once(request, pipeline.retry_failed)
+    if not first:
+        return _not_again(request, pipeline, first, "retried")
+    if not retried:  # a page older than the pipeline's state (another tab retried it)
+        return _refused(request, pipeline_id, NOTHING_TO_RETRY)
+    return _done(request, pipeline_id, f"Retrying {retried} step{pluralize(retried)} of “{pipeline.name}”.")
 
 
 @require_POST
 @login_required
 def approve(request, pipeline_id):
-    get_object_or_404(request.user.pipelines, pk=pipeline_id).approve()
-    return _acted(request, pipeline_id)
-
-
-@require_POST
-@login_required
-@rate_limited("pipelines")
-def rerun(request, pipeline_id):
     pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    # Its stage under review is queued once: a second POST (a double click) finds none left to approve.
+    if not pipeline.approve():
+        return _refused(request, pipeline_id, "Nothing is waiting for approval: the stage was approved or cancelled already.", status=409)
+    return _done(request, pipeline_id, f"Approved: the next stage of “{pipeline.name}” runs.")
+
+
+def _rerun_plan(pipeline):
+    """What a rerun would make: its generations (planned outputs) and their estimated cost (None: no rerun)."""
     if not pipeline.can_rerun:
-        return _flash(request, "This pipeline has no recorded settings to rerun.")
-    if unrunnable := pipeline.unrunnable():
-        return _flash(request, unrunnable)
-    missing = set(pipeline.config["sources"]) - set(request.user.assets.filter(pk__in=pipeline.config["sources"]).values_list("pk", flat=True))
-    if missing:
-        gone = len(missing)
-        error = (f"{gone} of its {len(pipeline.config['sources'])} sources {'was' if gone == 1 else 'were'} deleted from your "
-                 "library: start a New pipeline from other images instead.")  # fmt: skip
-        return _flash(request, error)
-    refusal = _unconfirmed(request, _rerun_cost(pipeline), "This rerun") or _over_quota(request, Pipeline.plan(pipeline.config))
+        return {"rerun_cost": None, "rerun_steps": 0}
+    return {"rerun_cost": _rerun_cost(pipeline), "rerun_steps": Pipeline.plan(pipeline.config)}
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def rerun(request, pipeline_id):
+    """A new pipeline with the same settings. It may be hundreds of generations, paid or on the person's own
+    GPU, so it always asks, with how many and what they cost (htmx: hx-confirm; a plain form: GET is the
+    confirmation page); the same form sent twice reruns once."""
+    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    refusal = pipeline.rerun_refusal()
+    if request.method != "POST":
+        return _confirmation(request, pipeline, "rerun", refusal, **_rerun_plan(pipeline))
+    if refusal:
+        return _refused(request, pipeline_id, refusal)
+    if _unasked(request):
+        return redirect(request.path)
+    plan = _rerun_plan(pipeline)
+    refusal = _unconfirmed(request, plan["rerun_cost"], "This rerun")
     if refusal:
         return refusal
-    pipeline.rerun()
+    try:
+        # Counted here rather than by @rate_limited, so that without JavaScript a refusal is said on the page.
+        check_rate("pipelines", request.user.pk)
+        Step.objects.check_quota(request.user, plan["rerun_steps"])
+    except RateLimited as exc:  # QuotaExceeded too
+        return _refused(request, pipeline_id, exc.message, too_many_response(request, exc))
+    first, _ = _sent_once(request, pipeline.rerun)
+    if not first:
+        return _not_again(request, pipeline, first, "rerun")
+    if not request.htmx:
+        steps = plan["rerun_steps"]
+        messages.success(request, f"“{pipeline.name}” runs again as a new pipeline: {steps:,} generation{pluralize(steps)}.")
     return _to_jobs(request)

@@ -54,6 +54,12 @@ class PromptList(models.Model):
             template.save(update_fields=["text", "updated_at"])
         return len(changed)
 
+    def find_used_by(self):
+        """Set `used_by`, the owner's templates that use this list (one query), as saved_for() does for them all."""
+        mentioning = PromptTemplate.objects.filter(owner_id=self.owner_id, text__icontains=self.name)  # a superset
+        self.used_by = [t for t in mentioning if self.name in t.lists_used]
+        return self
+
     def delete_question(self):
         """What its Delete button asks, naming the templates that use it (`used_by`, set by saved_for()):
         they stop expanding once it is gone."""
@@ -94,6 +100,9 @@ class PromptTemplate(models.Model):
 
     def __str__(self):
         return self.name
+
+    def delete_question(self):
+        return f"Delete the template “{self.name}”? This cannot be undone."
 
     @cached_property
     def lists_used(self):

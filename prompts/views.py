@@ -1,8 +1,9 @@
 """The page where a person keeps their prompt templates and named lists."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from i2v.lib.methods import posted_to
 
@@ -10,6 +11,7 @@ from .forms import PromptListForm, PromptTemplateForm
 from .models import saved_for
 
 PAGE = "prompts/prompts_page.html"
+CONFIRM = "prompts/confirm_delete.html"
 
 
 def _page(request, status=200, **forms):
@@ -52,15 +54,28 @@ def save_template(request, template_id=None):
     return redirect("prompts:page")
 
 
-@posted_to("prompts:page")
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def delete_list(request, list_id):
-    get_object_or_404(request.user.prompt_lists, pk=list_id).delete()
-    return redirect("prompts:page")
+    """POST deletes once asked (confirm=1); GET is the confirmation page, naming the templates that use the list."""
+    return _delete(request, get_object_or_404(request.user.prompt_lists, pk=list_id).find_used_by())
 
 
-@posted_to("prompts:page")
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def delete_template(request, template_id):
-    get_object_or_404(request.user.prompt_templates, pk=template_id).delete()
+    """POST deletes once asked (confirm=1); GET is the confirmation page."""
+    return _delete(request, get_object_or_404(request.user.prompt_templates, pk=template_id))
+
+
+def _delete(request, saved):
+    """Delete `saved` (a list or a template) once asked. The page's button asks with JavaScript (data-confirm:
+    app.js adds confirm=1 to the form); without it the form arrives unconfirmed and goes to its confirmation
+    page, this URL by GET (nothing is deleted on GET or HEAD)."""
+    if request.method != "POST":
+        return render(request, CONFIRM, {"saved": saved})
+    if request.POST.get("confirm") != "1":
+        return redirect(request.path)
+    saved.delete()
+    messages.success(request, f"Deleted “{saved.name}”.")
     return redirect("prompts:page")

@@ -9,10 +9,16 @@ creates nothing; a concurrent retry waits on the row lock, then replays; the
 same key with a different body is refused (422). Answers the client should
 retry as they are (429, 5xx) are not stored. Keys are kept for
 IDEMPOTENCY_KEY_DAYS.
+
+A page's form that spends (Retry failed steps, Rerun as new) carries a key of its own in the same table
+(form_key(), first_send()): the same form sent twice, by a double click, a reload or a back-and-resend, acts
+once.
 """
 
 import hashlib
 import json
+import re
+import secrets
 from datetime import timedelta
 from functools import wraps
 
@@ -25,6 +31,7 @@ from .errors import error_response
 from .jsonbody import declared_length, loads
 
 MAX_KEY = 200
+FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")  # what form_key() makes; anything else (a NUL, 1 MB) is no key
 
 
 def _fingerprints(request):
@@ -53,7 +60,7 @@ def idempotent(view):
         if declared_length(request) > settings.API_JSON_MAX_BYTES:
             return view(request, *args, **kwargs)  # refused for its size (413) before anything reads it
         fingerprint, as_sent = _fingerprints(request)
-        IdempotencyKey.objects.filter(created_at__lt=timezone.now() - timedelta(days=settings.IDEMPOTENCY_KEY_DAYS)).delete()
+        _forget_old()
         with transaction.atomic():
             record, _ = IdempotencyKey.objects.get_or_create(owner=request.user, key=key, defaults={"fingerprint": fingerprint})
             record = IdempotencyKey.objects.select_for_update().get(pk=record.pk)
@@ -78,3 +85,29 @@ def idempotent(view):
         return response
 
     return wrapped
+
+
+def _forget_old():
+    from i2v.models import IdempotencyKey
+
+    IdempotencyKey.objects.filter(created_at__lt=timezone.now() - timedelta(days=settings.IDEMPOTENCY_KEY_DAYS)).delete()
+
+
+def form_key():
+    """A key for one form drawn on a page (its `once` field)."""
+    return secrets.token_urlsafe(16)
+
+
+def first_send(owner, path, key):
+    """Whether `owner`'s form with this `key` (form_key()) is sent to `path` for the first time; None when the key
+    isn't one of ours. Call it in the transaction that acts: an action that fails leaves the key unused, and a
+    second send that races the first waits on the key's row (the unique index) and finds it used."""
+    if not isinstance(key, str) or not FORM_KEY.fullmatch(key):
+        return None
+    from i2v.models import IdempotencyKey
+
+    _forget_old()
+    _, created = IdempotencyKey.objects.get_or_create(
+        owner=owner, key=f"form {path} {key}"[:MAX_KEY], defaults={"fingerprint": hashlib.sha256(path.encode()).hexdigest()}
+    )
+    return created

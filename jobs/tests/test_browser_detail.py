@@ -8,7 +8,8 @@ from playwright.sync_api import expect
 
 from conftest import make_big_pipeline, make_pipeline
 from i2v.testing.browser import page_without_javascript
-from jobs.models import Pipeline
+from jobs.models import Pipeline, Step
+from jobs.tests.test_pipeline_actions import create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -227,3 +228,87 @@ def test_it_does_them_without_javascript_too(browser, live_server, client, owner
         manage.get_by_role("button", name="Delete", exact=True).click()
         expect(page).to_have_url(re.compile(r"/jobs/$"))
         expect(page.locator(".messages")).to_have_text("Deleted “Plainer”.")
+
+
+def _failed_run(owner, prompts=("a",)):
+    """A failed pipeline of local models (free), recorded so it can be rerun; its sources really stored."""
+    pipeline = create(owner, prompts=list(prompts))
+    Step.objects.filter(pipeline=pipeline).update(status="failed", error="busy")
+    pipeline.refresh_progress()
+    return pipeline
+
+
+def test_it_asks_before_cancelling_and_rerunning_even_for_free_from_the_pipelines_page(owner_page, owner, settings):
+    pipeline = _failed_run(owner, prompts=("a", "b"))
+    running = create(owner, prompts=["c"])
+    page = owner_page.page
+    asked, answers = [], []  # the dialogs' questions; False dismisses the next one
+    page.on("dialog", lambda dialog: asked.append(dialog.message) or (dialog.accept() if (answers.pop(0) if answers else True) else dialog.dismiss()))
+
+    owner_page.goto(f"/jobs/{running.id}/")
+    actions = page.get_by_test_id("pipeline-actions")
+    answers.append(False)
+    actions.get_by_role("button", name="Cancel").click()
+    assert asked == ["Cancel “Run”? Running steps stop; nothing more is charged."]
+    assert set(running.steps.values_list("status", flat=True)) == {"queued"}
+    actions.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_test_id("pipeline-state")).to_contain_text("Cancelled")  # the page reloaded
+    assert set(running.steps.values_list("status", flat=True)) == {"cancelled"}
+
+    owner_page.goto(f"/jobs/{pipeline.id}/")
+    actions = page.get_by_test_id("pipeline-actions")
+    answers.append(False)
+    actions.get_by_role("button", name="Rerun as new").click()
+    assert asked[-1] == "Run “Run” again as a new pipeline? It plans 2 generations: Free."
+    assert owner.pipelines.count() == 2
+    actions.get_by_role("button", name="Retry failed steps").click()  # free: no question
+    expect(page.get_by_test_id("pipeline-state")).to_contain_text("Running")
+    assert len(asked) == 3 and set(pipeline.steps.values_list("status", flat=True)) == {"queued"}
+    page.get_by_test_id("pipeline-actions").get_by_role("button", name="Rerun as new").click()
+    expect(page).to_have_url(re.compile(r"/jobs/$"))
+    assert asked[-1] == "Run “Run” again as a new pipeline? It plans 2 generations: Free."
+    assert owner.pipelines.count() == 3
+    owner_page.assert_no_console_errors()
+
+
+def test_it_asks_on_a_page_of_its_own_without_javascript(browser, live_server, client, owner, settings):
+    settings.PIPELINE_CONFIRM_ABOVE_USD = "-1"  # every retry asks, as a paid one does
+    pipeline = _failed_run(owner)
+    running = create(owner, prompts=["c"])
+    Pipeline.objects.filter(pk=running.pk).update(name="<b>Busy</b>")
+    with page_without_javascript(browser, live_server, client, owner) as page:
+        page.goto(f"{live_server.url}/jobs/{running.id}/")
+        page.get_by_test_id("pipeline-actions").get_by_role("button", name="Cancel").click()
+        expect(page).to_have_url(re.compile(rf"/jobs/{running.id}/cancel$"))  # asked first: nothing done yet
+        expect(page.get_by_test_id("confirm")).to_contain_text("Cancel “<b>Busy</b>”? Running steps stop; nothing more is charged.")
+        assert set(running.steps.values_list("status", flat=True)) == {"queued"}
+        page.reload()  # a GET does nothing
+        page.get_by_test_id("confirm").get_by_role("button", name="Cancel the pipeline").click()
+        expect(page).to_have_url(re.compile(rf"/jobs/{running.id}/$"))
+        expect(page.locator(".messages")).to_have_text("Cancelled “<b>Busy</b>”: running steps stop, nothing more is charged.")
+        assert set(running.steps.values_list("status", flat=True)) == {"cancelled"}
+
+        page.goto(f"{live_server.url}/jobs/{pipeline.id}/")
+        page.get_by_test_id("pipeline-actions").get_by_role("button", name="Retry failed steps").click()
+        expect(page.get_by_test_id("confirm")).to_contain_text("Retry the failed and unknown steps of “Run”? Each may be billed again: Free.")
+        page.get_by_test_id("confirm").get_by_role("button", name="Retry failed steps").click()
+        expect(page.locator(".messages")).to_have_text("Retrying 1 step of “Run”.")
+        page.reload()  # the answer was a redirect: a reload GETs the page, sending nothing again
+        expect(page.locator(".messages")).to_have_count(0)
+        assert set(pipeline.steps.values_list("status", flat=True)) == {"queued"}
+
+        page.get_by_test_id("pipeline-actions").get_by_role("button", name="Rerun as new").click()
+        page.get_by_test_id("confirm").get_by_role("button", name="Rerun as new").click()
+        expect(page).to_have_url(re.compile(r"/jobs/$"))
+        expect(page.locator(".messages")).to_have_text("“Run” runs again as a new pipeline: 1 generation.")
+        assert owner.pipelines.count() == 3
+
+        page.goto(f"{live_server.url}/jobs/{pipeline.id}/")
+        page.get_by_test_id("pipeline-actions").get_by_role("button", name="Rerun as new").click()
+        confirm = page.get_by_test_id("confirm")
+        expect(confirm).to_contain_text("Run “Run” again as a new pipeline? It plans 1 generation: Free.")
+        owner.assets.filter(pk__in=pipeline.config["sources"]).delete()  # meanwhile, in another tab
+        confirm.get_by_role("button", name="Rerun as new").click()
+        expect(page).to_have_url(re.compile(rf"/jobs/{pipeline.id}/$"))  # refused: said on the page, not a fragment
+        expect(page.locator(".messages")).to_contain_text("1 of its 1 sources was deleted from your library")
+        assert owner.pipelines.count() == 3

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from conftest import make_pipeline
 from i2v.testing.browser import page_without_javascript, write_renditions
 from jobs.models import Pipeline
+from jobs.tests.test_pipeline_actions import create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -811,4 +812,20 @@ def test_it_acts_once_on_a_double_click(owner_page, owner):
     assert Pipeline.objects.get(pk=pipeline.pk).is_favorite
     _star(page, pipeline).click()  # a click of its own later still counts
     expect(_star(page, pipeline)).to_have_attribute("aria-pressed", "false")
+    owner_page.assert_no_console_errors()
+
+
+def test_it_asks_before_a_free_rerun_from_the_menu(owner_page, owner):
+    pipeline = create(owner, prompts=["a", "b", "c"])
+    Pipeline.objects.filter(pk=pipeline.pk).update(status="completed", name="Free <i>run</i>")
+    page = owner_page.page
+    asked, answers = [], [False]  # the dialogs' questions; False dismisses the next one
+    page.on("dialog", lambda dialog: asked.append(dialog.message) or (dialog.accept() if (answers.pop(0) if answers else True) else dialog.dismiss()))
+    owner_page.goto("/jobs/")
+    _open_menu_item(page, pipeline, "Rerun as new")
+    assert asked == ["Run “Free <i>run</i>” again as a new pipeline? It plans 3 generations: Free."]
+    assert owner.pipelines.count() == 1
+    page.locator("#row-menu").get_by_role("button", name="Rerun as new").click()
+    expect(page.locator(ROWS)).to_have_count(2)  # the Jobs page again, with the new pipeline
+    assert len(asked) == 2 and owner.pipelines.count() == 2
     owner_page.assert_no_console_errors()

@@ -1,6 +1,7 @@
 from django.core.cache import cache
 
 from conftest import first_page_queries, make_pipeline
+from i2v.lib.idempotency import form_key
 from jobs.models import Pipeline, Step
 from jobs.tasks import run_step
 from jobs.tests.conftest import make_source, run_queued
@@ -17,8 +18,9 @@ def create(owner, **kwargs):
 
 
 def post(client, pipeline, action):
-    """An action from the Jobs row menu, whose buttons target the row."""
-    return client.post(f"/jobs/{pipeline.id}/{action}", HTTP_HX_REQUEST="true", HTTP_HX_TARGET=f"row-{pipeline.id}")
+    """An action from the Jobs row menu, whose buttons target the row (asked, as hx-confirm does; a fresh form's key)."""
+    data = {"confirm": "1", "once": form_key()}
+    return client.post(f"/jobs/{pipeline.id}/{action}", data, HTTP_HX_REQUEST="true", HTTP_HX_TARGET=f"row-{pipeline.id}")
 
 
 def test_it_cancels_waiting_and_running_steps(owner_client, owner):
@@ -168,7 +170,7 @@ def test_it_offers_the_same_actions_on_the_pipeline_page_and_reloads_it(owner_cl
     Step.objects.filter(pipeline=failed).update(status="failed", cost_estimate="0.04")
     failed.refresh_progress()
     assert "Retry failed steps (up to $0.04)" in _page_actions(owner_client, failed)
-    response = owner_client.post(f"/jobs/{failed.id}/retry", {"confirm": "1"})  # without JavaScript: back to the page
+    response = owner_client.post(f"/jobs/{failed.id}/retry", {"confirm": "1", "once": form_key()})  # without JavaScript: back to the page
     assert (response.status_code, response["Location"]) == (302, f"/jobs/{failed.id}/")
     assert list(failed.steps.values_list("status", flat=True)) == ["queued"]
 
@@ -194,9 +196,13 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, owner, other):
     assert p.steps.filter(status="queued").count() == 2
 
 
-def test_it_only_accepts_post(owner_client, owner):
+def test_it_does_nothing_on_get_or_head(owner_client, owner):
+    # GET is a plain form's confirmation page (test_confirm_action.py); approve has none.
     p = create(owner)
-    assert owner_client.get(f"/jobs/{p.id}/cancel").status_code == 405
+    for method in (owner_client.get, owner_client.head):
+        assert method(f"/jobs/{p.id}/cancel").status_code == 200
+    assert owner_client.get(f"/jobs/{p.id}/approve").status_code == 405
+    assert p.steps.filter(status="queued").count() == 2
 
 
 def test_it_keeps_the_jobs_list_query_count_with_running_pipelines(owner_client, owner, django_assert_num_queries):

@@ -101,9 +101,9 @@ def test_it_edits_and_deletes_only_the_owners(owner_client, owner, other, saved)
     mine.refresh_from_db()
     assert (mine.name, mine.items) == ("outfit", "cape")
     assert owner_client.post(f"/prompts/lists/{theirs.pk}", {"name": "x", "items": "y"}).status_code == 404
-    assert owner_client.post(f"/prompts/lists/{theirs.pk}/delete").status_code == 404
+    assert owner_client.post(f"/prompts/lists/{theirs.pk}/delete", {"confirm": "1"}).status_code == 404
     template = owner.prompt_templates.get()
-    assert owner_client.post(f"/prompts/templates/{template.pk}/delete").status_code == 302
+    assert owner_client.post(f"/prompts/templates/{template.pk}/delete", {"confirm": "1"}).status_code == 302
     assert not owner.prompt_templates.exists() and other.prompt_lists.exists()
 
 
@@ -139,7 +139,7 @@ def test_it_names_the_one_template_that_uses_a_list(owner_client, owner, outfit)
 
 
 def test_it_marks_the_templates_whose_list_was_deleted(owner_client, owner, outfit, django_assert_max_num_queries):
-    assert owner_client.post(f"/prompts/lists/{outfit.id}/delete").status_code == 302
+    assert owner_client.post(f"/prompts/lists/{outfit.id}/delete", {"confirm": "1"}).status_code == 302
     with django_assert_max_num_queries(4):  # session, user, lists, templates: the marks are worked out from them
         html = owner_client.get("/prompts/").content.decode()
     for name in ("vans", "bikes"):
@@ -155,10 +155,8 @@ def test_it_sends_a_reload_of_a_form_address_to_the_page(owner_client, owner, sa
     response = owner_client.post("/prompts/lists", {"name": "two words", "items": "x"})
     assert response.status_code == 422
     mine, template = owner.prompt_lists.get(), owner.prompt_templates.get()
-    for path in (
-        "/prompts/lists", f"/prompts/lists/{mine.id}", f"/prompts/lists/{mine.id}/delete",
-        "/prompts/templates", f"/prompts/templates/{template.id}", f"/prompts/templates/{template.id}/delete",
-    ):  # fmt: skip
+    # (A delete's address is its confirmation page: prompts/tests/test_delete.py.)
+    for path in ("/prompts/lists", f"/prompts/lists/{mine.id}", "/prompts/templates", f"/prompts/templates/{template.id}"):
         for method in (owner_client.get, owner_client.head):
             response = method(path)
             assert (response.status_code, response["Location"]) == (302, "/prompts/"), path

@@ -283,10 +283,22 @@
   document.addEventListener("htmx:afterRequest", (event) => {
     if (event.detail.elt && event.detail.elt.id === "bulk" && succeeded(event)) updateBulkBar();
   });
-  // A plain form's button that can't be undone asks first (data-confirm); an htmx form's, below.
+  // A plain form's button that can't be undone asks first (data-confirm); an htmx form's, below. Asked, the
+  // form says so (confirm=1): views that ask send a form without it (no JavaScript) to a confirmation page.
   document.addEventListener("submit", (event) => {
     const question = event.submitter && event.submitter.dataset.confirm;
-    if (question && !event.target.hasAttribute("hx-post") && !window.confirm(question)) event.preventDefault();
+    if (!question || event.target.hasAttribute("hx-post")) return;
+    if (!window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+    if (!event.target.querySelector("input[name=confirm]")) {
+      const asked = document.createElement("input");
+      asked.type = "hidden";
+      asked.name = "confirm";
+      asked.value = "1";
+      event.target.appendChild(asked);
+    }
   });
   // A bulk button that can't be undone asks first (data-confirm): htmx reads hx-confirm from the element
   // that sends the request, the form, never from the button that submitted it.
