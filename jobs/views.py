@@ -395,7 +395,7 @@ def _new_context(request, form, chosen_ids):
     return {
         "form": form, "chosen": [a for a in found if a.id not in shown], "recent": recent, "chosen_ids": set(chosen_ids),
         "left_out": len(set(chosen_ids)) - len(found),  # videos, failed or unfetched imports, deleted: said, not dropped silently
-        "threshold": settings.PIPELINE_CONFIRM_ABOVE_USD,
+        "threshold": settings.PIPELINE_CONFIRM_ABOVE_USD, "once": form_key(),
         "prompt_llm": settings.PROMPT_LLM_URL and (settings.PROMPT_LLM_MODEL or "the prompt model"),
         # Each marked if it names a list that is gone: offered as it is, it would only say so once picked.
         "saved_templates": request.user.prompt_templates.only("id", "name", "text")[:20].checked(request.user.prompt_lists.values_list("name", flat=True)),
@@ -429,8 +429,13 @@ def new_pipeline(request):
         refusal = _over_quota(request, form.outputs)
         if refusal:
             return refusal
-        Pipeline.objects.create_from_request(request.user, form.cleaned_data)
-        return _to_jobs(request)
+        # Sent twice (a double click, a reload, Back and send again), the form makes one pipeline.
+        first, _ = _sent_once(request, lambda: Pipeline.objects.create_from_request(request.user, form.cleaned_data))
+        if first is not None:
+            if first is False:
+                messages.info(request, "That form was already sent: its pipeline is below, not made twice.")
+            return _to_jobs(request)
+        form.add_error(None, STALE_FORM)  # drawn again with a key: what was typed is kept
     template = f"{NEW}#form" if request.htmx else NEW
     context = _new_context(request, form, asset_ids(request.POST.getlist("sources")))
     return render(request, template, context, status=422)

@@ -7,6 +7,7 @@ from conftest import make_asset
 from jobs.models import Pipeline
 from jobs.tests.conftest import make_source
 from jobs.views import RECENT_SOURCES
+from i2v.lib.idempotency import form_key
 
 
 def form_data(assets, **overrides):
@@ -14,6 +15,7 @@ def form_data(assets, **overrides):
         "name": "Spring", "tags": "client-x, spring", "sources": [a.pk for a in assets],
         "prompts": "a red fox\na blue owl\n\n", "i2i_enabled": "on", "i2i_model": "local-i2i",
         "images_per_prompt": "2", "aspect_ratio": "1:1", "quality": "draft", "mode": "auto",
+        "once": form_key(),  # what the page draws in the form: each send of a new form is its first
     }  # fmt: skip
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -253,3 +255,26 @@ def test_it_keeps_the_sources_in_place_when_the_form_comes_back_with_an_error(ow
     after = tiles(refused.content.decode())
     assert after == [str(older.pk), *before]  # the ticked recent one where it was; the older one first
     assert f'name="sources" value="{sources[0].pk}" checked' in refused.content.decode()
+
+
+def test_it_makes_one_pipeline_from_a_form_sent_twice(owner_client, owner):
+    # A double click, a reload of the answer or Back and send again: the same form (its `once` key), one pipeline.
+    data = form_data([make_source(owner)])
+    first = owner_client.post("/pipelines/new", data, HTTP_HX_REQUEST="true")
+    again = owner_client.post("/pipelines/new", data, HTTP_HX_REQUEST="true")
+    assert first["HX-Redirect"] == again["HX-Redirect"] == "/jobs/"
+    assert owner.pipelines.count() == 1
+    assert "already sent: its pipeline is below, not made twice" in owner_client.get("/jobs/").content.decode()
+    # A new form (a new key) makes a new pipeline.
+    owner_client.post("/pipelines/new", form_data([make_source(owner)]))
+    assert owner.pipelines.count() == 2
+
+
+@pytest.mark.parametrize("once", [None, "", "x", "\x00" * 20, "<script>alert(1)</script>", "k" * 1_000_000])
+def test_it_refuses_a_form_without_a_key_of_its_own_keeping_what_was_typed(owner_client, owner, once):
+    data = form_data([make_source(owner)], once=once, prompts="a lighthouse in a storm")
+    response = owner_client.post("/pipelines/new", data)
+    html = response.content.decode()
+    assert response.status_code == 422 and "This page is out of date: reload it and try again." in html
+    assert "a lighthouse in a storm" in html and re.search(r'name="once" value="[\w-]{16,}"', html)
+    assert not owner.pipelines.exists()

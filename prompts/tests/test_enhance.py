@@ -12,6 +12,7 @@ from jobs.tests.conftest import make_source, run_queued
 from jobs.tasks import run_step
 
 from .fake_llm import FakeChat, error
+from i2v.lib.idempotency import form_key
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def _create(client, owner, **overrides):
     data = {
         "sources": [make_source(owner).pk], "template": "a {red|blue} fox", "enhance_prompts": "on",
         "i2i_enabled": "on", "i2i_model": "local-i2i", "images_per_prompt": "1", "aspect_ratio": "1:1",
-        "quality": "draft", "mode": "auto", **overrides,
+        "quality": "draft", "mode": "auto", "once": form_key(), **overrides,
     }  # fmt: skip
     response = client.post("/pipelines/new", data)
     assert response.status_code == 302, response.content.decode()

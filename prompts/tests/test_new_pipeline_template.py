@@ -4,12 +4,14 @@ makes a step for each."""
 
 from jobs.tests.conftest import make_source
 from prompts.models import PromptList, PromptTemplate
+from i2v.lib.idempotency import form_key
 
 
 def form_data(source, **overrides):
     data = {
         "sources": [source.pk], "prompts": "", "i2i_enabled": "on", "i2i_model": "local-i2i",
         "images_per_prompt": "1", "aspect_ratio": "1:1", "quality": "draft", "mode": "auto",
+        "once": form_key(),  # what the page draws in the form: each send of a new form is its first
     }  # fmt: skip
     data.update(overrides)
     return data
