@@ -649,14 +649,16 @@ class Pipeline(PipelineRow, models.Model):
         when it is sent."""
         if not self.can_rerun:
             return "This pipeline has no recorded settings to rerun."
-        if unrunnable := self.unrunnable():
-            return unrunnable
-        sources = self.config["sources"]
+        return self.unrunnable() or self.sources_gone()
+
+    def sources_gone(self):
+        """Why a rerun can't find its sources ("" when it can): some were deleted from the library since."""
+        sources = self.config.get("sources") or []
         gone = len(set(sources) - set(Asset.objects.filter(owner_id=self.owner_id, pk__in=sources).values_list("pk", flat=True)))
-        if gone:
-            return (f"{gone} of its {len(sources)} sources {'was' if gone == 1 else 'were'} deleted from your "
-                    "library: start a New pipeline from other images instead.")  # fmt: skip
-        return ""
+        if not gone:
+            return ""
+        return (f"{gone} of its {len(sources)} sources {'was' if gone == 1 else 'were'} deleted from your "
+                "library: start a New pipeline from other images instead.")  # fmt: skip
 
     def rerun_request(self):
         """The cleaned request a rerun creates the new pipeline from."""

@@ -225,8 +225,10 @@ def _spending(pipeline):
     # Offered disabled, with the reason, when its steps could only fail here (a provider without its key):
     # as the New pipeline form offers such a model, rather than refusing the click with a toast.
     blocked = pipeline.unrunnable() if rerun_cost is not None or retry_cost is not None else ""
+    # A rerun whose sources were deleted since is offered disabled too (the click said so in a toast).
+    rerun_blocked = blocked or (pipeline.sources_gone() if rerun_cost is not None else "")
     return {
-        **plan, "retry_cost": retry_cost, "blocked": blocked, "once": form_key(),
+        **plan, "retry_cost": retry_cost, "blocked": blocked, "rerun_blocked": rerun_blocked, "once": form_key(),
         "confirm_retry": retry_cost is not None and needs_confirmation(retry_cost),
     }  # fmt: skip
 

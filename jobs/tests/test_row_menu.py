@@ -35,3 +35,16 @@ def test_it_offers_retry_and_rerun_disabled_with_the_reason_where_the_provider_h
     settings.FAL_KEY = "a-key"
     html = owner_client.get(f"/jobs/{p.id}/menu", HTTP_HX_REQUEST="true").content.decode()
     assert "disabled" not in html and "blocked" not in html and f"/jobs/{p.id}/retry" in html
+
+
+def test_it_offers_rerun_disabled_with_the_reason_once_its_sources_were_deleted(owner_client, owner):
+    p = create(owner, prompts=["a"])
+    Step.objects.filter(pipeline=p).update(status="failed", error="timed out")
+    p.refresh_progress()
+    owner.assets.filter(pk=p.config["sources"][0]).delete()
+    html = owner_client.get(f"/jobs/{p.id}/menu", HTTP_HX_REQUEST="true").content.decode()
+    assert f'<small class="blocked" id="blocked-{p.id}">1 of its 1 sources was deleted from your library' in html
+    rerun = re.search(rf'<form[^>]* hx-post="/jobs/{p.id}/rerun".*?</form>', html, re.S).group()
+    assert f'<button disabled aria-describedby="blocked-{p.id}">' in rerun
+    retry = re.search(rf'<form[^>]* hx-post="/jobs/{p.id}/retry".*?</form>', html, re.S).group()
+    assert "disabled" not in retry  # a retry runs its steps again, which needn't be refused here
