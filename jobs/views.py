@@ -15,7 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh, reswap, retarget, trigger_client_event
 
 from i2v.lib.cache import reads_ahead
-from i2v.lib.errors import refused_page
+from i2v.lib.errors import refused_page, toast
 from i2v.lib.idempotency import first_send, form_key
 from i2v.lib.ids import id_from_text
 from i2v.lib.lists import ListResults
@@ -241,12 +241,7 @@ def _unconfirmed(request, cost, what):
     """The refusal of a spending action above the threshold that wasn't confirmed, or None."""
     if not needs_confirmation(cost) or request.POST.get("confirm") == "1":
         return None
-    return _flash(request, f"{what} may cost up to ${cost:.2f}; confirm to go ahead.")
-
-
-def _flash(request, error):
-    """An action refused: its reason as the page's toast."""
-    return render(request, f"{PAGE}#flash", {"error": error}, status=422)
+    return toast(f"{what} may cost up to ${cost:.2f}; confirm to go ahead.")
 
 
 def _over_quota(request, adding):
@@ -364,7 +359,7 @@ def bulk(request):
     that left the list, which is all app.js goes by to keep the rest of the selection for a next action."""
     form = BulkActionForm(request.POST)
     if not form.is_valid():
-        return _flash(request, form.first_error())
+        return toast(form.first_error())
     action = form.cleaned_data["action"]
     selected = request.user.pipelines.filter(pk__in=form.cleaned_data["ids"])
     ids = list(selected.values_list("pk", flat=True))
@@ -466,7 +461,7 @@ def _refused(request, pipeline_id, error, response=None, status=422):
     if not request.htmx:
         messages.error(request, error)
         return redirect("jobs:detail", pipeline_id)
-    return response or reswap(render(request, f"{PAGE}#flash", {"error": error}, status=status), "none")
+    return response or toast(error, status)
 
 
 def _unasked(request):
