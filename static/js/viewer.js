@@ -112,6 +112,12 @@
       }
     });
     dialog.addEventListener("close", () => {
+      if (entered) {
+        // Closed by Esc, ✕ or a delete: the entry opening made goes, so Back then leaves the page as before.
+        entered = false;
+        ownBack = true;
+        history.back();
+      }
       dialog.querySelectorAll("video").forEach((v) => v.pause());
       part("stage").replaceChildren();
       part("a").replaceChildren();
@@ -229,6 +235,22 @@
     if (out.length) document.dispatchEvent(new CustomEvent("totalChanged", { detail: { by: -out.length, noun: "asset" } }));
   }
 
+  // The history entry the open viewer stands on (same address): Back, or a phone's back gesture, closes it.
+  // These go before htmx's handler (window.onpopstate), which would fetch the page again for an entry it made.
+  let entered = false;
+  let ownBack = false; // the Back that closing by Esc or ✕ makes: nothing else to do
+  window.addEventListener("popstate", (event) => {
+    if (!ownBack && !entered) return;
+    event.stopImmediatePropagation();
+    history.scrollRestoration = "auto"; // the page's entry again, as it was for a Back from another page
+    if (ownBack) {
+      ownBack = false;
+      return;
+    }
+    entered = false;
+    if (dialog && dialog.open) dialog.close();
+  }, { capture: true });
+
   function open(item) {
     if (!dialog) build();
     gallery = item.closest("[data-viewer-gallery]");
@@ -237,7 +259,15 @@
     current = item;
     fixed = null;
     part("shortcuts").hidden = true;
-    if (!dialog.open) dialog.showModal();
+    if (!dialog.open) {
+      dialog.showModal();
+      // Back closes the viewer (a phone's way out), not the page. Coming back to the page's entry must not put
+      // the scroll where it was when the viewer opened: the grid has followed the viewer since.
+      history.scrollRestoration = "manual";
+      history.pushState({ i2vViewer: true }, "");
+      history.scrollRestoration = "auto";
+      entered = true;
+    }
     render();
     part("close").focus();
   }

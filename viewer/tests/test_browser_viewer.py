@@ -445,3 +445,34 @@ def test_it_shows_the_asset_page_details_readably(owner_page, owner, pipeline_ou
         text, back = owner_page.page.locator(where).first.evaluate(COLOURS)
         assert contrast(text, back) >= 4.5, (where, text, back)
     owner_page.assert_no_console_errors()
+
+
+def test_it_closes_on_back_and_leaves_no_entry_behind_when_closed_otherwise(owner_page, owner):
+    for _ in range(2):
+        make_asset(owner)
+    page = owner_page.page
+    _open(owner_page, "/jobs/")
+    owner_page.goto("/library/")
+    page.locator("select[name=kind]").select_option("image")  # an entry htmx made, which it would fetch again on Back
+    page.wait_for_url(re.compile(r"/library/\?.*kind=image"))
+    ids = _library_ids(page)
+    viewer = page.locator(VIEWER)
+
+    # Back (a phone's back gesture) closes the viewer, and the Library stays as it was: no reload.
+    page.evaluate("document.getElementById('grid').dataset.marked = '1'")
+    page.locator(f"#asset-{ids[0]} a.open").click()
+    expect(viewer).to_be_visible()
+    page.go_back()
+    expect(viewer).to_be_hidden()
+    assert "kind=image" in page.url and page.evaluate("document.getElementById('grid').dataset.marked") == "1"
+
+    # Closed with Esc, it takes its entry with it: Back then leaves the Library, as before it was opened.
+    page.locator(f"#asset-{ids[1]} a.open").click()
+    expect(viewer).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+    page.wait_for_timeout(200)
+    assert "kind=image" in page.url and page.evaluate("document.getElementById('grid').dataset.marked") == "1"
+    page.go_back()
+    page.wait_for_url(owner_page.url("/library/"))
+    owner_page.assert_no_console_errors()
