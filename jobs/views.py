@@ -19,6 +19,7 @@ from i2v.lib.errors import refused_page, toast
 from i2v.lib.idempotency import first_send, form_key
 from i2v.lib.ids import id_from_text
 from i2v.lib.lists import ListResults
+from i2v.lib.methods import unasked
 from i2v.lib.pagination import CursorError
 from i2v.lib.ratelimit import QuotaExceeded, RateLimited, rate_limited, too_many_response
 from i2v.lib.ratelimit import check as check_rate
@@ -464,12 +465,6 @@ def _refused(request, pipeline_id, error, response=None, status=422):
     return response or toast(error, status)
 
 
-def _unasked(request):
-    """Whether this is a plain form's POST (no JavaScript) of an action that asks first, not yet confirmed: it
-    goes to its confirmation page, the same URL by GET. htmx asks with hx-confirm, and sends confirm=1."""
-    return not request.htmx and request.POST.get("confirm") != "1"
-
-
 def _confirmation(request, pipeline, action, refusal="", **context):
     """The confirmation page of a plain form's action, in the words htmx's hx-confirm uses (GET or HEAD: nothing
     is done), or why the action can't be taken now (409), the pipeline's state having moved on."""
@@ -506,8 +501,8 @@ def cancel(request, pipeline_id):
         return _confirmation(request, pipeline, "cancel", refusal)
     if refusal:
         return _refused(request, pipeline_id, refusal, status=409)
-    if _unasked(request):
-        return redirect(request.path)
+    if asking := unasked(request):
+        return asking
     pipeline.cancel()
     return _done(request, pipeline_id, f"Cancelled “{pipeline.name}”: running steps stop, nothing more is charged.")
 
@@ -528,8 +523,8 @@ def retry(request, pipeline_id):
         return _confirmation(request, pipeline, "retry", refusal, retry_cost=pipeline.retry_cost())
     if refusal:
         return _refused(request, pipeline_id, refusal)
-    if _unasked(request):
-        return redirect(request.path)
+    if asking := unasked(request):
+        return asking
     refusal = _unconfirmed(request, pipeline.retry_cost(), "Retrying")
     if refusal:
         return refusal
@@ -570,8 +565,8 @@ def rerun(request, pipeline_id):
         return _confirmation(request, pipeline, "rerun", refusal, **_rerun_plan(pipeline))
     if refusal:
         return _refused(request, pipeline_id, refusal)
-    if _unasked(request):
-        return redirect(request.path)
+    if asking := unasked(request):
+        return asking
     plan = _rerun_plan(pipeline)
     refusal = _unconfirmed(request, plan["rerun_cost"], "This rerun")
     if refusal:

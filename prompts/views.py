@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from i2v.lib.methods import posted_to
+from i2v.lib.methods import posted_to, unasked
 
 from .forms import PromptListForm, PromptTemplateForm
 from .models import saved_for
@@ -74,8 +74,8 @@ def _delete(request, saved):
     page, this URL by GET (nothing is deleted on GET or HEAD)."""
     if request.method != "POST":
         return render(request, CONFIRM, {"saved": saved})
-    if request.POST.get("confirm") != "1":
-        return redirect(request.path)
+    if asking := unasked(request):
+        return asking
     saved.delete()
     messages.success(request, f"Deleted “{saved.name}”.")
     return redirect("prompts:page")

@@ -33,6 +33,15 @@ def posted_to(page):
     return decorator
 
 
+def unasked(request):
+    """For a plain form's POST (no JavaScript) of an action that asks first and was not asked yet, the redirect
+    to its confirmation page, the same URL by GET (which does nothing); None once asked. htmx asks with
+    hx-confirm; a form with data-confirm asks in app.js, which adds confirm=1."""
+    if request.htmx or request.POST.get("confirm") == "1":
+        return None
+    return redirect(request.path)
+
+
 class MethodNotAllowedPage:
     """A 405 with no body, to a browser: the 405 page, with the navigation and the Allow header kept."""
 
