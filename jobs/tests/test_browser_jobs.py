@@ -230,6 +230,24 @@ def test_it_keeps_the_select_all_box_in_step_with_the_selection(owner_page, owne
     owner_page.assert_no_console_errors()
 
 
+def test_it_unticks_the_select_all_box_when_the_next_page_loads(owner_page, owner):
+    now = timezone.now()
+    for i in range(25):
+        make_pipeline(owner, created_at=now - datetime.timedelta(minutes=i))
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    every, count = page.locator("[data-select-all]"), page.locator("[data-bulk-count]")
+    every.check()
+    expect(count).to_have_text("20 selected")
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    _wait_loaded(page, 25)
+    expect(every).not_to_be_checked()  # five rows came unselected
+    expect(count).to_have_text("20 selected")
+    every.check()
+    expect(count).to_have_text("25 selected")
+    owner_page.assert_no_console_errors()
+
+
 def test_it_keeps_the_selection_after_a_tag_and_drops_the_rows_a_hide_takes_out(owner_page, owner):
     first, second, third, unselected = (make_pipeline(owner, name=f"P{i}") for i in range(4))
     page = owner_page.page

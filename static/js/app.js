@@ -248,12 +248,13 @@
     }
     if (event.target.matches(BOX + ", [data-select-all]")) updateBulkBar();
   });
-  // New rows, and rows back from a spacer or redrawn, show the selection.
+  // New rows, and rows back from a spacer or redrawn, show the selection; "All" is unticked by a next page's rows.
   htmx.onLoad((root) => {
     if (!(root instanceof Element)) return;
     root.querySelectorAll(ROW + " input[type=checkbox]").forEach((box) => {
       if (box.closest("#rows")) box.checked = chosen.has(pipelineId(box));
     });
+    if (chosen.size && root.closest("#rows")) updateBulkBar();
   });
   function clearSelection() {
     choose(selected(), false);
