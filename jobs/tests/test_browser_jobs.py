@@ -679,7 +679,7 @@ CELLS = """() => {
   const row = document.querySelector('#rows tr[id^="row-"]');
   return Object.fromEntries([...row.cells].map((cell, i) => {
     const style = getComputedStyle(cell);
-    return [names[i], { align: style.textAlign, colour: style.color, width: Math.round(cell.getBoundingClientRect().width) }];
+    return [names[i], { align: style.textAlign, colour: style.color, weight: style.fontWeight, width: Math.round(cell.getBoundingClientRect().width) }];
   }));
 }"""
 
@@ -700,6 +700,9 @@ def test_it_styles_the_columns_by_name_and_narrows_to_the_name_on_small_screens(
                                   "c-steps", "c-outputs", "c-cost", "c-created", "c-menu"]  # fmt: skip
     assert {name: cells[name]["align"] for name in ("c-steps", "c-outputs", "c-cost", "c-menu", "c-model")} == {
         "c-steps": "right", "c-outputs": "right", "c-cost": "right", "c-menu": "center", "c-model": "start"}  # fmt: skip
+    # The name is the row's header, for screen readers (the checkbox, star and buttons are named by it), in a cell's look.
+    assert cells["c-name"]["align"] == "start" and cells["c-name"]["weight"] == cells["c-model"]["weight"] == "400"
+    expect(page.get_by_role("rowheader").first).to_contain_text("Bulk 0")
     ink, muted = cells["c-name"]["colour"], cells["c-tags"]["colour"]
     assert ink != muted and cells["c-model"]["colour"] == cells["c-cost"]["colour"] == ink
     assert cells["c-steps"]["colour"] == muted
