@@ -1,5 +1,6 @@
 import re
 from decimal import Decimal
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from django import forms
@@ -314,10 +315,22 @@ def _items(value, separators):
     return [item.strip() for item in items if item.strip()]
 
 
+class Preselection(NamedTuple):
+    """Sources chosen before the New pipeline form is drawn (the Library's selection): their ids, at most a
+    pipeline's sources, and how many items were not taken, not being ids (`unread`) or past that limit
+    (`past_limit`), for the page to say so rather than drop them silently."""
+
+    ids: list
+    unread: int = 0
+    past_limit: int = 0
+
+
 def asset_ids(value):
-    """Asset ids from "1,2,3" or a list of them; anything else is left out (for preselection only)."""
-    ids = (id_from_text(i) for i in _items(value, r"[,\s]+"))
-    return list(dict.fromkeys(i for i in ids if i))[: settings.PIPELINE_MAX_SOURCES]
+    """The Preselection of "1,2,3" or of a list of ids."""
+    read = [id_from_text(i) for i in _items(value, r"[,\s]+")]
+    ids = list(dict.fromkeys(i for i in read if i))  # an id sent twice is one source
+    limit = settings.PIPELINE_MAX_SOURCES
+    return Preselection(ids[:limit], read.count(None), max(0, len(ids) - limit))
 
 
 class NewPipelineForm(forms.Form):

@@ -383,7 +383,8 @@ def _to_jobs(request):
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def _new_context(request, form, chosen_ids):
+def _new_context(request, form, preselection):
+    chosen_ids = preselection.ids
     images = request.user.assets.usable_as_sources().for_library()
     found = list(images.filter(pk__in=chosen_ids)) if chosen_ids else []
     # The recent images stay where they are, ticked or not (a form sent back with an error moved the
@@ -392,7 +393,9 @@ def _new_context(request, form, chosen_ids):
     shown = {a.id for a in recent}
     return {
         "form": form, "chosen": [a for a in found if a.id not in shown], "recent": recent, "chosen_ids": set(chosen_ids),
-        "left_out": len(set(chosen_ids)) - len(found),  # videos, failed or unfetched imports, deleted: said, not dropped silently
+        # Videos, failed or unfetched imports, deleted or others' assets, items no id: said, not dropped silently.
+        "left_out": preselection.unread + len(chosen_ids) - len(found), "past_limit": preselection.past_limit,
+        "max_sources": settings.PIPELINE_MAX_SOURCES,
         "threshold": settings.PIPELINE_CONFIRM_ABOVE_USD, "once": form_key(),
         "prompt_llm": settings.PROMPT_LLM_URL and (settings.PROMPT_LLM_MODEL or "the prompt model"),
         # Each marked if it names a list that is gone: offered as it is, it would only say so once picked.
@@ -419,7 +422,7 @@ def new_pipeline(request):
         recall_id = parse_output_id(request.GET.get("recall", ""))
         if recall_id is not None:
             initial, sources = recalled(request.user, recall_id)
-            chosen = list(dict.fromkeys(chosen + sources))
+            chosen = chosen._replace(ids=list(dict.fromkeys(chosen.ids + sources)))
         form = NewPipelineForm(owner=request.user, initial=initial)
         return render(request, NEW, _new_context(request, form, chosen))
     form = NewPipelineForm(request.POST, owner=request.user)

@@ -35,8 +35,25 @@ def test_it_says_how_many_selected_items_it_left_out_as_sources(owner_client, ow
     image, video = make_source(owner), make_asset(owner, kind="video")
     html = owner_client.get(f"/pipelines/new?assets={image.pk},{video.pk}").content.decode()
     assert f'name="sources" value="{image.pk}" checked' in html and f'name="sources" value="{video.pk}"' not in html
-    assert "1 of the items selected is left out: only images can be sources" in html
+    assert "1 of the items selected is left out: only your images can be sources" in html
     assert 'data-testid="left-out"' not in owner_client.get(f"/pipelines/new?assets={image.pk}").content.decode()
+
+
+def test_it_counts_items_that_are_no_id_of_the_users_images_as_left_out(owner_client, owner, other):
+    image, foreign = make_source(owner), make_source(other)
+    html = owner_client.get(f"/pipelines/new?assets={image.pk},abc,{image.pk},{foreign.pk},-1").content.decode()
+    assert f'name="sources" value="{image.pk}" checked' in html
+    assert "3 of the items selected are left out: only your images can be sources" in html
+
+
+def test_it_says_how_many_selected_items_were_past_a_pipelines_sources(owner_client, owner, settings):
+    settings.PIPELINE_MAX_SOURCES = 2
+    first, second, third = (make_source(owner) for _ in range(3))
+    html = owner_client.get(f"/pipelines/new?assets={first.pk},{second.pk},{third.pk}").content.decode()
+    assert f'value="{first.pk}" checked' in html and f'value="{second.pk}" checked' in html
+    assert f'value="{third.pk}" checked' not in html
+    assert "Only the first 2 items selected are taken (1 more left out): a pipeline has at most 2 sources." in html
+    assert 'data-testid="past-limit"' not in owner_client.get(f"/pipelines/new?assets={first.pk}").content.decode()
 
 
 def test_it_requires_login(client):
