@@ -651,6 +651,24 @@ class Pipeline(PipelineRow, models.Model):
             return "This pipeline has no recorded settings to rerun."
         return self.unrunnable() or self.sources_gone()
 
+    def retry_refusal(self):
+        """Why retrying can only fail again ("" when nothing says so): a model without its key here, or every
+        step to retry starting from an image deleted from the library since (each would fail at once, and the
+        pipeline with it, telling its webhooks once more)."""
+        return self.unrunnable() or self.retry_sources_gone()
+
+    def retry_sources_gone(self):
+        """Why the steps to retry can't find their sources ("" when one of them may): every one starts from an
+        image deleted from the library since (a source of the pipeline, or an image its first stage made)."""
+        sources = set(self.retryable_steps.order_by().values_list("inputs__asset_id", flat=True).distinct())
+        # A step that starts from no image (or that names none it could read) isn't refused here.
+        if not sources or not all(isinstance(s, int) for s in sources):
+            return ""
+        if Asset.objects.filter(owner_id=self.owner_id, pk__in=sources).exists():
+            return ""
+        return ("The images its failed steps start from were deleted from your library, so a retry would fail "
+                "again: start a New pipeline from other images instead.")  # fmt: skip
+
     def sources_gone(self):
         """Why a rerun can't find its sources ("" when it can): some were deleted from the library since."""
         sources = self.config.get("sources") or []

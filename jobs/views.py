@@ -226,10 +226,11 @@ def _spending(pipeline):
     # Offered disabled, with the reason, when its steps could only fail here (a provider without its key):
     # as the New pipeline form offers such a model, rather than refusing the click with a toast.
     blocked = pipeline.unrunnable() if rerun_cost is not None or retry_cost is not None else ""
-    # A rerun whose sources were deleted since is offered disabled too (the click said so in a toast).
+    # Their sources deleted since, a rerun, or a retry whose every step starts from one, is offered disabled too.
+    retry_blocked = blocked or (pipeline.retry_sources_gone() if retry_cost is not None else "")
     rerun_blocked = blocked or (pipeline.sources_gone() if rerun_cost is not None else "")
     return {
-        **plan, "retry_cost": retry_cost, "blocked": blocked, "rerun_blocked": rerun_blocked, "once": form_key(),
+        **plan, "retry_cost": retry_cost, "retry_blocked": retry_blocked, "rerun_blocked": rerun_blocked, "once": form_key(),
         "confirm_retry": retry_cost is not None and needs_confirmation(retry_cost),
     }  # fmt: skip
 
@@ -519,7 +520,7 @@ def retry(request, pipeline_id):
     """Run failed and unknown steps again: each may be billed once more, so it asks above the threshold (htmx:
     hx-confirm; a plain form: GET is the confirmation page), and the same form sent twice retries once."""
     pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
-    refusal = pipeline.unrunnable()
+    refusal = pipeline.retry_refusal()
     if request.method != "POST":
         # The page offers Retry on a failed pipeline only; one that isn't (retried since, in another tab) has nothing to.
         refusal = refusal or ("" if pipeline.status == Pipeline.Status.FAILED else NOTHING_TO_RETRY)

@@ -17,8 +17,9 @@ from jobs.tests.conftest import run_queued
 from jobs.tests.test_pipeline_actions import create
 from jobs.tests.test_tasks import I2V
 
-# session, user, the pipeline, and what the page says: the sources a rerun needs still there / the retry's cost
-CONFIRM_QUERIES = 4
+# session, user, the pipeline, and what the page says: the sources a rerun needs still there / the retry's cost,
+# and the images its steps start from (their ids, then whether one is still there)
+CONFIRM_QUERIES = 6
 
 
 def said(response):

@@ -114,6 +114,16 @@ def test_it_refuses_to_rerun_when_a_source_was_deleted(owner_client, owner):
     assert owner.pipelines.count() == 1
 
 
+def test_it_refuses_to_retry_steps_whose_sources_were_deleted(owner_client, owner):
+    p = create(owner, prompts=["a"])
+    Step.objects.filter(pipeline=p).update(status="failed", error="timed out")
+    p.refresh_progress()
+    owner.assets.filter(pk__in=p.config["sources"]).delete()
+    response = post(owner_client, p, "retry")
+    assert response.status_code == 422 and "The images its failed steps start from were deleted" in response.content.decode()
+    assert set(p.steps.values_list("status", flat=True)) == {"failed"}
+
+
 def test_it_refuses_to_rerun_or_retry_where_a_stage_s_provider_has_no_key(owner_client, owner, settings):
     # Made while fal had a key; the key is gone: every step would fail before it is sent.
     p = create(owner, prompts=["a"], i2v={**I2V, "model": "kling-2.1"})

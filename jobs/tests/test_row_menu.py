@@ -1,6 +1,7 @@
 import re
 
 from conftest import make_pipeline
+from jobs.tests.conftest import make_source
 from jobs.models import Step
 from jobs.tests.test_pipeline_actions import create
 from jobs.tests.test_tasks import I2V
@@ -46,5 +47,19 @@ def test_it_offers_rerun_disabled_with_the_reason_once_its_sources_were_deleted(
     assert f'<small class="blocked" id="blocked-{p.id}">1 of its 1 sources was deleted from your library' in html
     rerun = re.search(rf'<form[^>]* hx-post="/jobs/{p.id}/rerun".*?</form>', html, re.S).group()
     assert f'<button disabled aria-describedby="blocked-{p.id}">' in rerun
+    # Its failed step starts from the deleted image: a retry would fail again, and says why in its own words.
     retry = re.search(rf'<form[^>]* hx-post="/jobs/{p.id}/retry".*?</form>', html, re.S).group()
-    assert "disabled" not in retry  # a retry runs its steps again, which needn't be refused here
+    assert f'<button disabled aria-describedby="retry-blocked-{p.id}">' in retry
+    assert f'<small class="blocked" id="retry-blocked-{p.id}">The images its failed steps start from were deleted' in html
+
+
+def test_it_offers_retry_while_a_failed_step_still_has_its_source(owner_client, owner):
+    p = create(owner, prompts=["a", "b"])
+    Step.objects.filter(pipeline=p).update(status="failed", error="timed out")
+    p.refresh_progress()
+    kept = make_source(owner)
+    Step.objects.filter(pk=p.steps.order_by("id").last().pk).update(inputs={"asset_id": kept.pk})
+    owner.assets.filter(pk=p.config["sources"][0]).delete()
+    html = owner_client.get(f"/jobs/{p.id}/menu", HTTP_HX_REQUEST="true").content.decode()
+    retry = re.search(rf'<form[^>]* hx-post="/jobs/{p.id}/retry".*?</form>', html, re.S).group()
+    assert "disabled" not in retry and "retry-blocked" not in html
