@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # An htmx request of a tab whose session ended goes, whole tab, to the login page.
+    "i2v.lib.logged_out.LoginForHtmx",
     # A bare 405 to a browser becomes a page (with the user, the CSRF token and the CSP of any other page).
     "i2v.lib.methods.MethodNotAllowedPage",
     # Last: turns a locked-out login attempt into the lockout page (429).

@@ -12,9 +12,10 @@ from django.core.exceptions import (
 from django.http import Http404, HttpResponse, HttpResponseNotFound
 from django.http.multipartparser import MultiPartParserError
 from django.template.loader import render_to_string
-from django.views import csrf, defaults
+from django.views import defaults
 
 from .auth import bearer
+from .logged_out import to_login
 from .jsonout import json_response
 
 
@@ -108,13 +109,22 @@ def toast(message, status=422):
 
 def csrf_failure(request, reason=""):
     """CSRF_FAILURE_VIEW. A script's POST without a login is 401, like any API call without one (the CSRF
-    check runs before the view's login check); a session's without the token is 403 csrf_failed. Pages
-    keep Django's own answer."""
-    if not for_scripts(request):
-        return csrf.csrf_failure(request, reason)
+    check runs before the view's login check); a session's without the token is 403 csrf_failed. A person's
+    is a page left open while they logged out, or in again (a login turns the token over): a logged-out tab
+    goes to the login page (logged_out.py), a logged-in one is told to reload (Django's page said "CSRF
+    verification failed", its style refused by our CSP)."""
+    if for_scripts(request):
+        return error_response(403, "csrf_failed", CSRF_MESSAGE) if request.user.is_authenticated else unauthenticated()
+    if request.headers.get("HX-Request") == "true" and not request.user.is_authenticated:
+        return to_login(request)
     if not request.user.is_authenticated:
-        return unauthenticated()
-    return error_response(403, "csrf_failed", CSRF_MESSAGE)
+        return refused_page(request, 403, "Logged out", LOGGED_OUT_MESSAGE)
+    return refused_page(request, 403, "Page out of date", STALE_PAGE_MESSAGE)
+
+
+LOGGED_OUT_MESSAGE = "You were logged out since this page was opened, so nothing was sent: log in, then send it again."
+STALE_PAGE_MESSAGE = ("This page is out of date (you logged in again since it was opened), so nothing was sent: "
+                      "reload it and send it again.")  # fmt: skip
 
 
 def form_error(form, status=400):

@@ -89,7 +89,7 @@ def write_renditions(user):
 
 # Chromium's own line for any answer of 400 and up, a designed refusal included (a form answered 422 with
 # its errors, a 413's or a 429's toast): the network's log, not the page's, and no script can keep it out.
-DESIGNED_REFUSAL = re.compile(r"Failed to load resource: the server responded with a status of (400|413|422|429) ")
+DESIGNED_REFUSAL = re.compile(r"Failed to load resource: the server responded with a status of (400|403|409|413|422|429) ")
 
 
 @contextlib.contextmanager

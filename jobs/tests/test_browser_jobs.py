@@ -230,6 +230,37 @@ def test_it_keeps_the_select_all_box_in_step_with_the_selection(owner_page, owne
     owner_page.assert_no_console_errors()
 
 
+def test_it_says_why_an_action_is_refused_once_the_pipeline_moved_on(owner_page, owner):
+    pipeline = make_pipeline(owner, name="Moved on", status="running")
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    _row(page, pipeline).locator("button[aria-label=Actions]").click()
+    expect(page.locator("#row-menu").get_by_role("button", name="Cancel")).to_be_visible()
+    Pipeline.objects.filter(pk=pipeline.pk).update(status="completed")  # finished since the menu was drawn
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator("#row-menu").get_by_role("button", name="Cancel").click()
+    expect(page.locator("#toast")).to_have_text("“Moved on” is completed: there is nothing to cancel.")  # a 409, said
+    owner_page.assert_no_console_errors()
+
+
+def test_it_takes_a_tab_whose_session_ended_to_the_login_page_and_back(owner_page, owner):
+    pipeline = make_pipeline(owner, steps=2, status="completed")
+    page = owner_page.page
+    owner_page.goto("/jobs/?status=completed")
+    session = page.context.cookies()
+    page.context.clear_cookies()  # logged out, as by another tab or an expired session
+    _row(page, pipeline).locator("button[aria-expanded]").click()
+    expect(page).to_have_url(re.compile(r"/login/\?next=/jobs/%3Fstatus%3Dcompleted$"))
+    expect(page.locator("header")).to_have_count(1)  # the login page itself, not inside a row
+
+    page.context.add_cookies(session)
+    owner_page.goto("/jobs/")
+    page.context.clear_cookies()
+    _star(page, pipeline).click()  # a POST: its CSRF check fails first
+    expect(page).to_have_url(re.compile(r"/login/\?next=/jobs/$"))
+    assert not Pipeline.objects.get(pk=pipeline.pk).is_favorite
+
+
 def test_it_unticks_the_select_all_box_when_the_next_page_loads(owner_page, owner):
     now = timezone.now()
     for i in range(25):

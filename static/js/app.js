@@ -12,8 +12,8 @@
   // The pipeline id of a row (row-<id>) or of anything in it, such as its checkbox, which carries no value.
   const pipelineId = (el) => el.closest(ROW).id.slice("row-".length);
 
-  // Whether an htmx request did what it asked (2xx). A designed refusal (400, 413, 422, 429: a form with its
-  // errors, a toast) is swapped in without being an htmx error (base.html's responseHandling: no console
+  // Whether an htmx request did what it asked (2xx). A designed refusal (400, 403, 409, 413, 422, 429: a form
+  // with its errors, a toast) is swapped in without being an htmx error (base.html's responseHandling: no console
   // error for a person's typo), so htmx's own `successful` is true for it too. library.js reads it as well.
   const succeeded = (event) => event.detail.xhr.status >= 200 && event.detail.xhr.status < 300;
   window.i2vSucceeded = succeeded;
