@@ -85,11 +85,14 @@ PHRASE_ROWS_PER_COST = 3
 
 
 class AssetQuerySet(models.QuerySet):
-    def filtered(self, *, kind="", source="", status="", q="", date_from=None, date_to=None, hidden=""):
+    def filtered(self, *, kind="", source="", status="", favorites=False, q="", date_from=None, date_to=None, hidden=""):
         """The Library filters. Each maps onto an index named in Asset.Meta.indexes."""
         # Hidden assets are few: the default view filters them out while walking the same indexes;
-        # ?hidden=only has a small partial index of its own (asset_hidden_created).
+        # ?hidden=only has a small partial index of its own (asset_hidden_created). So have the
+        # favourites (asset_favorite_list), which hold is_hidden: a hidden favourite is hidden.
         qs = self if hidden == "include" else self.filter(is_hidden=hidden == "only")
+        if favorites:
+            qs = qs.filter(is_favorite=True)
         # With a word, a common kind, source or status is tested on the rows the text index finds,
         # not intersected in it (equal_beside_text()); not in a date range, whose rows the
         # (owner, source, created_at) index and the like read with their kind, source or status.
@@ -171,10 +174,17 @@ class AssetQuerySet(models.QuerySet):
         # column); the hidden view is kept, or the walk would read rows the list can't show.
         # The others of kind, source and status are in every one of those indexes' entries,
         # tested there before a row is read (first_page(tested=)).
-        held = {k: filters[k] for k in ("kind", "source", "status", "date_from", "date_to", "hidden") if filters.get(k)}
-        # A kind with a source has an index of its own (asset_kind_source_list).
-        leading = {"kind", "source"} if {"kind", "source"} <= held.keys() else {next((k for k in ("kind", "source", "status") if k in held), None)}
-        narrowing = {k: v for k, v in held.items() if k not in ("kind", "source", "status") or k in leading}
+        held = {k: filters[k] for k in ("kind", "source", "status", "favorites", "date_from", "date_to", "hidden") if filters.get(k)}
+        # The favourites, few, lead whatever else is asked (asset_favorite_list holds kind, source,
+        # status and hidden to test): a walk reads no more entries than there are favourites. A
+        # kind with a source has an index of its own (asset_kind_source_list).
+        if "favorites" in held:
+            leading = {"favorites"}
+        elif {"kind", "source"} <= held.keys():
+            leading = {"kind", "source"}
+        else:
+            leading = {next((k for k in ("kind", "source", "status") if k in held), None)}
+        narrowing = {k: v for k, v in held.items() if k not in ("kind", "source", "status", "favorites") or k in leading}
         # Each filtered() builds its queryset anew (a tenth of an unfiltered page's CPU for
         # two): the list's own is reused where the others would be the same.
         given = {k: v for k, v in filters.items() if v}
@@ -414,6 +424,13 @@ class Asset(models.Model):
             # Hidden assets only (few, set from the viewer): owner=? AND is_hidden ORDER BY created_at DESC, id DESC
             models.Index(
                 fields=["owner", "-created_at", "-id"], name="asset_hidden_created", condition=models.Q(is_hidden=True)
+            ),
+            # Favourites only (few, starred by hand in the viewer), hidden or not; the other filters,
+            # hidden included, tested on its entries: owner=? AND is_favorite [AND NOT is_hidden AND
+            # kind=? AND source=? AND processing_status=?] ORDER BY created_at DESC, id DESC
+            models.Index(
+                fields=["owner", "-created_at", "-id"], include=["kind", "source", "processing_status", "is_hidden"],
+                name="asset_favorite_list", condition=models.Q(is_favorite=True),
             ),
             # (The date range uses asset_created_list; ?q= uses a GIN index of search_text's
             # trigrams with kind, source and status, PostgreSQL only, in migration 0010; with videos

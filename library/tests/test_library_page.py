@@ -190,6 +190,102 @@ def test_it_never_shows_another_users_assets(owner_client, other, assets):
     assert theirs.id not in ids and len(ids) == 25
 
 
+@pytest.fixture
+def favourites(owner, other, assets):
+    """Every third of `assets` starred, one of those hidden too, and one not starred hidden; the
+    six oldest made ten days earlier; a fox in the prompts of the even ones; and another user's
+    favourite. Returns that one."""
+    Asset.objects.filter(pk__in=[a.pk for a in assets[::3]]).update(is_favorite=True)
+    Asset.objects.filter(pk__in=[assets[9].pk, assets[10].pk]).update(is_hidden=True)
+    Asset.objects.filter(pk__in=[a.pk for a in assets[::2]]).update(prompt="a red fox")
+    for asset in assets[:6]:
+        Asset.objects.filter(pk=asset.pk).update(created_at=asset.created_at - datetime.timedelta(days=10))
+    for asset in assets:
+        asset.refresh_from_db()
+    theirs = make_asset(other)
+    Asset.objects.filter(pk=theirs.pk).update(is_favorite=True, prompt="a red fox")
+    return theirs
+
+
+RECENT = (timezone.localdate() - datetime.timedelta(days=5)).isoformat()
+
+
+def recent(asset):
+    return asset.created_at > timezone.now() - datetime.timedelta(days=5)  # the fixture's: two days old or twelve
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("favorites=1", lambda a: a.is_favorite and not a.is_hidden),
+        ("favorites=true", lambda a: a.is_favorite and not a.is_hidden),
+        ("favorites=0", lambda a: not a.is_hidden),
+        ("favorites=1&kind=video", lambda a: a.is_favorite and not a.is_hidden and a.kind == "video"),
+        ("favorites=1&source=upload", lambda a: a.is_favorite and not a.is_hidden and a.source == "upload"),
+        ("favorites=1&status=failed", lambda a: a.is_favorite and a.processing_status == "failed"),
+        ("favorites=1&q=fox", lambda a: a.is_favorite and not a.is_hidden and "fox" in a.prompt),
+        (f"favorites=1&date_from={RECENT}", lambda a: a.is_favorite and not a.is_hidden and recent(a)),
+        ("favorites=1&hidden=include", lambda a: a.is_favorite),
+        ("favorites=1&hidden=only", lambda a: a.is_favorite and a.is_hidden),
+        (
+            f"favorites=on&kind=image&source=generated&status=complete&q=fox&hidden=include&date_from={RECENT}",
+            lambda a: a.is_favorite and a.kind == "image" and a.source == "generated" and "fox" in a.prompt and recent(a),
+        ),
+    ],
+)
+def test_it_lists_the_owners_favourites_with_any_other_filter(owner_client, assets, favourites, query, expected):
+    ids, _ = walk(owner_client, f"/library/?{query}&page_size=2")
+    assert ids and ids == [a.id for a in reversed(assets) if expected(a)]
+    assert favourites.id not in ids
+
+
+def test_it_keeps_the_favourites_in_the_load_more_links_and_ticks_its_box(owner_client, assets, favourites):
+    html = owner_client.get("/library/?favorites=true&page_size=2").content.decode()
+    assert '<input type="checkbox" name="favorites" value="1" checked> Favourites' in html
+    assert 'data-favorites-filter="1"' in html  # the viewer takes a tile unstarred there out of the grid
+    assert "favorites=1" in next_url(owner_client.get("/library/?favorites=true&page_size=2", **HX))
+    html = owner_client.get("/library/").content.decode()
+    assert '<input type="checkbox" name="favorites" value="1"> Favourites' in html and 'data-favorites-filter=""' in html
+
+
+def test_it_says_no_favourite_matches_these_filters(owner_client, assets, favourites):
+    html = owner_client.get("/library/?favorites=1&kind=video&status=failed", **HX).content.decode()
+    assert "No assets match these filters" in html
+
+
+@pytest.mark.parametrize("value", ["maybe", "<script>alert(1)</script>", "%00", "1%00", "2", "yes"])
+def test_it_explains_a_bad_favourites_flag_with_a_400(owner_client, assets, value):
+    for extra in ({}, HX):
+        response = owner_client.get(f"/library/?favorites={value}", **extra)
+        html = response.content.decode()
+        assert response.status_code == 400
+        assert "<strong>Favourites</strong>: Use 1 for yes or 0 for no." in html
+        assert "<script>alert" not in html
+
+
+def test_it_reads_the_last_of_two_favourites_flags(owner_client, assets, favourites):
+    for query, starred in [("favorites=1&favorites=0", False), ("favorites=0&favorites=1", True)]:
+        ids, _ = walk(owner_client, f"/library/?{query}")
+        assert ids == [a.id for a in reversed(assets) if not a.is_hidden and (a.is_favorite or not starred)], query
+
+
+def test_it_counts_the_same_queries_for_the_favourites(owner_client, owner, settings, django_assert_num_queries):
+    settings.LIST_CACHE = False
+    starred = make_asset(owner)
+    Asset.objects.filter(pk=starred.pk).update(is_favorite=True)
+    make_asset(owner)
+    with django_assert_num_queries(first_page_queries()):  # the page of tiles, its total (PostgreSQL: the estimate)
+        response = owner_client.get("/library/?favorites=1")
+    assert tile_ids(response) == [starred.id]
+    for i in range(60):
+        Asset.objects.filter(pk=make_asset(owner, kind="video" if i % 2 else "image").pk).update(is_favorite=i % 4 != 3)
+    with django_assert_num_queries(first_page_queries(estimated=True)):  # the same filters, estimated above
+        response = owner_client.get("/library/?favorites=1&page_size=20", **HX)
+    assert len(tile_ids(response)) == 20 and Asset.objects.filter(pk__in=tile_ids(response), is_favorite=False).count() == 0
+    with django_assert_num_queries(1):  # infinite scroll: the page
+        owner_client.get(next_url(response), **HX)
+
+
 @pytest.mark.parametrize("query", ["kind=audio", "status=x", "page_size=0", "date_from=yesterday", "cursor=forged", "q=" + "x" * 201])
 def test_it_explains_bad_filters_with_a_400(owner_client, assets, query):
     response = owner_client.get(f"/library/?{query}")
