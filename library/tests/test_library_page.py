@@ -512,6 +512,66 @@ def test_it_reads_a_kind_and_a_source_from_their_own_index(owner_client, owner):
     assert "using asset_kind_source_list" in plan, plan
 
 
+@pytest.mark.parametrize("query", ["favorites=1", "favorites=1&kind=video&status=complete", "favorites=1&source=upload&hidden=include"])
+def test_it_reads_the_favourites_from_their_own_index(owner_client, owner, query):
+    """The favourites, few, are a partial index of their own in the list's order (library
+    migration 0021) holding the other filters' columns: without it they were found by walking
+    the owner's whole list, reading each row to test is_favorite."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    for i in range(40):
+        asset = make_asset(owner, kind="video" if i % 2 else "image")
+        Asset.objects.filter(pk=asset.pk).update(is_favorite=i % 10 == 1, source="upload" if i % 3 else "generated", is_hidden=i % 7 == 0)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE library_asset")
+    with CaptureQueriesContext(connection) as captured:
+        response = owner_client.get(f"/library/?{query}", **HX)
+    assert response.status_code == 200 and tile_ids(response)
+    assert Asset.objects.filter(pk__in=tile_ids(response), is_favorite=False).count() == 0
+    keys = next(q["sql"] for q in captured.captured_queries if not q["sql"].startswith("EXPLAIN") and "library_asset" in q["sql"])
+    plan = plan_by_index(keys)
+    assert "using asset_favorite_list" in plan, plan
+
+
+@pytest.mark.parametrize(
+    "query, tested",
+    [
+        ("favorites=1", False),
+        ("favorites=1&kind=video&source=upload&status=failed", False),  # on the index's entries, all of them
+        ("favorites=1&kind=video&q=sunset", True),  # the kind on the entries, then the rows that pass for the word
+        ("favorites=1&hidden=include&status=failed", False),
+        ("favorites=1&hidden=only", False),
+    ],
+)
+def test_it_walks_the_favourites_testing_the_other_filters_on_their_entries(owner_client, owner, settings, query, tested):
+    """A first page found by a bounded walk (forced) of the favourites: the others of kind, source,
+    status and hidden are tested on asset_favorite_list's entries, the word on the rows that pass."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the bounded walk is PostgreSQL's")
+    settings.LIST_CACHE = False
+    start = timezone.now()
+    for i in range(96):
+        asset = make_asset(owner, kind="video" if i % 2 else "image")
+        Asset.objects.filter(pk=asset.pk).update(
+            created_at=start + datetime.timedelta(seconds=i), source="upload" if i % 3 else "generated",
+            processing_status="failed" if i % 4 != 1 else "complete", prompt="a sunset" if i % 5 else "a dawn",
+            is_favorite=i % 6 != 0, is_hidden=i % 8 == 3,
+        )  # fmt: skip
+    expected = tile_ids(owner_client.get(f"/library/?{query}&page_size=3", **HX))
+    assert len(expected) == 3 and Asset.objects.filter(pk__in=expected, is_favorite=True).count() == 3
+    with every_first_page_walked() as captured:
+        walked = tile_ids(owner_client.get(f"/library/?{query}&page_size=3", **HX))
+    statements = " ".join(q["sql"] for q in captured.captured_queries)
+    assert "WITH walk" in statements and "is_favorite" in statements
+    assert ("CROSS JOIN LATERAL" in statements) == tested
+    assert walked == expected
+
+
 @pytest.mark.parametrize("filters", ["status=failed", "kind=video"])
 def test_it_searches_a_rare_status_or_kind_in_its_own_text_index(owner_client, owner, filters):
     """A word with a status other than complete, or with videos, is read from that value's own
