@@ -120,7 +120,6 @@ def test_it_pages_assets_made_in_the_same_instant_by_id(owner_client, owner):
         ("favorites=true&kind=image&source=upload", lambda i, a: a.is_favorite and a.kind == "image" and a.source == "upload"),
         ("favorites=1&status=failed", lambda i, a: a.is_favorite and a.processing_status == "failed"),
         ("favorites=1&q=holiday", lambda i, a: a.is_favorite and i < 6),
-        ("favorites=0", lambda i, a: True),
     ],
 )
 def test_it_filters(owner_client, library, query, expected):
