@@ -427,16 +427,18 @@ class Asset(models.Model):
             ),
             # Favourites only (few, starred by hand in the viewer), hidden or not; the other filters,
             # hidden included, tested on its entries: owner=? AND is_favorite [AND NOT is_hidden AND
-            # kind=? AND source=? AND processing_status=?] ORDER BY created_at DESC, id DESC
+            # kind=? AND source=? AND processing_status=?] ORDER BY created_at DESC, id DESC.
+            # is_favorite is in its entries too, true in every one: the list's statements select it,
+            # and without it each entry's row was read from the table (migration 0021).
             models.Index(
-                fields=["owner", "-created_at", "-id"], include=["kind", "source", "processing_status", "is_hidden"],
+                fields=["owner", "-created_at", "-id"], include=["kind", "source", "processing_status", "is_hidden", "is_favorite"],
                 name="asset_favorite_list", condition=models.Q(is_favorite=True),
             ),
             # (The date range uses asset_created_list; ?q= uses a GIN index of search_text's
             # trigrams with kind, source and status, PostgreSQL only, in migration 0010; with videos
-            # or a status other than complete, that value's own, in migration 0015; in 0016, 0019 and
-            # 0020, each text's characters, joined words and pairs of characters: i2v/lib/filters.py
-            # text_search().)
+            # or a status other than complete, that value's own, in migration 0015; with the
+            # favourites, theirs, in 0022; in 0016, 0019 and 0020, each text's characters, joined
+            # words and pairs of characters: i2v/lib/filters.py text_search().)
         ]
 
     def __str__(self):

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
         AddIndexSafely(
             model_name="asset",
             index=models.Index(
-                fields=["owner", "-created_at", "-id"], include=["kind", "source", "processing_status", "is_hidden"],
+                fields=["owner", "-created_at", "-id"], include=["kind", "source", "processing_status", "is_hidden", "is_favorite"],
                 name="asset_favorite_list", condition=models.Q(is_favorite=True),
             ),
         ),

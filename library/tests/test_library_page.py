@@ -589,3 +589,23 @@ def test_it_searches_a_rare_status_or_kind_in_its_own_text_index(owner_client, o
     response, plan = text_index_plan(owner_client, f"/library/?{filters}&q=sailboat", "library_asset")
     assert response.status_code == 200 and sorted(tile_ids(response)) == sorted(expected)
     assert f"on asset_search_{value}" in plan, plan
+
+
+def test_it_searches_the_favourites_in_their_own_text_index(owner_client, owner):
+    """A word among the favourites is read from their own trigram index (library migration 0022):
+    they have no column in the text index, whose entries of the word span every asset
+    ("source=upload&q=sailboat&favorites=1" 17 ms of SQL at a million assets, 0.7 so)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    expected = []
+    for i in range(40):
+        asset = make_asset(owner)
+        worded, starred = i % 4 == 0, i % 8 == 0 or i % 5 == 0  # each also without the other
+        Asset.objects.filter(pk=asset.pk).update(**({"filename": f"sailboat-{i}.jpg"} if worded else {}), is_favorite=starred)
+        if worded and starred:
+            expected.append(asset.pk)
+    response, plan = text_index_plan(owner_client, "/library/?favorites=1&q=sailboat", "library_asset")
+    assert response.status_code == 200 and sorted(tile_ids(response)) == sorted(expected)
+    assert "on asset_search_favorite" in plan, plan
