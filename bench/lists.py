@@ -14,7 +14,8 @@ time and query count (its Server-Timing header, sent to staff: the owner is made
 
 The pipelines must be there already (seed_demo); --assets N first clones the
 owner's painted assets (seed_demo's pool) by SQL into N library rows with names,
-hashes, sources, statuses and dates of their own (see docs/benchmarks.md).
+hashes, sources, statuses and dates of their own, 1 % of them favourites, as a person
+stars a few by hand (see docs/benchmarks.md).
 Otherwise this script only reads.
 
 --second times, in-process, the second page of each combination that has one (a cursor's page,
