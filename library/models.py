@@ -434,6 +434,19 @@ class Asset(models.Model):
                 fields=["owner", "-created_at", "-id"], include=["kind", "source", "processing_status", "is_hidden", "is_favorite"],
                 name="asset_favorite_list", condition=models.Q(is_favorite=True),
             ),
+            # Favourites of a kind, or in a processing status, counted exactly (fewer than a thousand
+            # match) from their range, not from every favourite's entry ("kind=video" among 10,215
+            # favourites at a million assets: 516, 1.9 ms of SQL; 0.5 so):
+            # owner=? AND is_favorite AND kind=? [AND ...] ORDER BY created_at DESC, id DESC
+            models.Index(
+                fields=["owner", "kind", "-created_at", "-id"], include=["source", "processing_status", "is_hidden", "is_favorite"],
+                name="asset_favorite_kind_list", condition=models.Q(is_favorite=True),
+            ),
+            # owner=? AND is_favorite AND processing_status=? [AND ...] ORDER BY created_at DESC, id DESC
+            models.Index(
+                fields=["owner", "processing_status", "-created_at", "-id"], include=["kind", "source", "is_hidden", "is_favorite"],
+                name="asset_favorite_status_list", condition=models.Q(is_favorite=True),
+            ),
             # (The date range uses asset_created_list; ?q= uses a GIN index of search_text's
             # trigrams with kind, source and status, PostgreSQL only, in migration 0010; with videos
             # or a status other than complete, that value's own, in migration 0015; with the
