@@ -387,6 +387,29 @@ def test_it_lets_a_phrase_walk_three_rows_a_unit_of_its_fetchs_cost(owner_client
     assert bounds == [per_cost]
 
 
+@pytest.mark.parametrize("query, fetched", [("favorites=1&q=sunset", True), ("q=sunset", False), ("favorites=1", False)])
+def test_it_fetches_a_word_among_the_favourites_however_the_planner_prices_it(owner_client, monkeypatch, settings, query, fetched):
+    """A word among the favourites is fetched from their own text index, which reads their rows
+    alone: a walk through them reads a row for each it passes, so a fetch priced high is no
+    reason to walk (first_page(costly_above=)); past a thousand matches it walks, as any list."""
+    import math
+
+    import library.models
+    from i2v.lib import pagination
+
+    settings.LIST_CACHE = False
+    bounds = []
+
+    def list_page(*args, **kwargs):
+        bounds.append(kwargs.get("costly_above"))
+        return pagination.list_page(*args, **kwargs)
+
+    monkeypatch.setattr(library.models, "list_page", list_page)
+    response = owner_client.get(f"/library/?{query}", **HX)
+    assert response.status_code == 200
+    assert bounds == [math.inf if fetched else None]
+
+
 def test_it_walks_through_hidden_assets_too_when_they_are_asked_for(owner_client, owner, monkeypatch):
     """A first page found by a bounded walk (here forced: exact totals only up to 1) reads the
     rows the list shows: with hidden=include the newest, hidden ones are on it."""
