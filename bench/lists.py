@@ -14,7 +14,8 @@ time and query count (its Server-Timing header, sent to staff: the owner is made
 
 The pipelines must be there already (seed_demo); --assets N first clones the
 owner's painted assets (seed_demo's pool) by SQL into N library rows with names,
-hashes, sources, statuses and dates of their own (see docs/benchmarks.md).
+hashes, sources, statuses and dates of their own, 1 % of them favourites, as a person
+stars a few by hand (see docs/benchmarks.md).
 Otherwise this script only reads.
 
 --second times, in-process, the second page of each combination that has one (a cursor's page,
@@ -95,6 +96,7 @@ LIBRARY = {
     "status=failed": {"status": "failed"},
     "q=sailboat": {"q": "sailboat"},
     "one week": WEEK,
+    "favorites": {"favorites": True},
 }
 LIBRARY_EXTRA = [
     {"q": "img_00012"},
@@ -104,21 +106,27 @@ LIBRARY_EXTRA = [
     {"q": "neon portrait"},
     {"q": "a sailboat"},
     {"q": "portrait, neon"},
+    # Favourites hidden or not (the atoms' are the visible ones), and with the common values.
+    {"favorites": True, "hidden": "include"},
+    {"favorites": True, "hidden": "only"},
+    {"favorites": True, "kind": "image", "source": "generated", "status": "complete"},
 ]
 
 
 # Library rows cloned from the owner's painted pool: same files and renditions; 30 % uploads;
-# 93 % complete, 3 % pending, 1.5 % processing, 2 % failed, 0.5 % remote; one every 63 s over two years.
+# 93 % complete, 3 % pending, 1.5 % processing, 2 % failed, 0.5 % remote; 1 % favourites, drawn by a hash
+# of the row's number (as a person stars them, unrelated to kind, source, status, text or date: every
+# hundredth row would be one pool asset's, all uploads, all complete); one every 63 s over two years.
 CLONE_ASSETS = """
 INSERT INTO library_asset (owner_id, kind, source, original, filename, prompt, sha256, mime, width, height, duration,
   bytes, exif, taken_at, thumbhash, renditions, processing_status, thumbnail_status, variant_status, attempts,
-  last_error, created_at, remote_url)
+  last_error, created_at, remote_url, is_favorite)
 SELECT p.owner_id, p.kind, CASE WHEN (g * 7) %% 10 < 3 THEN 'upload' ELSE 'generated' END, p.original,
   'img_' || lpad(g::text, 7, '0') || CASE WHEN p.kind = 'video' THEN '.mp4' ELSE '.jpg' END, p.prompt,
   md5(g::text) || md5('x' || g::text), p.mime, p.width, p.height, p.duration, p.bytes, '{}'::jsonb, NULL,
   p.thumbhash, p.renditions, s.st, s.st, s.st, CASE WHEN s.st = 'failed' THEN 3 ELSE 1 END,
   CASE WHEN s.st = 'failed' THEN 'could not decode' ELSE '' END,
-  now() - make_interval(secs => g * 63 + (g * 31) %% 60), ''
+  now() - make_interval(secs => g * 63 + (g * 31) %% 60), '', abs(hashtext('favorite ' || g)) %% 100 = 0
 FROM generate_series(1, %(n)s) g
 JOIN (SELECT row_number() OVER (ORDER BY id) - 1 AS rn, * FROM library_asset WHERE owner_id = %(owner)s) p
   ON p.rn = (g * 37) %% %(pool)s
@@ -212,7 +220,7 @@ def jobs_call(user, filters, page_size, cursor=None):
 def library_call(user, filters, page_size, cursor=None):
     from library.models import Asset
 
-    base = dict(kind="", source="", status="", q="", date_from=None, date_to=None)
+    base = dict(kind="", source="", status="", favorites=False, q="", date_from=None, date_to=None)
     return lambda: Asset.objects.library_list(user.id, filters={**base, **filters}, cursor=cursor, page_size=page_size)
 
 

@@ -73,6 +73,7 @@ def _library_filters():
         _query("kind", _choices(Asset.Kind.choices)),
         _query("source", _choices(Asset.Source.choices)),
         _query("status", _choices(Asset.Status.choices)),
+        _query("favorites", {"type": "boolean"}, "Only the assets starred in the viewer (hidden ones as `hidden` says)."),
         _query("hidden", {"type": "string", "enum": ["", "include", "only"]}, "Assets hidden from the viewer: left out by default."),
         _query("q", {"type": "string", "maxLength": 200}, "Text in the file name or the prompt."),
         _query("date_from", DATE), _query("date_to", DATE),

@@ -8,7 +8,7 @@ from django.forms.utils import pretty_name
 from django.conf import settings
 from django.utils.functional import cached_property
 
-from i2v.lib.forms import ChoiceField, SharedFieldsForm
+from i2v.lib.forms import ChoiceField, QueryFlagField, SharedFieldsForm
 from i2v.lib.ids import id_from_text, is_plausible_id
 from i2v.lib.text import one_line, truncated
 from i2v.lib.urls import url_of
@@ -33,35 +33,6 @@ class TagField(forms.CharField):
 
 def _model_choices():
     return [("", "Any model")] + [(k, v["label"]) for k, v in settings.GENERATION_MODELS.items()]
-
-
-class _RawInput(forms.CheckboxInput):
-    """A checkbox that hands on the query string's text as it is (CheckboxInput reads any text as true)."""
-
-    def value_from_datadict(self, data, files, name):
-        return data.get(name)
-
-
-class QueryFlagField(forms.BooleanField):
-    """A checkbox in a query string: 1, true or on (the box sends 1); 0, false, off or nothing. Any other
-    text is refused, not taken for true (`?favorites=maybe` and `?favorites=0` listed the favourites)."""
-
-    widget = _RawInput
-    TRUE, FALSE = ("1", "true", "on"), ("", "0", "false", "off")
-
-    def to_python(self, value):
-        text = "" if value is None else str(value).strip().lower()  # True and False read as "true" and "false"
-        if text in self.TRUE:
-            return True
-        if text in self.FALSE:
-            return False
-        raise forms.ValidationError("Use 1 for yes or 0 for no.", code="invalid")
-
-    def prepare_value(self, value):
-        try:
-            return self.to_python(value)  # what the page's checkbox shows
-        except forms.ValidationError:
-            return False
 
 
 class JobsFilterForm(SharedFieldsForm):

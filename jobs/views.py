@@ -16,6 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 
 from i2v.lib.cache import reads_ahead
 from i2v.lib.errors import refused_page, toast
+from i2v.lib.forms import QueryFlagField
 from i2v.lib.idempotency import first_send, form_key
 from i2v.lib.ids import id_from_text
 from i2v.lib.lists import ListResults
@@ -27,7 +28,7 @@ from i2v.lib.watch import watch_response
 
 from .catalog import needs_confirmation
 from .detail import OUTPUT_PAGE_HTML, STEP_PAGE_HTML, step_filters, step_rows, step_summary, steps_page, tiles
-from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, QueryFlagField, RenameForm, StepPageForm, TagForm, asset_ids
+from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, StepPageForm, TagForm, asset_ids
 from .listing import PipelineListQuerySet, bare, owned_pipeline
 from .models import Pipeline, Step, Tag
 from .recall import parse_output_id, recalled

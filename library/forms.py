@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 
-from i2v.lib.forms import ChoiceField, SharedFieldsForm
+from i2v.lib.forms import ChoiceField, QueryFlagField, SharedFieldsForm
 from i2v.lib.ids import id_from_text
 from i2v.lib.urls import url_of
 
@@ -21,6 +21,7 @@ class LibraryFilterForm(SharedFieldsForm):
     kind = ChoiceField(choices=[("", "Images and videos"), *Asset.Kind.choices], required=False)
     source = ChoiceField(choices=[("", "Any source"), *Asset.Source.choices], required=False)  # fits the select's 15em
     status = ChoiceField(choices=[("", "Any status"), *Asset.Status.choices], required=False)
+    favorites = QueryFlagField(label="Favourites", required=False)
     hidden = ChoiceField(
         choices=[("", "Not hidden"), ("include", "Include hidden"), ("only", "Only hidden")], required=False
     )
@@ -30,7 +31,7 @@ class LibraryFilterForm(SharedFieldsForm):
     cursor = forms.CharField(label="Page link", required=False, max_length=2000)
     page_size = forms.IntegerField(required=False, min_value=1, max_value=settings.PAGE_SIZE_MAX)
 
-    FILTERS = ("kind", "source", "status", "hidden", "q", "date_from", "date_to")
+    FILTERS = ("kind", "source", "status", "favorites", "hidden", "q", "date_from", "date_to")
 
     def __init__(self, data, default_page_size):
         super().__init__(data)
@@ -59,7 +60,8 @@ class LibraryFilterForm(SharedFieldsForm):
 
     def url(self, cursor=None):
         """This list's URL with only validated parameters, optionally at a cursor."""
-        params = {k: v for k, v in self.cleaned_data.items() if v and k != "cursor"}
+        # A flag as its box sends it (1), not as Python writes it.
+        params = {k: "1" if v is True else v for k, v in self.cleaned_data.items() if v and k != "cursor"}
         if cursor:
             params["cursor"] = cursor
         query = urlencode(params)

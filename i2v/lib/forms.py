@@ -1,5 +1,5 @@
 """Forms whose instances share their class's fields instead of deep-copying them; choice fields whose
-refusal quotes what was sent cut short.
+refusal quotes what was sent cut short; a checkbox read from a query string.
 
 A Django form deep-copies every declared field, with its widget, choices, validators and
 error messages, each time one is made, so that an instance may change its own fields
@@ -64,6 +64,36 @@ class MultipleChoiceField(forms.MultipleChoiceField):
     def validate(self, value):
         with _quoted_short(self):
             super().validate(value)
+
+
+class _RawInput(forms.CheckboxInput):
+    """A checkbox that hands on the query string's text as it is (CheckboxInput reads any text as true)."""
+
+    def value_from_datadict(self, data, files, name):
+        return data.get(name)
+
+
+class QueryFlagField(forms.BooleanField):
+    """A checkbox in a query string: 1, true or on (the box sends 1); 0, false, off or nothing. Any other
+    text is refused, not taken for true (`?favorites=maybe` and `?favorites=0` listed the
+    favourites). The Jobs and the Library filters use it."""
+
+    widget = _RawInput
+    TRUE, FALSE = ("1", "true", "on"), ("", "0", "false", "off")
+
+    def to_python(self, value):
+        text = "" if value is None else str(value).strip().lower()  # True and False read as "true" and "false"
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise forms.ValidationError("Use 1 for yes or 0 for no.", code="invalid")
+
+    def prepare_value(self, value):
+        try:
+            return self.to_python(value)  # what the page's checkbox shows
+        except forms.ValidationError:
+            return False
 
 
 @contextmanager

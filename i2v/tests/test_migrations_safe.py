@@ -108,6 +108,7 @@ ALLOWED_OPERATIONS = {
     ("library", "0019_search_joined_typography"): {0: "RunPython, PostgreSQL only: one GIN index rebuilt CONCURRENTLY under its name, ANALYZE"},
     ("jobs", "0026_search_pairs"): {0: "RunPython, PostgreSQL only: one GIN index built CONCURRENTLY, ANALYZE"},
     ("library", "0020_search_pairs"): {0: "RunPython, PostgreSQL only: one GIN index built CONCURRENTLY, ANALYZE"},
+    ("library", "0022_search_favorites"): {0: "RunPython, PostgreSQL only: one partial GIN index built CONCURRENTLY, ANALYZE"},
     ("jobs", "0027_tag_links_in_order"): {
         1: "RunPython: row triggers (ENABLE ALWAYS on PostgreSQL), a catalog change (a brief lock, no scan)",
         2: "RunPython: the backfill, 20,000 pipelines' links per statement (atomic = False): no long lock",

@@ -102,11 +102,14 @@ def test_it_walks_to_the_librarys_first_page(owner, other, start, length):
             owner=owner if i % 7 else other, kind=rnd.choice(["image", "video"]), source=rnd.choice(["upload", "generated"]),
             sha256=hashlib.sha256(f"fuzz-{i}".encode()).hexdigest(), filename=rnd.choice(["cat.jpg", "100%_x.png", "back\\s'l.jpg"]),
             processing_status=rnd.choice(["pending", "complete", "failed"]), is_hidden=rnd.random() < 0.3,
-            created_at=start + datetime.timedelta(hours=rnd.choice([0, 0, 1, 30, 50, 100])),
+            created_at=start + datetime.timedelta(hours=rnd.choice([0, 0, 1, 30, 50, 100])), is_favorite=rnd.random() < 0.4,
         )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE library_asset")
-    choices = dict(kind=["", "video"], source=["", "upload"], status=["", "failed"], hidden=["", "include", "only"], q=["", "cat", "%_", "\\s'"])
+    choices = dict(
+        kind=["", "video"], source=["", "upload"], status=["", "failed"], favorites=[False, True], hidden=["", "include", "only"],
+        q=["", "cat", "%_", "\\s'"],
+    )  # fmt: skip
     mine = Asset.objects.filter(owner=owner)
     wrong, statements = [], ""
     for values in itertools.product(*choices.values()):

@@ -28,7 +28,7 @@ def ids(data):
 @pytest.fixture
 def library(owner):
     """Twelve assets a minute apart (the last made is the newest): images and
-    videos, uploaded and generated, in every processing status."""
+    videos, uploaded and generated, in every processing status; every third a favourite."""
     start = timezone.now() - datetime.timedelta(days=1)
     made = []
     for i in range(12):
@@ -38,6 +38,7 @@ def library(owner):
         asset.processing_status = ["complete", "pending", "failed", "processing"][i % 4]
         asset.filename = f"Holiday-{i:02d}.jpg" if i < 6 else f"work-{i:02d}.png"
         asset.prompt = "a red fox in the snow" if i == 7 else ""
+        asset.is_favorite = i % 3 == 1
         asset.save()
         made.append(asset)
     return made
@@ -115,6 +116,10 @@ def test_it_pages_assets_made_in_the_same_instant_by_id(owner_client, owner):
         ("q=holiday", lambda i, a: i < 6),
         ("q=WORK-1", lambda i, a: i in (10, 11)),
         ("q=red+fox", lambda i, a: i == 7),  # prompts are searched too
+        ("favorites=1", lambda i, a: a.is_favorite),
+        ("favorites=true&kind=image&source=upload", lambda i, a: a.is_favorite and a.kind == "image" and a.source == "upload"),
+        ("favorites=1&status=failed", lambda i, a: a.is_favorite and a.processing_status == "failed"),
+        ("favorites=1&q=holiday", lambda i, a: a.is_favorite and i < 6),
     ],
 )
 def test_it_filters(owner_client, library, query, expected):
@@ -153,12 +158,35 @@ def test_it_finds_an_uploaded_files_unicode_name(owner_client):
         ("status=done", "status"),
         ("date_from=2026-13-01", "date_from"),
         ("date_from=2026-02-02&date_to=2026-01-01", "date_to"),
+        ("favorites=maybe", "favorites"),
+        ("favorites=%3Cscript%3E", "favorites"),
+        ("favorites=%00", "favorites"),
     ],
 )
 def test_it_names_the_bad_field_in_a_json_400(owner_client, library, query, field):
     response, data = get(owner_client, query)
     assert response.status_code == 400
     assert data["error"]["field"] == field and data["error"]["message"]
+
+
+def test_it_says_how_to_ask_for_the_favourites(owner_client, library):
+    response, data = get(owner_client, "favorites=maybe")
+    assert response.status_code == 400
+    assert data["error"] == {"code": "invalid", "message": "Use 1 for yes or 0 for no.", "field": "favorites"}
+
+
+def test_it_lists_only_the_callers_favourites(client, owner, other, library):
+    theirs = make_asset(other)
+    Asset.objects.filter(pk=theirs.pk).update(is_favorite=True)
+    Asset.objects.filter(pk=library[4].pk).update(is_hidden=True)  # a favourite hidden: out of the default view
+    client.force_login(owner)
+    for query, wanted in [("favorites=1", [10, 7, 1]), ("favorites=1&hidden=include", [10, 7, 4, 1]), ("favorites=1&hidden=only", [4])]:
+        _, data = get(client, query)
+        assert ids(data) == [library[i].id for i in wanted], query
+        assert data["pagination"]["total_count"] == len(wanted)
+    client.force_login(other)
+    _, data = get(client, "favorites=1")
+    assert ids(data) == [theirs.id]
 
 
 def test_it_answers_401_in_json_without_login(client):

@@ -190,6 +190,96 @@ def test_it_never_shows_another_users_assets(owner_client, other, assets):
     assert theirs.id not in ids and len(ids) == 25
 
 
+@pytest.fixture
+def favourites(owner, other, assets):
+    """Every third of `assets` starred, one of those hidden too, and one not starred hidden; the
+    six oldest made ten days earlier; a fox in the prompts of the even ones; and another user's
+    favourite. Returns that one."""
+    Asset.objects.filter(pk__in=[a.pk for a in assets[::3]]).update(is_favorite=True)
+    Asset.objects.filter(pk__in=[assets[9].pk, assets[10].pk]).update(is_hidden=True)
+    Asset.objects.filter(pk__in=[a.pk for a in assets[::2]]).update(prompt="a red fox")
+    for asset in assets[:6]:
+        Asset.objects.filter(pk=asset.pk).update(created_at=asset.created_at - datetime.timedelta(days=10))
+    for asset in assets:
+        asset.refresh_from_db()
+    theirs = make_asset(other)
+    Asset.objects.filter(pk=theirs.pk).update(is_favorite=True, prompt="a red fox")
+    return theirs
+
+
+RECENT = (timezone.localdate() - datetime.timedelta(days=5)).isoformat()
+
+
+def recent(asset):
+    return asset.created_at > timezone.now() - datetime.timedelta(days=5)  # the fixture's: two days old or twelve
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("favorites=1", lambda a: a.is_favorite and not a.is_hidden),
+        ("favorites=true", lambda a: a.is_favorite and not a.is_hidden),
+        ("favorites=1&kind=video", lambda a: a.is_favorite and not a.is_hidden and a.kind == "video"),
+        ("favorites=1&source=upload", lambda a: a.is_favorite and not a.is_hidden and a.source == "upload"),
+        ("favorites=1&status=failed", lambda a: a.is_favorite and a.processing_status == "failed"),
+        ("favorites=1&q=fox", lambda a: a.is_favorite and not a.is_hidden and "fox" in a.prompt),
+        (f"favorites=1&date_from={RECENT}", lambda a: a.is_favorite and not a.is_hidden and recent(a)),
+        ("favorites=1&hidden=include", lambda a: a.is_favorite),
+        ("favorites=1&hidden=only", lambda a: a.is_favorite and a.is_hidden),
+        (
+            f"favorites=on&kind=image&source=generated&status=complete&q=fox&hidden=include&date_from={RECENT}",
+            lambda a: a.is_favorite and a.kind == "image" and a.source == "generated" and "fox" in a.prompt and recent(a),
+        ),
+    ],
+)
+def test_it_lists_the_owners_favourites_with_any_other_filter(owner_client, assets, favourites, query, expected):
+    ids, _ = walk(owner_client, f"/library/?{query}&page_size=2")
+    assert ids and ids == [a.id for a in reversed(assets) if expected(a)]
+    assert favourites.id not in ids
+
+
+def test_it_keeps_the_favourites_in_the_load_more_links_and_ticks_its_box(owner_client, assets, favourites):
+    html = owner_client.get("/library/?favorites=true&page_size=2").content.decode()
+    assert '<input type="checkbox" name="favorites" value="1" checked> Favourites' in html
+    assert 'data-favorites-filter="1"' in html  # the viewer takes a tile unstarred there out of the grid
+    assert "favorites=1" in next_url(owner_client.get("/library/?favorites=true&page_size=2", **HX))
+    html = owner_client.get("/library/").content.decode()
+    assert '<input type="checkbox" name="favorites" value="1"> Favourites' in html and 'data-favorites-filter=""' in html
+
+
+@pytest.mark.parametrize("value", ["maybe", "<script>alert(1)</script>", "%00", "1%00", "2", "yes"])
+def test_it_explains_a_bad_favourites_flag_with_a_400(owner_client, assets, value):
+    for extra in ({}, HX):
+        response = owner_client.get(f"/library/?favorites={value}", **extra)
+        html = response.content.decode()
+        assert response.status_code == 400
+        assert "<strong>Favourites</strong>: Use 1 for yes or 0 for no." in html
+        assert "<script>alert" not in html
+
+
+def test_it_reads_the_last_of_two_favourites_flags(owner_client, assets, favourites):
+    for query, starred in [("favorites=1&favorites=0", False), ("favorites=0&favorites=1", True)]:
+        ids, _ = walk(owner_client, f"/library/?{query}")
+        assert ids == [a.id for a in reversed(assets) if not a.is_hidden and (a.is_favorite or not starred)], query
+
+
+def test_it_counts_the_same_queries_for_the_favourites(owner_client, owner, settings, django_assert_num_queries):
+    settings.LIST_CACHE = False
+    starred = make_asset(owner)
+    Asset.objects.filter(pk=starred.pk).update(is_favorite=True)
+    make_asset(owner)
+    with django_assert_num_queries(first_page_queries()):  # the page of tiles, its total (PostgreSQL: the estimate)
+        response = owner_client.get("/library/?favorites=1")
+    assert tile_ids(response) == [starred.id]
+    for i in range(60):
+        Asset.objects.filter(pk=make_asset(owner, kind="video" if i % 2 else "image").pk).update(is_favorite=i % 4 != 3)
+    with django_assert_num_queries(first_page_queries(estimated=True)):  # the same filters, estimated above
+        response = owner_client.get("/library/?favorites=1&page_size=20", **HX)
+    assert len(tile_ids(response)) == 20 and Asset.objects.filter(pk__in=tile_ids(response), is_favorite=False).count() == 0
+    with django_assert_num_queries(1):  # infinite scroll: the page
+        owner_client.get(next_url(response), **HX)
+
+
 @pytest.mark.parametrize("query", ["kind=audio", "status=x", "page_size=0", "date_from=yesterday", "cursor=forged", "q=" + "x" * 201])
 def test_it_explains_bad_filters_with_a_400(owner_client, assets, query):
     response = owner_client.get(f"/library/?{query}")
@@ -295,6 +385,29 @@ def test_it_lets_a_phrase_walk_three_rows_a_unit_of_its_fetchs_cost(owner_client
     response = owner_client.get(f"/library/?{query}", **HX)
     assert response.status_code == 200
     assert bounds == [per_cost]
+
+
+@pytest.mark.parametrize("query, fetched", [("favorites=1&q=sunset", True), ("q=sunset", False), ("favorites=1", False)])
+def test_it_fetches_a_word_among_the_favourites_however_the_planner_prices_it(owner_client, monkeypatch, settings, query, fetched):
+    """A word among the favourites is fetched from their own text index, which reads their rows
+    alone: a walk through them reads a row for each it passes, so a fetch priced high is no
+    reason to walk (first_page(costly_above=)); past a thousand matches it walks, as any list."""
+    import math
+
+    import library.models
+    from i2v.lib import pagination
+
+    settings.LIST_CACHE = False
+    bounds = []
+
+    def list_page(*args, **kwargs):
+        bounds.append(kwargs.get("costly_above"))
+        return pagination.list_page(*args, **kwargs)
+
+    monkeypatch.setattr(library.models, "list_page", list_page)
+    response = owner_client.get(f"/library/?{query}", **HX)
+    assert response.status_code == 200
+    assert bounds == [math.inf if fetched else None]
 
 
 def test_it_walks_through_hidden_assets_too_when_they_are_asked_for(owner_client, owner, monkeypatch):
@@ -416,6 +529,79 @@ def test_it_reads_a_kind_and_a_source_from_their_own_index(owner_client, owner):
     assert "using asset_kind_source_list" in plan, plan
 
 
+@pytest.mark.parametrize(
+    "query, index",
+    [
+        # Any of them: in a test's few rows, a whole index read and sorted costs as little.
+        ("favorites=1", "asset_favorite_"),
+        ("favorites=1&source=upload&hidden=include", "asset_favorite_"),
+        ("favorites=1&kind=video", "asset_favorite_kind_list "),
+        ("favorites=1&status=failed&source=upload", "asset_favorite_status_list "),
+    ],
+)
+def test_it_reads_the_favourites_from_their_own_index(owner_client, owner, query, index):
+    """The favourites, few, are partial indexes of their own in the list's order (library
+    migration 0021) holding the other filters' columns, the favourites of a kind or a status a
+    range of their own: without them they were found by walking the owner's whole list, reading
+    each row to test is_favorite."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    for i in range(40):
+        asset = make_asset(owner, kind="video" if i % 2 else "image")
+        Asset.objects.filter(pk=asset.pk).update(
+            is_favorite=i % 10 in (1, 2), source="upload" if i % 3 else "generated", is_hidden=i % 7 == 0,
+            processing_status="failed" if i % 4 == 1 else "complete",
+        )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE library_asset")
+    with CaptureQueriesContext(connection) as captured:
+        response = owner_client.get(f"/library/?{query}", **HX)
+    assert response.status_code == 200 and tile_ids(response)
+    assert Asset.objects.filter(pk__in=tile_ids(response), is_favorite=False).count() == 0
+    keys = next(q["sql"] for q in captured.captured_queries if not q["sql"].startswith("EXPLAIN") and "library_asset" in q["sql"])
+    plan = plan_by_index(keys)
+    assert f"using {index}" in plan, plan
+
+
+@pytest.mark.parametrize(
+    "query, tested",
+    [
+        ("favorites=1", False),
+        ("favorites=1&kind=video&source=upload&status=failed", False),  # on the index's entries, all of them
+        ("favorites=1&kind=video&q=sunset", True),  # the kind on the entries, then the rows that pass for the word
+        ("favorites=1&hidden=include&status=failed", False),
+        ("favorites=1&hidden=only", False),
+    ],
+)
+def test_it_walks_the_favourites_testing_the_other_filters_on_their_entries(owner_client, owner, settings, query, tested):
+    """A first page found by a bounded walk (forced) of the favourites: the others of kind, source,
+    status and hidden are tested on asset_favorite_list's entries, the word on the rows that pass."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the bounded walk is PostgreSQL's")
+    settings.LIST_CACHE = False
+    start = timezone.now()
+    for i in range(96):
+        asset = make_asset(owner, kind="video" if i % 2 else "image")
+        Asset.objects.filter(pk=asset.pk).update(
+            created_at=start + datetime.timedelta(seconds=i), source="upload" if i % 3 else "generated",
+            processing_status="failed" if i % 4 != 1 else "complete", prompt="a sunset" if i % 5 else "a dawn",
+            is_favorite=i % 3 != 2, is_hidden=i % 8 == 3,  # the newest is no favourite
+        )  # fmt: skip
+    expected = tile_ids(owner_client.get(f"/library/?{query}&page_size=3", **HX))
+    assert len(expected) == 3 and Asset.objects.filter(pk__in=expected, is_favorite=True).count() == 3
+    with every_first_page_walked() as captured:
+        walked = tile_ids(owner_client.get(f"/library/?{query}&page_size=3", **HX))
+    statements = " ".join(q["sql"] for q in captured.captured_queries)
+    assert "WITH walk" in statements and "is_favorite" in statements
+    assert ("CROSS JOIN LATERAL" in statements) == tested
+    assert walked == expected
+
+
 @pytest.mark.parametrize("filters", ["status=failed", "kind=video"])
 def test_it_searches_a_rare_status_or_kind_in_its_own_text_index(owner_client, owner, filters):
     """A word with a status other than complete, or with videos, is read from that value's own
@@ -439,3 +625,23 @@ def test_it_searches_a_rare_status_or_kind_in_its_own_text_index(owner_client, o
     response, plan = text_index_plan(owner_client, f"/library/?{filters}&q=sailboat", "library_asset")
     assert response.status_code == 200 and sorted(tile_ids(response)) == sorted(expected)
     assert f"on asset_search_{value}" in plan, plan
+
+
+def test_it_searches_the_favourites_in_their_own_text_index(owner_client, owner):
+    """A word among the favourites is read from their own trigram index (library migration 0022):
+    they have no column in the text index, whose entries of the word span every asset
+    ("source=upload&q=sailboat&favorites=1" 17 ms of SQL at a million assets, 0.7 so)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    expected = []
+    for i in range(40):
+        asset = make_asset(owner)
+        worded, starred = i % 4 == 0, i % 8 == 0 or i % 5 == 0  # each also without the other
+        Asset.objects.filter(pk=asset.pk).update(**({"filename": f"sailboat-{i}.jpg"} if worded else {}), is_favorite=starred)
+        if worded and starred:
+            expected.append(asset.pk)
+    response, plan = text_index_plan(owner_client, "/library/?favorites=1&q=sailboat", "library_asset")
+    assert response.status_code == 200 and sorted(tile_ids(response)) == sorted(expected)
+    assert "on asset_search_favorite" in plan, plan

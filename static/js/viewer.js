@@ -214,6 +214,7 @@
     // A panel that arrives after the viewer moved on belongs to another tile.
     const item = state && items().find((el) => el.dataset.viewerItem === state.dataset.asset);
     if (item) {
+      if (item.hasAttribute("data-favorite") !== (state.dataset.favorite === "true")) toggled.add(item.id);
       item.toggleAttribute("data-favorite", state.dataset.favorite === "true");
       if (item.hasAttribute("data-hidden") !== (state.dataset.hidden === "true")) toggled.add(item.id);
       item.toggleAttribute("data-hidden", state.dataset.hidden === "true");
@@ -221,16 +222,20 @@
     if (!dialog.open) leaveFilteredGrid(); // closing, or the answer of a toggle came after the viewer closed
   }
 
-  // Tiles hidden (or shown again) in the viewer leave a grid that doesn't show such tiles, and its count
-  // goes down, as a reload would show; only once the viewer closes, so ← → still walk the grid it opened on.
-  const toggled = new Set(); // ids of the tiles hidden or shown again since the grid was last left
+  // Tiles hidden (or shown again), or unstarred in a grid of favourites, in the viewer leave a grid that
+  // doesn't show such tiles, and its count goes down, as a reload would show; only once the viewer closes,
+  // so ← → still walk the grid it opened on.
+  const toggled = new Set(); // ids of the tiles hidden, shown again, starred or unstarred since the grid was last left
   function leaveFilteredGrid() {
     const filter = gallery && gallery.dataset.hiddenFilter;
-    if (filter === undefined || filter === "include") return;
-    // A tile walked far past was windowed out of the document (lists.js), its flag with it: back in, to leave.
+    const favorites = gallery && gallery.dataset.favoritesFilter === "1";
+    if (filter === undefined || (filter === "include" && !favorites)) return;
+    // A tile walked far past was windowed out of the document (lists.js), its flags with it: back in, to leave.
     if (toggled.size) i2vLists.bringBack([...toggled]);
     toggled.clear();
-    const out = items().filter((el) => el.hasAttribute("data-hidden") !== (filter === "only"));
+    const shown = (el) => (filter === "include" || el.hasAttribute("data-hidden") === (filter === "only"))
+      && (!favorites || el.hasAttribute("data-favorite"));
+    const out = items().filter((el) => !shown(el));
     out.forEach((el) => el.remove());
     if (out.length) document.dispatchEvent(new CustomEvent("totalChanged", { detail: { by: -out.length, noun: "asset" } }));
   }

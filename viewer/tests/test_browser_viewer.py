@@ -346,6 +346,28 @@ def test_it_takes_tiles_hidden_in_the_viewer_out_of_a_grid_without_hidden_ones(o
     owner_page.assert_no_console_errors()
 
 
+def test_it_takes_tiles_unstarred_in_the_viewer_out_of_a_grid_of_favourites(owner_page, owner, serial):
+    page, ids = _viewing_the_first_of(owner_page, 3)
+    state = page.locator(f"{VIEWER} [data-viewer-state]")
+    page.keyboard.press("f")
+    expect(state).to_have_attribute("data-favorite", "true")
+    page.keyboard.press("Escape")  # starred: the whole library shows it still
+    expect(page.locator("#grid [data-viewer-item]")).to_have_count(3)
+
+    page.check("#filters input[name=favorites]")
+    expect(page.locator("#grid [data-viewer-item]")).to_have_count(1)
+    assert "favorites=1" in page.url
+    page.locator(f"#asset-{ids[0]} a.open").click()
+    _ready(page)
+    page.keyboard.press("f")
+    expect(state).to_have_attribute("data-favorite", "false")
+    page.keyboard.press("Escape")  # unstarred: out of the favourites
+    expect(page.locator("#grid [data-viewer-item]")).to_have_count(0)
+    with serial:
+        assert not Asset.objects.filter(pk__in=ids, is_favorite=True).exists()
+    owner_page.assert_no_console_errors()
+
+
 def test_it_takes_a_tile_hidden_in_the_viewer_out_of_the_grid_when_windowed_out_meanwhile(owner_page, owner, serial):
     page, ids = _viewing_the_first_of(owner_page, 40)
     page.keyboard.press("h")
