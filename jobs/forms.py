@@ -44,7 +44,7 @@ class JobsFilterForm(SharedFieldsForm):
 
     status = ChoiceField(choices=[("", "Any status"), *Pipeline.Status.choices], required=False)
     tag = TagField(required=False)
-    favorites = QueryFlagField(required=False)
+    favorites = QueryFlagField(label="Favourites", required=False)
     hidden = ChoiceField(
         choices=[("", "Not hidden"), ("include", "Include hidden"), ("only", "Only hidden")], required=False
     )
