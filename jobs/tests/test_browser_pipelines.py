@@ -259,3 +259,25 @@ def test_it_asks_before_a_reload_loses_what_was_typed(owner_page, owner, serial)
     page.wait_for_url(owner_page.url("/jobs/"))
     assert asked == ["beforeunload", "beforeunload"]
     owner_page.assert_no_console_errors()
+
+
+def test_it_scrolls_to_a_refused_forms_first_error_and_puts_the_cursor_in_its_field(owner_page, owner, serial):
+    with serial:
+        _library_image(owner), _library_image(owner)
+    page = owner_page.page
+    page.set_viewport_size({"width": 1280, "height": 700})
+    owner_page.goto("/pipelines/new")
+    page.locator("textarea[name=prompts]").fill("a lighthouse in a storm")
+    page.locator("select[name=i2i_model]").select_option("local-i2i")
+    page.get_by_role("button", name="Create and run").click()  # no source ticked: refused, the error far above
+    error = page.locator("p.error[data-field=sources]")
+    expect(error).to_have_text("Choose at least one source image.")
+    expect(error).to_be_in_viewport()
+    expect(page.locator("input[name=sources]").first).to_be_focused()
+
+    page.locator("input[name=sources]").first.check()
+    page.locator("input[name=tags]").fill("Bad Tag")
+    page.get_by_role("button", name="Create and run").click()
+    expect(page.locator("p.error[data-field=tags]")).to_be_in_viewport()
+    expect(page.locator("input[name=tags]")).to_be_focused()
+    owner_page.assert_no_console_errors()

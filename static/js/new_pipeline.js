@@ -78,8 +78,20 @@
   });
   document.addEventListener("htmx:afterSwap", (event) => {
     // Only a refusal swaps the form (with its errors) in place; one taken goes to Jobs.
-    if (event.detail.target.id === "new-pipeline") typed = typed || sending;
+    if (event.detail.target.id !== "new-pipeline") return;
+    typed = typed || sending;
+    showFirstError(event.detail.target);
   });
+  // The button is at the form's bottom and the first error may be a screen above it ("Choose at least one source
+  // image."): a refusal that looked like nothing happened. It is scrolled to, and its field takes the cursor.
+  function showFirstError(form) {
+    const error = form.querySelector("p.error[role=alert], p.error[data-field]");
+    if (!error) return;
+    error.scrollIntoView({ block: "center" });
+    const named = error.dataset.field && form.querySelector("form").elements[error.dataset.field];
+    const field = named && (named instanceof RadioNodeList ? named[0] : named);
+    if (field) field.focus({ preventScroll: true });
+  }
   document.addEventListener("submit", (event) => {
     if (isForm(event.target) && !event.defaultPrevented) typed = false; // without htmx: the page leaves to send it
   });
