@@ -67,7 +67,8 @@ def test_it_uploads_picked_and_dropped_files_and_shows_them_turn_complete(owner_
         expect(rows.nth(i).locator(".upload-status")).to_have_text("Uploaded · processing…")
     expect(rows.nth(3)).to_have_attribute("data-state", "failed")
     expect(rows.nth(3).locator(".upload-status")).to_contain_text("SVG files are not accepted")
-    expect(page.locator("[data-upload-summary]")).to_contain_text("3 of 4 uploaded")  # not "All uploaded"
+    # Not "All uploaded"; each file counted once ("1 failed" as well as "1 refused" counted the SVG twice).
+    expect(page.locator("[data-upload-summary]")).to_have_text("3 of 4 uploaded · 1 refused · 3 processing · 0 failed")
     assert owner_page.count("/api/library/images", "POST") == 4  # one request per file
     # Chrome logs every 4xx response to the console; this one is the designed
     # answer to the SVG, shown in its row, so it is not an error of the page.

@@ -170,7 +170,12 @@
     const already = rows.filter((r) => "duplicate" in r.dataset).length; // sent, not stored again
     const stored = rows.length - refused - already;
     const sent = stored === rows.length ? "All uploaded" : stored ? `${stored} of ${rows.length} uploaded` : refused ? "None uploaded" : "Nothing new";
-    const parts = [sending ? sending + " uploading" : sent, already && already + " already in your library", count("processing") + " processing", count("failed") + " failed"];
+    // Each file is counted once in the first parts (uploaded, already there, refused), and each taken one once
+    // in the last (processing, or failed processing): a duplicate whose processing failed was counted twice.
+    const parts = [
+      sending ? sending + " uploading" : sent, already && already + " already in your library", refused && refused + " refused",
+      count("processing") + " processing", count("failed") - refused + " failed",
+    ];
     zone.querySelector("[data-upload-summary]").textContent = parts.filter(Boolean).join(" · ");
   }
 
