@@ -3,6 +3,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
+from django.http import QueryDict
 
 from i2v.lib.forms import ChoiceField, QueryFlagField, SharedFieldsForm
 from i2v.lib.ids import id_from_text
@@ -66,6 +67,12 @@ class LibraryFilterForm(SharedFieldsForm):
             params["cursor"] = cursor
         query = urlencode(params)
         return url_of("library:page") + (f"?{query}" if query else "")
+
+    @classmethod
+    def page_url(cls, query):
+        """The Library at the filters of `query` (a query string the page sent), validated; unfiltered if invalid."""
+        form = cls(QueryDict(query), default_page_size=None)
+        return form.url() if form.is_valid() else url_of("library:page")
 
 
 class AssetIdsForm(forms.Form):

@@ -1,6 +1,7 @@
 import functools
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -92,18 +93,22 @@ def delete(request):
     goes back to the Library. GET is the plain form's confirmation page: the
     grid's checkboxes submit to it when JavaScript is off.
     """
-    form = AssetIdsForm(request.POST if request.method == "POST" else request.GET)
+    data = request.POST if request.method == "POST" else request.GET
+    form = AssetIdsForm(data)
+    # Without JavaScript, the Library the selection was made on (its filters, `back`) is where the page returns.
+    back = {"back": data.get("back", ""), "back_url": LibraryFilterForm.page_url(data.get("back", ""))}
     if not form.is_valid():
         if request.htmx:
             return errors.toast(form.first_error())
-        return render(request, CONFIRM, {"form": form}, status=422)
+        return render(request, CONFIRM, {"form": form, **back}, status=422)
     assets = request.user.assets.filter(pk__in=form.cleaned_data["ids"])
     if request.method != "POST":  # GET or HEAD: only POST deletes
-        return render(request, CONFIRM, {"form": form, **assets.deletion_summary()})
+        return render(request, CONFIRM, {"form": form, **back, **assets.deletion_summary()})
     ids = assets.delete_in_bulk()
-    if not request.htmx:
-        return redirect("library:page")
     message = f"Deleted {len(ids)} asset{pluralize(len(ids))}."
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect(back["back_url"])
     # app.js lowers the count above the grid by as many.
     return trigger_client_event(render(request, f"{PAGE}#deleted", {"ids": ids, "message": message}), "totalChanged", {"by": -len(ids), "noun": "asset"})
 

@@ -60,6 +60,26 @@ def test_it_works_as_a_plain_form_with_a_confirmation_page(owner_client, owner, 
     assert list(Asset.objects.values_list("id", flat=True)) == [theirs.id]
 
 
+def test_it_returns_a_plain_form_to_the_librarys_filters_and_says_what_it_deleted(owner_client, owner):
+    first, second = make_asset(owner), make_asset(owner)
+    page = owner_client.get("/library/?source=upload&q=red").content.decode()
+    assert '<input type="hidden" name="back" value="source=upload&amp;q=red">' in page
+    back = "source=upload&q=red&cursor=zzz&next=//evil.example&kind=<b>"
+    html = owner_client.get("/library/delete", {"ids": [first.id, second.id], "back": "source=upload&q=red"}).content.decode()
+    assert '<a href="/library/?source=upload&amp;q=red">Cancel</a>' in html
+    assert '<input type="hidden" name="back" value="source=upload&amp;q=red">' in html
+
+    response = owner_client.post("/library/delete", {"ids": [first.id, second.id], "back": "source=upload&q=red"}, follow=True)
+    assert response.redirect_chain == [("/library/?source=upload&q=red", 302)]
+    assert "Deleted 2 assets." in response.content.decode()
+    assert not owner.assets.exists()
+    # Anything but the Library's valid filters is left out; invalid ones go back to the whole Library.
+    assert owner_client.get("/library/delete", {"ids": ["1"], "back": back}).status_code == 200
+    for hostile, url in ((back, "/library/"), ("source=upload&next=//evil.example", "/library/?source=upload"), ("%00", "/library/")):
+        response = owner_client.post("/library/delete", {"ids": ["1"], "back": hostile})
+        assert response.status_code == 302 and response["Location"] == url, hostile
+
+
 def test_it_says_on_the_confirmation_page_which_pipelines_lose_outputs(owner_client, owner):
     pipeline = make_pipeline(owner, outputs=2)
     ids = list(pipeline.outputs.values_list("asset_id", flat=True)) + [make_asset(owner).id]
