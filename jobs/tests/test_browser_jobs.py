@@ -261,6 +261,22 @@ def test_it_takes_a_tab_whose_session_ended_to_the_login_page_and_back(owner_pag
     assert not Pipeline.objects.get(pk=pipeline.pk).is_favorite
 
 
+def test_it_offers_the_keyboard_a_way_past_the_navigation(owner_page, owner):
+    make_pipeline(owner)
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    skip = page.get_by_role("link", name="Skip to content")
+    assert not skip.is_visible() or skip.bounding_box()["y"] < 0  # out of sight until Tab reaches it
+    page.keyboard.press("Tab")
+    expect(skip).to_be_focused()
+    assert skip.bounding_box()["y"] >= 0
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    page.keyboard.press("Tab")  # the next stop is the page's own first control, not the navigation
+    assert page.evaluate("document.activeElement.closest('header')") is None
+    owner_page.assert_no_console_errors()
+
+
 def test_it_unticks_the_select_all_box_when_the_next_page_loads(owner_page, owner):
     now = timezone.now()
     for i in range(25):
@@ -341,6 +357,10 @@ def test_it_folds_the_filters_on_a_phone_and_lays_them_on_one_line_wide(owner_pa
     expect(summary).to_have_text("Filters · 2")
     expect(status).to_be_visible()  # still open under the person's hand
     expect(page).to_have_url(re.compile(r"tag=campaign-q3"))
+    status.focus()
+    page.keyboard.press("Escape")  # folds them away, back to their summary
+    expect(status).to_be_hidden()
+    expect(summary).to_be_focused()
 
     # Wide, every control on one line with the search, the summary gone: from a fresh load, with the set closed.
     page.set_viewport_size({"width": 1400, "height": 900})

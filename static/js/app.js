@@ -423,6 +423,13 @@
   document.addEventListener("change", (event) => {
     if (event.target.closest("[data-filter-set]")) countFilters();
   });
+  // Esc folds the filters away again (on a narrow screen, where they unfold over the rows), back to their summary.
+  document.addEventListener("keydown", (event) => {
+    const set = event.key === "Escape" && event.target.closest && event.target.closest("details[data-filter-set][open]");
+    if (!set || !set.querySelector("summary").offsetParent) return; // wide, the filters are a line, not folded
+    set.open = false;
+    set.querySelector("summary").focus();
+  });
   syncFilters();
   window.addEventListener("pageshow", syncFilters);
   document.addEventListener("htmx:historyRestore", syncFilters);
