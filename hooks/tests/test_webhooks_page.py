@@ -80,6 +80,16 @@ def test_it_allows_loopback_when_configured(owner_client, owner, settings):
     assert response.status_code == 302 and owner.webhook_endpoints.exists()
 
 
+@pytest.mark.parametrize("host", ["0x7f000001", "2130706433", "127.1", "0177.0.0.1"])
+def test_it_says_why_it_refuses_an_address_written_as_a_number(owner_client, owner, settings, host):
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # refused for its spelling, not for where it points
+    response = owner_client.post("/settings/webhooks/add", {"url": f"http://{host}:8124/", "events": ALL})
+    html = response.content.decode()
+    assert response.status_code == 422 and not owner.webhook_endpoints.exists()
+    assert f"Write the host as a name or a dotted IPv4 address such as 192.0.2.1 ({host} is a number)." in html
+    assert "Enter a full http" not in html
+
+
 def test_it_needs_an_event(owner_client, owner):
     response = owner_client.post("/settings/webhooks/add", {"url": "https://example.com/hook"})
     assert response.status_code == 422 and "Choose at least one event." in response.content.decode()
