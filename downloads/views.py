@@ -24,8 +24,7 @@ def _refused(request, status, message):
     return render(request, "downloads/refused.html", {"message": message, "back": back}, status=status)
 
 
-# Not HEAD: it would build a zip to send nothing of it.
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def archive(request):
     """GET /downloads/zip?outputs=1,2&pipelines=3&assets=4: one zip, streamed as it is made.
@@ -43,7 +42,9 @@ def archive(request):
         selection.check()
     except SelectionRefused as refused:
         return _refused(request, refused.status, refused.message)
-    response = StreamingHttpResponse(stream(selection.entries()), content_type="application/zip")
+    # A HEAD is checked as its GET is and gets its headers, but no zip is made: nothing of it would be sent.
+    body = [] if request.method == "HEAD" else stream(selection.entries())
+    response = StreamingHttpResponse(body, content_type="application/zip")
     response["Content-Disposition"] = content_disposition_header(True, selection.archive_name(timezone.now()))
     response["Cache-Control"] = "private, no-store"
     # nginx passes it on as it comes instead of spooling gigabytes to a temp file first.

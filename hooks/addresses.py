@@ -8,6 +8,7 @@ ipaddress judges only the outer address (it calls 64:ff9b::7f00:1 global), so th
 """
 
 import ipaddress
+import re
 
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
@@ -42,3 +43,20 @@ def obviously_private(host):
         return is_private(host)
     except ValueError:
         return False
+
+
+_NUMBER = re.compile(r"0x[0-9a-f]*|[0-9]+", re.IGNORECASE)
+
+
+def numeric_spelling(host):
+    """Whether `host` is an IPv4 address written as a number other than four dotted decimals: 2130706433,
+    0x7f000001, 127.1, 0177.0.0.1, 127.0.0.01. inet_aton() reads them as addresses (127.0.0.1 here),
+    other parsers as names or not at all, so what one check reads the send could read differently."""
+    labels = host.rstrip(".").split(".")
+    if not all(_NUMBER.fullmatch(label) for label in labels):
+        return False
+    try:
+        ipaddress.IPv4Address(host.rstrip("."))  # strict: four decimals, no leading zeros
+    except ValueError:
+        return True
+    return False

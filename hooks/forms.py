@@ -6,7 +6,7 @@ from django.conf import settings
 
 from i2v.lib.forms import MultipleChoiceField
 
-from .addresses import obviously_private
+from .addresses import numeric_spelling, obviously_private
 from .models import EVENTS, Endpoint
 
 URL_MAX = Endpoint._meta.get_field("url").max_length
@@ -21,7 +21,20 @@ class WebhookURLField(forms.URLField):
             raise forms.ValidationError(
                 f"A webhook URL may be at most {self.max_length:,} characters; this one has {len(value):,}.", code="max_length"
             )
+        if numeric_spelling(host := _host(value)):
+            # Django's check would say only "not a full URL", which reads as a typo somewhere.
+            raise forms.ValidationError(
+                f"Write the host as a name or a dotted IPv4 address such as 192.0.2.1 ({host} is a number).", code="invalid"
+            )
         super().run_validators(value)
+
+
+def _host(url):
+    """The host of `url` for a message, or "" where it has none (Django's check then says what is wrong)."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # "[127.1]": brackets around no IPv6 address
+        return ""
 
 
 class EndpointEventsForm(forms.ModelForm):

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from i2v.lib.bulk import delete_rows
+from i2v.lib.pagination import Ordering, paginate
 from i2v.lib.workqueue import WorkItem, WorkQueueQuerySet, WorkSpec
 
 DELIVER = "hooks.tasks.deliver"
@@ -27,6 +28,8 @@ EVENTS = {
     "pipeline.failed": "A pipeline stopped with failed steps",
     "asset.processed": "An image or video's thumbnails are ready",
 }
+LOG_ORDERING = Ordering("delivery_log", (("created_at", True), ("id", True)))  # index hook_delivery_log
+LOG_PAGE = 50
 
 
 def new_secret():
@@ -63,14 +66,20 @@ class DeliveryQuerySet(WorkQueueQuerySet):
     def for_run(self):
         return self.select_related("endpoint")
 
-    def log(self, owner, limit=50):
-        """The owner's latest deliveries with their attempts (two queries)."""
-        return (
+    def log(self, owner, cursor=None, page_size=LOG_PAGE):
+        """A keyset page of the owner's deliveries, newest first, after `cursor`, with their endpoints
+        and attempts (two queries); raises CursorError."""
+        rows = (
             self.filter(owner=owner)
             .select_related("endpoint")
             .prefetch_related(models.Prefetch("attempt_set", Attempt.objects.order_by("number")))
-            .order_by("-created_at", "-id")[:limit]
         )
+        return paginate(rows, LOG_ORDERING, cursor, page_size)
+
+    def logged(self, owner):
+        """How many deliveries the owner's log holds: counted on the log's index, which prune() keeps to
+        WEBHOOK_LOG_DAYS, so the page can say how many it doesn't show."""
+        return self.filter(owner=owner).count()
 
 
     def prune(self, now=None):

@@ -1,10 +1,14 @@
 """The webhooks page: the URLs a person registered, and the delivery log."""
 
+from functools import partial
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_safe
 
+from i2v.lib.errors import refused_page
 from i2v.lib.methods import posted_to
+from i2v.lib.pagination import CursorError
 
 from .forms import EndpointEventsForm, EndpointForm
 from .models import EVENTS, Delivery
@@ -12,10 +16,12 @@ from .models import EVENTS, Delivery
 PAGE = "hooks/webhooks_page.html"
 
 
-def _page(request, form=None, status=200, editing=None):
+def _page(request, form=None, status=200, editing=None, cursor=None):
     context = {
         "endpoints": request.user.webhook_endpoints.all(),
-        "deliveries": Delivery.objects.log(request.user),
+        "deliveries": Delivery.objects.log(request.user, cursor),
+        # Called by the template only when the log is longer than a page: a short log is not counted.
+        "logged": partial(Delivery.objects.logged, request.user),
         "form": form or EndpointForm(owner=request.user),
         "editing": editing,  # an endpoint's events form with an error, shown open in its row
         "events": EVENTS,
@@ -26,7 +32,11 @@ def _page(request, form=None, status=200, editing=None):
 @require_safe
 @login_required
 def webhooks_page(request):
-    return _page(request)
+    """The page; ?cursor= (its "Older deliveries" link) pages the delivery log by keyset."""
+    try:
+        return _page(request, cursor=request.GET.get("cursor") or None)
+    except CursorError as exc:
+        return refused_page(request, 400, "Bad page parameters", str(exc))
 
 
 @posted_to("hooks:page")

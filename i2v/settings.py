@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "i2v.lib.outage.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "i2v.lib.csp.CSPMiddleware",
+    # Before anything reads the body: a chunked one would read as empty (i2v/lib/length_required.py).
+    "i2v.lib.length_required.LengthRequiredMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -6,6 +6,7 @@ stage is off, and the source it was made from is ticked if it is still an image
 in the library (the form checks that again when it is sent).
 """
 
+from django.core.exceptions import BadRequest
 from django.http import Http404
 
 from i2v.lib.ids import id_from_text
@@ -21,10 +22,17 @@ STAGE_FIELDS = {
 }  # fmt: skip
 
 
+NOT_AN_ID = "The output to recall (?recall=) must be an id: a whole number, such as 61."
+
+
 def parse_output_id(value):
-    """The output id of ?recall=, or None when there is none; a malformed one is a 404 like an unknown one."""
+    """The output id of ?recall=, or None when there is none. Text that is no whole number is a 400 saying so
+    (no link of ours makes one: the address was cut or mistyped, and "not found" would hide that); a number
+    that is no output of the user's (0, past a bigint, someone else's) is a 404 like an unknown one."""
     if not value:
         return None
+    if not (value.isascii() and value.isdigit()):
+        raise BadRequest(NOT_AN_ID)  # i2v/lib/errors.py bad_request(): the message on a page, or a toast
     output_id = id_from_text(value)
     if output_id is None:
         raise Http404("No such output.")

@@ -233,6 +233,13 @@ def test_it_needs_the_csrf_token_on_a_post(client, owner, stored_pipeline):
     assert strict.post(URL, {"pipelines": p.id}).status_code == 403
 
 
-def test_it_answers_no_head(owner_client, owner, stored_pipeline):
-    p = stored_pipeline(owner, outputs=1)
-    assert owner_client.head(URL, {"pipelines": p.id}).status_code == 405
+def test_it_answers_head_with_the_headers_of_get_and_makes_no_zip(owner_client, owner, stored_pipeline, django_assert_num_queries):
+    p = stored_pipeline(owner, name="Sunset run", outputs=2)
+    get = owner_client.get(URL, {"pipelines": p.id})
+    with django_assert_num_queries(2, connection=connection):  # the selection's size, the zip's name; no file's row
+        head = owner_client.head(URL, {"pipelines": p.id})
+    assert head.status_code == 200 and b"".join(head.streaming_content) == b""
+    for name in ("Content-Type", "Content-Disposition", "Cache-Control", "X-Accel-Buffering"):
+        assert head[name] == get[name], name
+    assert owner_client.head(URL, {"pipelines": 99_999_999}).status_code == 404  # refused as its GET would be
+    assert owner_client.head(URL, {"pipelines": "abc"}).status_code == owner_client.get(URL, {"pipelines": "abc"}).status_code == 400

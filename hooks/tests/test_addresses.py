@@ -2,7 +2,7 @@
 
 import pytest
 
-from hooks.addresses import is_private, obviously_private
+from hooks.addresses import is_private, numeric_spelling, obviously_private
 
 
 @pytest.mark.parametrize(
@@ -28,3 +28,15 @@ def test_it_knows_a_loopback_host_without_asking_dns(host):
 @pytest.mark.parametrize("host", ["example.com", "localhost.example.com", "93.184.215.14", "not an address"])
 def test_it_leaves_a_name_to_be_resolved_at_the_send(host):
     assert not obviously_private(host)
+
+
+@pytest.mark.parametrize(
+    "host, numeric",
+    [
+        ("2130706433", True), ("0x7f000001", True), ("0X7F000001", True), ("127.1", True), ("0177.0.0.1", True),
+        ("127.0.0.01", True), ("1.2.3.4.5", True), ("127.0.0.1", False), ("127.0.0.1.", False), ("example.com", False),
+        ("1.example", False), ("0xdead.example", False), ("", False),
+    ],
+)
+def test_it_tells_an_address_written_as_a_number(host, numeric):
+    assert numeric_spelling(host) is numeric

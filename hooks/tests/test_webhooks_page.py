@@ -1,9 +1,12 @@
 """The webhooks page: registering URLs (http(s) only, no private hosts unless allowed) and the delivery log."""
 
+import re
+from html import unescape
+
 import pytest
 
 from hooks.events import emit
-from hooks.models import Endpoint
+from hooks.models import Delivery, Endpoint
 
 ALL = ["pipeline.finished", "pipeline.failed", "asset.processed"]
 
@@ -22,6 +25,39 @@ def test_it_lists_only_the_owners_endpoints_and_deliveries(owner_client, owner, 
     assert "https://example.com/&lt;b&gt;hook&lt;/b&gt;" in html and "<b>hook" not in html
     assert mine.secret in html and "secret.example.net" not in html
     assert html.count('data-status="queued"') == 5
+
+
+def test_it_says_how_many_deliveries_are_older_and_pages_to_them_by_cursor(owner_client, owner, other, django_assert_num_queries):
+    Endpoint.objects.create(owner=owner, url="https://example.com/hook", events=ALL)
+    Endpoint.objects.create(owner=other, url="https://example.com/theirs", events=ALL)
+    for n in range(53):
+        emit(owner.pk, "pipeline.finished", {"n": n})
+    emit(other.pk, "pipeline.finished", {})
+    # endpoints, a page of deliveries with their endpoints, their attempts, and the count a longer log adds
+    with django_assert_num_queries(4):
+        html = owner_client.get("/settings/webhooks").content.decode()
+    assert "The newest 50 of 53 deliveries." in html and html.count("<tr id=\"delivery-") == 50
+    older = re.search(r'href="(/settings/webhooks\?cursor=[^"]+)" data-testid="older-deliveries"', html).group(1)
+    with django_assert_num_queries(4):
+        rest = owner_client.get(unescape(older)).content.decode()
+    assert "Older deliveries: 3 of 53." in rest and rest.count("<tr id=\"delivery-") == 3
+    assert 'data-testid="older-deliveries"' not in rest and '<a href="/settings/webhooks">Newest deliveries</a>' in rest
+    shown = re.findall(r'<tr id="delivery-(\d+)"', html + rest)
+    assert sorted(map(int, shown)) == sorted(Delivery.objects.filter(owner=owner).values_list("id", flat=True))
+
+
+def test_it_counts_no_log_that_fits_a_page(owner_client, owner, django_assert_num_queries):
+    Endpoint.objects.create(owner=owner, url="https://example.com/hook", events=ALL)
+    emit(owner.pk, "pipeline.finished", {})
+    with django_assert_num_queries(3):  # endpoints, deliveries, attempts
+        html = owner_client.get("/settings/webhooks").content.decode()
+    assert "The newest" not in html and "Older deliveries" not in html
+
+
+@pytest.mark.parametrize("cursor", ["abc", "x" * 5000, "a\x00b", "<b>1</b>"])
+def test_it_refuses_a_cursor_it_did_not_make(owner_client, cursor):
+    response = owner_client.get("/settings/webhooks", {"cursor": cursor})
+    assert response.status_code == 400 and "The cursor is invalid or was altered" in response.content.decode()
 
 
 def test_it_requires_login(client):
@@ -78,6 +114,16 @@ def test_it_allows_loopback_when_configured(owner_client, owner, settings):
     settings.WEBHOOK_ALLOW_PRIVATE = True
     response = owner_client.post("/settings/webhooks/add", {"url": "http://127.0.0.1:9/hook", "events": ALL})
     assert response.status_code == 302 and owner.webhook_endpoints.exists()
+
+
+@pytest.mark.parametrize("host", ["0x7f000001", "2130706433", "127.1", "0177.0.0.1"])
+def test_it_says_why_it_refuses_an_address_written_as_a_number(owner_client, owner, settings, host):
+    settings.WEBHOOK_ALLOW_PRIVATE = True  # refused for its spelling, not for where it points
+    response = owner_client.post("/settings/webhooks/add", {"url": f"http://{host}:8124/", "events": ALL})
+    html = response.content.decode()
+    assert response.status_code == 422 and not owner.webhook_endpoints.exists()
+    assert f"Write the host as a name or a dotted IPv4 address such as 192.0.2.1 ({host} is a number)." in html
+    assert "Enter a full http" not in html
 
 
 def test_it_needs_an_event(owner_client, owner):

@@ -132,9 +132,10 @@ class CachedAuthenticationMiddleware(AuthenticationMiddleware):
 
 
 def bearer(request):
-    """The token a request carries as `Authorization: Bearer <token>` (a script's, never a browser's), or None."""
-    header = request.headers.get("Authorization", "")
-    return header[7:].strip() if header.startswith("Bearer ") else None
+    """The token a request carries as `Authorization: Bearer <token>` (a script's, never a browser's), or None.
+    The scheme is matched in any case, as RFC 7235 says schemes are ("bearer", "BEARER" too)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def token_user(request, raw):

@@ -4,6 +4,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.core.exceptions import (
+    BadRequest,
     PermissionDenied,
     RequestDataTooBig,
     TooManyFieldsSent,
@@ -69,7 +70,7 @@ def not_found(request, exception):
 
 def unreadable(exception, field=None):
     """The ApiError of a request Django refused to read: its body over a limit (saying which), a multipart body
-    it can't parse (saying why); anything else (a host not allowed, a path that climbs) without Django's
+    it can't parse (saying why), a BadRequest (with its message); anything else (a host not allowed, a path that climbs) without Django's
     words, which may name the server's files."""
     if isinstance(exception, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -80,6 +81,9 @@ def unreadable(exception, field=None):
         return ApiError(400, "too_many_files", f"Send at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES:,} files at a time.", field)
     if isinstance(exception, MultiPartParserError):
         return ApiError(400, "invalid", f"The multipart body can't be read: {exception}", field)
+    if isinstance(exception, BadRequest):
+        # Raised with a message for the person who sent the request (a view's, or Django's about a form's charset).
+        return ApiError(400, "invalid", str(exception) or "The request was refused.", field)
     return ApiError(400, "invalid", "The request was refused.", field)
 
 

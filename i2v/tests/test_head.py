@@ -1,5 +1,5 @@
 """HEAD wherever a person's page answers GET (uptime monitors and link checkers ask it): the GET's status
-and headers, no body. A download's zip is the one GET that refuses it (downloads/tests/test_zip.py)."""
+and headers, no body. A download's zip answers it too, without making the zip (downloads/tests/test_zip.py)."""
 
 import pytest
 

@@ -32,3 +32,16 @@ def test_it_refuses_tokens_of_inactive_users(client, owner):
     owner.is_active = False
     owner.save()
     assert client.get("/api/pipelines", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401
+
+
+def test_it_reads_the_scheme_in_any_case(client, owner):
+    raw = ApiToken.issue(owner)
+    for scheme in ("bearer", "BEARER", "BeArEr"):
+        response = client.get("/api/pipelines", HTTP_AUTHORIZATION=f"{scheme} {raw}")
+        assert response.status_code == 200, scheme
+
+
+def test_it_refuses_another_scheme(client, owner):
+    raw = ApiToken.issue(owner)
+    for header in (f"Basic {raw}", f"Bearerx {raw}", f"Token {raw}", raw):
+        assert client.get("/api/pipelines", HTTP_AUTHORIZATION=header).status_code == 401, header

@@ -48,10 +48,24 @@ def test_it_escapes_the_recalled_prompt(owner_client, owner):
     assert "<script>alert(1)" not in html and "&lt;/textarea&gt;&lt;script&gt;" in html
 
 
-def test_it_is_a_404_for_someone_elses_output_or_a_malformed_id(owner_client, other):
+def test_it_is_a_404_for_a_number_that_is_no_output_of_the_users(owner_client, other):
     theirs = make_output(other, make_source(other))
-    for value in (theirs.id, "abc", "0", "99999999999999999999999", "9" * 5000, "²", "٣"):
+    for value in (theirs.id, "0", "99999999999999999999999", "9" * 5000):
         assert owner_client.get(f"/pipelines/new?recall={value}").status_code == 404, value
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1e3", "1.0", " 1", "²", "٣", "1\x00", "<b>1</b>", "x" * 5000])
+def test_it_says_a_recall_that_is_no_number_is_no_id(owner_client, value):
+    response = owner_client.get("/pipelines/new", {"recall": value})
+    html = response.content.decode()
+    assert response.status_code == 400 and "The output to recall (?recall=) must be an id: a whole number, such as 61." in html
+    assert "<b>1" not in html
+
+
+def test_it_says_so_in_the_toast_to_htmx(owner_client):
+    response = owner_client.get("/pipelines/new?recall=abc", HTTP_HX_REQUEST="true")
+    assert response.status_code == 400 and response["HX-Reswap"] == "none"
+    assert "must be an id: a whole number" in response.content.decode()
 
 
 def test_it_adds_two_queries_to_the_page(owner_client, owner, django_assert_num_queries):
