@@ -70,8 +70,8 @@ def not_found(request, exception):
 
 def unreadable(exception, field=None):
     """The ApiError of a request Django refused to read: its body over a limit (saying which), a multipart body
-    it can't parse (saying why), a BadRequest (with its message); anything else (a host not allowed, a path that climbs) without Django's
-    words, which may name the server's files."""
+    it can't parse (saying why), a BadRequest (with its message); anything else (a host not allowed, a path
+    that climbs) without Django's words, which may name the server's files."""
     if isinstance(exception, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return ApiError(413, "too_large", f"The request's fields are over {limit:,} bytes (files apart).", field)
