@@ -56,6 +56,8 @@ def test_it_is_a_404_for_someone_elses_pipeline_or_an_unknown_one(client, owner,
     assert client.post("/api/pipelines/999999999/cancel").status_code == 404
     p.refresh_from_db()
     assert p.status == "running"
+    client.force_login(owner)
+    assert post(client, p).status_code == 200, "its owner may"
 
 
 def test_it_is_a_405_naming_post_for_another_method(owner_client, owner):

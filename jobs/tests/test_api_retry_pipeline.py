@@ -141,6 +141,8 @@ def test_it_is_a_404_for_someone_elses_pipeline_or_an_unknown_one(client, owner,
     assert post(client, p, {"confirm_cost": True}, HTTP_IDEMPOTENCY_KEY="k").json()["error"]["code"] == "not_found"
     assert client.post("/api/pipelines/999999999/retry").status_code == 404
     assert statuses(p) == ["failed"]
+    client.force_login(owner)
+    assert post(client, p).status_code == 202, "its owner may"
 
 
 def test_it_is_a_405_naming_post_for_another_method(owner_client, owner):
@@ -186,7 +188,8 @@ def test_it_refuses_a_body_over_the_size_limit(owner_client, owner, settings):
     assert statuses(p) == ["failed"]
 
 
-def test_it_retries_in_a_constant_number_of_queries(owner_client, owner, django_assert_num_queries):
+def test_it_retries_in_a_constant_number_of_queries(owner_client, owner, settings, django_assert_num_queries):
+    settings.PIPELINE_CONFIRM_ABOVE_USD = "100"
     for prompts in (1, 40):
         p = failed(owner, prompts=[f"p{n}" for n in range(prompts)])
         # the pipeline; any retryable step; retry_refusal() (the steps' models; their sources and whether one is
