@@ -34,6 +34,11 @@ ERRORS = {
             "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}},
 }  # fmt: skip
 NOT_FOUND = {"404": _error("No such object, or not yours.")}
+# A pipeline action's body: none, or a JSON object; `confirm_cost` says yes to a retry or rerun above the threshold.
+ACTION_BODY = {"required": False, "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"confirm_cost": {"type": "boolean"}}}}}}  # fmt: skip
+ACTION_ERRORS = {**NOT_FOUND, "403": _error("A browser session without its CSRF token."),
+                 "413": _error("The body is over the size limit."), **ERRORS}  # fmt: skip
 # The ends of the calendar are valid dates too (and made 500s once): examples schemathesis tries first.
 DATE = {"type": "string", "format": "date", "description": "YYYY-MM-DD, inclusive, UTC",
         "examples": ["2026-03-10", "9999-12-31", "0001-01-01"]}
@@ -159,6 +164,9 @@ SCHEMAS = {
     },
     "Accepted": {"type": "object", "required": ["id", "status", "status_url"], "properties": {
         "id": {"type": "integer"}, "status": {"type": "string"}, "status_url": {"type": "string"}}},
+    "Retried": {"type": "object", "required": ["id", "status", "status_url", "retried"], "properties": {
+        "id": {"type": "integer"}, "status": {"type": "string"}, "status_url": {"type": "string"},
+        "retried": {"type": "integer", "description": "How many steps were queued again."}}},
     "Asset": {
         "type": "object", "required": ["id", "kind", "source", "processing_status", "created_at"],
         "properties": {
@@ -224,9 +232,30 @@ def description():
                                    "413": _error("The body is over the size limit."),
                                    "422": _error("A field is invalid (`field` names it)."), **ERRORS}},
         },
-        "/api/pipelines/{id}": {"get": {
-            "operationId": "getPipeline", "summary": "One pipeline, its steps and its first outputs.",
-            "parameters": [ID], "responses": {"200": _json(_ref("PipelineDetail"), "The pipeline."), **NOT_FOUND, **ERRORS}}},
+        "/api/pipelines/{id}": {
+            "get": {"operationId": "getPipeline", "summary": "One pipeline, its steps and its first outputs.",
+                    "parameters": [ID], "responses": {"200": _json(_ref("PipelineDetail"), "The pipeline."), **NOT_FOUND, **ERRORS}},
+            "delete": {"operationId": "deletePipeline", "summary": "Delete a pipeline with its steps and outputs (the library keeps their images).",
+                       "parameters": [ID], "responses": {"204": {"description": "Deleted."}, **NOT_FOUND, **ERRORS}},
+        },
+        "/api/pipelines/{id}/cancel": {"post": {
+            "operationId": "cancelPipeline", "summary": "Cancel a pending, running or paused pipeline.",
+            "parameters": [ID], "requestBody": ACTION_BODY,
+            "responses": {"200": _json(_ref("PipelineDetail"), "Cancelled: the pipeline, as GET answers it."),
+                          "409": _error("Nothing to cancel (`conflict`): it has ended."), **ACTION_ERRORS}}},
+        "/api/pipelines/{id}/retry": {"post": {
+            "operationId": "retryPipeline", "summary": "Run its failed and unknown steps again (each may be billed again).",
+            "parameters": [ID], "requestBody": ACTION_BODY,
+            "responses": {"202": _json(_ref("Retried"), "Queued again."),
+                          "409": _error("Nothing to retry (`conflict`)."),
+                          "422": _error("`confirmation_required` (send `confirm_cost`), or `refused`: a retry could only fail."),
+                          **ACTION_ERRORS}}},
+        "/api/pipelines/{id}/rerun": {"post": {
+            "operationId": "rerunPipeline", "summary": "A new pipeline with the same settings.",
+            "parameters": [ID], "requestBody": ACTION_BODY,
+            "responses": {"202": _json(_ref("Accepted"), "The new pipeline, accepted; it runs in the background."),
+                          "422": _error("`confirmation_required` (send `confirm_cost`), or `refused`: no settings, a source deleted, a provider without its key."),
+                          **ACTION_ERRORS}}},
         "/api/pipelines/{id}/steps": {"get": {
             "operationId": "listPipelineSteps", "summary": "A pipeline's steps in order, one keyset page.",
             "parameters": [ID, _query("status", {"type": "string", "maxLength": 20},

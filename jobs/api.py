@@ -15,7 +15,7 @@ from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 
 from .detail import STEP_PAGE_API, step_summary, steps_page
 from .forms import JobsFilterForm, NewPipelineForm, PageForm, StepPageForm
-from .listing import PipelineListQuerySet, owned_pipeline
+from .listing import PipelineListQuerySet, bare, owned_pipeline
 from .models import Pipeline, Step
 
 
@@ -53,18 +53,32 @@ def _next_url(name, pipeline_id, page, **params):
     return f"{reverse(name, args=[pipeline_id])}?{urlencode({**params, 'cursor': page.next_cursor})}"
 
 
-@api_view(methods=("GET",))
+@api_view(methods=("GET", "DELETE"))
 def pipeline(request, pipeline_id):
+    if request.method == "DELETE":
+        return delete_pipeline(request, pipeline_id)
+    return json_response(pipeline_json(request.user, pipeline_id))
+
+
+def pipeline_json(user, pipeline_id):
     """The pipeline with a summary of its steps and the first page of steps and of outputs:
     the same size for 5 steps as for 2,000; the rest is at the next_url of each."""
-    pipeline = owned_pipeline(request.user, pipeline_id, PipelineListQuerySet.with_tags)
+    pipeline = owned_pipeline(user, pipeline_id, PipelineListQuerySet.with_tags)
     summary = step_summary(pipeline)
     status = summary.default_filter(STEP_PAGE_API)
     steps, outputs = steps_page(pipeline, status), pipeline.outputs_page()["outputs"]
     data = pipeline.as_detail(summary, steps, outputs, summary.count(status))
     data["steps_pagination"].update(status=status, next_url=_next_url("jobs:api_steps", pipeline.id, steps, status=status))
     data["outputs_pagination"]["next_url"] = _next_url("jobs:api_outputs", pipeline.id, outputs)
-    return json_response(data)
+    return data
+
+
+def delete_pipeline(request, pipeline_id):
+    """DELETE /api/pipelines/<id>: as the page's Delete, the pipeline with its steps and outputs (the
+    library keeps their images), by the bulk action's one delete; 204."""
+    pipeline = owned_pipeline(request.user, pipeline_id, bare)
+    request.user.pipelines.filter(pk=pipeline.pk).apply_bulk("delete", request.user)
+    return HttpResponse(status=204)
 
 
 def _page_form(request, form_class, pipeline_id):

@@ -276,6 +276,16 @@ class FlagField(forms.BooleanField):
         return super().to_python(value)
 
 
+class ConfirmCostForm(forms.Form):
+    """The JSON body of an API action that spends (a retry, a rerun): above PIPELINE_CONFIRM_ABOVE_USD it
+    needs "confirm_cost": true, as POST /api/pipelines does (NewPipelineForm)."""
+
+    confirm_cost = FlagField(required=False)
+
+    def confirmed(self, cost):
+        return not needs_confirmation(cost) or self.cleaned_data["confirm_cost"]
+
+
 def _items(value, separators):
     values = value if isinstance(value, (list, tuple)) else [value]
     items = []

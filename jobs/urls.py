@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views, webhooks
+from . import api, api_actions, views, webhooks
 
 app_name = "jobs"
 
@@ -29,5 +29,8 @@ urlpatterns = [
     path("api/pipelines/<id:pipeline_id>", api.pipeline, name="api_detail"),
     path("api/pipelines/<id:pipeline_id>/outputs", api.pipeline_outputs, name="api_outputs"),
     path("api/pipelines/<id:pipeline_id>/steps", api.pipeline_steps, name="api_steps"),
+    path("api/pipelines/<id:pipeline_id>/cancel", api_actions.cancel, name="api_cancel"),
+    path("api/pipelines/<id:pipeline_id>/retry", api_actions.retry, name="api_retry"),
+    path("api/pipelines/<id:pipeline_id>/rerun", api_actions.rerun, name="api_rerun"),
     path("hooks/<str:provider>/<str:token>", webhooks.provider_webhook, name="webhook"),
 ]

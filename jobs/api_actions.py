@@ -1,0 +1,93 @@
+"""The JSON API's actions on a pipeline (cancel, retry, rerun), the Jobs page's buttons for scripts.
+
+Their rules are the pipeline's own (jobs/models.py), asked in the page's order. Every refusal is raised
+(an ApiError), never returned: `idempotent` then stores no answer under the request's Idempotency-Key,
+so the same key can be sent again once the refusal is put right (a confirm_cost added is another body,
+which a stored answer would refuse as the key reused). DELETE /api/pipelines/<id> is jobs/api.py's.
+"""
+
+from django.shortcuts import get_object_or_404
+
+from i2v.lib.errors import ApiError, api_view, form_error
+from i2v.lib.idempotency import idempotent
+from i2v.lib.jsonbody import declared_length, json_body
+from i2v.lib.jsonout import json_response
+from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
+
+from .api import pipeline_json
+from .forms import ConfirmCostForm
+from .models import Pipeline, Step
+
+NOTHING_TO_RETRY = "Nothing to retry: no step of this pipeline failed or was left unknown."
+
+
+def _body(request):
+    """The bound ConfirmCostForm of the request's body, which every action reads, so that a body no script
+    means (not JSON, a list, too deep) is a 4xx wherever it is sent: none at all is {} (an action that costs
+    nothing needs none), anything else must be a JSON object (json_body())."""
+    form = ConfirmCostForm(json_body(request) if declared_length(request) else {})
+    if not form.is_valid():
+        raise form_error(form, status=422)
+    return form
+
+
+def _confirm(form, cost, what):
+    if not form.confirmed(cost):
+        message = f'{what} may cost up to ${cost:.2f}: send "confirm_cost": true to go ahead.'
+        raise ApiError(422, "confirmation_required", message, "confirm_cost")
+
+
+def _accepted(pipeline, **data):
+    status_url = f"/api/pipelines/{pipeline.id}"
+    response = json_response({"id": pipeline.id, "status": pipeline.status, "status_url": status_url, **data}, status=202)
+    response["Location"] = status_url
+    return response
+
+
+@api_view(methods=("POST",))
+def cancel(request, pipeline_id):
+    """POST /api/pipelines/<id>/cancel: its waiting steps cancelled, running ones stopped at their next
+    checkpoint; 200 with the pipeline as GET /api/pipelines/<id> has it, 409 when nothing is left to stop."""
+    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    _body(request)
+    if not pipeline.can_cancel:
+        status = pipeline.get_status_display().lower()
+        raise ApiError(409, "conflict", f"The pipeline is {status}: there is nothing to cancel.")
+    pipeline.cancel()
+    return json_response(pipeline_json(request.user, pipeline.id))
+
+
+@api_view(methods=("POST",))
+@idempotent
+def retry(request, pipeline_id):
+    """POST /api/pipelines/<id>/retry: its failed and unknown steps run again, each maybe billed once more
+    (above the threshold, "confirm_cost": true); 202, 409 with none to retry, 422 when it could only fail."""
+    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    form = _body(request)
+    if not pipeline.retryable_steps.exists():
+        raise ApiError(409, "conflict", NOTHING_TO_RETRY)
+    if refusal := pipeline.retry_refusal():
+        raise ApiError(422, "refused", refusal)
+    _confirm(form, pipeline.retry_cost(), "Retrying")
+    retried = pipeline.retry_failed()
+    if not retried:  # another request retried them since they were counted
+        raise ApiError(409, "conflict", NOTHING_TO_RETRY)
+    return _accepted(pipeline, retried=retried)
+
+
+@api_view(methods=("POST",))
+@rate_limited("pipelines")  # a rerun is a new pipeline: it counts as one made by POST /api/pipelines
+@idempotent
+def rerun(request, pipeline_id):
+    """POST /api/pipelines/<id>/rerun: a new pipeline with the same settings (above the threshold,
+    "confirm_cost": true); 202 with the new one's id and status_url, 422 when it can't be rerun."""
+    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    form = _body(request)
+    if refusal := pipeline.rerun_refusal():
+        raise ApiError(422, "refused", refusal)
+    _confirm(form, Pipeline.estimate(pipeline.config), "This rerun")
+    try:
+        Step.objects.check_quota(request.user, Pipeline.plan(pipeline.config))
+    except QuotaExceeded as exc:
+        return too_many_response(request, exc)
+    return _accepted(pipeline.rerun())
