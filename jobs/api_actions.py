@@ -18,9 +18,6 @@ from .api import pipeline_json
 from .forms import ConfirmCostForm
 from .models import Pipeline, Step
 
-NOTHING_TO_RETRY = "Nothing to retry: no step of this pipeline failed or was left unknown."
-
-
 def _body(request):
     """The bound ConfirmCostForm of the request's body, which every action reads, so that a body no script
     means (not JSON, a list, too deep) is a 4xx wherever it is sent: none at all is {} (an action that costs
@@ -50,9 +47,8 @@ def cancel(request, pipeline_id):
     checkpoint; 200 with the pipeline as GET /api/pipelines/<id> has it, 409 when nothing is left to stop."""
     pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
     _body(request)
-    if not pipeline.can_cancel:
-        status = pipeline.get_status_display().lower()
-        raise ApiError(409, "conflict", f"The pipeline is {status}: there is nothing to cancel.")
+    if refusal := pipeline.cancel_refusal():
+        raise ApiError(409, "conflict", refusal)
     pipeline.cancel()
     return json_response(pipeline_json(request.user, pipeline.id))
 
@@ -65,13 +61,13 @@ def retry(request, pipeline_id):
     pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
     form = _body(request)
     if not pipeline.retryable_steps.exists():
-        raise ApiError(409, "conflict", NOTHING_TO_RETRY)
+        raise ApiError(409, "conflict", Pipeline.NOTHING_TO_RETRY)
     if refusal := pipeline.retry_refusal():
         raise ApiError(422, "refused", refusal)
     _confirm(form, pipeline.retry_cost(), "Retrying")
     retried = pipeline.retry_failed()
     if not retried:  # another request retried them since they were counted
-        raise ApiError(409, "conflict", NOTHING_TO_RETRY)
+        raise ApiError(409, "conflict", Pipeline.NOTHING_TO_RETRY)
     return _accepted(pipeline, retried=retried)
 
 

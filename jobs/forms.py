@@ -8,7 +8,7 @@ from django.forms.utils import pretty_name
 from django.conf import settings
 from django.utils.functional import cached_property
 
-from i2v.lib.forms import ChoiceField, QueryFlagField, SharedFieldsForm
+from i2v.lib.forms import ChoiceField, FlagField, QueryFlagField, SharedFieldsForm
 from i2v.lib.ids import id_from_text, is_plausible_id
 from i2v.lib.text import one_line, truncated
 from i2v.lib.urls import url_of
@@ -248,32 +248,6 @@ class NameField(TextField):
 
 class RenameForm(forms.Form):
     name = NameField(max_length=200, strip=True)
-
-
-def _is_flag(value):
-    """Whether `value` reads as a checkbox or a truth value: True, False, a checkbox's text, 0, 1 or nothing."""
-    return value is None or isinstance(value, (bool, str)) or (isinstance(value, int) and value in (0, 1))
-
-
-class _FlagInput(forms.CheckboxInput):
-    """A checkbox that hands a JSON body's value of another kind on as it is, for FlagField to refuse
-    (CheckboxInput makes any value a bool: a list was true)."""
-
-    def value_from_datadict(self, data, files, name):
-        value = data.get(name)
-        return value if not _is_flag(value) else super().value_from_datadict(data, files, name)
-
-
-class FlagField(forms.BooleanField):
-    """A BooleanField that takes what _is_flag() names: a JSON body's list, object or other number for it
-    is refused, not taken for true."""
-
-    widget = _FlagInput
-
-    def to_python(self, value):
-        if not _is_flag(value):
-            raise forms.ValidationError("Must be true or false.", code="invalid")
-        return super().to_python(value)
 
 
 class ConfirmCostForm(forms.Form):

@@ -622,6 +622,12 @@ class Pipeline(PipelineRow, models.Model):
     def can_cancel(self):
         return self.status in (Pipeline.Status.PENDING, Pipeline.Status.RUNNING, Pipeline.Status.PAUSED)
 
+    def cancel_refusal(self):
+        """Why there is nothing to cancel ("" when there is): the page's and the API's words."""
+        return "" if self.can_cancel else f"“{self.name}” is {self.get_status_display().lower()}: there is nothing to cancel."
+
+    NOTHING_TO_RETRY = "Nothing to retry: no step of this pipeline failed or was left unknown."
+
     @property
     def can_rerun(self):
         # Pipelines made before the New pipeline page (imports, seed data) have no config to copy.

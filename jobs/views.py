@@ -501,7 +501,7 @@ def _not_again(request, pipeline, first, what):
 def cancel(request, pipeline_id):
     """POST cancels (htmx asked first); GET is the confirmation page a plain form (no JavaScript) goes to first."""
     pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
-    refusal = "" if pipeline.can_cancel else f"“{pipeline.name}” is {pipeline.get_status_display().lower()}: there is nothing to cancel."
+    refusal = pipeline.cancel_refusal()
     if request.method != "POST":
         return _confirmation(request, pipeline, "cancel", refusal)
     if refusal:
@@ -510,9 +510,6 @@ def cancel(request, pipeline_id):
         return asking
     pipeline.cancel()
     return _done(request, pipeline_id, f"Cancelled “{pipeline.name}”: running steps stop, nothing more is charged.")
-
-
-NOTHING_TO_RETRY = "Nothing to retry: no step of this pipeline failed or was left unknown."
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -524,7 +521,7 @@ def retry(request, pipeline_id):
     refusal = pipeline.retry_refusal()
     if request.method != "POST":
         # The page offers Retry on a failed pipeline only; one that isn't (retried since, in another tab) has nothing to.
-        refusal = refusal or ("" if pipeline.status == Pipeline.Status.FAILED else NOTHING_TO_RETRY)
+        refusal = refusal or ("" if pipeline.status == Pipeline.Status.FAILED else Pipeline.NOTHING_TO_RETRY)
         return _confirmation(request, pipeline, "retry", refusal, retry_cost=pipeline.retry_cost())
     if refusal:
         return _refused(request, pipeline_id, refusal)
@@ -537,7 +534,7 @@ def retry(request, pipeline_id):
     if not first:
         return _not_again(request, pipeline, first, "retried")
     if not retried:  # a page older than the pipeline's state (another tab retried it)
-        return _refused(request, pipeline_id, NOTHING_TO_RETRY)
+        return _refused(request, pipeline_id, Pipeline.NOTHING_TO_RETRY)
     return _done(request, pipeline_id, f"Retrying {retried} step{pluralize(retried)} of “{pipeline.name}”.")
 
 

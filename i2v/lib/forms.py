@@ -1,5 +1,5 @@
 """Forms whose instances share their class's fields instead of deep-copying them; choice fields whose
-refusal quotes what was sent cut short; a checkbox read from a query string.
+refusal quotes what was sent cut short; a checkbox or truth value read strictly.
 
 A Django form deep-copies every declared field, with its widget, choices, validators and
 error messages, each time one is made, so that an instance may change its own fields
@@ -67,33 +67,43 @@ class MultipleChoiceField(forms.MultipleChoiceField):
 
 
 class _RawInput(forms.CheckboxInput):
-    """A checkbox that hands on the query string's text as it is (CheckboxInput reads any text as true)."""
+    """A checkbox that hands on the value sent as it is, a query string's text or a JSON body's value, for
+    FlagField to read (CheckboxInput makes any text but "false" true, and a list too)."""
 
     def value_from_datadict(self, data, files, name):
         return data.get(name)
 
 
-class QueryFlagField(forms.BooleanField):
-    """A checkbox in a query string: 1, true or on (the box sends 1); 0, false, off or nothing. Any other
-    text is refused, not taken for true (`?favorites=maybe` and `?favorites=0` listed the
-    favourites). The Jobs and the Library filters use it."""
+class FlagField(forms.BooleanField):
+    """A checkbox or a truth value, read strictly: True, 1, "1", "true" or "on" (a checkbox's) is yes; False,
+    0, "0", "false", "off", "" or nothing is no. Any other value is refused, never taken for yes: Django's
+    BooleanField read "no", "0" or a list in a JSON body as true (`"confirm_cost": "no"` confirmed a spend)."""
 
     widget = _RawInput
     TRUE, FALSE = ("1", "true", "on"), ("", "0", "false", "off")
+    MESSAGE = "Must be true or false."
 
     def to_python(self, value):
-        text = "" if value is None else str(value).strip().lower()  # True and False read as "true" and "false"
+        # True and False read as "true" and "false", 1 as "1"; 1.0, 2 and [1] as nothing either reads.
+        text = "" if value is None else str(value).strip().lower()
         if text in self.TRUE:
             return True
         if text in self.FALSE:
             return False
-        raise forms.ValidationError("Use 1 for yes or 0 for no.", code="invalid")
+        raise forms.ValidationError(self.MESSAGE, code="invalid")
 
     def prepare_value(self, value):
         try:
             return self.to_python(value)  # what the page's checkbox shows
         except forms.ValidationError:
             return False
+
+
+class QueryFlagField(FlagField):
+    """A checkbox in a query string, the Jobs and the Library filters' (`?favorites=maybe` and `?favorites=0`
+    listed the favourites), said in a query string's words."""
+
+    MESSAGE = "Use 1 for yes or 0 for no."
 
 
 @contextmanager

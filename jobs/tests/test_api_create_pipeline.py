@@ -91,6 +91,15 @@ def test_it_requires_confirmation_above_the_threshold(owner_client, owner, setti
     assert post(owner_client, {**data, "confirm_cost": True}).status_code == 202
 
 
+@pytest.mark.parametrize("said", ["no", "0", "false", "nope", 2, [True], "\x00"])
+def test_it_takes_nothing_but_true_for_a_confirmation(owner_client, owner, settings, provider_keys, said):
+    # Django's BooleanField reads "no", "0" and a list as true: each confirmed a spend.
+    settings.PIPELINE_CONFIRM_ABOVE_USD = "0"
+    response = post(owner_client, {**body([make_source(owner)], i2i_model="flux-kontext"), "confirm_cost": said})
+    assert response.status_code == 422 and response.json()["error"]["field"] == "confirm_cost"
+    assert not owner.pipelines.exists()
+
+
 @pytest.mark.parametrize("raw", ["{not json", "[1, 2]", b"\xff\xfe"])
 def test_it_is_a_400_for_a_body_that_is_not_a_json_object(owner_client, raw):
     response = post(owner_client, raw)
