@@ -18,6 +18,7 @@ from .api import pipeline_json
 from .forms import ConfirmCostForm
 from .models import Pipeline, Step
 
+
 def _body(request):
     """The bound ConfirmCostForm of the request's body, which every action reads, so that a body no script
     means (not JSON, a list, too deep) is a 4xx wherever it is sent: none at all is {} (an action that costs
