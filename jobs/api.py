@@ -143,8 +143,12 @@ def create_pipeline(request):
         Step.objects.check_quota(request.user, form.outputs)
     except QuotaExceeded as exc:
         return too_many_response(request, exc)
-    pipeline = Pipeline.objects.create_from_request(request.user, form.cleaned_data)
+    return accepted(Pipeline.objects.create_from_request(request.user, form.cleaned_data))
+
+
+def accepted(pipeline, **data):
+    """202 for work accepted on `pipeline` (made, retried, rerun): its id, status and where to follow it."""
     status_url = f"/api/pipelines/{pipeline.id}"
-    response = json_response({"id": pipeline.id, "status": pipeline.status, "status_url": status_url}, status=202)
+    response = json_response({"id": pipeline.id, "status": pipeline.status, "status_url": status_url, **data}, status=202)
     response["Location"] = status_url
     return response

@@ -14,7 +14,7 @@ from i2v.lib.jsonbody import declared_length, json_body
 from i2v.lib.jsonout import json_response
 from i2v.lib.ratelimit import QuotaExceeded, rate_limited, too_many_response
 
-from .api import pipeline_json
+from .api import accepted, pipeline_json
 from .forms import ConfirmCostForm
 from .models import Pipeline, Step
 
@@ -33,13 +33,6 @@ def _confirm(form, cost, what):
     if not form.confirmed(cost):
         message = f'{what} may cost up to ${cost:.2f}: send "confirm_cost": true to go ahead.'
         raise ApiError(422, "confirmation_required", message, "confirm_cost")
-
-
-def _accepted(pipeline, **data):
-    status_url = f"/api/pipelines/{pipeline.id}"
-    response = json_response({"id": pipeline.id, "status": pipeline.status, "status_url": status_url, **data}, status=202)
-    response["Location"] = status_url
-    return response
 
 
 @api_view(methods=("POST",))
@@ -69,7 +62,7 @@ def retry(request, pipeline_id):
     retried = pipeline.retry_failed()
     if not retried:  # another request retried them since they were counted
         raise ApiError(409, "conflict", Pipeline.NOTHING_TO_RETRY)
-    return _accepted(pipeline, retried=retried)
+    return accepted(pipeline, retried=retried)
 
 
 @api_view(methods=("POST",))
@@ -87,4 +80,4 @@ def rerun(request, pipeline_id):
         Step.objects.check_quota(request.user, Pipeline.plan(pipeline.config))
     except QuotaExceeded as exc:
         return too_many_response(request, exc)
-    return _accepted(pipeline.rerun())
+    return accepted(pipeline.rerun())
