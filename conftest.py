@@ -180,8 +180,8 @@ def plan_by_index(sql, bitmap=False):
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def drop_btree_indexes(table):
-    """Drops every index of `table` but its primary key and its GIN indexes (and its unique
+def drop_btree_indexes(table, keep=()):
+    """Drops every index of `table` but its primary key, its GIN indexes and those named in `keep` (and its unique
     constraints), for this test's transaction only: at a few dozen rows the planner would
     rather read a btree index by owner than any text index, and a plan test asks which text
     index it picks. The deferred foreign keys' checks are made first (an ALTER TABLE can't
@@ -199,7 +199,8 @@ def drop_btree_indexes(table):
             [table],
         )
         for (name,) in cursor.fetchall():
-            cursor.execute(f"DROP INDEX {name}")
+            if name not in keep:
+                cursor.execute(f"DROP INDEX {name}")
 
 
 def text_index_plan(client, url, table):

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
-from i2v.lib.filters import equal_beside_text, text_in_range
+from i2v.lib.filters import equal_beside_text, signature, text_in_range
 from i2v.lib.jsonout import instant, loads
 from i2v.lib.pagination import Ordering, holds_implied, list_page, reused
 from i2v.lib.watch import changes
@@ -198,6 +198,8 @@ class AssetQuerySet(models.QuerySet):
         given = {k: v for k, v in filters.items() if v}
         among = assets if narrowing == given else self.filtered(**narrowing)
         tested = None if held == narrowing else assets if held == given else self.filtered(**held)
+        if leading == {None} and (text := signature(assets, among, filters.get("q", ""))) is not None:
+            tested = (among if tested is None else tested).filter(text)
         return assets, among, tested
 
     def store_generated(self, owner_id, file, prompt, parameters_text=""):

@@ -266,3 +266,18 @@ def _maintenance(table, work, extensions=()):
         schema_editor.execute(f"ANALYZE {table}")
 
     return run
+
+
+# A text's trigram signature (library migration 0023): of 256 bits, the bit hashtext(trigram) & 255 set
+# for each trigram (pg_trgm's show_trgm() of a row's text, or the trigrams of a text searched for,
+# i2v/lib/filters.py signature_trigrams()). A row whose text holds a text has each of its trigrams, so
+# its signature holds every bit of the text's: testing that on an index's entries drops no match.
+# hashtext() is the hash PostgreSQL's hash indexes and hash partitions store, stable across releases;
+# 37 µs a row of the Library's texts (md5() cost 139). Immutable: an index or a constant may hold it.
+TRIGRAM_SIGNATURE = """
+CREATE OR REPLACE FUNCTION i2v_trigram_signature(trigrams text[]) RETURNS bit(256)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$
+    SELECT coalesce(bit_or(set_bit(repeat('0', 256)::bit(256), hashtext(t) & 255, 1)), repeat('0', 256)::bit(256))
+    FROM unnest(trigrams) AS t
+$$
+"""

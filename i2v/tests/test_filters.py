@@ -501,3 +501,99 @@ def test_it_weighs_a_value_against_the_rows_the_rest_finds(owner, sailboats, col
 def test_it_names_the_utc_days_a_ranges_instants_fall_on(zone, date_from, date_to, days):
     with timezone.override(zone):
         assert filters.utc_days(date_from, date_to) == days
+
+
+# Texts that part words every way pg_trgm might: ASCII punctuation and whitespace, "_", digits,
+# letters of other scripts, marks a locale may read as letters or not, case the database folds.
+SIGNED_TEXTS = [
+    string.printable,
+    "Neon Portrait of a naïve café-owner, 4K_img_00012.png (v2)",
+    "中文neon portrait—NEON→portrait™ «sailboat» ÉCOLE école",
+    "a-b c_d e.f g  h\ti\nj 1 2 34 567",
+    "İstanbul KELVIN straße ǅemal ﬁsh",
+]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm and the signature are PostgreSQL's")
+@pytest.mark.parametrize("text", SIGNED_TEXTS)
+def test_it_takes_only_trigrams_pg_trgm_reads_in_every_text_holding_the_text(db, text):
+    """Every text searched that a row's text holds (each of its substrings, as the database lowercases
+    it) has only trigrams that pg_trgm reads in that row's text, so no match is dropped by the
+    signature; and the database's signature of the row holds each bit of the text's."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT lower(%s), show_trgm(lower(%s))", [text, text])
+        lowered, read = cursor.fetchone()
+    searched = {lowered[start:end] for start in range(len(lowered)) for end in range(start + 1, min(start + 16, len(lowered)) + 1)}
+    taken = {q: filters.signature_trigrams(q.lower()) for q in searched}
+    for q, trigrams in taken.items():
+        assert trigrams <= set(read), (q, trigrams - set(read))
+    assert any(len(t) >= filters.SIGNATURE_TRIGRAMS for t in taken.values())  # the test reads signatures, not nothing
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT bool_and((i2v_trigram_signature(show_trgm(%s)) & i2v_trigram_signature(string_to_array(t, ',')))"
+            " = i2v_trigram_signature(string_to_array(t, ','))) FROM unnest(%s::text[]) AS t",
+            [lowered, [",".join(sorted(t)) for t in taken.values() if t]],
+        )
+        assert cursor.fetchone() == (True,)
+
+
+@pytest.mark.parametrize(
+    "q, trigrams",
+    [
+        ("neon portrait", {"neo", "eon", "on ", "  p", " po", "por", "ort", "rtr", "tra", "rai", "ait"}),  # its ends may go on
+        ("-ab-", {"  a", " ab", "ab "}),  # a word whole
+        ("naïve", set()),  # "ï" may be a letter: "na" and "ve" may go on
+        ("x中文abcd", {"abc", "bcd"}),
+        ("4k", set()),
+    ],
+)
+def test_it_takes_a_words_start_and_end_only_where_an_ascii_mark_stands_beside_it(q, trigrams):
+    assert filters.signature_trigrams(q) == trigrams
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
+def test_it_keeps_each_assets_signature_as_its_text_whoever_writes_it(owner):
+    """Library migration 0023's trigger: the signature is the one of search_text (which the database
+    generates) for rows made by save(), bulk_create() and changed by save() or update()."""
+    made = make_asset(owner)
+    Asset.objects.bulk_create([Asset(owner=owner, sha256=f"{n:064x}", filename=f"Bulk {n}.PNG", prompt="a Neon portrait") for n in range(3)])
+    made.prompt = "a sailboat at dawn"
+    made.save()
+    Asset.objects.filter(owner=owner, filename="Bulk 1.PNG").update(prompt="Rain on a window")
+    Asset.objects.filter(owner=owner, filename="Bulk 2.PNG").update(kind="video")  # no text changed
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE search_signature = i2v_trigram_signature(show_trgm(search_text)))"
+            " FROM library_asset WHERE owner_id = %s", [owner.id],
+        )  # fmt: skip
+        assert cursor.fetchone() == (4, 4)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
+def test_it_walks_a_text_through_the_signatures_in_the_list_index(owner, monkeypatch):
+    """A text whose matches the planner expects few is walked for along asset_text_created, its signature
+    tested on the entries: the rows that hold it, newest first, whether their words are apart or not,
+    and those whose signature is not yet filled in (NULL, before migration 0023's backfill)."""
+    texts = ["Neon portrait, dusk", "a neon sign, a portrait", "neon portraits", "portrait neon", "NEON PORTRAIT", "sailboat"]
+    made = []
+    for text in texts:
+        asset = make_asset(owner)
+        Asset.objects.filter(pk=asset.pk).update(prompt=text)
+        made.append(asset.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE library_asset SET search_signature = NULL WHERE id = %s", [made[4]])
+    monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 10**9)  # whatever the estimates of so few rows
+    assets, among, tested = Asset.objects.filter(owner=owner)._listed({"q": "neon portrait"})
+    sql, params = pagination._keys_sql(tested, Asset.ORDERING)[:2]
+    assert "search_signature" in sql
+    keys = pagination.walked_keys(assets, among, Asset.ORDERING, 10, 100, tested)
+    assert keys == [made[4], made[2], made[0]]  # newest first
+    with transaction.atomic(), connection.cursor() as cursor:
+        drop_btree_indexes("library_asset", keep=["asset_text_created"])
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql} ORDER BY created_at DESC, id DESC LIMIT 10", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    assert "Index Only Scan using asset_text_created" in plan, plan  # the signature tested on its entries
+    monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 0)  # a text met every few rows: tested on the rows
+    assert "search_signature" not in str(Asset.objects.filter(owner=owner)._listed({"q": "neon portrait!"})[2] or "")
