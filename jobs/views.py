@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpResponse, QueryDict
@@ -31,7 +31,7 @@ from .detail import OUTPUT_PAGE_HTML, STEP_PAGE_HTML, step_filters, step_rows, s
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, StepPageForm, TagForm, asset_ids
 from .listing import PipelineListQuerySet, bare, owned_pipeline
 from .models import Pipeline, Step, Tag
-from .recall import parse_output_id, recalled
+from .recall import NOT_BOTH, NothingToRecall, parse_asset_id, parse_output_id, recalled, recalled_asset
 
 PAGE = "jobs/jobs_page.html"
 DETAIL = "jobs/pipeline_detail.html"
@@ -412,21 +412,38 @@ def _saved_template(request):
     return found or ""
 
 
+def _recall(request):
+    """(initial, source ids, page context) of ?recall= or ?recall_asset= (jobs/recall.py), or None when
+    neither is asked for. An image with nothing to recall raises NothingToRecall."""
+    output_id = parse_output_id(request.GET.get("recall", ""))
+    asset_id = parse_asset_id(request.GET.get("recall_asset", ""))
+    if output_id is not None and asset_id is not None:
+        raise BadRequest(NOT_BOTH)
+    if output_id is not None:
+        return (*recalled(request.user, output_id), {})
+    if asset_id is not None:
+        initial, carried, not_carried, asset = recalled_asset(request.user, asset_id)
+        return initial, [], {"recalled_from": {"asset": asset, "carried": carried, "not_carried": not_carried}}
+    return None
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 @rate_limited("pipelines")
 def new_pipeline(request):
     """The New pipeline page; ?assets=1,2,3 preselects sources (the Library's selection),
-    ?recall=<output id> fills it in to make that output again (the viewer's "Recall settings")."""
+    ?recall=<output id> fills it in to make that output again, ?recall_asset=<image id> from the settings
+    inside an image's file (the viewer's "Recall settings", jobs/recall.py)."""
     if request.method != "POST":  # GET, or HEAD
         chosen = asset_ids(request.GET.get("assets", ""))
         initial = {"i2i_enabled": True, "mode": "auto", "template": _saved_template(request)}
-        recall_id = parse_output_id(request.GET.get("recall", ""))
-        if recall_id is not None:
-            initial, sources = recalled(request.user, recall_id)
-            chosen = chosen._replace(ids=list(dict.fromkeys(chosen.ids + sources)))
+        try:
+            initial, sources, context = _recall(request) or (initial, [], {})
+        except NothingToRecall as exc:
+            return refused_page(request, 422, "Nothing to recall", str(exc))
+        chosen = chosen._replace(ids=list(dict.fromkeys(chosen.ids + sources)))
         form = NewPipelineForm(owner=request.user, initial=initial)
-        return render(request, NEW, _new_context(request, form, chosen))
+        return render(request, NEW, {**_new_context(request, form, chosen), **context})
     form = NewPipelineForm(request.POST, owner=request.user)
     if form.is_valid():
         refusal = _over_quota(request, form.outputs)

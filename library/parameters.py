@@ -99,7 +99,11 @@ def parse_text(text):
 def _unquote(value):
     if len(value) >= 2 and value[0] == value[-1] == '"':
         try:
-            return json.loads(value)
+            text = json.loads(value)
+            # "\ud800" reads as a lone surrogate, which no page or JSON answer can encode (a 500 on the
+            # viewer's panel): such a value stays as the file wrote it (UnicodeEncodeError is a ValueError).
+            text.encode()
+            return text
         except ValueError:
             pass
     return value

@@ -91,7 +91,8 @@ class Details:
     def embedded(self):
         """The generation parameters written inside an upload's file (A1111's `parameters`
         text or XMP, library/parameters.py), read from its header; a generated asset's
-        come from its step instead."""
+        come from its step instead. Read once per panel (its "In the file" line and its
+        "Recall settings" button ask the same), never for a Library tile."""
         if self.step or self.asset.kind != Asset.Kind.IMAGE or not self.asset.original:
             return None
         return self.asset.read_parameters()

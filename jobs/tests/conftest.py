@@ -16,16 +16,20 @@ from jobs.models import Step, StepQuerySet
 from jobs.remote import check_due
 from jobs.tasks import run_step
 from library.models import Asset, original_path
+from library.parameters import embed
 
 _shade = itertools.count(1)
 
 
-def make_source(user):
-    """An image asset whose original really is in storage, as generation needs."""
+def make_source(user, parameters=None):
+    """An image asset whose original really is in storage, as generation needs; `parameters`, the A1111 text
+    its PNG carries (as an upload made elsewhere does), for the viewer and "Recall settings" to read."""
     image = Image.new("RGB", (64, 48), ((next(_shade) * 37) % 256, 90, 160))
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     data = buffer.getvalue()
+    if parameters is not None:
+        data = embed(data, "image/png", parameters)
     sha = hashlib.sha256(data).hexdigest()
     name = default_storage.save(original_path(Asset(owner=user, sha256=sha), "s.png"), ContentFile(data))
     return Asset.objects.create(

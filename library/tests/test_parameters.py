@@ -38,6 +38,12 @@ def test_it_parses_a1111_text_with_quoted_values():
     assert parsed["settings"] == {"Steps": "20", "Sampler": "Euler a", "Seed": "7", "Lora hashes": "a: 1, b: 2", "Model": "sdxl"}
 
 
+def test_it_keeps_a_quoted_value_as_written_when_it_would_be_a_lone_surrogate():
+    # JSON reads "\ud800" as half a character, which no page or JSON answer can encode (the viewer's panel was a 500).
+    parsed = parameters.parse_text('a fox\nSeed: 1, Scheduler: "\\ud800k", Sampler: "\\u00e9, a"')
+    assert parsed["settings"] == {"Seed": "1", "Scheduler": '"\\ud800k"', "Sampler": "é, a"}
+
+
 def test_it_reads_a_key_only_where_a_word_starts_and_no_longer_than_a_key_is():
     # Unbounded, a key was tried from each place of a line to its end and back: 5.5 s for 32 KB of "x".
     parsed = parameters.parse_text("a fox\n" + "x" * 100 + ": 1, Steps: 3, _Seed: 4, Hires upscale by: 2")

@@ -404,7 +404,7 @@
     Delete: () => action("delete") && remove(action("delete")),
     y: () => press("copy", "This asset has no prompt to copy.", copyPrompt),
     s: () => press("source", "Only an image that processed can be a source."),
-    r: () => press("recall", "Only a pipeline's output has settings to recall."),
+    r: () => press("recall", "Only a pipeline's output, or an image with its settings inside, has settings to recall."),
     o: () => action("original") && action("original").click(),
   };
 

@@ -86,6 +86,20 @@ def test_it_shows_the_parameters_written_inside_an_uploaded_file(owner_client, o
     assert 'data-viewer-action="copy" data-prompt="a &lt;b&gt;fox&lt;/b&gt;"' in html
 
 
+def test_it_offers_to_recall_the_settings_inside_an_upload_reading_its_file_once(owner_client, owner, monkeypatch, django_assert_num_queries):
+    carrying, plain = make_source(owner, parameters="a fox\nSteps: 20, Seed: 42"), make_source(owner)
+    reads = []
+    read = parameters.read
+    monkeypatch.setattr(parameters, "read", lambda f: reads.append(f) or read(f))
+    with django_assert_num_queries(1):  # the asset: whether it has settings is in its file, not another query
+        html = owner_client.get(f"/assets/{carrying.id}/", **HX).content.decode()
+    assert f'data-viewer-action="recall" href="/pipelines/new?recall_asset={carrying.id}"' in html
+    assert 'data-testid="viewer-embedded">' in html and len(reads) == 1  # the button and the panel's line: one read
+    # The page of its own (no JavaScript) has it too; an upload with nothing inside has none.
+    assert f"?recall_asset={carrying.id}" in owner_client.get(f"/assets/{carrying.id}/").content.decode()
+    assert 'data-viewer-action="recall"' not in owner_client.get(f"/assets/{plain.id}/", **HX).content.decode()
+
+
 def test_it_is_a_page_of_its_own_without_htmx(owner_client, output):
     response = owner_client.get(f"/assets/{output.asset_id}/?output={output.id}")
     html = response.content.decode()

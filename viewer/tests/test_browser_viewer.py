@@ -138,7 +138,7 @@ def test_it_says_why_a_shortcut_does_nothing_for_this_asset(owner_page, owner):
     page, _ = _viewing_the_first_of(owner_page, 1)  # made by no pipeline here, with no prompt
     status = page.locator(f"{VIEWER} [data-viewer-status]")
     page.keyboard.press("r")
-    expect(status).to_have_text("Only a pipeline's output has settings to recall.")
+    expect(status).to_have_text("Only a pipeline's output, or an image with its settings inside, has settings to recall.")
     page.keyboard.press("y")
     expect(status).to_have_text("This asset has no prompt to copy.")
     owner_page.assert_no_console_errors()
@@ -285,6 +285,26 @@ def test_it_recalls_the_settings_of_an_output(owner_page, owner, pipeline_output
     expect(page.locator("select[name=aspect_ratio]")).to_have_value("1:1")
     expect(page.locator("input[name=images_per_prompt]")).to_have_value("2")
     expect(page.locator(f'input[name=sources][value="{first.step.inputs["asset_id"]}"]')).to_be_checked()
+    owner_page.assert_no_console_errors()
+
+
+def test_it_recalls_the_settings_inside_an_uploaded_image(owner_page, owner):
+    # A picture made elsewhere: A1111's `parameters` text in its PNG.
+    upload = make_source(owner, parameters="a fox <b>in snow</b>\nNegative prompt: blurry\nSteps: 30, Sampler: DPM++ 2M, Seed: 42, Size: 1024x576")
+    page = owner_page.page
+    _open(owner_page, "/library/")
+    page.locator(f"#asset-{upload.id} a.open").click()
+    _ready(page)
+    expect(page.locator(f'{VIEWER} [data-testid="viewer-embedded"]')).to_contain_text("Sampler: DPM++ 2M")
+    page.locator(f'{VIEWER} [data-viewer-action="recall"]').click()
+    expect(page).to_have_url(re.compile(rf"/pipelines/new\?recall_asset={upload.id}$"))
+    expect(page.locator("textarea[name=prompts]")).to_have_value("a fox <b>in snow</b>")
+    expect(page.locator("input[name=i2i_negative_prompt]")).to_have_value("blurry")
+    expect(page.locator("select[name=aspect_ratio]")).to_have_value("16:9")
+    expect(page.locator("input[name=i2i_enabled]")).to_be_checked()
+    expect(page.locator('[data-testid="not-carried"]')).to_contain_text("Sampler DPM++ 2M isn't a setting of any model here")
+    expect(page.locator('[data-testid="not-carried"]')).to_contain_text("Seed 42 isn't a setting of New pipeline")
+    page.screenshot(path="/tmp/viewer_recall_upload.png", full_page=True)
     owner_page.assert_no_console_errors()
 
 
