@@ -127,6 +127,8 @@ def test_it_is_a_404_for_someone_elses_pipeline_or_an_unknown_one(client, owner,
     assert post(client, p).status_code == 404
     assert client.post("/api/pipelines/999999999/resume").status_code == 404
     assert statuses(p) == ["completed", "cancelled"]
+    client.force_login(owner)
+    assert post(client, p).status_code == 202, "its owner may"
 
 
 def test_it_is_a_405_naming_post_for_another_method_and_a_401_without_login(client, owner):

@@ -182,6 +182,8 @@ def test_it_is_a_404_for_someone_elses_pipeline(client, owner, other):
     assert post(client, p).status_code == 404
     assert client.get(f"/jobs/{p.id}/resume").status_code == 404
     assert statuses(p) == ["completed", "cancelled"]
+    client.force_login(owner)
+    assert post(client, p).status_code == 200, "its owner may"
 
 
 def test_it_keeps_the_menu_and_the_page_of_a_cancelled_pipeline_to_their_queries(owner_client, owner, django_assert_num_queries):
