@@ -212,7 +212,7 @@ def _bad_page(request, message):
 @login_required
 def row_menu(request, pipeline_id):
     """The row's action menu, loaded when first opened to keep every row small. It
-    knows what a rerun and a retry would cost, so spending asks first above the threshold."""
+    knows what a rerun, a retry and a resume would cost, so spending asks first above the threshold."""
     fields = ("id", "owner_id", "name", "is_hidden", "status", "mode", "config")
     pipeline = get_object_or_404(request.user.pipelines.only(*fields), pk=pipeline_id)
     return render(request, f"{PAGE}#menu", {"p": pipeline, **_spending(pipeline)})
