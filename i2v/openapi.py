@@ -34,7 +34,7 @@ ERRORS = {
             "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}},
 }  # fmt: skip
 NOT_FOUND = {"404": _error("No such object, or not yours.")}
-# A pipeline action's body: none, or a JSON object; `confirm_cost` says yes to a retry or rerun above the threshold.
+# A pipeline action's body: none, or a JSON object; `confirm_cost` says yes to a retry, resume or rerun above the threshold.
 ACTION_BODY = {"required": False, "content": {"application/json": {"schema": {
     "type": "object", "properties": {"confirm_cost": {"type": "boolean"}}}}}}  # fmt: skip
 ACTION_ERRORS = {**NOT_FOUND, "403": _error("A browser session without its CSRF token."),
@@ -167,6 +167,9 @@ SCHEMAS = {
     "Retried": {"type": "object", "required": ["id", "status", "status_url", "retried"], "properties": {
         "id": {"type": "integer"}, "status": {"type": "string"}, "status_url": {"type": "string"},
         "retried": {"type": "integer", "description": "How many steps were queued again."}}},
+    "Resumed": {"type": "object", "required": ["id", "status", "status_url", "resumed"], "properties": {
+        "id": {"type": "integer"}, "status": {"type": "string"}, "status_url": {"type": "string"},
+        "resumed": {"type": "integer", "description": "How many cancelled steps run on (queued, or back under review)."}}},
     "Asset": {
         "type": "object", "required": ["id", "kind", "source", "processing_status", "created_at"],
         "properties": {
@@ -249,6 +252,14 @@ def description():
             "responses": {"202": _json(_ref("Retried"), "Queued again."),
                           "409": _error("Nothing to retry (`conflict`)."),
                           "422": _error("`confirmation_required` (send `confirm_cost`), or `refused`: a retry could only fail."),
+                          **ACTION_ERRORS}}},
+        "/api/pipelines/{id}/resume": {"post": {
+            "operationId": "resumePipeline",
+            "summary": "Run on the steps a cancel stopped, keeping what was done (each sent again may be billed again).",
+            "parameters": [ID], "requestBody": ACTION_BODY,
+            "responses": {"202": _json(_ref("Resumed"), "Resumed."),
+                          "409": _error("Nothing to resume (`conflict`): not cancelled, no step stopped, or still being stopped at the provider."),
+                          "422": _error("`confirmation_required` (send `confirm_cost`), or `refused`: a resume could only fail."),
                           **ACTION_ERRORS}}},
         "/api/pipelines/{id}/rerun": {"post": {
             "operationId": "rerunPipeline", "summary": "A new pipeline with the same settings.",

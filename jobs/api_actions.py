@@ -1,4 +1,4 @@
-"""The JSON API's actions on a pipeline (cancel, retry, rerun), the Jobs page's buttons for scripts.
+"""The JSON API's actions on a pipeline (cancel, retry, resume, rerun), the Jobs page's buttons for scripts.
 
 Their rules are the pipeline's own (jobs/models.py), asked in the page's order. Every refusal is raised
 (an ApiError), never returned: `idempotent` then stores no answer under the request's Idempotency-Key,
@@ -63,6 +63,29 @@ def retry(request, pipeline_id):
     if not retried:  # another request retried them since they were counted
         raise ApiError(409, "conflict", Pipeline.NOTHING_TO_RETRY)
     return accepted(pipeline, retried=retried)
+
+
+@api_view(methods=("POST",))
+@idempotent
+def resume(request, pipeline_id):
+    """POST /api/pipelines/<id>/resume: the steps a cancel stopped run on, those done kept as they are, each sent
+    to its provider again maybe billed once more (above the threshold, "confirm_cost": true); 202, 409 with none
+    to resume (or while they are still being stopped at the provider), 422 when it could only fail, 429 over quota."""
+    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    form = _body(request)
+    if conflict := pipeline.resume_conflict():
+        raise ApiError(409, "conflict", conflict)
+    if refusal := pipeline.resume_refusal():
+        raise ApiError(422, "refused", refusal)
+    _confirm(form, pipeline.resume_cost(), "Resuming")
+    try:
+        Step.objects.check_quota(request.user, pipeline.resumable_steps.count())
+    except QuotaExceeded as exc:
+        return too_many_response(request, exc)
+    resumed = pipeline.resume()
+    if not resumed:  # another request resumed them since they were counted
+        raise ApiError(409, "conflict", Pipeline.NOTHING_TO_RESUME)
+    return accepted(pipeline, resumed=resumed)
 
 
 @api_view(methods=("POST",))

@@ -6,6 +6,7 @@ prices (catalog.py), and what the Jobs list loads and shows (listing.py).
 """
 
 import logging
+from contextlib import contextmanager
 from decimal import Decimal
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -13,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -597,26 +598,127 @@ class Pipeline(PipelineRow, models.Model):
     def retry_failed(self):
         """Failed and unknown steps get a fresh set of attempts (a person asked: each
         may be paid for once more); the number queued again."""
+        with self._changing_steps():
+            return self._queue_again(self.retryable_steps, attempts=0)
+
+    @contextmanager
+    def _changing_steps(self):
+        """An action on the steps (retry, resume, approve): under the pipeline's lock; after it, the pipeline's
+        state derived from them again and the dispatcher woken (on commit) to send what was queued."""
         with transaction.atomic():
             self._lock()
-            retried = self.retryable_steps.update(
-                status=Step.Status.QUEUED, phase=Step.Phase.SUBMIT, attempts=0, error="", progress=0, queue_position=None,
-                progress_note="", finished_at=None, leased_until=None, available_at=timezone.now(), sent_at=None,
-            )  # fmt: skip
+            yield
             self.refresh_progress()
             Step.objects.wake_dispatcher()
-        return retried
+
+    @staticmethod
+    def _queue_again(steps, phase="submit", **fields):
+        """Queue `steps` again, due now with no message in flight (the dispatcher sends them): the one way a
+        person's Retry or Resume runs a step again. In phase `submit` each is sent to its provider afresh,
+        and may be billed once more; in `fetch`, a result already paid for is fetched. The number queued."""
+        fresh = {
+            "status": Step.Status.QUEUED, "phase": phase, "error": "", "progress": 0, "queue_position": None, "progress_note": "",
+            "finished_at": None, "leased_until": None, "available_at": timezone.now(), "sent_at": None,
+        }  # fmt: skip
+        return steps.update(**{**fresh, **fields})
+
+    # --- Resume: what a cancel stopped, run on -------------------------------------------------
+
+    NOTHING_TO_RESUME = "Nothing to resume: no step of this pipeline was stopped by a cancel before it finished."
+    STILL_STOPPING = (
+        "Some of its cancelled steps are still being stopped at their provider (or looked for there): "
+        "resume it in a few seconds, once they are."
+    )
+
+    @property
+    def resumable_steps(self):
+        """Steps a cancel stopped. None of them made its output: a step stores its outputs in the transaction
+        that completes it, and only while it is still its run's (Step.finish()); a cancelled step is not."""
+        return self.steps.filter(status=Step.Status.CANCELLED)
+
+    def _resume_plan(self):
+        """What resuming does with each cancelled step, as querysets: (submit, fetch, review).
+        - fetch: its provider finished it and billed it before the cancel, and its file wasn't stored: the result
+          is fetched, not paid for again;
+        - review: a checkpoint pipeline's video stage that none of whose steps ever started goes back under review,
+          to be approved as before (one approved and cancelled before any of it started asks again: nothing lost);
+        - submit: every other, sent to its provider afresh (the cost a person confirms).
+        Steps whose request is still in flight (being stopped at the provider, or looked for) are in none."""
+        from .remote import RemoteRequest
+
+        requests = RemoteRequest.objects.filter(step=OuterRef("pk"))
+        steps = self.resumable_steps.exclude(Exists(requests.in_flight()))
+        fetch = steps.filter(Exists(requests.filter(state=RemoteRequest.State.COMPLETED)))
+        rest = steps.exclude(pk__in=fetch.values("pk"))
+        if self._review_held():
+            return rest.exclude(kind=Step.Kind.I2V), fetch, rest.filter(kind=Step.Kind.I2V)
+        return rest, fetch, rest.none()
+
+    def _review_held(self):
+        """Whether this checkpoint pipeline's video stage was cancelled before any of its steps started."""
+        if self.mode != Pipeline.Mode.CHECKPOINT or not (self.config.get("i2i") and self.config.get("i2v")):
+            return False
+        videos = self.steps.filter(kind=Step.Kind.I2V)
+        return not videos.filter(Q(started_at__isnull=False) | ~Q(status=Step.Status.CANCELLED)).exists()
+
+    def resume_cost(self):
+        """What resuming costs at most: each step sent to its provider again may be billed once more, and the
+        stages its steps lead to are made and run without asking again (unmade_cost())."""
+        submit, _, _ = self._resume_plan()
+        return submit.aggregate(c=Coalesce(Sum("cost_estimate"), Decimal("0")))["c"] + self.unmade_cost()
+
+    def unmade_cost(self):
+        """What the stages still to be made cost, as planned: all of them while the prompts wait to be enhanced,
+        the video stage while the images it starts from aren't all made; not one a checkpoint holds for review."""
+        config = self.config
+        if not (config.get("sources") and config.get("prompts")):
+            return Decimal("0")  # no plan recorded (imported and older pipelines): nothing more is made
+        held = self.mode == Pipeline.Mode.CHECKPOINT and config.get("i2i")
+        if config.get("enhance") and not self.steps.exclude(kind=Step.Kind.PROMPT_ENHANCE).exists():
+            return Pipeline.estimate({**config, "i2v": None} if held else config)
+        if held or not (config.get("i2i") and config.get("i2v")) or self.steps.filter(kind=Step.Kind.I2V).exists():
+            return Decimal("0")
+        videos = self.steps.filter(kind=Step.Kind.I2I).count() * config["i2v"]["videos_per_image"]
+        return videos * bill(config["i2v"]["model"], config["i2v"]).total
+
+    def resume_conflict(self):
+        """Why there is nothing to resume now ("" when there is): the pipeline isn't cancelled, no step is left
+        that a cancel stopped, or they are still being stopped at the provider. The page's and the API's 409."""
+        if self.status != Pipeline.Status.CANCELLED:
+            return f"“{self.name}” is {self.get_status_display().lower()}: only a cancelled pipeline can be resumed."
+        if not self.resumable_steps.exists():
+            return Pipeline.NOTHING_TO_RESUME
+        submit, fetch, review = self._resume_plan()
+        if not (submit.exists() or fetch.exists() or review.exists()):
+            return Pipeline.STILL_STOPPING
+        return ""
+
+    def resume_refusal(self):
+        """Why resuming can only fail ("" when nothing says so): the retry's reasons, for the cancelled steps."""
+        return self.unrunnable() or self.resume_sources_gone()
+
+    def resume_sources_gone(self):
+        return self.sources_gone_for(self.resumable_steps, "cancelled", "resuming them would fail")
+
+    def resume(self):
+        """Run on what a cancel stopped (a person asked, with resume_cost() confirmed): _resume_plan()'s steps
+        queued or put back under review, the completed ones and their outputs left as they are. A worker still
+        holding a step from before the cancel is fenced off by its attempt number, which only grows here
+        (Step.mine()): the step gets a fresh allowance of attempts above it. The number resumed."""
+        fresh = {"max_attempts": F("attempts") + Step._meta.get_field("max_attempts").default}
+        with self._changing_steps():
+            submit, fetch, review = self._resume_plan()
+            # The querysets read the steps' state: each update goes before the steps it moved are read again.
+            reviewed = review.update(status=Step.Status.REVIEW, finished_at=None, leased_until=None, sent_at=None)
+            fetched = self._queue_again(fetch, Step.Phase.FETCH, progress=100, progress_note="Fetching the result", **fresh)
+            return reviewed + fetched + self._queue_again(submit, **fresh)
 
     def approve(self):
         """Checkpoint mode: run the stage waiting for review."""
-        with transaction.atomic():
-            self._lock()
-            approved = self.steps.filter(status=Step.Status.REVIEW).update(
+        with self._changing_steps():
+            return self.steps.filter(status=Step.Status.REVIEW).update(
                 status=Step.Status.QUEUED, available_at=timezone.now(), sent_at=None
             )
-            self.refresh_progress()
-            Step.objects.wake_dispatcher()
-        return approved
 
     @property
     def can_cancel(self):
@@ -635,11 +737,12 @@ class Pipeline(PipelineRow, models.Model):
 
     def unrunnable(self):
         """Why this pipeline's steps could only fail on this server ("" when nothing says so): the model of a
-        stage or of a step to retry whose provider has no key here, or that left the catalog (imported and older
-        pipelines record no stages, only their steps). A rerun or a retry is refused with it."""
+        stage or of a step to retry (or resume) whose provider has no key here, or that left the catalog (imported
+        and older pipelines record no stages, only their steps). A rerun, a retry or a resume is refused with it."""
         models = {stage["model"] for stage in (self.config.get("i2i"), self.config.get("i2v")) if stage}
         if self.status == Pipeline.Status.FAILED or not models:  # steps to retry, or no stages recorded: their models
-            models |= set(self.retryable_steps.values_list("config__model", flat=True))
+            again = self.resumable_steps if self.status == Pipeline.Status.CANCELLED else self.retryable_steps
+            models |= set(again.values_list("config__model", flat=True))
         for model in sorted(m for m in models if m):  # a prompt-enhance step has none
             try:
                 provider = get_provider(model)
@@ -664,16 +767,20 @@ class Pipeline(PipelineRow, models.Model):
         return self.unrunnable() or self.retry_sources_gone()
 
     def retry_sources_gone(self):
-        """Why the steps to retry can't find their sources ("" when one of them may): every one starts from an
-        image deleted from the library since (a source of the pipeline, or an image its first stage made)."""
-        sources = set(self.retryable_steps.order_by().values_list("inputs__asset_id", flat=True).distinct())
+        """Why the steps to retry can't find their sources ("" when one of them may)."""
+        return self.sources_gone_for(self.retryable_steps, "failed", "a retry would fail again")
+
+    def sources_gone_for(self, steps, which, outcome):
+        """Why `steps` (the `which` ones) can't find their sources ("" when one of them may): every one starts
+        from an image deleted from the library since (a source of the pipeline, or an image its first stage made)."""
+        sources = set(steps.order_by().values_list("inputs__asset_id", flat=True).distinct())
         # A step that starts from no image (or that names none it could read) isn't refused here.
         if not sources or not all(isinstance(s, int) for s in sources):
             return ""
         if Asset.objects.filter(owner_id=self.owner_id, pk__in=sources).exists():
             return ""
-        return ("The images its failed steps start from were deleted from your library, so a retry would fail "
-                "again: start a New pipeline from other images instead.")  # fmt: skip
+        return (f"The images its {which} steps start from were deleted from your library, so {outcome}: "
+                "start a New pipeline from other images instead.")  # fmt: skip
 
     def sources_gone(self):
         """Why a rerun can't find its sources ("" when it can): some were deleted from the library since."""

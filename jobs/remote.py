@@ -33,6 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from i2v.lib.jsonout import instant
+from i2v.lib.workqueue import Superseded
 
 from .catalog import bill, effective
 from .providers import ProviderError, get_provider
@@ -61,6 +62,10 @@ class RemoteRequestQuerySet(models.QuerySet):
         account = provider.account
         with transaction.atomic():
             _lock(f"{provider.name}:{account}")
+            # A run whose step was cancelled since it was claimed sends nothing (a cancel pays for no more), and
+            # leaves no request for a Resume to meet: that one queues the step for a new run, which alone sends it.
+            if not step.mine().exists():
+                raise Superseded(f"{step} was cancelled or taken over")
             if self.in_flight().filter(provider=provider.name, account=account).count() >= provider.limit:
                 return None
             return self.create(

@@ -21,6 +21,7 @@ urlpatterns = [
     path("jobs/<id:pipeline_id>/tags/<id:tag_id>/remove", views.remove_tag, name="remove_tag"),
     path("jobs/<id:pipeline_id>/cancel", views.cancel, name="cancel"),
     path("jobs/<id:pipeline_id>/retry", views.retry, name="retry"),
+    path("jobs/<id:pipeline_id>/resume", views.resume, name="resume"),
     path("jobs/<id:pipeline_id>/approve", views.approve, name="approve"),
     path("jobs/<id:pipeline_id>/rerun", views.rerun, name="rerun"),
     path("pipelines/new", views.new_pipeline, name="new"),
@@ -32,5 +33,6 @@ urlpatterns = [
     path("api/pipelines/<id:pipeline_id>/cancel", api_actions.cancel, name="api_cancel"),
     path("api/pipelines/<id:pipeline_id>/retry", api_actions.retry, name="api_retry"),
     path("api/pipelines/<id:pipeline_id>/rerun", api_actions.rerun, name="api_rerun"),
+    path("api/pipelines/<id:pipeline_id>/resume", api_actions.resume, name="api_resume"),
     path("hooks/<str:provider>/<str:token>", webhooks.provider_webhook, name="webhook"),
 ]

@@ -212,27 +212,33 @@ def _bad_page(request, message):
 @login_required
 def row_menu(request, pipeline_id):
     """The row's action menu, loaded when first opened to keep every row small. It
-    knows what a rerun and a retry would cost, so spending asks first above the threshold."""
-    pipeline = get_object_or_404(request.user.pipelines.only("id", "name", "is_hidden", "status", "config"), pk=pipeline_id)
+    knows what a rerun, a retry and a resume would cost, so spending asks first above the threshold."""
+    fields = ("id", "owner_id", "name", "is_hidden", "status", "mode", "config")
+    pipeline = get_object_or_404(request.user.pipelines.only(*fields), pk=pipeline_id)
     return render(request, f"{PAGE}#menu", {"p": pipeline, **_spending(pipeline)})
 
 
 def _spending(pipeline):
     """What the actions that spend would cost: a rerun (which always asks, saying how many generations it
-    plans), and a retry where one is offered (the pipeline failed; above the threshold it asks first); and the
-    key their forms send once (`once`). For the row menu and the pipeline's page."""
+    plans), a retry where one is offered (the pipeline failed) and a resume (it was cancelled), each asking
+    first above the threshold; and the key their forms send once (`once`). For the row menu and the pipeline's page."""
     plan = _rerun_plan(pipeline)
     rerun_cost = plan["rerun_cost"]
     retry_cost = pipeline.retry_cost() if pipeline.status == Pipeline.Status.FAILED else None
+    resume_cost = pipeline.resume_cost() if pipeline.status == Pipeline.Status.CANCELLED else None
     # Offered disabled, with the reason, when its steps could only fail here (a provider without its key):
     # as the New pipeline form offers such a model, rather than refusing the click with a toast.
-    blocked = pipeline.unrunnable() if rerun_cost is not None or retry_cost is not None else ""
-    # Their sources deleted since, a rerun, or a retry whose every step starts from one, is offered disabled too.
+    blocked = pipeline.unrunnable() if any(c is not None for c in (rerun_cost, retry_cost, resume_cost)) else ""
+    # Their sources deleted since, a rerun, or a retry whose every step starts from one, is offered disabled too;
+    # a resume also when nothing is left to resume, or its steps are still being stopped at the provider.
     retry_blocked = blocked or (pipeline.retry_sources_gone() if retry_cost is not None else "")
+    resume_blocked = blocked or (pipeline.resume_conflict() or pipeline.resume_sources_gone() if resume_cost is not None else "")
     rerun_blocked = blocked or (pipeline.sources_gone() if rerun_cost is not None else "")
     return {
         **plan, "retry_cost": retry_cost, "retry_blocked": retry_blocked, "rerun_blocked": rerun_blocked, "once": form_key(),
         "confirm_retry": retry_cost is not None and needs_confirmation(retry_cost),
+        "resume_cost": resume_cost, "resume_blocked": resume_blocked,
+        "confirm_resume": resume_cost is not None and needs_confirmation(resume_cost),
     }  # fmt: skip
 
 
@@ -553,6 +559,37 @@ def retry(request, pipeline_id):
     if not retried:  # a page older than the pipeline's state (another tab retried it)
         return _refused(request, pipeline_id, Pipeline.NOTHING_TO_RETRY)
     return _done(request, pipeline_id, f"Retrying {retried} step{pluralize(retried)} of “{pipeline.name}”.")
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def resume(request, pipeline_id):
+    """Run on what a cancel stopped, leaving what was done as it is (Pipeline.resume()): each step sent to its
+    provider again may be billed once more, so it asks above the threshold as a retry does (htmx: hx-confirm;
+    a plain form: GET is the confirmation page), and the same form sent twice resumes once."""
+    pipeline = get_object_or_404(request.user.pipelines, pk=pipeline_id)
+    conflict = pipeline.resume_conflict()
+    if request.method != "POST":
+        refusal = conflict or pipeline.resume_refusal()
+        return _confirmation(request, pipeline, "resume", refusal, resume_cost=None if refusal else pipeline.resume_cost())
+    if conflict:
+        return _refused(request, pipeline_id, conflict, status=409)
+    if refusal := pipeline.resume_refusal():
+        return _refused(request, pipeline_id, refusal)
+    if asking := unasked(request):
+        return asking
+    if refusal := _unconfirmed(request, pipeline.resume_cost(), "Resuming"):
+        return refusal
+    try:
+        Step.objects.check_quota(request.user, pipeline.resumable_steps.count())
+    except QuotaExceeded as exc:
+        return _refused(request, pipeline_id, exc.message, too_many_response(request, exc))
+    first, resumed = _sent_once(request, pipeline.resume)
+    if not first:
+        return _not_again(request, pipeline, first, "resumed")
+    if not resumed:  # a page older than the pipeline's state (another tab resumed it)
+        return _refused(request, pipeline_id, Pipeline.NOTHING_TO_RESUME, status=409)
+    return _done(request, pipeline_id, f"Resuming {resumed} step{pluralize(resumed)} of “{pipeline.name}”.")
 
 
 @require_POST

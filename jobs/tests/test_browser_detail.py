@@ -9,6 +9,8 @@ from playwright.sync_api import expect
 from conftest import make_big_pipeline, make_pipeline
 from i2v.testing.browser import page_without_javascript
 from jobs.models import Pipeline, Step
+from jobs.tasks import run_step
+from jobs.tests.conftest import run_queued
 from jobs.tests.test_pipeline_actions import create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -75,6 +77,38 @@ def test_it_cancels_then_retries_from_the_pipelines_own_page(owner_page, owner, 
     actions.get_by_role("button", name="Retry failed steps").click()  # free here: it asks nothing
     expect(badge).to_have_text("Running")
     assert set(pipeline.steps.values_list("status", flat=True)) == {"queued"}
+    owner_page.assert_no_console_errors()
+
+
+def test_it_cancels_a_running_pipeline_then_resumes_only_what_was_stopped_from_its_page(owner_page, owner, settings):
+    settings.PIPELINE_CONFIRM_ABOVE_USD = "-1"  # resuming asks, as a paid one does
+    pipeline = create(owner, prompts=["a", "b", "c"])
+    run_step.run(pipeline.steps.order_by("order").first().pk)  # one image made; two steps still queued
+    done = pipeline.steps.get(status="completed")
+    page = owner_page.page
+    asked = []
+    page.on("dialog", lambda dialog: asked.append(dialog.message) or dialog.accept())
+    owner_page.goto(f"/jobs/{pipeline.id}/")
+    actions = page.get_by_test_id("pipeline-actions")
+    badge = page.get_by_test_id("pipeline-state").locator(".badge")
+    expect(badge).to_have_text("Running")
+    expect(actions.locator("[data-action=resume]")).to_have_count(0)  # nothing to resume while it runs
+
+    actions.get_by_role("button", name="Cancel").click()
+    expect(badge).to_have_text("Cancelled")  # the page reloaded
+    assert sorted(pipeline.steps.values_list("status", flat=True)) == ["cancelled", "cancelled", "completed"]
+
+    actions.locator("[data-action=resume]").click()
+    expect(badge).to_have_text("Running")
+    assert asked[-1] == "Resume “Run”? Its cancelled steps run on; what was done is kept. Each sent to its provider again may be billed again: Free."
+    assert sorted(pipeline.steps.values_list("status", flat=True)) == ["completed", "queued", "queued"]
+    expect(actions.locator("[data-action=resume]")).to_have_count(0)
+
+    run_queued(pipeline)  # the workers run what was resumed
+    page.reload()
+    expect(badge).to_have_text("Completed")
+    assert pipeline.outputs.count() == 3
+    assert pipeline.steps.get(pk=done.pk).finished_at == done.finished_at, "the step done before the cancel was not run again"
     owner_page.assert_no_console_errors()
 
 

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from conftest import make_pipeline
 from i2v.testing.browser import page_without_javascript, write_renditions
 from jobs.models import Pipeline
+from jobs.tasks import run_step
 from jobs.tests.test_pipeline_actions import create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -240,6 +241,20 @@ def test_it_says_why_an_action_is_refused_once_the_pipeline_moved_on(owner_page,
     page.on("dialog", lambda dialog: dialog.accept())
     page.locator("#row-menu").get_by_role("button", name="Cancel").click()
     expect(page.locator("#toast")).to_have_text("“Moved on” is completed: there is nothing to cancel.")  # a 409, said
+    owner_page.assert_no_console_errors()
+
+
+def test_it_cancels_a_row_and_resumes_it_from_the_menu(owner_page, owner):
+    pipeline = create(owner, prompts=["a", "b"])
+    run_step.run(pipeline.steps.order_by("order").first().pk)  # one image made before the cancel
+    page = owner_page.page
+    page.on("dialog", lambda dialog: dialog.accept())
+    owner_page.goto("/jobs/")
+    _open_menu_item(page, pipeline, "Cancel")
+    expect(_status(page, pipeline)).to_contain_text("cancelled")
+    _open_menu_item(page, pipeline, "Resume")  # free: it asks nothing
+    expect(_status(page, pipeline)).to_contain_text("running")
+    assert sorted(pipeline.steps.values_list("status", flat=True)) == ["completed", "queued"]
     owner_page.assert_no_console_errors()
 
 

@@ -298,3 +298,48 @@ def test_it_looks_up_a_well_formed_token_it_does_not_know(client, db, django_ass
 
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "No such request.", "field": None}}
+
+
+def test_it_resumes_a_step_cancelled_at_the_provider_by_sending_it_once_more(provider, owner):
+    if provider.synchronous:
+        pytest.skip("a synchronous provider has nothing running to cancel")
+    provider.succeed(queue=5)
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+    run_step.run(step.pk)
+    pipeline.cancel()
+    pipeline.refresh_from_db()
+    assert pipeline.resume_conflict() == Pipeline.STILL_STOPPING, "its request is still at the provider"
+    check_due()  # the poller cancels it there
+
+    pipeline.refresh_from_db()
+    assert pipeline.resume_conflict() == "" and pipeline.resume_cost() == step.cost_estimate, "it may be billed again"
+    provider.succeed()
+    assert pipeline.resume() == 1
+    pipeline = drive(pipeline)
+    assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
+    assert provider.submissions == 2 and pipeline.outputs.count() == 1
+    assert list(step.requests.order_by("attempt").values_list("state", flat=True)) == ["cancelled", "stored"]
+
+
+def test_it_resumes_a_step_whose_paid_result_was_not_fetched_by_fetching_it(provider, owner):
+    if provider.synchronous:
+        pytest.skip("a synchronous provider's result comes with its answer: nothing is left to fetch")
+    provider.succeed(queue=0, progress=())
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+    run_step.run(step.pk)
+    for _ in range(10):  # the poller finds it done: the step is queued to fetch the file
+        if pipeline.steps.filter(phase="fetch").exists():
+            break
+        pipeline.requests.update(next_check_at=timezone.now())
+        check_due()
+    pipeline.cancel()
+    pipeline.refresh_from_db()
+
+    assert pipeline.resume_cost() == 0, "it was paid for: fetching it costs nothing"
+    assert pipeline.resume() == 1
+    pipeline = drive(pipeline)
+    assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
+    assert provider.submissions == 1 and pipeline.outputs.count() == 1
+    assert pipeline.total_cost == bill(provider.model, step.config).total, "billed once"
