@@ -15,7 +15,7 @@ from django.db.models.functions import Concat
 from django.http import Http404
 
 from i2v.lib.compiled import rows_by_keys
-from i2v.lib.filters import IndexedCondition, created_between, short_range, text_in_range, utc_days
+from i2v.lib.filters import IndexedCondition, created_between, short_range, signature, text_in_range, utc_days
 from i2v.lib.ids import is_plausible_id
 from i2v.lib.jsonout import instant
 from i2v.lib.money import cents
@@ -154,7 +154,11 @@ class PipelineListQuerySet(models.QuerySet):
         of list_page(): this queryset's narrowed by `filters`, in `ordering`."""
         if days := self._days(filters, ordering):
             return self.filtered(**filters), days, None, None, True
-        return self.filtered(**filters), None, *self._walked(owner_id, filters, ordering)
+        pipelines = self.filtered(**filters)
+        among, tested, in_order = self._walked(owner_id, filters, ordering)
+        if _signed(filters, ordering, among, in_order) and (text := signature(pipelines, among, filters.get("q", ""))) is not None:
+            tested = (among if tested is None else tested).filter(text)
+        return pipelines, None, among, tested, in_order
 
     def _days(self, filters, ordering):
         """The days (DayRuns) of a first page merged from each day's (first_page(days=)), or None.
@@ -260,6 +264,18 @@ class PipelineListQuerySet(models.QuerySet):
         tag_id = Subquery(_model("Tag").objects.filter(owner_id=owner_id, name=tag).order_by().values("id"))
         links = _model("PipelineTag").objects.using(self.db).filter(tag_id=tag_id)
         return created_between(links, dates["date_from"], dates["date_to"])
+
+
+def _signed(filters, ordering, among, in_order):
+    """Whether a walk of `among` in `ordering` reads an index that holds the rows' trigram signatures
+    (jobs migration 0028), for a text to be tested on its entries (i2v/lib/filters.py signature()):
+    by cost, the owner's pipelines, hidden or not; by date, the visible ones. Not among a status's
+    or the favourites' (their own indexes), a tag's links, or a short range read whole."""
+    if in_order is not True or among.model is not _model("Pipeline"):
+        return False
+    if ordering.name == "cost":
+        return not filters.get("status")
+    return ordering.fields[0][0] == "created_at" and not (filters.get("status") or filters.get("favorites") or filters.get("hidden"))
 
 
 # A tag's links are walked where its pipelines are no more than a TAG_LINKS_RATIO-th of the rows

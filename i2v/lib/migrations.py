@@ -281,3 +281,63 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$
     FROM unnest(trigrams) AS t
 $$
 """
+
+
+def trigram_signature(table, text, written_by, indexes):
+    """The operations (RunPython, PostgreSQL only) that give `table` a `search_signature` column of
+    its rows' trigram signatures (TRIGRAM_SIGNATURE), kept by a row trigger for every writer, and
+    `indexes` ({name: definition after the name}) that hold it: the column (nullable, no default:
+    no rewrite) and the trigger first, so that nothing written during the backfill is missed; the
+    rows already there filled in batches of SIGNATURE_BATCH, each its own transaction; the indexes
+    built concurrently. Its migration sets `atomic = False`. `text`: SQL of a row's search text from
+    NEW (a BEFORE trigger's row, where a generated column is not computed yet); `written_by`: the
+    columns whose update changes it. A row's signature is NULL until its batch is filled in, which
+    every search counts as a possible match."""
+    function = f"{table}_search_signature"
+    create = [
+        TRIGRAM_SIGNATURE,
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS search_signature bit(256)",
+        f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.search_signature := i2v_trigram_signature(show_trgm({text}));
+    RETURN NEW;
+END $$""",
+        f"DROP TRIGGER IF EXISTS {table}_signature ON {table}",
+        f"CREATE TRIGGER {table}_signature BEFORE INSERT OR UPDATE OF {', '.join(written_by)} ON {table}"
+        f" FOR EACH ROW EXECUTE FUNCTION {function}()",
+    ]
+    drop = [
+        *(f"DROP INDEX CONCURRENTLY IF EXISTS {name}" for name in indexes),
+        f"DROP TRIGGER IF EXISTS {table}_signature ON {table}",
+        f"DROP FUNCTION IF EXISTS {function}()",
+        f"ALTER TABLE {table} DROP COLUMN IF EXISTS search_signature",
+    ]
+
+    def statements(sqls):
+        def run(apps, schema_editor):
+            if schema_editor.connection.vendor == "postgresql":
+                for sql in sqls:
+                    schema_editor.execute(sql)
+
+        return run
+
+    def backfill(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(f"SELECT min(id), max(id) FROM {table}")
+            low, high = cursor.fetchone()
+            for start in range(low or 0, (high or -1) + 1, SIGNATURE_BATCH):
+                cursor.execute(
+                    f"UPDATE {table} SET search_signature = i2v_trigram_signature(show_trgm(search_text))"
+                    " WHERE id >= %s AND id < %s AND search_signature IS NULL", [start, start + SIGNATURE_BATCH],
+                )  # fmt: skip
+
+    return [
+        RunPython(statements(create), statements(drop)),
+        RunPython(backfill, RunPython.noop),
+        replace_indexes(table, indexes, {}),
+    ]
+
+
+SIGNATURE_BATCH = 20_000  # rows per transaction of trigram_signature()'s backfill

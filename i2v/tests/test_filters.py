@@ -551,6 +551,15 @@ def test_it_takes_a_words_start_and_end_only_where_an_ascii_mark_stands_beside_i
     assert filters.signature_trigrams(q) == trigrams
 
 
+def _signatures_kept(table, owner):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE search_signature = i2v_trigram_signature(show_trgm(search_text)))"
+            f" FROM {table} WHERE owner_id = %s", [owner.id],
+        )  # fmt: skip
+        return cursor.fetchone()
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
 def test_it_keeps_each_assets_signature_as_its_text_whoever_writes_it(owner):
     """Library migration 0023's trigger: the signature is the one of search_text (which the database
@@ -561,12 +570,20 @@ def test_it_keeps_each_assets_signature_as_its_text_whoever_writes_it(owner):
     made.save()
     Asset.objects.filter(owner=owner, filename="Bulk 1.PNG").update(prompt="Rain on a window")
     Asset.objects.filter(owner=owner, filename="Bulk 2.PNG").update(kind="video")  # no text changed
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*), count(*) FILTER (WHERE search_signature = i2v_trigram_signature(show_trgm(search_text)))"
-            " FROM library_asset WHERE owner_id = %s", [owner.id],
-        )  # fmt: skip
-        assert cursor.fetchone() == (4, 4)
+    assert _signatures_kept("library_asset", owner) == (4, 4)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
+def test_it_keeps_each_pipelines_signature_as_its_text_whoever_writes_it(owner):
+    """Jobs migration 0028's trigger: a pipeline's signature is its search_text's, made, renamed,
+    bulk-made or updated."""
+    made = make_pipeline(owner, prompt="a sailboat", outputs=0, steps=0)
+    made.rename("Neon Portraits")
+    made.save()
+    Pipeline.objects.bulk_create([Pipeline(owner=owner, name=f"Bulk {n}", search_text=f"bulk {n} rain") for n in range(2)])
+    Pipeline.objects.filter(owner=owner, name="Bulk 1").update(search_text="bulk 1 a lighthouse")
+    Pipeline.objects.filter(owner=owner, name="Bulk 0").update(is_favorite=True)  # no text changed
+    assert _signatures_kept("jobs_pipeline", owner) == (3, 3)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
@@ -590,10 +607,60 @@ def test_it_walks_a_text_through_the_signatures_in_the_list_index(owner, monkeyp
     assert keys == [made[4], made[2], made[0]]  # newest first
     with transaction.atomic(), connection.cursor() as cursor:
         drop_btree_indexes("library_asset", keep=["asset_text_created"])
-        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
         cursor.execute(f"EXPLAIN {sql} ORDER BY created_at DESC, id DESC LIMIT 10", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
         transaction.set_rollback(True)
     assert "Index Only Scan using asset_text_created" in plan, plan  # the signature tested on its entries
     monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 0)  # a text met every few rows: tested on the rows
     assert "search_signature" not in str(Asset.objects.filter(owner=owner)._listed({"q": "neon portrait!"})[2] or "")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
+@pytest.mark.parametrize(
+    "ordering, given, index",
+    [
+        ("newest", {}, "pipe_text_visible"),
+        ("oldest", {"model": "veo-3"}, "pipe_text_visible"),
+        ("cost", {}, "pipe_text_cost"),
+        ("cost", {"hidden": "only", "favorites": True}, "pipe_text_cost"),
+    ],
+)
+def test_it_walks_a_text_through_the_signatures_in_the_jobs_indexes(owner, ordering, given, index, monkeypatch):
+    """Jobs migration 0028: newest or oldest first (the visible pipelines) and by cost (any), a text is
+    walked for with its signature tested on the entries of the index that holds it."""
+    monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 10**9)
+    order = Pipeline.ORDERINGS[ordering]
+    tested = Pipeline.objects.filter(owner=owner)._listed(owner.id, {"q": "neon portrait", **given}, order)[3]
+    sql, params = pagination._keys_sql(tested, order)[:2]
+    assert "search_signature" in sql
+    terms = ", ".join(f"{name} {'DESC' if descending else 'ASC'}" for name, descending in order.fields)
+    with transaction.atomic(), connection.cursor() as cursor:
+        drop_btree_indexes("jobs_pipeline", keep=[index])
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+        cursor.execute(f"EXPLAIN {sql} ORDER BY {terms} LIMIT 10", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    assert f"Index Only Scan using {index}" in plan or f"Index Only Scan Backward using {index}" in plan, plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
+@pytest.mark.parametrize("given", [{"status": "failed"}, {"favorites": True}, {"hidden": "include"}])
+def test_it_leaves_the_signature_out_where_the_walks_index_holds_none(owner, given, monkeypatch):
+    """Newest first, a status's, the favourites' and all pipelines' walks read indexes of their own."""
+    monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 10**9)
+    order = Pipeline.ORDERINGS["newest"]
+    tested = Pipeline.objects.filter(owner=owner)._listed(owner.id, {"q": "neon portrait", **given}, order)[3]
+    assert tested is None or "search_signature" not in pagination._keys_sql(tested, order)[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
+def test_it_finds_the_pipelines_holding_a_text_walked_through_the_signatures(owner, monkeypatch):
+    monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 10**9)
+    texts = ["Neon portrait, dusk", "a neon sign, a portrait", "neon portraits", "portrait neon", "NEON PORTRAIT"]
+    made = [make_pipeline(owner, prompt=text, outputs=0, steps=0, total_cost=n).pk for n, text in enumerate(texts)]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE jobs_pipeline SET search_signature = NULL WHERE id = %s", [made[4]])
+    order = Pipeline.ORDERINGS["cost"]
+    pipelines, _, among, tested, _ = Pipeline.objects.filter(owner=owner)._listed(owner.id, {"q": "neon portrait"}, order)
+    assert pagination.walked_keys(pipelines, among, order, 10, 100, tested) == [made[4], made[2], made[0]]  # dearest first

@@ -109,6 +109,11 @@ ALLOWED_OPERATIONS = {
     ("jobs", "0026_search_pairs"): {0: "RunPython, PostgreSQL only: one GIN index built CONCURRENTLY, ANALYZE"},
     ("library", "0020_search_pairs"): {0: "RunPython, PostgreSQL only: one GIN index built CONCURRENTLY, ANALYZE"},
     ("library", "0022_search_favorites"): {0: "RunPython, PostgreSQL only: one partial GIN index built CONCURRENTLY, ANALYZE"},
+    ("jobs", "0028_search_signature"): {
+        0: "RunPython, PostgreSQL only: a nullable column with no default (no rewrite), a function and a row trigger",
+        1: "RunPython: the backfill, 20,000 pipelines per transaction (atomic = False): no long lock",
+        2: "RunPython, PostgreSQL only: two B-tree indexes built CONCURRENTLY, ANALYZE",
+    },
     ("library", "0023_search_signature"): {
         0: "RunPython, PostgreSQL only: a nullable column with no default (no rewrite), a function and a row trigger",
         1: "RunPython: the backfill, 20,000 assets per transaction (atomic = False): no long lock",
