@@ -940,6 +940,7 @@ def test_it_offers_pipelines_made_elsewhere_when_the_tab_is_seen_again_and_asks_
     assert _ids(page) == [made.id, old[0].id, old[1].id]
     expect(page.get_by_test_id("total")).to_have_text("3 pipelines")
     expect(bar.get_by_role("button")).to_have_count(0)
+    expect(_row(page, made).get_by_role("link")).to_be_focused()  # the button went with the bar
 
     # Its window focused: the same, from the new top row. What doesn't match the filters, or isn't newer, is not
     # offered (jobs/tests/test_watch.py counts those); two pipelines made at once are one bar.
@@ -951,6 +952,27 @@ def test_it_offers_pipelines_made_elsewhere_when_the_tab_is_seen_again_and_asks_
     before = len(owner_page.requests)
     page.wait_for_timeout(3_000)
     assert owner_page.requests[before:] == []  # still idle: nothing at work, nothing asked
+    owner_page.assert_no_console_errors()
+
+
+def test_it_puts_new_pipelines_at_the_top_of_a_long_list_scrolled_far_down(owner_page, owner):
+    _many_pipelines(owner, 120)  # an hour's worth of old ones, a second apart
+    Pipeline.objects.update(created_at=timezone.now() - datetime.timedelta(hours=1))
+    page = owner_page.page
+    owner_page.goto("/jobs/?page_size=120")
+    _wait_loaded(page, 120)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_function("() => !document.getElementById('rows').querySelector('tbody[id]').matches(':first-of-type')", timeout=5_000)
+    made = make_pipeline(owner, name="Made far above", status="completed", outputs=0)
+    _seen_again(page, "focus")
+    show = page.locator("#newer").get_by_role("button", name="1 new pipeline — Show")
+    expect(show).to_be_in_viewport()  # the bar stays in view however far down
+    show.click()
+    _wait_loaded(page, 121)
+    assert _ids(page)[0] == made.id
+    link = _row(page, made).get_by_role("link")
+    expect(link).to_be_focused()
+    expect(link).to_be_in_viewport()
     owner_page.assert_no_console_errors()
 
 
