@@ -31,7 +31,7 @@ from .detail import OUTPUT_PAGE_HTML, STEP_PAGE_HTML, step_filters, step_rows, s
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, StepPageForm, TagForm, asset_ids
 from .listing import PipelineListQuerySet, bare, owned_pipeline
 from .models import Pipeline, Step, Tag
-from .newer import NEWEST, Newer, NewerError, top_cursor
+from .newer import NEWEST, Newer, NewerError, backward_cursor, top_key
 from .newer import asked as newer_asked
 from .recall import parse_output_id, recalled
 
@@ -109,15 +109,15 @@ def _redraw(response, target):
 def watch(request):
     """The page's rows at work, checked in one request (i2v/lib/watch.py): the changed
     ones come back as out-of-band rows, those gone as removals; with its bar's parameters
-    (its top row's ?cursor=, or ?seen=; jobs/newer.py), the pipelines newer than its top row
+    (its top row's ?top=, or ?seen=; jobs/newer.py), the pipelines newer than its top row
     are counted, and the bar comes back too when the count moved; 204 when nothing changed."""
     news = None
-    if "cursor" in request.GET or "seen" in request.GET:
+    if "top" in request.GET or "seen" in request.GET:
         try:
-            form, top = newer_asked(request)
+            form = newer_asked(request)
         except NewerError as exc:
             return HttpResponseBadRequest(str(exc), content_type="text/plain")
-        news = Newer.counted(request.user.pipelines, form, top, form.cleaned_data["cursor"])
+        news = Newer.counted(request.user.pipelines, form, form.cleaned_data["top"], request.GET.get("top", ""))
     return watch_response(request, request.user.pipelines.changed_rows, f"{PAGE}#watched", "rows", news=news)
 
 
@@ -125,22 +125,23 @@ def watch(request):
 @login_required
 def newer(request):
     """"Show" on the bar of new pipelines: those newer than the page's top row, put above it (jobs/newer.py).
-    A page of them, the oldest first (the backward page of the top row's cursor), so no gap is left between
-    them and the rows below; the bar again, out of band, with the new top row and what remains; the total
-    above the list up by as many."""
+    A page of them, the oldest first (the backward page of the top row), so no gap is left between them and
+    the rows below; the bar again, out of band, with the new top row and what remains; the total above the
+    list up by as many."""
     try:
-        form, top = newer_asked(request)
-        if top is None:
-            raise NewerError("Say which row is the list's top one: ?cursor=")
-        page, _ = Pipeline.objects.jobs_list(request.user.id, form.filters, NEWEST, form.cleaned_data["cursor"], form.size)
-    except (NewerError, CursorError) as exc:
+        form = newer_asked(request)
+        if form.cleaned_data["top"] is None:
+            raise NewerError("Say which row is the list's top one: ?top=")
+    except NewerError as exc:
         return HttpResponseBadRequest(str(exc), content_type="text/plain")
+    cursor = backward_cursor(form.cleaned_data["top"])
+    page, _ = Pipeline.objects.jobs_list(request.user.id, form.filters, NEWEST, cursor, form.size)
     if not page.items:  # gone since they were counted (deleted, or changed out of the filters)
-        remaining = Newer(form.filters, form.cleaned_data["cursor"])
+        remaining = Newer(form.filters, request.GET["top"])
     elif page.has_previous:
-        remaining = Newer.counted(request.user.pipelines, form, NEWEST.key_of(page.items[0]), top_cursor(page))
+        remaining = Newer.counted(request.user.pipelines, form, NEWEST.key_of(page.items[0]), top_key(page))
     else:
-        remaining = Newer(form.filters, top_cursor(page))
+        remaining = Newer(form.filters, top_key(page))
     response = render(request, f"{PAGE}#newer_rows", {"page": page, "newer": remaining})
     return trigger_client_event(response, "totalChanged", {"by": len(page.items), "noun": "pipeline"})
 

@@ -10,7 +10,6 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from conftest import make_pipeline
-from i2v.lib.pagination import encode_cursor
 from i2v.lib.watch import WATCH_MAX
 from jobs.models import Pipeline
 
@@ -106,22 +105,22 @@ def _earlier(user, hours=1, **fields):
 def test_it_says_how_many_pipelines_are_newer_than_the_top_row_and_offers_them(owner_client, owner):
     _earlier(owner, status="completed")
     bar = _bar(owner_client)
-    assert set(bar) == {"cursor"}  # nothing at work: a page seen again asks this alone
+    assert set(bar) == {"top"}  # nothing at work: a page seen again asks this alone
     assert ask(owner_client, bar).status_code == 204
     _made_now(owner), _made_now(owner)
     html = ask(owner_client, bar).content.decode()
     assert '<div id=newer hx-swap-oob=innerHTML>' in html and "2 new pipelines — Show</button>" in html
-    assert 'hx-get="/jobs/newer?cursor=' in html and 'hx-target="#rows > tbody" hx-swap=beforebegin' in html
+    assert 'hx-get="/jobs/newer?top=' in html and 'hx-target="#rows > tbody" hx-swap=beforebegin' in html
     # The page now says 2: the same answer again is no news.
     seen = QueryDict(unescape(re.search(r'<i data-params="([^"]*)"></i>', html)[1]))
-    assert seen["seen"] == "2" and seen["cursor"] == bar["cursor"]
+    assert seen["seen"] == "2" and seen["top"] == bar["top"]
     assert ask(owner_client, seen).status_code == 204
 
 
 def test_it_counts_only_the_users_own_pipelines_that_match_the_page_filters(owner_client, owner, other):
     _earlier(owner, status="running", tags=["client"])
     bar = _bar(owner_client, "status=running&tag=client")
-    assert set(bar) == {"status", "tag", "cursor"}
+    assert set(bar) == {"status", "tag", "top"}
     _made_now(other, status="running", tags=["client"])  # someone else's: never counted
     _made_now(owner, status="completed", tags=["client"])  # not running
     _made_now(owner, status="running")  # not tagged
@@ -176,31 +175,33 @@ def test_it_checks_the_rows_at_work_and_the_new_pipelines_in_one_request_of_two_
     assert "2 new pipelines" in html and "hx-swap-oob=outerHTML" not in html  # no watched row changed
 
 
-def _signed_cursor(ordering, key, backwards=True):
-    return encode_cursor(Pipeline.ORDERINGS[ordering], key, backwards=backwards)
-
-
 @pytest.mark.parametrize(
     "params, says",
     [
-        ({"cursor": "altered"}, "altered"),
-        ({"cursor": "FORWARD"}, "top row"),  # a next page's cursor: no list's top row
-        ({"cursor": "BY_NAME"}, "different sort order"),
-        ({"cursor": "", "seen": "-1"}, "greater than or equal to 0"),
-        ({"cursor": "", "seen": "x"}, "whole number"),
-        ({"cursor": "", "seen": "101"}, "less than or equal to 100"),
-        ({"cursor": "", "sort": "name"}, "newest-first"),
-        ({"cursor": "", "status": "<b>nope</b>"}, "valid choice"),
-        ({"cursor": "", "date_from": "2026-02-30"}, "valid date"),
+        ({"top": "altered"}, "Not a row's key"),
+        ({"top": "1796576614008632_1_2"}, "Not a row's key"),
+        ({"top": "999999999999999999_1"}, "Not a row's key"),  # past the year 9999
+        ({"top": "1796576614008632_0"}, "no row has that id"),
+        ({"top": "1796576614008632_" + "9" * 19}, "no row has that id"),
+        ({"top": "x" * 41}, "at most 40 characters"),
+        ({"seen": "-1"}, "greater than or equal to 0"),
+        ({"seen": "x"}, "whole number"),
+        ({"seen": "101"}, "less than or equal to 100"),
+        ({"seen": "0", "sort": "name"}, "newest-first"),
+        ({"seen": "0", "status": "<b>nope</b>"}, "valid choice"),
+        ({"seen": "0", "date_from": "2026-02-30"}, "valid date"),
     ],
 )
 def test_it_refuses_parameters_no_page_sends_with_400_and_a_message(owner_client, owner, params, says):
     top = _earlier(owner)
-    stand_in = {
-        "FORWARD": _signed_cursor("newest", [top.created_at, top.id], backwards=False),
-        "BY_NAME": _signed_cursor("name", [top.name, top.id]),
-    }
-    params = {name: stand_in.get(value, value) for name, value in params.items()}
     response = owner_client.get("/jobs/watch", {"watch": f"{top.id}:{top.version}", **params}, HTTP_HX_REQUEST="true")
     assert response.status_code == 400 and response["Content-Type"].startswith("text/plain")
     assert says in response.content.decode()
+
+
+def test_it_counts_nothing_of_anyone_else_for_a_top_row_made_up(owner_client, owner, other):
+    """A key only bounds a count of the user's own pipelines: made up, it shows nothing of anyone else's."""
+    make_pipeline(other, outputs=0, steps=0)
+    assert ask(owner_client, QueryDict("top=0_1")).status_code == 204
+    _made_now(owner)
+    assert "1 new pipeline" in ask(owner_client, QueryDict("top=0_1")).content.decode()
