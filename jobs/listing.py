@@ -133,6 +133,16 @@ class PipelineListQuerySet(models.QuerySet):
         changed, gone = changes(watched, current)
         return (list(self.for_jobs_page().filter(pk__in=changed)) if changed else []), gone
 
+    def newer_count(self, filters, top, most):
+        """How many of the Jobs rows `filters` narrow to come before `top` newest first (a row's key:
+        created_at, id; None: every one), up to `most` (jobs/newer.py). One statement, a COUNT of a LIMIT:
+        `top` is one row comparison (Ordering.after()), a range of the list indexes (owner, created_at, id;
+        Pipeline.Meta) that holds only the rows made since, and the LIMIT stops the count at `most`."""
+        rows = self.filtered(**filters)
+        if top is not None:
+            rows = rows.filter(_model("Pipeline").ORDERINGS["newest"].reversed().after(top))
+        return rows.order_by()[:most].count()
+
     def jobs_list(self, owner_id, filters, ordering, cursor, page_size):
         """(page, total) of `owner_id`'s Jobs list, for its page and GET /api/pipelines
         (whatever this queryset's own filters: the list is its owner's).

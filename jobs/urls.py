@@ -8,6 +8,7 @@ urlpatterns = [
     path("jobs/", views.jobs_page, name="page"),
     path("jobs/bulk", views.bulk, name="bulk"),
     path("jobs/watch", views.watch, name="watch"),
+    path("jobs/newer", views.newer, name="newer"),
     path("jobs/<id:pipeline_id>/", views.pipeline_detail, name="detail"),
     path("jobs/<id:pipeline_id>/outputs", views.pipeline_outputs, name="outputs"),
     path("jobs/<id:pipeline_id>/steps", views.pipeline_steps, name="steps"),

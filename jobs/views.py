@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import BadRequest, ValidationError
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -31,6 +31,8 @@ from .detail import OUTPUT_PAGE_HTML, STEP_PAGE_HTML, step_filters, step_rows, s
 from .forms import BulkActionForm, JobsFilterForm, NewPipelineForm, PageForm, RenameForm, StepPageForm, TagForm, asset_ids
 from .listing import PipelineListQuerySet, bare, owned_pipeline
 from .models import Pipeline, Step, Tag
+from .newer import NEWEST, Newer, NewerError, backward_cursor, top_key
+from .newer import asked as newer_asked
 from .recall import NOT_BOTH, NothingToRecall, parse_asset_id, parse_output_id, recalled, recalled_asset
 
 PAGE = "jobs/jobs_page.html"
@@ -106,8 +108,42 @@ def _redraw(response, target):
 @login_required
 def watch(request):
     """The page's rows at work, checked in one request (i2v/lib/watch.py): the changed
-    ones come back as out-of-band rows, those gone as removals; 204 when nothing changed."""
-    return watch_response(request, request.user.pipelines.changed_rows, f"{PAGE}#watched", "rows")
+    ones come back as out-of-band rows, those gone as removals; with its bar's parameters
+    (its top row's ?top=, or ?seen=; jobs/newer.py), the pipelines newer than its top row
+    are counted, and the bar comes back too when the count moved; 204 when nothing changed."""
+    news = None
+    if "top" in request.GET or "seen" in request.GET:
+        try:
+            form = newer_asked(request)
+        except NewerError as exc:
+            return HttpResponseBadRequest(str(exc), content_type="text/plain")
+        news = Newer.counted(request.user.pipelines, form, form.cleaned_data["top"], request.GET.get("top", ""))
+    return watch_response(request, request.user.pipelines.changed_rows, f"{PAGE}#watched", "rows", news=news)
+
+
+@require_safe
+@login_required
+def newer(request):
+    """"Show" on the bar of new pipelines: those newer than the page's top row, put above it (jobs/newer.py).
+    A page of them, the oldest first (the backward page of the top row), so no gap is left between them and
+    the rows below; the bar again, out of band, with the new top row and what remains; the total above the
+    list up by as many."""
+    try:
+        form = newer_asked(request)
+        if form.cleaned_data["top"] is None:
+            raise NewerError("Say which row is the list's top one: ?top=")
+    except NewerError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain")
+    cursor = backward_cursor(form.cleaned_data["top"])
+    page, _ = Pipeline.objects.jobs_list(request.user.id, form.filters, NEWEST, cursor, form.size)
+    if not page.items:  # gone since they were counted (deleted, or changed out of the filters)
+        remaining = Newer(form.filters, request.GET["top"])
+    elif page.has_previous:
+        remaining = Newer.counted(request.user.pipelines, form, NEWEST.key_of(page.items[0]), top_key(page))
+    else:
+        remaining = Newer(form.filters, top_key(page))
+    response = render(request, f"{PAGE}#newer_rows", {"page": page, "newer": remaining})
+    return trigger_client_event(response, "totalChanged", {"by": len(page.items), "noun": "pipeline"})
 
 
 @require_safe

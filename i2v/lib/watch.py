@@ -46,16 +46,22 @@ def changes(watched, current):
     return changed, sorted(watched.keys() - current.keys())
 
 
-def watch_response(request, changed, template, name, **context):
+def watch_response(request, changed, template, name, news=None, **context):
     """The answer to a page's watch request: `changed({id: version})` gives (items that
     changed, ids gone); those are rendered by `template` as `name` and `gone`, out of
     band; 204 when nothing changed; 400 in plain text (it doesn't repeat the input) for a
-    malformed list."""
+    malformed list.
+
+    `news`: what else the page asked with the same request (the Jobs page: its new pipelines,
+    jobs/newer.py), None if nothing; rendered as `news` when it is news to the page (`news.moved`).
+    A page that asks it may watch no rows: it has none at work, and asks only that."""
+    value = request.GET.get("watch", "")
     try:
-        watched = parse_watch(request.GET.get("watch", ""))
+        watched = parse_watch(value) if value or news is None else {}
     except WatchError as exc:
         return HttpResponseBadRequest(str(exc), content_type="text/plain")
-    items, gone = changed(watched)
-    if not items and not gone:
+    items, gone = changed(watched) if watched else ([], [])
+    news = news if news is not None and news.moved else None
+    if not items and not gone and news is None:
         return HttpResponse(status=204)
-    return render(request, template, {name: items, "gone": gone, **context})
+    return render(request, template, {name: items, "gone": gone, "news": news, **context})

@@ -5,18 +5,19 @@ from django import forms
 
 from i2v.lib.forms import SharedFieldsForm
 from jobs.forms import JobsFilterForm, PageForm, StepPageForm
+from jobs.newer import NewerForm
 from library.forms import LibraryFilterForm
 
-SHARED = [JobsFilterForm, LibraryFilterForm, PageForm, StepPageForm]
+SHARED = [JobsFilterForm, LibraryFilterForm, NewerForm, PageForm, StepPageForm]
 
 # Valid and invalid input for every field these forms have; unknown names are ignored by a form.
 INPUTS = [
     {},
     {"q": "sailboat", "status": "failed", "kind": "video", "source": "upload", "tag": "4K", "favorites": "1",
-     "hidden": "only", "model": "veo-3", "sort": "cost", "date_from": "2026-01-01", "date_to": "2026-02-01", "page_size": "7"},
+     "hidden": "only", "model": "veo-3", "sort": "cost", "date_from": "2026-01-01", "date_to": "2026-02-01", "page_size": "7", "seen": "3"},
     {"q": "x" * 201, "status": "nope", "kind": "<b>", "source": "?", "tag": "a b", "hidden": "all", "model": "gpt-9",
-     "sort": "random", "date_from": "2026-13-45", "date_to": "yesterday", "page_size": "0", "cursor": "c" * 2001},
-    {"date_from": "2026-03-01", "date_to": "2026-02-01", "page_size": "-3"},
+     "sort": "random", "date_from": "2026-13-45", "date_to": "yesterday", "page_size": "0", "cursor": "c" * 2001, "seen": "x"},
+    {"date_from": "2026-03-01", "date_to": "2026-02-01", "page_size": "-3", "seen": "-1"},
 ]
 
 

@@ -1,6 +1,7 @@
 from django import template
 
 from jobs.detail_html import output_tiles_html, step_rows_html
+from jobs.newer import Newer
 from jobs.row import row_html
 
 register = template.Library()
@@ -22,3 +23,9 @@ def detail_steps(rows):
 def detail_tiles(tiles, pipeline_id):
     """{% detail_tiles tiles p.id %}: a pipeline detail's page of output tiles (jobs/detail_html.py)."""
     return output_tiles_html(tiles, pipeline_id)
+
+
+@register.simple_tag
+def newer_bar(form, page):
+    """{% newer_bar form page as newer %}: the Jobs page's bar of new pipelines, or None (jobs/newer.py)."""
+    return Newer.on_page(form, page)

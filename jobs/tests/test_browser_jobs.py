@@ -916,3 +916,114 @@ def test_it_asks_before_a_free_rerun_from_the_menu(owner_page, owner):
     expect(page.locator(ROWS)).to_have_count(2)  # the Jobs page again, with the new pipeline
     assert len(asked) == 2 and owner.pipelines.count() == 2
     owner_page.assert_no_console_errors()
+
+
+def _seen_again(page, how):
+    """The tab shown again after it was in the background, or its window focused."""
+    if how == "visibility":
+        _set_hidden(page, True)
+        _set_hidden(page, False)
+    else:
+        page.evaluate("window.dispatchEvent(new Event('focus'))")
+
+
+def test_it_offers_pipelines_made_elsewhere_when_the_tab_is_seen_again_and_asks_nothing_while_idle(owner_page, owner):
+    earlier = timezone.now() - datetime.timedelta(hours=1)
+    old = [make_pipeline(owner, status="completed", outputs=0, created_at=earlier - datetime.timedelta(minutes=i)) for i in range(2)]
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    expect(page.locator(ROWS)).to_have_count(2)
+    owner_page.settle()
+
+    # Nothing at work: no request at all while the page sits there, a pipeline made elsewhere or not.
+    idle_from = len(owner_page.requests)
+    page.wait_for_timeout(4_000)
+    made = make_pipeline(owner, name="Made by a script", status="completed", outputs=0)  # another tab, the API
+    page.wait_for_timeout(4_000)
+    assert owner_page.requests[idle_from:] == []
+    bar = page.locator("#newer")
+    expect(bar.get_by_role("button")).to_have_count(0)
+
+    # Seen again: one request, and the bar says so; Show puts the row above the top one.
+    _seen_again(page, "visibility")
+    show = bar.get_by_role("button", name="1 new pipeline — Show")
+    expect(show).to_be_visible()
+    assert owner_page.requests[idle_from:] == [("GET", "/jobs/watch")]
+    show.click()
+    expect(page.locator(ROWS).first).to_have_id(f"job-{made.id}")
+    expect(page.locator(ROWS)).to_have_count(3)
+    assert _ids(page) == [made.id, old[0].id, old[1].id]
+    expect(page.get_by_test_id("total")).to_have_text("3 pipelines")
+    expect(bar.get_by_role("button")).to_have_count(0)
+    expect(_row(page, made).get_by_role("link")).to_be_focused()  # the button went with the bar
+
+    # Its window focused: the same, from the new top row. What doesn't match the filters, or isn't newer, is not
+    # offered (jobs/tests/test_watch.py counts those); two pipelines made at once are one bar.
+    second, third = (make_pipeline(owner, status="completed", outputs=0) for _ in range(2))
+    _seen_again(page, "focus")
+    bar.get_by_role("button", name="2 new pipelines — Show").click()
+    expect(page.locator(ROWS)).to_have_count(5)
+    assert _ids(page)[:3] == [third.id, second.id, made.id]
+    before = len(owner_page.requests)
+    page.wait_for_timeout(3_000)
+    assert owner_page.requests[before:] == []  # still idle: nothing at work, nothing asked
+    owner_page.assert_no_console_errors()
+
+
+def test_it_puts_new_pipelines_at_the_top_of_a_long_list_scrolled_far_down(owner_page, owner):
+    _many_pipelines(owner, 120)  # an hour's worth of old ones, a second apart
+    Pipeline.objects.update(created_at=timezone.now() - datetime.timedelta(hours=1))
+    page = owner_page.page
+    owner_page.goto("/jobs/?page_size=120")
+    _wait_loaded(page, 120)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_function("() => !document.getElementById('rows').querySelector('tbody[id]').matches(':first-of-type')", timeout=5_000)
+    made = make_pipeline(owner, name="Made far above", status="completed", outputs=0)
+    _seen_again(page, "focus")
+    show = page.locator("#newer").get_by_role("button", name="1 new pipeline — Show")
+    expect(show).to_be_in_viewport()  # the bar stays in view however far down
+    show.click()
+    _wait_loaded(page, 121)
+    assert _ids(page)[0] == made.id
+    link = _row(page, made).get_by_role("link")
+    expect(link).to_be_focused()
+    expect(link).to_be_in_viewport()
+    owner_page.assert_no_console_errors()
+
+
+def test_it_offers_pipelines_made_elsewhere_with_the_live_check_it_makes_anyway_while_rows_are_at_work(owner_page, owner):
+    running = make_pipeline(owner, status="running", outputs=0, created_at=timezone.now() - datetime.timedelta(hours=1))
+    page = owner_page.page
+    owner_page.goto("/jobs/")
+    expect(_row(page, running)).to_be_visible()
+    started = len(owner_page.requests)
+    make_pipeline(owner, status="completed", outputs=0)
+    # No event: the next live check (every 2 to 6 s) carries the bar's question with the rows'.
+    expect(page.locator("#newer").get_by_role("button", name="1 new pipeline — Show")).to_be_visible(timeout=9_000)
+    page.wait_for_timeout(10_000)
+    asked = owner_page.requests[started:]
+    assert set(asked) == {("GET", "/jobs/watch")} and len(asked) <= 10, asked  # one request a check, 0.5/s at most
+    owner_page.assert_no_console_errors()
+
+
+def test_it_offers_new_matches_to_an_empty_filtered_list_when_seen_again(owner_page, owner):
+    make_pipeline(owner, status="completed", outputs=0)
+    page = owner_page.page
+    owner_page.goto("/jobs/?status=failed")
+    expect(page.get_by_test_id("empty")).to_be_visible()
+    make_pipeline(owner, status="completed", outputs=0)  # not failed: never offered here
+    _seen_again(page, "focus")
+    page.wait_for_timeout(1_000)
+    expect(page.locator("#newer").get_by_role("button")).to_have_count(0)
+
+    failed = make_pipeline(owner, name="Failed elsewhere", status="failed", outputs=0)
+    _seen_again(page, "focus")
+    page.locator("#newer").get_by_role("button", name="1 new pipeline — Show").click()
+    expect(page.locator(ROWS)).to_have_count(1)
+    expect(_row(page, failed)).to_contain_text("Failed elsewhere")
+    assert page.url.endswith("/jobs/?status=failed")
+    owner_page.assert_no_console_errors()
+
+
+def _ids(page):
+    return [int(i.removeprefix("job-")) for i in page.evaluate(LOADED_IDS)]

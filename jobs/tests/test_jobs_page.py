@@ -315,7 +315,7 @@ def test_it_marks_running_rows_for_the_pages_one_watch_request(owner_client, own
     html = owner_client.get("/jobs/").content.decode()
     assert f'id=row-{running.id} data-watch={running.id}:{running.version}>' in html
     assert f'id=row-{done.id}>' in html
-    assert 'data-watch-url="/jobs/watch" data-window' in html and "every 2s" not in html
+    assert 'data-watch-url="/jobs/watch" data-watch-with=newer data-window' in html and "every 2s" not in html
 
 
 def test_it_uses_a_constant_number_of_queries(owner_client, owner, django_assert_num_queries):

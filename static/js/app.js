@@ -190,6 +190,23 @@
     if (!pop.contains(event.detail.target)) closeMenu();
   });
 
+  // "Show" on the bar of new pipelines (jobs/newer.py) goes with the bar it was in: the keyboard's focus goes to
+  // the top row's name, a new one, and the page scrolls there (from far down the list, its bar in view, the row
+  // comes back from its spacer first: lists.js keeps rows far from the viewport out of the document).
+  let showing = null; // the request of a "Show" on its way
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    if (event.detail.elt instanceof Element && event.detail.elt.matches("#newer button")) showing = event.detail.xhr;
+  });
+  document.addEventListener("htmx:afterRequest", (event) => {
+    if (event.detail.xhr !== showing) return;
+    showing = null;
+    const top = i2vLists.ids(document.getElementById("rows"))[0];
+    if (!succeeded(event) || !top || !(document.activeElement === document.body || !document.activeElement)) return;
+    if (!document.getElementById(top)) i2vLists.bringBack([top]);
+    const link = document.querySelector("#" + top + " [data-part=name] a");
+    if (link) link.focus();
+  });
+
   // Rows leaving the list (deleted, or hidden out of its view) or joining it (uploads) move the count
   // above it (totals.total_label), if it counts what they are; an estimate ("about …") is left alone.
   document.addEventListener("totalChanged", (event) => {

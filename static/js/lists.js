@@ -5,6 +5,8 @@
 //   the answer holds only what changed, as out-of-band swaps (i2v/lib/watch.py).
 //   Nothing is asked while the tab is hidden, and the timer stops when nothing in
 //   the document is at work (rows windowed out wait until they come back). (One poll per row made 10 requests/s for 22 active rows.)
+//   A list may send more with its checks (data-watch-with: the Jobs page's new pipelines), and is then checked
+//   once, too, whenever the page is seen again, at work or not.
 // - Light: the items of a list with data-window (its children with an id) are
 //   windowed: runs of them far from the viewport are taken out of the document
 //   and stand in one spacer of the same height, and come back as they near it.
@@ -39,7 +41,15 @@
     return box.bottom > -margin && box.top < window.innerHeight + margin;
   }
 
-  function check() {
+  // A list may name, in data-watch-with, an element whose [data-params] go with each of its checks (the Jobs
+  // page's bar of new pipelines, jobs/newer.py: its filters and top row). Such a list is checked also when the
+  // page is seen again (`seen`: its tab shown, its window focused), with nothing at work: one request then, and
+  // none on a timer, so an idle page asks nothing until someone looks at it.
+  let asking = false; // a check's answers are on their way
+  let askingAll = false; // and it asks what a page seen again asks
+  let seenSince = false; // the page was seen again since a check that doesn't went
+
+  function check(seen) {
     timer = null;
     if (document.hidden) return;
     let atWork = false;
@@ -48,18 +58,27 @@
       const items = Array.from(list.querySelectorAll("[data-watch]"));
       atWork = atWork || items.length > 0;
       const near = items.filter((el) => nearView(el, 1)).slice(0, WATCH_MAX);
-      if (!near.length) return;
-      const watch = near.map((el) => el.dataset.watch).join(",");
-      asks.push(htmx.ajax("GET", list.dataset.watchUrl, { source: list, target: list, swap: "none", values: { watch } }));
+      const also = list.dataset.watchWith && document.getElementById(list.dataset.watchWith);
+      if (!near.length && !(seen && also)) return;
+      const params = also && also.querySelector("[data-params]");
+      const values = params ? Object.fromEntries(new URLSearchParams(params.dataset.params)) : {};
+      values.watch = near.map((el) => el.dataset.watch).join(",");
+      asks.push(htmx.ajax("GET", list.dataset.watchUrl, { source: list, target: list, swap: "none", values }));
     });
     // The next check waits for this one's answers: a slow server is not asked twice at once.
     changed = false;
-    if (atWork) {
-      Promise.allSettled(asks).then(() => {
-        wait = changed || !asks.length ? WATCH_EVERY_MS : Math.min(wait * 1.5, WATCH_IDLE_MAX_MS);
-        schedule();
-      });
-    }
+    asking = asks.length > 0;
+    askingAll = Boolean(seen);
+    Promise.allSettled(asks).then(() => {
+      asking = false;
+      if (seenSince) {
+        seenSince = false;
+        return check(true);
+      }
+      if (!atWork) return;
+      wait = changed || !asks.length ? WATCH_EVERY_MS : Math.min(wait * 1.5, WATCH_IDLE_MAX_MS);
+      schedule();
+    });
   }
   document.addEventListener("htmx:afterRequest", (event) => {
     if (event.detail.elt && event.detail.elt.matches && event.detail.elt.matches("[data-watch-url]") && event.detail.xhr.status !== 204) changed = true;
@@ -69,14 +88,24 @@
     if (timer === null && !document.hidden) timer = setTimeout(check, wait);
   }
 
-  document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) {
-      wait = WATCH_EVERY_MS; // seen again: soon up to date
-      return schedule();
+  // Seen again: up to date at once, new pipelines included. Showing a tab and focusing its window often come
+  // together: one check answers both (a check on its way is followed by one more, once).
+  function seenAgain() {
+    wait = WATCH_EVERY_MS;
+    if (document.hidden) return;
+    if (asking) {
+      seenSince = seenSince || !askingAll; // the check on its way asks it, or one follows it
+      return;
     }
+    clearTimeout(timer);
+    check(true);
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) return seenAgain();
     clearTimeout(timer);
     timer = null;
   });
+  window.addEventListener("focus", seenAgain);
   // A page loaded, or rows redrawn: some may be at work.
   htmx.onLoad(schedule);
 
