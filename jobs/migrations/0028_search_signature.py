@@ -18,7 +18,7 @@ INDEXES = {
     # ?q= newest or oldest first, the hidden left out: owner=? AND NOT is_hidden [AND status=? ...] AND
     # the text's signature tested on the entries, ORDER BY created_at DESC, id DESC
     "pipe_text_visible": "ON jobs_pipeline (owner_id, created_at DESC, id DESC)"
-    " INCLUDE (status, model, is_favorite, total_cost, tag_names, search_signature) WHERE NOT is_hidden",
+    " INCLUDE (status, model, is_favorite, is_hidden, total_cost, tag_names, search_signature) WHERE NOT is_hidden",
     # ?q= by cost, hidden or not: owner=? [AND NOT is_hidden AND ...] AND the signature, ORDER BY total_cost DESC, id DESC
     "pipe_text_cost": "ON jobs_pipeline (owner_id, total_cost DESC, id DESC)"
     " INCLUDE (created_at, status, model, is_favorite, is_hidden, tag_names, search_signature)",
