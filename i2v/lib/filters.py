@@ -270,12 +270,13 @@ class JoinedWordsContain(IndexedCondition):
 
 
 class TrigramSignature(IndexedCondition):
-    """The row's trigram signature holds every bit of `q`'s (i2v/lib/migrations.py TRIGRAM_SIGNATURE),
-    or the row has none yet (written before library migration 0023's trigger, not yet backfilled).
+    """The row's trigram signature holds every bit of the searched text's `trigrams` (i2v/lib/migrations.py
+    TRIGRAM_SIGNATURE), or the row has none yet (made before library migration 0023's or jobs 0028's
+    trigger, not yet backfilled).
 
-    Implied by `q` itself, a filter for a walk to test on an index's entries before it reads their rows
-    (asset_text_created): a row that holds `q` holds its trigrams. Its estimate is left out, and it is
-    None where `q` has fewer than SIGNATURE_TRIGRAMS trigrams surely in such a row (signature())."""
+    Implied by the text itself, a filter for a walk to test on an index's entries before it reads their
+    rows (asset_text_created, pipe_text_visible, pipe_text_cost): a row that holds the text holds its
+    trigrams (signature_trigrams()). The lists' estimates leave it out."""
 
     column = "search_signature"
 
