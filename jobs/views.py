@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import BadRequest, ValidationError
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -465,8 +465,25 @@ def _recall(request):
         return (*recalled(request.user, output_id), {})
     if asset_id is not None:
         initial, carried, not_carried, asset = recalled_asset(request.user, asset_id)
-        return initial, [], {"recalled_from": {"asset": asset, "carried": carried, "not_carried": not_carried}}
+        return initial, [], _recalled_from(asset, carried, not_carried)
     return None
+
+
+def _recalled_from(asset, carried, not_carried):
+    return {"recalled_from": {"asset": asset, "carried": carried, "not_carried": not_carried}}
+
+
+def _recalled_again(request):
+    """A refused form's notice of the upload it was filled in from (its hidden `recall_asset`), read again:
+    what wasn't carried over is still to be changed by hand. Nothing when that image is gone or unreadable."""
+    try:
+        asset_id = parse_asset_id(request.POST.get("recall_asset", ""))
+        if asset_id is None:
+            return {}
+        _, carried, not_carried, asset = recalled_asset(request.user, asset_id)
+    except (BadRequest, Http404, NothingToRecall):
+        return {}
+    return _recalled_from(asset, carried, not_carried)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -500,7 +517,7 @@ def new_pipeline(request):
         form.add_error(None, STALE_FORM)  # drawn again with a key: what was typed is kept
     template = f"{NEW}#form" if request.htmx else NEW
     context = _new_context(request, form, asset_ids(request.POST.getlist("sources")))
-    return render(request, template, context, status=422)
+    return render(request, template, {**context, **_recalled_again(request)}, status=422)
 
 
 @require_POST

@@ -184,3 +184,25 @@ def test_it_adds_one_query_to_the_page(owner_client, owner, django_assert_num_qu
     upload = _upload(owner, A1111)
     with django_assert_num_queries(3):  # the recent images, the saved templates, and the image (its file is read once)
         assert _get(owner_client, upload.id).status_code == 200
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_it_keeps_the_notice_when_the_form_is_refused(owner_client, owner, htmx):
+    """The form carries the upload it was filled in from: refused (no source chosen), the page still says
+    what wasn't carried over, which is what a person has to change by hand."""
+    upload = _upload(owner, A1111)
+    form = _get(owner_client, upload.id).content.decode()
+    assert f'name="recall_asset" value="{upload.id}"' in form
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    response = owner_client.post("/pipelines/new", {"recall_asset": upload.id, "prompts": "a fox", "i2i_enabled": "on"}, **headers)
+    html = response.content.decode()
+    assert response.status_code == 422 and "Choose at least one source image." in html
+    assert "<li>Seed 42 isn't a setting of New pipeline (each output gets a seed of its own)</li>" in _not_carried(html)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "<b>1</b>"])
+def test_it_leaves_the_notice_out_of_a_refused_form_whose_upload_is_not_the_users(owner_client, owner, other, value):
+    theirs = _upload(other, A1111)
+    for sent in (value, theirs.id):
+        response = owner_client.post("/pipelines/new", {"recall_asset": sent, "prompts": "a fox", "i2i_enabled": "on"})
+        assert response.status_code == 422 and 'data-testid="recalled-from"' not in response.content.decode()
