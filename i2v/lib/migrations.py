@@ -292,7 +292,7 @@ def trigram_signature(table, text, written_by, indexes):
     built concurrently. Its migration sets `atomic = False`. `text`: SQL of a row's search text from
     NEW (a BEFORE trigger's row, where a generated column is not computed yet); `written_by`: the
     columns whose update changes it. A row's signature is NULL until its batch is filled in, which
-    every search counts as a possible match."""
+    every search counts as a possible match. The trigger fires in replica mode too (signature_always())."""
     function = f"{table}_search_signature"
     create = [
         TRIGRAM_SIGNATURE,
@@ -305,6 +305,7 @@ END $$""",
         f"DROP TRIGGER IF EXISTS {table}_signature ON {table}",
         f"CREATE TRIGGER {table}_signature BEFORE INSERT OR UPDATE OF {', '.join(written_by)} ON {table}"
         f" FOR EACH ROW EXECUTE FUNCTION {function}()",
+        _ALWAYS.format(table=table),
     ]
     drop = [
         *(f"DROP INDEX CONCURRENTLY IF EXISTS {name}" for name in indexes),
@@ -321,11 +322,39 @@ END $$""",
 
         return run
 
-    def backfill(apps, schema_editor):
+    return [
+        RunPython(statements(create), statements(drop)),
+        RunPython(_signatures_filled(table), RunPython.noop),
+        replace_indexes(table, indexes, {}),
+    ]
+
+
+def signature_always(table):
+    """The operations that make trigram_signature()'s trigger on `table` fire in replica mode too, and fill in
+    the signatures it left out there. seed_demo loads its COPYs with session_replication_role = replica (no
+    foreign-key checks), which skipped the trigger as first made: a seeded million pipelines all had NULL, so
+    every search walked their rows as before the signature. The other triggers that keep a derived column
+    fire ALWAYS for the same reason (jobs migrations 0012, 0019, 0027)."""
+
+    def always(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(_ALWAYS.format(table=table))
+
+    return [RunPython(always, RunPython.noop), RunPython(_signatures_filled(table), RunPython.noop)]
+
+
+_ALWAYS = "ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_signature"
+
+
+def _signatures_filled(table):
+    """A RunPython function filling in the NULL signatures of `table`'s rows (PostgreSQL), a batch of
+    SIGNATURE_BATCH ids per statement, each its own transaction in a migration with `atomic = False`."""
+
+    def fill(apps, schema_editor):
         if schema_editor.connection.vendor != "postgresql":
             return
         with schema_editor.connection.cursor() as cursor:
-            cursor.execute(f"SELECT min(id), max(id) FROM {table}")
+            cursor.execute(f"SELECT min(id), max(id) FROM {table} WHERE search_signature IS NULL")
             low, high = cursor.fetchone()
             for start in range(low or 0, (high or -1) + 1, SIGNATURE_BATCH):
                 cursor.execute(
@@ -333,11 +362,7 @@ END $$""",
                     " WHERE id >= %s AND id < %s AND search_signature IS NULL", [start, start + SIGNATURE_BATCH],
                 )  # fmt: skip
 
-    return [
-        RunPython(statements(create), statements(drop)),
-        RunPython(backfill, RunPython.noop),
-        replace_indexes(table, indexes, {}),
-    ]
+    return fill
 
 
 SIGNATURE_BATCH = 20_000  # rows per transaction of trigram_signature()'s backfill

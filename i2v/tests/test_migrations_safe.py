@@ -119,6 +119,14 @@ ALLOWED_OPERATIONS = {
         1: "RunPython: the backfill, 20,000 assets per transaction (atomic = False): no long lock",
         2: "RunPython, PostgreSQL only: one B-tree index built CONCURRENTLY, ANALYZE",
     },
+    ("jobs", "0029_signature_always"): {
+        0: "RunPython, PostgreSQL only: ALTER TABLE ... ENABLE ALWAYS TRIGGER, a catalog change (a brief lock, no scan)",
+        1: "RunPython: the NULL signatures filled in, 20,000 pipelines per transaction (atomic = False): no long lock",
+    },
+    ("library", "0024_signature_always"): {
+        0: "RunPython, PostgreSQL only: ALTER TABLE ... ENABLE ALWAYS TRIGGER, a catalog change (a brief lock, no scan)",
+        1: "RunPython: the NULL signatures filled in, 20,000 assets per transaction (atomic = False): no long lock",
+    },
     ("jobs", "0027_tag_links_in_order"): {
         1: "RunPython: row triggers (ENABLE ALWAYS on PostgreSQL), a catalog change (a brief lock, no scan)",
         2: "RunPython: the backfill, 20,000 pipelines' links per statement (atomic = False): no long lock",

@@ -177,6 +177,21 @@ def test_it_seeds_tags_the_tag_filter_finds():
     assert links and all(created_at == pipeline_created_at for created_at, pipeline_created_at in links)
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
+def test_it_gives_each_pipeline_and_asset_the_signature_of_its_text():
+    # The COPYs run in replica mode; the signature trigger must fire all the same (jobs migration 0029,
+    # library 0024), or every search walks the seeded rows one by one.
+    seed(pipelines=30)
+    for table in ("jobs_pipeline", "library_asset"):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE search_signature = i2v_trigram_signature(show_trgm(search_text)))"
+                f" FROM {table}"
+            )
+            rows, kept = cursor.fetchone()
+        assert rows > 0 and kept == rows, table
+
+
 def test_it_gives_each_pipeline_the_counts_of_its_steps_and_outputs():
     seed()
     counted = Pipeline.objects.annotate(n_steps=Count("steps", distinct=True), n_outputs=Count("outputs", distinct=True))
