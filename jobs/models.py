@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, transaction
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -596,10 +596,10 @@ class Pipeline(PipelineRow, models.Model):
         return self.retryable_steps.aggregate(c=Coalesce(Sum("cost_estimate"), Decimal("0")))["c"]
 
     def retry_failed(self):
-        """Failed and unknown steps get a fresh set of attempts (a person asked: each
-        may be paid for once more); the number queued again."""
+        """Failed and unknown steps are queued again (a person asked: each may be paid for once more); the number
+        queued again."""
         with self._changing_steps():
-            return self._queue_again(self.retryable_steps, attempts=0)
+            return self._queue_again(self.retryable_steps)
 
     @contextmanager
     def _changing_steps(self):
@@ -615,10 +615,12 @@ class Pipeline(PipelineRow, models.Model):
     def _queue_again(steps, phase="submit", **fields):
         """Queue `steps` again, due now with no message in flight (the dispatcher sends them): the one way a
         person's Retry or Resume runs a step again. In phase `submit` each is sent to its provider afresh,
-        and may be billed once more; in `fetch`, a result already paid for is fetched. The number queued."""
+        and may be billed once more; in `fetch`, a result already paid for is fetched. Each gets a fresh set of
+        attempts: a worker still holding an earlier run of it is fenced off by its run number, which no retry
+        counts back (WorkItem.mine()), so it sends, stores and finishes nothing. The number queued."""
         fresh = {
             "status": Step.Status.QUEUED, "phase": phase, "error": "", "progress": 0, "queue_position": None, "progress_note": "",
-            "finished_at": None, "leased_until": None, "available_at": timezone.now(), "sent_at": None,
+            "finished_at": None, "leased_until": None, "available_at": timezone.now(), "sent_at": None, "attempts": 0,
         }  # fmt: skip
         return steps.update(**{**fresh, **fields})
 
@@ -702,16 +704,14 @@ class Pipeline(PipelineRow, models.Model):
 
     def resume(self):
         """Run on what a cancel stopped (a person asked, with resume_cost() confirmed): _resume_plan()'s steps
-        queued or put back under review, the completed ones and their outputs left as they are. A worker still
-        holding a step from before the cancel is fenced off by its attempt number, which only grows here
-        (Step.mine()): the step gets a fresh allowance of attempts above it. The number resumed."""
-        fresh = {"max_attempts": F("attempts") + Step._meta.get_field("max_attempts").default}
+        queued or put back under review, the completed ones and their outputs left as they are (a worker still
+        holding a step from before the cancel is fenced off as after a retry: _queue_again()). The number resumed."""
         with self._changing_steps():
             submit, fetch, review = self._resume_plan()
             # The querysets read the steps' state: each update goes before the steps it moved are read again.
             reviewed = review.update(status=Step.Status.REVIEW, finished_at=None, leased_until=None, sent_at=None)
-            fetched = self._queue_again(fetch, Step.Phase.FETCH, progress=100, progress_note="Fetching the result", **fresh)
-            return reviewed + fetched + self._queue_again(submit, **fresh)
+            fetched = self._queue_again(fetch, Step.Phase.FETCH, progress=100, progress_note="Fetching the result")
+            return reviewed + fetched + self._queue_again(submit)
 
     def approve(self):
         """Checkpoint mode: run the stage waiting for review."""

@@ -4,7 +4,6 @@ engine (run_step, the poller) with the local provider; jobs/tests/test_provider_
 from decimal import Decimal
 
 import pytest
-from django.db.models import F
 
 from i2v.lib.workqueue import Superseded
 from jobs import executor
@@ -89,8 +88,7 @@ def test_it_queues_a_checkpoint_stage_that_had_started(owner):
 def test_it_fences_off_a_worker_still_holding_a_step_from_before_the_cancel(owner):
     p = create(owner, prompts=["a"])
     step = p.steps.get()
-    Step.objects.filter(pk=step.pk).update(status="running", attempts=1)
-    old_run = Step.objects.select_related("pipeline").get(pk=step.pk)  # a worker's claimed step, mid-run
+    old_run = Step.objects.claim(step.pk)  # a worker's claimed step, mid-run
     p.cancel()
 
     with pytest.raises(Superseded):
@@ -100,9 +98,9 @@ def test_it_fences_off_a_worker_still_holding_a_step_from_before_the_cancel(owne
     p.refresh_from_db()
     p.resume()
     resumed = Step.objects.get(pk=step.pk)
-    assert (resumed.status, resumed.attempts, resumed.max_attempts) == ("queued", 1, 4), "a fresh allowance above its count"
-    Step.objects.filter(pk=step.pk).update(status="running", attempts=F("attempts") + 1)  # a new run claims it, as claim() does
-    assert not old_run.mine().exists(), "the new run's attempt number is not the old run's"
+    assert (resumed.status, resumed.attempts, resumed.max_attempts) == ("queued", 0, 3), "a fresh set of attempts"
+    new_run = Step.objects.claim(step.pk)
+    assert new_run.attempts == old_run.attempts and not old_run.mine().exists(), "its run number is not the old run's"
     assert not old_run.complete() and Step.objects.get(pk=step.pk).status == "running"
 
 
