@@ -592,8 +592,9 @@ class Pipeline(PipelineRow, models.Model):
         return self.steps.filter(status__in=(Step.Status.FAILED, Step.Status.UNKNOWN))
 
     def retry_cost(self):
-        """What retrying costs at most: each retried step may be billed once more."""
-        return self.retryable_steps.aggregate(c=Coalesce(Sum("cost_estimate"), Decimal("0")))["c"]
+        """What retrying costs at most: each retried step may be billed once more, and the stages they lead to are
+        made and run without asking again (_again_cost())."""
+        return self._again_cost(self.retryable_steps, self.retryable_steps)
 
     def retry_failed(self):
         """Failed and unknown steps are queued again (a person asked: each may be paid for once more); the number
@@ -665,22 +666,37 @@ class Pipeline(PipelineRow, models.Model):
 
     def resume_cost(self):
         """What resuming costs at most: each step sent to its provider again may be billed once more, and the
-        stages its steps lead to are made and run without asking again (unmade_cost())."""
-        submit, _, _ = self._resume_plan()
-        return submit.aggregate(c=Coalesce(Sum("cost_estimate"), Decimal("0")))["c"] + self.unmade_cost()
+        stages the resumed steps lead to are made and run without asking again (_again_cost())."""
+        submit, fetch, _ = self._resume_plan()
+        return self._again_cost(submit, submit | fetch)
 
-    def unmade_cost(self):
-        """What the stages still to be made cost, as planned: all of them while the prompts wait to be enhanced,
-        the video stage while the images it starts from aren't all made; not one a checkpoint holds for review."""
+    def _again_cost(self, paid, again):
+        """What running `again` (the steps a Retry or a Resume queues) costs at most, as the providers bill it:
+        `paid`, those of them sent to their provider afresh, each once more, and the stages still to be made once
+        they complete (_unmade_cost()). One query."""
+        # A step of an earlier stage that is neither complete nor run again never completes: what waits for it is never made.
+        stuck = ~Q(status=Step.Status.COMPLETED) & ~Q(pk__in=again.values("pk")) & ~Q(kind=Step.Kind.I2V)
+        steps = self.steps.aggregate(
+            paid=Coalesce(Sum("cost_estimate", filter=Q(pk__in=paid.values("pk"))), Decimal("0")),
+            made=Count("pk", filter=~Q(kind=Step.Kind.PROMPT_ENHANCE)), images=Count("pk", filter=Q(kind=Step.Kind.I2I)),
+            videos=Count("pk", filter=Q(kind=Step.Kind.I2V)), stuck=Count("pk", filter=stuck),
+        )  # fmt: skip
+        return steps["paid"] + self._unmade_cost(steps)
+
+    def _unmade_cost(self, steps):
+        """What the stages still to be made cost, as planned, once the steps queued again complete (`steps`: the
+        counts _again_cost() made): all of them while the prompts wait to be enhanced, the video stage while the
+        images it starts from aren't all made. None while a step they wait for is stuck (advance() makes a stage
+        only once the one before is complete), and not one a checkpoint holds for review (approving asks again)."""
         config = self.config
-        if not (config.get("sources") and config.get("prompts")):
-            return Decimal("0")  # no plan recorded (imported and older pipelines): nothing more is made
+        if not (config.get("sources") and config.get("prompts")) or steps["stuck"]:
+            return Decimal("0")  # no plan recorded (imported and older pipelines), or it waits for ever
         held = self.mode == Pipeline.Mode.CHECKPOINT and config.get("i2i")
-        if config.get("enhance") and not self.steps.exclude(kind=Step.Kind.PROMPT_ENHANCE).exists():
+        if config.get("enhance") and not steps["made"]:
             return Pipeline.estimate({**config, "i2v": None} if held else config)
-        if held or not (config.get("i2i") and config.get("i2v")) or self.steps.filter(kind=Step.Kind.I2V).exists():
+        if held or not (config.get("i2i") and config.get("i2v")) or steps["videos"]:
             return Decimal("0")
-        videos = self.steps.filter(kind=Step.Kind.I2I).count() * config["i2v"]["videos_per_image"]
+        videos = steps["images"] * config["i2v"]["videos_per_image"]
         return videos * bill(config["i2v"]["model"], config["i2v"]).total
 
     def resume_conflict(self):

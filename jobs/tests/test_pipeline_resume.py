@@ -62,6 +62,13 @@ def test_it_counts_no_video_stage_a_checkpoint_holds_for_review(owner, provider_
     assert p.resume_cost() == Decimal("0.04"), "approving the videos is asked for on its own"
 
 
+def test_it_counts_no_video_stage_that_waits_for_an_image_it_leaves_failed(owner, provider_keys):
+    p = cancelled_after_one(owner, prompts=["a", "b", "c"], i2v=PAID_VIDEO)
+    p.steps.update(cost_estimate=Decimal("0.04"))
+    Step.objects.filter(pk=p.steps.get(order=2).pk).update(status="failed")  # failed before the cancel: not resumed
+    assert p.resume_cost() == Decimal("0.04"), "the video stage is made only once every image is"
+
+
 def test_it_puts_a_checkpoint_stage_that_never_started_back_under_review(owner):
     p = run_queued(create(owner, prompts=["a"], i2v=I2V, mode="checkpoint"))
     assert p.status == "paused"
