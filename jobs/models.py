@@ -674,7 +674,7 @@ class Pipeline(PipelineRow, models.Model):
         """What running `again` (the steps a Retry or a Resume queues) costs at most, as the providers bill it:
         `paid`, those of them sent to their provider afresh, each once more, and the stages still to be made once
         they complete (_unmade_cost()). One query."""
-        # A step of an earlier stage that is neither complete nor run again never completes: what waits for it is never made.
+        # A step of an earlier stage neither complete nor run again never completes: what waits for it is never made.
         stuck = ~Q(status=Step.Status.COMPLETED) & ~Q(pk__in=again.values("pk")) & ~Q(kind=Step.Kind.I2V)
         steps = self.steps.aggregate(
             paid=Coalesce(Sum("cost_estimate", filter=Q(pk__in=paid.values("pk"))), Decimal("0")),
