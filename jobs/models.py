@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, transaction
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -592,14 +592,15 @@ class Pipeline(PipelineRow, models.Model):
         return self.steps.filter(status__in=(Step.Status.FAILED, Step.Status.UNKNOWN))
 
     def retry_cost(self):
-        """What retrying costs at most: each retried step may be billed once more."""
-        return self.retryable_steps.aggregate(c=Coalesce(Sum("cost_estimate"), Decimal("0")))["c"]
+        """What retrying costs at most: each retried step may be billed once more, and the stages they lead to are
+        made and run without asking again (_again_cost())."""
+        return self._again_cost(self.retryable_steps, self.retryable_steps)
 
     def retry_failed(self):
-        """Failed and unknown steps get a fresh set of attempts (a person asked: each
-        may be paid for once more); the number queued again."""
+        """Failed and unknown steps are queued again (a person asked: each may be paid for once more); the number
+        queued again."""
         with self._changing_steps():
-            return self._queue_again(self.retryable_steps, attempts=0)
+            return self._queue_again(self.retryable_steps)
 
     @contextmanager
     def _changing_steps(self):
@@ -615,10 +616,12 @@ class Pipeline(PipelineRow, models.Model):
     def _queue_again(steps, phase="submit", **fields):
         """Queue `steps` again, due now with no message in flight (the dispatcher sends them): the one way a
         person's Retry or Resume runs a step again. In phase `submit` each is sent to its provider afresh,
-        and may be billed once more; in `fetch`, a result already paid for is fetched. The number queued."""
+        and may be billed once more; in `fetch`, a result already paid for is fetched. Each gets a fresh set of
+        attempts: a worker still holding an earlier run of it is fenced off by its run number, which no retry
+        counts back (WorkItem.mine()), so it sends, stores and finishes nothing. The number queued."""
         fresh = {
             "status": Step.Status.QUEUED, "phase": phase, "error": "", "progress": 0, "queue_position": None, "progress_note": "",
-            "finished_at": None, "leased_until": None, "available_at": timezone.now(), "sent_at": None,
+            "finished_at": None, "leased_until": None, "available_at": timezone.now(), "sent_at": None, "attempts": 0,
         }  # fmt: skip
         return steps.update(**{**fresh, **fields})
 
@@ -663,22 +666,37 @@ class Pipeline(PipelineRow, models.Model):
 
     def resume_cost(self):
         """What resuming costs at most: each step sent to its provider again may be billed once more, and the
-        stages its steps lead to are made and run without asking again (unmade_cost())."""
-        submit, _, _ = self._resume_plan()
-        return submit.aggregate(c=Coalesce(Sum("cost_estimate"), Decimal("0")))["c"] + self.unmade_cost()
+        stages the resumed steps lead to are made and run without asking again (_again_cost())."""
+        submit, fetch, _ = self._resume_plan()
+        return self._again_cost(submit, submit | fetch)
 
-    def unmade_cost(self):
-        """What the stages still to be made cost, as planned: all of them while the prompts wait to be enhanced,
-        the video stage while the images it starts from aren't all made; not one a checkpoint holds for review."""
+    def _again_cost(self, paid, again):
+        """What running `again` (the steps a Retry or a Resume queues) costs at most, as the providers bill it:
+        `paid`, those of them sent to their provider afresh, each once more, and the stages still to be made once
+        they complete (_unmade_cost()). One query."""
+        # A step of an earlier stage neither complete nor run again never completes: what waits for it is never made.
+        stuck = ~Q(status=Step.Status.COMPLETED) & ~Q(pk__in=again.values("pk")) & ~Q(kind=Step.Kind.I2V)
+        steps = self.steps.aggregate(
+            paid=Coalesce(Sum("cost_estimate", filter=Q(pk__in=paid.values("pk"))), Decimal("0")),
+            made=Count("pk", filter=~Q(kind=Step.Kind.PROMPT_ENHANCE)), images=Count("pk", filter=Q(kind=Step.Kind.I2I)),
+            videos=Count("pk", filter=Q(kind=Step.Kind.I2V)), stuck=Count("pk", filter=stuck),
+        )  # fmt: skip
+        return steps["paid"] + self._unmade_cost(steps)
+
+    def _unmade_cost(self, steps):
+        """What the stages still to be made cost, as planned, once the steps queued again complete (`steps`: the
+        counts _again_cost() made): all of them while the prompts wait to be enhanced, the video stage while the
+        images it starts from aren't all made. None while a step they wait for is stuck (advance() makes a stage
+        only once the one before is complete), and not one a checkpoint holds for review (approving asks again)."""
         config = self.config
-        if not (config.get("sources") and config.get("prompts")):
-            return Decimal("0")  # no plan recorded (imported and older pipelines): nothing more is made
+        if not (config.get("sources") and config.get("prompts")) or steps["stuck"]:
+            return Decimal("0")  # no plan recorded (imported and older pipelines), or it waits for ever
         held = self.mode == Pipeline.Mode.CHECKPOINT and config.get("i2i")
-        if config.get("enhance") and not self.steps.exclude(kind=Step.Kind.PROMPT_ENHANCE).exists():
+        if config.get("enhance") and not steps["made"]:
             return Pipeline.estimate({**config, "i2v": None} if held else config)
-        if held or not (config.get("i2i") and config.get("i2v")) or self.steps.filter(kind=Step.Kind.I2V).exists():
+        if held or not (config.get("i2i") and config.get("i2v")) or steps["videos"]:
             return Decimal("0")
-        videos = self.steps.filter(kind=Step.Kind.I2I).count() * config["i2v"]["videos_per_image"]
+        videos = steps["images"] * config["i2v"]["videos_per_image"]
         return videos * bill(config["i2v"]["model"], config["i2v"]).total
 
     def resume_conflict(self):
@@ -702,16 +720,14 @@ class Pipeline(PipelineRow, models.Model):
 
     def resume(self):
         """Run on what a cancel stopped (a person asked, with resume_cost() confirmed): _resume_plan()'s steps
-        queued or put back under review, the completed ones and their outputs left as they are. A worker still
-        holding a step from before the cancel is fenced off by its attempt number, which only grows here
-        (Step.mine()): the step gets a fresh allowance of attempts above it. The number resumed."""
-        fresh = {"max_attempts": F("attempts") + Step._meta.get_field("max_attempts").default}
+        queued or put back under review, the completed ones and their outputs left as they are (a worker still
+        holding a step from before the cancel is fenced off as after a retry: _queue_again()). The number resumed."""
         with self._changing_steps():
             submit, fetch, review = self._resume_plan()
             # The querysets read the steps' state: each update goes before the steps it moved are read again.
             reviewed = review.update(status=Step.Status.REVIEW, finished_at=None, leased_until=None, sent_at=None)
-            fetched = self._queue_again(fetch, Step.Phase.FETCH, progress=100, progress_note="Fetching the result", **fresh)
-            return reviewed + fetched + self._queue_again(submit, **fresh)
+            fetched = self._queue_again(fetch, Step.Phase.FETCH, progress=100, progress_note="Fetching the result")
+            return reviewed + fetched + self._queue_again(submit)
 
     def approve(self):
         """Checkpoint mode: run the stage waiting for review."""

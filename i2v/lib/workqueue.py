@@ -148,8 +148,8 @@ class WorkQueueQuerySet(models.QuerySet):
         now = now or timezone.now()
         spec = self.spec
         changes = {
-            "status": spec.leased, "attempts": F("attempts") + 1, "started_at": now, "heartbeat_at": now,
-            "leased_until": lease_until(now), "sent_at": None,
+            "status": spec.leased, "attempts": F("attempts") + 1, "run": F("run") + 1, "started_at": now,
+            "heartbeat_at": now, "leased_until": lease_until(now), "sent_at": None,
         }  # fmt: skip
         if self.filter(pk=pk, status=spec.queued, available_at__lte=now).runnable(now).update(**changes):
             item = self.model.objects.for_run().get(pk=pk)
@@ -312,6 +312,11 @@ class WorkItem(models.Model):
     manager from WorkQueueQuerySet."""
 
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Which run holds the row: each claim counts one more, and nothing ever counts it back, so it names one run
+    # for good (mine()). Not attempts: a person's retry sets those back to 0 for a fresh allowance, and defer()
+    # hands one back, so a later run can have the attempt number of a stale one still going. A plain integer:
+    # a positive one's CHECK would have every existing row scanned under lock when the column was added.
+    run = models.IntegerField(default=0, db_default=0)
     # Database defaults too, so writers that name their columns (seed_demo's COPY) still work.
     max_attempts = models.PositiveSmallIntegerField(default=3, db_default=3)
     error = models.TextField(blank=True)
@@ -362,10 +367,11 @@ class WorkItem(models.Model):
     # --- The run -----------------------------------------------------------------------
 
     def mine(self):
-        """This row while this run still owns it. The attempt number fences a run
-        in: once its lease was taken back and another run claimed the row, the
-        old run's writes (if it was merely slow) match nothing."""
-        return type(self).objects.filter(pk=self.pk, status=self.work.leased, attempts=self.attempts)
+        """This row while this run still owns it. The run number fences a run in:
+        once its lease was taken back, or the row was failed, cancelled or retried,
+        and another run claimed it, the old run's writes (if it was merely slow)
+        match nothing, whatever the attempt count says."""
+        return type(self).objects.filter(pk=self.pk, status=self.work.leased, run=self.run)
 
     def renew_lease(self):
         """Extend the lease; False when the row is no longer this run's."""
@@ -431,7 +437,7 @@ class WorkItem(models.Model):
 
     def give_up(self, message, now):
         """Fail for good: nothing queues the row again until a person retries it. 1 or 0."""
-        done = type(self).objects.filter(pk=self.pk, status=self.status, attempts=self.attempts).update(
+        done = type(self).objects.filter(pk=self.pk, status=self.status, run=self.run).update(
             status=self.work.failed, error=message, leased_until=None, heartbeat_at=now, **self.failed_fields(now)
         )
         if not done:
@@ -484,7 +490,7 @@ class LeaseKeeper:
                         return
                 except DatabaseError as exc:
                     # The lease may run out during an outage; the sweeper then decides, and
-                    # the run's own writes, fenced by the attempt number, find out.
+                    # the run's own writes, fenced by its run number, find out.
                     logger.warning("could not renew the lease of %s: %s", self.item, exc)
                     drop_connections()
         finally:

@@ -126,6 +126,22 @@ def test_it_fences_a_run_whose_lease_was_taken_back(job):
     assert (job.status, job.attempts) == ("processing", 2)
 
 
+def test_it_fences_a_run_from_before_a_persons_retry_though_the_attempts_start_again(job):
+    stale = ProcessingJob.objects.claim(job.pk)
+    ProcessingJob.objects.filter(pk=job.pk).update(leased_until=ago(1), max_attempts=1)
+    assert ProcessingJob.objects.expire() == (0, 1), "its lease ran out on its last attempt: failed"
+    assert ProcessingJob.objects.get(pk=job.pk).requeue(), "a person retried it: a fresh set of attempts"
+    retried = ProcessingJob.objects.claim(job.pk)
+    assert retried.attempts == stale.attempts == 1
+
+    assert stale.renew_lease() is False
+    assert stale.complete() is False
+    assert stale.fail(StorageError("late")) is None
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.error) == ("processing", 1, "")
+    assert retried.complete()
+
+
 def test_it_resends_only_what_the_broker_lost(owner, broker, sweep):
     # Three messages sent a minute ago; the broker holds one of them: two were lost.
     old = [queue_job(make_asset(owner), sent_at=ago(60 + n)) for n in range(3)]

@@ -73,3 +73,53 @@ def sent(monkeypatch):
 @pytest.fixture
 def source(owner):
     return make_source(owner)
+
+
+FAL_IMAGE = {"model": "flux-kontext", "images_per_prompt": 1, "aspect_ratio": "auto", "quality": "standard", "negative_prompt": ""}
+FAL_VIDEO = {"model": "kling-2.1", "videos_per_image": 1, "resolution": "720p", "duration": 5, "negative_prompt": ""}
+
+
+@pytest.fixture
+def fal(settings):
+    """fal's fake on loopback (jobs/tests/fakes/fal.py), as the contract suite drives it."""
+    from jobs.tests.fakes.fal import Harness
+
+    settings.GENERATION_HTTP_TIMEOUT_SECONDS = 1
+    with Harness.started(settings) as harness:
+        yield harness
+
+
+def failed_before_its_videos(owner, fal):
+    """An image-then-video pipeline at fal's fake (two prompts) whose second image fal refused (a 422), run to
+    its end: one image made, the other failed, so its video stage was never made. A retry's estimate includes it."""
+    from jobs.models import Pipeline
+    from jobs.tests.contract import drive
+    from jobs.tests.test_tasks import request
+
+    pipeline = Pipeline.objects.create_from_request(
+        owner, request([make_source(owner)], prompts=["a", "b"], i2i=FAL_IMAGE, i2v=FAL_VIDEO)
+    )
+    first, second = pipeline.steps.order_by("order")
+    fal.succeed(queue=0, progress=())
+    run_step.run(first.pk)
+    fal.refuse(422, message="image_url: unsupported image format")
+    run_step.run(second.pk)
+    pipeline = drive(pipeline)
+    assert pipeline.status == "failed" and not pipeline.steps.filter(kind="i2v").exists()
+    return pipeline
+
+
+def billed_by_a_retry(pipeline, fal):
+    """Run what a retry queued against fal's fake to the end; what the provider billed for it (its requests'
+    recorded costs, from the catalog's bill() of what each was sent with)."""
+    from django.db.models import Sum
+
+    from jobs.tests.contract import drive
+
+    before = list(pipeline.requests.values_list("pk", flat=True))
+    fal.succeed(queue=0, progress=())
+    for _ in range(pipeline.config["i2v"]["videos_per_image"] * pipeline.steps.filter(kind="i2i").count()):
+        fal.succeed(queue=0, progress=(), video=True)
+    pipeline = drive(pipeline)
+    assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
+    return pipeline.requests.exclude(pk__in=before).aggregate(c=Sum("cost"))["c"]

@@ -5,6 +5,7 @@ Jobs page after a rerun) saying what was done or refused. A form sent twice spen
 
 import re
 import threading
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -12,8 +13,9 @@ from django.db import connection
 
 from conftest import wait_for_a_lock_wait
 from i2v.lib.idempotency import form_key
+from jobs.catalog import bill
 from jobs.models import Pipeline, Step
-from jobs.tests.conftest import run_queued
+from jobs.tests.conftest import FAL_IMAGE, FAL_VIDEO, billed_by_a_retry, failed_before_its_videos, run_queued
 from jobs.tests.test_pipeline_actions import create
 from jobs.tests.test_tasks import I2V
 
@@ -53,14 +55,27 @@ def test_it_asks_for_a_free_rerun_naming_the_generations_planned(owner_client, o
 
 def test_it_asks_with_the_cost_of_a_paid_retry_and_rerun(owner_client, owner, settings, django_assert_max_num_queries):
     p = failed_paid(owner, settings)
+    retry = Decimal("0.04") + bill("kling-2.1", p.config["i2v"]).total  # the image, and the video made from it unasked
     for action, question in (
-        ("retry", "Retry the failed and unknown steps of “Run”? Each may be billed again: up to $0.04."),
+        ("retry", f"Retry the failed and unknown steps of “Run”? Each may be billed again, with the stages it leads to: up to ${retry:.2f}."),
         ("rerun", "Run “Run” again as a new pipeline? It plans 2 generations: estimated at $"),
     ):  # fmt: skip
         with django_assert_max_num_queries(CONFIRM_QUERIES):
             html = owner_client.get(f"/jobs/{p.id}/{action}").content.decode()
         assert question in html, action
     assert owner.pipelines.count() == 1 and set(p.steps.values_list("status", flat=True)) == {"failed"}
+
+
+def test_it_asks_for_what_the_retried_steps_and_the_videos_they_lead_to_will_be_billed(owner_client, owner, settings, fal):
+    settings.PIPELINE_CONFIRM_ABOVE_USD = "0"
+    p = failed_before_its_videos(owner, fal)
+    estimate = bill("flux-kontext", FAL_IMAGE).total + 2 * bill("kling-2.1", FAL_VIDEO).total  # the image, then 2 videos
+
+    html = owner_client.get(f"/jobs/{p.id}/retry").content.decode()
+    assert f"Retry the failed and unknown steps of “Run”? Each may be billed again, with the stages it leads to: up to ${estimate:.2f}." in html
+    answer = owner_client.post(f"/jobs/{p.id}/retry", {"confirm": "1", "once": form_key()}, follow=True)
+    assert said(answer) == ["Retrying 1 step of “Run”."]
+    assert billed_by_a_retry(p, fal) == estimate, "what was asked is what fal billed"
 
 
 def test_it_asks_before_cancelling(owner_client, owner):

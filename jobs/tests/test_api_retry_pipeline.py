@@ -6,7 +6,8 @@ from django.test import Client
 
 from i2v.models import ApiToken
 from jobs.models import Pipeline, Step
-from jobs.tests.conftest import make_source, run_queued
+from jobs.catalog import bill
+from jobs.tests.conftest import FAL_IMAGE, FAL_VIDEO, billed_by_a_retry, failed_before_its_videos, make_source, run_queued
 from jobs.tests.test_tasks import I2I, request
 
 
@@ -95,6 +96,19 @@ def test_it_retries_above_the_threshold_only_when_confirmed(owner_client, owner,
 
     assert post(owner_client, p, {"confirm_cost": True}).status_code == 202
     assert statuses(p) == ["queued", "queued"]
+
+
+def test_it_asks_for_what_the_retried_steps_and_the_videos_they_lead_to_will_be_billed(owner_client, owner, settings, fal):
+    settings.PIPELINE_CONFIRM_ABOVE_USD = "0"
+    p = failed_before_its_videos(owner, fal)
+    estimate = bill("flux-kontext", FAL_IMAGE).total + 2 * bill("kling-2.1", FAL_VIDEO).total  # the image, then 2 videos
+    assert p.retry_cost() == estimate
+
+    refused = post(owner_client, p)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["message"] == f'Retrying may cost up to ${estimate:.2f}: send "confirm_cost": true to go ahead.'
+    assert post(owner_client, p, {"confirm_cost": True}).status_code == 202
+    assert billed_by_a_retry(p, fal) == estimate, "what was asked is what fal billed"
 
 
 def test_it_needs_no_confirmation_at_or_below_the_threshold(owner_client, owner, settings):

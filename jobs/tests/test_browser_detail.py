@@ -324,7 +324,7 @@ def test_it_asks_on_a_page_of_its_own_without_javascript(browser, live_server, c
 
         page.goto(f"{live_server.url}/jobs/{pipeline.id}/")
         page.get_by_test_id("pipeline-actions").get_by_role("button", name="Retry failed steps").click()
-        expect(page.get_by_test_id("confirm")).to_contain_text("Retry the failed and unknown steps of “Run”? Each may be billed again: Free.")
+        expect(page.get_by_test_id("confirm")).to_contain_text("Retry the failed and unknown steps of “Run”? Each may be billed again, with the stages it leads to: Free.")
         page.get_by_test_id("confirm").get_by_role("button", name="Retry failed steps").click()
         expect(page.locator(".messages")).to_have_text("Retrying 1 step of “Run”.")
         page.reload()  # the answer was a redirect: a reload GETs the page, sending nothing again

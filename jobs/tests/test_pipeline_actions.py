@@ -1,7 +1,11 @@
+from decimal import Decimal
+
+import pytest
 from django.core.cache import cache
 
 from conftest import first_page_queries, make_pipeline
 from i2v.lib.idempotency import form_key
+from jobs.catalog import bill
 from jobs.models import Pipeline, Step
 from jobs.tasks import run_step
 from jobs.tests.conftest import make_source, run_queued
@@ -74,6 +78,21 @@ def test_it_starts_the_video_stage_once_retried_images_succeed(owner, monkeypatc
     p.retry_failed()
     assert run_queued(p).status == "completed"
     assert p.steps.filter(kind="i2v", status="completed").count() == 2
+
+
+@pytest.mark.parametrize("mode", ["auto", "checkpoint"])
+def test_it_counts_in_a_retrys_cost_the_videos_it_makes_unasked(owner, provider_keys, mode):
+    p = create(owner, prompts=["a", "b"], i2v={**I2V, "model": "kling-2.1"}, mode=mode)
+    first, second = p.steps.order_by("order")
+    run_step.run(first.pk)
+    Step.objects.filter(pk=second.pk).update(status="failed", cost_estimate=Decimal("0.04"))
+    p.refresh_progress()
+    video = bill("kling-2.1", p.config["i2v"]).total
+    # Once the image is made the video stage is made from both (one each) and run, unless a checkpoint holds it.
+    assert p.retry_cost() == Decimal("0.04") + (2 * video if mode == "auto" else 0)
+
+    Step.objects.filter(pk=first.pk).update(status="cancelled")  # an image that never completes: no videos are made
+    assert p.retry_cost() == Decimal("0.04")
 
 
 def test_it_approves_a_stage_under_review(owner_client, owner):

@@ -4,7 +4,6 @@ engine (run_step, the poller) with the local provider; jobs/tests/test_provider_
 from decimal import Decimal
 
 import pytest
-from django.db.models import F
 
 from i2v.lib.workqueue import Superseded
 from jobs import executor
@@ -63,6 +62,13 @@ def test_it_counts_no_video_stage_a_checkpoint_holds_for_review(owner, provider_
     assert p.resume_cost() == Decimal("0.04"), "approving the videos is asked for on its own"
 
 
+def test_it_counts_no_video_stage_that_waits_for_an_image_it_leaves_failed(owner, provider_keys):
+    p = cancelled_after_one(owner, prompts=["a", "b", "c"], i2v=PAID_VIDEO)
+    p.steps.update(cost_estimate=Decimal("0.04"))
+    Step.objects.filter(pk=p.steps.get(order=2).pk).update(status="failed")  # failed before the cancel: not resumed
+    assert p.resume_cost() == Decimal("0.04"), "the video stage is made only once every image is"
+
+
 def test_it_puts_a_checkpoint_stage_that_never_started_back_under_review(owner):
     p = run_queued(create(owner, prompts=["a"], i2v=I2V, mode="checkpoint"))
     assert p.status == "paused"
@@ -89,8 +95,7 @@ def test_it_queues_a_checkpoint_stage_that_had_started(owner):
 def test_it_fences_off_a_worker_still_holding_a_step_from_before_the_cancel(owner):
     p = create(owner, prompts=["a"])
     step = p.steps.get()
-    Step.objects.filter(pk=step.pk).update(status="running", attempts=1)
-    old_run = Step.objects.select_related("pipeline").get(pk=step.pk)  # a worker's claimed step, mid-run
+    old_run = Step.objects.claim(step.pk)  # a worker's claimed step, mid-run
     p.cancel()
 
     with pytest.raises(Superseded):
@@ -100,9 +105,9 @@ def test_it_fences_off_a_worker_still_holding_a_step_from_before_the_cancel(owne
     p.refresh_from_db()
     p.resume()
     resumed = Step.objects.get(pk=step.pk)
-    assert (resumed.status, resumed.attempts, resumed.max_attempts) == ("queued", 1, 4), "a fresh allowance above its count"
-    Step.objects.filter(pk=step.pk).update(status="running", attempts=F("attempts") + 1)  # a new run claims it, as claim() does
-    assert not old_run.mine().exists(), "the new run's attempt number is not the old run's"
+    assert (resumed.status, resumed.attempts, resumed.max_attempts) == ("queued", 0, 3), "a fresh set of attempts"
+    new_run = Step.objects.claim(step.pk)
+    assert new_run.attempts == old_run.attempts and not old_run.mine().exists(), "its run number is not the old run's"
     assert not old_run.complete() and Step.objects.get(pk=step.pk).status == "running"
 
 

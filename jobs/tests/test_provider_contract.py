@@ -6,11 +6,14 @@ success; queue position and progress; 429 with Retry-After; 5xx; a permanent
 replayed.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
+from i2v.lib.workqueue import Superseded
+from jobs import executor
 from jobs.catalog import bill
 from jobs.models import Pipeline, Step
 from jobs.remote import check_due
@@ -343,3 +346,35 @@ def test_it_resumes_a_step_whose_paid_result_was_not_fetched_by_fetching_it(prov
     assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
     assert provider.submissions == 1 and pipeline.outputs.count() == 1
     assert pipeline.total_cost == bill(provider.model, step.config).total, "billed once"
+
+
+@pytest.mark.parametrize("ending", ["failed", "unknown"])
+def test_it_fences_off_a_worker_from_before_a_retry(provider, owner, settings, ending):
+    if ending == "unknown" and provider.can_lookup:
+        pytest.skip(f"{provider.name} finds a lost submission: it waits, not unknown")
+    settings.PUBLIC_BASE_URL = ""  # no webhook to find a lost submission by
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+    stale = Step.objects.claim(step.pk)  # a worker claims it (attempt 1), then stalls before sending it
+    Step.objects.filter(pk=step.pk).update(leased_until=timezone.now() - timedelta(seconds=1))
+    assert Step.objects.expire() == (1, 0), "its lease ran out: queued again"
+    provider.refuse(422, message="image_url: unsupported image format") if ending == "failed" else provider.hang(seconds=2)
+    run_step.run(step.pk)  # another worker runs it (attempt 2), and it ends for a person to retry
+    step.refresh_from_db()
+    assert step.status == ending
+    pipeline.refresh_from_db()
+    assert pipeline.retry_failed() == 1
+    sent = provider.submissions
+
+    provider.succeed()
+    retried = Step.objects.claim(step.pk)
+    assert retried.attempts == stale.attempts == 1, "the retry has a fresh set of attempts"
+    with pytest.raises(Superseded):
+        executor.run(stale)  # the stale worker wakes up: it sends nothing, and can't finish the retried run
+    assert not stale.complete() and provider.submissions == sent
+    assert not step.requests.filter(state="sending").exists()
+
+    executor.run(retried)
+    pipeline = drive(pipeline)
+    assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
+    assert provider.submissions == sent + 1 and pipeline.outputs.count() == 1, "the retry was sent once"

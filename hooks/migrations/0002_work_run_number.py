@@ -1,0 +1,20 @@
+"""The work queue's run number (i2v/lib/workqueue.py WorkItem.run): which run holds a row, never counted back.
+
+A column with a constant default and no CHECK: PostgreSQL adds it to the catalog alone, no rewrite, no scan."""
+
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('hooks', '0001_hooks_initial'),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name='delivery',
+            name='run',
+            field=models.IntegerField(db_default=0, default=0),
+        ),
+    ]
