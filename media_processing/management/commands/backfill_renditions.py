@@ -32,8 +32,8 @@ class Command(BaseCommand):
     def handle(self, *args, all=False, prompts=False, kind=None, batch=500, verbosity=1, **options):
         if prompts:
             # Every upload with no prompt gets a job (most files carry none, and nothing records that one was
-            # read): left unsent, as import_i2v leaves its own, so a million of them wait in their rows, not
-            # in the broker; the sweeper sends WORK_SWEEP_LIMIT a sweep, on the backfill queue.
+            # read): left unsent, as import_i2v leaves its own, for the sweeper to send WORK_SWEEP_LIMIT a sweep
+            # on the backfill queue, rather than this command a million at once.
             assets, kind, queueing = uploads_without_prompt(), Asset.Kind.IMAGE, {"work": prompt_work, "send": False}
         else:
             assets, queueing = assets_to_backfill(missing=not all, kind=kind), {"force": all}
