@@ -252,7 +252,7 @@ def text(body, kind=b"tEXt"):
     "data, prompt",
     [
         # Longer than any prompt a provider takes: cut where a generated asset's would be.
-        (text(b"giraffe " + b"x" * 200_000 + b"\nSteps: 2, Seed: 3"), "giraffe " + "x" * (PROMPT_MAX_CHARS - 8)),
+        (text(b"giraffe " + b"x" * 2_400_000 + b"\nSteps: 2, Seed: 3"), "giraffe " + "x" * (PROMPT_MAX_CHARS - 8)),
         (text(b"a gir\x00affe\x00 at dusk\x07\nSteps: 2, Seed: 3"), "a giraffe at dusk"),  # NULs: no text column holds one
         (text(b"<script>alert(1)</script> giraffe"), "<script>alert(1)</script> giraffe"),  # escaped where shown
         (text(b"\x00\x00\x00\x00a giraffe \xed\xa0\x80", b"iTXt"), ""),  # a surrogate's UTF-8: not text
