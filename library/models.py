@@ -19,6 +19,7 @@ from i2v.lib.jsonout import instant, loads
 from i2v.lib.pagination import Ordering, holds_implied, list_page, reused
 from i2v.lib.watch import changes
 from media_processing.models import ProcessingJob
+from prompts.models import PROMPT_MAX_CHARS
 
 from . import parameters, uploads
 from .media import media_url, original_name, store_once
@@ -526,6 +527,16 @@ class Asset(models.Model):
                 return parameters.read(f)
         except OSError:
             return None  # not in storage (yet): nothing to show, not an error
+
+    def prompt_in_file(self):
+        """The prompt an upload's file carries (read_parameters()' positive prompt), for `prompt`, so that
+        ?q= finds the upload by it as it finds a generated asset by its own; cut to the length a generated
+        asset's may have. "" for one that has a prompt already (typed, or generated: never replaced),
+        for a generated asset (its step's prompt is the one), and for a file with none."""
+        if self.prompt or self.source != Asset.Source.UPLOAD:
+            return ""
+        found = self.read_parameters()
+        return found["prompt"][:PROMPT_MAX_CHARS].strip() if found else ""
 
     def as_details(self):
         """GET /api/images/<id>/details: the file, the parameters inside it, and for an

@@ -52,7 +52,9 @@ _PAIR = re.compile(r'(?<![\w\-/])([A-Za-z][\w \-/]{0,63}):\s*("(?:\\.|[^\\"])*"|
 # --- The text -----------------------------------------------------------------------------------
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, and lone UTF-16 surrogates (no character: no page, JSON answer or database column
+# can encode one).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def _value(value):

@@ -51,6 +51,13 @@ def missing_work(asset):
     return kinds
 
 
+def prompt_work(asset):
+    """The jobs that read an upload's prompt from its file: its thumbnails job, which does only
+    that where the renditions exist (work._finish_thumbnails()), and any other work it misses."""
+    kinds = missing_work(asset)
+    return kinds if ProcessingJob.Kind.THUMBNAILS in kinds else [ProcessingJob.Kind.THUMBNAILS, *kinds]
+
+
 def all_work(asset):
     if asset.is_remote:
         return [ProcessingJob.Kind.FETCH]
@@ -68,14 +75,22 @@ def update_asset(asset, **fields):
         bump_on_commit("jobs", asset.owner_id)
 
 
-def record_on_asset(asset, renditions=None, **fields):
+def record_on_asset(asset, renditions=None, blank_only=None, **fields):
     """Save a job's results on its asset.
 
     Renditions are merged into what the row holds now, under a row lock: the
     thumbnails and the variants job of one asset may finish at the same moment
     on two workers, and neither may drop the other's entries. (SQLite takes its
     write lock when the transaction starts, which serialises the same way.)
+    `blank_only` ({field: text}) is written, in the same statement, only where the
+    row's field is still blank: a prompt read from an upload's file never replaces
+    one set while the job ran.
     """
+    kept = {
+        name: Case(When(**{name: ""}, then=Value(text)), default=F(name), output_field=asset_model()._meta.get_field(name))
+        for name, text in (blank_only or {}).items()
+    }
+    fields.update(kept)
     gone = False
     with transaction.atomic():
         if renditions:
@@ -88,7 +103,10 @@ def record_on_asset(asset, renditions=None, **fields):
     if gone:
         _gone(renditions)  # once the transaction is over: its burial must not be rolled back with it
     for name, value in fields.items():
-        setattr(asset, name, value)
+        if name not in kept:
+            setattr(asset, name, value)
+    for name, text in (blank_only or {}).items():
+        setattr(asset, name, getattr(asset, name) or text)
 
 
 def _gone(renditions):
@@ -188,7 +206,7 @@ class ProcessingJobQuerySet(WorkQueueQuerySet):
                 jobs.append(job)
         return jobs
 
-    def backfill(self, assets, force=False, batch=500, progress=None, send=True):
+    def backfill(self, assets, force=False, batch=500, progress=None, send=True, work=None):
         """Queue the work `assets` need on the backfill queue, `batch` assets per
         transaction in id order; returns (assets queued, jobs queued).
 
@@ -197,12 +215,14 @@ class ProcessingJobQuerySet(WorkQueueQuerySet):
         priority order (import_i2v queues hundreds of thousands this way
         without flooding the broker).
 
-        Without force only missing work is queued; with it, everything is redone.
+        Without force only missing work is queued; with it, everything is redone;
+        `work` (asset -> job kinds) says otherwise.
         `assets` should leave out those with work queued or running (see
         assets_to_backfill()), which makes a second run, or a run after an
         interrupted one, skip what is already on its way.
         """
         last_id, queued_assets, queued_jobs = 0, 0, 0
+        work = work or (all_work if force else missing_work)
         while True:
             chunk = list(assets.filter(pk__gt=last_id).order_by("pk").only("id", "kind", "renditions", "original", "remote_url")[:batch])
             if not chunk:
@@ -214,7 +234,7 @@ class ProcessingJobQuerySet(WorkQueueQuerySet):
                     force=force, sent_at=now if send else None,
                 )
                 for asset in chunk
-                for kind in (all_work(asset) if force else missing_work(asset))
+                for kind in work(asset)
             ]  # fmt: skip
             with transaction.atomic():
                 created = self.bulk_create(jobs)
@@ -238,6 +258,12 @@ def assets_to_backfill(missing=True, kind=None):
         complete = Q(renditions__has_keys=THUMBNAIL_SIZES) & (Q(kind=VIDEO) | Q(renditions__has_keys=VARIANT_SIZES))
         assets = assets.exclude(complete)
     return assets
+
+
+def uploads_without_prompt():
+    """Uploaded images, stored here, with no prompt and no work queued or running: those whose
+    files may carry one that uploads before it was read (work._prompt_in_file()) never got."""
+    return assets_to_backfill(missing=False, kind=IMAGE).filter(source="upload", prompt="").exclude(original="")
 
 
 class ProcessingJob(WorkItem):

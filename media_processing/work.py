@@ -23,16 +23,18 @@ def run(job):
 
 
 def thumbnails(job):
-    """Renditions 150/300/600, thumbhash, EXIF and size, from one decode of the original."""
+    """Renditions 150/300/600, thumbhash, EXIF and size, from one decode of the original; an upload's
+    prompt from the parameters in its file's header, so that the Library's search finds it."""
     asset = job.asset
     if has_all(asset, THUMBNAIL_SIZES) and not job.force:
         _finish_thumbnails(asset)
         return
     exif, taken_at = render_original(asset)  # one shrinking decode (libvips)
+    prompt = _prompt_in_file(asset)
     job.checkpoint()
     record_on_asset(
         asset, renditions=asset.renditions, width=asset.width, height=asset.height, thumbhash=asset.thumbhash,
-        exif=exif, taken_at=taken_at, thumbnail_status=COMPLETE, processing_status=COMPLETE,
+        exif=exif, taken_at=taken_at, thumbnail_status=COMPLETE, processing_status=COMPLETE, blank_only=prompt,
     )  # fmt: skip
 
 
@@ -65,7 +67,7 @@ def variants(job):
 
 def _finish_thumbnails(asset):
     """The renditions exist (an earlier run saved them): only fill what is missing."""
-    changes = {}
+    changes, prompt = {}, _prompt_in_file(asset)
     if asset.thumbnail_status != COMPLETE or asset.processing_status != COMPLETE:
         changes.update(thumbnail_status=COMPLETE, processing_status=COMPLETE)
     if not asset.thumbhash:
@@ -73,8 +75,16 @@ def _finish_thumbnails(asset):
         placeholder = _thumbhash_of_rendition(asset)
         if placeholder:
             changes["thumbhash"] = placeholder
-    if changes:
-        record_on_asset(asset, **changes)
+    if changes or prompt:
+        record_on_asset(asset, blank_only=prompt, **changes)
+
+
+def _prompt_in_file(asset):
+    """{"prompt": ...} of an upload with no prompt whose file carries one (Asset.prompt_in_file()), to be
+    written only if the row's is still blank; {} otherwise. The file's header only: Pillow stops at the
+    picture data. Uploads from before this was read get it from `backfill_renditions --prompts`."""
+    prompt = asset.prompt_in_file()
+    return {"prompt": prompt} if prompt else {}
 
 
 def _thumbhash_of_rendition(asset):

@@ -73,7 +73,10 @@ class Details:
         """What made it: its step's prompt, or the one written inside an uploaded file (copied, shown once)."""
         if self.step:
             return self.step.prompt
-        return self.asset.prompt or (self.embedded or {}).get("prompt") or ""
+        # An upload's prompt is copied from its file when it is processed, cut to PROMPT_MAX_CHARS
+        # (Asset.prompt_in_file()): the file's whole prompt is the one shown and copied.
+        embedded = (self.embedded or {}).get("prompt") or ""
+        return embedded if embedded.startswith(self.asset.prompt) else self.asset.prompt
 
     @property
     def seed(self):

@@ -114,6 +114,21 @@ def _chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+def png_with_chunks(*chunks):
+    """png() with `chunks` ((kind, body) each, as given, with a right CRC) before its picture data, where
+    Pillow reads them without decoding it: text an image tool wrote, or a hostile one."""
+    data = png()
+    at = data.index(b"IDAT") - 4
+    return data[:at] + b"".join(_chunk(kind, body) for kind, body in chunks) + data[at:]
+
+
+def png_with_parameters(text):
+    """A PNG with A1111's `parameters` text in it (tEXt for Latin-1, iTXt otherwise)."""
+    from library import parameters
+
+    return parameters.embed(png(), "image/png", text)
+
+
 @functools.cache
 def png_bomb(width=30000, height=30000):
     """A real, valid 1-bit PNG of width x height black pixels, ~110 KB on disk.

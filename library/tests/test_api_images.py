@@ -12,6 +12,8 @@ from i2v.models import ApiToken
 from library.models import Asset
 from library.tests import files
 from library.tests.files import post_files, uploaded
+from media_processing.models import ProcessingJob
+from media_processing.tasks import run_job
 
 URL = "/api/library/images"
 
@@ -145,6 +147,22 @@ def test_it_finds_an_uploaded_files_unicode_name(owner_client):
     post_files(owner_client, uploaded("фото 🌅.png", files.png()))
     _, data = get(owner_client, "q=фото")
     assert [i["filename"] for i in data["items"]] == ["фото 🌅.png"]
+
+
+def test_it_finds_an_upload_by_the_prompt_inside_its_file_once_processed(owner_client, owner, django_capture_on_commit_callbacks):
+    text = "a giraffe in a top hat\nNegative prompt: blurry\nSteps: 28, Seed: 1234, Model: sdxl"
+    _, body = post_files(owner_client, uploaded("IMG_0001.png", files.png_with_parameters(text), "image/png"))
+    upload = body["items"][0]["id"]
+    Asset.objects.filter(pk=make_asset(owner).pk).update(filename="giraffe.png")  # found by its name all along
+    _, before = get(owner_client, "q=giraffe")
+
+    with django_capture_on_commit_callbacks(execute=True):  # the owner's lists are made again after it
+        run_job.run(ProcessingJob.objects.get(asset_id=upload, kind="thumbnails").pk)
+
+    _, data = get(owner_client, "q=giraffe")
+    assert upload not in ids(before) and upload in ids(data) and len(ids(data)) == 2
+    assert ids(get(owner_client, "q=top+hat")[1]) == [upload]
+    assert ids(get(owner_client, "q=blurry")[1]) == [], "not by its negative prompt"
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ stored before the answer and scheduled for processing; a refused file leaves not
 
 import hashlib
 import io
+import zlib
 
 import pytest
 from django.core.files.storage import default_storage
@@ -145,6 +146,8 @@ HOSTILE = [
     ("truncated JPEG with an EXIF thumbnail", "half.jpg", lambda: _truncated(files.jpeg_with_thumbnail()), 422, "corrupt"),
     ("truncated PNG", "half.png", lambda: _truncated(files.noisy_png()), 422, "corrupt"),
     ("JPEG magic then garbage", "bad.jpg", lambda: b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8, 422, "corrupt"),
+    # Parameters that would decompress past Pillow's 1 MB for a text chunk: never stored, never processed.
+    ("PNG with a zTXt bomb", "big.png", lambda: files.png_with_chunks((b"zTXt", b"parameters\x00\x00" + zlib.compress(b"x " * 600_000))), 422, "corrupt"),
     ("30000x30000 PNG bomb", "bomb.png", files.png_bomb, 413, "too_many_pixels"),
     ("GIF with 3000 frames", "long.gif", lambda: files.animated_gif(3000), 413, "too_many_frames"),
     ("SVG with a script", "logo.svg", files.svg_with_script, 415, "svg"),

@@ -8,6 +8,10 @@ from django.utils import timezone
 
 from conftest import every_first_page_walked, first_page_queries, make_asset, plan_by_index, text_index_plan
 from library.models import Asset
+from library.tests import files
+from library.tests.files import post_files, uploaded
+from media_processing.models import ProcessingJob
+from media_processing.tasks import run_job
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -182,6 +186,20 @@ def test_it_shows_skeleton_tiles_while_the_next_page_loads(owner_client, assets)
 def test_it_filters(owner_client, assets, query, expected):
     ids, _ = walk(owner_client, f"/library/?{query}")
     assert ids and sorted(ids) == sorted(a.id for a in assets if expected(a))
+
+
+def test_it_finds_an_upload_by_the_prompt_inside_its_file_once_processed(owner_client, owner, django_capture_on_commit_callbacks):
+    text = "a giraffe in a top hat\nNegative prompt: blurry\nSteps: 28, Seed: 1234, Model: sdxl"
+    _, body = post_files(owner_client, uploaded("IMG_0001.png", files.png_with_parameters(text), "image/png"))
+    upload = body["items"][0]["id"]
+    before, _ = walk(owner_client, "/library/?q=giraffe")
+
+    with django_capture_on_commit_callbacks(execute=True):  # the owner's lists are made again after it
+        run_job.run(ProcessingJob.objects.get(asset_id=upload, kind="thumbnails").pk)
+
+    assert before == [] and walk(owner_client, "/library/?q=giraffe")[0] == [upload]
+    assert walk(owner_client, "/library/?q=TOP+HAT&source=upload")[0] == [upload]
+    assert walk(owner_client, "/library/?q=blurry")[0] == [], "not by its negative prompt"
 
 
 def test_it_never_shows_another_users_assets(owner_client, other, assets):

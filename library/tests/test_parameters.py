@@ -51,6 +51,11 @@ def test_it_reads_a_key_only_where_a_word_starts_and_no_longer_than_a_key_is():
     assert parameters.parse_text("x" * 32768)["prompt"] == "x" * 32768
 
 
+def test_it_drops_lone_surrogates_which_no_page_or_column_can_encode():
+    parsed = parameters.parse_text("a \ud800fox\udfff\nNegative prompt: \udc00blur\nSteps: 3, Seed: 4")
+    assert (parsed["prompt"], parsed["negative_prompt"], parsed["raw"]) == ("a fox", "blur", "a fox\nNegative prompt: blur\nSteps: 3, Seed: 4")
+
+
 def test_it_reads_text_without_settings_as_a_prompt():
     assert parameters.parse_text("just a caption") == {"prompt": "just a caption", "negative_prompt": "", "settings": {}, "raw": "just a caption"}
     assert parameters.parse_text("") is None

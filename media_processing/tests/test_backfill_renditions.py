@@ -4,9 +4,12 @@ import pytest
 from django.core.management import call_command
 
 from conftest import make_asset
+from library.models import Asset
+from library.tests.files import png, png_with_parameters
 from media_processing.models import ProcessingJob
+from media_processing.tasks import run_job
 
-from .conftest import queue_job
+from .conftest import queue_job, stored_asset
 
 
 @pytest.fixture
@@ -76,6 +79,72 @@ def test_it_takes_one_kind(library, django_capture_on_commit_callbacks):
 
     assert summary.startswith("backfill (missing renditions): 1 videos queued (1 jobs)")
     assert queued(library["video"]) == ["poster"]
+
+
+@pytest.fixture
+def uploads(owner):
+    """Uploads from before their prompts were read (rendered, prompt blank), and what the backfill of
+    prompts leaves alone."""
+
+    def rendered(data, **fields):
+        asset = stored_asset(owner, data, ext="png", source=fields.pop("source", "upload"))
+        run_job(queue_job(asset).pk)
+        run_job(queue_job(asset, kind="variants", queue="variants").pk)
+        Asset.objects.filter(pk=asset.pk).update(**{"prompt": "", **fields})
+        return asset
+
+    busy = rendered(png_with_parameters("a zebra\nSteps: 20, Seed: 42"))
+    queue_job(busy)
+    return {
+        "carrying": rendered(png_with_parameters("a giraffe in a top hat\nSteps: 20, Seed: 42")),
+        "plain": rendered(png()),
+        "no_variants": rendered(png(colour=(1, 2, 3)), renditions={}),
+        "typed": rendered(png(colour=(4, 5, 6)), prompt="typed"),
+        "generated": rendered(png(colour=(7, 8, 9)), source="generated"),
+        "remote": make_remote(owner),
+        "video": rendered(png(colour=(9, 9, 9)), kind="video"),
+        "busy": busy,
+    }
+
+
+def make_remote(owner):
+    return Asset.objects.create(owner=owner, source="upload", remote_url="https://cdn.example/a.png", processing_status="remote")
+
+
+def test_it_queues_the_uploads_whose_files_may_hold_a_prompt_unsent(uploads, broker, sweep, django_capture_on_commit_callbacks):
+    summary = backfill("--prompts", capture=django_capture_on_commit_callbacks)
+
+    assert summary == (
+        "backfill (prompts in uploaded files): 3 images queued (4 jobs) on the backfill queue, "
+        "4 skipped (generated, with a prompt, or already queued)"
+    )
+    assert queued(uploads["carrying"]) == queued(uploads["plain"]) == ["thumbnails"]
+    assert queued(uploads["no_variants"]) == ["thumbnails", "variants"]
+    for name in ("typed", "generated", "remote", "video", "busy"):
+        assert queued(uploads[name]) == [], name
+    jobs = ProcessingJob.objects.filter(queue="backfill")
+    assert {(j.priority, j.force, j.sent_at) for j in jobs} == {(9, False, None)}
+    assert broker.job_ids("backfill") == [], "left to the sweeper: a million would wait in their rows"
+
+    sweep()
+    for job_id in broker.job_ids("backfill"):
+        assert run_job(job_id) == "completed"
+
+    assert Asset.objects.get(pk=uploads["carrying"].pk).prompt == "a giraffe in a top hat"
+    assert list(Asset.objects.filtered(q="giraffe")) == [uploads["carrying"]]
+    assert Asset.objects.get(pk=uploads["typed"].pk).prompt == "typed"
+    assert Asset.objects.get(pk=uploads["no_variants"].pk).renditions.keys() >= {"1080", "2160"}
+    again = backfill("--prompts", capture=django_capture_on_commit_callbacks)
+    # Those whose files hold none are visited again (nothing records that a file was read); not the one found.
+    assert again.startswith("backfill (prompts in uploaded files): 2 images queued (2 jobs)")
+    assert len(queued(uploads["plain"])) == 2 and len(queued(uploads["carrying"])) == 1
+
+
+def test_it_refuses_prompts_with_missing_or_all(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("backfill_renditions", "--prompts", "--all")
 
 
 def test_it_works_in_batches(owner, django_capture_on_commit_callbacks):

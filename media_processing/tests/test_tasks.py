@@ -8,15 +8,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 from PIL import Image
 
+from i2v.lib.filters import TrigramSignature, signature_trigrams
+from library import parameters
 from library.models import Asset, Tombstone
+from library.tests.files import png_with_chunks, png_with_parameters
 from media_processing import thumbhash, work
 from i2v.lib.workqueue import Superseded
 from media_processing.models import ProcessingJob
 from media_processing.tasks import run_job
+from prompts.models import PROMPT_MAX_CHARS
 
 from .conftest import encoded, picture, queue_job, stored_asset, tiny_mp4
 
@@ -176,6 +181,107 @@ def test_it_fills_in_a_missing_thumbhash_from_the_small_rendition(owner):
     assert asset.thumbhash, "made again from the stored 150 px JPEG"
     again, first = thumbhash.average_rgb(asset.thumbhash), thumbhash.average_rgb(expected)
     assert all(abs(a - b) <= 8 for a, b in zip(again, first)), (again, first)
+
+
+A1111 = "a giraffe in a top hat, <b>bold</b> & proud\nNegative prompt: blurry\nSteps: 28, Seed: 1234, Model: sdxl"
+
+
+def test_it_copies_the_prompt_inside_an_uploaded_png_so_the_library_search_finds_it(owner):
+    asset = stored_asset(owner, png_with_parameters(A1111), ext="png")
+    assert not Asset.objects.filtered(q="giraffe").exists()
+
+    assert run_job.run(queue_job(asset).pk) == "completed"
+
+    asset.refresh_from_db()
+    assert asset.prompt == "a giraffe in a top hat, <b>bold</b> & proud", "the positive prompt only, as written"
+    assert list(Asset.objects.filtered(q="giraffe")) == [asset]
+    assert list(Asset.objects.filtered(q="TOP HAT")) == [asset]
+    assert not Asset.objects.filtered(q="blurry").exists(), "not the negative prompt"
+    if connection.vendor == "postgresql":  # its trigger kept the trigram signature a walk tests in step (migration 0023)
+        assert list(Asset.objects.filter(TrigramSignature(signature_trigrams("giraffe")))) == [asset]
+
+
+def test_it_copies_the_prompt_when_the_renditions_exist_already(owner):
+    # The backfill of uploads from before (backfill_renditions --prompts) queues their thumbnails
+    # job, which then only fills in what is missing.
+    asset = stored_asset(owner, png_with_parameters(A1111), ext="png")
+    run_job.run(queue_job(asset).pk)
+    asset.refresh_from_db()
+    before, renditions = mtimes(asset), asset.renditions
+    Asset.objects.filter(pk=asset.pk).update(prompt="")
+
+    assert run_job.run(queue_job(asset).pk) == "completed"
+
+    asset.refresh_from_db()
+    assert asset.prompt.startswith("a giraffe in a top hat")
+    assert (asset.renditions, mtimes(asset)) == (renditions, before), "nothing rendered again"
+
+
+def test_it_never_replaces_a_prompt_already_set(owner, monkeypatch):
+    generated = stored_asset(owner, png_with_parameters(A1111), ext="png", source="generated")
+    Asset.objects.filter(pk=generated.pk).update(prompt="what the step was asked")
+    upload = stored_asset(owner, png_with_parameters(A1111.replace("giraffe", "zebra")), ext="png")
+    run_job.run(queue_job(generated).pk)
+    render = work.render_original
+
+    def render_while_a_person_types(asset):  # set after the job loaded its asset
+        Asset.objects.filter(pk=asset.pk).update(prompt="typed by a person")
+        return render(asset)
+
+    monkeypatch.setattr(work, "render_original", render_while_a_person_types)
+    assert run_job.run(queue_job(upload).pk) == "completed"
+
+    assert Asset.objects.get(pk=generated.pk).prompt == "what the step was asked"
+    assert Asset.objects.get(pk=upload.pk).prompt == "typed by a person"
+    assert not Asset.objects.filtered(q="zebra").exists()
+
+
+def test_it_leaves_the_prompt_empty_for_a_file_without_parameters(owner):
+    asset = stored_asset(owner, encoded(picture()))
+
+    run_job.run(queue_job(asset).pk)
+
+    asset.refresh_from_db()
+    assert (asset.prompt, asset.processing_status) == ("", "complete")
+
+
+def text(body, kind=b"tEXt"):
+    return png_with_chunks((kind, b"parameters\x00" + body))
+
+
+@pytest.mark.parametrize(
+    "data, prompt",
+    [
+        # Longer than any prompt a provider takes: cut where a generated asset's would be.
+        (text(b"giraffe " + b"x" * 2_400_000 + b"\nSteps: 2, Seed: 3"), "giraffe " + "x" * (PROMPT_MAX_CHARS - 8)),
+        (text(b"a gir\x00affe\x00 at dusk\x07\nSteps: 2, Seed: 3"), "a giraffe at dusk"),  # NULs: no text column holds one
+        (text(b"<script>alert(1)</script> giraffe"), "<script>alert(1)</script> giraffe"),  # escaped where shown
+        (text(b"\x00\x00\x00\x00a giraffe \xed\xa0\x80", b"iTXt"), ""),  # a surrogate's UTF-8: not text
+        (text(b"a giraffe \\ud800\nSteps: 2, Seed: \"\\ud800\""), "a giraffe \\ud800"),  # an escape, kept as written
+        (text(b"\x01\x00\x00\x00not zlib", b"iTXt"), ""),  # compressed, but not
+        (text(b"\x00not zlib", b"zTXt"), ""),
+        (png_with_chunks((b"tEXt", b"parametersgiraffe")), ""),  # no separator
+        (png_with_chunks((b"tEXt", b"\x00giraffe")), ""),  # no key
+        (text(b"\n\n \t\nSteps: 2, Seed: 3"), ""),  # settings, no prompt
+    ],
+)
+def test_it_copies_a_hostile_files_prompt_safely_and_completes(owner, data, prompt):
+    asset = stored_asset(owner, data, ext="png")
+
+    assert run_job.run(queue_job(asset).pk) == "completed"
+
+    asset.refresh_from_db()
+    assert (asset.prompt, asset.processing_status, asset.last_error) == (prompt, "complete", "")
+
+
+def test_it_drops_a_lone_surrogate_a_reader_hands_it(owner, monkeypatch):
+    # Pillow decodes strictly, but no reader is trusted: a string with one can't be stored.
+    monkeypatch.setattr(parameters, "_text_of", lambda im: "a gir\ud800affe\nSteps: 2, Seed: 3")
+    asset = stored_asset(owner, encoded(picture()))
+
+    assert run_job.run(queue_job(asset).pk) == "completed"
+
+    assert Asset.objects.get(pk=asset.pk).prompt == "a giraffe"
 
 
 def test_it_redoes_everything_when_forced(owner):

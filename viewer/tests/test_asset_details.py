@@ -7,6 +7,7 @@ from django.core.files.storage import default_storage
 from conftest import make_asset
 from jobs.tests.conftest import make_source
 from library import parameters
+from prompts.models import PROMPT_MAX_CHARS
 from viewer.tests.factories import make_output
 
 pytestmark = pytest.mark.django_db
@@ -84,6 +85,23 @@ def test_it_shows_the_parameters_written_inside_an_uploaded_file(owner_client, o
     # Its prompt is the asset's prompt: shown once, and the one "Copy prompt" copies.
     assert 'data-testid="viewer-prompt">a &lt;b&gt;fox&lt;/b&gt;<' in html and "fox" not in embedded and "<b>" not in html
     assert 'data-viewer-action="copy" data-prompt="a &lt;b&gt;fox&lt;/b&gt;"' in html
+
+
+def test_it_shows_an_uploads_prompt_copied_from_its_file_whole_and_once(owner_client, owner):
+    # Processing copied the file's prompt onto the asset for the Library's search, cut to PROMPT_MAX_CHARS:
+    # the panel shows and copies the file's whole prompt, escaped, and not again under "In the file".
+    whole = "<script>alert(1)</script> a giraffe " + "x" * 3000
+    upload = make_source(owner, parameters=f"{whole}\nSteps: 20, Seed: 42")
+    type(upload).objects.filter(pk=upload.pk).update(prompt=upload.prompt_in_file())
+    assert len(type(upload).objects.get(pk=upload.pk).prompt) == PROMPT_MAX_CHARS
+
+    html = owner_client.get(f"/assets/{upload.id}/", **HX).content.decode()
+
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt; a giraffe " + "x" * 3000
+    assert f'data-testid="viewer-prompt">{escaped}<' in html and f'data-prompt="{escaped}"' in html
+    embedded = html.split('data-testid="viewer-embedded">', 1)[1].split("</dd>", 1)[0]
+    assert "giraffe" not in embedded and "Seed: 42" in embedded
+    assert "<script>alert" not in html
 
 
 def test_it_offers_to_recall_the_settings_inside_an_upload_reading_its_file_once(owner_client, owner, monkeypatch, django_assert_num_queries):

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from library.models import Asset
-from media_processing.models import ProcessingJob, assets_to_backfill
+from media_processing.models import ProcessingJob, assets_to_backfill, prompt_work, uploads_without_prompt
 
 
 class Command(BaseCommand):
@@ -21,23 +21,35 @@ class Command(BaseCommand):
         which.add_argument(
             "--all", action="store_true", help="redo every asset's renditions, e.g. after a spec changed"
         )
+        which.add_argument(
+            "--prompts", action="store_true",
+            help="uploaded images with no prompt: read the prompt inside each file (A1111 parameters) for the "
+            "Library's search, and make any renditions missing (images only; the jobs are sent by the sweeper)",
+        )  # fmt: skip
         parser.add_argument("--kind", choices=Asset.Kind.values, help="only images or only videos")
         parser.add_argument("--batch", type=int, default=500, help="assets per transaction (default 500)")
 
-    def handle(self, *args, all=False, kind=None, batch=500, verbosity=1, **options):
-        assets = assets_to_backfill(missing=not all, kind=kind)
+    def handle(self, *args, all=False, prompts=False, kind=None, batch=500, verbosity=1, **options):
+        if prompts:
+            # Every upload with no prompt gets a job (most files carry none, and nothing records that one was
+            # read): left unsent, as import_i2v leaves its own, for the sweeper to send WORK_SWEEP_LIMIT a sweep
+            # on the backfill queue, rather than this command a million at once.
+            assets, kind, queueing = uploads_without_prompt(), Asset.Kind.IMAGE, {"work": prompt_work, "send": False}
+        else:
+            assets, queueing = assets_to_backfill(missing=not all, kind=kind), {"force": all}
         total = assets.count()
         everything = Asset.objects.filter(kind=kind).count() if kind else Asset.objects.count()
         with progress(total, options.get("stderr") or sys.stderr, verbosity) as bar:
             queued_assets, queued_jobs = ProcessingJob.objects.backfill(
-                assets, force=all, batch=max(batch, 1), progress=bar.update
+                assets, batch=max(batch, 1), progress=bar.update, **queueing
             )
         scope = f"{kind}s" if kind else "assets"
-        what = "every asset" if all else "missing renditions"
+        what = "prompts in uploaded files" if prompts else "every asset" if all else "missing renditions"
         skipped = everything - queued_assets
+        why = "generated, with a prompt, or already queued" if prompts else "complete, or already queued"
         return (
             f"backfill ({what}): {queued_assets} {scope} queued ({queued_jobs} jobs) on the backfill queue, "
-            f"{skipped} skipped (complete, or already queued)"
+            f"{skipped} skipped ({why})"
         )
 
 
