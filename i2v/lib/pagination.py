@@ -658,7 +658,11 @@ def _read_through(filtered, ordering, sql, params, columns, length, among, teste
     if among.model is not filtered.model:
         return _read_through_links(filtered, ordering, sql, params, columns, length, among, after)
     table, by, order_by = _table_order(filtered, ordering)
-    among_sql, among_params = _pk_sql(among)
+    # Read whole and sorted (among_in_order False), among is read as `tested`: what is sorted is then only
+    # what passes the filters its index holds, and sorting was the walk's cost (a week by cost with a tag:
+    # 9,239 entries sorted for 462 tagged, 4.2 of its 6.0 ms, at a million pipelines). Every match is
+    # among tested's, so the walk and its count of what it may read (readable) are theirs.
+    among_sql, among_params = _pk_sql(among if among_in_order is not False or tested is None else tested)
     tested_sql, tested_params = _keys_sql(tested, ordering)[:2] if tested is not None else ("", ())
     source = f" FROM {table} "
     if any(q.count(source) != 1 for q in (sql, among_sql, tested_sql or source)) or " JOIN " in sql + among_sql + tested_sql:
