@@ -799,6 +799,21 @@ def _walk_length(estimate, among, page_size, longest, priced=False):
     return math.ceil(min(max(pages, fetch), rows, longest))
 
 
+def _entries_dearer(fetch_cost, estimate, among, page_size):
+    """Whether walking `among`'s index entries, tested before any row is read, for a page of the `estimate`
+    matches spread evenly costs more than the fetch of them all, which the planner prices at `fetch_cost`. An
+    entry read and tested costs about ENTRY_COST of the planner's units: failed pipelines with a tag and a word
+    at a million pipelines, 248 of them, each page walked 8,512 entries of failed ones (4.8-8.4 ms) where the
+    fetch, priced 1,523 through the failed ones' text index, took 1.4-2.2 ms (docs/benchmarks.md)."""
+    entries = (page_size + 1) * planner_rows(among, reuse=True) / max(estimate, 1)
+    return entries * ENTRY_COST > fetch_cost
+
+
+# What reading and testing one index entry costs a walk, in the planner's units (_entries_dearer()): 0.5 to 0.8 µs
+# measured, where a unit of a fetch's cost took about 1 µs.
+ENTRY_COST = 0.5
+
+
 def _fetch_follows_walk(estimate, among_rows):
     """Whether a walk of among in order that falls short is followed by the fenced fetch of the
     `estimate` matches, rather than by the planner's plain LIMIT: matches past a third of among's
@@ -892,7 +907,7 @@ def first_page(
         keys, total = merged_by_day(_cut(filtered, read_in, after), read_in, page_size + 1, days), None
     else:
         keys, total, estimate = _first_keys(
-            filtered, read_in, page_size, estimate=estimate, exact_up_to=exact_up_to, costly=cost > costly_above,
+            filtered, read_in, page_size, estimate=estimate, exact_up_to=exact_up_to, costly=cost > costly_above, fetch_cost=cost,
             walk_above=math.inf if floor else walk_above, among=among, walk_length=walk_length, tested=tested,
             among_in_order=among_in_order, after=after, bounded=not floor, backwards=backwards,
             row_walk_length=None if walk_rows_per_cost is None else int(_repriced(cost, planned, estimate) * walk_rows_per_cost),
@@ -951,7 +966,7 @@ UNDERESTIMATED = 10
 
 def _first_keys(
     filtered, ordering, page_size, *, estimate, exact_up_to, costly, walk_above, among, walk_length, tested, among_in_order, after, row_walk_length,
-    bounded=True, backwards=False,
+    bounded=True, backwards=False, fetch_cost=0,
 ):
     """(the first page's keys and one more, their Total when a fetch counted them or None,
     the estimate): see first_page(). What is read is narrowed to what follows the cursor's values `after` (if
@@ -976,6 +991,10 @@ def _first_keys(
     in_order = estimate is not None and estimate > walk_above and among_in_order is True and tested is None
     length = 0
     walks = estimate is not None and (estimate > exact_up_to or costly and estimate > page_size) and (backwards or not in_order)
+    if walks and estimate <= exact_up_to and among is not None and tested is not None and row_walk_length is None:
+        # Few matches, walked for only because their fetch is costly: not where the walk costs more (a list whose
+        # walks are priced, walk_rows_per_cost, has them bounded by the fetch's cost already).
+        walks = not _entries_dearer(fetch_cost, estimate, among, page_size)
     if walks and among is not None:
         # A walk that tests the index's entries before it reads a row reads them at a fourth
         # of a row's cost (0.12 against 0.45 µs each, measured), so it may go twice as far.
@@ -1002,7 +1021,7 @@ def _first_keys(
     if up_to is None or total <= up_to:
         return keys, Total(total), estimate
     keys = _first_keys(
-        filtered, ordering, page_size, estimate=total, exact_up_to=exact_up_to, costly=costly, walk_above=math.inf, among=among,
+        filtered, ordering, page_size, estimate=total, exact_up_to=exact_up_to, costly=costly, fetch_cost=fetch_cost, walk_above=math.inf, among=among,
         walk_length=walk_length, tested=tested, among_in_order=among_in_order, after=after, bounded=False,
         row_walk_length=None if row_walk_length is None else int(_repriced(row_walk_length, estimate, total)),
     )[0]
