@@ -1,9 +1,9 @@
 """The lists' text searches with and without the trigram signature, side by side in one process (not a test).
 
-Each round calls every case three ways, interleaved: without the signature (SIGNATURE_DENSITY 0: a text
-is tested on every row walked, as before jobs migration 0028 and library 0023), with it where the
-planner expects the text in no more than SIGNATURE_DENSITY of the rows walked (what the lists do), and
-with it always. It prints each case's median in-process time (bench/lists.py's jobs_call/library_call:
+Each round calls every case three ways, interleaved: without the signature (no text has SIGNATURE_TRIGRAMS:
+a text is tested on every row walked, as before jobs migration 0028 and library 0023), with it as the lists
+use it (where the planner expects the text in no more than SIGNATURE_DENSITY of the rows walked, or the
+walk is scattered: i2v/lib/filters.py signature()), and with it always. It prints each case's median in-process time (bench/lists.py's jobs_call/library_call:
 page and total through the ORM) and its ratio to the unfiltered first page of the same way.
 
 Usage: DATABASE_URL=postgres://... python bench/signature_ab.py jobs|library [--owner bench] [--runs 9]
@@ -27,6 +27,7 @@ CASES = {
         {}, {"q": "neon portrait"}, {"q": "sailboat", "sort": "cost"}, {"q": "sailboat", "tag": "4k", "sort": "cost"},
         {"q": "sailboat", "favorites": True, "sort": "cost"}, {"q": "sailboat", "hidden": "only", "sort": "cost"},
         {"q": "sailboat"}, {"q": "portrait"}, {"q": "sailboat", "model": "veo-3"}, {"q": "sailboat", "tag": "4k", "model": "veo-3"},
+        {"q": "portrait", "sort": "cost"}, {"q": "a", "sort": "cost"}, {"q": "neon", "sort": "cost"},
     ],
     "library": [{}, {"q": "neon portrait"}, {"q": "sailboat"}, {"q": "portrait"}, {"q": "neon alley"}, {"q": "rain"}],
 }  # fmt: skip
@@ -51,11 +52,15 @@ def main():
     user = get_user_model().objects.get(username=args.owner)
     call, page_size = (jobs_call, 20) if args.list == "jobs" else (library_call, 60)
     cases = CASES[args.list]
-    density = {"without": 0, "with": filters.SIGNATURE_DENSITY, "always": 1}
+    # (SIGNATURE_TRIGRAMS, SIGNATURE_DENSITY, SCATTERED_DENSITY) each way: without, no text has trigrams enough.
+    settings = {
+        "without": (10**9, 0, 0), "with": (filters.SIGNATURE_TRIGRAMS, filters.SIGNATURE_DENSITY, filters.SCATTERED_DENSITY),
+        "always": (filters.SIGNATURE_TRIGRAMS, 1, 1),
+    }  # fmt: skip
     times = {}
     for _ in range(args.runs):
         for way in WAYS:
-            filters.SIGNATURE_DENSITY = density[way]
+            filters.SIGNATURE_TRIGRAMS, filters.SIGNATURE_DENSITY, filters.SCATTERED_DENSITY = settings[way]
             pagination._estimates.clear()  # the querysets the lists keep a minute were built the other way
             for n, given in enumerate(cases):
                 listed = call(user, given, page_size)

@@ -166,7 +166,8 @@ class PipelineListQuerySet(models.QuerySet):
             return self.filtered(**filters), days, None, None, True
         pipelines = self.filtered(**filters)
         among, tested, in_order = self._walked(owner_id, filters, ordering)
-        if _signed(filters, ordering, among, in_order) and (text := signature(pipelines, among, filters.get("q", ""))) is not None:
+        q, scattered = filters.get("q", ""), ordering.name == "cost"
+        if _signed(filters, ordering, among, in_order) and (text := signature(pipelines, among, q, scattered)) is not None:
             tested = (among if tested is None else tested).filter(text)
         return pipelines, None, among, tested, in_order
 

@@ -299,17 +299,25 @@ SIGNATURE_TRIGRAMS = 4
 # reads about as many rows for a page whatever the signature passes, and each, found by its key rather
 # than from the entry, costs more ("portrait", in a tenth of a million assets: 4.2 ms against 3.0).
 SIGNATURE_DENSITY = 1 / 25
+# The same for a walk in an order the table's rows don't lie in (by cost): each row walked is read from a
+# page of its own whatever the signature passes, and the share of the whole table says little of the
+# order's ("sailboat", in 8 % of a million pipelines as the planner has it, 0.76 % of the dearest: a page
+# by cost 3.7 ms with the signature against 4.9; "portrait", in 22 %, 3.1 against 2.5; docs/benchmarks.md,
+# "Forty-sixth pass").
+SCATTERED_DENSITY = 1 / 8
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 
 
-def signature(found, among, q):
+def signature(found, among, q, scattered=False):
     """TrigramSignature of `q` for a walk of `among` for the rows `found` (PostgreSQL; two EXPLAINs,
     the lists' own, reused a minute), or None where the signature would pass too many rows to spare
     their reads: `q` has fewer than SIGNATURE_TRIGRAMS trigrams surely read (signature_trigrams()), or
-    the planner expects its matches in more than SIGNATURE_DENSITY of among's rows."""
+    the planner expects its matches in more than SIGNATURE_DENSITY of among's rows (SCATTERED_DENSITY where
+    the walk is `scattered`: see there)."""
     if connections[found.db].vendor != "postgresql" or len(trigrams := signature_trigrams(q.lower())) < SIGNATURE_TRIGRAMS:
         return None
-    if planner_rows(found, reuse=True) > SIGNATURE_DENSITY * planner_rows(among, reuse=True):
+    density = SCATTERED_DENSITY if scattered else SIGNATURE_DENSITY
+    if planner_rows(found, reuse=True) > density * planner_rows(among, reuse=True):
         return None
     return TrigramSignature(trigrams)
 

@@ -630,6 +630,7 @@ def test_it_walks_a_text_through_the_signatures_in_the_jobs_indexes(owner, order
     """Jobs migration 0028: newest or oldest first (the visible pipelines) and by cost (any), a text is
     walked for with its signature tested on the entries of the index that holds it."""
     monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 10**9)
+    monkeypatch.setattr(filters, "SCATTERED_DENSITY", 10**9)
     order = Pipeline.ORDERINGS[ordering]
     tested = Pipeline.objects.filter(owner=owner)._listed(owner.id, {"q": "neon portrait", **given}, order)[3]
     sql, params = pagination._keys_sql(tested, order)[:2]
@@ -645,6 +646,20 @@ def test_it_walks_a_text_through_the_signatures_in_the_jobs_indexes(owner, order
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
+@pytest.mark.parametrize("ordering, signed", [("newest", False), ("oldest", False), ("cost", True)])
+def test_it_tests_a_common_texts_signature_only_along_an_order_the_rows_dont_lie_in(owner, ordering, signed, monkeypatch):
+    """A text the planner expects in more rows than SIGNATURE_DENSITY, fewer than SCATTERED_DENSITY: by date,
+    where a walk's rows lie together in the table, it is tested on the rows; by cost, each row walked is read
+    from a page of its own anyway, and the signature spares those reads (filters.signature(scattered=))."""
+    # Whatever the estimates of so few rows: a text commoner than the one bound, rarer than the other.
+    monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 0)
+    monkeypatch.setattr(filters, "SCATTERED_DENSITY", 10**9)
+    order = Pipeline.ORDERINGS[ordering]
+    tested = Pipeline.objects.filter(owner=owner)._listed(owner.id, {"q": "neon portrait"}, order)[3]
+    assert ("search_signature" in pagination._keys_sql(tested, order)[0] if tested is not None else False) == signed
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
 @pytest.mark.parametrize("given", [{"status": "failed"}, {"favorites": True}, {"hidden": "include"}])
 def test_it_leaves_the_signature_out_where_the_walks_index_holds_none(owner, given, monkeypatch):
     """Newest first, a status's, the favourites' and all pipelines' walks read indexes of their own."""
@@ -657,6 +672,7 @@ def test_it_leaves_the_signature_out_where_the_walks_index_holds_none(owner, giv
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
 def test_it_finds_the_pipelines_holding_a_text_walked_through_the_signatures(owner, monkeypatch):
     monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 10**9)
+    monkeypatch.setattr(filters, "SCATTERED_DENSITY", 10**9)
     texts = ["Neon portrait, dusk", "a neon sign, a portrait", "neon portraits", "portrait neon", "NEON PORTRAIT"]
     made = [make_pipeline(owner, prompt=text, outputs=0, steps=0, total_cost=n).pk for n, text in enumerate(texts)]
     with connection.cursor() as cursor:
