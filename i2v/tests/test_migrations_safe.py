@@ -127,6 +127,7 @@ ALLOWED_OPERATIONS = {
         0: "RunPython, PostgreSQL only: ALTER TABLE ... ENABLE ALWAYS TRIGGER, a catalog change (a brief lock, no scan)",
         1: "RunPython: the NULL signatures filled in, 20,000 assets per transaction (atomic = False): no long lock",
     },
+    ("jobs", "0030_work_run_number"): {1: "RunPython, SQLite only: 0019's count triggers made again (no scan)"},
     ("jobs", "0027_tag_links_in_order"): {
         1: "RunPython: row triggers (ENABLE ALWAYS on PostgreSQL), a catalog change (a brief lock, no scan)",
         2: "RunPython: the backfill, 20,000 pipelines' links per statement (atomic = False): no long lock",
