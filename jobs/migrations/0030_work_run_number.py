@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0028_search_signature'),
+        ('jobs', '0029_signature_always'),
     ]
 
     operations = [
