@@ -433,10 +433,13 @@ def _ends_found_or_unknown(provider, pipeline, step):
 
 
 @pytest.mark.parametrize("point", ["accepted", "after"])
-def test_it_records_a_taken_submission_once_the_database_is_back_and_never_sends_it_again(provider, owner, monkeypatch, point):
+def test_it_records_a_taken_submission_once_the_database_is_back_and_never_sends_it_again(
+    provider, owner, monkeypatch, point
+):
     # The write of the answer itself, or the one after it: handing the step off (the step's files stored, when they
     # came with the answer).
-    cls, name = (RemoteRequest, "accepted") if point == "accepted" else (Step, "finish" if provider.synchronous else "handed_off")
+    after = "finish" if provider.synchronous else "handed_off"
+    cls, name = (RemoteRequest, "accepted") if point == "accepted" else (Step, after)
     calls = _breaks(monkeypatch, cls, name, DROPPED)
     pipeline = create(owner, provider.model)
     step = pipeline.steps.get()
@@ -445,7 +448,8 @@ def test_it_records_a_taken_submission_once_the_database_is_back_and_never_sends
     pipeline = _carry_on(pipeline)
 
     assert provider.submissions == 1, "sent once, whatever happened since"
-    assert outcome == ("completed" if provider.synchronous else "submitted") and len(calls) == 2, "written on the second try"
+    assert len(calls) == 2, "written on the second try"
+    assert outcome == ("completed" if provider.synchronous else "submitted")
     assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
     assert list(step.requests.values_list("state", "attempt")) == [("stored", 1)]
     assert provider.submissions == 1 and pipeline.outputs.count() == 1
