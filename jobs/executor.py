@@ -10,18 +10,24 @@ same). A fetch downloads the finished file, its lease renewed as the bytes
 arrive.
 
 The RemoteRequest row is written before the call leaves (state `sending`) and
-after the answer; jobs/remote.py keeps the rest of its life.
+after the answer, in one transaction with the step's move, tried again while
+the database is away; jobs/remote.py keeps the rest of its life. A run first
+takes up whatever an earlier run of its step sent (Step.take_up_sent()), so a
+database failure after the provider took a request never sends it twice.
 """
 
 import logging
+from copy import copy
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from i2v.lib.workqueue import Superseded, pause_for_tests
+from i2v.lib.outage import wait_for_database
+from i2v.lib.workqueue import Superseded, Unrecorded, pause_for_tests
 from prompts import enhance
 
-from .models import Step
+from .models import Pipeline, Step
 from .providers import Job, OutcomeUnknown, ProviderError, RateLimited, get_provider
 from .providers.base import FAILED
 from .remote import RemoteRequest, settings_for
@@ -39,6 +45,10 @@ def run(step):
 
 
 def submit(step):
+    # A request an earlier run sent is never sent again by itself: what it left is taken up instead.
+    left = step.take_up_sent()
+    if left:
+        return left
     provider = get_provider(step.model_name)
     provider.require_kind(step.kind)
     options = settings_for(step)
@@ -75,22 +85,41 @@ def submit(step):
         logger.exception("submitting %s to %s failed unexpectedly", step, provider.name)
         return "outcome unknown"
     pause_for_tests(step)  # the real-worker tests die here: answered, not yet recorded
-    if remote.state == FAILED:
-        # Synchronous: the provider ran it and billed it, but what it sent back can't be
-        # used (not an image, too big). Its cost is recorded; only a person runs it again.
+    try:
+        # Each try starts from the rows as this run knew them: a try the database undid may have changed them in memory.
+        return wait_for_database(lambda: _record(copy(step), copy(request), remote, provider))
+    except Exception as exc:
+        # The provider has it, and may bill it: nothing here may hand the step back as if nothing was sent. It
+        # is left as it is, its request `sending`, and the sweeper takes it up once the lease runs out.
+        raise Unrecorded(f"{provider.label} took the request, but its answer could not be recorded") from exc
+
+
+def _record(step, request, remote, provider):
+    """Write down what the provider answered to a submission it took: all or nothing, so a database
+    failure leaves the request `sending` (an unknown outcome, taken up by Step.take_up_sent()) and
+    never a request answered under a step that looks unsent. Tried again while the database is away."""
+    now = timezone.now()
+    with transaction.atomic():
+        Pipeline.objects.lock(step.pipeline_id)  # before the step's row, as every writer of its steps
         request.accepted(remote)
-        request._save(state=RemoteRequest.State.FAILED, error=remote.error[:500], **request.billed(remote, timezone.now()))
-        step.record_cost()
-        raise ProviderError(remote.error or f"{provider.label} answered with nothing usable.")
-    if remote.files:
-        # Synchronous: the files came with the answer, and were billed.
-        request.accepted(remote)
-        request._save(state=RemoteRequest.State.COMPLETED, **request.billed(remote, timezone.now()))
-        return "completed" if _store(step, remote.files, request) else "cancelled"
-    request.accepted(remote)
-    step.handed_off(request)
-    step.pipeline.advance()  # its row now says where the step waits
-    return "submitted"
+        if remote.state == FAILED:
+            # Synchronous: the provider ran it and billed it, but what it sent back can't be
+            # used (not an image, too big). Its cost is recorded; only a person runs it again.
+            message = remote.error or f"{provider.label} answered with nothing usable."
+            request._save(state=RemoteRequest.State.FAILED, error=message[:500], **request.billed(remote, now))
+            step.record_cost()
+            logger.warning("%s failed: %s", step, message)
+            step.give_up(message[:500], now)  # its pipeline is brought up to date with it (on_failed())
+            return "failed"
+        if remote.files:
+            # Synchronous: the files came with the answer, and were billed.
+            request._save(state=RemoteRequest.State.COMPLETED, **request.billed(remote, now))
+            outcome = "completed" if step.finish(remote.files, request) else "cancelled"
+        else:
+            step.handed_off(request)
+            outcome = "submitted"
+        step.pipeline.advance()  # its row now says where the step waits, or what it made
+    return outcome
 
 
 def fetch(step):

@@ -1052,17 +1052,9 @@ class Step(WorkItem):
         return {"finished_at": now}
 
     def lease_ran_out(self, message, now):
-        """A worker died holding this step. If it died sending the request, the
-        request may be running: never sent again by itself (unknown outcome)."""
-        from .providers import get_provider
-
-        sending = self.requests.filter(state="sending").order_by("-attempt").first()
-        if self.phase == Step.Phase.SUBMIT and sending is not None:
-            if not get_provider(self.model_name).resubmit_safe:
-                self.submission_lost(sending, "The worker stopped while sending this request; the provider may have it.")
-                return "unknown"
-            sending.refused("The worker stopped before recording the answer; it costs nothing to run again.")
-        return super().lease_ran_out(message, now)
+        """A worker died holding this step. If it died sending the request, the request
+        may be running: it is taken up (take_up_sent()), never sent again by itself."""
+        return self.take_up_sent() or super().lease_ran_out(message, now)
 
     def save_enhanced(self, done, total):
         """Keep the prompts rewritten so far: a retry carries on from here, never asking twice."""
@@ -1102,6 +1094,34 @@ class Step(WorkItem):
 
     # --- What its requests make of it (remote.py calls these; its callers then advance the pipeline) ---
 
+    def take_up_sent(self):
+        """What an earlier run of this step left with its provider, taken up where it stopped instead of
+        being sent again: by the sweeper once a worker died holding the step, and by every submitting run
+        before it sends (a run may have been handed back after its provider took the request). One left
+        `sending` (sent, its answer never recorded) has an unknown outcome, as submission_lost() says what
+        that means; one the provider took and whose answer was recorded waits there. "" when nothing was
+        left, so the step may be sent; else what became of it."""
+        from .remote import RemoteRequest
+
+        if self.phase != Step.Phase.SUBMIT:
+            return ""
+        # A person's Retry or Resume normally finds none in flight: a Retry's steps ended, their requests settled,
+        # and Resume skips a step whose request is still in flight. One a run left (it failed for good writing
+        # a refusal, say) is taken up all the same: only a settled request may be followed by another.
+        left = self.requests.in_flight().order_by("-attempt").first()
+        if left is None:
+            return ""
+        if left.state in RemoteRequest.POLLED:
+            self.handed_off(left)
+            self.pipeline.advance()
+            return "submitted"
+        if left.state == RemoteRequest.State.SENDING and get_provider(self.model_name).resubmit_safe:
+            left.refused("Its answer was never recorded; it costs nothing to run again.")
+            return ""
+        error = left.error or "Sent, but its answer was never recorded (its worker stopped, or the database failed)."
+        self.submission_lost(left, error)
+        return "outcome unknown"
+
     def handed_off(self, request):
         """The provider took the request: the step waits there, no worker holds it."""
         done = self.mine().update(
@@ -1117,13 +1137,15 @@ class Step(WorkItem):
 
         provider = get_provider(self.model_name)
         can_find = provider.can_lookup or bool(provider.webhooks and request.webhook_url)
-        request.lost(error, can_find)
         status = Step.Status.WAITING if can_find else Step.Status.UNKNOWN
         note = "Outcome unknown; looking for it at the provider" if can_find else ""
-        self.mine().update(
-            status=status, phase=Step.Phase.REMOTE, leased_until=None, progress_note=note,
-            error=f"Outcome unknown: {error}"[:500], finished_at=None if can_find else timezone.now(),
-        )  # fmt: skip
+        # Both or neither: a request marked lost under a step handed back would let its next run send it again.
+        with transaction.atomic():
+            request.lost(error, can_find)
+            self.mine().update(
+                status=status, phase=Step.Phase.REMOTE, leased_until=None, progress_note=note,
+                error=f"Outcome unknown: {error}"[:500], finished_at=None if can_find else timezone.now(),
+            )  # fmt: skip
         if not can_find:
             self.pipeline.advance()
 

@@ -2,10 +2,11 @@
 
 The row is written before the submission leaves (state `sending`) and after the
 provider answers, so no path can submit a planned output twice without a person
-asking: a worker that dies between the two leaves a `sending` row, whose
-outcome is then unknown, and an unknown outcome is looked up (where the
-provider allows, or waited for by webhook) or shown to its owner, never sent
-again by itself.
+asking: a worker that dies between the two (or whose database fails as it
+writes the answer) leaves a `sending` row, whose outcome is then unknown, and
+an unknown outcome is looked up (where the provider allows, or waited for by
+webhook) or shown to its owner, never sent again by itself. The sweeper and
+every later run of the step treat it so alike (Step.take_up_sent()).
 
     sending -> queued -> running -> completed -> stored      (files fetched into the library)
        |         \\---------\\---------> failed | cancelled

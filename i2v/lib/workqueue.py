@@ -25,7 +25,9 @@ carries ids, and a message is worth nothing more than "look at row N now".
   tell from the broker's counts when messages were lost, even on a busy queue.
 - Errors: an exception whose `permanent` attribute is true fails the row at
   once with its message; anything else is retried with exponential backoff
-  until max_attempts.
+  until max_attempts. Unrecorded (work done but not written down: a paid
+  request a provider took) leaves the row leased for the sweeper to decide,
+  as if its worker had died there.
 
 The sweeper (sweep(), every WORK_SWEEP_SECONDS from beat, on the `control`
 queue that no backlog can hold up) takes back expired leases, fails rows out of
@@ -86,6 +88,13 @@ class WorkSpec:
 class Superseded(Exception):
     """This run no longer owns its row (its lease was taken back, or the row was
     cancelled): stop quietly, write nothing more."""
+
+
+class Unrecorded(Exception):
+    """The run did something it could not record (a provider took a paid request, then the database
+    failed as the answer was written): nothing more is written, and the row is left leased, as if its
+    worker had died at that moment. Handing it back would run it again as if nothing had happened; its
+    lease runs out instead, and the sweeper asks the model what became of it (lease_ran_out())."""
 
 
 class LeaseHeld(NamedTuple):
@@ -527,6 +536,9 @@ def run_task(model, pk, work):
             # Cancelled by a person, or taken back from a run thought dead: say which.
             now = type(claimed).objects.filter(pk=pk).values_list("status", flat=True).first()
             return now if now and now != claimed.work.leased else "superseded"
+        except Unrecorded as exc:
+            logger.error("%s: %s; left to the sweeper once its lease runs out", claimed, exc, exc_info=exc.__cause__)
+            return "left to the sweeper"
         except Exception as exc:  # noqa: BLE001 - every failure is recorded on its row
             return _record_failure(claimed, exc)
     return outcome or claimed.status

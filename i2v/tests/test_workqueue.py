@@ -10,7 +10,7 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 
 from conftest import make_asset
-from i2v.lib.workqueue import LeaseHeld, LeaseKeeper, Superseded
+from i2v.lib.workqueue import LeaseHeld, LeaseKeeper, Superseded, Unrecorded
 from media_processing.errors import BadOriginal, StorageError
 from media_processing.models import ProcessingJob
 from media_processing.tasks import run_job
@@ -233,6 +233,21 @@ def test_it_defers_a_run_the_database_interrupted_without_counting_it(owner, mon
     job.refresh_from_db()
     assert (job.status, job.attempts, job.error) == ("queued", 0, "Interrupted by a database outage.")
     assert connection.is_usable()
+
+
+def test_it_leaves_a_run_that_could_not_record_its_work_leased_for_the_sweeper(owner, monkeypatch):
+    job = queue_job(stored_asset(owner, encoded(picture())))
+
+    def unrecorded(job):
+        raise Unrecorded("done, but not written down") from OperationalError("server closed the connection")
+
+    monkeypatch.setattr("media_processing.work.run", unrecorded)
+
+    assert run_job.run(job.pk) == "left to the sweeper"
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.error) == ("processing", 1, ""), "neither handed back nor failed"
+    ProcessingJob.objects.filter(pk=job.pk).update(leased_until=ago(1))
+    assert ProcessingJob.objects.expire() == (1, 0), "its lease runs out: the model's lease_ran_out() decides"
 
 
 def test_it_sends_a_row_that_runs_again_ahead_of_fresh_work(owner, broker, sweep):

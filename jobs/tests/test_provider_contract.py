@@ -3,20 +3,22 @@ server, through the real executor, poller and webhook view (see contract.py).
 
 success; queue position and progress; 429 with Retry-After; 5xx; a permanent
 4xx; an unknown outcome; cancel; an oversized or non-image result; a webhook
-replayed.
+replayed; the database failing once the provider took a request, or as its
+result is stored.
 """
 
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import DatabaseError, OperationalError
 from django.utils import timezone
 
 from i2v.lib.workqueue import Superseded
 from jobs import executor
 from jobs.catalog import bill
 from jobs.models import Pipeline, Step
-from jobs.remote import check_due
+from jobs.remote import RemoteRequest, check_due
 from jobs.tasks import run_step
 from jobs.tests.conftest import make_source
 
@@ -378,3 +380,145 @@ def test_it_fences_off_a_worker_from_before_a_retry(provider, owner, settings, e
     pipeline = drive(pipeline)
     assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
     assert provider.submissions == sent + 1 and pipeline.outputs.count() == 1, "the retry was sent once"
+
+
+# --- The database failing once the provider took a paid request ------------------------------------------------
+# Submitted once, whatever fails after: the answer is written down once the database is back, or the request is
+# taken up as an unknown outcome (found at the provider, or left to its owner), never sent again by itself.
+
+DROPPED = OperationalError("server closed the connection unexpectedly")
+
+
+def _breaks(monkeypatch, cls, name, error, times=1):
+    """`cls.name` raises `error` its first `times` calls (the database lost at that moment), then works."""
+    real = getattr(cls, name)
+    calls = []
+
+    def broken(self, *args, **kwargs):
+        calls.append(self.pk)
+        if len(calls) <= times:
+            raise error
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, name, broken)
+    return calls
+
+
+def _carry_on(pipeline, rounds=3):
+    """Whatever runs next, for a while: leases run out, backoffs end, the sweeper, the dispatcher, the workers
+    and the poller all take their turn."""
+    for _ in range(rounds):
+        pipeline.steps.filter(status="running").update(leased_until=timezone.now() - timedelta(seconds=1))
+        pipeline.steps.filter(status="queued").update(available_at=timezone.now())
+        Step.objects.sweep()
+        Step.objects.dispatch()
+        drive(pipeline)
+    pipeline.refresh_from_db()
+    return pipeline
+
+
+def _ends_found_or_unknown(provider, pipeline, step):
+    assert provider.submissions == 1, "sent once, whatever happened since"
+    if provider.can_lookup:
+        # Found at the provider by the id we gave it, then followed to the end like any other.
+        assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
+        assert list(step.requests.values_list("state", "attempt")) == [("stored", 1)]
+        assert pipeline.outputs.count() == 1 and pipeline.total_cost == bill(provider.model, step.config).total
+    else:
+        step.refresh_from_db()
+        assert step.status == "unknown" and step.error.startswith("Outcome unknown"), step.error
+        assert list(step.requests.values_list("state", "attempt")) == [("unknown", 1)]
+        assert pipeline.status == "failed" and "1 outcome unknown" in pipeline.activity
+        assert pipeline.retry_cost() == step.cost_estimate, "what a retry may cost is shown"
+
+
+@pytest.mark.parametrize("point", ["accepted", "after"])
+def test_it_records_a_taken_submission_once_the_database_is_back_and_never_sends_it_again(
+    provider, owner, monkeypatch, point
+):
+    # The write of the answer itself, or the one after it: handing the step off (the step's files stored, when they
+    # came with the answer).
+    after = "finish" if provider.synchronous else "handed_off"
+    cls, name = (RemoteRequest, "accepted") if point == "accepted" else (Step, after)
+    calls = _breaks(monkeypatch, cls, name, DROPPED)
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+
+    outcome = run_step.run(step.pk)
+    pipeline = _carry_on(pipeline)
+
+    assert provider.submissions == 1, "sent once, whatever happened since"
+    assert len(calls) == 2, "written on the second try"
+    assert outcome == ("completed" if provider.synchronous else "submitted")
+    assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
+    assert list(step.requests.values_list("state", "attempt")) == [("stored", 1)]
+    assert provider.submissions == 1 and pipeline.outputs.count() == 1
+    assert pipeline.total_cost == bill(provider.model, step.config).total
+
+
+@pytest.mark.parametrize("error", [DROPPED, DatabaseError("connection dropped")], ids=["outage", "other"])
+def test_it_leaves_a_taken_submission_it_could_not_record_to_the_sweeper_and_never_sends_it_again(
+    provider, owner, monkeypatch, settings, error
+):
+    settings.PUBLIC_BASE_URL = ""  # no webhook to find it by
+    settings.WORK_DB_WAIT_SECONDS = 0  # the database stays away longer than a worker waits
+    _breaks(monkeypatch, RemoteRequest, "accepted", error, times=100)
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+
+    outcome = run_step.run(step.pk)
+    left = Step.objects.values_list("status", "attempts", "requests__state").get(pk=step.pk)
+    monkeypatch.undo()  # the database is back
+    pipeline = _carry_on(pipeline)  # its lease runs out: the sweeper takes it up
+
+    _ends_found_or_unknown(provider, pipeline, step)
+    assert (outcome, left) == ("left to the sweeper", ("running", 1, "sending")), "not handed back as if unsent"
+
+
+@pytest.mark.parametrize("left", ["sending", "taken"])
+def test_it_takes_up_what_an_earlier_run_sent_instead_of_sending_it_again(provider, owner, monkeypatch, settings, left):
+    """A step queued again with a request of an earlier run in flight (a version before this one handed it back
+    when the database failed as the answer was written): its next run sends nothing."""
+    if left == "taken" and provider.synchronous:
+        pytest.skip("a synchronous provider's taken request is settled with its answer")
+    settings.PUBLIC_BASE_URL = ""
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+    if left == "sending":
+        settings.WORK_DB_WAIT_SECONDS = 0
+        _breaks(monkeypatch, RemoteRequest, "accepted", DROPPED, times=100)
+        run_step.run(step.pk)
+        monkeypatch.undo()
+    else:
+        run_step.run(step.pk)
+    Step.objects.filter(pk=step.pk).update(status="queued", phase="submit", leased_until=None, available_at=timezone.now())
+
+    outcome = run_step.run(step.pk)
+    pipeline = _carry_on(pipeline)
+
+    if left == "sending":
+        _ends_found_or_unknown(provider, pipeline, step)
+    else:
+        assert provider.submissions == 1, "sent once, whatever happened since"
+        assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
+        assert list(step.requests.values_list("state", "attempt")) == [("stored", 1)]
+    assert outcome == ("outcome unknown" if left == "sending" else "submitted")
+
+
+@pytest.mark.parametrize("error", [DROPPED, DatabaseError("connection dropped")], ids=["outage", "other"])
+def test_it_fetches_again_when_the_database_failed_as_the_result_was_stored(provider, owner, monkeypatch, error):
+    if provider.synchronous:
+        pytest.skip("a synchronous provider's result comes with its answer: nothing is left to fetch")
+    provider.succeed(queue=0, progress=())
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+    run_step.run(step.pk)
+    calls = _breaks(monkeypatch, Step, "finish", error)
+
+    pipeline = _carry_on(pipeline)
+
+    assert len(calls) == 2, "stored on the second fetch"
+    assert pipeline.status == "completed", [s.error for s in pipeline.steps.all()]
+    assert provider.submissions == 1 and pipeline.outputs.count() == 1
+    assert list(step.requests.values_list("state", "attempt")) == [("stored", 1)]
+    assert pipeline.total_cost == bill(provider.model, step.config).total, "billed once"

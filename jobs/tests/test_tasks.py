@@ -216,6 +216,18 @@ def one_step(owner, source):
     return Pipeline.objects.create_from_request(owner, request([source], prompts=["a"], i2i={**I2I, "images_per_prompt": 1}))
 
 
+def test_it_sends_a_free_local_step_again_when_an_earlier_run_left_its_request_unanswered(owner, source):
+    # The local preview costs nothing twice: what a paid provider leaves for a person (take_up_sent()) runs again.
+    p = one_step(owner, source)
+    step = p.steps.get()
+    step.requests.create(owner=owner, pipeline=p, provider="local", model="local-i2i", account="", token="t1", state="sending")
+
+    assert run_step.run(step.pk) == "completed"
+
+    assert list(step.requests.order_by("attempt", "pk").values_list("state", flat=True)) == ["refused", "stored"]
+    assert p.outputs.count() == 1
+
+
 def test_it_retries_a_refused_submission_with_backoff_then_fails(owner, source, monkeypatch):
     _submitting(monkeypatch, ProviderError("The service is busy.", retryable=True))
     p = one_step(owner, source)
