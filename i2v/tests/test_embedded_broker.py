@@ -2,10 +2,15 @@
 
 import json
 import os
+import queue
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
+from kombu import Connection
+
+from i2v.lib import fsbroker
 
 # What a worker takes of a virtual transport's queue with one message prefetched: at least one
 # message each polling interval (kombu sleeps that long whenever its one slot is taken).
@@ -15,6 +20,7 @@ django.setup()
 from django.conf import settings
 print(json.dumps({
     "broker": settings.CELERY_BROKER_URL,
+    "transport": getattr(settings, "CELERY_BROKER_TRANSPORT", None),
     "polling_interval": settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("polling_interval", 1.0),
     "prefetch": settings.CELERY_WORKER_PREFETCH_MULTIPLIER,
     "every": [float(entry["schedule"]) for entry in settings.CELERY_BEAT_SCHEDULE.values()],  # seconds, each
@@ -39,3 +45,43 @@ def test_it_takes_beats_messages_faster_than_beat_sends_them(tmp_path):
     per_second = sum(1 / every for every in embedded["every"])
     assert per_second > 1  # check_remote every second at least, and the sweeps
     assert per_second * embedded["polling_interval"] <= 0.5, (per_second, embedded["polling_interval"])
+
+
+@pytest.fixture
+def channel(tmp_path):
+    folders = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+    with Connection(transport="i2v.lib.fsbroker:Transport", transport_options=folders) as connection:
+        yield connection.channel()
+
+
+def test_it_runs_on_the_transport_that_writes_each_message_whole(tmp_path):
+    assert _embedded_settings(tmp_path)["transport"] == "i2v.lib.fsbroker:Transport"
+
+
+def test_it_lets_no_worker_take_a_message_before_it_is_written_whole(channel, monkeypatch):
+    """kombu's own transport made the file under its final name, then wrote it: a worker polling every 0.1 s
+    read one still empty, and its JSONDecodeError stopped the control worker, and `make run` with it."""
+    renamed, replace = [], os.replace
+
+    def rename_once_whole(partial, final):
+        with open(partial, "rb") as written:
+            assert json.loads(written.read())["body"] == "ping"  # whole before it is named
+        with pytest.raises(queue.Empty):
+            channel._get("control")  # and no worker can take it until then
+        renamed.append(final)
+        replace(partial, final)
+
+    monkeypatch.setattr(fsbroker.os, "replace", rename_once_whole)
+    channel._put("control", {"body": "ping"})
+    assert renamed and channel._get("control") == {"body": "ping"}
+
+
+def test_it_skips_a_message_file_written_in_part(channel, tmp_path, caplog):
+    """One left half-written (by a crash, or by the transport before) is logged and passed over; its message
+    is lost as a lost message is, and the sweepers send again what a row still waits for."""
+    (tmp_path / "1_left.control.msg").write_bytes(b'{"body": "pi')
+    channel._put("control", {"body": "ping"})
+    assert channel._get("control") == {"body": "ping"}
+    assert "skipped an unreadable message" in caplog.text
+    with pytest.raises(queue.Empty):
+        channel._get("control")
