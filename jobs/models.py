@@ -32,7 +32,7 @@ from library.parameters import format_text
 from .catalog import bill, provider_of
 from .events import pipeline_ended
 from .listing import PipelineListQuerySet, PipelineRow
-from .providers import ProviderError, get_provider
+from .providers import ProviderError, get_provider, synchronous_providers
 
 logger = logging.getLogger(__name__)
 RUN_STEP = "jobs.tasks.run_step"
@@ -642,7 +642,8 @@ class Pipeline(PipelineRow, models.Model):
     def _resume_plan(self):
         """What resuming does with each cancelled step, as querysets: (submit, fetch, review).
         - fetch: its provider finished it and billed it before the cancel, and its file wasn't stored: the result
-          is fetched, not paid for again;
+          is fetched, not paid for again (not a synchronous provider's: its files came with the answer, dropped
+          with the cancelled step, and there is nothing to fetch: sent again, at its cost);
         - review: a checkpoint pipeline's video stage that none of whose steps ever started goes back under review,
           to be approved as before (one approved and cancelled before any of it started asks again: nothing lost);
         - submit: every other, sent to its provider afresh (the cost a person confirms).
@@ -651,7 +652,8 @@ class Pipeline(PipelineRow, models.Model):
 
         requests = RemoteRequest.objects.filter(step=OuterRef("pk"))
         steps = self.resumable_steps.exclude(Exists(requests.in_flight()))
-        fetch = steps.filter(Exists(requests.filter(state=RemoteRequest.State.COMPLETED)))
+        completed = requests.filter(state=RemoteRequest.State.COMPLETED).exclude(provider__in=synchronous_providers())
+        fetch = steps.filter(Exists(completed))
         rest = steps.exclude(pk__in=fetch.values("pk"))
         if self._review_held():
             return rest.exclude(kind=Step.Kind.I2V), fetch, rest.filter(kind=Step.Kind.I2V)

@@ -23,6 +23,7 @@ from .base import (
     UnknownModel,
     WebhookRefused,
     get_provider,
+    synchronous_providers,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "UnknownModel",
     "WebhookRefused",
     "get_provider",
+    "synchronous_providers",
 ]

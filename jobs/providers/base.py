@@ -232,6 +232,12 @@ def model_spec(model_id):
         raise UnknownModel(model_id) from None
 
 
+def synchronous_providers():
+    """The names of the providers whose submit() answers with the files: a request of theirs that completed
+    holds nothing to fetch later (the files came with the answer, or were dropped with it)."""
+    return [name for name, path in PROVIDERS.items() if import_string(path).synchronous]
+
+
 def get_provider(model_id):
     """The provider that runs `model_id`, ready to call."""
     spec = model_spec(model_id)

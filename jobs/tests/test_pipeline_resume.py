@@ -140,6 +140,22 @@ def test_it_waits_for_a_request_still_being_stopped_at_the_provider(owner):
     assert p.resume() == 1
 
 
+def test_it_sends_again_a_step_a_synchronous_provider_finished_as_it_was_cancelled(owner):
+    """The local provider answers with the files: a request of its that completed as the step was cancelled
+    left nothing to fetch (its files went with the cancelled step's run), so the step is sent again, not
+    queued to fetch what no provider holds (a make-run session: NotImplementedError, the pipeline failed)."""
+    p = create(owner, prompts=["a"])
+    step = p.steps.get()
+    p.cancel()
+    p.refresh_from_db()
+    RemoteRequest.objects.create(
+        step=step, owner=owner, pipeline=p, provider="local", model=step.model_name, token="t", state="completed"
+    )
+    assert p.resume() == 1
+    assert p.steps.get().phase == Step.Phase.SUBMIT
+    assert run_queued(p).status == "completed" and p.outputs.count() == 1
+
+
 def test_it_refuses_when_the_cancelled_steps_sources_were_deleted(owner):
     p = cancelled_after_one(owner, prompts=["a", "b"])
     owner.assets.filter(pk__in=p.config["sources"]).delete()
