@@ -703,13 +703,16 @@ class Pipeline(PipelineRow, models.Model):
 
     def resume_conflict(self):
         """Why there is nothing to resume now ("" when there is): the pipeline isn't cancelled, no step is left
-        that a cancel stopped, or they are still being stopped at the provider. The page's and the API's 409."""
+        that a cancel stopped, or some are still being stopped at the provider: resumed then, the others would run
+        on and the pipeline end cancelled again with those left behind (a Resume sent the second after a Cancel,
+        found by a make-run session). The page's and the API's 409."""
+        from .remote import RemoteRequest
+
         if self.status != Pipeline.Status.CANCELLED:
             return f"“{self.name}” is {self.get_status_display().lower()}: only a cancelled pipeline can be resumed."
         if not self.resumable_steps.exists():
             return Pipeline.NOTHING_TO_RESUME
-        submit, fetch, review = self._resume_plan()
-        if not (submit.exists() or fetch.exists() or review.exists()):
+        if self.resumable_steps.filter(Exists(RemoteRequest.objects.filter(step=OuterRef("pk")).in_flight())).exists():
             return Pipeline.STILL_STOPPING
         return ""
 

@@ -156,6 +156,22 @@ def test_it_sends_again_a_step_a_synchronous_provider_finished_as_it_was_cancell
     assert run_queued(p).status == "completed" and p.outputs.count() == 1
 
 
+def test_it_waits_while_any_of_its_cancelled_steps_is_still_being_stopped(owner):
+    """Resumed with one step still stopping, the others would run on and the pipeline end cancelled again with
+    that one left behind (a Resume the second after a Cancel)."""
+    p = create(owner, prompts=["a", "b"])
+    stopping = p.steps.order_by("order").first()
+    p.cancel()
+    p.refresh_from_db()
+    request = RemoteRequest.objects.create(
+        step=stopping, owner=owner, pipeline=p, provider="fal", model="flux-kontext", token="t", state="running"
+    )
+    assert p.resume_conflict() == Pipeline.STILL_STOPPING
+
+    RemoteRequest.objects.filter(pk=request.pk).update(state="cancelled")  # the poller cancelled it there
+    assert p.resume_conflict() == "" and p.resume() == 2
+
+
 def test_it_refuses_when_the_cancelled_steps_sources_were_deleted(owner):
     p = cancelled_after_one(owner, prompts=["a", "b"])
     owner.assets.filter(pk__in=p.config["sources"]).delete()
