@@ -2,7 +2,10 @@ import os
 
 from celery import Celery, signals
 
+from i2v.lib import fsbroker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "i2v.settings")
+fsbroker.register()  # filesystem:// is kombu's transport with its messages written whole
 
 app = Celery("i2v")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -156,8 +156,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     _control_dir = VAR_DIR / "celery" / "control"  # broadcast (remote control); kombu's default is ./control
     for _d in (_queue_dir, _done_dir, _control_dir):
         _d.mkdir(parents=True, exist_ok=True)
-    # kombu's filesystem transport, its message files written whole before a worker may take one (i2v/lib/fsbroker.py).
-    CELERY_BROKER_TRANSPORT = "i2v.lib.fsbroker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),

@@ -18,7 +18,7 @@ import uuid
 from time import monotonic
 
 from kombu.exceptions import ChannelError
-from kombu.transport import filesystem
+from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
@@ -48,3 +48,11 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+
+def register():
+    """Make `filesystem://` this transport in this process (i2v/celery.py calls it as the app loads): kombu
+    resolves a broker URL's scheme through its TRANSPORT_ALIASES. By the URL, not Celery's broker_transport
+    setting, which would outrank any other URL the app is given (tests' memory://, a broker moved by
+    CELERY_BROKER_URL)."""
+    TRANSPORT_ALIASES["filesystem"] = f"{__name__}:Transport"

@@ -18,9 +18,10 @@ SETTINGS = """
 import json, django
 django.setup()
 from django.conf import settings
+from i2v.celery import app
 print(json.dumps({
     "broker": settings.CELERY_BROKER_URL,
-    "transport": getattr(settings, "CELERY_BROKER_TRANSPORT", None),
+    "transport": type(app.connection_for_write().transport).__module__,
     "polling_interval": settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("polling_interval", 1.0),
     "prefetch": settings.CELERY_WORKER_PREFETCH_MULTIPLIER,
     "every": [float(entry["schedule"]) for entry in settings.CELERY_BEAT_SCHEDULE.values()],  # seconds, each
@@ -50,12 +51,12 @@ def test_it_takes_beats_messages_faster_than_beat_sends_them(tmp_path):
 @pytest.fixture
 def channel(tmp_path):
     folders = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
-    with Connection(transport="i2v.lib.fsbroker:Transport", transport_options=folders) as connection:
+    with Connection("filesystem://", transport_options=folders) as connection:
         yield connection.channel()
 
 
 def test_it_runs_on_the_transport_that_writes_each_message_whole(tmp_path):
-    assert _embedded_settings(tmp_path)["transport"] == "i2v.lib.fsbroker:Transport"
+    assert _embedded_settings(tmp_path)["transport"] == "i2v.lib.fsbroker"
 
 
 def test_it_lets_no_worker_take_a_message_before_it_is_written_whole(channel, monkeypatch):
