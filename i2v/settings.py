@@ -396,6 +396,14 @@ GEMINI_API_KEY = env_str("GEMINI_API_KEY")
 GEMINI_BASE_URL = env_str("GEMINI_BASE_URL")
 # Gemini answers with the image itself, so its call waits for the model this long.
 GEMINI_TIMEOUT_SECONDS = env_int("GEMINI_TIMEOUT_SECONDS", 120, minimum=1)
+# A request still `sending` this long after it was made, under a step cancelled meanwhile, lost its worker: no live
+# one is still in a call by then (the longest a provider's call may take, twice, and a lease). It is taken up as a
+# lost submission (looked for, or its outcome shown), so it neither holds a provider place nor Resume up for good.
+GENERATION_SENDING_GIVE_UP_SECONDS = env_int(
+    "GENERATION_SENDING_GIVE_UP_SECONDS",
+    2 * max(GENERATION_HTTP_TIMEOUT_SECONDS, OPENAI_TIMEOUT_SECONDS, GEMINI_TIMEOUT_SECONDS) + WORK_LEASE_SECONDS,
+    minimum=60,
+)
 COMFYUI_URL = env_str("COMFYUI_URL").rstrip("/")  # unset: no ComfyUI models are offered
 COMFYUI_WORKFLOWS = env_str("COMFYUI_WORKFLOWS", str(BASE_DIR / "jobs" / "workflows"))
 

@@ -1138,10 +1138,7 @@ class Step(WorkItem):
     def submission_lost(self, request, error):
         """The submission got no answer. With a way to find it (a lookup, a webhook)
         the step waits for that; without one its owner is asked, at once."""
-        from .providers import get_provider
-
-        provider = get_provider(self.model_name)
-        can_find = provider.can_lookup or bool(provider.webhooks and request.webhook_url)
+        can_find = request.findable
         status = Step.Status.WAITING if can_find else Step.Status.UNKNOWN
         note = "Outcome unknown; looking for it at the provider" if can_find else ""
         # Both or neither: a request marked lost under a step handed back would let its next run send it again.
@@ -1195,11 +1192,16 @@ class Step(WorkItem):
         )  # fmt: skip
 
     def outcome_unknown(self, request):
-        """Nobody could find the request: its owner decides whether to run it again."""
+        """Nobody could find the request: its owner decides whether to run it again. A step cancelled meanwhile
+        stays cancelled, and says what a Resume of it may pay."""
+        again = f"may cost {request.cost or self.cost_estimate} again"
         Step.objects.filter(pk=self.pk, status=Step.Status.WAITING).update(
             status=Step.Status.UNKNOWN, finished_at=timezone.now(), progress_note="",
-            error=f"Outcome unknown: {request.provider} may have run it; retrying may cost {request.cost or self.cost_estimate} again.",
+            error=f"Outcome unknown: {request.provider} may have run it; retrying {again}.",
         )  # fmt: skip
+        Step.objects.filter(pk=self.pk, status=Step.Status.CANCELLED).update(
+            error=f"Outcome unknown: {request.provider} may have run it; resuming {again}."
+        )
 
     def parameters_text(self, file):
         """How `file` was made, in the A1111 text that goes inside it (library/parameters.py)."""

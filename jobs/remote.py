@@ -161,6 +161,12 @@ class RemoteRequest(models.Model):
         return get_provider(self.model)
 
     @property
+    def findable(self):
+        """Whether a submission that got no answer can be found: by a lookup, or by the webhook it was sent with."""
+        provider = self.provider_api
+        return provider.can_lookup or bool(provider.webhooks and self.webhook_url)
+
+    @property
     def is_open(self):
         return self.state not in self.FINAL and not (self.state == self.State.UNKNOWN and self.finished_at)
 
@@ -204,6 +210,21 @@ class RemoteRequest(models.Model):
         else:
             fields["finished_at"] = now
         return self._save(**fields)
+
+    def give_up_sending(self):
+        """Settle a request left `sending` under a step cancelled since: its worker stopped in the call, and
+        nothing else would, so it held a provider place, and Resume ("still being stopped"), for good. One free to
+        send again is refused; any other is a lost submission, looked for (found, the poller cancels it there) or
+        its outcome unknown at once, which the cancelled step then says: a person's Resume may pay for it again."""
+        if self.provider_api.resubmit_safe:
+            return self.refused("Its answer was never recorded; it costs nothing to run again.")
+        findable = self.findable
+        with transaction.atomic():
+            if not self.lost("Sent as its step was cancelled; its answer was never recorded (its worker stopped).", findable):
+                return False
+            if not findable:
+                self.step.outcome_unknown(self)
+        return True
 
     def billed(self, remote, now):
         """The fields that record what this request cost, as it finished."""
@@ -317,7 +338,7 @@ def check_due(now=None, limit=None):
     many at once, and move each on; cancel at the provider what people cancelled.
     Returns (checked, changed)."""
     now = now or timezone.now()
-    cancelled = cancel_stopped()
+    cancelled = cancel_stopped(now)
     due = list(RemoteRequest.objects.due(now).order_by("next_check_at")[: limit or settings.GENERATION_CHECK_BATCH])
     if not due:
         return 0, cancelled
@@ -375,10 +396,19 @@ def _said(state, error=""):
     return Remote(state, error=error)
 
 
-def cancel_stopped():
-    """Requests still at a provider whose step a person cancelled: cancel them there. The number."""
+def cancel_stopped(now=None):
+    """Requests still at a provider whose step a person cancelled: cancel them there, and take up those left
+    `sending` by a worker that stopped (give_up_sending()). The number."""
     from .models import Step
 
+    now = now or timezone.now()
+    left = list(
+        RemoteRequest.objects.filter(
+            state=RemoteRequest.State.SENDING, step__status=Step.Status.CANCELLED,
+            created_at__lt=now - timedelta(seconds=settings.GENERATION_SENDING_GIVE_UP_SECONDS),
+        )[: settings.GENERATION_CHECK_BATCH]
+    )  # fmt: skip
+    given_up = sum(request.give_up_sending() for request in left)
     stopped = list(
         RemoteRequest.objects.filter(state__in=RemoteRequest.POLLED, step__status=Step.Status.CANCELLED)[
             : settings.GENERATION_CHECK_BATCH
@@ -390,8 +420,8 @@ def cancel_stopped():
         except ProviderError as error:
             logger.warning("could not cancel %s at the provider: %s", request, error.message)
         request.apply(_said(CANCELLED, error="Cancelled by its owner."))
-    _show_activity({request.pipeline_id for request in stopped})
-    return len(stopped)
+    _show_activity({request.pipeline_id for request in [*left, *stopped]})
+    return given_up + len(stopped)
 
 
 def settings_for(step):

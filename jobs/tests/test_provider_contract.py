@@ -505,6 +505,40 @@ def test_it_takes_up_what_an_earlier_run_sent_instead_of_sending_it_again(provid
     assert outcome == ("outcome unknown" if left == "sending" else "submitted")
 
 
+def test_it_takes_up_a_request_left_sending_as_its_step_was_cancelled(provider, owner, monkeypatch, settings):
+    """Its worker stopped in the call (here: it couldn't write the answer) as a person cancelled the step: nothing
+    took the `sending` request up, and it held a provider place, and Resume ("still being stopped"), for good."""
+    settings.PUBLIC_BASE_URL = ""
+    settings.WORK_DB_WAIT_SECONDS = 0
+    _breaks(monkeypatch, RemoteRequest, "accepted", DROPPED, times=100)
+    pipeline = create(owner, provider.model)
+    step = pipeline.steps.get()
+    run_step.run(step.pk)
+    monkeypatch.undo()
+    pipeline.cancel()
+    check_due()
+    assert pipeline.resume_conflict() == Pipeline.STILL_STOPPING, "a worker may still be in its call"
+
+    made = timezone.now() - timedelta(seconds=settings.GENERATION_SENDING_GIVE_UP_SECONDS + 1)
+    step.requests.update(created_at=made)
+    for _ in range(5):  # the poller's next ticks: it takes the request up, looks for it, cancels it there
+        check_due()
+        pipeline.requests.filter(next_check_at__isnull=False).update(next_check_at=timezone.now())
+    pipeline.refresh_from_db()
+
+    assert provider.submissions == 1, "nothing is sent again by itself"
+    assert not step.requests.in_flight().exists() and pipeline.resume_conflict() == ""
+    step.refresh_from_db()
+    assert step.status == "cancelled" and pipeline.status == "cancelled"
+    if not provider.can_lookup:
+        assert list(step.requests.values_list("state", flat=True)) == ["unknown"]
+        assert step.error == f"Outcome unknown: {provider.name} may have run it; resuming may cost {step.cost_estimate} again."
+    provider.succeed()
+    assert pipeline.resume() == 1
+    pipeline = drive(pipeline)
+    assert pipeline.status == "completed" and pipeline.outputs.count() == 1, [s.error for s in pipeline.steps.all()]
+
+
 @pytest.mark.parametrize("error", [DROPPED, DatabaseError("connection dropped")], ids=["outage", "other"])
 def test_it_fetches_again_when_the_database_failed_as_the_result_was_stored(provider, owner, monkeypatch, error):
     if provider.synchronous:
