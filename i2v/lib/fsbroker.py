@@ -27,9 +27,10 @@ logger = logging.getLogger(__name__)
 
 class Channel(filesystem.Channel):
     def _put(self, queue, payload, **kwargs):
-        # The name kombu gives (milliseconds first: the queue is read in name order), written first under a name
-        # with no ".<queue>.msg" after its first dot, which _get passes over.
-        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        # The name kombu gives (milliseconds since boot first: the queue is read in name order), the milliseconds
+        # padded so that order holds across a power of ten (kombu's read the 1,000,000th before the 999,999th),
+        # written first under a name with no ".<queue>.msg" after its first dot, which _get passes over.
+        name = f"{int(round(monotonic() * 1000)):013d}_{uuid.uuid4()}.{queue}.msg"
         partial = os.path.join(self.data_folder_out, f"partial-{uuid.uuid4().hex}")
         try:
             with open(partial, "wb") as file:

@@ -80,11 +80,19 @@ def test_it_lets_no_worker_take_a_message_before_it_is_written_whole(channel, mo
 def test_it_skips_a_message_file_written_in_part(channel, tmp_path, caplog):
     """One left half-written (by a crash, or by the transport before) is logged and passed over; its message
     is lost as a lost message is, and the sweepers send again what a row still waits for."""
-    # Named to be read first: the queue is read in name order, and a name starting "1_" came after the message's
-    # when the machine's uptime in milliseconds began "10" to "19" (CI failed so, 25 minutes after a boot).
-    (tmp_path / "0_left.control.msg").write_bytes(b'{"body": "pi')
+    # Named as if written at boot, to be read first: the queue is read in name order (named "1_left", it came after
+    # the message when the uptime in milliseconds began "10" to "19": CI failed so, 25 minutes after a boot).
+    (tmp_path / "0000000000000_left.control.msg").write_bytes(b'{"body": "pi')
     channel._put("control", {"body": "ping"})
     assert channel._get("control") == {"body": "ping"}
     assert "skipped an unreadable message" in caplog.text
     with pytest.raises(queue.Empty):
         channel._get("control")
+
+
+def test_it_reads_the_queue_in_the_order_it_was_written(channel, monkeypatch):
+    clock = iter([999.999, 1000.001])  # seconds since boot, across a power of ten in milliseconds
+    monkeypatch.setattr(fsbroker, "monotonic", lambda: next(clock))
+    channel._put("control", {"body": "first"})
+    channel._put("control", {"body": "second"})
+    assert [channel._get("control")["body"] for _ in range(2)] == ["first", "second"]
