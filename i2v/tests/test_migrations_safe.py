@@ -128,6 +128,9 @@ ALLOWED_OPERATIONS = {
         1: "RunPython: the NULL signatures filled in, 20,000 assets per transaction (atomic = False): no long lock",
     },
     ("jobs", "0030_work_run_number"): {1: "RunPython, SQLite only: 0019's count triggers made again (no scan)"},
+    ("jobs", "0031_pipe_hidden_favorite_cost"): {
+        0: "RunPython, PostgreSQL only: two partial B-tree indexes built CONCURRENTLY (replace_indexes, nothing dropped), ANALYZE",
+    },
     ("jobs", "0027_tag_links_in_order"): {
         1: "RunPython: row triggers (ENABLE ALWAYS on PostgreSQL), a catalog change (a brief lock, no scan)",
         2: "RunPython: the backfill, 20,000 pipelines' links per statement (atomic = False): no long lock",

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from conftest import every_first_page_walked, first_page_queries, make_pipeline, text_index_plan
+from conftest import every_first_page_walked, first_page_queries, make_pipeline, plan_by_index, text_index_plan
 from jobs.models import Pipeline, PipelineTag, Tag
 
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -524,31 +524,43 @@ def test_it_walks_a_rare_tag_with_a_text_through_the_tags_links_by_date(owner_cl
     assert len(walks) == 2 and all(f'ORDER BY "jobs_pipelinetag"."created_at" {way}' in walk for walk in walks)
 
 
-def test_it_walks_a_status_sorted_by_cost_through_that_statuss_cost_index(owner_client, owner, spread, settings):
-    """Sorted by cost with a status, the walk reads that status's pipelines in cost order from
-    jobs migration 0016's index: not the cost index, where they are as sparse as the status
-    is rare, nor the status's newest-first one, which would have to be read whole and sorted."""
+@pytest.mark.parametrize(
+    "query, index, listed",
+    [
+        ("status=failed", "pipe_status_cost", lambda p, hidden: p.status == "failed" and p.pk not in hidden),
+        ("hidden=only", "pipe_hidden_cost", lambda p, hidden: p.pk in hidden),
+        ("favorites=1", "pipe_favorite_cost", lambda p, hidden: p.is_favorite and p.pk not in hidden),
+    ],
+)
+def test_it_walks_a_filter_sorted_by_cost_through_that_filters_cost_index(owner_client, owner, spread, settings, query, index, listed):
+    """Sorted by cost with a status, hidden=only or favourites, the walk reads those pipelines in cost order from
+    their own index (jobs migrations 0016, 0031): not the cost index, where they are as sparse as they are rare,
+    nor their newest-first one, which would have to be read whole and sorted."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("the bounded walk and its index are PostgreSQL's")
     settings.LIST_CACHE = False
-    # Enough completed ones, with statistics, that failed ones are rare in the cost index.
-    Pipeline.objects.bulk_create(Pipeline(owner=owner, name=f"Other {i}", status="completed", total_cost=Decimal(9)) for i in range(3000))
+    hidden = {p.pk for p in spread[::4]}
+    Pipeline.objects.filter(pk__in=hidden).update(is_hidden=True)
+    # Enough completed ones, with statistics, that the filter's are rare in the cost index, and (a tenth of them
+    # favourites, a tenth hidden) too many to be sorted for a walk of 30: the cheapest, without the text.
+    Pipeline.objects.bulk_create(
+        Pipeline(owner=owner, name=f"Other {i}", status="completed", total_cost=Decimal(0), is_favorite=i % 10 == 0, is_hidden=i % 10 == 5)
+        for i in range(3000)
+    )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE jobs_pipeline")
-    with every_first_page_walked() as captured:
-        walked = row_ids(owner_client.get("/jobs/?sort=cost&status=failed&q=batch&page_size=3", **HX))
+    with every_first_page_walked(30) as captured:
+        walked = row_ids(owner_client.get(f"/jobs/?sort=cost&{query}&q=batch&page_size=3", **HX))
     walk = next(q["sql"] for q in captured.captured_queries if "WITH walk" in q["sql"])
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")  # a test table is small enough to read whole
-        cursor.execute(f"EXPLAIN {walk}")
-        plan = [row[0] for row in cursor.fetchall()]
+    plan = plan_by_index(walk).splitlines()
     start = next(n for n, line in enumerate(plan) if "CTE walk" in line)
     depth = len(plan[start]) - len(plan[start].lstrip())
     walk = list(itertools.takewhile(lambda line: len(line) - len(line.lstrip()) > depth, plan[start + 1 :]))
-    assert "pipe_status_cost" in "\n".join(walk)
-    assert walked == [p.pk for p in sorted(spread[1::3], key=lambda p: (p.total_cost, p.pk), reverse=True)[:3]]
+    assert index in "\n".join(walk), "\n".join(walk)
+    expected = sorted((p for p in spread if listed(p, hidden)), key=lambda p: (p.total_cost, p.pk), reverse=True)[:3]
+    assert len(expected) == 3 and walked == [p.pk for p in expected]
 
 
 def test_it_keeps_the_tags_in_every_list_index_as_the_model_declares_it(db):
