@@ -331,7 +331,8 @@ class Pipeline(PipelineRow, models.Model):
             models.Index(fields=["id"], name="pipe_expanding", condition=models.Q(expanding=True)),
             # (PostgreSQL only, in migration 0013: GIN indexes of search_text's trigrams, tag_names,
             # status and model, for the visible, the hidden and the favourite pipelines; in 0015,
-            # each day's pipelines by cost; in 0016, each status's by cost; in 0021, the trigrams of
+            # each day's pipelines by cost; in 0016, each status's by cost (and in 0031, the hidden ones' and the
+            # visible favourites'); in 0021, the trigrams of
             # each status's visible pipelines but the completed ones'; in 0022, 0025 and 0026, each
             # text's characters, joined words and pairs of characters: i2v/lib/filters.py text_search().)
         ]
