@@ -147,6 +147,15 @@ def test_it_refuses_prompts_with_missing_or_all(db):
         call_command("backfill_renditions", "--prompts", "--all")
 
 
+def test_it_refuses_prompts_of_videos_and_queues_nothing(uploads):
+    from django.core.management.base import CommandError
+
+    before = ProcessingJob.objects.count()
+    with pytest.raises(CommandError, match="none to read in videos"):
+        call_command("backfill_renditions", "--prompts", "--kind", "video")
+    assert ProcessingJob.objects.count() == before
+
+
 def test_it_works_in_batches(owner, django_capture_on_commit_callbacks):
     assets = [make_asset(owner, renditions=False) for _ in range(5)]
 

@@ -2,7 +2,7 @@ import shutil
 import sys
 import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from library.models import Asset
@@ -30,6 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--batch", type=int, default=500, help="assets per transaction (default 500)")
 
     def handle(self, *args, all=False, prompts=False, kind=None, batch=500, verbosity=1, **options):
+        if prompts and kind == Asset.Kind.VIDEO:
+            raise CommandError("--prompts reads the prompts inside uploaded images; there are none to read in videos.")
         if prompts:
             # Every upload with no prompt gets a job (most files carry none, and nothing records that one was
             # read): left unsent, as import_i2v leaves its own, for the sweeper to send WORK_SWEEP_LIMIT a sweep
