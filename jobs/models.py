@@ -652,7 +652,7 @@ class Pipeline(PipelineRow, models.Model):
         from .remote import RemoteRequest
 
         requests = RemoteRequest.objects.filter(step=OuterRef("pk"))
-        steps = self.resumable_steps.exclude(Exists(requests.in_flight()))
+        steps = self.resumable_steps.exclude(_request_in_flight())
         completed = requests.filter(state=RemoteRequest.State.COMPLETED).exclude(provider__in=synchronous_providers())
         fetch = steps.filter(Exists(completed))
         rest = steps.exclude(pk__in=fetch.values("pk"))
@@ -707,13 +707,11 @@ class Pipeline(PipelineRow, models.Model):
         that a cancel stopped, or some are still being stopped at the provider: resumed then, the others would run
         on and the pipeline end cancelled again with those left behind (a Resume sent the second after a Cancel,
         found by a make-run session). The page's and the API's 409."""
-        from .remote import RemoteRequest
-
         if self.status != Pipeline.Status.CANCELLED:
             return f"“{self.name}” is {self.get_status_display().lower()}: only a cancelled pipeline can be resumed."
         if not self.resumable_steps.exists():
             return Pipeline.NOTHING_TO_RESUME
-        if self.resumable_steps.filter(Exists(RemoteRequest.objects.filter(step=OuterRef("pk")).in_flight())).exists():
+        if self.resumable_steps.filter(_request_in_flight()).exists():
             return Pipeline.STILL_STOPPING
         return ""
 
@@ -915,6 +913,13 @@ class StepQuerySet(WorkQueueQuerySet):
                 "be in flight at once. Wait for some to finish, or cancel some."
             )
             raise QuotaExceeded("steps_in_flight", QUOTA_RETRY_AFTER, message, code="too_many_steps")
+
+
+def _request_in_flight():
+    """A step's condition: a request of it is still in flight (being stopped at its provider, or looked for)."""
+    from .remote import RemoteRequest
+
+    return Exists(RemoteRequest.objects.filter(step=OuterRef("pk")).in_flight())
 
 
 class Step(WorkItem):
@@ -1121,8 +1126,7 @@ class Step(WorkItem):
             self.handed_off(left)
             self.pipeline.advance()
             return "submitted"
-        if left.state == RemoteRequest.State.SENDING and get_provider(self.model_name).resubmit_safe:
-            left.refused("Its answer was never recorded; it costs nothing to run again.")
+        if left.state == RemoteRequest.State.SENDING and left.refused_if_free():
             return ""
         error = left.error or "Sent, but its answer was never recorded (its worker stopped, or the database failed)."
         self.submission_lost(left, error)

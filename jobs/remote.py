@@ -211,13 +211,21 @@ class RemoteRequest(models.Model):
             fields["finished_at"] = now
         return self._save(**fields)
 
+    def refused_if_free(self):
+        """A `sending` request whose answer was never recorded, refused if its provider runs it again at no cost
+        (resubmit_safe: nothing of it is lost, and its step may be sent again): whether it was such a provider's."""
+        if not self.provider_api.resubmit_safe:
+            return False
+        self.refused("Its answer was never recorded; it costs nothing to run again.")
+        return True
+
     def give_up_sending(self):
         """Settle a request left `sending` under a step cancelled since: its worker stopped in the call, and
         nothing else would, so it held a provider place, and Resume ("still being stopped"), for good. One free to
         send again is refused; any other is a lost submission, looked for (found, the poller cancels it there) or
         its outcome unknown at once, which the cancelled step then says: a person's Resume may pay for it again."""
-        if self.provider_api.resubmit_safe:
-            return self.refused("Its answer was never recorded; it costs nothing to run again.")
+        if self.refused_if_free():
+            return True
         findable = self.findable
         with transaction.atomic():
             if not self.lost("Sent as its step was cancelled; its answer was never recorded (its worker stopped).", findable):
