@@ -275,8 +275,8 @@ class TrigramSignature(IndexedCondition):
     trigger, not yet backfilled).
 
     Implied by the text itself, a filter for a walk to test on an index's entries before it reads their
-    rows (asset_text_created, pipe_text_visible, pipe_text_cost): a row that holds the text holds its
-    trigrams (signature_trigrams()). The lists' estimates leave it out."""
+    rows (asset_text_created, asset_status_list, pipe_text_visible, pipe_text_cost): a row that holds the
+    text holds its trigrams (signature_trigrams()). The lists' estimates leave it out."""
 
     column = "search_signature"
 
@@ -299,11 +299,13 @@ SIGNATURE_TRIGRAMS = 4
 # reads about as many rows for a page whatever the signature passes, and each, found by its key rather
 # than from the entry, costs more ("portrait", in a tenth of a million assets: 4.2 ms against 3.0).
 SIGNATURE_DENSITY = 1 / 25
-# The same for a walk in an order the table's rows don't lie in (by cost): each row walked is read from a
-# page of its own whatever the signature passes, and the share of the whole table says little of the
-# order's ("sailboat", in 8 % of a million pipelines as the planner has it, 0.76 % of the dearest: a page
-# by cost 3.7 ms with the signature against 4.9; "portrait", in 22 %, 3.1 against 2.5; docs/benchmarks.md,
-# "Forty-sixth pass").
+# The same for a walk in an order the table's rows don't lie in (by cost), or among rows few and far between
+# (the Library's failed assets, one in fifty): each row walked is read from a page of its own whatever the
+# signature passes ("sailboat" among a million assets' failed ones, 5.7 % of them as the planner has it:
+# 1,270 buffers read for a page without the signature, 272 with it, docs/benchmarks.md "Forty-eighth pass"),
+# and the share of the whole table says little of the order's ("sailboat", in 8 % of a million pipelines as
+# the planner has it, 0.76 % of the dearest: a page by cost 3.7 ms with the signature against 4.9;
+# "portrait", in 22 %, 3.1 against 2.5; "Forty-sixth pass").
 SCATTERED_DENSITY = 1 / 8
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 

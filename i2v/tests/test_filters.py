@@ -617,6 +617,30 @@ def test_it_walks_a_text_through_the_signatures_in_the_list_index(owner, monkeyp
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
+def test_it_walks_a_text_among_a_status_through_the_signatures_in_its_index(owner, monkeypatch):
+    """Library migration 0025: with a processing status, a text is walked for along asset_status_list, its
+    signature tested on the entries before a row is read: the failed assets that hold it, newest first."""
+    texts = [("failed", "Neon portrait"), ("complete", "neon portrait"), ("failed", "a portrait, neon"), ("failed", "NEON PORTRAITS")]
+    made = []
+    for status, text in texts:
+        asset = make_asset(owner)
+        Asset.objects.filter(pk=asset.pk).update(prompt=text, processing_status=status)
+        made.append(asset.pk)
+    monkeypatch.setattr(filters, "SCATTERED_DENSITY", 10**9)  # whatever the estimates of so few rows (apart in the table)
+    assets, among, tested = Asset.objects.filter(owner=owner)._listed({"q": "neon portrait", "status": "failed"})
+    sql, params = pagination._keys_sql(tested, Asset.ORDERING)[:2]
+    assert "search_signature" in sql
+    assert pagination.walked_keys(assets, among, Asset.ORDERING, 10, 100, tested) == [made[3], made[0]]
+    with transaction.atomic(), connection.cursor() as cursor:
+        drop_btree_indexes("library_asset", keep=["asset_status_list"])
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+        cursor.execute(f"EXPLAIN {sql} ORDER BY created_at DESC, id DESC LIMIT 10", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    assert "Index Only Scan using asset_status_list" in plan, plan  # the signature tested on its entries
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
 @pytest.mark.parametrize(
     "ordering, given, index",
     [

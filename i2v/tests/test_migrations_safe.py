@@ -131,6 +131,12 @@ ALLOWED_OPERATIONS = {
     ("jobs", "0031_pipe_hidden_favorite_cost"): {
         0: "RunPython, PostgreSQL only: two partial B-tree indexes built CONCURRENTLY (replace_indexes, nothing dropped), ANALYZE",
     },
+    ("library", "0026_kind_status_list"): {
+        1: "RunPython, PostgreSQL only: one index rebuilt CONCURRENTLY under its name (rebuild_indexes), ANALYZE",
+    },
+    ("library", "0025_status_signature"): {
+        0: "RunPython, PostgreSQL only: one index rebuilt CONCURRENTLY under its name (rebuild_indexes), ANALYZE",
+    },
     ("jobs", "0027_tag_links_in_order"): {
         1: "RunPython: row triggers (ENABLE ALWAYS on PostgreSQL), a catalog change (a brief lock, no scan)",
         2: "RunPython: the backfill, 20,000 pipelines' links per statement (atomic = False): no long lock",

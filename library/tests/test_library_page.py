@@ -547,6 +547,32 @@ def test_it_reads_a_kind_and_a_source_from_their_own_index(owner_client, owner):
     assert "using asset_kind_source_list" in plan, plan
 
 
+def test_it_reads_a_kind_and_a_status_from_their_own_index(owner_client, owner):
+    """A kind with a status other than complete is a range of asset_kind_status_list (library migration
+    0026), in the list's order: "kind=video&status=failed" at a million assets walked the videos' entries
+    testing each one's status, 3,018 for a page of 61."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    made = []
+    for i in range(30):
+        # Videos and failed assets each common, few both.
+        video, failed = bool(i % 3), i % 3 != 1
+        asset = make_asset(owner, kind="video" if video else "image")
+        Asset.objects.filter(pk=asset.pk).update(processing_status="failed" if failed else "complete")
+        made.append((asset.pk, video and failed))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE library_asset")
+    with CaptureQueriesContext(connection) as captured:
+        response = owner_client.get("/library/?kind=video&status=failed", **HX)
+    assert response.status_code == 200 and tile_ids(response) == [pk for pk, both in reversed(made) if both]
+    keys = next(q["sql"] for q in captured.captured_queries if not q["sql"].startswith("EXPLAIN") and "library_asset" in q["sql"])
+    plan = plan_by_index(keys)
+    assert "using asset_kind_status_list" in plan, plan
+
+
 @pytest.mark.parametrize(
     "query, index",
     [
