@@ -131,6 +131,9 @@ ALLOWED_OPERATIONS = {
     ("jobs", "0031_pipe_hidden_favorite_cost"): {
         0: "RunPython, PostgreSQL only: two partial B-tree indexes built CONCURRENTLY (replace_indexes, nothing dropped), ANALYZE",
     },
+    ("library", "0027_text_index_slim"): {
+        0: "RunPython, PostgreSQL only: one index rebuilt CONCURRENTLY under its name (rebuild_indexes), ANALYZE",
+    },
     ("library", "0026_kind_status_list"): {
         1: "RunPython, PostgreSQL only: one index rebuilt CONCURRENTLY under its name (rebuild_indexes), ANALYZE",
     },
