@@ -150,6 +150,18 @@ def _joined(sql):
     return all(letter in sql for letter in filters.MARKS.values())
 
 
+def _walk_plan(table, index, sql, params, order="created_at DESC, id DESC"):
+    """The plan of a walk's first 10 of `sql` in `order` with no B-tree index of `table` left but `index`, and
+    neither a scan of the table, a bitmap nor a sort allowed (in a rolled-back transaction)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        drop_btree_indexes(table, keep=[index])
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+        cursor.execute(f"EXPLAIN {sql} ORDER BY {order} LIMIT 10", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    return plan
+
+
 def _plan_by_index_alone(table, index, sql, params):
     """The plan of `sql` with no index of `table` left but `index` (in a rolled-back transaction)."""
     with transaction.atomic(), connection.cursor() as cursor:
@@ -605,12 +617,7 @@ def test_it_walks_a_text_through_the_signatures_in_the_list_index(owner, monkeyp
     assert "search_signature" in sql
     keys = pagination.walked_keys(assets, among, Asset.ORDERING, 10, 100, tested)
     assert keys == [made[4], made[2], made[0]]  # newest first
-    with transaction.atomic(), connection.cursor() as cursor:
-        drop_btree_indexes("library_asset", keep=["asset_text_created"])
-        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
-        cursor.execute(f"EXPLAIN {sql} ORDER BY created_at DESC, id DESC LIMIT 10", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-        transaction.set_rollback(True)
+    plan = _walk_plan("library_asset", "asset_text_created", sql, params)
     assert "Index Only Scan using asset_text_created" in plan, plan  # the signature tested on its entries
     monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 0)  # a text met every few rows: tested on the rows
     assert "search_signature" not in str(Asset.objects.filter(owner=owner)._listed({"q": "neon portrait!"})[2] or "")
@@ -631,12 +638,7 @@ def test_it_walks_a_text_among_a_status_through_the_signatures_in_its_index(owne
     sql, params = pagination._keys_sql(tested, Asset.ORDERING)[:2]
     assert "search_signature" in sql
     assert pagination.walked_keys(assets, among, Asset.ORDERING, 10, 100, tested) == [made[3], made[0]]
-    with transaction.atomic(), connection.cursor() as cursor:
-        drop_btree_indexes("library_asset", keep=["asset_status_list"])
-        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
-        cursor.execute(f"EXPLAIN {sql} ORDER BY created_at DESC, id DESC LIMIT 10", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-        transaction.set_rollback(True)
+    plan = _walk_plan("library_asset", "asset_status_list", sql, params)
     assert "Index Only Scan using asset_status_list" in plan, plan  # the signature tested on its entries
 
 
@@ -660,12 +662,7 @@ def test_it_walks_a_text_through_the_signatures_in_the_jobs_indexes(owner, order
     sql, params = pagination._keys_sql(tested, order)[:2]
     assert "search_signature" in sql
     terms = ", ".join(f"{name} {'DESC' if descending else 'ASC'}" for name, descending in order.fields)
-    with transaction.atomic(), connection.cursor() as cursor:
-        drop_btree_indexes("jobs_pipeline", keep=[index])
-        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
-        cursor.execute(f"EXPLAIN {sql} ORDER BY {terms} LIMIT 10", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-        transaction.set_rollback(True)
+    plan = _walk_plan("jobs_pipeline", index, sql, params, terms)
     assert f"Index Only Scan using {index}" in plan or f"Index Only Scan Backward using {index}" in plan, plan
 
 
