@@ -207,9 +207,11 @@ class AssetQuerySet(models.QuerySet):
         # at a million assets, 246 rows read for a page, not 9,101. So along a status's (0025), or a kind's
         # and status's (0026): "sailboat" among the failed, 1,806 rows read for a page without. Not along a
         # kind's or source's index, which hold none (a word with either was within 2x the first page without).
-        # A status's rows lie apart in the table, one a page, as the Jobs list's do by cost (scattered).
+        # A status's rows other than complete's lie apart in the table, one a page, as the Jobs list's do by
+        # cost (scattered); the complete ones, most of the assets, side by side.
         signed = leading in ({None}, {"status"}, {"kind", "status"})
-        if signed and (text := signature(assets, among, filters.get("q", ""), scattered=leading != {None})) is not None:
+        scattered = leading != {None} and held.get("status") not in (None, Asset.Status.COMPLETE)
+        if signed and (text := signature(assets, among, filters.get("q", ""), scattered)) is not None:
             tested = (among if tested is None else tested).filter(text)
         return assets, among, tested
 

@@ -275,8 +275,8 @@ class TrigramSignature(IndexedCondition):
     trigger, not yet backfilled).
 
     Implied by the text itself, a filter for a walk to test on an index's entries before it reads their
-    rows (asset_text_created, asset_status_list, pipe_text_visible, pipe_text_cost): a row that holds the
-    text holds its trigrams (signature_trigrams()). The lists' estimates leave it out."""
+    rows (asset_text_created, asset_status_list, asset_kind_status_list, pipe_text_visible, pipe_text_cost): a
+    row that holds the text holds its trigrams (signature_trigrams()). The lists' estimates leave it out."""
 
     column = "search_signature"
 

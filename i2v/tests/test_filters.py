@@ -640,6 +640,11 @@ def test_it_walks_a_text_among_a_status_through_the_signatures_in_its_index(owne
     assert pagination.walked_keys(assets, among, Asset.ORDERING, 10, 100, tested) == [made[3], made[0]]
     plan = _walk_plan("library_asset", "asset_status_list", sql, params)
     assert "Index Only Scan using asset_status_list" in plan, plan  # the signature tested on its entries
+    # A text met every few rows: among the complete ones, which lie side by side, tested on the rows.
+    monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 0)
+    for status, signed in [("complete", False), ("failed", True)]:
+        tested = Asset.objects.filter(owner=owner)._listed({"q": "neon portrait", "status": status})[2]
+        assert ("search_signature" in str(tested.query if tested is not None else "")) is signed, status
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
