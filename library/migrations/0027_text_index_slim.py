@@ -2,8 +2,8 @@
 
 Migration 0023 built it with the kind, source and status the other list indexes hold, but a walk reads it
 only when none of those is asked for (library/models.py AssetQuerySet._listed(): a kind, source or status
-leads along its own index), so each entry carried 25 bytes nobody read: 189 MB at a million assets. Rebuilt
-with the hidden flag and the signature alone (82 MB), under its name, concurrently (rebuild_indexes), its
+leads along its own index), so each entry carried three values nobody read: 189 MB at a million assets (as
+0023 left it). Rebuilt with the hidden flag and the signature alone (82 MB), under its name, concurrently, its
 walk reads fewer pages: "neon portrait", 9,101 entries for a page, 3.99 ms of statement against 4.25
 (median of 8 interleaved, docs/benchmarks.md "Forty-eighth pass").
 """
