@@ -4,6 +4,7 @@ import string
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conftest import drop_btree_indexes, make_asset, make_pipeline, merge_gin_pending_lists
@@ -621,6 +622,29 @@ def test_it_walks_a_text_through_the_signatures_in_the_list_index(owner, monkeyp
     assert "Index Only Scan using asset_text_created" in plan, plan  # the signature tested on its entries
     monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 0)  # a text met every few rows: tested on the rows
     assert "search_signature" not in str(Asset.objects.filter(owner=owner)._listed({"q": "neon portrait!"})[2] or "")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the walk is PostgreSQL's")
+def test_it_walks_a_text_testing_each_row_without_its_joined_look_up(owner, monkeypatch):
+    """A text's joined look-up (JoinedWordsContain) is there for its index: a walk, meeting the rows along
+    the order's, tests each with the text alone, and finds the same rows as the fetch that follows a walk
+    fallen short, which keeps the joined look-up."""
+    made = []
+    for text in ["a, , , b", "a,,,b", "x, , , y", "plain"]:
+        asset = make_asset(owner)
+        Asset.objects.filter(pk=asset.pk).update(prompt=text)
+        made.append(asset.pk)
+    monkeypatch.setattr(filters, "RARE_WORD", 1000)  # joined, ", , ," is a word expected in few rows
+    mine = Asset.objects.filter(owner=owner)
+    searched = filters.text_search(mine, ", , ,")
+    assert _joined(str(searched.query))
+    for length in (100, 1):  # the assets read to their end; the newest alone, no match: then fetched
+        with CaptureQueriesContext(connection) as captured:
+            keys = pagination.walked_keys(searched, mine, Asset.ORDERING, 10, length)
+        assert keys == [made[2], made[0]]
+        (statement,) = [query["sql"] for query in captured.captured_queries]
+        walk, fetch = statement.split("readable AS MATERIALIZED")
+        assert not _joined(walk) and "LIKE '%, , ,%'" in walk and _joined(fetch)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
