@@ -433,7 +433,8 @@ def matching_keys(filtered, ordering, limit, counted_up_to=1000, through=None, a
         keys = list(filtered.order_by(*ordering.order_by()).values_list("pk", flat=True)[: max(limit, counted_up_to + 1)])
         return keys[:limit], (len(keys) if len(keys) <= counted_up_to else filtered.count())
     sql, params, columns, order = _keys_sql(filtered, ordering)
-    if through is not None and (read := _read_through(filtered, ordering, sql, params, columns, None, *through, after)) is not None:
+    # Read through among's entries, each row is found by key, as a walk finds it: tested as a walk tests it.
+    if through is not None and (read := _read_through(filtered, ordering, *_row_test_sql(filtered, ordering), columns, None, *through, after)) is not None:
         sql, params, _ = read
     following, following_params = _following(filtered, ordering, columns, after)
     bounded, bound_params = (" LIMIT %s", (up_to + 1,)) if up_to is not None else ("", ())
@@ -472,7 +473,7 @@ def _row_test_sql(filtered, ordering):
     """_keys_sql()'s (sql, params) of `filtered`, its implied conditions left out (compiled as for the
     planner's estimate): what a walk tests each row it reads with. An implied condition is there for an
     index to find the rows by; a walk finds them along the order's, and on a row it only repeats what
-    another condition tests ("neon portrait" joined, 38 calls of replace() a row: 0.2 ms of a 3.2 ms
+    another condition tests ("neon portrait" joined, 38 calls of replace() a row: 0.27 ms of a 3.5 ms
     walk at a million assets, docs/benchmarks.md "Forty-ninth pass")."""
     if not holds_implied(filtered):
         return _keys_sql(filtered, ordering)[:2]

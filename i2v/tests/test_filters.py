@@ -628,7 +628,7 @@ def test_it_walks_a_text_through_the_signatures_in_the_list_index(owner, monkeyp
 def test_it_walks_a_text_testing_each_row_without_its_joined_look_up(owner, monkeypatch):
     """A text's joined look-up (JoinedWordsContain) is there for its index: a walk, meeting the rows along
     the order's, tests each with the text alone, and finds the same rows as the fetch that follows a walk
-    fallen short, which keeps the joined look-up."""
+    fallen short, which keeps the joined look-up; so does a fetch through among's entries, its rows by key."""
     made = []
     for text in ["a, , , b", "a,,,b", "x, , , y", "plain"]:
         asset = make_asset(owner)
@@ -645,6 +645,10 @@ def test_it_walks_a_text_testing_each_row_without_its_joined_look_up(owner, monk
         walk, *fetch = [query["sql"] for query in captured.captured_queries]
         assert not _joined(walk) and "LIKE '%, , ,%'" in walk
         assert len(fetch) == fetched and all(_joined(sql) for sql in fetch)
+    with CaptureQueriesContext(connection) as captured:  # fetched through among's entries, each row by key
+        assert pagination.matching_keys(searched, Asset.ORDERING, 10, through=(mine, mine, True)) == ([made[2], made[0]], 2)
+    (fetch,) = [query["sql"] for query in captured.captured_queries]
+    assert not _joined(fetch) and "LIKE '%, , ,%'" in fetch and "CROSS JOIN LATERAL" in fetch
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
