@@ -667,8 +667,8 @@ def walked_keys(filtered, among, ordering, limit, length, tested=None, among_in_
             (*walk_params, limit, *counted_params, limit),
         )
         found = cursor.fetchall()
-        readable = next((row[-1] for row in found if row[-1] is not None), None)
-        if readable is None or readable < length:
+        could_read = next((row[-1] for row in found if row[-1] is not None), None)
+        if could_read is None or could_read < length:
             return [row[-2] for row in found if row[-1] is None]
         cursor.execute(
             f"SELECT {columns[-1]} FROM ({sql}{fence}) AS m ({names}){f' WHERE {following}' if following else ''} "

@@ -243,18 +243,6 @@ def test_it_sorts_only_what_the_entries_filters_pass_when_among_is_read_whole(ow
     assert max(_sorted_rows(plan[0]["Plan"])) == 4
 
 
-def _tables_read(node):
-    """How many times each plan node under `node` that reads a table ran (EXPLAIN ANALYZE, JSON)."""
-    runs = [node["Actual Loops"]] if "Relation Name" in node else []
-    return runs + [n for child in node.get("Plans", []) for n in _tables_read(child)]
-
-
-def _plan_node(node, alias):
-    if node.get("Alias") == alias:
-        return node
-    return next((found for child in node.get("Plans", []) if (found := _plan_node(child, alias))), None)
-
-
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the bounded walk is PostgreSQL's (SQLite fetches the keys)")
 @pytest.mark.parametrize("length, among_rows, fetched", [(13, None, False), (50, None, False), (12, None, True), (5, None, True), (13, 26, True), (13, 25, False)])
 def test_it_fetches_no_more_matches_after_a_walk_that_read_all_of_among(owner, length, among_rows, fetched, django_assert_num_queries):
@@ -348,6 +336,8 @@ def test_it_falls_back_to_the_planners_walk_for_matches_too_many_to_fetch(owner,
     are more than a third of among's rows: then fetching costs more than the order's index
     walked through all of them (a year of 481,675 pipelines by cost: 314 ms against 108), and
     the planner's plain LIMIT follows the walk."""
+    from i2v.lib import pagination
+
     start = timezone.now()
     for i in range(30):
         make_pipeline(owner, created_at=start + datetime.timedelta(seconds=i), outputs=0, steps=0, is_favorite=i < favourites)
@@ -355,8 +345,6 @@ def test_it_falls_back_to_the_planners_walk_for_matches_too_many_to_fetch(owner,
         cursor.execute("ANALYZE jobs_pipeline")
     among = Pipeline.objects.filter(owner=owner)
     filtered = among.filtered(favorites=True)
-    from i2v.lib import pagination
-
     monkeypatch.setattr(pagination, "_walk_length", lambda *args: 1)  # a walk of one row: short of a page
     with django_assert_max_num_queries(5) as captured:
         page, _ = first_page(filtered, lambda qs: qs, NEWEST, 2, exact_up_to=2, walk_above=4, among=among, tested=filtered)
