@@ -10,10 +10,17 @@ a message (left half-written by a crash, or by the transport before this) is ski
 message lost as any lost message is: the work queues' sweepers send again what a row still waits for
 (i2v/lib/workqueue.py). No package ships a fixed transport; this is kombu's own, its _put replaced and its
 _get kept going past such a file.
+
+A worker asked to stop stops waiting for messages at once (Transport.drain_events()). Celery's loop for
+transports it can't watch, as this one, waits up to 2 s per round for a message, and after SIGTERM it waits
+one more round before it stops (celery/worker/loops.py synloop: the round runs in a `finally` after the
+shutdown is raised): an idle worker spent 2-4 s there, and `make run` stopped each of its three cold after
+its 4 s warm window (docs/benchmarks.md, "Stopping `make run` with Ctrl-C").
 """
 
 import logging
 import os
+import socket
 import uuid
 from time import monotonic
 
@@ -49,6 +56,29 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+    def drain_events(self, connection, timeout=None):
+        """kombu's wait for the next message, in rounds of a polling interval, given up (socket.timeout, as at
+        the end of a wait) once this process's worker has been asked to stop."""
+        end, step = None if timeout is None else monotonic() + timeout, self.polling_interval or 1.0
+        while not _stopping():
+            left = step if end is None else min(step, end - monotonic())
+            if left <= 0:
+                break
+            try:
+                return super().drain_events(connection, timeout=left)
+            except socket.timeout:
+                continue
+        raise socket.timeout()
+
+
+def _stopping():
+    """Whether this process is a Celery worker asked to stop, warm or cold (Celery's own test, state.maybe_shutdown()).
+    Never in a process that only sends messages."""
+    from celery.worker import state  # imported as it's asked: loaded by every worker already
+
+    # Identity, not equality: a warm shutdown's code is 0 (EX_OK), which equals False.
+    return any(asked is not None and asked is not False for asked in (state.should_stop, state.should_terminate))
 
 
 def register():

@@ -96,3 +96,31 @@ def test_it_reads_the_queue_in_the_order_it_was_written(channel, monkeypatch):
     channel._put("control", {"body": "first"})
     channel._put("control", {"body": "second"})
     assert [channel._get("control")["body"] for _ in range(2)] == ["first", "second"]
+
+
+def test_it_stops_waiting_for_a_message_once_its_worker_is_asked_to_stop(tmp_path, monkeypatch):
+    """An idle worker asked to stop (warm: Celery's should_stop is 0, EX_OK) gives its wait up at once, where
+    kombu's waited the round out (Celery's 2 s, twice after SIGTERM), or for ever without a timeout. Until
+    then a wait takes what comes."""
+    from celery.worker import state
+    from kombu.transport.virtual import base
+
+    folders = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path), "polling_interval": 0.05}
+    with Connection("filesystem://", transport_options=folders) as connection:
+        assert isinstance(connection.transport, fsbroker.Transport)
+        waiting = connection.SimpleQueue("waiting")
+        waiting.put({"n": 1})
+        assert waiting.get(timeout=5).payload == {"n": 1}
+        with pytest.raises(waiting.Empty):
+            waiting.get(timeout=0.2)  # nothing came: the wait ends with its timeout
+        polls = []
+        monkeypatch.setattr(base, "sleep", polls.append)
+        for asked in ("should_stop", "should_terminate"):
+            monkeypatch.setattr(state, asked, 0)
+            with pytest.raises(waiting.Empty):
+                waiting.get(timeout=2.0)
+            assert polls == [], asked  # given up at once, not polled to the round's end
+            with pytest.raises(waiting.Empty):
+                waiting.get(timeout=None)  # a wait with no end too
+            monkeypatch.setattr(state, asked, None)
+        waiting.close()
