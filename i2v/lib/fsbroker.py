@@ -11,7 +11,8 @@ message lost as any lost message is: the work queues' sweepers send again what a
 (i2v/lib/workqueue.py). No package ships a fixed transport; this is kombu's own, its _put replaced and its
 _get kept going past such a file.
 
-A worker asked to stop stops waiting for messages at once (Transport.drain_events()). Celery's loop for
+A worker asked to stop stops waiting for messages at once (Transport.drain_events(), which looks at the
+queues once a polling interval as kombu's wait does). Celery's loop for
 transports it can't watch, as this one, waits up to 2 s per round for a message, and after SIGTERM it waits
 one more round before it stops (celery/worker/loops.py synloop: the round runs in a `finally` after the
 shutdown is raised): an idle worker spent 2-4 s there, and `make run` stopped each of its three cold after
@@ -26,6 +27,7 @@ from time import monotonic
 
 from kombu.exceptions import ChannelError
 from kombu.transport import TRANSPORT_ALIASES, filesystem
+from kombu.transport.virtual import base as virtual
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
@@ -58,17 +60,19 @@ class Transport(filesystem.Transport):
     Channel = Channel
 
     def drain_events(self, connection, timeout=None):
-        """kombu's wait for the next message, in rounds of a polling interval, given up (socket.timeout, as at
-        the end of a wait) once this process's worker has been asked to stop."""
+        """kombu's wait for the next message, one look at the queues (kombu's with no time to wait) each polling
+        interval, as kombu's, given up (socket.timeout, as at the end of a wait) once this process's worker has
+        been asked to stop. It sleeps kombu's sleep, as kombu's wait does."""
         end, step = None if timeout is None else monotonic() + timeout, self.polling_interval or 1.0
         while not _stopping():
+            try:
+                return super().drain_events(connection, timeout=0)
+            except socket.timeout:
+                pass
             left = step if end is None else min(step, end - monotonic())
             if left <= 0:
                 break
-            try:
-                return super().drain_events(connection, timeout=left)
-            except socket.timeout:
-                continue
+            virtual.sleep(left)
         raise socket.timeout()
 
 
