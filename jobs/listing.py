@@ -62,11 +62,13 @@ class TagList(models.Aggregate):
 
 class TagNamesContain(IndexedCondition):
     """tag_names @> ARRAY[name]: the pipeline has this tag (a column migration 0009 adds and
-    triggers keep, so no model field). The name is a literal, so the planner reads its frequency
-    from the column's statistics."""
+    triggers keep, so no model field), as the GIN indexes read it; a walk tests `name = ANY`
+    of the array, the same for one name and under half the cost (pagination.walking). The name is
+    a literal, so the planner reads its frequency from the column's statistics."""
 
     column = "tag_names"
     sql = "{column} @> ARRAY[{values}]::text[]"
+    walked = "{values} = ANY({column})"
 
 
 class PipelineListQuerySet(models.QuerySet):

@@ -8,7 +8,7 @@ from django.db.models.functions import Collate
 from django.utils import timezone
 
 from .migrations import JOINED_TYPOGRAPHY, PAIRS_APART, character_pairs, joined_text, typography_letter
-from .pagination import WALK_ABOVE, estimating, planner_rows
+from .pagination import WALK_ABOVE, estimating, planner_rows, walking
 
 # A date range of up to this many rows (the planner's estimate) is short: read row by
 # row, its rows sit side by side in the table (short_range()).
@@ -184,11 +184,14 @@ class IndexedCondition(models.Expression):
     planner, which reads how common each is from the column's or the index's statistics).
 
     `implied`: another condition of the queryset implies this one, there for an index to find
-    the rows by: the planner's estimates of the lists leave it out (pagination.estimating)."""
+    the rows by: the planner's estimates of the lists leave it out (pagination.estimating).
+    `walked`, where given: the same condition as a walk tests it on each entry or row it reads,
+    where no index serves it and this is cheaper (pagination.walking)."""
 
     output_field = models.BooleanField()
     column = "search_text"
     sql = ""
+    walked = ""
 
     def __init__(self, *values, implied=False):
         super().__init__()
@@ -206,7 +209,7 @@ class IndexedCondition(models.Expression):
         return self.template(column, ", ".join(["%s"] * len(self.values))), self.params(connection)
 
     def template(self, column, values):
-        return self.sql.format(column=column, values=values)
+        return (self.walked if self.walked and walking.get() else self.sql).format(column=column, values=values)
 
 
 # The text of joined words (jobs migration 0025, library 0019: JOINED_TYPOGRAPHY, joined_text()): ASCII

@@ -353,6 +353,10 @@ def _estimated(queryset, reuse):
 # estimates as if they were independent, and would put the rows at a fraction of those the
 # statement's own conditions match.
 estimating = contextvars.ContextVar("i2v_estimating", default=False)
+# True while a walk's tests are compiled (_walk_test_sql()): a condition written as an index reads it
+# compiles as a walk tests it on each entry or row it reads, where that is cheaper (an IndexedCondition
+# with `walked` SQL: a tag as `= ANY` of the array, not the GIN index's `@>`).
+walking = contextvars.ContextVar("i2v_walking", default=False)
 
 
 def _estimate_sql(queryset):
@@ -470,15 +474,32 @@ def _following(filtered, ordering, columns, after):
 
 
 def _row_test_sql(filtered, ordering):
-    """_keys_sql()'s (sql, params) of `filtered`, its implied conditions left out (compiled as for the
-    planner's estimate): what a walk tests each row it reads with. An implied condition is there for an
+    """(sql, params) selecting the order's columns of `filtered`, unordered, as a walk, and a fetch through
+    among's entries, test each row they read: its implied conditions left out (compiled as for the planner's
+    estimate) and the others as a walk tests them (_walk_test_sql()). An implied condition is there for an
     index to find the rows by; a walk finds them along the order's, and on a row it only repeats what
     another condition tests ("neon portrait" joined, 38 calls of replace() a row: 0.27 ms of a 3.5 ms
     walk at a million assets, docs/benchmarks.md "Forty-ninth pass")."""
-    if not holds_implied(filtered):
-        return _keys_sql(filtered, ordering)[:2]
+    return _walk_test_sql(filtered, ordering, implied=False)
+
+
+def _walk_test_sql(queryset, ordering, implied=True):
+    """(sql, params) selecting the order's columns of `queryset`, unordered, compiled (once) under `walking`:
+    its conditions as a walk tests them on each index entry (`tested`'s) or row it reads, which no index
+    serves. A tag's `@>`, there for the GIN indexes, costs 55 ns an entry where `= ANY` costs 22 (a tag
+    with a word by cost at a million pipelines tests 10,148 entries: 0.33 ms of its walk, docs/benchmarks.md
+    "Fiftieth pass"). `implied` False: without its implied conditions (_row_test_sql())."""
     names = [name for name, _ in ordering.fields]
-    return _compiled_once(filtered, ("row test", *names), lambda: _without_implied(lambda: _sql(filtered.order_by().values_list(*names))))
+
+    def compile():
+        token = walking.set(True)
+        try:
+            return _sql(queryset.order_by().values_list(*names))
+        finally:
+            walking.reset(token)
+
+    key = ("walk test" if implied else "row test", *names)
+    return _compiled_once(queryset, key, compile if implied else lambda: _without_implied(compile))
 
 
 def _without_implied(compile):
@@ -693,7 +714,7 @@ def _read_through(filtered, ordering, sql, params, columns, length, among, teste
     # 9,239 entries sorted for 462 tagged, 4.2 of its 6.0 ms, at a million pipelines). Every match is
     # among tested's, so the walk and its count of what it may read (readable) are theirs.
     among_sql, among_params = _pk_sql(among if among_in_order is not False or tested is None else tested)
-    tested_sql, tested_params = _keys_sql(tested, ordering)[:2] if tested is not None else ("", ())
+    tested_sql, tested_params = _walk_test_sql(tested, ordering) if tested is not None else ("", ())
     source = f" FROM {table} "
     if any(q.count(source) != 1 for q in (sql, among_sql, tested_sql or source)) or " JOIN " in sql + among_sql + tested_sql:
         return None

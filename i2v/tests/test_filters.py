@@ -734,3 +734,22 @@ def test_it_finds_the_pipelines_holding_a_text_walked_through_the_signatures(own
     order = Pipeline.ORDERINGS["cost"]
     pipelines, _, among, tested, _ = Pipeline.objects.filter(owner=owner)._listed(owner.id, {"q": "neon portrait"}, order)
     assert pagination.walked_keys(pipelines, among, order, 10, 100, tested) == [made[4], made[2], made[0]]  # dearest first
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="tag_names is PostgreSQL's")
+def test_it_walks_a_tag_testing_each_entry_for_the_name_in_its_array(owner, monkeypatch):
+    """A tag with a text by cost: the walk tests the tag on each entry of pipe_text_cost (and on each row it
+    reads) as `name = ANY` of tag_names, not with the GIN indexes' `@>`, and finds what the fetch, which
+    keeps `@>`, finds: the tagged pipelines that hold the text, dearest first, whatever their other tags."""
+    monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 10**9)
+    monkeypatch.setattr(filters, "SCATTERED_DENSITY", 10**9)
+    cases = [("neon portrait", ["4k"]), ("neon portrait", ["4k-hdr"]), ("neon portrait", ["draft", "4k"]), ("portrait", ["4k"]), ("Neon Portrait", [])]
+    made = [make_pipeline(owner, prompt=text, tags=tags, outputs=0, steps=0, total_cost=n).pk for n, (text, tags) in enumerate(cases)]
+    order = Pipeline.ORDERINGS["cost"]
+    pipelines, _, among, tested, _ = Pipeline.objects.filter(owner=owner)._listed(owner.id, {"q": "neon portrait", "tag": "4k"}, order)
+    with CaptureQueriesContext(connection) as captured:
+        assert pagination.walked_keys(pipelines, among, order, 10, 100, tested) == [made[2], made[0]]
+    (walk,) = [query["sql"] for query in captured.captured_queries]
+    assert "search_signature" in walk and walk.count("= ANY(\"jobs_pipeline\".\"tag_names\")") == 2 and "@>" not in walk
+    assert "@>" in pagination._keys_sql(pipelines, order)[0]  # what the planner is asked: the GIN indexes' operator
+    assert pagination.matching_keys(pipelines, order, 10) == ([made[2], made[0]], 2)
