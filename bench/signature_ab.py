@@ -1,4 +1,4 @@
-"""The lists' text searches with and without the trigram signature, side by side in one process (not a test).
+"""The lists' text searches with and without the text signature, side by side in one process (not a test).
 
 Each round calls every case three ways, interleaved: without the signature (no text has SIGNATURE_TRIGRAMS:
 a text is tested on every row walked, as before jobs migration 0028 and library 0023), with it as the lists

@@ -295,8 +295,8 @@ def _cost_leading(hidden, held):
 
 
 def _signed(filters, ordering, among, in_order):
-    """Whether a walk of `among` in `ordering` reads an index that holds the rows' trigram signatures
-    (jobs migration 0028), for a text to be tested on its entries (i2v/lib/filters.py signature()):
+    """Whether a walk of `among` in `ordering` reads an index that holds the rows' text signatures
+    (jobs migrations 0028 and 0032), for a text to be tested on its entries (i2v/lib/filters.py signature()):
     by cost, the owner's pipelines, hidden or not, the hidden ones or the visible favourites; by date, the visible
     ones. Not among a status's, the favourites' by date (their own indexes), a tag's links, or a short range read
     whole."""

@@ -203,8 +203,8 @@ class AssetQuerySet(models.QuerySet):
         among = assets if narrowing == given else self.filtered(**narrowing)
         tested = None if held == narrowing else assets if held == given else self.filtered(**held)
         # A text walked along the list's order is tested first on the entries of asset_text_created, which
-        # hold each row's trigram signature (migration 0023), then on the rows that pass: "neon portrait"
-        # at a million assets, 246 rows read for a page, not 9,101. So along a status's (0025), or a kind's
+        # hold each row's text signature (migration 0023, with its adjacent words since 0028), then on the rows
+        # that pass: "neon portrait" at a million assets, 61 rows read for a page, not 9,101. So along a status's (0025), or a kind's
         # and status's (0026): "sailboat" among the failed, 1,806 rows read for a page without. Not along a
         # kind's or source's index, which hold none (a word with either was within 2x the first page without).
         # A status's rows other than complete's lie apart in the table, one a page, as the Jobs list's do by

@@ -8,7 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conftest import drop_btree_indexes, make_asset, make_pipeline, merge_gin_pending_lists
-from i2v.lib import filters, migrations, pagination
+from i2v.lib import filters, migrations, pagination, pghash
+from i2v.lib.migrations import SEARCH_SIGNATURE
 from jobs.models import Pipeline
 from library.models import Asset
 
@@ -532,7 +533,8 @@ SIGNED_TEXTS = [
 def test_it_takes_only_trigrams_pg_trgm_reads_in_every_text_holding_the_text(db, text):
     """Every text searched that a row's text holds (each of its substrings, as the database lowercases
     it) has only trigrams that pg_trgm reads in that row's text, so no match is dropped by the
-    signature; and the database's signature of the row holds each bit of the text's."""
+    signature; and the database's signature of the row (i2v_search_words()) holds each bit of the
+    text's (signature_words(): those trigrams' and its adjacent words')."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT lower(%s), show_trgm(lower(%s))", [text, text])
         lowered, read = cursor.fetchone()
@@ -541,13 +543,13 @@ def test_it_takes_only_trigrams_pg_trgm_reads_in_every_text_holding_the_text(db,
     for q, trigrams in taken.items():
         assert trigrams <= set(read), (q, trigrams - set(read))
     assert any(len(t) >= filters.SIGNATURE_TRIGRAMS for t in taken.values())  # the test reads signatures, not nothing
+    assert any(filters.adjacent_words(q.lower()) for q in taken) == (len(filters.adjacent_words(lowered)) > 0)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT bool_and((i2v_trigram_signature(show_trgm(%s)) & i2v_trigram_signature(string_to_array(t, ',')))"
-            " = i2v_trigram_signature(string_to_array(t, ','))) FROM unnest(%s::text[]) AS t",
-            [lowered, [",".join(sorted(t)) for t in taken.values() if t]],
-        )
-        assert cursor.fetchone() == (True,)
+        cursor.execute("SELECT i2v_search_words(%s)", [lowered])
+        (row,) = cursor.fetchone()
+    for q in taken:
+        words = filters.signature_words(q.lower())
+        assert all(held & word == word for held, word in zip(row, words)), q
 
 
 @pytest.mark.parametrize(
@@ -567,7 +569,7 @@ def test_it_takes_a_words_start_and_end_only_where_an_ascii_mark_stands_beside_i
 def _signatures_kept(table, owner):
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE search_signature = i2v_trigram_signature(show_trgm(search_text)))"
+            f"SELECT count(*), count(*) FILTER (WHERE ARRAY[{', '.join(SEARCH_SIGNATURE)}] = i2v_search_words(search_text))"
             f" FROM {table} WHERE owner_id = %s", [owner.id],
         )  # fmt: skip
         return cursor.fetchone()
@@ -611,17 +613,17 @@ def test_it_walks_a_text_through_the_signatures_in_the_list_index(owner, monkeyp
         Asset.objects.filter(pk=asset.pk).update(prompt=text)
         made.append(asset.pk)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE library_asset SET search_signature = NULL WHERE id = %s", [made[4]])
+        cursor.execute(f"UPDATE library_asset SET {' = NULL, '.join(SEARCH_SIGNATURE)} = NULL WHERE id = %s", [made[4]])
     monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 10**9)  # whatever the estimates of so few rows
     assets, among, tested = Asset.objects.filter(owner=owner)._listed({"q": "neon portrait"})
     sql, params = pagination._keys_sql(tested, Asset.ORDERING)[:2]
-    assert "search_signature" in sql
+    assert "search_sig0" in sql
     keys = pagination.walked_keys(assets, among, Asset.ORDERING, 10, 100, tested)
     assert keys == [made[4], made[2], made[0]]  # newest first
     plan = _walk_plan("library_asset", "asset_text_created", sql, params)
     assert "Index Only Scan using asset_text_created" in plan, plan  # the signature tested on its entries
     monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 0)  # a text met every few rows: tested on the rows
-    assert "search_signature" not in str(Asset.objects.filter(owner=owner)._listed({"q": "neon portrait!"})[2] or "")
+    assert "search_sig0" not in str(Asset.objects.filter(owner=owner)._listed({"q": "neon portrait!"})[2] or "")
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the walk is PostgreSQL's")
@@ -664,7 +666,7 @@ def test_it_walks_a_text_among_a_status_through_the_signatures_in_its_index(owne
     monkeypatch.setattr(filters, "SCATTERED_DENSITY", 10**9)  # whatever the estimates of so few rows (apart in the table)
     assets, among, tested = Asset.objects.filter(owner=owner)._listed({"q": "neon portrait", "status": "failed"})
     sql, params = pagination._keys_sql(tested, Asset.ORDERING)[:2]
-    assert "search_signature" in sql
+    assert "search_sig0" in sql
     assert pagination.walked_keys(assets, among, Asset.ORDERING, 10, 100, tested) == [made[3], made[0]]
     plan = _walk_plan("library_asset", "asset_status_list", sql, params)
     assert "Index Only Scan using asset_status_list" in plan, plan  # the signature tested on its entries
@@ -672,7 +674,7 @@ def test_it_walks_a_text_among_a_status_through_the_signatures_in_its_index(owne
     monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 0)
     for status, signed in [("complete", False), ("failed", True)]:
         tested = Asset.objects.filter(owner=owner)._listed({"q": "neon portrait", "status": status})[2]
-        assert ("search_signature" in str(tested.query if tested is not None else "")) is signed, status
+        assert ("search_sig0" in str(tested.query if tested is not None else "")) is signed, status
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
@@ -693,7 +695,7 @@ def test_it_walks_a_text_through_the_signatures_in_the_jobs_indexes(owner, order
     order = Pipeline.ORDERINGS[ordering]
     tested = Pipeline.objects.filter(owner=owner)._listed(owner.id, {"q": "neon portrait", **given}, order)[3]
     sql, params = pagination._keys_sql(tested, order)[:2]
-    assert "search_signature" in sql
+    assert "search_sig0" in sql
     terms = ", ".join(f"{name} {'DESC' if descending else 'ASC'}" for name, descending in order.fields)
     plan = _walk_plan("jobs_pipeline", index, sql, params, terms)
     assert f"Index Only Scan using {index}" in plan or f"Index Only Scan Backward using {index}" in plan, plan
@@ -710,7 +712,7 @@ def test_it_tests_a_common_texts_signature_only_along_an_order_the_rows_dont_lie
     monkeypatch.setattr(filters, "SCATTERED_DENSITY", 10**9)
     order = Pipeline.ORDERINGS[ordering]
     tested = Pipeline.objects.filter(owner=owner)._listed(owner.id, {"q": "neon portrait"}, order)[3]
-    assert ("search_signature" in pagination._keys_sql(tested, order)[0] if tested is not None else False) == signed
+    assert ("search_sig0" in pagination._keys_sql(tested, order)[0] if tested is not None else False) == signed
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
@@ -720,7 +722,7 @@ def test_it_leaves_the_signature_out_where_the_walks_index_holds_none(owner, giv
     monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 10**9)
     order = Pipeline.ORDERINGS["newest"]
     tested = Pipeline.objects.filter(owner=owner)._listed(owner.id, {"q": "neon portrait", **given}, order)[3]
-    assert tested is None or "search_signature" not in pagination._keys_sql(tested, order)[0]
+    assert tested is None or "search_sig0" not in pagination._keys_sql(tested, order)[0]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
@@ -730,7 +732,7 @@ def test_it_finds_the_pipelines_holding_a_text_walked_through_the_signatures(own
     texts = ["Neon portrait, dusk", "a neon sign, a portrait", "neon portraits", "portrait neon", "NEON PORTRAIT"]
     made = [make_pipeline(owner, prompt=text, outputs=0, steps=0, total_cost=n).pk for n, text in enumerate(texts)]
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE jobs_pipeline SET search_signature = NULL WHERE id = %s", [made[4]])
+        cursor.execute(f"UPDATE jobs_pipeline SET {' = NULL, '.join(SEARCH_SIGNATURE)} = NULL WHERE id = %s", [made[4]])
     order = Pipeline.ORDERINGS["cost"]
     pipelines, _, among, tested, _ = Pipeline.objects.filter(owner=owner)._listed(owner.id, {"q": "neon portrait"}, order)
     assert pagination.walked_keys(pipelines, among, order, 10, 100, tested) == [made[4], made[2], made[0]]  # dearest first
@@ -750,6 +752,49 @@ def test_it_walks_a_tag_testing_each_entry_for_the_name_in_its_array(owner, monk
     with CaptureQueriesContext(connection) as captured:
         assert pagination.walked_keys(pipelines, among, order, 10, 100, tested) == [made[2], made[0]]
     (walk,) = [query["sql"] for query in captured.captured_queries]
-    assert "search_signature" in walk and walk.count("= ANY(\"jobs_pipeline\".\"tag_names\")") == 2 and "@>" not in walk
+    assert "search_sig0" in walk and walk.count("= ANY(\"jobs_pipeline\".\"tag_names\")") == 2 and "@>" not in walk
     assert "@>" in pagination._keys_sql(pipelines, order)[0]  # what the planner is asked: the GIN indexes' operator
     assert pagination.matching_keys(pipelines, order, 10) == ([made[2], made[0]], 2)
+
+
+@pytest.mark.parametrize(
+    "q, pairs",
+    [
+        ("neon portrait", {"on p"}),
+        ("a neon—portrait, 3d", {"on p", "it 3"}),  # "a" may end a longer word: no pair from it
+        ("neonportrait", set()),
+        ("x中文ab cd", {"ab c"}),
+        ("4k-hdr_10", {"4k h", "dr 1"}),
+    ],
+)
+def test_it_takes_the_adjacent_words_every_text_holding_the_text_has(q, pairs):
+    assert filters.adjacent_words(q) == pairs
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="hashtext() is PostgreSQL's")
+def test_it_hashes_text_as_the_database_does(db):
+    texts = ["", "a", "neo", "on p", "  p", "twelve bytes", "thirteen bytes", "é", "straße ǅemal ﬁsh", string.printable * 3]
+    texts += ["".join(string.ascii_lowercase[(n * 7 + k) % 26] for k in range(n)) for n in range(40)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT hashtext(t) FROM unnest(%s::text[]) WITH ORDINALITY AS s (t, n) ORDER BY n", [texts])
+        theirs = [row[0] & 0xFFFFFFFF for row in cursor.fetchall()]
+        assert theirs == [pghash.hashtext(text) for text in texts]
+        pghash.check(cursor)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
+def test_it_reads_no_row_holding_a_phrases_words_apart(owner):
+    """The signature holds a text's adjacent words: a row with both of a phrase's words, apart, fails it
+    on the index's entries, and is never read; one holding the phrase (or its words side by side across a
+    mark) passes."""
+    texts = ["a neon sign, a portrait", "portrait of a neon alley", "neon portrait", "a neon-portrait", "Neon, portraits"]
+    made = []
+    for text in texts:
+        asset = make_asset(owner)
+        Asset.objects.filter(pk=asset.pk).update(prompt=text, filename="x.png")
+        made.append(asset.pk)
+    signed = Asset.objects.filter(owner=owner).filter(filters.TextSignature(filters.signature_words("neon portrait")))
+    assert sorted(signed.values_list("pk", flat=True)) == made[2:]
+    assert list(Asset.objects.filter(owner=owner).filter(filters.TextSignature(filters.signature_words("neon sign")))) == [Asset.objects.get(pk=made[0])]
+    every = filters.TextSignature([-(2**63), 2**63 - 1, -1, 0, 1, 2**62])  # each word's extremes, as SQL literals
+    assert not Asset.objects.filter(owner=owner).filter(every).exists()

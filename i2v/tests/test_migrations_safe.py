@@ -131,6 +131,18 @@ ALLOWED_OPERATIONS = {
     ("jobs", "0031_pipe_hidden_favorite_cost"): {
         0: "RunPython, PostgreSQL only: two partial B-tree indexes built CONCURRENTLY (replace_indexes, nothing dropped), ANALYZE",
     },
+    **{
+        (app, name): {
+            0: "RunPython, PostgreSQL only: a function, six nullable columns with no default (no rewrite), the trigger's function",
+            1: f"RunPython: the backfill, 20,000 {rows} per transaction (atomic = False): no long lock",
+            2: f"RunPython, PostgreSQL only: {indexes} rebuilt CONCURRENTLY under their names (rebuild_indexes), ANALYZE",
+            3: "RunPython: nothing forwards (backwards, the old column's backfill, 20,000 rows per transaction)",
+            4: "RunPython, PostgreSQL only: the trigger's function and DROP COLUMN in one transaction (catalog only, a brief lock)",
+        }
+        for app, name, rows, indexes in [
+            ("library", "0028_search_words", "assets", "three indexes"), ("jobs", "0032_search_words", "pipelines", "four indexes"),
+        ]
+    },
     ("library", "0027_text_index_slim"): {
         0: "RunPython, PostgreSQL only: one index rebuilt CONCURRENTLY under its name (rebuild_indexes), ANALYZE",
     },

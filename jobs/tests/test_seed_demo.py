@@ -12,6 +12,7 @@ from django.db.models import Count, F, Sum
 from PIL import Image
 
 from i2v.lib.cache import owner_version
+from i2v.lib.migrations import SEARCH_SIGNATURE
 from jobs.catalog import bill
 from jobs.models import Output, Pipeline, PipelineTag, Step
 from library.models import Asset
@@ -185,7 +186,7 @@ def test_it_gives_each_pipeline_and_asset_the_signature_of_its_text():
     for table in ("jobs_pipeline", "library_asset"):
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT count(*), count(*) FILTER (WHERE search_signature = i2v_trigram_signature(show_trgm(search_text)))"
+                f"SELECT count(*), count(*) FILTER (WHERE ARRAY[{', '.join(SEARCH_SIGNATURE)}] = i2v_search_words(search_text))"
                 f" FROM {table}"
             )
             rows, kept = cursor.fetchone()

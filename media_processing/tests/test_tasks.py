@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 from PIL import Image
 
-from i2v.lib.filters import TrigramSignature, signature_trigrams
+from i2v.lib.filters import TextSignature, signature_words
 from library import parameters
 from library.models import Asset, Tombstone
 from library.tests.files import png_with_chunks, png_with_parameters
@@ -197,8 +197,8 @@ def test_it_copies_the_prompt_inside_an_uploaded_png_so_the_library_search_finds
     assert list(Asset.objects.filtered(q="giraffe")) == [asset]
     assert list(Asset.objects.filtered(q="TOP HAT")) == [asset]
     assert not Asset.objects.filtered(q="blurry").exists(), "not the negative prompt"
-    if connection.vendor == "postgresql":  # its trigger kept the trigram signature a walk tests in step (migration 0023)
-        assert list(Asset.objects.filter(TrigramSignature(signature_trigrams("giraffe")))) == [asset]
+    if connection.vendor == "postgresql":  # its trigger kept the signature a walk tests in step (migration 0028)
+        assert list(Asset.objects.filter(TextSignature(signature_words("a top hat")))) == [asset]
 
 
 def test_it_copies_the_prompt_when_the_renditions_exist_already(owner):
