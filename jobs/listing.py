@@ -297,10 +297,14 @@ def _cost_leading(hidden, held):
 def _signed(filters, ordering, among, in_order):
     """Whether a walk of `among` in `ordering` reads an index that holds the rows' text signatures
     (jobs migrations 0028 and 0032), for a text to be tested on its entries (i2v/lib/filters.py signature()):
-    by cost, the owner's pipelines, hidden or not, the hidden ones or the visible favourites; by date, the visible
-    ones. Not among a status's, the favourites' by date (their own indexes), a tag's links, or a short range read
-    whole."""
-    if in_order is not True or among.model is not _model("Pipeline"):
+    by cost, the owner's pipelines, hidden or not, the hidden ones or the visible favourites, or a short range's
+    days merged (0033); by date, the visible ones. Not among a status's, the favourites' by date (their own
+    indexes), a tag's links, or a short range read whole."""
+    if among.model is not _model("Pipeline"):
+        return False
+    if isinstance(in_order, DayRuns):
+        return ordering.name == "cost"
+    if in_order is not True:
         return False
     if ordering.name == "cost":
         return not filters.get("status")

@@ -798,3 +798,26 @@ def test_it_reads_no_row_holding_a_phrases_words_apart(owner):
     assert list(Asset.objects.filter(owner=owner).filter(filters.TextSignature(filters.signature_words("neon sign")))) == [Asset.objects.get(pk=made[0])]
     every = filters.TextSignature([-(2**63), 2**63 - 1, -1, 0, 1, 2**62])  # each word's extremes, as SQL literals
     assert not Asset.objects.filter(owner=owner).filter(every).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the signature is PostgreSQL's")
+def test_it_walks_a_text_in_a_short_range_by_cost_through_the_signatures_of_each_days_run(owner, monkeypatch):
+    """Jobs migration 0033: a week sorted by cost with a text is merged from each day's run of pipe_day_cost,
+    its signature tested on their entries: the week's pipelines that hold the text, dearest first, those
+    without a signature yet among them; none from outside the week."""
+    monkeypatch.setattr(filters, "SCATTERED_DENSITY", 10**9)  # whatever the estimates of so few rows
+    now = timezone.now()
+    texts = [("Neon portrait", 2, 1), ("neon sign, portrait", 9, 2), ("neon portraits", 5, 3), ("NEON PORTRAIT", 7, 4), ("neon portrait", 8, 20)]
+    made = [
+        make_pipeline(owner, prompt=text, outputs=0, steps=0, total_cost=cost, created_at=now - datetime.timedelta(days=age)).pk
+        for text, cost, age in texts
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE jobs_pipeline SET {' = NULL, '.join(SEARCH_SIGNATURE)} = NULL WHERE id = %s", [made[3]])
+    order = Pipeline.ORDERINGS["cost"]
+    week = {"q": "neon portrait", "date_from": (now - datetime.timedelta(days=6)).date(), "date_to": now.date()}
+    pipelines, _, among, tested, in_order = Pipeline.objects.filter(owner=owner)._listed(owner.id, week, order)
+    assert isinstance(in_order, pagination.DayRuns) and "search_sig0" in str(tested.query)
+    with CaptureQueriesContext(connection) as captured:
+        assert pagination.walked_keys(pipelines, among, order, 10, 100, tested, in_order) == [made[3], made[2], made[0]]
+    assert "search_sig0" in captured.captured_queries[0]["sql"]

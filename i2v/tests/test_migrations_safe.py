@@ -143,6 +143,9 @@ ALLOWED_OPERATIONS = {
             ("library", "0028_search_words", "assets", "three indexes"), ("jobs", "0032_search_words", "pipelines", "four indexes"),
         ]
     },
+    ("jobs", "0033_day_cost_signature"): {
+        0: "RunPython, PostgreSQL only: one index rebuilt CONCURRENTLY under its name (rebuild_indexes), ANALYZE",
+    },
     ("library", "0027_text_index_slim"): {
         0: "RunPython, PostgreSQL only: one index rebuilt CONCURRENTLY under its name (rebuild_indexes), ANALYZE",
     },
