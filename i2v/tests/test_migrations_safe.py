@@ -138,6 +138,7 @@ ALLOWED_OPERATIONS = {
             2: f"RunPython, PostgreSQL only: {indexes} rebuilt CONCURRENTLY under their names (rebuild_indexes), ANALYZE",
             3: "RunPython: nothing forwards (backwards, the old column's backfill, 20,000 rows per transaction)",
             4: "RunPython, PostgreSQL only: the trigger's function and DROP COLUMN in one transaction (catalog only, a brief lock)",
+            5: "RunPython, PostgreSQL only: the table's other indexes rebuilt CONCURRENTLY (REINDEX), ANALYZE",
         }
         for app, name, rows, indexes in [
             ("library", "0028_search_words", "assets", "three indexes"), ("jobs", "0032_search_words", "pipelines", "four indexes"),
