@@ -351,15 +351,16 @@ _ALWAYS = "ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_signature"
 
 def _signatures_filled(table):
     """A RunPython function filling in the NULL trigram signatures of `table`'s rows (_filled())."""
-    return _filled(table, "search_signature", "i2v_trigram_signature(show_trgm(search_text))", {"search_signature": "computed"})
+    return _filled(table, "search_signature", "i2v_trigram_signature(show_trgm(search_text))", {"search_signature": "filled.computed"})
 
 
 def _filled(table, column, computed, assigned):
     """A RunPython function setting the rows of `table` (PostgreSQL) whose `column` is NULL: `computed` (SQL of
-    the row's columns) once a row, then each column of `assigned` ({column: SQL of `computed`}), a batch of
-    SIGNATURE_BATCH ids per statement, each its own transaction in a migration with `atomic = False`. The
-    value is computed behind a fence: a subquery the planner flattened repeated it for each column."""
-    assignment = ", ".join(f"{name} = {value.replace('computed', 'filled.computed')}" for name, value in assigned.items())
+    the row's columns) once a row, as filled.computed, then each column of `assigned` ({column: SQL of
+    filled.computed}), a batch of SIGNATURE_BATCH ids per statement, each its own transaction in a migration
+    with `atomic = False`. The value is computed behind a fence: a subquery the planner flattened repeated it
+    for each column (six times the work)."""
+    assignment = ", ".join(f"{name} = {value}" for name, value in assigned.items())
 
     def fill(apps, schema_editor):
         if schema_editor.connection.vendor != "postgresql":
@@ -417,10 +418,11 @@ def search_words(table, text, indexes, previous):
     `indexes` (definitions by name, rebuilt under their names): the function, the columns (nullable, no
     default: no rewrite) and the trigger's function first, which writes them and no longer the old column
     (NULL there: a possible match to what still reads it); the rows filled in batches of SIGNATURE_BATCH;
-    the indexes rebuilt concurrently; then the old column dropped. Its migration sets `atomic = False`.
+    the indexes rebuilt concurrently; then the old column dropped, and the table's other indexes, which the
+    backfill swelled, rebuilt concurrently (_reindexed()). Its migration sets `atomic = False`.
     `text`: SQL of a row's search text from NEW, as trigram_signature() had it. Refused on a server whose
     hashtext() differs from i2v/lib/pghash.py's, by which a search places its bits."""
-    assigned = {column: f"computed[{n + 1}]" for n, column in enumerate(SEARCH_SIGNATURE)}
+    assigned = {column: f"filled.computed[{n + 1}]" for n, column in enumerate(SEARCH_SIGNATURE)}
 
     def trigger(old):
         words = "".join(f"    NEW.{column} := words[{n + 1}];\n" for n, column in enumerate(SEARCH_SIGNATURE))

@@ -64,13 +64,16 @@ def hash_bytes(data):
 
 
 def hashtext(text):
-    """PostgreSQL's hashtext(`text`) in a UTF-8 database, unsigned (the server's is the same bits, signed)."""
+    """PostgreSQL's hashtext(`text`) in a UTF-8 database, unsigned (the server's is the same bits, signed). What a
+    search hashes, trigrams and adjacent words of ASCII letters, digits and spaces, is the same bytes in any
+    server encoding."""
     return hash_bytes(text.encode())
 
 
 def check(cursor):
-    """Raise RuntimeError unless the server's hashtext() agrees with hashtext() here."""
-    samples = ["", "neo", "  p", "on p", "a trigram signature", "éclair ß"]
+    """Raise RuntimeError unless the server's hashtext() agrees with hashtext() here on what a search hashes
+    (ASCII, whatever the server's encoding): strings of each length a word of the hash reads in turn."""
+    samples = ["", "neo", "  p", "on p", "a trigram signature", "0123456789 abcdefghijklmnopqrstuvwxyz"]
     cursor.execute("SELECT hashtext(t) FROM unnest(%s::text[]) WITH ORDINALITY AS s (t, n) ORDER BY n", [samples])
     theirs = [row[0] & _MASK for row in cursor.fetchall()]
     if theirs != [hashtext(text) for text in samples]:
