@@ -290,7 +290,7 @@ class TextSignature(IndexedCondition):
     def as_sql(self, compiler, connection):
         # The words with a bit set, each a literal (quoted: -2**63 unquoted is no bigint); 0 holds in every row.
         tested = [(f"search_sig{n}", f"'{int(word)}'::bigint") for n, word in enumerate(self.values) if word]
-        if (self.implied and estimating.get()) or not tested:
+        if estimating.get() or not tested:
             return "TRUE", []
         table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
         held = " AND ".join(f"({table}.{connection.ops.quote_name(name)} & {word}) = {word}" for name, word in tested)

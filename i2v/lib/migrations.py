@@ -300,11 +300,7 @@ def trigram_signature(table, text, written_by, indexes):
     create = [
         TRIGRAM_SIGNATURE,
         f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS search_signature bit(256)",
-        f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    NEW.search_signature := i2v_trigram_signature(show_trgm({text}));
-    RETURN NEW;
-END $$""",
+        _signature_function(table, _trigram_assignment(text)),
         f"DROP TRIGGER IF EXISTS {table}_signature ON {table}",
         f"CREATE TRIGGER {table}_signature BEFORE INSERT OR UPDATE OF {', '.join(written_by)} ON {table}"
         f" FOR EACH ROW EXECUTE FUNCTION {function}()",
@@ -330,6 +326,21 @@ END $$""",
         RunPython(_signatures_filled(table), RunPython.noop),
         replace_indexes(table, indexes, {}),
     ]
+
+
+def _signature_function(table, body, declared=""):
+    """SQL (re)making the function of `table`'s signature trigger: `body` (plpgsql statements setting NEW's
+    columns), with the variables `declared`."""
+    return f"""CREATE OR REPLACE FUNCTION {table}_search_signature() RETURNS trigger LANGUAGE plpgsql AS $$
+{f"DECLARE{chr(10)}    {declared}{chr(10)}" if declared else ""}BEGIN
+    {body}
+    RETURN NEW;
+END $$"""
+
+
+def _trigram_assignment(text):
+    """plpgsql setting NEW's trigram signature (trigram_signature()) from `text` (SQL from NEW)."""
+    return f"NEW.search_signature := i2v_trigram_signature(show_trgm({text}));"
 
 
 def signature_always(table):
@@ -425,21 +436,11 @@ def search_words(table, text, indexes, previous):
     assigned = {column: f"filled.computed[{n + 1}]" for n, column in enumerate(SEARCH_SIGNATURE)}
 
     def trigger(old):
-        words = "".join(f"    NEW.{column} := words[{n + 1}];\n" for n, column in enumerate(SEARCH_SIGNATURE))
-        return f"""CREATE OR REPLACE FUNCTION {table}_search_signature() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    words bigint[] := i2v_search_words({text});
-BEGIN
-{words}    {old}
-    RETURN NEW;
-END $$"""
+        words = " ".join(f"NEW.{column} := words[{n + 1}];" for n, column in enumerate(SEARCH_SIGNATURE))
+        return _signature_function(table, f"{words} {old}", f"words bigint[] := i2v_search_words({text});")
 
-    computed = f"NEW.search_signature := i2v_trigram_signature(show_trgm({text}));"
-    kept_old = f"""CREATE OR REPLACE FUNCTION {table}_search_signature() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    {computed}
-    RETURN NEW;
-END $$"""
+    computed = _trigram_assignment(text)
+    kept_old = _signature_function(table, computed)
     create = [
         SEARCH_WORDS,
         *(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} bigint" for column in SEARCH_SIGNATURE),

@@ -18,18 +18,13 @@ def _rotated(x, k):
 
 
 def _mixed(a, b, c):
-    a = ((a - c) & _MASK) ^ _rotated(c, 4)
-    c = (c + b) & _MASK
-    b = ((b - a) & _MASK) ^ _rotated(a, 6)
-    a = (a + c) & _MASK
-    c = ((c - b) & _MASK) ^ _rotated(b, 8)
-    b = (b + a) & _MASK
-    a = ((a - c) & _MASK) ^ _rotated(c, 16)
-    c = (c + b) & _MASK
-    b = ((b - a) & _MASK) ^ _rotated(a, 19)
-    a = (a + c) & _MASK
-    c = ((c - b) & _MASK) ^ _rotated(b, 4)
-    b = (b + a) & _MASK
+    for first, second, third in ((4, 6, 8), (16, 19, 4)):  # the same three steps twice, rotated by these
+        a = ((a - c) & _MASK) ^ _rotated(c, first)
+        c = (c + b) & _MASK
+        b = ((b - a) & _MASK) ^ _rotated(a, second)
+        a = (a + c) & _MASK
+        c = ((c - b) & _MASK) ^ _rotated(b, third)
+        b = (b + a) & _MASK
     return a, b, c
 
 
