@@ -158,14 +158,14 @@ class PipelineListQuerySet(models.QuerySet):
         pipelines, days, among, tested, in_order = reused(("jobs", owner_id, self.db, ordering.name), filters, built)
         rows = PipelineListQuerySet.for_jobs_page
         if days:
-            return list_page(pipelines, rows, ordering, cursor, page_size, days=days)
+            return list_page(pipelines, rows, ordering, cursor, page_size, days=days, among=among)
         return list_page(pipelines, rows, ordering, cursor, page_size, among=among, tested=tested, among_in_order=in_order)
 
     def _listed(self, owner_id, filters, ordering):
         """(the list's rows, the days of a merged first page or None, among, tested, among_in_order)
         of list_page(): this queryset's narrowed by `filters`, in `ordering`."""
         if days := self._days(filters, ordering):
-            return self.filtered(**filters), days, None, None, True
+            return self.filtered(**filters), days, self.filtered(hidden=filters.get("hidden", "")), None, True
         pipelines = self.filtered(**filters)
         among, tested, in_order = self._walked(owner_id, filters, ordering)
         q, scattered = filters.get("q", ""), ordering.name == "cost"
@@ -179,7 +179,9 @@ class PipelineListQuerySet(models.QuerySet):
         A date range sorted by cost with no other filter than which hidden ones show: jobs
         migration 0015's index holds each day's pipelines in cost order, with what those
         filters test. Not with hidden=only (the hidden are few: each day's page would read
-        the day) nor with another filter (the list indexes serve those), nor past MERGED_DAYS."""
+        the day) nor with another filter (the list indexes serve those), nor past MERGED_DAYS.
+        The owner's pipelines by cost (which hidden ones show: pipe_cost_cover holds their dates) are
+        the page's `among`, walked for it first where the range holds many of them (first_page())."""
         if any(value for name, value in filters.items() if name not in {"date_from", "date_to", "hidden"}):
             return None
         return self._day_runs(filters, ordering, MERGED_DAYS)

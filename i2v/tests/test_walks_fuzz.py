@@ -165,7 +165,8 @@ def _merges_a_range_by_cost(owner, other, start, hidden, django_assert_max_num_q
     for size in (3, 20, 100):
         filters = {"date_from": first, "date_to": last, "hidden": hidden}
         expected = list(mine.filtered(**filters).order_by("-total_cost", "-id").values_list("pk", flat=True))
-        with django_assert_max_num_queries(3) as captured:
+        # The range's estimate and the owner's (the walk first: first_page()), the keys, the rows.
+        with django_assert_max_num_queries(4) as captured:
             page, (total, estimate, _at_least) = Pipeline.objects.jobs_list(owner.id, filters, by_cost, None, size)
         assert any("generate_series" in q["sql"] for q in captured.captured_queries)
         assert [p.pk for p in page.items] == expected[:size] and page.has_next == (len(expected) > size)
@@ -174,6 +175,34 @@ def _merges_a_range_by_cost(owner, other, start, hidden, django_assert_max_num_q
         with django_assert_max_num_queries(5) as captured:
             Pipeline.objects.jobs_list(owner.id, {**filters, **other_filters}, by_cost, None, 3)
         assert not any("generate_series" in q["sql"] for q in captured.captured_queries)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Auckland"])
+@pytest.mark.parametrize("length", [1, 4, 1000])
+def test_it_walks_the_owners_cost_order_for_a_ranges_page_before_merging_its_days(owner, other, start, length, zone):
+    """A date range sorted by cost is first walked for along the owner's pipelines by cost (the range
+    tested on each), and its days merged only where that walk falls short, in the same statement: the
+    first and second pages are the list's either way (cost ties across days, the range's first and
+    last instants, hidden ones, another owner's), and where the walk finds its page the merge never runs."""
+    with timezone.override(zone):
+        first, last = _four_days_of_pipelines(owner, other, timezone.localtime(start), 11)
+    mine, by_cost = Pipeline.objects.filter(owner=owner), Pipeline.ORDERINGS["cost"]
+    for hidden in ("", "include"):
+        filters = {"date_from": first, "date_to": last, "hidden": hidden}
+        with timezone.override(zone):
+            expected = list(mine.filtered(**filters).order_by("-total_cost", "-id").values_list("pk", flat=True)[:7])
+            with every_first_page_walked(length) as captured:
+                page, _ = Pipeline.objects.jobs_list(owner.id, filters, by_cost, None, 3)
+            second, _ = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, filters, by_cost, page.next_cursor, 3))
+        assert [p.pk for p in page.items] == expected[:3] and page.has_next
+        assert [p.pk for p in second.items] == expected[3:6] and second.has_next == (len(expected) > 6)
+        merged = next(q["sql"] for q in captured.captured_queries if "generate_series" in q["sql"])
+        assert "WITH walk AS MATERIALIZED" in merged
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {merged}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        days_read = re.search(r"Function Scan on generate_series.*", plan).group(0)
+        assert ("never executed" in days_read) == (length == 1000), plan
 
 
 @pytest.mark.parametrize("zone, utc_days", [("UTC", 4), ("Pacific/Auckland", 5)])
