@@ -521,43 +521,53 @@ def _keys_sql(filtered, ordering):
 
 
 @dataclass(frozen=True)
-class DayRuns:
-    """The UTC days `first` to `last` of a model's `day_of` field, where an index holds each
-    day's rows in a list's order (jobs migration 0015: each day's pipelines by cost, the
-    day being the index's expression): a date range read in that order, one day at a time."""
+class DateRuns:
+    """The UTC days `first` to `last` of a model's `day_of` field, or the UTC months they lie in
+    (`months`), where an index holds each day's (or month's) rows in a list's order (jobs migration
+    0015: each day's pipelines by cost, the day being the index's expression; 0034: each month's): a
+    date range read in that order, one run at a time."""
 
     first: datetime.date
     last: datetime.date
     day_of: str = "created_at"
+    months: bool = False
+
+    def starts(self):
+        """The first day of each run, in order."""
+        if not self.months:
+            return [self.first + datetime.timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+        first = self.first.year * 12 + self.first.month - 1
+        return [datetime.date(n // 12, n % 12 + 1, 1) for n in range(first, self.last.year * 12 + self.last.month)]
 
     def __len__(self):
-        return max((self.last - self.first).days + 1, 0)
+        return len(self.starts())
 
-    def day_sql(self, queryset):
-        """The index's expression of the day of a row of `queryset`'s table, quoted for its database."""
+    def run_sql(self, queryset):
+        """The index's expression of the run of a row of `queryset`'s table, quoted for its database."""
         quote = connections[queryset.db].ops.quote_name
         column = queryset.model._meta.get_field(self.day_of).column
-        return f"({quote(queryset.model._meta.db_table)}.{quote(column)} AT TIME ZONE 'UTC')::date"
+        instant = f"{quote(queryset.model._meta.db_table)}.{quote(column)} AT TIME ZONE 'UTC'"
+        return f"date_trunc('month', {instant})" if self.months else f"({instant})::date"
 
-    def merged(self, day, table, read, order_by):
-        """SQL of the rows of `table` (quoted) on these days (`day`: day_sql()), the columns `read` (the
-        table's, quoted), as each day's in `order_by` (the table's ORDER BY terms), one after
+    def merged(self, run, table, read, order_by):
+        """SQL of the rows of `table` (quoted) in these runs (`run`: run_sql()), the columns `read` (the
+        table's, quoted), as each run's in `order_by` (the table's ORDER BY terms), one after
         another: ordered the same way and limited, PostgreSQL's Merge Append reads them from
-        each day's index run and stops at the limit, where the range's rows would otherwise be
+        each run of the index and stops at the limit, where the range's rows would otherwise be
         read whole and sorted (a week's 9,134 entries by cost: 7.4 ms, merged 1.4 ms). Each
-        day is ordered in its own arm: the planner keeps an arm's ordered index scan only for
-        an order the arm asks for. The days are written in (dates: nothing to escape), so
-        that the statement's parameters are those of what applies to all the days."""
+        run is ordered in its own arm: the planner keeps an arm's ordered index scan only for
+        an order the arm asks for. The runs are written in (dates: nothing to escape), so
+        that the statement's parameters are those of what applies to all of them."""
         selected = ", ".join(f"{table}.{column}" for column in read)
+        kind = "TIMESTAMP" if self.months else "DATE"
         return " UNION ALL ".join(
-            f"(SELECT {selected} FROM {table} WHERE {day} = DATE '{(self.first + datetime.timedelta(days=n)).isoformat()}' ORDER BY {order_by})"
-            for n in range(len(self))
+            f"(SELECT {selected} FROM {table} WHERE {run} = {kind} '{start.isoformat()}' ORDER BY {order_by})" for start in self.starts()
         )
 
 
 def merged_by_day(filtered, ordering, limit, days, among=None, length=0, after=None):
     """The primary keys of the first `limit` rows of `filtered` in `ordering`, in one statement
-    (PostgreSQL): each day's first `limit` of `days` (DayRuns), merged.
+    (PostgreSQL): each day's first `limit` of `days` (DateRuns), merged.
 
     For a date range in an order no index reads it in (sorted by cost), where an index holds
     each day's rows in the order: a page from each of a year's 365 days, 7,665 entries,
@@ -574,12 +584,12 @@ def merged_by_day(filtered, ordering, limit, days, among=None, length=0, after=N
     against a walk of 126 entries; first_page(), DAY_ENTRIES)."""
     sql, params, columns, order = _keys_sql(filtered, ordering)
     table, _, order_by = _table_order(filtered, ordering)
-    if not _plain(sql) or sql.count(" WHERE ") != 1:
-        raise ValueError("merged_by_day() takes plain filters of one table")
+    if not _plain(sql) or sql.count(" WHERE ") != 1 or days.months:
+        raise ValueError("merged_by_day() takes plain filters of one table, and days")
     names = ", ".join(columns)
     merged = (
         f"SELECT {names} FROM (SELECT (%s::date + i) AS day FROM generate_series(0, %s) AS i) AS days "
-        f"CROSS JOIN LATERAL ({sql} AND {days.day_sql(filtered)} = days.day ORDER BY {order_by} LIMIT %s) AS m ({names})"
+        f"CROSS JOIN LATERAL ({sql} AND {days.run_sql(filtered)} = days.day ORDER BY {order_by} LIMIT %s) AS m ({names})"
     )
     merged_params = (days.first, len(days) - 1, *params, limit)
     read = _read_through(filtered, ordering, *_row_test_sql(filtered, ordering), columns, length, among, None, True, after) if length else None
@@ -662,8 +672,8 @@ def walked_keys(filtered, among, ordering, limit, length, tested=None, among_in_
     range, sorted by cost): its rows are then read whole and sorted, behind a fence.
     Otherwise the planner, taking the order's first column for independent of the
     range, would walk the order's index hoping to meet the range's rows soon (a week
-    sorted by cost read 740,000 entries for 21, 119 ms). A DayRuns instead: an index holds
-    each of those days' rows in the order, and the walk reads them merged (DayRuns.merged()),
+    sorted by cost read 740,000 entries for 21, 119 ms). A DateRuns instead: an index holds
+    each of those days' (or months') rows in the order, and the walk reads them merged (DateRuns.merged()),
     as far as it must. Either way a walk that falls short is followed by the fetch.
 
     `tested`, when given, is `among` narrowed by filters whose columns the order's
@@ -739,20 +749,21 @@ def _read_through(filtered, ordering, sql, params, columns, length, among, teste
     if any(q.count(source) != 1 for q in (sql, among_sql, tested_sql or source)) or " JOIN " in sql + among_sql + tested_sql:
         return None
     following, following_params = _following(filtered, ordering, [f"{table}.{column}" for column in by], after)
-    day = among_in_order.day_sql(filtered) if isinstance(among_in_order, DayRuns) else None
-    rows, tested_params, readable = _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, order_by, among_in_order, following, day)
+    run = among_in_order.run_sql(filtered) if isinstance(among_in_order, DateRuns) else None
+    rows, tested_params, readable = _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, order_by, among_in_order, following, run)
     return (
         sql.replace(source, f" FROM ({rows}) AS {table} ", 1), (*among_params, *following_params, length, *tested_params, *params),
         (readable, (*among_params, *following_params)),
     )
 
 
-def _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, order_by, in_order, following="", day=None):
+def _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, order_by, in_order, following="", run=None):
     """(SQL, the params it takes after `among`'s, `following`'s and the walk's length, and "SELECT 1"
     of every row it may read, taking `among`'s and `following`'s params) of the rows a walk reads
     (walked_keys()): the first of `among` in the order that pass `following` (the rows after a
     cursor: see _following()), with the columns `sql` names (`by`, the order's, in `order_by`).
-    `in_order` a DayRuns: among's rows are each day's (`day`, its SQL), merged (DayRuns.merged())."""
+    `in_order` a DateRuns: among's rows are each run's (`run`, its SQL: a day's or a month's), merged
+    (DateRuns.merged())."""
     source = f" FROM {table} "
     named = _columns_named(sql, table)
     held = list(dict.fromkeys([*by, *_columns_named(tested_sql, table)]))
@@ -764,12 +775,12 @@ def _walk_rows(table, sql, among_sql, tested_sql, tested_params, by, columns, or
         # would otherwise lead the planner to read the range through the order's index.
         among_rows = f"(SELECT {read} FROM {among_rows} OFFSET 0) AS {table}" + (f" WHERE {following}" if following else "")
     readable = f"SELECT 1 FROM {among_rows}"
-    if isinstance(in_order, DayRuns):
+    if isinstance(in_order, DateRuns):
         # among's conditions stay outside the days' arms: the planner pushes them into each,
         # the owner's into its index condition, so that they take their params once. Counted
         # (readable), among is read through whichever index the planner likes.
         arm_columns = dict.fromkeys([*(held if entries_first else named), *_columns_named(among_sql, table)])
-        arms = in_order.merged(day, table, arm_columns, order_by)
+        arms = in_order.merged(run, table, arm_columns, order_by)
         among_rows = f"({arms}) AS {among_rows}"
     walked = f"SELECT {read} FROM {among_rows} ORDER BY {order_by} LIMIT %s"
     if not entries_first:
@@ -929,7 +940,7 @@ def first_page(
     to fill a page soon, is the page found by a short walk of `among` instead
     (walked_keys(), _walk_length(); `tested` is `among` narrowed by filters its
     order's index can test; `among_in_order` False: no index reads `among` in the
-    order, so it is read whole and sorted; a DayRuns: each day's, merged), the total
+    order, so it is read whole and sorted; a DateRuns: each day's or month's, merged), the total
     then being the estimate. So a rare combination of filters is scanned once, not once
     for the page and again for the count. The page's rows are loaded by primary key. A page that comes back short
     knows its exact total anyway. SQLite, the embedded default with small data, always
@@ -941,7 +952,7 @@ def first_page(
     which the planner makes for independent filters; past that bound a walk costs more than the
     fetch would if it found nothing, and in vain it costs both.
 
-    `days` (DayRuns), on PostgreSQL: every row of `filtered` was made on those days and an
+    `days` (DateRuns), on PostgreSQL: every row of `filtered` was made on those days and an
     index reads each day's in the order, so the page is merged from each day's first
     (merged_by_day()), whatever the estimate; the total is the estimate unless that page is
     short. With `among` (the rows an index reads in the order, that hold `filtered`'s), where

@@ -63,3 +63,11 @@ def test_it_connects_without_jit_unless_the_url_asks_for_it(own):
             assert cursor.fetchone() == ("on", "8MB")
     finally:
         asked.close()
+
+
+def test_it_connects_without_parallel_workers(own):
+    """A list's statement reads a page's worth of entries in a millisecond or two, about what a worker costs to
+    start: two weeks' days merged for a word by cost (1.05 ms) were read whole by two workers instead, 11-13 ms."""
+    with own.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone() == ("0",)

@@ -817,7 +817,7 @@ def test_it_walks_a_text_in_a_short_range_by_cost_through_the_signatures_of_each
     order = Pipeline.ORDERINGS["cost"]
     week = {"q": "neon portrait", "date_from": (now - datetime.timedelta(days=6)).date(), "date_to": now.date()}
     pipelines, _, among, tested, in_order = Pipeline.objects.filter(owner=owner)._listed(owner.id, week, order)
-    assert isinstance(in_order, pagination.DayRuns) and "search_sig0" in str(tested.query)
+    assert isinstance(in_order, pagination.DateRuns) and "search_sig0" in str(tested.query)
     with CaptureQueriesContext(connection) as captured:
         assert pagination.walked_keys(pipelines, among, order, 10, 100, tested, in_order) == [made[3], made[2], made[0]]
     assert "search_sig0" in captured.captured_queries[0]["sql"]

@@ -147,6 +147,9 @@ ALLOWED_OPERATIONS = {
     ("jobs", "0033_day_cost_signature"): {
         0: "RunPython, PostgreSQL only: one index rebuilt CONCURRENTLY under its name (rebuild_indexes), ANALYZE",
     },
+    ("jobs", "0034_pipe_month_cost"): {
+        0: "RunPython, PostgreSQL only: one B-tree index built CONCURRENTLY (replace_indexes, nothing dropped), ANALYZE",
+    },
     ("library", "0027_text_index_slim"): {
         0: "RunPython, PostgreSQL only: one index rebuilt CONCURRENTLY under its name (rebuild_indexes), ANALYZE",
     },

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from conftest import make_pipeline
 from i2v.lib.pagination import (
-    CursorError, DayRuns, Ordering, Total, decode_cursor, encode_cursor, first_page, list_page, paginate, walked_keys,
+    CursorError, DateRuns, Ordering, Total, decode_cursor, encode_cursor, first_page, list_page, paginate, walked_keys,
 )
 from jobs.models import Pipeline
 
@@ -145,7 +145,7 @@ def test_it_finds_a_backward_cursors_page_as_a_forward_one_is_found(owner, monke
         "walked, then the planner's": {"among": among, "exact_up_to": 2, "walk_above": 100},
         "walked whole": {"among": among, "exact_up_to": 2, "among_in_order": False},
         "walked, entries tested": {"among": among, "exact_up_to": 2, "tested": filtered},
-        "by day": {"days": DayRuns((start - datetime.timedelta(days=1)).date(), timezone.now().date())},
+        "by day": {"days": DateRuns((start - datetime.timedelta(days=1)).date(), timezone.now().date())},
     }[read]
     rows = lambda qs: qs  # noqa: E731
     pages, cursor = [], None
@@ -711,3 +711,14 @@ def test_it_counts_every_match_in_the_statement_that_fetches_the_page(owner, dja
     assert [p.id for p in page.items] == [made[29].id, made[28].id]
     empty = base.filter(name="nothing of the kind")
     assert first_page(empty, lambda qs: qs, NEWEST, 2, exact_up_to=1, walk_above=1000)[1] == Total(0)
+
+
+def test_it_runs_a_range_by_day_or_by_the_months_it_lies_in():
+    """The runs of an index keyed by the UTC day, or month, of a range's days: across a year's end too."""
+    days = DateRuns(datetime.date(2025, 12, 30), datetime.date(2026, 1, 2))
+    assert days.starts() == [datetime.date(2025, 12, 30), datetime.date(2025, 12, 31), datetime.date(2026, 1, 1), datetime.date(2026, 1, 2)]
+    months = DateRuns(datetime.date(2025, 11, 30), datetime.date(2026, 2, 1), months=True)
+    assert months.starts() == [datetime.date(2025, 11, 1), datetime.date(2025, 12, 1), datetime.date(2026, 1, 1), datetime.date(2026, 2, 1)]
+    assert len(months) == 4 and len(DateRuns(datetime.date(2025, 6, 2), datetime.date(2025, 6, 29), months=True)) == 1
+    assert "date_trunc('month', " in months.run_sql(Pipeline.objects.all())
+    assert "TIMESTAMP '2026-02-01' ORDER BY" in months.merged("m", "t", ["id"], "id DESC")

@@ -241,3 +241,47 @@ def _walks_a_short_range_by_cost(owner, other, start, length, utc_days):
             assert [p.pk for p in second.items] == expected[3:6] and second.has_next == (len(expected) > 6)
     _, sql = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, {**filters, "status": "failed"}, by_cost, None, 3))
     assert "::date = DATE '" not in sql and 'OFFSET 0) AS "jobs_pipeline" ORDER BY' in sql
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Auckland"])
+@pytest.mark.parametrize("length", [1, 4, 1000])
+def test_it_walks_a_longer_range_with_a_word_by_cost_through_each_months_run_merged(owner, other, length, zone):
+    """A range of more than WALKED_DAYS sorted by cost with a word (and no filter but the hidden ones), in up
+    to WALKED_MONTHS months, is walked through each UTC month's run of jobs migration 0034's index, merged:
+    its first and second pages are the list's, cost ties across months and the range's first and last
+    instants included; the walk reads the index in order (a Merge Append of it), sorting nothing. A range in
+    more months walks the owner's cost order."""
+    rnd = random.Random(13)
+    with timezone.override(zone):
+        first = timezone.make_aware(datetime.datetime(2025, 6, 20))
+        last = timezone.make_aware(datetime.datetime(2025, 7, 29, 23, 59, 59, 999999))
+        moments = [first, first - datetime.timedelta(microseconds=1), last, last + datetime.timedelta(microseconds=1)]
+        for i in range(90):
+            moment = moments[i % 8] if i % 8 < len(moments) else first + datetime.timedelta(hours=rnd.randint(-30, 24 * 42))
+            make_pipeline(
+                owner if i % 9 else other, created_at=moment, total_cost=Decimal(rnd.choice([0, 1, 1, 2, 3])),
+                is_hidden=rnd.random() < 0.3, outputs=0, steps=0, prompt=rnd.choice(["a cat on a boat", "dog", "100% sure_x"]),
+            )  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE jobs_pipeline")
+        mine, by_cost = Pipeline.objects.filter(owner=owner), Pipeline.ORDERINGS["cost"]
+        for q, hidden in itertools.product(["cat", "100%", "o"], ["", "include"]):
+            filters = {"date_from": first.date(), "date_to": last.date(), "hidden": hidden, "q": q}
+            expected = list(mine.filtered(**filters).order_by("-total_cost", "-id").values_list("pk", flat=True)[:7])
+            with every_first_page_walked(length) as captured:
+                page, _ = Pipeline.objects.jobs_list(owner.id, filters, by_cost, None, 3)
+            assert [p.pk for p in page.items] == expected[:3] and page.has_next == (len(expected) > 3), (filters, expected)
+            walk = next(q["sql"] for q in captured.captured_queries if q["sql"].startswith("WITH walk"))
+            assert walk.count("date_trunc('month', ") == 2 and "::date = DATE '" not in walk
+            with connection.cursor() as cursor:  # a few rows a month: the planner would as soon sort each
+                cursor.execute("SET LOCAL enable_sort = off")
+            walked = plan_by_index(walk).split("CTE readable")[0]
+            with connection.cursor() as cursor:  # the planner's own choices again for the pages that follow
+                cursor.execute("RESET enable_sort; RESET enable_seqscan; RESET enable_bitmapscan")
+            assert "Merge Append" in walked and "pipe_month_cost" in walked and "->  Sort " not in walked
+            if page.has_next:
+                second, _ = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, filters, by_cost, page.next_cursor, 3))
+                assert [p.pk for p in second.items] == expected[3:6] and second.has_next == (len(expected) > 6)
+        longer = {**filters, "date_from": (first - datetime.timedelta(days=62)).date()}
+        _, sql = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, longer, by_cost, None, 3))
+        assert "date_trunc('month', " not in sql and "::date = DATE '" not in sql

@@ -1,4 +1,4 @@
-"""PostgreSQL as Django's own backend has it, less a round trip per request, and no JIT.
+"""PostgreSQL as Django's own backend has it, less a round trip per request, no JIT and no parallel workers.
 
 With CONN_HEALTH_CHECKS (i2v/lib/env.py) Django checks a persistent connection before a
 request's first query with `SELECT 1`: a round trip for every request that reads the
@@ -21,6 +21,13 @@ a plan whose cost passes jit_above_cost, and the lists' EXPLAINs of a common wor
 provider, 17-40 ms of a request at a million pipelines, once a minute in each process (a kept
 connection lives CONN_MAX_AGE, 60 s); the one plan found run compiled, a text no index serves,
 took longer compiled than not (docs/benchmarks.md, twenty-eighth and thirty-second passes).
+
+Nor parallel workers (`-c max_parallel_workers_per_gather=0`): every statement of the lists reads a page's
+worth of index entries, a millisecond or two, and a worker costs about as much to start. The planner
+still chose them: two weeks of pipelines with "sailboat" sorted by cost, whose days' runs merged read 458
+entries in 1.05 ms, were read whole by two workers and sorted, 11-13 ms (docs/benchmarks.md, "Fifty-first
+pass"). On a machine of two cores the web processes and the workers already share, a statement's workers
+take them from the others.
 """
 
 import select
@@ -32,7 +39,7 @@ from psycopg import Error
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self):
         params = super().get_connection_params()
-        params["options"] = " ".join(filter(None, ["-c jit=off", params.get("options")]))
+        params["options"] = " ".join(filter(None, ["-c jit=off -c max_parallel_workers_per_gather=0", params.get("options")]))
         return params
 
     def is_usable(self):
