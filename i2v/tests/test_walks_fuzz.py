@@ -218,27 +218,35 @@ def test_it_walks_a_short_range_with_a_word_by_cost_through_each_days_run_merged
         _walks_a_short_range_by_cost(owner, other, timezone.localtime(start), length, utc_days)
 
 
+def _pages_walked_through_runs(owner, filters, length, index):
+    """The walk's statement of the first page of `filters` sorted by cost, walked (`length` rows at most)
+    through the runs of `index`, merged: the first and second pages are the list's, and the walk reads the
+    index in order (a Merge Append of it), sorting nothing."""
+    by_cost = Pipeline.ORDERINGS["cost"]
+    expected = list(Pipeline.objects.filter(owner=owner).filtered(**filters).order_by("-total_cost", "-id").values_list("pk", flat=True)[:7])
+    with every_first_page_walked(length) as captured:
+        page, _ = Pipeline.objects.jobs_list(owner.id, filters, by_cost, None, 3)
+    assert [p.pk for p in page.items] == expected[:3] and page.has_next == (len(expected) > 3), (filters, expected)
+    walk = next(query["sql"] for query in captured.captured_queries if query["sql"].startswith("WITH walk"))
+    with connection.cursor() as cursor:  # a few rows a run: the planner would as soon sort each
+        cursor.execute("SET LOCAL enable_sort = off")
+    walked = plan_by_index(walk).split("CTE readable")[0]
+    with connection.cursor() as cursor:  # the planner's own choices again for the pages that follow
+        cursor.execute("RESET enable_sort; RESET enable_seqscan; RESET enable_bitmapscan")
+    assert "Merge Append" in walked and index in walked and "->  Sort " not in walked
+    if page.has_next:
+        second, _ = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, filters, by_cost, page.next_cursor, 3))
+        assert [p.pk for p in second.items] == expected[3:6] and second.has_next == (len(expected) > 6)
+    return walk
+
+
 def _walks_a_short_range_by_cost(owner, other, start, length, utc_days):
     first, last = _four_days_of_pipelines(owner, other, start, 5)
-    mine, by_cost = Pipeline.objects.filter(owner=owner), Pipeline.ORDERINGS["cost"]
+    by_cost = Pipeline.ORDERINGS["cost"]
     for q, hidden in itertools.product(["cat", "100%", "o"], ["", "include"]):
         filters = {"date_from": first, "date_to": last, "hidden": hidden, "q": q}
-        expected = list(mine.filtered(**filters).order_by("-total_cost", "-id").values_list("pk", flat=True)[:7])
-        with every_first_page_walked(length) as captured:
-            page, _ = Pipeline.objects.jobs_list(owner.id, filters, by_cost, None, 3)
-        assert [p.pk for p in page.items] == expected[:3] and page.has_next == (len(expected) > 3), (filters, expected)
-        statements = [query["sql"] for query in captured.captured_queries]
-        walk = next(statement for statement in statements if statement.startswith("WITH walk"))
+        walk = _pages_walked_through_runs(owner, filters, length, "pipe_day_cost")
         assert walk.count("::date = DATE '") == utc_days
-        with connection.cursor() as cursor:  # a few rows a day: the planner would as soon sort each
-            cursor.execute("SET LOCAL enable_sort = off")
-        walked = plan_by_index(walk).split("CTE readable")[0]
-        with connection.cursor() as cursor:  # the planner's own choices again for the pages that follow
-            cursor.execute("RESET enable_sort; RESET enable_seqscan; RESET enable_bitmapscan")
-        assert "Merge Append" in walked and "pipe_day_cost" in walked and "->  Sort " not in walked
-        if page.has_next:
-            second, _ = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, filters, by_cost, page.next_cursor, 3))
-            assert [p.pk for p in second.items] == expected[3:6] and second.has_next == (len(expected) > 6)
     _, sql = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, {**filters, "status": "failed"}, by_cost, None, 3))
     assert "::date = DATE '" not in sql and 'OFFSET 0) AS "jobs_pipeline" ORDER BY' in sql
 
@@ -264,24 +272,11 @@ def test_it_walks_a_longer_range_with_a_word_by_cost_through_each_months_run_mer
             )  # fmt: skip
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE jobs_pipeline")
-        mine, by_cost = Pipeline.objects.filter(owner=owner), Pipeline.ORDERINGS["cost"]
+        by_cost = Pipeline.ORDERINGS["cost"]
         for q, hidden in itertools.product(["cat", "100%", "o"], ["", "include"]):
             filters = {"date_from": first.date(), "date_to": last.date(), "hidden": hidden, "q": q}
-            expected = list(mine.filtered(**filters).order_by("-total_cost", "-id").values_list("pk", flat=True)[:7])
-            with every_first_page_walked(length) as captured:
-                page, _ = Pipeline.objects.jobs_list(owner.id, filters, by_cost, None, 3)
-            assert [p.pk for p in page.items] == expected[:3] and page.has_next == (len(expected) > 3), (filters, expected)
-            walk = next(q["sql"] for q in captured.captured_queries if q["sql"].startswith("WITH walk"))
+            walk = _pages_walked_through_runs(owner, filters, length, "pipe_month_cost")
             assert walk.count("date_trunc('month', ") == 2 and "::date = DATE '" not in walk
-            with connection.cursor() as cursor:  # a few rows a month: the planner would as soon sort each
-                cursor.execute("SET LOCAL enable_sort = off")
-            walked = plan_by_index(walk).split("CTE readable")[0]
-            with connection.cursor() as cursor:  # the planner's own choices again for the pages that follow
-                cursor.execute("RESET enable_sort; RESET enable_seqscan; RESET enable_bitmapscan")
-            assert "Merge Append" in walked and "pipe_month_cost" in walked and "->  Sort " not in walked
-            if page.has_next:
-                second, _ = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, filters, by_cost, page.next_cursor, 3))
-                assert [p.pk for p in second.items] == expected[3:6] and second.has_next == (len(expected) > 6)
         longer = {**filters, "date_from": (first - datetime.timedelta(days=62)).date()}
         _, sql = _walked_first_page(length, lambda: Pipeline.objects.jobs_list(owner.id, longer, by_cost, None, 3))
         assert "date_trunc('month', " not in sql and "::date = DATE '" not in sql
