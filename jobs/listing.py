@@ -228,7 +228,8 @@ class PipelineListQuerySet(models.QuerySet):
         cost with no filter but the word (and which hidden ones show), a range is read in
         order instead, each of its days or months merged (a DateRuns, _walked_runs()): a page
         of a week's pipelines with "sailboat" read 807 of its 9,134 entries, not all of them
-        sorted (1.4 ms against 7.4, at a million pipelines). Otherwise, sorted by cost with a status, among is that status's pipelines, which
+        sorted (1.4 ms against 7.4, at a million pipelines). Otherwise, sorted by cost with a
+        status, among is that status's pipelines, which
         jobs migration 0016's index (PostgreSQL) reads in cost order: pending ones with a
         word were fetched through the word's index and sorted, 6.7 ms at a million pipelines; with
         hidden=only or favourites, the hidden ones or the visible favourites (0031): _cost_leading().

@@ -288,8 +288,11 @@ class TextSignature(IndexedCondition):
         super().__init__(*words, implied=True)
 
     def as_sql(self, compiler, connection):
-        # The words with a bit set, each a literal (quoted: -2**63 unquoted is no bigint); 0 holds in every row.
-        tested = [(f"search_sig{n}", f"'{int(word)}'::bigint") for n, word in enumerate(self.values) if word]
+        # The words with a bit set, each a literal (quoted: -2**63 unquoted is no bigint); 0 holds in every row. The
+        # word that fewest rows pass is tested first: an entry fails at its first test all but a few times in a hundred
+        # ("neon portrait" at a million assets: a word of five bits, then one of three, before the single bits; the
+        # walk's statement 2.07 -> 1.98 ms, medians of 15 interleaved).
+        tested = [(f"search_sig{n}", f"'{int(word)}'::bigint") for n, word in sorted(enumerate(self.values), key=_passing) if word]
         if estimating.get() or not tested:
             return "TRUE", []
         table = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
@@ -303,6 +306,20 @@ class TextSignature(IndexedCondition):
 SIGNATURE_WORDS = 6
 TRIGRAM_BITS = 256
 PAIR_BITS = 128
+
+
+def _passing(numbered):
+    """About the share of rows that hold every bit set in a (number, word) of signature_words(): a trigram's
+    bit is set in about a quarter of the rows (a fourth of the Library's, two fifths of the pipelines', whose
+    texts are longer), a pair of adjacent words' in about a sixth (a quarter)."""
+    number, word = numbered
+    bits = bin(word % (1 << 64)).count("1")
+    return (TRIGRAM_SHARE if number * 64 < TRIGRAM_BITS else PAIR_SHARE) ** bits
+
+
+# The share of rows with a given bit of the signature set (_passing()), measured on the million rows' words.
+TRIGRAM_SHARE = 0.3
+PAIR_SHARE = 0.2
 
 
 def signature_words(q):
