@@ -540,7 +540,9 @@ class DateRuns:
         return [datetime.date(n // 12, n % 12 + 1, 1) for n in range(first, self.last.year * 12 + self.last.month)]
 
     def __len__(self):
-        return len(self.starts())
+        if not self.months:
+            return max((self.last - self.first).days + 1, 0)
+        return max((self.last.year - self.first.year) * 12 + self.last.month - self.first.month + 1, 0)
 
     def run_sql(self, queryset):
         """The index's expression of the run of a row of `queryset`'s table, quoted for its database."""
