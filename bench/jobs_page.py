@@ -63,7 +63,7 @@ def fixtures(user):
     newest = Pipeline.ORDERINGS["newest"]
     # OFFSET only here, once, to find where page 10,000 starts; the app never uses it.
     deep_row = user.pipelines.filtered().order_by("-created_at", "-id").values_list("created_at", "id")[200_000 - 1]
-    deep_cursor = encode_cursor(newest, list(deep_row))
+    deep_cursor = encode_cursor(Pipeline, newest, list(deep_row))
     tag = user.tags.order_by("name").values_list("name", flat=True).first()
     big = user.pipelines.filter(name="bench: 50 outputs").first() or make_pipeline(user, name="bench: 50 outputs", outputs=50, steps=2)
     connection.close()

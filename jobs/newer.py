@@ -92,7 +92,7 @@ def top_key(page):
 
 def backward_cursor(top):
     """The list's cursor to the rows before `top` (a key), newest first: its backward page is the newer ones."""
-    return encode_cursor(NEWEST, top, backwards=True)
+    return encode_cursor(Pipeline, NEWEST, top, backwards=True)
 
 
 class Newer:

@@ -154,8 +154,10 @@ def _load(field, value):
     return loaded
 
 
-def encode_cursor(ordering, values, backwards=False):
-    data = {"o": ordering.name, "k": [_dump(v) for v in values]}
+def encode_cursor(model, ordering, values, backwards=False):
+    """A signed cursor to the rows of `model`'s list after `values` in `ordering`: it names its list (the
+    model) and its order, so that no other list, or order, takes it."""
+    data = {"t": model._meta.label_lower, "o": ordering.name, "k": [_dump(v) for v in values]}
     if backwards:
         data["b"] = 1
     return _signer.sign_object(data)
@@ -166,7 +168,9 @@ def decode_cursor(model, ordering, cursor):
         data = _signer.unsign_object(cursor)
     except (signing.BadSignature, ValueError, UnicodeDecodeError):
         raise CursorError("The cursor is invalid or was altered; start again from the first page.") from None
-    if not isinstance(data, dict) or data.get("o") != ordering.name:
+    if not isinstance(data, dict) or data.get("t") != model._meta.label_lower:
+        raise CursorError("The cursor belongs to another list; start again from the first page.")
+    if data.get("o") != ordering.name:
         raise CursorError("The cursor belongs to a different sort order; start again from the first page.")
     raw = data.get("k")
     if not isinstance(raw, list) or len(raw) != len(ordering.fields):
@@ -190,7 +194,7 @@ def paginate(queryset, ordering, cursor=None, page_size=50):
         values, backwards = decode_cursor(queryset.model, ordering, cursor)
         qs = qs.filter(_read_in(ordering, backwards).after(values))
     rows = list(qs.order_by(*_read_in(ordering, backwards).order_by())[: page_size + 1])
-    return _page(rows, ordering, page_size, bool(cursor), backwards)
+    return _page(queryset.model, rows, ordering, page_size, bool(cursor), backwards)
 
 
 def _read_in(ordering, backwards):
@@ -207,11 +211,11 @@ def paginate_by(model, rows, by, key, ordering, cursor=None, page_size=50):
     if cursor:
         return paginate(rows(model._default_manager.filter(**{by: key})), ordering, cursor, page_size)
     found = rows_by_keys(model, rows, ordering, [key], model._default_manager.db, by=by, limit=page_size + 1)
-    return _page(found, ordering, page_size)
+    return _page(model, found, ordering, page_size)
 
 
-def _page(rows, ordering, page_size, after_cursor=False, backwards=False, more=None):
-    """The Page of `rows`, fetched in `ordering` (reversed when going backwards) with one
+def _page(model, rows, ordering, page_size, after_cursor=False, backwards=False, more=None):
+    """The Page of `rows` of `model`, fetched in `ordering` (reversed when going backwards) with one
     row more than a page, to learn whether there is a next one (unless `more` says)."""
     more = len(rows) > page_size if more is None else more
     rows = rows[:page_size]
@@ -224,9 +228,9 @@ def _page(rows, ordering, page_size, after_cursor=False, backwards=False, more=N
         items=rows,
         page_size=page_size,
         has_next=has_next and bool(rows),
-        next_cursor=encode_cursor(ordering, ordering.key_of(rows[-1])) if has_next and rows else None,
+        next_cursor=encode_cursor(model, ordering, ordering.key_of(rows[-1])) if has_next and rows else None,
         has_previous=has_previous and bool(rows),
-        prev_cursor=encode_cursor(ordering, ordering.key_of(rows[0]), backwards=True)
+        prev_cursor=encode_cursor(model, ordering, ordering.key_of(rows[0]), backwards=True)
         if has_previous and rows
         else None,
     )
@@ -1023,7 +1027,7 @@ def first_page(
     # Whether there is more is the keys' to say: a row deleted since they were read is
     # missing from the rows, and the page would otherwise look like the last one.
     found = rows_by_keys(filtered.model, rows, read_in, keys, filtered.db)
-    page = _page(found, ordering, page_size, after_cursor=after is not None, backwards=backwards, more=len(keys) > page_size)
+    page = _page(filtered.model, found, ordering, page_size, after_cursor=after is not None, backwards=backwards, more=len(keys) > page_size)
     if total is not None and not total.at_least:
         return page, total
     if len(keys) <= page_size:

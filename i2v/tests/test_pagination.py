@@ -14,16 +14,17 @@ from i2v.lib.pagination import (
     CursorError, DateRuns, Ordering, Total, decode_cursor, encode_cursor, first_page, list_page, paginate, walked_keys,
 )
 from jobs.models import Pipeline
+from library.models import Asset
 
 NEWEST = Pipeline.ORDERINGS["newest"]
 
 
 def test_it_round_trips_exact_instants_and_decimals():
     moment = timezone.now().replace(microsecond=123456)
-    cursor = encode_cursor(NEWEST, [moment, 42])
+    cursor = encode_cursor(Pipeline, NEWEST, [moment, 42])
     assert decode_cursor(Pipeline, NEWEST, cursor) == ([moment, 42], False)
     cost = Pipeline.ORDERINGS["cost"]
-    assert decode_cursor(Pipeline, cost, encode_cursor(cost, [Decimal("1.2500"), 7]))[0] == [Decimal("1.25"), 7]
+    assert decode_cursor(Pipeline, cost, encode_cursor(Pipeline, cost, [Decimal("1.2500"), 7]))[0] == [Decimal("1.25"), 7]
 
 
 @pytest.mark.parametrize(
@@ -31,20 +32,30 @@ def test_it_round_trips_exact_instants_and_decimals():
     [
         "",
         "garbage",
-        signing.Signer(salt="other").sign_object({"o": "newest", "k": [1, 2]}),
-        signing.Signer(salt="i2v.cursor").sign_object({"o": "newest", "k": [1]}),
-        signing.Signer(salt="i2v.cursor").sign_object({"o": "newest", "k": ["x", 2]}),
-        signing.Signer(salt="i2v.cursor").sign_object({"o": "newest", "k": [1, "x"]}),
+        signing.Signer(salt="other").sign_object({"t": "jobs.pipeline", "o": "newest", "k": [1, 2]}),
+        signing.Signer(salt="i2v.cursor").sign_object({"t": "jobs.pipeline", "o": "newest", "k": [1]}),
+        signing.Signer(salt="i2v.cursor").sign_object({"t": "jobs.pipeline", "o": "newest", "k": ["x", 2]}),
+        signing.Signer(salt="i2v.cursor").sign_object({"t": "jobs.pipeline", "o": "newest", "k": [1, "x"]}),
         signing.Signer(salt="i2v.cursor").sign_object(["not", "a", "dict"]),
-        signing.Signer(salt="i2v.cursor").sign_object({"o": "name", "k": ["a", 1]}),
+        signing.Signer(salt="i2v.cursor").sign_object({"t": "jobs.pipeline", "o": "name", "k": ["a", 1]}),
         # Signed as the server signs, but past any column: the query would fail (a leaked secret makes one).
-        signing.Signer(salt="i2v.cursor").sign_object({"o": "newest", "k": [0, 2**63]}),
-        signing.Signer(salt="i2v.cursor").sign_object({"o": "newest", "k": [-(2**80), 1]}),
+        signing.Signer(salt="i2v.cursor").sign_object({"t": "jobs.pipeline", "o": "newest", "k": [0, 2**63]}),
+        signing.Signer(salt="i2v.cursor").sign_object({"t": "jobs.pipeline", "o": "newest", "k": [-(2**80), 1]}),
     ],
 )
 def test_it_refuses_tampered_or_foreign_cursors(cursor):
     with pytest.raises(CursorError):
         decode_cursor(Pipeline, NEWEST, cursor)
+
+
+def test_it_refuses_a_cursor_of_another_list_in_the_same_order():
+    """The Library's newest first is the Jobs list's too (created_at, id): its cursor names its list."""
+    cursor = encode_cursor(Asset, Asset.ORDERING, [timezone.now(), 10])
+    assert decode_cursor(Asset, Asset.ORDERING, cursor)[0][1] == 10
+    with pytest.raises(CursorError, match="another list"):
+        decode_cursor(Pipeline, NEWEST, cursor)
+    with pytest.raises(CursorError, match="another list"):  # signed before cursors named their list
+        decode_cursor(Pipeline, NEWEST, signing.Signer(salt="i2v.cursor").sign_object({"o": "newest", "k": [0, 1]}))
 
 
 @pytest.mark.parametrize(
@@ -55,12 +66,12 @@ def test_it_refuses_tampered_or_foreign_cursors(cursor):
 def test_it_refuses_signed_keys_no_column_holds(sort, keys):
     ordering = Pipeline.ORDERINGS[sort]
     with pytest.raises(CursorError):
-        decode_cursor(Pipeline, ordering, signing.Signer(salt="i2v.cursor").sign_object({"o": sort, "k": keys}))
+        decode_cursor(Pipeline, ordering, signing.Signer(salt="i2v.cursor").sign_object({"t": "jobs.pipeline", "o": sort, "k": keys}))
 
 
 def test_it_seeks_by_index_instead_of_skipping_rows(owner, django_assert_num_queries):
     make_pipeline(owner)
-    cursor = encode_cursor(NEWEST, [timezone.now(), 10])
+    cursor = encode_cursor(Pipeline, NEWEST, [timezone.now(), 10])
     with django_assert_num_queries(1) as captured:
         paginate(Pipeline.objects.filter(owner=owner), NEWEST, cursor, 20)
     sql = captured.captured_queries[0]["sql"]

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from conftest import every_first_page_walked, first_page_queries, make_pipeline, plan_by_index, text_index_plan
 from jobs.models import Pipeline, PipelineTag, Tag
+from library.models import Asset
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -280,6 +281,16 @@ def test_it_rejects_a_cursor_from_another_sort(owner_client, spread):
     response = owner_client.get(url.replace("page_size=5", "page_size=5&sort=name"), **HX)
     assert response.status_code == 400
     assert "different sort order" in response.content.decode()
+
+
+def test_it_rejects_a_cursor_from_the_library(owner_client, spread, owner):
+    """The Library's cursor, newest first too, is signed by the same server: /jobs/ still refuses it."""
+    Asset.objects.bulk_create(Asset(owner=owner, kind="image", source="upload") for _ in range(3))
+    url = next(a for a in re.findall(r'hx-get="([^"]+)"', owner_client.get("/library/?page_size=2").content.decode()) if "cursor=" in a)
+    cursor = url.split("cursor=", 1)[1].split("&", 1)[0]
+    response = owner_client.get(f"/jobs/?page_size=5&cursor={cursor}", **HX)
+    assert response.status_code == 400
+    assert "another list" in response.content.decode()
 
 
 @pytest.mark.parametrize(
