@@ -4,7 +4,6 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpResponse
 from django.http.multipartparser import MultiPartParserError
-from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from i2v.lib.cache import ListEntry, reads_ahead
@@ -17,7 +16,7 @@ from i2v.lib.ratelimit import rate_limited
 
 from .forms import AssetIdsForm, LibraryFilterForm
 from .models import Asset
-from .uploads import HashingUploadHandler, UploadRejected, display_name
+from .uploads import received
 
 
 def _listed(request, owner_id=None):
@@ -65,16 +64,15 @@ def _upload(request):
     file reads it straight from the status; a script sending several looks at
     each item, as a bad file never sinks the good ones.
     """
-    request.upload_handlers = [HashingUploadHandler(request)]
     try:
-        files = request.FILES.getlist("files")
+        files = received(request)
     except (MultiPartParserError, SuspiciousOperation) as exc:
         raise unreadable(exc, "files") from None
-    if CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {}) is not None:
+    if files is None:
         return error_response(403, "csrf_failed", CSRF_MESSAGE)
     if not files:
         raise ApiError(400, "invalid", "Send one or more files in the multipart field “files”.", "files")
-    results = [_ingest(request.user, upload) for upload in files]
+    results = [_result(*ingested) for ingested in Asset.objects.ingest_each(request.user, files)]
     status = max(r["status"] for r in results)
     body = {"items": results}
     if status >= 400:
@@ -82,14 +80,9 @@ def _upload(request):
     return json_response(body, status=status)
 
 
-def _ingest(owner, upload):
-    name = display_name(upload.name)
-    try:
-        asset, created = Asset.objects.ingest(owner, upload)
-    except UploadRejected as exc:
-        return {"file": name, "status": exc.status, "error": exc.as_json()}
-    finally:
-        upload.close()  # the temporary file goes now, not at the end of a many-file request
+def _result(name, asset, created, refused):
+    if refused is not None:
+        return {"file": name, "status": refused.status, "error": refused.as_json()}
     result = {"file": name, "status": 201 if created else 200, "duplicate": not created}
     if not created:
         result["hidden"] = asset.is_hidden  # already there, and out of the Library's default view

@@ -241,6 +241,21 @@ class AssetQuerySet(models.QuerySet):
             ProcessingJob.objects.schedule_upload(asset)
         return asset
 
+    def ingest_each(self, owner, files):
+        """[(display name, asset or None, created, UploadRejected or None)] for each uploaded file (ingest()),
+        in order: a bad file never sinks the good ones. Each file's temporary copy goes once it is ingested,
+        not at the end of a many-file request."""
+        ingested = []
+        for upload in files:
+            try:
+                asset, created, refused = *self.ingest(owner, upload), None
+            except uploads.UploadRejected as exc:
+                asset, created, refused = None, False, exc
+            finally:
+                upload.close()
+            ingested.append((uploads.display_name(upload.name), asset, created, refused))
+        return ingested
+
     def ingest(self, owner, upload):
         """(asset, created) for one uploaded file, or UploadRejected.
 

@@ -26,6 +26,7 @@ import av
 from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
+from django.middleware.csrf import CsrfViewMiddleware
 from PIL import Image, UnidentifiedImageError, features
 
 from i2v.lib.text import one_line
@@ -119,6 +120,21 @@ class HashingUploadHandler(FileUploadHandler):
         # A broken connection: the temporary file goes at once (closing deletes it).
         if hasattr(self, "file"):
             self.file.close()
+
+
+def received(request):
+    """The files a multipart `request` sends under `files`, each streamed to a temporary file while hashed
+    (HashingUploadHandler), or None where its CSRF token fails. The token is checked once the files are
+    read: the middleware's own check reads the body first, with Django's default handlers (which keep
+    small files in memory and don't hash), so the views that take uploads are csrf_exempt and call this.
+    A body that can't be read as multipart raises MultiPartParserError or SuspiciousOperation."""
+    request.upload_handlers = [HashingUploadHandler(request)]
+    files = request.FILES.getlist("files")
+    if CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {}) is not None:
+        for upload in files:
+            upload.close()
+        return None
+    return files
 
 
 def check_streamed_size(upload):

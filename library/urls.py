@@ -7,6 +7,7 @@ app_name = "library"
 urlpatterns = [
     path("library/", views.library_page, name="page"),
     path("library/watch", views.watch, name="watch"),
+    path("library/upload", views.upload, name="upload"),
     path("library/<id:asset_id>/tile", views.tile, name="tile"),
     path("library/<id:asset_id>/retry", views.retry, name="retry"),
     path("library/delete", views.delete, name="delete"),

@@ -3,9 +3,12 @@ import functools
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
@@ -13,15 +16,18 @@ from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 from i2v.lib import errors
 from i2v.lib.cache import reads_ahead
 from i2v.lib.lists import ListResults
+from i2v.lib.ratelimit import rate_limited
 from i2v.lib.watch import watch_response
 from media_processing.models import AlreadyQueued, ProcessingJob
 
+from . import uploads
 from .forms import AssetIdsForm, LibraryFilterForm
 from .media import parse, serve
 from .models import Asset
 
 PAGE = "library/library_page.html"
 CONFIRM = "library/confirm_delete.html"
+UPLOADED = "library/uploaded.html"
 
 
 def _listed(request, owner_id=None):
@@ -68,6 +74,35 @@ def watch(request):
     whose status changed come back out of band (a finished one says so for a moment),
     those gone as removals; 204 when nothing changed."""
     return watch_response(request, request.user.assets.changed_tiles, f"{PAGE}#watched", "tiles", just_finished=True)
+
+
+@csrf_exempt  # checked by uploads.received(), once the files are streamed and hashed
+@require_POST
+@login_required
+@rate_limited("uploads")
+def upload(request):
+    """The Library's upload form where JavaScript is off (the page's uploader sends each file to the API):
+    the files ingested as the API ingests them. All taken: back to the Library, which says so. Any refused:
+    a page of what came of each file, with the worst file's status, as the API answers."""
+    try:
+        files = uploads.received(request)
+    except (MultiPartParserError, SuspiciousOperation) as exc:
+        refused = errors.unreadable(exc, "files")
+        return errors.refused_page(request, refused.status, "Upload refused", refused.message)
+    if files is None:
+        return errors.csrf_failure(request)
+    if not files:
+        return errors.refused_page(request, 400, "Nothing uploaded", "Choose one or more images or videos to upload.")
+    ingested = Asset.objects.ingest_each(request.user, files)
+    if all(refused is None for *_, refused in ingested):
+        new = sum(created for _, _, created, _ in ingested)
+        message = f"Uploaded {new} file{pluralize(new)}: each appears once it is processed."
+        if len(ingested) > new:
+            message += f" {len(ingested) - new} {pluralize(len(ingested) - new, 'was,were')} already in your library."
+        messages.success(request, message)
+        return redirect("library:page")
+    status = max(refused.status for *_, refused in ingested if refused is not None)
+    return render(request, UPLOADED, {"ingested": ingested}, status=status)
 
 
 @require_POST

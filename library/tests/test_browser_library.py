@@ -360,6 +360,34 @@ def test_it_shows_a_touch_screen_the_tiles_controls_and_no_preview_on_a_tap(brow
         context.close()
 
 
+def test_it_uploads_through_the_plain_form_with_javascript_off(browser, live_server, client, owner):
+    client.force_login(owner)
+    context = browser.new_context(java_script_enabled=False)
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/library/")
+        form = page.locator("form.upload-form")
+        form.locator("input[name=files]").set_input_files(
+            [
+                {"name": "red.jpg", "mimeType": "image/jpeg", "buffer": files.jpeg((64, 48), (220, 30, 30))},
+                {"name": "green.png", "mimeType": "image/png", "buffer": files.png((48, 64), (30, 200, 30))},
+            ]
+        )
+        form.get_by_role("button", name="Upload", exact=True).click()
+        expect(page).to_have_url(f"{live_server.url}/library/")
+        expect(page.locator(".messages")).to_contain_text("Uploaded 2 files: each appears once it is processed.")
+        expect(page.locator(TILES)).to_have_count(2)
+        form = page.locator("form.upload-form")
+        form.locator("input[name=files]").set_input_files([{"name": "logo.svg", "mimeType": "image/svg+xml", "buffer": files.svg_with_script()}])
+        form.get_by_role("button", name="Upload", exact=True).click()
+        expect(page.get_by_role("alert")).to_contain_text("Some files were not uploaded")
+        expect(page.get_by_role("alert")).to_contain_text("logo.svg")
+        assert sorted(Asset.objects.filter(owner=owner).values_list("filename", flat=True)) == ["green.png", "red.jpg"]
+    finally:
+        context.close()
+
+
 def test_it_shows_pending_failed_and_ready_tiles_together(owner_page, owner):
     start = timezone.now() - datetime.timedelta(hours=1)
     for i in range(12):
