@@ -86,3 +86,25 @@ def test_it_sends_someone_logged_out_to_log_in(client, db):
 
 def test_it_takes_no_get(owner_client):
     assert owner_client.get(URL).status_code == 405
+
+
+def test_it_refuses_a_file_over_its_size_with_a_413_and_keeps_none_of_it(owner_client, owner, settings, leftovers):
+    settings.UPLOAD_MAX_BYTES = {"image": 10_000, "video": 20_000}
+    response = post(owner_client, uploaded("big.png", files.noisy_png((300, 300))))
+    assert response.status_code == 413 and "big.png" in response.content.decode()
+    assert leftovers()["assets"] == 0 and leftovers()["temp"] == []
+
+
+def test_it_refuses_more_files_than_a_request_may_send(owner_client, owner, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    response = post(owner_client, *(uploaded(f"{n}.jpg", files.jpeg(colour=(n, 0, 0))) for n in range(3)))
+    assert response.status_code == 400 and "Send at most 2 files at a time." in response.content.decode()
+    assert not Asset.objects.filter(owner=owner).exists()
+
+
+def test_it_is_rate_limited_with_a_page_that_says_when_to_try_again(owner_client, owner, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "uploads": "1/60"}
+    assert post(owner_client, uploaded("a.jpg", files.jpeg())).status_code == 302
+    response = post(owner_client, uploaded("b.jpg", files.jpeg(colour=(1, 2, 3))))
+    assert response.status_code == 429 and response["Retry-After"]
+    assert Asset.objects.filter(owner=owner).count() == 1
