@@ -95,14 +95,20 @@ def upload(request):
         return errors.refused_page(request, 400, "Nothing uploaded", "Choose one or more images or videos to upload.")
     ingested = Asset.objects.ingest_each(request.user, files)
     if all(refused is None for *_, refused in ingested):
-        new = sum(created for _, _, created, _ in ingested)
-        message = f"Uploaded {new} file{pluralize(new)}: each appears once it is processed."
-        if len(ingested) > new:
-            message += f" {len(ingested) - new} {pluralize(len(ingested) - new, 'was,were')} already in your library."
-        messages.success(request, message)
+        messages.success(request, _taken(ingested))
         return redirect("library:page")
     status = max(refused.status for *_, refused in ingested if refused is not None)
     return render(request, UPLOADED, {"ingested": ingested}, status=status)
+
+
+def _taken(ingested):
+    """What the Library says of files all taken: how many are new, how many were there already."""
+    new = sum(created for _, _, created, _ in ingested)
+    there = len(ingested) - new
+    said = [f"Uploaded {new} file{pluralize(new)}: each appears once it is processed."] if new else []
+    if there:
+        said.append(f"{there} {pluralize(there, 'was,were')} already in your library.")
+    return " ".join(said)
 
 
 @require_POST

@@ -39,6 +39,8 @@ def test_it_says_which_files_were_already_there(owner_client, owner):
     response = post(owner_client, uploaded("again.jpg", files.jpeg()), uploaded("b.png", files.png()), follow=True)
     assert "Uploaded 1 file: each appears once it is processed. 1 was already in your library." in response.content.decode()
     assert Asset.objects.filter(owner=owner).count() == 2
+    response = post(owner_client, uploaded("a.jpg", files.jpeg()), follow=True)
+    assert "1 was already in your library." in response.content.decode() and "Uploaded 0" not in response.content.decode()
 
 
 def test_it_says_what_came_of_each_file_when_one_is_refused_and_keeps_nothing_of_it(owner_client, owner, leftovers):
