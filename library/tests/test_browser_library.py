@@ -367,6 +367,11 @@ def test_it_uploads_through_the_plain_form_with_javascript_off(browser, live_ser
     page = context.new_page()
     try:
         page.goto(f"{live_server.url}/library/")
+        # What only a script can work is left out, the formats and sizes stay.
+        expect(page.get_by_role("button", name="Upload files…")).to_be_hidden()
+        expect(page.get_by_role("button", name="choose files")).to_be_hidden()
+        expect(page.get_by_text("Drop images or videos anywhere")).to_be_hidden()
+        expect(page.locator("#uploader")).to_contain_text("JPEG, PNG, WebP")
         form = page.locator("form.upload-form")
         form.locator("input[name=files]").set_input_files(
             [
@@ -378,6 +383,7 @@ def test_it_uploads_through_the_plain_form_with_javascript_off(browser, live_ser
         expect(page).to_have_url(f"{live_server.url}/library/")
         expect(page.locator(".messages")).to_contain_text("Uploaded 2 files: each appears once it is processed.")
         expect(page.locator(TILES)).to_have_count(2)
+        expect(page.get_by_role("button", name="Select all loaded")).to_be_hidden()
         form = page.locator("form.upload-form")
         form.locator("input[name=files]").set_input_files([{"name": "logo.svg", "mimeType": "image/svg+xml", "buffer": files.svg_with_script()}])
         form.get_by_role("button", name="Upload", exact=True).click()
