@@ -72,7 +72,7 @@ def _upload(request):
         return error_response(403, "csrf_failed", CSRF_MESSAGE)
     if not files:
         raise ApiError(400, "invalid", "Send one or more files in the multipart field “files”.", "files")
-    results = [_result(*ingested) for ingested in Asset.objects.ingest_each(request.user, files)]
+    results = [_result(ingested) for ingested in Asset.objects.ingest_each(request.user, files)]
     status = max(r["status"] for r in results)
     body = {"items": results}
     if status >= 400:
@@ -80,11 +80,12 @@ def _upload(request):
     return json_response(body, status=status)
 
 
-def _result(name, asset, created, refused):
-    if refused is not None:
-        return {"file": name, "status": refused.status, "error": refused.as_json()}
-    result = {"file": name, "status": 201 if created else 200, "duplicate": not created}
-    if not created:
+def _result(ingested):
+    if ingested.refused is not None:
+        return {"file": ingested.name, "status": ingested.refused.status, "error": ingested.refused.as_json()}
+    asset = ingested.asset
+    result = {"file": ingested.name, "status": 201 if ingested.created else 200, "duplicate": not ingested.created}
+    if not ingested.created:
         result["hidden"] = asset.is_hidden  # already there, and out of the Library's default view
     return {**result, **asset.as_list_item(), "status_url": asset.status_url}
 

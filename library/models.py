@@ -242,8 +242,7 @@ class AssetQuerySet(models.QuerySet):
         return asset
 
     def ingest_each(self, owner, files):
-        """[(display name, asset or None, created, UploadRejected or None)] for each uploaded file (ingest()),
-        in order: a bad file never sinks the good ones. Each file's temporary copy goes once it is ingested,
+        """[uploads.Ingested] for each uploaded file (ingest()), in order: a bad file never sinks the good ones. Each file's temporary copy goes once it is ingested,
         not at the end of a many-file request."""
         ingested = []
         for upload in files:
@@ -253,7 +252,7 @@ class AssetQuerySet(models.QuerySet):
                 asset, created, refused = None, False, exc
             finally:
                 upload.close()
-            ingested.append((uploads.display_name(upload.name), asset, created, refused))
+            ingested.append(uploads.Ingested(uploads.display_name(upload.name), asset, created, refused))
         return ingested
 
     def ingest(self, owner, upload):

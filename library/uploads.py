@@ -21,6 +21,7 @@ message.
 
 import hashlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import av
 from django.conf import settings
@@ -71,6 +72,16 @@ class UploadRejected(Exception):
 
     def as_json(self):
         return {"code": self.code, "message": self.message, "field": "files"}
+
+
+class Ingested(NamedTuple):
+    """What came of one file of a request (Asset.objects.ingest_each()): the asset, new or already there, or why
+    it was refused."""
+
+    name: str  # as shown back to the person (display_name())
+    asset: object  # the Asset, or None where refused
+    created: bool
+    refused: UploadRejected | None
 
 
 @dataclass(frozen=True)

@@ -94,16 +94,17 @@ def upload(request):
     if not files:
         return errors.refused_page(request, 400, "Nothing uploaded", "Choose one or more images or videos to upload.")
     ingested = Asset.objects.ingest_each(request.user, files)
-    if all(refused is None for *_, refused in ingested):
+    refusals = [i.refused.status for i in ingested if i.refused is not None]
+    if not refusals:
         messages.success(request, _taken(ingested))
         return redirect("library:page")
-    status = max(refused.status for *_, refused in ingested if refused is not None)
+    status = max(refusals)
     return render(request, UPLOADED, {"ingested": ingested}, status=status)
 
 
 def _taken(ingested):
     """What the Library says of files all taken: how many are new, how many were there already."""
-    new = sum(created for _, _, created, _ in ingested)
+    new = sum(i.created for i in ingested)
     there = len(ingested) - new
     said = [f"Uploaded {new} file{pluralize(new)}: each appears once it is processed."] if new else []
     if there:
