@@ -65,7 +65,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "i2v.lib.admin_guard.AdminNulGuardMiddleware",
+    "i2v.lib.admin_guard.AdminInputGuardMiddleware",
     # django.contrib.auth's, with the user from the cache: a cached list hit asks the database nothing.
     "i2v.lib.auth.CachedAuthenticationMiddleware",
     "i2v.lib.tokens.TokenAuthMiddleware",
