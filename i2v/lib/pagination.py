@@ -137,13 +137,14 @@ def _dump(value):
 
 def _load(field, value):
     # No column holds what is refused here, and a query comparing one with it fails: a signed cursor is
-    # the server's, but a secret that leaked would make one (a name with a NUL, a cost of 1e999999).
+    # the server's, but a secret that leaked would make one (a name with a NUL or a lone surrogate, which no
+    # database's text encodes, a cost of 1e999999).
     if value is not None and not isinstance(value, (str, int)):
         raise ValueError("not a key")
     if isinstance(value, int) and not -ID_MAX - 1 <= value <= ID_MAX:
         raise ValueError("past a bigint")
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("holds a NUL")
+    if isinstance(value, str) and ("\x00" in value or not value.isascii() and not _encodes(value)):
+        raise ValueError("no text a column holds")
     if isinstance(field, models.DateTimeField):
         if not isinstance(value, int):
             raise ValueError("not an instant")
@@ -152,6 +153,14 @@ def _load(field, value):
     if loaded is not None:
         field.run_validators(loaded)  # a decimal's digits, a text's length
     return loaded
+
+
+def _encodes(text):
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def encode_cursor(model, ordering, values, backwards=False):
