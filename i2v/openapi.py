@@ -12,6 +12,7 @@ from django.views.decorators.http import require_safe
 from i2v.lib.jsonout import json_response
 
 from jobs.models import Pipeline
+from jobs.providers import SEED_MAX
 from library.models import Asset
 
 
@@ -153,6 +154,8 @@ SCHEMAS = {
             "template": {"type": "string", "maxLength": 5000, "description": "{a|b} alternatives and {list} names expand into more prompts."},
             "enhance_prompts": {"type": "boolean", "description": "Rewrite the prompts with the server's chat model first (PROMPT_LLM_URL)."},
             "mode": {"type": "string", "enum": ["auto", "checkpoint"]},
+            "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": SEED_MAX,
+                     "description": "The pipeline's seed (absent or null: one drawn for it); a step's is this plus its variant."},
             "i2i_enabled": {"type": "boolean"}, "i2i_model": {"type": "string"},
             "images_per_prompt": {"type": "integer", "minimum": 1}, "aspect_ratio": {"type": "string"},
             "quality": {"type": "string"}, "i2i_negative_prompt": {"type": "string", "maxLength": 1000},

@@ -1,3 +1,4 @@
+import random
 import re
 from decimal import Decimal
 from typing import NamedTuple
@@ -8,7 +9,7 @@ from django.forms.utils import pretty_name
 from django.conf import settings
 from django.utils.functional import cached_property
 
-from i2v.lib.forms import ChoiceField, FlagField, QueryFlagField, SharedFieldsForm
+from i2v.lib.forms import ChoiceField, FlagField, IntegerField, QueryFlagField, SharedFieldsForm
 from i2v.lib.ids import id_from_text, is_plausible_id
 from i2v.lib.text import one_line, truncated
 from i2v.lib.urls import url_of
@@ -18,7 +19,7 @@ from prompts.models import PROMPT_MAX_CHARS, TemplateError, expand_for
 from .catalog import bill, needs_confirmation
 from .detail import step_filters
 from .models import MAX_TAGS, TAG_NAME, Pipeline
-from .providers import ASPECT_RATIOS, IMAGES_PER_PROMPT_MAX, QUALITIES, VIDEO_RESOLUTIONS, get_provider
+from .providers import ASPECT_RATIOS, IMAGES_PER_PROMPT_MAX, QUALITIES, SEED_MAX, VIDEO_RESOLUTIONS, get_provider
 
 
 class TagField(forms.CharField):
@@ -305,17 +306,19 @@ class NewPipelineForm(forms.Form):
     prompts = ListField(required=False)
     enhance_prompts = FlagField(required=False)
     mode = ChoiceField(choices=[("auto", "Auto"), ("checkpoint", "Checkpoint: pause for review after a stage")], required=False)
+    # Blank: one drawn for this pipeline, so the same prompt run again makes new pictures, not the ones paid for already.
+    seed = IntegerField(min_value=0, max_value=SEED_MAX, required=False)
     i2i_enabled = FlagField(required=False)
     i2i_model = ChoiceField(choices=lambda: _stage_models("i2i"), required=False)
-    images_per_prompt = forms.IntegerField(min_value=1, max_value=IMAGES_PER_PROMPT_MAX, required=False)
+    images_per_prompt = IntegerField(min_value=1, max_value=IMAGES_PER_PROMPT_MAX, required=False)
     aspect_ratio = ChoiceField(choices=[(r, r) for r in ("auto", *ASPECT_RATIOS)], required=False)
     quality = ChoiceField(choices=[(q, q) for q in QUALITIES], required=False)
     i2i_negative_prompt = TextField(max_length=1000, required=False)
     i2v_enabled = FlagField(required=False)
     i2v_model = ChoiceField(choices=lambda: _stage_models("i2v"), required=False)
-    videos_per_image = forms.IntegerField(min_value=1, max_value=2, required=False)
+    videos_per_image = IntegerField(min_value=1, max_value=2, required=False)
     resolution = ChoiceField(choices=[(r, r) for r in VIDEO_RESOLUTIONS], required=False)
-    duration = forms.IntegerField(min_value=2, max_value=10, required=False)
+    duration = IntegerField(min_value=2, max_value=10, required=False)
     i2v_negative_prompt = TextField(max_length=1000, required=False)
     confirm_cost = FlagField(required=False)
 
@@ -400,6 +403,8 @@ class NewPipelineForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if data.get("seed") is None and "seed" not in self.errors:
+            data["seed"] = random.randint(0, SEED_MAX)
         data["i2i"] = self._stage("i2i", images_per_prompt=1, aspect_ratio="auto", quality="standard")
         data["i2v"] = self._stage("i2v", videos_per_image=1, resolution="720p", duration=5)
         flags_read = not {"i2i_enabled", "i2v_enabled"} & self.errors.keys()  # a flag of the wrong kind says so itself
@@ -461,7 +466,7 @@ class NewPipelineForm(forms.Form):
         if provider.missing_setting:
             # Each of its steps would fail before submission: refused here, before anything is planned.
             self.add_error(f"{kind}_model", provider.no_key)
-        stage = {"model": model, "negative_prompt": data.get(f"{kind}_negative_prompt", "")}
+        stage = {"model": model, "negative_prompt": data.get(f"{kind}_negative_prompt", ""), "seed": data.get("seed") or 0}
         for name, default in defaults.items():
             stage[name] = data.get(name) or default
         return stage

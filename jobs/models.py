@@ -32,7 +32,7 @@ from library.parameters import format_text
 from .catalog import bill, provider_of
 from .events import pipeline_ended
 from .listing import PipelineListQuerySet, PipelineRow
-from .providers import ProviderError, get_provider, synchronous_providers
+from .providers import SEED_MAX, ProviderError, get_provider, synchronous_providers
 
 logger = logging.getLogger(__name__)
 RUN_STEP = "jobs.tasks.run_step"
@@ -465,7 +465,7 @@ class Pipeline(PipelineRow, models.Model):
         steps = [
             Step(
                 owner_id=self.owner_id, pipeline=self, kind=kind, order=start + n, variant=variant, status=status,
-                provider=provider, config={**stage, "prompt": prompt, "seed": stage.get("seed", 0) + variant},
+                provider=provider, config={**stage, "prompt": prompt, "seed": (stage.get("seed", 0) + variant) % (SEED_MAX + 1)},
                 inputs={"asset_id": asset_id}, cost_estimate=estimate, available_at=now,
             )  # fmt: skip
             for n, (asset_id, prompt, variant) in enumerate(

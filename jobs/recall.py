@@ -26,14 +26,14 @@ from prompts.models import PROMPT_MAX_CHARS
 
 from .forms import NewPipelineForm
 from .models import Output, Step
-from .providers import ASPECT_RATIOS, QUALITIES
+from .providers import ASPECT_RATIOS, QUALITIES, SEED_MAX
 
 # Step config keys -> New pipeline form fields, per stage.
 STAGE_FIELDS = {
     Step.Kind.I2I: {"model": "i2i_model", "negative_prompt": "i2i_negative_prompt", "images_per_prompt": "images_per_prompt",
-                    "aspect_ratio": "aspect_ratio", "quality": "quality"},
+                    "aspect_ratio": "aspect_ratio", "quality": "quality", "seed": "seed"},
     Step.Kind.I2V: {"model": "i2v_model", "negative_prompt": "i2v_negative_prompt", "videos_per_image": "videos_per_image",
-                    "resolution": "resolution", "duration": "duration"},
+                    "resolution": "resolution", "duration": "duration", "seed": "seed"},
 }  # fmt: skip
 
 
@@ -101,8 +101,7 @@ RATIO_CHOICES = frozenset(("auto", *ASPECT_RATIOS))
 # i2v's own mark in the files it makes (Step.parameters_text()): not a setting, so not reported as one.
 NOT_SETTINGS = {"Generator"}
 NEGATIVE_MAX = NewPipelineForm.base_fields["i2i_negative_prompt"].max_length
-# Words for settings that no model here takes, by what they are.
-NO_SEED = "isn't a setting of New pipeline (each output gets a seed of its own)"
+# Words for settings that no model here takes.
 NO_SETTING = "isn't a setting of any model here"
 SHOWN = 60  # characters of a value the page repeats; a file may hold 32 KB of one
 NOTES_MAX = 12  # a file may name hundreds of settings; past these, a count
@@ -152,7 +151,8 @@ def from_parameters(found):
         if len(negative) > NEGATIVE_MAX:
             not_carried.append(_too_long("The negative prompt", negative, NEGATIVE_MAX))
     settings_ = dict(found["settings"])
-    for key, field, read in (("Model", "i2i_model", _model), ("Aspect ratio", "aspect_ratio", _ratio), ("Quality", "quality", _quality)):
+
+    def carry(key, field, read):
         value = settings_.pop(key, None)
         if value is not None:
             mapped, why = read(value)
@@ -161,6 +161,9 @@ def from_parameters(found):
                 carried.append(f"{key.lower()} {mapped}")
             else:
                 not_carried.append(f"{key} {_shown(value)} {why}")
+
+    for key, field, read in (("Model", "i2i_model", _model), ("Aspect ratio", "aspect_ratio", _ratio), ("Quality", "quality", _quality)):
+        carry(key, field, read)
     size = settings_.pop("Size", None)
     if size is not None:
         ratio, why = _size_ratio(size)
@@ -169,9 +172,10 @@ def from_parameters(found):
             carried.append(f"aspect ratio {ratio} (of size {_shown(size)})")
         elif ratio is None:
             not_carried.append(f"Size {_shown(size)} {why}")
+    carry("Seed", "seed", _seed)
     for key, value in settings_.items():
         if key not in NOT_SETTINGS:
-            not_carried.append(f"{key} {_shown(value)} {NO_SEED if key == 'Seed' else NO_SETTING}")
+            not_carried.append(f"{key} {_shown(value)} {NO_SETTING}")
     if len(not_carried) > NOTES_MAX:
         more = len(not_carried) - NOTES_MAX + 1
         not_carried = [*not_carried[: NOTES_MAX - 1], f"and {more} more settings no model here takes"]
@@ -200,6 +204,13 @@ def _ratio(value):
 
 def _quality(value):
     return (value, "") if value in QUALITY_CHOICES else (None, "isn't a quality offered here")
+
+
+def _seed(value):
+    seed = whole_number(str(value).strip())
+    if seed is None or seed > SEED_MAX:
+        return None, f"isn't a seed taken here (a whole number from 0 to {SEED_MAX:,})"
+    return seed, ""
 
 
 def _size_ratio(value):

@@ -1,5 +1,6 @@
 """Forms whose instances share their class's fields instead of deep-copying them; choice fields whose
-refusal quotes what was sent cut short; a checkbox or truth value read strictly.
+refusal quotes what was sent cut short; a checkbox or truth value read strictly; fields of one value that
+refuse a JSON body's list or object.
 
 A Django form deep-copies every declared field, with its widget, choices, validators and
 error messages, each time one is made, so that an instance may change its own fields
@@ -43,9 +44,23 @@ class SharedFieldsForm(forms.Form, metaclass=_SharedFieldsMetaclass):
     """A Form whose instances use the class's field objects (see the module's docstring)."""
 
 
-class ChoiceField(forms.ChoiceField):
+class _OneValue:
+    """A field that takes one value refuses a JSON body's list or object: Django counts [] and {} among a
+    field's empty values, so `"mode": []` was taken for nothing sent, and the default ran instead of a 422."""
+
+    def to_python(self, value):
+        if isinstance(value, (list, dict)):
+            raise ValidationError("Send one value here, not a list or an object.", code="invalid")
+        return super().to_python(value)
+
+
+class IntegerField(_OneValue, forms.IntegerField):
+    """forms.IntegerField that refuses a list or an object (_OneValue)."""
+
+
+class ChoiceField(_OneValue, forms.ChoiceField):
     """forms.ChoiceField, whose refusal quotes at most QUOTED characters of what was sent: a ?model= of
-    5,000 characters came back whole in the error's message."""
+    5,000 characters came back whole in the error's message. A list or an object is refused (_OneValue)."""
 
     QUOTED = 40
 

@@ -47,6 +47,9 @@ ASPECT_RATIOS = {"1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4), "3:2": (3, 2), "2:
 QUALITIES = ("draft", "standard", "high")
 VIDEO_RESOLUTIONS = ("480p", "720p", "1080p")
 IMAGES_PER_PROMPT_MAX = 4
+# A pipeline's seeds: the range every provider here takes (Replicate's and Gemini's are an int32; fal and
+# ComfyUI take more), so no step is refused for its seed. A step's is its pipeline's plus its variant, wrapped.
+SEED_MAX = 2**31 - 1
 
 # What we accept from outside, decided by decoding: the name or Content-Type is never trusted.
 IMAGE_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}

@@ -40,6 +40,7 @@ from .base import (
     ASPECT_RATIOS,
     COMPLETED,
     FAILED,
+    SEED_MAX,
     OutcomeUnknown,
     Provider,
     ProviderError,
@@ -72,7 +73,6 @@ BLOCKED = {
     "SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST", "SPII",
     "RECITATION", "IMAGE_RECITATION", "JAILBREAK",
 }  # fmt: skip
-SEED_MAX = 2**31 - 1  # an int32 in the API
 
 
 class GeminiProvider(Provider):

@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 from .base import (
     COMPLETED,
     QUALITIES,
+    SEED_MAX,
     VIDEO_RESOLUTIONS,
     GeneratedFile,
     Provider,
@@ -54,7 +55,6 @@ SECONDS_DEFAULT, SECONDS_RANGE = 2, (1, 4)
 # the zoom never magnifies past the copy's own pixels.
 OVERSCAN = 1.25
 PROGRESS_EVERY = 12  # frames between on_progress calls
-SEED_MAX = 2**31 - 1
 
 
 class LocalProvider(Provider):

@@ -46,7 +46,7 @@ def test_it_asks_for_a_free_rerun_naming_the_generations_planned(owner_client, o
         response = owner_client.get(f"/jobs/{p.id}/rerun")
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Run “A &lt;b&gt;run&lt;/b&gt;” again as a new pipeline? It plans 2 generations: Free." in html
+    assert "Run “A &lt;b&gt;run&lt;/b&gt;” again as a new pipeline, with the same settings and seed? It plans 2 generations: Free." in html
     assert f'action="/jobs/{p.id}/rerun"' in html and '<input type="hidden" name="confirm" value="1">' in html
     assert re.search(r'<input type="hidden" name="once" value="[A-Za-z0-9_-]{22}">', html)
     assert owner_client.head(f"/jobs/{p.id}/rerun").status_code == 200
@@ -58,7 +58,7 @@ def test_it_asks_with_the_cost_of_a_paid_retry_and_rerun(owner_client, owner, se
     retry = Decimal("0.04") + bill("kling-2.1", p.config["i2v"]).total  # the image, and the video made from it unasked
     for action, question in (
         ("retry", f"Retry the failed and unknown steps of “Run”? Each may be billed again, with the stages it leads to: up to ${retry:.2f}."),
-        ("rerun", "Run “Run” again as a new pipeline? It plans 2 generations: estimated at $"),
+        ("rerun", "Run “Run” again as a new pipeline, with the same settings and seed? It plans 2 generations: estimated at $"),
     ):  # fmt: skip
         with django_assert_max_num_queries(CONFIRM_QUERIES):
             html = owner_client.get(f"/jobs/{p.id}/{action}").content.decode()
@@ -211,7 +211,7 @@ def test_it_offers_plain_forms_that_htmx_sends_asking_first(owner_client, owner)
         rerun = re.search(rf'<form action="/jobs/{p.id}/rerun"[^>]*>', html).group()
         assert 'method="post"' in rerun and f'hx-post="/jobs/{p.id}/rerun"' in rerun
         # A free rerun asks too: it may be hundreds of generations on the person's own GPU.
-        assert 'hx-confirm="Run “Run” again as a new pipeline? It plans 2 generations: Free."' in rerun
+        assert 'hx-confirm="Run “Run” again as a new pipeline, with the same settings and seed? It plans 2 generations: Free."' in rerun
         retry = re.search(rf'<form action="/jobs/{p.id}/retry".*?</form>', html, re.S).group()
         # A free retry doesn't ask: its plain form is confirmed already.
         assert "hx-confirm" not in retry and '<input type="hidden" name="confirm" value="1">' in retry

@@ -39,6 +39,21 @@ def test_it_accepts_a_pipeline_with_202_and_its_status_url(owner_client, owner, 
     assert detail["progress"] == {"done": 0, "planned": 4, "activity": "2 queued"}
 
 
+@pytest.mark.parametrize("seed", [5, "5"])
+def test_it_runs_with_the_seed_sent(owner_client, owner, seed):
+    assert post(owner_client, body([make_source(owner)], seed=seed)).status_code == 202
+    p = owner.pipelines.get()
+    assert p.config["i2i"]["seed"] == p.config["i2v"]["seed"] == 5
+    assert [s.config["seed"] for s in p.steps.all()] == [5, 5]  # one image per prompt: each the first
+
+
+def test_it_draws_a_seed_where_none_is_sent(owner_client, owner):
+    source = make_source(owner)
+    for seed in ({}, {"seed": None}):
+        assert post(owner_client, body([source], **seed)).status_code == 202
+    assert len({p.config["i2i"]["seed"] for p in owner.pipelines.all()}) == 2
+
+
 def test_it_accepts_comma_separated_sources(owner_client, owner):
     a, b = make_source(owner), make_source(owner)
     assert post(owner_client, body([], sources=f"{a.pk},{b.pk}")).status_code == 202
@@ -280,6 +295,19 @@ def test_it_takes_control_and_bidi_characters_out_of_a_name(owner_client, owner)
         ({"i2i_enabled": [[1]]}, "i2i_enabled"),
         ({"confirm_cost": {"a": 1}}, "confirm_cost"),
         ({"enhance_prompts": 1.5}, "enhance_prompts"),
+        ({"mode": []}, "mode"),
+        ({"mode": {"a": 1}}, "mode"),
+        ({"i2i_model": ["local-i2i"]}, "i2i_model"),
+        ({"videos_per_image": []}, "videos_per_image"),
+        ({"duration": {}}, "duration"),
+        ({"images_per_prompt": [2]}, "images_per_prompt"),
+        ({"seed": "x"}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**31}, "seed"),
+        ({"seed": [1]}, "seed"),
+        ({"seed": True}, "seed"),
+        ({"seed": {"a": 1}}, "seed"),
     ],
 )
 def test_it_refuses_a_value_of_the_wrong_kind_instead_of_storing_its_repr(owner_client, owner, overrides, field):

@@ -28,7 +28,7 @@ def reruns(owner, pipeline):
 
 
 def test_it_reruns_as_a_new_pipeline_with_202_and_its_status_url(owner_client, owner, sent, django_capture_on_commit_callbacks):
-    p = create(owner, tags=["keep"])
+    p = create(owner, tags=["keep"], i2i={**I2I, "images_per_prompt": 1, "seed": 77})
     with django_capture_on_commit_callbacks(execute=True):
         response = post(owner_client, p)
     assert response.status_code == 202
@@ -38,6 +38,7 @@ def test_it_reruns_as_a_new_pipeline_with_202_and_its_status_url(owner_client, o
     assert (again.name, again.config, again.mode) == (p.name, p.config, p.mode)
     assert [t.name for t in again.tags.all()] == ["keep"]
     assert again.steps.count() == 2 and p.steps.count() == 2
+    assert [s.config["seed"] for s in again.steps.all()] == [s.config["seed"] for s in p.steps.all()] == [77, 77]  # its settings
     assert ("dispatch", None) in sent
 
 

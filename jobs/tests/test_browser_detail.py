@@ -293,14 +293,14 @@ def test_it_asks_before_cancelling_and_rerunning_even_for_free_from_the_pipeline
     actions = page.get_by_test_id("pipeline-actions")
     answers.append(False)
     actions.get_by_role("button", name="Rerun as new").click()
-    assert asked[-1] == "Run “Run” again as a new pipeline? It plans 2 generations: Free."
+    assert asked[-1] == "Run “Run” again as a new pipeline, with the same settings and seed? It plans 2 generations: Free."
     assert owner.pipelines.count() == 2
     actions.get_by_role("button", name="Retry failed steps").click()  # free: no question
     expect(page.get_by_test_id("pipeline-state")).to_contain_text("Running")
     assert len(asked) == 3 and set(pipeline.steps.values_list("status", flat=True)) == {"queued"}
     page.get_by_test_id("pipeline-actions").get_by_role("button", name="Rerun as new").click()
     expect(page).to_have_url(re.compile(r"/jobs/$"))
-    assert asked[-1] == "Run “Run” again as a new pipeline? It plans 2 generations: Free."
+    assert asked[-1] == "Run “Run” again as a new pipeline, with the same settings and seed? It plans 2 generations: Free."
     assert owner.pipelines.count() == 3
     owner_page.assert_no_console_errors()
 
@@ -340,7 +340,7 @@ def test_it_asks_on_a_page_of_its_own_without_javascript(browser, live_server, c
         page.goto(f"{live_server.url}/jobs/{pipeline.id}/")
         page.get_by_test_id("pipeline-actions").get_by_role("button", name="Rerun as new").click()
         confirm = page.get_by_test_id("confirm")
-        expect(confirm).to_contain_text("Run “Run” again as a new pipeline? It plans 1 generation: Free.")
+        expect(confirm).to_contain_text("Run “Run” again as a new pipeline, with the same settings and seed? It plans 1 generation: Free.")
         owner.assets.filter(pk__in=pipeline.config["sources"]).delete()  # meanwhile, in another tab
         confirm.get_by_role("button", name="Rerun as new").click()
         expect(page).to_have_url(re.compile(rf"/jobs/{pipeline.id}/$"))  # refused: said on the page, not a fragment

@@ -910,7 +910,7 @@ def test_it_asks_before_a_free_rerun_from_the_menu(owner_page, owner):
     page.on("dialog", lambda dialog: asked.append(dialog.message) or (dialog.accept() if (answers.pop(0) if answers else True) else dialog.dismiss()))
     owner_page.goto("/jobs/")
     _open_menu_item(page, pipeline, "Rerun as new")
-    assert asked == ["Run “Free <i>run</i>” again as a new pipeline? It plans 3 generations: Free."]
+    assert asked == ["Run “Free <i>run</i>” again as a new pipeline, with the same settings and seed? It plans 3 generations: Free."]
     assert owner.pipelines.count() == 1
     page.locator("#row-menu").get_by_role("button", name="Rerun as new").click()
     expect(page.locator(ROWS)).to_have_count(2)  # the Jobs page again, with the new pipeline

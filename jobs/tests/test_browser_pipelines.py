@@ -90,6 +90,7 @@ def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(own
     page.locator("select[name=i2v_model]").select_option("local-i2v")
     page.locator("input[name=videos_per_image]").fill("1")
     page.locator("input[name=duration]").fill("2")
+    page.get_by_role("spinbutton", name="Seed").fill("2026")
     expect(page.get_by_test_id("estimate")).to_contain_text("$0.00")
 
     clicked = time.monotonic()
@@ -98,7 +99,9 @@ def test_it_creates_a_two_by_three_pipeline_and_watches_it_run_to_completion(own
     with serial:
         pipeline = Pipeline.objects.get(owner=owner)
         queued = list(pipeline.steps.values_list("kind", "status"))
+        seeds = {step.config["seed"] for step in pipeline.steps.all()}
     assert queued == [("i2i", "queued")] * 6
+    assert seeds == {2026}  # one image per prompt and source: each its first, on the seed typed
     assert (pipeline.planned_steps, sorted(pipeline.config["sources"])) == (12, sorted([first.id, second.id]))
     assert pipeline.config["prompts"] == PROMPTS
     assert (pipeline.config["i2v"]["model"], pipeline.config["i2v"]["duration"]) == ("local-i2v", 2)

@@ -5,6 +5,7 @@ import pytest
 
 from conftest import make_asset
 from jobs.models import Pipeline
+from jobs.providers import SEED_MAX
 from jobs.tests.conftest import make_source
 from jobs.views import RECENT_SOURCES
 from i2v.lib.idempotency import form_key
@@ -69,12 +70,35 @@ def test_it_creates_the_pipeline_and_lands_on_the_jobs_page(owner_client, owner,
     p = owner.pipelines.get()
     assert (p.name, p.status, p.planned_steps, p.steps.count()) == ("Spring", "running", 4, 4)
     assert p.config["prompts"] == ["a red fox", "a blue owl"]
+    seed = p.config["i2i"].pop("seed")  # drawn for it: test_it_draws_a_seed_for_each_pipeline
     assert p.config["i2i"] == {
         "model": "local-i2i", "negative_prompt": "", "images_per_prompt": 2, "aspect_ratio": "1:1", "quality": "draft"
     }  # fmt: skip
+    assert sorted(s.config["seed"] - seed for s in p.steps.all()) == [0, 0, 1, 1]  # each prompt's two outputs
     assert p.config["i2v"] is None
     assert sorted(t.name for t in p.tags.all()) == ["client-x", "spring"]
     assert sent == [("dispatch", None)]
+
+
+def test_it_draws_a_seed_for_each_pipeline(owner_client, owner):
+    """The same request twice makes new pictures the second time, not the ones paid for already."""
+    source = make_source(owner)
+    for _ in range(2):
+        owner_client.post("/pipelines/new", form_data([source], seed=""))
+    seeds = {p.config["i2i"]["seed"] for p in owner.pipelines.all()}
+    assert len(seeds) == 2 and all(0 <= seed <= SEED_MAX for seed in seeds)
+    assert 'name="seed" min="0" max="2147483647" step="1" placeholder="random" value=""' in owner_client.get("/pipelines/new").content.decode()
+
+
+@pytest.mark.parametrize(
+    "seed, expected",
+    [("41", [41, 41, 42, 42]), ("0", [0, 0, 1, 1]), (str(SEED_MAX), [0, 0, SEED_MAX, SEED_MAX])],  # past the range, it wraps
+)
+def test_it_gives_each_output_of_a_prompt_the_seed_given_plus_its_place(owner_client, owner, seed, expected):
+    owner_client.post("/pipelines/new", form_data([make_source(owner)], seed=seed, i2v_enabled="on", i2v_model="local-i2v"))
+    p = owner.pipelines.get()
+    assert p.config["i2i"]["seed"] == p.config["i2v"]["seed"] == int(seed)
+    assert sorted(s.config["seed"] for s in p.steps.all()) == expected
 
 
 def test_it_redirects_without_htmx(owner_client, owner):
@@ -106,6 +130,10 @@ def test_it_names_the_pipeline_after_the_first_prompt_by_default(owner_client, o
         ({"tags": "ok, " + "x" * 50}, "tags", f"“{'x' * 39}…” can&#x27;t be a tag"),
         ({"i2v_enabled": "on", "i2v_model": "", "duration": "30"}, "duration", "less than or equal to 10"),
         ({"i2v_enabled": "on"}, "i2v_model", "Choose a model"),
+        ({"seed": "-1"}, "seed", "greater than or equal to 0"),
+        ({"seed": str(SEED_MAX + 1)}, "seed", "less than or equal to 2147483647"),
+        ({"seed": "1.5"}, "seed", "Enter a whole number"),
+        ({"seed": "<b>7</b>"}, "seed", "Enter a whole number"),
     ],
 )
 def test_it_shows_errors_next_to_fields(owner_client, owner, overrides, field, message):

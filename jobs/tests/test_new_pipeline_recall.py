@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 def test_it_fills_in_the_prompt_model_settings_and_source_of_the_output(owner_client, owner):
     source = make_source(owner)
-    output = make_output(owner, source, prompt="a red fox in snow")
+    output = make_output(owner, source, prompt="a red fox in snow", seed=90125)
     html = owner_client.get(f"/pipelines/new?recall={output.id}").content.decode()
     assert '<textarea name="prompts" rows="5">a red fox in snow</textarea>' in html
     assert '<option value="local-i2i" selected>' in html
@@ -21,6 +21,7 @@ def test_it_fills_in_the_prompt_model_settings_and_source_of_the_output(owner_cl
     assert '<input type="checkbox" name="i2v_enabled">' in html
     assert 'value="checkpoint" checked' in html
     assert f'name="sources" value="{source.id}" checked' in html
+    assert 'placeholder="random" value="90125"' in html  # its own seed: its first output is the same picture again
 
 
 def test_it_says_why_a_recalled_model_cant_run_here(owner_client, owner, settings):

@@ -52,12 +52,13 @@ def test_it_fills_in_the_image_stage_from_the_settings_inside_the_file(owner_cli
     # The upload is what was made, not what it was made from: no source is ticked for it.
     assert f'name="sources" value="{upload.id}" checked' not in html
     said = html.split('data-testid="recalled-from">', 1)[1]
-    assert f'href="/assets/{upload.id}/">fox.png</a>: prompt, negative prompt, aspect ratio 16:9 (of size 1024x576)' in said
+    assert f'href="/assets/{upload.id}/">fox.png</a>: prompt, negative prompt, aspect ratio 16:9 (of size 1024x576), seed 42' in said
+    assert 'name="seed" min="0" max="2147483647" step="1" placeholder="random" value="42"' in html
     notes = _not_carried(html)
     assert "<li>Sampler DPM++ 2M isn't a setting of any model here</li>" in notes
     assert "<li>Steps 30 isn't a setting of any model here</li>" in notes
     assert "<li>CFG scale 7 isn't a setting of any model here</li>" in notes
-    assert "<li>Seed 42 isn't a setting of New pipeline (each output gets a seed of its own)</li>" in notes
+    assert "Seed" not in notes
     assert "<li>Model sd_xl_base_1.0 isn't one of the image models here</li>" in notes
     assert "Size" not in notes and "Negative" not in notes
 
@@ -68,8 +69,9 @@ def test_it_carries_the_model_ratio_and_quality_of_a_file_made_here(owner_client
     html = _get(owner_client, upload.id).content.decode()
     assert '<option value="local-i2i" selected>' in html
     assert '<option value="3:4" selected>' in html and '<option value="high" selected>' in html
-    notes = _not_carried(html)
-    assert "Seed 3" in notes and "Generator" not in notes and "Size" not in notes  # the ratio named came first
+    # Its seed too, so the same model makes the same picture again; Size gives way to the ratio named, and
+    # Generator is i2v's mark, not a setting: nothing is left out.
+    assert 'placeholder="random" value="3"' in html and 'data-testid="not-carried"' not in html
 
 
 def test_it_says_why_a_model_of_a_provider_without_its_key_cant_run(owner_client, owner, settings):
@@ -95,6 +97,16 @@ def test_it_says_what_a_size_it_cant_use_is(owner_client, owner, size, why):
     html = _get(owner_client, upload.id).content.decode()
     assert f"<li>Size {size[:59]}" in _not_carried(html) and why in _not_carried(html)
     assert "aspect ratio" not in html.split('data-testid="recalled-from">', 1)[1].split("</p>", 1)[0]
+
+
+@pytest.mark.parametrize("seed", ["-1", "2147483648", "18446744073709551615", "1.5", "<b>7</b>"])
+def test_it_says_a_seed_it_cant_take_is_none_taken_here(owner_client, owner, seed):
+    """ComfyUI's seeds go up to 2**64; a provider here takes an int32, so such a seed is left out, saying so."""
+    upload = _upload(owner, f"a fox\nSeed: {seed}")
+    html = _get(owner_client, upload.id).content.decode()
+    shown = seed.replace("<", "&lt;").replace(">", "&gt;")
+    assert f"<li>Seed {shown} isn't a seed taken here (a whole number from 0 to 2,147,483,647)</li>" in _not_carried(html)
+    assert 'placeholder="random" value=""' in html
 
 
 def test_it_escapes_and_shortens_hostile_values(owner_client, owner):
@@ -197,7 +209,7 @@ def test_it_keeps_the_notice_when_the_form_is_refused(owner_client, owner, htmx)
     response = owner_client.post("/pipelines/new", {"recall_asset": upload.id, "prompts": "a fox", "i2i_enabled": "on"}, **headers)
     html = response.content.decode()
     assert response.status_code == 422 and "Choose at least one source image." in html
-    assert "<li>Seed 42 isn't a setting of New pipeline (each output gets a seed of its own)</li>" in _not_carried(html)
+    assert "<li>Sampler DPM++ 2M isn't a setting of any model here</li>" in _not_carried(html)
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "<b>1</b>"])
