@@ -43,10 +43,25 @@ def logging_config(log_format, level):
         "formatters": formatters,
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format}},
         "root": {"handlers": ["console"], "level": level},
+        "filters": {"client_errors": {"()": ClientErrorsInOneLine}},
         # axes logs every successful login at INFO, pyvips every step of every decode;
         # what matters of either (failures, lockouts) is WARNING.
-        "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}, "pyvips": {"level": "WARNING"}},
-    }
+        "loggers": {
+            "django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}, "pyvips": {"level": "WARNING"},
+            "django.request": {"filters": ["client_errors"]},
+        },
+    }  # fmt: skip
+
+
+class ClientErrorsInOneLine(logging.Filter):
+    """A request refused for what it sent (4xx) is logged as its line, without the traceback of the exception
+    that refused it (BadRequest, PermissionDenied): Django logs one with each, so a hundred mistyped
+    addresses (?recall=abc) made a hundred tracebacks around the server's own. A 5xx keeps its traceback."""
+
+    def filter(self, record):
+        if getattr(record, "status_code", 500) < 500:
+            record.exc_info = record.exc_text = None
+        return True
 
 
 # A task beat sends at least this often is routine: its every run is not news.

@@ -7,7 +7,7 @@ import logging.config
 
 import pytest
 import sentry_sdk
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import BadRequest, ImproperlyConfigured
 from django.test import Client
 from django.urls import path
 from sentry_sdk.transport import Transport
@@ -19,7 +19,11 @@ def boom(request):
     raise RuntimeError("something broke in a view")
 
 
-urlpatterns = [path("boom", boom)]
+def refuse(request):
+    raise BadRequest("The id must be a whole number.")
+
+
+urlpatterns = [path("boom", boom), path("refuse", refuse)]
 
 
 def test_it_writes_one_json_object_per_line():
@@ -74,6 +78,18 @@ def test_it_reports_an_unhandled_error_to_sentry(sentry, db):
     assert event["exception"]["values"][-1]["value"] == "something broke in a view"
     assert (event["release"], event["environment"]) == ("r1", "test")
     assert "secret" not in json.dumps(event)  # no cookies leave the server
+
+
+@pytest.mark.urls(__name__)
+def test_it_logs_a_refused_request_in_one_line_and_a_failed_one_with_its_traceback(caplog, db):
+    client = Client(raise_request_exception=False)
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        assert client.get("/refuse").status_code == 400
+        assert client.get("/boom").status_code == 500
+    refused, failed = [r for r in caplog.records if r.name == "django.request"]
+    assert (refused.getMessage(), refused.exc_info) == ("The id must be a whole number.: /refuse", None)
+    assert "Traceback" not in caplog.text.split("Internal Server Error")[0]
+    assert failed.exc_info[0] is RuntimeError and "something broke in a view" in caplog.text
 
 
 def test_it_starts_no_sentry_without_a_dsn():
