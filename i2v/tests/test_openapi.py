@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +28,8 @@ def test_it_serves_an_openapi_31_document_to_anyone(client):
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
     doc = response.json()
     assert doc["openapi"] == "3.1.0" and doc["info"]["title"]
+    refused = Client(enforce_csrf_checks=True).post("/api/openapi.json", "{}", content_type="application/json")
+    assert (refused.status_code, refused["Allow"]) == (405, "GET, HEAD")  # only read, whoever asks
 
 
 def test_it_describes_every_api_url_and_nothing_else(client):
