@@ -24,6 +24,7 @@ webhook URL carries our token); otherwise its owner is asked.
 import base64
 import hashlib
 import io
+import logging
 import re
 import threading
 import time
@@ -57,6 +58,8 @@ from .base import (
 )
 
 WHO = "fal"
+logger = logging.getLogger(__name__)
+
 NO_KEY = (
     "fal.ai is not configured: set the FAL_KEY environment variable to an API key from "
     "https://fal.ai/dashboard/keys and restart the web and worker processes, or choose another model."
@@ -67,6 +70,8 @@ SOURCE_MAX_SIDE = 2048
 SOURCE_JPEG_QUALITY = 92
 WEBHOOK_MAX_AGE = 300  # seconds either way, as fal's verification guide asks
 JWKS_TTL = 24 * 3600
+JWKS_RETRY = 30  # seconds after a failed fetch of the keys before the next is tried
+KEYS_UNAVAILABLE = "fal's public keys could not be fetched, so the signature can't be checked; the request is polled instead."
 PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
 COMMON_INPUTS = {"aspect_ratio": True, "seed": True, "negative_prompt": True}
 
@@ -242,7 +247,7 @@ def app_id(endpoint):
 
 # --- Webhook signatures ------------------------------------------------------------------------
 
-_jwks = {"keys": None, "at": 0.0}
+_jwks = {"keys": None, "at": 0.0, "failed_at": -JWKS_RETRY}
 _jwks_lock = threading.Lock()
 
 
@@ -274,14 +279,22 @@ def verify_webhook(http_request):
 
 
 def _public_keys(refresh=False):
+    """fal's keys, fetched once a JWKS_TTL. A fetch that failed is not tried again for JWKS_RETRY seconds:
+    each webhook meanwhile is refused at once, not held for the fetch's timeout behind the lock (the
+    poller finds its request all the same). Why it failed goes to the log, not to the caller."""
     with _jwks_lock:
-        if refresh or _jwks["keys"] is None or time.monotonic() - _jwks["at"] > JWKS_TTL:
+        now = time.monotonic()
+        if now - _jwks["failed_at"] < JWKS_RETRY:
+            raise WebhookRefused(KEYS_UNAVAILABLE)
+        if refresh or _jwks["keys"] is None or now - _jwks["at"] > JWKS_TTL:
             try:
                 response = httpx.get(settings.FAL_JWKS_URL, timeout=10)
                 response.raise_for_status()
                 keys = _ed25519_keys(loads(response.content))
             except (httpx.HTTPError, ValueError, AttributeError, TypeError) as exc:
-                raise WebhookRefused(f"fal's public keys could not be fetched: {exc}") from None
+                logger.warning("fal's public keys could not be fetched from %s: %s", settings.FAL_JWKS_URL, exc)
+                _jwks["failed_at"] = time.monotonic()
+                raise WebhookRefused(KEYS_UNAVAILABLE) from None
             _jwks["keys"], _jwks["at"] = keys, time.monotonic()
         return list(_jwks["keys"])
 
@@ -297,4 +310,4 @@ def _ed25519_keys(jwks):
 
 def forget_keys():
     """Tests: the next webhook fetches the keys again."""
-    _jwks["keys"] = None
+    _jwks["keys"], _jwks["failed_at"] = None, -JWKS_RETRY
