@@ -412,6 +412,20 @@ def test_it_filters_on_a_phone_without_javascript(browser, live_server, client, 
         assert not page.evaluate(SIDEWAYS)
 
 
+def test_it_leaves_out_the_row_controls_only_a_script_works_without_javascript(browser, live_server, client, owner):
+    pipeline = make_pipeline(owner, status="completed", is_favorite=True)
+    with page_without_javascript(browser, live_server, client, owner) as page:
+        page.goto(f"{live_server.url}/jobs/")
+        row = page.locator(f"#row-{pipeline.id}")
+        for control in (row.get_by_role("button", name="Expand"), row.get_by_role("button", name="Actions"), row.get_by_role("checkbox")):
+            expect(control).to_be_hidden()
+        expect(page.get_by_role("checkbox", name="Select all loaded")).to_be_hidden()
+        expect(row.get_by_role("button", name="★")).to_be_visible()  # which are favourites still shows
+        row.get_by_role("link", name=pipeline.name).click()  # where all of it is done with forms
+        expect(page).to_have_url(f"{live_server.url}/jobs/{pipeline.id}/")
+        expect(page.get_by_role("button", name="Favourite")).to_be_visible()
+
+
 def test_it_watches_a_running_row_until_it_is_done(owner_page, owner):
     pipeline = make_pipeline(owner, status="running")
     page = owner_page.page
