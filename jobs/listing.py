@@ -170,7 +170,10 @@ class PipelineListQuerySet(models.QuerySet):
         among, tested, in_order = self._walked(owner_id, filters, ordering)
         q, scattered = filters.get("q", ""), ordering.name == "cost"
         if _signed(filters, ordering, among, in_order) and (text := signature(pipelines, among, q, scattered)) is not None:
-            tested = (among if tested is None else tested).filter(text)
+            if among.model is self.model:
+                tested = (among if tested is None else tested).filter(text)
+            else:  # a tag's links, by cost: their index's entries hold it (jobs migration 0035)
+                among = among.filter(text)
         return pipelines, None, among, tested, in_order
 
     def _days(self, filters, ordering):
@@ -241,7 +244,7 @@ class PipelineListQuerySet(models.QuerySet):
         one key at a time, unless among is sorted whole: then what is sorted must be the
         index's entries, never the rows.
 
-        By date with a tag and a text, among may be the tag's links instead (_tag_links())."""
+        With a tag and a text, by date or by cost, among may be the tag's links instead (_tag_links())."""
         hidden = filters.get("hidden", "")
         dates = {"date_from": filters.get("date_from"), "date_to": filters.get("date_to")}
         held = {
@@ -263,7 +266,12 @@ class PipelineListQuerySet(models.QuerySet):
             return ranged, self.filtered(hidden=hidden, **held), runs
         if any(dates.values()) and short_range(ranged):
             return ranged, self.filtered(hidden=hidden, **held), False
-        if ordering.name == "cost" and (leading := _cost_leading(hidden, held)) is not None:
+        leading = _cost_leading(hidden, held) if ordering.name == "cost" else None
+        if ordering.name == "cost" and filters.get("q") and held["tag"]:
+            among = self.filtered(hidden=hidden, **(leading or {}))
+            if (links := self._tag_links(owner_id, held["tag"], among, dates)) is not None:
+                return links, None, True
+        if leading is not None:
             among = self.filtered(hidden=hidden, **leading)
             others = any(value for name, value in held.items() if name not in leading)
             return among, (self.filtered(hidden=hidden, **held) if others else None), True
@@ -271,17 +279,19 @@ class PipelineListQuerySet(models.QuerySet):
 
     def _tag_links(self, owner_id, tag, among, dates):
         """The links of the owner's tag `tag` made on `dates` (PostgreSQL), each with its pipeline's
-        created_at (jobs migration 0027), for a walk by date (walked_keys()) instead of `among`,
-        where the tag's pipelines are no more than a TAG_LINKS_RATIO-th of among's (two EXPLAINs,
-        reused a minute); otherwise None.
+        created_at (jobs migration 0027) and cost (0035), for a walk by date or by cost
+        (walked_keys()) instead of `among`, where the tag's pipelines are no more than a
+        TAG_LINKS_RATIO-th of among's (two EXPLAINs, reused a minute); otherwise None.
 
         Walked with a text, among's entries are read and their tags tested on each (0.47 µs an entry
         at a million pipelines), then the rows of the tagged ones for the text (3.1 µs each); the
         tag's links name only tagged pipelines, each read with its row (about 4.5 µs a link). So the
         links cost less wherever a tenth of among or less is tagged, whatever the other filters:
         "4k" with "sailboat", 5% of the pipelines, read 312 links for a page where among's walk
-        read 5,994 entries and 290 rows (docs/benchmarks.md, "Thirty-seventh pass"). The links hold
-        the hidden pipelines too: with hidden=only, the few hidden ones are the shorter walk.
+        read 5,994 entries and 290 rows (docs/benchmarks.md, "Thirty-seventh pass"). By cost, the
+        links' index holds the text's signature too, tested on its entries before a row is read
+        (_listed()): 10,678 entries of the owner's cost order had been read for that page. The links
+        hold the hidden pipelines too: with hidden=only, the few hidden ones are the shorter walk.
 
         The tag is named by its id's subquery, never resolved ahead: the queryset is reused a
         minute (reused()), and a tag deleted and made again meanwhile has another id. The planner
@@ -313,9 +323,11 @@ def _cost_leading(hidden, held):
 def _signed(filters, ordering, among, in_order):
     """Whether a walk of `among` in `ordering` reads an index that holds the rows' text signatures
     (jobs migrations 0028 and 0032), for a text to be tested on its entries (i2v/lib/filters.py signature()):
-    by cost, the owner's pipelines, hidden or not, the hidden ones or the visible favourites, or a short range's
-    days merged (0033); by date, the visible ones. Not among a status's, the favourites' by date (their own
+    by cost, the owner's pipelines, hidden or not, the hidden ones or the visible favourites, a short range's
+    days merged (0033), or a tag's links (0035); by date, the visible ones. Not among a status's, the favourites' by date (their own
     indexes), a tag's links, or a short range read whole."""
+    if among.model is _model("PipelineTag"):
+        return ordering.name == "cost"  # pipetag_tag_cost holds it; pipetag_tag_created doesn't
     if among.model is not _model("Pipeline"):
         return False
     if isinstance(in_order, DateRuns):

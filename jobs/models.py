@@ -105,8 +105,9 @@ class PipelineQuerySet(PipelineListQuerySet):
         self.filter(pk=pk).lock_all()
 
     def lock_all(self):
-        """lock() each of these pipelines (a bulk action's: a page of them at most)."""
-        list(self.select_for_update(of=("self",)).values_list("pk", flat=True))
+        """lock() each of these pipelines (a bulk action's: a page of them at most), in the order of their
+        keys, so that two bulk actions over the same pipelines wait for one another rather than deadlock."""
+        list(self.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
 
     def apply_bulk(self, action, owner, tag_name=""):
         """Apply a bulk action to these pipelines (already scoped to `owner`); the ids of
@@ -122,11 +123,14 @@ class PipelineQuerySet(PipelineListQuerySet):
                 delete_rows(self)
         elif action == "tag":
             tag = Tag.objects.for_name(owner.id, tag_name)
-            left = list(self.with_all_their_tags().exclude(tags=tag).values_list("pk", flat=True))
-            PipelineTag.objects.bulk_create(
-                [PipelineTag(pipeline_id=pk, tag=tag) for pk in self.exclude(pk__in=left).values_list("pk", flat=True)],
-                ignore_conflicts=True,
-            )
+            with transaction.atomic():
+                # Each link inserted takes its pipeline's row (jobs migration 0035): all of them first, in order.
+                self.lock_all()
+                left = list(self.with_all_their_tags().exclude(tags=tag).values_list("pk", flat=True))
+                PipelineTag.objects.bulk_create(
+                    [PipelineTag(pipeline_id=pk, tag=tag) for pk in self.exclude(pk__in=left).values_list("pk", flat=True)],
+                    ignore_conflicts=True,
+                )
         else:
             field, value = {
                 "favorite": ("is_favorite", True),
@@ -362,6 +366,15 @@ class Pipeline(PipelineRow, models.Model):
         if self.tags.count() >= MAX_TAGS and not self.tags.filter(name=name).exists():
             raise ValidationError(TOO_MANY_TAGS)
         self.tags.add(Tag.objects.for_name(self.owner_id, name))
+
+    def remove_tag(self, tag_id):
+        """Untag this pipeline. Its row is taken first: a link holds the pipeline's cost (jobs migration 0035),
+        which a step completing writes to the pipeline's row and then to its links; deleting the link first and
+        then writing the pipeline's tag names (migration 0010's trigger) would take them the other way round, a
+        deadlock with that step."""
+        with transaction.atomic():
+            Pipeline.objects.lock(self.pk)
+            self.tags.remove(tag_id)
 
     def outputs_page(self, cursor=None, page_size=50):
         """One page of this pipeline's outputs, then their assets by id (two queries, each
@@ -838,6 +851,10 @@ class PipelineTag(models.Model):
     # The pipeline's created_at, copied by triggers (jobs migration 0027) for every writer, so that
     # a tag's pipelines are read by date from the links alone (jobs/listing.py _tag_links()).
     created_at = models.DateTimeField(null=True, editable=False)
+    # Its total_cost too (and on PostgreSQL its text signature, in columns of their own), copied by
+    # triggers (jobs migration 0035), so that a tag's pipelines with a text are read by cost from
+    # the links' index (pipetag_tag_cost), the signature tested on its entries.
+    total_cost = models.DecimalField(max_digits=12, decimal_places=4, null=True, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pipeline", "tag"], name="pipetag_uniq")]

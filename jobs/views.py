@@ -393,7 +393,7 @@ def tags(request, pipeline_id):
 @require_POST
 @login_required
 def remove_tag(request, pipeline_id, tag_id):
-    get_object_or_404(request.user.pipelines, pk=pipeline_id).tags.remove(tag_id)
+    get_object_or_404(request.user.pipelines, pk=pipeline_id).remove_tag(tag_id)
     return _changed(request, pipeline_id)
 
 

@@ -88,8 +88,9 @@ def test_it_walks_to_the_jobs_lists_first_page(owner, other, start, sort, length
                 wrong.append((filters, "second page", [p.pk for p in second.items], expected))
     assert not wrong, wrong[:3]
     assert "WITH walk" in statements and "CROSS JOIN LATERAL" in statements  # both kinds of walk were taken
-    # A tag with a text, by date, along the tag's links.
+    # A tag with a text, by date or by cost, along the tag's links.
     assert ('ORDER BY "jobs_pipelinetag"."created_at"' in statements) == (sort in ("newest", "oldest"))
+    assert ('ORDER BY "jobs_pipelinetag"."total_cost"' in statements) == (sort == "cost")
     # A short range in another order is read whole and sorted (jobs/listing.py _walked()).
     assert bool(re.search(r'OFFSET 0\) AS "jobs_pipeline" ORDER BY', statements)) == (sort in ("name", "cost"))
 
