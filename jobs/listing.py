@@ -324,8 +324,8 @@ def _signed(filters, ordering, among, in_order):
     """Whether a walk of `among` in `ordering` reads an index that holds the rows' text signatures
     (jobs migrations 0028 and 0032), for a text to be tested on its entries (i2v/lib/filters.py signature()):
     by cost, the owner's pipelines, hidden or not, the hidden ones or the visible favourites, a short range's
-    days merged (0033), or a tag's links (0035); by date, the visible ones. Not among a status's, the favourites' by date (their own
-    indexes), a tag's links, or a short range read whole."""
+    days merged (0033), or a tag's links (0035); by date, the visible ones. Not among a status's, the favourites'
+    by date (their own indexes), a tag's links by date, or a short range read whole."""
     if among.model is _model("PipelineTag"):
         return ordering.name == "cost"  # pipetag_tag_cost holds it; pipetag_tag_created doesn't
     if among.model is not _model("Pipeline"):
