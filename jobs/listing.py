@@ -168,11 +168,12 @@ class PipelineListQuerySet(models.QuerySet):
             return self.filtered(**filters), days, self.filtered(hidden=filters.get("hidden", "")), None, True
         pipelines = self.filtered(**filters)
         among, tested, in_order = self._walked(owner_id, filters, ordering)
-        q, scattered = filters.get("q", ""), ordering.name == "cost"
+        # By cost, or along a tag's links, each row walked is read by its key, from a page of its own.
+        q, scattered = filters.get("q", ""), ordering.name == "cost" or among.model is not self.model
         if _signed(filters, ordering, among, in_order) and (text := signature(pipelines, among, q, scattered)) is not None:
             if among.model is self.model:
                 tested = (among if tested is None else tested).filter(text)
-            else:  # a tag's links, by cost: their index's entries hold it (jobs migration 0035)
+            else:  # a tag's links: their indexes' entries hold it (jobs migration 0035)
                 among = among.filter(text)
         return pipelines, None, among, tested, in_order
 
@@ -288,10 +289,11 @@ class PipelineListQuerySet(models.QuerySet):
         tag's links name only tagged pipelines, each read with its row (about 4.5 µs a link). So the
         links cost less wherever a tenth of among or less is tagged, whatever the other filters:
         "4k" with "sailboat", 5% of the pipelines, read 312 links for a page where among's walk
-        read 5,994 entries and 290 rows (docs/benchmarks.md, "Thirty-seventh pass"). By cost, the
-        links' index holds the text's signature too, tested on its entries before a row is read
-        (_listed()): 10,678 entries of the owner's cost order had been read for that page. The links
-        hold the hidden pipelines too: with hidden=only, the few hidden ones are the shorter walk.
+        read 5,994 entries and 290 rows (docs/benchmarks.md, "Thirty-seventh pass"). The links'
+        indexes hold the text's signature too, tested on their entries before a row is read
+        (_listed()): by cost, 10,678 entries of the owner's cost order had been read for that page
+        where 521 links are. The links hold the hidden pipelines too: with hidden=only, the few
+        hidden ones are the shorter walk.
 
         The tag is named by its id's subquery, never resolved ahead: the queryset is reused a
         minute (reused()), and a tag deleted and made again meanwhile has another id. The planner
@@ -323,11 +325,11 @@ def _cost_leading(hidden, held):
 def _signed(filters, ordering, among, in_order):
     """Whether a walk of `among` in `ordering` reads an index that holds the rows' text signatures
     (jobs migrations 0028 and 0032), for a text to be tested on its entries (i2v/lib/filters.py signature()):
-    by cost, the owner's pipelines, hidden or not, the hidden ones or the visible favourites, a short range's
-    days merged (0033), or a tag's links (0035); by date, the visible ones. Not among a status's, the favourites'
-    by date (their own indexes), a tag's links by date, or a short range read whole."""
+    a tag's links (0035); by cost, the owner's pipelines, hidden or not, the hidden ones or the visible favourites,
+    or a short range's days merged (0033); by date, the visible ones. Not among a status's, the favourites' by date
+    (their own indexes), or a short range read whole."""
     if among.model is _model("PipelineTag"):
-        return ordering.name == "cost"  # pipetag_tag_cost holds it; pipetag_tag_created doesn't
+        return True  # pipetag_tag_cost and pipetag_tag_created hold it
     if among.model is not _model("Pipeline"):
         return False
     if isinstance(in_order, DateRuns):

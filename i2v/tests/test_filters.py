@@ -837,31 +837,40 @@ def test_it_tests_first_the_signatures_word_fewest_rows_hold():
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the links' signature is PostgreSQL's")
-def test_it_walks_a_tags_links_by_cost_testing_the_signature_on_their_entries(owner, other, monkeypatch):
-    """A tag with a text by cost, where the tag's pipelines are few beside the owner's: the walk reads the tag's
-    links dearest first through pipetag_tag_cost (jobs migration 0035), the text's signature tested on its
-    entries before a pipeline's row is read, and finds the visible pipelines of that tag holding the text, ties
-    in cost by id, whatever the signature (a link whose pipeline has none yet passes, and its row is tested)."""
+@pytest.mark.parametrize(
+    "ordering, index, column, expected",
+    [("cost", "pipetag_tag_cost", "total_cost", [1, 3, 0]), ("newest", "pipetag_tag_created", "created_at", [3, 1, 0])],
+)
+def test_it_walks_a_tags_links_testing_the_signature_on_their_entries(owner, other, ordering, index, column, expected, monkeypatch):
+    """A tag with a text, where the tag's pipelines are few beside the owner's: the walk reads the tag's links in
+    the order (by cost, pipetag_tag_cost; by date, pipetag_tag_created: jobs migration 0035), the text's signature
+    tested on their entries before a pipeline's row is read, and finds the visible pipelines of that tag holding
+    the text, ties in cost by id, whatever the signature (a link whose pipeline has none yet passes, and its row is
+    tested)."""
     monkeypatch.setattr(filters, "SIGNATURE_DENSITY", 10**9)
     monkeypatch.setattr(filters, "SCATTERED_DENSITY", 10**9)
     monkeypatch.setattr(listing, "TAG_LINKS_RATIO", 1)  # whatever the estimates of so few rows
     cases = [("neon portrait", ["4k"], 3, False), ("a Neon Portrait", ["4k", "draft"], 5, False), ("portrait neon", ["4k"], 9, False),
              ("neon portraits", ["4k"], 3, False), ("neon portrait", ["draft"], 8, False), ("neon portrait", ["4k"], 7, True),
              ("neon portrait", [], 6, False), ("sailboat", ["4k"], 1, False)]  # fmt: skip
-    made = [make_pipeline(owner, prompt=text, tags=tags, outputs=0, steps=0, total_cost=cost, is_hidden=hidden).pk
-            for text, tags, cost, hidden in cases]  # fmt: skip
+    start = timezone.now() - datetime.timedelta(days=1)
+    made = [
+        make_pipeline(owner, prompt=text, tags=tags, outputs=0, steps=0, total_cost=cost, is_hidden=hidden,
+                      created_at=start + datetime.timedelta(minutes=n)).pk
+        for n, (text, tags, cost, hidden) in enumerate(cases)
+    ]  # fmt: skip
     make_pipeline(other, prompt="neon portrait", tags=["4k"], outputs=0, steps=0, total_cost=99)
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE jobs_pipelinetag SET {' = NULL, '.join(SEARCH_SIGNATURE)} = NULL WHERE pipeline_id = %s", [made[3]])
-    order = Pipeline.ORDERINGS["cost"]
+    order = Pipeline.ORDERINGS[ordering]
     pipelines, _, among, tested, _ = Pipeline.objects.filter(owner=owner)._listed(owner.id, {"q": "neon portrait", "tag": "4k"}, order)
     assert among.model is PipelineTag and tested is None
     with CaptureQueriesContext(connection) as captured:
-        assert pagination.walked_keys(pipelines, among, order, 10, 100) == [made[1], made[3], made[0]]
+        assert pagination.walked_keys(pipelines, among, order, 10, 100) == [made[n] for n in expected]
     (walk,) = [query["sql"] for query in captured.captured_queries]
-    assert '"jobs_pipelinetag"."search_sig0"' in walk and 'ORDER BY "jobs_pipelinetag"."total_cost" DESC' in walk
+    assert '"jobs_pipelinetag"."search_sig0"' in walk and f'ORDER BY "jobs_pipelinetag"."{column}" DESC' in walk
     links_sql, params = pagination._sql(among.order_by().values("pipeline"))
-    plan = _walk_plan("jobs_pipelinetag", "pipetag_tag_cost", links_sql, params, "total_cost DESC, pipeline_id DESC")
-    assert "Index Only Scan using pipetag_tag_cost" in plan and "search_sig" in plan, plan  # tested on its entries
+    plan = _walk_plan("jobs_pipelinetag", index, links_sql, params, f"{column} DESC, pipeline_id DESC")
+    assert f"Index Only Scan using {index}" in plan and "search_sig" in plan, plan  # tested on its entries
     page, _ = Pipeline.objects.jobs_list(owner.id, {"q": "neon portrait", "tag": "4k"}, order, None, 2)
-    assert [p.pk for p in page.items] == [made[1], made[3]] and page.has_next
+    assert [p.pk for p in page.items] == [made[n] for n in expected[:2]] and page.has_next

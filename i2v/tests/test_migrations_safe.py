@@ -167,6 +167,7 @@ ALLOWED_OPERATIONS = {
         1: "RunPython: nullable bigint columns (no rewrite), row triggers (ENABLE ALWAYS on PostgreSQL): catalog changes",
         2: "RunPython: the backfill, 20,000 pipelines' links per statement (atomic = False): no long lock",
         3: "RunPython, PostgreSQL only: one B-tree index built CONCURRENTLY (replace_indexes, nothing dropped), ANALYZE",
+        4: "RunPython, PostgreSQL only: one index rebuilt CONCURRENTLY under its name (rebuild_indexes), ANALYZE",
     },
     ("jobs", "0006_remote_requests"): {
         19: "RunPython: sets provider on the steps still to run (queued, running, pending, review): a small set",
