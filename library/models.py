@@ -6,7 +6,7 @@ import math
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connections, models, transaction
 from django.db.models import Value
 from django.db.models.functions import Cast, Concat, Lower
 from django.urls import reverse
@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from i2v.lib.bulk import delete_rows
 from i2v.lib.cache import bump_on_commit
-from i2v.lib.filters import equal_beside_text, signature, text_in_range
+from i2v.lib.filters import created_between, equal_beside_text, signature, text_in_range, word_pairs
 from i2v.lib.jsonout import instant, loads
-from i2v.lib.pagination import Ordering, holds_implied, list_page, reused
+from i2v.lib.pagination import Ordering, holds_implied, list_page, planner_rows, reused
 from i2v.lib.watch import changes
 from media_processing.models import ProcessingJob
 from prompts.models import PROMPT_MAX_CHARS
@@ -86,6 +86,12 @@ def distinct_widths(candidates):
 PHRASE_ROWS_PER_COST = 3
 
 
+# A phrase's page is walked along its rarest pair's links where the planner puts those at no more than this share of
+# the rows the walk would otherwise read (AssetQuerySet._word_pair_links()), of the phrase's first PAIRS_WEIGHED pairs.
+PAIR_LINKS_RATIO = 10
+PAIRS_WEIGHED = 3
+
+
 class AssetQuerySet(models.QuerySet):
     def filtered(self, *, kind="", source="", status="", favorites=False, q="", date_from=None, date_to=None, hidden=""):
         """The Library filters. Each maps onto an index named in Asset.Meta.indexes."""
@@ -137,7 +143,7 @@ class AssetQuerySet(models.QuerySet):
         owner's filters are this process's of the last minute where it has them (reused()).
         """
         mine = self.model._default_manager.db_manager(self.db)
-        assets, among, tested = reused(("library", owner_id, self.db), filters, lambda: mine.filter(owner_id=owner_id)._listed(filters))
+        assets, among, tested = reused(("library", owner_id, self.db), filters, lambda: mine.filter(owner_id=owner_id)._listed(filters, owner_id))
         rows = AssetQuerySet.for_library_text
         # With a word, a walk reads each row for its text, and those lie scattered through the
         # table, a page each, while the text index holds kind, source and status too
@@ -174,8 +180,9 @@ class AssetQuerySet(models.QuerySet):
             walk_rows_per_cost=per_cost, **fetched,
         )
 
-    def _listed(self, filters):
-        """(the list's rows, among, tested) of first_page(): this queryset's narrowed by `filters`."""
+    def _listed(self, filters, owner_id=None):
+        """(the list's rows, among, tested) of first_page(): this queryset's narrowed by `filters`; among may be
+        the links of a pair of the text's words (_word_pair_links()) where `owner_id` says whose they are."""
         assets = self.filtered(**filters)
         # The bounded walk reads the owner's rows narrowed by one filter whose index
         # serves the order (see PipelineListQuerySet._walked), and tests the rest on each.
@@ -209,11 +216,33 @@ class AssetQuerySet(models.QuerySet):
         # kind's or source's index, which hold none (a word with either was within 2x the first page without).
         # A status's rows other than complete's lie apart in the table, one a page, as the Jobs list's do by
         # cost (scattered); the complete ones, most of the assets, side by side.
+        if owner_id is not None and "favorites" not in held and (links := self._word_pair_links(owner_id, filters, among)) is not None:
+            return assets, links, None
         signed = leading in ({None}, {"status"}, {"kind", "status"})
         scattered = leading != {None} and held.get("status") not in (None, Asset.Status.COMPLETE)
         if signed and (text := signature(assets, among, filters.get("q", ""), scattered)) is not None:
             tested = (among if tested is None else tested).filter(text)
         return assets, among, tested
+
+    def _word_pair_links(self, owner_id, filters, among):
+        """The owner's links of the text's rarest pair of words (AssetWordPair, PostgreSQL) made in the range of dates
+        asked for, for a walk newest first (walked_keys()) instead of `among`, where the planner puts them at no
+        more than a PAIR_LINKS_RATIO-th of among's rows (an EXPLAIN each, reused a minute); otherwise None.
+
+        A walk of among tests each entry's signature, about 0.13 µs an entry at a million assets, then reads the
+        rows of those that pass (about 2 µs each); a link is read with its row, every row a possible match. So the
+        links cost less wherever they are far fewer than among's entries: a rare phrase spread along the order
+        ("neon portrait": 9,101 entries for a page, 61 links). The favourites are fetched from their own index."""
+        if connections[self.db].vendor != "postgresql":
+            return None
+        pairs = word_pairs(filters.get("q", ""))[:PAIRS_WEIGHED]
+        if not pairs:
+            return None
+        links = AssetWordPair.objects.using(self.db).filter(owner_id=owner_id)
+        rows, pair = min((planner_rows(links.filter(pair=pair), reuse=True), pair) for pair in pairs)
+        if rows * PAIR_LINKS_RATIO > planner_rows(among, reuse=True):
+            return None
+        return created_between(links.filter(pair=pair), filters.get("date_from"), filters.get("date_to"))
 
     def store_generated(self, owner_id, file, prompt, parameters_text=""):
         """The Asset for a file a provider made: stored once per owner by content
@@ -634,6 +663,31 @@ def _list_item(id, kind, source, filename, width, height, renditions, original, 
         "processing_status": status,
         "created_at": instant(created_at, "seconds"),  # a list item, kept small
     }
+
+
+class AssetWordPair(models.Model):
+    """A pair of adjacent words in an asset's text, kept by PostgreSQL's triggers (library migration 0029) for a
+    phrase's walk newest first (AssetQuerySet._word_pair_links()); an empty table on SQLite, whose lists never
+    walk it.
+
+    A word is a run of ASCII letters and digits in search_text, and a pair is named by the last three
+    characters of one and the first three of the next, hashed as PostgreSQL's hashtext() hashes them ("eon por"
+    in "a neon portrait"), for each pair of words of three characters or more. A text holding a searched phrase
+    holds the phrase's pairs (i2v/lib/filters.py word_pairs()): a walk along the links of its rarest pair, in the list's order,
+    reads only assets that may hold it, each tested whole on its row. "neon portrait", in 0.67 % of a million
+    assets spread along the order, had its page walked through 9,101 entries of asset_text_created; its pair's
+    links name 61 for that page (docs/benchmarks.md, "Fifty-fifth pass").
+
+    Its primary key is the walk's index (owner, pair, date, asset; read backwards for newest first), its only one:
+    the triggers delete an asset's links by their keys, computed again from the asset's text. No foreign key
+    constraint: the triggers insert an asset's links with it and delete them with it, and a constraint's check
+    would look up the asset again for each of its pairs. Written by no Django code."""
+
+    pk = models.CompositePrimaryKey("owner", "pair", "created_at", "asset")
+    asset = models.ForeignKey(Asset, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+")
+    pair = models.IntegerField()  # hashtext() of the pair, signed as PostgreSQL's
+    created_at = models.DateTimeField()  # the asset's
 
 
 class TombstoneQuerySet(models.QuerySet):

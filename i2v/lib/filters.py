@@ -343,8 +343,25 @@ def adjacent_words(q):
     words in the text too: the first ends there and the next begins, whatever either holds beyond `q`
     ("neon portrait" in "a neon portraits": "on p"). A run of one character in `q` may be the end of a
     longer word: none then."""
+    return {f"{first[-2:]} {following[0]}" for first, following in _adjacent_runs(q) if len(first) >= 2}
+
+
+def word_pairs(q):
+    """The pairs of words every text holding `q` holds, as library migration 0029 lists a text's (its
+    i2v_word_pairs(), library/models.py AssetWordPair): hashtext() of the last three characters of a run of ASCII
+    letters and digits and the first three of the next (signed, as the server's), for each two runs of `q`
+    (lowercased) apart by other characters only and both three characters or more, each once, in `q`'s order.
+    A text holding `q` holds it lowercased as `q` is (the search tests that), and those characters part its words
+    too: its word ends as the first run does and the next begins as the second does ("neon portrait" in "a neon
+    portraits": "eon por"), whatever other characters, of any script, lie around them."""
+    pairs = (hashtext(f"{first[-3:]} {following[:3]}") for first, following in _adjacent_runs(q.lower()) if min(len(first), len(following)) >= 3)
+    return [pair - (1 << 32) if pair >= 1 << 31 else pair for pair in dict.fromkeys(pairs)]
+
+
+def _adjacent_runs(q):
+    """Each two runs of ASCII letters and digits of `q` that follow one another."""
     runs = _ASCII_WORD.findall(q)
-    return {f"{first[-2:]} {following[0]}" for first, following in zip(runs, runs[1:]) if len(first) >= 2}
+    return zip(runs, runs[1:])
 
 
 # Fewer trigrams than this set too few bits of the signature to pass over many rows ("4k": none surely read).

@@ -169,6 +169,12 @@ ALLOWED_OPERATIONS = {
         3: "RunPython, PostgreSQL only: one B-tree index built CONCURRENTLY (replace_indexes, nothing dropped), ANALYZE",
         4: "RunPython, PostgreSQL only: one index rebuilt CONCURRENTLY under its name (rebuild_indexes), ANALYZE",
     },
+    ("library", "0029_word_pairs"): {
+        1: "RunPython, PostgreSQL only: functions and row and statement triggers (ENABLE ALWAYS): catalog changes, no scan",
+        2: "RunPython: the backfill of the new table, 20,000 assets' links per statement (atomic = False): no long lock",
+        3: "RunPython, PostgreSQL only: the new table's key rebuilt CONCURRENTLY (REINDEX), ANALYZE",
+        4: "RunPython, PostgreSQL only: VACUUM of the new table (no lock that blocks writes)",
+    },
     ("jobs", "0006_remote_requests"): {
         19: "RunPython: sets provider on the steps still to run (queued, running, pending, review): a small set",
     },
