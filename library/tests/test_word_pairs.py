@@ -5,6 +5,7 @@ assets, and the page the links give the same as the plain query's."""
 
 import datetime
 import importlib
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -166,15 +167,23 @@ def test_it_walks_no_links_where_they_are_not_far_fewer(owner, monkeypatch):
 
 
 @postgresql_only
-def test_it_lists_a_phrases_first_page_from_its_links(owner, monkeypatch):
+@pytest.mark.parametrize("expected", [1500, 50_000])
+def test_it_lists_a_phrases_first_page_from_its_links(owner, monkeypatch, expected):
     """Through library_list(), as the page and the API ask: the newest matches, the hidden one and the other
-    owner's left out, and the page's statements reading the links."""
+    owner's left out, the page's walk reading the links, however many matches the planner expects (past
+    WALK_ABOVE a page is otherwise the planner's LIMIT, which reads no index of theirs), and as far as three
+    pages of them, or all the links where they are fewer, however few the planner expects them beside the
+    matches (every match is one of them)."""
     made = _texts(owner, [f"neon portrait number {n}" if n % 3 else f"neon sign {n}" for n in range(40)])
     monkeypatch.setattr(models, "PAIR_LINKS_RATIO", 0)
-    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset, reuse=False: (1500, 10**6))  # walked, as at a million
+    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset, reuse=False: (expected, 10**6))  # walked, as at a million
     Asset.objects.filter(pk=made[-1]).update(is_hidden=True)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE library_assetwordpair")  # its 26 links of "eon por" known
     with CaptureQueriesContext(connection) as captured:
         page, total = Asset.objects.library_list(owner.pk, {"q": "neon portrait"}, None, 10)
-    expected = [pk for n, pk in enumerate(made) if n % 3 and pk != made[-1]][::-1][:10]
-    assert [asset.pk for asset in page.items] == expected
-    assert any("library_assetwordpair" in query["sql"] for query in captured.captured_queries)
+    expected_keys = [pk for n, pk in enumerate(made) if n % 3 and pk != made[-1]][::-1][:10]
+    assert [asset.pk for asset in page.items] == expected_keys
+    (walk,) = [query["sql"] for query in captured.captured_queries if "WITH walk" in query["sql"]]
+    links = re.search(r'FROM "library_assetwordpair" WHERE .* LIMIT (\d+)\) AS passed', walk)
+    assert links and int(links.group(1)) == 26, walk  # three pages at most, and no more links than there are
