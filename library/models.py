@@ -89,8 +89,9 @@ PHRASE_ROWS_PER_COST = 3
 # A phrase's page is walked along its rarest pair's links where the planner puts those at no more than this share of
 # the rows the walk would otherwise read (AssetQuerySet._word_pair_links()), of the phrase's first PAIRS_WEIGHED pairs:
 # a link costs its row, read by key (1,400 for "cup of coffee at a night market" at a million assets, 67,137 links
-# of "ght mar": 2.0 ms, 1.4 µs each), an entry of among's index tested for the signature 0.11-0.13 µs.
-PAIR_LINKS_RATIO = 12
+# of "ght mar": 2.0 ms, 1.4 µs each), an entry of among's index tested for the signature 0.11-0.13 µs. That phrase
+# took 5.2-5.4 ms through those links, 4.8 through the entries (docs/benchmarks.md, "Fifty-fifth pass").
+PAIR_LINKS_RATIO = 15
 PAIRS_WEIGHED = 3
 
 
