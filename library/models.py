@@ -674,8 +674,8 @@ class AssetWordPair(models.Model):
     A word is a run of ASCII letters and digits in search_text, and a pair is named by the last three
     characters of one and the first three of the next, hashed as PostgreSQL's hashtext() hashes them ("eon por"
     in "a neon portrait"), for each pair of words of three characters or more. A text holding a searched phrase
-    holds the phrase's pairs (i2v/lib/filters.py word_pairs()): a walk along the links of its rarest pair, in the list's order,
-    reads only assets that may hold it, each tested whole on its row. "neon portrait", in 0.67 % of a million
+    holds the phrase's pairs (i2v/lib/filters.py word_pairs()): a walk along the links of its rarest pair, in the
+    list's order, reads only assets that may hold it, each tested whole on its row. "neon portrait", in 0.67 % of a million
     assets spread along the order, had its page walked through 9,101 entries of asset_text_created; its pair's
     links name 61 for that page (docs/benchmarks.md, "Fifty-fifth pass").
 

@@ -78,7 +78,6 @@ POSTGRESQL_BACK = [
 ]
 
 
-
 def statements(sqls):
     def run(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
@@ -108,7 +107,7 @@ def vacuumed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    atomic = False  # the backfill commits batch by batch; the index is built concurrently
+    atomic = False  # the backfill commits batch by batch; the key is rebuilt concurrently
 
     dependencies = [
         ("library", "0028_search_words"),
