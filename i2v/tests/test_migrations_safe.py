@@ -174,6 +174,7 @@ ALLOWED_OPERATIONS = {
         2: "RunPython: the backfill of the new table, 20,000 assets' links per statement (atomic = False): no long lock",
         3: "RunPython, PostgreSQL only: the new table's key rebuilt CONCURRENTLY (REINDEX), ANALYZE",
         4: "RunPython, PostgreSQL only: VACUUM of the new table (no lock that blocks writes)",
+        5: "RunPython, PostgreSQL only: the new table's autovacuum thresholds (catalog only, no rewrite)",
     },
     ("jobs", "0006_remote_requests"): {
         19: "RunPython: sets provider on the steps still to run (queued, running, pending, review): a small set",
