@@ -106,6 +106,11 @@ LIBRARY_EXTRA = [
     {"q": "neon portrait"},
     {"q": "a sailboat"},
     {"q": "portrait, neon"},
+    # A phrase with a kind, source or status none of its assets has (here the copies of a pool asset share its kind,
+    # their source and their status drawn alike: no video, upload or failed asset holds "neon portrait").
+    {"q": "neon portrait", "kind": "video"},
+    {"q": "neon portrait", "source": "upload"},
+    {"q": "neon portrait", "status": "failed"},
     # Favourites hidden or not (the atoms' are the visible ones), and with the common values.
     {"favorites": True, "hidden": "include"},
     {"favorites": True, "hidden": "only"},

@@ -176,6 +176,13 @@ ALLOWED_OPERATIONS = {
         4: "RunPython, PostgreSQL only: VACUUM of the new table (no lock that blocks writes)",
         5: "RunPython, PostgreSQL only: the new table's autovacuum thresholds (catalog only, no rewrite)",
     },
+    ("library", "0030_word_pair_facets"): {
+        0: "RunPython: a function, a new table, its triggers (ENABLE ALWAYS) on PostgreSQL; a column of an empty table on SQLite",
+        1: "RunPython: the backfill of the new table, 20,000 assets' links per statement (atomic = False): no long lock",
+        2: "RunPython, PostgreSQL only: the new table's key rebuilt CONCURRENTLY (REINDEX), ANALYZE",
+        3: "RunPython, PostgreSQL only: VACUUM of the new table (no lock that blocks writes)",
+        4: "RunPython, PostgreSQL only: the old table and triggers dropped, the new one renamed, in one short transaction",
+    },
     ("jobs", "0006_remote_requests"): {
         19: "RunPython: sets provider on the steps still to run (queued, running, pending, review): a small set",
     },

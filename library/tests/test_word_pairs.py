@@ -6,7 +6,6 @@ assets, and the page the links give the same as the plain query's."""
 import datetime
 import importlib
 import re
-from types import SimpleNamespace
 
 import pytest
 from django.db import connection
@@ -35,19 +34,41 @@ def _database_pairs(text):
 
 
 def _links(asset):
-    return sorted(AssetWordPair.objects.filter(asset_id=asset.pk).values_list("owner_id", "pair", "created_at"))
+    return sorted(AssetWordPair.objects.filter(asset_id=asset.pk).values_list("owner_id", "pair", "created_at", "facets"))
 
 
 def _expected(asset):
-    """An asset's links as word_pairs() names its text's pairs (the database's text, lowercased there)."""
+    """An asset's links as word_pairs() names its text's pairs (the database's text, lowercased there), each with
+    the number facets_matching() gives its kind, source and status."""
     asset = Asset.objects.get(pk=asset.pk)
-    return sorted((asset.owner_id, pair, asset.created_at) for pair in word_pairs(asset.search_text))
+    (facets,) = AssetWordPair.facets_matching(kind=asset.kind, source=asset.source, processing_status=asset.processing_status)
+    return sorted((asset.owner_id, pair, asset.created_at, facets) for pair in word_pairs(asset.search_text))
 
 
 @postgresql_only
 @pytest.mark.parametrize("text", TEXTS)
 def test_it_names_a_texts_pairs_as_the_database_does(db, text):
     assert sorted(word_pairs(text)) == _database_pairs(text)
+
+
+@postgresql_only
+def test_it_numbers_an_assets_facets_as_the_database_does(db):
+    """Every value of Asset's choices, and one that none is, numbered by migration 0030's i2v_asset_facets() as
+    facets_matching() numbers them, and each value asked for alone matching every number that holds it."""
+    listed = dict(AssetWordPair.FACETS)
+    assert [set(listed[column]) == set(choices.values) for column, choices in [("kind", Asset.Kind), ("source", Asset.Source), ("processing_status", Asset.Status)]] == [True] * 3
+    values = [(*listed[column], "unheard-of") for column, _ in AssetWordPair.FACETS]
+    combinations = [(kind, source, status) for kind in values[0] for source in values[1] for status in values[2]]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT k, s, t, i2v_asset_facets(k, s, t) FROM unnest(%s::text[], %s::text[], %s::text[]) AS v (k, s, t)", [*map(list, zip(*combinations))])
+        numbered = {(k, s, t): number for k, s, t, number in cursor.fetchall()}
+    assert len(set(numbered.values())) == len(combinations)
+    for (kind, source, status), number in numbered.items():
+        assert AssetWordPair.facets_matching(kind=kind, source=source, processing_status=status) == [number]
+    for column, value in [("kind", "video"), ("source", "upload"), ("processing_status", "failed"), ("kind", "unheard-of")]:
+        held = sorted(number for combination, number in numbered.items() if combination[[c for c, _ in AssetWordPair.FACETS].index(column)] == value)
+        assert AssetWordPair.facets_matching(**{column: value}) == held
+    assert AssetWordPair.facets_matching() == sorted(numbered.values())
 
 
 @pytest.mark.parametrize(
@@ -68,12 +89,15 @@ def test_it_takes_a_searchs_pairs_of_words_of_three_characters_or_more(q, pairs)
 def test_it_links_an_asset_to_its_pairs_for_every_writer(owner, other):
     asset = make_asset(owner)
     Asset.objects.filter(pk=asset.pk).update(prompt="A neon portrait at dusk")
-    assert _links(asset) == _expected(asset) and word_pairs("neon portrait")[0] in [pair for _, pair, _ in _links(asset)]
+    assert _links(asset) == _expected(asset) and word_pairs("neon portrait")[0] in [link[1] for link in _links(asset)]
     moved = timezone.now() - datetime.timedelta(days=30)
     Asset.objects.filter(pk=asset.pk).update(created_at=moved, owner=other)
     assert _links(asset) == _expected(asset) and {link[0] for link in _links(asset)} == {other.pk}
     Asset.objects.filter(pk=asset.pk).update(is_favorite=True, prompt="A neon portrait at dusk")  # its text unchanged
     assert _links(asset) == _expected(asset)
+    before = _links(asset)
+    Asset.objects.filter(pk=asset.pk).update(processing_status=Asset.Status.FAILED, kind=Asset.Kind.VIDEO)
+    assert _links(asset) == _expected(asset) and _links(asset) != before
     bulk = Asset.objects.bulk_create([Asset(owner=owner, sha256=f"{n:064}", filename=f"neon portrait {n}.png") for n in range(3)])
     Asset.objects.filter(pk=bulk[2].pk).update(prompt="dusky light")  # a pair more
     Asset.objects.filter(pk=bulk[1].pk).update(filename="a sailboat.png")
@@ -97,11 +121,14 @@ def test_it_links_the_assets_a_replica_load_writes(owner):
 
 @postgresql_only
 def test_it_backfills_the_links_of_the_assets_made_before_the_triggers(owner, other):
-    migration = importlib.import_module("library.migrations.0029_word_pairs")
+    """Migration 0030's backfill (0029's wrote no numbers), into the table (0030 fills a new one, then names it so)."""
+    migration = importlib.import_module("library.migrations.0030_word_pair_facets")
     made = [make_asset(user) for user in (owner, other, owner)]
     Asset.objects.filter(pk__in=[asset.pk for asset in made]).update(prompt="a neon portrait")
-    AssetWordPair.objects.filter(asset_id__in=[made[0].pk, made[1].pk]).delete()
-    migration.backfill(None, SimpleNamespace(connection=connection))  # what it uses of a schema editor
+    Asset.objects.filter(pk=made[2].pk).update(kind=Asset.Kind.VIDEO, processing_status=Asset.Status.PENDING)
+    AssetWordPair.objects.filter(asset_id__in=[made[0].pk, made[2].pk]).delete()
+    with connection.cursor() as cursor:
+        migration.filled(cursor, AssetWordPair._meta.db_table)
     assert all(_links(asset) == _expected(asset) and _links(asset) for asset in made)
 
 
@@ -149,6 +176,30 @@ def test_it_walks_a_ranges_links_alone(owner, monkeypatch):
     assert among.model is AssetWordPair
     assert sorted(among.values_list("asset_id", flat=True)) == made[1:]
     assert pagination.walked_keys(assets, among, Asset.ORDERING, 10, 100, tested) == [made[2], made[1]]
+
+
+@postgresql_only
+def test_it_tests_a_kind_source_and_status_on_the_links_entries(owner, monkeypatch):
+    """Generated complete images, but a video and a failed upload: each asked for with the phrase walks only the
+    links of its own, tested on the key's entries (an index-only scan) before any row is read."""
+    made = _texts(owner, ["neon portrait"] * 4)
+    Asset.objects.filter(pk=made[1]).update(kind=Asset.Kind.VIDEO)
+    Asset.objects.filter(pk=made[2]).update(processing_status=Asset.Status.FAILED, source=Asset.Source.UPLOAD)
+    monkeypatch.setattr(models, "PAIR_LINKS_RATIO", 0)
+    for filters, expected in [
+        ({"kind": "video"}, [made[1]]), ({"status": "failed"}, [made[2]]), ({"source": "upload", "status": "failed"}, [made[2]]),
+        ({"kind": "image", "source": "generated"}, [made[3], made[0]]), ({"kind": "video", "status": "failed"}, []),
+    ]:  # fmt: skip
+        assets, among, tested = Asset.objects.filter(owner=owner)._listed({"q": "neon portrait", **filters}, owner.pk)
+        assert among.model is AssetWordPair
+        assert sorted(among.values_list("asset_id", flat=True)) == sorted(expected)
+        assert pagination.walked_keys(assets, among, Asset.ORDERING, 10, 100, tested) == expected
+    sql, params = pagination._read_through(assets, Asset.ORDERING, *pagination._keys_sql(assets, Asset.ORDERING)[:2], ["k0", "k1"], 100, among, None, True)[:2]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # as it is planned at a million assets
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert re.search(r"Index Only Scan Backward using library_assetwordpair_pkey .*\n.*Index Cond: .*\n.*Filter: \(facets = ANY", plan), plan
 
 
 @pytest.mark.parametrize(
