@@ -229,13 +229,15 @@ class AssetQuerySet(models.QuerySet):
 
     def _word_pair_links(self, owner_id, filters, among):
         """The owner's links of the text's rarest pair of words (AssetWordPair, PostgreSQL) made in the range of dates
-        asked for, for a walk newest first (walked_keys()) instead of `among`, where the planner puts them at no
+        asked for, of the kind, source and status asked for (their entries' facets), for a walk newest first (walked_keys()) instead of `among`, where the planner puts them at no
         more than a PAIR_LINKS_RATIO-th of among's rows (an EXPLAIN each, reused a minute); otherwise None.
 
         A walk of among tests each entry's signature, about 0.13 µs an entry at a million assets, then reads the
         rows of those that pass (about 1.4 µs each); a link is read with its row, every row a possible match. So the
         links cost less wherever they are far fewer than among's entries: a rare phrase spread along the order
-        ("neon portrait": 9,101 entries for a page, 61 links). The favourites are fetched from their own index."""
+        ("neon portrait": 9,101 entries for a page, 61 links), and a link that is not of the kind, source or status
+        asked for is passed over on its entry, as cheaply as a signature. The favourites are fetched from their own
+        index."""
         if connections[self.db].vendor != "postgresql":
             return None
         pairs = word_pairs(filters.get("q", ""))[:PAIRS_WEIGHED]

@@ -242,3 +242,28 @@ def test_it_lists_a_phrases_first_page_from_its_links(owner, other, monkeypatch,
     # Every one of the owner's 26 links (the planner's count of them, near it), not three pages at the density the
     # estimates make of it (one link).
     assert links and 26 <= int(links.group(1)) < 3 * (10 + 1), walk
+
+
+@postgresql_only
+@pytest.mark.parametrize("planned", [0, 900])
+@pytest.mark.parametrize("videos", [0, 1])
+def test_it_finds_a_phrases_few_of_a_kind_along_its_links_without_the_fetch(owner, monkeypatch, planned, videos):
+    """A phrase in 30 images and none or one of the videos, asked for with the videos, through library_list(): the
+    links' entries tested for the videos' facets, all of them walked, and what that found is the page and its exact
+    total, with no fetch after it (the trigram index's bitmap at a million assets, 16-30 ms), whether the planner
+    expects none of them (a page found none the minute before) or most of the 918 links it expects (it takes the
+    facets for independent of the pair)."""
+    _texts(owner, ["neon portrait"] * 30)
+    found = _texts(owner, ["a neon portrait"] * videos)
+    Asset.objects.filter(pk__in=found).update(kind=Asset.Kind.VIDEO)
+    make_asset(owner, kind="video")  # a video without the phrase
+    monkeypatch.setattr(models, "PAIR_LINKS_RATIO", 0)
+    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset, reuse=False: (planned, 10**5))  # costly, as at a million
+    rows = pagination.planner_rows
+    monkeypatch.setattr(pagination, "planner_rows", lambda queryset, reuse=False: 918 if queryset.model is AssetWordPair else rows(queryset, reuse))
+    with CaptureQueriesContext(connection) as captured:
+        page, total = Asset.objects.library_list(owner.pk, {"q": "neon portrait", "kind": "video"}, None, 10)
+    assert [asset.pk for asset in page.items] == found and (total.count, total.is_estimate) == (videos, False)
+    read = [query["sql"] for query in captured.captured_queries if not query["sql"].startswith("EXPLAIN")]
+    (searched,) = [sql for sql in read if "search_text" in sql]  # no fetch after the walk
+    assert searched.startswith("WITH walk"), searched
