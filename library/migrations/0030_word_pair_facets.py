@@ -42,21 +42,28 @@ def kept_by_triggers(table, facets):
     kept them): named library_asset_links_*() and asset_links_* with facets, 0029's names without."""
     what = "links" if facets else "pairs"
     columns = "asset_id, owner_id, pair, created_at" + (", facets" if facets else "")
-    number = ", i2v_asset_facets({0}.kind, {0}.source, {0}.processing_status)" if facets else ""
+    numbered = "i2v_asset_facets({0}.kind, {0}.source, {0}.processing_status)"
+    number = f", {numbered}" if facets else ""
     watched = "search_text, owner_id, created_at" + (", kind, source, processing_status" if facets else "")
-    delete = (
-        f"DELETE FROM {table} WHERE owner_id = OLD.owner_id AND pair = ANY(i2v_word_pairs(OLD.search_text))"
-        " AND created_at = OLD.created_at AND asset_id = OLD.id;"
-    )
+    # An asset's links, found by their keys (the primary key's), computed again from its text.
+    keys = "owner_id = OLD.owner_id AND pair = ANY(i2v_word_pairs(OLD.search_text)) AND created_at = OLD.created_at AND asset_id = OLD.id"
+    delete = f"DELETE FROM {table} WHERE {keys};"
     inserted = (
         f"INSERT INTO {table} ({columns}) SELECT a.id, a.owner_id, p.pair, a.created_at{number.format('a')}"
         " FROM inserted a CROSS JOIN unnest(i2v_word_pairs(a.search_text)) AS p (pair);"
     )
     moved = (
-        f"INSERT INTO {table} ({columns}) SELECT NEW.id, NEW.owner_id, p.pair, NEW.created_at{number.format('NEW')}"
+        f"{delete}\n    INSERT INTO {table} ({columns}) SELECT NEW.id, NEW.owner_id, p.pair, NEW.created_at{number.format('NEW')}"
         " FROM unnest(i2v_word_pairs(NEW.search_text)) AS p (pair);"
     )
-    bodies = {"inserted": inserted, "moved": f"{delete}\n    {moved}", "deleted": delete}
+    if facets:
+        # Its status changes as it is processed, its text and date seldom: its links' numbers then changed where they
+        # are (1.0 ms a status update at a million assets, against 1.2 deleted and inserted again and 0.66 without).
+        moved = (
+            "IF (OLD.search_text, OLD.owner_id, OLD.created_at) IS NOT DISTINCT FROM (NEW.search_text, NEW.owner_id, NEW.created_at) THEN\n"
+            f"    UPDATE {table} SET facets = {numbered.format('NEW')} WHERE {keys};\n    ELSE\n    {moved}\n    END IF;"
+        )
+    bodies = {"inserted": inserted, "moved": moved, "deleted": delete}
     functions = [
         f"CREATE OR REPLACE FUNCTION library_asset_{what}_{event}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n    {body}\n    RETURN NULL;\nEND $$"
         for event, body in bodies.items()
