@@ -25,8 +25,9 @@ as infinite scroll asks for it) against the unfiltered list's second page.
 
 --texts T [T ...] times these texts (q=) on each list instead of the combinations, beside the unfiltered
 list (with --second or --back, their cursor's pages): run from two checkouts in turn to compare them.
+--filters F [F ...] does the same for filters written as a query string each ("q=neon portrait&kind=video").
 
-Usage: DATABASE_URL=postgres://... python bench/lists.py [--owner bench] [--runs 7] [--only jobs|library] [--assets 1000000] [--http] [--second | --back] [--texts T ...]
+Usage: DATABASE_URL=postgres://... python bench/lists.py [--owner bench] [--runs 7] [--only jobs|library] [--assets 1000000] [--http] [--second | --back] [--texts T ... | --filters F ...]
 """
 
 import argparse
@@ -321,6 +322,7 @@ def main():
     parser.add_argument("--second", action="store_true", help="time the second page (a cursor's) of each, in-process")
     parser.add_argument("--back", action="store_true", help="time the second page found back from the third, in-process")
     parser.add_argument("--texts", nargs="+", metavar="T", help="time these texts (q=) instead of the combinations")
+    parser.add_argument("--filters", nargs="+", metavar="F", help="time these filters (a query string each) instead of the combinations")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("Set DATABASE_URL (PostgreSQL): the goals are for that stack.")
@@ -347,12 +349,24 @@ def main():
              "library": ("Library", LIBRARY, LIBRARY_EXTRA, library_call, settings.LIBRARY_PAGE_SIZE)}  # fmt: skip
     for name, (title, atoms, extra, call, size) in lists.items():
         if args.only in (None, name):
-            cases = [("first page (no filter)", {}), *((f"q={t}", {"q": t}) for t in args.texts)] if args.texts else list(combinations(atoms, extra))
+            asked = [(f"q={t}", {"q": t}) for t in args.texts or ()] + [(f, parsed(f)) for f in args.filters or ()]
+            cases = [("first page (no filter)", {}), *asked] if asked else list(combinations(atoms, extra))
             if args.second or args.back:
                 cases, call = second_pages(user, cases, call, size, back=args.back)
             which = "second page (a backward cursor's)" if args.back else "second page (a cursor's)" if args.second else "first page with its total"
             over += run(title, user, cases, call, size, args.runs, which)
     return 1 if over else 0
+
+
+def parsed(query):
+    """--filters' query string ("q=neon portrait&kind=video&date_from=2026-11-01") as the combinations' filters."""
+    filters = dict(urllib.parse.parse_qsl(query, strict_parsing=True))
+    for name in ("date_from", "date_to"):
+        if name in filters:
+            filters[name] = datetime.date.fromisoformat(filters[name])
+    if "favorites" in filters:
+        filters["favorites"] = True
+    return filters
 
 
 def http(user, args):
