@@ -1116,9 +1116,9 @@ def _first_keys(
     length = 0
     # Links whose fetch is costly are walked however few the matches expected, as far as all of them where they are
     # fewer than a walk may read: the walk's finding stands for the fetch (the matches are all among them). "neon
-    # portrait" with the videos at a million assets, none there, 146 links expected (none of them a video's): its
-    # fetch, the trigram index's bitmap with the videos' entries, cost 16 ms every request once the first had found
-    # none (the estimate then 0); the walk 0.2 ms.
+    # portrait" with the videos at a million assets, none there, 146 links expected (none of its pair's 6,667 links a
+    # video's): its fetch, the trigram index's bitmap with the videos' entries, cost 16 ms every request once the
+    # first had found none (the estimate then 0); the links' walk and count 2.1 ms.
     walks = estimate is not None and (estimate > exact_up_to or costly and (estimate > page_size or links)) and (backwards or not in_order)
     if walks and estimate <= exact_up_to and among is not None and tested is not None and row_walk_length is None:
         # Few matches, walked for only because their fetch is costly: not where the walk costs more (a list whose
@@ -1131,7 +1131,7 @@ def _first_keys(
         if row_walk_length is not None:
             longest = min(longest, row_walk_length)
         # Past an estimate found wrong (not bounded), the matches are more than it: as far as a walk may go.
-        expected = max(estimate, 1) if links else estimate  # a walk for none would read none
+        expected = max(estimate, 1) if links else estimate  # _walk_length() walks for no fewer than one
         length = _walk_length(expected, among, page_size, longest, row_walk_length is not None) or (0 if bounded else longest)
     if length:
         among_rows = planner_rows(among, reuse=True)  # _walk_length()'s, reused

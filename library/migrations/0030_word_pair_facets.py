@@ -1,10 +1,10 @@
 """Each link of a pair of words holds its asset's kind, source and processing status, numbered (issue 10).
 
 A phrase with a kind, source or status its assets never have ("neon portrait" with the videos, or the uploads,
-at a million assets) was fetched from the trigram index's bitmap, intersected with that value's: 18-31 ms a
-request, 14-24x the first page, to find none (docs/benchmarks.md, "Fifty-sixth pass"). Its pair's links, tested
-on their own entries (the key INCLUDEs the number, library/models.py AssetWordPair.facets_matching()), say so
-in about a millisecond: a walk reads only the links whose number may match, each with its row.
+at a million assets) was fetched from the trigram index's bitmap, intersected with that value's: 16-31 ms a
+request in-process, 14-28x the first page, to find none (docs/benchmarks.md, "Fifty-sixth pass"). Its pair's links,
+tested on their own entries (the key INCLUDEs the number, library/models.py AssetWordPair.facets_matching()), say so
+in about 2 ms: a walk reads only the links whose number may match, each with its row.
 
 PostgreSQL only (on SQLite the empty table gains the column). The links are made again in a table beside the
 old one, which its own triggers keep meanwhile, so that the lists and the writers running the code before this
@@ -13,8 +13,8 @@ asset inserted, move its links where its text, owner, date, kind, source or stat
 with it, in replica mode too; then the links of the assets already there (20,000 assets a statement, any the
 triggers wrote left as they are: the same keys, the same numbers), the key rebuilt concurrently, the table
 vacuumed; then, in one short transaction, the old table and its triggers dropped and the new one given their
-names. At a million assets the key is 8 bytes an entry longer (the number, aligned); the table's rows are no
-longer (its columns ordered so that the number fills what was padding).
+names: 101 s at a million assets. The key is 8 bytes an entry longer (the number, aligned: 467 MB against 382);
+the table's rows are no longer (its columns ordered so that the number fills what was padding: 567 MB still).
 """
 
 from django.db import migrations, models, transaction
