@@ -17,6 +17,8 @@ names: 101 s at a million assets. The key is 8 bytes an entry longer (the number
 the table's rows are no longer (its columns ordered so that the number fills what was padding: 567 MB still).
 """
 
+from importlib import import_module
+
 from django.db import migrations, models, transaction
 
 from i2v.lib.migrations import reindexed
@@ -37,52 +39,45 @@ $$
 """
 
 
-def kept_by_triggers(table, facets):
-    """SQL of the functions and triggers that keep `table`'s links of each asset (with their `facets`, or as 0029
-    kept them): named library_asset_links_*() and asset_links_* with facets, 0029's names without."""
-    what = "links" if facets else "pairs"
-    columns = "asset_id, owner_id, pair, created_at" + (", facets" if facets else "")
+def kept_by_triggers(table):
+    """SQL of the functions and triggers (library_asset_links_*(), asset_links_*) that keep `table`'s links of each
+    asset with their numbers."""
     numbered = "i2v_asset_facets({0}.kind, {0}.source, {0}.processing_status)"
-    number = f", {numbered}" if facets else ""
-    watched = "search_text, owner_id, created_at" + (", kind, source, processing_status" if facets else "")
+    watched = ("search_text", "owner_id", "created_at", "kind", "source", "processing_status")
     # An asset's links, found by their keys (the primary key's), computed again from its text.
     keys = "owner_id = OLD.owner_id AND pair = ANY(i2v_word_pairs(OLD.search_text)) AND created_at = OLD.created_at AND asset_id = OLD.id"
     delete = f"DELETE FROM {table} WHERE {keys};"
-    inserted = (
-        f"INSERT INTO {table} ({columns}) SELECT a.id, a.owner_id, p.pair, a.created_at{number.format('a')}"
-        " FROM inserted a CROSS JOIN unnest(i2v_word_pairs(a.search_text)) AS p (pair);"
-    )
-    moved = (
-        f"{delete}\n    INSERT INTO {table} ({columns}) SELECT NEW.id, NEW.owner_id, p.pair, NEW.created_at{number.format('NEW')}"
-        " FROM unnest(i2v_word_pairs(NEW.search_text)) AS p (pair);"
-    )
-    if facets:
-        # Its status changes as it is processed, its text and date seldom: its links' numbers then changed where they
-        # are (1.0 ms a status update at a million assets, against 1.2 deleted and inserted again and 0.66 without).
-        moved = (
+    insert = f"INSERT INTO {table} (asset_id, owner_id, pair, created_at, facets) SELECT {{0}}.id, {{0}}.owner_id, p.pair, {{0}}.created_at, {numbered}"
+    bodies = {
+        "inserted": insert.format("a") + " FROM inserted a CROSS JOIN unnest(i2v_word_pairs(a.search_text)) AS p (pair);",
+        # Its status changes as it is processed, its text and date seldom: its links' numbers then changed where
+        # they are (1.0 ms a status update at a million assets, against 1.2 deleted and inserted again and 0.66
+        # without).
+        "moved": (
             "IF (OLD.search_text, OLD.owner_id, OLD.created_at) IS NOT DISTINCT FROM (NEW.search_text, NEW.owner_id, NEW.created_at) THEN\n"
-            f"    UPDATE {table} SET facets = {numbered.format('NEW')} WHERE {keys};\n    ELSE\n    {moved}\n    END IF;"
-        )
-    bodies = {"inserted": inserted, "moved": moved, "deleted": delete}
-    functions = [
-        f"CREATE OR REPLACE FUNCTION library_asset_{what}_{event}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n    {body}\n    RETURN NULL;\nEND $$"
-        for event, body in bodies.items()
-    ]
-    olds, news = ", ".join(f"OLD.{c}" for c in watched.split(", ")), ", ".join(f"NEW.{c}" for c in watched.split(", "))
-    return functions + [
-        *(f"DROP TRIGGER IF EXISTS asset_{what}_{event} ON library_asset" for event in bodies),
-        f"CREATE TRIGGER asset_{what}_inserted AFTER INSERT ON library_asset REFERENCING NEW TABLE AS inserted"
-        f" FOR EACH STATEMENT EXECUTE FUNCTION library_asset_{what}_inserted()",
-        f"CREATE TRIGGER asset_{what}_moved AFTER UPDATE ON library_asset FOR EACH ROW"
-        f" WHEN (({olds}) IS DISTINCT FROM ({news})) EXECUTE FUNCTION library_asset_{what}_moved()",
-        f"CREATE TRIGGER asset_{what}_deleted AFTER DELETE ON library_asset FOR EACH ROW EXECUTE FUNCTION library_asset_{what}_deleted()",
-        *(f"ALTER TABLE library_asset ENABLE ALWAYS TRIGGER asset_{what}_{event}" for event in bodies),
+            f"    UPDATE {table} SET facets = {numbered.format('NEW')} WHERE {keys};\n    ELSE\n    {delete}\n    "
+            + insert.format("NEW") + " FROM unnest(i2v_word_pairs(NEW.search_text)) AS p (pair);\n    END IF;"
+        ),
+        "deleted": delete,
+    }
+    olds, news = (", ".join(f"{row}.{column}" for column in watched) for row in ("OLD", "NEW"))
+    return [
+        *(
+            f"CREATE OR REPLACE FUNCTION library_asset_links_{event}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n    {body}\n    RETURN NULL;\nEND $$"
+            for event, body in bodies.items()
+        ),
+        *(f"DROP TRIGGER IF EXISTS asset_links_{event} ON library_asset" for event in bodies),
+        "CREATE TRIGGER asset_links_inserted AFTER INSERT ON library_asset REFERENCING NEW TABLE AS inserted"
+        " FOR EACH STATEMENT EXECUTE FUNCTION library_asset_links_inserted()",
+        "CREATE TRIGGER asset_links_moved AFTER UPDATE ON library_asset FOR EACH ROW"
+        f" WHEN (({olds}) IS DISTINCT FROM ({news})) EXECUTE FUNCTION library_asset_links_moved()",
+        "CREATE TRIGGER asset_links_deleted AFTER DELETE ON library_asset FOR EACH ROW EXECUTE FUNCTION library_asset_links_deleted()",
+        *(f"ALTER TABLE library_asset ENABLE ALWAYS TRIGGER asset_links_{event}" for event in bodies),
     ]
 
 
-def dropped(facets):
-    """SQL dropping kept_by_triggers()' triggers and functions."""
-    what = "links" if facets else "pairs"
+def dropped(what):
+    """SQL dropping the triggers asset_{what}_* and their functions: 0029's ("pairs") or kept_by_triggers()' ("links")."""
     events = ("inserted", "moved", "deleted")
     return [
         *(f"DROP TRIGGER IF EXISTS asset_{what}_{event} ON library_asset" for event in events),
@@ -110,7 +105,7 @@ def prepared(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         schema_editor.execute(f"ALTER TABLE {TABLE} ADD COLUMN facets smallint NOT NULL DEFAULT 0")
         return
-    for sql in [FACETS, CREATE_NEXT, *kept_by_triggers(NEXT, facets=True)]:
+    for sql in [FACETS, CREATE_NEXT, *kept_by_triggers(NEXT)]:
         schema_editor.execute(sql, None)  # no parameters: the functions' text is their own
 
 
@@ -119,7 +114,7 @@ def unprepared(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         schema_editor.execute(f"ALTER TABLE {TABLE} DROP COLUMN facets")
         return
-    for sql in [*dropped(facets=True), f"DROP TABLE IF EXISTS {NEXT}", "DROP FUNCTION IF EXISTS i2v_asset_facets(text, text, text)"]:
+    for sql in [*dropped("links"), f"DROP TABLE IF EXISTS {NEXT}", "DROP FUNCTION IF EXISTS i2v_asset_facets(text, text, text)"]:
         schema_editor.execute(sql, None)
 
 
@@ -159,19 +154,19 @@ def swapped(apps, schema_editor):
         return
     with transaction.atomic(using=schema_editor.connection.alias):
         for sql in [
-            *dropped(facets=False), f"DROP TABLE {TABLE}", f"ALTER TABLE {NEXT} RENAME TO {TABLE}",
-            f"ALTER TABLE {TABLE} RENAME CONSTRAINT {NEXT}_pkey TO {TABLE}_pkey", *kept_by_triggers(TABLE, facets=True),
+            *dropped("pairs"), f"DROP TABLE {TABLE}", f"ALTER TABLE {NEXT} RENAME TO {TABLE}",
+            f"ALTER TABLE {TABLE} RENAME CONSTRAINT {NEXT}_pkey TO {TABLE}_pkey", *kept_by_triggers(TABLE),
         ]:  # fmt: skip
             schema_editor.execute(sql, None)
 
 
 def unswapped(apps, schema_editor):
     """swapped() undone: the table kept (its number defaulting to 0, for 0029's triggers, which write none), kept by
-    0029's triggers again; its numbers no longer kept from here."""
+    0029's triggers again (its own statements, applied once more); its numbers no longer kept from here."""
     if schema_editor.connection.vendor != "postgresql":
         return
     with transaction.atomic(using=schema_editor.connection.alias):
-        for sql in [f"ALTER TABLE {TABLE} ALTER COLUMN facets SET DEFAULT 0", *dropped(facets=True), *kept_by_triggers(TABLE, facets=False)]:
+        for sql in [f"ALTER TABLE {TABLE} ALTER COLUMN facets SET DEFAULT 0", *dropped("links"), *import_module("library.migrations.0029_word_pairs").POSTGRESQL]:
             schema_editor.execute(sql, None)
 
 
